@@ -1,0 +1,27 @@
+# Burrow: `make up` builds and runs with embedded defaults; `make test` runs every test.
+
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: up deps build test lint fmt unit-test
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	$(CARGO) build --release --bin burrow
+
+up: build
+	./target/release/burrow serve
+
+# Lints first: they are quick and fail fast. Then every test, with a real
+# PostgreSQL started for the run beside the SQLite databases the tests make.
+test: deps lint
+	bash scripts/with-postgres.sh $(CARGO) test --workspace --all-targets
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all

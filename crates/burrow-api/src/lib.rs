@@ -1,0 +1,228 @@
+//! Burrow's HTTP surface: the REST API under `/api/v1`, health probes, metrics and the OpenAPI document.
+//!
+//! [`Application::build`] takes an already-bound listener so that tests bind
+//! port 0 and read the port back; `burrow serve` binds the configured address.
+
+pub mod accounts;
+pub mod docs;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod observe;
+pub mod routes;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::Router;
+use burrow_blobs::ObjectStore;
+use burrow_config::Config;
+use burrow_store::Store;
+use tokio::net::TcpListener;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiError;
+pub use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Burrow",
+        description = "Run untrusted Python from a browser: Streamlit apps, workspaces and jobs, in sandboxes."
+    ),
+    modifiers(&SecuritySchemes),
+    security(("bearer" = []), ("cookie" = [])),
+    tags(
+        (name = "auth", description = "Registration and sessions"),
+        (name = "users", description = "Instance administration of users"),
+        (name = "projects", description = "Projects: the tenants everything else belongs to"),
+        (name = "members", description = "Who may see and change a project"),
+        (name = "health", description = "Probes for orchestrators"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(extract::SESSION_COOKIE))),
+        );
+    }
+}
+
+/// The API routes, with the OpenAPI document generated from the same handlers.
+fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(routes::auth::register))
+        .routes(routes!(routes::auth::login))
+        .routes(routes!(routes::auth::logout))
+        .routes(routes!(routes::auth::me))
+        .routes(routes!(
+            routes::users::list_users,
+            routes::users::create_user
+        ))
+        .routes(routes!(
+            routes::projects::list_projects,
+            routes::projects::create_project
+        ))
+        .routes(routes!(
+            routes::projects::get_project,
+            routes::projects::update_project,
+            routes::projects::delete_project
+        ))
+        .routes(routes!(
+            routes::members::list_members,
+            routes::members::add_member
+        ))
+        .routes(routes!(
+            routes::members::update_member,
+            routes::members::remove_member
+        ))
+        .routes(routes!(routes::health::healthz))
+        .routes(routes!(routes::health::readyz))
+        .split_for_parts()
+}
+
+/// The OpenAPI document, as served at `/api/v1/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().1
+}
+
+async fn no_route(request: Request) -> ApiError {
+    ApiError::not_found(
+        "route_not_found",
+        format!(
+            "there is no route {} {}: see /api/docs",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} is not allowed on {}: see /api/docs",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+/// The whole HTTP application for `state`.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = api_router();
+    let openapi = Arc::new(openapi);
+    let docs = Arc::new(docs::render(&openapi));
+    let max_body = state.config.http.max_body_bytes;
+    api.route(
+        "/api/v1/openapi.json",
+        get(move || {
+            let openapi = openapi.clone();
+            async move { axum::Json(openapi.as_ref().clone()) }
+        }),
+    )
+    .route(
+        "/api/docs",
+        get(move || async move { Html(docs.as_ref().clone()) }),
+    )
+    .route(
+        "/metrics",
+        get(|| async {
+            (
+                [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                observe::prometheus().render(),
+            )
+                .into_response()
+        }),
+    )
+    .fallback(no_route)
+    .method_not_allowed_fallback(method_not_allowed)
+    .layer(DefaultBodyLimit::max(max_body))
+    .layer(axum::middleware::from_fn(observe::observe))
+    .with_state(state)
+}
+
+/// A configured server with its listener bound, ready to run.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Builds the application over an open store and blob store, serving on `listener`.
+    pub fn build(
+        config: Config,
+        store: Store,
+        blobs: Arc<dyn ObjectStore>,
+        listener: TcpListener,
+    ) -> Self {
+        observe::prometheus();
+        Self {
+            listener,
+            state: AppState::new(config, store, blobs),
+        }
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish for
+    /// up to `http.shutdown_grace_secs` before returning.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let grace = Duration::from_secs(self.state.config.http.shutdown_grace_secs);
+        let app = router(self.state.clone());
+        let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+        let server = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stopping_tx.send(true);
+        });
+        let deadline = async move {
+            if stopping_rx.wait_for(|stopping| *stopping).await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            result = server => result,
+            () = deadline => {
+                tracing::warn!(grace_secs = grace.as_secs(), "Requests still in flight after the shutdown grace period; stopping anyway");
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The API's handlers, one file per resource.
+
+pub mod auth;
+pub mod health;
+pub mod members;
+pub mod projects;
+pub mod users;

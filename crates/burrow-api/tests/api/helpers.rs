@@ -1,0 +1,288 @@
+//! The test harness: `spawn_app(db)` starts a real server over a fresh database and returns a client for it.
+
+use std::sync::Arc;
+
+use burrow_api::Application;
+use burrow_config::{BlobConfig, Config, Secret};
+use burrow_store::Store;
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+use sqlx::Connection;
+
+/// Runs each named story once against SQLite and once against PostgreSQL.
+#[macro_export]
+macro_rules! both_backends {
+    ($($story:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $story() {
+                super::$story($crate::helpers::Db::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $story() {
+                super::$story($crate::helpers::Db::Postgres).await
+            })*
+        }
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+pub const PASSWORD: &str = "a long enough passphrase";
+
+/// A fresh PostgreSQL database on the server `make test` started, dropped on `Drop`.
+pub struct PgDatabase {
+    admin_url: String,
+    pub name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    async fn create() -> Self {
+        let admin_url = std::env::var("BURROW_TEST_POSTGRES_URL").expect(
+            "BURROW_TEST_POSTGRES_URL is not set: run the tests with `make test`, which starts PostgreSQL, \
+             or point it at a server where this user may create databases",
+        );
+        let name = format!(
+            "burrow_test_{}",
+            burrow_core::ids::new_id("db").trim_start_matches("db_")
+        );
+        let mut conn = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to the test PostgreSQL server");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create the test database");
+        conn.close().await.ok();
+        let mut url = url::Url::parse(&admin_url).expect("BURROW_TEST_POSTGRES_URL is a URL");
+        url.set_path(&name);
+        Self {
+            admin_url,
+            name,
+            url: url.to_string(),
+        }
+    }
+
+    /// Drops the database now, cutting every connection to it.
+    pub async fn drop_now(&self) {
+        let mut conn = sqlx::PgConnection::connect(&self.admin_url)
+            .await
+            .expect("connect to the test PostgreSQL server");
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("drop the test database");
+        conn.close().await.ok();
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime, which cannot block on itself.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub dir: tempfile::TempDir,
+    pub pg: Option<PgDatabase>,
+    pub database_url: String,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+fn init_test_log() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info")
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+pub async fn spawn_app(db: Db) -> TestApp {
+    spawn_app_with(db, |_| {}).await
+}
+
+/// Starts a server on 127.0.0.1:0 over a fresh database, after `configure` adjusts its config.
+pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Config)) -> TestApp {
+    init_test_log();
+    let dir = tempfile::tempdir().unwrap();
+    let pg = match db {
+        Db::Sqlite => None,
+        Db::Postgres => Some(PgDatabase::create().await),
+    };
+    let database_url = match &pg {
+        None => format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("burrow.db").display()
+        ),
+        Some(pg) => pg.url.clone(),
+    };
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_path_buf(),
+        database_url: Some(Secret::new(database_url.clone())),
+        blobs: BlobConfig::Memory,
+        ..Config::default()
+    };
+    config.http.shutdown_grace_secs = 1;
+    configure(&mut config);
+    let store = Store::connect(&database_url)
+        .await
+        .expect("open the test database");
+    store.migrate().await.expect("migrate the test database");
+    let blobs = burrow_blobs::open(&config).unwrap();
+    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+    let app = Application::build(config, store.clone(), Arc::clone(&blobs), listener);
+    let addr = app.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        store,
+        dir,
+        pg,
+        database_url,
+        _shutdown: tx,
+    }
+}
+
+/// A registered user's token and id.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub token: String,
+    pub id: String,
+    pub email: String,
+}
+
+impl TestApp {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.expect("the request reaches the server")
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn register(&self, email: &str) -> Response {
+        self.post(
+            "/api/v1/auth/register",
+            None,
+            json!({"email": email, "password": PASSWORD, "name": email.split('@').next().unwrap()}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Registers `email` and returns its session.
+    pub async fn account(&self, email: &str) -> Account {
+        let resp = self.register(email).await;
+        assert_eq!(resp.status(), StatusCode::CREATED, "register {email}");
+        let body: Value = resp.json().await.unwrap();
+        Account {
+            token: body["token"].as_str().unwrap().to_owned(),
+            id: body["user"]["id"].as_str().unwrap().to_owned(),
+            email: email.to_owned(),
+        }
+    }
+
+    /// Creates a project as `owner` and returns its id.
+    pub async fn project(&self, owner: &Account, name: &str) -> String {
+        let resp = self
+            .post(
+                "/api/v1/projects",
+                Some(&owner.token),
+                json!({ "name": name }),
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        resp.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn add_member(
+        &self,
+        owner: &Account,
+        project: &str,
+        email: &str,
+        role: &str,
+    ) -> Response {
+        self.post(
+            &format!("/api/v1/projects/{project}/members"),
+            Some(&owner.token),
+            json!({"email": email, "role": role}),
+        )
+        .await
+    }
+}
+
+/// Asserts the error shape and code, and returns the message.
+pub async fn expect_error(resp: Response, status: StatusCode, code: &str) -> String {
+    assert_eq!(resp.status(), status, "status");
+    let body: Value = resp.json().await.expect("an error body is JSON");
+    assert_eq!(body["error"]["code"], code, "error code in {body}");
+    let message = body["error"]["message"]
+        .as_str()
+        .expect("an error has a message")
+        .to_owned();
+    assert!(!message.is_empty());
+    message
+}

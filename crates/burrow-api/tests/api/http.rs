@@ -1,0 +1,172 @@
+//! Stories about the HTTP surface itself: error shape, probes, metrics and the OpenAPI document.
+
+use reqwest::{header, Method, StatusCode};
+use serde_json::Value;
+
+use crate::helpers::{expect_error, spawn_app, spawn_app_with, Db};
+
+async fn every_error_has_the_same_shape(db: Db) {
+    let app = spawn_app_with(db, |c| c.http.max_body_bytes = 4096).await;
+    let url = format!("{}/api/v1/auth/login", app.base);
+
+    let resp = app
+        .client
+        .post(&url)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body("{\"email\": ")
+        .send()
+        .await
+        .unwrap();
+    let msg = expect_error(resp, StatusCode::BAD_REQUEST, "malformed_json").await;
+    assert!(msg.contains("not valid JSON"), "{msg}");
+
+    let resp = app
+        .client
+        .post(&url)
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    expect_error(
+        resp,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+
+    let resp = app
+        .client
+        .post(&url)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body("{\"email\": 5}")
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
+
+    let big = format!(
+        "{{\"email\": \"{}\", \"password\": \"x\"}}",
+        "a".repeat(10_000)
+    );
+    let resp = app
+        .client
+        .post(&url)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+
+    let resp = app
+        .request(Method::GET, "/api/v1/nothing-here", None, None)
+        .await;
+    let msg = expect_error(resp, StatusCode::NOT_FOUND, "route_not_found").await;
+    assert!(msg.contains("/api/v1/nothing-here"), "{msg}");
+
+    let resp = app
+        .request(Method::DELETE, "/api/v1/auth/login", None, None)
+        .await;
+    expect_error(resp, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+
+    let resp = app
+        .request(Method::GET, "/api/v1/projects", None, None)
+        .await;
+    expect_error(resp, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+}
+
+async fn readiness_follows_the_database(db: Db) {
+    let app = spawn_app(db).await;
+    let resp = app.request(Method::GET, "/healthz", None, None).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = app.request(Method::GET, "/readyz", None, None).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let ada = app.account("ada@example.com").await;
+
+    match db {
+        Db::Sqlite => {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(app.dir.path().join(format!("burrow.db{suffix}")));
+            }
+        }
+        Db::Postgres => app.pg.as_ref().unwrap().drop_now().await,
+    }
+    let resp = app.request(Method::GET, "/readyz", None, None).await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = resp.json().await.unwrap();
+    assert_ne!(body["status"], "ok");
+    // Liveness does not depend on the database.
+    assert_eq!(
+        app.request(Method::GET, "/healthz", None, None)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    if db == Db::Postgres {
+        // Requests that need the database fail closed.
+        let resp = app.get("/api/v1/me", &ada.token).await;
+        expect_error(
+            resp,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+        )
+        .await;
+    }
+}
+
+async fn metrics_count_requests_by_route_and_status(db: Db) {
+    let app = spawn_app(db).await;
+    let ada = app.account("ada@example.com").await;
+    let project = app.project(&ada, "Metered").await;
+    app.get(&format!("/api/v1/projects/{project}"), &ada.token)
+        .await;
+    let text = app
+        .request(Method::GET, "/metrics", None, None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("burrow_http_requests_total{")
+                && l.contains("route=\"/api/v1/projects/{project}\"")
+                && l.contains("status=\"200\"")
+        })
+        .unwrap_or_else(|| panic!("no request counter for the project route in:\n{text}"));
+    assert!(!line.contains(&project), "ids never become labels");
+    assert!(
+        text.contains("burrow_http_request_duration_seconds_bucket{"),
+        "latency histogram present"
+    );
+}
+
+async fn openapi_document_and_docs_page(db: Db) {
+    let app = spawn_app(db).await;
+    let doc: Value = app
+        .request(Method::GET, "/api/v1/openapi.json", None, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    insta::assert_json_snapshot!("openapi", doc);
+    let docs = app
+        .request(Method::GET, "/api/docs", None, None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        docs.contains("/api/v1/projects/{project}/members"),
+        "docs page lists the routes"
+    );
+    assert!(docs.contains("AddMemberRequest"));
+}
+
+crate::both_backends!(
+    every_error_has_the_same_shape,
+    readiness_follows_the_database,
+    metrics_count_requests_by_route_and_status,
+    openapi_document_and_docs_page,
+);

@@ -1,0 +1,8 @@
+//! Integration tests: real servers on port 0, each over a fresh SQLite file or PostgreSQL database.
+
+mod helpers;
+
+mod auth;
+mod http;
+mod members;
+mod projects;

@@ -1,0 +1,351 @@
+//! Burrow's configuration: defaults, then an optional TOML file, then `BURROW_*` environment variables.
+//!
+//! Environment variables use `__` for nesting: `BURROW_BLOBS__BUCKET` sets
+//! `blobs.bucket`. Secrets are held in [`Secret`], which redacts itself in
+//! `Debug`, so a logged `Config` never shows a password.
+
+mod secret;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+pub use secret::Secret;
+
+/// The commented example printed by `burrow default-config`. A test checks
+/// that it parses to exactly [`Config::default`].
+pub const EXAMPLE: &str = include_str!("example.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path} does not exist: create it (see `burrow default-config`) or unset BURROW_CONFIG")]
+    MissingFile { path: PathBuf },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The whole configuration of one Burrow instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address of the platform: API and web UI.
+    pub listen: SocketAddr,
+    /// Address of the apps origin, where viewers reach apps.
+    pub apps_listen: SocketAddr,
+    /// The platform's URL as browsers see it; derived from `listen` when unset.
+    pub public_url: Option<url::Url>,
+    /// The apps origin's URL as browsers see it; derived from `apps_listen` when unset.
+    pub apps_url: Option<url::Url>,
+    /// Where all local state lives.
+    pub data_dir: PathBuf,
+    /// `sqlite:…` or `postgres://…`; SQLite under `data_dir` when unset.
+    pub database_url: Option<Secret>,
+    /// Whether anyone may register. When false, only admins create users.
+    pub registration_open: bool,
+    pub blobs: BlobConfig,
+    pub auth: AuthConfig,
+    pub http: HttpConfig,
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            apps_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            public_url: None,
+            apps_url: None,
+            data_dir: PathBuf::from("./burrow-data"),
+            database_url: None,
+            registration_open: true,
+            blobs: BlobConfig::default(),
+            auth: AuthConfig::default(),
+            http: HttpConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// Where blobs (bundles, logs, artefacts) are stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum BlobConfig {
+    /// A folder on local disk; `data_dir/blobs` when `path` is unset.
+    Local {
+        #[serde(default)]
+        path: Option<PathBuf>,
+    },
+    /// An S3-compatible bucket (AWS S3, MinIO, Garage, R2, …).
+    S3 {
+        bucket: String,
+        #[serde(default)]
+        region: Option<String>,
+        /// For S3-compatible services other than AWS, such as `http://127.0.0.1:9000`.
+        #[serde(default)]
+        endpoint: Option<String>,
+        #[serde(default)]
+        access_key_id: Option<Secret>,
+        #[serde(default)]
+        secret_access_key: Option<Secret>,
+        /// Allow a plain-HTTP endpoint.
+        #[serde(default)]
+        allow_http: bool,
+    },
+    /// Process memory; lost on exit. For tests.
+    Memory,
+}
+
+impl Default for BlobConfig {
+    fn default() -> Self {
+        BlobConfig::Local { path: None }
+    }
+}
+
+/// Sessions and login protection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// How long a session token lives after login.
+    pub session_ttl_hours: u64,
+    /// Failed logins allowed per account within the window before 429.
+    pub max_failures_per_account: usize,
+    /// Failed logins allowed per client address within the window before 429.
+    pub max_failures_per_address: usize,
+    /// The window for counting failed logins.
+    pub failure_window_secs: u64,
+    /// Password hashes computed at once; 0 means one per CPU core.
+    pub max_concurrent_hashes: usize,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl_hours: 24 * 14,
+            max_failures_per_account: 5,
+            max_failures_per_address: 20,
+            failure_window_secs: 15 * 60,
+            max_concurrent_hashes: 0,
+        }
+    }
+}
+
+/// Limits of the HTTP server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// Largest JSON request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Seconds to let in-flight requests finish on shutdown.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// A `tracing` filter, such as `info` or `burrow_api=debug,info`. `RUST_LOG` wins when set.
+    pub filter: String,
+    /// `pretty` for people, `json` for log collectors.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            filter: "info".into(),
+            format: LogFormat::Pretty,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if given), then `BURROW_*` variables from the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::from_figment(Self::figment(file, Env::prefixed("BURROW_")))
+    }
+
+    fn figment(file: Option<&Path>, env: Env) -> Figment {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        // BURROW_CONFIG names the file itself and is not a setting.
+        figment.merge(env.ignore(&["config"]).split("__"))
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        if let Some(path) = figment.metadata().find_map(|m| match &m.source {
+            Some(figment::Source::File(p)) if !p.exists() => Some(p.clone()),
+            _ => None,
+        }) {
+            return Err(ConfigError::MissingFile { path });
+        }
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.database_url {
+            let scheme = url.expose().split(':').next().unwrap_or_default();
+            if !matches!(scheme, "sqlite" | "postgres" | "postgresql") {
+                return Err(ConfigError::Invalid(format!(
+                    "database_url has scheme {scheme:?}: use sqlite:PATH or postgres://USER:PASSWORD@HOST/DB"
+                )));
+            }
+        }
+        if let BlobConfig::S3 { bucket, .. } = &self.blobs {
+            if bucket.trim().is_empty() {
+                return Err(ConfigError::Invalid(
+                    "blobs.bucket is empty: name the S3 bucket (BURROW_BLOBS__BUCKET)".into(),
+                ));
+            }
+        }
+        if self.auth.session_ttl_hours == 0 {
+            return Err(ConfigError::Invalid(
+                "auth.session_ttl_hours is 0: sessions would expire at once; use at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database URL in force: the configured one, or SQLite under `data_dir`.
+    pub fn database_url(&self) -> Secret {
+        self.database_url.clone().unwrap_or_else(|| {
+            Secret::new(format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("burrow.db").display()
+            ))
+        })
+    }
+
+    /// The platform's public URL: the configured one, or `http://{listen}`.
+    pub fn public_url(&self) -> url::Url {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| url_for(self.listen))
+    }
+
+    /// The apps origin's URL: the configured one, or `http://{apps_listen}`.
+    pub fn apps_url(&self) -> url::Url {
+        self.apps_url
+            .clone()
+            .unwrap_or_else(|| url_for(self.apps_listen))
+    }
+
+    /// The folder for local blobs, if blobs are local.
+    pub fn local_blob_dir(&self) -> Option<PathBuf> {
+        match &self.blobs {
+            BlobConfig::Local { path } => {
+                Some(path.clone().unwrap_or_else(|| self.data_dir.join("blobs")))
+            }
+            _ => None,
+        }
+    }
+}
+
+fn url_for(addr: SocketAddr) -> url::Url {
+    url::Url::parse(&format!("http://{addr}/")).expect("a socket address makes a valid URL")
+}
+
+#[cfg(test)]
+// figment's Jail returns its large error type by design.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_is_the_defaults() {
+        let parsed: Config = Figment::from(Toml::string(EXAMPLE)).extract().unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_then_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("burrow.toml", "listen = \"0.0.0.0:9000\"\nregistration_open = false\n[auth]\nsession_ttl_hours = 5\n")?;
+            jail.set_env("BURROW_LISTEN", "127.0.0.1:9999");
+            jail.set_env("BURROW_AUTH__MAX_FAILURES_PER_ACCOUNT", "7");
+            jail.set_env("BURROW_CONFIG", "burrow.toml");
+            jail.set_env("BURROW_BLOBS__KIND", "s3");
+            jail.set_env("BURROW_BLOBS__BUCKET", "burrow");
+            jail.set_env("BURROW_BLOBS__SECRET_ACCESS_KEY", "hunter2");
+            let config = Config::load(Some(Path::new("burrow.toml"))).unwrap();
+            assert_eq!(config.listen, "127.0.0.1:9999".parse().unwrap());
+            assert!(!config.registration_open);
+            assert_eq!(config.auth.session_ttl_hours, 5);
+            assert_eq!(config.auth.max_failures_per_account, 7);
+            assert!(matches!(&config.blobs, BlobConfig::S3 { bucket, .. } if bucket == "burrow"));
+            assert!(
+                !format!("{config:?}").contains("hunter2"),
+                "secrets are redacted in Debug"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn defaults_put_everything_under_the_data_dir() {
+        let config = Config::default();
+        assert_eq!(
+            config.database_url().expose(),
+            "sqlite://./burrow-data/burrow.db?mode=rwc"
+        );
+        assert_eq!(
+            config.local_blob_dir().unwrap(),
+            PathBuf::from("./burrow-data/blobs")
+        );
+        assert_eq!(config.public_url().as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(config.apps_url().as_str(), "http://127.0.0.1:8081/");
+    }
+
+    #[test]
+    fn bad_values_say_what_is_wrong() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BURROW_DATABASE_URL", "mysql://x");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(
+                err.contains("mysql") && err.contains("postgres://"),
+                "{err}"
+            );
+            jail.set_env("BURROW_DATABASE_URL", "sqlite::memory:");
+            jail.set_env("BURROW_BLOBS__KIND", "s3");
+            jail.set_env("BURROW_BLOBS__BUCKET", " ");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("BURROW_BLOBS__BUCKET"), "{err}");
+            jail.set_env("BURROW_BLOBS__KIND", "local");
+            jail.set_env("BURROW_LISTEN", "not an address");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(
+                err.contains("LISTEN") && err.contains("socket address"),
+                "{err}"
+            );
+            Ok(())
+        });
+        let err = Config::load(Some(Path::new("/nonexistent/burrow.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent/burrow.toml"), "{err}");
+    }
+}

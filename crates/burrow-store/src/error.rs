@@ -1,0 +1,45 @@
+//! Store errors, translated from sqlx at this boundary.
+
+/// What can go wrong in the store, in terms callers act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint failed: the thing already exists.
+    #[error("already exists")]
+    Conflict,
+    /// The change would leave a project without an owner.
+    #[error("a project must keep at least one owner")]
+    LastOwner,
+    /// The database cannot be reached now; retrying later may work.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("database configuration: {0}")]
+    Config(String),
+    #[error("database migration failed: {0}")]
+    Migrate(String),
+    #[error("database error: {0}")]
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(ref db) if db.is_unique_violation() => StoreError::Conflict,
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => StoreError::Unavailable(e.to_string()),
+            // PostgreSQL: the database was dropped or the server is shutting down.
+            sqlx::Error::Database(ref db)
+                if db.code().is_some_and(|c| {
+                    c.starts_with("57P") || c == "3D000" || c.starts_with("08")
+                }) =>
+            {
+                StoreError::Unavailable(e.to_string())
+            }
+            other => StoreError::Database(other),
+        }
+    }
+}

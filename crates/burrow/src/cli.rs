@@ -1,0 +1,98 @@
+//! Command-line parsing and dispatch to subcommands.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use burrow_config::{Config, LogFormat};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "burrow",
+    version,
+    about = "Run untrusted Python from a browser, in sandboxes"
+)]
+pub struct Cli {
+    /// A TOML configuration file; see `burrow default-config`.
+    #[arg(long, global = true, env = "BURROW_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: migrate the database, then serve the API and UI.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Print a commented example configuration with every default.
+    DefaultConfig,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. The password is read from the first line of standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// Make the user an instance admin.
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+pub fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+pub async fn open_store(config: &Config) -> anyhow::Result<burrow_store::Store> {
+    let url = config.database_url();
+    let store = burrow_store::Store::connect(url.expose())
+        .await
+        .with_context(|| format!("Failed to open the database at {}", url.redacted_url()))?;
+    store
+        .migrate()
+        .await
+        .context("Failed to migrate the database")?;
+    Ok(store)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::DefaultConfig = cli.command {
+        print!("{}", burrow_config::EXAMPLE);
+        return Ok(());
+    }
+    let config = Config::load(cli.config.as_deref())?;
+    init_tracing(&config);
+    match cli.command {
+        Command::Serve => crate::serve::serve(config).await,
+        Command::Migrate => {
+            open_store(&config).await?;
+            println!(
+                "The database at {} is up to date.",
+                config.database_url().redacted_url()
+            );
+            Ok(())
+        }
+        Command::User {
+            command: UserCommand::Create { email, name, admin },
+        } => crate::user::create(&config, &email, &name, admin).await,
+        Command::DefaultConfig => unreachable!("handled above"),
+    }
+}

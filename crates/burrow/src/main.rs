@@ -1,0 +1,25 @@
+//! The `burrow` binary: one program with a subcommand per role.
+
+mod cli;
+mod serve;
+mod user;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("burrow: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli::run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("burrow: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The `burrow` binary end to end: default-config, migrate, user create and serve with graceful shutdown.
+
+// Tests start the real binary; outside tests, processes are started only by the sandbox layer.
+#![allow(clippy::disallowed_methods)]
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn burrow(data_dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_burrow"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("BURROW_DATA_DIR", data_dir)
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+#[test]
+fn default_config_prints_a_commented_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = burrow(dir.path()).arg("default-config").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("listen = \"127.0.0.1:8080\""), "{text}");
+    assert!(text.contains("# "), "the example is commented");
+}
+
+#[test]
+fn migrate_and_create_the_first_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = burrow(dir.path()).arg("migrate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("burrow.db").exists());
+
+    let mut child = burrow(dir.path())
+        .args([
+            "user",
+            "create",
+            "--email",
+            "root@example.com",
+            "--name",
+            "Root",
+            "--admin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long enough passphrase\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(admin)"));
+
+    // A weak password is refused with the reason, and nothing is stored.
+    let mut child = burrow(dir.path())
+        .args([
+            "user",
+            "create",
+            "--email",
+            "bob@example.com",
+            "--name",
+            "Bob",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"short\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("at least 8"), "{stderr}");
+}
+
+#[test]
+fn a_bad_setting_is_named_on_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = burrow(dir.path())
+        .env("BURROW_LISTEN", "nowhere")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("LISTEN"), "{stderr}");
+}
+
+/// Kills and reaps the server if the test fails before stopping it.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[tokio::test]
+async fn serve_answers_health_checks_and_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut guard = KillOnDrop(Some(
+        burrow(dir.path())
+            .env("BURROW_LISTEN", format!("127.0.0.1:{port}"))
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    let pid = guard.0.as_ref().unwrap().id();
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let started = Instant::now();
+    let mut healthy = false;
+    while started.elapsed() < Duration::from_secs(60) {
+        if let Ok(resp) = reqwest::get(&url).await {
+            healthy = resp.status().is_success();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(healthy, "burrow serve did not answer /healthz");
+    assert!(
+        dir.path().join("burrow.db").exists(),
+        "state lives under the data dir"
+    );
+    assert!(dir.path().join("blobs").is_dir());
+
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if guard.0.as_mut().unwrap().try_wait().unwrap().is_some() {
+                return guard.0.take().unwrap().wait_with_output().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("burrow serve did not stop within 30 s of SIGTERM");
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "exit status {:?}", out.status);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("http://127.0.0.1:{port}/")));
+}
