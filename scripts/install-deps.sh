@@ -8,6 +8,11 @@ have() { command -v "$1" >/dev/null 2>&1; }
 
 # PostgreSQL server binaries, for the test suite's second backend.
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then need_apt+=(postgresql); fi
+# The sandbox runtime: an OCI runtime, an init for PID 1, and the Python that
+# runs inside sandboxes.
+have runc || need_apt+=(runc)
+[ -x /usr/bin/tini ] || need_apt+=(tini)
+[ -x /usr/bin/python3 ] || need_apt+=(python3)
 # A C toolchain and pkg-config, for crates that build C (SQLite is bundled).
 have cc || need_apt+=(build-essential)
 have pkg-config || need_apt+=(pkg-config)

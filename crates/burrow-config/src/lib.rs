@@ -49,6 +49,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
+    pub sandbox: SandboxConfig,
 }
 
 impl Default for Config {
@@ -65,6 +66,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
+            sandbox: SandboxConfig::default(),
         }
     }
 }
@@ -147,6 +149,31 @@ impl Default for HttpConfig {
         Self {
             max_body_bytes: 1024 * 1024,
             shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// The local sandbox runtime.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SandboxConfig {
+    /// The OCI runtime binary: `runc` (default), `crun` or `youki`, by name or path.
+    pub runtime: PathBuf,
+    /// The init process run as PID 1 in every sandbox; it reaps zombies.
+    pub init: PathBuf,
+    /// Most bytes of output kept per sandbox.
+    pub log_max_bytes: u64,
+    /// Output accepted per second per sandbox; the rest is dropped and counted.
+    pub log_rate_bytes_per_sec: u64,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            runtime: PathBuf::from("runc"),
+            init: PathBuf::from("/usr/bin/tini"),
+            log_max_bytes: 8 << 20,
+            log_rate_bytes_per_sec: 256 << 10,
         }
     }
 }
@@ -252,6 +279,11 @@ impl Config {
         self.apps_url
             .clone()
             .unwrap_or_else(|| url_for(self.apps_listen))
+    }
+
+    /// Where the local sandbox runtime keeps bundles, logs and state.
+    pub fn sandbox_dir(&self) -> PathBuf {
+        self.data_dir.join("sandboxes")
     }
 
     /// The folder for local blobs, if blobs are local.

@@ -33,6 +33,11 @@ pub enum Command {
     },
     /// Print a commented example configuration with every default.
     DefaultConfig,
+    /// Run and manage sandboxes.
+    Sandbox {
+        #[command(subcommand)]
+        command: crate::sandbox::SandboxCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,26 +78,30 @@ pub async fn open_store(config: &Config) -> anyhow::Result<burrow_store::Store> 
     Ok(store)
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs the command; returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     if let Command::DefaultConfig = cli.command {
         print!("{}", burrow_config::EXAMPLE);
-        return Ok(());
+        return Ok(0);
     }
     let config = Config::load(cli.config.as_deref())?;
     init_tracing(&config);
+    if let Command::Sandbox { command } = cli.command {
+        return crate::sandbox::run(&config, command).await;
+    }
     match cli.command {
-        Command::Serve => crate::serve::serve(config).await,
+        Command::Serve => crate::serve::serve(config).await?,
         Command::Migrate => {
             open_store(&config).await?;
             println!(
                 "The database at {} is up to date.",
                 config.database_url().redacted_url()
             );
-            Ok(())
         }
         Command::User {
             command: UserCommand::Create { email, name, admin },
-        } => crate::user::create(&config, &email, &name, admin).await,
-        Command::DefaultConfig => unreachable!("handled above"),
+        } => crate::user::create(&config, &email, &name, admin).await?,
+        Command::DefaultConfig | Command::Sandbox { .. } => unreachable!("handled above"),
     }
+    Ok(0)
 }

@@ -1,6 +1,7 @@
 //! The `burrow` binary: one program with a subcommand per role.
 
 mod cli;
+mod sandbox;
 mod serve;
 mod user;
 
@@ -16,7 +17,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     match runtime.block_on(cli::run(cli)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => std::process::ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
             eprintln!("burrow: {e:#}");
             std::process::ExitCode::FAILURE

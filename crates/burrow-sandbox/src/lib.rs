@@ -1,0 +1,181 @@
+//! Burrow's sandbox runtime: untrusted processes in OCI containers, behind the [`Runtime`] trait.
+//!
+//! This crate knows nothing of HTTP, the database or apps. It takes a
+//! [`SandboxSpec`] and returns a [`SandboxId`]; everything else (status, wait,
+//! exec, connect, logs) goes through the id. The local implementation,
+//! [`LocalRuntime`], writes an OCI bundle and runs it with runc (or crun or
+//! youki) under a small per-sandbox supervisor process, the shim, which owns
+//! the output, the timeout and the exit status, so sandboxes outlive a
+//! restart of the control plane and are re-adopted from disk.
+//!
+//! This is the security wall: the Python-level checks elsewhere are guardrails.
+
+// Starting processes is this crate's job; elsewhere it is forbidden by clippy.toml.
+#![allow(clippy::disallowed_methods)]
+
+pub mod cgroup;
+pub mod host;
+pub mod logs;
+mod netns;
+pub mod oci;
+mod pty;
+mod runc;
+pub mod seccomp;
+pub mod shim;
+pub mod spec;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use logs::{Chunk, Cursor, LogPolicy, Stream};
+pub use pty::PtyProcess;
+pub use runc::{LocalOptions, LocalRuntime};
+pub use spec::{Limits, Mount, SandboxSpec};
+
+/// A sandbox's id, such as `sb-7kq2m9x4c8hd`.
+pub type SandboxId = String;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("invalid sandbox: {0}")]
+    InvalidSpec(String),
+    #[error("no sandbox {0}")]
+    NotFound(String),
+    #[error("sandbox {0} is not running")]
+    NotRunning(String),
+    #[error("the sandbox failed to start: {0}")]
+    StartFailed(String),
+    #[error("{0}")]
+    Host(String),
+    #[error("sandbox runtime error: {0}")]
+    Internal(String),
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = SandboxError> = std::result::Result<T, E>;
+
+/// Why a sandbox's main process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExitReason {
+    /// It exited by itself, with `code`.
+    Exited,
+    /// The kernel killed it for exceeding the memory limit.
+    Oom,
+    /// It ran past the wall-clock limit and was killed.
+    Timeout,
+    /// It was ended by a signal (including `stop` and `kill`).
+    Signal,
+    /// It never started; `message` says why.
+    Error,
+}
+
+/// How a sandbox ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitStatus {
+    pub reason: ExitReason,
+    /// The exit code, when it exited by itself.
+    pub code: Option<i32>,
+    /// The signal that ended it, when one did.
+    pub signal: Option<i32>,
+    /// Detail for `Error`.
+    pub message: Option<String>,
+}
+
+impl ExitStatus {
+    /// The conventional shell exit code: the code itself, 128+signal, 137 for
+    /// out of memory, 124 for a timeout, 125 when it never started.
+    pub fn shell_code(&self) -> i32 {
+        match self.reason {
+            ExitReason::Exited => self.code.unwrap_or(0),
+            ExitReason::Oom => 137,
+            ExitReason::Timeout => 124,
+            ExitReason::Signal => 128 + self.signal.unwrap_or(9),
+            ExitReason::Error => 125,
+        }
+    }
+}
+
+/// Where a sandbox is in its life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum Status {
+    Running,
+    Exited(ExitStatus),
+    /// Its supervisor is gone without recording an exit, for example after the
+    /// host rebooted; `gc` reaps it.
+    Lost,
+}
+
+/// A sandbox as `list` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SandboxInfo {
+    pub id: SandboxId,
+    pub labels: BTreeMap<String, String>,
+    pub command: Vec<String>,
+    pub created_at_ms: i64,
+    pub status: Status,
+}
+
+/// A further process to run in a running sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecSpec {
+    pub command: Vec<String>,
+    /// Added to the sandbox's own environment.
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<String>,
+}
+
+/// The result of a captured `exec`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// What `gc` removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GcReport {
+    /// Sandboxes that had ended, removed with their files.
+    pub removed: Vec<SandboxId>,
+    /// Running sandboxes whose owner is gone, or that lost their supervisor, killed and removed.
+    pub reaped: Vec<SandboxId>,
+    /// Runtime containers with no sandbox record, deleted.
+    pub orphans: Vec<String>,
+}
+
+/// Runs sandboxes. `LocalRuntime` is the one implementation today; a
+/// Kubernetes one fits behind the same calls.
+#[async_trait::async_trait]
+pub trait Runtime: Send + Sync + std::fmt::Debug {
+    /// Creates and starts a sandbox; returns once its main process runs.
+    async fn create(&self, spec: SandboxSpec) -> Result<SandboxId>;
+    async fn status(&self, id: &str) -> Result<Status>;
+    /// Waits for the main process to end.
+    async fn wait(&self, id: &str) -> Result<ExitStatus>;
+    /// SIGTERM, then SIGKILL after `grace`; returns how it ended.
+    async fn stop(&self, id: &str, grace: Duration) -> Result<ExitStatus>;
+    /// SIGKILL at once.
+    async fn kill(&self, id: &str) -> Result<ExitStatus>;
+    /// Runs a further process and captures its output (each stream capped at 16 MiB).
+    async fn exec(&self, id: &str, exec: ExecSpec) -> Result<ExecOutput>;
+    /// Runs a further process on a new pseudo-terminal.
+    async fn exec_pty(&self, id: &str, exec: ExecSpec, cols: u16, rows: u16) -> Result<PtyProcess>;
+    /// A TCP connection to `127.0.0.1:port` inside the sandbox's network namespace.
+    async fn connect(&self, id: &str, port: u16) -> Result<tokio::net::TcpStream>;
+    /// Output after `cursor`; start from `Cursor::default()` for the kept tail.
+    async fn logs(&self, id: &str, cursor: Cursor) -> Result<(Vec<Chunk>, Cursor)>;
+    /// Sandboxes whose labels include all of `labels`.
+    async fn list(&self, labels: &BTreeMap<String, String>) -> Result<Vec<SandboxInfo>>;
+    /// Kills the sandbox if it runs, and removes it and its files.
+    async fn remove(&self, id: &str) -> Result<()>;
+    /// Removes ended sandboxes and reaps ones nobody owns.
+    async fn gc(&self) -> Result<GcReport>;
+}
+
+/// The label naming the process that owns a sandbox; `gc` reaps sandboxes whose owner died.
+pub const OWNER_PID_LABEL: &str = "burrow.owner-pid";

@@ -1,0 +1,230 @@
+//! Turns a [`SandboxSpec`] into an OCI runtime `config.json`, typed by the `oci-spec` crate.
+//!
+//! The document is written as JSON for readability and then parsed into
+//! `oci_spec::runtime::Spec`, so a field the spec does not know fails here, in
+//! tests, rather than inside runc.
+
+use serde_json::{json, Value};
+
+use crate::spec::{SandboxSpec, HOME};
+use crate::SandboxError;
+
+/// The unprivileged user that sandboxed code runs as, inside the sandbox.
+pub const SANDBOX_UID: u32 = 1000;
+/// How many ids each sandbox's user namespace maps.
+pub const ID_RANGE: u32 = 65536;
+
+/// Per-sandbox facts the runtime decides.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    /// The sandbox's id; also its hostname.
+    pub id: String,
+    /// First host uid/gid of this sandbox's private range.
+    pub host_id_base: u32,
+    /// The cgroup the runtime puts the sandbox in.
+    pub cgroups_path: String,
+    /// The init process run as PID 1, which reaps zombies and forwards signals.
+    pub init: String,
+}
+
+/// The `process` object, shared by the main process and `exec`.
+pub fn process(
+    args: &[String],
+    env: &[(String, String)],
+    cwd: &str,
+    terminal: bool,
+    open_files: u64,
+) -> Value {
+    let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    json!({
+        "terminal": terminal,
+        "user": {"uid": SANDBOX_UID, "gid": SANDBOX_UID, "additionalGids": []},
+        "args": args,
+        "env": env,
+        "cwd": cwd,
+        "capabilities": {"bounding": [], "effective": [], "inheritable": [], "permitted": [], "ambient": []},
+        "rlimits": [
+            {"type": "RLIMIT_NOFILE", "hard": open_files, "soft": open_files},
+            {"type": "RLIMIT_CORE", "hard": 0, "soft": 0},
+        ],
+        "noNewPrivileges": true,
+        "oomScoreAdj": 1000,
+    })
+}
+
+fn tmpfs(destination: &str, options: &[String]) -> Value {
+    json!({"destination": destination, "type": "tmpfs", "source": "tmpfs", "options": options})
+}
+
+/// Read-only binds of the host's system directories that programs need.
+const SYSTEM_DIRS: &[&str] = &[
+    "/usr",
+    "/etc/alternatives",
+    "/etc/ssl",
+    "/etc/ld.so.cache",
+    "/etc/localtime",
+];
+
+/// The full OCI configuration for `spec`.
+pub fn config(
+    spec: &SandboxSpec,
+    placement: &Placement,
+) -> Result<oci_spec::runtime::Spec, SandboxError> {
+    let limits = &spec.limits;
+    let disk = limits.disk_bytes;
+    // Inodes scale with size, so a sandbox cannot exhaust inodes faster than bytes.
+    let inodes = (disk / 4096).clamp(1024, 1 << 20);
+    let scratch = |mode: &str, owner: bool| {
+        let mut o = vec![
+            "nosuid".to_owned(),
+            "nodev".to_owned(),
+            format!("size={disk}"),
+            format!("nr_inodes={inodes}"),
+            format!("mode={mode}"),
+        ];
+        if owner {
+            o.push(format!("uid={SANDBOX_UID}"));
+            o.push(format!("gid={SANDBOX_UID}"));
+        }
+        o
+    };
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        tmpfs(
+            "/dev",
+            &[
+                "nosuid".into(),
+                "strictatime".into(),
+                "mode=755".into(),
+                "size=65536k".into(),
+            ],
+        ),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+               "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}),
+        tmpfs("/dev/shm", &scratch("1777", false)),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
+        tmpfs("/tmp", &scratch("1777", false)),
+        tmpfs(HOME, &scratch("0755", true)),
+    ];
+    for dir in SYSTEM_DIRS {
+        if std::path::Path::new(dir).exists() {
+            mounts.push(json!({"destination": dir, "type": "bind", "source": dir,
+                               "options": ["rbind", "ro", "nosuid", "nodev"]}));
+        }
+    }
+    for m in &spec.mounts {
+        let mode = if m.writable { "rw" } else { "ro" };
+        mounts.push(
+            json!({"destination": m.destination, "type": "bind", "source": m.source,
+                           "options": ["rbind", mode, "nosuid", "nodev"]}),
+        );
+    }
+
+    let mut args = vec![
+        placement.init.clone(),
+        "-s".to_owned(),
+        "-g".to_owned(),
+        "--".to_owned(),
+    ];
+    args.extend(spec.command.iter().cloned());
+    let cpu_period: u64 = 100_000;
+    let cpu_quota = (limits.cpus * cpu_period as f64).round().max(1000.0) as i64;
+    let id_map = json!([{"containerID": 0, "hostID": placement.host_id_base, "size": ID_RANGE}]);
+
+    let doc = json!({
+        "ociVersion": "1.0.2",
+        "process": process(&args, &spec.env, &spec.cwd, false, limits.open_files),
+        "root": {"path": "rootfs", "readonly": true},
+        "hostname": placement.id,
+        "mounts": mounts,
+        "linux": {
+            "uidMappings": id_map,
+            "gidMappings": id_map,
+            "namespaces": [
+                {"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"},
+                {"type": "mount"}, {"type": "user"}, {"type": "cgroup"},
+            ],
+            "cgroupsPath": placement.cgroups_path,
+            "resources": {
+                "devices": [{"allow": false, "access": "rwm"}],
+                "memory": {"limit": limits.memory_bytes, "swap": limits.memory_bytes},
+                "cpu": {"quota": cpu_quota, "period": cpu_period},
+                "pids": {"limit": limits.pids},
+            },
+            "seccomp": crate::seccomp::profile(),
+            "maskedPaths": [
+                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+                "/sys/firmware", "/sys/devices/virtual/powercap",
+            ],
+            "readonlyPaths": [
+                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+            ],
+        },
+    });
+    serde_json::from_value(doc)
+        .map_err(|e| SandboxError::Internal(format!("generated OCI config is invalid: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Mount;
+
+    fn placement() -> Placement {
+        Placement {
+            id: "sb-test".into(),
+            host_id_base: 200_000,
+            cgroups_path: "/burrow/sb-test".into(),
+            init: "/usr/bin/tini".into(),
+        }
+    }
+
+    #[test]
+    fn isolation_is_complete() {
+        let mut spec = SandboxSpec::new(vec!["python3".into(), "-c".into(), "pass".into()]);
+        spec.mounts.push(Mount {
+            source: "/srv/code".into(),
+            destination: "/code".into(),
+            writable: false,
+        });
+        let config = serde_json::to_value(config(&spec, &placement()).unwrap()).unwrap();
+        let ns: Vec<&str> = config["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap())
+            .collect();
+        for kind in ["pid", "network", "ipc", "uts", "mount", "user", "cgroup"] {
+            assert!(ns.contains(&kind), "{kind} namespace");
+        }
+        assert_eq!(config["root"]["readonly"], true);
+        assert_eq!(config["process"]["noNewPrivileges"], true);
+        assert_eq!(config["process"]["user"]["uid"], SANDBOX_UID);
+        assert_eq!(config["process"]["capabilities"]["effective"], json!([]));
+        assert_eq!(config["process"]["args"][0], "/usr/bin/tini");
+        assert_eq!(config["linux"]["uidMappings"][0]["hostID"], 200_000);
+        let code = config["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/code")
+            .unwrap();
+        for opt in ["ro", "nosuid", "nodev"] {
+            assert!(
+                code["options"].as_array().unwrap().contains(&json!(opt)),
+                "{opt}"
+            );
+        }
+        assert!(config["linux"]["maskedPaths"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("/proc/kcore")));
+        assert!(!config["process"]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().starts_with("HOSTNAME")));
+    }
+}

@@ -1,0 +1,286 @@
+//! The shim: one small supervisor process per sandbox, outside the sandbox.
+//!
+//! `burrow sandbox shim DIR` forks a detached copy of itself and returns, so
+//! the control plane never has to reap it and can restart without touching
+//! running sandboxes. The detached shim becomes a child subreaper, runs
+//! `runc create` and `runc start`, adopts the container's init process, pumps
+//! its stdout and stderr into the capped log, enforces the wall-clock limit,
+//! and when init exits writes `exit.json` (with the OOM verdict read from the
+//! cgroup before runc deletes it) and deletes the container.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::logs::{LogPolicy, LogWriter, Stream};
+use crate::spec::SandboxSpec;
+use crate::{ExitReason, ExitStatus};
+
+/// Everything about a sandbox that lives on disk, in `DIR/sandbox.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SandboxRecord {
+    pub id: String,
+    pub spec: SandboxSpec,
+    pub created_at_ms: i64,
+    pub host_id_base: u32,
+    pub slot: u32,
+    pub cgroups_path: String,
+    pub runtime_bin: PathBuf,
+    pub runtime_root: PathBuf,
+    pub log_policy: LogPolicy,
+}
+
+pub const RECORD: &str = "sandbox.json";
+pub const SHIM_PID: &str = "shim.pid";
+pub const INIT_PID: &str = "init.pid";
+pub const EXIT: &str = "exit.json";
+pub const TIMED_OUT: &str = "timed-out";
+pub const LOGS: &str = "logs";
+
+/// Writes `contents` to `path` atomically: readers see all of it or nothing.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, contents)?;
+    std::fs::rename(tmp, path)
+}
+
+/// Runs a runtime subcommand and returns its combined error output on failure.
+pub fn runtime_command(record: &SandboxRecord, args: &[&str]) -> Result<(), String> {
+    let out = Command::new(&record.runtime_bin)
+        .arg("--root")
+        .arg(&record.runtime_root)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", record.runtime_bin.display()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+    }
+}
+
+/// Entry point of `burrow sandbox shim [--detached] DIR`. Returns the process exit code.
+pub fn main(dir: &Path, detached: bool, exe: &Path) -> i32 {
+    if !detached {
+        // First stage: start the real shim in its own process group and return
+        // at once. Its parent (us) exits, so it is adopted by init and the
+        // caller never holds a zombie.
+        return match Command::new(exe)
+            .args(["sandbox", "shim", "--detached"])
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+        {
+            Ok(_) => 0,
+            Err(e) => {
+                eprintln!("burrow: cannot start the sandbox shim: {e}");
+                1
+            }
+        };
+    }
+    let record: SandboxRecord = match std::fs::read(dir.join(RECORD))
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = write_exit(
+                dir,
+                &error_status(format!("unreadable sandbox record: {e}")),
+            );
+            return 1;
+        }
+    };
+    let status = supervise(dir, &record);
+    let _ = write_exit(dir, &status);
+    let _ = runtime_command(&record, &["delete", "--force", &record.id]);
+    0
+}
+
+use std::os::unix::process::CommandExt;
+
+fn error_status(message: String) -> ExitStatus {
+    ExitStatus {
+        reason: ExitReason::Error,
+        code: None,
+        signal: None,
+        message: Some(message),
+    }
+}
+
+fn write_exit(dir: &Path, status: &ExitStatus) -> std::io::Result<()> {
+    write_atomic(
+        &dir.join(EXIT),
+        &serde_json::to_vec(status).expect("an exit status serialises"),
+    )
+}
+
+fn pump(mut from: std::io::PipeReader, stream: Stream, to: mpsc::SyncSender<(Stream, Vec<u8>)>) {
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if to.send((stream, buf[..n].to_vec())).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn supervise(dir: &Path, record: &SandboxRecord) -> ExitStatus {
+    let _ = std::fs::write(dir.join(SHIM_PID), std::process::id().to_string());
+    // Orphans of our children, the container's init among them, become ours to wait for.
+    if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
+        return error_status(format!("cannot become a subreaper: {e}"));
+    }
+    let mut log = match LogWriter::create(&dir.join(LOGS), record.log_policy) {
+        Ok(l) => l,
+        Err(e) => return error_status(format!("cannot open the log: {e}")),
+    };
+    let (Ok((out_r, out_w)), Ok((err_r, err_w))) = (std::io::pipe(), std::io::pipe()) else {
+        return error_status("cannot create output pipes".into());
+    };
+    let create = Command::new(&record.runtime_bin)
+        .arg("--root")
+        .arg(&record.runtime_root)
+        .args(["create", "--bundle"])
+        .arg(dir)
+        .arg("--pid-file")
+        .arg(dir.join(INIT_PID))
+        .arg(&record.id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out_w))
+        .stderr(Stdio::from(err_w))
+        .status();
+    let (tx, rx) = mpsc::sync_channel::<(Stream, Vec<u8>)>(64);
+    let pumps = [
+        std::thread::spawn({
+            let tx = tx.clone();
+            move || pump(out_r, Stream::Stdout, tx)
+        }),
+        std::thread::spawn(move || pump(err_r, Stream::Stderr, tx)),
+    ];
+    let writer = std::thread::spawn(move || {
+        for (stream, data) in rx {
+            let _ = log.write(stream, &data);
+        }
+        let _ = log.finish();
+    });
+    let finish_output = |pumps: [std::thread::JoinHandle<()>; 2],
+                         writer: std::thread::JoinHandle<()>| {
+        for p in pumps {
+            let _ = p.join();
+        }
+        let _ = writer.join();
+    };
+    match create {
+        Ok(s) if s.success() => {}
+        other => {
+            let why = match other {
+                Ok(s) => format!("{} create exited with {s}", record.runtime_bin.display()),
+                Err(e) => format!("cannot run {}: {e}", record.runtime_bin.display()),
+            };
+            let _ = std::fs::remove_file(dir.join(INIT_PID));
+            let _ = runtime_command(record, &["delete", "--force", &record.id]);
+            finish_output(pumps, writer);
+            return error_status(format!("{why}; see the sandbox logs"));
+        }
+    }
+    let init_pid = match std::fs::read_to_string(dir.join(INIT_PID))
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+    {
+        Some(pid) => pid,
+        None => return error_status("the runtime wrote no init pid".into()),
+    };
+    if let Err(e) = runtime_command(record, &["start", &record.id]) {
+        let _ = runtime_command(record, &["delete", "--force", &record.id]);
+        finish_output(pumps, writer);
+        return error_status(format!(
+            "{} start failed: {e}",
+            record.runtime_bin.display()
+        ));
+    }
+
+    let done = Arc::new(AtomicBool::new(false));
+    let timed_out = Arc::new(AtomicBool::new(false));
+    if let Some(limit) = record.spec.limits.timeout {
+        let (done, timed_out, record, dir) = (
+            done.clone(),
+            timed_out.clone(),
+            record.clone(),
+            dir.to_owned(),
+        );
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + limit;
+            while Instant::now() < deadline {
+                if done.load(Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(
+                    Duration::from_millis(20)
+                        .min(deadline.saturating_duration_since(Instant::now())),
+                );
+            }
+            if !done.load(Ordering::SeqCst) {
+                timed_out.store(true, Ordering::SeqCst);
+                let _ = std::fs::write(dir.join(TIMED_OUT), b"");
+                let _ = runtime_command(&record, &["kill", &record.id, "KILL"]);
+            }
+        });
+    }
+
+    let wait_status = wait_for(init_pid);
+    done.store(true, Ordering::SeqCst);
+    // Read before the container (and its cgroup) is deleted.
+    let oom = crate::cgroup::oom_kills(&record.cgroups_path) > 0;
+    finish_output(pumps, writer);
+
+    let (code, signal) = match wait_status {
+        Some(ws) => (ws.exit_status(), ws.terminating_signal()),
+        None => (None, None),
+    };
+    // The init process (tini) reports a child killed by signal N as exit code 128+N.
+    let signal = signal.or(code.filter(|c| *c > 128 && *c <= 128 + 64).map(|c| c - 128));
+    let reason = if timed_out.load(Ordering::SeqCst) {
+        ExitReason::Timeout
+    } else if oom {
+        ExitReason::Oom
+    } else if signal.is_some() {
+        ExitReason::Signal
+    } else {
+        ExitReason::Exited
+    };
+    ExitStatus {
+        reason,
+        code: if signal.is_some() { None } else { code },
+        signal,
+        message: None,
+    }
+}
+
+/// Waits for `pid`, which became our child when `runc create` exited.
+fn wait_for(pid: i32) -> Option<rustix::process::WaitStatus> {
+    let pid = rustix::process::Pid::from_raw(pid)?;
+    loop {
+        match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
+            Ok(Some((_, status))) if !status.stopped() && !status.continued() => {
+                return Some(status)
+            }
+            Ok(_) => continue,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return None,
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! What a sandbox is asked to be: command, environment, mounts, limits and labels.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::SandboxError;
+
+/// Everything needed to start a sandbox. Nothing else from the host reaches it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SandboxSpec {
+    /// The program and its arguments; `command[0]` is looked up in the sandbox's `PATH`.
+    pub command: Vec<String>,
+    /// Working directory inside the sandbox.
+    pub cwd: String,
+    /// The whole environment of the process: nothing is inherited from the host.
+    pub env: Vec<(String, String)>,
+    /// Host directories to bind into the sandbox.
+    pub mounts: Vec<Mount>,
+    pub limits: Limits,
+    /// Free-form labels to find the sandbox again (`list`), such as `burrow.app=…`.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A host directory bound into the sandbox. Always `nosuid` and `nodev`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mount {
+    pub source: PathBuf,
+    pub destination: String,
+    pub writable: bool,
+}
+
+/// Resource limits. Every sandbox has all of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Memory, including tmpfs contents, in bytes.
+    pub memory_bytes: u64,
+    /// CPU quota in cores, such as 0.5.
+    pub cpus: f64,
+    /// Maximum number of processes and threads.
+    pub pids: u64,
+    /// Maximum open file descriptors per process.
+    pub open_files: u64,
+    /// Wall-clock limit for the main process; `None` runs until stopped.
+    pub timeout: Option<Duration>,
+    /// Size of each writable scratch space (`/tmp`, the home directory), in bytes.
+    pub disk_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 512 * 1024 * 1024,
+            cpus: 1.0,
+            pids: 128,
+            open_files: 1024,
+            timeout: None,
+            disk_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// The home directory inside every sandbox, a size-capped tmpfs.
+pub const HOME: &str = "/home/sandbox";
+
+impl SandboxSpec {
+    /// A spec for `command` with default limits, a minimal environment and no mounts.
+    pub fn new(command: Vec<String>) -> Self {
+        Self {
+            command,
+            cwd: HOME.to_owned(),
+            env: default_env(),
+            mounts: Vec::new(),
+            limits: Limits::default(),
+            labels: BTreeMap::new(),
+        }
+    }
+
+    /// Rejects specs that cannot work, saying why.
+    pub fn validate(&self) -> Result<(), SandboxError> {
+        let bad = |m: String| Err(SandboxError::InvalidSpec(m));
+        if self.command.is_empty() || self.command[0].is_empty() {
+            return bad("the command is empty: give a program to run".into());
+        }
+        if !self.cwd.starts_with('/') {
+            return bad(format!(
+                "the working directory {:?} is not absolute",
+                self.cwd
+            ));
+        }
+        for m in &self.mounts {
+            if !m.destination.starts_with('/') || m.destination.split('/').any(|c| c == "..") {
+                return bad(format!(
+                    "mount destination {:?} must be an absolute path without ..",
+                    m.destination
+                ));
+            }
+            if RESERVED
+                .iter()
+                .any(|r| m.destination == *r || m.destination.starts_with(&format!("{r}/")))
+                || m.destination == "/"
+            {
+                return bad(format!(
+                    "mount destination {:?} is reserved for the system",
+                    m.destination
+                ));
+            }
+            if !m.source.is_absolute() {
+                return bad(format!(
+                    "mount source {} must be an absolute path",
+                    m.source.display()
+                ));
+            }
+            if !m.source.is_dir() {
+                return bad(format!(
+                    "mount source {} is not a directory",
+                    m.source.display()
+                ));
+            }
+        }
+        for (k, _) in &self.env {
+            if k.is_empty() || k.contains('=') || k.contains('\0') {
+                return bad(format!("environment variable name {k:?} is invalid"));
+            }
+        }
+        let l = &self.limits;
+        if l.memory_bytes < 8 * 1024 * 1024 {
+            return bad("the memory limit is below 8M: nothing runs in that".into());
+        }
+        if !(l.cpus > 0.0 && l.cpus <= 256.0) {
+            return bad(format!("the CPU limit {} must be above 0", l.cpus));
+        }
+        if l.pids < 4 {
+            return bad("the pids limit must be at least 4".into());
+        }
+        if l.open_files < 16 {
+            return bad("the open files limit must be at least 16".into());
+        }
+        if l.disk_bytes < 1024 * 1024 {
+            return bad("the disk limit must be at least 1M".into());
+        }
+        Ok(())
+    }
+}
+
+/// Paths the runtime owns inside every sandbox; tenant mounts may not cover them.
+const RESERVED: &[&str] = &[
+    "/proc", "/sys", "/dev", "/usr", "/etc", "/tmp", "/bin", "/lib", "/lib64", "/sbin", HOME,
+];
+
+/// The environment every sandbox starts with.
+pub fn default_env() -> Vec<(String, String)> {
+    vec![
+        ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
+        ("HOME".into(), HOME.into()),
+        ("LANG".into(), "C.UTF-8".into()),
+        ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+        ("PYTHONUNBUFFERED".into(), "1".into()),
+    ]
+}
+
+/// Parses sizes such as `256M`, `1G`, `512k` or `1048576`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let mult = match c.to_ascii_lowercase() {
+                'k' => 1024,
+                'm' => 1024 * 1024,
+                'g' => 1024 * 1024 * 1024,
+                _ => return Err(format!("unknown size suffix in {s:?}: use k, M or G")),
+            };
+            (&s[..i], mult)
+        }
+        _ => (s, 1),
+    };
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size such as 256M"))?;
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+/// Formats a size the way people write it: `256M`.
+pub fn format_size(bytes: u64) -> String {
+    for (suffix, unit) in [("G", 1u64 << 30), ("M", 1 << 20), ("k", 1 << 10)] {
+        if bytes >= unit && bytes.is_multiple_of(unit) {
+            return format!("{}{suffix}", bytes / unit);
+        }
+    }
+    bytes.to_string()
+}
+
+/// Parses durations such as `30s`, `5m`, `1h` or `250ms`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration such as 30s"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        "h" => Ok(Duration::from_secs(n.saturating_mul(3600))),
+        _ => Err(format!("unknown duration unit in {s:?}: use ms, s, m or h")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations_parse_and_format() {
+        assert_eq!(parse_size("256M").unwrap(), 256 << 20);
+        assert_eq!(parse_size("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert!(parse_size("12X").is_err());
+        assert_eq!(format_size(256 << 20), "256M");
+        assert_eq!(format_size(1000), "1000");
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("3 weeks").is_err());
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        let mut spec = SandboxSpec::new(vec![]);
+        assert!(spec
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("command is empty"));
+        spec.command = vec!["python3".into()];
+        spec.mounts.push(Mount {
+            source: "/tmp".into(),
+            destination: "/proc/x".into(),
+            writable: false,
+        });
+        assert!(spec
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("reserved"));
+        spec.mounts[0].destination = "/code/../etc".into();
+        assert!(spec.validate().unwrap_err().to_string().contains(".."));
+        spec.mounts[0].destination = "/code".into();
+        assert!(spec.validate().is_ok());
+    }
+}

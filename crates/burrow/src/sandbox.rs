@@ -1,0 +1,358 @@
+//! `burrow sandbox`: run, list, collect and diagnose sandboxes from the command line.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use burrow_config::Config;
+use burrow_sandbox::spec::{format_size, parse_duration, parse_size};
+use burrow_sandbox::{
+    Cursor, ExecSpec, ExitReason, ExitStatus, LocalOptions, LocalRuntime, LogPolicy, Mount,
+    Runtime, SandboxSpec, Status, Stream,
+};
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Run a command in a new sandbox, stream its output and exit with its exit code.
+    Run(RunArgs),
+    /// List sandboxes.
+    Ps,
+    /// Remove ended sandboxes, and reap running ones whose owner is gone.
+    Gc,
+    /// Check that this host can run sandboxes, and say how to fix what is missing.
+    Doctor,
+    /// The per-sandbox supervisor; started by Burrow itself.
+    #[command(hide = true)]
+    Shim {
+        #[arg(long)]
+        detached: bool,
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Memory limit, including tmpfs contents (k, M, G).
+    #[arg(long, default_value = "512M", value_parser = parse_size)]
+    memory: u64,
+    /// CPU limit in cores.
+    #[arg(long, default_value_t = 1.0)]
+    cpus: f64,
+    /// Maximum processes and threads.
+    #[arg(long, default_value_t = 128)]
+    pids: u64,
+    /// Wall-clock limit (ms, s, m, h).
+    #[arg(long, value_parser = parse_duration)]
+    timeout: Option<Duration>,
+    /// Size of each writable scratch space: /tmp and the home directory.
+    #[arg(long, default_value = "64M", value_parser = parse_size)]
+    disk: u64,
+    /// Maximum open files per process.
+    #[arg(long, default_value_t = 1024)]
+    open_files: u64,
+    /// Bind a host directory: SRC:DST[:ro|rw] (read-only by default).
+    #[arg(long = "mount", value_parser = parse_mount)]
+    mounts: Vec<Mount>,
+    /// Set an environment variable: K=V.
+    #[arg(long = "env", value_parser = parse_pair)]
+    env: Vec<(String, String)>,
+    /// Label the sandbox: K=V.
+    #[arg(long = "label", value_parser = parse_pair)]
+    labels: Vec<(String, String)>,
+    /// Working directory inside the sandbox.
+    #[arg(long)]
+    workdir: Option<String>,
+    /// Attach the command to a pseudo-terminal.
+    #[arg(long)]
+    tty: bool,
+    /// The command and its arguments.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s:?} is not K=V"))
+}
+
+fn parse_mount(s: &str) -> Result<Mount, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let (src, dst, writable) = match parts.as_slice() {
+        [src, dst] => (*src, *dst, false),
+        [src, dst, "ro"] => (*src, *dst, false),
+        [src, dst, "rw"] => (*src, *dst, true),
+        _ => return Err(format!("{s:?} is not SRC:DST[:ro|rw]")),
+    };
+    let source = std::fs::canonicalize(src).map_err(|e| format!("mount source {src}: {e}"))?;
+    Ok(Mount {
+        source,
+        destination: dst.to_owned(),
+        writable,
+    })
+}
+
+pub fn runtime(config: &Config) -> anyhow::Result<LocalRuntime> {
+    let exe = std::env::current_exe()
+        .context("Failed to find the burrow executable for the sandbox shim")?;
+    let runtime = LocalRuntime::new(LocalOptions {
+        state_dir: config.sandbox_dir(),
+        runtime_bin: config.sandbox.runtime.clone(),
+        shim_exe: exe,
+        init: config.sandbox.init.clone(),
+        log_policy: LogPolicy {
+            max_bytes: config.sandbox.log_max_bytes,
+            rate_bytes_per_sec: config.sandbox.log_rate_bytes_per_sec,
+            ..LogPolicy::default()
+        },
+    })?;
+    Ok(runtime)
+}
+
+pub async fn run(config: &Config, command: SandboxCommand) -> anyhow::Result<i32> {
+    match command {
+        SandboxCommand::Shim { detached, dir } => {
+            let exe = std::env::current_exe().context("Failed to find the burrow executable")?;
+            Ok(burrow_sandbox::shim::main(&dir, detached, &exe))
+        }
+        SandboxCommand::Doctor => Ok(doctor(config)),
+        SandboxCommand::Ps => {
+            let runtime = runtime(config)?;
+            println!("{:<16} {:<24} {:<26} COMMAND", "ID", "STATUS", "LABELS");
+            for s in runtime.list(&BTreeMap::new()).await? {
+                let status = match &s.status {
+                    Status::Running => "running".to_owned(),
+                    Status::Lost => "lost".to_owned(),
+                    Status::Exited(e) => {
+                        format!("exited ({:?}, {})", e.reason, e.shell_code()).to_lowercase()
+                    }
+                };
+                let labels: Vec<String> =
+                    s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                println!(
+                    "{:<16} {:<24} {:<26} {}",
+                    s.id,
+                    status,
+                    labels.join(","),
+                    s.command.join(" ")
+                );
+            }
+            Ok(0)
+        }
+        SandboxCommand::Gc => {
+            let report = runtime(config)?.gc().await?;
+            println!(
+                "Removed {} ended sandboxes, reaped {} unowned ones, deleted {} orphaned containers.",
+                report.removed.len(),
+                report.reaped.len(),
+                report.orphans.len()
+            );
+            Ok(0)
+        }
+        SandboxCommand::Run(args) => run_command(config, args).await,
+    }
+}
+
+fn doctor(config: &Config) -> i32 {
+    let checks = burrow_sandbox::host::diagnose(&config.sandbox.runtime, &config.sandbox.init);
+    let mut failed = 0;
+    for c in &checks {
+        if c.ok {
+            println!("ok      {}: {}", c.name, c.detail);
+        } else {
+            failed += 1;
+            println!("MISSING {}: {}\n        fix: {}", c.name, c.detail, c.fix);
+        }
+    }
+    if failed == 0 {
+        println!("This host can run sandboxes.");
+        0
+    } else {
+        println!("{failed} problem(s): sandboxes will not work until they are fixed.");
+        1
+    }
+}
+
+/// The one line Burrow prints when it, not the program, ended the run.
+pub fn verdict(exit: &ExitStatus, spec: &SandboxSpec) -> Option<String> {
+    match exit.reason {
+        ExitReason::Oom => Some(format!(
+            "burrow: killed: out of memory (limit {})",
+            format_size(spec.limits.memory_bytes)
+        )),
+        ExitReason::Timeout => {
+            let t = spec.limits.timeout.unwrap_or_default();
+            let shown = if t.subsec_millis() == 0 {
+                format!("{}s", t.as_secs())
+            } else {
+                format!("{}ms", t.as_millis())
+            };
+            Some(format!("burrow: killed: timeout after {shown}"))
+        }
+        ExitReason::Error => Some(format!(
+            "burrow: the sandbox failed: {}",
+            exit.message.clone().unwrap_or_default()
+        )),
+        _ => None,
+    }
+}
+
+async fn run_command(config: &Config, args: RunArgs) -> anyhow::Result<i32> {
+    let runtime = runtime(config)?;
+    let mut spec = SandboxSpec::new(if args.tty {
+        vec!["sleep".into(), "infinity".into()]
+    } else {
+        args.command.clone()
+    });
+    spec.limits.memory_bytes = args.memory;
+    spec.limits.cpus = args.cpus;
+    spec.limits.pids = args.pids;
+    spec.limits.timeout = args.timeout;
+    spec.limits.disk_bytes = args.disk;
+    spec.limits.open_files = args.open_files;
+    spec.mounts = args.mounts;
+    spec.env.extend(args.env);
+    if let Some(dir) = args.workdir {
+        spec.cwd = dir;
+    }
+    spec.labels.insert("burrow.kind".into(), "cli".into());
+    spec.labels.insert(
+        burrow_sandbox::OWNER_PID_LABEL.into(),
+        std::process::id().to_string(),
+    );
+    spec.labels.extend(args.labels);
+    let id = runtime.create(spec.clone()).await?;
+    let outcome = if args.tty {
+        run_on_terminal(&runtime, &id, args.command).await
+    } else {
+        stream_until_exit(&runtime, &id).await
+    };
+    let exit = match outcome {
+        Ok(exit) => exit,
+        Err(e) => {
+            let _ = runtime.remove(&id).await;
+            return Err(e);
+        }
+    };
+    runtime.remove(&id).await?;
+    if let Some(line) = verdict(&exit, &spec) {
+        eprintln!("{line}");
+    }
+    Ok(exit.shell_code())
+}
+
+fn print_chunks(chunks: Vec<burrow_sandbox::Chunk>) {
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    for c in chunks {
+        let _ = match c.stream {
+            Stream::Stdout => out.write_all(&c.data),
+            Stream::Stderr => err.write_all(&c.data),
+        };
+    }
+    let _ = out.flush();
+    let _ = err.flush();
+}
+
+async fn stream_until_exit(runtime: &LocalRuntime, id: &str) -> anyhow::Result<ExitStatus> {
+    let mut cursor = Cursor::default();
+    let mut interrupt = std::pin::pin!(shutdown_signal());
+    loop {
+        let (chunks, next) = runtime.logs(id, cursor).await?;
+        cursor = next;
+        print_chunks(chunks);
+        if let Status::Exited(exit) = runtime.status(id).await? {
+            let (chunks, _) = runtime.logs(id, cursor).await?;
+            print_chunks(chunks);
+            return Ok(exit);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(10)) => {}
+            () = &mut interrupt => {
+                runtime.stop(id, Duration::from_secs(5)).await?;
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Runs `command` on a pseudo-terminal in the sandbox, wired to this terminal.
+async fn run_on_terminal(
+    runtime: &LocalRuntime,
+    id: &str,
+    command: Vec<String>,
+) -> anyhow::Result<ExitStatus> {
+    use std::io::Read;
+    let stdin = std::io::stdin();
+    let (cols, rows) = rustix::termios::tcgetwinsize(&stdin)
+        .map(|w| (w.ws_col.max(1), w.ws_row.max(1)))
+        .unwrap_or((80, 24));
+    let mut pty = runtime
+        .exec_pty(
+            id,
+            ExecSpec {
+                command,
+                env: Vec::new(),
+                cwd: None,
+            },
+            cols,
+            rows,
+        )
+        .await?;
+    let saved = rustix::termios::tcgetattr(&stdin).ok();
+    if let Some(attrs) = &saved {
+        let mut raw = attrs.clone();
+        raw.make_raw();
+        let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &raw);
+    }
+    let mut from_master = pty.master.try_clone()?;
+    let mut to_master = pty.master.try_clone()?;
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = std::io::stdin().read(&mut buf) {
+            if n == 0 || to_master.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    let output = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        let mut out = std::io::stdout();
+        while let Ok(n) = from_master.read(&mut buf) {
+            if n == 0 || out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
+                break;
+            }
+        }
+    });
+    let code = pty.wait().await;
+    drop(pty);
+    let _ = tokio::task::spawn_blocking(move || output.join()).await;
+    if let Some(attrs) = &saved {
+        let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, attrs);
+    }
+    let code = code?;
+    // The sandbox's own limits may have ended it (a timeout kills the whole sandbox).
+    if let Status::Exited(exit) = runtime.status(id).await? {
+        if exit.reason != ExitReason::Exited && exit.reason != ExitReason::Signal {
+            return Ok(exit);
+        }
+    }
+    Ok(ExitStatus {
+        reason: ExitReason::Exited,
+        code: Some(code),
+        signal: None,
+        message: None,
+    })
+}

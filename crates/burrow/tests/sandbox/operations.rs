@@ -1,0 +1,292 @@
+//! Runtime operations against real runc: connect, PTY exec, stop, logs and re-adoption.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use burrow_sandbox::{ExecSpec, ExitReason, LogPolicy, Runtime, Status};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::{python_spec, runtime_at, wait_for_output, Host};
+
+const SERVER: &str = r#"
+import http.server, socketserver
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b'hello from inside'
+        self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+s = socketserver.TCPServer(('127.0.0.1', 8000), H)
+print('listening', flush=True)
+s.serve_forever()
+"#;
+
+async fn http_get(runtime: &dyn Runtime, id: &str) -> String {
+    let mut stream = runtime.connect(id, 8000).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: app\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+#[tokio::test]
+async fn connect_reaches_a_server_inside_the_sandbox() {
+    let host = Host::new();
+    let id = host.start_python(SERVER).await;
+    wait_for_output(&host.runtime, &id, "listening").await;
+    let response = http_get(&host.runtime, &id).await;
+    assert!(response.starts_with("HTTP/1.0 200"), "{response}");
+    assert!(response.ends_with("hello from inside"), "{response}");
+    // The port is not published on the host.
+    assert!(std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:8000".parse().unwrap(),
+        Duration::from_millis(200)
+    )
+    .map(|mut s| {
+        let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+        let mut r = String::new();
+        let _ = s.read_to_string(&mut r);
+        !r.contains("hello from inside")
+    })
+    .unwrap_or(true));
+    host.runtime.remove(&id).await.unwrap();
+}
+
+fn read_until(master: &mut std::fs::File, needle: &str) -> String {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                seen.extend_from_slice(&buf[..n]);
+                if String::from_utf8_lossy(&seen).contains(needle) {
+                    break;
+                }
+            }
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+#[tokio::test]
+async fn a_pty_exec_echoes_typed_input_and_resizes() {
+    let host = Host::new();
+    let id = host.start_python("import time; time.sleep(60)").await;
+    let code = "import os, sys\nprint('size', os.get_terminal_size().columns, flush=True)\nline = input('> ')\nprint('got', line.upper())";
+    let mut pty = host
+        .runtime
+        .exec_pty(
+            &id,
+            ExecSpec {
+                command: vec!["python3".into(), "-c".into(), code.into()],
+                env: vec![],
+                cwd: None,
+            },
+            120,
+            40,
+        )
+        .await
+        .unwrap();
+    let mut master = pty.master.try_clone().unwrap();
+    let seen = tokio::task::spawn_blocking(move || {
+        let before = read_until(&mut master, "> ");
+        master.write_all(b"hello burrow\r").unwrap();
+        let after = read_until(&mut master, "got HELLO BURROW");
+        (before, after)
+    })
+    .await
+    .unwrap();
+    assert!(seen.0.contains("size 120"), "{seen:?}");
+    assert!(
+        seen.1.contains("hello burrow"),
+        "typed input is echoed: {seen:?}"
+    );
+    assert!(seen.1.contains("got HELLO BURROW"), "{seen:?}");
+    assert_eq!(pty.wait().await.unwrap(), 0);
+    pty.resize(100, 30).unwrap();
+    host.runtime.remove(&id).await.unwrap();
+}
+
+#[tokio::test]
+async fn tiocsti_cannot_inject_input_into_the_terminal() {
+    let host = Host::new();
+    let id = host.start_python("import time; time.sleep(60)").await;
+    let code = r#"
+import ctypes, fcntl
+libc = ctypes.CDLL(None, use_errno=True)
+for request in (0x5412, 0x100005412):
+    ctypes.set_errno(0)
+    c = ctypes.c_char(b'x')
+    r = libc.ioctl(0, ctypes.c_ulong(request), ctypes.byref(c))
+    print('tiocsti', hex(request), r, ctypes.get_errno(), flush=True)
+"#;
+    let mut pty = host
+        .runtime
+        .exec_pty(
+            &id,
+            ExecSpec {
+                command: vec!["python3".into(), "-c".into(), code.into()],
+                env: vec![],
+                cwd: None,
+            },
+            80,
+            24,
+        )
+        .await
+        .unwrap();
+    let mut master = pty.master.try_clone().unwrap();
+    let seen = tokio::task::spawn_blocking(move || read_until(&mut master, "tiocsti 0x100005412"))
+        .await
+        .unwrap();
+    let seen = tokio::task::spawn_blocking({
+        let mut master = pty.master.try_clone().unwrap();
+        move || seen.clone() + &read_until(&mut master, "\n")
+    })
+    .await
+    .unwrap();
+    assert!(seen.contains("tiocsti 0x5412 -1 1"), "{seen}");
+    assert!(
+        seen.contains("tiocsti 0x100005412 -1 1"),
+        "the upper bits do not get around the filter: {seen}"
+    );
+    pty.wait().await.unwrap();
+    host.runtime.remove(&id).await.unwrap();
+}
+
+#[tokio::test]
+async fn exec_captures_output_and_exit_code() {
+    let host = Host::new();
+    let id = host.start_python("import time; time.sleep(60)").await;
+    let out = host
+        .runtime
+        .exec(&id, ExecSpec {
+            command: vec!["python3".into(), "-c".into(), "import os,sys; print(os.environ['X']); print('e', file=sys.stderr); sys.exit(3)".into()],
+            env: vec![("X".into(), "42".into())],
+            cwd: Some("/tmp".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (out.code, out.stdout.as_slice(), out.stderr.as_slice()),
+        (3, &b"42\n"[..], &b"e\n"[..])
+    );
+    host.runtime.remove(&id).await.unwrap();
+}
+
+#[tokio::test]
+async fn stop_sends_sigterm_then_sigkill() {
+    let host = Host::new();
+    let polite = host
+        .start_python("import time; print('up', flush=True); time.sleep(60)")
+        .await;
+    wait_for_output(&host.runtime, &polite, "up").await;
+    let exit = host
+        .runtime
+        .stop(&polite, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        (exit.reason, exit.signal),
+        (ExitReason::Signal, Some(15)),
+        "{exit:?}"
+    );
+
+    let stubborn = host
+        .start_python("import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('up', flush=True)\ntime.sleep(60)")
+        .await;
+    wait_for_output(&host.runtime, &stubborn, "up").await;
+    let exit = host
+        .runtime
+        .stop(&stubborn, Duration::from_millis(500))
+        .await
+        .unwrap();
+    assert_eq!(
+        (exit.reason, exit.signal),
+        (ExitReason::Signal, Some(9)),
+        "{exit:?}"
+    );
+    assert_eq!(host.runtime.wait(&stubborn).await.unwrap(), exit);
+    for id in [polite, stubborn] {
+        host.runtime.remove(&id).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_wall_clock_limit_ends_the_sandbox() {
+    let host = Host::new();
+    let mut spec = python_spec("import time; time.sleep(60)");
+    spec.limits.timeout = Some(Duration::from_millis(500));
+    let id = host.runtime.create(spec).await.unwrap();
+    let exit = host.runtime.wait(&id).await.unwrap();
+    assert_eq!(exit.reason, ExitReason::Timeout, "{exit:?}");
+    assert_eq!(exit.shell_code(), 124);
+    host.runtime.remove(&id).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stdout_flood_is_capped_and_rate_limited() {
+    let policy = LogPolicy {
+        max_bytes: 256 << 10,
+        rate_bytes_per_sec: 64 << 10,
+        burst_bytes: 128 << 10,
+    };
+    let host = Host::with_logs(policy);
+    let mut spec = python_spec("import sys\nwhile True:\n    sys.stdout.write('x' * 4096 + '\\n')");
+    spec.limits.timeout = Some(Duration::from_secs(3));
+    let id = host.runtime.create(spec).await.unwrap();
+    let exit = host.runtime.wait(&id).await.unwrap();
+    assert_eq!(exit.reason, ExitReason::Timeout);
+    let logs = host
+        .dir
+        .path()
+        .join("sandboxes/sandboxes")
+        .join(&id)
+        .join("logs");
+    let usage = burrow_sandbox::logs::disk_usage(&logs);
+    assert!(usage <= 256 << 10, "logs use {usage} bytes");
+    let text = crate::helpers::output_of(&host.runtime, &id).await;
+    assert!(
+        text.contains("bytes of output dropped"),
+        "the drop is noted"
+    );
+    host.runtime.remove(&id).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_restarted_control_plane_re_adopts_running_sandboxes() {
+    let host = Host::new();
+    let mut spec = python_spec(SERVER);
+    let marker = format!("readopt-{}", std::process::id());
+    spec.labels.insert("test".into(), marker.clone());
+    let id = host.runtime.create(spec).await.unwrap();
+    wait_for_output(&host.runtime, &id, "listening").await;
+
+    // A new runtime over the same state, as after `kill -9` of the control plane.
+    let restarted = runtime_at(host.dir.path(), LogPolicy::default());
+    let found = restarted
+        .list(&BTreeMap::from([("test".to_owned(), marker)]))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        (found[0].id.as_str(), &found[0].status),
+        (id.as_str(), &Status::Running)
+    );
+    assert!(http_get(&restarted, &id)
+        .await
+        .ends_with("hello from inside"));
+    restarted.stop(&id, Duration::from_secs(5)).await.unwrap();
+    let report = restarted.gc().await.unwrap();
+    assert_eq!(report.removed, vec![id.clone()]);
+    assert!(restarted.list(&BTreeMap::new()).await.unwrap().is_empty());
+    assert!(matches!(
+        restarted.status(&id).await,
+        Err(burrow_sandbox::SandboxError::NotFound(_))
+    ));
+}
