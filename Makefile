@@ -3,7 +3,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: up deps build test lint fmt unit-test
+.PHONY: up deps build test lint fmt bench
 
 deps:
 	@bash scripts/install-deps.sh
@@ -25,3 +25,9 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+# Benchmarks print ratios against a baseline measured in the same run.
+bench: deps
+	$(CARGO) build --release --bin burrow
+	$(CARGO) build --release -p burrow-bench
+	./target/release/sandbox_overhead 40

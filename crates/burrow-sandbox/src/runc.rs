@@ -232,6 +232,7 @@ impl LocalRuntime {
 
     async fn wait_exit(&self, id: &str, limit: Option<Duration>) -> Result<Option<ExitStatus>> {
         let started = Instant::now();
+        let mut poll = Duration::from_millis(1);
         loop {
             match self.read_status(id)? {
                 Status::Exited(exit) => return Ok(Some(exit)),
@@ -245,7 +246,9 @@ impl LocalRuntime {
             if limit.is_some_and(|l| started.elapsed() >= l) {
                 return Ok(None);
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            // Short runs end within milliseconds; long ones need not be polled often.
+            tokio::time::sleep(poll).await;
+            poll = (poll * 2).min(Duration::from_millis(50));
         }
     }
 

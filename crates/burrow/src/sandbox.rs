@@ -259,9 +259,16 @@ fn print_chunks(chunks: Vec<burrow_sandbox::Chunk>) {
 async fn stream_until_exit(runtime: &LocalRuntime, id: &str) -> anyhow::Result<ExitStatus> {
     let mut cursor = Cursor::default();
     let mut interrupt = std::pin::pin!(shutdown_signal());
+    let mut poll = Duration::from_millis(1);
     loop {
         let (chunks, next) = runtime.logs(id, cursor).await?;
         cursor = next;
+        // Poll fast while output flows or the run is young, slower when it idles.
+        poll = if chunks.is_empty() {
+            (poll * 2).min(Duration::from_millis(50))
+        } else {
+            Duration::from_millis(1)
+        };
         print_chunks(chunks);
         if let Status::Exited(exit) = runtime.status(id).await? {
             let (chunks, _) = runtime.logs(id, cursor).await?;
@@ -269,7 +276,7 @@ async fn stream_until_exit(runtime: &LocalRuntime, id: &str) -> anyhow::Result<E
             return Ok(exit);
         }
         tokio::select! {
-            () = tokio::time::sleep(Duration::from_millis(10)) => {}
+            () = tokio::time::sleep(poll) => {}
             () = &mut interrupt => {
                 runtime.stop(id, Duration::from_secs(5)).await?;
             }
