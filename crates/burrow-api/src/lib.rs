@@ -47,6 +47,7 @@ pub use crate::state::AppState;
         (name = "users", description = "Instance administration of users"),
         (name = "projects", description = "Projects: the tenants everything else belongs to"),
         (name = "members", description = "Who may see and change a project"),
+        (name = "packages", description = "The allowlist of packages bundles may install"),
         (name = "health", description = "Probes for orchestrators"),
     )
 )]
@@ -96,6 +97,11 @@ fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             routes::members::update_member,
             routes::members::remove_member
         ))
+        .routes(routes!(
+            routes::packages::list_packages,
+            routes::packages::add_package
+        ))
+        .routes(routes!(routes::packages::remove_package))
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::readyz))
         .split_for_parts()
@@ -200,6 +206,21 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let grace = Duration::from_secs(self.state.config.http.shutdown_grace_secs);
+        // Expired sessions are useless; sweep them hourly so the table does not grow without end.
+        let sweeper = {
+            let store = self.state.store.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(3600));
+                loop {
+                    every.tick().await;
+                    match store.delete_expired_sessions().await {
+                        Ok(n) if n > 0 => tracing::info!(sessions = n, "Removed expired sessions"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "Could not remove expired sessions"),
+                    }
+                }
+            })
+        };
         let app = router(self.state.clone());
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let server = axum::serve(
@@ -217,6 +238,7 @@ impl Application {
                 std::future::pending::<()>().await;
             }
         };
+        let _sweeper = AbortOnDrop(sweeper);
         tokio::select! {
             result = server => result,
             () = deadline => {
@@ -224,5 +246,14 @@ impl Application {
                 Ok(())
             }
         }
+    }
+}
+
+/// Aborts a background task when the server stops.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

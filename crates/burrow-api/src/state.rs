@@ -77,28 +77,46 @@ impl App {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|_| ApiError::internal("the hashing semaphore is closed"))?;
+        // Waiting is bounded, so a flood of logins cannot queue without end.
+        let _permit =
+            match tokio::time::timeout(Duration::from_secs(10), self.hashing.acquire()).await {
+                Ok(Ok(permit)) => permit,
+                Ok(Err(_)) => return Err(ApiError::internal("the hashing semaphore is closed")),
+                Err(_) => {
+                    return Err(ApiError::new(
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        "busy",
+                        "the server is busy checking passwords: try again in a few seconds",
+                    ))
+                }
+            };
         tokio::task::spawn_blocking(work)
             .await
             .map_err(|e| ApiError::internal(format!("password hashing task failed: {e}")))
     }
 
-    /// 429 if either the account or the address has run out of failed logins.
-    pub async fn check_login_allowed(
+    /// 429 if either the account or the address has run out of failed logins;
+    /// otherwise counts this attempt as a failure in advance, under the same
+    /// lock, so concurrent guesses cannot all slip past the check. A success
+    /// takes it back with [`App::record_login_success`].
+    pub async fn begin_login_attempt(
         &self,
-        account: &str,
+        account: Option<&str>,
         address: IpAddr,
     ) -> Result<(), ApiError> {
         let now = Instant::now();
+        let address = address_key(address);
         let mut limits = self.login_limits.lock().await;
-        let by_account = limits.per_account.check(account, now);
-        let by_address = limits.per_address.check(&address.to_string(), now);
+        let by_account = account.map_or(Ok(()), |a| limits.per_account.check(a, now));
+        let by_address = limits.per_address.check(&address, now);
         let retry = match (by_account, by_address) {
-            (Ok(()), Ok(())) => return Ok(()),
+            (Ok(()), Ok(())) => {
+                if let Some(a) = account {
+                    limits.per_account.record_failure(a, now);
+                }
+                limits.per_address.record_failure(&address, now);
+                return Ok(());
+            }
             (Err(a), Ok(())) | (Ok(()), Err(a)) => a,
             (Err(a), Err(b)) => a.max(b),
         };
@@ -109,14 +127,25 @@ impl App {
         ))
     }
 
-    pub async fn record_login_failure(&self, account: &str, address: IpAddr) {
-        let now = Instant::now();
+    /// Clears the account's failures and takes back the address's advance count.
+    pub async fn record_login_success(&self, account: &str, address: IpAddr) {
         let mut limits = self.login_limits.lock().await;
-        limits.per_account.record_failure(account, now);
-        limits.per_address.record_failure(&address.to_string(), now);
+        limits.per_account.clear(account);
+        limits.per_address.forgive_one(&address_key(address));
     }
+}
 
-    pub async fn record_login_success(&self, account: &str) {
-        self.login_limits.lock().await.per_account.clear(account);
+/// The key a client address is limited by: IPv4 as is, IPv6 by its /64, since
+/// one host commonly holds a whole /64.
+fn address_key(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
     }
 }

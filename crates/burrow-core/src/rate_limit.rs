@@ -73,6 +73,17 @@ impl FailureLimiter {
         }
     }
 
+    /// Takes back the newest failure of `key`, for an attempt that was counted
+    /// in advance and then succeeded.
+    pub fn forgive_one(&mut self, key: &str) {
+        if let Some(times) = self.failures.get_mut(key) {
+            times.pop_back();
+            if times.is_empty() {
+                self.failures.remove(key);
+            }
+        }
+    }
+
     /// A success clears the key's failures.
     pub fn clear(&mut self, key: &str) {
         self.failures.remove(key);

@@ -7,6 +7,7 @@
 
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 
 use crate::{Result, SandboxError};
 
@@ -64,9 +65,12 @@ pub(crate) fn open_pair() -> Result<(OwnedFd, std::fs::File)> {
     grantpt(&master).map_err(err)?;
     unlockpt(&master).map_err(err)?;
     let name = ptsname(&master, Vec::new()).map_err(err)?;
+    // NOCTTY: Burrow must never acquire the terminal as its controlling tty,
+    // or closing it would send Burrow SIGHUP.
     let slave = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
+        .custom_flags(rustix::fs::OFlags::NOCTTY.bits() as i32)
         .open(std::ffi::OsStr::from_bytes(name.as_bytes()))?;
     Ok((master, slave))
 }

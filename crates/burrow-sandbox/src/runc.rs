@@ -28,6 +28,8 @@ use crate::{
 const ID_BASE: u32 = 1_000_000;
 const SLOTS: u32 = 4096;
 const EXEC_OUTPUT_CAP: u64 = 16 << 20;
+/// How long a sandbox may take to get its shim running before `gc` calls it lost.
+const STARTING_GRACE_MS: i64 = 60_000;
 
 /// How the local runtime is set up.
 #[derive(Debug, Clone)]
@@ -199,21 +201,38 @@ impl LocalRuntime {
 
     fn read_status(&self, id: &str) -> Result<Status> {
         let dir = self.dir(id);
-        if let Ok(bytes) = std::fs::read(dir.join(shim::EXIT)) {
-            let exit: ExitStatus = serde_json::from_slice(&bytes)
-                .map_err(|e| SandboxError::Internal(e.to_string()))?;
+        let exited = || -> Result<Option<ExitStatus>> {
+            match std::fs::read(dir.join(shim::EXIT)) {
+                Ok(bytes) => Ok(Some(
+                    serde_json::from_slice(&bytes)
+                        .map_err(|e| SandboxError::Internal(e.to_string()))?,
+                )),
+                Err(_) => Ok(None),
+            }
+        };
+        if let Some(exit) = exited()? {
             return Ok(Status::Exited(exit));
         }
-        let shim_alive = std::fs::read_to_string(dir.join(shim::SHIM_PID))
-            .ok()
-            .and_then(|s| s.trim().parse::<i32>().ok())
-            .and_then(rustix::process::Pid::from_raw)
-            .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok());
-        Ok(if shim_alive {
-            Status::Running
-        } else {
-            Status::Lost
-        })
+        match std::fs::File::open(dir.join(shim::SHIM_LOCK)) {
+            // The shim holds the lock for its whole life.
+            Ok(lock) => {
+                match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockShared) {
+                    Err(_) => Ok(Status::Running),
+                    // Not held: the shim is gone. It may have written its exit just now.
+                    Ok(()) => Ok(exited()?.map_or(Status::Lost, Status::Exited)),
+                }
+            }
+            // No lock yet: the shim is still starting, unless that was long ago.
+            Err(_) => {
+                let record = self.record(id)?;
+                let starting = now_ms() - record.created_at_ms < STARTING_GRACE_MS;
+                Ok(if starting {
+                    Status::Running
+                } else {
+                    Status::Lost
+                })
+            }
+        }
     }
 
     async fn runtime(
@@ -460,12 +479,23 @@ impl Runtime for LocalRuntime {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;
-        let (stdout, stderr) = tokio::join!(
-            read_capped(child.stdout.take()),
-            read_capped(child.stderr.take())
-        );
+        let stdout = tokio::spawn(read_capped(child.stdout.take()));
+        let stderr = tokio::spawn(read_capped(child.stderr.take()));
         let status = child.wait().await?;
         let _ = std::fs::remove_file(file);
+        // A background process started by the command may hold the pipes open
+        // after the command exits; take what arrived and stop waiting.
+        let collect = |task: tokio::task::JoinHandle<Vec<u8>>| async move {
+            let abort = task.abort_handle();
+            match tokio::time::timeout(Duration::from_secs(2), task).await {
+                Ok(Ok(bytes)) => bytes,
+                _ => {
+                    abort.abort();
+                    b"[burrow: output cut off: a background process kept it open]\n".to_vec()
+                }
+            }
+        };
+        let (stdout, stderr) = tokio::join!(collect(stdout), collect(stderr));
         Ok(ExecOutput {
             code: status.code().unwrap_or(128 + 9),
             stdout,
@@ -565,7 +595,10 @@ impl Runtime for LocalRuntime {
                 .and_then(|p| p.parse::<i32>().ok())
                 .and_then(rustix::process::Pid::from_raw)
                 .is_some_and(|pid| rustix::process::test_kill_process(pid).is_err());
+            let owned = info.labels.contains_key(OWNER_PID_LABEL) && !owner_gone;
             match info.status {
+                // An owner still alive may want the exit status; it removes the sandbox itself.
+                Status::Exited(_) if owned => {}
                 Status::Exited(_) => {
                     self.remove(&info.id).await?;
                     report.removed.push(info.id);
@@ -618,7 +651,13 @@ impl Runtime for LocalRuntime {
         for entry in std::fs::read_dir(self.options.state_dir.join("slots"))? {
             let path = entry?.path();
             let owner = std::fs::read_to_string(&path).unwrap_or_default();
-            if !owner.trim().is_empty() && !self.dir(owner.trim()).exists() {
+            // A slot is taken just before its sandbox's directory is made: leave young ones.
+            let young = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_none_or(|age| age < Duration::from_millis(STARTING_GRACE_MS as u64));
+            if !young && !self.dir(owner.trim()).exists() {
                 let _ = std::fs::remove_file(path);
             }
         }

@@ -246,8 +246,6 @@ const ALLOWED: &[&str] = &[
     "sigaltstack",
     "signalfd",
     "signalfd4",
-    "socket",
-    "socketpair",
     "splice",
     "stat",
     "statfs",
@@ -293,6 +291,9 @@ const CLONE_NAMESPACE_FLAGS: u64 = 0x7E02_0000;
 const TIOCSTI: u64 = 0x5412;
 const TIOCLINUX: u64 = 0x541C;
 const EPERM: u32 = 1;
+const AF_UNIX: u64 = 1;
+/// AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK.
+const SOCKET_FAMILIES: [u64; 4] = [AF_UNIX, 2, 10, 16];
 const ENOSYS: u32 = 38;
 
 /// ALLOW rules for `ioctl` whose union is every request except `forbidden`.
@@ -355,6 +356,14 @@ pub fn profile() -> Value {
         json!({"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 0xffff_ffffu64, "op": "SCMP_CMP_EQ"}]}),
     ];
     syscalls.extend(ioctl_rules_except(&[TIOCSTI, TIOCLINUX]));
+    // Sockets only of the families programs need. AF_VSOCK in particular reaches
+    // the hypervisor and host services that no network namespace covers.
+    for family in SOCKET_FAMILIES {
+        syscalls.push(json!({"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+                             "args": [{"index": 0, "value": family, "op": "SCMP_CMP_EQ"}]}));
+    }
+    syscalls.push(json!({"names": ["socketpair"], "action": "SCMP_ACT_ALLOW",
+                         "args": [{"index": 0, "value": AF_UNIX, "op": "SCMP_CMP_EQ"}]}));
     json!({
         "defaultAction": "SCMP_ACT_ERRNO",
         "defaultErrnoRet": EPERM,

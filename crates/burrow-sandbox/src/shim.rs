@@ -37,6 +37,8 @@ pub struct SandboxRecord {
 
 pub const RECORD: &str = "sandbox.json";
 pub const SHIM_PID: &str = "shim.pid";
+/// Held locked by the shim for as long as it lives; a pid alone could be reused.
+pub const SHIM_LOCK: &str = "shim.lock";
 pub const INIT_PID: &str = "init.pid";
 pub const EXIT: &str = "exit.json";
 pub const TIMED_OUT: &str = "timed-out";
@@ -139,7 +141,21 @@ fn pump(mut from: std::io::PipeReader, stream: Stream, to: mpsc::SyncSender<(Str
 }
 
 fn supervise(dir: &Path, record: &SandboxRecord) -> ExitStatus {
-    let _ = std::fs::write(dir.join(SHIM_PID), std::process::id().to_string());
+    // Taken before anything else and released only by the kernel when this process ends.
+    let lock = std::fs::File::create(dir.join(SHIM_LOCK));
+    match &lock {
+        Ok(file) => {
+            if let Err(e) = rustix::fs::flock(file, rustix::fs::FlockOperation::LockExclusive) {
+                return error_status(format!("cannot lock {SHIM_LOCK}: {e}"));
+            }
+        }
+        Err(e) => return error_status(format!("cannot create {SHIM_LOCK}: {e}")),
+    }
+    std::mem::forget(lock);
+    let _ = write_atomic(
+        &dir.join(SHIM_PID),
+        std::process::id().to_string().as_bytes(),
+    );
     // Orphans of our children, the container's init among them, become ours to wait for.
     if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
         return error_status(format!("cannot become a subreaper: {e}"));

@@ -91,19 +91,16 @@ impl SandboxSpec {
             ));
         }
         for m in &self.mounts {
-            if !m.destination.starts_with('/') || m.destination.split('/').any(|c| c == "..") {
+            let Some(dest) = normalize_destination(&m.destination) else {
                 return bad(format!(
-                    "mount destination {:?} must be an absolute path without ..",
+                    "mount destination {:?} must be an absolute path without empty, . or .. components",
                     m.destination
                 ));
-            }
-            if RESERVED
-                .iter()
-                .any(|r| m.destination == *r || m.destination.starts_with(&format!("{r}/")))
-                || m.destination == "/"
-            {
+            };
+            let under = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/")) || b == "/";
+            if dest == "/" || RESERVED.iter().any(|r| under(&dest, r) || under(r, &dest)) {
                 return bad(format!(
-                    "mount destination {:?} is reserved for the system",
+                    "mount destination {:?} is, or covers, a path reserved for the system",
                     m.destination
                 ));
             }
@@ -113,11 +110,23 @@ impl SandboxSpec {
                     m.source.display()
                 ));
             }
-            if !m.source.is_dir() {
-                return bad(format!(
-                    "mount source {} is not a directory",
-                    m.source.display()
-                ));
+            // runc follows symlinks in the source; insist on the resolved path so
+            // a swapped-in link cannot redirect the bind.
+            match std::fs::canonicalize(&m.source) {
+                Ok(real) if real == m.source && real.is_dir() => {}
+                Ok(real) if real != m.source => {
+                    return bad(format!(
+                        "mount source {} goes through a symlink: use {}",
+                        m.source.display(),
+                        real.display()
+                    ));
+                }
+                _ => {
+                    return bad(format!(
+                        "mount source {} is not a directory",
+                        m.source.display()
+                    ))
+                }
             }
         }
         for (k, _) in &self.env {
@@ -149,6 +158,22 @@ impl SandboxSpec {
 const RESERVED: &[&str] = &[
     "/proc", "/sys", "/dev", "/usr", "/etc", "/tmp", "/bin", "/lib", "/lib64", "/sbin", HOME,
 ];
+
+/// `/a/b` from a destination, or `None` if it is relative or has empty, `.` or `..` parts.
+fn normalize_destination(raw: &str) -> Option<String> {
+    let rest = raw.strip_prefix('/')?;
+    if rest.is_empty() {
+        return Some("/".into());
+    }
+    let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || *p == "." || *p == "..")
+    {
+        return None;
+    }
+    Some(format!("/{}", parts.join("/")))
+}
 
 /// The environment every sandbox starts with.
 pub fn default_env() -> Vec<(String, String)> {
@@ -249,6 +274,10 @@ mod tests {
             .contains("reserved"));
         spec.mounts[0].destination = "/code/../etc".into();
         assert!(spec.validate().unwrap_err().to_string().contains(".."));
+        for sneaky in ["//tmp", "/./usr", "/home//sandbox", "/home", "/usr/lib"] {
+            spec.mounts[0].destination = sneaky.into();
+            assert!(spec.validate().is_err(), "{sneaky} accepted");
+        }
         spec.mounts[0].destination = "/code".into();
         assert!(spec.validate().is_ok());
     }

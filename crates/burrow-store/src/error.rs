@@ -27,6 +27,16 @@ impl From<sqlx::Error> for StoreError {
         match e {
             sqlx::Error::RowNotFound => StoreError::NotFound,
             sqlx::Error::Database(ref db) if db.is_unique_violation() => StoreError::Conflict,
+            // The row it points at went away concurrently, such as a deleted project.
+            sqlx::Error::Database(ref db) if db.is_foreign_key_violation() => StoreError::NotFound,
+            // SQLite: the database stayed locked past busy_timeout.
+            sqlx::Error::Database(ref db)
+                if db
+                    .code()
+                    .is_some_and(|c| matches!(c.as_ref(), "5" | "6" | "261" | "262" | "517")) =>
+            {
+                StoreError::Unavailable(e.to_string())
+            }
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)

@@ -7,6 +7,7 @@
 
 mod error;
 mod members;
+mod packages;
 mod projects;
 mod sessions;
 mod users;
@@ -20,7 +21,10 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use error::StoreError;
 pub use members::Member;
+pub use packages::Package;
 pub use projects::{Project, ProjectMembership};
+/// sqlx's error type, for callers that build decode errors.
+pub use sqlx::Error as SqlxError;
 pub use users::{NewUser, User};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -33,6 +33,16 @@ pub enum Command {
     },
     /// Print a commented example configuration with every default.
     DefaultConfig,
+    /// Manage the package allowlist.
+    Packages {
+        #[command(subcommand)]
+        command: crate::packages::PackagesCommand,
+    },
+    /// Validate uploads.
+    Bundle {
+        #[command(subcommand)]
+        command: crate::packages::BundleCommand,
+    },
     /// Run and manage sandboxes.
     Sandbox {
         #[command(subcommand)]
@@ -86,8 +96,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     }
     let config = Config::load(cli.config.as_deref())?;
     init_tracing(&config);
-    if let Command::Sandbox { command } = cli.command {
-        return crate::sandbox::run(&config, command).await;
+    match cli.command {
+        Command::Sandbox { command } => return crate::sandbox::run(&config, command).await,
+        Command::Packages { command } => return crate::packages::packages(&config, command).await,
+        Command::Bundle { command } => return crate::packages::bundle(&config, command).await,
+        _ => {}
     }
     match cli.command {
         Command::Serve => crate::serve::serve(config).await?,
@@ -101,7 +114,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::User {
             command: UserCommand::Create { email, name, admin },
         } => crate::user::create(&config, &email, &name, admin).await?,
-        Command::DefaultConfig | Command::Sandbox { .. } => unreachable!("handled above"),
+        Command::DefaultConfig
+        | Command::Sandbox { .. }
+        | Command::Packages { .. }
+        | Command::Bundle { .. } => {
+            unreachable!("handled above")
+        }
     }
     Ok(0)
 }

@@ -1,6 +1,7 @@
 //! The `burrow` binary: one program with a subcommand per role.
 
 mod cli;
+mod packages;
 mod sandbox;
 mod serve;
 mod user;

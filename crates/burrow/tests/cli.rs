@@ -168,3 +168,116 @@ async fn serve_answers_health_checks_and_stops_gracefully_on_sigterm() {
     assert!(out.status.success(), "exit status {:?}", out.status);
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("http://127.0.0.1:{port}/")));
 }
+
+#[test]
+fn the_allowlist_cli_and_bundle_check_work_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app.py");
+    std::fs::write(
+        &app,
+        "import streamlit as st\nimport tabulate\nst.write(tabulate.tabulate([[1]]))\n",
+    )
+    .unwrap();
+
+    let out = burrow(dir.path())
+        .args(["bundle", "check"])
+        .arg(&app)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("app.py:2:")
+            && text.contains("tabulate is not on this instance's package allowlist"),
+        "{text}"
+    );
+
+    let out = burrow(dir.path())
+        .args(["packages", "add", "tabulate<=0.9", "bad name!"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was added"));
+    let list = burrow(dir.path())
+        .args(["packages", "list"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&list.stdout).contains("tabulate"),
+        "nothing stored half-way"
+    );
+
+    let out = burrow(dir.path())
+        .args(["packages", "add", "Tabulate<=0.9"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = String::from_utf8_lossy(
+        &burrow(dir.path())
+            .args(["packages", "list"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(
+        list.contains("tabulate<=0.9") && list.contains("streamlit"),
+        "{list}"
+    );
+
+    let out = burrow(dir.path())
+        .args(["bundle", "check", "--json"])
+        .arg(&app)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(verdict["ok"], true);
+    assert_eq!(verdict["bundle"]["inferred"], true);
+    let packages: Vec<String> = verdict["bundle"]["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{}{}",
+                p["name"].as_str().unwrap(),
+                p["specifier"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(packages, ["streamlit", "tabulate<=0.9"]);
+    assert_eq!(verdict["bundle"]["sha256"].as_str().unwrap().len(), 64);
+
+    let out = burrow(dir.path())
+        .args(["packages", "remove", "tabulate", "not-there"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not-there is not on the allowlist"));
+    let list = String::from_utf8_lossy(
+        &burrow(dir.path())
+            .args(["packages", "list"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(
+        list.contains("tabulate"),
+        "the failed removal removed nothing"
+    );
+    assert!(burrow(dir.path())
+        .args(["packages", "remove", "tabulate"])
+        .status()
+        .unwrap()
+        .success());
+}

@@ -115,8 +115,23 @@ pub async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let account = req.email.trim().to_lowercase();
-    state.check_login_allowed(&account, peer.ip()).await?;
+    // Only a well-formed email names an account; anything else is limited by address alone.
+    let account = burrow_core::Email::parse(&req.email)
+        .ok()
+        .map(|e| e.as_str().to_owned());
+    state
+        .begin_login_attempt(account.as_deref(), peer.ip())
+        .await?;
+    let invalid = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "wrong email or password",
+        )
+    };
+    let Some(account) = account else {
+        return Err(invalid());
+    };
     let user = match state.store.user_by_email(&account).await {
         Ok(user) => Some(user),
         Err(StoreError::NotFound) => None,
@@ -132,18 +147,12 @@ pub async fn login(
         .await?;
     match user {
         Some(user) if matches => {
-            state.record_login_success(&account).await;
+            state.record_login_success(&account, peer.ip()).await;
             tracing::info!(user.id = %user.id, "Signed in");
             start_session(&state, user, StatusCode::OK).await
         }
-        _ => {
-            state.record_login_failure(&account, peer.ip()).await;
-            Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                "wrong email or password",
-            ))
-        }
+        // The failure was counted when the attempt began.
+        _ => Err(invalid()),
     }
 }
 

@@ -3,5 +3,6 @@
 pub mod auth;
 pub mod health;
 pub mod members;
+pub mod packages;
 pub mod projects;
 pub mod users;

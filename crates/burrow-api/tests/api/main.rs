@@ -5,4 +5,5 @@ mod helpers;
 mod auth;
 mod http;
 mod members;
+mod packages;
 mod projects;

@@ -45,3 +45,25 @@ fn the_cli_reports_a_network_error_and_fails() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("Network is unreachable"), "{err}");
 }
+
+#[test]
+fn vsock_and_other_socket_families_are_refused() {
+    let host = Host::new();
+    let out = ok(host.python(&[], r#"
+import socket
+for name, family in [('vsock', 40), ('packet', 17), ('bluetooth', 31), ('can', 29)]:
+    try:
+        socket.socket(family, socket.SOCK_STREAM if family != 17 else socket.SOCK_RAW); print(name, 'OPENED')
+    except OSError as e:
+        print(name, 'refused', e.errno)
+for name, family in [('unix', socket.AF_UNIX), ('inet', socket.AF_INET), ('inet6', socket.AF_INET6)]:
+    socket.socket(family, socket.SOCK_STREAM).close(); print(name, 'ok')
+a, b = socket.socketpair(); print('socketpair ok')
+"#));
+    assert!(!out.contains("OPENED"), "{out}");
+    assert!(out.contains("vsock refused 1"), "{out}");
+    assert!(
+        out.contains("unix ok") && out.contains("inet6 ok") && out.contains("socketpair ok"),
+        "{out}"
+    );
+}
