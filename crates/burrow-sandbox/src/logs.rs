@@ -107,28 +107,27 @@ impl LogWriter {
             return Ok(());
         }
         self.tokens -= data.len() as f64;
-        if self.dropped > 0 {
-            let note = format!(
-                "\n[burrow: {} bytes of output dropped: more than {} bytes/s]\n",
-                self.dropped, self.policy.rate_bytes_per_sec
-            );
-            self.dropped = 0;
-            self.append(Stream::Stderr, note.as_bytes())?;
-        }
+        self.note_dropped()?;
         self.append(stream, data)
     }
 
     /// Writes the note for output dropped at the end, if any.
     pub fn finish(&mut self) -> std::io::Result<()> {
-        if self.dropped > 0 {
-            let note = format!(
-                "\n[burrow: {} bytes of output dropped: more than {} bytes/s]\n",
-                self.dropped, self.policy.rate_bytes_per_sec
-            );
-            self.dropped = 0;
-            self.append(Stream::Stderr, note.as_bytes())?;
-        }
+        self.note_dropped()?;
         self.file.flush()
+    }
+
+    /// Records how much output was dropped since the last write, if any.
+    fn note_dropped(&mut self) -> std::io::Result<()> {
+        if self.dropped == 0 {
+            return Ok(());
+        }
+        let note = format!(
+            "\n[burrow: {} bytes of output dropped: more than {} bytes/s]\n",
+            self.dropped, self.policy.rate_bytes_per_sec
+        );
+        self.dropped = 0;
+        self.append(Stream::Stderr, note.as_bytes())
     }
 
     fn append(&mut self, stream: Stream, data: &[u8]) -> std::io::Result<()> {

@@ -1,8 +1,8 @@
 //! "Inside the sandbox" attacks from SECURITY.md, each run as hostile Python in a real sandbox.
 
-use burrow_sandbox::{ExecSpec, ExitReason, Runtime};
+use burrow_sandbox::{ExitReason, Runtime};
 
-use crate::helpers::{ok, stderr, stdout, Host};
+use crate::helpers::{exec_py, ok, stderr, stdout, Host};
 
 #[test]
 fn no_privileges_on_any_thread() {
@@ -351,68 +351,32 @@ async fn sandboxes_cannot_see_each_others_files_or_ipc() {
     let host = Host::new();
     let a = host.start_python("import time; time.sleep(60)").await;
     let b = host.start_python("import time; time.sleep(60)").await;
-    let write = host
-        .runtime
-        .exec(
-            &a,
-            ExecSpec {
-                command: vec![
-                    "python3".into(),
-                    "-c".into(),
-                    "open('/tmp/secret','w').write('a')".into(),
-                ],
-                env: vec![],
-                cwd: None,
-            },
-        )
-        .await
-        .unwrap();
-    let _ = write;
-    let make_ipc = host
-        .runtime
-        .exec(&a, ExecSpec {
-            command: vec!["python3".into(), "-c".into(), "import ctypes; libc = ctypes.CDLL(None); print(libc.shmget(0x1234, 4096, 0o1666))".into()],
-            env: vec![],
-            cwd: None,
-        })
-        .await
-        .unwrap();
+    exec_py(&host.runtime, &a, "open('/tmp/secret','w').write('a')").await;
+    let make_ipc = exec_py(
+        &host.runtime,
+        &a,
+        "import ctypes; libc = ctypes.CDLL(None); print(libc.shmget(0x1234, 4096, 0o1666))",
+    )
+    .await;
     assert_eq!(
         make_ipc.code,
         0,
         "{}",
         String::from_utf8_lossy(&make_ipc.stderr)
     );
-    let look = host
-        .runtime
-        .exec(&b, ExecSpec {
-            command: vec!["python3".into(), "-c".into(), "import os; print(os.path.exists('/tmp/secret')); print(open('/proc/sysvipc/shm').read().count('\\n'))".into()],
-            env: vec![],
-            cwd: None,
-        })
-        .await
-        .unwrap();
+    let shm_lines = "print(open('/proc/sysvipc/shm').read().count('\\n'))";
+    let look = exec_py(
+        &host.runtime,
+        &b,
+        &format!("import os; print(os.path.exists('/tmp/secret')); {shm_lines}"),
+    )
+    .await;
     assert_eq!(
         String::from_utf8_lossy(&look.stdout),
         "False\n1\n",
         "only the header line of the shm table"
     );
-    let own = host
-        .runtime
-        .exec(
-            &a,
-            ExecSpec {
-                command: vec![
-                    "python3".into(),
-                    "-c".into(),
-                    "print(open('/proc/sysvipc/shm').read().count('\\n'))".into(),
-                ],
-                env: vec![],
-                cwd: None,
-            },
-        )
-        .await
-        .unwrap();
+    let own = exec_py(&host.runtime, &a, shm_lines).await;
     assert_eq!(
         String::from_utf8_lossy(&own.stdout),
         "2\n",

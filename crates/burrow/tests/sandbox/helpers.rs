@@ -5,7 +5,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use burrow_sandbox::{LocalOptions, LocalRuntime, LogPolicy, Runtime, SandboxSpec};
+use burrow_sandbox::{
+    ExecOutput, ExecSpec, LocalOptions, LocalRuntime, LogPolicy, Runtime, SandboxSpec,
+};
 
 pub const BURROW: &str = env!("CARGO_BIN_EXE_burrow");
 
@@ -133,4 +135,18 @@ pub async fn wait_for_output(runtime: &LocalRuntime, id: &str, needle: &str) -> 
         "{needle:?} never appeared in the output of {id}:\n{}",
         output_of(runtime, id).await
     );
+}
+
+/// An exec of `python3 -c code`.
+pub fn py(code: &str) -> ExecSpec {
+    ExecSpec {
+        command: vec!["python3".into(), "-c".into(), code.into()],
+        env: vec![],
+        cwd: None,
+    }
+}
+
+/// Runs `python3 -c code` in a running sandbox and returns its output.
+pub async fn exec_py(runtime: &LocalRuntime, id: &str, code: &str) -> ExecOutput {
+    runtime.exec(id, py(code)).await.unwrap()
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use burrow_sandbox::{ExecSpec, ExitReason, LogPolicy, Runtime, Status};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{python_spec, runtime_at, wait_for_output, Host};
+use crate::helpers::{py, python_spec, runtime_at, wait_for_output, Host};
 
 const SERVER: &str = r#"
 import http.server, socketserver
@@ -79,20 +79,7 @@ async fn a_pty_exec_echoes_typed_input_and_resizes() {
     let host = Host::new();
     let id = host.start_python("import time; time.sleep(60)").await;
     let code = "import os, sys\nprint('size', os.get_terminal_size().columns, flush=True)\nline = input('> ')\nprint('got', line.upper())";
-    let mut pty = host
-        .runtime
-        .exec_pty(
-            &id,
-            ExecSpec {
-                command: vec!["python3".into(), "-c".into(), code.into()],
-                env: vec![],
-                cwd: None,
-            },
-            120,
-            40,
-        )
-        .await
-        .unwrap();
+    let mut pty = host.runtime.exec_pty(&id, py(code), 120, 40).await.unwrap();
     let mut master = pty.master.try_clone().unwrap();
     let seen = tokio::task::spawn_blocking(move || {
         let before = read_until(&mut master, "> ");
@@ -126,20 +113,7 @@ for request in (0x5412, 0x100005412):
     r = libc.ioctl(0, ctypes.c_ulong(request), ctypes.byref(c))
     print('tiocsti', hex(request), r, ctypes.get_errno(), flush=True)
 "#;
-    let mut pty = host
-        .runtime
-        .exec_pty(
-            &id,
-            ExecSpec {
-                command: vec!["python3".into(), "-c".into(), code.into()],
-                env: vec![],
-                cwd: None,
-            },
-            80,
-            24,
-        )
-        .await
-        .unwrap();
+    let mut pty = host.runtime.exec_pty(&id, py(code), 80, 24).await.unwrap();
     let mut master = pty.master.try_clone().unwrap();
     let seen = tokio::task::spawn_blocking(move || read_until(&mut master, "tiocsti 0x100005412"))
         .await
