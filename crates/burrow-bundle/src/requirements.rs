@@ -146,8 +146,21 @@ pub fn parse(text: &str, allowlist: &Allowlist) -> Result<Vec<Requirement>, Vec<
             );
             continue;
         }
-        // pep508_rs has panicked on input our property tests generated; a
-        // panic here must not take the server down, so it counts as invalid.
+        // pep508_rs panics when its own name parser and name validation disagree
+        // (fuzzing found "2_?"), so the name is validated first, the same way.
+        let name_end = line
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+            .unwrap_or(line.len());
+        if let Err(why) = normalize_name(&line[..name_end]) {
+            fail(&mut errors, why);
+            continue;
+        }
+        // Extras are refused anyway, and their parser has the same flaw ("D[uQ.").
+        if line[name_end..].trim_start().starts_with('[') {
+            fail(&mut errors, "extras ([…]) pull in packages that are not checked: list the packages you need instead".into());
+            continue;
+        }
+        // Should another such panic exist, it must not take the server down.
         let parsed = std::panic::catch_unwind(|| {
             pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(line)
         });
@@ -301,6 +314,14 @@ mod tests {
         assert!(messages[7].contains("environment variable"));
         assert!(messages[8].contains("capped at <=2.2"));
         assert!(messages[9].contains("twice"));
+    }
+
+    #[test]
+    fn inputs_that_crashed_the_pep508_parser_are_plain_errors() {
+        for line in ["2_?", "A-\u{2dc8}", "a_", "x-.y", "_", "D[uQ."] {
+            let errors = parse(line, &allowlist()).unwrap_err();
+            assert_eq!(errors.len(), 1, "{line:?}");
+        }
     }
 
     #[test]
