@@ -251,7 +251,6 @@ impl LocalRuntime {
 
     async fn wait_exit(&self, id: &str, limit: Option<Duration>) -> Result<Option<ExitStatus>> {
         let started = Instant::now();
-        let mut poll = Duration::from_millis(1);
         loop {
             match self.read_status(id)? {
                 Status::Exited(exit) => return Ok(Some(exit)),
@@ -266,8 +265,12 @@ impl LocalRuntime {
                 return Ok(None);
             }
             // Short runs end within milliseconds; long ones need not be polled often.
+            let poll = match started.elapsed().as_secs() {
+                0 => Duration::from_millis(2),
+                1..=9 => Duration::from_millis(10),
+                _ => Duration::from_millis(50),
+            };
             tokio::time::sleep(poll).await;
-            poll = (poll * 2).min(Duration::from_millis(50));
         }
     }
 

@@ -10,6 +10,22 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
+    // The shim is started once per sandbox and sits on its start-up path: it
+    // needs neither the async runtime nor the configuration.
+    if let cli::Command::Sandbox {
+        command: sandbox::SandboxCommand::Shim { detached, dir },
+    } = &cli.command
+    {
+        return match std::env::current_exe() {
+            Ok(exe) => {
+                std::process::ExitCode::from(burrow_sandbox::shim::main(dir, *detached, &exe) as u8)
+            }
+            Err(e) => {
+                eprintln!("burrow: cannot find the burrow executable: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

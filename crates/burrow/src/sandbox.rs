@@ -114,10 +114,7 @@ pub fn runtime(config: &Config) -> anyhow::Result<LocalRuntime> {
 
 pub async fn run(config: &Config, command: SandboxCommand) -> anyhow::Result<i32> {
     match command {
-        SandboxCommand::Shim { detached, dir } => {
-            let exe = std::env::current_exe().context("Failed to find the burrow executable")?;
-            Ok(burrow_sandbox::shim::main(&dir, detached, &exe))
-        }
+        SandboxCommand::Shim { .. } => unreachable!("main runs the shim before anything else"),
         SandboxCommand::Doctor => Ok(doctor(config)),
         SandboxCommand::Ps => {
             let runtime = runtime(config)?;
