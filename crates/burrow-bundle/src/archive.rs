@@ -85,13 +85,42 @@ pub fn read_upload(
     read_zip(bytes, limits)
 }
 
-/// The entry count in the end-of-central-directory record, unless it is a zip64 placeholder.
-fn declared_entries(bytes: &[u8]) -> Option<usize> {
+/// The entry count of the end-of-central-directory record, checked to be the
+/// real, final record of a plain (non-zip64) archive.
+fn declared_entries(bytes: &[u8]) -> Result<usize, String> {
     const EOCD: &[u8] = b"PK\x05\x06";
     let start = bytes.len().saturating_sub(22 + 65535);
-    let at = bytes[start..].windows(4).rposition(|w| w == EOCD)? + start;
-    let total = u16::from_le_bytes([*bytes.get(at + 10)?, *bytes.get(at + 11)?]);
-    (total != 0xffff).then_some(usize::from(total))
+    let at = bytes[start..]
+        .windows(4)
+        .rposition(|w| w == EOCD)
+        .map(|p| p + start)
+        .ok_or("the archive has no end-of-directory record")?;
+    let u16_at = |o: usize| {
+        bytes
+            .get(at + o..at + o + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u32_at = |o: usize| {
+        bytes
+            .get(at + o..at + o + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let (Some(on_disk), Some(total), Some(offset), Some(comment)) =
+        (u16_at(8), u16_at(10), u32_at(16), u16_at(20))
+    else {
+        return Err("the end-of-directory record is truncated".into());
+    };
+    if at + 22 + usize::from(comment) != bytes.len() {
+        return Err("the archive has data after its end-of-directory record".into());
+    }
+    // Uploads never need zip64 (2,000 entries, 100 MB), and its records could disagree with these.
+    if total == 0xffff || offset == 0xffff_ffff {
+        return Err("zip64 archives are not accepted: re-create the archive without zip64".into());
+    }
+    if on_disk != total {
+        return Err("the archive's entry counts disagree".into());
+    }
+    Ok(usize::from(total))
 }
 
 fn read_zip(bytes: &[u8], limits: &ZipLimits) -> Result<(Files, Vec<Finding>), Vec<Finding>> {
@@ -104,14 +133,13 @@ fn read_zip(bytes: &[u8], limits: &ZipLimits) -> Result<(Files, Vec<Finding>), V
     })?;
     // The zip crate keys entries by name, so a repeated name silently hides an
     // entry. The end-of-directory record still counts every entry: compare.
-    if let Some(declared) = declared_entries(bytes) {
-        if declared != archive.len() {
-            return Err(vec![Finding::error(
-                None,
-                None,
-                format!("the archive lists {declared} entries but only {} distinct names: a name appears twice", archive.len()),
-            )]);
-        }
+    let declared = declared_entries(bytes).map_err(|why| vec![Finding::error(None, None, why)])?;
+    if declared != archive.len() {
+        return Err(vec![Finding::error(
+            None,
+            None,
+            format!("the archive lists {declared} entries but only {} distinct names: a name appears twice", archive.len()),
+        )]);
     }
     if archive.len() > limits.max_entries {
         return Err(vec![Finding::error(
@@ -130,6 +158,10 @@ fn read_zip(bytes: &[u8], limits: &ZipLimits) -> Result<(Files, Vec<Finding>), V
     let mut seen_exact = HashSet::new();
     let mut seen_folded = HashSet::new();
     let mut total: u64 = 0;
+    // Entries may share compressed data; the whole archive may not expand past the ratio either.
+    let archive_cap = (bytes.len() as u64)
+        .saturating_mul(limits.max_ratio)
+        .max(1 << 20);
     for index in 0..archive.len() {
         let mut entry = match archive.by_index(index) {
             Ok(e) => e,
@@ -201,9 +233,13 @@ fn read_zip(bytes: &[u8], limits: &ZipLimits) -> Result<(Files, Vec<Finding>), V
             }
         }
         // Count what is really decompressed; the sizes in the headers may lie.
-        let compressed = entry.compressed_size().max(1);
+        // The compressed size comes from the (untrusted) directory: never more than the upload.
+        let compressed = entry.compressed_size().clamp(1, bytes.len() as u64);
         let entry_cap = compressed.saturating_mul(limits.max_ratio).max(64 * 1024);
-        let budget = limits.max_total_bytes.saturating_sub(total);
+        let budget = limits
+            .max_total_bytes
+            .min(archive_cap)
+            .saturating_sub(total);
         let mut content = Vec::new();
         let mut buf = [0u8; 64 * 1024];
         let mut failure = None;
@@ -214,10 +250,17 @@ fn read_zip(bytes: &[u8], limits: &ZipLimits) -> Result<(Files, Vec<Finding>), V
                     content.extend_from_slice(&buf[..n]);
                     let len = content.len() as u64;
                     if len > budget {
-                        failure = Some(format!(
-                            "the archive unpacks to more than {} bytes",
-                            limits.max_total_bytes
-                        ));
+                        failure = Some(if archive_cap < limits.max_total_bytes {
+                            format!(
+                                "the archive expands more than {}-fold: it looks like a zip bomb",
+                                limits.max_ratio
+                            )
+                        } else {
+                            format!(
+                                "the archive unpacks to more than {} bytes",
+                                limits.max_total_bytes
+                            )
+                        });
                         break;
                     }
                     if len > entry_cap {
@@ -268,6 +311,30 @@ fn read_zip(bytes: &[u8], limits: &ZipLimits) -> Result<(Files, Vec<Finding>), V
             None,
             "the archive contains no files",
         )]);
+    }
+    for name in files.keys() {
+        if name.eq_ignore_ascii_case("requirements.txt") && name != "requirements.txt" {
+            errors.push(Finding::error(
+                Some(name),
+                None,
+                "name the requirements file requirements.txt, in lower case",
+            ));
+        }
+        // A file that is also a folder of another entry cannot be unpacked.
+        let mut prefix = name.as_str();
+        while let Some((parent, _)) = prefix.rsplit_once('/') {
+            if files.contains_key(parent) {
+                errors.push(Finding::error(
+                    Some(name),
+                    None,
+                    format!("{parent} is both a file and a folder"),
+                ));
+            }
+            prefix = parent;
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
     }
     Ok((files, warnings))
 }

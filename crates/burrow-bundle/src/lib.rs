@@ -33,6 +33,8 @@ pub struct ZipLimits {
     pub max_name_len: usize,
     /// Uncompressed bytes per compressed byte, per entry.
     pub max_ratio: u64,
+    /// Bytes in one Python file.
+    pub max_python_bytes: usize,
 }
 
 impl Default for ZipLimits {
@@ -43,6 +45,7 @@ impl Default for ZipLimits {
             max_depth: 16,
             max_name_len: 255,
             max_ratio: 200,
+            max_python_bytes: 1000 * 1000,
         }
     }
 }
@@ -197,6 +200,17 @@ pub fn validate(
             ));
             continue;
         };
+        if source.len() > policy.limits.max_python_bytes {
+            errors.push(Finding::error(
+                Some(path),
+                None,
+                format!(
+                    "the file is larger than {} bytes: split it into modules",
+                    policy.limits.max_python_bytes
+                ),
+            ));
+            continue;
+        }
         match scan::scan(path, source, policy) {
             Ok(result) => {
                 for f in result.findings {

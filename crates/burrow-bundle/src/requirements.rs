@@ -114,7 +114,16 @@ pub fn parse(text: &str, allowlist: &Allowlist) -> Result<Vec<Requirement>, Vec<
     let mut found: BTreeMap<String, Requirement> = BTreeMap::new();
     for (index, raw) in text.lines().enumerate() {
         let line_no = Some(index + 1);
-        let line = raw.split(" #").next().unwrap_or_default().trim();
+        let raw = if index == 0 {
+            raw.trim_start_matches('\u{feff}')
+        } else {
+            raw
+        };
+        // A comment starts at a # at the line's start or after whitespace.
+        let comment = raw
+            .char_indices()
+            .find(|(i, c)| *c == '#' && (*i == 0 || raw[..*i].ends_with(char::is_whitespace)));
+        let line = comment.map_or(raw, |(i, _)| &raw[..i]).trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }

@@ -156,8 +156,116 @@ impl Visitor for Scanner<'_> {
     }
 }
 
+/// Brackets nested deeper than this are refused (CPython's parser stops near 200).
+const MAX_NESTING: usize = 100;
+/// Operators in one statement beyond this are refused: each one deepens the syntax tree.
+const MAX_OPERATORS: usize = 5000;
+
+/// A cheap pass over the text that refuses code whose syntax tree would be
+/// deep enough to exhaust the stack while it is walked or freed.
+fn complexity_problem(source: &str) -> Option<(usize, String)> {
+    let (mut depth, mut operators, mut line) = (0usize, 0usize, 1usize);
+    let mut chars = source.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => {
+                line += 1;
+                if depth == 0 {
+                    operators = 0;
+                }
+            }
+            ';' if depth == 0 => operators = 0,
+            '#' => {
+                while chars.peek().is_some_and(|c| *c != '\n') {
+                    chars.next();
+                }
+            }
+            '\'' | '"' => {
+                // Skip the string, escapes included; triple quotes end at the next run of three.
+                let triple = chars.peek() == Some(&c) && {
+                    let mut ahead = chars.clone();
+                    ahead.next();
+                    ahead.next() == Some(c)
+                };
+                if triple {
+                    chars.next();
+                    chars.next();
+                }
+                let mut run = 0;
+                while let Some(d) = chars.next() {
+                    match d {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '\n' => {
+                            line += 1;
+                            if !triple {
+                                break;
+                            }
+                        }
+                        d if d == c => {
+                            run += 1;
+                            if !triple || run == 3 {
+                                break;
+                            }
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    run = 0;
+                }
+            }
+            '(' | '[' | '{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some((line, format!("brackets are nested more than {MAX_NESTING} deep: simplify the expression")));
+                }
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            '+' | '-' | '*' | '/' | '%' | '@' | '&' | '|' | '^' | '~' | '<' | '>' | '=' | '.'
+            | ',' => {
+                operators += 1;
+                if operators > MAX_OPERATORS {
+                    return Some((
+                        line,
+                        format!(
+                            "one statement has more than {MAX_OPERATORS} operators: split it up"
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Parses `source` and scans it. `Err` is the syntax error, with its line.
 pub fn scan(path: &str, source: &str, policy: &Policy) -> Result<ScanResult, Finding> {
+    if let Some((line, why)) = complexity_problem(source) {
+        return Err(Finding::error(Some(path), Some(line), why));
+    }
+    // The parser, the walk and dropping the tree recurse once per level; the
+    // pre-pass bounds the levels and a large stack makes room for them.
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn_scoped(scope, || scan_parsed(path, source, policy))
+            .map_err(|e| {
+                Finding::error(Some(path), None, format!("the scan could not start: {e}"))
+            })?
+            .join()
+            .unwrap_or_else(|_| {
+                Err(Finding::error(
+                    Some(path),
+                    None,
+                    "the file could not be scanned",
+                ))
+            })
+    })
+}
+
+fn scan_parsed(path: &str, source: &str, policy: &Policy) -> Result<ScanResult, Finding> {
     let lines = LineIndex::new(source);
     let module = rustpython_parser::parse(source, Mode::Module, path).map_err(|e| {
         Finding::error(
@@ -199,6 +307,27 @@ mod tests {
         assert_eq!(lines, vec![2, 3, 4, 5, 6, 7, 8], "{flagged:#?}");
         let tops: Vec<&str> = result.imports.iter().map(|(m, _, _)| m.as_str()).collect();
         assert!(tops.contains(&"pandas") && tops.contains(&"os"));
+    }
+
+    #[test]
+    fn pathologically_deep_code_is_refused_without_crashing() {
+        let unary = format!("x = {}1\n", "-".repeat(200_000));
+        let chain = format!("x = 1{}\n", "+1".repeat(100_000));
+        let brackets = format!("x = {}1{}\n", "(".repeat(1000), ")".repeat(1000));
+        for source in [unary, chain, brackets] {
+            let err = scan("app.py", &source, &Policy::app()).unwrap_err();
+            assert_eq!(err.line, Some(1), "{err:?}");
+        }
+        // Operators inside strings and comments do not count; statements reset the count.
+        let fine = format!(
+            "s = '{}'  # {}\n{}",
+            "+".repeat(10_000),
+            "-".repeat(10_000),
+            "y = 1 + 2\n".repeat(3000)
+        );
+        assert!(scan("app.py", &fine, &Policy::app()).is_ok());
+        let nested = format!("x = {}1{}\n", "(".repeat(90), ")".repeat(90));
+        assert!(scan("app.py", &nested, &Policy::app()).is_ok());
     }
 
     #[test]

@@ -159,6 +159,47 @@ fn too_many_entries_too_deep_or_too_long() {
 }
 
 #[test]
+fn tampered_end_records_and_zip64_are_refused() {
+    let honest = zip_of(&[("app.py", APP.as_bytes()), ("x1.py", b"1"), ("x2.py", b"2")]);
+    // Junk after the end record.
+    let mut trailing = honest.clone();
+    trailing.extend_from_slice(b"PK\x05\x06\0\0\0\0\x02\0\x02\0");
+    rejected(check("u.zip", &trailing), "end-of-directory record");
+    // Entry counts that disagree, as a duplicate hidden by one count would need.
+    let eocd = honest.len() - 22;
+    let mut counts = honest.clone();
+    counts[eocd + 8] = 4;
+    assert!(
+        check("u.zip", &counts).is_err(),
+        "disagreeing entry counts are refused"
+    );
+    let mut zip64 = honest.clone();
+    zip64[eocd + 16..eocd + 20].copy_from_slice(&[0xff; 4]);
+    assert!(check("u.zip", &zip64).is_err());
+}
+
+#[test]
+fn requirements_in_the_wrong_case_and_file_folder_clashes() {
+    let bytes = zip_of(&[
+        ("app.py", APP.as_bytes()),
+        ("Requirements.txt", b"--extra-index-url https://evil\n"),
+    ]);
+    rejected(check("u.zip", &bytes), "in lower case");
+    let bytes = zip_of(&[
+        ("app.py", APP.as_bytes()),
+        ("data", b"1"),
+        ("data/x.csv", b"2"),
+    ]);
+    rejected(check("u.zip", &bytes), "both a file and a folder");
+}
+
+#[test]
+fn huge_python_files_are_refused() {
+    let big = format!("{}x = 1\n", "# padding\n".repeat(120_000));
+    rejected(check("app.py", big.as_bytes()), "larger than 1000000 bytes");
+}
+
+#[test]
 fn duplicate_and_case_colliding_names() {
     let dup = patch(
         zip_of(&[("app.py", APP.as_bytes()), ("x1.py", b"1"), ("x2.py", b"2")]),
