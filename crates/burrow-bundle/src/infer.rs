@@ -17,7 +17,6 @@ const IMPORT_TO_DIST: &[(&str, &str)] = &[
     ("dateutil", "python-dateutil"),
     ("dotenv", "python-dotenv"),
     ("skimage", "scikit-image"),
-    ("google.protobuf", "protobuf"),
     ("attr", "attrs"),
     ("jwt", "pyjwt"),
     ("OpenSSL", "pyopenssl"),

@@ -21,11 +21,14 @@ struct LineIndex(Vec<usize>);
 
 impl LineIndex {
     fn new(source: &str) -> Self {
-        Self(
-            std::iter::once(0)
-                .chain(source.match_indices('\n').map(|(i, _)| i + 1))
-                .collect(),
-        )
+        // Line breaks as Python counts them: \n, \r\n and a lone \r.
+        let bytes = source.as_bytes();
+        let breaks = bytes.iter().enumerate().filter_map(|(i, b)| match b {
+            b'\n' => Some(i + 1),
+            b'\r' if bytes.get(i + 1) != Some(&b'\n') => Some(i + 1),
+            _ => None,
+        });
+        Self(std::iter::once(0).chain(breaks).collect())
     }
 
     fn line(&self, offset: usize) -> usize {
@@ -43,6 +46,8 @@ struct Scanner<'a> {
     result: ScanResult,
     /// Names bound by `from os import system` and the like: name → `os.system`.
     imported_functions: Vec<(String, String)>,
+    /// Names bound by `import os as o`: `o` → `os`.
+    module_aliases: Vec<(String, String)>,
 }
 
 fn matches_pattern(pattern: &str, name: &str) -> bool {
@@ -104,6 +109,10 @@ impl Visitor for Scanner<'_> {
         for alias in &node.names {
             let module = alias.name.as_str();
             let _ = self.check_module(module, node.range);
+            if let Some(asname) = &alias.asname {
+                self.module_aliases
+                    .push((asname.as_str().to_owned(), module.to_owned()));
+            }
             let top = module.split('.').next().unwrap_or_default().to_owned();
             let line = self.line(node.range);
             self.result.imports.push((top, self.path.to_owned(), line));
@@ -138,7 +147,14 @@ impl Visitor for Scanner<'_> {
         let qualified = match node.func.as_ref() {
             ast::Expr::Attribute(attr) => match attr.value.as_ref() {
                 ast::Expr::Name(base) => {
-                    Some(format!("{}.{}", base.id.as_str(), attr.attr.as_str()))
+                    // `import os as o; o.system()` is `os.system`.
+                    let module = self
+                        .module_aliases
+                        .iter()
+                        .rev()
+                        .find(|(alias, _)| alias == base.id.as_str())
+                        .map_or(base.id.as_str(), |(_, module)| module.as_str());
+                    Some(format!("{module}.{}", attr.attr.as_str()))
                 }
                 _ => None,
             },
@@ -280,6 +296,7 @@ fn scan_parsed(path: &str, source: &str, policy: &Policy) -> Result<ScanResult, 
         lines,
         result: ScanResult::default(),
         imported_functions: Vec::new(),
+        module_aliases: Vec::new(),
     };
     if let ast::Mod::Module(m) = module {
         for stmt in m.body {
@@ -328,6 +345,24 @@ mod tests {
         assert!(scan("app.py", &fine, &Policy::app()).is_ok());
         let nested = format!("x = {}1{}\n", "(".repeat(90), ")".repeat(90));
         assert!(scan("app.py", &nested, &Policy::app()).is_ok());
+    }
+
+    #[test]
+    fn aliases_and_old_mac_line_endings_are_followed() {
+        let result = scan(
+            "app.py",
+            "x = 1\rimport os as o\ro.system('id')\r",
+            &Policy::app(),
+        )
+        .unwrap();
+        let found: Vec<(usize, &str)> = result
+            .findings
+            .iter()
+            .map(|f| (f.line.unwrap(), f.message.as_str()))
+            .collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, 3);
+        assert!(found[0].1.contains("os.system"));
     }
 
     #[test]
