@@ -61,6 +61,11 @@ fn sqlx_decode(message: String) -> burrow_store::SqlxError {
     )
 }
 
+/// `NAME` or `NAME<=MAX`, normalised; a 400 that says what is wrong otherwise.
+fn parse_package(raw: &str) -> Result<(String, Option<String>), ApiError> {
+    parse_entry(raw).map_err(|message| ApiError::bad_request("invalid_package", message))
+}
+
 /// The packages bundles may install.
 #[utoipa::path(get, path = "/api/v1/packages", tag = "packages",
     responses(
@@ -99,8 +104,7 @@ pub async fn add_package(
         Some(max) => format!("{}<={}", req.name, max.trim()),
         None => req.name.clone(),
     };
-    let (name, max_version) =
-        parse_entry(&raw).map_err(|message| ApiError::bad_request("invalid_package", message))?;
+    let (name, max_version) = parse_package(&raw)?;
     let mut added = state
         .store
         .add_packages(&[(name, max_version)], Some(&admin.id))
@@ -125,8 +129,7 @@ pub async fn remove_package(
     Admin(admin): Admin,
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let (name, _) =
-        parse_entry(&name).map_err(|message| ApiError::bad_request("invalid_package", message))?;
+    let (name, _) = parse_package(&name)?;
     state
         .store
         .remove_packages(std::slice::from_ref(&name))
