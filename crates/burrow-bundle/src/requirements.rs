@@ -51,10 +51,6 @@ impl Allowlist {
     pub fn get(&self, name: &str) -> Option<&Option<Version>> {
         self.entries.get(name)
     }
-
-    pub fn contains(&self, name: &str) -> bool {
-        self.entries.contains_key(name)
-    }
 }
 
 /// Parses an allowlist entry as written on the command line: `NAME` or `NAME<=MAX`.

@@ -235,15 +235,13 @@ impl LocalRuntime {
         }
     }
 
-    async fn runtime(
-        &self,
-        record: &SandboxRecord,
-        args: Vec<String>,
-    ) -> std::result::Result<(), String> {
-        let record = record.clone();
+    /// Runs a subcommand of the configured OCI runtime on this runtime's state.
+    async fn runtime(&self, args: Vec<String>) -> std::result::Result<(), String> {
+        let bin = self.options.runtime_bin.clone();
+        let root = self.options.state_dir.join("runtime");
         tokio::task::spawn_blocking(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            shim::runtime_command(&record, &args)
+            shim::runtime_command(&bin, &root, &args)
         })
         .await
         .map_err(|e| e.to_string())?
@@ -443,12 +441,12 @@ impl Runtime for LocalRuntime {
     }
 
     async fn stop(&self, id: &str, grace: Duration) -> Result<ExitStatus> {
-        let record = self.record(id)?;
+        self.record(id)?;
         if let Status::Exited(exit) = self.read_status(id)? {
             return Ok(exit);
         }
         let _ = self
-            .runtime(&record, vec!["kill".into(), id.into(), "TERM".into()])
+            .runtime(vec!["kill".into(), id.into(), "TERM".into()])
             .await;
         if let Some(exit) = self.wait_exit(id, Some(grace)).await? {
             return Ok(exit);
@@ -457,12 +455,12 @@ impl Runtime for LocalRuntime {
     }
 
     async fn kill(&self, id: &str) -> Result<ExitStatus> {
-        let record = self.record(id)?;
+        self.record(id)?;
         if let Status::Exited(exit) = self.read_status(id)? {
             return Ok(exit);
         }
         let _ = self
-            .runtime(&record, vec!["kill".into(), id.into(), "KILL".into()])
+            .runtime(vec!["kill".into(), id.into(), "KILL".into()])
             .await;
         self.wait_exit(id, Some(Duration::from_secs(30)))
             .await?
@@ -582,7 +580,7 @@ impl Runtime for LocalRuntime {
             self.kill(id).await?;
         }
         let _ = self
-            .runtime(&record, vec!["delete".into(), "--force".into(), id.into()])
+            .runtime(vec!["delete".into(), "--force".into(), id.into()])
             .await;
         std::fs::remove_dir_all(self.dir(id))?;
         self.free_slot(record.slot);
@@ -609,10 +607,7 @@ impl Runtime for LocalRuntime {
                 Status::Lost => {
                     let record = self.record(&info.id)?;
                     let _ = self
-                        .runtime(
-                            &record,
-                            vec!["delete".into(), "--force".into(), info.id.clone()],
-                        )
+                        .runtime(vec!["delete".into(), "--force".into(), info.id.clone()])
                         .await;
                     std::fs::remove_dir_all(self.dir(&info.id))?;
                     self.free_slot(record.slot);
@@ -630,22 +625,8 @@ impl Runtime for LocalRuntime {
         for entry in std::fs::read_dir(&root)? {
             let name = entry?.file_name().to_string_lossy().into_owned();
             if !self.dir(&name).exists() {
-                let probe = SandboxRecord {
-                    id: name.clone(),
-                    spec: SandboxSpec::new(vec!["-".into()]),
-                    created_at_ms: 0,
-                    host_id_base: 0,
-                    slot: 0,
-                    cgroups_path: String::new(),
-                    runtime_bin: self.options.runtime_bin.clone(),
-                    runtime_root: root.clone(),
-                    log_policy: self.options.log_policy,
-                };
                 let _ = self
-                    .runtime(
-                        &probe,
-                        vec!["delete".into(), "--force".into(), name.clone()],
-                    )
+                    .runtime(vec!["delete".into(), "--force".into(), name.clone()])
                     .await;
                 report.orphans.push(name);
             }

@@ -51,19 +51,26 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
-/// Runs a runtime subcommand and returns its combined error output on failure.
-pub fn runtime_command(record: &SandboxRecord, args: &[&str]) -> Result<(), String> {
-    let out = Command::new(&record.runtime_bin)
+/// Runs `BIN --root ROOT ARGS…` of the OCI runtime; on failure, its error output.
+pub fn runtime_command(bin: &Path, root: &Path, args: &[&str]) -> Result<(), String> {
+    let out = Command::new(bin)
         .arg("--root")
-        .arg(&record.runtime_root)
+        .arg(root)
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run {}: {e}", record.runtime_bin.display()))?;
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
     if out.status.success() {
         Ok(())
     } else {
         Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+    }
+}
+
+impl SandboxRecord {
+    /// Runs a subcommand of this sandbox's OCI runtime.
+    pub fn runtime(&self, args: &[&str]) -> Result<(), String> {
+        runtime_command(&self.runtime_bin, &self.runtime_root, args)
     }
 }
 
@@ -104,7 +111,7 @@ pub fn main(dir: &Path, detached: bool, exe: &Path) -> i32 {
     };
     let status = supervise(dir, &record);
     let _ = write_exit(dir, &status);
-    let _ = runtime_command(&record, &["delete", "--force", &record.id]);
+    let _ = record.runtime(&["delete", "--force", &record.id]);
     0
 }
 
@@ -208,7 +215,7 @@ fn supervise(dir: &Path, record: &SandboxRecord) -> ExitStatus {
                 Err(e) => format!("cannot run {}: {e}", record.runtime_bin.display()),
             };
             let _ = std::fs::remove_file(dir.join(INIT_PID));
-            let _ = runtime_command(record, &["delete", "--force", &record.id]);
+            let _ = record.runtime(&["delete", "--force", &record.id]);
             finish_output(pumps, writer);
             return error_status(format!("{why}; see the sandbox logs"));
         }
@@ -220,8 +227,8 @@ fn supervise(dir: &Path, record: &SandboxRecord) -> ExitStatus {
         Some(pid) => pid,
         None => return error_status("the runtime wrote no init pid".into()),
     };
-    if let Err(e) = runtime_command(record, &["start", &record.id]) {
-        let _ = runtime_command(record, &["delete", "--force", &record.id]);
+    if let Err(e) = record.runtime(&["start", &record.id]) {
+        let _ = record.runtime(&["delete", "--force", &record.id]);
         finish_output(pumps, writer);
         return error_status(format!(
             "{} start failed: {e}",
@@ -252,7 +259,7 @@ fn supervise(dir: &Path, record: &SandboxRecord) -> ExitStatus {
             if !done.load(Ordering::SeqCst) {
                 timed_out.store(true, Ordering::SeqCst);
                 let _ = std::fs::write(dir.join(TIMED_OUT), b"");
-                let _ = runtime_command(&record, &["kill", &record.id, "KILL"]);
+                let _ = record.runtime(&["kill", &record.id, "KILL"]);
             }
         });
     }

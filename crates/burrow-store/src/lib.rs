@@ -23,8 +23,6 @@ pub use error::StoreError;
 pub use members::Member;
 pub use packages::Package;
 pub use projects::{Project, ProjectMembership};
-/// sqlx's error type, for callers that build decode errors.
-pub use sqlx::Error as SqlxError;
 pub use users::{NewUser, User};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -47,13 +45,6 @@ impl Backend {
             other => Err(StoreError::Config(format!(
                 "unsupported database URL scheme {other:?}: use sqlite:PATH or postgres://…"
             ))),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
         }
     }
 }

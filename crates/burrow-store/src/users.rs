@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{now_ms, Backend, Result, Store, StoreError};
+use crate::{now_ms, Backend, Result, Store};
 
 /// A stored account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,18 +96,5 @@ impl Store {
         ))
         .fetch_all(self.pool())
         .await?)
-    }
-
-    /// Grants or revokes instance admin.
-    pub async fn set_admin(&self, user_id: &str, admin: bool) -> Result<()> {
-        let done = sqlx::query("UPDATE users SET is_admin = $1 WHERE id = $2")
-            .bind(i64::from(admin))
-            .bind(user_id)
-            .execute(self.pool())
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
     }
 }

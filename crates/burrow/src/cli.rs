@@ -97,29 +97,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     let config = Config::load(cli.config.as_deref())?;
     init_tracing(&config);
     match cli.command {
-        Command::Sandbox { command } => return crate::sandbox::run(&config, command).await,
-        Command::Packages { command } => return crate::packages::packages(&config, command).await,
-        Command::Bundle { command } => return crate::packages::bundle(&config, command).await,
-        _ => {}
-    }
-    match cli.command {
-        Command::Serve => crate::serve::serve(config).await?,
+        Command::Serve => crate::serve::serve(config).await.map(|()| 0),
         Command::Migrate => {
             open_store(&config).await?;
             println!(
                 "The database at {} is up to date.",
                 config.database_url().redacted_url()
             );
+            Ok(0)
         }
         Command::User {
             command: UserCommand::Create { email, name, admin },
-        } => crate::user::create(&config, &email, &name, admin).await?,
-        Command::DefaultConfig
-        | Command::Sandbox { .. }
-        | Command::Packages { .. }
-        | Command::Bundle { .. } => {
-            unreachable!("handled above")
-        }
+        } => crate::user::create(&config, &email, &name, admin)
+            .await
+            .map(|()| 0),
+        Command::Sandbox { command } => crate::sandbox::run(&config, command).await,
+        Command::Packages { command } => crate::packages::packages(&config, command).await,
+        Command::Bundle { command } => crate::packages::bundle(&config, command).await,
+        Command::DefaultConfig => unreachable!("printed before the configuration is loaded"),
     }
-    Ok(0)
 }

@@ -45,20 +45,14 @@ pub struct AddPackageRequest {
 }
 
 /// The allowlist as the validator needs it.
-pub async fn load_allowlist(store: &Store) -> Result<Allowlist, StoreError> {
+pub async fn load_allowlist(store: &Store) -> Result<Allowlist, ApiError> {
     let packages = store.list_packages().await?;
     Allowlist::new(
         packages
             .iter()
             .map(|p| (p.name.as_str(), p.max_version.as_deref())),
     )
-    .map_err(|e| StoreError::Database(sqlx_decode(e)))
-}
-
-fn sqlx_decode(message: String) -> burrow_store::SqlxError {
-    burrow_store::SqlxError::Decode(
-        format!("invalid allowlist entry in the database: {message}").into(),
-    )
+    .map_err(|e| ApiError::internal(format!("invalid allowlist entry in the database: {e}")))
 }
 
 /// `NAME` or `NAME<=MAX`, normalised; a 400 that says what is wrong otherwise.
