@@ -2,8 +2,10 @@
 
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
+# Tools the project installs for itself (uv) come first.
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: up deps build test lint fmt bench
+.PHONY: up deps build test lint fmt bench base-lock
 
 deps:
 	@bash scripts/install-deps.sh
@@ -31,3 +33,8 @@ bench: deps
 	$(CARGO) build --release --bin burrow
 	$(CARGO) build --release -p burrow-bench
 	./target/release/sandbox_overhead 40
+
+# Re-pins the base environment after crates/burrow-envs/base/requirements.in changes.
+base-lock: deps
+	uv pip compile --universal --python-version 3.11 --only-binary :all: --no-header \
+		crates/burrow-envs/base/requirements.in -o crates/burrow-envs/base/requirements.lock

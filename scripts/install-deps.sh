@@ -34,3 +34,34 @@ for component in rustfmt clippy; do
     rustup component add "$component"
   fi
 done
+
+# uv, which builds the Python environments apps run in. A pinned release is
+# fetched from PyPI as a wheel, checked against PyPI's sha256, and unpacked
+# into .tools/bin (git-ignored); the Makefile puts that folder on PATH.
+UV_VERSION=0.13.9
+TOOLS="$(cd "$(dirname "$0")/.." && pwd)/.tools"
+if [ "$("$TOOLS/bin/uv" --version 2>/dev/null | cut -d' ' -f2)" != "$UV_VERSION" ]; then
+  echo "burrow: installing uv $UV_VERSION into $TOOLS/bin"
+  mkdir -p "$TOOLS/bin"
+  /usr/bin/python3 - "$UV_VERSION" "$TOOLS/bin" <<'PY'
+import hashlib, io, json, os, platform, sys, urllib.parse, urllib.request, zipfile
+version, dest = sys.argv[1], sys.argv[2]
+arch = {"x86_64": "x86_64", "aarch64": "aarch64"}[platform.machine()]
+index = "https://pypi.org/pypi/uv/json"
+with urllib.request.urlopen(index) as r:
+    files = json.load(r)["releases"][version]
+wheel = next(f for f in files if f["filename"].endswith(f"manylinux2014_{arch}.whl"))
+with urllib.request.urlopen(urllib.parse.urljoin(index, wheel["url"])) as r:
+    data = r.read()
+if hashlib.sha256(data).hexdigest() != wheel["digests"]["sha256"]:
+    sys.exit(f"burrow: {wheel['filename']} does not match PyPI's sha256")
+with zipfile.ZipFile(io.BytesIO(data)) as z:
+    for name in z.namelist():
+        if name.endswith(("/scripts/uv", "/scripts/uvx")):
+            target = os.path.join(dest, os.path.basename(name))
+            with open(target + ".tmp", "wb") as out:
+                out.write(z.read(name))
+            os.chmod(target + ".tmp", 0o755)
+            os.replace(target + ".tmp", target)
+PY
+fi

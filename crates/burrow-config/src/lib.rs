@@ -50,6 +50,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub log: LogConfig,
     pub sandbox: SandboxConfig,
+    pub envs: EnvsConfig,
 }
 
 impl Default for Config {
@@ -67,6 +68,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             log: LogConfig::default(),
             sandbox: SandboxConfig::default(),
+            envs: EnvsConfig::default(),
         }
     }
 }
@@ -178,6 +180,39 @@ impl Default for SandboxConfig {
     }
 }
 
+/// Python environments, built with uv.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EnvsConfig {
+    /// The uv binary, by name or path. uv's own settings (`UV_INDEX_URL`, `uv.toml`) apply.
+    pub uv: PathBuf,
+    /// The Python interpreter environments are built on. Sandboxes see the host's `/usr`,
+    /// so it must live there.
+    pub python: PathBuf,
+    /// Builds run at once; the rest wait in the queue.
+    pub max_concurrent_builds: usize,
+    /// A build still running after this many seconds fails.
+    pub build_timeout_secs: u64,
+    /// Environments unused for this many days are deleted, unless something still uses them.
+    pub unused_days: u64,
+    /// uv's download cache, shared by every build; `{data_dir}/envs/uv-cache` when unset.
+    /// Keep it on the same file system as `data_dir`: environments hard-link into it.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for EnvsConfig {
+    fn default() -> Self {
+        Self {
+            uv: PathBuf::from("uv"),
+            python: PathBuf::from("/usr/bin/python3"),
+            max_concurrent_builds: 2,
+            build_timeout_secs: 1800,
+            unused_days: 14,
+            cache_dir: None,
+        }
+    }
+}
+
 /// Logging.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -254,6 +289,17 @@ impl Config {
                 "auth.session_ttl_hours is 0: sessions would expire at once; use at least 1".into(),
             ));
         }
+        if self.envs.max_concurrent_builds == 0 {
+            return Err(ConfigError::Invalid(
+                "envs.max_concurrent_builds is 0: no build would ever run; use at least 1".into(),
+            ));
+        }
+        if !self.envs.python.is_absolute() || !self.envs.python.starts_with("/usr") {
+            return Err(ConfigError::Invalid(format!(
+                "envs.python is {}: sandboxes only see the host's /usr, so use an interpreter under it, such as /usr/bin/python3",
+                self.envs.python.display()
+            )));
+        }
         Ok(())
     }
 
@@ -284,6 +330,11 @@ impl Config {
     /// Where the local sandbox runtime keeps bundles, logs and state.
     pub fn sandbox_dir(&self) -> PathBuf {
         self.data_dir.join("sandboxes")
+    }
+
+    /// Where Python environments, their build logs and uv's cache live.
+    pub fn envs_dir(&self) -> PathBuf {
+        self.data_dir.join("envs")
     }
 
     /// The folder for local blobs, if blobs are local.

@@ -5,6 +5,7 @@
 //! its own migrations. Errors are translated into [`StoreError`] here, at the
 //! boundary, so callers never match on `sqlx::Error`.
 
+mod builds;
 mod error;
 mod members;
 mod packages;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
+pub use builds::{Build, BuildStatus};
 pub use error::StoreError;
 pub use members::Member;
 pub use packages::Package;

@@ -43,6 +43,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::packages::BundleCommand,
     },
+    /// Build and manage the Python environments apps run in.
+    Runtime {
+        #[command(subcommand)]
+        command: crate::runtime::RuntimeCommand,
+    },
     /// Run and manage sandboxes.
     Sandbox {
         #[command(subcommand)]
@@ -112,6 +117,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             .await
             .map(|()| 0),
         Command::Sandbox { command } => crate::sandbox::run(&config, command).await,
+        Command::Runtime { command } => crate::runtime::run(&config, command).await,
         Command::Packages { command } => crate::packages::packages(&config, command).await,
         Command::Bundle { command } => crate::packages::bundle(&config, command).await,
         Command::DefaultConfig => unreachable!("printed before the configuration is loaded"),

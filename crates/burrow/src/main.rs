@@ -2,6 +2,7 @@
 
 mod cli;
 mod packages;
+mod runtime;
 mod sandbox;
 mod serve;
 mod user;

@@ -17,12 +17,61 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         "Burrow is serving"
     );
     println!("Burrow is running at {url}");
+    let builds = burrow_envs::Builds::from_config(&config, store.clone(), blobs.clone());
+    let maintenance = tokio::spawn(prepare_environments(config.clone(), builds));
     let app = burrow_api::Application::build(config, store.clone(), blobs, listener);
     let result = app.run_until(shutdown_signal()).await;
+    maintenance.abort();
     store.close().await;
     result.context("The server failed")?;
     tracing::info!("Stopped");
     Ok(())
+}
+
+/// Restarts builds a previous run left unfinished, builds the base environment
+/// if this host lacks it (its log on the terminal), then collects unused
+/// environments hourly.
+async fn prepare_environments(config: Config, builds: burrow_envs::Builds) {
+    match builds.resume().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(builds = n, "Restarted unfinished environment builds"),
+        Err(e) => tracing::warn!(error = %e, "Could not restart unfinished builds"),
+    }
+    if builds.environments().find("").await.is_none() {
+        eprintln!("burrow: building the base Python environment; apps start once it is ready");
+        let outcome = match builds.submit("", None).await {
+            Ok(build) => {
+                let mut partial = Vec::new();
+                builds
+                    .follow(&build.id, |bytes| {
+                        partial.extend_from_slice(bytes);
+                        while let Some(end) = partial.iter().position(|&b| b == b'\n') {
+                            let line: Vec<u8> = partial.drain(..=end).collect();
+                            eprint!("burrow: base: {}", String::from_utf8_lossy(&line));
+                        }
+                    })
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| b.error.map_or(Ok(()), Err))
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(why) = outcome {
+            eprintln!("burrow: the base environment failed to build: {why}\nburrow: fix the cause, then run `burrow runtime build` or restart");
+        }
+    }
+    let unused_for = std::time::Duration::from_secs(config.envs.unused_days * 86_400);
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        match crate::runtime::collect(&config, unused_for).await {
+            Ok(deleted) if !deleted.is_empty() => {
+                tracing::info!(environments = ?deleted, "Deleted unused environments")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "Could not collect unused environments"),
+        }
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -7,7 +7,6 @@ use burrow_config::{BlobConfig, Config, Secret};
 use burrow_store::Store;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
-use sqlx::Connection;
 
 /// Runs each named story once against SQLite and once against PostgreSQL.
 #[macro_export]
@@ -28,85 +27,9 @@ macro_rules! both_backends {
     };
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Db {
-    Sqlite,
-    Postgres,
-}
-
 pub const PASSWORD: &str = "a long enough passphrase";
 
-/// A fresh PostgreSQL database on the server `make test` started, dropped on `Drop`.
-pub struct PgDatabase {
-    admin_url: String,
-    pub name: String,
-    pub url: String,
-}
-
-impl PgDatabase {
-    async fn create() -> Self {
-        let admin_url = std::env::var("BURROW_TEST_POSTGRES_URL").expect(
-            "BURROW_TEST_POSTGRES_URL is not set: run the tests with `make test`, which starts PostgreSQL, \
-             or point it at a server where this user may create databases",
-        );
-        let name = format!(
-            "burrow_test_{}",
-            burrow_core::ids::new_id("db").trim_start_matches("db_")
-        );
-        let mut conn = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .expect("connect to the test PostgreSQL server");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .expect("create the test database");
-        conn.close().await.ok();
-        let mut url = url::Url::parse(&admin_url).expect("BURROW_TEST_POSTGRES_URL is a URL");
-        url.set_path(&name);
-        Self {
-            admin_url,
-            name,
-            url: url.to_string(),
-        }
-    }
-
-    /// Drops the database now, cutting every connection to it.
-    pub async fn drop_now(&self) {
-        let mut conn = sqlx::PgConnection::connect(&self.admin_url)
-            .await
-            .expect("connect to the test PostgreSQL server");
-        sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ))
-        .execute(&mut conn)
-        .await
-        .expect("drop the test database");
-        conn.close().await.ok();
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let admin_url = self.admin_url.clone();
-        let name = self.name.clone();
-        // Drop runs inside the test's runtime, which cannot block on itself.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
+pub use burrow_testkit::{Db, PgDatabase};
 
 pub struct TestApp {
     pub base: String,
@@ -135,17 +58,7 @@ pub async fn spawn_app(db: Db) -> TestApp {
 pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Config)) -> TestApp {
     init_test_log();
     let dir = tempfile::tempdir().unwrap();
-    let pg = match db {
-        Db::Sqlite => None,
-        Db::Postgres => Some(PgDatabase::create().await),
-    };
-    let database_url = match &pg {
-        None => format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("burrow.db").display()
-        ),
-        Some(pg) => pg.url.clone(),
-    };
+    let (store, database_url, pg) = burrow_testkit::fresh_store(db, dir.path()).await;
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_path_buf(),
@@ -155,10 +68,6 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Config)) -> Test
     };
     config.http.shutdown_grace_secs = 1;
     configure(&mut config);
-    let store = Store::connect(&database_url)
-        .await
-        .expect("open the test database");
-    store.migrate().await.expect("migrate the test database");
     let blobs = burrow_blobs::open(&config).unwrap();
     let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
     let app = Application::build(config, store.clone(), Arc::clone(&blobs), listener);

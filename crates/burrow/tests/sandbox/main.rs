@@ -7,5 +7,6 @@ mod helpers;
 
 mod cli;
 mod containment;
+mod envs;
 mod network;
 mod operations;

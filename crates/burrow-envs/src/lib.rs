@@ -1,0 +1,764 @@
+//! Python environments for sandboxes: a base built once with uv, and overlays stacked on it.
+//!
+//! On disk, under the environments folder (`{data_dir}/envs`):
+//!
+//! ```text
+//! base/<base-key>/     a virtual environment from the pinned base lock (Streamlit and the data stack)
+//! extra/<env-key>/     an overlay: only the packages a requirement set adds beyond its base
+//! requests/<hash>      which overlay a requirement set, as asked for, resolved to
+//! logs/<build>.log     the log of a build while it runs
+//! tmp/                 environments being built; renamed into place when complete
+//! uv-cache/            uv's cache, shared by every build (`envs.cache_dir` moves it)
+//! ```
+//!
+//! Every environment holds a `burrow-env.json` manifest, written before the
+//! rename that publishes it, so an environment either exists whole or not at all.
+//! Sandboxes see the base at [`BASE_MOUNT`] and an overlay at [`EXTRA_MOUNT`],
+//! both read-only, with the overlay first on `PYTHONPATH`.
+//!
+//! Only wheels are installed (`--only-binary :all:`): no package code runs on
+//! the host while building.
+
+// This is the layer that runs uv, so it may start processes.
+#![allow(clippy::disallowed_methods)]
+
+mod queue;
+pub mod resolve;
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+pub use queue::{Builds, LogChunk};
+use resolve::{beyond, parse_pins, parse_requirements, render_pins, satisfied_by, Pins};
+
+/// The base environment's direct requirements.
+pub const BASE_IN: &str = include_str!("../base/requirements.in");
+/// The base environment's exact pins, for every platform (`make base-lock` writes it).
+pub const BASE_LOCK: &str = include_str!("../base/requirements.lock");
+/// Where the base environment appears inside a sandbox.
+pub const BASE_MOUNT: &str = "/opt/burrow/env";
+/// Where an overlay appears inside a sandbox.
+pub const EXTRA_MOUNT: &str = "/opt/burrow/extra";
+
+const MANIFEST: &str = "burrow-env.json";
+const LAST_USED: &str = "last-used";
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    /// The host is missing something builds need; the message says how to fix it.
+    #[error("{0}")]
+    Setup(String),
+    /// The build itself failed; the message names the package and uv's reason.
+    #[error("{0}")]
+    Failed(String),
+    #[error("{context}: {source}")]
+    Io { context: String, source: io::Error },
+}
+
+fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> EnvError {
+    let context = context.into();
+    move |source| EnvError::Io { context, source }
+}
+
+/// A built environment, as a sandbox needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnvRef {
+    /// `base-…` for the base alone, `env-…` for an overlay on it.
+    pub key: String,
+    /// The base environment's folder on the host.
+    pub base: PathBuf,
+    /// The overlay's folder on the host, if any.
+    pub extra: Option<PathBuf>,
+    /// The exact packages the overlay adds, as `name==version`; empty for the base.
+    pub packages: Vec<String>,
+}
+
+impl EnvRef {
+    /// The interpreter, as seen inside the sandbox.
+    pub fn python(&self) -> String {
+        format!("{BASE_MOUNT}/bin/python")
+    }
+
+    /// Host folders and where they go in the sandbox; all read-only.
+    pub fn binds(&self) -> Vec<(PathBuf, &'static str)> {
+        let mut binds = vec![(self.base.clone(), BASE_MOUNT)];
+        binds.extend(self.extra.clone().map(|e| (e, EXTRA_MOUNT)));
+        binds
+    }
+
+    /// Environment variables that put the overlay in front of the base.
+    pub fn vars(&self) -> Vec<(String, String)> {
+        match self.extra {
+            Some(_) => vec![("PYTHONPATH".into(), EXTRA_MOUNT.into())],
+            None => Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Manifest {
+    key: String,
+    /// The base this stands on; its own key for a base.
+    base: String,
+    python: String,
+    /// Every pin of a base, or the pins an overlay adds.
+    packages: Vec<String>,
+    created_at_ms: u128,
+}
+
+/// One environment on disk, for listings.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvInfo {
+    pub key: String,
+    pub base: String,
+    pub python: String,
+    pub packages: usize,
+    pub last_used: SystemTime,
+}
+
+/// A build's log file. uv writes into it directly; so do we, between its commands.
+#[derive(Debug)]
+pub struct BuildLog {
+    file: File,
+    path: PathBuf,
+}
+
+impl BuildLog {
+    /// Opens (creating or appending to) the log at `path`.
+    pub fn open(path: &Path) -> Result<Self, EnvError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io_err(format!("opening the build log {}", path.display())))?;
+        Ok(Self {
+            file,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Appends one line. A log that cannot be written must not fail the build.
+    pub fn line(&mut self, text: impl AsRef<str>) {
+        let _ = writeln!(self.file, "{}", text.as_ref());
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn len(&self) -> u64 {
+        self.file.metadata().map(|m| m.len()).unwrap_or(0)
+    }
+
+    fn stdio(&self) -> Result<Stdio, EnvError> {
+        Ok(self
+            .file
+            .try_clone()
+            .map_err(io_err("sharing the build log"))?
+            .into())
+    }
+
+    /// What was written from `offset` on (at most 64 KiB from the end).
+    fn since(&self, offset: u64) -> String {
+        let text = std::fs::read(&self.path).unwrap_or_default();
+        let start = (offset as usize)
+            .min(text.len())
+            .max(text.len().saturating_sub(64 << 10));
+        String::from_utf8_lossy(&text[start..]).into_owned()
+    }
+}
+
+/// The environments of one host; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Environments {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    root: PathBuf,
+    cache: PathBuf,
+    uv: PathBuf,
+    python: PathBuf,
+    /// One base build at a time; others wait for it and then find it built.
+    base_building: tokio::sync::Mutex<()>,
+    python_tag: tokio::sync::OnceCell<String>,
+}
+
+impl Environments {
+    /// Environments under `root`, built by `uv` on `python`, with uv's cache at `cache`.
+    pub fn new(root: PathBuf, cache: PathBuf, uv: PathBuf, python: PathBuf) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                root,
+                cache,
+                uv,
+                python,
+                base_building: tokio::sync::Mutex::new(()),
+                python_tag: tokio::sync::OnceCell::new(),
+            }),
+        }
+    }
+
+    pub fn from_config(config: &burrow_config::Config) -> Self {
+        Self::new(
+            config.envs_dir(),
+            config
+                .envs
+                .cache_dir
+                .clone()
+                .unwrap_or_else(|| config.envs_dir().join("uv-cache")),
+            config.envs.uv.clone(),
+            config.envs.python.clone(),
+        )
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    fn dir(&self, key: &str) -> PathBuf {
+        let kind = if key.starts_with("base-") {
+            "base"
+        } else {
+            "extra"
+        };
+        self.inner.root.join(kind).join(key)
+    }
+
+    /// `cpython-3.11.2`: the interpreter, as part of every key.
+    pub async fn python_tag(&self) -> Result<String, EnvError> {
+        self.inner
+            .python_tag
+            .get_or_try_init(|| async {
+                let python = &self.inner.python;
+                let out = tokio::process::Command::new(python)
+                    .args([
+                        "-I",
+                        "-c",
+                        "import platform; print(platform.python_implementation().lower() + '-' + platform.python_version())",
+                    ])
+                    .output()
+                    .await
+                    .map_err(|e| {
+                        EnvError::Setup(format!(
+                            "cannot run the Python interpreter {} ({e}): install python3 (`make deps`) or set envs.python (BURROW_ENVS__PYTHON)",
+                            python.display()
+                        ))
+                    })?;
+                if !out.status.success() {
+                    return Err(EnvError::Setup(format!(
+                        "the Python interpreter {} failed: {}",
+                        python.display(),
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    )));
+                }
+                Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            })
+            .await
+            .cloned()
+    }
+
+    /// The key the base environment has on this host.
+    pub async fn base_key(&self) -> Result<String, EnvError> {
+        Ok(resolve::base_key(BASE_LOCK, &self.python_tag().await?))
+    }
+
+    /// A built environment by key, marked as just used; `None` if it is not on disk.
+    pub fn get(&self, key: &str) -> Option<EnvRef> {
+        if !(key.starts_with("base-") || key.starts_with("env-"))
+            || !key[4..]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return None;
+        }
+        let dir = self.dir(key);
+        let manifest = read_manifest(&dir)?;
+        let base = self.dir(&manifest.base);
+        if !base.join(MANIFEST).is_file() {
+            return None;
+        }
+        touch(&dir);
+        touch(&base);
+        let extra = (manifest.base != manifest.key).then_some(dir);
+        Some(EnvRef {
+            key: manifest.key,
+            base,
+            packages: if extra.is_some() {
+                manifest.packages
+            } else {
+                Vec::new()
+            },
+            extra,
+        })
+    }
+
+    /// Builds the base environment unless it is already there.
+    pub async fn ensure_base(&self, log: &mut BuildLog) -> Result<EnvRef, EnvError> {
+        let key = self.base_key().await?;
+        if let Some(env) = self.get(&key) {
+            return Ok(env);
+        }
+        let _one_at_a_time = self.inner.base_building.lock().await;
+        if let Some(env) = self.get(&key) {
+            return Ok(env);
+        }
+        let started = Instant::now();
+        log.line(format!(
+            "Building the base environment {key} (Streamlit and the data stack); this happens once."
+        ));
+        let tmp = self.tmp_dir(&key)?;
+        let venv = tmp.path().to_owned();
+        self.uv(log, "creating the base environment", |c| {
+            c.args(["venv", "--no-project", "--python"])
+                .arg(&self.inner.python)
+                .arg(&venv);
+        })
+        .await?;
+        let lock = venv.join("burrow-base.lock");
+        std::fs::write(&lock, BASE_LOCK).map_err(io_err("writing the base lock"))?;
+        self.uv(log, "installing the base environment", |c| {
+            c.args(["pip", "sync", "--only-binary", ":all:", "--python"])
+                .arg(venv.join("bin/python"))
+                .arg(&lock);
+        })
+        .await?;
+        let frozen = self
+            .uv_output(log, "listing the base environment", |c| {
+                c.args(["pip", "freeze", "--python"])
+                    .arg(venv.join("bin/python"));
+            })
+            .await?;
+        let pins = parse_pins(&frozen);
+        let python = self.python_tag().await?;
+        self.publish(tmp, &key, &key, &python, &pins)?;
+        log.line(format!(
+            "Built the base environment {key}: {} packages in {:.1} s.",
+            pins.len(),
+            started.elapsed().as_secs_f64()
+        ));
+        self.get(&key)
+            .ok_or_else(|| EnvError::Failed(format!("the base environment {key} vanished")))
+    }
+
+    /// Builds (or finds) the environment for a normalised requirements file.
+    ///
+    /// Requirements the base already meets need no build at all. A set asked
+    /// for before reuses its environment without resolving again. Otherwise uv
+    /// resolves the base's requirements plus these, preferring the base's pins;
+    /// the packages that differ from the base are installed into an overlay
+    /// keyed by exactly those packages, so identical sets share one.
+    pub async fn build(&self, requirements: &str, log: &mut BuildLog) -> Result<EnvRef, EnvError> {
+        let wanted = parse_requirements(requirements)
+            .map_err(|e| EnvError::Failed(format!("invalid requirement {e}")))?;
+        let base = self.ensure_base(log).await?;
+        if let Some((env, why)) = self.known(&base, &wanted, requirements).await {
+            log.line(why);
+            return Ok(env);
+        }
+        let python = self.python_tag().await?;
+        let base_pins = self.pins(&base)?;
+        let request_file = self.request_file(&base, requirements).await?;
+
+        let started = Instant::now();
+        let tmp = self.tmp_dir("resolve")?;
+        let input = tmp.path().join("requirements.in");
+        let output = tmp.path().join("requirements.txt");
+        std::fs::write(&input, format!("{BASE_IN}\n{requirements}"))
+            .and_then(|()| std::fs::write(&output, render_pins(&base_pins)))
+            .map_err(io_err("writing the requirements to resolve"))?;
+        log.line(format!(
+            "Resolving {} over the base environment {}:",
+            wanted
+                .iter()
+                .map(|w| format!("{}{}", w.name, w.specifiers))
+                .collect::<Vec<_>>()
+                .join(", "),
+            base.key
+        ));
+        // The output file starts as the base's pins, which uv keeps where it can.
+        // uv also prints the resolution; the log shows what matters, below.
+        self.uv_output(log, "resolving the requirements", |c| {
+            c.args([
+                "pip",
+                "compile",
+                "--only-binary",
+                ":all:",
+                "--no-header",
+                "--no-annotate",
+                "--python",
+            ])
+            .arg(base.base.join("bin/python"))
+            .arg(&input)
+            .arg("-o")
+            .arg(&output);
+        })
+        .await?;
+        let resolved = std::fs::read_to_string(&output)
+            .map(|t| parse_pins(&t))
+            .map_err(io_err("reading the resolution"))?;
+        let extra = beyond(&resolved, &base_pins);
+        if extra.is_empty() {
+            log.line("The base environment already has every resolved package.");
+            return Ok(base);
+        }
+        let key = resolve::env_key(&base.key, &python, &extra);
+        let env = match self.get(&key) {
+            Some(env) => {
+                log.line(format!(
+                    "Environment {key} already has exactly these packages; reusing it."
+                ));
+                env
+            }
+            None => {
+                log.line(format!(
+                    "Installing {} package(s) beyond the base into {key}: {}",
+                    extra.len(),
+                    extra
+                        .iter()
+                        .map(|(n, v)| format!("{n}=={v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                let target = self.tmp_dir(&key)?;
+                let pinned = tmp.path().join("extra.txt");
+                std::fs::write(&pinned, render_pins(&extra))
+                    .map_err(io_err("writing the pins to install"))?;
+                self.uv(log, "installing the packages", |c| {
+                    c.args([
+                        "pip",
+                        "install",
+                        "--only-binary",
+                        ":all:",
+                        "--no-deps",
+                        "--target",
+                    ])
+                    .arg(target.path())
+                    .arg("--python")
+                    .arg(base.base.join("bin/python"))
+                    .arg("-r")
+                    .arg(&pinned);
+                })
+                .await?;
+                self.publish(target, &key, &base.key, &python, &extra)?;
+                log.line(format!(
+                    "Built environment {key} in {:.1} s.",
+                    started.elapsed().as_secs_f64()
+                ));
+                self.get(&key)
+                    .ok_or_else(|| EnvError::Failed(format!("environment {key} vanished")))?
+            }
+        };
+        write_atomically(&request_file, env.key.as_bytes())?;
+        Ok(env)
+    }
+
+    /// The environment for a requirement set when no uv is needed: the built base
+    /// meets it, or the same set was built before. `None` means [`build`](Self::build) has work to do.
+    pub async fn find(&self, requirements: &str) -> Option<EnvRef> {
+        let wanted = parse_requirements(requirements).ok()?;
+        let base = self.get(&self.base_key().await.ok()?)?;
+        self.known(&base, &wanted, requirements)
+            .await
+            .map(|(env, _)| env)
+    }
+
+    async fn known(
+        &self,
+        base: &EnvRef,
+        wanted: &[resolve::Wanted],
+        requirements: &str,
+    ) -> Option<(EnvRef, String)> {
+        if satisfied_by(wanted, &self.pins(base).ok()?) {
+            let why = match wanted.len() {
+                0 => format!("The base environment {} is ready.", base.key),
+                n => format!(
+                    "All {n} requirements are met by the base environment {}; nothing to install.",
+                    base.key
+                ),
+            };
+            return Some((base.clone(), why));
+        }
+        let request = self.request_file(base, requirements).await.ok()?;
+        let env = self.get(std::fs::read_to_string(request).ok()?.trim())?;
+        let why = format!(
+            "Reusing environment {} built for the same requirements.",
+            env.key
+        );
+        Some((env, why))
+    }
+
+    /// Every pin of a base environment.
+    fn pins(&self, base: &EnvRef) -> Result<Pins, EnvError> {
+        let manifest = read_manifest(&base.base)
+            .ok_or_else(|| EnvError::Failed(format!("the base {} has no manifest", base.key)))?;
+        Ok(parse_pins(&manifest.packages.join("\n")))
+    }
+
+    async fn request_file(&self, base: &EnvRef, requirements: &str) -> Result<PathBuf, EnvError> {
+        let python = self.python_tag().await?;
+        let request = resolve::request_key(&base.key, &python, requirements);
+        Ok(self.inner.root.join("requests").join(request))
+    }
+
+    /// Every environment on disk.
+    pub fn list(&self) -> Vec<EnvInfo> {
+        let mut all = Vec::new();
+        for kind in ["base", "extra"] {
+            let Ok(entries) = std::fs::read_dir(self.inner.root.join(kind)) else {
+                continue;
+            };
+            for dir in entries.flatten().map(|e| e.path()) {
+                if let Some(m) = read_manifest(&dir) {
+                    all.push(EnvInfo {
+                        last_used: last_used(&dir),
+                        packages: m.packages.len(),
+                        key: m.key,
+                        base: m.base,
+                        python: m.python,
+                    });
+                }
+            }
+        }
+        all.sort_by(|a, b| a.key.cmp(&b.key));
+        all
+    }
+
+    /// Deletes environments unused for `unused_for`, except those in `in_use`, the
+    /// current base, and bases that a kept overlay stands on. Returns the deleted keys.
+    pub async fn gc(
+        &self,
+        unused_for: Duration,
+        in_use: &HashSet<String>,
+    ) -> Result<Vec<String>, EnvError> {
+        let current_base = self.base_key().await?;
+        let now = SystemTime::now();
+        let old = |info: &EnvInfo| {
+            now.duration_since(info.last_used)
+                .is_ok_and(|age| age >= unused_for)
+        };
+        let all = self.list();
+        let mut deleted = Vec::new();
+        let mut bases_needed: HashSet<String> = in_use.clone();
+        bases_needed.insert(current_base);
+        for env in all.iter().filter(|e| e.key != e.base) {
+            if in_use.contains(&env.key) || !old(env) {
+                bases_needed.insert(env.base.clone());
+            } else {
+                self.delete(&env.key)?;
+                deleted.push(env.key.clone());
+            }
+        }
+        for base in all.iter().filter(|e| e.key == e.base) {
+            if !bases_needed.contains(&base.key) && old(base) {
+                self.delete(&base.key)?;
+                deleted.push(base.key.clone());
+            }
+        }
+        // Requests that point at deleted environments, and builds abandoned by a crash.
+        if let Ok(entries) = std::fs::read_dir(self.inner.root.join("requests")) {
+            for path in entries.flatten().map(|e| e.path()) {
+                let target = std::fs::read_to_string(&path).unwrap_or_default();
+                if !self.dir(target.trim()).join(MANIFEST).is_file() {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        if let Ok(entries) = std::fs::read_dir(self.inner.root.join("tmp")) {
+            for path in entries.flatten().map(|e| e.path()) {
+                let stale = path
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|m| now.duration_since(m).ok())
+                    .is_some_and(|age| age > Duration::from_secs(24 * 3600));
+                if stale {
+                    let _ = std::fs::remove_dir_all(&path);
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Removes an environment: first out of sight with a rename, then from disk.
+    fn delete(&self, key: &str) -> Result<(), EnvError> {
+        let grave = self.tmp_dir(&format!("deleted-{key}"))?.keep();
+        std::fs::remove_dir(&grave).map_err(io_err("preparing a deletion"))?;
+        std::fs::rename(self.dir(key), &grave)
+            .map_err(io_err(format!("moving {key} out of place")))?;
+        std::fs::remove_dir_all(&grave).map_err(io_err(format!("deleting {key}")))?;
+        tracing::info!(environment = key, "deleted an unused environment");
+        Ok(())
+    }
+
+    /// A fresh folder under `tmp/`, readable by sandboxes once it is published.
+    fn tmp_dir(&self, name: &str) -> Result<tempfile::TempDir, EnvError> {
+        let parent = self.inner.root.join("tmp");
+        create_public_dir(&parent)?;
+        tempfile::Builder::new()
+            .prefix(&format!("{name}."))
+            .tempdir_in(&parent)
+            .map_err(io_err("creating a build folder"))
+    }
+
+    /// Writes the manifest and renames the finished folder into place. If another
+    /// build published the same key first, that one stays and this one is dropped.
+    fn publish(
+        &self,
+        tmp: tempfile::TempDir,
+        key: &str,
+        base: &str,
+        python: &str,
+        pins: &Pins,
+    ) -> Result<(), EnvError> {
+        let manifest = Manifest {
+            key: key.to_owned(),
+            base: base.to_owned(),
+            python: python.to_owned(),
+            packages: render_pins(pins).lines().map(str::to_owned).collect(),
+            created_at_ms: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or_default(),
+        };
+        let json = serde_json::to_vec_pretty(&manifest).expect("a manifest serialises");
+        std::fs::write(tmp.path().join(MANIFEST), json)
+            .and_then(|()| std::fs::write(tmp.path().join(LAST_USED), b""))
+            .map_err(io_err("writing the environment manifest"))?;
+        let dest = self.dir(key);
+        create_public_dir(dest.parent().expect("environment folders have a parent"))?;
+        let dir = tmp.keep();
+        make_public(&dir)?;
+        match std::fs::rename(&dir, &dest) {
+            Ok(()) => Ok(()),
+            Err(_) if dest.join(MANIFEST).is_file() => {
+                let _ = std::fs::remove_dir_all(&dir);
+                Ok(())
+            }
+            Err(e) => Err(io_err(format!("publishing {key}"))(e)),
+        }
+    }
+
+    /// Runs uv with its output going to the log; a failure carries uv's reason.
+    async fn uv(
+        &self,
+        log: &mut BuildLog,
+        what: &str,
+        args: impl FnOnce(&mut tokio::process::Command),
+    ) -> Result<(), EnvError> {
+        self.run_uv(log, what, args, false).await.map(drop)
+    }
+
+    /// Runs uv and returns its standard output; its errors go to the log.
+    async fn uv_output(
+        &self,
+        log: &mut BuildLog,
+        what: &str,
+        args: impl FnOnce(&mut tokio::process::Command),
+    ) -> Result<String, EnvError> {
+        self.run_uv(log, what, args, true).await
+    }
+
+    async fn run_uv(
+        &self,
+        log: &mut BuildLog,
+        what: &str,
+        args: impl FnOnce(&mut tokio::process::Command),
+        capture: bool,
+    ) -> Result<String, EnvError> {
+        let mut cmd = tokio::process::Command::new(&self.inner.uv);
+        args(&mut cmd);
+        let shown: Vec<String> = std::iter::once(cmd.as_std().get_program())
+            .chain(cmd.as_std().get_args())
+            .map(OsStr::to_string_lossy)
+            .map(|a| a.into_owned())
+            .collect();
+        log.line(format!("$ {}", shown.join(" ")));
+        let offset = log.len();
+        create_public_dir(&self.inner.root)?;
+        cmd.current_dir(&self.inner.root)
+            .env("UV_CACHE_DIR", &self.inner.cache)
+            .env("UV_PYTHON_DOWNLOADS", "never")
+            .env("UV_NO_PROGRESS", "1")
+            .stdin(Stdio::null())
+            .stdout(if capture {
+                Stdio::piped()
+            } else {
+                log.stdio()?
+            })
+            .stderr(log.stdio()?)
+            .kill_on_drop(true);
+        // Not `output()`: tokio's pipes both streams there, and stderr belongs in the log.
+        let child = cmd.spawn().map_err(|e| {
+            EnvError::Setup(if e.kind() == io::ErrorKind::NotFound {
+                format!(
+                    "uv was not found ({}): `make deps` installs it into .tools/bin; or set envs.uv (BURROW_ENVS__UV) to its path",
+                    self.inner.uv.display()
+                )
+            } else {
+                format!("cannot run uv ({}): {e}", self.inner.uv.display())
+            })
+        })?;
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(io_err("waiting for uv"))?;
+        if out.status.success() {
+            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        let why = resolve::uv_failure(&log.since(offset))
+            .unwrap_or_else(|| format!("uv exited with {}", out.status));
+        log.line(format!("Failed {what}."));
+        Err(EnvError::Failed(format!("{what} failed: {why}")))
+    }
+}
+
+fn read_manifest(dir: &Path) -> Option<Manifest> {
+    serde_json::from_slice(&std::fs::read(dir.join(MANIFEST)).ok()?).ok()
+}
+
+fn touch(dir: &Path) {
+    if let Ok(f) = File::options().write(true).open(dir.join(LAST_USED)) {
+        let _ = f.set_modified(SystemTime::now());
+    }
+}
+
+fn last_used(dir: &Path) -> SystemTime {
+    std::fs::metadata(dir.join(LAST_USED))
+        .and_then(|m| m.modified())
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), EnvError> {
+    let dir = path.parent().expect("request files have a parent");
+    std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(io_err(format!("writing {}", path.display())))
+}
+
+/// Environments are read by sandbox users, which are not the owner: folders must be
+/// traversable by all (0755), though nothing in them is writable but by the owner.
+fn create_public_dir(dir: &Path) -> Result<(), EnvError> {
+    std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+    make_public(dir)
+}
+
+fn make_public(dir: &Path) -> Result<(), EnvError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+        .map_err(io_err(format!("opening up {}", dir.display())))
+}

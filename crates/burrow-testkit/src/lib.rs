@@ -1,0 +1,101 @@
+//! Test support shared by Burrow's test suites: fresh SQLite and PostgreSQL databases.
+
+use std::path::Path;
+
+use burrow_store::Store;
+use sqlx::Connection;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh PostgreSQL database on the server `make test` started, dropped on `Drop`.
+#[derive(Debug)]
+pub struct PgDatabase {
+    admin_url: String,
+    pub name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub async fn create() -> Self {
+        let admin_url = std::env::var("BURROW_TEST_POSTGRES_URL").expect(
+            "BURROW_TEST_POSTGRES_URL is not set: run the tests with `make test`, which starts PostgreSQL, \
+             or point it at a server where this user may create databases",
+        );
+        let name = format!(
+            "burrow_test_{}",
+            burrow_core::ids::new_id("db").trim_start_matches("db_")
+        );
+        let mut conn = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to the test PostgreSQL server");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create the test database");
+        conn.close().await.ok();
+        let mut url = url::Url::parse(&admin_url).expect("BURROW_TEST_POSTGRES_URL is a URL");
+        url.set_path(&name);
+        Self {
+            admin_url,
+            name,
+            url: url.to_string(),
+        }
+    }
+
+    /// Drops the database now, cutting every connection to it.
+    pub async fn drop_now(&self) {
+        let mut conn = sqlx::PgConnection::connect(&self.admin_url)
+            .await
+            .expect("connect to the test PostgreSQL server");
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("drop the test database");
+        conn.close().await.ok();
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime, which cannot block on itself.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A migrated store over a fresh database: SQLite in `dir`, or a new PostgreSQL database.
+/// Keep the returned [`PgDatabase`] alive as long as the store is used.
+pub async fn fresh_store(db: Db, dir: &Path) -> (Store, String, Option<PgDatabase>) {
+    let pg = match db {
+        Db::Sqlite => None,
+        Db::Postgres => Some(PgDatabase::create().await),
+    };
+    let url = match &pg {
+        None => format!("sqlite://{}?mode=rwc", dir.join("burrow.db").display()),
+        Some(pg) => pg.url.clone(),
+    };
+    let store = Store::connect(&url).await.expect("open the test database");
+    store.migrate().await.expect("migrate the test database");
+    (store, url, pg)
+}
