@@ -33,6 +33,7 @@ bench: deps
 	$(CARGO) build --release --bin burrow
 	$(CARGO) build --release -p burrow-bench
 	./target/release/sandbox_overhead 40
+	./target/release/env_build 3
 
 # Re-pins the base environment after crates/burrow-envs/base/requirements.in changes.
 base-lock: deps
