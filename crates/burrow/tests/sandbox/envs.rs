@@ -1,12 +1,18 @@
 //! Environments built with uv run inside real sandboxes, read-only, with overlays stacked on the base.
 
+use std::path::Path;
 use std::process::Command;
 
 use crate::helpers::{ok, Host, BURROW};
 
 /// `burrow ARGS` on this host's data directory, sharing the test suite's uv cache.
 fn burrow(host: &Host, args: &[&str]) -> std::process::Output {
+    burrow_with(host, args, &[])
+}
+
+fn burrow_with(host: &Host, args: &[&str], vars: &[(&str, &Path)]) -> std::process::Output {
     Command::new(BURROW)
+        .envs(vars.iter().copied())
         .env("BURROW_DATA_DIR", host.dir.path())
         .env(
             "BURROW_ENVS__CACHE_DIR",
@@ -75,4 +81,51 @@ fn an_environment_runs_read_only_in_a_sandbox_with_its_overlay() {
         "{printed}"
     );
     assert!(printed.contains("read-only"), "{printed}");
+}
+
+/// SECURITY.md, uploads: installs take wheels only, so no `setup.py` runs on the host.
+/// The index offers only a source archive whose `setup.py` would leave a marker file.
+#[test]
+fn a_package_without_wheels_fails_without_running_its_setup_py() {
+    let host = Host::new();
+    let links = host.dir.path().join("links");
+    let marker = host.dir.path().join("setup-py-ran");
+    std::fs::create_dir(&links).unwrap();
+    let sdist = format!(
+        "import io, tarfile\n\
+         files = {{'PKG-INFO': 'Metadata-Version: 2.1\\nName: evil-burrow-probe\\nVersion: 1.0\\n',\n\
+                  'setup.py': 'open({marker:?}, \"w\").close()\\nfrom setuptools import setup\\nsetup(name=\"evil-burrow-probe\", version=\"1.0\")\\n'}}\n\
+         with tarfile.open({out:?}, 'w:gz') as t:\n\
+         \x20   for name, text in files.items():\n\
+         \x20       info = tarfile.TarInfo('evil_burrow_probe-1.0/' + name)\n\
+         \x20       info.size = len(text)\n\
+         \x20       t.addfile(info, io.BytesIO(text.encode()))\n",
+        marker = marker.display().to_string(),
+        out = links.join("evil_burrow_probe-1.0.tar.gz").display().to_string(),
+    );
+    ok(Command::new("/usr/bin/python3")
+        .args(["-c", &sdist])
+        .output()
+        .unwrap());
+
+    ok(burrow(&host, &["packages", "add", "evil-burrow-probe"]));
+    let requirements = host.dir.path().join("requirements.txt");
+    std::fs::write(&requirements, "evil-burrow-probe\n").unwrap();
+    let out = burrow_with(
+        &host,
+        &[
+            "runtime",
+            "build",
+            "--requirements",
+            requirements.to_str().unwrap(),
+        ],
+        &[("UV_FIND_LINKS", &links)],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("evil-burrow-probe") && stderr.contains("no usable wheels"),
+        "{stderr}"
+    );
+    assert!(!marker.exists(), "setup.py ran on the host");
 }
