@@ -37,5 +37,5 @@ bench: deps
 
 # Re-pins the base environment after crates/burrow-envs/base/requirements.in changes.
 base-lock: deps
-	uv pip compile --universal --python-version 3.11 --only-binary :all: --no-header \
+	uv pip compile --universal --python-version 3.11 --only-binary :all: --generate-hashes --no-header \
 		crates/burrow-envs/base/requirements.in -o crates/burrow-envs/base/requirements.lock

@@ -36,25 +36,30 @@ for component in rustfmt clippy; do
 done
 
 # uv, which builds the Python environments apps run in. A pinned release is
-# fetched from PyPI as a wheel, checked against PyPI's sha256, and unpacked
-# into .tools/bin (git-ignored); the Makefile puts that folder on PATH.
+# fetched from PyPI as a wheel, checked against the sha256 pinned here, and
+# unpacked into .tools/bin (git-ignored); the Makefile puts that folder on PATH.
 UV_VERSION=0.13.9
+UV_WHEEL_X86_64=uv-0.13.9-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
+UV_SHA256_X86_64=d7f459fe4fd247d830351c75686d3996ace3c6f3f728eb0e85a30b7ada0cef19
 TOOLS="$(cd "$(dirname "$0")/.." && pwd)/.tools"
 if [ "$("$TOOLS/bin/uv" --version 2>/dev/null | cut -d' ' -f2)" != "$UV_VERSION" ]; then
+  if [ "$(uname -m)" != x86_64 ]; then
+    echo "burrow: no pinned uv wheel for $(uname -m): install uv $UV_VERSION and set BURROW_ENVS__UV to its path" >&2
+    exit 1
+  fi
   echo "burrow: installing uv $UV_VERSION into $TOOLS/bin"
   mkdir -p "$TOOLS/bin"
-  /usr/bin/python3 - "$UV_VERSION" "$TOOLS/bin" <<'PY'
-import hashlib, io, json, os, platform, sys, urllib.parse, urllib.request, zipfile
-version, dest = sys.argv[1], sys.argv[2]
-arch = {"x86_64": "x86_64", "aarch64": "aarch64"}[platform.machine()]
+  /usr/bin/python3 - "$UV_WHEEL_X86_64" "$UV_SHA256_X86_64" "$TOOLS/bin" <<'PY'
+import hashlib, io, json, os, sys, urllib.parse, urllib.request, zipfile
+filename, digest, dest = sys.argv[1:4]
 index = "https://pypi.org/pypi/uv/json"
 with urllib.request.urlopen(index) as r:
-    files = json.load(r)["releases"][version]
-wheel = next(f for f in files if f["filename"].endswith(f"manylinux2014_{arch}.whl"))
+    releases = json.load(r)["releases"]
+wheel = next(f for files in releases.values() for f in files if f["filename"] == filename)
 with urllib.request.urlopen(urllib.parse.urljoin(index, wheel["url"])) as r:
     data = r.read()
-if hashlib.sha256(data).hexdigest() != wheel["digests"]["sha256"]:
-    sys.exit(f"burrow: {wheel['filename']} does not match PyPI's sha256")
+if hashlib.sha256(data).hexdigest() != digest:
+    sys.exit(f"burrow: {filename} does not match its pinned sha256; not installing it")
 with zipfile.ZipFile(io.BytesIO(data)) as z:
     for name in z.namelist():
         if name.endswith(("/scripts/uv", "/scripts/uvx")):

@@ -7,9 +7,9 @@
 //! 1. the base is built (reported, not compared: it happens once per host);
 //! 2. a cold build of the base plus `tabulate`, which is not in the cache yet;
 //! 3. the same build again: a cache hit;
-//! 4. plain `uv venv` + `uv pip install` of the same set (the base pins plus
-//!    `tabulate`), as a user without Burrow would run it: once on the now-warm
-//!    cache, once on an empty one.
+//! 4. plain `uv venv` + `uv pip install` of the same set (the base's requirements
+//!    plus `tabulate`), as a user without Burrow would run it: once on the
+//!    now-warm cache, once on an empty one.
 //!
 //! Medians over the rounds are printed with their ratio to the cold build.
 
@@ -21,7 +21,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use burrow_bench::{ms, Stats};
-use burrow_envs::{BuildLog, Environments, BASE_LOCK};
+use burrow_envs::{BuildLog, Environments, BASE_IN};
 
 const EXTRA: &str = "tabulate\n";
 
@@ -74,7 +74,7 @@ async fn main() {
         assert_eq!(again.key, first.key);
 
         let set = dir.path().join("plain.txt");
-        std::fs::write(&set, format!("{BASE_LOCK}\n{EXTRA}")).unwrap();
+        std::fs::write(&set, format!("{BASE_IN}\n{EXTRA}")).unwrap();
         let empty_cache = dir.path().join("empty-cache");
         for (cache, timings, name) in [
             (&cache, &mut plain, "plain-warm"),

@@ -294,7 +294,17 @@ impl Config {
                 "envs.max_concurrent_builds is 0: no build would ever run; use at least 1".into(),
             ));
         }
-        if !self.envs.python.is_absolute() || !self.envs.python.starts_with("/usr") {
+        if self.envs.unused_days == 0 || self.envs.build_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "envs.unused_days and envs.build_timeout_secs must be at least 1".into(),
+            ));
+        }
+        let climbs = self
+            .envs
+            .python
+            .components()
+            .any(|c| c == std::path::Component::ParentDir);
+        if !self.envs.python.is_absolute() || !self.envs.python.starts_with("/usr") || climbs {
             return Err(ConfigError::Invalid(format!(
                 "envs.python is {}: sandboxes only see the host's /usr, so use an interpreter under it, such as /usr/bin/python3",
                 self.envs.python.display()
@@ -418,6 +428,14 @@ mod tests {
             let err = Config::load(None).unwrap_err().to_string();
             assert!(err.contains("BURROW_BLOBS__BUCKET"), "{err}");
             jail.set_env("BURROW_BLOBS__KIND", "local");
+            jail.set_env("BURROW_ENVS__PYTHON", "/usr/../opt/python3");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("envs.python") && err.contains("/usr"), "{err}");
+            jail.set_env("BURROW_ENVS__PYTHON", "/usr/bin/python3");
+            jail.set_env("BURROW_ENVS__UNUSED_DAYS", "0");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("envs.unused_days"), "{err}");
+            jail.set_env("BURROW_ENVS__UNUSED_DAYS", "14");
             jail.set_env("BURROW_LISTEN", "not an address");
             let err = Config::load(None).unwrap_err().to_string();
             assert!(

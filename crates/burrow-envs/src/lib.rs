@@ -322,17 +322,27 @@ impl Environments {
         let tmp = self.tmp_dir(&key)?;
         let venv = tmp.path().to_owned();
         self.uv(log, "creating the base environment", |c| {
-            c.args(["venv", "--no-project", "--python"])
+            c.args(["venv", "--no-project", "--relocatable", "--python"])
                 .arg(&self.inner.python)
                 .arg(&venv);
         })
         .await?;
         let lock = venv.join("burrow-base.lock");
-        std::fs::write(&lock, BASE_LOCK).map_err(io_err("writing the base lock"))?;
+        std::fs::write(&lock, BASE_LOCK).map_err(io_err(format!("writing {}", lock.display())))?;
         self.uv(log, "installing the base environment", |c| {
-            c.args(["pip", "sync", "--only-binary", ":all:", "--python"])
-                .arg(venv.join("bin/python"))
-                .arg(&lock);
+            // The lock carries every wheel's sha256; uv refuses anything else.
+            // Bytecode is compiled now: sandboxes cannot write it to a read-only mount.
+            c.args([
+                "pip",
+                "sync",
+                "--only-binary",
+                ":all:",
+                "--require-hashes",
+                "--compile-bytecode",
+                "--python",
+            ])
+            .arg(venv.join("bin/python"))
+            .arg(&lock);
         })
         .await?;
         let frozen = self
@@ -443,6 +453,7 @@ impl Environments {
                         "--only-binary",
                         ":all:",
                         "--no-deps",
+                        "--compile-bytecode",
                         "--target",
                     ])
                     .arg(target.path())
@@ -468,11 +479,14 @@ impl Environments {
     /// The environment for a requirement set when no uv is needed: the built base
     /// meets it, or the same set was built before. `None` means [`build`](Self::build) has work to do.
     pub async fn find(&self, requirements: &str) -> Option<EnvRef> {
+        self.find_explained(requirements).await.map(|(env, _)| env)
+    }
+
+    /// [`find`](Self::find), with a sentence for the build log saying why no build is needed.
+    pub async fn find_explained(&self, requirements: &str) -> Option<(EnvRef, String)> {
         let wanted = parse_requirements(requirements).ok()?;
         let base = self.get(&self.base_key().await.ok()?)?;
-        self.known(&base, &wanted, requirements)
-            .await
-            .map(|(env, _)| env)
+        self.known(&base, &wanted, requirements).await
     }
 
     async fn known(
@@ -556,14 +570,12 @@ impl Environments {
         for env in all.iter().filter(|e| e.key != e.base) {
             if in_use.contains(&env.key) || !old(env) {
                 bases_needed.insert(env.base.clone());
-            } else {
-                self.delete(&env.key)?;
+            } else if self.delete(&env.key) {
                 deleted.push(env.key.clone());
             }
         }
         for base in all.iter().filter(|e| e.key == e.base) {
-            if !bases_needed.contains(&base.key) && old(base) {
-                self.delete(&base.key)?;
+            if !bases_needed.contains(&base.key) && old(base) && self.delete(&base.key) {
                 deleted.push(base.key.clone());
             }
         }
@@ -576,16 +588,20 @@ impl Environments {
                 }
             }
         }
-        if let Ok(entries) = std::fs::read_dir(self.inner.root.join("tmp")) {
+        // Build folders and live logs a crash left behind; no build runs for a day.
+        for leftovers in ["tmp", "logs"] {
+            let Ok(entries) = std::fs::read_dir(self.inner.root.join(leftovers)) else {
+                continue;
+            };
             for path in entries.flatten().map(|e| e.path()) {
                 let stale = path
-                    .metadata()
+                    .symlink_metadata()
                     .and_then(|m| m.modified())
                     .ok()
                     .and_then(|m| now.duration_since(m).ok())
                     .is_some_and(|age| age > Duration::from_secs(24 * 3600));
                 if stale {
-                    let _ = std::fs::remove_dir_all(&path);
+                    let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
                 }
             }
         }
@@ -593,14 +609,25 @@ impl Environments {
     }
 
     /// Removes an environment: first out of sight with a rename, then from disk.
-    fn delete(&self, key: &str) -> Result<(), EnvError> {
-        let grave = self.tmp_dir(&format!("deleted-{key}"))?.keep();
-        std::fs::remove_dir(&grave).map_err(io_err("preparing a deletion"))?;
-        std::fs::rename(self.dir(key), &grave)
-            .map_err(io_err(format!("moving {key} out of place")))?;
-        std::fs::remove_dir_all(&grave).map_err(io_err(format!("deleting {key}")))?;
-        tracing::info!(environment = key, "deleted an unused environment");
-        Ok(())
+    /// A failure is logged and the rest of a collection goes on.
+    fn delete(&self, key: &str) -> bool {
+        let result = self.tmp_dir(&format!("deleted-{key}")).and_then(|grave| {
+            let grave = grave.keep();
+            std::fs::remove_dir(&grave)
+                .and_then(|()| std::fs::rename(self.dir(key), &grave))
+                .and_then(|()| std::fs::remove_dir_all(&grave))
+                .map_err(io_err(format!("deleting {}", self.dir(key).display())))
+        });
+        match result {
+            Ok(()) => {
+                tracing::info!(environment = key, "deleted an unused environment");
+                true
+            }
+            Err(e) => {
+                tracing::warn!(environment = key, error = %e, "could not delete an unused environment");
+                false
+            }
+        }
     }
 
     /// A fresh folder under `tmp/`, readable by sandboxes once it is published.
@@ -634,20 +661,29 @@ impl Environments {
                 .unwrap_or_default(),
         };
         let json = serde_json::to_vec_pretty(&manifest).expect("a manifest serialises");
-        std::fs::write(tmp.path().join(MANIFEST), json)
-            .and_then(|()| std::fs::write(tmp.path().join(LAST_USED), b""))
-            .map_err(io_err("writing the environment manifest"))?;
+        let manifest_path = tmp.path().join(MANIFEST);
+        std::fs::write(tmp.path().join(LAST_USED), b"")
+            .and_then(|()| write_synced(&manifest_path, &json))
+            .map_err(io_err(format!("writing {}", manifest_path.display())))?;
+        make_tree_readable(tmp.path())
+            .map_err(io_err(format!("opening up {}", tmp.path().display())))?;
         let dest = self.dir(key);
         create_public_dir(dest.parent().expect("environment folders have a parent"))?;
+        // A folder without a valid manifest at the key is debris from a crash.
+        if dest.exists() && read_manifest(&dest).is_none() {
+            let _ = std::fs::remove_dir_all(&dest);
+        }
         let dir = tmp.keep();
-        make_public(&dir)?;
         match std::fs::rename(&dir, &dest) {
             Ok(()) => Ok(()),
-            Err(_) if dest.join(MANIFEST).is_file() => {
+            Err(_) if read_manifest(&dest).is_some() => {
                 let _ = std::fs::remove_dir_all(&dir);
                 Ok(())
             }
-            Err(e) => Err(io_err(format!("publishing {key}"))(e)),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(io_err(format!("publishing {}", dest.display()))(e))
+            }
         }
     }
 
@@ -741,24 +777,56 @@ fn last_used(dir: &Path) -> SystemTime {
         .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
+/// Replaces `path` with `bytes` in one rename, from a temporary file of its own,
+/// so concurrent writers of the same file cannot trip over each other.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), EnvError> {
     let dir = path.parent().expect("request files have a parent");
     std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(io_err(format!("writing {}", path.display())))
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(io_err(format!("writing {}", path.display())))?;
+    tmp.write_all(bytes)
+        .map_err(io_err(format!("writing {}", path.display())))?;
+    tmp.persist(path)
+        .map_err(|e| io_err(format!("writing {}", path.display()))(e.error))?;
+    Ok(())
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Sandboxes read environments as another user: whatever the umask, every folder
+/// becomes 0755 and every file readable by all (executable if its owner may run it).
+fn make_tree_readable(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = dir.symlink_metadata()?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+    if !meta.is_dir() {
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.path().symlink_metadata()?;
+        if meta.is_dir() {
+            make_tree_readable(&entry.path())?;
+        } else if meta.is_file() {
+            let mode = meta.permissions().mode();
+            let wanted = mode | 0o444 | if mode & 0o100 != 0 { 0o111 } else { 0 };
+            if wanted != mode {
+                std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(wanted))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Environments are read by sandbox users, which are not the owner: folders must be
 /// traversable by all (0755), though nothing in them is writable but by the owner.
 fn create_public_dir(dir: &Path) -> Result<(), EnvError> {
-    std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
-    make_public(dir)
-}
-
-fn make_public(dir: &Path) -> Result<(), EnvError> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
-        .map_err(io_err(format!("opening up {}", dir.display())))
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)))
+        .map_err(io_err(format!("creating {}", dir.display())))
 }

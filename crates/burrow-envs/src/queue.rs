@@ -43,7 +43,13 @@ struct Inner {
     envs: Environments,
     permits: Semaphore,
     timeout: Duration,
+    /// This process's name on the builds it claims.
+    runner: String,
 }
+
+/// A running build whose heartbeat is older than this has lost its runner, and
+/// another process may take it over.
+const LEASE: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for Builds {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -69,6 +75,7 @@ impl Builds {
                 envs,
                 permits: Semaphore::new(max_concurrent.max(1)),
                 timeout,
+                runner: burrow_core::ids::new_id("run"),
             }),
         }
     }
@@ -136,16 +143,38 @@ impl Builds {
     }
 
     async fn run(&self, build: Build) -> Result<(), BuildsError> {
-        let path = self.log_path(&build.id);
-        let opened = BuildLog::open(&path);
+        let store = &self.inner.store;
+        let runner = &self.inner.runner;
         // What needs no uv (met by the base, or asked for before) skips the queue.
-        let ready = self.inner.envs.find(&build.requirements).await;
+        let ready = self.inner.envs.find_explained(&build.requirements).await;
         let _permit = match ready {
             Some(_) => None,
             None => Some(self.inner.permits.acquire().await.expect("never closed")),
         };
-        self.inner.store.start_build(&build.id).await?;
-        let outcome = match opened {
+        // Claim it; if another live process holds it, wait until it finishes or dies.
+        loop {
+            let stale_before = burrow_store::now_ms() - LEASE.as_millis() as i64;
+            if store.claim_build(&build.id, runner, stale_before).await? {
+                break;
+            }
+            if store.get_build(&build.id).await?.status.is_finished() {
+                return Ok(());
+            }
+            tokio::time::sleep(LEASE / 2).await;
+        }
+        let heartbeat = {
+            let (store, id, runner) = (store.clone(), build.id.clone(), runner.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(LEASE / 4).await;
+                    if let Err(e) = store.heartbeat_build(&id, &runner).await {
+                        tracing::warn!(build = %id, error = %e, "could not renew a build's claim");
+                    }
+                }
+            })
+        };
+        let path = self.log_path(&build.id);
+        let outcome = match BuildLog::open(&path) {
             Err(e) => Err(e.to_string()),
             Ok(mut log) => {
                 log.line(format!(
@@ -157,18 +186,24 @@ impl Builds {
                         format!("requirements:\n{}", build.requirements.trim_end())
                     }
                 ));
-                let outcome = match tokio::time::timeout(
-                    self.inner.timeout,
-                    self.inner.envs.build(&build.requirements, &mut log),
-                )
-                .await
-                {
-                    Ok(Ok(env)) => Ok(env.key),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(_) => Err(format!(
-                        "the build took longer than {} s and was stopped; raise envs.build_timeout_secs if the index is slow",
-                        self.inner.timeout.as_secs()
-                    )),
+                let outcome = match ready {
+                    Some((env, why)) => {
+                        log.line(why);
+                        Ok(env.key)
+                    }
+                    None => match tokio::time::timeout(
+                        self.inner.timeout,
+                        self.inner.envs.build(&build.requirements, &mut log),
+                    )
+                    .await
+                    {
+                        Ok(Ok(env)) => Ok(env.key),
+                        Ok(Err(e)) => Err(e.to_string()),
+                        Err(_) => Err(format!(
+                            "the build took longer than {} s and was stopped; raise envs.build_timeout_secs if the index is slow",
+                            self.inner.timeout.as_secs()
+                        )),
+                    },
                 };
                 match &outcome {
                     Ok(key) => log.line(format!("Succeeded: environment {key}.")),
@@ -188,18 +223,19 @@ impl Builds {
                 .is_ok(),
             Err(_) => false,
         };
-        self.inner
-            .store
+        heartbeat.abort();
+        let finished = store
             .finish_build(
                 &build.id,
+                runner,
                 outcome.as_deref().map_err(String::as_str),
                 stored.then_some(blob.as_str()),
             )
-            .await?;
-        if stored {
+            .await;
+        if stored && finished.is_ok() {
             let _ = std::fs::remove_file(&path);
         }
-        Ok(())
+        finished.map(drop).map_err(BuildsError::from)
     }
 
     /// The log from `offset`: from the live file while the build runs, from its blob after.

@@ -140,6 +140,42 @@ async fn lifecycle(db: Db) {
     assert!(log.contains("tabulate==99.0"), "{log}");
     assert!(build.environment.is_none());
 
+    // One runner at a time: a live claim holds, a stale one is taken over, and only
+    // the holder may finish the build.
+    let claimed = h.store.insert_build("bld_claimed", "", None).await.unwrap();
+    let now = burrow_store::now_ms();
+    assert!(h
+        .store
+        .claim_build(&claimed.id, "run_a", now - 30_000)
+        .await
+        .unwrap());
+    assert!(!h
+        .store
+        .claim_build(&claimed.id, "run_b", now - 30_000)
+        .await
+        .unwrap());
+    assert!(h
+        .store
+        .claim_build(&claimed.id, "run_b", now + 1)
+        .await
+        .unwrap());
+    assert!(h
+        .store
+        .finish_build(&claimed.id, "run_a", Ok("x"), None)
+        .await
+        .is_err());
+    let done = h
+        .store
+        .finish_build(&claimed.id, "run_b", Ok("x"), None)
+        .await
+        .unwrap();
+    assert_eq!(done.status, BuildStatus::Succeeded);
+    assert!(!h
+        .store
+        .claim_build(&claimed.id, "run_c", now + 60_000)
+        .await
+        .unwrap());
+
     // A build a restart left queued starts again.
     let stranded = h
         .store
@@ -221,6 +257,25 @@ async fn an_extra_package_gets_its_own_environment_which_identical_sets_share() 
     let (pinned, log) = h.build(&format!("{}\n", env.packages[0])).await;
     assert_eq!(pinned.environment.as_deref(), Some(key.as_str()), "{log}");
     assert!(log.contains("already has exactly these packages"), "{log}");
+}
+
+#[tokio::test]
+async fn identical_builds_at_once_share_one_environment() {
+    let h = harness(Db::Sqlite, 2).await;
+    let (a, b) = tokio::join!(
+        h.builds.submit("six\n", None),
+        h.builds.submit("six\n", None)
+    );
+    let a = h.builds.follow(&a.unwrap().id, |_| {}).await.unwrap();
+    let b = h.builds.follow(&b.unwrap().id, |_| {}).await.unwrap();
+    assert_eq!(a.status, BuildStatus::Succeeded, "{:?}", a.error);
+    assert_eq!(b.status, BuildStatus::Succeeded, "{:?}", b.error);
+    assert_eq!(a.environment, b.environment);
+    assert_eq!(
+        h.builds.environments().list().len(),
+        2,
+        "the base and one overlay"
+    );
 }
 
 #[tokio::test]

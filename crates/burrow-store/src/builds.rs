@@ -133,26 +133,43 @@ impl Store {
         .collect()
     }
 
-    /// Marks a build running. Only a queued or running build moves; a finished one stays finished.
-    pub async fn start_build(&self, id: &str) -> Result<()> {
+    /// Claims a build for `runner`: a queued one, or a running one whose runner's
+    /// heartbeat is older than `stale_before` (it died). False if someone else holds it
+    /// or it has finished.
+    pub async fn claim_build(&self, id: &str, runner: &str, stale_before: i64) -> Result<bool> {
+        let now = now_ms();
         let done = sqlx::query(
-            "UPDATE builds SET status = 'running', started_at = $2 \
-             WHERE id = $1 AND status IN ('queued', 'running')",
+            "UPDATE builds SET status = 'running', runner = $2, started_at = $3, heartbeat_at = $3 \
+             WHERE id = $1 AND (status = 'queued' OR (status = 'running' AND heartbeat_at < $4))",
         )
         .bind(id)
+        .bind(runner)
+        .bind(now)
+        .bind(stale_before)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Renews the claim of a running build.
+    pub async fn heartbeat_build(&self, id: &str, runner: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE builds SET heartbeat_at = $3 WHERE id = $1 AND runner = $2 AND status = 'running'",
+        )
+        .bind(id)
+        .bind(runner)
         .bind(now_ms())
         .execute(self.pool())
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
         Ok(())
     }
 
     /// Records how a build ended: the environment it produced, or why it failed.
+    /// Only the runner holding the claim may; for anyone else it is `NotFound`.
     pub async fn finish_build(
         &self,
         id: &str,
+        runner: &str,
         outcome: std::result::Result<&str, &str>,
         log_blob: Option<&str>,
     ) -> Result<Build> {
@@ -162,7 +179,8 @@ impl Store {
         };
         sqlx::query_as::<_, BuildRow>(&format!(
             "UPDATE builds SET status = $2, environment = $3, error = $4, log_blob = $5, \
-             finished_at = $6 WHERE id = $1 RETURNING {COLUMNS}"
+             finished_at = $6 WHERE id = $1 AND runner = $7 AND status = 'running' \
+             RETURNING {COLUMNS}"
         ))
         .bind(id)
         .bind(status.as_str())
@@ -170,6 +188,7 @@ impl Store {
         .bind(error)
         .bind(log_blob)
         .bind(now_ms())
+        .bind(runner)
         .fetch_one(self.pool())
         .await?
         .try_into()

@@ -59,7 +59,7 @@ pub async fn run(config: &Config, command: RuntimeCommand) -> anyhow::Result<i32
         }
         RuntimeCommand::Gc { unused_days } => {
             let days = unused_days.unwrap_or(config.envs.unused_days);
-            let deleted = collect(config, Duration::from_secs(days * 86_400)).await?;
+            let deleted = collect(config, Duration::from_secs(days.saturating_mul(86_400))).await?;
             if deleted.is_empty() {
                 println!("Nothing to delete: every environment was used in the last {days} days or is in use.");
             }

@@ -60,7 +60,7 @@ async fn prepare_environments(config: Config, builds: burrow_envs::Builds) {
             eprintln!("burrow: the base environment failed to build: {why}\nburrow: fix the cause, then run `burrow runtime build` or restart");
         }
     }
-    let unused_for = std::time::Duration::from_secs(config.envs.unused_days * 86_400);
+    let unused_for = std::time::Duration::from_secs(config.envs.unused_days.saturating_mul(86_400));
     let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         every.tick().await;

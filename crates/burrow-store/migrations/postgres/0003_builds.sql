@@ -8,6 +8,8 @@ CREATE TABLE builds (
     environment  TEXT,            -- the environment's key, once succeeded
     error        TEXT,            -- why it failed, naming the package
     log_blob     TEXT,            -- the full log, once finished
+    runner       TEXT,            -- the process running it, which renews heartbeat_at
+    heartbeat_at BIGINT,          -- a running build whose heartbeat is stale may be taken over
     created_by   TEXT REFERENCES users (id) ON DELETE SET NULL,
     created_at   BIGINT NOT NULL,
     started_at   BIGINT,

@@ -5,6 +5,11 @@ use std::process::Command;
 
 use crate::helpers::{ok, Host, BURROW};
 
+/// The uv cache every test shares, so only the first run downloads.
+fn cache_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("uv-cache")
+}
+
 /// `burrow ARGS` on this host's data directory, sharing the test suite's uv cache.
 fn burrow(host: &Host, args: &[&str]) -> std::process::Output {
     burrow_with(host, args, &[])
@@ -14,10 +19,7 @@ fn burrow_with(host: &Host, args: &[&str], vars: &[(&str, &Path)]) -> std::proce
     Command::new(BURROW)
         .envs(vars.iter().copied())
         .env("BURROW_DATA_DIR", host.dir.path())
-        .env(
-            "BURROW_ENVS__CACHE_DIR",
-            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("uv-cache"),
-        )
+        .env("BURROW_ENVS__CACHE_DIR", cache_dir())
         .env("RUST_LOG", "warn")
         .args(args)
         .output()
@@ -30,15 +32,16 @@ fn an_environment_runs_read_only_in_a_sandbox_with_its_overlay() {
     ok(burrow(&host, &["packages", "add", "tabulate"]));
     let requirements = host.dir.path().join("requirements.txt");
     std::fs::write(&requirements, "tabulate\n").unwrap();
-    let built = ok(burrow(
-        &host,
-        &[
-            "runtime",
-            "build",
-            "--requirements",
-            requirements.to_str().unwrap(),
-        ],
-    ));
+    // Under a strict umask too: sandbox users must still be able to read it.
+    let built = ok(Command::new("/bin/sh")
+        .args(["-c", "umask 077; exec \"$@\"", "sh", BURROW])
+        .args(["runtime", "build", "--requirements"])
+        .arg(&requirements)
+        .env("BURROW_DATA_DIR", host.dir.path())
+        .env("BURROW_ENVS__CACHE_DIR", cache_dir())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap());
     let env = built
         .lines()
         .last()
