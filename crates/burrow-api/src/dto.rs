@@ -178,3 +178,231 @@ pub struct HealthDto {
     /// `ok`, or what is wrong.
     pub status: String,
 }
+
+/// One problem found in an upload, or a warning about it, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FindingDto {
+    /// The file in the bundle, such as `app.py` or `requirements.txt`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The line, counting from 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl From<&burrow_bundle::Finding> for FindingDto {
+    fn from(f: &burrow_bundle::Finding) -> Self {
+        Self {
+            file: f.file.clone(),
+            line: f.line,
+            message: f.message.clone(),
+        }
+    }
+}
+
+/// Where an app's runtime is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AppStatusDto {
+    Stopped,
+    Starting,
+    Running,
+    Stopping,
+    Error,
+}
+
+impl AppStatusDto {
+    fn parse(s: &str) -> Self {
+        match s {
+            "starting" => Self::Starting,
+            "running" => Self::Running,
+            "stopping" => Self::Stopping,
+            "error" => Self::Error,
+            _ => Self::Stopped,
+        }
+    }
+}
+
+/// Who did something.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonDto {
+    pub id: String,
+    pub name: String,
+}
+
+fn person(id: Option<String>, name: Option<String>) -> Option<PersonDto> {
+    Some(PersonDto {
+        id: id?,
+        name: name.unwrap_or_default(),
+    })
+}
+
+/// An app, as its card shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppDto {
+    /// The short id, as in the viewer URL.
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub status: AppStatusDto,
+    /// The version that runs; null until a version's build has succeeded.
+    pub active_version: Option<i64>,
+    /// CPU limit in cores.
+    pub cpus: f64,
+    pub memory_mb: i64,
+    /// The app stops after this long without viewers.
+    pub idle_timeout_secs: i64,
+    pub restart_count: i64,
+    pub last_error: Option<String>,
+    /// Where members open the app, on the apps origin.
+    pub url: String,
+    pub created_by: Option<PersonDto>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl AppDto {
+    pub fn new(app: burrow_store::App, apps_url: &url::Url) -> Self {
+        let url = apps_url
+            .join(&format!("apps/{}/", app.id))
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        Self {
+            url,
+            status: AppStatusDto::parse(&app.status),
+            id: app.id,
+            project_id: app.project_id,
+            name: app.name,
+            description: app.description,
+            active_version: app.active_version,
+            cpus: app.cpu_millis as f64 / 1000.0,
+            memory_mb: app.memory_bytes >> 20,
+            idle_timeout_secs: app.idle_timeout_secs,
+            restart_count: app.restart_count,
+            last_error: app.last_error,
+            created_by: person(app.created_by, app.creator_name),
+            created_at: timestamp(app.created_at),
+            updated_at: timestamp(app.updated_at),
+        }
+    }
+}
+
+/// Where a build is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BuildStatusDto {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+/// The build of a version's Python environment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BuildDto {
+    pub id: String,
+    pub status: BuildStatusDto,
+    /// Why it failed, naming the package.
+    pub error: Option<String>,
+    /// The environment it produced.
+    pub environment: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+impl From<burrow_store::Build> for BuildDto {
+    fn from(b: burrow_store::Build) -> Self {
+        use burrow_store::BuildStatus as S;
+        Self {
+            status: match b.status {
+                S::Queued => BuildStatusDto::Queued,
+                S::Running => BuildStatusDto::Running,
+                S::Succeeded => BuildStatusDto::Succeeded,
+                S::Failed => BuildStatusDto::Failed,
+            },
+            id: b.id,
+            error: b.error,
+            environment: b.environment,
+            created_at: timestamp(b.created_at),
+            started_at: b.started_at.map(timestamp),
+            finished_at: b.finished_at.map(timestamp),
+        }
+    }
+}
+
+/// One uploaded version of an app.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionDto {
+    pub number: i64,
+    /// The sha256 of the canonical bundle.
+    pub sha256: String,
+    /// The normalised requirements, one per line.
+    pub packages: Vec<String>,
+    /// Whether the requirements were inferred from imports.
+    pub inferred: bool,
+    pub warnings: Vec<FindingDto>,
+    /// This version is the one that runs.
+    pub active: bool,
+    pub build: BuildDto,
+    pub created_by: Option<PersonDto>,
+    pub created_at: String,
+}
+
+impl VersionDto {
+    pub fn new(v: burrow_store::AppVersion, active_version: Option<i64>) -> Self {
+        Self {
+            active: active_version == Some(v.number),
+            number: v.number,
+            sha256: v.sha256,
+            packages: v.requirements.lines().map(str::to_owned).collect(),
+            inferred: v.inferred,
+            warnings: serde_json::from_str(&v.warnings_json).unwrap_or_default(),
+            build: v.build.into(),
+            created_by: person(v.created_by, v.creator_name),
+            created_at: timestamp(v.created_at),
+        }
+    }
+}
+
+/// An app with its versions, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppDetailDto {
+    #[serde(flatten)]
+    pub app: AppDto,
+    pub versions: Vec<VersionDto>,
+}
+
+/// A new app or version from pasted code or a template, as JSON.
+/// (Uploads of a `.py` or `.zip` use `multipart/form-data` with `file`, `name`, `description`.)
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAppRequest {
+    /// Required for a new app; ignored for a new version.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The whole `app.py`.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// A template's id, such as `csv-explorer`.
+    #[serde(default)]
+    pub template: Option<String>,
+}
+
+/// Changes to an app's settings; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAppRequest {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// CPU limit in cores, 0.1 to 8.
+    pub cpus: Option<f64>,
+    /// Memory limit, 128 to 16384 MiB.
+    pub memory_mb: Option<i64>,
+    /// Stop after this long without viewers: 60 to 86400 seconds.
+    pub idle_timeout_secs: Option<i64>,
+}

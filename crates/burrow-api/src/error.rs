@@ -20,6 +20,8 @@ pub struct ApiError {
     pub message: String,
     pub field: Option<&'static str>,
     pub retry_after_secs: Option<u64>,
+    /// Every problem, when there are several (an upload's findings).
+    pub details: Box<[crate::dto::FindingDto]>,
     /// Logged, never sent.
     pub detail: Option<String>,
 }
@@ -44,6 +46,9 @@ pub struct ErrorInfo {
     /// The request field at fault, when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Every problem, each with where it is, when there are several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<crate::dto::FindingDto>,
 }
 
 impl ApiError {
@@ -54,6 +59,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             retry_after_secs: None,
+            details: Box::default(),
             detail: None,
         }
     }
@@ -147,6 +153,7 @@ impl IntoResponse for ApiError {
                 code: self.code.to_owned(),
                 message: self.message,
                 field: self.field.map(str::to_owned),
+                details: self.details.into_vec(),
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();

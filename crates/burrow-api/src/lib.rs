@@ -102,6 +102,24 @@ fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             routes::packages::add_package
         ))
         .routes(routes!(routes::packages::remove_package))
+        .merge(
+            // Uploads may be as large as a bundle may be; everything else keeps the JSON limit.
+            OpenApiRouter::new()
+                .routes(routes!(routes::apps::list_apps, routes::apps::create_app))
+                .routes(routes!(
+                    routes::apps::list_versions,
+                    routes::apps::add_version
+                ))
+                .layer(DefaultBodyLimit::max(routes::apps::upload_limit())),
+        )
+        .routes(routes!(
+            routes::apps::get_app,
+            routes::apps::update_app,
+            routes::apps::delete_app
+        ))
+        .routes(routes!(routes::apps::activate_version))
+        .routes(routes!(routes::apps::download_version))
+        .routes(routes!(routes::apps::build_log))
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::readyz))
         .split_for_parts()

@@ -28,6 +28,8 @@ pub struct App {
     pub config: Config,
     pub store: Store,
     pub blobs: Arc<dyn ObjectStore>,
+    /// The queue of Python environment builds.
+    pub builds: burrow_envs::Builds,
     /// Caps concurrent password hashing: each hash holds 19 MiB and a core.
     pub hashing: Semaphore,
     pub login_limits: Mutex<LoginLimits>,
@@ -60,10 +62,12 @@ impl AppState {
             per_account: FailureLimiter::new(config.auth.max_failures_per_account, window),
             per_address: FailureLimiter::new(config.auth.max_failures_per_address, window),
         };
+        let builds = burrow_envs::Builds::from_config(&config, store.clone(), Arc::clone(&blobs));
         Self(Arc::new(App {
             config,
             store,
             blobs,
+            builds,
             hashing: Semaphore::new(permits),
             login_limits: Mutex::new(login_limits),
         }))

@@ -195,7 +195,9 @@ pub struct EnvsConfig {
     pub build_timeout_secs: u64,
     /// Environments unused for this many days are deleted, unless something still uses them.
     pub unused_days: u64,
-    /// uv's download cache, shared by every build; `{data_dir}/envs/uv-cache` when unset.
+    /// Where environments live; `{data_dir}/envs` when unset.
+    pub dir: Option<PathBuf>,
+    /// uv's download cache, shared by every build; `{envs.dir}/uv-cache` when unset.
     /// Keep it on the same file system as `data_dir`: environments hard-link into it.
     pub cache_dir: Option<PathBuf>,
 }
@@ -208,6 +210,7 @@ impl Default for EnvsConfig {
             max_concurrent_builds: 2,
             build_timeout_secs: 1800,
             unused_days: 14,
+            dir: None,
             cache_dir: None,
         }
     }
@@ -344,7 +347,10 @@ impl Config {
 
     /// Where Python environments, their build logs and uv's cache live.
     pub fn envs_dir(&self) -> PathBuf {
-        self.data_dir.join("envs")
+        self.envs
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("envs"))
     }
 
     /// The folder for local blobs, if blobs are local.

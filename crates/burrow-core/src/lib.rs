@@ -12,7 +12,7 @@ pub mod role;
 pub mod token;
 
 pub use email::Email;
-pub use name::{DisplayName, ProjectName};
+pub use name::{AppName, Description, DisplayName, ProjectName};
 pub use password::NewPassword;
 pub use role::Role;
 pub use token::SessionToken;

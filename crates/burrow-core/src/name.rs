@@ -1,4 +1,4 @@
-//! Human-entered names: of people and of projects.
+//! Human-entered names and descriptions: of people, projects and apps.
 
 use crate::Invalid;
 
@@ -53,9 +53,61 @@ impl ProjectName {
     }
 }
 
+/// An app's name: 1 to 100 characters, trimmed, no control characters; unique in its project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppName(String);
+
+impl AppName {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        parse_name("name", "app name", raw, 100).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An app's description: up to 2,000 characters, trimmed; line breaks and tabs allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Description(String);
+
+impl Description {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let text = raw.trim();
+        if text.chars().count() > 2000 {
+            return Err(Invalid::new(
+                "description",
+                "the description is longer than 2000 characters: shorten it",
+            ));
+        }
+        if text
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+        {
+            return Err(Invalid::new(
+                "description",
+                "the description contains control characters: remove them",
+            ));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn descriptions_allow_lines_but_not_control_characters() {
+        assert_eq!(Description::parse(" a\nb ").unwrap().as_str(), "a\nb");
+        assert!(Description::parse("a\u{7}").is_err());
+        assert!(Description::parse(&"x".repeat(2001)).is_err());
+        assert!(AppName::parse("").is_err());
+    }
 
     #[test]
     fn trims_and_limits_names() {

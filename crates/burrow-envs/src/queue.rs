@@ -110,7 +110,7 @@ impl Builds {
             .store
             .insert_build(&id, requirements, created_by)
             .await?;
-        self.spawn(build.clone());
+        self.start(build.clone());
         Ok(build)
     }
 
@@ -119,12 +119,13 @@ impl Builds {
         let unfinished = self.inner.store.unfinished_builds().await?;
         let n = unfinished.len();
         for build in unfinished {
-            self.spawn(build);
+            self.start(build);
         }
         Ok(n)
     }
 
-    fn spawn(&self, build: Build) {
+    /// Runs a build recorded as queued, such as one inserted with the version it builds.
+    pub fn start(&self, build: Build) {
         let this = self.clone();
         tokio::spawn(async move {
             let id = build.id.clone();

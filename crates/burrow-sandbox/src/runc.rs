@@ -276,7 +276,7 @@ impl LocalRuntime {
         &self,
         record: &SandboxRecord,
         exec: &ExecSpec,
-        terminal: bool,
+        terminal: Option<(u16, u16)>,
     ) -> Result<PathBuf> {
         if exec.command.is_empty() {
             return Err(SandboxError::InvalidSpec(
@@ -285,17 +285,22 @@ impl LocalRuntime {
         }
         let mut env = record.spec.env.clone();
         env.extend(exec.env.iter().cloned());
-        if terminal && !env.iter().any(|(k, _)| k == "TERM") {
+        if terminal.is_some() && !env.iter().any(|(k, _)| k == "TERM") {
             env.push(("TERM".into(), "xterm-256color".into()));
         }
         let cwd = exec.cwd.clone().unwrap_or_else(|| record.spec.cwd.clone());
-        let process = oci::process(
+        let mut process = oci::process(
             &exec.command,
             &env,
             &cwd,
-            terminal,
+            terminal.is_some(),
             record.spec.limits.open_files,
         );
+        // The runtime sizes the terminal before the process starts; a size set
+        // afterwards (from our PTY) could be read as 0 by a quick process.
+        if let Some((cols, rows)) = terminal {
+            process["consoleSize"] = serde_json::json!({"width": cols, "height": rows});
+        }
         let path = self.dir(&record.id).join(format!("exec-{}.json", new_id()));
         std::fs::write(
             &path,
@@ -474,7 +479,7 @@ impl Runtime for LocalRuntime {
         if self.read_status(id)? != Status::Running {
             return Err(SandboxError::NotRunning(id.to_owned()));
         }
-        let file = self.exec_process_file(&record, &exec, false)?;
+        let file = self.exec_process_file(&record, &exec, None)?;
         let mut child = self
             .runtime_exec_command(&record, &file)
             .stdout(Stdio::piped())
@@ -509,7 +514,7 @@ impl Runtime for LocalRuntime {
         if self.read_status(id)? != Status::Running {
             return Err(SandboxError::NotRunning(id.to_owned()));
         }
-        let file = self.exec_process_file(&record, &exec, true)?;
+        let file = self.exec_process_file(&record, &exec, Some((cols, rows)))?;
         let (master, slave) = crate::pty::open_pair()?;
         crate::pty::set_size(&master, cols, rows)?;
         let mut cmd = tokio::process::Command::new(&record.runtime_bin);

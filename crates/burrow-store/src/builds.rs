@@ -57,7 +57,7 @@ pub struct Build {
 }
 
 #[derive(sqlx::FromRow)]
-struct BuildRow {
+pub(crate) struct BuildRow {
     id: String,
     requirements: String,
     status: String,
@@ -88,7 +88,8 @@ impl TryFrom<BuildRow> for Build {
     }
 }
 
-const COLUMNS: &str = "id, requirements, status, environment, error, log_blob, created_by, \
+pub(crate) const COLUMNS: &str =
+    "id, requirements, status, environment, error, log_blob, created_by, \
                        created_at, started_at, finished_at";
 
 impl Store {
@@ -177,7 +178,8 @@ impl Store {
             Ok(env) => (BuildStatus::Succeeded, Some(env), None),
             Err(why) => (BuildStatus::Failed, None, Some(why)),
         };
-        sqlx::query_as::<_, BuildRow>(&format!(
+        let mut tx = self.pool().begin().await?;
+        let build: Build = sqlx::query_as::<_, BuildRow>(&format!(
             "UPDATE builds SET status = $2, environment = $3, error = $4, log_blob = $5, \
              finished_at = $6 WHERE id = $1 AND runner = $7 AND status = 'running' \
              RETURNING {COLUMNS}"
@@ -189,8 +191,13 @@ impl Store {
         .bind(log_blob)
         .bind(now_ms())
         .bind(runner)
-        .fetch_one(self.pool())
+        .fetch_one(&mut *tx)
         .await?
-        .try_into()
+        .try_into()?;
+        if status == BuildStatus::Succeeded {
+            crate::apps::activate_built_version(&mut tx, id).await?;
+        }
+        tx.commit().await?;
+        Ok(build)
     }
 }

@@ -5,6 +5,7 @@
 //! its own migrations. Errors are translated into [`StoreError`] here, at the
 //! boundary, so callers never match on `sqlx::Error`.
 
+mod apps;
 mod builds;
 mod error;
 mod members;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
+pub use apps::{App, AppChanges, AppVersion, NewApp, NewVersion};
 pub use builds::{Build, BuildStatus};
 pub use error::StoreError;
 pub use members::Member;

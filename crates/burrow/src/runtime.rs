@@ -25,7 +25,7 @@ pub enum RuntimeCommand {
     },
     /// List the environments on this host.
     List,
-    /// Delete environments unused for `envs.unused_days`, except those in use.
+    /// Delete environments unused for `envs.unused_days`, except those app versions or sandboxes use.
     Gc {
         /// Override `envs.unused_days`.
         #[arg(long)]
@@ -59,7 +59,10 @@ pub async fn run(config: &Config, command: RuntimeCommand) -> anyhow::Result<i32
         }
         RuntimeCommand::Gc { unused_days } => {
             let days = unused_days.unwrap_or(config.envs.unused_days);
-            let deleted = collect(config, Duration::from_secs(days.saturating_mul(86_400))).await?;
+            let store = crate::cli::open_store(config).await?;
+            let unused_for = Duration::from_secs(days.saturating_mul(86_400));
+            let deleted = collect(config, &store, unused_for).await?;
+            store.close().await;
             if deleted.is_empty() {
                 println!("Nothing to delete: every environment was used in the last {days} days or is in use.");
             }
@@ -120,16 +123,27 @@ async fn build(config: &Config, requirements: Option<PathBuf>) -> anyhow::Result
     }
 }
 
-/// Deletes environments unused for `unused_for` that no sandbox on this host runs on.
-pub async fn collect(config: &Config, unused_for: Duration) -> anyhow::Result<Vec<String>> {
+/// Deletes environments unused for `unused_for` that no app version was built into
+/// and no sandbox on this host runs on.
+pub async fn collect(
+    config: &Config,
+    store: &burrow_store::Store,
+    unused_for: Duration,
+) -> anyhow::Result<Vec<String>> {
     let runtime = crate::sandbox::runtime(config)?;
-    let in_use: HashSet<String> = runtime
+    let mut in_use: HashSet<String> = runtime
         .list(&BTreeMap::new())
         .await
         .context("Failed to list sandboxes")?
         .into_iter()
         .filter_map(|s| s.labels.get(ENV_LABEL).cloned())
         .collect();
+    in_use.extend(
+        store
+            .environments_of_versions()
+            .await
+            .context("Failed to list the environments of app versions")?,
+    );
     Ok(Environments::from_config(config)
         .gc(unused_for, &in_use)
         .await?)

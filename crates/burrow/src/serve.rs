@@ -18,7 +18,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     );
     println!("Burrow is running at {url}");
     let builds = burrow_envs::Builds::from_config(&config, store.clone(), blobs.clone());
-    let maintenance = tokio::spawn(prepare_environments(config.clone(), builds));
+    let maintenance = tokio::spawn(prepare_environments(config.clone(), store.clone(), builds));
     let app = burrow_api::Application::build(config, store.clone(), blobs, listener);
     let result = app.run_until(shutdown_signal()).await;
     maintenance.abort();
@@ -31,7 +31,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 /// Restarts builds a previous run left unfinished, builds the base environment
 /// if this host lacks it (its log on the terminal), then collects unused
 /// environments hourly.
-async fn prepare_environments(config: Config, builds: burrow_envs::Builds) {
+async fn prepare_environments(
+    config: Config,
+    store: burrow_store::Store,
+    builds: burrow_envs::Builds,
+) {
     match builds.resume().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(builds = n, "Restarted unfinished environment builds"),
@@ -64,7 +68,7 @@ async fn prepare_environments(config: Config, builds: burrow_envs::Builds) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         every.tick().await;
-        match crate::runtime::collect(&config, unused_for).await {
+        match crate::runtime::collect(&config, &store, unused_for).await {
             Ok(deleted) if !deleted.is_empty() => {
                 tracing::info!(environments = ?deleted, "Deleted unused environments")
             }

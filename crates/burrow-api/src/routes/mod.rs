@@ -1,5 +1,6 @@
 //! The API's handlers, one file per resource.
 
+pub mod apps;
 pub mod auth;
 pub mod health;
 pub mod members;

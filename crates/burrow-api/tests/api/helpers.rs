@@ -50,6 +50,47 @@ fn init_test_log() {
     }
 }
 
+fn target_tmp() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+}
+
+/// The environments folder of this test run, emptied when the run starts.
+fn shared_envs_dir() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = target_tmp().join("api-envs");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    })
+}
+
+/// Builds the base environment once for the whole run, before any test deploys an app,
+/// so that tests do not all build it at once.
+pub fn base_environment_built() {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        std::thread::spawn(|| {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async {
+                let envs = burrow_envs::Environments::new(
+                    shared_envs_dir().to_path_buf(),
+                    target_tmp().join("uv-cache"),
+                    "uv".into(),
+                    "/usr/bin/python3".into(),
+                );
+                let mut log =
+                    burrow_envs::BuildLog::open(&shared_envs_dir().join("base-build.log")).unwrap();
+                envs.ensure_base(&mut log).await.expect(
+                    "the base environment builds (is uv on PATH? `make test` puts it there)",
+                );
+            })
+        })
+        .join()
+        .unwrap()
+    });
+}
+
 pub async fn spawn_app(db: Db) -> TestApp {
     spawn_app_with(db, |_| {}).await
 }
@@ -67,6 +108,9 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Config)) -> Test
         ..Config::default()
     };
     config.http.shutdown_grace_secs = 1;
+    // Every server shares one environments folder (and uv cache), whose base is built once.
+    config.envs.dir = Some(shared_envs_dir().to_path_buf());
+    config.envs.cache_dir = Some(target_tmp().join("uv-cache"));
     configure(&mut config);
     let blobs = burrow_blobs::open(&config).unwrap();
     let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();

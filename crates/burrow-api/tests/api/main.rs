@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod apps;
 mod auth;
 mod http;
 mod members;

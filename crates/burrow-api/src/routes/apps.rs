@@ -1,0 +1,766 @@
+//! Apps: deploy from an upload, pasted code or a template; list, inspect, change and delete; versions and their builds.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use burrow_blobs::{BlobPath, PutPayload};
+use burrow_bundle::{validate, Policy};
+use burrow_core::{AppName, Description};
+use burrow_store::{AppChanges, NewApp, NewVersion, StoreError};
+use futures::Stream;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::dto::{
+    AppDetailDto, AppDto, CreateAppRequest, FindingDto, UpdateAppRequest, VersionDto,
+};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiPath, Editor, ProjectAccess, Viewer};
+use crate::state::AppState;
+
+/// The templates an app can start from: id, title, `app.py`.
+pub const TEMPLATES: &[(&str, &str, &str)] = &[(
+    "csv-explorer",
+    "CSV Explorer",
+    include_str!("../../../../templates/csv_explorer/app.py"),
+)];
+
+/// The largest upload accepted: the bundle validator's uncompressed cap, plus room for headers.
+pub fn upload_limit() -> usize {
+    burrow_bundle::ZipLimits::default().max_total_bytes as usize + (1 << 20)
+}
+
+const DEFAULT_CPU_MILLIS: i64 = 1000;
+const DEFAULT_MEMORY_BYTES: i64 = 1 << 30;
+const DEFAULT_IDLE_TIMEOUT_SECS: i64 = 600;
+
+/// A `multipart/form-data` upload: the bundle and, for a new app, its name and description.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// A `.py` (it becomes `app.py`) or a `.zip` with an `app.py`.
+    #[schema(format = Binary, value_type = String)]
+    file: Vec<u8>,
+    name: Option<String>,
+    description: Option<String>,
+}
+
+/// A new bundle, whichever way it came in.
+struct Upload {
+    filename: String,
+    bytes: Vec<u8>,
+    name: Option<String>,
+    description: Option<String>,
+}
+
+fn app_not_found() -> ApiError {
+    ApiError::not_found(
+        "app_not_found",
+        "there is no such app in this project: check the app id",
+    )
+}
+
+fn not_found_as(e: StoreError, not_found: fn() -> ApiError) -> ApiError {
+    match e {
+        StoreError::NotFound => not_found(),
+        other => other.into(),
+    }
+}
+
+/// Reads a multipart upload or a JSON body with pasted code or a template.
+async fn read_upload(state: &AppState, request: Request) -> Result<Upload, ApiError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if content_type.starts_with("multipart/form-data") {
+        let mut multipart = Multipart::from_request(request, state)
+            .await
+            .map_err(|e| ApiError::bad_request("invalid_upload", e.body_text()))?;
+        let mut upload = Upload {
+            filename: String::new(),
+            bytes: Vec::new(),
+            name: None,
+            description: None,
+        };
+        let mut has_file = false;
+        while let Some(field) = multipart
+            .next_field()
+            .await
+            .map_err(|e| upload_error(e.status(), e.body_text()))?
+        {
+            let field_name = field.name().unwrap_or_default().to_owned();
+            match field_name.as_str() {
+                "file" => {
+                    upload.filename = field.file_name().unwrap_or("app.py").to_owned();
+                    upload.bytes = field
+                        .bytes()
+                        .await
+                        .map_err(|e| upload_error(e.status(), e.body_text()))?
+                        .to_vec();
+                    has_file = true;
+                }
+                "name" | "description" => {
+                    let text = field
+                        .text()
+                        .await
+                        .map_err(|e| upload_error(e.status(), e.body_text()))?;
+                    if field_name == "name" {
+                        upload.name = Some(text);
+                    } else {
+                        upload.description = Some(text);
+                    }
+                }
+                other => {
+                    return Err(ApiError::bad_request(
+                        "invalid_upload",
+                        format!("unknown form field {other:?}: send file, name and description"),
+                    ))
+                }
+            }
+        }
+        if !has_file {
+            return Err(ApiError::bad_request(
+                "invalid_upload",
+                "the form has no file field: attach the .py or .zip as `file`",
+            ));
+        }
+        return Ok(upload);
+    }
+    let ApiJson(req) = ApiJson::<CreateAppRequest>::from_request(request, state).await?;
+    match (req.code, req.template) {
+        (Some(code), None) => Ok(Upload {
+            filename: "app.py".into(),
+            bytes: code.into_bytes(),
+            name: req.name,
+            description: req.description,
+        }),
+        (None, Some(template)) => {
+            let (_, title, code) = TEMPLATES
+                .iter()
+                .find(|(id, _, _)| *id == template)
+                .ok_or_else(|| {
+                    let known: Vec<&str> = TEMPLATES.iter().map(|t| t.0).collect();
+                    let mut e = ApiError::bad_request(
+                        "unknown_template",
+                        format!(
+                            "there is no template {template:?}: choose one of {}",
+                            known.join(", ")
+                        ),
+                    );
+                    e.field = Some("template");
+                    e
+                })?;
+            Ok(Upload {
+                filename: "app.py".into(),
+                bytes: code.as_bytes().to_vec(),
+                name: req.name.or_else(|| Some((*title).to_owned())),
+                description: req.description,
+            })
+        }
+        _ => Err(ApiError::bad_request(
+            "invalid_upload",
+            "send exactly one of `code` (the app's Python) or `template`, or upload a file as multipart/form-data",
+        )),
+    }
+}
+
+fn upload_error(status: StatusCode, text: String) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            status,
+            "upload_too_large",
+            format!(
+                "the upload is larger than {} MB: make the bundle smaller",
+                upload_limit() >> 20
+            ),
+        )
+    } else {
+        ApiError::bad_request("invalid_upload", text)
+    }
+}
+
+/// Validates the bundle, stores it as a blob and returns what a new version needs.
+/// On a rejection, nothing is stored and every finding is in the 422.
+async fn accept_bundle(
+    state: &AppState,
+    upload: &Upload,
+) -> Result<(burrow_bundle::ValidBundle, String), ApiError> {
+    let allowlist = crate::routes::packages::load_allowlist(&state.store).await?;
+    let bundle = validate(&upload.filename, &upload.bytes, &allowlist, &Policy::app()).map_err(
+        |rejection| {
+            let mut e = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_bundle",
+                format!(
+                    "the upload has {} problem(s); fix each and upload again",
+                    rejection.errors.len()
+                ),
+            );
+            e.details = rejection.errors.iter().map(FindingDto::from).collect();
+            e
+        },
+    )?;
+    let blob = format!("bundles/{}.zip", burrow_core::ids::new_id("bnd"));
+    state
+        .blobs
+        .put(
+            &BlobPath::from(blob.as_str()),
+            PutPayload::from(bundle.archive.clone()),
+        )
+        .await
+        .map_err(|e| ApiError::internal(format!("storing the bundle: {e}")))?;
+    Ok((bundle, blob))
+}
+
+/// Undoes a stored bundle whose version could not be recorded.
+async fn forget_bundle(state: &AppState, blob: &str) {
+    let _ = state.blobs.delete(&BlobPath::from(blob)).await;
+}
+
+fn warnings_json(bundle: &burrow_bundle::ValidBundle) -> String {
+    let warnings: Vec<FindingDto> = bundle.warnings.iter().map(FindingDto::from).collect();
+    serde_json::to_string(&warnings).expect("findings serialise")
+}
+
+async fn start_build(state: &AppState, build_id: &str) -> Result<(), ApiError> {
+    let build = state.store.get_build(build_id).await?;
+    state.builds.start(build);
+    Ok(())
+}
+
+/// Deploy a new app from an upload (`multipart/form-data`: `file`, `name`, `description`),
+/// pasted code or a template (JSON). Its first version is built at once and becomes
+/// active when the build succeeds.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/apps", tag = "apps",
+    params(("project" = String, Path, description = "Project id")),
+    request_body(content(
+        (CreateAppRequest = "application/json"),
+        (UploadForm = "multipart/form-data"),
+    )),
+    responses(
+        (status = 201, description = "Created; the first build is queued", body = AppDetailDto),
+        (status = 400, description = "Invalid name, settings or form", body = ErrorBody),
+        (status = 403, description = "Viewers cannot deploy", body = ErrorBody),
+        (status = 404, description = "No such project, or not a member", body = ErrorBody),
+        (status = 409, description = "An app of that name exists in the project", body = ErrorBody),
+        (status = 413, description = "The upload is too large", body = ErrorBody),
+        (status = 422, description = "The bundle was refused; `details` lists every problem", body = ErrorBody),
+    ))]
+pub async fn create_app(
+    State(state): State<AppState>,
+    access: ProjectAccess<Editor>,
+    request: Request,
+) -> Result<(StatusCode, Json<AppDetailDto>), ApiError> {
+    let upload = read_upload(&state, request).await?;
+    let name = AppName::parse(upload.name.as_deref().unwrap_or_default())?;
+    let description = Description::parse(upload.description.as_deref().unwrap_or_default())?;
+    let (bundle, blob) = accept_bundle(&state, &upload).await?;
+    let app_id = short_id();
+    let build_id = burrow_core::ids::new_id("bld");
+    let requirements = burrow_bundle::requirements::render(&bundle.packages);
+    let warnings = warnings_json(&bundle);
+    let created = state
+        .store
+        .create_app(
+            &NewApp {
+                id: &app_id,
+                project_id: &access.project.id,
+                name: name.as_str(),
+                description: description.as_str(),
+                cpu_millis: DEFAULT_CPU_MILLIS,
+                memory_bytes: DEFAULT_MEMORY_BYTES,
+                idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,
+            },
+            &NewVersion {
+                bundle_blob: &blob,
+                sha256: &bundle.sha256,
+                requirements: &requirements,
+                inferred: bundle.inferred,
+                warnings_json: &warnings,
+                build_id: &build_id,
+                created_by: &access.user.id,
+            },
+        )
+        .await;
+    let app = match created {
+        Ok(app) => app,
+        Err(e) => {
+            forget_bundle(&state, &blob).await;
+            return Err(match e {
+                StoreError::Conflict => {
+                    let mut e = ApiError::conflict(
+                        "app_exists",
+                        format!(
+                            "this project already has an app named {:?}: choose another name, or upload a new version of it",
+                            name.as_str()
+                        ),
+                    );
+                    e.field = Some("name");
+                    e
+                }
+                other => other.into(),
+            });
+        }
+    };
+    start_build(&state, &build_id).await?;
+    tracing::info!(app.id = %app.id, project.id = %access.project.id, build.id = %build_id, "Created app");
+    let detail = detail(&state, &access.project.id, &app.id).await?;
+    Ok((StatusCode::CREATED, Json(detail)))
+}
+
+/// An app's short id: 16 characters (80 bits) of the unambiguous id alphabet, no prefix.
+fn short_id() -> String {
+    burrow_core::ids::new_id("a")[2..].to_owned()
+}
+
+/// The app with its versions. Versions are read first: a build's success and its
+/// activation commit together, so a succeeded build is never shown beside a stale pointer.
+async fn detail(
+    state: &AppState,
+    project_id: &str,
+    app_id: &str,
+) -> Result<AppDetailDto, ApiError> {
+    let versions = state.store.list_versions(app_id).await?;
+    let app = state
+        .store
+        .get_app(project_id, app_id)
+        .await
+        .map_err(|e| not_found_as(e, app_not_found))?;
+    let active = app.active_version;
+    Ok(AppDetailDto {
+        app: AppDto::new(app, &state.config.apps_url()),
+        versions: versions
+            .into_iter()
+            .map(|v| VersionDto::new(v, active))
+            .collect(),
+    })
+}
+
+/// The project's apps, most recently updated first: the data for their cards.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/apps", tag = "apps",
+    params(("project" = String, Path, description = "Project id")),
+    responses(
+        (status = 200, description = "The apps", body = [AppDto]),
+        (status = 404, description = "No such project, or not a member", body = ErrorBody),
+    ))]
+pub async fn list_apps(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+) -> Result<Json<Vec<AppDto>>, ApiError> {
+    let apps = state.store.list_apps(&access.project.id).await?;
+    let url = state.config.apps_url();
+    Ok(Json(
+        apps.into_iter().map(|a| AppDto::new(a, &url)).collect(),
+    ))
+}
+
+/// One app, with its versions and their builds.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/apps/{app}", tag = "apps",
+    params(("project" = String, Path, description = "Project id"), ("app" = String, Path, description = "App id")),
+    responses(
+        (status = 200, description = "The app", body = AppDetailDto),
+        (status = 404, description = "No such app or project, or not a member", body = ErrorBody),
+    ))]
+pub async fn get_app(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<Json<AppDetailDto>, ApiError> {
+    Ok(Json(detail(&state, &access.project.id, &path.1).await?))
+}
+
+/// Change an app's name, description, CPU, memory or idle timeout.
+#[utoipa::path(patch, path = "/api/v1/projects/{project}/apps/{app}", tag = "apps",
+    params(("project" = String, Path, description = "Project id"), ("app" = String, Path, description = "App id")),
+    request_body = UpdateAppRequest,
+    responses(
+        (status = 200, description = "Changed", body = AppDto),
+        (status = 400, description = "A value is out of range", body = ErrorBody),
+        (status = 403, description = "Viewers cannot change apps", body = ErrorBody),
+        (status = 404, description = "No such app or project, or not a member", body = ErrorBody),
+        (status = 409, description = "Another app has that name", body = ErrorBody),
+    ))]
+pub async fn update_app(
+    State(state): State<AppState>,
+    access: ProjectAccess<Editor>,
+    ApiPath(path): ApiPath<(String, String)>,
+    ApiJson(req): ApiJson<UpdateAppRequest>,
+) -> Result<Json<AppDto>, ApiError> {
+    let app_id = path.1;
+    let name = req.name.as_deref().map(AppName::parse).transpose()?;
+    let description = req
+        .description
+        .as_deref()
+        .map(Description::parse)
+        .transpose()?;
+    let cpu_millis = match req.cpus {
+        Some(c) if (0.1..=8.0).contains(&c) => Some((c * 1000.0).round() as i64),
+        Some(c) => {
+            return Err(out_of_range(
+                "cpus",
+                format!("{c} cores is not between 0.1 and 8"),
+            ))
+        }
+        None => None,
+    };
+    let memory_bytes = match req.memory_mb {
+        Some(m) if (128..=16384).contains(&m) => Some(m << 20),
+        Some(m) => {
+            return Err(out_of_range(
+                "memory_mb",
+                format!("{m} MiB is not between 128 and 16384"),
+            ))
+        }
+        None => None,
+    };
+    let idle_timeout_secs = match req.idle_timeout_secs {
+        Some(s) if (60..=86_400).contains(&s) => Some(s),
+        Some(s) => {
+            return Err(out_of_range(
+                "idle_timeout_secs",
+                format!("{s} seconds is not between 60 (a minute) and 86400 (a day)"),
+            ))
+        }
+        None => None,
+    };
+    let changes = AppChanges {
+        name: name.as_ref().map(AppName::as_str),
+        description: description.as_ref().map(Description::as_str),
+        cpu_millis,
+        memory_bytes,
+        idle_timeout_secs,
+    };
+    let app = state
+        .store
+        .update_app(&access.project.id, &app_id, &changes)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict => {
+                let mut e = ApiError::conflict(
+                    "app_exists",
+                    "this project already has an app of that name: choose another",
+                );
+                e.field = Some("name");
+                e
+            }
+            other => not_found_as(other, app_not_found),
+        })?;
+    Ok(Json(AppDto::new(app, &state.config.apps_url())))
+}
+
+fn out_of_range(field: &'static str, message: String) -> ApiError {
+    let mut e = ApiError::bad_request("out_of_range", message);
+    e.field = Some(field);
+    e
+}
+
+/// Delete an app, its versions and their bundles.
+#[utoipa::path(delete, path = "/api/v1/projects/{project}/apps/{app}", tag = "apps",
+    params(("project" = String, Path, description = "Project id"), ("app" = String, Path, description = "App id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Viewers cannot delete apps", body = ErrorBody),
+        (status = 404, description = "No such app or project, or not a member", body = ErrorBody),
+    ))]
+pub async fn delete_app(
+    State(state): State<AppState>,
+    access: ProjectAccess<Editor>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let app_id = path.1;
+    let blobs = state
+        .store
+        .delete_app(&access.project.id, &app_id)
+        .await
+        .map_err(|e| not_found_as(e, app_not_found))?;
+    for blob in blobs {
+        forget_bundle(&state, &blob).await;
+    }
+    tracing::info!(app.id = %app_id, project.id = %access.project.id, "Deleted app");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An app's versions, newest first, with their builds.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/apps/{app}/versions", tag = "apps",
+    params(("project" = String, Path, description = "Project id"), ("app" = String, Path, description = "App id")),
+    responses(
+        (status = 200, description = "The versions", body = [VersionDto]),
+        (status = 404, description = "No such app or project, or not a member", body = ErrorBody),
+    ))]
+pub async fn list_versions(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<Json<Vec<VersionDto>>, ApiError> {
+    Ok(Json(
+        detail(&state, &access.project.id, &path.1).await?.versions,
+    ))
+}
+
+/// Upload a new version (multipart `file`, or JSON `code` or `template`). It is built at
+/// once and becomes the active version when its build succeeds.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/apps/{app}/versions", tag = "apps",
+    params(("project" = String, Path, description = "Project id"), ("app" = String, Path, description = "App id")),
+    request_body(content(
+        (CreateAppRequest = "application/json"),
+        (UploadForm = "multipart/form-data"),
+    )),
+    responses(
+        (status = 201, description = "Created; its build is queued", body = VersionDto),
+        (status = 403, description = "Viewers cannot upload", body = ErrorBody),
+        (status = 404, description = "No such app or project, or not a member", body = ErrorBody),
+        (status = 413, description = "The upload is too large", body = ErrorBody),
+        (status = 422, description = "The bundle was refused; `details` lists every problem", body = ErrorBody),
+    ))]
+pub async fn add_version(
+    State(state): State<AppState>,
+    access: ProjectAccess<Editor>,
+    ApiPath(path): ApiPath<(String, String)>,
+    request: Request,
+) -> Result<(StatusCode, Json<VersionDto>), ApiError> {
+    let app_id = path.1;
+    let app = state
+        .store
+        .get_app(&access.project.id, &app_id)
+        .await
+        .map_err(|e| not_found_as(e, app_not_found))?;
+    let upload = read_upload(&state, request).await?;
+    let (bundle, blob) = accept_bundle(&state, &upload).await?;
+    let build_id = burrow_core::ids::new_id("bld");
+    let requirements = burrow_bundle::requirements::render(&bundle.packages);
+    let warnings = warnings_json(&bundle);
+    let version = match state
+        .store
+        .add_version(
+            &access.project.id,
+            &app.id,
+            &NewVersion {
+                bundle_blob: &blob,
+                sha256: &bundle.sha256,
+                requirements: &requirements,
+                inferred: bundle.inferred,
+                warnings_json: &warnings,
+                build_id: &build_id,
+                created_by: &access.user.id,
+            },
+        )
+        .await
+    {
+        Ok(v) => v,
+        Err(e) => {
+            forget_bundle(&state, &blob).await;
+            return Err(not_found_as(e, app_not_found));
+        }
+    };
+    start_build(&state, &build_id).await?;
+    tracing::info!(app.id = %app.id, version = version.number, build.id = %build_id, "Uploaded a version");
+    Ok((
+        StatusCode::CREATED,
+        Json(VersionDto::new(version, app.active_version)),
+    ))
+}
+
+/// Make a built version the active one: an instant rollback (or roll-forward).
+#[utoipa::path(post, path = "/api/v1/projects/{project}/apps/{app}/versions/{number}/activate", tag = "apps",
+    params(
+        ("project" = String, Path, description = "Project id"),
+        ("app" = String, Path, description = "App id"),
+        ("number" = i64, Path, description = "Version number"),
+    ),
+    responses(
+        (status = 200, description = "Activated", body = AppDto),
+        (status = 403, description = "Viewers cannot activate", body = ErrorBody),
+        (status = 404, description = "No such version, app or project, or not a member", body = ErrorBody),
+        (status = 409, description = "The version's build has not succeeded", body = ErrorBody),
+    ))]
+pub async fn activate_version(
+    State(state): State<AppState>,
+    access: ProjectAccess<Editor>,
+    ApiPath(path): ApiPath<(String, String, i64)>,
+) -> Result<Json<AppDto>, ApiError> {
+    let app_id = path.1;
+    let number = path.2;
+    state
+        .store
+        .get_app(&access.project.id, &app_id)
+        .await
+        .map_err(|e| not_found_as(e, app_not_found))?;
+    let activated = state
+        .store
+        .activate_version(&access.project.id, &app_id, number)
+        .await
+        .map_err(|e| not_found_as(e, version_not_found))?;
+    match activated {
+        Ok(app) => {
+            tracing::info!(app.id = %app.id, version = number, "Activated a version");
+            Ok(Json(AppDto::new(app, &state.config.apps_url())))
+        }
+        Err(version) => Err(ApiError::conflict(
+            "version_not_built",
+            match version.build.error {
+                Some(why) => format!(
+                    "version {number} cannot run: its build failed ({why}); upload a fixed version"
+                ),
+                None => format!(
+                    "version {number} is still being built: activate it once its build succeeds"
+                ),
+            },
+        )),
+    }
+}
+
+fn version_not_found() -> ApiError {
+    ApiError::not_found(
+        "version_not_found",
+        "this app has no such version: see GET …/versions",
+    )
+}
+
+/// Download a version's canonical bundle as a zip.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/apps/{app}/versions/{number}/download", tag = "apps",
+    params(
+        ("project" = String, Path, description = "Project id"),
+        ("app" = String, Path, description = "App id"),
+        ("number" = i64, Path, description = "Version number"),
+    ),
+    responses(
+        (status = 200, description = "The bundle", content_type = "application/zip", body = Vec<u8>),
+        (status = 404, description = "No such version, app or project, or not a member", body = ErrorBody),
+    ))]
+pub async fn download_version(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String, i64)>,
+) -> Result<Response, ApiError> {
+    let app_id = path.1;
+    let number = path.2;
+    let app = state
+        .store
+        .get_app(&access.project.id, &app_id)
+        .await
+        .map_err(|e| not_found_as(e, app_not_found))?;
+    let version = state
+        .store
+        .get_version(&app.id, number)
+        .await
+        .map_err(|e| not_found_as(e, version_not_found))?;
+    let bytes = state
+        .blobs
+        .get(&BlobPath::from(version.bundle_blob.as_str()))
+        .await
+        .map_err(|e| ApiError::internal(format!("reading bundle {}: {e}", version.bundle_blob)))?
+        .bytes()
+        .await
+        .map_err(|e| ApiError::internal(format!("reading bundle {}: {e}", version.bundle_blob)))?;
+    let filename: String = app
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let disposition = format!("attachment; filename=\"{filename}-v{number}.zip\"");
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/zip"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition)
+                    .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
+            ),
+        ],
+        Body::from(bytes),
+    )
+        .into_response())
+}
+
+/// One piece of a build log, as a Server-Sent Event of type `log`; the last event is `end`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogEventDto {
+    pub text: String,
+}
+
+/// A build's log: everything so far, then live until the build ends, as Server-Sent Events.
+/// Each `log` event carries text; an `end` event carries the build's final status.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/apps/{app}/builds/{build}/log", tag = "apps",
+    params(
+        ("project" = String, Path, description = "Project id"),
+        ("app" = String, Path, description = "App id"),
+        ("build" = String, Path, description = "Build id, from the version"),
+    ),
+    responses(
+        (status = 200, description = "The log, as text/event-stream", content_type = "text/event-stream", body = LogEventDto),
+        (status = 404, description = "No such build for this app, or not a member", body = ErrorBody),
+    ))]
+pub async fn build_log(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String, String)>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let app_id = path.1;
+    let build_id = path.2;
+    let app = state
+        .store
+        .get_app(&access.project.id, &app_id)
+        .await
+        .map_err(|e| not_found_as(e, app_not_found))?;
+    let belongs = state
+        .store
+        .list_versions(&app.id)
+        .await?
+        .iter()
+        .any(|v| v.build.id == build_id);
+    if !belongs {
+        return Err(ApiError::not_found(
+            "build_not_found",
+            "this app has no such build: the build id is on each version",
+        ));
+    }
+    let (builds, store) = (state.builds.clone(), state.store.clone());
+    let stream = futures::stream::unfold(Some(0u64), move |offset| {
+        let (builds, store) = (builds.clone(), store.clone());
+        let build_id = build_id.clone();
+        async move {
+            let offset = offset?;
+            loop {
+                match builds.read_log(&build_id, offset).await {
+                    Ok(chunk) if !chunk.bytes.is_empty() => {
+                        let text = String::from_utf8_lossy(&chunk.bytes).into_owned();
+                        let event = Event::default().event("log").data(text);
+                        return Some((Ok(event), Some(chunk.next)));
+                    }
+                    Ok(chunk) if chunk.finished => {
+                        let status = store
+                            .get_build(&build_id)
+                            .await
+                            .map(|b| b.status.as_str().to_owned())
+                            .unwrap_or_else(|_| "unknown".into());
+                        return Some((Ok(Event::default().event("end").data(status)), None));
+                    }
+                    Ok(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+                    Err(e) => {
+                        let event = Event::default().event("error").data(e.to_string());
+                        return Some((Ok(event), None));
+                    }
+                }
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}

@@ -1,0 +1,496 @@
+//! Apps: deploy from code, an upload or a template; builds with real uv; versions, rollback, download; roles.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sha2::Digest;
+
+use crate::both_backends;
+use crate::helpers::{base_environment_built, expect_error, spawn_app, Account, Db, TestApp};
+
+const HELLO: &str = "import streamlit as st\nst.title('Hello')\n";
+
+fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, bytes) in files {
+        zip.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut zip, bytes).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+impl TestApp {
+    async fn deploy(&self, who: &Account, project: &str, body: Value) -> reqwest::Response {
+        self.post(
+            &format!("/api/v1/projects/{project}/apps"),
+            Some(&who.token),
+            body,
+        )
+        .await
+    }
+
+    async fn upload(
+        &self,
+        who: &Account,
+        path: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+        name: Option<&str>,
+    ) -> reqwest::Response {
+        let mut form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned()),
+        );
+        if let Some(name) = name {
+            form = form.text("name", name.to_owned());
+        }
+        self.client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&who.token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Polls the app until version `number`'s build has ended; returns the app.
+    async fn built(&self, who: &Account, app_path: &str, number: i64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let app: Value = self.get(app_path, &who.token).await.json().await.unwrap();
+            let version = app["versions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|v| v["number"] == number)
+                .cloned()
+                .unwrap_or_else(|| panic!("version {number} in {app}"));
+            if matches!(
+                version["build"]["status"].as_str(),
+                Some("succeeded" | "failed")
+            ) {
+                return app;
+            }
+            assert!(Instant::now() < deadline, "the build did not end: {app}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn version(app: &Value, number: i64) -> &Value {
+    app["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["number"] == number)
+        .unwrap()
+}
+
+async fn deploy_from_code_builds_and_activates(db: Db) {
+    base_environment_built();
+    let app = spawn_app(db).await;
+    let owner = app.account("owner@example.com").await;
+    let project = app.project(&owner, "Sales").await;
+
+    let resp = app
+        .deploy(
+            &owner,
+            &project,
+            json!({"name": "Hello", "description": "Says hello", "code": HELLO}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let created: Value = resp.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 16, "an unguessable short id: {id}");
+    assert_eq!(created["status"], "stopped");
+    assert_eq!(created["created_by"]["name"], "owner");
+    assert!(created["url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/apps/{id}/")));
+    assert_eq!(created["versions"][0]["packages"], json!(["streamlit"]));
+    assert_eq!(created["versions"][0]["inferred"], true);
+
+    let path = format!("/api/v1/projects/{project}/apps/{id}");
+    let done = app.built(&owner, &path, 1).await;
+    assert_eq!(version(&done, 1)["build"]["status"], "succeeded", "{done}");
+    assert_eq!(done["active_version"], 1, "a built version becomes active");
+    assert_eq!(version(&done, 1)["active"], true);
+
+    // The build log, as Server-Sent Events that end with the build's status.
+    let build = version(&done, 1)["build"]["id"].as_str().unwrap();
+    let resp = app
+        .get(&format!("{path}/builds/{build}/log"), &owner.token)
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let events = resp.text().await.unwrap();
+    assert!(events.contains("event: log"), "{events}");
+    assert!(events.contains("met by the base environment"), "{events}");
+    assert!(events.contains("event: end\ndata: succeeded"), "{events}");
+
+    // The card list.
+    let list: Value = app
+        .get(&format!("/api/v1/projects/{project}/apps"), &owner.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["name"], "Hello");
+    assert_eq!(list[0]["description"], "Says hello");
+}
+
+async fn uploads_and_templates_deploy(db: Db) {
+    base_environment_built();
+    let app = spawn_app(db).await;
+    let owner = app.account("owner@example.com").await;
+    let project = app.project(&owner, "Sales").await;
+    let apps = format!("/api/v1/projects/{project}/apps");
+
+    // A zip in a top folder, with an asset and an explicit requirements.txt.
+    let zip = zip_of(&[
+        ("report/app.py", HELLO.as_bytes()),
+        ("report/data/sample.csv", b"a,b\n1,2\n"),
+        ("report/requirements.txt", b"streamlit\npandas>=2\n"),
+    ]);
+    let resp = app
+        .upload(&owner, &apps, "report.zip", zip, Some("Report"))
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let report: Value = resp.json().await.unwrap();
+    assert_eq!(
+        report["versions"][0]["packages"],
+        json!(["pandas>=2", "streamlit"])
+    );
+    assert_eq!(report["versions"][0]["inferred"], false);
+
+    // A single .py.
+    let resp = app
+        .upload(
+            &owner,
+            &apps,
+            "hello.py",
+            HELLO.as_bytes().to_vec(),
+            Some("Single"),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+
+    // A template, named after itself unless named.
+    let resp = app
+        .deploy(&owner, &project, json!({"template": "csv-explorer"}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let csv: Value = resp.json().await.unwrap();
+    assert_eq!(csv["name"], "CSV Explorer");
+    let path = format!("{apps}/{}", csv["id"].as_str().unwrap());
+    let done = app.built(&owner, &path, 1).await;
+    assert_eq!(version(&done, 1)["build"]["status"], "succeeded", "{done}");
+
+    // The same name twice in a project is a conflict, naming the field.
+    let resp = app
+        .deploy(&owner, &project, json!({"template": "csv-explorer"}))
+        .await;
+    let message = expect_error(resp, StatusCode::CONFLICT, "app_exists").await;
+    assert!(message.contains("CSV Explorer"), "{message}");
+
+    let resp = app
+        .deploy(&owner, &project, json!({"template": "nope", "name": "X"}))
+        .await;
+    let message = expect_error(resp, StatusCode::BAD_REQUEST, "unknown_template").await;
+    assert!(message.contains("csv-explorer"), "{message}");
+    let resp = app
+        .deploy(
+            &owner,
+            &project,
+            json!({"name": "X", "code": HELLO, "template": "csv-explorer"}),
+        )
+        .await;
+    expect_error(resp, StatusCode::BAD_REQUEST, "invalid_upload").await;
+    let resp = app.deploy(&owner, &project, json!({"code": HELLO})).await;
+    expect_error(resp, StatusCode::BAD_REQUEST, "invalid_input").await;
+}
+
+async fn bad_uploads_list_every_problem_and_store_nothing(db: Db) {
+    let app = spawn_app(db).await;
+    let owner = app.account("owner@example.com").await;
+    let project = app.project(&owner, "Sales").await;
+    let apps = format!("/api/v1/projects/{project}/apps");
+    let zip = zip_of(&[
+        ("app.py", b"import subprocess\nimport streamlit\n"),
+        (
+            "requirements.txt",
+            b"streamlit\nnot-allowed-pkg\n-e git+https://x/y\n",
+        ),
+    ]);
+    let resp = app.upload(&owner, &apps, "bad.zip", zip, Some("Bad")).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_bundle");
+    let details = body["error"]["details"].as_array().unwrap();
+    assert_eq!(details.len(), 3, "every problem is listed: {body}");
+    let said = |needle: &str| {
+        details
+            .iter()
+            .any(|d| d["message"].as_str().unwrap().contains(needle))
+    };
+    assert!(
+        said("subprocess") && said("not-allowed-pkg") && said("-e"),
+        "{body}"
+    );
+
+    let zip = zip_of(&[("app.py", HELLO.as_bytes()), ("../escape.py", b"x = 1\n")]);
+    let resp = app.upload(&owner, &apps, "bad.zip", zip, Some("Bad")).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["error"]["details"][0]["file"], "../escape.py",
+        "{body}"
+    );
+
+    let resp = app
+        .deploy(
+            &owner,
+            &project,
+            json!({"name": "Broken", "code": "import streamlit as st\nst.title('x'\n"}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["details"][0]["file"], "app.py", "{body}");
+    assert!(
+        body["error"]["details"][0]["line"].as_u64().is_some(),
+        "{body}"
+    );
+
+    // Nothing was stored.
+    let list: Value = app.get(&apps, &owner.token).await.json().await.unwrap();
+    assert_eq!(list, json!([]));
+}
+
+async fn versions_roll_back_and_download(db: Db) {
+    base_environment_built();
+    let app = spawn_app(db).await;
+    let owner = app.account("owner@example.com").await;
+    let project = app.project(&owner, "Sales").await;
+    let created: Value = app
+        .deploy(&owner, &project, json!({"name": "Hello", "code": HELLO}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!(
+        "/api/v1/projects/{project}/apps/{}",
+        created["id"].as_str().unwrap()
+    );
+    app.built(&owner, &path, 1).await;
+
+    // Version 2 becomes active once built.
+    let v2 = "import streamlit as st\nst.title('Hello again')\n";
+    let resp = app
+        .post(
+            &format!("{path}/versions"),
+            Some(&owner.token),
+            json!({"code": v2}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let version2: Value = resp.json().await.unwrap();
+    assert_eq!(version2["number"], 2);
+    let done = app.built(&owner, &path, 2).await;
+    assert_eq!(done["active_version"], 2, "{done}");
+
+    // Instant rollback.
+    let resp = app
+        .post(
+            &format!("{path}/versions/1/activate"),
+            Some(&owner.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let rolled: Value = resp.json().await.unwrap();
+    assert_eq!(rolled["active_version"], 1);
+
+    // A version whose build fails cannot be activated, and says why.
+    let resp = app
+        .post(
+            "/api/v1/packages",
+            Some(&owner.token),
+            json!({"name": "tabulate"}),
+        )
+        .await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::CREATED,
+        "the first user is the admin"
+    );
+    let zip = zip_of(&[
+        ("app.py", HELLO.as_bytes()),
+        ("requirements.txt", b"streamlit\ntabulate==99.0\n"),
+    ]);
+    let resp = app
+        .upload(&owner, &format!("{path}/versions"), "v3.zip", zip, None)
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let done = app.built(&owner, &path, 3).await;
+    let failed = version(&done, 3);
+    assert_eq!(failed["build"]["status"], "failed");
+    assert!(
+        failed["build"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("tabulate==99.0"),
+        "{failed}"
+    );
+    assert_eq!(done["active_version"], 1, "a failed build changes nothing");
+    let resp = app
+        .post(
+            &format!("{path}/versions/3/activate"),
+            Some(&owner.token),
+            json!({}),
+        )
+        .await;
+    let message = expect_error(resp, StatusCode::CONFLICT, "version_not_built").await;
+    assert!(message.contains("tabulate==99.0"), "{message}");
+    let resp = app
+        .post(
+            &format!("{path}/versions/9/activate"),
+            Some(&owner.token),
+            json!({}),
+        )
+        .await;
+    expect_error(resp, StatusCode::NOT_FOUND, "version_not_found").await;
+
+    // Download returns the canonical bundle, whose sha256 is the version's.
+    let resp = app
+        .get(&format!("{path}/versions/2/download"), &owner.token)
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/zip");
+    assert!(resp.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("Hello-v2.zip"));
+    let bytes = resp.bytes().await.unwrap();
+    let sha = hex::encode(sha2::Sha256::digest(&bytes));
+    assert_eq!(sha, version(&done, 2)["sha256"].as_str().unwrap());
+
+    // Delete takes the versions and downloads with it.
+    let resp = app
+        .request(Method::DELETE, &path, Some(&owner.token), None)
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let resp = app.get(&path, &owner.token).await;
+    expect_error(resp, StatusCode::NOT_FOUND, "app_not_found").await;
+    let resp = app
+        .get(&format!("{path}/versions/1/download"), &owner.token)
+        .await;
+    expect_error(resp, StatusCode::NOT_FOUND, "app_not_found").await;
+}
+
+async fn settings_are_checked_and_roles_enforced(db: Db) {
+    base_environment_built();
+    let app = spawn_app(db).await;
+    let owner = app.account("owner@example.com").await;
+    let viewer = app.account("viewer@example.com").await;
+    let stranger = app.account("stranger@example.com").await;
+    let project = app.project(&owner, "Sales").await;
+    app.add_member(&owner, &project, &viewer.email, "viewer")
+        .await;
+    let created: Value = app
+        .deploy(&owner, &project, json!({"name": "Hello", "code": HELLO}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!(
+        "/api/v1/projects/{project}/apps/{}",
+        created["id"].as_str().unwrap()
+    );
+
+    let patch = |body: Value, who: &Account| {
+        let token = who.token.clone();
+        let path = path.clone();
+        let app = &app;
+        async move {
+            app.request(Method::PATCH, &path, Some(&token), Some(body))
+                .await
+        }
+    };
+    let resp = patch(
+        json!({"cpus": 0.5, "memory_mb": 512, "idle_timeout_secs": 120, "description": "New"}),
+        &owner,
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let changed: Value = resp.json().await.unwrap();
+    assert_eq!(changed["cpus"], 0.5);
+    assert_eq!(changed["memory_mb"], 512);
+    assert_eq!(changed["idle_timeout_secs"], 120);
+    assert_eq!(changed["description"], "New");
+    assert_eq!(changed["name"], "Hello");
+    for (body, field) in [
+        (json!({"cpus": 0.01}), "cpus"),
+        (json!({"memory_mb": 16}), "memory_mb"),
+        (json!({"idle_timeout_secs": 5}), "idle_timeout_secs"),
+        (json!({"name": " "}), "name"),
+    ] {
+        let resp = patch(body, &owner).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["field"], field, "{body}");
+    }
+
+    // Viewers see, and change nothing.
+    assert_eq!(app.get(&path, &viewer.token).await.status(), StatusCode::OK);
+    let resp = patch(json!({"name": "Mine"}), &viewer).await;
+    expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+    let resp = app
+        .deploy(&viewer, &project, json!({"name": "V", "code": HELLO}))
+        .await;
+    expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+    let resp = app
+        .request(Method::DELETE, &path, Some(&viewer.token), None)
+        .await;
+    expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+    let resp = app
+        .post(
+            &format!("{path}/versions/1/activate"),
+            Some(&viewer.token),
+            json!({}),
+        )
+        .await;
+    expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+
+    // Someone outside the project cannot tell the app exists.
+    let resp = app.get(&path, &stranger.token).await;
+    expect_error(resp, StatusCode::NOT_FOUND, "project_not_found").await;
+    // Nor reach it through another project of their own.
+    let theirs = app.project(&stranger, "Mine").await;
+    let resp = app
+        .get(
+            &format!(
+                "/api/v1/projects/{theirs}/apps/{}",
+                created["id"].as_str().unwrap()
+            ),
+            &stranger.token,
+        )
+        .await;
+    expect_error(resp, StatusCode::NOT_FOUND, "app_not_found").await;
+}
+
+both_backends!(
+    deploy_from_code_builds_and_activates,
+    uploads_and_templates_deploy,
+    bad_uploads_list_every_problem_and_store_nothing,
+    versions_roll_back_and_download,
+    settings_are_checked_and_roles_enforced,
+);
