@@ -249,6 +249,8 @@ pub struct AppDto {
     pub status: AppStatusDto,
     /// The version that runs; null until a version's build has succeeded.
     pub active_version: Option<i64>,
+    /// The version the app's sandbox runs now, while it runs; it follows `active_version`.
+    pub running_version: Option<i64>,
     /// CPU limit in cores.
     pub cpus: f64,
     pub memory_mb: i64,
@@ -277,6 +279,7 @@ impl AppDto {
             name: app.name,
             description: app.description,
             active_version: app.active_version,
+            running_version: None,
             cpus: app.cpu_millis as f64 / 1000.0,
             memory_mb: app.memory_bytes >> 20,
             idle_timeout_secs: app.idle_timeout_secs,
@@ -403,6 +406,6 @@ pub struct UpdateAppRequest {
     pub cpus: Option<f64>,
     /// Memory limit, 128 to 16384 MiB.
     pub memory_mb: Option<i64>,
-    /// Stop after this long without viewers: 60 to 86400 seconds.
+    /// Stop after this long without viewers: 10 to 86400 seconds.
     pub idle_timeout_secs: Option<i64>,
 }

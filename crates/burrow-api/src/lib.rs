@@ -8,9 +8,12 @@ pub mod docs;
 pub mod dto;
 pub mod error;
 pub mod extract;
+mod loading;
 pub mod observe;
 pub mod routes;
 pub mod state;
+pub mod viewer;
+mod wsframes;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -48,6 +51,8 @@ pub use crate::state::AppState;
         (name = "projects", description = "Projects: the tenants everything else belongs to"),
         (name = "members", description = "Who may see and change a project"),
         (name = "packages", description = "The allowlist of packages bundles may install"),
+        (name = "apps", description = "Streamlit apps: deploy, versions, builds, running, viewing"),
+        (name = "notifications", description = "What Burrow has to tell you"),
         (name = "health", description = "Probes for orchestrators"),
     )
 )]
@@ -120,6 +125,14 @@ fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::apps::activate_version))
         .routes(routes!(routes::apps::download_version))
         .routes(routes!(routes::apps::build_log))
+        .routes(routes!(routes::apps::app_status))
+        .routes(routes!(routes::apps::start_app))
+        .routes(routes!(routes::apps::stop_app))
+        .routes(routes!(routes::apps::restart_app))
+        .routes(routes!(routes::apps::app_logs))
+        .routes(routes!(routes::apps::view_ticket))
+        .routes(routes!(routes::apps::open_app))
+        .routes(routes!(routes::notifications::list_notifications))
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::readyz))
         .split_for_parts()
@@ -187,30 +200,40 @@ pub fn router(state: AppState) -> Router {
     .with_state(state)
 }
 
-/// A configured server with its listener bound, ready to run.
+/// A configured server with its listeners bound, ready to run: the platform
+/// (API and UI) on one, the apps origin (the viewer proxy) on the other.
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
+    apps_listener: TcpListener,
     state: AppState,
 }
 
 impl Application {
-    /// Builds the application over an open store and blob store, serving on `listener`.
+    /// Builds the application over an open store, blob store and sandbox runtime,
+    /// serving the platform on `listener` and the apps origin on `apps_listener`.
     pub fn build(
         config: Config,
         store: Store,
         blobs: Arc<dyn ObjectStore>,
+        runtime: Arc<dyn burrow_sandbox::Runtime>,
         listener: TcpListener,
+        apps_listener: TcpListener,
     ) -> Self {
         observe::prometheus();
         Self {
             listener,
-            state: AppState::new(config, store, blobs),
+            apps_listener,
+            state: AppState::new(config, store, blobs, runtime),
         }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    pub fn apps_addr(&self) -> std::io::Result<SocketAddr> {
+        self.apps_listener.local_addr()
     }
 
     pub fn state(&self) -> &AppState {
@@ -236,9 +259,28 @@ impl Application {
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "Could not remove expired sessions"),
                     }
+                    if let Err(e) = store.delete_expired_views().await {
+                        tracing::warn!(error = %e, "Could not remove expired view tickets");
+                    }
                 }
             })
         };
+        // Apps still running from before a restart are re-adopted, the rest marked stopped.
+        if let Err(e) = self.state.supervisor.reconcile().await {
+            tracing::warn!(error = %e, "Could not reconcile apps with their sandboxes");
+        }
+        let upkeep = tokio::spawn(self.state.supervisor.clone().run_upkeep());
+        let _upkeep = AbortOnDrop(upkeep);
+        let apps_server = axum::serve(
+            self.apps_listener,
+            viewer::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+        );
+        let apps_server = tokio::spawn(async move {
+            if let Err(e) = apps_server.await {
+                tracing::error!(error = %e, "The apps origin stopped");
+            }
+        });
+        let _apps_server = AbortOnDrop(apps_server);
         let app = router(self.state.clone());
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let server = axum::serve(

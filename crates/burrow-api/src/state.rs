@@ -30,6 +30,8 @@ pub struct App {
     pub blobs: Arc<dyn ObjectStore>,
     /// The queue of Python environment builds.
     pub builds: burrow_envs::Builds,
+    /// Starts, watches and stops app sandboxes.
+    pub supervisor: burrow_apps::Supervisor,
     /// Caps concurrent password hashing: each hash holds 19 MiB and a core.
     pub hashing: Semaphore,
     pub login_limits: Mutex<LoginLimits>,
@@ -52,7 +54,12 @@ pub struct LoginLimits {
 }
 
 impl AppState {
-    pub fn new(config: Config, store: Store, blobs: Arc<dyn ObjectStore>) -> Self {
+    pub fn new(
+        config: Config,
+        store: Store,
+        blobs: Arc<dyn ObjectStore>,
+        runtime: Arc<dyn burrow_sandbox::Runtime>,
+    ) -> Self {
         let permits = match config.auth.max_concurrent_hashes {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
@@ -63,11 +70,24 @@ impl AppState {
             per_address: FailureLimiter::new(config.auth.max_failures_per_address, window),
         };
         let builds = burrow_envs::Builds::from_config(&config, store.clone(), Arc::clone(&blobs));
+        let supervisor = burrow_apps::Supervisor::new(
+            store.clone(),
+            runtime,
+            builds.environments().clone(),
+            Arc::clone(&blobs),
+            burrow_apps::Options {
+                dir: config.data_dir.join("apps"),
+                start_timeout: Duration::from_secs(config.apps.start_timeout_secs),
+                tick: Duration::from_secs(2),
+                max_upload_mb: config.apps.max_upload_mb,
+            },
+        );
         Self(Arc::new(App {
             config,
             store,
             blobs,
             builds,
+            supervisor,
             hashing: Semaphore::new(permits),
             login_limits: Mutex::new(login_limits),
         }))

@@ -51,6 +51,7 @@ pub struct Config {
     pub log: LogConfig,
     pub sandbox: SandboxConfig,
     pub envs: EnvsConfig,
+    pub apps: AppsConfig,
 }
 
 impl Default for Config {
@@ -69,6 +70,7 @@ impl Default for Config {
             log: LogConfig::default(),
             sandbox: SandboxConfig::default(),
             envs: EnvsConfig::default(),
+            apps: AppsConfig::default(),
         }
     }
 }
@@ -212,6 +214,25 @@ impl Default for EnvsConfig {
             unused_days: 14,
             dir: None,
             cache_dir: None,
+        }
+    }
+}
+
+/// Running apps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AppsConfig {
+    /// An app that has not answered its health check after this long failed to start.
+    pub start_timeout_secs: u64,
+    /// Streamlit's upload limit in MB; the viewer proxy's body limit matches it.
+    pub max_upload_mb: u64,
+}
+
+impl Default for AppsConfig {
+    fn default() -> Self {
+        Self {
+            start_timeout_secs: 60,
+            max_upload_mb: 200,
         }
     }
 }

@@ -85,6 +85,22 @@ pub struct ExitStatus {
     pub message: Option<String>,
 }
 
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.reason {
+            ExitReason::Exited => write!(f, "exit code {}", self.code.unwrap_or(-1)),
+            ExitReason::Oom => f.write_str("killed: out of memory"),
+            ExitReason::Timeout => f.write_str("killed: timeout"),
+            ExitReason::Signal => write!(f, "ended by signal {}", self.signal.unwrap_or(0)),
+            ExitReason::Error => write!(
+                f,
+                "did not start: {}",
+                self.message.as_deref().unwrap_or("unknown error")
+            ),
+        }
+    }
+}
+
 impl ExitStatus {
     /// The conventional shell exit code: the code itself, 128+signal, 137 for
     /// out of memory, 124 for a timeout, 125 when it never started.

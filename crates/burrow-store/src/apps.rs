@@ -353,7 +353,93 @@ impl Store {
     }
 }
 
+/// Where an app's runtime is, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppStatus {
+    Stopped,
+    Starting,
+    Running,
+    Stopping,
+    Error,
+}
+
+impl AppStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppStatus::Stopped => "stopped",
+            AppStatus::Starting => "starting",
+            AppStatus::Running => "running",
+            AppStatus::Stopping => "stopping",
+            AppStatus::Error => "error",
+        }
+    }
+}
+
 impl Store {
+    /// An app by its short id alone, for the viewer proxy, which learns the project from it.
+    pub async fn find_app(&self, app_id: &str) -> Result<App> {
+        Ok(
+            sqlx::query_as::<_, App>(&format!("{APP_SELECT} WHERE a.id = $1"))
+                .bind(app_id)
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
+    /// Apps whose stored status says a sandbox may exist: for reconciliation at start.
+    pub async fn apps_maybe_running(&self) -> Result<Vec<App>> {
+        Ok(sqlx::query_as::<_, App>(&format!(
+            "{APP_SELECT} WHERE a.status IN ('starting', 'running', 'stopping')"
+        ))
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Records a runtime transition. `error` replaces the last error when given;
+    /// `restarts` replaces the restart count when given. Running also sets `started_at`.
+    pub async fn set_app_status(
+        &self,
+        app_id: &str,
+        status: AppStatus,
+        error: Option<&str>,
+        restarts: Option<i64>,
+    ) -> Result<()> {
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE apps SET status = $2, last_error = COALESCE($3, last_error), \
+             restart_count = COALESCE($4, restart_count), \
+             started_at = CASE WHEN $2 = 'running' THEN $5 ELSE started_at END \
+             WHERE id = $1",
+        )
+        .bind(app_id)
+        .bind(status.as_str())
+        .bind(error)
+        .bind(restarts)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Clears the last error and restart count, as a deliberate start does.
+    pub async fn clear_app_error(&self, app_id: &str) -> Result<()> {
+        sqlx::query("UPDATE apps SET last_error = NULL, restart_count = 0 WHERE id = $1")
+            .bind(app_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Notes when a viewer last used the app.
+    pub async fn record_app_activity(&self, app_id: &str, at_ms: i64) -> Result<()> {
+        sqlx::query("UPDATE apps SET last_activity_at = $2 WHERE id = $1")
+            .bind(app_id)
+            .bind(at_ms)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// The environments some app version was built into: kept, so rollbacks stay instant.
     pub async fn environments_of_versions(&self) -> Result<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as(

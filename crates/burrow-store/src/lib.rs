@@ -13,6 +13,7 @@ mod packages;
 mod projects;
 mod sessions;
 mod users;
+mod viewing;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -21,13 +22,14 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
-pub use apps::{App, AppChanges, AppVersion, NewApp, NewVersion};
+pub use apps::{App, AppChanges, AppStatus, AppVersion, NewApp, NewVersion};
 pub use builds::{Build, BuildStatus};
 pub use error::StoreError;
 pub use members::Member;
 pub use packages::Package;
 pub use projects::{Project, ProjectMembership};
 pub use users::{NewUser, User};
+pub use viewing::Notification;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

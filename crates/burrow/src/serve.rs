@@ -9,6 +9,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("Failed to listen on {}: is another server using it? Set BURROW_LISTEN to change it", config.listen))?;
+    let apps_listener = tokio::net::TcpListener::bind(config.apps_listen)
+        .await
+        .with_context(|| format!("Failed to listen on {} for the apps origin: is another server using it? Set BURROW_APPS_LISTEN to change it", config.apps_listen))?;
+    let runtime = crate::sandbox::runtime(&config)?;
     let url = config.public_url();
     tracing::info!(
         listen = %config.listen,
@@ -17,9 +21,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         "Burrow is serving"
     );
     println!("Burrow is running at {url}");
-    let builds = burrow_envs::Builds::from_config(&config, store.clone(), blobs.clone());
-    let maintenance = tokio::spawn(prepare_environments(config.clone(), store.clone(), builds));
-    let app = burrow_api::Application::build(config, store.clone(), blobs, listener);
+    println!("Apps are served at {}", config.apps_url());
+    let app = burrow_api::Application::build(
+        config.clone(),
+        store.clone(),
+        blobs,
+        std::sync::Arc::new(runtime),
+        listener,
+        apps_listener,
+    );
+    let builds = app.state().builds.clone();
+    let maintenance = tokio::spawn(prepare_environments(config, store.clone(), builds));
     let result = app.run_until(shutdown_signal()).await;
     maintenance.abort();
     store.close().await;

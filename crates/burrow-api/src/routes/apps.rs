@@ -59,6 +59,14 @@ struct Upload {
     description: Option<String>,
 }
 
+/// The wire form of an app, with the version its sandbox runs now.
+fn dto(state: &AppState, app: burrow_store::App) -> AppDto {
+    let running = state.supervisor.running(&app.id).map(|r| r.version);
+    let mut dto = AppDto::new(app, &state.config.apps_url());
+    dto.running_version = running;
+    dto
+}
+
 fn app_not_found() -> ApiError {
     ApiError::not_found(
         "app_not_found",
@@ -337,7 +345,7 @@ async fn detail(
         .map_err(|e| not_found_as(e, app_not_found))?;
     let active = app.active_version;
     Ok(AppDetailDto {
-        app: AppDto::new(app, &state.config.apps_url()),
+        app: dto(state, app),
         versions: versions
             .into_iter()
             .map(|v| VersionDto::new(v, active))
@@ -357,10 +365,7 @@ pub async fn list_apps(
     access: ProjectAccess<Viewer>,
 ) -> Result<Json<Vec<AppDto>>, ApiError> {
     let apps = state.store.list_apps(&access.project.id).await?;
-    let url = state.config.apps_url();
-    Ok(Json(
-        apps.into_iter().map(|a| AppDto::new(a, &url)).collect(),
-    ))
+    Ok(Json(apps.into_iter().map(|a| dto(&state, a)).collect()))
 }
 
 /// One app, with its versions and their builds.
@@ -423,11 +428,11 @@ pub async fn update_app(
         None => None,
     };
     let idle_timeout_secs = match req.idle_timeout_secs {
-        Some(s) if (60..=86_400).contains(&s) => Some(s),
+        Some(s) if (10..=86_400).contains(&s) => Some(s),
         Some(s) => {
             return Err(out_of_range(
                 "idle_timeout_secs",
-                format!("{s} seconds is not between 60 (a minute) and 86400 (a day)"),
+                format!("{s} seconds is not between 10 and 86400 (a day)"),
             ))
         }
         None => None,
@@ -454,7 +459,7 @@ pub async fn update_app(
             }
             other => not_found_as(other, app_not_found),
         })?;
-    Ok(Json(AppDto::new(app, &state.config.apps_url())))
+    Ok(Json(dto(&state, app)))
 }
 
 fn out_of_range(field: &'static str, message: String) -> ApiError {
@@ -477,6 +482,7 @@ pub async fn delete_app(
     ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let app_id = path.1;
+    state.supervisor.forget(&app_id).await;
     let blobs = state
         .store
         .delete_app(&access.project.id, &app_id)
@@ -602,7 +608,7 @@ pub async fn activate_version(
     match activated {
         Ok(app) => {
             tracing::info!(app.id = %app.id, version = number, "Activated a version");
-            Ok(Json(AppDto::new(app, &state.config.apps_url())))
+            Ok(Json(dto(&state, app)))
         }
         Err(version) => Err(ApiError::conflict(
             "version_not_built",
@@ -763,4 +769,321 @@ pub async fn build_log(
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct WaitQuery {
+    /// Answer only once the app runs (or failed to start), instead of at once.
+    #[serde(default)]
+    pub wait: bool,
+}
+
+async fn app_in_project(
+    state: &AppState,
+    project_id: &str,
+    app_id: &str,
+) -> Result<burrow_store::App, ApiError> {
+    state
+        .store
+        .get_app(project_id, app_id)
+        .await
+        .map_err(|e| not_found_as(e, app_not_found))
+}
+
+async fn app_dto(
+    state: &AppState,
+    project_id: &str,
+    app_id: &str,
+) -> Result<Json<AppDto>, ApiError> {
+    let app = app_in_project(state, project_id, app_id).await?;
+    Ok(Json(dto(state, app)))
+}
+
+fn start_failed(e: burrow_apps::AppError) -> ApiError {
+    match e {
+        burrow_apps::AppError::NotBuilt => ApiError::conflict("not_built", e.to_string()),
+        burrow_apps::AppError::Store(s) => s.into(),
+        other => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "start_failed",
+            other.to_string(),
+        ),
+    }
+}
+
+/// The app's runtime status: `stopped`, `starting`, `running`, `stopping` or `error`, with
+/// the restart count and the last error.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/apps/{app}/status", tag = "apps",
+    params(("project" = String, Path, description = "Project id"), ("app" = String, Path, description = "App id")),
+    responses(
+        (status = 200, description = "The app, with its status", body = AppDto),
+        (status = 404, description = "No such app or project, or not a member", body = ErrorBody),
+    ))]
+pub async fn app_status(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<Json<AppDto>, ApiError> {
+    app_dto(&state, &access.project.id, &path.1).await
+}
+
+/// Start the app (it also starts on its first view). Clears an `error` left by crashes.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/apps/{app}/start", tag = "apps",
+    params(("project" = String, Path, description = "Project id"), ("app" = String, Path, description = "App id"), WaitQuery),
+    responses(
+        (status = 200, description = "Running (with `wait`)", body = AppDto),
+        (status = 202, description = "Starting", body = AppDto),
+        (status = 403, description = "Viewers cannot start apps", body = ErrorBody),
+        (status = 404, description = "No such app or project, or not a member", body = ErrorBody),
+        (status = 409, description = "No version has been built yet", body = ErrorBody),
+        (status = 503, description = "It failed to start (with `wait`); the message says why", body = ErrorBody),
+    ))]
+pub async fn start_app(
+    State(state): State<AppState>,
+    access: ProjectAccess<Editor>,
+    ApiPath(path): ApiPath<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<WaitQuery>,
+) -> Result<(StatusCode, Json<AppDto>), ApiError> {
+    let app = app_in_project(&state, &access.project.id, &path.1).await?;
+    if app.active_version.is_none() {
+        return Err(start_failed(burrow_apps::AppError::NotBuilt));
+    }
+    run_lifecycle(
+        &state,
+        &access.project.id,
+        app.id,
+        q.wait,
+        |s, id| async move { s.start(&id).await.map(drop) },
+    )
+    .await
+}
+
+/// Stop the app's sandbox.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/apps/{app}/stop", tag = "apps",
+    params(("project" = String, Path, description = "Project id"), ("app" = String, Path, description = "App id")),
+    responses(
+        (status = 200, description = "Stopped", body = AppDto),
+        (status = 403, description = "Viewers cannot stop apps", body = ErrorBody),
+        (status = 404, description = "No such app or project, or not a member", body = ErrorBody),
+    ))]
+pub async fn stop_app(
+    State(state): State<AppState>,
+    access: ProjectAccess<Editor>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<Json<AppDto>, ApiError> {
+    let app = app_in_project(&state, &access.project.id, &path.1).await?;
+    state.supervisor.stop(&app.id).await.map_err(start_failed)?;
+    tracing::info!(app.id = %app.id, "Stopped app");
+    app_dto(&state, &access.project.id, &app.id).await
+}
+
+/// Stop the app, then start it again.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/apps/{app}/restart", tag = "apps",
+    params(("project" = String, Path, description = "Project id"), ("app" = String, Path, description = "App id"), WaitQuery),
+    responses(
+        (status = 200, description = "Running again (with `wait`)", body = AppDto),
+        (status = 202, description = "Restarting", body = AppDto),
+        (status = 403, description = "Viewers cannot restart apps", body = ErrorBody),
+        (status = 404, description = "No such app or project, or not a member", body = ErrorBody),
+        (status = 409, description = "No version has been built yet", body = ErrorBody),
+        (status = 503, description = "It failed to start (with `wait`)", body = ErrorBody),
+    ))]
+pub async fn restart_app(
+    State(state): State<AppState>,
+    access: ProjectAccess<Editor>,
+    ApiPath(path): ApiPath<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<WaitQuery>,
+) -> Result<(StatusCode, Json<AppDto>), ApiError> {
+    let app = app_in_project(&state, &access.project.id, &path.1).await?;
+    if app.active_version.is_none() {
+        return Err(start_failed(burrow_apps::AppError::NotBuilt));
+    }
+    run_lifecycle(
+        &state,
+        &access.project.id,
+        app.id,
+        q.wait,
+        |s, id| async move { s.restart(&id).await.map(drop) },
+    )
+    .await
+}
+
+/// Runs a start or restart: awaited with `wait`, else in the background with 202.
+async fn run_lifecycle<F, Fut>(
+    state: &AppState,
+    project_id: &str,
+    app_id: String,
+    wait: bool,
+    action: F,
+) -> Result<(StatusCode, Json<AppDto>), ApiError>
+where
+    F: FnOnce(burrow_apps::Supervisor, String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), burrow_apps::AppError>> + Send + 'static,
+{
+    let work = action(state.supervisor.clone(), app_id.clone());
+    if wait {
+        work.await.map_err(start_failed)?;
+        return Ok((StatusCode::OK, app_dto(state, project_id, &app_id).await?));
+    }
+    state
+        .store
+        .set_app_status(&app_id, burrow_store::AppStatus::Starting, None, None)
+        .await?;
+    let id = app_id.clone();
+    tokio::spawn(async move {
+        if let Err(e) = work.await {
+            tracing::warn!(app.id = %id, error = %e, "App did not start");
+        }
+    });
+    Ok((
+        StatusCode::ACCEPTED,
+        app_dto(state, project_id, &app_id).await?,
+    ))
+}
+
+/// The app's output (stdout and stderr): what is kept, then live while it runs, as
+/// Server-Sent Events (`log` events with text; `end` when the sandbox is gone).
+#[utoipa::path(get, path = "/api/v1/projects/{project}/apps/{app}/logs", tag = "apps",
+    params(("project" = String, Path, description = "Project id"), ("app" = String, Path, description = "App id")),
+    responses(
+        (status = 200, description = "The output, as text/event-stream", content_type = "text/event-stream", body = LogEventDto),
+        (status = 404, description = "No such app or project, or not a member", body = ErrorBody),
+    ))]
+pub async fn app_logs(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let app = app_in_project(&state, &access.project.id, &path.1).await?;
+    let sandbox = state.supervisor.running(&app.id).map(|r| r.sandbox);
+    let runtime = state.supervisor.runtime().clone();
+    let start = sandbox.map(|s| (s, burrow_sandbox::Cursor::default()));
+    let stream = futures::stream::unfold(start, move |next| {
+        let runtime = runtime.clone();
+        async move {
+            let (sandbox, cursor) = next?;
+            loop {
+                match runtime.logs(&sandbox, cursor).await {
+                    Ok((chunks, next)) if !chunks.is_empty() => {
+                        let bytes: Vec<u8> = chunks.into_iter().flat_map(|c| c.data).collect();
+                        let event = Event::default()
+                            .event("log")
+                            .data(&*String::from_utf8_lossy(&bytes));
+                        return Some((Ok(event), Some((sandbox, next))));
+                    }
+                    Ok(_)
+                        if matches!(
+                            runtime.status(&sandbox).await,
+                            Ok(burrow_sandbox::Status::Running)
+                        ) =>
+                    {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                    }
+                    _ => return Some((Ok(Event::default().event("end").data("stopped")), None)),
+                }
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// Where to send a browser to view the app: a short-lived, single-use URL on the apps origin.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ViewTicketDto {
+    pub url: String,
+}
+
+/// Mint a view ticket: a URL on the apps origin that works once, within a minute, and
+/// signs the browser in there for viewing this project's apps. Any member may.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/apps/{app}/view-ticket", tag = "apps",
+    params(("project" = String, Path, description = "Project id"), ("app" = String, Path, description = "App id")),
+    responses(
+        (status = 200, description = "The URL to open", body = ViewTicketDto),
+        (status = 404, description = "No such app or project, or not a member", body = ErrorBody),
+    ))]
+pub async fn view_ticket(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<Json<ViewTicketDto>, ApiError> {
+    let app = app_in_project(&state, &access.project.id, &path.1).await?;
+    Ok(Json(ViewTicketDto {
+        url: mint_ticket(&state, &access.user.id, &app.id, None).await?,
+    }))
+}
+
+/// Stores a one-time ticket and returns the apps-origin URL that redeems it.
+async fn mint_ticket(
+    state: &AppState,
+    user_id: &str,
+    app_id: &str,
+    next: Option<&str>,
+) -> Result<String, ApiError> {
+    let ticket = burrow_core::SessionToken::generate();
+    state
+        .store
+        .insert_view_ticket(
+            &ticket.hash(),
+            user_id,
+            app_id,
+            burrow_store::now_ms() + crate::viewer::TICKET_SECS * 1000,
+        )
+        .await?;
+    let mut url = state.config.apps_url();
+    url.set_path("/_burrow/ticket");
+    let home = format!("/apps/{app_id}/");
+    url.query_pairs_mut()
+        .append_pair("ticket", ticket.expose())
+        .append_pair(
+            "next",
+            next.filter(|n| n.starts_with(&home)).unwrap_or(&home),
+        );
+    Ok(url.to_string())
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct OpenQuery {
+    /// The page of the app to land on, such as `/apps/{app}/`.
+    pub next: Option<String>,
+}
+
+/// Open an app in the browser: signed in, this redirects to a fresh view ticket on the
+/// apps origin; signed out, to the sign-in page, which comes back here. The apps origin
+/// sends unknown viewers here.
+#[utoipa::path(get, path = "/api/v1/apps/{app}/open", tag = "apps",
+    params(("app" = String, Path, description = "App id"), OpenQuery),
+    responses(
+        (status = 303, description = "To the app, or to sign in"),
+        (status = 404, description = "No such app, or not a member of its project", body = ErrorBody),
+    ))]
+pub async fn open_app(
+    State(state): State<AppState>,
+    ApiPath(app_id): ApiPath<String>,
+    axum::extract::Query(q): axum::extract::Query<OpenQuery>,
+    request: Request,
+) -> Result<axum::response::Redirect, ApiError> {
+    use axum::extract::FromRequestParts;
+    let (mut parts, _) = request.into_parts();
+    let session = crate::extract::Session::from_request_parts(&mut parts, &state)
+        .await
+        .ok();
+    let Some(session) = session else {
+        let mut here = state.config.public_url();
+        here.set_path(&format!("/api/v1/apps/{app_id}/open"));
+        if let Some(next) = &q.next {
+            here.query_pairs_mut().append_pair("next", next);
+        }
+        let mut login = state.config.public_url();
+        login.set_path("/login");
+        login.query_pairs_mut().append_pair("next", here.as_str());
+        return Ok(axum::response::Redirect::to(login.as_str()));
+    };
+    if !state.store.can_view_app(&session.user.id, &app_id).await? {
+        return Err(ApiError::not_found(
+            "app_not_found",
+            "there is no such app, or you are not a member of its project",
+        ));
+    }
+    let url = mint_ticket(&state, &session.user.id, &app_id, q.next.as_deref()).await?;
+    Ok(axum::response::Redirect::to(&url))
 }

@@ -4,6 +4,7 @@ pub mod apps;
 pub mod auth;
 pub mod health;
 pub mod members;
+pub mod notifications;
 pub mod packages;
 pub mod projects;
 pub mod users;

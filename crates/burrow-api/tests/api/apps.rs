@@ -441,6 +441,7 @@ async fn settings_are_checked_and_roles_enforced(db: Db) {
         (json!({"cpus": 0.01}), "cpus"),
         (json!({"memory_mb": 16}), "memory_mb"),
         (json!({"idle_timeout_secs": 5}), "idle_timeout_secs"),
+        (json!({"idle_timeout_secs": 100_000}), "idle_timeout_secs"),
         (json!({"name": " "}), "name"),
     ] {
         let resp = patch(body, &owner).await;

@@ -114,7 +114,29 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Config)) -> Test
     configure(&mut config);
     let blobs = burrow_blobs::open(&config).unwrap();
     let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
-    let app = Application::build(config, store.clone(), Arc::clone(&blobs), listener);
+    let apps_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // No app is started in these tests (the binary's suite does that), so the shim is never run.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let runtime = burrow_sandbox::LocalRuntime::new(burrow_sandbox::LocalOptions {
+        state_dir: dir.path().join("sandboxes"),
+        runtime_bin: "runc".into(),
+        shim_exe: "/nonexistent/burrow".into(),
+        init: "/usr/bin/tini".into(),
+        log_policy: burrow_sandbox::LogPolicy::default(),
+    })
+    .unwrap();
+    let app = Application::build(
+        config,
+        store.clone(),
+        Arc::clone(&blobs),
+        Arc::new(runtime),
+        listener,
+        apps_listener,
+    );
     let addr = app.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {

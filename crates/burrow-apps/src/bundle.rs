@@ -1,0 +1,106 @@
+//! Unpacks a version's canonical bundle into the folder its sandbox mounts read-only at `/app`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use burrow_blobs::{BlobPath, ObjectStore};
+
+/// `{dir}/{app}/v{version}`, unpacked once from the bundle blob and then reused.
+/// It is built beside and renamed into place, so it is whole or absent.
+pub async fn unpack(
+    dir: &Path,
+    app_id: &str,
+    version: i64,
+    blob: &str,
+    blobs: &dyn ObjectStore,
+) -> Result<PathBuf, String> {
+    let app_dir = dir.join(app_id);
+    let dest = app_dir.join(format!("v{version}"));
+    if dest.is_dir() {
+        return Ok(dest);
+    }
+    let bytes = blobs
+        .get(&BlobPath::from(blob))
+        .await
+        .map_err(|e| format!("its bundle {blob} cannot be read: {e}"))?
+        .bytes()
+        .await
+        .map_err(|e| format!("its bundle {blob} cannot be read: {e}"))?;
+    let dest_for_task = dest.clone();
+    tokio::task::spawn_blocking(move || write_tree(&app_dir, &dest_for_task, &bytes))
+        .await
+        .map_err(|e| format!("unpacking the bundle failed: {e}"))?
+        .map_err(|e| format!("unpacking the bundle failed: {e}"))?;
+    Ok(dest)
+}
+
+fn write_tree(app_dir: &Path, dest: &Path, zip_bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let public = |p: &Path| std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755));
+    std::fs::create_dir_all(app_dir)?;
+    public(app_dir)?;
+    if let Some(parent) = app_dir.parent() {
+        public(parent)?;
+    }
+    let tmp = tempfile_dir(app_dir)?;
+    let mut archive =
+        zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).map_err(std::io::Error::other)?;
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).map_err(std::io::Error::other)?;
+        // The bundle was validated on upload: names are relative, clean and unique.
+        let Some(name) = entry.enclosed_name() else {
+            return Err(std::io::Error::other(format!(
+                "unsafe name {:?} in a stored bundle",
+                entry.name()
+            )));
+        };
+        let path = tmp.join(name);
+        if entry.is_dir() {
+            std::fs::create_dir_all(&path)?;
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes)?;
+        std::fs::write(&path, bytes)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+    }
+    make_dirs_public(&tmp)?;
+    match std::fs::rename(&tmp, dest) {
+        Ok(()) => Ok(()),
+        Err(_) if dest.is_dir() => std::fs::remove_dir_all(&tmp),
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn tempfile_dir(parent: &Path) -> std::io::Result<PathBuf> {
+    let path = parent.join(format!(
+        ".unpacking-{}-{}",
+        std::process::id(),
+        burrow_store::now_ms()
+    ));
+    std::fs::create_dir(&path)?;
+    Ok(path)
+}
+
+fn make_dirs_public(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            make_dirs_public(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes every unpacked version of an app.
+pub fn remove_all(dir: &Path, app_id: &str) {
+    let _ = std::fs::remove_dir_all(dir.join(app_id));
+}

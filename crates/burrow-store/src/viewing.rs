@@ -1,0 +1,132 @@
+//! Viewing apps: one-time view tickets, apps-origin view sessions, and notifications.
+
+use crate::{now_ms, Result, Store, StoreError};
+
+/// A notification for a user, such as an app that stopped after crashing.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Notification {
+    pub id: String,
+    pub app_id: Option<String>,
+    pub message: String,
+    pub created_at: i64,
+    pub read_at: Option<i64>,
+}
+
+impl Store {
+    /// Stores a ticket (by its hash) that lets `user_id` open `app_id` until `expires_at`.
+    pub async fn insert_view_ticket(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        app_id: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO view_tickets (token_hash, user_id, app_id, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(app_id)
+        .bind(expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Redeems a ticket: deletes it and returns `(user, app)` if it had not expired.
+    /// A ticket works once; a second redemption is `NotFound`.
+    pub async fn redeem_view_ticket(&self, token_hash: &str) -> Result<(String, String)> {
+        let row: Option<(String, String, i64)> = sqlx::query_as(
+            "DELETE FROM view_tickets WHERE token_hash = $1 RETURNING user_id, app_id, expires_at",
+        )
+        .bind(token_hash)
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            Some((user, app, expires_at)) if expires_at > now_ms() => Ok((user, app)),
+            _ => Err(StoreError::NotFound),
+        }
+    }
+
+    pub async fn insert_view_session(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO view_sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The user of an unexpired view session.
+    pub async fn view_session_user(&self, token_hash: &str) -> Result<String> {
+        let (user,): (String,) = sqlx::query_as(
+            "SELECT user_id FROM view_sessions WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now_ms())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(user)
+    }
+
+    /// Whether a user is a member of the project an app belongs to.
+    pub async fn can_view_app(&self, user_id: &str, app_id: &str) -> Result<bool> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT 1 FROM apps a JOIN project_members m ON m.project_id = a.project_id \
+             WHERE a.id = $1 AND m.user_id = $2",
+        )
+        .bind(app_id)
+        .bind(user_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Deletes expired tickets and view sessions; returns how many.
+    pub async fn delete_expired_views(&self) -> Result<u64> {
+        let now = now_ms();
+        let tickets = sqlx::query("DELETE FROM view_tickets WHERE expires_at <= $1")
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        let sessions = sqlx::query("DELETE FROM view_sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        Ok(tickets.rows_affected() + sessions.rows_affected())
+    }
+
+    /// Tells an app's creator something about it.
+    pub async fn notify_app_creator(&self, app_id: &str, message: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO notifications (id, user_id, app_id, message, created_at) \
+             SELECT $1, created_by, id, $2, $3 FROM apps WHERE id = $4 AND created_by IS NOT NULL",
+        )
+        .bind(burrow_core::ids::new_id("n"))
+        .bind(message)
+        .bind(now_ms())
+        .bind(app_id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// A user's notifications, newest first.
+    pub async fn notifications(&self, user_id: &str) -> Result<Vec<Notification>> {
+        Ok(sqlx::query_as::<_, Notification>(
+            "SELECT id, app_id, message, created_at, read_at FROM notifications \
+             WHERE user_id = $1 ORDER BY created_at DESC, id LIMIT 100",
+        )
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+}

@@ -1,0 +1,341 @@
+//! The harness: a `burrow serve` process on free ports over a private data directory.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+pub const BURROW: &str = env!("CARGO_BIN_EXE_burrow");
+pub const PASSWORD: &str = "a long enough passphrase";
+
+fn target_tmp() -> &'static Path {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+}
+
+/// The environments folder every server of this run shares, emptied when the run starts,
+/// with its base built once, before any server needs it.
+fn shared_envs() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = target_tmp().join("apps-envs");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let data = tempfile::Builder::new()
+            .prefix("burrow-apps-base")
+            .tempdir_in(target_tmp())
+            .unwrap();
+        let out = Command::new(BURROW)
+            .args(["runtime", "build"])
+            .envs(envs_vars(&dir))
+            .env("BURROW_DATA_DIR", data.path())
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "the base environment builds: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
+    })
+}
+
+fn envs_vars(dir: &Path) -> Vec<(&'static str, PathBuf)> {
+    vec![
+        ("BURROW_ENVS__DIR", dir.to_path_buf()),
+        ("BURROW_ENVS__CACHE_DIR", target_tmp().join("uv-cache")),
+    ]
+}
+
+/// The base environment's interpreter on the host, for making test data with Streamlit's own code.
+pub fn base_python() -> PathBuf {
+    let base = std::fs::read_dir(shared_envs().join("base"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("burrow-env.json").is_file())
+        .expect("the base is built");
+    base.join("bin/python")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `burrow serve`; killed (and its sandboxes removed) on drop.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub base: String,
+    pub apps: String,
+    ports: (u16, u16),
+    child: Option<Child>,
+    pub client: reqwest::Client,
+}
+
+impl Server {
+    pub async fn start() -> Self {
+        let envs = shared_envs();
+        let dir = tempfile::Builder::new()
+            .prefix("burrow-apps-test")
+            .tempdir()
+            .unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let ports = (free_port(), free_port());
+        let _ = envs;
+        let mut server = Self {
+            base: format!("http://127.0.0.1:{}", ports.0),
+            apps: format!("http://127.0.0.1:{}", ports.1),
+            dir,
+            ports,
+            child: None,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        };
+        server.spawn().await;
+        server
+    }
+
+    /// Starts the process (again) on the same ports and data.
+    pub async fn spawn(&mut self) {
+        let child = Command::new(BURROW)
+            .arg("serve")
+            .envs(envs_vars(shared_envs()))
+            .env("BURROW_DATA_DIR", self.dir.path())
+            .env("BURROW_LISTEN", format!("127.0.0.1:{}", self.ports.0))
+            .env("BURROW_APPS_LISTEN", format!("127.0.0.1:{}", self.ports.1))
+            .env(
+                "RUST_LOG",
+                std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = self
+                .client
+                .get(format!("{}/readyz", self.base))
+                .send()
+                .await
+            {
+                if r.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "burrow serve did not become ready"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `kill -9`: no chance to clean up.
+    pub fn kill_hard(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        let resp = self.api(reqwest::Method::GET, path, token, None).await;
+        assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
+        resp.json().await.unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, token: &str, body: Value) -> reqwest::Response {
+        self.api(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    /// Registers and returns a token.
+    pub async fn account(&self, email: &str) -> String {
+        let resp = self
+            .client
+            .post(format!("{}/api/v1/auth/register", self.base))
+            .json(&json!({"email": email, "password": PASSWORD, "name": email.split('@').next().unwrap()}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        resp.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn project(&self, token: &str, name: &str) -> String {
+        let resp = self
+            .post_json("/api/v1/projects", token, json!({"name": name}))
+            .await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        resp.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Deploys `code` and waits until its first version is built and active; returns the app path.
+    pub async fn deploy(
+        &self,
+        token: &str,
+        project: &str,
+        name: &str,
+        code: &str,
+    ) -> (String, String) {
+        let resp = self
+            .post_json(
+                &format!("/api/v1/projects/{project}/apps"),
+                token,
+                json!({"name": name, "code": code}),
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let id = resp.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let path = format!("/api/v1/projects/{project}/apps/{id}");
+        self.wait_for(token, &path, |app| app["active_version"] == 1)
+            .await;
+        (id, path)
+    }
+
+    /// Polls an API resource until `done` holds; returns it.
+    pub async fn wait_for(&self, token: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let value = self.get_json(path, token).await;
+            if done(&value) {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gave up waiting on {path}: {value}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Signs a browser-like client in on the apps origin for `app`, through a view ticket.
+    pub async fn viewer(&self, token: &str, app_path: &str, app_id: &str) -> Viewer {
+        let resp = self
+            .post_json(&format!("{app_path}/view-ticket"), token, json!({}))
+            .await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let url = resp.json::<Value>().await.unwrap()["url"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(url.starts_with(&self.apps), "{url}");
+        let resp = self.client.get(&url).send().await.unwrap();
+        assert!(resp.status().is_redirection(), "{}", resp.status());
+        assert_eq!(resp.headers()["location"], format!("/apps/{app_id}/"));
+        let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert!(cookie.contains("HttpOnly"), "{cookie}");
+        // The ticket works once.
+        let again = self.client.get(&url).send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+        Viewer {
+            cookie: cookie.split(';').next().unwrap().to_owned(),
+            apps: self.apps.clone(),
+            client: self.client.clone(),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // Sandboxes outlive serve by design; the test's own are removed here.
+        let _ = Command::new(BURROW)
+            .args(["sandbox", "gc"])
+            .env("BURROW_DATA_DIR", self.dir.path())
+            .output();
+        if let Ok(entries) = std::fs::read_dir(self.dir.path().join("sandboxes/sandboxes")) {
+            for id in entries.flatten() {
+                let _ = Command::new("runc")
+                    .args(["--root"])
+                    .arg(self.dir.path().join("sandboxes/runtime"))
+                    .args(["delete", "--force"])
+                    .arg(id.file_name())
+                    .output();
+                let _ = Command::new("pkill")
+                    .args(["-9", "-f"])
+                    .arg(id.path())
+                    .output();
+            }
+        }
+    }
+}
+
+/// A browser signed in on the apps origin.
+#[derive(Clone)]
+pub struct Viewer {
+    pub cookie: String,
+    pub apps: String,
+    pub client: reqwest::Client,
+}
+
+impl Viewer {
+    pub async fn get(&self, path: &str, accept: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.apps))
+            .header("cookie", &self.cookie)
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Opens the app like a browser: the loading page while it wakes, then Streamlit's page.
+    pub async fn open_until_running(&self, app_id: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let resp = self.get(&format!("/apps/{app_id}/"), "text/html").await;
+            assert_eq!(resp.status(), StatusCode::OK);
+            let page = resp.text().await.unwrap();
+            if !page.contains("Waking up the hedgehogs") {
+                return page;
+            }
+            assert!(Instant::now() < deadline, "the app did not wake up");
+            let status = self
+                .get(&format!("/_burrow/status/{app_id}"), "application/json")
+                .await;
+            let status: Value = status.json().await.unwrap();
+            assert_ne!(status["status"], "error", "{status}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+}

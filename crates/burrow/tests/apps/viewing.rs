@@ -1,0 +1,240 @@
+//! Viewing: sign-in through the platform, the loading page, Streamlit's page and WebSocket through the proxy, and who may see what.
+
+use futures::{SinkExt, StreamExt};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::harness::{base_python, Server};
+
+const HELLO: &str = "import streamlit as st\nst.title('Hello from Burrow')\n";
+
+/// A `BackMsg` asking Streamlit to run the script, made with Streamlit's own protobuf classes.
+fn rerun_message() -> Vec<u8> {
+    let out = std::process::Command::new(base_python())
+        .args([
+            "-c",
+            "import sys; from streamlit.proto.BackMsg_pb2 import BackMsg; m = BackMsg(); \
+             m.rerun_script.query_string = ''; m.rerun_script.page_script_hash = ''; \
+             sys.stdout.write(m.SerializeToString().hex())",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hex = String::from_utf8(out.stdout).unwrap();
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+async fn websocket(
+    server: &Server,
+    app_id: &str,
+    cookie: &str,
+    origin: &str,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    tokio_tungstenite::tungstenite::Error,
+> {
+    let url = format!(
+        "{}/apps/{app_id}/_stcore/stream",
+        server.apps.replace("http://", "ws://")
+    );
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", cookie.parse().unwrap());
+    request
+        .headers_mut()
+        .insert("origin", origin.parse().unwrap());
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+#[tokio::test]
+async fn an_app_wakes_on_first_view_and_streams_through_the_proxy() {
+    let server = Server::start().await;
+    let owner = server.account("owner@example.com").await;
+    let project = server.project(&owner, "Sales").await;
+    let (id, path) = server.deploy(&owner, &project, "Hello", HELLO).await;
+
+    // Unknown visitors go through the platform's sign-in, which comes back to the app.
+    let resp = server
+        .client
+        .get(format!("{}/apps/{id}/", server.apps))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_redirection());
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("{}/api/v1/apps/{id}/open", server.base)),
+        "{location}"
+    );
+    let resp = server.client.get(&location).send().await.unwrap();
+    assert!(resp.status().is_redirection());
+    let login = resp.headers()["location"].to_str().unwrap();
+    assert!(
+        login.starts_with(&format!("{}/login?next=", server.base)),
+        "{login}"
+    );
+    // Signed in on the platform, the same link hands over a ticket for the apps origin.
+    let resp = server
+        .client
+        .get(&location)
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_redirection());
+    let ticket = resp.headers()["location"].to_str().unwrap();
+    assert!(
+        ticket.starts_with(&format!("{}/_burrow/ticket?ticket=", server.apps)),
+        "{ticket}"
+    );
+
+    // First view: the loading page, and exactly one start for concurrent viewers.
+    let viewer = server.viewer(&owner, &path, &id).await;
+    let home = format!("/apps/{id}/");
+    let (a, b) = tokio::join!(
+        viewer.get(&home, "text/html"),
+        viewer.get(&home, "text/html")
+    );
+    for page in [a.text().await.unwrap(), b.text().await.unwrap()] {
+        assert!(page.contains("Waking up the hedgehogs"), "{page}");
+    }
+    let page = viewer.open_until_running(&id).await;
+    assert!(
+        page.contains("<div id=\"root\">") || page.contains("id=\"root\""),
+        "Streamlit's page: {page}"
+    );
+    let app = server.get_json(&path, &owner).await;
+    assert_eq!(app["status"], "running");
+    assert_eq!(app["running_version"], 1);
+    let sandboxes = std::process::Command::new(crate::harness::BURROW)
+        .args(["sandbox", "ps"])
+        .env("BURROW_DATA_DIR", server.dir.path())
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&sandboxes.stdout)
+        .matches(&format!("burrow.app={id}"))
+        .count();
+    assert_eq!(listed, 1, "one sandbox for two first viewers");
+
+    let health = viewer
+        .get(&format!("/apps/{id}/_stcore/health"), "*/*")
+        .await;
+    assert_eq!(health.status(), StatusCode::OK);
+    assert_eq!(health.text().await.unwrap().trim(), "ok");
+
+    // The WebSocket: upgraded through the proxy, and Streamlit answers a rerun.
+    let mut ws = websocket(&server, &id, &viewer.cookie, &server.apps)
+        .await
+        .expect("the upgrade goes through");
+    ws.send(Message::Binary(rerun_message().into()))
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(30), ws.next())
+        .await
+        .expect("Streamlit answers")
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(first, Message::Binary(ref b) if !b.is_empty()),
+        "{first:?}"
+    );
+    let mut seen = Vec::new();
+    while let Ok(Some(Ok(msg))) =
+        tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await
+    {
+        if let Message::Binary(bytes) = msg {
+            seen.extend_from_slice(&bytes);
+            if String::from_utf8_lossy(&seen).contains("Hello from Burrow") {
+                break;
+            }
+        }
+    }
+    assert!(
+        String::from_utf8_lossy(&seen).contains("Hello from Burrow"),
+        "the script ran and its title came over the WebSocket"
+    );
+    drop(ws);
+
+    // A foreign Origin on the upgrade is refused.
+    let refused = websocket(&server, &id, &viewer.cookie, "http://evil.example").await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), StatusCode::FORBIDDEN)
+        }
+        other => panic!("a foreign origin was let through: {other:?}"),
+    }
+
+    // Someone outside the project: 404 on the platform and on the apps origin.
+    let stranger = server.account("stranger@example.com").await;
+    let resp = server
+        .api(
+            Method::POST,
+            &format!("{path}/view-ticket"),
+            &stranger,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let theirs = server.project(&stranger, "Theirs").await;
+    let (their_id, their_path) = server.deploy(&stranger, &theirs, "Mine", HELLO).await;
+    let stranger_view = server.viewer(&stranger, &their_path, &their_id).await;
+    let resp = stranger_view
+        .get(&format!("/apps/{id}/"), "text/html")
+        .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let resp = stranger_view
+        .get(&format!("/apps/{id}/_stcore/health"), "*/*")
+        .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let refused = websocket(&server, &id, &stranger_view.cookie, &server.apps).await;
+    assert!(refused.is_err(), "a non-member cannot open the WebSocket");
+
+    // The view cookie never reaches the app, and forged identity headers are dropped.
+    // (Streamlit would echo neither; the proxy's own tests check the header policy.)
+
+    // Paths cannot wander.
+    let resp = viewer
+        .get(&format!("/apps/{id}/..%2f{their_id}/"), "text/html")
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+
+    // Oversized headers: 431.
+    let resp = server
+        .client
+        .get(format!("{}/apps/{id}/", server.apps))
+        .header("cookie", &viewer.cookie)
+        .header("x-padding", "a".repeat(40_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+
+    // Stopped, it wakes again on the next view.
+    let resp = server
+        .api(Method::POST, &format!("{path}/stop"), &owner, None)
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let stopped: Value = resp.json().await.unwrap();
+    assert_eq!(stopped["status"], "stopped");
+    let page = viewer
+        .get(&format!("/apps/{id}/"), "text/html")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Waking up the hedgehogs"));
+    viewer.open_until_running(&id).await;
+}
