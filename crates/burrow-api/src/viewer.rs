@@ -53,6 +53,10 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// 431 when the request's headers are larger than [`MAX_HEADER_BYTES`].
+///
+/// Request smuggling needs no check here: hyper reads a request with both
+/// `Content-Length` and `Transfer-Encoding` as chunked, drops the length, and
+/// closes the connection after answering, so nothing can ride along behind it.
 async fn limit_headers(request: Request, next: axum::middleware::Next) -> Response {
     let size: usize = request
         .headers()
@@ -216,13 +220,16 @@ async fn proxy_path(
     proxy(state, app, connect, request).await
 }
 
-/// Whether a path has `.`/`..` segments or encoded separators once decoded: such
-/// paths are refused rather than normalised differently here and in the app.
+/// Whether a path has `.`/`..` segments, encoded dots or separators, or double
+/// encoding: such paths are refused rather than normalised differently here and in
+/// the app. (Routing is by the first segment after `/apps/`, so no path reaches
+/// another app's sandbox either way.)
 fn suspicious_path(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
     lower.contains("%2f")
         || lower.contains("%5c")
         || lower.contains("%2e")
+        || lower.contains("%25")
         || path.contains('\\')
         || path.split('/').any(|seg| seg == "." || seg == "..")
 }
@@ -371,14 +378,18 @@ fn clean_request_headers(
     for name in ours {
         headers.remove(name);
     }
-    // Our view session never reaches app code; the app's own cookies do.
+    // Neither our view session nor the platform's session (browsers send cookies to
+    // every port of a host) reaches app code; the app's own cookies do.
     let cookies: Vec<String> = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .map(str::trim)
-        .filter(|c| !c.is_empty() && !c.starts_with(&format!("{VIEW_COOKIE}=")))
+        .filter(|c| {
+            let name = c.split('=').next().unwrap_or_default().trim();
+            !c.is_empty() && name != VIEW_COOKIE && name != crate::extract::SESSION_COOKIE
+        })
         .map(str::to_owned)
         .collect();
     headers.remove(header::COOKIE);

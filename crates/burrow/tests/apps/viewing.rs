@@ -11,7 +11,7 @@ use crate::harness::{base_python, Server};
 const HELLO: &str = "import streamlit as st\nst.title('Hello from Burrow')\n";
 
 /// A `BackMsg` asking Streamlit to run the script, made with Streamlit's own protobuf classes.
-fn rerun_message() -> Vec<u8> {
+pub fn rerun_message() -> Vec<u8> {
     let out = std::process::Command::new(base_python())
         .args([
             "-c",
@@ -201,9 +201,6 @@ async fn an_app_wakes_on_first_view_and_streams_through_the_proxy() {
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     let refused = websocket(&server, &id, &stranger_view.cookie, &server.apps).await;
     assert!(refused.is_err(), "a non-member cannot open the WebSocket");
-
-    // The view cookie never reaches the app, and forged identity headers are dropped.
-    // (Streamlit would echo neither; the proxy's own tests check the header policy.)
 
     // Paths cannot wander.
     let resp = viewer
