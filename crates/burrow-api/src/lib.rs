@@ -247,9 +247,17 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let grace = Duration::from_secs(self.state.config.http.shutdown_grace_secs);
-        // Expired sessions are useless; sweep them hourly so the table does not grow without end.
+        // Hourly: expired sessions and view tickets go, and app versions past their keep.
         let sweeper = {
             let store = self.state.store.clone();
+            let supervisor = self.state.supervisor.clone();
+            let keep_versions = Duration::from_secs(
+                self.state
+                    .config
+                    .apps
+                    .keep_versions_days
+                    .saturating_mul(86_400),
+            );
             tokio::spawn(async move {
                 let mut every = tokio::time::interval(Duration::from_secs(3600));
                 loop {
@@ -261,6 +269,9 @@ impl Application {
                     }
                     if let Err(e) = store.delete_expired_views().await {
                         tracing::warn!(error = %e, "Could not remove expired view tickets");
+                    }
+                    if let Err(e) = supervisor.prune_versions(keep_versions).await {
+                        tracing::warn!(error = %e, "Could not prune old app versions");
                     }
                 }
             })

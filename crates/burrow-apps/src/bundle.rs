@@ -104,3 +104,8 @@ fn make_dirs_public(dir: &Path) -> std::io::Result<()> {
 pub fn remove_all(dir: &Path, app_id: &str) {
     let _ = std::fs::remove_dir_all(dir.join(app_id));
 }
+
+/// Removes one unpacked version of an app.
+pub fn remove_version(dir: &Path, app_id: &str, version: i64) {
+    let _ = std::fs::remove_dir_all(dir.join(app_id).join(format!("v{version}")));
+}

@@ -309,6 +309,26 @@ impl Supervisor {
         bundle::remove_all(&self.inner.options.dir, app_id);
     }
 
+    /// Deletes versions older than `keep`, except the active ones, with their bundles
+    /// and unpacked files; returns how many. A running version stays on disk until
+    /// its sandbox stops, since its files are mounted.
+    pub async fn prune_versions(&self, keep: Duration) -> Result<usize, AppError> {
+        let cutoff = now_ms() - keep.as_millis() as i64;
+        let pruned = self.inner.store.prune_versions(cutoff).await?;
+        for (app_id, number, blob) in &pruned {
+            let _ = self
+                .inner
+                .blobs
+                .delete(&burrow_blobs::BlobPath::from(blob.as_str()))
+                .await;
+            if self.running(app_id).map(|r| r.version) != Some(*number) {
+                bundle::remove_version(&self.inner.options.dir, app_id, *number);
+            }
+            tracing::info!(app.id = %app_id, version = number, "Pruned an old version");
+        }
+        Ok(pruned.len())
+    }
+
     /// A connection to Streamlit in the app's running sandbox.
     pub async fn connect(&self, running: &Running) -> Result<tokio::net::TcpStream, AppError> {
         Ok(self

@@ -226,6 +226,8 @@ pub struct AppsConfig {
     pub start_timeout_secs: u64,
     /// Streamlit's upload limit in MB; the viewer proxy's body limit matches it.
     pub max_upload_mb: u64,
+    /// Versions older than this many days are deleted, except each app's active one.
+    pub keep_versions_days: u64,
 }
 
 impl Default for AppsConfig {
@@ -233,6 +235,7 @@ impl Default for AppsConfig {
         Self {
             start_timeout_secs: 60,
             max_upload_mb: 200,
+            keep_versions_days: 30,
         }
     }
 }

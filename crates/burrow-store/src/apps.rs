@@ -440,6 +440,28 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes versions created before `cutoff_ms`, except each app's active one;
+    /// returns `(app, number, bundle blob)` of each, for their files to go too.
+    pub async fn prune_versions(&self, cutoff_ms: i64) -> Result<Vec<(String, i64, String)>> {
+        let mut tx = self.pool().begin().await?;
+        let old: Vec<(String, i64, String)> = sqlx::query_as(
+            "SELECT v.app_id, v.number, v.bundle_blob FROM app_versions v JOIN apps a ON a.id = v.app_id \
+             WHERE v.created_at < $1 AND (a.active_version IS NULL OR v.number <> a.active_version)",
+        )
+        .bind(cutoff_ms)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (app, number, _) in &old {
+            sqlx::query("DELETE FROM app_versions WHERE app_id = $1 AND number = $2")
+                .bind(app)
+                .bind(number)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(old)
+    }
+
     /// The environments some app version was built into: kept, so rollbacks stay instant.
     pub async fn environments_of_versions(&self) -> Result<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as(

@@ -7,7 +7,9 @@ use serde_json::{json, Value};
 use sha2::Digest;
 
 use crate::both_backends;
-use crate::helpers::{base_environment_built, expect_error, spawn_app, Account, Db, TestApp};
+use crate::helpers::{
+    base_environment_built, expect_error, spawn_app, spawn_app_with, Account, Db, TestApp,
+};
 
 const HELLO: &str = "import streamlit as st\nst.title('Hello')\n";
 
@@ -488,7 +490,63 @@ async fn settings_are_checked_and_roles_enforced(db: Db) {
     expect_error(resp, StatusCode::NOT_FOUND, "app_not_found").await;
 }
 
+async fn old_versions_are_pruned_except_the_active_one(db: Db) {
+    base_environment_built();
+    let app = spawn_app_with(db, |c| c.apps.keep_versions_days = 0).await;
+    let owner = app.account("owner@example.com").await;
+    let project = app.project(&owner, "Sales").await;
+    let created: Value = app
+        .deploy(&owner, &project, json!({"name": "Hello", "code": HELLO}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!(
+        "/api/v1/projects/{project}/apps/{}",
+        created["id"].as_str().unwrap()
+    );
+    app.built(&owner, &path, 1).await;
+    let resp = app
+        .post(
+            &format!("{path}/versions"),
+            Some(&owner.token),
+            json!({"code": HELLO}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    app.built(&owner, &path, 2).await;
+    let resp = app
+        .post(
+            &format!("{path}/versions/1/activate"),
+            Some(&owner.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    let pruned = app
+        .state
+        .supervisor
+        .prune_versions(Duration::from_secs(0))
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1);
+    let versions: Value = app
+        .get(&format!("{path}/versions"), &owner.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(versions.as_array().unwrap().len(), 1, "{versions}");
+    assert_eq!(versions[0]["number"], 1, "the active version stays");
+    let resp = app
+        .get(&format!("{path}/versions/2/download"), &owner.token)
+        .await;
+    expect_error(resp, StatusCode::NOT_FOUND, "version_not_found").await;
+}
+
 both_backends!(
+    old_versions_are_pruned_except_the_active_one,
     deploy_from_code_builds_and_activates,
     uploads_and_templates_deploy,
     bad_uploads_list_every_problem_and_store_nothing,

@@ -33,6 +33,8 @@ pub use burrow_testkit::{Db, PgDatabase};
 
 pub struct TestApp {
     pub base: String,
+    /// The server's state, to run its maintenance directly.
+    pub state: burrow_api::AppState,
     pub client: reqwest::Client,
     pub store: Store,
     pub dir: tempfile::TempDir,
@@ -138,12 +140,14 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Config)) -> Test
         apps_listener,
     );
     let addr = app.local_addr().unwrap();
+    let state = app.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
         let _ = rx.await;
     }));
     TestApp {
         base: format!("http://{addr}"),
+        state,
         client: reqwest::Client::new(),
         store,
         dir,
