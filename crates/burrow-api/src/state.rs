@@ -32,6 +32,8 @@ pub struct App {
     pub builds: burrow_envs::Builds,
     /// Starts, watches and stops app sandboxes.
     pub supervisor: burrow_apps::Supervisor,
+    /// Kept-alive connections from the viewer proxy to app sandboxes.
+    pub upstreams: Arc<crate::viewer::Upstreams>,
     /// Caps concurrent password hashing: each hash holds 19 MiB and a core.
     pub hashing: Semaphore,
     pub login_limits: Mutex<LoginLimits>,
@@ -88,6 +90,7 @@ impl AppState {
             blobs,
             builds,
             supervisor,
+            upstreams: Arc::default(),
             hashing: Semaphore::new(permits),
             login_limits: Mutex::new(login_limits),
         }))

@@ -9,6 +9,7 @@
 //! `Runtime::connect`, and WebSockets are tunnelled byte for byte.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
@@ -270,14 +271,13 @@ async fn proxy(
         None => return waking(&state, &app_id, wants_page).await,
     };
     supervisor.touch(&app_id);
-    let upstream = match supervisor.connect(&running).await {
-        Ok(stream) => stream,
-        Err(_) => return waking(&state, &app_id, wants_page).await,
-    };
     let result = if upgrade {
-        tunnel(&state, &app_id, upstream, request, client).await
+        match supervisor.connect(&running).await {
+            Ok(upstream) => tunnel(&state, &app_id, upstream, request, client).await,
+            Err(_) => return waking(&state, &app_id, wants_page).await,
+        }
     } else {
-        forward(&state, upstream, request, client).await
+        forward(&state, &running, request, client).await
     };
     result.unwrap_or_else(|e| e.into_response())
 }
@@ -429,10 +429,65 @@ fn clean_response_headers(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
-/// Sends one HTTP request to the app over a fresh connection and streams the answer back.
+/// Kept-alive HTTP connections to app sandboxes, by sandbox: a request takes an idle
+/// one or opens a new one, and a connection goes back once it can take another request.
+#[derive(Debug, Default)]
+pub struct Upstreams {
+    idle: parking_lot::Mutex<std::collections::HashMap<String, Vec<Sender>>>,
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Body>;
+
+/// Idle connections kept per sandbox.
+const MAX_IDLE: usize = 64;
+
+impl Upstreams {
+    fn take(&self, sandbox: &str) -> Option<Sender> {
+        let mut idle = self.idle.lock();
+        let senders = idle.get_mut(sandbox)?;
+        while let Some(sender) = senders.pop() {
+            if sender.is_ready() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    fn put(&self, sandbox: String, sender: Sender) {
+        let mut idle = self.idle.lock();
+        idle.retain(|_, senders| {
+            senders.retain(|s| !s.is_closed());
+            !senders.is_empty()
+        });
+        let senders = idle.entry(sandbox).or_default();
+        if senders.len() < MAX_IDLE {
+            senders.push(sender);
+        }
+    }
+}
+
+async fn open_upstream(
+    state: &AppState,
+    running: &burrow_apps::Running,
+) -> Result<Sender, ApiError> {
+    let stream = state
+        .supervisor
+        .connect(running)
+        .await
+        .map_err(|e| bad_gateway(e.to_string()))?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| bad_gateway(e.to_string()))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+/// Sends one HTTP request to the app over a kept-alive connection and streams the answer back.
 async fn forward(
     state: &AppState,
-    upstream: tokio::net::TcpStream,
+    running: &burrow_apps::Running,
     request: Request,
     client: SocketAddr,
 ) -> Result<Response, ApiError> {
@@ -440,24 +495,43 @@ async fn forward(
     clean_request_headers(state, &mut parts.headers, client, false);
     let limit = state.supervisor.options().max_upload_mb as usize * 1024 * 1024 + (1 << 20);
     let body = Body::new(http_body_util::Limited::new(body, limit));
-    let request = hyper::Request::from_parts(parts, body);
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(upstream))
-        .await
-        .map_err(|e| bad_gateway(e.to_string()))?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    let response = sender.send_request(request).await.map_err(|e| {
-        if e.to_string().contains("length limit") {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                "the request body is larger than the app accepts",
-            )
-        } else {
-            bad_gateway(e.to_string())
+    let mut request = hyper::Request::from_parts(parts, body);
+    // An idle connection the app has meanwhile closed hands the request back; then a
+    // fresh connection takes it.
+    let mut sender = match state.upstreams.take(&running.sandbox) {
+        Some(sender) => sender,
+        None => open_upstream(state, running).await?,
+    };
+    let response = loop {
+        match sender.try_send_request(request).await {
+            Ok(response) => break response,
+            Err(mut e) => match e.take_message() {
+                Some(back) => {
+                    request = back;
+                    sender = open_upstream(state, running).await?;
+                }
+                None => {
+                    let error = e.into_error();
+                    return Err(if error.to_string().contains("length limit") {
+                        ApiError::new(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "body_too_large",
+                            "the request body is larger than the app accepts",
+                        )
+                    } else {
+                        bad_gateway(error.to_string())
+                    });
+                }
+            },
         }
-    })?;
+    };
+    let upstreams = Arc::clone(&state.upstreams);
+    let sandbox = running.sandbox.clone();
+    tokio::spawn(async move {
+        if sender.ready().await.is_ok() {
+            upstreams.put(sandbox, sender);
+        }
+    });
     let (mut parts, body) = response.into_parts();
     clean_response_headers(&mut parts.headers, false);
     Ok(Response::from_parts(

@@ -71,7 +71,7 @@ struct Slot {
     /// Held across a whole start, stop or switch.
     state: tokio::sync::Mutex<SlotState>,
     /// What `state.running` was last set to, readable without waiting for a start.
-    current: std::sync::RwLock<Option<Running>>,
+    current: parking_lot::RwLock<Option<Running>>,
     /// Milliseconds since the epoch of the last viewer activity.
     last_activity: AtomicI64,
 }
@@ -88,7 +88,7 @@ struct SlotState {
 impl Slot {
     fn set_running(&self, state: &mut SlotState, running: Option<Running>) {
         state.running.clone_from(&running);
-        *self.current.write().expect("not poisoned") = running;
+        *self.current.write() = running;
     }
 }
 
@@ -104,7 +104,7 @@ struct Inner {
     envs: Environments,
     blobs: Arc<dyn ObjectStore>,
     options: Options,
-    slots: std::sync::RwLock<HashMap<String, Arc<Slot>>>,
+    slots: parking_lot::RwLock<HashMap<String, Arc<Slot>>>,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -148,10 +148,10 @@ impl Supervisor {
     }
 
     fn slot(&self, app_id: &str) -> Arc<Slot> {
-        if let Some(slot) = self.inner.slots.read().expect("not poisoned").get(app_id) {
+        if let Some(slot) = self.inner.slots.read().get(app_id) {
             return Arc::clone(slot);
         }
-        let mut slots = self.inner.slots.write().expect("not poisoned");
+        let mut slots = self.inner.slots.write();
         Arc::clone(slots.entry(app_id.to_owned()).or_default())
     }
 
@@ -164,11 +164,7 @@ impl Supervisor {
 
     /// The running sandbox of an app, if it has one now; never waits for a start.
     pub fn running(&self, app_id: &str) -> Option<Running> {
-        self.slot(app_id)
-            .current
-            .read()
-            .expect("not poisoned")
-            .clone()
+        self.slot(app_id).current.read().clone()
     }
 
     /// Starts the app unless it runs; returns its sandbox once Streamlit answers its
@@ -301,11 +297,7 @@ impl Supervisor {
             self.stop_sandbox(&running.sandbox).await;
         }
         drop(state);
-        self.inner
-            .slots
-            .write()
-            .expect("not poisoned")
-            .remove(app_id);
+        self.inner.slots.write().remove(app_id);
         bundle::remove_all(&self.inner.options.dir, app_id);
     }
 
@@ -543,7 +535,6 @@ impl Supervisor {
             .inner
             .slots
             .read()
-            .expect("not poisoned")
             .iter()
             .map(|(k, v)| (k.clone(), Arc::clone(v)))
             .collect();
@@ -653,7 +644,6 @@ impl Supervisor {
             .inner
             .slots
             .read()
-            .expect("not poisoned")
             .iter()
             .map(|(k, v)| (k.clone(), v.last_activity.load(Ordering::Relaxed)))
             .filter(|(_, at)| *at > 0)
