@@ -30,10 +30,12 @@ fmt:
 
 # Benchmarks print ratios against a baseline measured in the same run.
 bench: deps
+	bash scripts/install-bench-deps.sh
 	$(CARGO) build --release --bin burrow
 	$(CARGO) build --release -p burrow-bench
 	./target/release/sandbox_overhead 40
 	./target/release/env_build 3
+	PATH="$$PATH:/usr/sbin" ./target/release/app_proxy 5
 
 # Re-pins the base environment after crates/burrow-envs/base/requirements.in changes.
 base-lock: deps

@@ -7,6 +7,7 @@ use std::time::Duration;
 pub struct Stats {
     pub median: Duration,
     pub p95: Duration,
+    pub p99: Duration,
 }
 
 impl Stats {
@@ -16,6 +17,7 @@ impl Stats {
         Stats {
             median: at(0.5),
             p95: at(0.95),
+            p99: at(0.99),
         }
     }
 }

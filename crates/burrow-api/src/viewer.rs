@@ -128,16 +128,6 @@ async fn redeem_ticket(
     Ok(response)
 }
 
-/// The viewer's user id, from the view session cookie.
-async fn viewer(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    let token = cookie_value(headers, VIEW_COOKIE)?;
-    state
-        .store
-        .view_session_user(&SessionToken::from_client(&token).hash())
-        .await
-        .ok()
-}
-
 fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
@@ -156,25 +146,33 @@ fn app_not_found() -> ApiError {
     )
 }
 
-/// Checks the viewer may see the app: a member of its project. Unknown viewers are sent
-/// through the platform's login; non-members get the same 404 as for a missing app.
+/// Checks the viewer may see the app: a member of its project, on every request, in one
+/// query. Unknown viewers are sent through the platform's login; non-members get the
+/// same 404 as for a missing app.
 async fn authorize(
     state: &AppState,
     app_id: &str,
     headers: &HeaderMap,
     uri: &Uri,
-) -> Result<String, Response> {
-    let Some(user) = viewer(state, headers).await else {
-        let mut open = state.config.public_url();
-        open.set_path(&format!("/api/v1/apps/{app_id}/open"));
-        open.query_pairs_mut()
-            .append_pair("next", uri.path_and_query().map_or("/", |p| p.as_str()));
-        return Err(Redirect::to(open.as_str()).into_response());
+) -> Result<(), Response> {
+    let access = match cookie_value(headers, VIEW_COOKIE) {
+        Some(token) => state
+            .store
+            .view_access(&SessionToken::from_client(&token).hash(), app_id)
+            .await
+            .map_err(|e| ApiError::from(e).into_response())?,
+        None => None,
     };
-    match state.store.can_view_app(&user, app_id).await {
-        Ok(true) => Ok(user),
-        Ok(false) => Err(app_not_found().into_response()),
-        Err(e) => Err(ApiError::from(e).into_response()),
+    match access {
+        Some(true) => Ok(()),
+        Some(false) => Err(app_not_found().into_response()),
+        None => {
+            let mut open = state.config.public_url();
+            open.set_path(&format!("/api/v1/apps/{app_id}/open"));
+            open.query_pairs_mut()
+                .append_pair("next", uri.path_and_query().map_or("/", |p| p.as_str()));
+            Err(Redirect::to(open.as_str()).into_response())
+        }
     }
 }
 

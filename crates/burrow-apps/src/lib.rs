@@ -474,7 +474,7 @@ impl Supervisor {
                     self.inner.options.start_timeout.as_secs()
                 ));
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 

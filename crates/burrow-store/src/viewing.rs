@@ -77,6 +77,23 @@ impl Store {
         Ok(user)
     }
 
+    /// For a view session and an app, in one query: `None` if the session is unknown or
+    /// expired, else whether its user is a member of the app's project.
+    pub async fn view_access(&self, token_hash: &str, app_id: &str) -> Result<Option<bool>> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT COUNT(m.user_id) FROM view_sessions s \
+             LEFT JOIN apps a ON a.id = $2 \
+             LEFT JOIN project_members m ON m.project_id = a.project_id AND m.user_id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $3 GROUP BY s.token_hash",
+        )
+        .bind(token_hash)
+        .bind(app_id)
+        .bind(now_ms())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|(n,)| n > 0))
+    }
+
     /// Whether a user is a member of the project an app belongs to.
     pub async fn can_view_app(&self, user_id: &str, app_id: &str) -> Result<bool> {
         let row: Option<(i64,)> = sqlx::query_as(

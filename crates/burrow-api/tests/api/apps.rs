@@ -545,7 +545,91 @@ async fn old_versions_are_pruned_except_the_active_one(db: Db) {
     expect_error(resp, StatusCode::NOT_FOUND, "version_not_found").await;
 }
 
+async fn the_apps_origin_admits_members_only(db: Db) {
+    let app = spawn_app(db).await;
+    let owner = app.account("owner@example.com").await;
+    let stranger = app.account("stranger@example.com").await;
+    let project = app.project(&owner, "Sales").await;
+    let theirs = app.project(&stranger, "Theirs").await;
+    let mine: Value = app
+        .deploy(&owner, &project, json!({"name": "Mine", "code": HELLO}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = mine["id"].as_str().unwrap();
+    let other: Value = app
+        .deploy(&stranger, &theirs, json!({"name": "Other", "code": HELLO}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let other_path = format!(
+        "/api/v1/projects/{theirs}/apps/{}",
+        other["id"].as_str().unwrap()
+    );
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // No session: through the platform's sign-in.
+    let resp = no_redirects
+        .get(format!("{}/apps/{id}/", app.apps))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_redirection());
+    assert!(resp.headers()["location"]
+        .to_str()
+        .unwrap()
+        .contains(&format!("/api/v1/apps/{id}/open")));
+
+    // A stranger's own view session does not open someone else's app.
+    let ticket: Value = app
+        .post(
+            &format!("{other_path}/view-ticket"),
+            Some(&stranger.token),
+            json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let resp = no_redirects
+        .get(ticket["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap();
+    let resp = no_redirects
+        .get(format!("{}/apps/{id}/", app.apps))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, StatusCode::NOT_FOUND, "app_not_found").await;
+    // A made-up app: the same answer.
+    let resp = no_redirects
+        .get(format!("{}/apps/nosuchapp0000000/", app.apps))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, StatusCode::NOT_FOUND, "app_not_found").await;
+    // A forged session: back to sign-in.
+    let resp = no_redirects
+        .get(format!("{}/apps/{id}/", app.apps))
+        .header("cookie", "burrow_view=forged")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_redirection());
+}
+
 both_backends!(
+    the_apps_origin_admits_members_only,
     old_versions_are_pruned_except_the_active_one,
     deploy_from_code_builds_and_activates,
     uploads_and_templates_deploy,

@@ -33,6 +33,8 @@ pub use burrow_testkit::{Db, PgDatabase};
 
 pub struct TestApp {
     pub base: String,
+    /// The apps origin.
+    pub apps: String,
     /// The server's state, to run its maintenance directly.
     pub state: burrow_api::AppState,
     pub client: reqwest::Client,
@@ -117,6 +119,19 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Config)) -> Test
     let blobs = burrow_blobs::open(&config).unwrap();
     let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
     let apps_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // URLs the server hands out must name the ports actually bound.
+    for (url, bound) in [
+        (&mut config.public_url, &listener),
+        (&mut config.apps_url, &apps_listener),
+    ] {
+        if url.is_none() {
+            *url = Some(
+                format!("http://{}/", bound.local_addr().unwrap())
+                    .parse()
+                    .unwrap(),
+            );
+        }
+    }
     // No app is started in these tests (the binary's suite does that), so the shim is never run.
     std::fs::set_permissions(
         dir.path(),
@@ -140,6 +155,7 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Config)) -> Test
         apps_listener,
     );
     let addr = app.local_addr().unwrap();
+    let apps_addr = app.apps_addr().unwrap();
     let state = app.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
@@ -147,6 +163,7 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Config)) -> Test
     }));
     TestApp {
         base: format!("http://{addr}"),
+        apps: format!("http://{apps_addr}"),
         state,
         client: reqwest::Client::new(),
         store,

@@ -1,0 +1,502 @@
+//! Apps: cold start through Burrow against bare `streamlit run`, and the viewer proxy
+//! against a direct connection and against nginx, all in the same run.
+//!
+//! Usage: `cargo run --release -p burrow-bench --bin app_proxy [SECONDS]` as root, after
+//! `cargo build --release --bin burrow`, with `uv` on `PATH` and nginx installed
+//! (`make bench` does all of it). `BURROW_BIN` names the burrow executable.
+//!
+//! 1. Cold start: a stopped app, from the first request through the apps origin until
+//!    its health check answers there; against bare `streamlit run` of the same app on
+//!    the same environment until its health check answers. Medians of 5.
+//! 2. Throughput and latency of a static Streamlit asset (`favicon.png`) with 16
+//!    keep-alive connections for SECONDS each: through Burrow, directly to a bare
+//!    Streamlit, and through nginx configured as a reverse proxy to that Streamlit.
+//! 3. WebSocket ping round trips, through Burrow and directly.
+
+// A benchmark starts processes to time them.
+#![allow(clippy::disallowed_methods)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use std::sync::Arc;
+
+use burrow_bench::{ms, Stats};
+use burrow_sandbox::{LocalOptions, LocalRuntime, LogPolicy, Runtime};
+use futures::{SinkExt, StreamExt};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+const APP: &str = "import streamlit as st\nst.title('Bench')\n";
+const CONNECTIONS: usize = 16;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_ok(url: &str, cookie: Option<&str>, deadline: Duration) -> Duration {
+    let client = reqwest::Client::new();
+    let start = Instant::now();
+    loop {
+        let mut req = client.get(url);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        if let Ok(r) = req.send().await {
+            if r.status() == 200 {
+                return start.elapsed();
+            }
+        }
+        assert!(start.elapsed() < deadline, "{url} never answered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Where the load generator connects: a TCP address, or into a sandbox through `connect()`.
+#[derive(Clone)]
+enum Target {
+    Tcp(String),
+    Sandbox(Arc<LocalRuntime>, String),
+}
+
+impl Target {
+    async fn connect(&self) -> tokio::net::TcpStream {
+        match self {
+            Target::Tcp(addr) => tokio::net::TcpStream::connect(addr).await.unwrap(),
+            Target::Sandbox(runtime, id) => runtime.connect(id, 8501).await.unwrap(),
+        }
+    }
+}
+
+/// Requests per second and latencies for GET `path`, over keep-alive connections.
+async fn load(target: Target, path: &str, cookie: Option<&str>, secs: u64) -> (f64, Stats) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut workers = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let (target, path, cookie) = (target.clone(), path.to_owned(), cookie.map(str::to_owned));
+        workers.push(tokio::spawn(async move {
+            let addr = "bench";
+            let stream = target.connect().await;
+            stream.set_nodelay(true).unwrap();
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            tokio::spawn(conn);
+            let mut times = Vec::new();
+            while Instant::now() < deadline {
+                let mut req = hyper::Request::get(&path).header("host", addr);
+                if let Some(c) = &cookie {
+                    req = req.header("cookie", c);
+                }
+                let t = Instant::now();
+                let resp = sender
+                    .send_request(req.body(Empty::new()).unwrap())
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 200, "{path}");
+                resp.into_body().collect().await.unwrap();
+                times.push(t.elapsed());
+                sender.ready().await.unwrap();
+            }
+            times
+        }));
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    let rps = all.len() as f64 / secs as f64;
+    (rps, Stats::of(&mut all))
+}
+
+async fn ws_rtt(url: &str, cookie: Option<&str>, origin: &str, n: usize) -> Stats {
+    let mut request = url.into_client_request().unwrap();
+    if let Some(c) = cookie {
+        request.headers_mut().insert("cookie", c.parse().unwrap());
+    }
+    request
+        .headers_mut()
+        .insert("origin", origin.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut times = Vec::new();
+    for i in 0..n {
+        let t = Instant::now();
+        ws.send(Message::Ping(i.to_string().into_bytes().into()))
+            .await
+            .unwrap();
+        loop {
+            match ws.next().await.unwrap().unwrap() {
+                Message::Pong(_) => break,
+                _ => continue,
+            }
+        }
+        times.push(t.elapsed());
+    }
+    Stats::of(&mut times)
+}
+
+fn p99(samples: Stats) -> String {
+    format!("p50 {} p99 {}", ms(samples.median), ms(samples.p99))
+}
+
+#[tokio::main]
+async fn main() {
+    let secs: u64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let burrow = std::env::var("BURROW_BIN").unwrap_or_else(|_| "target/release/burrow".into());
+    let target = std::env::current_dir().unwrap().join("target");
+    let dir = tempfile::Builder::new()
+        .prefix("burrow-bench-apps")
+        .tempdir_in(&target)
+        .unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let envs = target.join("bench-envs");
+    let (api_port, apps_port) = (free_port(), free_port());
+    let base = format!("http://127.0.0.1:{api_port}");
+    let apps = format!("http://127.0.0.1:{apps_port}");
+    let _serve = Killed(
+        Command::new(&burrow)
+            .arg("serve")
+            .env("BURROW_DATA_DIR", dir.path())
+            .env("BURROW_ENVS__DIR", &envs)
+            .env("BURROW_LISTEN", format!("127.0.0.1:{api_port}"))
+            .env("BURROW_APPS_LISTEN", format!("127.0.0.1:{apps_port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("burrow runs: build it with `cargo build --release --bin burrow`"),
+    );
+    wait_ok(&format!("{base}/readyz"), None, Duration::from_secs(30)).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let token = client
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(&json!({"email": "bench@example.com", "password": "a long enough passphrase", "name": "Bench"}))
+        .send().await.unwrap().json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let project = client
+        .post(format!("{base}/api/v1/projects"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Bench"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let app: Value = client
+        .post(format!("{base}/api/v1/projects/{project}/apps"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Bench", "code": APP}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = app["id"].as_str().unwrap().to_owned();
+    let path = format!("{base}/api/v1/projects/{project}/apps/{id}");
+    eprintln!("waiting for the base environment and the app's build…");
+    let started = Instant::now();
+    loop {
+        let a: Value = client
+            .get(&path)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if a["active_version"] == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(900),
+            "the build did not finish: {a}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let ticket: Value = client
+        .post(format!("{path}/view-ticket"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let resp = client
+        .get(ticket["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let cookie = resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // 1. Cold start, through Burrow.
+    let mut burrow_cold = Vec::new();
+    for _ in 0..5 {
+        client
+            .post(format!("{path}/stop"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let t = Instant::now();
+        client
+            .get(format!("{apps}/apps/{id}/"))
+            .header("cookie", &cookie)
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        wait_ok(
+            &format!("{apps}/apps/{id}/_stcore/health"),
+            Some(&cookie),
+            Duration::from_secs(120),
+        )
+        .await;
+        burrow_cold.push(t.elapsed());
+    }
+
+    // ... and bare Streamlit on the same environment and app.
+    let python = find_python(&envs);
+    let code_dir = dir.path().join("bare");
+    std::fs::create_dir_all(&code_dir).unwrap();
+    std::fs::write(code_dir.join("app.py"), APP).unwrap();
+    let bare_port = free_port();
+    let bare = |port: u16| {
+        Killed(
+            Command::new(&python)
+                .args([
+                    "-m",
+                    "streamlit",
+                    "run",
+                    "app.py",
+                    "--server.headless=true",
+                    &format!("--server.port={port}"),
+                    "--server.address=127.0.0.1",
+                    "--server.baseUrlPath=apps/bare",
+                    "--browser.gatherUsageStats=false",
+                    "--server.fileWatcherType=none",
+                ])
+                .current_dir(&code_dir)
+                .env("HOME", dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut bare_cold = Vec::new();
+    for _ in 0..5 {
+        let port = free_port();
+        let t = Instant::now();
+        let process = bare(port);
+        wait_ok(
+            &format!("http://127.0.0.1:{port}/apps/bare/_stcore/health"),
+            None,
+            Duration::from_secs(120),
+        )
+        .await;
+        bare_cold.push(t.elapsed());
+        drop(process);
+    }
+    let (burrow_cold, bare_cold) = (Stats::of(&mut burrow_cold), Stats::of(&mut bare_cold));
+    println!("cold start, median of 5:");
+    println!(
+        "  bare streamlit run            {:>10}  1.00x",
+        ms(bare_cold.median)
+    );
+    println!(
+        "  through Burrow (sandboxed)    {:>10}  {:.2}x",
+        ms(burrow_cold.median),
+        burrow_cold.median.as_secs_f64() / bare_cold.median.as_secs_f64()
+    );
+
+    // 2. Proxy throughput: Burrow, direct, nginx.
+    let _bare = bare(bare_port);
+    wait_ok(
+        &format!("http://127.0.0.1:{bare_port}/apps/bare/_stcore/health"),
+        None,
+        Duration::from_secs(120),
+    )
+    .await;
+    let nginx_port = free_port();
+    let _nginx = start_nginx(dir.path(), nginx_port, bare_port);
+    wait_ok(
+        &format!("http://127.0.0.1:{nginx_port}/apps/bare/favicon.png"),
+        None,
+        Duration::from_secs(10),
+    )
+    .await;
+    client
+        .get(format!("{apps}/apps/{id}/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    wait_ok(
+        &format!("{apps}/apps/{id}/favicon.png"),
+        Some(&cookie),
+        Duration::from_secs(120),
+    )
+    .await;
+
+    let apps_addr = format!("127.0.0.1:{apps_port}");
+    let runtime = Arc::new(
+        LocalRuntime::new(LocalOptions {
+            state_dir: dir.path().join("sandboxes"),
+            runtime_bin: "runc".into(),
+            shim_exe: burrow.clone().into(),
+            init: "/usr/bin/tini".into(),
+            log_policy: LogPolicy::default(),
+        })
+        .unwrap(),
+    );
+    let sandbox = runtime
+        .list(&[("burrow.app".to_owned(), id.clone())].into())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.status == burrow_sandbox::Status::Running)
+        .expect("the app runs")
+        .id;
+    let asset = format!("/apps/{id}/favicon.png");
+    let bare_asset = "/apps/bare/favicon.png";
+    let (direct_rps, direct) = load(
+        Target::Tcp(format!("127.0.0.1:{bare_port}")),
+        bare_asset,
+        None,
+        secs,
+    )
+    .await;
+    let (nginx_rps, nginx) = load(
+        Target::Tcp(format!("127.0.0.1:{nginx_port}")),
+        bare_asset,
+        None,
+        secs,
+    )
+    .await;
+    let (inside_rps, inside) = load(Target::Sandbox(runtime, sandbox), &asset, None, secs).await;
+    let (burrow_rps, burrow_lat) =
+        load(Target::Tcp(apps_addr.clone()), &asset, Some(&cookie), secs).await;
+    println!("static asset (favicon.png), {CONNECTIONS} keep-alive connections, {secs} s each:");
+    println!(
+        "  bare streamlit, direct              {direct_rps:>6.0} req/s  1.00x   {}",
+        p99(direct)
+    );
+    println!(
+        "  bare streamlit, via nginx           {nginx_rps:>6.0} req/s  {:.2}x   {}",
+        nginx_rps / direct_rps,
+        p99(nginx)
+    );
+    println!(
+        "  sandboxed streamlit, direct         {inside_rps:>6.0} req/s  1.00x   {}",
+        p99(inside)
+    );
+    println!(
+        "  sandboxed streamlit, via Burrow     {burrow_rps:>6.0} req/s  {:.2}x   {}",
+        burrow_rps / inside_rps,
+        p99(burrow_lat)
+    );
+    println!(
+        "  proxy cost: nginx keeps {:.1}% of direct throughput, Burrow {:.1}%",
+        100.0 * nginx_rps / direct_rps,
+        100.0 * burrow_rps / inside_rps
+    );
+
+    // 3. WebSocket round trips.
+    let direct_ws = ws_rtt(
+        &format!("ws://127.0.0.1:{bare_port}/apps/bare/_stcore/stream"),
+        None,
+        &format!("http://127.0.0.1:{bare_port}"),
+        500,
+    )
+    .await;
+    let burrow_ws = ws_rtt(
+        &format!("ws://{apps_addr}/apps/{id}/_stcore/stream"),
+        Some(&cookie),
+        &apps,
+        500,
+    )
+    .await;
+    println!("WebSocket ping round trip, 500 each:");
+    println!("  direct                 {}", p99(direct_ws));
+    println!(
+        "  through Burrow         {}   ({:.2}x direct at p50)",
+        p99(burrow_ws),
+        burrow_ws.median.as_secs_f64() / direct_ws.median.as_secs_f64()
+    );
+}
+
+fn find_python(envs: &Path) -> PathBuf {
+    std::fs::read_dir(envs.join("base"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("burrow-env.json").is_file())
+        .expect("the base environment is built")
+        .join("bin/python")
+}
+
+fn start_nginx(dir: &Path, port: u16, upstream: u16) -> Killed {
+    let prefix = dir.join("nginx");
+    std::fs::create_dir_all(prefix.join("logs")).unwrap();
+    let conf = prefix.join("nginx.conf");
+    std::fs::write(&conf, format!(
+        "worker_processes 1;\npid {pid};\nerror_log {err} warn;\nevents {{ worker_connections 1024; }}\n\
+         http {{\n  access_log off;\n  upstream st {{ server 127.0.0.1:{upstream}; keepalive 64; }}\n\
+         server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      proxy_pass http://st;\n\
+         proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_set_header Host $host;\n    }}\n  }}\n}}\n",
+        pid = prefix.join("nginx.pid").display(), err = prefix.join("logs/error.log").display(),
+    )).unwrap();
+    Killed(
+        Command::new("nginx")
+            .args(["-p"])
+            .arg(&prefix)
+            .args(["-c"])
+            .arg(&conf)
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx runs: `make bench` installs it"),
+    )
+}
