@@ -91,6 +91,29 @@ fn presented_token(parts: &Parts) -> Option<SessionToken> {
         .filter(|t| !t.expose().is_empty())
 }
 
+/// A change made with the session cookie must come from the platform's own pages:
+/// browsers send cookies with requests from other origins of the same site (such as
+/// app pages on the apps origin), and their `Origin` header says where they came from.
+fn refuse_cross_site(parts: &Parts, state: &AppState) -> Result<(), ApiError> {
+    if matches!(
+        parts.method,
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    ) {
+        return Ok(());
+    }
+    let Some(origin) = parts.headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let ours = state.config.public_url().origin().ascii_serialization();
+    if origin.to_str().is_ok_and(|o| o == ours) {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(
+        "cross_origin",
+        "this change came from another origin with the session cookie: make it from Burrow itself, or use a bearer token",
+    ))
+}
+
 /// A signed-in caller: the user and the hash of the token they presented.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -109,6 +132,9 @@ impl FromRequestParts<AppState> for Session {
             return Ok(session.clone());
         }
         let token = presented_token(parts).ok_or_else(ApiError::unauthenticated)?;
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            refuse_cross_site(parts, state)?;
+        }
         let token_hash = token.hash();
         let user = match state.store.session_user(&token_hash).await {
             Ok(user) => user,

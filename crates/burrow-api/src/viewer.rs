@@ -249,6 +249,14 @@ async fn proxy(
     if let Err(response) = authorize(&state, &app_id, request.headers(), request.uri()).await {
         return response;
     }
+    // A service worker would control the whole apps origin, every app on it included.
+    if request.headers().contains_key("service-worker") {
+        return ApiError::forbidden(
+            "service_worker",
+            "service workers are not allowed on the apps origin",
+        )
+        .into_response();
+    }
     let upgrade = is_websocket(request.headers());
     if upgrade && !same_origin(&state, request.headers()) {
         return ApiError::forbidden(
@@ -287,8 +295,16 @@ async fn waking(state: &AppState, app_id: &str, wants_page: bool) -> Response {
         Ok(app) => app,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let gave_up = app.status == "error" && state.supervisor.gave_up(app_id).await;
-    if !gave_up {
+    if app.active_version.is_none() {
+        return ApiError::conflict(
+            "not_built",
+            "this app has no built version yet: wait for its build, or upload a version that builds",
+        )
+        .into_response();
+    }
+    // An app left in `error` after its restarts stays there until an editor starts it;
+    // viewers see the error on the loading page.
+    if app.status != "error" {
         let supervisor = state.supervisor.clone();
         let id = app_id.to_owned();
         tokio::spawn(async move {
@@ -418,12 +434,77 @@ fn clean_request_headers(
     }
 }
 
+/// An app's response may not set or clear Burrow's cookies, widen a service worker's
+/// scope, or wipe the origin's data: all apps share the apps origin.
 fn clean_response_headers(headers: &mut HeaderMap, keep_upgrade: bool) {
     for name in &STRIPPED[..9] {
         if keep_upgrade && (*name == "upgrade" || *name == "connection") {
             continue;
         }
         headers.remove(*name);
+    }
+    headers.remove("service-worker-allowed");
+    headers.remove("clear-site-data");
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter(|v| {
+            let name = v
+                .to_str()
+                .ok()
+                .and_then(|c| c.split('=').next())
+                .map(|n| n.trim().to_ascii_lowercase())
+                .unwrap_or_default();
+            !name.starts_with("burrow_")
+        })
+        .cloned()
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for cookie in cookies {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apps_cannot_set_burrow_cookies_or_widen_workers() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("burrow_view=x; Path=/"),
+        );
+        headers.append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("Burrow_Session=y"),
+        );
+        headers.append(header::SET_COOKIE, HeaderValue::from_static("theirs=1"));
+        headers.insert("service-worker-allowed", HeaderValue::from_static("/"));
+        headers.insert("clear-site-data", HeaderValue::from_static("\"*\""));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        clean_response_headers(&mut headers, false);
+        let cookies: Vec<_> = headers.get_all(header::SET_COOKIE).iter().collect();
+        assert_eq!(cookies, vec!["theirs=1"]);
+        assert!(!headers.contains_key("service-worker-allowed"));
+        assert!(!headers.contains_key("clear-site-data"));
+        assert!(!headers.contains_key(header::CONNECTION));
+    }
+
+    #[test]
+    fn suspicious_paths_are_caught() {
+        for bad in [
+            "/apps/a/../b",
+            "/apps/a/%2e%2e/b",
+            "/apps/a/%2F",
+            "/apps/a/%252e",
+            "/apps/a\\b",
+            "/apps/a/./b",
+        ] {
+            assert!(suspicious_path(bad), "{bad}");
+        }
+        assert!(!suspicious_path("/apps/a/static/js/index.js"));
     }
 }
 
@@ -510,7 +591,7 @@ async fn forward(
                 }
                 None => {
                     let error = e.into_error();
-                    return Err(if error.to_string().contains("length limit") {
+                    return Err(if caused_by_length_limit(&error) {
                         ApiError::new(
                             StatusCode::PAYLOAD_TOO_LARGE,
                             "body_too_large",
@@ -536,6 +617,18 @@ async fn forward(
         parts,
         Body::new(body.map_err(axum::Error::new)),
     ))
+}
+
+/// Whether an upstream error came from the request body passing its limit.
+fn caused_by_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 fn bad_gateway(detail: String) -> ApiError {

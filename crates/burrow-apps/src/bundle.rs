@@ -14,6 +14,9 @@ pub async fn unpack(
     blob: &str,
     blobs: &dyn ObjectStore,
 ) -> Result<PathBuf, String> {
+    if !is_app_id(app_id) {
+        return Err(format!("{app_id:?} is not an app id"));
+    }
     let app_dir = dir.join(app_id);
     let dest = app_dir.join(format!("v{version}"));
     if dest.is_dir() {
@@ -100,12 +103,41 @@ fn make_dirs_public(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Whether `id` has the shape of an app's short id, and so is safe as a path segment.
+pub fn is_app_id(id: &str) -> bool {
+    id.len() == 16
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
 /// Removes every unpacked version of an app.
 pub fn remove_all(dir: &Path, app_id: &str) {
-    let _ = std::fs::remove_dir_all(dir.join(app_id));
+    if is_app_id(app_id) {
+        let _ = std::fs::remove_dir_all(dir.join(app_id));
+    }
 }
 
 /// Removes one unpacked version of an app.
 pub fn remove_version(dir: &Path, app_id: &str, version: i64) {
-    let _ = std::fs::remove_dir_all(dir.join(app_id).join(format!("v{version}")));
+    if is_app_id(app_id) {
+        let _ = std::fs::remove_dir_all(dir.join(app_id).join(format!("v{version}")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_short_ids_are_paths() {
+        assert!(super::is_app_id("4gprdfzvmg7fw4tm"));
+        for bad in [
+            "..",
+            "../../etc",
+            "4gprdfzvmg7fw4t/",
+            "4GPRDFZVMG7FW4TM",
+            "",
+        ] {
+            assert!(!super::is_app_id(bad), "{bad}");
+        }
+    }
 }

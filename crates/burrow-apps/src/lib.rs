@@ -13,7 +13,7 @@ mod bundle;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -74,6 +74,12 @@ struct Slot {
     current: parking_lot::RwLock<Option<Running>>,
     /// Milliseconds since the epoch of the last viewer activity.
     last_activity: AtomicI64,
+    /// The last activity written to the store.
+    persisted_activity: AtomicI64,
+    /// Restarts are used up: only a deliberate start (or stop) clears this.
+    gave_up: AtomicBool,
+    /// The app was deleted: a start still waiting on this slot must not go ahead.
+    deleted: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -83,7 +89,12 @@ struct SlotState {
     restarts: i64,
     /// A newly activated version that failed to start; not tried again until activated anew.
     failed_switch: Option<i64>,
+    /// Since when the current sandbox has run; a long healthy run forgives old crashes.
+    healthy_since: Option<Instant>,
 }
+
+/// A run this long without a crash resets the restart count.
+const FORGIVE_AFTER: Duration = Duration::from_secs(300);
 
 impl Slot {
     fn set_running(&self, state: &mut SlotState, running: Option<Running>) {
@@ -172,16 +183,29 @@ impl Supervisor {
     pub async fn ensure_running(&self, app_id: &str) -> Result<Running, AppError> {
         let slot = self.slot(app_id);
         let mut state = slot.state.lock().await;
+        if slot.deleted.load(Ordering::Relaxed) {
+            return Err(AppError::StartFailed("the app was deleted".into()));
+        }
         if let Some(running) = &state.running {
             if matches!(
                 self.inner.runtime.status(&running.sandbox).await,
                 Ok(Status::Running)
             ) {
-                return Ok(running.clone());
+                let running = running.clone();
+                self.inner
+                    .store
+                    .set_app_status(app_id, AppStatus::Running, None, None)
+                    .await?;
+                return Ok(running);
             }
             let gone = running.sandbox.clone();
             slot.set_running(&mut state, None);
             let _ = self.inner.runtime.remove(&gone).await;
+        }
+        if slot.gave_up.load(Ordering::Relaxed) {
+            return Err(AppError::StartFailed(format!(
+                "it failed {MAX_RESTARTS} restarts in a row; an editor must start it again"
+            )));
         }
         slot.last_activity.store(now_ms(), Ordering::Relaxed);
         self.start_locked(&slot, &mut state, app_id).await
@@ -213,6 +237,7 @@ impl Supervisor {
                     store
                         .set_app_status(app_id, AppStatus::Running, None, None)
                         .await?;
+                    state.healthy_since = Some(Instant::now());
                     slot.set_running(state, Some(running.clone()));
                     return Ok(running);
                 }
@@ -220,19 +245,7 @@ impl Supervisor {
             };
             let message = error.to_string();
             if state.restarts >= MAX_RESTARTS {
-                tracing::warn!(app.id = %app_id, error = %message, "App failed to start too often; leaving it in error");
-                store
-                    .set_app_status(app_id, AppStatus::Error, Some(&message), None)
-                    .await?;
-                store
-                    .notify_app_creator(
-                        app_id,
-                        &format!(
-                            "{} stopped after {} restarts: {message}",
-                            app.name, MAX_RESTARTS
-                        ),
-                    )
-                    .await?;
+                self.give_up(slot, app_id, &app.name, &message).await?;
                 return Err(error);
             }
             state.restarts += 1;
@@ -249,17 +262,36 @@ impl Supervisor {
         }
     }
 
+    /// Leaves the app in `error` with `message`, and tells its creator.
+    async fn give_up(
+        &self,
+        slot: &Slot,
+        app_id: &str,
+        name: &str,
+        message: &str,
+    ) -> Result<(), AppError> {
+        tracing::warn!(app.id = %app_id, error = %message, "App failed too often; leaving it in error");
+        slot.gave_up.store(true, Ordering::Relaxed);
+        let store = &self.inner.store;
+        store
+            .set_app_status(app_id, AppStatus::Error, Some(message), Some(MAX_RESTARTS))
+            .await?;
+        store
+            .notify_app_creator(
+                app_id,
+                &format!("{name} stopped after {MAX_RESTARTS} restarts: {message}"),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// A deliberate start: clears the last error and the restart count first.
     pub async fn start(&self, app_id: &str) -> Result<Running, AppError> {
         self.inner.store.clear_app_error(app_id).await?;
-        self.slot(app_id).state.lock().await.restarts = 0;
+        let slot = self.slot(app_id);
+        slot.gave_up.store(false, Ordering::Relaxed);
+        slot.state.lock().await.restarts = 0;
         self.ensure_running(app_id).await
-    }
-
-    /// Whether the app is in `error` after using up its restarts: viewers then see the
-    /// error instead of starting it again; an editor's start clears it.
-    pub async fn gave_up(&self, app_id: &str) -> bool {
-        self.slot(app_id).state.lock().await.restarts >= MAX_RESTARTS
     }
 
     /// Stops the app's sandbox, if any, and records it as stopped.
@@ -267,6 +299,7 @@ impl Supervisor {
         let slot = self.slot(app_id);
         let mut state = slot.state.lock().await;
         state.restarts = 0;
+        slot.gave_up.store(false, Ordering::Relaxed);
         if let Some(running) = state.running.clone() {
             slot.set_running(&mut state, None);
             self.inner
@@ -291,6 +324,7 @@ impl Supervisor {
     /// Stops the app's sandbox and forgets the app, which is being deleted.
     pub async fn forget(&self, app_id: &str) {
         let slot = self.slot(app_id);
+        slot.deleted.store(true, Ordering::Relaxed);
         let mut state = slot.state.lock().await;
         if let Some(running) = state.running.clone() {
             slot.set_running(&mut state, None);
@@ -493,7 +527,11 @@ impl Supervisor {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0);
             let alive = sandbox.status == Status::Running;
-            let known = self.inner.store.find_app(app_id).await.is_ok();
+            let known = match self.inner.store.find_app(app_id).await {
+                Ok(_) => true,
+                Err(StoreError::NotFound) => false,
+                Err(e) => return Err(e.into()),
+            };
             if alive && known && !adopted.contains_key(app_id) {
                 adopted.insert(
                     app_id.clone(),
@@ -519,6 +557,7 @@ impl Supervisor {
             let slot = self.slot(&app_id);
             slot.last_activity.store(now_ms(), Ordering::Relaxed);
             let mut state = slot.state.lock().await;
+            state.healthy_since = Some(Instant::now());
             slot.set_running(&mut state, Some(running));
             self.inner
                 .store
@@ -538,11 +577,17 @@ impl Supervisor {
             .iter()
             .map(|(k, v)| (k.clone(), Arc::clone(v)))
             .collect();
-        for (app_id, slot) in apps {
-            if let Err(e) = self.upkeep(&app_id, &slot).await {
+        // Apps are kept up concurrently: one app's slow restart holds up no other.
+        let work = apps.iter().map(|(app_id, slot)| async move {
+            if let Err(e) = self.upkeep(app_id, slot).await {
                 tracing::warn!(app.id = %app_id, error = %e, "App upkeep failed");
             }
-        }
+            let at = slot.last_activity.load(Ordering::Relaxed);
+            if at > slot.persisted_activity.swap(at, Ordering::Relaxed) {
+                let _ = self.inner.store.record_app_activity(app_id, at).await;
+            }
+        });
+        futures::future::join_all(work).await;
     }
 
     async fn upkeep(&self, app_id: &str, slot: &Slot) -> Result<(), AppError> {
@@ -586,11 +631,9 @@ impl Supervisor {
             slot.set_running(&mut state, None);
             let message = format!("{why}; its last output:\n{tail}");
             tracing::warn!(app.id = %app_id, error = %message, "App crashed");
+            state.healthy_since = None;
             if state.restarts >= MAX_RESTARTS {
-                store
-                    .set_app_status(app_id, AppStatus::Error, Some(&message), None)
-                    .await?;
-                return Ok(());
+                return self.give_up(slot, app_id, &app.name, &message).await;
             }
             state.restarts += 1;
             store
@@ -605,6 +648,12 @@ impl Supervisor {
             // A failed restart is recorded by start_locked.
             let _ = self.start_locked(slot, &mut state, app_id).await;
             return Ok(());
+        }
+        if state
+            .healthy_since
+            .is_some_and(|since| since.elapsed() > FORGIVE_AFTER)
+        {
+            state.restarts = 0;
         }
         if let Some(active) = app.active_version {
             if active != running.version && state.failed_switch != Some(active) {
@@ -635,21 +684,6 @@ impl Supervisor {
         loop {
             every.tick().await;
             self.tick().await;
-        }
-    }
-
-    /// Flushes in-memory activity times to the store, for status pages.
-    pub async fn persist_activity(&self) {
-        let apps: Vec<(String, i64)> = self
-            .inner
-            .slots
-            .read()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.last_activity.load(Ordering::Relaxed)))
-            .filter(|(_, at)| *at > 0)
-            .collect();
-        for (app_id, at) in apps {
-            let _ = self.inner.store.record_app_activity(&app_id, at).await;
         }
     }
 }

@@ -338,7 +338,8 @@ impl Store {
             return Ok(Err(version));
         }
         let done = sqlx::query(
-            "UPDATE apps SET active_version = $3, updated_at = $4 WHERE id = $1 AND project_id = $2",
+            "UPDATE apps SET active_version = $3, updated_at = $4 WHERE id = $1 AND project_id = $2 \
+             AND EXISTS (SELECT 1 FROM app_versions v WHERE v.app_id = $1 AND v.number = $3)",
         )
         .bind(app_id)
         .bind(project_id)
@@ -443,23 +444,15 @@ impl Store {
     /// Deletes versions created before `cutoff_ms`, except each app's active one;
     /// returns `(app, number, bundle blob)` of each, for their files to go too.
     pub async fn prune_versions(&self, cutoff_ms: i64) -> Result<Vec<(String, i64, String)>> {
-        let mut tx = self.pool().begin().await?;
-        let old: Vec<(String, i64, String)> = sqlx::query_as(
-            "SELECT v.app_id, v.number, v.bundle_blob FROM app_versions v JOIN apps a ON a.id = v.app_id \
-             WHERE v.created_at < $1 AND (a.active_version IS NULL OR v.number <> a.active_version)",
+        // One statement, so an activation cannot slip in between choosing and deleting.
+        Ok(sqlx::query_as(
+            "DELETE FROM app_versions WHERE created_at < $1 AND number <> \
+             COALESCE((SELECT a.active_version FROM apps a WHERE a.id = app_versions.app_id), -1) \
+             RETURNING app_id, number, bundle_blob",
         )
         .bind(cutoff_ms)
-        .fetch_all(&mut *tx)
-        .await?;
-        for (app, number, _) in &old {
-            sqlx::query("DELETE FROM app_versions WHERE app_id = $1 AND number = $2")
-                .bind(app)
-                .bind(number)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(old)
+        .fetch_all(self.pool())
+        .await?)
     }
 
     /// The environments some app version was built into: kept, so rollbacks stay instant.

@@ -482,12 +482,13 @@ pub async fn delete_app(
     ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let app_id = path.1;
-    state.supervisor.forget(&app_id).await;
+    // The row goes first: only an app of this project is stopped and forgotten.
     let blobs = state
         .store
         .delete_app(&access.project.id, &app_id)
         .await
         .map_err(|e| not_found_as(e, app_not_found))?;
+    state.supervisor.forget(&app_id).await;
     for blob in blobs {
         forget_bundle(&state, &blob).await;
     }
@@ -908,7 +909,8 @@ pub async fn restart_app(
     .await
 }
 
-/// Runs a start or restart: awaited with `wait`, else in the background with 202.
+/// Runs a start or restart in its own task, so a client that goes away cannot cut it
+/// short: awaited with `wait`, else answered at once with 202.
 async fn run_lifecycle<F, Fut>(
     state: &AppState,
     project_id: &str,
@@ -920,21 +922,27 @@ where
     F: FnOnce(burrow_apps::Supervisor, String) -> Fut,
     Fut: std::future::Future<Output = Result<(), burrow_apps::AppError>> + Send + 'static,
 {
-    let work = action(state.supervisor.clone(), app_id.clone());
-    if wait {
-        work.await.map_err(start_failed)?;
-        return Ok((StatusCode::OK, app_dto(state, project_id, &app_id).await?));
+    if !wait && state.supervisor.running(&app_id).is_none() {
+        state
+            .store
+            .set_app_status(&app_id, burrow_store::AppStatus::Starting, None, None)
+            .await?;
     }
-    state
-        .store
-        .set_app_status(&app_id, burrow_store::AppStatus::Starting, None, None)
-        .await?;
+    let work = action(state.supervisor.clone(), app_id.clone());
     let id = app_id.clone();
-    tokio::spawn(async move {
-        if let Err(e) = work.await {
+    let task = tokio::spawn(async move {
+        let result = work.await;
+        if let Err(e) = &result {
             tracing::warn!(app.id = %id, error = %e, "App did not start");
         }
+        result
     });
+    if wait {
+        task.await
+            .map_err(|e| ApiError::internal(format!("the start task failed: {e}")))?
+            .map_err(start_failed)?;
+        return Ok((StatusCode::OK, app_dto(state, project_id, &app_id).await?));
+    }
     Ok((
         StatusCode::ACCEPTED,
         app_dto(state, project_id, &app_id).await?,

@@ -473,6 +473,21 @@ async fn settings_are_checked_and_roles_enforced(db: Db) {
         .await;
     expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
 
+    // App ids are never paths: deleting "..", however spelled, touches nothing.
+    for trick in ["%2E%2E", "..%2F..", "%2E%2E%2F%2E%2E%2Fsandboxes"] {
+        let resp = app
+            .request(
+                Method::DELETE,
+                &format!("/api/v1/projects/{project}/apps/{trick}"),
+                Some(&owner.token),
+                None,
+            )
+            .await;
+        expect_error(resp, StatusCode::NOT_FOUND, "app_not_found").await;
+    }
+    assert!(app.dir.path().join("sandboxes").is_dir());
+    assert_eq!(app.get(&path, &owner.token).await.status(), StatusCode::OK);
+
     // Someone outside the project cannot tell the app exists.
     let resp = app.get(&path, &stranger.token).await;
     expect_error(resp, StatusCode::NOT_FOUND, "project_not_found").await;

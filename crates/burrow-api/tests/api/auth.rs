@@ -283,7 +283,65 @@ async fn closed_registration_leaves_account_creation_to_admins(db: Db) {
     expect_error(resp, StatusCode::FORBIDDEN, "admin_only").await;
 }
 
+/// App pages on the apps origin share the browser's cookies for this host: a change made
+/// with the session cookie from another origin is refused; bearer tokens are not cookies.
+async fn cookie_changes_from_other_origins_are_refused(db: Db) {
+    let app = spawn_app(db).await;
+    let account = app.account("ada@example.com").await;
+    let resp = app.login("ada@example.com", PASSWORD).await;
+    let cookie = resp.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let create = |origin: Option<String>, bearer: bool| {
+        let mut req = app
+            .client
+            .post(format!("{}/api/v1/projects", app.base))
+            .json(&serde_json::json!({"name": "P"}));
+        if bearer {
+            req = req.bearer_auth(&account.token);
+        } else {
+            req = req.header("cookie", &cookie);
+        }
+        if let Some(origin) = origin {
+            req = req.header("origin", origin);
+        }
+        req.send()
+    };
+    let foreign = || Some(app.apps.clone());
+    let resp = create(foreign(), false).await.unwrap();
+    expect_error(resp, StatusCode::FORBIDDEN, "cross_origin").await;
+    let resp = create(Some(app.base.clone()), false).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let resp = create(None, false).await.unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::CREATED,
+        "no Origin: not a browser"
+    );
+    let resp = create(foreign(), true).await.unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::CREATED,
+        "bearer tokens are not sent by browsers on their own"
+    );
+    // Reading is not a change.
+    let resp = app
+        .client
+        .get(format!("{}/api/v1/projects", app.base))
+        .header("cookie", &cookie)
+        .header("origin", app.apps.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
 crate::both_backends!(
+    cookie_changes_from_other_origins_are_refused,
     register_login_me_logout,
     tokens_are_stored_hashed_and_expire,
     login_failures_do_not_tell_accounts_apart,

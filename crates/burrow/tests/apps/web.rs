@@ -151,6 +151,17 @@ async fn hostile_requests_never_reach_another_app_or_smuggle_identity() {
     }
     assert!(seen.contains("127.0.0.1"), "our own X-Forwarded-For is set");
 
+    // No service worker may take over the apps origin.
+    let resp = viewer
+        .client
+        .get(format!("{}/apps/{id}/sw.js", server.apps))
+        .header("cookie", &viewer.cookie)
+        .header("service-worker", "script")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+
     // Another project's app: 404 whether it exists or not.
     let resp = viewer.get("/apps/doesnotexist0000/", "text/html").await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
