@@ -474,7 +474,25 @@ async fn settings_are_checked_and_roles_enforced(db: Db) {
     expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
 
     // App ids are never paths: deleting "..", however spelled, touches nothing.
-    for trick in ["%2E%2E", "..%2F..", "%2E%2E%2F%2E%2E%2Fsandboxes"] {
+    // (A client resolves a bare "%2E%2E" segment itself, so it is sent raw as well.)
+    let raw = format!(
+        "DELETE /api/v1/projects/{project}/apps/%2E%2E HTTP/1.1\r\nHost: x\r\n\
+         Authorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        owner.token
+    );
+    let mut stream = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stream, raw.as_bytes())
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut answer)
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    assert!(answer.contains("app_not_found"), "{answer}");
+    for trick in ["..%2F..", "%2E%2E%2F%2E%2E%2Fsandboxes", "%2e%2e%2f%2e%2e"] {
         let resp = app
             .request(
                 Method::DELETE,
