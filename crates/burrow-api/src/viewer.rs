@@ -34,6 +34,8 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 pub const TICKET_SECS: i64 = 60;
 /// How long a view session lasts.
 pub const VIEW_SESSION_SECS: i64 = 12 * 3600;
+/// How often an open WebSocket's access is checked again.
+const REVALIDATE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The router of the apps origin.
 pub fn router(state: AppState) -> Router {
@@ -649,6 +651,9 @@ async fn tunnel(
     mut request: Request,
     client: SocketAddr,
 ) -> Result<Response, ApiError> {
+    let session = cookie_value(request.headers(), VIEW_COOKIE)
+        .map(|token| SessionToken::from_client(&token).hash())
+        .unwrap_or_default();
     let client_upgrade = hyper::upgrade::on(&mut request);
     let (mut parts, _) = request.into_parts();
     clean_request_headers(state, &mut parts.headers, client, true);
@@ -673,6 +678,7 @@ async fn tunnel(
     }
     let upstream_upgrade = hyper::upgrade::on(&mut response);
     let supervisor = state.supervisor.clone();
+    let store = state.store.clone();
     let app_id = app_id.to_owned();
     tokio::spawn(async move {
         let (Ok(client_io), Ok(upstream_io)) = (client_upgrade.await, upstream_upgrade.await)
@@ -702,7 +708,22 @@ async fn tunnel(
             let _ = tokio::io::copy(&mut upstream_read, &mut client_write).await;
             let _ = client_write.shutdown().await;
         };
-        tokio::join!(inbound, outbound);
+        // The session and membership are checked again while the socket is open: a
+        // viewer removed from the project, or whose session ended, is cut off.
+        let revalidate = async {
+            loop {
+                tokio::time::sleep(REVALIDATE).await;
+                let allowed = store.view_access(&session, &app_id).await;
+                if !matches!(allowed, Ok(Some(true))) {
+                    tracing::info!(app.id = %app_id, "Closed a WebSocket whose viewer lost access");
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            _ = async { tokio::join!(inbound, outbound) } => {}
+            () = revalidate => {}
+        }
     });
     let (mut parts, _) = response.into_parts();
     clean_response_headers(&mut parts.headers, true);

@@ -455,6 +455,18 @@ impl Store {
         .await?)
     }
 
+    /// Every app of a project with its versions' bundle blobs, for cleaning up after
+    /// the project is deleted (its rows go by cascade).
+    pub async fn project_app_files(&self, project_id: &str) -> Result<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT a.id, v.bundle_blob FROM apps a JOIN app_versions v ON v.app_id = a.id \
+             WHERE a.project_id = $1",
+        )
+        .bind(project_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// The environments some app version was built into: kept, so rollbacks stay instant.
     pub async fn environments_of_versions(&self) -> Result<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as(

@@ -661,7 +661,35 @@ async fn the_apps_origin_admits_members_only(db: Db) {
     assert!(resp.status().is_redirection());
 }
 
+async fn deleting_a_project_removes_its_apps_files(db: Db) {
+    let app = spawn_app(db).await;
+    let owner = app.account("owner@example.com").await;
+    let project = app.project(&owner, "Sales").await;
+    let resp = app
+        .deploy(&owner, &project, json!({"name": "Hello", "code": HELLO}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let files = app.state.store.project_app_files(&project).await.unwrap();
+    assert_eq!(files.len(), 1);
+    let blob = burrow_blobs::BlobPath::from(files[0].1.as_str());
+    assert!(app.state.blobs.head(&blob).await.is_ok());
+    let resp = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/projects/{project}"),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert!(
+        app.state.blobs.head(&blob).await.is_err(),
+        "the bundle is gone"
+    );
+}
+
 both_backends!(
+    deleting_a_project_removes_its_apps_files,
     the_apps_origin_admits_members_only,
     old_versions_are_pruned_except_the_active_one,
     deploy_from_code_builds_and_activates,

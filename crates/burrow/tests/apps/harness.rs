@@ -178,6 +178,11 @@ impl Server {
 
     /// Registers and returns a token.
     pub async fn account(&self, email: &str) -> String {
+        self.account_with_id(email).await.0
+    }
+
+    /// Registers and returns a token and the user's id.
+    pub async fn account_with_id(&self, email: &str) -> (String, String) {
         let resp = self
             .client
             .post(format!("{}/api/v1/auth/register", self.base))
@@ -186,10 +191,11 @@ impl Server {
             .await
             .unwrap();
         assert_eq!(resp.status(), StatusCode::CREATED);
-        resp.json::<Value>().await.unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        let body: Value = resp.json().await.unwrap();
+        (
+            body["token"].as_str().unwrap().to_owned(),
+            body["user"]["id"].as_str().unwrap().to_owned(),
+        )
     }
 
     pub async fn project(&self, token: &str, name: &str) -> String {

@@ -177,6 +177,40 @@ async fn an_app_wakes_on_first_view_and_streams_through_the_proxy() {
         other => panic!("a foreign origin was let through: {other:?}"),
     }
 
+    // A member removed from the project loses an open WebSocket too.
+    let (member, member_id) = server.account_with_id("member@example.com").await;
+    let resp = server
+        .post_json(
+            &format!("/api/v1/projects/{project}/members"),
+            &owner,
+            json!({"email": "member@example.com", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let member_view = server.viewer(&member, &path, &id).await;
+    let mut ws = websocket(&server, &id, &member_view.cookie, &server.apps)
+        .await
+        .expect("a member may open it");
+    let resp = server
+        .api(
+            Method::DELETE,
+            &format!("/api/v1/projects/{project}/members/{member_id}"),
+            &owner,
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(40), async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the removed member's WebSocket was closed");
+
     // Someone outside the project: 404 on the platform and on the apps origin.
     let stranger = server.account("stranger@example.com").await;
     let resp = server
