@@ -39,13 +39,14 @@ pub async fn unpack(
 
 fn write_tree(app_dir: &Path, dest: &Path, zip_bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let public = |p: &Path| std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755));
     std::fs::create_dir_all(app_dir)?;
-    public(app_dir)?;
-    if let Some(parent) = app_dir.parent() {
-        public(parent)?;
+    // The sandbox's user must pass through `apps/` and `apps/<app>/` to its code.
+    for dir in [Some(app_dir), app_dir.parent()].into_iter().flatten() {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
     }
-    let tmp = tempfile_dir(app_dir)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".unpacking-")
+        .tempdir_in(app_dir)?;
     let mut archive =
         zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).map_err(std::io::Error::other)?;
     for i in 0..archive.len() {
@@ -57,7 +58,7 @@ fn write_tree(app_dir: &Path, dest: &Path, zip_bytes: &[u8]) -> std::io::Result<
                 entry.name()
             )));
         };
-        let path = tmp.join(name);
+        let path = tmp.path().join(name);
         if entry.is_dir() {
             std::fs::create_dir_all(&path)?;
             continue;
@@ -68,39 +69,17 @@ fn write_tree(app_dir: &Path, dest: &Path, zip_bytes: &[u8]) -> std::io::Result<
         let mut bytes = Vec::new();
         entry.read_to_end(&mut bytes)?;
         std::fs::write(&path, bytes)?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
     }
-    make_dirs_public(&tmp)?;
-    match std::fs::rename(&tmp, dest) {
+    burrow_envs::make_tree_readable(tmp.path())?;
+    let built = tmp.keep();
+    match std::fs::rename(&built, dest) {
         Ok(()) => Ok(()),
-        Err(_) if dest.is_dir() => std::fs::remove_dir_all(&tmp),
+        Err(_) if dest.is_dir() => std::fs::remove_dir_all(&built),
         Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
+            let _ = std::fs::remove_dir_all(&built);
             Err(e)
         }
     }
-}
-
-fn tempfile_dir(parent: &Path) -> std::io::Result<PathBuf> {
-    let path = parent.join(format!(
-        ".unpacking-{}-{}",
-        std::process::id(),
-        burrow_store::now_ms()
-    ));
-    std::fs::create_dir(&path)?;
-    Ok(path)
-}
-
-fn make_dirs_public(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        if entry.file_type()?.is_dir() {
-            make_dirs_public(&entry.path())?;
-        }
-    }
-    Ok(())
 }
 
 /// Whether `id` has the shape of an app's short id, and so is safe as a path segment.

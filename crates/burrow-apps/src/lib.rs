@@ -28,7 +28,6 @@ pub const APP_PORT: u16 = 8501;
 /// Sandbox labels that tie a sandbox to its app.
 pub const APP_LABEL: &str = "burrow.app";
 pub const VERSION_LABEL: &str = "burrow.version";
-pub const ENV_LABEL: &str = "burrow.env";
 /// How many times a crashed app is restarted before it is left in `error`.
 pub const MAX_RESTARTS: i64 = 3;
 
@@ -453,7 +452,7 @@ impl Supervisor {
         spec.labels = BTreeMap::from([
             (APP_LABEL.to_owned(), app.id.clone()),
             (VERSION_LABEL.to_owned(), version.to_string()),
-            (ENV_LABEL.to_owned(), env.key.clone()),
+            (burrow_envs::SANDBOX_LABEL.to_owned(), env.key.clone()),
         ]);
         let sandbox = self.inner.runtime.create(spec).await?;
         let running = Running { sandbox, version };

@@ -47,6 +47,8 @@ pub const BASE_LOCK: &str = include_str!("../base/requirements.lock");
 pub const BASE_MOUNT: &str = "/opt/burrow/env";
 /// Where an overlay appears inside a sandbox.
 pub const EXTRA_MOUNT: &str = "/opt/burrow/extra";
+/// The sandbox label naming the environment a sandbox runs on; labelled environments are in use.
+pub const SANDBOX_LABEL: &str = "burrow.env";
 
 const MANIFEST: &str = "burrow-env.json";
 const LAST_USED: &str = "last-used";
@@ -797,9 +799,9 @@ fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
     file.sync_all()
 }
 
-/// Sandboxes read environments as another user: whatever the umask, every folder
-/// becomes 0755 and every file readable by all (executable if its owner may run it).
-fn make_tree_readable(dir: &Path) -> io::Result<()> {
+/// Sandboxes read environments (and app code) as another user: whatever the umask, every
+/// folder becomes 0755 and every file readable by all (executable if its owner may run it).
+pub fn make_tree_readable(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let meta = dir.symlink_metadata()?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;

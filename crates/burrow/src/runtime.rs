@@ -12,9 +12,6 @@ use burrow_sandbox::Runtime;
 use burrow_store::BuildStatus;
 use clap::Subcommand;
 
-/// The sandbox label naming the environment a sandbox runs on.
-pub const ENV_LABEL: &str = "burrow.env";
-
 #[derive(Debug, Subcommand)]
 pub enum RuntimeCommand {
     /// Build the base environment now, or the environment for a requirements file.
@@ -136,7 +133,7 @@ pub async fn collect(
         .await
         .context("Failed to list sandboxes")?
         .into_iter()
-        .filter_map(|s| s.labels.get(ENV_LABEL).cloned())
+        .filter_map(|s| s.labels.get(burrow_envs::SANDBOX_LABEL).cloned())
         .collect();
     in_use.extend(
         store

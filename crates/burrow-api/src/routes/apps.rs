@@ -535,11 +535,7 @@ pub async fn add_version(
     request: Request,
 ) -> Result<(StatusCode, Json<VersionDto>), ApiError> {
     let app_id = path.1;
-    let app = state
-        .store
-        .get_app(&access.project.id, &app_id)
-        .await
-        .map_err(|e| not_found_as(e, app_not_found))?;
+    let app = app_in_project(&state, &access.project.id, &app_id).await?;
     let upload = read_upload(&state, request).await?;
     let (bundle, blob) = accept_bundle(&state, &upload).await?;
     let build_id = burrow_core::ids::new_id("bld");
@@ -596,11 +592,7 @@ pub async fn activate_version(
 ) -> Result<Json<AppDto>, ApiError> {
     let app_id = path.1;
     let number = path.2;
-    state
-        .store
-        .get_app(&access.project.id, &app_id)
-        .await
-        .map_err(|e| not_found_as(e, app_not_found))?;
+    app_in_project(&state, &access.project.id, &app_id).await?;
     let activated = state
         .store
         .activate_version(&access.project.id, &app_id, number)
@@ -650,11 +642,7 @@ pub async fn download_version(
 ) -> Result<Response, ApiError> {
     let app_id = path.1;
     let number = path.2;
-    let app = state
-        .store
-        .get_app(&access.project.id, &app_id)
-        .await
-        .map_err(|e| not_found_as(e, app_not_found))?;
+    let app = app_in_project(&state, &access.project.id, &app_id).await?;
     let version = state
         .store
         .get_version(&app.id, number)
@@ -722,11 +710,7 @@ pub async fn build_log(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let app_id = path.1;
     let build_id = path.2;
-    let app = state
-        .store
-        .get_app(&access.project.id, &app_id)
-        .await
-        .map_err(|e| not_found_as(e, app_not_found))?;
+    let app = app_in_project(&state, &access.project.id, &app_id).await?;
     let belongs = state
         .store
         .list_versions(&app.id)
@@ -845,14 +829,10 @@ pub async fn start_app(
     ApiPath(path): ApiPath<(String, String)>,
     axum::extract::Query(q): axum::extract::Query<WaitQuery>,
 ) -> Result<(StatusCode, Json<AppDto>), ApiError> {
-    let app = app_in_project(&state, &access.project.id, &path.1).await?;
-    if app.active_version.is_none() {
-        return Err(start_failed(burrow_apps::AppError::NotBuilt));
-    }
     run_lifecycle(
         &state,
         &access.project.id,
-        app.id,
+        &path.1,
         q.wait,
         |s, id| async move { s.start(&id).await.map(drop) },
     )
@@ -895,26 +875,22 @@ pub async fn restart_app(
     ApiPath(path): ApiPath<(String, String)>,
     axum::extract::Query(q): axum::extract::Query<WaitQuery>,
 ) -> Result<(StatusCode, Json<AppDto>), ApiError> {
-    let app = app_in_project(&state, &access.project.id, &path.1).await?;
-    if app.active_version.is_none() {
-        return Err(start_failed(burrow_apps::AppError::NotBuilt));
-    }
     run_lifecycle(
         &state,
         &access.project.id,
-        app.id,
+        &path.1,
         q.wait,
         |s, id| async move { s.restart(&id).await.map(drop) },
     )
     .await
 }
 
-/// Runs a start or restart in its own task, so a client that goes away cannot cut it
-/// short: awaited with `wait`, else answered at once with 202.
+/// Runs a start or restart of a built app of the project in its own task, so a client
+/// that goes away cannot cut it short: awaited with `wait`, else answered at once with 202.
 async fn run_lifecycle<F, Fut>(
     state: &AppState,
     project_id: &str,
-    app_id: String,
+    app_id: &str,
     wait: bool,
     action: F,
 ) -> Result<(StatusCode, Json<AppDto>), ApiError>
@@ -922,6 +898,11 @@ where
     F: FnOnce(burrow_apps::Supervisor, String) -> Fut,
     Fut: std::future::Future<Output = Result<(), burrow_apps::AppError>> + Send + 'static,
 {
+    let app = app_in_project(state, project_id, app_id).await?;
+    if app.active_version.is_none() {
+        return Err(start_failed(burrow_apps::AppError::NotBuilt));
+    }
+    let app_id = app.id;
     if !wait && state.supervisor.running(&app_id).is_none() {
         state
             .store
