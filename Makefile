@@ -5,21 +5,43 @@ export CARGO_TERM_COLOR ?= never
 # Tools the project installs for itself (uv) come first.
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: up deps build test lint fmt bench base-lock
+.PHONY: up deps test-deps web build test web-test e2e lint fmt bench base-lock
 
 deps:
 	@bash scripts/install-deps.sh
 
-build: deps
+test-deps:
+	@bash scripts/install-deps.sh test
+
+# The web UI: npm installs exactly what package-lock.json pins, again only when
+# the lock changes; Vite builds web/dist, which the binary embeds.
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+web: deps web/node_modules/.package-lock.json
+	cd web && npm run build
+
+build: web
 	$(CARGO) build --release --bin burrow
 
 up: build
 	./target/release/burrow serve
 
-# Lints first: they are quick and fail fast. Then every test, with a real
-# PostgreSQL started for the run beside the SQLite databases the tests make.
-test: deps lint
+# Lints first: they are quick and fail fast. Then every test: the web UI's unit
+# tests, the Rust tests with a real PostgreSQL started for the run beside the
+# SQLite databases they make, and the browser tests against the built binary.
+test: test-deps web lint web-test
 	bash scripts/with-postgres.sh $(CARGO) test --workspace --all-targets
+	$(MAKE) e2e
+
+web-test: web/node_modules/.package-lock.json
+	cd web && npm test
+
+# Chromium drives the dashboard of a real `burrow serve`; screenshots land in test-artifacts/web.
+e2e: web/node_modules/.package-lock.json
+	$(CARGO) build --bin burrow
+	cd web && npm run e2e
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -29,7 +51,7 @@ fmt:
 	$(CARGO) fmt --all
 
 # Benchmarks print ratios against a baseline measured in the same run.
-bench: deps
+bench: web
 	bash scripts/install-bench-deps.sh
 	$(CARGO) build --release --bin burrow
 	$(CARGO) build --release -p burrow-bench

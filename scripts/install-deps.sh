@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # Installs what Burrow needs on a Debian machine, skipping what is already there.
-# Used by `make up` and `make test`; safe to run again.
+# Used by `make up`, and by `make test` as `install-deps.sh test`, which adds what
+# only the tests need (PostgreSQL, Chromium). Safe to run again.
 set -euo pipefail
+for_tests=false
+[ "${1:-}" = test ] && for_tests=true
 
 need_apt=()
 have() { command -v "$1" >/dev/null 2>&1; }
 
-# PostgreSQL server binaries, for the test suite's second backend.
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then need_apt+=(postgresql); fi
+if $for_tests; then
+  # PostgreSQL server binaries, for the test suite's second backend.
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then need_apt+=(postgresql); fi
+  # The browser the web UI's end-to-end tests drive.
+  [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+fi
+# Node.js and npm build the web UI (Vite needs Node 20.19 or later).
+have node || need_apt+=(nodejs npm)
 # The sandbox runtime: an OCI runtime, an init for PID 1, and the Python that
 # runs inside sandboxes.
 have runc || need_apt+=(runc)
@@ -69,4 +78,10 @@ with zipfile.ZipFile(io.BytesIO(data)) as z:
             os.chmod(target + ".tmp", 0o755)
             os.replace(target + ".tmp", target)
 PY
+fi
+
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+if [ "$node_major" -lt 20 ]; then
+  echo "burrow: Node.js $(node --version) is too old to build the web UI: install Node.js 20 or later" >&2
+  exit 1
 fi

@@ -58,14 +58,14 @@ with st.sidebar:
             filtered = filtered[filtered[column].astype(str).isin(picked)]
 
 st.subheader(f"Rows ({len(filtered):,} of {len(df):,})")
-st.dataframe(filtered, use_container_width=True, hide_index=True)
+st.dataframe(filtered, width="stretch", hide_index=True)
 
 st.subheader("Summary statistics")
 numeric = filtered.select_dtypes("number")
 if numeric.empty:
     st.write("No numeric columns to summarise.")
 else:
-    st.dataframe(numeric.describe().T, use_container_width=True)
+    st.dataframe(numeric.describe().T, width="stretch")
 
     st.subheader("Chart")
     left, right = st.columns(2)

@@ -1,4 +1,4 @@
-//! Burrow's HTTP surface: the REST API under `/api/v1`, health probes, metrics and the OpenAPI document.
+//! Burrow's HTTP surface: the REST API under `/api/v1`, the web UI, health probes, metrics and the OpenAPI document.
 //!
 //! [`Application::build`] takes an already-bound listener so that tests bind
 //! port 0 and read the port back; `burrow serve` binds the configured address.
@@ -13,6 +13,7 @@ pub mod observe;
 pub mod routes;
 pub mod state;
 pub mod viewer;
+mod web;
 mod wsframes;
 
 use std::future::Future;
@@ -143,7 +144,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api_router().1
 }
 
-async fn no_route(request: Request) -> ApiError {
+/// The web UI for its pages and files; for anything else, a JSON 404.
+async fn no_route(request: Request) -> axum::response::Response {
+    if let Some(page) = web::serve(&request) {
+        return page;
+    }
     ApiError::not_found(
         "route_not_found",
         format!(
@@ -152,6 +157,7 @@ async fn no_route(request: Request) -> ApiError {
             request.uri().path()
         ),
     )
+    .into_response()
 }
 
 async fn method_not_allowed(request: Request) -> ApiError {

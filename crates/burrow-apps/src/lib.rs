@@ -418,6 +418,8 @@ impl Supervisor {
             "--server.address=127.0.0.1".into(),
             format!("--server.baseUrlPath={base_url}"),
             "--browser.gatherUsageStats=false".into(),
+            // Viewers get the viewer's menu, without "Deploy" and the developer options.
+            "--client.toolbarMode=viewer".into(),
             "--server.websocketPingInterval=25".into(),
             "--server.fileWatcherType=none".into(),
             "--server.runOnSave=false".into(),

@@ -164,7 +164,67 @@ async fn openapi_document_and_docs_page(db: Db) {
     assert!(docs.contains("AddMemberRequest"));
 }
 
+async fn the_web_ui_answers_its_own_routes(db: Db) {
+    let app = spawn_app(db).await;
+    // The shell, for the root and for any client-side route, deep links included.
+    let mut shell = None;
+    for path in ["/", "/login?next=%2F", "/projects/abc/apps/def", "/admin"] {
+        let resp = app.request(Method::GET, path, None, None).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        let headers = resp.headers().clone();
+        assert!(headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(csp.contains("script-src 'self'"), "{csp}");
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert_eq!(headers[header::CACHE_CONTROL], "no-cache");
+        let body = resp.text().await.unwrap();
+        assert!(body.contains("<div id=\"root\">"), "{path}: {body}");
+        shell = Some((headers[header::ETAG].clone(), body));
+    }
+    let (etag, body) = shell.unwrap();
+    let resp = app
+        .client
+        .get(format!("{}/projects/x", app.base))
+        .header(header::IF_NONE_MATCH, etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_MODIFIED);
+
+    // Its script, by the hashed name the shell refers to, cached for good.
+    let script = body
+        .split('"')
+        .find(|s| s.starts_with("/assets/") && s.ends_with(".js"))
+        .unwrap_or_else(|| panic!("the shell loads a script: {body}"));
+    let resp = app.request(Method::GET, script, None, None).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    assert!(resp.headers()[header::CACHE_CONTROL]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+
+    // A missing asset is a 404, not the shell served as a script; API paths and
+    // other methods keep the API's JSON errors.
+    let resp = app
+        .request(Method::GET, "/assets/index-gone.js", None, None)
+        .await;
+    expect_error(resp, StatusCode::NOT_FOUND, "route_not_found").await;
+    let resp = app.request(Method::GET, "/api/nothing", None, None).await;
+    expect_error(resp, StatusCode::NOT_FOUND, "route_not_found").await;
+    let resp = app.request(Method::POST, "/projects", None, None).await;
+    expect_error(resp, StatusCode::NOT_FOUND, "route_not_found").await;
+}
+
 crate::both_backends!(
+    the_web_ui_answers_its_own_routes,
     every_error_has_the_same_shape,
     readiness_follows_the_database,
     metrics_count_requests_by_route_and_status,

@@ -1,0 +1,49 @@
+// Top-level providers and the route table (every URL deep-links on reload).
+import { BrowserRouter, Route, Routes } from 'react-router-dom';
+import { AuthProvider } from './hooks/useAuth';
+import { ToastProvider } from './components/Toast';
+import { RequireAuth } from './layout/RequireAuth';
+import { Shell } from './layout/Shell';
+import { ProjectLayout } from './layout/ProjectLayout';
+import { LoginPage } from './pages/LoginPage';
+import { RegisterPage } from './pages/RegisterPage';
+import { HomePage } from './pages/HomePage';
+import { AppsPage } from './pages/AppsPage';
+import { NewAppPage } from './pages/NewAppPage';
+import { AppPage } from './pages/AppPage';
+import { ProjectSettingsPage } from './pages/ProjectSettingsPage';
+import { AdminPage } from './pages/AdminPage';
+import { NotFoundPage } from './pages/NotFoundPage';
+
+export function App() {
+  return (
+    <AuthProvider>
+      <ToastProvider>
+        <BrowserRouter>
+          <Routes>
+            <Route path="/login" element={<LoginPage />} />
+            <Route path="/register" element={<RegisterPage />} />
+            <Route
+              element={
+                <RequireAuth>
+                  <Shell />
+                </RequireAuth>
+              }
+            >
+              <Route index element={<HomePage />} />
+              <Route path="projects/:projectId" element={<ProjectLayout />}>
+                <Route index element={<AppsPage />} />
+                <Route path="apps/new" element={<NewAppPage />} />
+                <Route path="apps/:appId" element={<AppPage />} />
+                <Route path="settings" element={<ProjectSettingsPage />} />
+                <Route path="*" element={<NotFoundPage />} />
+              </Route>
+              <Route path="admin" element={<AdminPage />} />
+              <Route path="*" element={<NotFoundPage />} />
+            </Route>
+          </Routes>
+        </BrowserRouter>
+      </ToastProvider>
+    </AuthProvider>
+  );
+}

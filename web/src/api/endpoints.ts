@@ -1,0 +1,93 @@
+// Typed functions for every REST endpoint the dashboard uses.
+import { request } from './client';
+import type {
+  App,
+  AppDetail,
+  AppSource,
+  Member,
+  Package,
+  Project,
+  Role,
+  Session,
+  UpdateApp,
+  User,
+  Version,
+} from './types';
+
+const enc = encodeURIComponent;
+const projectPath = (p: string) => `/api/v1/projects/${enc(p)}`;
+const appPath = (p: string, a: string) => `${projectPath(p)}/apps/${enc(a)}`;
+
+export const api = {
+  me: () => request<User>('GET', '/api/v1/me', { quiet401: true }),
+  login: (email: string, password: string) =>
+    request<Session>('POST', '/api/v1/auth/login', { json: { email, password }, quiet401: true }),
+  register: (name: string, email: string, password: string) =>
+    request<Session>('POST', '/api/v1/auth/register', { json: { name, email, password }, quiet401: true }),
+  logout: () => request<void>('POST', '/api/v1/auth/logout', { quiet401: true }),
+
+  projects: () => request<Project[]>('GET', '/api/v1/projects'),
+  project: (p: string) => request<Project>('GET', projectPath(p)),
+  createProject: (name: string) => request<Project>('POST', '/api/v1/projects', { json: { name } }),
+  renameProject: (p: string, name: string) => request<Project>('PATCH', projectPath(p), { json: { name } }),
+  deleteProject: (p: string) => request<void>('DELETE', projectPath(p)),
+
+  members: (p: string) => request<Member[]>('GET', `${projectPath(p)}/members`),
+  addMember: (p: string, email: string, role: Role) =>
+    request<Member>('POST', `${projectPath(p)}/members`, { json: { email, role } }),
+  setMemberRole: (p: string, user: string, role: Role) =>
+    request<Member>('PATCH', `${projectPath(p)}/members/${enc(user)}`, { json: { role } }),
+  removeMember: (p: string, user: string) => request<void>('DELETE', `${projectPath(p)}/members/${enc(user)}`),
+
+  apps: (p: string) => request<App[]>('GET', `${projectPath(p)}/apps`),
+  app: (p: string, a: string) => request<AppDetail>('GET', appPath(p, a)),
+  createApp: (p: string, name: string, description: string, source: AppSource) =>
+    request<AppDetail>('POST', `${projectPath(p)}/apps`, sourceBody(source, { name, description })),
+  updateApp: (p: string, a: string, changes: UpdateApp) =>
+    request<App>('PATCH', appPath(p, a), { json: changes }),
+  deleteApp: (p: string, a: string) => request<void>('DELETE', appPath(p, a)),
+  addVersion: (p: string, a: string, source: AppSource) =>
+    request<Version>('POST', `${appPath(p, a)}/versions`, sourceBody(source, {})),
+  activateVersion: (p: string, a: string, n: number) =>
+    request<App>('POST', `${appPath(p, a)}/versions/${n}/activate`),
+  lifecycle: (p: string, a: string, action: 'start' | 'stop' | 'restart') =>
+    request<App>('POST', `${appPath(p, a)}/${action}${action === 'stop' ? '' : '?wait=false'}`),
+
+  packages: () => request<Package[]>('GET', '/api/v1/packages'),
+  addPackage: (name: string, maxVersion?: string) =>
+    request<Package>('POST', '/api/v1/packages', { json: { name, max_version: maxVersion || null } }),
+  removePackage: (name: string) => request<void>('DELETE', `/api/v1/packages/${enc(name)}`),
+
+  users: () => request<User[]>('GET', '/api/v1/users'),
+  createUser: (u: { name: string; email: string; password: string; is_admin: boolean }) =>
+    request<User>('POST', '/api/v1/users', { json: u }),
+};
+
+/** Where to stream a build's log from (Server-Sent Events). */
+export const buildLogUrl = (p: string, a: string, build: string) => `${appPath(p, a)}/builds/${enc(build)}/log`;
+/** Where to stream an app's output from (Server-Sent Events). */
+export const appLogsUrl = (p: string, a: string) => `${appPath(p, a)}/logs`;
+/** The server route that mints a view ticket and redirects to the app. */
+export const openAppUrl = (a: string) => `/api/v1/apps/${enc(a)}/open`;
+/** Where a version's bundle can be downloaded. */
+export const downloadVersionUrl = (p: string, a: string, n: number) => `${appPath(p, a)}/versions/${n}/download`;
+
+/** The request body for a new app or version: JSON for code and templates, multipart for files. */
+export function sourceBody(
+  source: AppSource,
+  meta: { name?: string; description?: string },
+): { json?: unknown; form?: FormData } {
+  if (source.kind === 'file') {
+    const form = new FormData();
+    if (meta.name !== undefined) form.append('name', meta.name);
+    if (meta.description !== undefined) form.append('description', meta.description);
+    form.append('file', source.file, source.file.name);
+    return { form };
+  }
+  const json: Record<string, string> = {};
+  if (meta.name !== undefined) json.name = meta.name;
+  if (meta.description !== undefined) json.description = meta.description;
+  if (source.kind === 'code') json.code = source.code;
+  else json.template = source.template;
+  return { json };
+}

@@ -1,0 +1,123 @@
+// Wire types of the Burrow REST API (mirrors crates/burrow-api/src/dto.rs).
+
+export type Role = 'owner' | 'editor' | 'viewer';
+export type AppStatus = 'stopped' | 'starting' | 'running' | 'stopping' | 'error';
+export type BuildStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+
+export interface User {
+  id: string;
+  email: string;
+  name: string;
+  is_admin: boolean;
+  created_at: string;
+}
+
+export interface Session {
+  token: string;
+  expires_at: string;
+  user: User;
+}
+
+export interface Project {
+  id: string;
+  name: string;
+  role: Role;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Member {
+  user_id: string;
+  email: string;
+  name: string;
+  role: Role;
+  added_at: string;
+}
+
+export interface Finding {
+  file?: string | null;
+  line?: number | null;
+  message: string;
+}
+
+export interface Person {
+  id: string;
+  name: string;
+}
+
+export interface App {
+  id: string;
+  project_id: string;
+  name: string;
+  description: string;
+  status: AppStatus;
+  active_version: number | null;
+  running_version?: number | null;
+  cpus: number;
+  memory_mb: number;
+  idle_timeout_secs: number;
+  restart_count: number;
+  last_error: string | null;
+  url: string;
+  created_by: Person | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Build {
+  id: string;
+  status: BuildStatus;
+  error: string | null;
+  environment: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+export interface Version {
+  number: number;
+  sha256: string;
+  packages: string[];
+  inferred: boolean;
+  warnings: Finding[];
+  active: boolean;
+  build: Build;
+  created_by: Person | null;
+  created_at: string;
+}
+
+export interface AppDetail extends App {
+  versions: Version[];
+}
+
+export interface Package {
+  name: string;
+  max_version?: string | null;
+  added_at: string;
+  added_by?: string | null;
+}
+
+export interface ErrorInfo {
+  code: string;
+  message: string;
+  field?: string | null;
+  details?: Finding[];
+}
+
+export interface ErrorBody {
+  error: ErrorInfo;
+}
+
+/** What a new app or version is made from. */
+export type AppSource =
+  | { kind: 'code'; code: string }
+  | { kind: 'template'; template: string }
+  | { kind: 'file'; file: File };
+
+export interface UpdateApp {
+  name?: string;
+  description?: string;
+  cpus?: number;
+  memory_mb?: number;
+  idle_timeout_secs?: number;
+}

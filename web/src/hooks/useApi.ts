@@ -1,0 +1,66 @@
+// Loads data from the API with loading/error state, manual reload and optional silent polling.
+import { useCallback, useEffect, useRef, useState } from 'react';
+
+export interface ApiState<T> {
+  data: T | undefined;
+  error: unknown;
+  loading: boolean;
+  reload: () => Promise<void>;
+  setData: (update: T | ((prev: T | undefined) => T)) => void;
+}
+
+/**
+ * Runs `fetcher` when `key` changes (null skips). With `pollMs`, refreshes silently on that
+ * interval while the page is visible; a failed poll keeps the last good data.
+ */
+export function useApi<T>(key: string | null, fetcher: () => Promise<T>, pollMs?: number): ApiState<T> {
+  const [data, setDataState] = useState<T | undefined>(undefined);
+  const [error, setError] = useState<unknown>(undefined);
+  const [loading, setLoading] = useState<boolean>(key !== null);
+  const fetcherRef = useRef(fetcher);
+  fetcherRef.current = fetcher;
+  const generation = useRef(0);
+
+  const load = useCallback(async (silent: boolean) => {
+    const gen = generation.current;
+    if (!silent) setLoading(true);
+    try {
+      const value = await fetcherRef.current();
+      if (gen !== generation.current) return;
+      setDataState(value);
+      setError(undefined);
+    } catch (e) {
+      if (gen !== generation.current) return;
+      if (!silent) setError(e);
+    } finally {
+      if (gen === generation.current && !silent) setLoading(false);
+    }
+  }, []);
+
+  useEffect(() => {
+    generation.current += 1;
+    setDataState(undefined);
+    setError(undefined);
+    if (key === null) {
+      setLoading(false);
+      return;
+    }
+    void load(false);
+  }, [key, load]);
+
+  useEffect(() => {
+    if (key === null || !pollMs) return;
+    const id = window.setInterval(() => {
+      if (document.visibilityState !== 'hidden') void load(true);
+    }, pollMs);
+    return () => window.clearInterval(id);
+  }, [key, pollMs, load]);
+
+  const reload = useCallback(() => load(false), [load]);
+  const refresh = useCallback(() => load(true), [load]);
+  const setData = useCallback((update: T | ((prev: T | undefined) => T)) => {
+    setDataState((prev) => (typeof update === 'function' ? (update as (p: T | undefined) => T)(prev) : update));
+  }, []);
+
+  return { data, error, loading, reload: data === undefined ? reload : refresh, setData };
+}
