@@ -16,7 +16,12 @@ export default defineConfig({
   },
   server: {
     proxy: {
-      '/api': { target: backend, changeOrigin: false },
+      // Burrow refuses cookie-authenticated changes from a foreign Origin; in
+      // development the dev server stands in for the platform's own origin.
+      '/api': {
+        target: backend,
+        headers: { origin: backend },
+      },
       '/healthz': backend,
       '/metrics': backend,
     },

@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expect } from './expect.mjs';
+import { zip } from './zip.mjs';
 import { startServer, launchBrowser, shot, PASSWORD } from './harness.mjs';
 
 const TEMPLATE = resolve(import.meta.dirname, '../../templates/csv_explorer/app.py');
@@ -160,18 +161,56 @@ test('a team builds, opens, versions and stops an app from the dashboard', { tim
     await shot(page, '08-app-stopped');
   });
 
+  await step('the delete dialog works from the keyboard, and Escape keeps the app', async () => {
+    const remove = page.getByRole('button', { name: 'Delete app' });
+    await remove.focus();
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog');
+    await expect(dialog).toBeVisible();
+    assert.ok(await dialog.evaluate((d) => d.contains(document.activeElement)), 'focus moves into the dialog');
+    await page.keyboard.press('Escape');
+    await expect(dialog).toHaveCount(0);
+    assert.ok(await remove.evaluate((b) => b === document.activeElement), 'focus returns to "Delete app"');
+    await expect(page.getByRole('heading', { level: 1, name: 'CSV Explorer' })).toBeVisible();
+  });
+
+  await step('an uploaded zip that crashes at start shows its error', async () => {
+    // A module named like Streamlit, first on the path, makes the server exit at once.
+    const dir = mkdtempSync(join(tmpdir(), 'burrow-e2e-bundle-'));
+    const file = join(dir, 'crashy.zip');
+    writeFileSync(file, zip({ 'app.py': "print('never runs')\n", 'streamlit.py': 'raise SystemExit(3)\n' }));
+    await page.getByRole('link', { name: 'Apps' }).first().click();
+    await page.getByRole('link', { name: 'New app' }).first().click();
+    await page.getByRole('tab', { name: 'Upload' }).click();
+    await page.getByLabel('Bundle file').setInputFiles(file);
+    await page.getByLabel('Name').fill('Crashy');
+    await page.getByRole('button', { name: 'Create app' }).click();
+    await expect(page.getByRole('heading', { level: 1, name: 'Crashy' })).toBeVisible();
+    await expect(page.getByTestId('version-1')).toContainText('Active', { timeout: SLOW });
+    await page.getByRole('button', { name: 'Start', exact: true }).click();
+    // Three restarts, after 1, 2 and 4 seconds, then it stays in error.
+    await expect(page.getByTestId('app-status')).toHaveText('error', { timeout: SLOW });
+    await expect(page.getByText(/exit code 3/).first()).toBeVisible();
+    await shot(page, '09-app-error');
+    await page.getByRole('link', { name: 'Apps' }).first().click();
+    await expect(page.getByRole('link', { name: /Crashy/ })).toBeVisible();
+    await expect(page.getByRole('link', { name: /CSV Explorer/ })).toBeVisible();
+    await shot(page, '10-apps-list');
+  });
+
   await step('a stranger gets "not found"', async () => {
     const stranger = await browser.newContext();
     const theirs = await register(stranger, 'Sam Stranger', 'sam@example.com');
     await theirs.goto(appUrl);
     await expect(theirs.getByRole('heading', { name: /not found/i })).toBeVisible();
     await expect(theirs.getByRole('button', { name: 'Stop' })).toHaveCount(0);
-    await shot(theirs, '09-stranger-not-found');
+    await shot(theirs, '11-stranger-not-found');
     await stranger.close();
   });
 
   await step('a viewer sees no edit controls', async () => {
-    const viewerContext = await browser.newContext();
+    // Vera prefers dark: the picture shows the dark theme.
+    const viewerContext = await browser.newContext({ colorScheme: 'dark', viewport: { width: 1280, height: 860 } });
     const theirs = await register(viewerContext, 'Vera Viewer', 'vera@example.com');
     // The owner adds Vera as a viewer from the project settings.
     await page.getByRole('link', { name: 'Settings' }).first().click();
@@ -179,7 +218,7 @@ test('a team builds, opens, versions and stops an app from the dashboard', { tim
     await page.getByLabel('Role', { exact: true }).selectOption('viewer');
     await page.getByRole('button', { name: 'Add member' }).click();
     await expect(page.getByLabel('Role for vera@example.com')).toHaveValue('viewer');
-    await shot(page, '10-project-settings');
+    await shot(page, '12-project-settings');
 
     await theirs.goto(appUrl);
     await expect(theirs.getByRole('heading', { level: 1, name: 'CSV Explorer' })).toBeVisible();
@@ -188,7 +227,7 @@ test('a team builds, opens, versions and stops an app from the dashboard', { tim
       await expect(theirs.getByRole('button', { name, exact: true })).toHaveCount(0);
     }
     await expect(theirs.getByRole('button', { name: /^Activate version/ })).toHaveCount(0);
-    await shot(theirs, '11-viewer-app');
+    await shot(theirs, '13-viewer-app');
     await viewerContext.close();
   });
 
@@ -197,7 +236,7 @@ test('a team builds, opens, versions and stops an app from the dashboard', { tim
     await page.getByLabel('Package name').fill('tabulate');
     await page.getByRole('button', { name: 'Add package' }).click();
     await expect(page.getByRole('button', { name: 'Remove tabulate' })).toBeVisible();
-    await shot(page, '12-admin');
+    await shot(page, '14-admin');
   });
 
   await owner.close();

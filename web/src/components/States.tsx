@@ -53,7 +53,10 @@ export function NotFoundState({ what, children, actions }: { what: string; child
       </div>
       <h1 className="not-found-title">{what} not found</h1>
       <p className="muted">
-        {children ?? `This ${what.toLowerCase()} does not exist, or you are not a member of its project.`}
+        {children ??
+          (what === 'Project'
+            ? 'This project does not exist, or you are not one of its members.'
+            : `This ${what.toLowerCase()} does not exist, or you are not a member of its project.`)}
       </p>
       {actions && <div className="empty-state-actions">{actions}</div>}
     </div>

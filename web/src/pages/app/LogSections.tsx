@@ -132,7 +132,7 @@ export function AppLogsSection({ stream, running }: { stream: EventStream; runni
         text={tailLines(stream.text, tail)}
         follow={follow}
         placeholder={running ? 'Waiting for output…' : 'The app is not running. Its output appears here while it runs.'}
-        footer={streamNote(stream, 'Stream')}
+        footer={running ? streamNote(stream, 'Stream') : <span className="log-state">Not running</span>}
       />
     </section>
   );
