@@ -205,6 +205,10 @@ test('a team builds, opens, versions and stops an app from the dashboard', { tim
     await expect(theirs.getByRole('heading', { name: /not found/i })).toBeVisible();
     await expect(theirs.getByRole('button', { name: 'Stop' })).toHaveCount(0);
     await shot(theirs, '11-stranger-not-found');
+    // Signed in, the sign-in page forwards to `next`, but never off this origin.
+    await theirs.goto(`${server.base}/login?next=%2F..%2F%2Fevil.example%2F`);
+    await expect(theirs.getByRole('button', { name: /^Project:/ })).toBeVisible();
+    assert.equal(new URL(theirs.url()).origin, server.base);
     await stranger.close();
   });
 

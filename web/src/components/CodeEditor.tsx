@@ -1,5 +1,5 @@
 // CodeMirror 6 Python editor with theme from CSS variables and optional error-line markers.
-import { useEffect, useRef } from 'react';
+import { useEffect, useId, useRef } from 'react';
 import { python } from '@codemirror/lang-python';
 import { EditorState, RangeSetBuilder, StateEffect, StateField } from '@codemirror/state';
 import {
@@ -92,6 +92,7 @@ export function CodeEditor({
   minHeight?: number;
 }) {
   const host = useRef<HTMLDivElement>(null);
+  const hintId = useId();
   const view = useRef<EditorView | null>(null);
   const onChangeRef = useRef(onChange);
   onChangeRef.current = onChange;
@@ -107,7 +108,7 @@ export function CodeEditor({
           python(),
           theme,
           markedField,
-          EditorView.contentAttributes.of({ 'aria-label': ariaLabel }),
+          EditorView.contentAttributes.of({ 'aria-label': ariaLabel, 'aria-describedby': hintId }),
           EditorView.updateListener.of((u) => {
             if (u.docChanged) onChangeRef.current(u.state.doc.toString());
           }),
@@ -134,5 +135,12 @@ export function CodeEditor({
     view.current?.dispatch({ effects: setMarked.of(markedLines) });
   }, [key]);
 
-  return <div ref={host} className="code-editor" style={{ minHeight }} />;
+  return (
+    <>
+      <div ref={host} className="code-editor" style={{ minHeight }} />
+      <p id={hintId} className="small muted code-editor-hint">
+        Tab indents. To move on with the keyboard, press Escape, then Tab.
+      </p>
+    </>
+  );
 }

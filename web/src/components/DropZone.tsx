@@ -50,7 +50,7 @@ export function DropZone({
         className="sr-only-input"
         aria-label={label}
         aria-invalid={shownError ? true : undefined}
-        aria-describedby={shownError ? `${id}-error` : undefined}
+        aria-describedby={[file ? `${id}-file` : '', shownError ? `${id}-error` : ''].filter(Boolean).join(' ') || undefined}
         onChange={(e) => {
           take(e.target.files?.[0]);
           e.target.value = '';
@@ -77,7 +77,7 @@ export function DropZone({
           <Icon name={file ? 'file' : 'upload'} size={22} />
         </span>
         {file ? (
-          <span className="dropzone-text" aria-hidden="true">
+          <span className="dropzone-text" id={`${id}-file`} aria-live="polite">
             <strong>{file.name}</strong>
             <span className="muted"> · {size(file.size)} · click or drop to replace</span>
           </span>

@@ -46,9 +46,10 @@ export function ToastProvider({ children }: { children: ReactNode }) {
     <ToastContext.Provider value={toaster}>
       {children}
       {createPortal(
-        <div className="toasts">
+        // A live region that exists before any toast does, so each new one is announced.
+        <div className="toasts" aria-live="polite">
           {toasts.map((t) => (
-            <div key={t.id} className={`toast toast-${t.tone}`} role={t.tone === 'error' ? 'alert' : 'status'}>
+            <div key={t.id} className={`toast toast-${t.tone}`} role={t.tone === 'error' ? 'alert' : undefined}>
               <Icon name={t.tone === 'error' ? 'alert' : 'check'} />
               <span className="toast-message">{t.message}</span>
               <button type="button" className="icon-btn icon-btn-sm" aria-label="Dismiss" onClick={() => dismiss(t.id)}>

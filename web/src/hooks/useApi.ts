@@ -1,5 +1,6 @@
 // Loads data from the API with loading/error state, manual reload and optional silent polling.
 import { useCallback, useEffect, useRef, useState } from 'react';
+import { ApiError } from '../api/client';
 
 export interface ApiState<T> {
   data: T | undefined;
@@ -11,7 +12,8 @@ export interface ApiState<T> {
 
 /**
  * Runs `fetcher` when `key` changes (null skips). With `pollMs`, refreshes silently on that
- * interval while the page is visible; a failed poll keeps the last good data.
+ * interval while the page is visible; a failed poll keeps the last good data, unless the
+ * thing is gone (404, 403, or signed out): then the error shows and polling stops.
  */
 export function useApi<T>(key: string | null, fetcher: () => Promise<T>, pollMs?: number): ApiState<T> {
   const [data, setDataState] = useState<T | undefined>(undefined);
@@ -20,6 +22,7 @@ export function useApi<T>(key: string | null, fetcher: () => Promise<T>, pollMs?
   const fetcherRef = useRef(fetcher);
   fetcherRef.current = fetcher;
   const generation = useRef(0);
+  const stopped = useRef(false);
 
   const load = useCallback(async (silent: boolean) => {
     const gen = generation.current;
@@ -31,7 +34,12 @@ export function useApi<T>(key: string | null, fetcher: () => Promise<T>, pollMs?
       setError(undefined);
     } catch (e) {
       if (gen !== generation.current) return;
-      if (!silent) setError(e);
+      const gone = e instanceof ApiError && [401, 403, 404].includes(e.status);
+      if (gone) {
+        stopped.current = true;
+        setDataState(undefined);
+      }
+      if (!silent || gone) setError(e);
     } finally {
       if (gen === generation.current && !silent) setLoading(false);
     }
@@ -39,6 +47,7 @@ export function useApi<T>(key: string | null, fetcher: () => Promise<T>, pollMs?
 
   useEffect(() => {
     generation.current += 1;
+    stopped.current = false;
     setDataState(undefined);
     setError(undefined);
     if (key === null) {
@@ -51,7 +60,7 @@ export function useApi<T>(key: string | null, fetcher: () => Promise<T>, pollMs?
   useEffect(() => {
     if (key === null || !pollMs) return;
     const id = window.setInterval(() => {
-      if (document.visibilityState !== 'hidden') void load(true);
+      if (document.visibilityState !== 'hidden' && !stopped.current) void load(true);
     }, pollMs);
     return () => window.clearInterval(id);
   }, [key, pollMs, load]);

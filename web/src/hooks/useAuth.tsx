@@ -41,6 +41,9 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   const signOut = useCallback(async () => {
     try {
       await api.logout();
+    } catch (e) {
+      // A session that has already ended is as signed out as can be.
+      if (!(e instanceof ApiError && e.status === 401)) throw e;
     } finally {
       setUser(null);
     }

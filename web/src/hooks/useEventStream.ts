@@ -44,7 +44,8 @@ export function useEventStream(url: string | null, onEnd?: (outcome: string) => 
       const chunk = (e as MessageEvent<string>).data ?? '';
       setState('streaming');
       setText((prev) => {
-        const next = prev + chunk + (chunk.endsWith('\n') ? '' : '\n');
+        // Chunks are byte ranges of the log, so lines may span two of them.
+        const next = prev + chunk;
         return next.length > MAX_CHARS ? next.slice(next.length - MAX_CHARS) : next;
       });
     });

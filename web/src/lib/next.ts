@@ -1,8 +1,8 @@
 // The login page's `next` sanitiser: only same-origin destinations are honoured (open-redirect defence).
 
 /**
- * Returns a safe same-origin URL to go to after signing in, or null when `next` must be ignored.
- * Accepts a path starting with a single `/`, or an absolute http(s) URL on `origin`.
+ * Returns a safe, absolute, same-origin URL to go to after signing in, or null when `next`
+ * must be ignored. Accepts a path starting with a single `/`, or an absolute http(s) URL on `origin`.
  */
 export function sanitizeNext(next: string | null | undefined, origin: string): string | null {
   if (!next) return null;
@@ -14,8 +14,10 @@ export function sanitizeNext(next: string | null | undefined, origin: string): s
     if (value.startsWith('//')) return null;
     try {
       const url = new URL(value, origin);
-      if (url.origin !== origin) return null;
-      return url.pathname + url.search + url.hash;
+      // Dot segments collapse (`/..//evil.com` is `//evil.com`), so only the
+      // absolute result, checked, is safe to hand to the browser.
+      if (url.origin !== origin || url.pathname.startsWith('//')) return null;
+      return url.href;
     } catch {
       return null;
     }

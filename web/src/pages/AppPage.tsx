@@ -119,14 +119,16 @@ function AppView({
   const buildStream = useEventStream(buildUrl, () => void reload());
   const buildLogRef = useRef<HTMLDivElement>(null);
 
-  // App output: reconnect whenever the app (re)starts running.
+  // App output: reconnect whenever a new sandbox runs the app: a start, a restart, or a
+  // new version taking over (the status stays `running` through the last two).
   const running = app.status === 'running';
   const logsStream = useEventStream(appLogsUrl(app.project_id, app.id));
-  const wasRunning = useRef(running);
+  const sandbox = running ? `${app.running_version}:${app.restart_count}` : null;
+  const lastSandbox = useRef(sandbox);
   useEffect(() => {
-    if (running && !wasRunning.current) logsStream.retry();
-    wasRunning.current = running;
-  }, [running, logsStream]);
+    if (sandbox !== null && sandbox !== lastSandbox.current) logsStream.retry();
+    lastSandbox.current = sandbox;
+  }, [sandbox, logsStream]);
 
   const lifecycle = async (action: Action) => {
     setPending(action);

@@ -49,13 +49,22 @@ describe('LoginPage', () => {
     await signIn();
     expect(calls[0]).toMatchObject({ method: 'POST', url: '/api/v1/auth/login', body: { email: 'ada@example.com', password: 'correct horse' } });
     expect(auth.setUser).toHaveBeenCalledWith(testUser);
-    expect(assign).toHaveBeenCalledWith('/api/v1/apps/abc/open');
+    expect(assign).toHaveBeenCalledWith(`${window.location.origin}/api/v1/apps/abc/open`);
   });
 
   it('ignores a foreign next and goes home', async () => {
     stubLocation();
     mockFetch(() => ({ body: { token: 't', expires_at: '', user: testUser } }));
     renderLogin('/login?next=https%3A%2F%2Fevil.example%2F');
+    await signIn();
+    expect(await screen.findByRole('heading', { name: 'Home' })).toBeInTheDocument();
+    expect(assign).not.toHaveBeenCalled();
+  });
+
+  it('ignores a next whose dot segments collapse into another host', async () => {
+    stubLocation();
+    mockFetch(() => ({ body: { token: 't', expires_at: '', user: testUser } }));
+    renderLogin('/login?next=%2F..%2F%2Fevil.example%2F');
     await signIn();
     expect(await screen.findByRole('heading', { name: 'Home' })).toBeInTheDocument();
     expect(assign).not.toHaveBeenCalled();

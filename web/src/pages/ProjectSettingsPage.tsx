@@ -226,7 +226,7 @@ function MembersSection() {
                       </option>
                     ))}
                   </select>
-                  <Button size="sm" variant="ghost" aria-label={`Remove ${m.email}`} disabled={busyUser === m.user_id} onClick={() => (m.user_id === me.id ? setRemoving(m) : void remove(m))} icon={<Icon name="trash" size={14} />} />
+                  <Button size="sm" variant="ghost" aria-label={`Remove ${m.email}`} disabled={busyUser === m.user_id} onClick={() => setRemoving(m)} icon={<Icon name="trash" size={14} />} />
                 </>
               ) : (
                 <>
