@@ -1,9 +1,14 @@
-//! Embeds `web/dist`, the Vite build of the web UI, as a table of static assets.
+//! Embeds `web/dist`, the Vite build of the web UI, as a table of static assets,
+//! with a gzipped copy of each text file.
 
 use std::collections::hash_map::DefaultHasher;
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
 
 fn main() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
@@ -21,6 +26,7 @@ fn main() {
     walk(&dist, &mut files);
     files.sort();
 
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets it"));
     let mut out = String::from(
         "/// Every file of `web/dist`, by URL path.\npub static ASSETS: &[Asset] = &[\n",
     );
@@ -37,17 +43,26 @@ fn main() {
         let mut hasher = DefaultHasher::new();
         bytes.hash(&mut hasher);
         let abs = file.canonicalize().expect("canonical asset path");
+        let content_type = content_type(file);
+        let gzip = if compressible(content_type) {
+            let gz = out_dir.join(format!("asset-{:016x}.gz", hasher.finish()));
+            let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+            encoder.write_all(&bytes).expect("gzip in memory");
+            std::fs::write(&gz, encoder.finish().expect("gzip in memory")).expect("write gzip");
+            format!("Some(include_bytes!({:?}))", gz.display().to_string())
+        } else {
+            "None".to_owned()
+        };
         writeln!(
             out,
-            "    Asset {{ path: {url:?}, content_type: {:?}, etag: \"\\\"{:016x}\\\"\", bytes: include_bytes!({:?}) }},",
-            content_type(file),
+            "    Asset {{ path: {url:?}, content_type: {content_type:?}, etag: \"\\\"{:016x}\\\"\", bytes: include_bytes!({:?}), gzip: {gzip} }},",
             hasher.finish(),
             abs.display().to_string(),
         )
         .expect("write to string");
     }
     out.push_str("];\n");
-    let dest = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets it")).join("assets.rs");
+    let dest = out_dir.join("assets.rs");
     std::fs::write(dest, out).expect("write assets.rs");
 }
 
@@ -60,6 +75,13 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
             files.push(path);
         }
     }
+}
+
+/// Text compresses well; images and fonts are compressed already.
+fn compressible(content_type: &str) -> bool {
+    content_type.starts_with("text/")
+        || content_type.starts_with("application/json")
+        || content_type == "image/svg+xml"
 }
 
 fn content_type(path: &Path) -> &'static str {

@@ -27,7 +27,22 @@ pub fn serve(request: &Request) -> Option<Response> {
         header::CONTENT_TYPE,
         HeaderValue::from_static(asset.content_type),
     );
-    headers.insert(header::ETAG, HeaderValue::from_static(asset.etag));
+    // Text goes gzipped to browsers that take it; each encoding has its own validator.
+    let gzip = asset.gzip.filter(|_| accepts_gzip(request.headers()));
+    let etag = match gzip {
+        Some(_) => format!("{}-gz\"", asset.etag.trim_end_matches('"')),
+        None => asset.etag.to_owned(),
+    };
+    headers.insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag).expect("etags are ASCII"),
+    );
+    if asset.gzip.is_some() {
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    if gzip.is_some() {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
     headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static(if asset.immutable() {
@@ -54,9 +69,28 @@ pub fn serve(request: &Request) -> Option<Response> {
     let fresh = request
         .headers()
         .get(header::IF_NONE_MATCH)
-        .is_some_and(|tags| tags.as_bytes() == asset.etag.as_bytes());
+        .is_some_and(|tags| tags.as_bytes() == etag.as_bytes());
     if fresh {
         return Some((StatusCode::NOT_MODIFIED, headers).into_response());
     }
-    Some((headers, asset.bytes).into_response())
+    Some((headers, gzip.unwrap_or(asset.bytes)).into_response())
+}
+
+/// Whether `Accept-Encoding` takes gzip (and does not refuse it with `q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            name.eq_ignore_ascii_case("gzip") && !refused
+        })
 }

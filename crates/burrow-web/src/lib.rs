@@ -12,6 +12,8 @@ pub struct Asset {
     /// A strong validator for the bytes, quoted.
     pub etag: &'static str,
     pub bytes: &'static [u8],
+    /// The same bytes gzipped, for text.
+    pub gzip: Option<&'static [u8]>,
 }
 
 impl Asset {
@@ -70,6 +72,9 @@ mod tests {
         assert!(script.immutable());
         assert!(script.content_type.starts_with("text/javascript"));
         assert!(lookup("/assets/gone-1234.js").is_none());
+        let gzip = script.gzip.expect("scripts are stored gzipped too");
+        assert!(gzip.len() < script.bytes.len());
+        assert_eq!(&gzip[..2], &[0x1f, 0x8b]);
         assert!(!shell.immutable());
     }
 }

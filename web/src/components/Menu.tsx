@@ -79,7 +79,7 @@ export function Menu({ trigger, label, triggerClassName, align = 'start', childr
       </button>
       {open && (
         <div ref={list} id={menuId} role="menu" aria-label={label} className={`menu menu-${align}`} onKeyDown={onKeyDown}>
-          {children(() => close(false))}
+          {children(() => close(true))}
         </div>
       )}
     </div>

@@ -31,7 +31,11 @@ export function ProjectLayout() {
     if (isNotFound(error) && getLastProject() === projectId) setLastProject(null);
   }, [error, projectId]);
 
-  const ctx = useMemo(() => (project ? { project, setProject: setData } : null), [project, setData]);
+  // Until the URL's project has loaded, the previous one must not reach the pages.
+  const ctx = useMemo(
+    () => (project && project.id === projectId ? { project, setProject: setData } : null),
+    [project, projectId, setData],
+  );
 
   if (isNotFound(error)) {
     return <ProjectNotFound />;

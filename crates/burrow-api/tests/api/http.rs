@@ -202,6 +202,8 @@ async fn the_web_ui_answers_its_own_routes(db: Db) {
         .unwrap_or_else(|| panic!("the shell loads a script: {body}"));
     let resp = app.request(Method::GET, script, None, None).await;
     assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers().get(header::CONTENT_ENCODING).is_none());
+    let plain_etag = resp.headers()[header::ETAG].clone();
     assert!(resp.headers()[header::CONTENT_TYPE]
         .to_str()
         .unwrap()
@@ -210,6 +212,35 @@ async fn the_web_ui_answers_its_own_routes(db: Db) {
         .to_str()
         .unwrap()
         .contains("immutable"));
+
+    let plain = resp.bytes().await.unwrap();
+    // Gzipped for a browser that takes it, under its own validator.
+    let resp = app
+        .client
+        .get(format!("{}{script}", app.base))
+        .header(header::ACCEPT_ENCODING, "gzip, deflate, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()[header::CONTENT_ENCODING], "gzip");
+    assert_eq!(resp.headers()[header::VARY], "accept-encoding");
+    assert_ne!(resp.headers()[header::ETAG], plain_etag);
+    let gzipped = resp.bytes().await.unwrap();
+    assert!(
+        gzipped.len() < plain.len() / 2,
+        "{} of {}",
+        gzipped.len(),
+        plain.len()
+    );
+    assert_eq!(&gzipped[..2], &[0x1f, 0x8b]);
+    let resp = app
+        .client
+        .get(format!("{}{script}", app.base))
+        .header(header::ACCEPT_ENCODING, "gzip;q=0, identity")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers().get(header::CONTENT_ENCODING).is_none());
 
     // A missing asset is a 404, not the shell served as a script; API paths and
     // other methods keep the API's JSON errors.
