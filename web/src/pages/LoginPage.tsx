@@ -1,30 +1,18 @@
 // Sign-in page: email + password, honouring a same-origin `next`.
-import { useEffect, useState, type FormEvent } from 'react';
-import { Link, useNavigate, useSearchParams } from 'react-router-dom';
+import { useState, type FormEvent } from 'react';
+import { Link } from 'react-router-dom';
 import { api } from '../api/endpoints';
-import { ApiError, errorMessage } from '../api/client';
-import { useAuth } from '../hooks/useAuth';
 import { useDocumentTitle } from '../hooks/useDocumentTitle';
 import { FormError, TextField } from '../components/Field';
 import { Button } from '../components/Button';
 import { AuthLayout } from './AuthLayout';
-import { carryNext, goAfterSignIn } from './authRedirect';
+import { carryNext, useSessionForm } from './authRedirect';
 
 export function LoginPage() {
   useDocumentTitle('Sign in');
-  const [params] = useSearchParams();
-  const next = params.get('next');
-  const navigate = useNavigate();
-  const { user, setUser } = useAuth();
+  const { next, setError, busy, start, fieldError, formError } = useSessionForm(['email', 'password']);
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
-  const [error, setError] = useState<ApiError | string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  // Already signed in (e.g. came back via a bookmarked /login): carry on.
-  useEffect(() => {
-    if (user && !busy) goAfterSignIn(next, navigate);
-  }, [user]);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -32,20 +20,8 @@ export function LoginPage() {
       setError('Enter your email and password.');
       return;
     }
-    setBusy(true);
-    setError(null);
-    try {
-      const session = await api.login(email.trim(), password);
-      setUser(session.user);
-      goAfterSignIn(next, navigate);
-    } catch (err) {
-      setError(err instanceof ApiError ? err : errorMessage(err));
-      setBusy(false);
-    }
+    await start(() => api.login(email.trim(), password));
   };
-
-  const fieldError = (name: string) => (error instanceof ApiError && error.field === name ? error.message : null);
-  const formError = typeof error === 'string' ? error : error && !error.field ? error.message : null;
 
   return (
     <AuthLayout

@@ -10,6 +10,7 @@ import { useProject, useProjects } from '../hooks/useProject';
 import { useDocumentTitle } from '../hooks/useDocumentTitle';
 import { FormError, SelectField, TextField } from '../components/Field';
 import { Button } from '../components/Button';
+import { DangerPanel } from '../components/DangerPanel';
 import { Dialog } from '../components/Dialog';
 import { ErrorState } from '../components/States';
 import { Skeleton } from '../components/Spinner';
@@ -304,21 +305,13 @@ function DeleteProjectSection() {
   };
 
   return (
-    <section className="panel panel-danger" aria-labelledby="delete-project-heading">
-      <div className="panel-header">
-        <h2 className="panel-title" id="delete-project-heading">
-          Danger zone
-        </h2>
-      </div>
-      <div className="danger-row">
-        <div>
-          <div className="strong">Delete this project</div>
-          <p className="muted small">Deletes every app in it, with their versions and logs. This cannot be undone.</p>
-        </div>
-        <Button variant="danger" icon={<Icon name="trash" size={14} />} onClick={() => setOpen(true)}>
-          Delete project
-        </Button>
-      </div>
+    <DangerPanel
+      id="delete-project-heading"
+      title="Delete this project"
+      description="Deletes every app in it, with their versions and logs. This cannot be undone."
+      action="Delete project"
+      onAction={() => setOpen(true)}
+    >
       {open && (
         <Dialog title={`Delete ${project.name}?`} tone="danger" onClose={() => !busy && setOpen(false)}>
           <form className="stack" onSubmit={remove} noValidate>
@@ -338,6 +331,6 @@ function DeleteProjectSection() {
           </form>
         </Dialog>
       )}
-    </section>
+    </DangerPanel>
   );
 }

@@ -1,30 +1,20 @@
 // Registration page: name, email, password; shows "registration closed" and field errors.
-import { useEffect, useState, type FormEvent } from 'react';
-import { Link, useNavigate, useSearchParams } from 'react-router-dom';
+import { useState, type FormEvent } from 'react';
+import { Link } from 'react-router-dom';
 import { api } from '../api/endpoints';
-import { ApiError, errorMessage } from '../api/client';
-import { useAuth } from '../hooks/useAuth';
+import { ApiError } from '../api/client';
 import { useDocumentTitle } from '../hooks/useDocumentTitle';
 import { FormError, TextField } from '../components/Field';
 import { Button } from '../components/Button';
 import { AuthLayout } from './AuthLayout';
-import { carryNext, goAfterSignIn } from './authRedirect';
+import { carryNext, useSessionForm } from './authRedirect';
 
 export function RegisterPage() {
   useDocumentTitle('Create account');
-  const [params] = useSearchParams();
-  const next = params.get('next');
-  const navigate = useNavigate();
-  const { user, setUser } = useAuth();
+  const { next, error, setError, busy, start, fieldError, formError } = useSessionForm(['name', 'email', 'password']);
   const [name, setName] = useState('');
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
-  const [error, setError] = useState<ApiError | string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  useEffect(() => {
-    if (user && !busy) goAfterSignIn(next, navigate);
-  }, [user]);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -32,22 +22,9 @@ export function RegisterPage() {
       setError('Fill in your name, email and a password.');
       return;
     }
-    setBusy(true);
-    setError(null);
-    try {
-      const session = await api.register(name.trim(), email.trim(), password);
-      setUser(session.user);
-      goAfterSignIn(next, navigate);
-    } catch (err) {
-      setError(err instanceof ApiError ? err : errorMessage(err));
-      setBusy(false);
-    }
+    await start(() => api.register(name.trim(), email.trim(), password));
   };
 
-  const fieldError = (f: string) => (error instanceof ApiError && error.field === f ? error.message : null);
-  const known = ['name', 'email', 'password'];
-  const formError =
-    typeof error === 'string' ? error : error && !(error.field && known.includes(error.field)) ? error.message : null;
   const closed = error instanceof ApiError && error.code === 'registration_closed';
 
   return (

@@ -5,7 +5,7 @@ import { api } from '../../api/endpoints';
 import type { App } from '../../api/types';
 import { Button } from '../../components/Button';
 import { Dialog } from '../../components/Dialog';
-import { Icon } from '../../components/Icon';
+import { DangerPanel } from '../../components/DangerPanel';
 import { useToast } from '../../components/Toast';
 
 export function DangerZone({ app }: { app: App }) {
@@ -27,21 +27,13 @@ export function DangerZone({ app }: { app: App }) {
   };
 
   return (
-    <section className="panel panel-danger" aria-labelledby="danger-heading">
-      <div className="panel-header">
-        <h2 className="panel-title" id="danger-heading">
-          Danger zone
-        </h2>
-      </div>
-      <div className="danger-row">
-        <div>
-          <div className="strong">Delete this app</div>
-          <p className="muted small">Stops it and deletes every version, build and log. This cannot be undone.</p>
-        </div>
-        <Button variant="danger" icon={<Icon name="trash" size={14} />} onClick={() => setConfirming(true)}>
-          Delete app
-        </Button>
-      </div>
+    <DangerPanel
+      id="danger-heading"
+      title="Delete this app"
+      description="Stops it and deletes every version, build and log. This cannot be undone."
+      action="Delete app"
+      onAction={() => setConfirming(true)}
+    >
       {confirming && (
         <Dialog
           title={`Delete ${app.name}?`}
@@ -62,6 +54,6 @@ export function DangerZone({ app }: { app: App }) {
           {null}
         </Dialog>
       )}
-    </section>
+    </DangerPanel>
   );
 }
