@@ -22,6 +22,8 @@ have node || need_apt+=(nodejs npm)
 have runc || need_apt+=(runc)
 [ -x /usr/bin/tini ] || need_apt+=(tini)
 [ -x /usr/bin/python3 ] || need_apt+=(python3)
+# pgrep, with which test suites check that no sandbox process is left.
+have pgrep || need_apt+=(procps)
 # A C toolchain and pkg-config, for crates that build C (SQLite is bundled).
 have cc || need_apt+=(build-essential)
 have pkg-config || need_apt+=(pkg-config)

@@ -114,7 +114,7 @@ test('a team builds, opens, versions and stops an app from the dashboard', { tim
     // The app is stopped, so the first page its viewer gets is the cold-start page.
     const documents = [];
     owner.on('response', async (response) => {
-      if (response.request().resourceType() === 'document' && response.url().startsWith(server.apps)) {
+      if (response.request().resourceType() === 'document' && server.appOriginPattern.test(response.url())) {
         documents.push(await response.text().catch(() => ''));
       }
     });
@@ -124,7 +124,7 @@ test('a team builds, opens, versions and stops an app from the dashboard', { tim
     ]);
     // The heading is drawn by Streamlit's front end from messages on its WebSocket.
     await expect(viewer.getByRole('heading', { name: 'CSV Explorer' })).toBeVisible({ timeout: SLOW });
-    assert.match(viewer.url(), new RegExp(`^${server.apps}/apps/[a-z0-9]{16}/`));
+    assert.match(viewer.url(), server.appOriginPattern, 'the app is served from an origin of its own');
     assert.ok(
       documents.some((html) => html.includes('Waking up the hedgehogs')),
       `the cold-start page came first; documents seen: ${documents.length}`,

@@ -71,12 +71,21 @@ export async function startServer() {
   }
   return {
     base,
-    apps: `http://127.0.0.1:${appsPort}`,
+    /** Every app has an origin of its own: the app's id is the host's first label. */
+    appOrigin: (id) => `http://${id}.apps.localhost:${appsPort}`,
+    /** Matches any app's origin. */
+    appOriginPattern: new RegExp(`^http://[a-z0-9]{16}\\.apps\\.localhost:${appsPort}`),
     async stop() {
       child.kill('SIGTERM');
       await Promise.race([exited, sleep(20_000)]);
       if (child.exitCode === null) child.kill('SIGKILL');
+      // App sandboxes outlive serve by design: the operator's command ends them, and
+      // nothing of this run may be left.
+      const env = { ...process.env, BURROW_DATA_DIR: dir, RUST_LOG: 'warn' };
+      execFileSync(BURROW, ['sandbox', 'stop', '--all', '--grace', '1s'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+      const listed = execFileSync(BURROW, ['sandbox', 'ps'], { env, encoding: 'utf8' }).trim().split('\n').slice(1);
       rmSync(dir, { recursive: true, force: true });
+      if (listed.length > 0) throw new Error(`sandboxes left after the run: ${listed.join('; ')}`);
     },
   };
 }
@@ -100,6 +109,54 @@ export async function launchBrowser() {
     ],
   });
   return browser;
+}
+
+/** Calls the API with a bearer token; returns the parsed body and checks the status. */
+export async function api(server, method, path, token, body, status = 200) {
+  const init = { method, headers: {} };
+  if (token) init.headers.authorization = `Bearer ${token}`;
+  if (body instanceof FormData) {
+    init.body = body;
+  } else if (body !== undefined) {
+    init.headers['content-type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(`${server.base}${path}`, init);
+  const text = await response.text();
+  if (response.status !== status) {
+    throw new Error(`${method} ${path}: ${response.status}, expected ${status}: ${text}`);
+  }
+  return text ? JSON.parse(text) : null;
+}
+
+/** Registers an account through the API; returns its token. */
+export async function account(server, name, email) {
+  const body = await api(server, 'POST', '/api/v1/auth/register', null, { name, email, password: PASSWORD }, 201);
+  return body.token;
+}
+
+/** Waits until an app's first version is built and active. */
+export async function built(server, token, project, app) {
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    const detail = await api(server, 'GET', `/api/v1/projects/${project}/apps/${app}`, token);
+    if (detail.active_version === 1) return detail;
+    const failed = detail.versions?.find((v) => v.build?.status === 'failed');
+    if (failed) throw new Error(`the build failed: ${JSON.stringify(failed.build)}`);
+    if (Date.now() > deadline) throw new Error(`app ${app} was not built in time`);
+    await sleep(500);
+  }
+}
+
+/** Signs a browser context in on the platform with the session cookie, as the sign-in page does. */
+export async function signIn(context, server, email) {
+  const page = await context.newPage();
+  await page.goto(`${server.base}/login`);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL((url) => !/\/login/.test(url.pathname));
+  return page;
 }
 
 /** Saves a full-page screenshot named `name.png` under SHOTS. */

@@ -5,7 +5,7 @@
 //! `cargo build --release --bin burrow`, with `uv` on `PATH` and nginx installed
 //! (`make bench` does all of it). `BURROW_BIN` names the burrow executable.
 //!
-//! 1. Cold start: a stopped app, from the first request through the apps origin until
+//! 1. Cold start: a stopped app, from the first request through its origin until
 //!    its health check answers there; against bare `streamlit run` of the same app on
 //!    the same environment until its health check answers. Medians of 5.
 //! 2. Throughput and latency of a static Streamlit asset (`favicon.png`) with 16
@@ -52,8 +52,35 @@ impl Drop for Killed {
     }
 }
 
-async fn wait_ok(url: &str, cookie: Option<&str>, deadline: Duration) -> Duration {
-    let client = reqwest::Client::new();
+/// Runs `burrow sandbox stop --all` on a data folder when dropped.
+struct StopAll {
+    burrow: String,
+    data: PathBuf,
+}
+
+impl Drop for StopAll {
+    fn drop(&mut self) {
+        let out = Command::new(&self.burrow)
+            .args(["sandbox", "stop", "--all", "--grace", "1s"])
+            .env("BURROW_DATA_DIR", &self.data)
+            .output();
+        match out {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!(
+                "could not stop the benchmark's sandboxes: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => eprintln!("could not run burrow sandbox stop: {e}"),
+        }
+    }
+}
+
+async fn wait_ok(
+    client: &reqwest::Client,
+    url: &str,
+    cookie: Option<&str>,
+    deadline: Duration,
+) -> Duration {
     let start = Instant::now();
     loop {
         let mut req = client.get(url);
@@ -87,13 +114,19 @@ impl Target {
 }
 
 /// Requests per second and latencies for GET `path`, over keep-alive connections.
-async fn load(target: Target, path: &str, cookie: Option<&str>, secs: u64) -> (f64, Stats) {
+async fn load(
+    target: Target,
+    host: &str,
+    path: &str,
+    cookie: Option<&str>,
+    secs: u64,
+) -> (f64, Stats) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut workers = Vec::new();
     for _ in 0..CONNECTIONS {
         let (target, path, cookie) = (target.clone(), path.to_owned(), cookie.map(str::to_owned));
+        let addr = host.to_owned();
         workers.push(tokio::spawn(async move {
-            let addr = "bench";
             let stream = target.connect().await;
             stream.set_nodelay(true).unwrap();
             let (mut sender, conn) =
@@ -103,7 +136,7 @@ async fn load(target: Target, path: &str, cookie: Option<&str>, secs: u64) -> (f
             tokio::spawn(conn);
             let mut times = Vec::new();
             while Instant::now() < deadline {
-                let mut req = hyper::Request::get(&path).header("host", addr);
+                let mut req = hyper::Request::get(&path).header("host", &addr);
                 if let Some(c) = &cookie {
                     req = req.header("cookie", c);
                 }
@@ -128,7 +161,8 @@ async fn load(target: Target, path: &str, cookie: Option<&str>, secs: u64) -> (f
     (rps, Stats::of(&mut all))
 }
 
-async fn ws_rtt(url: &str, cookie: Option<&str>, origin: &str, n: usize) -> Stats {
+/// Ping round trips over a WebSocket at `url`, reached at the TCP address `addr`.
+async fn ws_rtt(addr: &str, url: &str, cookie: Option<&str>, origin: &str, n: usize) -> Stats {
     let mut request = url.into_client_request().unwrap();
     if let Some(c) = cookie {
         request.headers_mut().insert("cookie", c.parse().unwrap());
@@ -136,7 +170,10 @@ async fn ws_rtt(url: &str, cookie: Option<&str>, origin: &str, n: usize) -> Stat
     request
         .headers_mut()
         .insert("origin", origin.parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .unwrap();
     let mut times = Vec::new();
     for i in 0..n {
         let t = Instant::now();
@@ -176,9 +213,15 @@ async fn main() {
     )
     .unwrap();
     let envs = target.join("bench-envs");
+    // Dropped after serve is killed and before the data folder goes: ends the app's
+    // sandbox, which outlives serve by design.
+    let _sandboxes = StopAll {
+        burrow: burrow.clone(),
+        data: dir.path().to_path_buf(),
+    };
     let (api_port, apps_port) = (free_port(), free_port());
     let base = format!("http://127.0.0.1:{api_port}");
-    let apps = format!("http://127.0.0.1:{apps_port}");
+    let apps_addr = format!("127.0.0.1:{apps_port}");
     let _serve = Killed(
         Command::new(&burrow)
             .arg("serve")
@@ -192,7 +235,14 @@ async fn main() {
             .spawn()
             .expect("burrow runs: build it with `cargo build --release --bin burrow`"),
     );
-    wait_ok(&format!("{base}/readyz"), None, Duration::from_secs(30)).await;
+    let plain = reqwest::Client::new();
+    wait_ok(
+        &plain,
+        &format!("{base}/readyz"),
+        None,
+        Duration::from_secs(30),
+    )
+    .await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -226,6 +276,14 @@ async fn main() {
         .unwrap();
     let id = app["id"].as_str().unwrap().to_owned();
     let path = format!("{base}/api/v1/projects/{project}/apps/{id}");
+    // The app's own origin; its name is reached on loopback, as browsers do.
+    let app_host = format!("{id}.apps.localhost:{apps_port}");
+    let apps = format!("http://{app_host}");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve(&format!("{id}.apps.localhost"), apps_addr.parse().unwrap())
+        .build()
+        .unwrap();
     eprintln!("waiting for the base environment and the app's build…");
     let started = Instant::now();
     loop {
@@ -280,14 +338,15 @@ async fn main() {
             .unwrap();
         let t = Instant::now();
         client
-            .get(format!("{apps}/apps/{id}/"))
+            .get(format!("{apps}/"))
             .header("cookie", &cookie)
             .header("accept", "text/html")
             .send()
             .await
             .unwrap();
         wait_ok(
-            &format!("{apps}/apps/{id}/_stcore/health"),
+            &client,
+            &format!("{apps}/_stcore/health"),
             Some(&cookie),
             Duration::from_secs(120),
         )
@@ -312,7 +371,6 @@ async fn main() {
                     "--server.headless=true",
                     &format!("--server.port={port}"),
                     "--server.address=127.0.0.1",
-                    "--server.baseUrlPath=apps/bare",
                     "--browser.gatherUsageStats=false",
                     "--server.fileWatcherType=none",
                 ])
@@ -330,7 +388,8 @@ async fn main() {
         let t = Instant::now();
         let process = bare(port);
         wait_ok(
-            &format!("http://127.0.0.1:{port}/apps/bare/_stcore/health"),
+            &plain,
+            &format!("http://127.0.0.1:{port}/_stcore/health"),
             None,
             Duration::from_secs(120),
         )
@@ -353,7 +412,8 @@ async fn main() {
     // 2. Proxy throughput: Burrow, direct, nginx.
     let _bare = bare(bare_port);
     wait_ok(
-        &format!("http://127.0.0.1:{bare_port}/apps/bare/_stcore/health"),
+        &plain,
+        &format!("http://127.0.0.1:{bare_port}/_stcore/health"),
         None,
         Duration::from_secs(120),
     )
@@ -361,25 +421,26 @@ async fn main() {
     let nginx_port = free_port();
     let _nginx = start_nginx(dir.path(), nginx_port, bare_port);
     wait_ok(
-        &format!("http://127.0.0.1:{nginx_port}/apps/bare/favicon.png"),
+        &plain,
+        &format!("http://127.0.0.1:{nginx_port}/favicon.png"),
         None,
         Duration::from_secs(10),
     )
     .await;
     client
-        .get(format!("{apps}/apps/{id}/"))
+        .get(format!("{apps}/"))
         .header("cookie", &cookie)
         .send()
         .await
         .unwrap();
     wait_ok(
-        &format!("{apps}/apps/{id}/favicon.png"),
+        &client,
+        &format!("{apps}/favicon.png"),
         Some(&cookie),
         Duration::from_secs(120),
     )
     .await;
 
-    let apps_addr = format!("127.0.0.1:{apps_port}");
     let runtime = Arc::new(
         LocalRuntime::new(LocalOptions {
             state_dir: dir.path().join("sandboxes"),
@@ -398,25 +459,40 @@ async fn main() {
         .find(|s| s.status == burrow_sandbox::Status::Running)
         .expect("the app runs")
         .id;
-    let asset = format!("/apps/{id}/favicon.png");
-    let bare_asset = "/apps/bare/favicon.png";
+    let asset = "/favicon.png";
+    let bare_host = format!("127.0.0.1:{bare_port}");
     let (direct_rps, direct) = load(
-        Target::Tcp(format!("127.0.0.1:{bare_port}")),
-        bare_asset,
+        Target::Tcp(bare_host.clone()),
+        &bare_host,
+        asset,
         None,
         secs,
     )
     .await;
     let (nginx_rps, nginx) = load(
         Target::Tcp(format!("127.0.0.1:{nginx_port}")),
-        bare_asset,
+        &bare_host,
+        asset,
         None,
         secs,
     )
     .await;
-    let (inside_rps, inside) = load(Target::Sandbox(runtime, sandbox), &asset, None, secs).await;
-    let (burrow_rps, burrow_lat) =
-        load(Target::Tcp(apps_addr.clone()), &asset, Some(&cookie), secs).await;
+    let (inside_rps, inside) = load(
+        Target::Sandbox(runtime, sandbox),
+        "127.0.0.1",
+        asset,
+        None,
+        secs,
+    )
+    .await;
+    let (burrow_rps, burrow_lat) = load(
+        Target::Tcp(apps_addr.clone()),
+        &app_host,
+        asset,
+        Some(&cookie),
+        secs,
+    )
+    .await;
     println!("static asset (favicon.png), {CONNECTIONS} keep-alive connections, {secs} s each:");
     println!(
         "  bare streamlit, direct              {direct_rps:>6.0} req/s  1.00x   {}",
@@ -444,14 +520,16 @@ async fn main() {
 
     // 3. WebSocket round trips.
     let direct_ws = ws_rtt(
-        &format!("ws://127.0.0.1:{bare_port}/apps/bare/_stcore/stream"),
+        &bare_host,
+        &format!("ws://{bare_host}/_stcore/stream"),
         None,
         &format!("http://127.0.0.1:{bare_port}"),
         500,
     )
     .await;
     let burrow_ws = ws_rtt(
-        &format!("ws://{apps_addr}/apps/{id}/_stcore/stream"),
+        &apps_addr,
+        &format!("ws://{app_host}/_stcore/stream"),
         Some(&cookie),
         &apps,
         500,

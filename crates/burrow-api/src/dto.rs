@@ -258,7 +258,7 @@ pub struct AppDto {
     pub idle_timeout_secs: i64,
     pub restart_count: i64,
     pub last_error: Option<String>,
-    /// Where members open the app, on the apps origin.
+    /// The app's own origin, where members open it.
     pub url: String,
     pub created_by: Option<PersonDto>,
     pub created_at: String,
@@ -266,11 +266,8 @@ pub struct AppDto {
 }
 
 impl AppDto {
-    pub fn new(app: burrow_store::App, apps_url: &url::Url) -> Self {
-        let url = apps_url
-            .join(&format!("apps/{}/", app.id))
-            .map(|u| u.to_string())
-            .unwrap_or_default();
+    pub fn new(app: burrow_store::App, apps_url: &burrow_config::AppsUrl) -> Self {
+        let url = apps_url.origin(&app.id).to_string();
         Self {
             url,
             status: AppStatusDto::parse(&app.status),

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{FromRequest, FromRequestParts, Path};
+use axum::extract::{FromRequest, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use burrow_core::{Role, SessionToken};
@@ -112,6 +112,43 @@ fn refuse_cross_site(parts: &Parts, state: &AppState) -> Result<(), ApiError> {
         "cross_origin",
         "this change came from another origin with the session cookie: make it from Burrow itself, or use a bearer token",
     ))
+}
+
+/// Every WebSocket upgrade on the platform (terminals, live views) must come from the
+/// platform's own pages: upgrades are GETs, which [`refuse_cross_site`] lets through,
+/// and browsers attach the session cookie to upgrades from any page of the same site.
+/// Browsers always send `Origin` with an upgrade; an upgrade without one is accepted
+/// only with a bearer token, which no browser page can attach. Applied to the whole
+/// platform router, so no route can forget it.
+pub async fn refuse_foreign_upgrades(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let headers = request.headers();
+    let upgrade = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if upgrade {
+        let ours = state.config.public_url().origin().ascii_serialization();
+        let allowed = match headers.get(header::ORIGIN) {
+            Some(origin) => origin.to_str().is_ok_and(|o| o == ours),
+            None => headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("Bearer ")),
+        };
+        if !allowed {
+            return ApiError::forbidden(
+                "foreign_origin",
+                format!("WebSocket connections are accepted only from Burrow's own pages ({ours}), or with a bearer token"),
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// A signed-in caller: the user and the hash of the token they presented.

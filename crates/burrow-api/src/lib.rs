@@ -202,6 +202,10 @@ pub fn router(state: AppState) -> Router {
     .fallback(no_route)
     .method_not_allowed_fallback(method_not_allowed)
     .layer(DefaultBodyLimit::max(max_body))
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        extract::refuse_foreign_upgrades,
+    ))
     .layer(axum::middleware::from_fn(observe::observe))
     .with_state(state)
 }

@@ -10,9 +10,8 @@ fn escape(text: &str) -> String {
 }
 
 /// The loading page for an app.
-pub fn page(app_id: &str, app_name: &str) -> String {
+pub fn page(app_name: &str) -> String {
     let name = escape(app_name);
-    let id = escape(app_id);
     format!(
         r#"<!doctype html>
 <html lang="en">
@@ -49,7 +48,7 @@ pub fn page(app_id: &str, app_name: &str) -> String {
   const started = Date.now();
   async function poll() {{
     try {{
-      const r = await fetch("/_burrow/status/{id}", {{ credentials: "same-origin", cache: "no-store" }});
+      const r = await fetch("/_burrow/status", {{ credentials: "same-origin", cache: "no-store" }});
       if (r.ok) {{
         const s = await r.json();
         if (s.status === "running") {{ location.reload(); return; }}
@@ -81,7 +80,7 @@ pub fn page(app_id: &str, app_name: &str) -> String {
 mod tests {
     #[test]
     fn names_are_escaped() {
-        let page = super::page("abc", "<script>x</script>");
+        let page = super::page("<script>x</script>");
         assert!(!page.contains("<script>x"));
         assert!(page.contains("&lt;script&gt;"));
         assert!(page.contains("Waking up the hedgehogs"));

@@ -1,21 +1,23 @@
-//! The apps origin: the authenticated reverse proxy through which viewers reach apps.
+//! App origins: the authenticated reverse proxy through which viewers reach apps.
 //!
-//! It listens on its own address (`apps_listen`, browsers see `apps_url`), so app
-//! JavaScript never shares an origin with the platform's session cookie. A viewer
-//! arrives with a one-time ticket minted by the platform, which becomes a view
-//! session cookie valid only here. Every request and every WebSocket upgrade is
-//! checked against project membership; a non-member gets the same 404 as for a
-//! missing app. Requests are streamed to the app's sandbox through
-//! `Runtime::connect`, and WebSockets are tunnelled byte for byte.
+//! Every app is served from an origin of its own (`apps_url`, such as
+//! `http://{app}.apps.localhost:8081`), all on one listener (`apps_listen`): the app is
+//! the first label of the `Host`. So app JavaScript never shares an origin with the
+//! platform's session cookie, nor with another app. A viewer arrives with a one-time
+//! ticket minted by the platform for one app, which becomes a host-only view session
+//! cookie valid for that app alone. Every request and every WebSocket upgrade is
+//! checked against project membership; a non-member gets the same 404 as for a missing
+//! app. Requests are streamed to the app's sandbox through `Runtime::connect`, and
+//! WebSockets are tunnelled byte for byte.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{any, get};
+use axum::routing::get;
 use axum::{Json, Router};
 use burrow_core::SessionToken;
 use http_body_util::BodyExt;
@@ -26,7 +28,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The view session cookie, scoped to the apps origin.
+/// The view session cookie: host-only, on one app's origin.
 pub const VIEW_COOKIE: &str = "burrow_view";
 /// A request's headers may total this many bytes; more is 431.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
@@ -36,23 +38,43 @@ pub const TICKET_SECS: i64 = 60;
 pub const VIEW_SESSION_SECS: i64 = 12 * 3600;
 /// How often an open WebSocket's access is checked again.
 const REVALIDATE: std::time::Duration = std::time::Duration::from_secs(15);
+/// Paths under this prefix on an app's origin are Burrow's, never the app's.
+const RESERVED: &str = "/_burrow/";
 
-/// The router of the apps origin.
+/// The router of the app origins.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/_burrow/ticket", get(redeem_ticket))
-        .route("/_burrow/status/{app}", get(status))
-        .route("/apps/{app}", any(add_slash))
-        .route("/apps/{app}/", any(proxy_root))
-        .route("/apps/{app}/{*rest}", any(proxy_path))
-        .fallback(|| async {
-            ApiError::not_found(
-                "route_not_found",
-                "nothing is served here: apps live under /apps/{id}/",
-            )
-        })
+        .route("/_burrow/status", get(status))
+        .fallback(proxy)
         .layer(axum::middleware::from_fn(limit_headers))
         .with_state(state)
+}
+
+/// Whether `next` is a path on the same origin: absolute, with no authority, no
+/// backslash and no control characters, so a redirect to it stays on the app's origin.
+pub fn is_local_path(next: &str) -> bool {
+    next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control)
+}
+
+/// The app whose origin a request was sent to, from its `Host`.
+fn requested_app(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    state.config.apps_url().app_in_host(host).map(str::to_owned)
+}
+
+fn no_app_here(state: &AppState) -> Response {
+    ApiError::not_found(
+        "app_not_found",
+        format!(
+            "no app is served at this address: apps live at {}, opened from Burrow",
+            state.config.apps_url()
+        ),
+    )
+    .into_response()
 }
 
 /// 431 when the request's headers are larger than [`MAX_HEADER_BYTES`].
@@ -85,39 +107,52 @@ struct TicketQuery {
     next: Option<String>,
 }
 
-/// Redeems a one-time ticket for a view session cookie, then goes on to the app.
+/// Redeems a one-time ticket for a view session cookie on this app's origin, then
+/// goes on to the app. A ticket for another app is refused (and used up).
 async fn redeem_ticket(
     State(state): State<AppState>,
     Query(q): Query<TicketQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let Some(here) = requested_app(&state, &headers) else {
+        return Ok(no_app_here(&state));
+    };
     let hash = SessionToken::from_client(&q.ticket).hash();
-    let (user, app) = state.store.redeem_view_ticket(&hash).await.map_err(|_| {
+    let invalid = || {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_ticket",
             "this link has expired or was already used: open the app again from Burrow",
         )
-    })?;
+    };
+    let (user, app) = state
+        .store
+        .redeem_view_ticket(&hash)
+        .await
+        .map_err(|_| invalid())?;
+    if app != here {
+        return Err(invalid());
+    }
     let token = SessionToken::generate();
     state
         .store
         .insert_view_session(
             &token.hash(),
             &user,
+            &app,
             burrow_store::now_ms() + VIEW_SESSION_SECS * 1000,
         )
         .await?;
-    // Only a path on this origin, under the app the ticket is for.
-    let home = format!("/apps/{app}/");
     let next = q
         .next
-        .filter(|n| n.starts_with(&home) && !n.contains("//") && !n.contains('\\'))
-        .unwrap_or(home);
-    let secure = if state.config.apps_url().scheme() == "https" {
+        .filter(|n| is_local_path(n))
+        .unwrap_or_else(|| "/".into());
+    let secure = if state.config.apps_url().is_https() {
         "; Secure"
     } else {
         ""
     };
+    // No Domain attribute: the cookie goes back to this app's host only.
     let cookie = format!(
         "{VIEW_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age={VIEW_SESSION_SECS}{secure}",
         token.expose()
@@ -130,15 +165,17 @@ async fn redeem_ticket(
     Ok(response)
 }
 
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+/// Every value of a cookie: another app of the same site may have planted one more
+/// under our name (with `Domain=`), so none is trusted for being first.
+fn cookie_values<'h>(headers: &'h HeaderMap, name: &'h str) -> impl Iterator<Item = &'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
+        .filter(move |(k, _)| *k == name)
+        .map(|(_, v)| v)
 }
 
 fn app_not_found() -> ApiError {
@@ -148,47 +185,45 @@ fn app_not_found() -> ApiError {
     )
 }
 
-/// Checks the viewer may see the app: a member of its project, on every request, in one
-/// query. Unknown viewers are sent through the platform's login; non-members get the
-/// same 404 as for a missing app.
+/// Checks the viewer may see the app: a view session for this app whose user is a
+/// member of its project, on every request, in one query per cookie presented. Returns
+/// the session's hash. Unknown viewers are sent through the platform's sign-in;
+/// non-members get the same 404 as for a missing app.
 async fn authorize(
     state: &AppState,
     app_id: &str,
     headers: &HeaderMap,
     uri: &Uri,
-) -> Result<(), Response> {
-    let access = match cookie_value(headers, VIEW_COOKIE) {
-        Some(token) => state
+) -> Result<String, Response> {
+    let mut member_elsewhere = false;
+    for token in cookie_values(headers, VIEW_COOKIE) {
+        let hash = SessionToken::from_client(token).hash();
+        match state
             .store
-            .view_access(&SessionToken::from_client(&token).hash(), app_id)
+            .view_access(&hash, app_id)
             .await
-            .map_err(|e| ApiError::from(e).into_response())?,
-        None => None,
-    };
-    match access {
-        Some(true) => Ok(()),
-        Some(false) => Err(app_not_found().into_response()),
-        None => {
-            let mut open = state.config.public_url();
-            open.set_path(&format!("/api/v1/apps/{app_id}/open"));
-            open.query_pairs_mut()
-                .append_pair("next", uri.path_and_query().map_or("/", |p| p.as_str()));
-            Err(Redirect::to(open.as_str()).into_response())
+            .map_err(|e| ApiError::from(e).into_response())?
+        {
+            Some(true) => return Ok(hash),
+            Some(false) => member_elsewhere = true,
+            None => {}
         }
     }
-}
-
-async fn add_slash(Path(app): Path<String>) -> Redirect {
-    Redirect::permanent(&format!("/apps/{app}/"))
+    if member_elsewhere {
+        return Err(app_not_found().into_response());
+    }
+    let mut open = state.config.public_url();
+    open.set_path(&format!("/api/v1/apps/{app_id}/open"));
+    open.query_pairs_mut()
+        .append_pair("next", uri.path_and_query().map_or("/", |p| p.as_str()));
+    Err(Redirect::to(open.as_str()).into_response())
 }
 
 /// The status the loading page polls.
-async fn status(
-    State(state): State<AppState>,
-    Path(app_id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
+async fn status(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let Some(app_id) = requested_app(&state, &headers) else {
+        return no_app_here(&state);
+    };
     if let Err(response) = authorize(&state, &app_id, &headers, &uri).await {
         return response;
     }
@@ -203,28 +238,9 @@ async fn status(
     }
 }
 
-async fn proxy_root(
-    state: State<AppState>,
-    Path(app): Path<String>,
-    connect: ConnectInfo<SocketAddr>,
-    request: Request,
-) -> Response {
-    proxy(state, app, connect, request).await
-}
-
-async fn proxy_path(
-    state: State<AppState>,
-    Path((app, _rest)): Path<(String, String)>,
-    connect: ConnectInfo<SocketAddr>,
-    request: Request,
-) -> Response {
-    proxy(state, app, connect, request).await
-}
-
 /// Whether a path has `.`/`..` segments, encoded dots or separators, or double
 /// encoding: such paths are refused rather than normalised differently here and in
-/// the app. (Routing is by the first segment after `/apps/`, so no path reaches
-/// another app's sandbox either way.)
+/// the app.
 fn suspicious_path(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
     lower.contains("%2f")
@@ -235,35 +251,65 @@ fn suspicious_path(path: &str) -> bool {
         || path.split('/').any(|seg| seg == "." || seg == "..")
 }
 
+/// A request that another page of the same site (another app's origin) made from
+/// script, a frame's subresource or a form: browsers say so in `Sec-Fetch-Site`.
+/// Top-level navigations (a link from elsewhere) are allowed; everything else from
+/// another app is refused, so no app can act on another with its viewer's cookie.
+fn from_another_app(headers: &HeaderMap) -> bool {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    value("sec-fetch-site") == Some("same-site")
+        && !(value("sec-fetch-mode") == Some("navigate")
+            && value("sec-fetch-dest") == Some("document"))
+}
+
 async fn proxy(
     State(state): State<AppState>,
-    app_id: String,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
-    if suspicious_path(request.uri().path()) {
+    let Some(app_id) = requested_app(&state, request.headers()) else {
+        return no_app_here(&state);
+    };
+    let path = request.uri().path();
+    if path.starts_with(RESERVED) {
+        return ApiError::not_found(
+            "route_not_found",
+            format!("{RESERVED} is Burrow's: apps cannot serve paths under it"),
+        )
+        .into_response();
+    }
+    if suspicious_path(path) {
         return ApiError::bad_request(
             "invalid_path",
             "the path has . or .. segments or encoded separators",
         )
         .into_response();
     }
-    if let Err(response) = authorize(&state, &app_id, request.headers(), request.uri()).await {
-        return response;
+    let session = match authorize(&state, &app_id, request.headers(), request.uri()).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    if from_another_app(request.headers()) {
+        return ApiError::forbidden(
+            "cross_app_request",
+            "this request came from another app's page: apps cannot use each other",
+        )
+        .into_response();
     }
-    // A service worker would control the whole apps origin, every app on it included.
+    // Defence in depth: an app's origin is its own, but a service worker would outlive
+    // the app's versions and keep serving what a viewer once saw.
     if request.headers().contains_key("service-worker") {
         return ApiError::forbidden(
             "service_worker",
-            "service workers are not allowed on the apps origin",
+            "service workers are not allowed on app origins",
         )
         .into_response();
     }
     let upgrade = is_websocket(request.headers());
-    if upgrade && !same_origin(&state, request.headers()) {
+    if upgrade && !same_origin(&state, &app_id, request.headers()) {
         return ApiError::forbidden(
             "foreign_origin",
-            "WebSocket connections are accepted only from the apps origin",
+            "WebSocket connections are accepted only from the app's own origin",
         )
         .into_response();
     }
@@ -281,11 +327,11 @@ async fn proxy(
     supervisor.touch(&app_id);
     let result = if upgrade {
         match supervisor.connect(&running).await {
-            Ok(upstream) => tunnel(&state, &app_id, upstream, request, client).await,
+            Ok(upstream) => tunnel(&state, &app_id, &session, upstream, request, client).await,
             Err(_) => return waking(&state, &app_id, wants_page).await,
         }
     } else {
-        forward(&state, &running, request, client).await
+        forward(&state, &app_id, &running, request, client).await
     };
     result.unwrap_or_else(|e| e.into_response())
 }
@@ -316,7 +362,7 @@ async fn waking(state: &AppState, app_id: &str, wants_page: bool) -> Response {
         });
     }
     if wants_page {
-        let page = crate::loading::page(app_id, &app.name);
+        let page = crate::loading::page(&app.name);
         return (
             StatusCode::OK,
             [(header::CACHE_CONTROL, "no-store")],
@@ -340,9 +386,9 @@ fn is_websocket(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
-    let apps = state.config.apps_url();
-    let expected = apps.origin().ascii_serialization();
+/// Whether the request's `Origin` is exactly this app's origin.
+fn same_origin(state: &AppState, app_id: &str, headers: &HeaderMap) -> bool {
+    let expected = state.config.apps_url().origin_string(app_id);
     headers
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
@@ -378,6 +424,7 @@ const STRIPPED: &[&str] = &[
 
 fn clean_request_headers(
     state: &AppState,
+    app_id: &str,
     headers: &mut HeaderMap,
     client: SocketAddr,
     keep_upgrade: bool,
@@ -394,8 +441,8 @@ fn clean_request_headers(
     for name in ours {
         headers.remove(name);
     }
-    // Neither our view session nor the platform's session (browsers send cookies to
-    // every port of a host) reaches app code; the app's own cookies do.
+    // Neither our view session nor the platform's session (should the platform share
+    // a parent domain) reaches app code; the app's own cookies do.
     let cookies: Vec<String> = headers
         .get_all(header::COOKIE)
         .iter()
@@ -414,13 +461,13 @@ fn clean_request_headers(
             headers.insert(header::COOKIE, v);
         }
     }
-    let apps = state.config.apps_url();
+    let origin = state.config.apps_url().origin(app_id);
     let forwarded = [
         ("x-forwarded-for", client.ip().to_string()),
-        ("x-forwarded-proto", apps.scheme().to_owned()),
+        ("x-forwarded-proto", origin.scheme().to_owned()),
         (
             "x-forwarded-host",
-            apps.host_str().unwrap_or_default().to_owned(),
+            origin.host_str().unwrap_or_default().to_owned(),
         ),
     ];
     for (name, value) in forwarded {
@@ -436,8 +483,8 @@ fn clean_request_headers(
     }
 }
 
-/// An app's response may not set or clear Burrow's cookies, widen a service worker's
-/// scope, or wipe the origin's data: all apps share the apps origin.
+/// An app's response may not set or clear Burrow's cookies (its view session), nor
+/// allow service workers or wipe the origin's data, where Burrow's state lives too.
 fn clean_response_headers(headers: &mut HeaderMap, keep_upgrade: bool) {
     for name in &STRIPPED[..9] {
         if keep_upgrade && (*name == "upgrade" || *name == "connection") {
@@ -496,17 +543,62 @@ mod tests {
 
     #[test]
     fn suspicious_paths_are_caught() {
-        for bad in [
-            "/apps/a/../b",
-            "/apps/a/%2e%2e/b",
-            "/apps/a/%2F",
-            "/apps/a/%252e",
-            "/apps/a\\b",
-            "/apps/a/./b",
-        ] {
+        for bad in ["/a/../b", "/%2e%2e/b", "/a/%2F", "/%252e", "/a\\b", "/./b"] {
             assert!(suspicious_path(bad), "{bad}");
         }
-        assert!(!suspicious_path("/apps/a/static/js/index.js"));
+        assert!(!suspicious_path("/static/js/index.js"));
+    }
+
+    #[test]
+    fn next_stays_on_the_origin() {
+        for good in ["/", "/Other_page", "/?a=b"] {
+            assert!(is_local_path(good), "{good}");
+        }
+        for bad in [
+            "",
+            "//evil.com",
+            "/\\evil.com",
+            "http://evil.com/",
+            "evil",
+            "/a\nb",
+        ] {
+            assert!(!is_local_path(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_navigations_come_in_from_other_apps() {
+        let headers = |site: &str, mode: &str, dest: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("sec-fetch-site", HeaderValue::from_str(site).unwrap());
+            h.insert("sec-fetch-mode", HeaderValue::from_str(mode).unwrap());
+            h.insert("sec-fetch-dest", HeaderValue::from_str(dest).unwrap());
+            h
+        };
+        assert!(from_another_app(&headers("same-site", "cors", "empty")));
+        assert!(from_another_app(&headers("same-site", "no-cors", "image")));
+        assert!(from_another_app(&headers(
+            "same-site",
+            "navigate",
+            "iframe"
+        )));
+        assert!(from_another_app(&headers(
+            "same-site",
+            "websocket",
+            "websocket"
+        )));
+        assert!(!from_another_app(&headers(
+            "same-site",
+            "navigate",
+            "document"
+        )));
+        assert!(!from_another_app(&headers("same-origin", "cors", "empty")));
+        assert!(!from_another_app(&headers(
+            "cross-site",
+            "navigate",
+            "document"
+        )));
+        assert!(!from_another_app(&HeaderMap::new()));
     }
 }
 
@@ -568,12 +660,13 @@ async fn open_upstream(
 /// Sends one HTTP request to the app over a kept-alive connection and streams the answer back.
 async fn forward(
     state: &AppState,
+    app_id: &str,
     running: &burrow_apps::Running,
     request: Request,
     client: SocketAddr,
 ) -> Result<Response, ApiError> {
     let (mut parts, body) = request.into_parts();
-    clean_request_headers(state, &mut parts.headers, client, false);
+    clean_request_headers(state, app_id, &mut parts.headers, client, false);
     let limit = state.supervisor.options().max_upload_mb as usize * 1024 * 1024 + (1 << 20);
     let body = Body::new(http_body_util::Limited::new(body, limit));
     let mut request = hyper::Request::from_parts(parts, body);
@@ -647,16 +740,15 @@ fn bad_gateway(detail: String) -> ApiError {
 async fn tunnel(
     state: &AppState,
     app_id: &str,
+    session: &str,
     upstream: tokio::net::TcpStream,
     mut request: Request,
     client: SocketAddr,
 ) -> Result<Response, ApiError> {
-    let session = cookie_value(request.headers(), VIEW_COOKIE)
-        .map(|token| SessionToken::from_client(&token).hash())
-        .unwrap_or_default();
+    let session = session.to_owned();
     let client_upgrade = hyper::upgrade::on(&mut request);
     let (mut parts, _) = request.into_parts();
-    clean_request_headers(state, &mut parts.headers, client, true);
+    clean_request_headers(state, app_id, &mut parts.headers, client, true);
     let request = hyper::Request::from_parts(parts, Body::empty());
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(upstream))
         .await

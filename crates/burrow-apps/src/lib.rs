@@ -406,7 +406,6 @@ impl Supervisor {
         )
         .await
         .map_err(AppError::StartFailed)?;
-        let base_url = format!("apps/{}", app.id);
         let mut spec = SandboxSpec::new(vec![
             env.python(),
             "-m".into(),
@@ -416,7 +415,6 @@ impl Supervisor {
             "--server.headless=true".into(),
             format!("--server.port={APP_PORT}"),
             "--server.address=127.0.0.1".into(),
-            format!("--server.baseUrlPath={base_url}"),
             "--browser.gatherUsageStats=false".into(),
             // Viewers get the viewer's menu, without "Deploy" and the developer options.
             "--client.toolbarMode=viewer".into(),
@@ -458,7 +456,7 @@ impl Supervisor {
         ]);
         let sandbox = self.inner.runtime.create(spec).await?;
         let running = Running { sandbox, version };
-        match self.wait_healthy(&running, &base_url).await {
+        match self.wait_healthy(&running).await {
             Ok(()) => {
                 tracing::info!(app.id = %app.id, version, sandbox = %running.sandbox, "App is running");
                 Ok(running)
@@ -476,11 +474,10 @@ impl Supervisor {
     }
 
     /// Polls Streamlit's health endpoint through `connect()` until it answers 200.
-    async fn wait_healthy(&self, running: &Running, base_url: &str) -> Result<(), String> {
+    async fn wait_healthy(&self, running: &Running) -> Result<(), String> {
         let deadline = Instant::now() + self.inner.options.start_timeout;
-        let request = format!(
-            "GET /{base_url}/_stcore/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-        );
+        let request =
+            "GET /_stcore/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
         loop {
             match self.inner.runtime.status(&running.sandbox).await {
                 Ok(Status::Running) => {}

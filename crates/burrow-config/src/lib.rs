@@ -4,6 +4,7 @@
 //! `blobs.bucket`. Secrets are held in [`Secret`], which redacts itself in
 //! `Debug`, so a logged `Config` never shows a password.
 
+mod apps_url;
 mod secret;
 
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+pub use apps_url::{AppsUrl, APP_PLACEHOLDER};
 pub use secret::Secret;
 
 /// The commented example printed by `burrow default-config`. A test checks
@@ -33,12 +35,14 @@ pub enum ConfigError {
 pub struct Config {
     /// Address of the platform: API and web UI.
     pub listen: SocketAddr,
-    /// Address of the apps origin, where viewers reach apps.
+    /// Address where viewers reach apps, each app on an origin of its own.
     pub apps_listen: SocketAddr,
     /// The platform's URL as browsers see it; derived from `listen` when unset.
     pub public_url: Option<url::Url>,
-    /// The apps origin's URL as browsers see it; derived from `apps_listen` when unset.
-    pub apps_url: Option<url::Url>,
+    /// The pattern of app origins as browsers see them, the app's id as the host's first
+    /// label (`https://{app}.apps.example.com`); `http://{app}.apps.localhost:PORT`
+    /// with `apps_listen`'s port when unset.
+    pub apps_url: Option<AppsUrl>,
     /// Where all local state lives.
     pub data_dir: PathBuf,
     /// `sqlite:…` or `postgres://…`; SQLite under `data_dir` when unset.
@@ -268,8 +272,64 @@ pub enum LogFormat {
 
 impl Config {
     /// Loads defaults, then `file` (if given), then `BURROW_*` variables from the process environment.
+    ///
+    /// Every path setting comes back absolute, resolved against the working
+    /// directory, so nothing below this layer ever sees a relative path (the
+    /// sandbox layer refuses relative mount sources, and a later change of
+    /// directory cannot move the data).
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        Self::from_figment(Self::figment(file, Env::prefixed("BURROW_")))
+        let cwd = std::env::current_dir().map_err(|e| {
+            ConfigError::Invalid(format!(
+                "cannot read the working directory to resolve relative paths against: {e}"
+            ))
+        })?;
+        let file = file.map(|f| cwd.join(f));
+        let mut config =
+            Self::from_figment(Self::figment(file.as_deref(), Env::prefixed("BURROW_")))?;
+        config.resolve_paths(&cwd);
+        Ok(config)
+    }
+
+    /// Makes every path setting absolute against `cwd`, and lexically clean
+    /// (`.` segments dropped). Program settings given by bare name (`runc`,
+    /// `uv`) stay names, looked up on `PATH`; with a slash, they are paths.
+    pub fn resolve_paths(&mut self, cwd: &Path) {
+        let absolute = |p: &Path| -> PathBuf {
+            let joined = if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                cwd.join(p)
+            };
+            joined
+                .components()
+                .filter(|c| *c != std::path::Component::CurDir)
+                .collect()
+        };
+        let program = |p: &Path| -> PathBuf {
+            if p.components().count() > 1 {
+                absolute(p)
+            } else {
+                p.to_path_buf()
+            }
+        };
+        self.data_dir = absolute(&self.data_dir);
+        if let BlobConfig::Local { path: Some(path) } = &mut self.blobs {
+            *path = absolute(path);
+        }
+        for dir in [&mut self.envs.dir, &mut self.envs.cache_dir]
+            .into_iter()
+            .flatten()
+        {
+            *dir = absolute(dir);
+        }
+        self.envs.uv = program(&self.envs.uv);
+        self.sandbox.runtime = program(&self.sandbox.runtime);
+        self.sandbox.init = absolute(&self.sandbox.init);
+        if let Some(url) = &self.database_url {
+            if let Some(resolved) = absolute_sqlite_url(url.expose(), absolute) {
+                self.database_url = Some(Secret::new(resolved));
+            }
+        }
     }
 
     fn figment(file: Option<&Path>, env: Env) -> Figment {
@@ -357,11 +417,11 @@ impl Config {
             .unwrap_or_else(|| url_for(self.listen))
     }
 
-    /// The apps origin's URL: the configured one, or `http://{apps_listen}`.
-    pub fn apps_url(&self) -> url::Url {
+    /// The pattern of app origins: the configured one, or `http://{app}.apps.localhost:PORT`.
+    pub fn apps_url(&self) -> AppsUrl {
         self.apps_url
             .clone()
-            .unwrap_or_else(|| url_for(self.apps_listen))
+            .unwrap_or_else(|| AppsUrl::localhost(self.apps_listen))
     }
 
     /// Where the local sandbox runtime keeps bundles, logs and state.
@@ -386,6 +446,25 @@ impl Config {
             _ => None,
         }
     }
+}
+
+/// `sqlite:` URLs with a relative file path, made absolute; `None` for
+/// anything else (PostgreSQL, in-memory SQLite, absolute paths).
+fn absolute_sqlite_url(url: &str, absolute: impl Fn(&Path) -> PathBuf) -> Option<String> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (rest, None),
+    };
+    if path.is_empty() || path.starts_with('/') || path.starts_with(":memory:") {
+        return None;
+    }
+    let path = absolute(Path::new(path));
+    Some(match query {
+        Some(query) => format!("sqlite://{}?{query}", path.display()),
+        None => format!("sqlite://{}", path.display()),
+    })
 }
 
 fn url_for(addr: SocketAddr) -> url::Url {
@@ -429,6 +508,40 @@ mod tests {
     }
 
     #[test]
+    fn relative_paths_resolve_against_the_working_directory() {
+        figment::Jail::expect_with(|jail| {
+            let cwd = std::env::current_dir().unwrap();
+            jail.create_file("burrow.toml", "[envs]\ndir = \"./shared/envs\"\n")?;
+            jail.set_env("BURROW_ENVS__CACHE_DIR", "cache");
+            jail.set_env("BURROW_SANDBOX__RUNTIME", "bin/runc");
+            jail.set_env("BURROW_DATABASE_URL", "sqlite:db/burrow.db?mode=rwc");
+            let config = Config::load(Some(Path::new("burrow.toml"))).unwrap();
+            assert_eq!(config.data_dir, cwd.join("burrow-data"));
+            assert_eq!(config.envs_dir(), cwd.join("shared/envs"));
+            assert_eq!(config.envs.cache_dir, Some(cwd.join("cache")));
+            assert_eq!(config.local_blob_dir(), Some(cwd.join("burrow-data/blobs")));
+            assert_eq!(config.sandbox_dir(), cwd.join("burrow-data/sandboxes"));
+            assert_eq!(config.sandbox.runtime, cwd.join("bin/runc"));
+            assert_eq!(
+                config.envs.uv,
+                PathBuf::from("uv"),
+                "bare names stay names, for PATH"
+            );
+            assert_eq!(
+                config.database_url().expose(),
+                format!("sqlite://{}?mode=rwc", cwd.join("db/burrow.db").display())
+            );
+            jail.set_env("BURROW_DATABASE_URL", "sqlite::memory:");
+            jail.set_env("BURROW_BLOBS__KIND", "local");
+            jail.set_env("BURROW_BLOBS__PATH", "../blobs");
+            let config = Config::load(None).unwrap();
+            assert_eq!(config.database_url().expose(), "sqlite::memory:");
+            assert_eq!(config.local_blob_dir(), Some(cwd.join("../blobs")));
+            Ok(())
+        });
+    }
+
+    #[test]
     fn defaults_put_everything_under_the_data_dir() {
         let config = Config::default();
         assert_eq!(
@@ -440,7 +553,10 @@ mod tests {
             PathBuf::from("./burrow-data/blobs")
         );
         assert_eq!(config.public_url().as_str(), "http://127.0.0.1:8080/");
-        assert_eq!(config.apps_url().as_str(), "http://127.0.0.1:8081/");
+        assert_eq!(
+            config.apps_url().origin("abc").as_str(),
+            "http://abc.apps.localhost:8081/"
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Viewing apps: one-time view tickets, apps-origin view sessions, and notifications.
+//! Viewing apps: one-time view tickets, per-app view sessions, and notifications.
 
 use crate::{now_ms, Result, Store, StoreError};
 
@@ -48,43 +48,34 @@ impl Store {
         }
     }
 
+    /// Stores a view session that lets `user_id` view `app_id`, and no other app.
     pub async fn insert_view_session(
         &self,
         token_hash: &str,
         user_id: &str,
+        app_id: &str,
         expires_at: i64,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO view_sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
+            "INSERT INTO view_sessions (token_hash, user_id, app_id, expires_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(token_hash)
         .bind(user_id)
+        .bind(app_id)
         .bind(expires_at)
         .execute(self.pool())
         .await?;
         Ok(())
     }
 
-    /// The user of an unexpired view session.
-    pub async fn view_session_user(&self, token_hash: &str) -> Result<String> {
-        let (user,): (String,) = sqlx::query_as(
-            "SELECT user_id FROM view_sessions WHERE token_hash = $1 AND expires_at > $2",
-        )
-        .bind(token_hash)
-        .bind(now_ms())
-        .fetch_one(self.pool())
-        .await?;
-        Ok(user)
-    }
-
-    /// For a view session and an app, in one query: `None` if the session is unknown or
-    /// expired, else whether its user is a member of the app's project.
+    /// For a view session and an app, in one query: `None` if the session is unknown,
+    /// expired or for another app, else whether its user is a member of the app's project.
     pub async fn view_access(&self, token_hash: &str, app_id: &str) -> Result<Option<bool>> {
         let row: Option<(i64,)> = sqlx::query_as(
             "SELECT COUNT(m.user_id) FROM view_sessions s \
-             LEFT JOIN apps a ON a.id = $2 \
+             LEFT JOIN apps a ON a.id = s.app_id \
              LEFT JOIN project_members m ON m.project_id = a.project_id AND m.user_id = s.user_id \
-             WHERE s.token_hash = $1 AND s.expires_at > $3 GROUP BY s.token_hash",
+             WHERE s.token_hash = $1 AND s.app_id = $2 AND s.expires_at > $3 GROUP BY s.token_hash",
         )
         .bind(token_hash)
         .bind(app_id)

@@ -1,4 +1,4 @@
-//! Test support shared by Burrow's test suites: fresh SQLite and PostgreSQL databases.
+//! Test support shared by Burrow's test suites: fresh SQLite and PostgreSQL databases, and a client that reaches app origins on loopback.
 
 use std::path::Path;
 
@@ -98,4 +98,32 @@ pub async fn fresh_store(db: Db, dir: &Path) -> (Store, String, Option<PgDatabas
     let store = Store::connect(&url).await.expect("open the test database");
     store.migrate().await.expect("migrate the test database");
     (store, url, pg)
+}
+
+/// A client builder that resolves `localhost` and every `*.localhost` name to
+/// 127.0.0.1, as browsers do (each app has an origin such as
+/// `http://{app}.apps.localhost:PORT`), and refuses every other name: tests reach
+/// only what they started.
+pub fn localhost_client() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().dns_resolver(std::sync::Arc::new(Loopback))
+}
+
+struct Loopback;
+
+impl reqwest::dns::Resolve for Loopback {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let name = name.as_str().trim_end_matches('.').to_ascii_lowercase();
+        let local = name == "localhost" || name.ends_with(".localhost");
+        Box::pin(async move {
+            if local {
+                // The port is the URL's; reqwest replaces this one.
+                let addrs: reqwest::dns::Addrs = Box::new(std::iter::once(
+                    std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                ));
+                Ok(addrs)
+            } else {
+                Err(format!("{name} is not a *.localhost name: tests reach only loopback").into())
+            }
+        })
+    }
 }

@@ -23,7 +23,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server: migrate the database, then serve the API and UI.
-    Serve,
+    Serve {
+        /// On shutdown, stop and remove the sandboxes this server started. Without it
+        /// they keep running, and the next `serve` re-adopts them.
+        #[arg(long)]
+        stop_sandboxes: bool,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage users.
@@ -102,7 +107,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     let config = Config::load(cli.config.as_deref())?;
     init_tracing(&config);
     match cli.command {
-        Command::Serve => crate::serve::serve(config).await.map(|()| 0),
+        Command::Serve { stop_sandboxes } => crate::serve::serve(config, stop_sandboxes)
+            .await
+            .map(|()| 0),
         Command::Migrate => {
             open_store(&config).await?;
             println!(

@@ -22,6 +22,19 @@ pub enum SandboxCommand {
     Ps,
     /// Remove ended sandboxes, and reap running ones whose owner is gone.
     Gc,
+    /// Stop sandboxes for good and remove them: those named, or with --all every one
+    /// under this data directory (app sandboxes included, which otherwise outlive
+    /// `serve` by design).
+    Stop {
+        /// Every sandbox, running or ended, and containers left without a record.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        /// How long each sandbox's processes get to exit after SIGTERM (ms, s, m).
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        grace: Duration,
+        /// Sandbox ids, as `burrow sandbox ps` lists them.
+        ids: Vec<String>,
+    },
     /// Check that this host can run sandboxes, and say how to fix what is missing.
     Doctor,
     /// The per-sandbox supervisor; started by Burrow itself.
@@ -149,8 +162,73 @@ pub async fn run(config: &Config, command: SandboxCommand) -> anyhow::Result<i32
             );
             Ok(0)
         }
+        SandboxCommand::Stop { all, grace, ids } => {
+            if !all && ids.is_empty() {
+                anyhow::bail!(
+                    "name the sandboxes to stop (see `burrow sandbox ps`), or pass --all"
+                );
+            }
+            let runtime = runtime(config)?;
+            let known: Vec<String> = runtime
+                .list(&BTreeMap::new())
+                .await?
+                .into_iter()
+                .map(|s| s.id)
+                .collect();
+            if let Some(unknown) = ids.iter().find(|id| !known.contains(id)) {
+                anyhow::bail!("there is no sandbox {unknown}: `burrow sandbox ps` lists them");
+            }
+            let stopped = stop_sandboxes(&runtime, grace, |s| all || ids.contains(&s.id)).await?;
+            let orphans = if all {
+                runtime.gc().await?.orphans.len()
+            } else {
+                0
+            };
+            println!(
+                "Stopped and removed {} sandboxes{}.",
+                stopped,
+                if orphans > 0 {
+                    format!("; deleted {orphans} containers left without a record")
+                } else {
+                    String::new()
+                }
+            );
+            Ok(0)
+        }
         SandboxCommand::Run(args) => run_command(config, args).await,
     }
+}
+
+/// Stops (SIGTERM, then SIGKILL after `grace`) and removes every sandbox `pick`
+/// chooses, all at once; returns how many. Fails naming each one that could not be
+/// removed, after trying them all.
+pub async fn stop_sandboxes(
+    runtime: &LocalRuntime,
+    grace: Duration,
+    pick: impl Fn(&burrow_sandbox::SandboxInfo) -> bool,
+) -> anyhow::Result<usize> {
+    let chosen: Vec<_> = runtime
+        .list(&BTreeMap::new())
+        .await?
+        .into_iter()
+        .filter(|s| pick(s))
+        .collect();
+    let results = futures::future::join_all(chosen.iter().map(|s| async move {
+        if s.status == Status::Running {
+            runtime.stop(&s.id, grace).await?;
+        }
+        runtime.remove(&s.id).await
+    }))
+    .await;
+    let failed: Vec<String> = chosen
+        .iter()
+        .zip(results)
+        .filter_map(|(s, r)| r.err().map(|e| format!("{}: {e}", s.id)))
+        .collect();
+    if !failed.is_empty() {
+        anyhow::bail!("could not stop every sandbox: {}", failed.join("; "));
+    }
+    Ok(chosen.len())
 }
 
 fn doctor(config: &Config) -> i32 {

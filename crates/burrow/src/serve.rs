@@ -3,7 +3,7 @@
 use anyhow::Context;
 use burrow_config::Config;
 
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
     let store = crate::cli::open_store(&config).await?;
     let blobs = burrow_blobs::open(&config).context("Failed to open blob storage")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -20,8 +20,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         data_dir = %config.data_dir.display(),
         "Burrow is serving"
     );
-    println!("Burrow is running at {url}");
-    println!("Apps are served at {}", config.apps_url());
+    println!(
+        "Burrow is running at {url}, data in {}",
+        config.data_dir.display()
+    );
+    println!("Apps are served at {}, one origin each", config.apps_url());
     let app = burrow_api::Application::build(
         config.clone(),
         store.clone(),
@@ -31,9 +34,22 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         apps_listener,
     );
     let builds = app.state().builds.clone();
-    let maintenance = tokio::spawn(prepare_environments(config, store.clone(), builds));
+    let maintenance = tokio::spawn(prepare_environments(config.clone(), store.clone(), builds));
     let result = app.run_until(shutdown_signal()).await;
     maintenance.abort();
+    if stop_sandboxes {
+        // Sandboxes a `burrow sandbox run` owns are its own to end.
+        let runtime = crate::sandbox::runtime(&config)?;
+        let grace = std::time::Duration::from_secs(config.http.shutdown_grace_secs);
+        match crate::sandbox::stop_sandboxes(&runtime, grace, |s| {
+            !s.labels.contains_key(burrow_sandbox::OWNER_PID_LABEL)
+        })
+        .await
+        {
+            Ok(n) => tracing::info!(sandboxes = n, "Stopped the sandboxes on shutdown"),
+            Err(e) => tracing::warn!(error = %e, "Could not stop every sandbox on shutdown"),
+        }
+    }
     store.close().await;
     result.context("The server failed")?;
     tracing::info!("Stopped");

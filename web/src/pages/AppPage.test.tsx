@@ -34,7 +34,7 @@ const detail: AppDetail = {
   idle_timeout_secs: 900,
   restart_count: 0,
   last_error: null,
-  url: 'https://apps.example.com/apps/a1/',
+  url: 'https://a1.apps.example.com/',
   created_by: { id: 'u1', name: 'Ada' },
   created_at: '2026-01-01T00:00:00Z',
   updated_at: '2026-01-01T00:00:00Z',

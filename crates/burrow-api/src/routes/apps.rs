@@ -982,8 +982,8 @@ pub struct ViewTicketDto {
     pub url: String,
 }
 
-/// Mint a view ticket: a URL on the apps origin that works once, within a minute, and
-/// signs the browser in there for viewing this project's apps. Any member may.
+/// Mint a view ticket: a URL on the app's own origin that works once, within a minute,
+/// and signs the browser in there for viewing this app. Any member may.
 #[utoipa::path(post, path = "/api/v1/projects/{project}/apps/{app}/view-ticket", tag = "apps",
     params(("project" = String, Path, description = "Project id"), ("app" = String, Path, description = "App id")),
     responses(
@@ -1001,7 +1001,7 @@ pub async fn view_ticket(
     }))
 }
 
-/// Stores a one-time ticket and returns the apps-origin URL that redeems it.
+/// Stores a one-time ticket and returns the URL on the app's origin that redeems it.
 async fn mint_ticket(
     state: &AppState,
     user_id: &str,
@@ -1018,27 +1018,27 @@ async fn mint_ticket(
             burrow_store::now_ms() + crate::viewer::TICKET_SECS * 1000,
         )
         .await?;
-    let mut url = state.config.apps_url();
+    let mut url = state.config.apps_url().origin(app_id);
     url.set_path("/_burrow/ticket");
-    let home = format!("/apps/{app_id}/");
     url.query_pairs_mut()
         .append_pair("ticket", ticket.expose())
         .append_pair(
             "next",
-            next.filter(|n| n.starts_with(&home)).unwrap_or(&home),
+            next.filter(|n| crate::viewer::is_local_path(n))
+                .unwrap_or("/"),
         );
     Ok(url.to_string())
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 pub struct OpenQuery {
-    /// The page of the app to land on, such as `/apps/{app}/`.
+    /// The page of the app to land on, a path on its origin such as `/Other_page`.
     pub next: Option<String>,
 }
 
 /// Open an app in the browser: signed in, this redirects to a fresh view ticket on the
-/// apps origin; signed out, to the sign-in page, which comes back here. The apps origin
-/// sends unknown viewers here.
+/// app's origin; signed out, to the sign-in page, which comes back here. An app's
+/// origin sends unknown viewers here.
 #[utoipa::path(get, path = "/api/v1/apps/{app}/open", tag = "apps",
     params(("app" = String, Path, description = "App id"), OpenQuery),
     responses(

@@ -109,10 +109,11 @@ async fn deploy_from_code_builds_and_activates(db: Db) {
     assert_eq!(id.len(), 16, "an unguessable short id: {id}");
     assert_eq!(created["status"], "stopped");
     assert_eq!(created["created_by"]["name"], "owner");
-    assert!(created["url"]
-        .as_str()
-        .unwrap()
-        .ends_with(&format!("/apps/{id}/")));
+    assert_eq!(
+        created["url"],
+        app.app_url(&id, "/"),
+        "an origin of its own"
+    );
     assert_eq!(created["versions"][0]["packages"], json!(["streamlit"]));
     assert_eq!(created["versions"][0]["inferred"], true);
 
@@ -578,7 +579,7 @@ async fn old_versions_are_pruned_except_the_active_one(db: Db) {
     expect_error(resp, StatusCode::NOT_FOUND, "version_not_found").await;
 }
 
-async fn the_apps_origin_admits_members_only(db: Db) {
+async fn each_app_origin_admits_members_with_its_own_session(db: Db) {
     let app = spawn_app(db).await;
     let owner = app.account("owner@example.com").await;
     let stranger = app.account("stranger@example.com").await;
@@ -591,74 +592,170 @@ async fn the_apps_origin_admits_members_only(db: Db) {
         .await
         .unwrap();
     let id = mine["id"].as_str().unwrap();
+    let mine_path = format!("/api/v1/projects/{project}/apps/{id}");
     let other: Value = app
         .deploy(&stranger, &theirs, json!({"name": "Other", "code": HELLO}))
         .await
         .json()
         .await
         .unwrap();
-    let other_path = format!(
-        "/api/v1/projects/{theirs}/apps/{}",
-        other["id"].as_str().unwrap()
-    );
-    let no_redirects = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let other_id = other["id"].as_str().unwrap();
+    let other_path = format!("/api/v1/projects/{theirs}/apps/{other_id}");
+    let browser = app.viewer_client();
+    let signed_in = |location: &str| location.contains(&format!("/api/v1/apps/{id}/open"));
 
-    // No session: through the platform's sign-in.
-    let resp = no_redirects
-        .get(format!("{}/apps/{id}/", app.apps))
+    // No session: through the platform's sign-in, which comes back to the same page.
+    let resp = browser
+        .get(app.app_url(id, "/some/page?x=1"))
         .send()
         .await
         .unwrap();
     assert!(resp.status().is_redirection());
-    assert!(resp.headers()["location"]
-        .to_str()
-        .unwrap()
-        .contains(&format!("/api/v1/apps/{id}/open")));
+    let location = resp.headers()["location"].to_str().unwrap();
+    assert!(signed_in(location), "{location}");
+    assert!(
+        location.contains("next=%2Fsome%2Fpage%3Fx%3D1"),
+        "{location}"
+    );
 
-    // A stranger's own view session does not open someone else's app.
+    // A view session, from a ticket, is a host-only cookie for that app alone.
+    let view = |path: String, token: String| {
+        let app = &app;
+        let browser = browser.clone();
+        async move {
+            let ticket: Value = app
+                .post(&format!("{path}/view-ticket"), Some(&token), json!({}))
+                .await
+                .json()
+                .await
+                .unwrap();
+            let url = ticket["url"].as_str().unwrap().to_owned();
+            let resp = browser.get(&url).send().await.unwrap();
+            assert!(resp.status().is_redirection(), "{}", resp.status());
+            assert_eq!(resp.headers()["location"], "/");
+            let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+            assert!(
+                cookie.contains("HttpOnly") && cookie.contains("Path=/"),
+                "{cookie}"
+            );
+            assert!(
+                !cookie.to_ascii_lowercase().contains("domain"),
+                "host-only: {cookie}"
+            );
+            (url, cookie.split(';').next().unwrap().to_owned())
+        }
+    };
+    let (url, owner_cookie) = view(mine_path.clone(), owner.token.clone()).await;
+    assert!(
+        url.starts_with(&app.app_url(id, "/_burrow/ticket?")),
+        "{url}"
+    );
+    let status = |host_app: String, cookie: String| {
+        let browser = browser.clone();
+        let url = app.app_url(&host_app, "/_burrow/status");
+        async move {
+            browser
+                .get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let resp = status(id.to_owned(), owner_cookie.clone()).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.json::<Value>().await.unwrap()["status"], "stopped");
+
+    // The stranger's session for their own app is nothing on this app's origin, and
+    // the platform will not give them a ticket for it.
+    let (_, stranger_cookie) = view(other_path.clone(), stranger.token.clone()).await;
+    let resp = status(id.to_owned(), stranger_cookie.clone()).await;
+    assert!(resp.status().is_redirection());
+    let resp = app
+        .get(&format!("/api/v1/apps/{id}/open"), &stranger.token)
+        .await;
+    expect_error(resp, StatusCode::NOT_FOUND, "app_not_found").await;
+    // Nor does the owner's session for this app open the stranger's.
+    let resp = status(other_id.to_owned(), owner_cookie.clone()).await;
+    assert!(resp.status().is_redirection());
+    // A cookie planted first under the same name (another app of the same site may
+    // set one for the parent domain) neither locks the viewer out nor lets anyone in.
+    let resp = status(id.to_owned(), format!("{stranger_cookie}; {owner_cookie}")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = status(id.to_owned(), "burrow_view=forged".into()).await;
+    assert!(resp.status().is_redirection());
+
+    // A ticket works on its own app's origin only, and only once.
     let ticket: Value = app
         .post(
-            &format!("{other_path}/view-ticket"),
-            Some(&stranger.token),
+            &format!("{mine_path}/view-ticket"),
+            Some(&owner.token),
             json!({}),
         )
         .await
         .json()
         .await
         .unwrap();
-    let resp = no_redirects
+    let moved = ticket["url"]
+        .as_str()
+        .unwrap()
+        .replace(&format!("//{id}."), &format!("//{other_id}."));
+    let resp = browser.get(&moved).send().await.unwrap();
+    expect_error(resp, StatusCode::UNAUTHORIZED, "invalid_ticket").await;
+    let resp = browser
         .get(ticket["url"].as_str().unwrap())
         .send()
         .await
         .unwrap();
-    let cookie = resp.headers()["set-cookie"].to_str().unwrap();
-    let cookie = cookie.split(';').next().unwrap();
-    let resp = no_redirects
-        .get(format!("{}/apps/{id}/", app.apps))
-        .header("cookie", cookie)
+    expect_error(resp, StatusCode::UNAUTHORIZED, "invalid_ticket").await;
+
+    // Requests another page of the site made (fetches, frames, forms) are refused;
+    // navigations are not. A WebSocket must come from this app's own origin.
+    let resp = browser
+        .get(app.app_url(id, "/"))
+        .header("cookie", &owner_cookie)
+        .header("sec-fetch-site", "same-site")
+        .header("sec-fetch-mode", "cors")
+        .header("sec-fetch-dest", "empty")
         .send()
         .await
         .unwrap();
-    expect_error(resp, StatusCode::NOT_FOUND, "app_not_found").await;
-    // A made-up app: the same answer.
-    let resp = no_redirects
-        .get(format!("{}/apps/nosuchapp0000000/", app.apps))
-        .header("cookie", cookie)
+    expect_error(resp, StatusCode::FORBIDDEN, "cross_app_request").await;
+    for origin in [
+        app.app_url(other_id, ""),
+        app.base.clone(),
+        format!("http://apps.localhost:{}", app.apps_port),
+    ] {
+        let resp = browser
+            .get(app.app_url(id, "/_stcore/stream"))
+            .header("cookie", &owner_cookie)
+            .header("origin", &origin)
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .send()
+            .await
+            .unwrap();
+        expect_error(resp, StatusCode::FORBIDDEN, "foreign_origin").await;
+    }
+
+    // The listener's own address, or a host outside the pattern, serves no app.
+    for url in [
+        format!("http://127.0.0.1:{}/", app.apps_port),
+        format!("http://a.b.apps.localhost:{}/", app.apps_port),
+    ] {
+        let resp = browser.get(url).send().await.unwrap();
+        expect_error(resp, StatusCode::NOT_FOUND, "app_not_found").await;
+    }
+    // Burrow's own paths are never the app's.
+    let resp = browser
+        .get(app.app_url(id, "/_burrow/anything"))
+        .header("cookie", &owner_cookie)
         .send()
         .await
         .unwrap();
-    expect_error(resp, StatusCode::NOT_FOUND, "app_not_found").await;
-    // A forged session: back to sign-in.
-    let resp = no_redirects
-        .get(format!("{}/apps/{id}/", app.apps))
-        .header("cookie", "burrow_view=forged")
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_redirection());
+    expect_error(resp, StatusCode::NOT_FOUND, "route_not_found").await;
 }
 
 async fn deleting_a_project_removes_its_apps_files(db: Db) {
@@ -690,7 +787,7 @@ async fn deleting_a_project_removes_its_apps_files(db: Db) {
 
 both_backends!(
     deleting_a_project_removes_its_apps_files,
-    the_apps_origin_admits_members_only,
+    each_app_origin_admits_members_with_its_own_session,
     old_versions_are_pruned_except_the_active_one,
     deploy_from_code_builds_and_activates,
     uploads_and_templates_deploy,

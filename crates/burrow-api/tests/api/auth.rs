@@ -283,8 +283,9 @@ async fn closed_registration_leaves_account_creation_to_admins(db: Db) {
     expect_error(resp, StatusCode::FORBIDDEN, "admin_only").await;
 }
 
-/// App pages on the apps origin share the browser's cookies for this host: a change made
-/// with the session cookie from another origin is refused; bearer tokens are not cookies.
+/// Pages of other origins of the same site get the browser's cookies for this host: a
+/// change made with the session cookie from another origin is refused; bearer tokens
+/// are not cookies.
 async fn cookie_changes_from_other_origins_are_refused(db: Db) {
     let app = spawn_app(db).await;
     let account = app.account("ada@example.com").await;
@@ -311,7 +312,7 @@ async fn cookie_changes_from_other_origins_are_refused(db: Db) {
         }
         req.send()
     };
-    let foreign = || Some(app.apps.clone());
+    let foreign = || Some(app.app_url("abc", ""));
     let resp = create(foreign(), false).await.unwrap();
     expect_error(resp, StatusCode::FORBIDDEN, "cross_origin").await;
     let resp = create(Some(app.base.clone()), false).await.unwrap();
@@ -333,14 +334,74 @@ async fn cookie_changes_from_other_origins_are_refused(db: Db) {
         .client
         .get(format!("{}/api/v1/projects", app.base))
         .header("cookie", &cookie)
-        .header("origin", app.apps.clone())
+        .header("origin", app.app_url("abc", ""))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
 }
 
+/// WebSocket upgrades are GETs, but every one on the platform (terminals) must come
+/// from the platform's own pages, or carry a bearer token that no page can attach.
+async fn platform_websockets_need_our_origin(db: Db) {
+    let app = spawn_app(db).await;
+    let account = app.account("ada@example.com").await;
+    let resp = app.login("ada@example.com", PASSWORD).await;
+    let cookie = resp.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let upgrade = |origin: Option<String>, bearer: bool| {
+        let mut req = app
+            .client
+            .get(format!("{}/api/v1/me", app.base))
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+        req = if bearer {
+            req.bearer_auth(&account.token)
+        } else {
+            req.header("cookie", &cookie)
+        };
+        if let Some(origin) = origin {
+            req = req.header("origin", origin);
+        }
+        req.send()
+    };
+    for (origin, bearer) in [
+        (Some(app.app_url("abc", "")), false),
+        (Some("http://evil.example".to_owned()), false),
+        (Some(app.app_url("abc", "")), true),
+        (None, false),
+    ] {
+        let resp = upgrade(origin.clone(), bearer).await.unwrap();
+        let message = expect_error(resp, StatusCode::FORBIDDEN, "foreign_origin").await;
+        assert!(message.contains(&app.base), "{origin:?}: {message}");
+    }
+    // Past the check, the route itself answers (this one is not a WebSocket).
+    for (origin, bearer) in [(Some(app.base.clone()), false), (None, true)] {
+        let resp = upgrade(origin.clone(), bearer).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{origin:?} {bearer}");
+    }
+    // Without a session, our own origin is not enough.
+    let resp = app
+        .client
+        .get(format!("{}/api/v1/me", app.base))
+        .header("origin", &app.base)
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+}
+
 crate::both_backends!(
+    platform_websockets_need_our_origin,
     cookie_changes_from_other_origins_are_refused,
     register_login_me_logout,
     tokens_are_stored_hashed_and_expire,

@@ -33,8 +33,8 @@ pub use burrow_testkit::{Db, PgDatabase};
 
 pub struct TestApp {
     pub base: String,
-    /// The apps origin.
-    pub apps: String,
+    /// The port app origins are served on: `http://{app}.apps.localhost:PORT`.
+    pub apps_port: u16,
     /// The server's state, to run its maintenance directly.
     pub state: burrow_api::AppState,
     pub client: reqwest::Client,
@@ -120,17 +120,17 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Config)) -> Test
     let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
     let apps_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     // URLs the server hands out must name the ports actually bound.
-    for (url, bound) in [
-        (&mut config.public_url, &listener),
-        (&mut config.apps_url, &apps_listener),
-    ] {
-        if url.is_none() {
-            *url = Some(
-                format!("http://{}/", bound.local_addr().unwrap())
-                    .parse()
-                    .unwrap(),
-            );
-        }
+    if config.public_url.is_none() {
+        config.public_url = Some(
+            format!("http://{}/", listener.local_addr().unwrap())
+                .parse()
+                .unwrap(),
+        );
+    }
+    if config.apps_url.is_none() {
+        config.apps_url = Some(burrow_config::AppsUrl::localhost(
+            apps_listener.local_addr().unwrap(),
+        ));
     }
     // No app is started in these tests (the binary's suite does that), so the shim is never run.
     std::fs::set_permissions(
@@ -163,7 +163,7 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Config)) -> Test
     }));
     TestApp {
         base: format!("http://{addr}"),
-        apps: format!("http://{apps_addr}"),
+        apps_port: apps_addr.port(),
         state,
         client: reqwest::Client::new(),
         store,
@@ -183,6 +183,19 @@ pub struct Account {
 }
 
 impl TestApp {
+    /// A URL on one app's own origin.
+    pub fn app_url(&self, app: &str, path: &str) -> String {
+        format!("http://{app}.apps.localhost:{}{path}", self.apps_port)
+    }
+
+    /// A client that reaches app origins on loopback and does not follow redirects.
+    pub fn viewer_client(&self) -> reqwest::Client {
+        burrow_testkit::localhost_client()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
     pub async fn request(
         &self,
         method: Method,

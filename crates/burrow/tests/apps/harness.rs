@@ -72,8 +72,10 @@ fn free_port() -> u16 {
 /// A running `burrow serve`; killed (and its sandboxes removed) on drop.
 pub struct Server {
     pub dir: tempfile::TempDir,
+    /// Started as the README says: from `dir` as its working directory, with no
+    /// data directory set, so the relative default `./burrow-data` is used.
+    as_readme: bool,
     pub base: String,
-    pub apps: String,
     ports: (u16, u16),
     child: Option<Child>,
     pub client: reqwest::Client,
@@ -81,6 +83,37 @@ pub struct Server {
 
 impl Server {
     pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// Starts the binary as the README tells a person to: no configuration file and no
+    /// `BURROW_*` setting but the shared environments (so the base is built once per run)
+    /// and the ports (fixed ports would collide with other tests), from a fresh empty
+    /// working directory, with only `PATH` (which gives it uv) from the environment.
+    pub async fn start_as_readme() -> Self {
+        Self::start_with(true).await
+    }
+
+    /// One app's own origin, as browsers see it: `http://{app}.apps.localhost:PORT`.
+    pub fn app_origin(&self, app: &str) -> String {
+        format!("http://{app}.apps.localhost:{}", self.ports.1)
+    }
+
+    /// The address the app origins are served on.
+    pub fn apps_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.ports.1)
+    }
+
+    /// Where the server keeps its state.
+    pub fn data_dir(&self) -> PathBuf {
+        if self.as_readme {
+            self.dir.path().join("burrow-data")
+        } else {
+            self.dir.path().to_path_buf()
+        }
+    }
+
+    async fn start_with(as_readme: bool) -> Self {
         let envs = shared_envs();
         let dir = tempfile::Builder::new()
             .prefix("burrow-apps-test")
@@ -91,11 +124,11 @@ impl Server {
         let _ = envs;
         let mut server = Self {
             base: format!("http://127.0.0.1:{}", ports.0),
-            apps: format!("http://127.0.0.1:{}", ports.1),
             dir,
+            as_readme,
             ports,
             child: None,
-            client: reqwest::Client::builder()
+            client: burrow_testkit::localhost_client()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
@@ -106,10 +139,18 @@ impl Server {
 
     /// Starts the process (again) on the same ports and data.
     pub async fn spawn(&mut self) {
-        let child = Command::new(BURROW)
+        let mut command = Command::new(BURROW);
+        if self.as_readme {
+            command
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .current_dir(self.dir.path());
+        } else {
+            command.env("BURROW_DATA_DIR", self.dir.path());
+        }
+        let child = command
             .arg("serve")
             .envs(envs_vars(shared_envs()))
-            .env("BURROW_DATA_DIR", self.dir.path())
             .env("BURROW_LISTEN", format!("127.0.0.1:{}", self.ports.0))
             .env("BURROW_APPS_LISTEN", format!("127.0.0.1:{}", self.ports.1))
             .env(
@@ -261,10 +302,14 @@ impl Server {
             .as_str()
             .unwrap()
             .to_owned();
-        assert!(url.starts_with(&self.apps), "{url}");
+        let origin = self.app_origin(app_id);
+        assert!(
+            url.starts_with(&format!("{origin}/_burrow/ticket?")),
+            "{url}"
+        );
         let resp = self.client.get(&url).send().await.unwrap();
         assert!(resp.status().is_redirection(), "{}", resp.status());
-        assert_eq!(resp.headers()["location"], format!("/apps/{app_id}/"));
+        assert_eq!(resp.headers()["location"], "/");
         let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
         assert!(cookie.contains("HttpOnly"), "{cookie}");
         // The ticket works once.
@@ -272,7 +317,7 @@ impl Server {
         assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
         Viewer {
             cookie: cookie.split(';').next().unwrap().to_owned(),
-            apps: self.apps.clone(),
+            origin,
             client: self.client.clone(),
         }
     }
@@ -284,40 +329,76 @@ impl Drop for Server {
             let _ = child.kill();
             let _ = child.wait();
         }
-        // Sandboxes outlive serve by design; the test's own are removed here.
-        let _ = Command::new(BURROW)
-            .args(["sandbox", "gc"])
-            .env("BURROW_DATA_DIR", self.dir.path())
+        // Sandboxes outlive serve by design; the operator's command ends them for good.
+        let stop = Command::new(BURROW)
+            .args(["sandbox", "stop", "--all", "--grace", "1s"])
+            .env("BURROW_DATA_DIR", self.data_dir())
             .output();
-        if let Ok(entries) = std::fs::read_dir(self.dir.path().join("sandboxes/sandboxes")) {
-            for id in entries.flatten() {
-                let _ = Command::new("runc")
-                    .args(["--root"])
-                    .arg(self.dir.path().join("sandboxes/runtime"))
-                    .args(["delete", "--force"])
-                    .arg(id.file_name())
-                    .output();
-                let _ = Command::new("pkill")
-                    .args(["-9", "-f"])
-                    .arg(id.path())
-                    .output();
-            }
+        let left = self.sandboxes_left();
+        if !std::thread::panicking() {
+            let stop = stop.unwrap();
+            assert!(
+                stop.status.success(),
+                "sandbox stop --all: {}",
+                String::from_utf8_lossy(&stop.stderr)
+            );
+            assert!(left.is_empty(), "sandboxes left running: {left:?}");
         }
     }
 }
 
-/// A browser signed in on the apps origin.
+impl Server {
+    /// Sandboxes of this server's still known to Burrow or to runc, or processes still
+    /// running from their folders.
+    fn sandboxes_left(&self) -> Vec<String> {
+        let data = self.data_dir();
+        let mut left: Vec<String> = std::fs::read_dir(data.join("sandboxes/sandboxes"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| format!("record {}", e.file_name().to_string_lossy()))
+            .collect();
+        let runc = Command::new("runc")
+            .arg("--root")
+            .arg(data.join("sandboxes/runtime"))
+            .args(["list", "-q"])
+            .output();
+        if let Ok(out) = runc {
+            left.extend(
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .map(|l| format!("container {l}")),
+            );
+        }
+        let pgrep = Command::new("pgrep")
+            .arg("-f")
+            .arg(data.join("sandboxes"))
+            .output();
+        if let Ok(out) = pgrep {
+            left.extend(
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(|pid| format!("process {pid}")),
+            );
+        }
+        left
+    }
+}
+
+/// A browser signed in on one app's origin.
 #[derive(Clone)]
 pub struct Viewer {
     pub cookie: String,
-    pub apps: String,
+    /// The app's origin, such as `http://abc.apps.localhost:8081`.
+    pub origin: String,
     pub client: reqwest::Client,
 }
 
 impl Viewer {
     pub async fn get(&self, path: &str, accept: &str) -> reqwest::Response {
         self.client
-            .get(format!("{}{path}", self.apps))
+            .get(format!("{}{path}", self.origin))
             .header("cookie", &self.cookie)
             .header("accept", accept)
             .send()
@@ -326,22 +407,48 @@ impl Viewer {
     }
 
     /// Opens the app like a browser: the loading page while it wakes, then Streamlit's page.
-    pub async fn open_until_running(&self, app_id: &str) -> String {
+    pub async fn open_until_running(&self) -> String {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let resp = self.get(&format!("/apps/{app_id}/"), "text/html").await;
+            let resp = self.get("/", "text/html").await;
             assert_eq!(resp.status(), StatusCode::OK);
             let page = resp.text().await.unwrap();
             if !page.contains("Waking up the hedgehogs") {
                 return page;
             }
             assert!(Instant::now() < deadline, "the app did not wake up");
-            let status = self
-                .get(&format!("/_burrow/status/{app_id}"), "application/json")
-                .await;
+            let status = self.get("/_burrow/status", "application/json").await;
             let status: Value = status.json().await.unwrap();
             assert_ne!(status["status"], "error", "{status}");
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }
+}
+
+pub type WebSocket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// Opens a WebSocket to `path` on an app's origin, sending `headers` (a browser's
+/// cookie and Origin); the name `*.apps.localhost` is reached on loopback, as
+/// browsers do.
+pub async fn websocket(
+    server: &Server,
+    app_id: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<WebSocket, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = format!("{}{path}", server.app_origin(app_id)).replace("http://", "ws://");
+    let mut request = url.into_client_request().unwrap();
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    let stream = tokio::net::TcpStream::connect(server.apps_addr())
+        .await
+        .unwrap();
+    tokio_tungstenite::client_async(request, stream)
+        .await
+        .map(|(ws, _)| ws)
 }

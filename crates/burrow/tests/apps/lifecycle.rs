@@ -89,18 +89,13 @@ async fn an_app_that_exits_at_start_ends_in_error_after_three_restarts() {
 
     // A viewer sees the error rather than starting it a fifth time.
     let viewer = server.viewer(&owner, &path, &id).await;
-    let page = viewer
-        .get(&format!("/apps/{id}/"), "text/html")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = viewer.get("/", "text/html").await.text().await.unwrap();
     assert!(
         page.contains("Waking up the hedgehogs"),
         "the page shows the status"
     );
     let status: Value = viewer
-        .get(&format!("/_burrow/status/{id}"), "application/json")
+        .get("/_burrow/status", "application/json")
         .await
         .json()
         .await
@@ -144,7 +139,7 @@ async fn versions_switch_while_running_survive_kill_9_and_idle_apps_stop() {
         )
         .await;
     let viewer = server.viewer(&owner, &path, &id).await;
-    viewer.open_until_running(&id).await;
+    viewer.open_until_running().await;
     let first = app_sandboxes(&server, &id);
     assert_eq!(first.len(), 1);
 
@@ -179,9 +174,7 @@ async fn versions_switch_while_running_survive_kill_9_and_idle_apps_stop() {
     server
         .wait_for(&owner, &path, |a| a["running_version"] == 1)
         .await;
-    let health = viewer
-        .get(&format!("/apps/{id}/_stcore/health"), "*/*")
-        .await;
+    let health = viewer.get("/_stcore/health", "*/*").await;
     assert_eq!(health.status(), StatusCode::OK);
     let running = wait_sandboxes(&server, &id, 1).await;
     assert_eq!(running.len(), 1, "{running:?}");
@@ -197,9 +190,7 @@ async fn versions_switch_while_running_survive_kill_9_and_idle_apps_stop() {
         running,
         "the same sandbox, no orphans"
     );
-    let health = viewer
-        .get(&format!("/apps/{id}/_stcore/health"), "*/*")
-        .await;
+    let health = viewer.get("/_stcore/health", "*/*").await;
     assert_eq!(health.status(), StatusCode::OK, "served without waking");
 
     // Idle: with a short timeout and no viewers, it stops by itself.

@@ -5,5 +5,6 @@
 
 mod harness;
 mod lifecycle;
+mod readme;
 mod viewing;
 mod web;

@@ -3,10 +3,9 @@
 use futures::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::harness::{base_python, Server};
+use crate::harness::{self, base_python, Server, WebSocket};
 
 const HELLO: &str = "import streamlit as st\nst.title('Hello from Burrow')\n";
 
@@ -33,29 +32,28 @@ pub fn rerun_message() -> Vec<u8> {
         .collect()
 }
 
+/// Streamlit's WebSocket on an app's origin, as a browser on `origin` opens it.
 async fn websocket(
     server: &Server,
     app_id: &str,
     cookie: &str,
     origin: &str,
-) -> Result<
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    tokio_tungstenite::tungstenite::Error,
-> {
-    let url = format!(
-        "{}/apps/{app_id}/_stcore/stream",
-        server.apps.replace("http://", "ws://")
-    );
-    let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("cookie", cookie.parse().unwrap());
-    request
-        .headers_mut()
-        .insert("origin", origin.parse().unwrap());
-    tokio_tungstenite::connect_async(request)
-        .await
-        .map(|(ws, _)| ws)
+) -> Result<WebSocket, tokio_tungstenite::tungstenite::Error> {
+    harness::websocket(
+        server,
+        app_id,
+        "/_stcore/stream",
+        &[("cookie", cookie), ("origin", origin)],
+    )
+    .await
+}
+
+/// The status an upgrade was refused with.
+fn refused_with(result: Result<WebSocket, tokio_tungstenite::tungstenite::Error>) -> StatusCode {
+    match result {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status(),
+        other => panic!("the upgrade was not refused: {:?}", other.map(|_| "open")),
+    }
 }
 
 #[tokio::test]
@@ -68,7 +66,7 @@ async fn an_app_wakes_on_first_view_and_streams_through_the_proxy() {
     // Unknown visitors go through the platform's sign-in, which comes back to the app.
     let resp = server
         .client
-        .get(format!("{}/apps/{id}/", server.apps))
+        .get(format!("{}/", server.app_origin(&id)))
         .header("accept", "text/html")
         .send()
         .await
@@ -86,7 +84,7 @@ async fn an_app_wakes_on_first_view_and_streams_through_the_proxy() {
         login.starts_with(&format!("{}/login?next=", server.base)),
         "{login}"
     );
-    // Signed in on the platform, the same link hands over a ticket for the apps origin.
+    // Signed in on the platform, the same link hands over a ticket for the app's origin.
     let resp = server
         .client
         .get(&location)
@@ -97,21 +95,20 @@ async fn an_app_wakes_on_first_view_and_streams_through_the_proxy() {
     assert!(resp.status().is_redirection());
     let ticket = resp.headers()["location"].to_str().unwrap();
     assert!(
-        ticket.starts_with(&format!("{}/_burrow/ticket?ticket=", server.apps)),
+        ticket.starts_with(&format!(
+            "{}/_burrow/ticket?ticket=",
+            server.app_origin(&id)
+        )),
         "{ticket}"
     );
 
     // First view: the loading page, and exactly one start for concurrent viewers.
     let viewer = server.viewer(&owner, &path, &id).await;
-    let home = format!("/apps/{id}/");
-    let (a, b) = tokio::join!(
-        viewer.get(&home, "text/html"),
-        viewer.get(&home, "text/html")
-    );
+    let (a, b) = tokio::join!(viewer.get("/", "text/html"), viewer.get("/", "text/html"));
     for page in [a.text().await.unwrap(), b.text().await.unwrap()] {
         assert!(page.contains("Waking up the hedgehogs"), "{page}");
     }
-    let page = viewer.open_until_running(&id).await;
+    let page = viewer.open_until_running().await;
     assert!(
         page.contains("<div id=\"root\">") || page.contains("id=\"root\""),
         "Streamlit's page: {page}"
@@ -129,14 +126,12 @@ async fn an_app_wakes_on_first_view_and_streams_through_the_proxy() {
         .count();
     assert_eq!(listed, 1, "one sandbox for two first viewers");
 
-    let health = viewer
-        .get(&format!("/apps/{id}/_stcore/health"), "*/*")
-        .await;
+    let health = viewer.get("/_stcore/health", "*/*").await;
     assert_eq!(health.status(), StatusCode::OK);
     assert_eq!(health.text().await.unwrap().trim(), "ok");
 
     // The WebSocket: upgraded through the proxy, and Streamlit answers a rerun.
-    let mut ws = websocket(&server, &id, &viewer.cookie, &server.apps)
+    let mut ws = websocket(&server, &id, &viewer.cookie, &viewer.origin)
         .await
         .expect("the upgrade goes through");
     ws.send(Message::Binary(rerun_message().into()))
@@ -168,13 +163,14 @@ async fn an_app_wakes_on_first_view_and_streams_through_the_proxy() {
     );
     drop(ws);
 
-    // A foreign Origin on the upgrade is refused.
-    let refused = websocket(&server, &id, &viewer.cookie, "http://evil.example").await;
-    match refused {
-        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
-            assert_eq!(resp.status(), StatusCode::FORBIDDEN)
-        }
-        other => panic!("a foreign origin was let through: {other:?}"),
+    // A foreign Origin on the upgrade is refused, and so is another app's origin.
+    for origin in [
+        "http://evil.example".to_owned(),
+        server.app_origin("otherapp00000000"),
+        server.base.clone(),
+    ] {
+        let refused = websocket(&server, &id, &viewer.cookie, &origin).await;
+        assert_eq!(refused_with(refused), StatusCode::FORBIDDEN, "{origin}");
     }
 
     // A member removed from the project loses an open WebSocket too.
@@ -188,9 +184,13 @@ async fn an_app_wakes_on_first_view_and_streams_through_the_proxy() {
         .await;
     assert_eq!(resp.status(), StatusCode::CREATED);
     let member_view = server.viewer(&member, &path, &id).await;
-    let mut ws = websocket(&server, &id, &member_view.cookie, &server.apps)
+    let mut ws = websocket(&server, &id, &member_view.cookie, &member_view.origin)
         .await
         .expect("a member may open it");
+    // The owner's socket, open all along, shows that only the removed member's closes.
+    let mut owners = websocket(&server, &id, &viewer.cookie, &viewer.origin)
+        .await
+        .expect("the owner may open it");
     let resp = server
         .api(
             Method::DELETE,
@@ -210,8 +210,18 @@ async fn an_app_wakes_on_first_view_and_streams_through_the_proxy() {
     })
     .await;
     assert!(closed.is_ok(), "the removed member's WebSocket was closed");
+    owners
+        .send(Message::Binary(rerun_message().into()))
+        .await
+        .expect("the owner's WebSocket is still open");
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(30), owners.next())
+        .await
+        .expect("Streamlit still answers the owner");
+    assert!(matches!(answer, Some(Ok(Message::Binary(_)))), "{answer:?}");
+    drop(owners);
 
-    // Someone outside the project: 404 on the platform and on the apps origin.
+    // Someone outside the project: 404 on the platform; their session for their own
+    // app is nothing on this app's origin, so they go to sign-in, which says 404.
     let stranger = server.account("stranger@example.com").await;
     let resp = server
         .api(
@@ -225,27 +235,36 @@ async fn an_app_wakes_on_first_view_and_streams_through_the_proxy() {
     let theirs = server.project(&stranger, "Theirs").await;
     let (their_id, their_path) = server.deploy(&stranger, &theirs, "Mine", HELLO).await;
     let stranger_view = server.viewer(&stranger, &their_path, &their_id).await;
-    let resp = stranger_view
-        .get(&format!("/apps/{id}/"), "text/html")
-        .await;
-    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
-    let resp = stranger_view
-        .get(&format!("/apps/{id}/_stcore/health"), "*/*")
-        .await;
-    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
-    let refused = websocket(&server, &id, &stranger_view.cookie, &server.apps).await;
-    assert!(refused.is_err(), "a non-member cannot open the WebSocket");
+    let mut on_ours = stranger_view.clone();
+    on_ours.origin = server.app_origin(&id);
+    for page in ["/", "/_stcore/health"] {
+        let resp = on_ours.get(page, "text/html").await;
+        assert!(resp.status().is_redirection(), "{page}: {}", resp.status());
+        let open = resp.headers()["location"].to_str().unwrap().to_owned();
+        assert!(open.contains(&format!("/api/v1/apps/{id}/open")), "{open}");
+        let resp = server
+            .client
+            .get(&open)
+            .bearer_auth(&stranger)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{page}");
+    }
+    let refused = websocket(&server, &id, &stranger_view.cookie, &on_ours.origin).await;
+    assert!(
+        refused_with(refused).is_redirection(),
+        "a non-member's upgrade goes to sign-in, never to the app"
+    );
 
     // Paths cannot wander.
-    let resp = viewer
-        .get(&format!("/apps/{id}/..%2f{their_id}/"), "text/html")
-        .await;
+    let resp = viewer.get("/..%2f_stcore/health", "text/html").await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 
     // Oversized headers: 431.
     let resp = server
         .client
-        .get(format!("{}/apps/{id}/", server.apps))
+        .get(format!("{}/", viewer.origin))
         .header("cookie", &viewer.cookie)
         .header("x-padding", "a".repeat(40_000))
         .send()
@@ -260,12 +279,7 @@ async fn an_app_wakes_on_first_view_and_streams_through_the_proxy() {
     assert_eq!(resp.status(), StatusCode::OK);
     let stopped: Value = resp.json().await.unwrap();
     assert_eq!(stopped["status"], "stopped");
-    let page = viewer
-        .get(&format!("/apps/{id}/"), "text/html")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = viewer.get("/", "text/html").await.text().await.unwrap();
     assert!(page.contains("Waking up the hedgehogs"));
-    viewer.open_until_running(&id).await;
+    viewer.open_until_running().await;
 }

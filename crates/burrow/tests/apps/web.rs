@@ -4,10 +4,9 @@ use std::io::{Read, Write};
 
 use futures::{SinkExt, StreamExt};
 use reqwest::StatusCode;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::harness::Server;
+use crate::harness::{websocket, Server};
 use crate::viewing::rerun_message;
 
 /// Shows what the app receives: the headers and cookies of its viewer's connection.
@@ -15,10 +14,9 @@ const ECHO: &str = "import json\nimport streamlit as st\nst.title('Echo')\n\
                     st.code(json.dumps(dict(st.context.headers)))\n\
                     st.code(json.dumps(dict(st.context.cookies)))\n";
 
-/// Sends raw bytes to the apps origin and returns the whole answer.
+/// Sends raw bytes to the app origins' listener and returns the whole answer.
 fn raw_all(server: &Server, request: &str) -> String {
-    let addr = server.apps.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let mut stream = std::net::TcpStream::connect(server.apps_addr()).unwrap();
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
@@ -28,7 +26,7 @@ fn raw_all(server: &Server, request: &str) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
-/// Sends raw bytes to the apps origin and returns the status line.
+/// Sends raw bytes to the app origins' listener and returns the status line.
 fn raw(server: &Server, request: &str) -> String {
     raw_all(server, request)
         .lines()
@@ -52,21 +50,24 @@ async fn hostile_requests_never_reach_another_app_or_smuggle_identity() {
         )
         .await;
     let viewer = server.viewer(&owner, &path, &id).await;
-    viewer.open_until_running(&id).await;
+    viewer.open_until_running().await;
+
+    let host = viewer.origin.trim_start_matches("http://");
+    let other_host = server.app_origin(&other).replace("http://", "");
 
     // Path tricks: refused, whatever the spelling.
     for trick in [
-        format!("/apps/{id}/../{other}/"),
-        format!("/apps/{id}/%2e%2e/{other}/"),
-        format!("/apps/{id}/..%2f{other}/"),
-        format!("/apps/{id}/%252e%252e/{other}/"),
-        format!("/apps/{id}/..\\{other}/"),
-        format!("/apps/{id}/./_stcore/health"),
+        "/static/../_burrow/status",
+        "/%2e%2e/_stcore/health",
+        "/..%2f_stcore/health",
+        "/%252e%252e/_stcore/health",
+        "/..\\_stcore/health",
+        "/./_stcore/health",
     ] {
         let status = raw(
             &server,
             &format!(
-                "GET {trick} HTTP/1.1\r\nHost: x\r\nCookie: {}\r\nConnection: close\r\n\r\n",
+                "GET {trick} HTTP/1.1\r\nHost: {host}\r\nCookie: {}\r\nConnection: close\r\n\r\n",
                 viewer.cookie
             ),
         );
@@ -79,24 +80,23 @@ async fn hostile_requests_never_reach_another_app_or_smuggle_identity() {
     let answer = raw_all(
         &server,
         &format!(
-            "POST /apps/{id}/_stcore/health HTTP/1.1\r\nHost: x\r\nCookie: {}\r\n\
+            "POST /_stcore/health HTTP/1.1\r\nHost: {host}\r\nCookie: {}\r\n\
              Content-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n\
-             GET /apps/{other}/_stcore/health HTTP/1.1\r\nHost: x\r\n\r\n",
+             GET /_stcore/health HTTP/1.1\r\nHost: {other_host}\r\n\r\n",
             viewer.cookie
         ),
     );
     assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
 
     // A WebSocket without a session is refused before reaching the app.
-    let ws_url = format!(
-        "{}/apps/{id}/_stcore/stream",
-        server.apps.replace("http://", "ws://")
-    );
-    let mut anonymous = ws_url.as_str().into_client_request().unwrap();
-    anonymous
-        .headers_mut()
-        .insert("origin", server.apps.parse().unwrap());
-    match tokio_tungstenite::connect_async(anonymous).await {
+    let anonymous = websocket(
+        &server,
+        &id,
+        "/_stcore/stream",
+        &[("origin", &viewer.origin)],
+    )
+    .await;
+    match anonymous {
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
             assert!(resp.status().is_redirection(), "{}", resp.status())
         }
@@ -105,23 +105,25 @@ async fn hostile_requests_never_reach_another_app_or_smuggle_identity() {
 
     // Spoofed forwarding and identity headers, and both Burrow sessions, never reach
     // the app; the app's own cookies do.
-    let mut request = ws_url.as_str().into_client_request().unwrap();
-    let headers = request.headers_mut();
-    headers.insert("origin", server.apps.parse().unwrap());
-    headers.insert(
-        "cookie",
-        format!(
-            "{}; burrow_session=platform-secret-token; mine=kept-cookie",
-            viewer.cookie
-        )
-        .parse()
-        .unwrap(),
+    let cookies = format!(
+        "{}; burrow_session=platform-secret-token; mine=kept-cookie",
+        viewer.cookie
     );
-    headers.insert("x-forwarded-for", "6.6.6.6".parse().unwrap());
-    headers.insert("forwarded", "for=6.6.6.6".parse().unwrap());
-    headers.insert("x-remote-user", "mallory-identity".parse().unwrap());
-    headers.insert("x-burrow-user", "mallory-identity".parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut ws = websocket(
+        &server,
+        &id,
+        "/_stcore/stream",
+        &[
+            ("origin", &viewer.origin),
+            ("cookie", &cookies),
+            ("x-forwarded-for", "6.6.6.6"),
+            ("forwarded", "for=6.6.6.6"),
+            ("x-remote-user", "mallory-identity"),
+            ("x-burrow-user", "mallory-identity"),
+        ],
+    )
+    .await
+    .unwrap();
     ws.send(Message::Binary(rerun_message().into()))
         .await
         .unwrap();
@@ -151,10 +153,10 @@ async fn hostile_requests_never_reach_another_app_or_smuggle_identity() {
     }
     assert!(seen.contains("127.0.0.1"), "our own X-Forwarded-For is set");
 
-    // No service worker may take over the apps origin.
+    // No service worker may be installed on an app's origin.
     let resp = viewer
         .client
-        .get(format!("{}/apps/{id}/sw.js", server.apps))
+        .get(format!("{}/sw.js", viewer.origin))
         .header("cookie", &viewer.cookie)
         .header("service-worker", "script")
         .send()
@@ -162,7 +164,10 @@ async fn hostile_requests_never_reach_another_app_or_smuggle_identity() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 
-    // Another project's app: 404 whether it exists or not.
-    let resp = viewer.get("/apps/doesnotexist0000/", "text/html").await;
-    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    // An app that does not exist: this session is not for it, so through sign-in,
+    // where the platform says 404 exactly as for another project's app.
+    let mut nowhere = viewer.clone();
+    nowhere.origin = server.app_origin("doesnotexist0000");
+    let resp = nowhere.get("/", "text/html").await;
+    assert!(resp.status().is_redirection(), "{}", resp.status());
 }
