@@ -829,14 +829,7 @@ pub async fn start_app(
     ApiPath(path): ApiPath<(String, String)>,
     axum::extract::Query(q): axum::extract::Query<WaitQuery>,
 ) -> Result<(StatusCode, Json<AppDto>), ApiError> {
-    run_lifecycle(
-        &state,
-        &access.project.id,
-        &path.1,
-        q.wait,
-        |s, id| async move { s.start(&id).await.map(drop) },
-    )
-    .await
+    run_lifecycle(&state, &access.project.id, &path.1, q.wait, false).await
 }
 
 /// Stop the app's sandbox.
@@ -875,55 +868,37 @@ pub async fn restart_app(
     ApiPath(path): ApiPath<(String, String)>,
     axum::extract::Query(q): axum::extract::Query<WaitQuery>,
 ) -> Result<(StatusCode, Json<AppDto>), ApiError> {
-    run_lifecycle(
-        &state,
-        &access.project.id,
-        &path.1,
-        q.wait,
-        |s, id| async move { s.restart(&id).await.map(drop) },
-    )
-    .await
+    run_lifecycle(&state, &access.project.id, &path.1, q.wait, true).await
 }
 
-/// Runs a start or restart of a built app of the project in its own task, so a client
-/// that goes away cannot cut it short: awaited with `wait`, else answered at once with 202.
-async fn run_lifecycle<F, Fut>(
+/// Runs a start or restart of a built app of the project in the supervisor's own task,
+/// so a client that goes away cannot cut it short: awaited with `wait`, else answered
+/// with 202 once `starting` is recorded (under the app's lock, like every transition).
+async fn run_lifecycle(
     state: &AppState,
     project_id: &str,
     app_id: &str,
     wait: bool,
-    action: F,
-) -> Result<(StatusCode, Json<AppDto>), ApiError>
-where
-    F: FnOnce(burrow_apps::Supervisor, String) -> Fut,
-    Fut: std::future::Future<Output = Result<(), burrow_apps::AppError>> + Send + 'static,
-{
+    restart: bool,
+) -> Result<(StatusCode, Json<AppDto>), ApiError> {
     let app = app_in_project(state, project_id, app_id).await?;
     if app.active_version.is_none() {
         return Err(start_failed(burrow_apps::AppError::NotBuilt));
     }
     let app_id = app.id;
-    if !wait && state.supervisor.running(&app_id).is_none() {
-        state
-            .store
-            .set_app_status(&app_id, burrow_store::AppStatus::Starting, None, None)
-            .await?;
-    }
-    let work = action(state.supervisor.clone(), app_id.clone());
-    let id = app_id.clone();
-    let task = tokio::spawn(async move {
-        let result = work.await;
-        if let Err(e) = &result {
-            tracing::warn!(app.id = %id, error = %e, "App did not start");
-        }
-        result
-    });
+    let task = state.supervisor.launch(&app_id, restart).await;
     if wait {
         task.await
             .map_err(|e| ApiError::internal(format!("the start task failed: {e}")))?
-            .map_err(start_failed)?;
+            .map_err(|e| start_failed(e.into()))?;
         return Ok((StatusCode::OK, app_dto(state, project_id, &app_id).await?));
     }
+    let id = app_id.clone();
+    tokio::spawn(async move {
+        if let Ok(Err(e)) = task.await {
+            tracing::warn!(app.id = %id, error = %e, "App did not start");
+        }
+    });
     Ok((
         StatusCode::ACCEPTED,
         app_dto(state, project_id, &app_id).await?,

@@ -1,0 +1,843 @@
+//! One sandbox per key, started on demand, for any workload: apps today, workspaces next.
+//!
+//! The [`Supervisor`] owns the link between a key (an app's id, a workspace's id) and
+//! the sandbox that serves it. It knows nothing of Streamlit, HTTP or the database: a
+//! [`Workload`] says what should run for a key ([`Want`]), builds its sandbox spec,
+//! probes readiness and records the state changes people see ([`Change`]).
+//!
+//! Every state transition of one key happens here, under that key's lock: concurrent
+//! first viewers trigger exactly one start, and a stop cannot interleave with a start.
+//! Around that:
+//! - a start is retried with backoff (1, 2, 4 s by default) until the restarts are used
+//!   up; then the key is left in [`Phase::Error`] and [`Workload::gave_up`] is told;
+//! - [`Supervisor::tick`] stops keys idle past their timeout or past their maximum
+//!   lifetime, restarts crashed sandboxes with the same backoff, forgives old crashes
+//!   after a long healthy run, and switches a running key to a new target version by
+//!   starting the new sandbox before stopping the old one;
+//! - [`Supervisor::reconcile`] re-adopts sandboxes that outlived a restart of the
+//!   control plane, removes the rest, and marks keys without a sandbox stopped.
+//!
+//! All time is read through one [`Clock`], built on tokio's clock, so tests run the whole
+//! state machine under paused time in milliseconds.
+
+mod clock;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use burrow_sandbox::{Runtime, SandboxError, SandboxSpec, Status};
+
+pub use clock::Clock;
+
+/// How the supervisor behaves; every workload may have its own.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A sandbox not ready after this long failed to start.
+    pub start_timeout: Duration,
+    /// How often [`Supervisor::run_upkeep`] runs [`Supervisor::tick`].
+    pub tick: Duration,
+    /// Restarts after a failed start or a crash before the key is left in `error`.
+    pub max_restarts: u32,
+    /// The wait before the first restart; each further one doubles it.
+    pub backoff: Duration,
+    /// A run this long without a crash resets the restart count.
+    pub forgive_after: Duration,
+    /// How long a stopped sandbox's processes get after SIGTERM.
+    pub stop_grace: Duration,
+    /// How often readiness is probed while a sandbox starts.
+    pub probe_every: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            start_timeout: Duration::from_secs(60),
+            tick: Duration::from_secs(2),
+            max_restarts: 3,
+            backoff: Duration::from_secs(1),
+            forgive_after: Duration::from_secs(300),
+            stop_grace: Duration::from_secs(5),
+            probe_every: Duration::from_millis(25),
+        }
+    }
+}
+
+/// What should run for a key now, as the workload sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Want {
+    /// This version, with these policies.
+    Run(Target),
+    /// Nothing can run yet (for example, no version is built); says why.
+    Unavailable(String),
+    /// The key no longer exists.
+    Gone,
+}
+
+/// The version to run for a key, and the policies that end its sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub version: i64,
+    /// Stop after this long without [`Supervisor::touch`]; never when `None`.
+    pub idle_timeout: Option<Duration>,
+    /// Stop this long after the sandbox started, however busy; never when `None`.
+    pub max_lifetime: Option<Duration>,
+}
+
+/// Where a key is in its life, as people see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Stopped,
+    Starting,
+    Running,
+    Stopping,
+    Error,
+}
+
+/// What a transition does to the last error people see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    Keep,
+    Set(String),
+    Clear,
+}
+
+/// A state transition for the workload to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub phase: Phase,
+    pub error: Note,
+    /// The restart count, when it changes.
+    pub restarts: Option<u32>,
+}
+
+impl Change {
+    fn to(phase: Phase) -> Self {
+        Self {
+            phase,
+            error: Note::Keep,
+            restarts: None,
+        }
+    }
+}
+
+/// A key's running sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Running {
+    pub sandbox: String,
+    pub version: i64,
+}
+
+/// What the supervisor needs from a workload.
+#[async_trait::async_trait]
+pub trait Workload: Send + Sync + 'static {
+    /// The workload's own error, passed through untouched.
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// The sandbox label that holds the key (`burrow.app`); reconcile finds sandboxes by it.
+    const KEY_LABEL: &'static str;
+    /// The sandbox label that holds the version.
+    const VERSION_LABEL: &'static str;
+
+    /// What should run for `key` now.
+    async fn want(&self, key: &str) -> Result<Want, Self::Error>;
+    /// The sandbox that serves `key` at `version`. The supervisor adds the key and
+    /// version labels.
+    async fn spec(&self, key: &str, version: i64) -> Result<SandboxSpec, Self::Error>;
+    /// One readiness check of a running sandbox; the supervisor repeats it until it
+    /// passes, the sandbox ends or the start times out.
+    async fn ready(&self, runtime: &dyn Runtime, sandbox: &str) -> bool;
+    /// Records a transition people see.
+    async fn record(&self, key: &str, change: Change) -> Result<(), Self::Error>;
+    /// The restarts are used up and the key is left in `error`: tell someone.
+    async fn gave_up(&self, key: &str, message: &str) -> Result<(), Self::Error>;
+    /// The last activity, when it changed since the last tick.
+    async fn active_at(&self, key: &str, at_ms: i64) -> Result<(), Self::Error>;
+    /// Keys whose recorded phase says a sandbox may run; reconcile marks those it does
+    /// not adopt stopped.
+    async fn maybe_running(&self) -> Result<Vec<String>, Self::Error>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError<E: std::error::Error + 'static> {
+    /// Nothing can run for the key yet; the workload said why.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("it no longer exists")]
+    Gone,
+    #[error("{0}")]
+    StartFailed(String),
+    #[error("it failed {0} restarts in a row; start it again deliberately")]
+    GaveUp(u32),
+    #[error(transparent)]
+    Workload(E),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+}
+
+/// What the supervisor's operations return for workload `W`.
+pub type SessionResult<T, W> = Result<T, SessionError<<W as Workload>::Error>>;
+
+#[derive(Debug, Default)]
+struct Slot {
+    /// Held across every transition: a whole start, stop, switch or upkeep pass.
+    state: tokio::sync::Mutex<SlotState>,
+    /// What `state.running` was last set to, readable without waiting for a start.
+    current: parking_lot::RwLock<Option<Running>>,
+    /// Milliseconds since the epoch of the last activity.
+    last_activity: AtomicI64,
+    /// The last activity handed to the workload.
+    persisted_activity: AtomicI64,
+    /// Restarts are used up: only a deliberate start (or a stop) clears this.
+    gave_up: AtomicBool,
+    /// The key is being forgotten: a start still waiting on this slot must not go ahead.
+    deleted: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct SlotState {
+    running: Option<Running>,
+    /// Restarts since the last deliberate start or forgiven run.
+    restarts: u32,
+    /// A new target version that failed to start; not tried again until the target changes.
+    failed_switch: Option<i64>,
+    /// Since when (ms) the current sandbox has run without a crash.
+    healthy_since: Option<i64>,
+    /// When (ms) the current sandbox started, for the maximum lifetime.
+    started_at: Option<i64>,
+}
+
+impl Slot {
+    fn set_running(&self, state: &mut SlotState, running: Option<Running>) {
+        state.running.clone_from(&running);
+        *self.current.write() = running;
+    }
+}
+
+/// Starts, watches and stops one sandbox per key; cheap to clone.
+pub struct Supervisor<W: Workload> {
+    inner: Arc<Inner<W>>,
+}
+
+impl<W: Workload> Clone for Supervisor<W> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+struct Inner<W> {
+    workload: W,
+    runtime: Arc<dyn Runtime>,
+    options: Options,
+    clock: Clock,
+    slots: parking_lot::RwLock<HashMap<String, Arc<Slot>>>,
+}
+
+impl<W: Workload> std::fmt::Debug for Supervisor<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("key_label", &W::KEY_LABEL)
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: Workload> Supervisor<W> {
+    pub fn new(workload: W, runtime: Arc<dyn Runtime>, options: Options) -> Self {
+        Self::with_clock(workload, runtime, options, Clock::new())
+    }
+
+    pub fn with_clock(
+        workload: W,
+        runtime: Arc<dyn Runtime>,
+        options: Options,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                workload,
+                runtime,
+                options,
+                clock,
+                slots: Default::default(),
+            }),
+        }
+    }
+
+    pub fn workload(&self) -> &W {
+        &self.inner.workload
+    }
+
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.inner.runtime
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
+    fn slot(&self, key: &str) -> Arc<Slot> {
+        if let Some(slot) = self.inner.slots.read().get(key) {
+            return Arc::clone(slot);
+        }
+        let mut slots = self.inner.slots.write();
+        Arc::clone(slots.entry(key.to_owned()).or_default())
+    }
+
+    async fn record(&self, key: &str, change: Change) -> SessionResult<(), W> {
+        self.inner
+            .workload
+            .record(key, change)
+            .await
+            .map_err(SessionError::Workload)
+    }
+
+    /// Notes activity, which keeps the key from being stopped as idle.
+    pub fn touch(&self, key: &str) {
+        self.slot(key)
+            .last_activity
+            .store(self.inner.clock.now_ms(), Ordering::Relaxed);
+    }
+
+    /// The key's running sandbox, if it has one now; never waits for a start.
+    pub fn running(&self, key: &str) -> Option<Running> {
+        self.slot(key).current.read().clone()
+    }
+
+    /// Starts the key unless it runs; returns its sandbox once ready. Concurrent callers
+    /// wait for the one start. A key whose restarts are used up stays stopped.
+    pub async fn ensure_running(&self, key: &str) -> SessionResult<Running, W> {
+        let slot = self.slot(key);
+        let mut state = slot.state.lock().await;
+        self.ensure_locked(&slot, &mut state, key).await
+    }
+
+    /// A deliberate start (`restart` stops first), in a task of its own so that a caller
+    /// going away cannot cut it short. Returns once the start holds the key's lock and
+    /// has recorded `starting` (or once another transition holds it), with the task.
+    pub async fn launch(
+        &self,
+        key: &str,
+        restart: bool,
+    ) -> tokio::task::JoinHandle<SessionResult<Running, W>> {
+        let (begun, begun_rx) = tokio::sync::oneshot::channel::<()>();
+        let this = self.clone();
+        let key = key.to_owned();
+        let task = tokio::spawn(async move {
+            let slot = this.slot(&key);
+            let mut begun = Some(begun);
+            let mut state = match slot.state.try_lock() {
+                Ok(state) => state,
+                Err(_) => {
+                    // Another transition is under way; what it shows is the answer for now.
+                    begun.take().map(|b| b.send(()));
+                    slot.state.lock().await
+                }
+            };
+            if restart {
+                this.stop_locked(&slot, &mut state, &key).await?;
+            }
+            slot.gave_up.store(false, Ordering::Relaxed);
+            state.restarts = 0;
+            let phase = if state.running.is_some() {
+                Phase::Running
+            } else {
+                Phase::Starting
+            };
+            let recorded = this
+                .record(
+                    &key,
+                    Change {
+                        phase,
+                        error: Note::Clear,
+                        restarts: Some(0),
+                    },
+                )
+                .await;
+            begun.take().map(|b| b.send(()));
+            recorded?;
+            this.ensure_locked(&slot, &mut state, &key).await
+        });
+        // The sender is dropped, unsent, when the task ends early: that ends the wait too.
+        let _ = begun_rx.await;
+        task
+    }
+
+    /// A deliberate start: clears the last error and the restart count, then starts.
+    pub async fn start(&self, key: &str) -> SessionResult<Running, W> {
+        join(self.launch(key, false).await).await
+    }
+
+    /// Stops, then starts again, under one hold of the key's lock.
+    pub async fn restart(&self, key: &str) -> SessionResult<Running, W> {
+        join(self.launch(key, true).await).await
+    }
+
+    /// Stops the key's sandbox, if any, and records it stopped.
+    pub async fn stop(&self, key: &str) -> SessionResult<(), W> {
+        let slot = self.slot(key);
+        let mut state = slot.state.lock().await;
+        self.stop_locked(&slot, &mut state, key).await
+    }
+
+    async fn stop_locked(
+        &self,
+        slot: &Slot,
+        state: &mut SlotState,
+        key: &str,
+    ) -> SessionResult<(), W> {
+        state.restarts = 0;
+        slot.gave_up.store(false, Ordering::Relaxed);
+        if let Some(running) = state.running.clone() {
+            slot.set_running(state, None);
+            self.record(key, Change::to(Phase::Stopping)).await?;
+            self.stop_sandbox(&running.sandbox).await;
+        }
+        self.record(key, Change::to(Phase::Stopped)).await
+    }
+
+    /// Stops the key's sandbox and forgets the key, which is being deleted. A start
+    /// waiting for the key's lock gives up.
+    pub async fn forget(&self, key: &str) {
+        let slot = self.slot(key);
+        slot.deleted.store(true, Ordering::Relaxed);
+        let mut state = slot.state.lock().await;
+        if let Some(running) = state.running.clone() {
+            slot.set_running(&mut state, None);
+            self.stop_sandbox(&running.sandbox).await;
+        }
+        drop(state);
+        self.inner.slots.write().remove(key);
+    }
+
+    async fn ensure_locked(
+        &self,
+        slot: &Slot,
+        state: &mut SlotState,
+        key: &str,
+    ) -> SessionResult<Running, W> {
+        if slot.deleted.load(Ordering::Relaxed) {
+            return Err(SessionError::Gone);
+        }
+        if let Some(running) = &state.running {
+            if matches!(
+                self.inner.runtime.status(&running.sandbox).await,
+                Ok(Status::Running)
+            ) {
+                let running = running.clone();
+                self.record(key, Change::to(Phase::Running)).await?;
+                return Ok(running);
+            }
+            let gone = running.sandbox.clone();
+            slot.set_running(state, None);
+            let _ = self.inner.runtime.remove(&gone).await;
+        }
+        if slot.gave_up.load(Ordering::Relaxed) {
+            return Err(SessionError::GaveUp(self.inner.options.max_restarts));
+        }
+        slot.last_activity
+            .store(self.inner.clock.now_ms(), Ordering::Relaxed);
+        self.start_locked(slot, state, key).await
+    }
+
+    /// Starts the target version, retrying a failed start with backoff until the
+    /// restarts are used up; then the key is left in `error`.
+    async fn start_locked(
+        &self,
+        slot: &Slot,
+        state: &mut SlotState,
+        key: &str,
+    ) -> SessionResult<Running, W> {
+        loop {
+            let target = match self
+                .inner
+                .workload
+                .want(key)
+                .await
+                .map_err(SessionError::Workload)?
+            {
+                Want::Run(target) => target,
+                Want::Unavailable(why) => {
+                    self.record(key, Change::to(Phase::Stopped)).await?;
+                    return Err(SessionError::Unavailable(why));
+                }
+                Want::Gone => return Err(SessionError::Gone),
+            };
+            self.record(
+                key,
+                Change {
+                    phase: Phase::Starting,
+                    error: Note::Keep,
+                    restarts: Some(state.restarts),
+                },
+            )
+            .await?;
+            let message = match self.start_sandbox(key, target.version).await {
+                Ok(running) => {
+                    self.record(key, Change::to(Phase::Running)).await?;
+                    let now = self.inner.clock.now_ms();
+                    state.healthy_since = Some(now);
+                    state.started_at = Some(now);
+                    slot.set_running(state, Some(running.clone()));
+                    return Ok(running);
+                }
+                Err(message) => message,
+            };
+            if state.restarts >= self.inner.options.max_restarts {
+                self.give_up(slot, key, &message).await?;
+                return Err(SessionError::StartFailed(message));
+            }
+            self.note_restart(state, key, &message).await?;
+        }
+    }
+
+    /// Counts a restart, records it with its reason, and waits out its backoff.
+    async fn note_restart(
+        &self,
+        state: &mut SlotState,
+        key: &str,
+        message: &str,
+    ) -> SessionResult<(), W> {
+        state.restarts += 1;
+        tracing::warn!(key, restarts = state.restarts, error = %message, "Sandbox failed; restarting");
+        self.record(
+            key,
+            Change {
+                phase: Phase::Starting,
+                error: Note::Set(message.to_owned()),
+                restarts: Some(state.restarts),
+            },
+        )
+        .await?;
+        let backoff = self.inner.options.backoff * (1u32 << (state.restarts - 1).min(16));
+        self.inner.clock.sleep(backoff).await;
+        Ok(())
+    }
+
+    /// Leaves the key in `error` with `message`, and tells the workload.
+    async fn give_up(&self, slot: &Slot, key: &str, message: &str) -> SessionResult<(), W> {
+        tracing::warn!(key, error = %message, "Sandbox failed too often; leaving it in error");
+        slot.gave_up.store(true, Ordering::Relaxed);
+        self.record(
+            key,
+            Change {
+                phase: Phase::Error,
+                error: Note::Set(message.to_owned()),
+                restarts: Some(self.inner.options.max_restarts),
+            },
+        )
+        .await?;
+        self.inner
+            .workload
+            .gave_up(key, message)
+            .await
+            .map_err(SessionError::Workload)
+    }
+
+    /// Creates the sandbox for `version` and waits until it is ready; on failure
+    /// removes it and says why, with its last output.
+    async fn start_sandbox(&self, key: &str, version: i64) -> Result<Running, String> {
+        let mut spec = self
+            .inner
+            .workload
+            .spec(key, version)
+            .await
+            .map_err(|e| e.to_string())?;
+        spec.labels.insert(W::KEY_LABEL.to_owned(), key.to_owned());
+        spec.labels
+            .insert(W::VERSION_LABEL.to_owned(), version.to_string());
+        let sandbox = self
+            .inner
+            .runtime
+            .create(spec)
+            .await
+            .map_err(|e| e.to_string())?;
+        match self.wait_ready(&sandbox).await {
+            Ok(()) => {
+                tracing::info!(key, version, sandbox = %sandbox, "Sandbox is ready");
+                Ok(Running { sandbox, version })
+            }
+            Err(why) => {
+                let tail = self.log_tail(&sandbox, 20).await;
+                self.stop_sandbox(&sandbox).await;
+                Err(if tail.is_empty() {
+                    why
+                } else {
+                    format!("{why}; its last output:\n{tail}")
+                })
+            }
+        }
+    }
+
+    /// Probes readiness until it passes, the sandbox ends, or the start times out.
+    async fn wait_ready(&self, sandbox: &str) -> Result<(), String> {
+        let clock = &self.inner.clock;
+        let deadline = clock.now_ms() + self.inner.options.start_timeout.as_millis() as i64;
+        loop {
+            match self.inner.runtime.status(sandbox).await {
+                Ok(Status::Running) => {}
+                Ok(Status::Exited(exit)) => {
+                    return Err(format!("it exited before it was ready ({exit})"))
+                }
+                Ok(Status::Lost) => return Err("its sandbox was lost".into()),
+                Err(e) => return Err(e.to_string()),
+            }
+            if self
+                .inner
+                .workload
+                .ready(self.inner.runtime.as_ref(), sandbox)
+                .await
+            {
+                return Ok(());
+            }
+            if clock.now_ms() > deadline {
+                return Err(format!(
+                    "it was not ready within {} s",
+                    self.inner.options.start_timeout.as_secs()
+                ));
+            }
+            clock.sleep(self.inner.options.probe_every).await;
+        }
+    }
+
+    /// The last lines of a sandbox's output, for error reports.
+    pub async fn log_tail(&self, sandbox: &str, lines: usize) -> String {
+        let Ok((chunks, _)) = self
+            .inner
+            .runtime
+            .logs(sandbox, burrow_sandbox::Cursor::default())
+            .await
+        else {
+            return String::new();
+        };
+        let text: Vec<u8> = chunks.into_iter().flat_map(|c| c.data).collect();
+        let text = String::from_utf8_lossy(&text);
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    async fn stop_sandbox(&self, sandbox: &str) {
+        let _ = self
+            .inner
+            .runtime
+            .stop(sandbox, self.inner.options.stop_grace)
+            .await;
+        let _ = self.inner.runtime.remove(sandbox).await;
+    }
+
+    /// After a restart of the control plane: re-adopts sandboxes of known keys that
+    /// still run (one per key), removes every other sandbox of this workload, and marks
+    /// keys that may have been running but have no sandbox stopped. Leaves no orphans.
+    pub async fn reconcile(&self) -> SessionResult<(), W> {
+        let sandboxes = self.inner.runtime.list(&BTreeMap::new()).await?;
+        let mut adopted: HashMap<String, (Running, i64)> = HashMap::new();
+        for sandbox in sandboxes {
+            let Some(key) = sandbox.labels.get(W::KEY_LABEL) else {
+                continue;
+            };
+            let version = sandbox
+                .labels
+                .get(W::VERSION_LABEL)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let alive = sandbox.status == Status::Running;
+            let known = !matches!(
+                self.inner
+                    .workload
+                    .want(key)
+                    .await
+                    .map_err(SessionError::Workload)?,
+                Want::Gone
+            );
+            if alive && known && !adopted.contains_key(key) {
+                let running = Running {
+                    sandbox: sandbox.id.clone(),
+                    version,
+                };
+                adopted.insert(key.clone(), (running, sandbox.created_at_ms));
+            } else {
+                let _ = self.inner.runtime.remove(&sandbox.id).await;
+            }
+        }
+        for key in self
+            .inner
+            .workload
+            .maybe_running()
+            .await
+            .map_err(SessionError::Workload)?
+        {
+            if !adopted.contains_key(&key) {
+                self.record(&key, Change::to(Phase::Stopped)).await?;
+            }
+        }
+        let now = self.inner.clock.now_ms();
+        for (key, (running, created_at)) in adopted {
+            tracing::info!(key, sandbox = %running.sandbox, "Re-adopted a running sandbox");
+            let slot = self.slot(&key);
+            slot.last_activity.store(now, Ordering::Relaxed);
+            let mut state = slot.state.lock().await;
+            state.healthy_since = Some(now);
+            // The lifetime counts from when the sandbox really started.
+            state.started_at = Some(created_at.min(now));
+            slot.set_running(&mut state, Some(running));
+            self.record(&key, Change::to(Phase::Running)).await?;
+        }
+        Ok(())
+    }
+
+    /// One pass of upkeep over every key with a sandbox, concurrently, so that one
+    /// key's slow restart holds up no other: stop the idle and the too old, restart the
+    /// crashed, switch to a new target version; then hand on changed activity.
+    pub async fn tick(&self) {
+        let slots: Vec<(String, Arc<Slot>)> = self
+            .inner
+            .slots
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::clone(v)))
+            .collect();
+        let work = slots.iter().map(|(key, slot)| async move {
+            if let Err(e) = self.upkeep(key, slot).await {
+                tracing::warn!(key, error = %e, "Upkeep failed");
+            }
+            let at = slot.last_activity.load(Ordering::Relaxed);
+            if at > slot.persisted_activity.swap(at, Ordering::Relaxed) {
+                if let Err(e) = self.inner.workload.active_at(key, at).await {
+                    tracing::warn!(key, error = %e, "Could not record activity");
+                }
+            }
+        });
+        futures::future::join_all(work).await;
+    }
+
+    async fn upkeep(&self, key: &str, slot: &Slot) -> SessionResult<(), W> {
+        let mut state = slot.state.lock().await;
+        let Some(running) = state.running.clone() else {
+            return Ok(());
+        };
+        let want = self
+            .inner
+            .workload
+            .want(key)
+            .await
+            .map_err(SessionError::Workload)?;
+        let target = match want {
+            Want::Run(target) => Some(target),
+            Want::Gone => {
+                slot.set_running(&mut state, None);
+                self.stop_sandbox(&running.sandbox).await;
+                return Ok(());
+            }
+            // What runs keeps running; there is just nothing newer to switch to.
+            Want::Unavailable(_) => None,
+        };
+        let now = self.inner.clock.now_ms();
+        let idle_for = now - slot.last_activity.load(Ordering::Relaxed);
+        let lived = now - state.started_at.unwrap_or(now);
+        let idle = target
+            .as_ref()
+            .and_then(|t| t.idle_timeout)
+            .is_some_and(|limit| idle_for >= limit.as_millis() as i64);
+        let too_old = target
+            .as_ref()
+            .and_then(|t| t.max_lifetime)
+            .is_some_and(|limit| lived >= limit.as_millis() as i64);
+        if idle || too_old {
+            if idle {
+                tracing::info!(key, idle_secs = idle_for / 1000, "Stopping an idle sandbox");
+            } else {
+                tracing::info!(
+                    key,
+                    lived_secs = lived / 1000,
+                    "Stopping a sandbox at its maximum lifetime"
+                );
+            }
+            return self.stop_locked(slot, &mut state, key).await;
+        }
+        let status = self.inner.runtime.status(&running.sandbox).await;
+        if !matches!(status, Ok(Status::Running)) {
+            let why = match status {
+                Ok(Status::Exited(exit)) => format!("it crashed ({exit})"),
+                Ok(_) => "its sandbox was lost".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            let tail = self.log_tail(&running.sandbox, 20).await;
+            let _ = self.inner.runtime.remove(&running.sandbox).await;
+            slot.set_running(&mut state, None);
+            state.healthy_since = None;
+            let message = format!("{why}; its last output:\n{tail}");
+            tracing::warn!(key, error = %message, "Sandbox crashed");
+            if state.restarts >= self.inner.options.max_restarts {
+                return self.give_up(slot, key, &message).await;
+            }
+            self.note_restart(&mut state, key, &message).await?;
+            // A failed restart is recorded by start_locked.
+            let _ = self.start_locked(slot, &mut state, key).await;
+            return Ok(());
+        }
+        let forgive = self.inner.options.forgive_after.as_millis() as i64;
+        if state
+            .healthy_since
+            .is_some_and(|since| now - since > forgive)
+        {
+            state.restarts = 0;
+        }
+        let Some(target) = target else {
+            return Ok(());
+        };
+        if target.version != running.version && state.failed_switch != Some(target.version) {
+            // Start the new version beside the old; switch once it is ready.
+            match self.start_sandbox(key, target.version).await {
+                Ok(next) => {
+                    state.failed_switch = None;
+                    state.started_at = Some(self.inner.clock.now_ms());
+                    slot.set_running(&mut state, Some(next));
+                    self.stop_sandbox(&running.sandbox).await;
+                    tracing::info!(
+                        key,
+                        from = running.version,
+                        to = target.version,
+                        "Switched version"
+                    );
+                }
+                Err(message) => {
+                    state.failed_switch = Some(target.version);
+                    tracing::warn!(key, version = target.version, error = %message, "The new version did not start; the old one keeps running");
+                    self.record(
+                        key,
+                        Change {
+                            phase: Phase::Running,
+                            error: Note::Set(message),
+                            restarts: None,
+                        },
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs [`tick`](Self::tick) forever, every `options.tick`.
+    pub async fn run_upkeep(self) {
+        let mut every = tokio::time::interval(self.inner.options.tick);
+        loop {
+            every.tick().await;
+            self.tick().await;
+        }
+    }
+}
+
+async fn join<T, E: std::error::Error>(
+    task: tokio::task::JoinHandle<Result<T, SessionError<E>>>,
+) -> Result<T, SessionError<E>> {
+    task.await.unwrap_or_else(|e| {
+        Err(SessionError::StartFailed(format!(
+            "the start task failed: {e}"
+        )))
+    })
+}

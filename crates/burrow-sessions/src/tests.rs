@@ -1,0 +1,557 @@
+//! The state machine against a fake runtime and workload, under tokio's paused clock:
+//! backoff, give-up, idle, maximum lifetime, switch and reconcile in milliseconds.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use burrow_sandbox::{
+    Chunk, Cursor, ExecOutput, ExecSpec, ExitReason, ExitStatus, GcReport, PtyProcess, Runtime,
+    SandboxError, SandboxInfo, SandboxSpec, Status,
+};
+use parking_lot::Mutex;
+use tokio::time::Instant;
+
+use super::*;
+
+type Labels = BTreeMap<String, String>;
+
+/// Sandboxes in memory. A spec whose command is `exit` ends at once with code 3.
+#[derive(Debug, Default)]
+struct FakeRuntime {
+    sandboxes: Mutex<BTreeMap<String, (Labels, Status)>>,
+    /// `create ID` and `remove ID`, in order.
+    events: Mutex<Vec<String>>,
+    next: AtomicUsize,
+}
+
+impl FakeRuntime {
+    fn add(&self, labels: &[(&str, &str)], status: Status) -> String {
+        let id = format!("sb{}", self.next.fetch_add(1, Ordering::Relaxed));
+        let labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.sandboxes.lock().insert(id.clone(), (labels, status));
+        id
+    }
+
+    fn crash(&self, id: &str) {
+        self.sandboxes.lock().get_mut(id).unwrap().1 = exited(1);
+    }
+
+    fn live(&self) -> Vec<String> {
+        self.sandboxes
+            .lock()
+            .iter()
+            .filter(|(_, (_, s))| *s == Status::Running)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    fn created(&self) -> usize {
+        self.events
+            .lock()
+            .iter()
+            .filter(|e| e.starts_with("create"))
+            .count()
+    }
+
+    fn version_of(&self, id: &str) -> i64 {
+        self.sandboxes.lock()[id].0["test.version"].parse().unwrap()
+    }
+}
+
+fn exited(code: i32) -> Status {
+    Status::Exited(ExitStatus {
+        reason: ExitReason::Exited,
+        code: Some(code),
+        signal: None,
+        message: None,
+    })
+}
+
+#[async_trait::async_trait]
+impl Runtime for FakeRuntime {
+    async fn create(&self, spec: SandboxSpec) -> burrow_sandbox::Result<String> {
+        let status = if spec.command[0] == "exit" {
+            exited(3)
+        } else {
+            Status::Running
+        };
+        let labels: Vec<(String, String)> = spec.labels.into_iter().collect();
+        let labels: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let id = self.add(&labels, status);
+        self.events.lock().push(format!("create {id}"));
+        Ok(id)
+    }
+    async fn status(&self, id: &str) -> burrow_sandbox::Result<Status> {
+        self.sandboxes
+            .lock()
+            .get(id)
+            .map(|(_, s)| s.clone())
+            .ok_or_else(|| SandboxError::NotFound(id.into()))
+    }
+    async fn wait(&self, _: &str) -> burrow_sandbox::Result<ExitStatus> {
+        Err(SandboxError::Internal("not in the fake".into()))
+    }
+    async fn stop(&self, id: &str, _: Duration) -> burrow_sandbox::Result<ExitStatus> {
+        self.kill(id).await
+    }
+    async fn kill(&self, id: &str) -> burrow_sandbox::Result<ExitStatus> {
+        let mut sandboxes = self.sandboxes.lock();
+        let (_, status) = sandboxes
+            .get_mut(id)
+            .ok_or_else(|| SandboxError::NotFound(id.into()))?;
+        *status = exited(137);
+        Ok(ExitStatus {
+            reason: ExitReason::Signal,
+            code: None,
+            signal: Some(9),
+            message: None,
+        })
+    }
+    async fn exec(&self, _: &str, _: ExecSpec) -> burrow_sandbox::Result<ExecOutput> {
+        Err(SandboxError::Internal("not in the fake".into()))
+    }
+    async fn exec_pty(
+        &self,
+        _: &str,
+        _: ExecSpec,
+        _: u16,
+        _: u16,
+    ) -> burrow_sandbox::Result<PtyProcess> {
+        Err(SandboxError::Internal("not in the fake".into()))
+    }
+    async fn connect(&self, _: &str, _: u16) -> burrow_sandbox::Result<tokio::net::TcpStream> {
+        Err(SandboxError::Internal("not in the fake".into()))
+    }
+    async fn logs(&self, _: &str, cursor: Cursor) -> burrow_sandbox::Result<(Vec<Chunk>, Cursor)> {
+        Ok((Vec::new(), cursor))
+    }
+    async fn list(&self, _: &BTreeMap<String, String>) -> burrow_sandbox::Result<Vec<SandboxInfo>> {
+        Ok(self
+            .sandboxes
+            .lock()
+            .iter()
+            .map(|(id, (labels, status))| SandboxInfo {
+                id: id.clone(),
+                labels: labels.clone(),
+                command: Vec::new(),
+                created_at_ms: 0,
+                status: status.clone(),
+            })
+            .collect())
+    }
+    async fn remove(&self, id: &str) -> burrow_sandbox::Result<()> {
+        self.sandboxes
+            .lock()
+            .remove(id)
+            .ok_or_else(|| SandboxError::NotFound(id.into()))?;
+        self.events.lock().push(format!("remove {id}"));
+        Ok(())
+    }
+    async fn gc(&self) -> burrow_sandbox::Result<GcReport> {
+        Ok(GcReport::default())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the fake workload failed")]
+struct FakeError;
+
+/// Wants per key, and what the supervisor told it. Versions in `broken` exit at once;
+/// versions in `slow` are never ready.
+#[derive(Default)]
+struct Fake {
+    runtime: Arc<FakeRuntime>,
+    wants: Mutex<HashMap<String, Want>>,
+    broken: Mutex<HashSet<i64>>,
+    slow: Mutex<HashSet<i64>>,
+    changes: Mutex<Vec<(String, Change)>>,
+    gave_up: Mutex<Vec<String>>,
+    activity: Mutex<Vec<(String, i64)>>,
+}
+
+impl Fake {
+    fn want(&self, key: &str, version: i64, idle: Option<u64>, lifetime: Option<u64>) {
+        self.wants.lock().insert(
+            key.into(),
+            Want::Run(Target {
+                version,
+                idle_timeout: idle.map(Duration::from_secs),
+                max_lifetime: lifetime.map(Duration::from_secs),
+            }),
+        );
+    }
+
+    fn phases(&self, key: &str) -> Vec<Phase> {
+        self.changes
+            .lock()
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, c)| c.phase)
+            .collect()
+    }
+
+    fn last(&self, key: &str) -> Change {
+        self.changes
+            .lock()
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, c)| c.clone())
+            .unwrap()
+    }
+}
+
+#[async_trait::async_trait]
+impl Workload for Fake {
+    type Error = FakeError;
+    const KEY_LABEL: &'static str = "test.key";
+    const VERSION_LABEL: &'static str = "test.version";
+
+    async fn want(&self, key: &str) -> Result<Want, FakeError> {
+        Ok(self.wants.lock().get(key).cloned().unwrap_or(Want::Gone))
+    }
+    async fn spec(&self, _: &str, version: i64) -> Result<SandboxSpec, FakeError> {
+        let command = if self.broken.lock().contains(&version) {
+            "exit"
+        } else {
+            "serve"
+        };
+        Ok(SandboxSpec::new(vec![command.into()]))
+    }
+    async fn ready(&self, _: &dyn Runtime, sandbox: &str) -> bool {
+        !self.slow.lock().contains(&self.runtime.version_of(sandbox))
+    }
+    async fn record(&self, key: &str, change: Change) -> Result<(), FakeError> {
+        self.changes.lock().push((key.into(), change));
+        Ok(())
+    }
+    async fn gave_up(&self, key: &str, _: &str) -> Result<(), FakeError> {
+        self.gave_up.lock().push(key.into());
+        Ok(())
+    }
+    async fn active_at(&self, key: &str, at_ms: i64) -> Result<(), FakeError> {
+        self.activity.lock().push((key.into(), at_ms));
+        Ok(())
+    }
+    async fn maybe_running(&self) -> Result<Vec<String>, FakeError> {
+        let mut keys: Vec<String> = self.wants.lock().keys().cloned().collect();
+        keys.sort();
+        Ok(keys)
+    }
+}
+
+fn supervisor(options: Options) -> (Supervisor<Fake>, Arc<FakeRuntime>) {
+    let runtime = Arc::new(FakeRuntime::default());
+    let fake = Fake {
+        runtime: Arc::clone(&runtime),
+        ..Fake::default()
+    };
+    let runtime_dyn: Arc<dyn Runtime> = runtime.clone();
+    (Supervisor::new(fake, runtime_dyn, options), runtime)
+}
+
+/// Lets time pass in the paused clock.
+async fn pass(secs: u64) {
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_first_requests_start_one_sandbox() {
+    let (sup, runtime) = supervisor(Options::default());
+    sup.workload().want("a", 1, None, None);
+    let results = futures::future::join_all((0..5).map(|_| sup.ensure_running("a"))).await;
+    let first = results[0].as_ref().unwrap().clone();
+    for r in &results {
+        assert_eq!(r.as_ref().unwrap(), &first);
+    }
+    assert_eq!(runtime.created(), 1);
+    assert_eq!(sup.running("a"), Some(first.clone()));
+    assert_eq!(runtime.sandboxes.lock()[&first.sandbox].0["test.key"], "a");
+    let phases = sup.workload().phases("a");
+    assert_eq!(&phases[..2], &[Phase::Starting, Phase::Running]);
+    assert!(
+        phases[2..].iter().all(|p| *p == Phase::Running),
+        "{phases:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_start_backs_off_then_gives_up_until_started_deliberately() {
+    let (sup, runtime) = supervisor(Options::default());
+    sup.workload().want("a", 1, None, None);
+    sup.workload().broken.lock().insert(1);
+    let began = Instant::now();
+    let err = sup.ensure_running("a").await.unwrap_err();
+    assert!(
+        matches!(err, SessionError::StartFailed(ref m) if m.contains("exit code 3")),
+        "{err}"
+    );
+    assert_eq!(
+        began.elapsed(),
+        Duration::from_secs(1 + 2 + 4),
+        "backoff 1, 2, 4 s"
+    );
+    assert_eq!(runtime.created(), 4, "a start and three restarts");
+    assert!(runtime.live().is_empty());
+    assert_eq!(*sup.workload().gave_up.lock(), vec!["a".to_owned()]);
+    let last = sup.workload().last("a");
+    assert_eq!(last.phase, Phase::Error);
+    assert_eq!(last.restarts, Some(3));
+    assert!(matches!(last.error, Note::Set(ref m) if m.contains("exited before it was ready")));
+
+    // Viewers do not start it again; a deliberate start does, and clears the error.
+    let err = sup.ensure_running("a").await.unwrap_err();
+    assert!(matches!(err, SessionError::GaveUp(3)), "{err}");
+    assert_eq!(runtime.created(), 4);
+    sup.workload().broken.lock().clear();
+    sup.start("a").await.unwrap();
+    assert_eq!(runtime.created(), 5);
+    assert!(sup
+        .workload()
+        .changes
+        .lock()
+        .iter()
+        .any(|(_, c)| c.error == Note::Clear && c.restarts == Some(0)));
+    assert_eq!(sup.workload().last("a").phase, Phase::Running);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_that_never_gets_ready_times_out() {
+    let options = Options {
+        max_restarts: 0,
+        ..Options::default()
+    };
+    let (sup, runtime) = supervisor(options);
+    sup.workload().want("a", 1, None, None);
+    sup.workload().slow.lock().insert(1);
+    let began = Instant::now();
+    let err = sup.ensure_running("a").await.unwrap_err();
+    assert!(err.to_string().contains("not ready within 60 s"), "{err}");
+    let took = began.elapsed();
+    assert!(
+        took >= Duration::from_secs(60) && took < Duration::from_secs(61),
+        "{took:?}"
+    );
+    assert!(runtime.live().is_empty(), "the unready sandbox is removed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn crashes_restart_with_backoff_and_a_long_healthy_run_is_forgiven() {
+    let (sup, runtime) = supervisor(Options::default());
+    sup.workload().want("a", 1, None, None);
+    let first = sup.ensure_running("a").await.unwrap();
+    runtime.crash(&first.sandbox);
+    let began = Instant::now();
+    sup.tick().await;
+    assert_eq!(began.elapsed(), Duration::from_secs(1));
+    let second = sup.running("a").unwrap();
+    assert_ne!(second.sandbox, first.sandbox);
+    let restart = sup
+        .workload()
+        .changes
+        .lock()
+        .iter()
+        .find(|(_, c)| c.restarts == Some(1))
+        .map(|(_, c)| c.clone())
+        .unwrap();
+    assert!(matches!(restart.error, Note::Set(ref m) if m.contains("crashed (exit code 1)")));
+    runtime.crash(&second.sandbox);
+    let began = Instant::now();
+    sup.tick().await;
+    assert_eq!(
+        began.elapsed(),
+        Duration::from_secs(2),
+        "the second restart waits longer"
+    );
+
+    // Five healthy minutes later, the count starts again: the next crash waits 1 s.
+    pass(301).await;
+    sup.tick().await;
+    runtime.crash(&sup.running("a").unwrap().sandbox);
+    let began = Instant::now();
+    sup.tick().await;
+    assert_eq!(began.elapsed(), Duration::from_secs(1));
+    assert_eq!(sup.workload().last("a").phase, Phase::Running);
+
+    // Crashes past the limit leave it in error, and nothing runs.
+    for _ in 0..4 {
+        if let Some(running) = sup.running("a") {
+            runtime.crash(&running.sandbox);
+        }
+        sup.tick().await;
+    }
+    assert_eq!(sup.workload().last("a").phase, Phase::Error);
+    assert_eq!(*sup.workload().gave_up.lock(), vec!["a".to_owned()]);
+    assert!(runtime.live().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_keys_stop_and_activity_keeps_them() {
+    let (sup, runtime) = supervisor(Options::default());
+    sup.workload().want("a", 1, Some(600), None);
+    sup.ensure_running("a").await.unwrap();
+    pass(300).await;
+    sup.touch("a");
+    pass(400).await;
+    sup.tick().await;
+    assert!(sup.running("a").is_some(), "400 s idle of 600");
+    assert_eq!(
+        sup.workload().activity.lock().len(),
+        1,
+        "activity is handed on"
+    );
+    pass(200).await;
+    sup.tick().await;
+    assert!(sup.running("a").is_none());
+    assert!(runtime.live().is_empty());
+    let phases = sup.workload().phases("a");
+    assert_eq!(
+        &phases[phases.len() - 2..],
+        &[Phase::Stopping, Phase::Stopped]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_maximum_lifetime_stops_a_busy_key() {
+    let (sup, runtime) = supervisor(Options::default());
+    sup.workload().want("a", 1, Some(1800), Some(7200));
+    sup.ensure_running("a").await.unwrap();
+    for _ in 0..119 {
+        pass(60).await;
+        sup.touch("a");
+        sup.tick().await;
+    }
+    assert!(sup.running("a").is_some(), "119 busy minutes of 120");
+    pass(60).await;
+    sup.touch("a");
+    sup.tick().await;
+    assert!(
+        sup.running("a").is_none(),
+        "stopped at two hours, however busy"
+    );
+    assert!(runtime.live().is_empty());
+    assert_eq!(sup.workload().last("a").phase, Phase::Stopped);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_version_starts_beside_the_old_and_a_broken_one_is_tried_once() {
+    let (sup, runtime) = supervisor(Options::default());
+    sup.workload().want("a", 1, None, None);
+    let v1 = sup.ensure_running("a").await.unwrap();
+    sup.workload().want("a", 2, None, None);
+    sup.tick().await;
+    let v2 = sup.running("a").unwrap();
+    assert_eq!(v2.version, 2);
+    let events = runtime.events.lock().clone();
+    assert_eq!(
+        events,
+        vec![
+            format!("create {}", v1.sandbox),
+            format!("create {}", v2.sandbox),
+            format!("remove {}", v1.sandbox)
+        ],
+        "the new sandbox is ready before the old one goes"
+    );
+    sup.workload().broken.lock().insert(3);
+    sup.workload().want("a", 3, None, None);
+    sup.tick().await;
+    assert_eq!(
+        sup.running("a"),
+        Some(v2.clone()),
+        "the old version keeps running"
+    );
+    let last = sup.workload().last("a");
+    assert_eq!(last.phase, Phase::Running);
+    assert!(matches!(last.error, Note::Set(ref m) if m.contains("exit code 3")));
+    let created = runtime.created();
+    sup.tick().await;
+    assert_eq!(
+        runtime.created(),
+        created,
+        "not tried again until the target changes"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn reconcile_adopts_what_runs_and_reaps_the_rest() {
+    let (sup, runtime) = supervisor(Options::default());
+    let fake = sup.workload();
+    fake.want("a", 1, None, None);
+    fake.want("b", 1, None, None);
+    let adopt = runtime.add(&[("test.key", "a"), ("test.version", "1")], Status::Running);
+    let duplicate = runtime.add(&[("test.key", "a"), ("test.version", "1")], Status::Running);
+    let ended = runtime.add(&[("test.key", "b"), ("test.version", "1")], exited(0));
+    let unknown = runtime.add(
+        &[("test.key", "gone"), ("test.version", "1")],
+        Status::Running,
+    );
+    let foreign = runtime.add(&[("other.key", "x")], Status::Running);
+    sup.reconcile().await.unwrap();
+    assert_eq!(
+        sup.running("a"),
+        Some(Running {
+            sandbox: adopt.clone(),
+            version: 1
+        })
+    );
+    let left: Vec<String> = runtime.sandboxes.lock().keys().cloned().collect();
+    assert_eq!(
+        left,
+        vec![adopt, foreign],
+        "{duplicate}, {ended}, {unknown} were removed"
+    );
+    assert_eq!(fake.last("a").phase, Phase::Running);
+    assert_eq!(fake.last("b").phase, Phase::Stopped);
+    assert!(sup.running("b").is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn launch_answers_once_starting_is_recorded_and_transitions_queue_on_the_lock() {
+    let (sup, runtime) = supervisor(Options::default());
+    sup.workload().want("a", 1, None, None);
+    sup.workload().slow.lock().insert(1);
+    let task = sup.launch("a", false).await;
+    assert_eq!(
+        sup.workload().phases("a"),
+        vec![Phase::Starting, Phase::Starting]
+    );
+    assert!(!task.is_finished(), "the start goes on in its task");
+    // A stop waits for the start to finish, then runs: transitions never interleave.
+    let stopper = {
+        let sup = sup.clone();
+        tokio::spawn(async move { sup.stop("a").await })
+    };
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(!stopper.is_finished());
+    sup.workload().slow.lock().clear();
+    let running = task.await.unwrap().unwrap();
+    stopper.await.unwrap().unwrap();
+    let phases = sup.workload().phases("a");
+    assert_eq!(
+        &phases[phases.len() - 3..],
+        &[Phase::Running, Phase::Stopping, Phase::Stopped]
+    );
+    assert!(runtime.sandboxes.lock().get(&running.sandbox).is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn forgetting_stops_the_sandbox_and_a_waiting_start_gives_up() {
+    let (sup, runtime) = supervisor(Options::default());
+    sup.workload().want("a", 1, None, None);
+    sup.ensure_running("a").await.unwrap();
+    sup.workload().wants.lock().remove("a");
+    sup.forget("a").await;
+    assert!(runtime.live().is_empty());
+    assert!(sup.running("a").is_none());
+    let err = sup.ensure_running("a").await.unwrap_err();
+    assert!(matches!(err, SessionError::Gone), "{err}");
+    assert_eq!(runtime.created(), 1);
+}
