@@ -220,13 +220,15 @@ pub struct Application {
 }
 
 impl Application {
-    /// Builds the application over an open store, blob store and sandbox runtime,
-    /// serving the platform on `listener` and the apps origin on `apps_listener`.
+    /// Builds the application over an open store, blob store, sandbox runtime and the
+    /// environment builds (whose queue the caller runs), serving the platform on
+    /// `listener` and the app origins on `apps_listener`.
     pub fn build(
         config: Config,
         store: Store,
         blobs: Arc<dyn ObjectStore>,
         runtime: Arc<dyn burrow_sandbox::Runtime>,
+        builds: burrow_envs::Builds,
         listener: TcpListener,
         apps_listener: TcpListener,
     ) -> Self {
@@ -234,7 +236,7 @@ impl Application {
         Self {
             listener,
             apps_listener,
-            state: AppState::new(config, store, blobs, runtime),
+            state: AppState::new(config, store, blobs, runtime, builds),
         }
     }
 
@@ -251,47 +253,14 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish for
-    /// up to `http.shutdown_grace_secs` before returning.
+    /// up to `http.shutdown_grace_secs` before returning. It serves and nothing else:
+    /// the background work (the queue, the supervisor's upkeep, reconcile) is the
+    /// caller's to run.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let grace = Duration::from_secs(self.state.config.http.shutdown_grace_secs);
-        // Hourly: expired sessions and view tickets go, and app versions past their keep.
-        let sweeper = {
-            let store = self.state.store.clone();
-            let supervisor = self.state.supervisor.clone();
-            let keep_versions = Duration::from_secs(
-                self.state
-                    .config
-                    .apps
-                    .keep_versions_days
-                    .saturating_mul(86_400),
-            );
-            tokio::spawn(async move {
-                let mut every = tokio::time::interval(Duration::from_secs(3600));
-                loop {
-                    every.tick().await;
-                    match store.delete_expired_sessions().await {
-                        Ok(n) if n > 0 => tracing::info!(sessions = n, "Removed expired sessions"),
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "Could not remove expired sessions"),
-                    }
-                    if let Err(e) = store.delete_expired_views().await {
-                        tracing::warn!(error = %e, "Could not remove expired view tickets");
-                    }
-                    if let Err(e) = supervisor.prune_versions(keep_versions).await {
-                        tracing::warn!(error = %e, "Could not prune old app versions");
-                    }
-                }
-            })
-        };
-        // Apps still running from before a restart are re-adopted, the rest marked stopped.
-        if let Err(e) = self.state.supervisor.reconcile().await {
-            tracing::warn!(error = %e, "Could not reconcile apps with their sandboxes");
-        }
-        let upkeep = tokio::spawn(self.state.supervisor.clone().run_upkeep());
-        let _upkeep = AbortOnDrop(upkeep);
         let apps_server = axum::serve(
             self.apps_listener,
             viewer::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
@@ -319,7 +288,6 @@ impl Application {
                 std::future::pending::<()>().await;
             }
         };
-        let _sweeper = AbortOnDrop(sweeper);
         tokio::select! {
             result = server => result,
             () = deadline => {

@@ -28,7 +28,7 @@ pub struct App {
     pub config: Config,
     pub store: Store,
     pub blobs: Arc<dyn ObjectStore>,
-    /// The queue of Python environment builds.
+    /// Python environment builds, run by the durable queue.
     pub builds: burrow_envs::Builds,
     /// Starts, watches and stops app sandboxes.
     pub supervisor: burrow_apps::Supervisor,
@@ -61,6 +61,7 @@ impl AppState {
         store: Store,
         blobs: Arc<dyn ObjectStore>,
         runtime: Arc<dyn burrow_sandbox::Runtime>,
+        builds: burrow_envs::Builds,
     ) -> Self {
         let permits = match config.auth.max_concurrent_hashes {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -71,7 +72,6 @@ impl AppState {
             per_account: FailureLimiter::new(config.auth.max_failures_per_account, window),
             per_address: FailureLimiter::new(config.auth.max_failures_per_address, window),
         };
-        let builds = burrow_envs::Builds::from_config(&config, store.clone(), Arc::clone(&blobs));
         let supervisor = burrow_apps::Supervisor::new(
             store.clone(),
             runtime,

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-pub use queue::{Builds, LogChunk};
+pub use queue::{BuildHandler, Builds, BuildsError, LogChunk, BUILD_ATTEMPTS, ENV_BUILD};
 use resolve::{beyond, parse_pins, parse_requirements, render_pins, satisfied_by, Pins};
 
 /// The base environment's direct requirements.

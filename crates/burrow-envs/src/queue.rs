@@ -1,18 +1,26 @@
-//! The build queue: builds are recorded, run with bounded concurrency, and their logs kept as blobs.
+//! Environment builds: recorded, run as tasks of the durable queue, their logs kept as blobs.
 //!
 //! A build is a row in the store that goes `queued → running → succeeded | failed`.
-//! While it runs, its log is a local file that readers follow by offset; when it
-//! ends, the log is stored as the blob `builds/<id>.log` and the file removed.
-//! Builds left unfinished by a restart are started again by [`Builds::resume`].
+//! A build that needs uv is a task of kind [`ENV_BUILD`] on the durable queue
+//! (`burrow-queue`), which bounds how many run at once, holds the claim under a lease
+//! and gives a build whose process died to another; one that needs no uv (met by the
+//! base, or asked for before) finishes at once, in the caller's process. While a build
+//! runs, its log is a local file that readers follow by offset; when it ends, the log
+//! is stored as the blob `builds/<id>.log` and the file removed. Builds left
+//! unfinished without a task (say, by an older release) are queued by [`Builds::resume`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use burrow_blobs::{BlobPath, ObjectStore, PutPayload};
 use burrow_store::{Build, Store, StoreError};
-use tokio::sync::Semaphore;
 
 use crate::{BuildLog, Environments};
+
+/// The queue's task kind for a build that needs uv; the payload is the build's id.
+pub const ENV_BUILD: &str = "env.build";
+/// A build whose store writes failed is tried this many times in all.
+pub const BUILD_ATTEMPTS: i64 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildsError {
@@ -41,22 +49,40 @@ struct Inner {
     store: Store,
     blobs: Arc<dyn ObjectStore>,
     envs: Environments,
-    permits: Semaphore,
     timeout: Duration,
-    /// This process's name on the builds it claims.
-    runner: String,
+    /// Wakes this process's queue when a build is queued.
+    waker: burrow_queue::Waker,
 }
-
-/// A running build whose heartbeat is older than this has lost its runner, and
-/// another process may take it over.
-const LEASE: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for Builds {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Builds")
             .field("envs", &self.inner.envs)
-            .field("available", &self.inner.permits.available_permits())
             .finish_non_exhaustive()
+    }
+}
+
+/// Runs [`ENV_BUILD`] tasks: register it on the queue with `envs.max_concurrent_builds`.
+#[derive(Debug, Clone)]
+pub struct BuildHandler(Builds);
+
+#[async_trait::async_trait]
+impl burrow_queue::Handler for BuildHandler {
+    /// A build that fails (uv's verdict) is a task done: its failure is recorded on the
+    /// build. Only failing to record it is an error, and tried again.
+    async fn run(&self, task: &burrow_store::Task) -> Result<(), String> {
+        let build = self
+            .0
+            .inner
+            .store
+            .get_build(&task.payload)
+            .await
+            .map_err(|e| format!("build {}: {e}", task.payload))?;
+        if build.status.is_finished() {
+            return Ok(());
+        }
+        let runner = task.claimed_by.clone().unwrap_or_default();
+        self.0.run(build, &runner).await.map_err(|e| e.to_string())
     }
 }
 
@@ -65,17 +91,16 @@ impl Builds {
         store: Store,
         blobs: Arc<dyn ObjectStore>,
         envs: Environments,
-        max_concurrent: usize,
         timeout: Duration,
+        waker: burrow_queue::Waker,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
                 blobs,
                 envs,
-                permits: Semaphore::new(max_concurrent.max(1)),
                 timeout,
-                runner: burrow_core::ids::new_id("run"),
+                waker,
             }),
         }
     }
@@ -84,14 +109,20 @@ impl Builds {
         config: &burrow_config::Config,
         store: Store,
         blobs: Arc<dyn ObjectStore>,
+        waker: burrow_queue::Waker,
     ) -> Self {
         Self::new(
             store,
             blobs,
             Environments::from_config(config),
-            config.envs.max_concurrent_builds,
             Duration::from_secs(config.envs.build_timeout_secs),
+            waker,
         )
+    }
+
+    /// The queue handler for [`ENV_BUILD`] tasks.
+    pub fn handler(&self) -> BuildHandler {
+        BuildHandler(self.clone())
     }
 
     pub fn environments(&self) -> &Environments {
@@ -110,27 +141,68 @@ impl Builds {
             .store
             .insert_build(&id, requirements, created_by)
             .await?;
-        self.start(build.clone());
+        self.start(build.clone()).await?;
         Ok(build)
     }
 
-    /// Starts again the builds a previous process left queued or running.
+    /// Queues the builds left unfinished with no task of their own (a task already
+    /// queued or running for a build is left as it is); returns how many builds were
+    /// unfinished.
     pub async fn resume(&self) -> Result<usize, BuildsError> {
         let unfinished = self.inner.store.unfinished_builds().await?;
         let n = unfinished.len();
         for build in unfinished {
-            self.start(build);
+            self.start(build).await?;
         }
         Ok(n)
     }
 
-    /// Runs a build recorded as queued, such as one inserted with the version it builds.
-    pub fn start(&self, build: Build) {
+    /// Runs a build recorded as queued, such as one inserted with the version it builds:
+    /// at once if it needs no uv, else as a task on the queue.
+    pub async fn start(&self, build: Build) -> Result<(), BuildsError> {
+        if self
+            .inner
+            .envs
+            .find_explained(&build.requirements)
+            .await
+            .is_some()
+        {
+            self.run_here(build);
+            return Ok(());
+        }
+        burrow_queue::enqueue(
+            &self.inner.store,
+            ENV_BUILD,
+            &build.id,
+            &build.id,
+            BUILD_ATTEMPTS,
+        )
+        .await?;
+        self.inner.waker.wake();
+        Ok(())
+    }
+
+    /// Queues a build and runs it at once in this process, not through the queue: for
+    /// `burrow runtime build`, which follows it to the end.
+    pub async fn submit_here(&self, requirements: &str) -> Result<Build, BuildsError> {
+        let id = burrow_core::ids::new_id("bld");
+        let build = self
+            .inner
+            .store
+            .insert_build(&id, requirements, None)
+            .await?;
+        self.run_here(build.clone());
+        Ok(build)
+    }
+
+    /// Runs a build in a task of this process.
+    fn run_here(&self, build: Build) {
         let this = self.clone();
         tokio::spawn(async move {
             let id = build.id.clone();
-            if let Err(e) = this.run(build).await {
-                tracing::error!(build = %id, error = %e, "a build could not be recorded");
+            let runner = burrow_core::ids::new_id("run");
+            if let Err(e) = this.run(build, &runner).await {
+                tracing::error!(build = %id, error = %e, "A build could not be recorded");
             }
         });
     }
@@ -143,37 +215,16 @@ impl Builds {
             .join(format!("{id}.log"))
     }
 
-    async fn run(&self, build: Build) -> Result<(), BuildsError> {
+    /// Runs a build as `runner`. The caller holds the only claim on it (the queue's, or
+    /// a build no queue knows of), so it takes the build over whatever ran it before;
+    /// only the last runner can record the outcome.
+    async fn run(&self, build: Build, runner: &str) -> Result<(), BuildsError> {
         let store = &self.inner.store;
-        let runner = &self.inner.runner;
-        // What needs no uv (met by the base, or asked for before) skips the queue.
         let ready = self.inner.envs.find_explained(&build.requirements).await;
-        let _permit = match ready {
-            Some(_) => None,
-            None => Some(self.inner.permits.acquire().await.expect("never closed")),
-        };
-        // Claim it; if another live process holds it, wait until it finishes or dies.
-        loop {
-            let stale_before = burrow_store::now_ms() - LEASE.as_millis() as i64;
-            if store.claim_build(&build.id, runner, stale_before).await? {
-                break;
-            }
-            if store.get_build(&build.id).await?.status.is_finished() {
-                return Ok(());
-            }
-            tokio::time::sleep(LEASE / 2).await;
+        if !store.claim_build(&build.id, runner, i64::MAX).await? {
+            // It finished meanwhile.
+            return Ok(());
         }
-        let heartbeat = {
-            let (store, id, runner) = (store.clone(), build.id.clone(), runner.clone());
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(LEASE / 4).await;
-                    if let Err(e) = store.heartbeat_build(&id, &runner).await {
-                        tracing::warn!(build = %id, error = %e, "could not renew a build's claim");
-                    }
-                }
-            })
-        };
         let path = self.log_path(&build.id);
         let outcome = match BuildLog::open(&path) {
             Err(e) => Err(e.to_string()),
@@ -224,7 +275,6 @@ impl Builds {
                 .is_ok(),
             Err(_) => false,
         };
-        heartbeat.abort();
         let finished = store
             .finish_build(
                 &build.id,

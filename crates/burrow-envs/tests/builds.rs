@@ -32,8 +32,18 @@ fn fresh_envs() -> (tempfile::TempDir, Environments) {
 struct Harness {
     builds: Builds,
     store: Store,
+    _queue: Aborted,
     _dir: tempfile::TempDir,
     _pg: Option<PgDatabase>,
+}
+
+/// The harness's queue, stopped with it.
+struct Aborted(tokio::task::JoinHandle<()>);
+
+impl Drop for Aborted {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn harness(db: Db, max_concurrent: usize) -> Harness {
@@ -44,16 +54,27 @@ async fn harness(db: Db, max_concurrent: usize) -> Harness {
         ..Config::default()
     };
     let blobs = burrow_blobs::open(&config).unwrap();
+    // Builds that need uv run on the durable queue, as in `serve`.
+    let queue = burrow_queue::Queue::builder(store.clone());
     let builds = Builds::new(
         store.clone(),
         blobs,
         envs,
-        max_concurrent,
         Duration::from_secs(600),
+        queue.waker(),
     );
+    let queue = queue
+        .handle(
+            burrow_envs::ENV_BUILD,
+            max_concurrent,
+            burrow_envs::BUILD_ATTEMPTS,
+            builds.handler(),
+        )
+        .build();
     Harness {
         builds,
         store,
+        _queue: Aborted(tokio::spawn(queue.run())),
         _dir: dir,
         _pg: pg,
     }

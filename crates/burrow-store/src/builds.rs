@@ -134,9 +134,9 @@ impl Store {
         .collect()
     }
 
-    /// Claims a build for `runner`: a queued one, or a running one whose runner's
-    /// heartbeat is older than `stale_before` (it died). False if someone else holds it
-    /// or it has finished.
+    /// Claims a build for `runner`: a queued one, or a running one last claimed before
+    /// `stale_before` (its runner died; the queue's lease decides that, and passes
+    /// `i64::MAX`). False if someone else holds it or it has finished.
     pub async fn claim_build(&self, id: &str, runner: &str, stale_before: i64) -> Result<bool> {
         let now = now_ms();
         let done = sqlx::query(
@@ -150,19 +150,6 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    /// Renews the claim of a running build.
-    pub async fn heartbeat_build(&self, id: &str, runner: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE builds SET heartbeat_at = $3 WHERE id = $1 AND runner = $2 AND status = 'running'",
-        )
-        .bind(id)
-        .bind(runner)
-        .bind(now_ms())
-        .execute(self.pool())
-        .await?;
-        Ok(())
     }
 
     /// Records how a build ended: the environment it produced, or why it failed.

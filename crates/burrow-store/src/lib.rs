@@ -11,6 +11,7 @@ mod error;
 mod members;
 mod packages;
 mod projects;
+mod queue;
 mod sessions;
 mod users;
 mod viewing;
@@ -28,6 +29,7 @@ pub use error::StoreError;
 pub use members::Member;
 pub use packages::Package;
 pub use projects::{Project, ProjectMembership};
+pub use queue::{NewTask, Renewal, Task, TaskOutcome, TaskStatus};
 pub use users::{NewUser, User};
 pub use viewing::Notification;
 

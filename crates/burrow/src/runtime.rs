@@ -94,8 +94,9 @@ async fn build(config: &Config, requirements: Option<PathBuf>) -> anyhow::Result
         }
     };
     let blobs = burrow_blobs::open(config).context("Failed to open blob storage")?;
-    let builds = Builds::from_config(config, store.clone(), blobs);
-    let build = builds.submit(&normalized, None).await?;
+    // The operator's own build runs here and now, not through serve's queue.
+    let builds = Builds::from_config(config, store.clone(), blobs, Default::default());
+    let build = builds.submit_here(&normalized).await?;
     let done = builds
         .follow(&build.id, |bytes| {
             let _ = std::io::stdout().write_all(bytes);

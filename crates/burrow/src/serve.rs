@@ -1,4 +1,4 @@
-//! `burrow serve`: open storage, migrate, bind and serve until a signal.
+//! `burrow serve`: open storage, migrate, bind, run the background work and serve until a signal.
 
 use anyhow::Context;
 use burrow_config::Config;
@@ -11,7 +11,7 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
         .with_context(|| format!("Failed to listen on {}: is another server using it? Set BURROW_LISTEN to change it", config.listen))?;
     let apps_listener = tokio::net::TcpListener::bind(config.apps_listen)
         .await
-        .with_context(|| format!("Failed to listen on {} for the apps origin: is another server using it? Set BURROW_APPS_LISTEN to change it", config.apps_listen))?;
+        .with_context(|| format!("Failed to listen on {} for the app origins: is another server using it? Set BURROW_APPS_LISTEN to change it", config.apps_listen))?;
     let runtime = crate::sandbox::runtime(&config)?;
     let url = config.public_url();
     tracing::info!(
@@ -25,18 +25,36 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
         config.data_dir.display()
     );
     println!("Apps are served at {}, one origin each", config.apps_url());
+    let queue = burrow_queue::Queue::builder(store.clone());
+    let builds = burrow_envs::Builds::from_config(
+        &config,
+        store.clone(),
+        std::sync::Arc::clone(&blobs),
+        queue.waker(),
+    );
     let app = burrow_api::Application::build(
         config.clone(),
         store.clone(),
         blobs,
         std::sync::Arc::new(runtime),
+        builds.clone(),
         listener,
         apps_listener,
     );
-    let builds = app.state().builds.clone();
-    let maintenance = tokio::spawn(prepare_environments(config.clone(), store.clone(), builds));
+    let supervisor = app.state().supervisor.clone();
+    // Apps still running from before a restart are re-adopted, the rest marked stopped.
+    if let Err(e) = supervisor.reconcile().await {
+        tracing::warn!(error = %e, "Could not reconcile apps with their sandboxes");
+    }
+    let background = [
+        tokio::spawn(background_work(queue, &config, &store, &builds, &supervisor).run()),
+        tokio::spawn(supervisor.clone().run_upkeep()),
+        tokio::spawn(prepare_base(builds)),
+    ];
     let result = app.run_until(shutdown_signal()).await;
-    maintenance.abort();
+    for task in background {
+        task.abort();
+    }
     if stop_sandboxes {
         // Sandboxes a `burrow sandbox run` owns are its own to end.
         let runtime = crate::sandbox::runtime(&config)?;
@@ -56,53 +74,101 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Restarts builds a previous run left unfinished, builds the base environment
-/// if this host lacks it (its log on the terminal), then collects unused
-/// environments hourly.
-async fn prepare_environments(
-    config: Config,
-    store: burrow_store::Store,
-    builds: burrow_envs::Builds,
-) {
+/// Everything `serve` does in the background through the durable queue, registered in
+/// this one place: environment builds, and the hourly upkeep, each hour's run done by
+/// one process of all that share the database.
+fn background_work(
+    queue: burrow_queue::QueueBuilder,
+    config: &Config,
+    store: &burrow_store::Store,
+    builds: &burrow_envs::Builds,
+    supervisor: &burrow_apps::Supervisor,
+) -> burrow_queue::Queue {
+    const HOURLY: std::time::Duration = std::time::Duration::from_secs(3600);
+    let days = |n: u64| std::time::Duration::from_secs(n.saturating_mul(86_400));
+    let keep_versions = days(config.apps.keep_versions_days);
+    let unused_envs = days(config.envs.unused_days);
+    let (s1, s2, s3, c) = (store.clone(), store.clone(), store.clone(), config.clone());
+    let sup = supervisor.clone();
+    queue
+        .handle(
+            burrow_envs::ENV_BUILD,
+            config.envs.max_concurrent_builds,
+            burrow_envs::BUILD_ATTEMPTS,
+            builds.handler(),
+        )
+        .every("sessions.sweep", HOURLY, move || {
+            let store = s1.clone();
+            async move {
+                match store.delete_expired_sessions().await {
+                    Ok(n) if n > 0 => tracing::info!(sessions = n, "Removed expired sessions"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "Could not remove expired sessions"),
+                }
+            }
+        })
+        .every("views.sweep", HOURLY, move || {
+            let store = s2.clone();
+            async move {
+                if let Err(e) = store.delete_expired_views().await {
+                    tracing::warn!(error = %e, "Could not remove expired view tickets and sessions");
+                }
+            }
+        })
+        .every("apps.prune_versions", HOURLY, move || {
+            let supervisor = sup.clone();
+            async move {
+                if let Err(e) = supervisor.prune_versions(keep_versions).await {
+                    tracing::warn!(error = %e, "Could not prune old app versions");
+                }
+            }
+        })
+        .every("envs.gc", HOURLY, move || {
+            let (config, store) = (c.clone(), s3.clone());
+            async move {
+                match crate::runtime::collect(&config, &store, unused_envs).await {
+                    Ok(deleted) if !deleted.is_empty() => {
+                        tracing::info!(environments = ?deleted, "Deleted unused environments")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "Could not collect unused environments"),
+                }
+            }
+        })
+        .build()
+}
+
+/// Queues builds an older release left unfinished, then builds the base environment
+/// if this host lacks it, its log on the terminal.
+async fn prepare_base(builds: burrow_envs::Builds) {
     match builds.resume().await {
         Ok(0) => {}
-        Ok(n) => tracing::info!(builds = n, "Restarted unfinished environment builds"),
-        Err(e) => tracing::warn!(error = %e, "Could not restart unfinished builds"),
+        Ok(n) => tracing::info!(builds = n, "Queued unfinished environment builds again"),
+        Err(e) => tracing::warn!(error = %e, "Could not queue unfinished builds again"),
     }
-    if builds.environments().find("").await.is_none() {
-        eprintln!("burrow: building the base Python environment; apps start once it is ready");
-        let outcome = match builds.submit("", None).await {
-            Ok(build) => {
-                let mut partial = Vec::new();
-                builds
-                    .follow(&build.id, |bytes| {
-                        partial.extend_from_slice(bytes);
-                        while let Some(end) = partial.iter().position(|&b| b == b'\n') {
-                            let line: Vec<u8> = partial.drain(..=end).collect();
-                            eprint!("burrow: base: {}", String::from_utf8_lossy(&line));
-                        }
-                    })
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| b.error.map_or(Ok(()), Err))
-            }
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(why) = outcome {
-            eprintln!("burrow: the base environment failed to build: {why}\nburrow: fix the cause, then run `burrow runtime build` or restart");
-        }
+    if builds.environments().find("").await.is_some() {
+        return;
     }
-    let unused_for = std::time::Duration::from_secs(config.envs.unused_days.saturating_mul(86_400));
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
-    loop {
-        every.tick().await;
-        match crate::runtime::collect(&config, &store, unused_for).await {
-            Ok(deleted) if !deleted.is_empty() => {
-                tracing::info!(environments = ?deleted, "Deleted unused environments")
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "Could not collect unused environments"),
+    eprintln!("burrow: building the base Python environment; apps start once it is ready");
+    let outcome = match builds.submit("", None).await {
+        Ok(build) => {
+            let mut partial = Vec::new();
+            builds
+                .follow(&build.id, |bytes| {
+                    partial.extend_from_slice(bytes);
+                    while let Some(end) = partial.iter().position(|&b| b == b'\n') {
+                        let line: Vec<u8> = partial.drain(..=end).collect();
+                        eprint!("burrow: base: {}", String::from_utf8_lossy(&line));
+                    }
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|b| b.error.map_or(Ok(()), Err))
         }
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(why) = outcome {
+        eprintln!("burrow: the base environment failed to build: {why}\nburrow: fix the cause, then run `burrow runtime build` or restart");
     }
 }
 

@@ -116,14 +116,18 @@ impl Drop for KillOnDrop {
 #[tokio::test]
 async fn serve_answers_health_checks_and_stops_gracefully_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (port, apps_port) = (free(), free());
     let mut guard = KillOnDrop(Some(
         burrow(dir.path())
             .env("BURROW_LISTEN", format!("127.0.0.1:{port}"))
+            .env("BURROW_APPS_LISTEN", format!("127.0.0.1:{apps_port}"))
             .arg("serve")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -241,8 +241,10 @@ fn warnings_json(bundle: &burrow_bundle::ValidBundle) -> String {
 
 async fn start_build(state: &AppState, build_id: &str) -> Result<(), ApiError> {
     let build = state.store.get_build(build_id).await?;
-    state.builds.start(build);
-    Ok(())
+    state.builds.start(build).await.map_err(|e| match e {
+        burrow_envs::BuildsError::Store(e) => ApiError::from(e),
+        other => ApiError::internal(other.to_string()),
+    })
 }
 
 /// Deploy a new app from an upload (`multipart/form-data`: `file`, `name`, `description`),

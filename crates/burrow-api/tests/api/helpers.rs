@@ -146,11 +146,24 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Config)) -> Test
         log_policy: burrow_sandbox::LogPolicy::default(),
     })
     .unwrap();
+    // Builds run on the durable queue, as in `serve`, with its queue running here.
+    let queue = burrow_queue::Queue::builder(store.clone());
+    let builds =
+        burrow_envs::Builds::from_config(&config, store.clone(), Arc::clone(&blobs), queue.waker());
+    let queue = queue
+        .handle(
+            burrow_envs::ENV_BUILD,
+            config.envs.max_concurrent_builds,
+            burrow_envs::BUILD_ATTEMPTS,
+            builds.handler(),
+        )
+        .build();
     let app = Application::build(
         config,
         store.clone(),
         Arc::clone(&blobs),
         Arc::new(runtime),
+        builds,
         listener,
         apps_listener,
     );
@@ -158,9 +171,15 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Config)) -> Test
     let apps_addr = app.apps_addr().unwrap();
     let state = app.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async {
-        let _ = rx.await;
-    }));
+    let queue = tokio::spawn(queue.run());
+    tokio::spawn(async move {
+        let _ = app
+            .run_until(async {
+                let _ = rx.await;
+            })
+            .await;
+        queue.abort();
+    });
     TestApp {
         base: format!("http://{addr}"),
         apps_port: apps_addr.port(),
