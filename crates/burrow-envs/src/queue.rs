@@ -135,12 +135,7 @@ impl Builds {
         requirements: &str,
         created_by: Option<&str>,
     ) -> Result<Build, BuildsError> {
-        let id = burrow_core::ids::new_id("bld");
-        let build = self
-            .inner
-            .store
-            .insert_build(&id, requirements, created_by)
-            .await?;
+        let build = self.insert(requirements, created_by).await?;
         self.start(build.clone()).await?;
         Ok(build)
     }
@@ -185,14 +180,22 @@ impl Builds {
     /// Queues a build and runs it at once in this process, not through the queue: for
     /// `burrow runtime build`, which follows it to the end.
     pub async fn submit_here(&self, requirements: &str) -> Result<Build, BuildsError> {
-        let id = burrow_core::ids::new_id("bld");
-        let build = self
-            .inner
-            .store
-            .insert_build(&id, requirements, None)
-            .await?;
+        let build = self.insert(requirements, None).await?;
         self.run_here(build.clone());
         Ok(build)
+    }
+
+    async fn insert(
+        &self,
+        requirements: &str,
+        created_by: Option<&str>,
+    ) -> Result<Build, BuildsError> {
+        let id = burrow_core::ids::new_id("bld");
+        Ok(self
+            .inner
+            .store
+            .insert_build(&id, requirements, created_by)
+            .await?)
     }
 
     /// Runs a build in a task of this process.

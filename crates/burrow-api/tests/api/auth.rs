@@ -283,20 +283,25 @@ async fn closed_registration_leaves_account_creation_to_admins(db: Db) {
     expect_error(resp, StatusCode::FORBIDDEN, "admin_only").await;
 }
 
+/// Logs in and returns the session cookie, as a browser would send it back.
+async fn session_cookie(app: &crate::helpers::TestApp, email: &str) -> String {
+    let resp = app.login(email, PASSWORD).await;
+    resp.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
 /// Pages of other origins of the same site get the browser's cookies for this host: a
 /// change made with the session cookie from another origin is refused; bearer tokens
 /// are not cookies.
 async fn cookie_changes_from_other_origins_are_refused(db: Db) {
     let app = spawn_app(db).await;
     let account = app.account("ada@example.com").await;
-    let resp = app.login("ada@example.com", PASSWORD).await;
-    let cookie = resp.headers()[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = session_cookie(&app, "ada@example.com").await;
     let create = |origin: Option<String>, bearer: bool| {
         let mut req = app
             .client
@@ -346,14 +351,7 @@ async fn cookie_changes_from_other_origins_are_refused(db: Db) {
 async fn platform_websockets_need_our_origin(db: Db) {
     let app = spawn_app(db).await;
     let account = app.account("ada@example.com").await;
-    let resp = app.login("ada@example.com", PASSWORD).await;
-    let cookie = resp.headers()[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = session_cookie(&app, "ada@example.com").await;
     let upgrade = |origin: Option<String>, bearer: bool| {
         let mut req = app
             .client

@@ -258,12 +258,15 @@ impl Server {
         name: &str,
         code: &str,
     ) -> (String, String) {
+        self.deploy_json(token, project, json!({"name": name, "code": code}))
+            .await
+    }
+
+    /// Deploys from a JSON body (pasted code or a template) and waits until its first
+    /// version is built and active; returns the app's id and path.
+    pub async fn deploy_json(&self, token: &str, project: &str, body: Value) -> (String, String) {
         let resp = self
-            .post_json(
-                &format!("/api/v1/projects/{project}/apps"),
-                token,
-                json!({"name": name, "code": code}),
-            )
+            .post_json(&format!("/api/v1/projects/{project}/apps"), token, body)
             .await;
         assert_eq!(resp.status(), StatusCode::CREATED);
         let id = resp.json::<Value>().await.unwrap()["id"]

@@ -1,7 +1,7 @@
 //! The README's way: the built binary with no configuration, its data in the relative default folder, running the CSV Explorer template.
 
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::harness::Server;
 
@@ -10,21 +10,12 @@ async fn with_no_configuration_the_template_runs_from_the_relative_default_data_
     let server = Server::start_as_readme().await;
     let owner = server.account("new.user@example.com").await;
     let project = server.project(&owner, "First project").await;
-    let resp = server
-        .post_json(
-            &format!("/api/v1/projects/{project}/apps"),
+    let (id, path) = server
+        .deploy_json(
             &owner,
+            &project,
             json!({"name": "CSV Explorer", "template": "csv-explorer"}),
         )
-        .await;
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    let id = resp.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let path = format!("/api/v1/projects/{project}/apps/{id}");
-    server
-        .wait_for(&owner, &path, |app| app["active_version"] == 1)
         .await;
 
     let viewer = server.viewer(&owner, &path, &id).await;
