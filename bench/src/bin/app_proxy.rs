@@ -105,9 +105,14 @@ enum Target {
 }
 
 impl Target {
-    async fn connect(&self) -> tokio::net::TcpStream {
+    /// A connection with Nagle's algorithm off, as the runtime's own are.
+    async fn connect(&self) -> burrow_sandbox::Connection {
         match self {
-            Target::Tcp(addr) => tokio::net::TcpStream::connect(addr).await.unwrap(),
+            Target::Tcp(addr) => {
+                let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+                stream.set_nodelay(true).unwrap();
+                Box::new(stream)
+            }
             Target::Sandbox(runtime, id) => runtime.connect(id, 8501).await.unwrap(),
         }
     }
@@ -128,7 +133,6 @@ async fn load(
         let addr = host.to_owned();
         workers.push(tokio::spawn(async move {
             let stream = target.connect().await;
-            stream.set_nodelay(true).unwrap();
             let (mut sender, conn) =
                 hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
                     .await

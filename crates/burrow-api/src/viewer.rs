@@ -741,7 +741,7 @@ async fn tunnel(
     state: &AppState,
     app_id: &str,
     session: &str,
-    upstream: tokio::net::TcpStream,
+    upstream: burrow_sandbox::Connection,
     mut request: Request,
     client: SocketAddr,
 ) -> Result<Response, ApiError> {

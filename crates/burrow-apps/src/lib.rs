@@ -349,7 +349,7 @@ impl Supervisor {
     }
 
     /// A connection to Streamlit in the app's running sandbox.
-    pub async fn connect(&self, running: &Running) -> Result<tokio::net::TcpStream, AppError> {
+    pub async fn connect(&self, running: &Running) -> Result<burrow_sandbox::Connection, AppError> {
         Ok(self.runtime().connect(&running.sandbox, APP_PORT).await?)
     }
 

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 pub use logs::{Chunk, Cursor, LogPolicy, Stream};
 pub use pty::PtyProcess;
 pub use runc::{LocalOptions, LocalRuntime};
-pub use spec::{Limits, Mount, SandboxSpec};
+pub use spec::{Limits, Mount, Network, SandboxSpec};
 
 /// A sandbox's id, such as `sb-7kq2m9x4c8hd`.
 pub type SandboxId = String;
@@ -164,6 +164,29 @@ pub struct GcReport {
     pub orphans: Vec<String>,
 }
 
+/// A byte stream to or from a port of a sandbox's loopback: a TCP connection made inside
+/// its network namespace with the local runtime, whatever reaches a pod with another.
+pub trait SandboxStream:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static
+{
+}
+
+impl<T> SandboxStream for T where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static
+{
+}
+
+/// A connection to or from a sandbox.
+pub type Connection = Box<dyn SandboxStream>;
+
+/// The listening end of a host service: `127.0.0.1:port` inside one sandbox's network,
+/// so the listener a connection arrives on says which sandbox made it.
+#[async_trait::async_trait]
+pub trait HostListener: Send + Sync + std::fmt::Debug {
+    /// The next connection the sandbox makes to the service.
+    async fn accept(&self) -> std::io::Result<Connection>;
+}
+
 /// Runs sandboxes. `LocalRuntime` is the one implementation today; a
 /// Kubernetes one fits behind the same calls.
 #[async_trait::async_trait]
@@ -181,8 +204,11 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     async fn exec(&self, id: &str, exec: ExecSpec) -> Result<ExecOutput>;
     /// Runs a further process on a new pseudo-terminal.
     async fn exec_pty(&self, id: &str, exec: ExecSpec, cols: u16, rows: u16) -> Result<PtyProcess>;
-    /// A TCP connection to `127.0.0.1:port` inside the sandbox's network namespace.
-    async fn connect(&self, id: &str, port: u16) -> Result<tokio::net::TcpStream>;
+    /// A connection to `127.0.0.1:port` inside the sandbox's network.
+    async fn connect(&self, id: &str, port: u16) -> Result<Connection>;
+    /// Opens a host service's listener on `127.0.0.1:port` inside the sandbox's network;
+    /// Burrow serves what connects. Open it again after re-adopting a sandbox.
+    async fn listen(&self, id: &str, port: u16) -> Result<Box<dyn HostListener>>;
     /// Output after `cursor`; start from `Cursor::default()` for the kept tail.
     async fn logs(&self, id: &str, cursor: Cursor) -> Result<(Vec<Chunk>, Cursor)>;
     /// Sandboxes whose labels include all of `labels`.

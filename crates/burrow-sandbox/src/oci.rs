@@ -132,9 +132,18 @@ pub fn config(
     let cpu_quota = (limits.cpus * cpu_period as f64).round().max(1000.0) as i64;
     let id_map = json!([{"containerID": 0, "hostID": placement.host_id_base, "size": ID_RANGE}]);
 
+    // The network's variables replace any of the same name: a program sees one value.
+    let network = spec.network.env();
+    let mut env: Vec<(String, String)> = spec
+        .env
+        .iter()
+        .filter(|(k, _)| !network.iter().any(|(n, _)| n == k))
+        .cloned()
+        .collect();
+    env.extend(network);
     let doc = json!({
         "ociVersion": "1.0.2",
-        "process": process(&args, &spec.env, &spec.cwd, false, limits.open_files),
+        "process": process(&args, &env, &spec.cwd, false, limits.open_files),
         "root": {"path": "rootfs", "readonly": true},
         "hostname": placement.id,
         "mounts": mounts,
@@ -226,5 +235,37 @@ mod tests {
             .unwrap()
             .iter()
             .any(|e| e.as_str().unwrap().starts_with("HOSTNAME")));
+    }
+
+    #[test]
+    fn an_egress_proxy_is_the_only_proxy_the_process_sees() {
+        let mut spec = SandboxSpec::new(vec!["python3".into()]);
+        spec.env
+            .push(("https_proxy".into(), "http://elsewhere:1".into()));
+        spec.network = crate::Network::EgressProxy { port: 3128 };
+        let doc = serde_json::to_value(config(&spec, &placement()).unwrap()).unwrap();
+        let env: Vec<&str> = doc["process"]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        for name in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
+            let set: Vec<&&str> = env
+                .iter()
+                .filter(|e| e.starts_with(&format!("{name}=")))
+                .collect();
+            assert_eq!(
+                set,
+                vec![&format!("{name}=http://127.0.0.1:3128").as_str()],
+                "{env:?}"
+            );
+        }
+        assert!(env.contains(&"NO_PROXY=localhost,127.0.0.1"));
+        spec.network = crate::Network::Loopback;
+        let config = serde_json::to_value(config(&spec, &placement()).unwrap()).unwrap();
+        assert!(!config["process"]["env"]
+            .to_string()
+            .contains("127.0.0.1:3128"));
     }
 }

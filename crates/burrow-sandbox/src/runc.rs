@@ -19,9 +19,22 @@ use crate::oci::{self, Placement, ID_RANGE};
 use crate::shim::{self, SandboxRecord};
 use crate::spec::SandboxSpec;
 use crate::{
-    ExecOutput, ExecSpec, ExitStatus, GcReport, PtyProcess, Result, Runtime, SandboxError,
-    SandboxId, SandboxInfo, Status, OWNER_PID_LABEL,
+    Connection, ExecOutput, ExecSpec, ExitStatus, GcReport, HostListener, PtyProcess, Result,
+    Runtime, SandboxError, SandboxId, SandboxInfo, Status, OWNER_PID_LABEL,
 };
+
+/// A host service's listener inside one sandbox's network namespace.
+#[derive(Debug)]
+struct LocalListener(tokio::net::TcpListener);
+
+#[async_trait::async_trait]
+impl HostListener for LocalListener {
+    async fn accept(&self) -> std::io::Result<Connection> {
+        let (stream, _) = self.0.accept().await?;
+        stream.set_nodelay(true)?;
+        Ok(Box::new(stream))
+    }
+}
 
 /// First host uid of slot 0. Above the ranges distributions hand out in
 /// /etc/subuid, so sandboxes never share ids with host users.
@@ -190,6 +203,15 @@ impl LocalRuntime {
         chown_tree(&rootfs, placement.host_id_base)?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))?;
         Ok(())
+    }
+
+    /// The init process of a running sandbox, whose namespaces sockets are made in.
+    fn running_pid(&self, id: &str) -> Result<i32> {
+        self.record(id)?;
+        if self.read_status(id)? != Status::Running {
+            return Err(SandboxError::NotRunning(id.to_owned()));
+        }
+        self.init_pid(id)
     }
 
     fn init_pid(&self, id: &str) -> Result<i32> {
@@ -538,15 +560,20 @@ impl Runtime for LocalRuntime {
         Ok(PtyProcess { master, child })
     }
 
-    async fn connect(&self, id: &str, port: u16) -> Result<tokio::net::TcpStream> {
-        self.record(id)?;
-        if self.read_status(id)? != Status::Running {
-            return Err(SandboxError::NotRunning(id.to_owned()));
-        }
-        let pid = self.init_pid(id)?;
-        tokio::task::spawn_blocking(move || crate::netns::connect(pid, port))
+    async fn connect(&self, id: &str, port: u16) -> Result<Connection> {
+        let pid = self.running_pid(id)?;
+        let stream = tokio::task::spawn_blocking(move || crate::netns::connect(pid, port))
             .await
-            .map_err(|e| SandboxError::Internal(e.to_string()))?
+            .map_err(|e| SandboxError::Internal(e.to_string()))??;
+        Ok(Box::new(stream))
+    }
+
+    async fn listen(&self, id: &str, port: u16) -> Result<Box<dyn HostListener>> {
+        let pid = self.running_pid(id)?;
+        let listener = tokio::task::spawn_blocking(move || crate::netns::listen(pid, port))
+            .await
+            .map_err(|e| SandboxError::Internal(e.to_string()))??;
+        Ok(Box::new(LocalListener(listener)))
     }
 
     async fn logs(&self, id: &str, cursor: Cursor) -> Result<(Vec<Chunk>, Cursor)> {

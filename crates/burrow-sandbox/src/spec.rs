@@ -20,8 +20,46 @@ pub struct SandboxSpec {
     /// Host directories to bind into the sandbox.
     pub mounts: Vec<Mount>,
     pub limits: Limits,
+    /// What the sandbox may reach beyond its own loopback.
+    #[serde(default)]
+    pub network: Network,
     /// Free-form labels to find the sandbox again (`list`), such as `burrow.app=…`.
     pub labels: BTreeMap<String, String>,
+}
+
+/// A sandbox's network. Either way it has only loopback, in a namespace of its own, and
+/// no route anywhere: what it reaches beyond, it reaches through host services.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Network {
+    /// Loopback only.
+    #[default]
+    Loopback,
+    /// Loopback, with `HTTP_PROXY`, `HTTPS_PROXY` (both cases) pointing at a host service
+    /// on `127.0.0.1:port` and `NO_PROXY` naming loopback, so HTTP clients go out
+    /// through the proxy Burrow serves there, and only through it.
+    EgressProxy { port: u16 },
+}
+
+impl Network {
+    /// The environment the network asks for.
+    pub fn env(&self) -> Vec<(String, String)> {
+        match self {
+            Network::Loopback => Vec::new(),
+            Network::EgressProxy { port } => {
+                let proxy = format!("http://127.0.0.1:{port}");
+                let mut env = Vec::new();
+                for name in ["HTTP_PROXY", "HTTPS_PROXY"] {
+                    env.push((name.to_owned(), proxy.clone()));
+                    env.push((name.to_ascii_lowercase(), proxy.clone()));
+                }
+                for name in ["NO_PROXY", "no_proxy"] {
+                    env.push((name.to_owned(), "localhost,127.0.0.1".to_owned()));
+                }
+                env
+            }
+        }
+    }
 }
 
 /// A host directory bound into the sandbox. Always `nosuid` and `nodev`.
@@ -74,6 +112,7 @@ impl SandboxSpec {
             env: default_env(),
             mounts: Vec::new(),
             limits: Limits::default(),
+            network: Network::default(),
             labels: BTreeMap::new(),
         }
     }

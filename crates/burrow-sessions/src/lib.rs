@@ -17,6 +17,11 @@
 //! - [`Supervisor::reconcile`] re-adopts sandboxes that outlived a restart of the
 //!   control plane, removes the rest, and marks keys without a sandbox stopped.
 //!
+//! A workload may ask for host services ([`HostService`]): listeners that Burrow opens on
+//! `127.0.0.1:<port>` inside each of its sandboxes' networks and serves itself (the
+//! egress proxy, the package index, the data bridge). They open with the sandbox, before
+//! it is probed for readiness, open again when a sandbox is re-adopted, and close with it.
+//!
 //! All time is read through one [`Clock`], built on tokio's clock, so tests run the whole
 //! state machine under paused time in milliseconds.
 
@@ -31,7 +36,16 @@ use std::time::Duration;
 
 use burrow_sandbox::{Runtime, SandboxError, SandboxSpec, Status};
 
+pub use burrow_sandbox::Connection;
 pub use clock::Clock;
+
+/// A service Burrow runs for a workload's sandboxes on a port of each sandbox's own
+/// loopback. The listener a connection arrives on says which key's sandbox made it.
+#[async_trait::async_trait]
+pub trait HostService: Send + Sync + 'static {
+    /// Serves one connection from the sandbox serving `key`. What arrives is untrusted.
+    async fn serve(&self, key: &str, connection: Connection);
+}
 
 /// How the supervisor behaves; every workload may have its own.
 #[derive(Debug, Clone)]
@@ -158,6 +172,10 @@ pub trait Workload: Send + Sync + 'static {
     /// Keys whose recorded phase says a sandbox may run; reconcile marks those it does
     /// not adopt stopped.
     async fn maybe_running(&self) -> Result<Vec<String>, Self::Error>;
+    /// The host services `key`'s sandbox gets, by port inside the sandbox.
+    fn host_services(&self, _key: &str) -> Vec<(u16, Arc<dyn HostService>)> {
+        Vec::new()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -235,6 +253,8 @@ struct Inner<W> {
     options: Options,
     clock: Clock,
     slots: parking_lot::RwLock<HashMap<String, Arc<Slot>>>,
+    /// The accept loops of each sandbox's host services.
+    services: parking_lot::Mutex<HashMap<String, Vec<tokio::task::AbortHandle>>>,
 }
 
 impl<W: Workload> std::fmt::Debug for Supervisor<W> {
@@ -264,6 +284,7 @@ impl<W: Workload> Supervisor<W> {
                 options,
                 clock,
                 slots: Default::default(),
+                services: Default::default(),
             }),
         }
     }
@@ -434,7 +455,7 @@ impl<W: Workload> Supervisor<W> {
             }
             let gone = running.sandbox.clone();
             slot.set_running(state, None);
-            let _ = self.inner.runtime.remove(&gone).await;
+            self.remove_sandbox(&gone).await;
         }
         if slot.gave_up.load(Ordering::Relaxed) {
             return Err(SessionError::GaveUp(self.inner.options.max_restarts));
@@ -556,7 +577,11 @@ impl<W: Workload> Supervisor<W> {
             .create(spec)
             .await
             .map_err(|e| e.to_string())?;
-        match self.wait_ready(&sandbox).await {
+        let ready = match self.open_services(key, &sandbox).await {
+            Ok(()) => self.wait_ready(&sandbox).await,
+            Err(e) => Err(e),
+        };
+        match ready {
             Ok(()) => {
                 tracing::info!(key, version, sandbox = %sandbox, "Sandbox is ready");
                 Ok(Running { sandbox, version })
@@ -620,7 +645,57 @@ impl<W: Workload> Supervisor<W> {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
+    /// Opens the workload's host services for `key` in `sandbox`, each accept loop a task
+    /// that ends with the sandbox.
+    async fn open_services(&self, key: &str, sandbox: &str) -> Result<(), String> {
+        let mut loops = Vec::new();
+        for (port, service) in self.inner.workload.host_services(key) {
+            let listener = match self.inner.runtime.listen(sandbox, port).await {
+                Ok(listener) => listener,
+                Err(e) => {
+                    loops.iter().for_each(tokio::task::AbortHandle::abort);
+                    return Err(format!(
+                        "its host service on port {port} could not open: {e}"
+                    ));
+                }
+            };
+            let key = key.to_owned();
+            let task = tokio::spawn(async move {
+                loop {
+                    match listener.accept().await {
+                        Ok(connection) => {
+                            let (service, key) = (Arc::clone(&service), key.clone());
+                            tokio::spawn(async move { service.serve(&key, connection).await });
+                        }
+                        Err(e) => {
+                            tracing::warn!(key, port, error = %e, "A host service stopped accepting");
+                            return;
+                        }
+                    }
+                }
+            });
+            loops.push(task.abort_handle());
+        }
+        if !loops.is_empty() {
+            self.inner.services.lock().insert(sandbox.to_owned(), loops);
+        }
+        Ok(())
+    }
+
+    fn close_services(&self, sandbox: &str) {
+        if let Some(loops) = self.inner.services.lock().remove(sandbox) {
+            loops.iter().for_each(tokio::task::AbortHandle::abort);
+        }
+    }
+
+    /// Closes a sandbox's host services and removes it.
+    async fn remove_sandbox(&self, sandbox: &str) {
+        self.close_services(sandbox);
+        let _ = self.inner.runtime.remove(sandbox).await;
+    }
+
     async fn stop_sandbox(&self, sandbox: &str) {
+        self.close_services(sandbox);
         let _ = self
             .inner
             .runtime
@@ -677,6 +752,9 @@ impl<W: Workload> Supervisor<W> {
         let now = self.inner.clock.now_ms();
         for (key, (running, created_at)) in adopted {
             tracing::info!(key, sandbox = %running.sandbox, "Re-adopted a running sandbox");
+            if let Err(e) = self.open_services(&key, &running.sandbox).await {
+                tracing::warn!(key, error = %e, "A re-adopted sandbox's host services did not open");
+            }
             let slot = self.slot(&key);
             slot.last_activity.store(now, Ordering::Relaxed);
             let mut state = slot.state.lock().await;
@@ -766,7 +844,7 @@ impl<W: Workload> Supervisor<W> {
                 Err(e) => e.to_string(),
             };
             let tail = self.log_tail(&running.sandbox, 20).await;
-            let _ = self.inner.runtime.remove(&running.sandbox).await;
+            self.remove_sandbox(&running.sandbox).await;
             slot.set_running(&mut state, None);
             state.healthy_since = None;
             let message = format!("{why}; its last output:\n{tail}");

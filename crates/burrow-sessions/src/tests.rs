@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use burrow_sandbox::{
-    Chunk, Cursor, ExecOutput, ExecSpec, ExitReason, ExitStatus, GcReport, PtyProcess, Runtime,
-    SandboxError, SandboxInfo, SandboxSpec, Status,
+    Chunk, Cursor, ExecOutput, ExecSpec, ExitReason, ExitStatus, GcReport, HostListener,
+    PtyProcess, Runtime, SandboxError, SandboxInfo, SandboxSpec, Status,
 };
 use parking_lot::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::*;
@@ -24,6 +25,23 @@ struct FakeRuntime {
     /// `create ID` and `remove ID`, in order.
     events: Mutex<Vec<String>>,
     next: AtomicUsize,
+    /// Host-service listeners, by sandbox and port: what a sandbox would connect to.
+    listeners: Mutex<HashMap<(String, u16), tokio::sync::mpsc::UnboundedSender<Connection>>>,
+}
+
+#[derive(Debug)]
+struct FakeListener(tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Connection>>);
+
+#[async_trait::async_trait]
+impl HostListener for FakeListener {
+    async fn accept(&self) -> std::io::Result<Connection> {
+        self.0
+            .lock()
+            .await
+            .recv()
+            .await
+            .ok_or_else(|| std::io::Error::other("closed"))
+    }
 }
 
 impl FakeRuntime {
@@ -56,6 +74,16 @@ impl FakeRuntime {
             .iter()
             .filter(|e| e.starts_with("create"))
             .count()
+    }
+
+    /// Connects from inside `sandbox` to the host service on `port`; `None` if no
+    /// listener is open there.
+    fn dial(&self, sandbox: &str, port: u16) -> Option<tokio::io::DuplexStream> {
+        let (inside, host) = tokio::io::duplex(1024);
+        let listeners = self.listeners.lock();
+        let sender = listeners.get(&(sandbox.to_owned(), port))?;
+        sender.send(Box::new(host)).ok()?;
+        Some(inside)
     }
 
     fn version_of(&self, id: &str) -> i64 {
@@ -127,8 +155,13 @@ impl Runtime for FakeRuntime {
     ) -> burrow_sandbox::Result<PtyProcess> {
         Err(SandboxError::Internal("not in the fake".into()))
     }
-    async fn connect(&self, _: &str, _: u16) -> burrow_sandbox::Result<tokio::net::TcpStream> {
+    async fn connect(&self, _: &str, _: u16) -> burrow_sandbox::Result<Connection> {
         Err(SandboxError::Internal("not in the fake".into()))
+    }
+    async fn listen(&self, id: &str, port: u16) -> burrow_sandbox::Result<Box<dyn HostListener>> {
+        let (send, receive) = tokio::sync::mpsc::unbounded_channel();
+        self.listeners.lock().insert((id.to_owned(), port), send);
+        Ok(Box::new(FakeListener(tokio::sync::Mutex::new(receive))))
     }
     async fn logs(&self, _: &str, cursor: Cursor) -> burrow_sandbox::Result<(Vec<Chunk>, Cursor)> {
         Ok((Vec::new(), cursor))
@@ -175,6 +208,26 @@ struct Fake {
     changes: Mutex<Vec<(String, Change)>>,
     gave_up: Mutex<Vec<String>>,
     activity: Mutex<Vec<(String, i64)>>,
+    /// Whether sandboxes get the greeting host service on port 3128.
+    services: std::sync::atomic::AtomicBool,
+}
+
+/// A host service that says which key it serves, then echoes.
+struct Greeter;
+
+#[async_trait::async_trait]
+impl HostService for Greeter {
+    async fn serve(&self, key: &str, mut connection: Connection) {
+        let _ = connection
+            .write_all(format!("hello {key}\n").as_bytes())
+            .await;
+        let mut buf = [0u8; 64];
+        while let Ok(n) = connection.read(&mut buf).await {
+            if n == 0 || connection.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    }
 }
 
 impl Fake {
@@ -245,6 +298,13 @@ impl Workload for Fake {
         let mut keys: Vec<String> = self.wants.lock().keys().cloned().collect();
         keys.sort();
         Ok(keys)
+    }
+    fn host_services(&self, _: &str) -> Vec<(u16, Arc<dyn HostService>)> {
+        if self.services.load(Ordering::Relaxed) {
+            vec![(3128, Arc::new(Greeter) as Arc<dyn HostService>)]
+        } else {
+            Vec::new()
+        }
     }
 }
 
@@ -554,4 +614,59 @@ async fn forgetting_stops_the_sandbox_and_a_waiting_start_gives_up() {
     let err = sup.ensure_running("a").await.unwrap_err();
     assert!(matches!(err, SessionError::Gone), "{err}");
     assert_eq!(runtime.created(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn host_services_open_with_the_sandbox_know_its_key_and_close_with_it() {
+    let (sup, runtime) = supervisor(Options::default());
+    sup.workload().services.store(true, Ordering::Relaxed);
+    sup.workload().want("a", 1, None, None);
+    let first = sup.ensure_running("a").await.unwrap();
+    let mut inside = runtime
+        .dial(&first.sandbox, 3128)
+        .expect("the service listens");
+    let mut greeting = [0u8; 8];
+    inside.read_exact(&mut greeting).await.unwrap();
+    assert_eq!(
+        &greeting, b"hello a\n",
+        "the listener says which sandbox connected"
+    );
+    inside.write_all(b"ping").await.unwrap();
+    let mut echo = [0u8; 4];
+    inside.read_exact(&mut echo).await.unwrap();
+    assert_eq!(&echo, b"ping");
+
+    // A crash and restart: the old sandbox's service is gone, the new one has its own.
+    runtime.crash(&first.sandbox);
+    sup.tick().await;
+    let second = sup.running("a").unwrap();
+    tokio::task::yield_now().await;
+    assert!(
+        runtime.dial(&first.sandbox, 3128).is_none(),
+        "closed with its sandbox"
+    );
+    assert!(runtime.dial(&second.sandbox, 3128).is_some());
+
+    // Stopped: nothing listens. Re-adopted after a restart: it listens again.
+    let adopted = runtime.add(&[("test.key", "a"), ("test.version", "1")], Status::Running);
+    sup.stop("a").await.unwrap();
+    tokio::task::yield_now().await;
+    assert!(runtime.dial(&second.sandbox, 3128).is_none());
+    let fresh = {
+        let fake = Fake {
+            runtime: Arc::clone(&runtime),
+            ..Fake::default()
+        };
+        fake.services.store(true, Ordering::Relaxed);
+        fake.want("a", 1, None, None);
+        let runtime_dyn: Arc<dyn Runtime> = runtime.clone();
+        Supervisor::new(fake, runtime_dyn, Options::default())
+    };
+    fresh.reconcile().await.unwrap();
+    assert_eq!(fresh.running("a").unwrap().sandbox, adopted);
+    let mut inside = runtime
+        .dial(&adopted, 3128)
+        .expect("open again after re-adoption");
+    inside.read_exact(&mut greeting).await.unwrap();
+    assert_eq!(&greeting, b"hello a\n");
 }

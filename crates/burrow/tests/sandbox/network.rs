@@ -1,6 +1,9 @@
-//! "Network: direct socket" attacks: a sandbox has loopback only.
+//! "Network: direct socket" attacks: a sandbox has loopback only; host services are the way out.
 
-use crate::helpers::{ok, Host};
+use burrow_sandbox::{Network, Runtime};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::{ok, python_spec, wait_for_output, Host};
 
 #[test]
 fn no_route_to_any_outside_address_and_no_dns() {
@@ -64,6 +67,60 @@ a, b = socket.socketpair(); print('socketpair ok')
     assert!(out.contains("vsock refused 1"), "{out}");
     assert!(
         out.contains("unix ok") && out.contains("inet6 ok") && out.contains("socketpair ok"),
+        "{out}"
+    );
+}
+
+/// A host service listens on the sandbox's own loopback, and an egress-proxy network
+/// points the sandbox's HTTP clients at it: urllib's request arrives there, in proxy form.
+#[tokio::test]
+async fn a_host_service_in_the_sandbox_network_is_its_way_out() {
+    let host = Host::new();
+    let client = r#"
+import os, time, urllib.request
+print('proxy', os.environ.get('HTTPS_PROXY'), os.environ.get('no_proxy'), flush=True)
+for attempt in range(200):
+    try:
+        body = urllib.request.urlopen('http://example.invalid/hello', timeout=5).read()
+        print('got', body.decode(), flush=True)
+        break
+    except OSError as e:
+        time.sleep(0.05)
+"#;
+    let mut spec = python_spec(client);
+    spec.network = Network::EgressProxy { port: 3128 };
+    let id = host.runtime.create(spec).await.unwrap();
+    let listener = host.runtime.listen(&id, 3128).await.unwrap();
+    // Another sandbox has a 3128 of its own: each listener is in its sandbox's network.
+    let other = host.start_python("import time; time.sleep(60)").await;
+    let _other_listener = host.runtime.listen(&other, 3128).await.unwrap();
+
+    let mut connection =
+        tokio::time::timeout(std::time::Duration::from_secs(60), listener.accept())
+            .await
+            .expect("the sandbox connects to its host service")
+            .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        connection.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(
+        head.starts_with("GET http://example.invalid/hello HTTP/1.1\r\n"),
+        "a proxy request: {head}"
+    );
+    connection
+        .write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nConnection: close\r\n\r\nfrom the host",
+        )
+        .await
+        .unwrap();
+    connection.shutdown().await.unwrap();
+    let out = wait_for_output(&host.runtime, &id, "got from the host").await;
+    assert!(
+        out.contains("proxy http://127.0.0.1:3128 localhost,127.0.0.1"),
         "{out}"
     );
 }
