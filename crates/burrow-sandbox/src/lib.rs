@@ -30,7 +30,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use logs::{Chunk, Cursor, LogPolicy, Stream};
-pub use pty::PtyProcess;
+pub use pty::{PtyControl, PtySession};
 pub use runc::{LocalOptions, LocalRuntime};
 pub use spec::{Limits, Mount, Network, SandboxSpec};
 
@@ -203,7 +203,7 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// Runs a further process and captures its output (each stream capped at 16 MiB).
     async fn exec(&self, id: &str, exec: ExecSpec) -> Result<ExecOutput>;
     /// Runs a further process on a new pseudo-terminal.
-    async fn exec_pty(&self, id: &str, exec: ExecSpec, cols: u16, rows: u16) -> Result<PtyProcess>;
+    async fn exec_pty(&self, id: &str, exec: ExecSpec, cols: u16, rows: u16) -> Result<PtySession>;
     /// A connection to `127.0.0.1:port` inside the sandbox's network.
     async fn connect(&self, id: &str, port: u16) -> Result<Connection>;
     /// Opens a host service's listener on `127.0.0.1:port` inside the sandbox's network;

@@ -19,7 +19,7 @@ use crate::oci::{self, Placement, ID_RANGE};
 use crate::shim::{self, SandboxRecord};
 use crate::spec::SandboxSpec;
 use crate::{
-    Connection, ExecOutput, ExecSpec, ExitStatus, GcReport, HostListener, PtyProcess, Result,
+    Connection, ExecOutput, ExecSpec, ExitStatus, GcReport, HostListener, PtySession, Result,
     Runtime, SandboxError, SandboxId, SandboxInfo, Status, OWNER_PID_LABEL,
 };
 
@@ -531,7 +531,7 @@ impl Runtime for LocalRuntime {
         })
     }
 
-    async fn exec_pty(&self, id: &str, exec: ExecSpec, cols: u16, rows: u16) -> Result<PtyProcess> {
+    async fn exec_pty(&self, id: &str, exec: ExecSpec, cols: u16, rows: u16) -> Result<PtySession> {
         let record = self.record(id)?;
         if self.read_status(id)? != Status::Running {
             return Err(SandboxError::NotRunning(id.to_owned()));
@@ -550,14 +550,13 @@ impl Runtime for LocalRuntime {
             .stderr(slave)
             .kill_on_drop(true);
         let child = cmd.spawn()?;
-        let master = std::fs::File::from(master);
         // runc has read the process file once it is running; keep the directory tidy.
         let cleanup = file.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(10)).await;
             let _ = std::fs::remove_file(cleanup);
         });
-        Ok(PtyProcess { master, child })
+        crate::pty::local_session(master, child)
     }
 
     async fn connect(&self, id: &str, port: u16) -> Result<Connection> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use burrow_sandbox::{
     Chunk, Cursor, ExecOutput, ExecSpec, ExitReason, ExitStatus, GcReport, HostListener,
-    PtyProcess, Runtime, SandboxError, SandboxInfo, SandboxSpec, Status,
+    PtySession, Runtime, SandboxError, SandboxInfo, SandboxSpec, Status,
 };
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -152,7 +152,7 @@ impl Runtime for FakeRuntime {
         _: ExecSpec,
         _: u16,
         _: u16,
-    ) -> burrow_sandbox::Result<PtyProcess> {
+    ) -> burrow_sandbox::Result<PtySession> {
         Err(SandboxError::Internal("not in the fake".into()))
     }
     async fn connect(&self, _: &str, _: u16) -> burrow_sandbox::Result<Connection> {

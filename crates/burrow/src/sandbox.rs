@@ -377,11 +377,12 @@ async fn run_on_terminal(
     command: Vec<String>,
 ) -> anyhow::Result<ExitStatus> {
     use std::io::Read;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let stdin = std::io::stdin();
     let (cols, rows) = rustix::termios::tcgetwinsize(&stdin)
         .map(|w| (w.ws_col.max(1), w.ws_row.max(1)))
         .unwrap_or((80, 24));
-    let mut pty = runtime
+    let pty = runtime
         .exec_pty(
             id,
             ExecSpec {
@@ -399,28 +400,39 @@ async fn run_on_terminal(
         raw.make_raw();
         let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &raw);
     }
-    let mut from_master = pty.master.try_clone()?;
-    let mut to_master = pty.master.try_clone()?;
+    let (terminal, mut control) = pty.split();
+    let (mut from_terminal, mut to_terminal) = tokio::io::split(terminal);
+    // Standard input has no async reader that leaves the terminal as it is: a thread
+    // reads it and hands each piece on.
+    let (keys, mut typed) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = std::io::stdin().read(&mut buf) {
-            if n == 0 || to_master.write_all(&buf[..n]).is_err() {
+            if n == 0 || keys.blocking_send(buf[..n].to_vec()).is_err() {
                 break;
             }
         }
     });
-    let output = std::thread::spawn(move || {
+    let input = tokio::spawn(async move {
+        while let Some(bytes) = typed.recv().await {
+            if to_terminal.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+    });
+    let output = tokio::spawn(async move {
         let mut buf = [0u8; 4096];
-        let mut out = std::io::stdout();
-        while let Ok(n) = from_master.read(&mut buf) {
-            if n == 0 || out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
+        let mut out = tokio::io::stdout();
+        while let Ok(n) = from_terminal.read(&mut buf).await {
+            if n == 0 || out.write_all(&buf[..n]).await.is_err() || out.flush().await.is_err() {
                 break;
             }
         }
     });
-    let code = pty.wait().await;
-    drop(pty);
-    let _ = tokio::task::spawn_blocking(move || output.join()).await;
+    let code = control.wait().await;
+    // The terminal ends once runc has relayed the last of it.
+    let _ = output.await;
+    input.abort();
     if let Some(attrs) = &saved {
         let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, attrs);
     }

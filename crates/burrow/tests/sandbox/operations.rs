@@ -56,21 +56,24 @@ async fn connect_reaches_a_server_inside_the_sandbox() {
     host.runtime.remove(&id).await.unwrap();
 }
 
-fn read_until(master: &mut std::fs::File, needle: &str) -> String {
+/// Reads a terminal until `needle` appears, it ends, or 20 s pass.
+async fn read_until(terminal: &mut burrow_sandbox::Connection, needle: &str) -> String {
     let mut seen = Vec::new();
     let mut buf = [0u8; 1024];
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::time::Instant::now() < deadline {
-        match master.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                seen.extend_from_slice(&buf[..n]);
-                if String::from_utf8_lossy(&seen).contains(needle) {
-                    break;
+    let _ = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match terminal.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    seen.extend_from_slice(&buf[..n]);
+                    if String::from_utf8_lossy(&seen).contains(needle) {
+                        break;
+                    }
                 }
             }
         }
-    }
+    })
+    .await;
     String::from_utf8_lossy(&seen).into_owned()
 }
 
@@ -80,15 +83,10 @@ async fn a_pty_exec_echoes_typed_input_and_resizes() {
     let id = host.start_python("import time; time.sleep(60)").await;
     let code = "import os, sys\nprint('size', os.get_terminal_size().columns, flush=True)\nline = input('> ')\nprint('got', line.upper())";
     let mut pty = host.runtime.exec_pty(&id, py(code), 120, 40).await.unwrap();
-    let mut master = pty.master.try_clone().unwrap();
-    let seen = tokio::task::spawn_blocking(move || {
-        let before = read_until(&mut master, "> ");
-        master.write_all(b"hello burrow\r").unwrap();
-        let after = read_until(&mut master, "got HELLO BURROW");
-        (before, after)
-    })
-    .await
-    .unwrap();
+    let before = read_until(&mut pty.io, "> ").await;
+    pty.io.write_all(b"hello burrow\r").await.unwrap();
+    let after = read_until(&mut pty.io, "got HELLO BURROW").await;
+    let seen = (before, after);
     assert!(seen.0.contains("size 120"), "{seen:?}");
     assert!(
         seen.1.contains("hello burrow"),
@@ -114,16 +112,8 @@ for request in (0x5412, 0x100005412):
     print('tiocsti', hex(request), r, ctypes.get_errno(), flush=True)
 "#;
     let mut pty = host.runtime.exec_pty(&id, py(code), 80, 24).await.unwrap();
-    let mut master = pty.master.try_clone().unwrap();
-    let seen = tokio::task::spawn_blocking(move || read_until(&mut master, "tiocsti 0x100005412"))
-        .await
-        .unwrap();
-    let seen = tokio::task::spawn_blocking({
-        let mut master = pty.master.try_clone().unwrap();
-        move || seen.clone() + &read_until(&mut master, "\n")
-    })
-    .await
-    .unwrap();
+    let seen = read_until(&mut pty.io, "tiocsti 0x100005412").await;
+    let seen = seen.clone() + &read_until(&mut pty.io, "\n").await;
     assert!(seen.contains("tiocsti 0x5412 -1 1"), "{seen}");
     assert!(
         seen.contains("tiocsti 0x100005412 -1 1"),
