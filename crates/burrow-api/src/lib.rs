@@ -8,6 +8,7 @@ pub mod docs;
 pub mod dto;
 pub mod error;
 pub mod extract;
+mod follow;
 mod loading;
 pub mod observe;
 pub mod routes;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use burrow_blobs::{BlobPath, PutPayload};
@@ -725,37 +725,42 @@ pub async fn build_log(
             "this app has no such build: the build id is on each version",
         ));
     }
-    let (builds, store) = (state.builds.clone(), state.store.clone());
-    let stream = futures::stream::unfold(Some(0u64), move |offset| {
-        let (builds, store) = (builds.clone(), store.clone());
-        let build_id = build_id.clone();
-        async move {
-            let offset = offset?;
-            loop {
-                match builds.read_log(&build_id, offset).await {
-                    Ok(chunk) if !chunk.bytes.is_empty() => {
-                        let text = String::from_utf8_lossy(&chunk.bytes).into_owned();
-                        let event = Event::default().event("log").data(text);
-                        return Some((Ok(event), Some(chunk.next)));
-                    }
-                    Ok(chunk) if chunk.finished => {
-                        let status = store
-                            .get_build(&build_id)
-                            .await
-                            .map(|b| b.status.as_str().to_owned())
-                            .unwrap_or_else(|_| "unknown".into());
-                        return Some((Ok(Event::default().event("end").data(status)), None));
-                    }
-                    Ok(_) => tokio::time::sleep(Duration::from_millis(250)).await,
-                    Err(e) => {
-                        let event = Event::default().event("error").data(e.to_string());
-                        return Some((Ok(event), None));
-                    }
-                }
-            }
+    let source = BuildLog {
+        builds: state.builds.clone(),
+        store: state.store.clone(),
+        build_id,
+    };
+    Ok(crate::follow::sse(
+        source,
+        Some(0),
+        Duration::from_millis(250),
+    ))
+}
+
+/// A build's log: the live file while it runs, its blob after.
+struct BuildLog {
+    builds: burrow_envs::Builds,
+    store: burrow_store::Store,
+    build_id: String,
+}
+
+impl crate::follow::LogSource for BuildLog {
+    type Cursor = u64;
+    async fn read(&self, offset: u64) -> crate::follow::Piece<u64> {
+        use crate::follow::Piece;
+        match self.builds.read_log(&self.build_id, offset).await {
+            Ok(chunk) if !chunk.bytes.is_empty() => Piece::Data(chunk.bytes, chunk.next),
+            Ok(chunk) if chunk.finished => Piece::End(
+                self.store
+                    .get_build(&self.build_id)
+                    .await
+                    .map(|b| b.status.as_str().to_owned())
+                    .unwrap_or_else(|_| "unknown".into()),
+            ),
+            Ok(_) => Piece::Idle(offset),
+            Err(e) => Piece::Failed(e.to_string()),
         }
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    }
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -922,35 +927,42 @@ pub async fn app_logs(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let app = app_in_project(&state, &access.project.id, &path.1).await?;
     let sandbox = state.supervisor.running(&app.id).map(|r| r.sandbox);
-    let runtime = state.supervisor.runtime().clone();
+    let source = SandboxLog {
+        runtime: state.supervisor.runtime().clone(),
+    };
     let start = sandbox.map(|s| (s, burrow_sandbox::Cursor::default()));
-    let stream = futures::stream::unfold(start, move |next| {
-        let runtime = runtime.clone();
-        async move {
-            let (sandbox, cursor) = next?;
-            loop {
-                match runtime.logs(&sandbox, cursor).await {
-                    Ok((chunks, next)) if !chunks.is_empty() => {
-                        let bytes: Vec<u8> = chunks.into_iter().flat_map(|c| c.data).collect();
-                        let event = Event::default()
-                            .event("log")
-                            .data(&*String::from_utf8_lossy(&bytes));
-                        return Some((Ok(event), Some((sandbox, next))));
-                    }
-                    Ok(_)
-                        if matches!(
-                            runtime.status(&sandbox).await,
-                            Ok(burrow_sandbox::Status::Running)
-                        ) =>
-                    {
-                        tokio::time::sleep(Duration::from_millis(300)).await;
-                    }
-                    _ => return Some((Ok(Event::default().event("end").data("stopped")), None)),
-                }
+    Ok(crate::follow::sse(
+        source,
+        start,
+        Duration::from_millis(300),
+    ))
+}
+
+/// A sandbox's output: what is kept, then live until the sandbox is gone.
+struct SandboxLog {
+    runtime: std::sync::Arc<dyn burrow_sandbox::Runtime>,
+}
+
+impl crate::follow::LogSource for SandboxLog {
+    type Cursor = (String, burrow_sandbox::Cursor);
+    async fn read(&self, (sandbox, cursor): Self::Cursor) -> crate::follow::Piece<Self::Cursor> {
+        use crate::follow::Piece;
+        match self.runtime.logs(&sandbox, cursor).await {
+            Ok((chunks, next)) if !chunks.is_empty() => Piece::Data(
+                chunks.into_iter().flat_map(|c| c.data).collect(),
+                (sandbox, next),
+            ),
+            Ok(_)
+                if matches!(
+                    self.runtime.status(&sandbox).await,
+                    Ok(burrow_sandbox::Status::Running)
+                ) =>
+            {
+                Piece::Idle((sandbox, cursor))
             }
+            _ => Piece::End("stopped".into()),
         }
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    }
 }
 
 /// Where to send a browser to view the app: a short-lived, single-use URL on the apps origin.
