@@ -212,14 +212,15 @@ pub enum AppStatusDto {
     Error,
 }
 
-impl AppStatusDto {
-    fn parse(s: &str) -> Self {
-        match s {
-            "starting" => Self::Starting,
-            "running" => Self::Running,
-            "stopping" => Self::Stopping,
-            "error" => Self::Error,
-            _ => Self::Stopped,
+impl From<burrow_store::AppStatus> for AppStatusDto {
+    fn from(status: burrow_store::AppStatus) -> Self {
+        use burrow_store::AppStatus;
+        match status {
+            AppStatus::Stopped => Self::Stopped,
+            AppStatus::Starting => Self::Starting,
+            AppStatus::Running => Self::Running,
+            AppStatus::Stopping => Self::Stopping,
+            AppStatus::Error => Self::Error,
         }
     }
 }
@@ -270,7 +271,7 @@ impl AppDto {
         let url = apps_url.origin(&app.id).to_string();
         Self {
             url,
-            status: AppStatusDto::parse(&app.status),
+            status: app.status.into(),
             id: app.id,
             project_id: app.project_id,
             name: app.name,

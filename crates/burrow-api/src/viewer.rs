@@ -229,7 +229,7 @@ async fn status(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> 
     }
     match state.store.find_app(&app_id).await {
         Ok(app) => Json(serde_json::json!({
-            "status": app.status,
+            "status": app.status.as_str(),
             "last_error": app.last_error,
             "restart_count": app.restart_count,
         }))
@@ -352,7 +352,7 @@ async fn waking(state: &AppState, app_id: &str, wants_page: bool) -> Response {
     }
     // An app left in `error` after its restarts stays there until an editor starts it;
     // viewers see the error on the loading page.
-    if app.status != "error" {
+    if app.status != burrow_store::AppStatus::Error {
         let supervisor = state.supervisor.clone();
         let id = app_id.to_owned();
         tokio::spawn(async move {

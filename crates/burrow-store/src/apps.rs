@@ -16,7 +16,8 @@ pub struct App {
     pub cpu_millis: i64,
     pub memory_bytes: i64,
     pub idle_timeout_secs: i64,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: AppStatus,
     pub restart_count: i64,
     pub last_error: Option<String>,
     pub started_at: Option<i64>,
@@ -362,6 +363,24 @@ pub enum AppStatus {
     Running,
     Stopping,
     Error,
+}
+
+impl TryFrom<String> for AppStatus {
+    type Error = StoreError;
+    fn try_from(s: String) -> Result<Self> {
+        Ok(match s.as_str() {
+            "stopped" => AppStatus::Stopped,
+            "starting" => AppStatus::Starting,
+            "running" => AppStatus::Running,
+            "stopping" => AppStatus::Stopping,
+            "error" => AppStatus::Error,
+            other => {
+                return Err(StoreError::Config(format!(
+                    "unknown app status {other:?} in the database"
+                )))
+            }
+        })
+    }
 }
 
 impl AppStatus {
