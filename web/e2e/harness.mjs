@@ -81,11 +81,12 @@ export async function startServer() {
       if (child.exitCode === null) child.kill('SIGKILL');
       // App sandboxes outlive serve by design: the operator's command ends them, and
       // nothing of this run may be left.
+      // The data folder stays if they cannot be stopped, for a person to look at.
       const env = { ...process.env, BURROW_DATA_DIR: dir, RUST_LOG: 'warn' };
       execFileSync(BURROW, ['sandbox', 'stop', '--all', '--grace', '1s'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
       const listed = execFileSync(BURROW, ['sandbox', 'ps'], { env, encoding: 'utf8' }).trim().split('\n').slice(1);
+      if (listed.length > 0) throw new Error(`sandboxes left after the run in ${dir}: ${listed.join('; ')}`);
       rmSync(dir, { recursive: true, force: true });
-      if (listed.length > 0) throw new Error(`sandboxes left after the run: ${listed.join('; ')}`);
     },
   };
 }

@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expect } from './expect.mjs';
@@ -170,4 +170,5 @@ test('a normal app takes a file upload and moves between its pages', { timeout: 
   await expect(page.getByRole('heading', { name: 'Notes page' })).toBeVisible({ timeout: 60_000 });
   await shot(page, 'origins-multipage');
   await context.close();
+  rmSync(dir, { recursive: true, force: true });
 });
