@@ -53,7 +53,7 @@ fn task<'a>(kind: &'a str, key: &'a str, max_attempts: i64, at: i64) -> NewTask<
     }
 }
 
-/// Counts the runs of each task, then does what `behaviour` says.
+/// Counts the runs of each task, then fails, hangs or succeeds as told.
 #[derive(Clone, Default)]
 struct Counting {
     runs: Arc<Mutex<HashMap<String, usize>>>,
@@ -390,7 +390,55 @@ async fn a_key_has_one_active_task(db: Db) {
         .is_none());
 }
 
+/// Notes the most tasks running at once.
+#[derive(Clone, Default)]
+struct Gauge {
+    now: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl Handler for Gauge {
+    async fn run(&self, _: &Task) -> Result<(), String> {
+        let running = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(running, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+async fn a_kind_runs_at_most_its_concurrency_at_once(db: Db) {
+    let d = database(db).await;
+    let gauge = Gauge::default();
+    let queue = Queue::builder(d.store.clone())
+        .options(fast())
+        .handle("limited", 2, 1, gauge.clone())
+        .build();
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        ids.push(
+            queue
+                .enqueue("limited", &i.to_string(), "{}")
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let running = tokio::spawn(queue.run());
+    for id in &ids {
+        until(&d.store, id, |t| t.status == TaskStatus::Succeeded).await;
+    }
+    running.abort();
+    assert_eq!(
+        gauge.most.load(Ordering::SeqCst),
+        2,
+        "two at once, never more"
+    );
+}
+
 both_backends!(
+    a_kind_runs_at_most_its_concurrency_at_once,
     one_claim_wins_however_many_race,
     a_claimer_that_dies_mid_task_is_taken_over,
     failures_retry_until_the_attempts_are_used_up,
