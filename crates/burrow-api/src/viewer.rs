@@ -38,6 +38,8 @@ pub const TICKET_SECS: i64 = 60;
 pub const VIEW_SESSION_SECS: i64 = 12 * 3600;
 /// How often an open WebSocket's access is checked again.
 const REVALIDATE: std::time::Duration = std::time::Duration::from_secs(15);
+/// View cookies looked at per request; more (planted by another app) are ignored.
+const MAX_VIEW_COOKIES: usize = 4;
 /// Paths under this prefix on an app's origin are Burrow's, never the app's.
 const RESERVED: &str = "/_burrow/";
 
@@ -196,7 +198,9 @@ async fn authorize(
     uri: &Uri,
 ) -> Result<String, Response> {
     let mut member_elsewhere = false;
-    for token in cookie_values(headers, VIEW_COOKIE) {
+    // A few values at most: each costs a query, and a browser sends this app's own
+    // cookie among the first.
+    for token in cookie_values(headers, VIEW_COOKIE).take(MAX_VIEW_COOKIES) {
         let hash = SessionToken::from_client(token).hash();
         match state
             .store
@@ -253,15 +257,16 @@ fn suspicious_path(path: &str) -> bool {
 
 /// A request that another page of the same site (another app's origin) made from
 /// script, a frame's subresource or a form: browsers say so in `Sec-Fetch-Site`.
-/// Top-level navigations (a link from elsewhere) are allowed; everything else from
-/// another app is refused, so no app can act on another with its viewer's cookie.
-fn from_another_app(headers: &HeaderMap) -> bool {
+/// Top-level GET navigations (a link from elsewhere) are allowed; everything else from
+/// another app, form POSTs included, is refused, so no app can act on another with its
+/// viewer's cookie.
+fn from_another_app(method: &Method, headers: &HeaderMap) -> bool {
     let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    value("sec-fetch-site") == Some("same-site")
-        && !(value("sec-fetch-mode") == Some("navigate")
-            && value("sec-fetch-dest") == Some("document"))
+    let navigation = value("sec-fetch-mode") == Some("navigate")
+        && value("sec-fetch-dest") == Some("document")
+        && matches!(*method, Method::GET | Method::HEAD);
+    value("sec-fetch-site") == Some("same-site") && !navigation
 }
-
 async fn proxy(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
@@ -289,7 +294,7 @@ async fn proxy(
         Ok(session) => session,
         Err(response) => return response,
     };
-    if from_another_app(request.headers()) {
+    if from_another_app(request.method(), request.headers()) {
         return ApiError::forbidden(
             "cross_app_request",
             "this request came from another app's page: apps cannot use each other",
@@ -575,30 +580,40 @@ mod tests {
             h.insert("sec-fetch-dest", HeaderValue::from_str(dest).unwrap());
             h
         };
-        assert!(from_another_app(&headers("same-site", "cors", "empty")));
-        assert!(from_another_app(&headers("same-site", "no-cors", "image")));
-        assert!(from_another_app(&headers(
-            "same-site",
-            "navigate",
-            "iframe"
-        )));
-        assert!(from_another_app(&headers(
-            "same-site",
-            "websocket",
-            "websocket"
-        )));
-        assert!(!from_another_app(&headers(
-            "same-site",
-            "navigate",
-            "document"
-        )));
-        assert!(!from_another_app(&headers("same-origin", "cors", "empty")));
-        assert!(!from_another_app(&headers(
-            "cross-site",
-            "navigate",
-            "document"
-        )));
-        assert!(!from_another_app(&HeaderMap::new()));
+        let get = Method::GET;
+        assert!(from_another_app(
+            &get,
+            &headers("same-site", "cors", "empty")
+        ));
+        assert!(from_another_app(
+            &get,
+            &headers("same-site", "no-cors", "image")
+        ));
+        assert!(from_another_app(
+            &get,
+            &headers("same-site", "navigate", "iframe")
+        ));
+        assert!(from_another_app(
+            &get,
+            &headers("same-site", "websocket", "websocket")
+        ));
+        assert!(!from_another_app(
+            &get,
+            &headers("same-site", "navigate", "document")
+        ));
+        assert!(!from_another_app(
+            &get,
+            &headers("same-origin", "cors", "empty")
+        ));
+        assert!(!from_another_app(
+            &get,
+            &headers("cross-site", "navigate", "document")
+        ));
+        assert!(!from_another_app(&get, &HeaderMap::new()));
+        assert!(
+            from_another_app(&Method::POST, &headers("same-site", "navigate", "document")),
+            "a form POST from another app is refused"
+        );
     }
 }
 

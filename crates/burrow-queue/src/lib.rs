@@ -13,7 +13,9 @@
 //!   cannot overwrite its successor's outcome.
 //!
 //! Periodic tasks run once per tick, however many processes run: each tick is claimed
-//! by moving its `next_run` on in one statement, which exactly one caller wins.
+//! by moving its `next_run` on in one statement, which exactly one caller wins. Upkeep
+//! of what each host keeps for itself runs in every process instead
+//! ([`QueueBuilder::every_on_each_host`]).
 //! Handlers must be idempotent: a task may run again after its worker dies.
 
 use std::collections::HashMap;
@@ -65,6 +67,9 @@ struct Periodic {
     name: &'static str,
     every: Duration,
     run: PeriodicFn,
+    /// Runs in every process, for what is each host's own (its disk); else once per
+    /// tick across all processes.
+    on_each_host: bool,
 }
 
 /// Wakes a queue at once, after something was queued, instead of at its next poll.
@@ -136,7 +141,31 @@ impl QueueBuilder {
     }
 
     /// Runs `task` once every `every`, in one process of all that share the database.
-    pub fn every<F, Fut>(mut self, name: &'static str, every: Duration, task: F) -> Self
+    pub fn every<F, Fut>(self, name: &'static str, every: Duration, task: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.periodic(name, every, false, task)
+    }
+
+    /// Runs `task` once every `every` in this process, whatever others do: for upkeep
+    /// of what each host keeps for itself, such as its environments folder.
+    pub fn every_on_each_host<F, Fut>(self, name: &'static str, every: Duration, task: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.periodic(name, every, true, task)
+    }
+
+    fn periodic<F, Fut>(
+        mut self,
+        name: &'static str,
+        every: Duration,
+        on_each_host: bool,
+        task: F,
+    ) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
@@ -145,6 +174,7 @@ impl QueueBuilder {
             name,
             every,
             run: Arc::new(move || Box::pin(task())),
+            on_each_host,
         });
         self
     }
@@ -284,6 +314,10 @@ impl Queue {
                 continue;
             }
             due.insert(periodic.name, now() + millis(periodic.every));
+            if periodic.on_each_host {
+                tokio::spawn((periodic.run)());
+                continue;
+            }
             match store
                 .claim_tick(periodic.name, now(), millis(periodic.every))
                 .await

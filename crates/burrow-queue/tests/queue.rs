@@ -303,6 +303,31 @@ async fn cancelling_stops_queued_and_running_tasks(db: Db) {
     assert_eq!(cancelled.status, TaskStatus::Cancelled);
     assert_eq!(handler.runs.lock()[&t.id], 1);
     assert!(handler.runs.lock().get(&queued.id).is_none(), "never ran");
+    // A cancel asked for while a task runs wins over the retry its failure would get.
+    let now = burrow_store::now_ms();
+    let (t, _) = d
+        .store
+        .enqueue_task(task("k", "retry", 3, now), now)
+        .await
+        .unwrap();
+    d.store
+        .claim_task(&["k"], "w", now, now + 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        d.store.cancel_task(&t.id, now).await.unwrap(),
+        TaskStatus::Running
+    );
+    let retry = TaskOutcome::Retry {
+        error: "failed".into(),
+        at: now,
+    };
+    assert!(d.store.finish_task(&t.id, "w", &retry, now).await.unwrap());
+    assert_eq!(
+        d.store.get_task(&t.id).await.unwrap().status,
+        TaskStatus::Cancelled
+    );
 }
 
 async fn periodic_tasks_run_once_per_tick_across_processes(db: Db) {

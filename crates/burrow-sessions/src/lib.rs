@@ -415,8 +415,11 @@ impl<W: Workload> Supervisor<W> {
         slot.gave_up.store(false, Ordering::Relaxed);
         if let Some(running) = state.running.clone() {
             slot.set_running(state, None);
-            self.record(key, Change::to(Phase::Stopping)).await?;
+            // The sandbox goes whatever the store says: a failed write must not leave
+            // it running untracked.
+            let recorded = self.record(key, Change::to(Phase::Stopping)).await;
             self.stop_sandbox(&running.sandbox).await;
+            recorded?;
         }
         self.record(key, Change::to(Phase::Stopped)).await
     }
@@ -453,9 +456,10 @@ impl<W: Workload> Supervisor<W> {
                 self.record(key, Change::to(Phase::Running)).await?;
                 return Ok(running);
             }
-            let gone = running.sandbox.clone();
-            slot.set_running(state, None);
-            self.remove_sandbox(&gone).await;
+            // It ended since upkeep last looked: a crash like any other, counted and
+            // backed off, so viewers reconnecting cannot restart it past the limit.
+            let running = running.clone();
+            self.crashed(slot, state, key, &running).await?;
         }
         if slot.gave_up.load(Ordering::Relaxed) {
             return Err(SessionError::GaveUp(self.inner.options.max_restarts));
@@ -499,11 +503,13 @@ impl<W: Workload> Supervisor<W> {
             .await?;
             let message = match self.start_sandbox(key, target.version).await {
                 Ok(running) => {
-                    self.record(key, Change::to(Phase::Running)).await?;
+                    // Tracked before it is recorded, so a failed write leaves no
+                    // sandbox nobody stops.
                     let now = self.inner.clock.now_ms();
                     state.healthy_since = Some(now);
                     state.started_at = Some(now);
                     slot.set_running(state, Some(running.clone()));
+                    self.record(key, Change::to(Phase::Running)).await?;
                     return Ok(running);
                 }
                 Err(message) => message,
@@ -537,6 +543,33 @@ impl<W: Workload> Supervisor<W> {
         let backoff = self.inner.options.backoff * (1u32 << (state.restarts - 1).min(16));
         self.inner.clock.sleep(backoff).await;
         Ok(())
+    }
+
+    /// Handles a sandbox that ended on its own: removes it, keeping its last output in
+    /// the error, and counts a restart with its backoff, or gives up past the limit.
+    async fn crashed(
+        &self,
+        slot: &Slot,
+        state: &mut SlotState,
+        key: &str,
+        running: &Running,
+    ) -> SessionResult<(), W> {
+        let why = match self.inner.runtime.status(&running.sandbox).await {
+            Ok(Status::Exited(exit)) => format!("it crashed ({exit})"),
+            Ok(Status::Running) => "it stopped answering".to_owned(),
+            Ok(Status::Lost) => "its sandbox was lost".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        let tail = self.log_tail(&running.sandbox, 20).await;
+        self.remove_sandbox(&running.sandbox).await;
+        slot.set_running(state, None);
+        state.healthy_since = None;
+        let message = format!("{why}; its last output:\n{tail}");
+        tracing::warn!(key, error = %message, "Sandbox crashed");
+        if state.restarts >= self.inner.options.max_restarts {
+            return self.give_up(slot, key, &message).await;
+        }
+        self.note_restart(state, key, &message).await
     }
 
     /// Leaves the key in `error` with `message`, and tells the workload.
@@ -720,14 +753,16 @@ impl<W: Workload> Supervisor<W> {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0);
             let alive = sandbox.status == Status::Running;
-            let known = !matches!(
-                self.inner
-                    .workload
-                    .want(key)
-                    .await
-                    .map_err(SessionError::Workload)?,
-                Want::Gone
-            );
+            // Only a key the workload says is gone loses its sandbox; one it cannot
+            // answer for now keeps it, and the next tick looks again.
+            let known = match self.inner.workload.want(key).await {
+                Ok(Want::Gone) => false,
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::warn!(key, error = %e, "Could not tell what should run; keeping its sandbox");
+                    true
+                }
+            };
             if alive && known && !adopted.contains_key(key) {
                 let running = Running {
                     sandbox: sandbox.id.clone(),
@@ -746,7 +781,9 @@ impl<W: Workload> Supervisor<W> {
             .map_err(SessionError::Workload)?
         {
             if !adopted.contains_key(&key) {
-                self.record(&key, Change::to(Phase::Stopped)).await?;
+                if let Err(e) = self.record(&key, Change::to(Phase::Stopped)).await {
+                    tracing::warn!(key, error = %e, "Could not record a key stopped");
+                }
             }
         }
         let now = self.inner.clock.now_ms();
@@ -762,7 +799,9 @@ impl<W: Workload> Supervisor<W> {
             // The lifetime counts from when the sandbox really started.
             state.started_at = Some(created_at.min(now));
             slot.set_running(&mut state, Some(running));
-            self.record(&key, Change::to(Phase::Running)).await?;
+            if let Err(e) = self.record(&key, Change::to(Phase::Running)).await {
+                tracing::warn!(key, error = %e, "Could not record a re-adopted key running");
+            }
         }
         Ok(())
     }
@@ -793,7 +832,11 @@ impl<W: Workload> Supervisor<W> {
     }
 
     async fn upkeep(&self, key: &str, slot: &Slot) -> SessionResult<(), W> {
-        let mut state = slot.state.lock().await;
+        // A key busy with a start or stop is looked at next tick: one slow start must
+        // not hold up every other key's upkeep.
+        let Ok(mut state) = slot.state.try_lock() else {
+            return Ok(());
+        };
         let Some(running) = state.running.clone() else {
             return Ok(());
         };
@@ -836,25 +879,15 @@ impl<W: Workload> Supervisor<W> {
             }
             return self.stop_locked(slot, &mut state, key).await;
         }
-        let status = self.inner.runtime.status(&running.sandbox).await;
-        if !matches!(status, Ok(Status::Running)) {
-            let why = match status {
-                Ok(Status::Exited(exit)) => format!("it crashed ({exit})"),
-                Ok(_) => "its sandbox was lost".to_owned(),
-                Err(e) => e.to_string(),
-            };
-            let tail = self.log_tail(&running.sandbox, 20).await;
-            self.remove_sandbox(&running.sandbox).await;
-            slot.set_running(&mut state, None);
-            state.healthy_since = None;
-            let message = format!("{why}; its last output:\n{tail}");
-            tracing::warn!(key, error = %message, "Sandbox crashed");
-            if state.restarts >= self.inner.options.max_restarts {
-                return self.give_up(slot, key, &message).await;
+        if !matches!(
+            self.inner.runtime.status(&running.sandbox).await,
+            Ok(Status::Running)
+        ) {
+            self.crashed(slot, &mut state, key, &running).await?;
+            if !slot.gave_up.load(Ordering::Relaxed) {
+                // A failed restart is recorded by start_locked.
+                let _ = self.start_locked(slot, &mut state, key).await;
             }
-            self.note_restart(&mut state, key, &message).await?;
-            // A failed restart is recorded by start_locked.
-            let _ = self.start_locked(slot, &mut state, key).await;
             return Ok(());
         }
         let forgive = self.inner.options.forgive_after.as_millis() as i64;

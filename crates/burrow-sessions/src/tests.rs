@@ -606,14 +606,71 @@ async fn launch_answers_once_starting_is_recorded_and_transitions_queue_on_the_l
 async fn forgetting_stops_the_sandbox_and_a_waiting_start_gives_up() {
     let (sup, runtime) = supervisor(Options::default());
     sup.workload().want("a", 1, None, None);
-    sup.ensure_running("a").await.unwrap();
-    sup.workload().wants.lock().remove("a");
-    sup.forget("a").await;
+    sup.workload().slow.lock().insert(1);
+    // One start holds the lock while its sandbox gets ready; a second waits behind it.
+    let first = tokio::spawn({
+        let sup = sup.clone();
+        async move { sup.ensure_running("a").await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let waiting = tokio::spawn({
+        let sup = sup.clone();
+        async move { sup.ensure_running("a").await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let forget = tokio::spawn({
+        let sup = sup.clone();
+        async move { sup.forget("a").await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    sup.workload().slow.lock().clear();
+    first.await.unwrap().unwrap();
+    let err = waiting.await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, SessionError::Gone),
+        "the waiting start sees the deletion: {err}"
+    );
+    forget.await.unwrap();
     assert!(runtime.live().is_empty());
     assert!(sup.running("a").is_none());
+    assert_eq!(runtime.created(), 1, "the waiting start created nothing");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dead_sandbox_found_by_a_viewer_counts_as_a_crash() {
+    let (sup, runtime) = supervisor(Options::default());
+    sup.workload().want("a", 1, None, None);
+    for _ in 0..4 {
+        let running = sup.ensure_running("a").await.unwrap();
+        runtime.crash(&running.sandbox);
+    }
+    // The fourth crash, found by the next viewer, is one past the limit.
     let err = sup.ensure_running("a").await.unwrap_err();
-    assert!(matches!(err, SessionError::Gone), "{err}");
-    assert_eq!(runtime.created(), 1);
+    assert!(matches!(err, SessionError::GaveUp(3)), "{err}");
+    assert_eq!(runtime.created(), 4);
+    assert_eq!(sup.workload().last("a").phase, Phase::Error);
+    assert_eq!(*sup.workload().gave_up.lock(), vec!["a".to_owned()]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn upkeep_goes_on_while_one_key_is_slow_to_start() {
+    let (sup, _runtime) = supervisor(Options::default());
+    sup.workload().want("idle", 1, Some(60), None);
+    sup.ensure_running("idle").await.unwrap();
+    sup.workload().want("slow", 2, None, None);
+    sup.workload().slow.lock().insert(2);
+    let slow = tokio::spawn({
+        let sup = sup.clone();
+        async move { sup.ensure_running("slow").await }
+    });
+    pass(61).await;
+    sup.tick().await;
+    assert!(
+        sup.running("idle").is_none(),
+        "stopped while the other key still starts"
+    );
+    assert!(!slow.is_finished());
+    slow.abort();
 }
 
 #[tokio::test(start_paused = true)]

@@ -155,34 +155,44 @@ impl Store {
     /// Queues a task, unless one of the same kind and key is queued or running; returns
     /// that task, and whether it is new.
     pub async fn enqueue_task(&self, new: NewTask<'_>, now: i64) -> Result<(Task, bool)> {
-        let id = burrow_core::ids::new_id("task");
-        let inserted = sqlx::query_as::<_, TaskRow>(&format!(
-            "INSERT INTO queue_tasks (id, kind, dedupe_key, payload, status, max_attempts, run_after, created_at) \
-             VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7) \
-             ON CONFLICT (kind, dedupe_key) WHERE status IN ('queued', 'running') DO NOTHING \
-             RETURNING {COLUMNS}"
-        ))
-        .bind(&id)
-        .bind(new.kind)
-        .bind(new.dedupe_key)
-        .bind(new.payload)
-        .bind(new.max_attempts.max(1))
-        .bind(new.run_after)
-        .bind(now)
-        .fetch_optional(self.pool())
-        .await?;
-        if let Some(row) = inserted {
-            return Ok((row.try_into()?, true));
+        // The task in the way may finish between the insert and the look-up; then the
+        // key is free, and the insert is tried again.
+        for _ in 0..3 {
+            let id = burrow_core::ids::new_id("task");
+            let inserted = sqlx::query_as::<_, TaskRow>(&format!(
+                "INSERT INTO queue_tasks (id, kind, dedupe_key, payload, status, max_attempts, run_after, created_at) \
+                 VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7) \
+                 ON CONFLICT (kind, dedupe_key) WHERE status IN ('queued', 'running') DO NOTHING \
+                 RETURNING {COLUMNS}"
+            ))
+            .bind(&id)
+            .bind(new.kind)
+            .bind(new.dedupe_key)
+            .bind(new.payload)
+            .bind(new.max_attempts.max(1))
+            .bind(new.run_after)
+            .bind(now)
+            .fetch_optional(self.pool())
+            .await?;
+            if let Some(row) = inserted {
+                return Ok((row.try_into()?, true));
+            }
+            let existing = sqlx::query_as::<_, TaskRow>(&format!(
+                "SELECT {COLUMNS} FROM queue_tasks WHERE kind = $1 AND dedupe_key = $2 \
+                 AND status IN ('queued', 'running')"
+            ))
+            .bind(new.kind)
+            .bind(new.dedupe_key)
+            .fetch_optional(self.pool())
+            .await?;
+            if let Some(row) = existing {
+                return Ok((row.try_into()?, false));
+            }
         }
-        let existing = sqlx::query_as::<_, TaskRow>(&format!(
-            "SELECT {COLUMNS} FROM queue_tasks WHERE kind = $1 AND dedupe_key = $2 \
-             AND status IN ('queued', 'running')"
-        ))
-        .bind(new.kind)
-        .bind(new.dedupe_key)
-        .fetch_one(self.pool())
-        .await?;
-        Ok((existing.try_into()?, false))
+        Err(StoreError::Unavailable(format!(
+            "tasks of kind {} and key {} kept finishing while another was queued: try again",
+            new.kind, new.dedupe_key
+        )))
     }
 
     pub async fn get_task(&self, id: &str) -> Result<Task> {
@@ -306,9 +316,13 @@ impl Store {
             }
             TaskOutcome::Cancelled => (TaskStatus::Cancelled, None, None, Some(now)),
         };
+        // A retry of a task someone asked to cancel meanwhile is cancelled instead.
         let done = sqlx::query(
-            "UPDATE queue_tasks SET status = $3, error = COALESCE($4, error), \
-             run_after = COALESCE($5, run_after), finished_at = $6, \
+            "UPDATE queue_tasks SET \
+             status = CASE WHEN $3 = 'queued' AND cancel = 1 THEN 'cancelled' ELSE $3 END, \
+             error = COALESCE($4, error), \
+             run_after = COALESCE($5, run_after), \
+             finished_at = CASE WHEN $3 = 'queued' AND cancel = 1 THEN $7 ELSE $6 END, \
              claimed_by = CASE WHEN $3 = 'queued' THEN NULL ELSE claimed_by END, \
              lease_until = NULL \
              WHERE id = $1 AND claimed_by = $2 AND status = 'running'",
@@ -319,6 +333,7 @@ impl Store {
         .bind(error)
         .bind(run_after)
         .bind(finished_at)
+        .bind(now)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
@@ -328,18 +343,19 @@ impl Store {
     /// stops it at its next renewal (or the reaper does, if the worker is gone).
     /// Returns the status it is left in.
     pub async fn cancel_task(&self, id: &str, now: i64) -> Result<TaskStatus> {
+        // One statement, so a task moving between queued and running meanwhile cannot
+        // slip past both halves.
         sqlx::query(
-            "UPDATE queue_tasks SET status = 'cancelled', finished_at = $2 \
-             WHERE id = $1 AND status = 'queued'",
+            "UPDATE queue_tasks SET \
+             cancel = CASE WHEN status = 'running' THEN 1 ELSE cancel END, \
+             finished_at = CASE WHEN status = 'queued' THEN $2 ELSE finished_at END, \
+             status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END \
+             WHERE id = $1",
         )
         .bind(id)
         .bind(now)
         .execute(self.pool())
         .await?;
-        sqlx::query("UPDATE queue_tasks SET cancel = 1 WHERE id = $1 AND status = 'running'")
-            .bind(id)
-            .execute(self.pool())
-            .await?;
         Ok(self.get_task(id).await?.status)
     }
 

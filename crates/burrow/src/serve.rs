@@ -76,7 +76,9 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
 
 /// Everything `serve` does in the background through the durable queue, registered in
 /// this one place: environment builds, and the hourly upkeep, each hour's run done by
-/// one process of all that share the database.
+/// one process of all that share the database (builds left without a task, say because
+/// queuing them failed or their task ran out of attempts, are queued again), except
+/// each host's own environment GC.
 fn background_work(
     queue: burrow_queue::QueueBuilder,
     config: &Config,
@@ -90,6 +92,7 @@ fn background_work(
     let unused_envs = days(config.envs.unused_days);
     let (s1, s2, s3, c) = (store.clone(), store.clone(), store.clone(), config.clone());
     let sup = supervisor.clone();
+    let b = builds.clone();
     queue
         .handle(
             burrow_envs::ENV_BUILD,
@@ -123,7 +126,16 @@ fn background_work(
                 }
             }
         })
-        .every("envs.gc", HOURLY, move || {
+        .every("envs.resume_builds", HOURLY, move || {
+            let builds = b.clone();
+            async move {
+                if let Err(e) = builds.resume().await {
+                    tracing::warn!(error = %e, "Could not queue unfinished builds again");
+                }
+            }
+        })
+        // Each host collects its own environments folder.
+        .every_on_each_host("envs.gc", HOURLY, move || {
             let (config, store) = (c.clone(), s3.clone());
             async move {
                 match crate::runtime::collect(&config, &store, unused_envs).await {
