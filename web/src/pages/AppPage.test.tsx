@@ -1,6 +1,6 @@
 // Tests for the app page: role gating of edit controls, version rows, status and lifecycle requests.
 import { describe, expect, it, vi } from 'vitest';
-import { screen, within } from '@testing-library/react';
+import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { AppPage } from './AppPage';
 import { mockFetch, renderWithProviders } from '../test/utils';
@@ -103,8 +103,12 @@ describe('AppPage', () => {
     renderApp('viewer');
     await screen.findByRole('heading', { level: 1, name: 'CSV Explorer' });
     const sources = (EventSource as unknown as { instances: Array<{ url: string; emit: (t: string, d: string) => void }> }).instances;
-    const build = sources.find((s) => s.url.endsWith('/builds/b3/log'))!;
-    expect(build).toBeDefined();
+    // The stream opens in an effect after the first render, which a busy machine may delay.
+    const build = await waitFor(() => {
+      const found = sources.find((s) => s.url.endsWith('/builds/b3/log'));
+      expect(found).toBeDefined();
+      return found!;
+    });
     build.emit('log', 'Resolving streamlit\n');
     expect(await screen.findByTestId('build-log')).toHaveTextContent('Resolving streamlit');
   });
