@@ -75,6 +75,8 @@ pub struct Server {
     /// Started as the README says: from `dir` as its working directory, with no
     /// data directory set, so the relative default `./burrow-data` is used.
     as_readme: bool,
+    /// Arguments given to `serve`.
+    serve_args: Vec<&'static str>,
     pub base: String,
     ports: (u16, u16),
     child: Option<Child>,
@@ -83,7 +85,12 @@ pub struct Server {
 
 impl Server {
     pub async fn start() -> Self {
-        Self::start_with(false).await
+        Self::start_with(false, Vec::new()).await
+    }
+
+    /// Starts `burrow serve` with these arguments, such as `--stop-sandboxes`.
+    pub async fn start_with_args(args: &[&'static str]) -> Self {
+        Self::start_with(false, args.to_vec()).await
     }
 
     /// Starts the binary as the README tells a person to: no configuration file and no
@@ -91,7 +98,7 @@ impl Server {
     /// and the ports (fixed ports would collide with other tests), from a fresh empty
     /// working directory, with only `PATH` (which gives it uv) from the environment.
     pub async fn start_as_readme() -> Self {
-        Self::start_with(true).await
+        Self::start_with(true, Vec::new()).await
     }
 
     /// One app's own origin, as browsers see it: `http://{app}.apps.localhost:PORT`.
@@ -113,7 +120,7 @@ impl Server {
         }
     }
 
-    async fn start_with(as_readme: bool) -> Self {
+    async fn start_with(as_readme: bool, serve_args: Vec<&'static str>) -> Self {
         let envs = shared_envs();
         let dir = tempfile::Builder::new()
             .prefix("burrow-apps-test")
@@ -126,6 +133,7 @@ impl Server {
             base: format!("http://127.0.0.1:{}", ports.0),
             dir,
             as_readme,
+            serve_args,
             ports,
             child: None,
             client: burrow_testkit::localhost_client()
@@ -150,6 +158,7 @@ impl Server {
         }
         let child = command
             .arg("serve")
+            .args(&self.serve_args)
             .envs(envs_vars(shared_envs()))
             .env("BURROW_LISTEN", format!("127.0.0.1:{}", self.ports.0))
             .env("BURROW_APPS_LISTEN", format!("127.0.0.1:{}", self.ports.1))
@@ -179,6 +188,17 @@ impl Server {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// SIGTERM, as an operator's Ctrl-C; waits for the process to end and returns how.
+    pub fn stop_gracefully(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("the server runs");
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        child.wait().unwrap()
     }
 
     /// `kill -9`: no chance to clean up.
@@ -353,7 +373,7 @@ impl Drop for Server {
 impl Server {
     /// Sandboxes of this server's still known to Burrow or to runc, or processes still
     /// running from their folders.
-    fn sandboxes_left(&self) -> Vec<String> {
+    pub fn sandboxes_left(&self) -> Vec<String> {
         let data = self.data_dir();
         let mut left: Vec<String> = std::fs::read_dir(data.join("sandboxes/sandboxes"))
             .into_iter()

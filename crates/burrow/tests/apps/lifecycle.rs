@@ -1,4 +1,4 @@
-//! Running apps over time: crash restarts, version switches and rollback, re-adoption after `kill -9`, idle stop.
+//! Running apps over time: crash restarts, version switches and rollback, re-adoption after `kill -9`, idle stop, and stopping for good on shutdown.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -207,4 +207,29 @@ async fn versions_switch_while_running_survive_kill_9_and_idle_apps_stop() {
         .wait_for(&owner, &path, |a| a["status"] == "stopped")
         .await;
     assert!(wait_sandboxes(&server, &id, 0).await.is_empty());
+}
+
+#[tokio::test]
+async fn serve_stops_its_sandboxes_on_shutdown_when_asked() {
+    let mut server = Server::start_with_args(&["--stop-sandboxes"]).await;
+    let owner = server.account("owner@example.com").await;
+    let project = server.project(&owner, "Sales").await;
+    let (id, path) = server
+        .deploy(
+            &owner,
+            &project,
+            "Hello",
+            "import streamlit as st\nst.title('Hello')\n",
+        )
+        .await;
+    let viewer = server.viewer(&owner, &path, &id).await;
+    viewer.open_until_running().await;
+    assert_eq!(app_sandboxes(&server, &id).len(), 1);
+    let status = server.stop_gracefully();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(
+        server.sandboxes_left(),
+        Vec::<String>::new(),
+        "serve ended its sandboxes itself"
+    );
 }
