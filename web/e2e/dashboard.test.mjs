@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expect } from './expect.mjs';
 import { zip } from './zip.mjs';
-import { startServer, launchBrowser, shot, PASSWORD } from './harness.mjs';
+import { startServerAndBrowser, shot, PASSWORD } from './harness.mjs';
 
 const TEMPLATE = resolve(import.meta.dirname, '../../templates/csv_explorer/app.py');
 /** A build, a start or a Streamlit render can take a while on two cores. */
@@ -15,15 +15,14 @@ const SLOW = 240_000;
 
 let server;
 let browser;
+let stop;
 
 before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
+  ({ server, browser, stop } = await startServerAndBrowser());
 });
 
 after(async () => {
-  await browser?.close();
-  await server?.stop();
+  await stop?.();
 });
 
 async function register(context, name, email) {

@@ -160,6 +160,26 @@ export async function signIn(context, server, email) {
   return page;
 }
 
+/** A server and a browser for one test file, and how to end both. */
+export async function startServerAndBrowser() {
+  const server = await startServer();
+  let browser;
+  try {
+    browser = await launchBrowser();
+  } catch (e) {
+    await server.stop();
+    throw e;
+  }
+  return {
+    server,
+    browser,
+    async stop() {
+      await browser.close();
+      await server.stop();
+    },
+  };
+}
+
 /** Saves a full-page screenshot named `name.png` under SHOTS. */
 export async function shot(page, name) {
   mkdirSync(SHOTS, { recursive: true });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expect } from './expect.mjs';
 import { zip } from './zip.mjs';
-import { startServer, launchBrowser, shot, api, account, built, signIn } from './harness.mjs';
+import { startServerAndBrowser, shot, api, account, built, signIn } from './harness.mjs';
 
 const TEMPLATE = resolve(import.meta.dirname, '../../templates/csv_explorer/app.py');
 const SLOW = 240_000;
@@ -59,15 +59,14 @@ run();
 
 let server;
 let browser;
+let stop;
 
 before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
+  ({ server, browser, stop } = await startServerAndBrowser());
 });
 
 after(async () => {
-  await browser?.close();
-  await server?.stop();
+  await stop?.();
 });
 
 /** Opens an app the way the dashboard's "Open app" does, in `page`; waits for Streamlit. */

@@ -267,22 +267,14 @@ impl<W: Workload> std::fmt::Debug for Supervisor<W> {
 }
 
 impl<W: Workload> Supervisor<W> {
+    /// A supervisor whose time is tokio's (see [`Clock`]): real in `serve`, paused in tests.
     pub fn new(workload: W, runtime: Arc<dyn Runtime>, options: Options) -> Self {
-        Self::with_clock(workload, runtime, options, Clock::new())
-    }
-
-    pub fn with_clock(
-        workload: W,
-        runtime: Arc<dyn Runtime>,
-        options: Options,
-        clock: Clock,
-    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 workload,
                 runtime,
                 options,
-                clock,
+                clock: Clock::new(),
                 slots: Default::default(),
                 services: Default::default(),
             }),

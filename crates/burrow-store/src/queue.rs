@@ -203,19 +203,6 @@ impl Store {
             .try_into()
     }
 
-    /// Tasks not yet finished, oldest first.
-    pub async fn unfinished_tasks(&self) -> Result<Vec<Task>> {
-        sqlx::query_as::<_, TaskRow>(&format!(
-            "SELECT {COLUMNS} FROM queue_tasks WHERE status IN ('queued', 'running') \
-             ORDER BY created_at, id"
-        ))
-        .fetch_all(self.pool())
-        .await?
-        .into_iter()
-        .map(Task::try_from)
-        .collect()
-    }
-
     /// Takes back running tasks whose lease has passed (their worker died or hung):
     /// cancelled if that was asked for, failed if their attempts are used up, queued
     /// again otherwise. Returns how many.

@@ -282,6 +282,17 @@ impl Server {
             .await
     }
 
+    /// A new owner and project with one app of `code`, built and opened by the owner until
+    /// Streamlit answers; returns the owner's token, the app's id and path, and the viewer.
+    pub async fn running_app(&self, name: &str, code: &str) -> (String, String, String, Viewer) {
+        let owner = self.account("owner@example.com").await;
+        let project = self.project(&owner, "Sales").await;
+        let (id, path) = self.deploy(&owner, &project, name, code).await;
+        let viewer = self.viewer(&owner, &path, &id).await;
+        viewer.open_until_running().await;
+        (owner, id, path, viewer)
+    }
+
     /// Deploys from a JSON body (pasted code or a template) and waits until its first
     /// version is built and active; returns the app's id and path.
     pub async fn deploy_json(&self, token: &str, project: &str, body: Value) -> (String, String) {

@@ -128,18 +128,9 @@ async fn wait_sandboxes(server: &Server, app_id: &str, n: usize) -> Vec<String> 
 #[tokio::test]
 async fn versions_switch_while_running_survive_kill_9_and_idle_apps_stop() {
     let mut server = Server::start().await;
-    let owner = server.account("owner@example.com").await;
-    let project = server.project(&owner, "Sales").await;
-    let (id, path) = server
-        .deploy(
-            &owner,
-            &project,
-            "Story",
-            "import streamlit as st\nst.title('One')\n",
-        )
+    let (owner, id, path, viewer) = server
+        .running_app("Story", "import streamlit as st\nst.title('One')\n")
         .await;
-    let viewer = server.viewer(&owner, &path, &id).await;
-    viewer.open_until_running().await;
     let first = app_sandboxes(&server, &id);
     assert_eq!(first.len(), 1);
 
@@ -212,18 +203,9 @@ async fn versions_switch_while_running_survive_kill_9_and_idle_apps_stop() {
 #[tokio::test]
 async fn serve_stops_its_sandboxes_on_shutdown_when_asked() {
     let mut server = Server::start_with_args(&["--stop-sandboxes"]).await;
-    let owner = server.account("owner@example.com").await;
-    let project = server.project(&owner, "Sales").await;
-    let (id, path) = server
-        .deploy(
-            &owner,
-            &project,
-            "Hello",
-            "import streamlit as st\nst.title('Hello')\n",
-        )
+    let (_, id, _, _) = server
+        .running_app("Hello", "import streamlit as st\nst.title('Hello')\n")
         .await;
-    let viewer = server.viewer(&owner, &path, &id).await;
-    viewer.open_until_running().await;
     assert_eq!(app_sandboxes(&server, &id).len(), 1);
     let status = server.stop_gracefully();
     assert!(status.success(), "{status:?}");
