@@ -79,16 +79,26 @@ fn presented_token(parts: &Parts) -> Option<SessionToken> {
             return Some(SessionToken::from_client(token));
         }
     }
-    parts
-        .headers
+    cookie_values(&parts.headers, SESSION_COOKIE)
+        .next()
+        .map(|value| SessionToken::from_client(value.trim()))
+        .filter(|t| !t.expose().is_empty())
+}
+
+/// Every value of the cookie `name`, in the order sent. Another origin of the same site
+/// may have planted more than one under a name, so none is trusted for being first.
+pub(crate) fn cookie_values<'h>(
+    headers: &'h axum::http::HeaderMap,
+    name: &'h str,
+) -> impl Iterator<Item = &'h str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| SessionToken::from_client(value.trim()))
-        .filter(|t| !t.expose().is_empty())
+        .filter(move |(k, _)| *k == name)
+        .map(|(_, v)| v)
 }
 
 /// A change made with the session cookie must come from the platform's own pages:

@@ -167,19 +167,6 @@ async fn redeem_ticket(
     Ok(response)
 }
 
-/// Every value of a cookie: another app of the same site may have planted one more
-/// under our name (with `Domain=`), so none is trusted for being first.
-fn cookie_values<'h>(headers: &'h HeaderMap, name: &'h str) -> impl Iterator<Item = &'h str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .filter(move |(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
 fn app_not_found() -> ApiError {
     ApiError::not_found(
         "app_not_found",
@@ -200,7 +187,7 @@ async fn authorize(
     let mut member_elsewhere = false;
     // A few values at most: each costs a query, and a browser sends this app's own
     // cookie among the first.
-    for token in cookie_values(headers, VIEW_COOKIE).take(MAX_VIEW_COOKIES) {
+    for token in crate::extract::cookie_values(headers, VIEW_COOKIE).take(MAX_VIEW_COOKIES) {
         let hash = SessionToken::from_client(token).hash();
         match state
             .store
