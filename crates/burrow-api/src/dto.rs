@@ -179,27 +179,7 @@ pub struct HealthDto {
     pub status: String,
 }
 
-/// One problem found in an upload, or a warning about it, with where it is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct FindingDto {
-    /// The file in the bundle, such as `app.py` or `requirements.txt`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
-    /// The line, counting from 1.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<usize>,
-    pub message: String,
-}
-
-impl From<&burrow_bundle::Finding> for FindingDto {
-    fn from(f: &burrow_bundle::Finding) -> Self {
-        Self {
-            file: f.file.clone(),
-            line: f.line,
-            message: f.message.clone(),
-        }
-    }
-}
+pub use burrow_service::Finding as FindingDto;
 
 /// Where an app's runtime is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]

@@ -7,15 +7,15 @@
 use std::collections::HashMap;
 use std::marker::PhantomData;
 
-use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, State};
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
 use burrow_core::{Role, SessionToken};
-use burrow_store::{Project, StoreError, User};
+use burrow_store::{Project, User};
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::AppState;
+pub(crate) use burrow_service::http::cookie_values;
 
 pub const SESSION_COOKIE: &str = "burrow_session";
 
@@ -24,45 +24,10 @@ pub const SESSION_COOKIE: &str = "burrow_session";
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
 
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> Self {
-        match rejection {
-            JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "the request body must be JSON: send `Content-Type: application/json`",
-            ),
-            JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
-                "malformed_json",
-                format!("the request body is not valid JSON: {}", e.body_text()),
-            ),
-            JsonRejection::JsonDataError(e) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
-                format!("the request body has the wrong shape: {}", e.body_text()),
-            ),
-            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "the request body is larger than this server accepts (http.max_body_bytes)",
-                )
-            }
-            other => ApiError::new(other.status(), "invalid_body", other.body_text()),
-        }
-    }
-}
-
 /// `axum::extract::Path` whose rejections are [`ApiError`]s.
 #[derive(Debug, FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct ApiPath<T>(pub T);
-
-impl From<PathRejection> for ApiError {
-    fn from(rejection: PathRejection) -> Self {
-        ApiError::bad_request("invalid_path", rejection.body_text())
-    }
-}
 
 /// The caller's session token, from `Authorization: Bearer` or the session cookie.
 fn presented_token(parts: &Parts) -> Option<SessionToken> {
@@ -83,22 +48,6 @@ fn presented_token(parts: &Parts) -> Option<SessionToken> {
         .next()
         .map(|value| SessionToken::from_client(value.trim()))
         .filter(|t| !t.expose().is_empty())
-}
-
-/// Every value of the cookie `name`, in the order sent. Another origin of the same site
-/// may have planted more than one under a name, so none is trusted for being first.
-pub(crate) fn cookie_values<'h>(
-    headers: &'h axum::http::HeaderMap,
-    name: &'h str,
-) -> impl Iterator<Item = &'h str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .filter(move |(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 /// A change made with the session cookie must come from the platform's own pages:
@@ -182,12 +131,8 @@ impl FromRequestParts<AppState> for Session {
         if !parts.headers.contains_key(header::AUTHORIZATION) {
             refuse_cross_site(parts, state)?;
         }
-        let token_hash = token.hash();
-        let user = match state.store.session_user(&token_hash).await {
-            Ok(user) => user,
-            Err(StoreError::NotFound) => return Err(ApiError::unauthenticated()),
-            Err(e) => return Err(e.into()),
-        };
+        let burrow_service::access::Session { user, token_hash } =
+            burrow_service::access::authenticate(state, &token).await?;
         let session = Session { user, token_hash };
         parts.extensions.insert(session.clone());
         Ok(session)
@@ -206,12 +151,7 @@ impl FromRequestParts<AppState> for Admin {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let session = Session::from_request_parts(parts, state).await?;
-        if !session.user.is_admin {
-            return Err(ApiError::forbidden(
-                "admin_only",
-                "only instance admins may do this",
-            ));
-        }
+        burrow_service::access::require_admin(&session.user)?;
         Ok(Admin(session.user))
     }
 }
@@ -252,12 +192,7 @@ pub struct ProjectAccess<R: MinRole> {
     _role: PhantomData<R>,
 }
 
-pub fn project_not_found() -> ApiError {
-    ApiError::not_found(
-        "project_not_found",
-        "project not found: check the id, or ask one of its owners to add you",
-    )
-}
+pub use burrow_service::access::project_not_found;
 
 impl<R: MinRole> FromRequestParts<AppState> for ProjectAccess<R> {
     type Rejection = ApiError;
@@ -272,27 +207,11 @@ impl<R: MinRole> FromRequestParts<AppState> for ProjectAccess<R> {
         let project_id = params
             .get("project")
             .ok_or_else(|| ApiError::internal("ProjectAccess used on a route without {project}"))?;
-        let membership = match state
-            .store
-            .project_membership(project_id, &session.user.id)
-            .await
-        {
-            Ok(m) => m,
-            Err(StoreError::NotFound) => return Err(project_not_found()),
-            Err(e) => return Err(e.into()),
-        };
-        if !membership.role.allows(R::ROLE) {
-            return Err(ApiError::forbidden(
-                "forbidden",
-                format!(
-                    "this needs the {} role in the project, and you are {}: ask an owner",
-                    R::ROLE,
-                    membership.role
-                ),
-            ));
-        }
+        let membership =
+            burrow_service::access::project_access(state, session.user, project_id, R::ROLE)
+                .await?;
         Ok(ProjectAccess {
-            user: session.user,
+            user: membership.user,
             project: membership.project,
             role: membership.role,
             _role: PhantomData,

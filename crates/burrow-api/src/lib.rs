@@ -3,19 +3,13 @@
 //! [`Application::build`] takes an already-bound listener so that tests bind
 //! port 0 and read the port back; `burrow serve` binds the configured address.
 
-pub mod accounts;
 pub mod docs;
 pub mod dto;
 pub mod error;
 pub mod extract;
 mod follow;
-mod loading;
-pub mod observe;
 pub mod routes;
-pub mod state;
-pub mod viewer;
 mod web;
-mod wsframes;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -37,7 +31,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-pub use crate::state::AppState;
+pub use burrow_service::http as observe;
+
+/// What every handler gets: the use cases' services.
+pub type AppState = burrow_service::Services;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -163,7 +160,7 @@ async fn no_route(request: Request) -> axum::response::Response {
 
 async fn method_not_allowed(request: Request) -> ApiError {
     ApiError::new(
-        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        error::Kind::MethodNotAllowed,
         "method_not_allowed",
         format!(
             "{} is not allowed on {}: see /api/docs",
@@ -262,16 +259,21 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let grace = Duration::from_secs(self.state.config.http.shutdown_grace_secs);
+        // The gateway serves beside the platform, in this same future: the API crate
+        // starts no tasks. It stops with the platform.
+        let gateway = burrow_gateway::router(burrow_gateway::Gateway::new(
+            burrow_gateway::apps::Apps::new(self.state.clone()),
+        ));
         let apps_server = axum::serve(
             self.apps_listener,
-            viewer::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+            gateway.into_make_service_with_connect_info::<SocketAddr>(),
         );
-        let apps_server = tokio::spawn(async move {
+        let apps_server = async move {
             if let Err(e) = apps_server.await {
                 tracing::error!(error = %e, "The apps origin stopped");
             }
-        });
-        let _apps_server = AbortOnDrop(apps_server);
+            std::future::pending::<()>().await;
+        };
         let app = router(self.state.clone());
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let server = axum::serve(
@@ -291,19 +293,11 @@ impl Application {
         };
         tokio::select! {
             result = server => result,
+            () = apps_server => Ok(()),
             () = deadline => {
                 tracing::warn!(grace_secs = grace.as_secs(), "Requests still in flight after the shutdown grace period; stopping anyway");
                 Ok(())
             }
         }
-    }
-}
-
-/// Aborts a background task when the server stops.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }

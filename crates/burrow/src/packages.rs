@@ -92,7 +92,7 @@ pub async fn bundle(config: &Config, command: BundleCommand) -> anyhow::Result<i
     let bytes =
         std::fs::read(&path).with_context(|| format!("Failed to read {}", path.display()))?;
     let store = crate::cli::open_store(config).await?;
-    let allowlist = burrow_api::routes::packages::load_allowlist(&store)
+    let allowlist = burrow_service::packages::load_allowlist(&store)
         .await
         .map_err(|e| anyhow::anyhow!(e.detail.unwrap_or(e.message)))?;
     store.close().await;

@@ -78,7 +78,7 @@ async fn build(config: &Config, requirements: Option<PathBuf>) -> anyhow::Result
         Some(path) => {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("Failed to read {}", path.display()))?;
-            let allowlist = burrow_api::routes::packages::load_allowlist(&store)
+            let allowlist = burrow_service::packages::load_allowlist(&store)
                 .await
                 .map_err(|e| anyhow::anyhow!(e.detail.unwrap_or(e.message)))?;
             match burrow_bundle::requirements::parse(&text, &allowlist) {

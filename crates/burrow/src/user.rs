@@ -14,7 +14,7 @@ pub async fn create(config: &Config, email: &str, name: &str, admin: bool) -> an
         .read_line(&mut password)
         .context("Failed to read the password from standard input")?;
     let password = password.trim_end_matches(['\n', '\r']);
-    let user = burrow_api::accounts::create_account(
+    let user = burrow_service::accounts::create_account(
         &store,
         email,
         name,

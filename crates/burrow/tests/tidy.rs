@@ -41,3 +41,96 @@ fn every_module_starts_with_a_doc_line() {
         missing.join("\n")
     );
 }
+
+/// The `burrow-*` crates a crate's `[dependencies]` names (not its dev-dependencies).
+fn burrow_dependencies(krate: &str) -> Vec<String> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join(krate)
+        .join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let mut section = "";
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            section = line;
+        } else if section == "[dependencies]" && line.starts_with("burrow-") {
+            out.push(line.split(['.', ' ', '=']).next().unwrap().to_owned());
+        }
+    }
+    out
+}
+
+/// The layering ARCHITECTURE.md promises, checked on the manifests: the sandbox knows
+/// nothing of what runs in it, the supervisor and the queue nothing of apps, and the
+/// gateway nothing of the API; the use cases sit below both HTTP edges.
+#[test]
+fn crates_depend_only_downwards() {
+    let refuse = |krate: &str, forbidden: &[&str]| {
+        let deps = burrow_dependencies(krate);
+        for f in forbidden {
+            assert!(
+                !deps.iter().any(|d| d == f),
+                "{krate} must not depend on {f}: see ARCHITECTURE.md (its dependencies: {deps:?})"
+            );
+        }
+    };
+    let above_runtime = [
+        "burrow-apps",
+        "burrow-api",
+        "burrow-gateway",
+        "burrow-service",
+        "burrow-envs",
+        "burrow-store",
+        "burrow-sessions",
+        "burrow-queue",
+    ];
+    refuse("burrow-sandbox", &above_runtime);
+    refuse(
+        "burrow-sessions",
+        &[
+            "burrow-apps",
+            "burrow-api",
+            "burrow-gateway",
+            "burrow-service",
+        ],
+    );
+    refuse(
+        "burrow-queue",
+        &[
+            "burrow-apps",
+            "burrow-api",
+            "burrow-gateway",
+            "burrow-service",
+        ],
+    );
+    refuse("burrow-gateway", &["burrow-api"]);
+    refuse("burrow-service", &["burrow-api", "burrow-gateway"]);
+    assert!(burrow_dependencies("burrow-gateway").contains(&"burrow-service".to_owned()));
+    assert!(burrow_dependencies("burrow-api").contains(&"burrow-service".to_owned()));
+}
+
+/// The API crate serves HTTP and starts no tasks: background work belongs to `serve`.
+#[test]
+fn the_api_crate_starts_no_tasks() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("burrow-api/src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let spawning: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            text.contains("tokio::spawn(") || text.contains("task::spawn(")
+        })
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(
+        spawning.is_empty(),
+        "these API files start tasks: {spawning:?}"
+    );
+}

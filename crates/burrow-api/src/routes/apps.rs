@@ -9,36 +9,17 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use burrow_blobs::{BlobPath, PutPayload};
-use burrow_bundle::{validate, Policy};
-use burrow_core::{AppName, Description};
-use burrow_store::{AppChanges, NewApp, NewVersion, StoreError};
+use burrow_blobs::BlobPath;
+pub use burrow_service::apps::upload_limit;
+use burrow_service::apps::{self as use_case, app_in_project, Upload};
 use futures::Stream;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::dto::{
-    AppDetailDto, AppDto, CreateAppRequest, FindingDto, UpdateAppRequest, VersionDto,
-};
-use crate::error::{ApiError, ErrorBody};
+use crate::dto::{AppDetailDto, AppDto, CreateAppRequest, UpdateAppRequest, VersionDto};
+use crate::error::{ApiError, ErrorBody, Kind};
 use crate::extract::{ApiJson, ApiPath, Editor, ProjectAccess, Viewer};
-use crate::state::AppState;
-
-/// The templates an app can start from: id, title, `app.py`.
-pub const TEMPLATES: &[(&str, &str, &str)] = &[(
-    "csv-explorer",
-    "CSV Explorer",
-    include_str!("../../../../templates/csv_explorer/app.py"),
-)];
-
-/// The largest upload accepted: the bundle validator's uncompressed cap, plus room for headers.
-pub fn upload_limit() -> usize {
-    burrow_bundle::ZipLimits::default().max_total_bytes as usize + (1 << 20)
-}
-
-const DEFAULT_CPU_MILLIS: i64 = 1000;
-const DEFAULT_MEMORY_BYTES: i64 = 1 << 30;
-const DEFAULT_IDLE_TIMEOUT_SECS: i64 = 600;
+use crate::AppState;
 
 /// A `multipart/form-data` upload: the bundle and, for a new app, its name and description.
 #[derive(Debug, ToSchema)]
@@ -51,34 +32,12 @@ pub struct UploadForm {
     description: Option<String>,
 }
 
-/// A new bundle, whichever way it came in.
-struct Upload {
-    filename: String,
-    bytes: Vec<u8>,
-    name: Option<String>,
-    description: Option<String>,
-}
-
 /// The wire form of an app, with the version its sandbox runs now.
 fn dto(state: &AppState, app: burrow_store::App) -> AppDto {
     let running = state.supervisor.running(&app.id).map(|r| r.version);
     let mut dto = AppDto::new(app, &state.config.apps_url());
     dto.running_version = running;
     dto
-}
-
-fn app_not_found() -> ApiError {
-    ApiError::not_found(
-        "app_not_found",
-        "there is no such app in this project: check the app id",
-    )
-}
-
-fn not_found_as(e: StoreError, not_found: fn() -> ApiError) -> ApiError {
-    match e {
-        StoreError::NotFound => not_found(),
-        other => other.into(),
-    }
 }
 
 /// Reads a multipart upload or a JSON body with pasted code or a template.
@@ -93,12 +52,7 @@ async fn read_upload(state: &AppState, request: Request) -> Result<Upload, ApiEr
         let mut multipart = Multipart::from_request(request, state)
             .await
             .map_err(|e| ApiError::bad_request("invalid_upload", e.body_text()))?;
-        let mut upload = Upload {
-            filename: String::new(),
-            bytes: Vec::new(),
-            name: None,
-            description: None,
-        };
+        let mut upload = Upload::default();
         let mut has_file = false;
         while let Some(field) = multipart
             .next_field()
@@ -144,47 +98,25 @@ async fn read_upload(state: &AppState, request: Request) -> Result<Upload, ApiEr
         return Ok(upload);
     }
     let ApiJson(req) = ApiJson::<CreateAppRequest>::from_request(request, state).await?;
-    match (req.code, req.template) {
-        (Some(code), None) => Ok(Upload {
-            filename: "app.py".into(),
-            bytes: code.into_bytes(),
-            name: req.name,
-            description: req.description,
-        }),
-        (None, Some(template)) => {
-            let (_, title, code) = TEMPLATES
-                .iter()
-                .find(|(id, _, _)| *id == template)
-                .ok_or_else(|| {
-                    let known: Vec<&str> = TEMPLATES.iter().map(|t| t.0).collect();
-                    let mut e = ApiError::bad_request(
-                        "unknown_template",
-                        format!(
-                            "there is no template {template:?}: choose one of {}",
-                            known.join(", ")
-                        ),
-                    );
-                    e.field = Some("template");
-                    e
-                })?;
-            Ok(Upload {
-                filename: "app.py".into(),
-                bytes: code.as_bytes().to_vec(),
-                name: req.name.or_else(|| Some((*title).to_owned())),
-                description: req.description,
-            })
+    let mut upload = match (req.code, req.template) {
+        (Some(code), None) => Upload::code(code),
+        (None, Some(template)) => Upload::template(&template)?,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_upload",
+                "send exactly one of `code` (the app's Python) or `template`, or upload a file as multipart/form-data",
+            ))
         }
-        _ => Err(ApiError::bad_request(
-            "invalid_upload",
-            "send exactly one of `code` (the app's Python) or `template`, or upload a file as multipart/form-data",
-        )),
-    }
+    };
+    upload.name = req.name.or(upload.name);
+    upload.description = req.description;
+    Ok(upload)
 }
 
 fn upload_error(status: StatusCode, text: String) -> ApiError {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
-            status,
+            Kind::TooLarge,
             "upload_too_large",
             format!(
                 "the upload is larger than {} MB: make the bundle smaller",
@@ -194,57 +126,6 @@ fn upload_error(status: StatusCode, text: String) -> ApiError {
     } else {
         ApiError::bad_request("invalid_upload", text)
     }
-}
-
-/// Validates the bundle, stores it as a blob and returns what a new version needs.
-/// On a rejection, nothing is stored and every finding is in the 422.
-async fn accept_bundle(
-    state: &AppState,
-    upload: &Upload,
-) -> Result<(burrow_bundle::ValidBundle, String), ApiError> {
-    let allowlist = crate::routes::packages::load_allowlist(&state.store).await?;
-    let bundle = validate(&upload.filename, &upload.bytes, &allowlist, &Policy::app()).map_err(
-        |rejection| {
-            let mut e = ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_bundle",
-                format!(
-                    "the upload has {} problem(s); fix each and upload again",
-                    rejection.errors.len()
-                ),
-            );
-            e.details = rejection.errors.iter().map(FindingDto::from).collect();
-            e
-        },
-    )?;
-    let blob = format!("bundles/{}.zip", burrow_core::ids::new_id("bnd"));
-    state
-        .blobs
-        .put(
-            &BlobPath::from(blob.as_str()),
-            PutPayload::from(bundle.archive.clone()),
-        )
-        .await
-        .map_err(|e| ApiError::internal(format!("storing the bundle: {e}")))?;
-    Ok((bundle, blob))
-}
-
-/// Undoes a stored bundle whose version could not be recorded.
-async fn forget_bundle(state: &AppState, blob: &str) {
-    let _ = state.blobs.delete(&BlobPath::from(blob)).await;
-}
-
-fn warnings_json(bundle: &burrow_bundle::ValidBundle) -> String {
-    let warnings: Vec<FindingDto> = bundle.warnings.iter().map(FindingDto::from).collect();
-    serde_json::to_string(&warnings).expect("findings serialise")
-}
-
-async fn start_build(state: &AppState, build_id: &str) -> Result<(), ApiError> {
-    let build = state.store.get_build(build_id).await?;
-    state.builds.start(build).await.map_err(|e| match e {
-        burrow_envs::BuildsError::Store(e) => ApiError::from(e),
-        other => ApiError::internal(other.to_string()),
-    })
 }
 
 /// Deploy a new app from an upload (`multipart/form-data`: `file`, `name`, `description`),
@@ -271,65 +152,10 @@ pub async fn create_app(
     request: Request,
 ) -> Result<(StatusCode, Json<AppDetailDto>), ApiError> {
     let upload = read_upload(&state, request).await?;
-    let name = AppName::parse(upload.name.as_deref().unwrap_or_default())?;
-    let description = Description::parse(upload.description.as_deref().unwrap_or_default())?;
-    let (bundle, blob) = accept_bundle(&state, &upload).await?;
-    let app_id = short_id();
-    let build_id = burrow_core::ids::new_id("bld");
-    let requirements = burrow_bundle::requirements::render(&bundle.packages);
-    let warnings = warnings_json(&bundle);
-    let created = state
-        .store
-        .create_app(
-            &NewApp {
-                id: &app_id,
-                project_id: &access.project.id,
-                name: name.as_str(),
-                description: description.as_str(),
-                cpu_millis: DEFAULT_CPU_MILLIS,
-                memory_bytes: DEFAULT_MEMORY_BYTES,
-                idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,
-            },
-            &NewVersion {
-                bundle_blob: &blob,
-                sha256: &bundle.sha256,
-                requirements: &requirements,
-                inferred: bundle.inferred,
-                warnings_json: &warnings,
-                build_id: &build_id,
-                created_by: &access.user.id,
-            },
-        )
-        .await;
-    let app = match created {
-        Ok(app) => app,
-        Err(e) => {
-            forget_bundle(&state, &blob).await;
-            return Err(match e {
-                StoreError::Conflict => {
-                    let mut e = ApiError::conflict(
-                        "app_exists",
-                        format!(
-                            "this project already has an app named {:?}: choose another name, or upload a new version of it",
-                            name.as_str()
-                        ),
-                    );
-                    e.field = Some("name");
-                    e
-                }
-                other => other.into(),
-            });
-        }
-    };
-    start_build(&state, &build_id).await?;
-    tracing::info!(app.id = %app.id, project.id = %access.project.id, build.id = %build_id, "Created app");
+    let (app, _) =
+        use_case::create_app(&state, &access.project.id, &access.user.id, &upload).await?;
     let detail = detail(&state, &access.project.id, &app.id).await?;
     Ok((StatusCode::CREATED, Json(detail)))
-}
-
-/// An app's short id: 16 characters (80 bits) of the unambiguous id alphabet, no prefix.
-fn short_id() -> String {
-    burrow_core::ids::new_id("a")[2..].to_owned()
 }
 
 /// The app with its versions. Versions are read first: a build's success and its
@@ -340,11 +166,7 @@ async fn detail(
     app_id: &str,
 ) -> Result<AppDetailDto, ApiError> {
     let versions = state.store.list_versions(app_id).await?;
-    let app = state
-        .store
-        .get_app(project_id, app_id)
-        .await
-        .map_err(|e| not_found_as(e, app_not_found))?;
+    let app = app_in_project(state, project_id, app_id).await?;
     let active = app.active_version;
     Ok(AppDetailDto {
         app: dto(state, app),
@@ -402,72 +224,15 @@ pub async fn update_app(
     ApiPath(path): ApiPath<(String, String)>,
     ApiJson(req): ApiJson<UpdateAppRequest>,
 ) -> Result<Json<AppDto>, ApiError> {
-    let app_id = path.1;
-    let name = req.name.as_deref().map(AppName::parse).transpose()?;
-    let description = req
-        .description
-        .as_deref()
-        .map(Description::parse)
-        .transpose()?;
-    let cpu_millis = match req.cpus {
-        Some(c) if (0.1..=8.0).contains(&c) => Some((c * 1000.0).round() as i64),
-        Some(c) => {
-            return Err(out_of_range(
-                "cpus",
-                format!("{c} cores is not between 0.1 and 8"),
-            ))
-        }
-        None => None,
+    let settings = use_case::Settings {
+        name: req.name,
+        description: req.description,
+        cpus: req.cpus,
+        memory_mb: req.memory_mb,
+        idle_timeout_secs: req.idle_timeout_secs,
     };
-    let memory_bytes = match req.memory_mb {
-        Some(m) if (128..=16384).contains(&m) => Some(m << 20),
-        Some(m) => {
-            return Err(out_of_range(
-                "memory_mb",
-                format!("{m} MiB is not between 128 and 16384"),
-            ))
-        }
-        None => None,
-    };
-    let idle_timeout_secs = match req.idle_timeout_secs {
-        Some(s) if (10..=86_400).contains(&s) => Some(s),
-        Some(s) => {
-            return Err(out_of_range(
-                "idle_timeout_secs",
-                format!("{s} seconds is not between 10 and 86400 (a day)"),
-            ))
-        }
-        None => None,
-    };
-    let changes = AppChanges {
-        name: name.as_ref().map(AppName::as_str),
-        description: description.as_ref().map(Description::as_str),
-        cpu_millis,
-        memory_bytes,
-        idle_timeout_secs,
-    };
-    let app = state
-        .store
-        .update_app(&access.project.id, &app_id, &changes)
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict => {
-                let mut e = ApiError::conflict(
-                    "app_exists",
-                    "this project already has an app of that name: choose another",
-                );
-                e.field = Some("name");
-                e
-            }
-            other => not_found_as(other, app_not_found),
-        })?;
+    let app = use_case::update_app(&state, &access.project.id, &path.1, &settings).await?;
     Ok(Json(dto(&state, app)))
-}
-
-fn out_of_range(field: &'static str, message: String) -> ApiError {
-    let mut e = ApiError::bad_request("out_of_range", message);
-    e.field = Some(field);
-    e
 }
 
 /// Delete an app, its versions and their bundles.
@@ -483,18 +248,7 @@ pub async fn delete_app(
     access: ProjectAccess<Editor>,
     ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let app_id = path.1;
-    // The row goes first: only an app of this project is stopped and forgotten.
-    let blobs = state
-        .store
-        .delete_app(&access.project.id, &app_id)
-        .await
-        .map_err(|e| not_found_as(e, app_not_found))?;
-    state.supervisor.forget(&app_id).await;
-    for blob in blobs {
-        forget_bundle(&state, &blob).await;
-    }
-    tracing::info!(app.id = %app_id, project.id = %access.project.id, "Deleted app");
+    use_case::delete_app(&state, &access.project.id, &path.1).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -536,38 +290,15 @@ pub async fn add_version(
     ApiPath(path): ApiPath<(String, String)>,
     request: Request,
 ) -> Result<(StatusCode, Json<VersionDto>), ApiError> {
-    let app_id = path.1;
-    let app = app_in_project(&state, &access.project.id, &app_id).await?;
     let upload = read_upload(&state, request).await?;
-    let (bundle, blob) = accept_bundle(&state, &upload).await?;
-    let build_id = burrow_core::ids::new_id("bld");
-    let requirements = burrow_bundle::requirements::render(&bundle.packages);
-    let warnings = warnings_json(&bundle);
-    let version = match state
-        .store
-        .add_version(
-            &access.project.id,
-            &app.id,
-            &NewVersion {
-                bundle_blob: &blob,
-                sha256: &bundle.sha256,
-                requirements: &requirements,
-                inferred: bundle.inferred,
-                warnings_json: &warnings,
-                build_id: &build_id,
-                created_by: &access.user.id,
-            },
-        )
-        .await
-    {
-        Ok(v) => v,
-        Err(e) => {
-            forget_bundle(&state, &blob).await;
-            return Err(not_found_as(e, app_not_found));
-        }
-    };
-    start_build(&state, &build_id).await?;
-    tracing::info!(app.id = %app.id, version = version.number, build.id = %build_id, "Uploaded a version");
+    let (app, version) = use_case::add_version(
+        &state,
+        &access.project.id,
+        &path.1,
+        &access.user.id,
+        &upload,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(VersionDto::new(version, app.active_version)),
@@ -592,38 +323,8 @@ pub async fn activate_version(
     access: ProjectAccess<Editor>,
     ApiPath(path): ApiPath<(String, String, i64)>,
 ) -> Result<Json<AppDto>, ApiError> {
-    let app_id = path.1;
-    let number = path.2;
-    app_in_project(&state, &access.project.id, &app_id).await?;
-    let activated = state
-        .store
-        .activate_version(&access.project.id, &app_id, number)
-        .await
-        .map_err(|e| not_found_as(e, version_not_found))?;
-    match activated {
-        Ok(app) => {
-            tracing::info!(app.id = %app.id, version = number, "Activated a version");
-            Ok(Json(dto(&state, app)))
-        }
-        Err(version) => Err(ApiError::conflict(
-            "version_not_built",
-            match version.build.error {
-                Some(why) => format!(
-                    "version {number} cannot run: its build failed ({why}); upload a fixed version"
-                ),
-                None => format!(
-                    "version {number} is still being built: activate it once its build succeeds"
-                ),
-            },
-        )),
-    }
-}
-
-fn version_not_found() -> ApiError {
-    ApiError::not_found(
-        "version_not_found",
-        "this app has no such version: see GET …/versions",
-    )
+    let app = use_case::activate_version(&state, &access.project.id, &path.1, path.2).await?;
+    Ok(Json(dto(&state, app)))
 }
 
 /// Download a version's canonical bundle as a zip.
@@ -649,7 +350,7 @@ pub async fn download_version(
         .store
         .get_version(&app.id, number)
         .await
-        .map_err(|e| not_found_as(e, version_not_found))?;
+        .map_err(|e| ApiError::or_not_found(e, use_case::version_not_found))?;
     let bytes = state
         .blobs
         .get(&BlobPath::from(version.bundle_blob.as_str()))
@@ -770,18 +471,6 @@ pub struct WaitQuery {
     pub wait: bool,
 }
 
-async fn app_in_project(
-    state: &AppState,
-    project_id: &str,
-    app_id: &str,
-) -> Result<burrow_store::App, ApiError> {
-    state
-        .store
-        .get_app(project_id, app_id)
-        .await
-        .map_err(|e| not_found_as(e, app_not_found))
-}
-
 async fn app_dto(
     state: &AppState,
     project_id: &str,
@@ -789,18 +478,6 @@ async fn app_dto(
 ) -> Result<Json<AppDto>, ApiError> {
     let app = app_in_project(state, project_id, app_id).await?;
     Ok(Json(dto(state, app)))
-}
-
-fn start_failed(e: burrow_apps::AppError) -> ApiError {
-    match e {
-        burrow_apps::AppError::NotBuilt => ApiError::conflict("not_built", e.to_string()),
-        burrow_apps::AppError::Store(s) => s.into(),
-        other => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "start_failed",
-            other.to_string(),
-        ),
-    }
 }
 
 /// The app's runtime status: `stopped`, `starting`, `running`, `stopping` or `error`, with
@@ -852,10 +529,8 @@ pub async fn stop_app(
     access: ProjectAccess<Editor>,
     ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<Json<AppDto>, ApiError> {
-    let app = app_in_project(&state, &access.project.id, &path.1).await?;
-    state.supervisor.stop(&app.id).await.map_err(start_failed)?;
-    tracing::info!(app.id = %app.id, "Stopped app");
-    app_dto(&state, &access.project.id, &app.id).await
+    use_case::stop(&state, &access.project.id, &path.1).await?;
+    app_dto(&state, &access.project.id, &path.1).await
 }
 
 /// Stop the app, then start it again.
@@ -878,9 +553,7 @@ pub async fn restart_app(
     run_lifecycle(&state, &access.project.id, &path.1, q.wait, true).await
 }
 
-/// Runs a start or restart of a built app of the project in the supervisor's own task,
-/// so a client that goes away cannot cut it short: awaited with `wait`, else answered
-/// with 202 once `starting` is recorded (under the app's lock, like every transition).
+/// Starts or restarts the app, answering 200 once it runs with `wait`, else 202.
 async fn run_lifecycle(
     state: &AppState,
     project_id: &str,
@@ -888,28 +561,13 @@ async fn run_lifecycle(
     wait: bool,
     restart: bool,
 ) -> Result<(StatusCode, Json<AppDto>), ApiError> {
-    let app = app_in_project(state, project_id, app_id).await?;
-    if app.active_version.is_none() {
-        return Err(start_failed(burrow_apps::AppError::NotBuilt));
-    }
-    let app_id = app.id;
-    let task = state.supervisor.launch(&app_id, restart).await;
-    if wait {
-        task.await
-            .map_err(|e| ApiError::internal(format!("the start task failed: {e}")))?
-            .map_err(|e| start_failed(e.into()))?;
-        return Ok((StatusCode::OK, app_dto(state, project_id, &app_id).await?));
-    }
-    let id = app_id.clone();
-    tokio::spawn(async move {
-        if let Ok(Err(e)) = task.await {
-            tracing::warn!(app.id = %id, error = %e, "App did not start");
-        }
-    });
-    Ok((
-        StatusCode::ACCEPTED,
-        app_dto(state, project_id, &app_id).await?,
-    ))
+    use_case::launch(state, project_id, app_id, wait, restart).await?;
+    let status = if wait {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, app_dto(state, project_id, app_id).await?))
 }
 
 /// The app's output (stdout and stderr): what is kept, then live while it runs, as
@@ -986,37 +644,10 @@ pub async fn view_ticket(
 ) -> Result<Json<ViewTicketDto>, ApiError> {
     let app = app_in_project(&state, &access.project.id, &path.1).await?;
     Ok(Json(ViewTicketDto {
-        url: mint_ticket(&state, &access.user.id, &app.id, None).await?,
+        url: burrow_service::access::issue_view_ticket(&state, &access.user.id, &app.id, None)
+            .await?
+            .to_string(),
     }))
-}
-
-/// Stores a one-time ticket and returns the URL on the app's origin that redeems it.
-async fn mint_ticket(
-    state: &AppState,
-    user_id: &str,
-    app_id: &str,
-    next: Option<&str>,
-) -> Result<String, ApiError> {
-    let ticket = burrow_core::SessionToken::generate();
-    state
-        .store
-        .insert_view_ticket(
-            &ticket.hash(),
-            user_id,
-            app_id,
-            burrow_store::now_ms() + crate::viewer::TICKET_SECS * 1000,
-        )
-        .await?;
-    let mut url = state.config.apps_url().origin(app_id);
-    url.set_path("/_burrow/ticket");
-    url.query_pairs_mut()
-        .append_pair("ticket", ticket.expose())
-        .append_pair(
-            "next",
-            next.filter(|n| crate::viewer::is_local_path(n))
-                .unwrap_or("/"),
-        );
-    Ok(url.to_string())
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -1056,12 +687,8 @@ pub async fn open_app(
         login.query_pairs_mut().append_pair("next", here.as_str());
         return Ok(axum::response::Redirect::to(login.as_str()));
     };
-    if !state.store.can_view_app(&session.user.id, &app_id).await? {
-        return Err(ApiError::not_found(
-            "app_not_found",
-            "there is no such app, or you are not a member of its project",
-        ));
-    }
-    let url = mint_ticket(&state, &session.user.id, &app_id, q.next.as_deref()).await?;
-    Ok(axum::response::Redirect::to(&url))
+    let url =
+        burrow_service::access::open_app(&state, &session.user.id, &app_id, q.next.as_deref())
+            .await?;
+    Ok(axum::response::Redirect::to(url.as_str()))
 }

@@ -9,11 +9,11 @@ use burrow_core::password::{dummy_hash, verify_password};
 use burrow_core::SessionToken;
 use burrow_store::{StoreError, User};
 
-use crate::accounts::create_account;
 use crate::dto::{timestamp, LoginRequest, RegisterRequest, SessionDto, UserDto};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, Session, SESSION_COOKIE};
-use crate::state::AppState;
+use crate::AppState;
+use burrow_service::accounts::create_account;
 
 /// Starts a session for `user`: stores the token's hash and answers with the
 /// token in the body and in an HttpOnly cookie.
@@ -124,7 +124,7 @@ pub async fn login(
         .await?;
     let invalid = || {
         ApiError::new(
-            StatusCode::UNAUTHORIZED,
+            crate::error::Kind::Unauthenticated,
             "invalid_credentials",
             "wrong email or password",
         )

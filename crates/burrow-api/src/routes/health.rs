@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 
 use crate::dto::HealthDto;
-use crate::state::AppState;
+use crate::AppState;
 
 /// Liveness: the process is up and serving.
 #[utoipa::path(get, path = "/healthz", tag = "health",

@@ -9,7 +9,7 @@ use burrow_store::StoreError;
 use crate::dto::{AddMemberRequest, MemberDto, UpdateMemberRequest};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, Owner, ProjectAccess, Viewer};
-use crate::state::AppState;
+use crate::AppState;
 
 fn member_not_found() -> ApiError {
     ApiError::not_found(

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use crate::dto::timestamp;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Session;
-use crate::state::AppState;
+use crate::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NotificationDto {

@@ -4,15 +4,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use burrow_bundle::requirements::parse_entry;
-use burrow_bundle::Allowlist;
-use burrow_store::{Package, Store, StoreError};
+use burrow_store::{Package, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::dto::timestamp;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Admin, ApiJson, ApiPath, Session};
-use crate::state::AppState;
+use crate::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PackageDto {
@@ -42,17 +41,6 @@ pub struct AddPackageRequest {
     /// Optional inclusive upper bound, such as `0.9`.
     #[serde(default)]
     pub max_version: Option<String>,
-}
-
-/// The allowlist as the validator needs it.
-pub async fn load_allowlist(store: &Store) -> Result<Allowlist, ApiError> {
-    let packages = store.list_packages().await?;
-    Allowlist::new(
-        packages
-            .iter()
-            .map(|p| (p.name.as_str(), p.max_version.as_deref())),
-    )
-    .map_err(|e| ApiError::internal(format!("invalid allowlist entry in the database: {e}")))
 }
 
 /// `NAME` or `NAME<=MAX`, normalised; a 400 that says what is wrong otherwise.

@@ -8,7 +8,7 @@ use burrow_core::{ProjectName, Role};
 use crate::dto::{CreateProjectRequest, ProjectDto, UpdateProjectRequest};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, Owner, ProjectAccess, Session, Viewer};
-use crate::state::AppState;
+use crate::AppState;
 
 /// The projects the caller is a member of, newest first.
 #[utoipa::path(get, path = "/api/v1/projects", tag = "projects",
@@ -95,20 +95,7 @@ pub async fn delete_project(
     State(state): State<AppState>,
     access: ProjectAccess<Owner>,
 ) -> Result<StatusCode, ApiError> {
-    let files = state.store.project_app_files(&access.project.id).await?;
-    state.store.delete_project(&access.project.id).await?;
-    // Its apps went with it: stop their sandboxes and remove their files.
-    let mut apps: Vec<&str> = files.iter().map(|(app, _)| app.as_str()).collect();
-    apps.dedup();
-    for app in apps {
-        state.supervisor.forget(app).await;
-    }
-    for (_, blob) in &files {
-        let _ = state
-            .blobs
-            .delete(&burrow_blobs::BlobPath::from(blob.as_str()))
-            .await;
-    }
+    burrow_service::apps::delete_project(&state, &access.project.id).await?;
     tracing::info!(project.id = %access.project.id, user.id = %access.user.id, "Deleted project");
     Ok(StatusCode::NO_CONTENT)
 }

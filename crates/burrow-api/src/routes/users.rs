@@ -4,11 +4,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
-use crate::accounts::create_account;
 use crate::dto::{CreateUserRequest, UserDto};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Admin, ApiJson};
-use crate::state::AppState;
+use crate::AppState;
+use burrow_service::accounts::create_account;
 
 /// List every user (admins only).
 #[utoipa::path(get, path = "/api/v1/users", tag = "users",

@@ -240,7 +240,7 @@ async fn closed_registration_leaves_account_creation_to_admins(db: Db) {
     assert!(msg.contains("admin"), "{msg}");
 
     // The first admin comes from the CLI path, which uses the same account code.
-    burrow_api::accounts::create_account(
+    burrow_service::accounts::create_account(
         &app.store,
         "root@example.com",
         "Root",

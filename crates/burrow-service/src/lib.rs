@@ -1,4 +1,15 @@
-//! The shared application state handed to every handler.
+//! Burrow's use cases, shared by the API, the apps gateway and the CLI: who may do what
+//! ([`access`]), accounts, the package allowlist, and deploying, changing and deleting
+//! apps ([`apps`]). No HTTP here, except behind the `http` feature: rendering
+//! [`Error`]s as responses and observing requests, for the two HTTP edges.
+
+pub mod access;
+pub mod accounts;
+pub mod apps;
+pub mod error;
+#[cfg(feature = "http")]
+pub mod http;
+pub mod packages;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -10,21 +21,21 @@ use burrow_core::rate_limit::FailureLimiter;
 use burrow_store::Store;
 use tokio::sync::{Mutex, Semaphore};
 
-use crate::error::ApiError;
+pub use crate::error::{Error, Finding, Kind};
 
-/// Everything a request may need; cloning is one `Arc` increment.
+/// Everything a use case may need; cloning is one `Arc` increment.
 #[derive(Clone, Debug)]
-pub struct AppState(Arc<App>);
+pub struct Services(Arc<Core>);
 
-impl std::ops::Deref for AppState {
-    type Target = App;
+impl std::ops::Deref for Services {
+    type Target = Core;
 
-    fn deref(&self) -> &App {
+    fn deref(&self) -> &Core {
         &self.0
     }
 }
 
-pub struct App {
+pub struct Core {
     pub config: Config,
     pub store: Store,
     pub blobs: Arc<dyn ObjectStore>,
@@ -32,16 +43,14 @@ pub struct App {
     pub builds: burrow_envs::Builds,
     /// Starts, watches and stops app sandboxes.
     pub supervisor: burrow_apps::Supervisor,
-    /// Kept-alive connections from the viewer proxy to app sandboxes.
-    pub upstreams: Arc<crate::viewer::Upstreams>,
     /// Caps concurrent password hashing: each hash holds 19 MiB and a core.
     pub hashing: Semaphore,
     pub login_limits: Mutex<LoginLimits>,
 }
 
-impl std::fmt::Debug for App {
+impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App")
+        f.debug_struct("Core")
             .field("config", &self.config)
             .field("store", &self.store)
             .finish_non_exhaustive()
@@ -55,7 +64,7 @@ pub struct LoginLimits {
     pub per_address: FailureLimiter,
 }
 
-impl AppState {
+impl Services {
     pub fn new(
         config: Config,
         store: Store,
@@ -84,34 +93,33 @@ impl AppState {
                 max_upload_mb: config.apps.max_upload_mb,
             },
         );
-        Self(Arc::new(App {
+        Self(Arc::new(Core {
             config,
             store,
             blobs,
             builds,
             supervisor,
-            upstreams: Arc::default(),
             hashing: Semaphore::new(permits),
             login_limits: Mutex::new(login_limits),
         }))
     }
 }
 
-impl App {
+impl Core {
     /// Runs a password hash or verification on the blocking pool, at most
     /// `auth.max_concurrent_hashes` at once.
     pub async fn with_hashing<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, Error> {
         // Waiting is bounded, so a flood of logins cannot queue without end.
         let _permit =
             match tokio::time::timeout(Duration::from_secs(10), self.hashing.acquire()).await {
                 Ok(Ok(permit)) => permit,
-                Ok(Err(_)) => return Err(ApiError::internal("the hashing semaphore is closed")),
+                Ok(Err(_)) => return Err(Error::internal("the hashing semaphore is closed")),
                 Err(_) => {
-                    return Err(ApiError::new(
-                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    return Err(Error::new(
+                        Kind::Unavailable,
                         "busy",
                         "the server is busy checking passwords: try again in a few seconds",
                     ))
@@ -119,18 +127,18 @@ impl App {
             };
         tokio::task::spawn_blocking(work)
             .await
-            .map_err(|e| ApiError::internal(format!("password hashing task failed: {e}")))
+            .map_err(|e| Error::internal(format!("password hashing task failed: {e}")))
     }
 
     /// 429 if either the account or the address has run out of failed logins;
     /// otherwise counts this attempt as a failure in advance, under the same
     /// lock, so concurrent guesses cannot all slip past the check. A success
-    /// takes it back with [`App::record_login_success`].
+    /// takes it back with [`Core::record_login_success`].
     pub async fn begin_login_attempt(
         &self,
         account: Option<&str>,
         address: IpAddr,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Error> {
         let now = Instant::now();
         let address = address_key(address);
         let mut limits = self.login_limits.lock().await;
@@ -148,7 +156,7 @@ impl App {
             (Err(a), Err(b)) => a.max(b),
         };
         let secs = retry.as_secs().max(1);
-        Err(ApiError::too_many_requests(
+        Err(Error::too_many_requests(
             secs,
             format!("too many failed logins: wait {secs} seconds and try again"),
         ))

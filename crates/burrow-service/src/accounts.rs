@@ -3,7 +3,7 @@
 use burrow_core::{DisplayName, Email, NewPassword};
 use burrow_store::{NewUser, Store, StoreError, User};
 
-use crate::error::ApiError;
+use crate::error::Error;
 
 /// Validates and creates an account. `hash` runs the (slow) password hash;
 /// the API passes its capped blocking pool, the CLI a plain call.
@@ -14,10 +14,10 @@ pub async fn create_account<F, Fut>(
     password: &str,
     admin: bool,
     hash: F,
-) -> Result<User, ApiError>
+) -> Result<User, Error>
 where
     F: FnOnce(String) -> Fut,
-    Fut: std::future::Future<Output = Result<String, ApiError>>,
+    Fut: std::future::Future<Output = Result<String, Error>>,
 {
     let email = Email::parse(email)?;
     let name = DisplayName::parse(name)?;
@@ -44,8 +44,8 @@ where
         })
 }
 
-fn email_taken(email: &Email) -> ApiError {
-    let mut e = ApiError::conflict(
+fn email_taken(email: &Email) -> Error {
+    let mut e = Error::conflict(
         "email_taken",
         format!("an account with email {email} already exists: log in instead"),
     );

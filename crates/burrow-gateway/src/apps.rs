@@ -1,0 +1,122 @@
+//! Apps as the gateway's destinations: `{app}.apps…` hosts, project membership through
+//! the view sessions of `burrow_service::access`, and the apps supervisor to wake and
+//! reach them.
+
+use burrow_apps::Running;
+use burrow_core::SessionToken;
+use burrow_sandbox::Connection;
+use burrow_service::access::{self, ViewAccess};
+use burrow_service::{Error, Services};
+use url::Url;
+
+use crate::Destinations;
+
+/// Every app, each on its own origin of `apps_url`.
+#[derive(Debug, Clone)]
+pub struct Apps {
+    services: Services,
+    apps_url: burrow_config::AppsUrl,
+}
+
+impl Apps {
+    pub fn new(services: Services) -> Self {
+        let apps_url = services.config.apps_url();
+        Self { services, apps_url }
+    }
+}
+
+#[async_trait::async_trait]
+impl Destinations for Apps {
+    type Target = Running;
+
+    fn find(&self, host: &str) -> Option<String> {
+        self.apps_url.app_in_host(host).map(str::to_owned)
+    }
+
+    fn origin(&self, id: &str) -> Url {
+        self.apps_url.origin(id)
+    }
+
+    fn nowhere(&self) -> Error {
+        Error::not_found(
+            "app_not_found",
+            format!(
+                "no app is served at this address: apps live at {}, opened from Burrow",
+                self.apps_url
+            ),
+        )
+    }
+
+    fn sign_in(&self, id: &str, next: &str) -> Url {
+        let mut open = self.services.config.public_url();
+        open.set_path(&format!("/api/v1/apps/{id}/open"));
+        open.query_pairs_mut().append_pair("next", next);
+        open
+    }
+
+    async fn redeem(&self, id: &str, ticket: &str) -> Result<Option<SessionToken>, Error> {
+        access::redeem_view_ticket(&self.services, id, ticket).await
+    }
+
+    async fn access(&self, id: &str, session_hash: &str) -> Result<ViewAccess, Error> {
+        access::view_access(&self.services, session_hash, id).await
+    }
+
+    async fn status(&self, id: &str) -> Result<serde_json::Value, Error> {
+        let app = self.services.store.find_app(id).await?;
+        Ok(serde_json::json!({
+            "status": app.status.as_str(),
+            "last_error": app.last_error,
+            "restart_count": app.restart_count,
+        }))
+    }
+
+    fn running(&self, id: &str) -> Option<Running> {
+        self.services.supervisor.running(id)
+    }
+
+    async fn wake(&self, id: &str) -> Result<String, Error> {
+        let app = self.services.store.find_app(id).await?;
+        if app.active_version.is_none() {
+            return Err(Error::conflict(
+                "not_built",
+                "this app has no built version yet: wait for its build, or upload a version that builds",
+            ));
+        }
+        // An app left in `error` after its restarts stays there until an editor starts
+        // it; viewers see the error on the loading page.
+        if app.status != burrow_store::AppStatus::Error {
+            let supervisor = self.services.supervisor.clone();
+            let id = id.to_owned();
+            tokio::spawn(async move {
+                if let Err(e) = supervisor.ensure_running(&id).await {
+                    tracing::warn!(app.id = %id, error = %e, "App did not start");
+                }
+            });
+        }
+        Ok(app.name)
+    }
+
+    fn pool_key(target: &Running) -> String {
+        target.sandbox.clone()
+    }
+
+    async fn connect(&self, target: &Running) -> Result<Connection, Error> {
+        self.services.supervisor.connect(target).await.map_err(|e| {
+            Error::new(
+                burrow_service::Kind::Unreachable,
+                "app_unreachable",
+                "the app did not answer: it may be restarting, so try again in a moment",
+            )
+            .with_detail(e.to_string())
+        })
+    }
+
+    fn touch(&self, id: &str) {
+        self.services.supervisor.touch(id);
+    }
+
+    fn max_body_bytes(&self) -> usize {
+        self.services.supervisor.options().max_upload_mb as usize * 1024 * 1024 + (1 << 20)
+    }
+}

@@ -1,0 +1,623 @@
+//! The gateway: the authenticated reverse proxy through which viewers reach what runs in
+//! sandboxes, each destination (an app today, a workspace's preview later) on an origin
+//! of its own.
+//!
+//! It knows nothing of Streamlit nor of what a destination is: a [`Destinations`]
+//! implementation says which destination a `Host` names, who may see it (through the
+//! one authorization path in `burrow_service::access`), and how to wake and reach it.
+//! [`apps::Apps`] is the one for apps (`apps_url`, such as
+//! `http://{app}.apps.localhost:8081`, all on one listener, `apps_listen`). So a
+//! destination's JavaScript never shares an origin with the platform's session cookie,
+//! nor with another destination. A viewer arrives with a one-time ticket minted by the
+//! platform for one destination, which becomes a host-only view session cookie valid for
+//! that one alone. Every request and every WebSocket upgrade is checked again; a viewer
+//! who may not see it gets the same 404 as for a missing one. Requests are streamed to
+//! the sandbox over kept-alive connections ([`upstream`]), and WebSockets are tunnelled
+//! byte for byte, their access checked again while they stay open.
+
+pub mod apps;
+mod loading;
+pub mod upstream;
+mod wsframes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Json;
+use axum::Router;
+use burrow_sandbox::Connection;
+use burrow_service::access::{is_local_path, ViewAccess, VIEW_SESSION_SECS};
+use burrow_service::http::{cookie_values, RouteName};
+use burrow_service::{Error, Kind};
+use serde::Deserialize;
+use url::Url;
+
+use crate::upstream::Upstreams;
+
+/// The view session cookie: host-only, on one destination's origin.
+pub const VIEW_COOKIE: &str = "burrow_view";
+/// A request's headers may total this many bytes; more is 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// How often an open WebSocket's access is checked again.
+const REVALIDATE: std::time::Duration = std::time::Duration::from_secs(15);
+/// View cookies looked at per request; more (planted by another origin) are ignored.
+const MAX_VIEW_COOKIES: usize = 4;
+/// Paths under this prefix on a destination's origin are Burrow's, never its own.
+const RESERVED: &str = "/_burrow/";
+
+/// Where the gateway's requests go. One implementation per kind of destination.
+#[async_trait::async_trait]
+pub trait Destinations: Send + Sync + 'static {
+    /// A running destination, as the gateway reaches it.
+    type Target: Send + Sync + 'static;
+
+    /// The destination a request's `Host` names, if any.
+    fn find(&self, host: &str) -> Option<String>;
+    /// The destination's origin, exactly as browsers send it in `Origin`.
+    fn origin(&self, id: &str) -> Url;
+    /// The refusal for a host that names no destination, saying where they live.
+    fn nowhere(&self) -> Error;
+    /// Where a visitor without a view session goes: the platform's page that signs them
+    /// in and comes back with a ticket, to `next` (a path on the destination's origin).
+    fn sign_in(&self, id: &str, next: &str) -> Url;
+    /// Redeems a one-time ticket on `id`'s origin for a new view session's token.
+    async fn redeem(
+        &self,
+        id: &str,
+        ticket: &str,
+    ) -> Result<Option<burrow_core::SessionToken>, Error>;
+    /// What a view session (by its token's hash) may do with `id`.
+    async fn access(&self, id: &str, session_hash: &str) -> Result<ViewAccess, Error>;
+    /// The destination's state, which the loading page polls.
+    async fn status(&self, id: &str) -> Result<serde_json::Value, Error>;
+    /// The destination if it runs now.
+    fn running(&self, id: &str) -> Option<Self::Target>;
+    /// Starts the destination if it may start (once, however many ask), and returns the
+    /// name the loading page shows; an error if it cannot start.
+    async fn wake(&self, id: &str) -> Result<String, Error>;
+    /// Kept-alive connections are pooled by this key (the sandbox).
+    fn pool_key(target: &Self::Target) -> String;
+    /// A new connection to the running destination.
+    async fn connect(&self, target: &Self::Target) -> Result<Connection, Error>;
+    /// A viewer did something: the destination is in use.
+    fn touch(&self, id: &str);
+    /// The largest request body the destination accepts.
+    fn max_body_bytes(&self) -> usize;
+}
+
+/// The gateway's state: its destinations and its pool of upstream connections.
+#[derive(Debug)]
+pub struct Gateway<D: Destinations> {
+    destinations: D,
+    upstreams: Upstreams,
+}
+
+impl<D: Destinations> Gateway<D> {
+    pub fn new(destinations: D) -> Arc<Self> {
+        Arc::new(Self {
+            destinations,
+            upstreams: Upstreams::default(),
+        })
+    }
+}
+
+type State_<D> = State<Arc<Gateway<D>>>;
+
+/// The router of the destinations' origins, with the request-observing layer.
+pub fn router<D: Destinations>(gateway: Arc<Gateway<D>>) -> Router {
+    Router::new()
+        .route("/_burrow/ticket", get(redeem_ticket::<D>))
+        .route("/_burrow/status", get(status::<D>))
+        .fallback(proxy::<D>)
+        .layer(axum::middleware::from_fn(limit_headers))
+        .layer(axum::middleware::from_fn(burrow_service::http::observe))
+        .with_state(gateway)
+}
+
+/// The destination whose origin a request was sent to, from its `Host`.
+fn requested<D: Destinations>(gateway: &Gateway<D>, headers: &HeaderMap) -> Result<String, Error> {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|host| gateway.destinations.find(host))
+        .ok_or_else(|| gateway.destinations.nowhere())
+}
+
+/// 431 when the request's headers are larger than [`MAX_HEADER_BYTES`].
+///
+/// Request smuggling needs no check here: hyper reads a request with both
+/// `Content-Length` and `Transfer-Encoding` as chunked, drops the length, and
+/// closes the connection after answering, so nothing can ride along behind it.
+async fn limit_headers(request: Request, next: axum::middleware::Next) -> Response {
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        return Error::new(
+            Kind::HeadersTooLarge,
+            "headers_too_large",
+            format!(
+                "the request's headers total {size} bytes, more than {MAX_HEADER_BYTES}: clear this site's cookies"
+            ),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+#[derive(Debug, Deserialize)]
+struct TicketQuery {
+    ticket: String,
+    next: Option<String>,
+}
+
+/// Redeems a one-time ticket for a view session cookie on this destination's origin,
+/// then goes on to it. A ticket for another destination is refused (and used up).
+async fn redeem_ticket<D: Destinations>(
+    State(gateway): State_<D>,
+    Query(q): Query<TicketQuery>,
+    headers: HeaderMap,
+) -> Result<Response, Error> {
+    let here = requested(&gateway, &headers)?;
+    let Some(token) = gateway.destinations.redeem(&here, &q.ticket).await? else {
+        return Err(Error::new(
+            Kind::Unauthenticated,
+            "invalid_ticket",
+            "this link has expired or was already used: open it again from Burrow",
+        ));
+    };
+    let next = q
+        .next
+        .filter(|n| is_local_path(n))
+        .unwrap_or_else(|| "/".into());
+    let secure = if gateway.destinations.origin(&here).scheme() == "https" {
+        "; Secure"
+    } else {
+        ""
+    };
+    // No Domain attribute: the cookie goes back to this destination's host only.
+    let cookie = format!(
+        "{VIEW_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age={VIEW_SESSION_SECS}{secure}",
+        token.expose()
+    );
+    let mut response = Redirect::to(&next).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).expect("a token is a valid header"),
+    );
+    Ok(response)
+}
+
+/// Checks the viewer may see the destination: a view session for it that the
+/// destination still grants, on every request, in one query per cookie presented.
+/// Returns the session's hash. Unknown viewers are sent through the platform's sign-in;
+/// refused ones get the same 404 as for a missing destination.
+async fn authorize<D: Destinations>(
+    gateway: &Gateway<D>,
+    id: &str,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<String, Response> {
+    let mut refused = false;
+    // A few values at most: each costs a query, and a browser sends this origin's own
+    // cookie among the first.
+    for token in cookie_values(headers, VIEW_COOKIE).take(MAX_VIEW_COOKIES) {
+        let hash = burrow_core::SessionToken::from_client(token).hash();
+        match gateway.destinations.access(id, &hash).await {
+            Ok(ViewAccess::Granted) => return Ok(hash),
+            Ok(ViewAccess::Refused) => refused = true,
+            Ok(ViewAccess::Unknown) => {}
+            Err(e) => return Err(e.into_response()),
+        }
+    }
+    if refused {
+        return Err(burrow_service::access::app_not_viewable().into_response());
+    }
+    let next = uri.path_and_query().map_or("/", |p| p.as_str());
+    Err(Redirect::to(gateway.destinations.sign_in(id, next).as_str()).into_response())
+}
+
+/// The status the loading page polls.
+async fn status<D: Destinations>(
+    State(gateway): State_<D>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let id = match requested(&gateway, &headers) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(response) = authorize(&gateway, &id, &headers, &uri).await {
+        return response;
+    }
+    match gateway.destinations.status(&id).await {
+        Ok(status) => Json(status).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Whether a path has `.`/`..` segments, encoded dots or separators, or double
+/// encoding: such paths are refused rather than normalised differently here and in
+/// the app.
+fn suspicious_path(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    lower.contains("%2f")
+        || lower.contains("%5c")
+        || lower.contains("%2e")
+        || lower.contains("%25")
+        || path.contains('\\')
+        || path.split('/').any(|seg| seg == "." || seg == "..")
+}
+
+/// A request that another page of the same site (another app's origin) made from
+/// script, a frame's subresource or a form: browsers say so in `Sec-Fetch-Site`.
+/// Top-level GET navigations (a link from elsewhere) are allowed; everything else from
+/// another app, form POSTs included, is refused, so no app can act on another with its
+/// viewer's cookie.
+fn from_another_origin(method: &Method, headers: &HeaderMap) -> bool {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let navigation = value("sec-fetch-mode") == Some("navigate")
+        && value("sec-fetch-dest") == Some("document")
+        && matches!(*method, Method::GET | Method::HEAD);
+    value("sec-fetch-site") == Some("same-site") && !navigation
+}
+/// Everything else on a destination's origin: checked, then forwarded, or the
+/// destination woken.
+async fn proxy<D: Destinations>(
+    State(gateway): State_<D>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let mut response = checked_proxy(&gateway, client, request)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    response.extensions_mut().insert(RouteName("destination"));
+    response
+}
+
+async fn checked_proxy<D: Destinations>(
+    gateway: &Arc<Gateway<D>>,
+    client: SocketAddr,
+    request: Request,
+) -> Result<Response, Error> {
+    let id = requested(gateway, request.headers())?;
+    let path = request.uri().path();
+    if path.starts_with(RESERVED) {
+        return Err(Error::not_found(
+            "route_not_found",
+            format!("{RESERVED} is Burrow's: apps cannot serve paths under it"),
+        ));
+    }
+    if suspicious_path(path) {
+        return Err(Error::bad_request(
+            "invalid_path",
+            "the path has . or .. segments or encoded separators",
+        ));
+    }
+    let session = match authorize(gateway, &id, request.headers(), request.uri()).await {
+        Ok(session) => session,
+        Err(response) => return Ok(response),
+    };
+    if from_another_origin(request.method(), request.headers()) {
+        return Err(Error::forbidden(
+            "cross_app_request",
+            "this request came from another app's page: apps cannot use each other",
+        ));
+    }
+    // Defence in depth: a destination's origin is its own, but a service worker would
+    // outlive its versions and keep serving what a viewer once saw.
+    if request.headers().contains_key("service-worker") {
+        return Err(Error::forbidden(
+            "service_worker",
+            "service workers are not allowed on app origins",
+        ));
+    }
+    let upgrade = is_websocket(request.headers());
+    let origin = gateway.destinations.origin(&id);
+    if upgrade && !same_origin(&origin, request.headers()) {
+        return Err(Error::forbidden(
+            "foreign_origin",
+            "WebSocket connections are accepted only from the app's own origin",
+        ));
+    }
+    let wants_page = request.method() == Method::GET
+        && request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+    let destinations = &gateway.destinations;
+    let Some(target) = destinations.running(&id) else {
+        return waking(destinations, &id, wants_page).await;
+    };
+    destinations.touch(&id);
+    let call = upstream::Call {
+        id: &id,
+        origin: &origin,
+        client,
+    };
+    if upgrade {
+        match destinations.connect(&target).await {
+            Ok(connection) => upstream::tunnel(gateway, call, session, connection, request).await,
+            Err(_) => waking(destinations, &id, wants_page).await,
+        }
+    } else {
+        upstream::forward(gateway, call, &target, request).await
+    }
+}
+
+/// The destination is not running: wake it and show the loading page to a browser, or
+/// 503 with Retry-After to anything else.
+async fn waking<D: Destinations>(
+    destinations: &D,
+    id: &str,
+    wants_page: bool,
+) -> Result<Response, Error> {
+    let name = destinations.wake(id).await?;
+    if wants_page {
+        return Ok((
+            StatusCode::OK,
+            [(header::CACHE_CONTROL, "no-store")],
+            Html(loading::page(&name)),
+        )
+            .into_response());
+    }
+    let mut e = Error::new(
+        Kind::Unavailable,
+        "app_starting",
+        "the app is starting: try again in a moment",
+    );
+    e.retry_after_secs = Some(2);
+    Err(e)
+}
+
+fn is_websocket(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// Whether the request's `Origin` is exactly the destination's origin.
+fn same_origin(origin: &Url, headers: &HeaderMap) -> bool {
+    let expected = origin.origin().ascii_serialization();
+    headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|origin| origin == expected)
+}
+
+/// Hop-by-hop headers, and headers that could claim an identity or a path through
+/// proxies: never passed on. Ours are set afresh.
+const STRIPPED: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-real-ip",
+    "x-remote-user",
+    "x-user",
+    "x-email",
+    "x-auth-request-user",
+    "x-auth-request-email",
+    "authorization",
+];
+
+fn clean_request_headers(
+    origin: &Url,
+    headers: &mut HeaderMap,
+    client: SocketAddr,
+    keep_upgrade: bool,
+) {
+    let upgrade = headers.get(header::UPGRADE).cloned();
+    for name in STRIPPED {
+        headers.remove(*name);
+    }
+    let ours: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("x-burrow-"))
+        .cloned()
+        .collect();
+    for name in ours {
+        headers.remove(name);
+    }
+    // None of Burrow's cookies (the view session, or the platform's session should the
+    // platform share a parent domain) reaches the destination; its own cookies do.
+    let cookies: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|c| {
+            let name = c.split('=').next().unwrap_or_default().trim();
+            !c.is_empty() && !is_burrows(name)
+        })
+        .map(str::to_owned)
+        .collect();
+    headers.remove(header::COOKIE);
+    if !cookies.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&cookies.join("; ")) {
+            headers.insert(header::COOKIE, v);
+        }
+    }
+    let forwarded = [
+        ("x-forwarded-for", client.ip().to_string()),
+        ("x-forwarded-proto", origin.scheme().to_owned()),
+        (
+            "x-forwarded-host",
+            origin.host_str().unwrap_or_default().to_owned(),
+        ),
+    ];
+    for (name, value) in forwarded {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    }
+    if keep_upgrade {
+        if let Some(upgrade) = upgrade {
+            headers.insert(header::UPGRADE, upgrade);
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        }
+    }
+}
+
+/// Whether a cookie name is Burrow's own (`burrow_…`, in any case).
+fn is_burrows(name: &str) -> bool {
+    name.get(..7)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("burrow_"))
+}
+
+/// An app's response may not set or clear Burrow's cookies (its view session), nor
+/// allow service workers or wipe the origin's data, where Burrow's state lives too.
+fn clean_response_headers(headers: &mut HeaderMap, keep_upgrade: bool) {
+    for name in &STRIPPED[..9] {
+        if keep_upgrade && (*name == "upgrade" || *name == "connection") {
+            continue;
+        }
+        headers.remove(*name);
+    }
+    headers.remove("service-worker-allowed");
+    headers.remove("clear-site-data");
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter(|v| {
+            let name = v
+                .to_str()
+                .ok()
+                .and_then(|c| c.split('=').next())
+                .map(|n| n.trim().to_ascii_lowercase())
+                .unwrap_or_default();
+            !is_burrows(&name)
+        })
+        .cloned()
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for cookie in cookies {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apps_cannot_set_burrow_cookies_or_widen_workers() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("burrow_view=x; Path=/"),
+        );
+        headers.append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("Burrow_Session=y"),
+        );
+        headers.append(header::SET_COOKIE, HeaderValue::from_static("theirs=1"));
+        headers.insert("service-worker-allowed", HeaderValue::from_static("/"));
+        headers.insert("clear-site-data", HeaderValue::from_static("\"*\""));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        clean_response_headers(&mut headers, false);
+        let cookies: Vec<_> = headers.get_all(header::SET_COOKIE).iter().collect();
+        assert_eq!(cookies, vec!["theirs=1"]);
+        assert!(!headers.contains_key("service-worker-allowed"));
+        assert!(!headers.contains_key("clear-site-data"));
+        assert!(!headers.contains_key(header::CONNECTION));
+    }
+
+    #[test]
+    fn suspicious_paths_are_caught() {
+        for bad in ["/a/../b", "/%2e%2e/b", "/a/%2F", "/%252e", "/a\\b", "/./b"] {
+            assert!(suspicious_path(bad), "{bad}");
+        }
+        assert!(!suspicious_path("/static/js/index.js"));
+    }
+
+    #[test]
+    fn burrows_cookies_are_known_in_any_case() {
+        assert!(is_burrows("burrow_view"));
+        assert!(is_burrows("BURROW_session"));
+        assert!(!is_burrows("burrow"));
+        assert!(!is_burrows("theirs"));
+    }
+
+    #[test]
+    fn next_stays_on_the_origin() {
+        for good in ["/", "/Other_page", "/?a=b"] {
+            assert!(is_local_path(good), "{good}");
+        }
+        for bad in [
+            "",
+            "//evil.com",
+            "/\\evil.com",
+            "http://evil.com/",
+            "evil",
+            "/a\nb",
+        ] {
+            assert!(!is_local_path(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_navigations_come_in_from_other_apps() {
+        let headers = |site: &str, mode: &str, dest: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("sec-fetch-site", HeaderValue::from_str(site).unwrap());
+            h.insert("sec-fetch-mode", HeaderValue::from_str(mode).unwrap());
+            h.insert("sec-fetch-dest", HeaderValue::from_str(dest).unwrap());
+            h
+        };
+        let get = Method::GET;
+        assert!(from_another_origin(
+            &get,
+            &headers("same-site", "cors", "empty")
+        ));
+        assert!(from_another_origin(
+            &get,
+            &headers("same-site", "no-cors", "image")
+        ));
+        assert!(from_another_origin(
+            &get,
+            &headers("same-site", "navigate", "iframe")
+        ));
+        assert!(from_another_origin(
+            &get,
+            &headers("same-site", "websocket", "websocket")
+        ));
+        assert!(!from_another_origin(
+            &get,
+            &headers("same-site", "navigate", "document")
+        ));
+        assert!(!from_another_origin(
+            &get,
+            &headers("same-origin", "cors", "empty")
+        ));
+        assert!(!from_another_origin(
+            &get,
+            &headers("cross-site", "navigate", "document")
+        ));
+        assert!(!from_another_origin(&get, &HeaderMap::new()));
+        assert!(
+            from_another_origin(&Method::POST, &headers("same-site", "navigate", "document")),
+            "a form POST from another app is refused"
+        );
+    }
+}

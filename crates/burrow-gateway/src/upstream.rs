@@ -1,0 +1,240 @@
+//! Reaching a running destination: kept-alive HTTP connections to its sandbox, one
+//! request forwarded and streamed back, and WebSockets tunnelled byte for byte.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::Response;
+use burrow_service::{Error, Kind};
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use url::Url;
+
+use burrow_service::access::ViewAccess;
+
+use crate::{clean_request_headers, clean_response_headers, Destinations, Gateway, REVALIDATE};
+
+/// Kept-alive HTTP connections to app sandboxes, by sandbox: a request takes an idle
+/// one or opens a new one, and a connection goes back once it can take another request.
+#[derive(Debug, Default)]
+pub struct Upstreams {
+    idle: parking_lot::Mutex<std::collections::HashMap<String, Vec<Sender>>>,
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Body>;
+
+/// Idle connections kept per sandbox.
+const MAX_IDLE: usize = 64;
+
+impl Upstreams {
+    fn take(&self, sandbox: &str) -> Option<Sender> {
+        let mut idle = self.idle.lock();
+        let senders = idle.get_mut(sandbox)?;
+        while let Some(sender) = senders.pop() {
+            if sender.is_ready() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    fn put(&self, sandbox: String, sender: Sender) {
+        let mut idle = self.idle.lock();
+        idle.retain(|_, senders| {
+            senders.retain(|s| !s.is_closed());
+            !senders.is_empty()
+        });
+        let senders = idle.entry(sandbox).or_default();
+        if senders.len() < MAX_IDLE {
+            senders.push(sender);
+        }
+    }
+}
+
+/// Who is asking for which destination: what the headers sent on say.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Call<'a> {
+    pub id: &'a str,
+    pub origin: &'a Url,
+    pub client: SocketAddr,
+}
+
+async fn open_upstream<D: Destinations>(
+    destinations: &D,
+    target: &D::Target,
+) -> Result<Sender, Error> {
+    let stream = destinations.connect(target).await?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| bad_gateway(e.to_string()))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+/// Sends one HTTP request to the destination over a kept-alive connection and streams
+/// the answer back.
+pub(crate) async fn forward<D: Destinations>(
+    gateway: &Arc<Gateway<D>>,
+    call: Call<'_>,
+    target: &D::Target,
+    request: Request,
+) -> Result<Response, Error> {
+    let (mut parts, body) = request.into_parts();
+    clean_request_headers(call.origin, &mut parts.headers, call.client, false);
+    let limit = gateway.destinations.max_body_bytes();
+    let body = Body::new(http_body_util::Limited::new(body, limit));
+    let mut request = hyper::Request::from_parts(parts, body);
+    let key = D::pool_key(target);
+    // An idle connection the destination has meanwhile closed hands the request back;
+    // then a fresh connection takes it.
+    let mut sender = match gateway.upstreams.take(&key) {
+        Some(sender) => sender,
+        None => open_upstream(&gateway.destinations, target).await?,
+    };
+    let response = loop {
+        match sender.try_send_request(request).await {
+            Ok(response) => break response,
+            Err(mut e) => match e.take_message() {
+                Some(back) => {
+                    request = back;
+                    sender = open_upstream(&gateway.destinations, target).await?;
+                }
+                None => {
+                    let error = e.into_error();
+                    return Err(if caused_by_length_limit(&error) {
+                        Error::new(
+                            Kind::TooLarge,
+                            "body_too_large",
+                            "the request body is larger than the app accepts",
+                        )
+                    } else {
+                        bad_gateway(error.to_string())
+                    });
+                }
+            },
+        }
+    };
+    let gateway = Arc::clone(gateway);
+    tokio::spawn(async move {
+        if sender.ready().await.is_ok() {
+            gateway.upstreams.put(key, sender);
+        }
+    });
+    let (mut parts, body) = response.into_parts();
+    clean_response_headers(&mut parts.headers, false);
+    Ok(Response::from_parts(
+        parts,
+        Body::new(body.map_err(axum::Error::new)),
+    ))
+}
+
+/// Whether an upstream error came from the request body passing its limit.
+fn caused_by_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+fn bad_gateway(detail: String) -> Error {
+    Error::new(
+        Kind::Unreachable,
+        "app_unreachable",
+        "the app did not answer: it may be restarting, so try again in a moment",
+    )
+    .with_detail(detail)
+}
+
+/// Passes a WebSocket upgrade to the destination and, once it agrees, tunnels bytes
+/// both ways. Messages from the viewer (not pings) count as activity.
+pub(crate) async fn tunnel<D: Destinations>(
+    gateway: &Arc<Gateway<D>>,
+    call: Call<'_>,
+    session: String,
+    upstream: burrow_sandbox::Connection,
+    mut request: Request,
+) -> Result<Response, Error> {
+    let client_upgrade = hyper::upgrade::on(&mut request);
+    let (mut parts, _) = request.into_parts();
+    clean_request_headers(call.origin, &mut parts.headers, call.client, true);
+    let request = hyper::Request::from_parts(parts, Body::empty());
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(upstream))
+        .await
+        .map_err(|e| bad_gateway(e.to_string()))?;
+    tokio::spawn(async move {
+        let _ = connection.with_upgrades().await;
+    });
+    let mut response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| bad_gateway(e.to_string()))?;
+    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        let (mut parts, body) = response.into_parts();
+        clean_response_headers(&mut parts.headers, false);
+        return Ok(Response::from_parts(
+            parts,
+            Body::new(body.map_err(axum::Error::new)),
+        ));
+    }
+    let upstream_upgrade = hyper::upgrade::on(&mut response);
+    let gateway = Arc::clone(gateway);
+    let id = call.id.to_owned();
+    tokio::spawn(async move {
+        let (Ok(client_io), Ok(upstream_io)) = (client_upgrade.await, upstream_upgrade.await)
+        else {
+            return;
+        };
+        let (mut client_read, mut client_write) = tokio::io::split(TokioIo::new(client_io));
+        let (mut upstream_read, mut upstream_write) = tokio::io::split(TokioIo::new(upstream_io));
+        let inbound = async {
+            let mut frames = crate::wsframes::Scanner::default();
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                let n = match client_read.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if frames.feed(&buf[..n]) {
+                    gateway.destinations.touch(&id);
+                }
+                if upstream_write.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+            let _ = upstream_write.shutdown().await;
+        };
+        let outbound = async {
+            let _ = tokio::io::copy(&mut upstream_read, &mut client_write).await;
+            let _ = client_write.shutdown().await;
+        };
+        // The session and membership are checked again while the socket is open: a
+        // viewer removed from the project, or whose session ended, is cut off.
+        let revalidate = async {
+            loop {
+                tokio::time::sleep(REVALIDATE).await;
+                let allowed = gateway.destinations.access(&id, &session).await;
+                if !matches!(allowed, Ok(ViewAccess::Granted)) {
+                    tracing::info!(destination = %id, "Closed a WebSocket whose viewer lost access");
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            _ = async { tokio::join!(inbound, outbound) } => {}
+            () = revalidate => {}
+        }
+    });
+    let (mut parts, _) = response.into_parts();
+    clean_response_headers(&mut parts.headers, true);
+    Ok(Response::from_parts(parts, Body::empty()))
+}
