@@ -54,3 +54,71 @@ async fn metrics_count_requests_by_route_and_status() {
         );
     }
 }
+
+/// The count of requests on `route` with `status`, from `/metrics`.
+async fn requests_on(app: &helpers::TestApp, route: &str, status: u16) -> u64 {
+    let text = app
+        .request(Method::GET, "/metrics", None, None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| {
+            l.starts_with("burrow_http_requests_total{")
+                && l.contains(&format!("route=\"{route}\""))
+                && l.contains(&format!("status=\"{status}\""))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// The app origins are observed like the platform: what the gateway forwards is counted
+/// under one route, never by app or path, and its own paths by their template.
+#[tokio::test]
+async fn the_gateway_counts_its_requests_too() {
+    let app = spawn_app(Db::Sqlite).await;
+    let viewer = app.viewer_client();
+    let before_proxy = requests_on(&app, "destination", 303).await;
+    let before_ticket = requests_on(&app, "/_burrow/ticket", 401).await;
+    // Without a view session the gateway sends the viewer to sign in (303), whatever the app.
+    for id in ["aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"] {
+        let response = viewer
+            .get(app.app_url(id, "/some/page"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303);
+    }
+    let response = viewer
+        .get(app.app_url("aaaaaaaaaaaaaaaa", "/_burrow/ticket?ticket=nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let text = app
+        .request(Method::GET, "/metrics", None, None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        requests_on(&app, "destination", 303).await - before_proxy,
+        2,
+        "{text}"
+    );
+    assert_eq!(
+        requests_on(&app, "/_burrow/ticket", 401).await - before_ticket,
+        1
+    );
+    let text = app
+        .request(Method::GET, "/metrics", None, None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !text.contains("aaaaaaaaaaaaaaaa") && !text.contains("/some/page"),
+        "neither app ids nor paths become labels"
+    );
+}
