@@ -114,7 +114,7 @@ pub struct ProjectDto {
 impl ProjectDto {
     pub fn new(project: Project, role: burrow_core::Role) -> Self {
         Self {
-            id: project.id,
+            id: project.id.into(),
             name: project.name,
             role: role.into(),
             created_at: timestamp(project.created_at),
@@ -252,8 +252,8 @@ impl AppDto {
         Self {
             url,
             status: app.status.into(),
-            id: app.id,
-            project_id: app.project_id,
+            id: app.id.into(),
+            project_id: app.project_id.into(),
             name: app.name,
             description: app.description,
             active_version: app.active_version,

@@ -4,20 +4,19 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use burrow_blobs::{BlobPath, ObjectStore};
+use burrow_core::AppId;
 
 /// `{dir}/{app}/v{version}`, unpacked once from the bundle blob and then reused.
-/// It is built beside and renamed into place, so it is whole or absent.
+/// It is built beside and renamed into place, so it is whole or absent. An `AppId` has
+/// the shape of a short id, so it is safe as a path segment.
 pub async fn unpack(
     dir: &Path,
-    app_id: &str,
+    app_id: &AppId,
     version: i64,
     blob: &str,
     blobs: &dyn ObjectStore,
 ) -> Result<PathBuf, String> {
-    if !is_app_id(app_id) {
-        return Err(format!("{app_id:?} is not an app id"));
-    }
-    let app_dir = dir.join(app_id);
+    let app_dir = dir.join(app_id.as_str());
     let dest = app_dir.join(format!("v{version}"));
     if dest.is_dir() {
         return Ok(dest);
@@ -82,41 +81,12 @@ fn write_tree(app_dir: &Path, dest: &Path, zip_bytes: &[u8]) -> std::io::Result<
     }
 }
 
-/// Whether `id` has the shape of an app's short id, and so is safe as a path segment.
-pub fn is_app_id(id: &str) -> bool {
-    id.len() == 16
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-}
-
 /// Removes every unpacked version of an app.
-pub fn remove_all(dir: &Path, app_id: &str) {
-    if is_app_id(app_id) {
-        let _ = std::fs::remove_dir_all(dir.join(app_id));
-    }
+pub fn remove_all(dir: &Path, app_id: &AppId) {
+    let _ = std::fs::remove_dir_all(dir.join(app_id.as_str()));
 }
 
 /// Removes one unpacked version of an app.
-pub fn remove_version(dir: &Path, app_id: &str, version: i64) {
-    if is_app_id(app_id) {
-        let _ = std::fs::remove_dir_all(dir.join(app_id).join(format!("v{version}")));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn only_short_ids_are_paths() {
-        assert!(super::is_app_id("4gprdfzvmg7fw4tm"));
-        for bad in [
-            "..",
-            "../../etc",
-            "4gprdfzvmg7fw4t/",
-            "4GPRDFZVMG7FW4TM",
-            "",
-        ] {
-            assert!(!super::is_app_id(bad), "{bad}");
-        }
-    }
+pub fn remove_version(dir: &Path, app_id: &AppId, version: i64) {
+    let _ = std::fs::remove_dir_all(dir.join(app_id.as_str()).join(format!("v{version}")));
 }

@@ -115,7 +115,7 @@ impl burrow_sessions::Workload for Apps {
         })?;
         let code = bundle::unpack(
             &self.options.dir,
-            app_id,
+            &app.id,
             version,
             &v.bundle_blob,
             self.blobs.as_ref(),
@@ -233,7 +233,7 @@ impl burrow_sessions::Workload for Apps {
             .apps_maybe_running()
             .await?
             .into_iter()
-            .map(|a| a.id)
+            .map(|a| a.id.into())
             .collect())
     }
 }
@@ -325,7 +325,9 @@ impl Supervisor {
     /// unpacked files.
     pub async fn forget(&self, app_id: &str) {
         self.sessions.forget(app_id).await;
-        bundle::remove_all(&self.apps().options.dir, app_id);
+        if let Some(id) = burrow_core::AppId::parse(app_id) {
+            bundle::remove_all(&self.apps().options.dir, &id);
+        }
     }
 
     /// Deletes versions older than `keep`, except the active ones, with their bundles

@@ -232,6 +232,9 @@ pub struct AppsConfig {
     pub max_upload_mb: u64,
     /// Versions older than this many days are deleted, except each app's active one.
     pub keep_versions_days: u64,
+    /// An open WebSocket to an app is checked again this often: a viewer removed from
+    /// the project, or whose view session ended, is cut off within this many seconds.
+    pub recheck_secs: u64,
 }
 
 impl Default for AppsConfig {
@@ -240,6 +243,7 @@ impl Default for AppsConfig {
             start_timeout_secs: 60,
             max_upload_mb: 200,
             keep_versions_days: 30,
+            recheck_secs: 15,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod role;
 pub mod token;
 
 pub use email::Email;
+pub use ids::{AppId, ProjectId};
 pub use name::{AppName, Description, DisplayName, ProjectName};
 pub use password::NewPassword;
 pub use role::Role;

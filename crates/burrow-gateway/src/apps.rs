@@ -3,7 +3,7 @@
 //! reach them.
 
 use burrow_apps::Running;
-use burrow_core::SessionToken;
+use burrow_core::{AppId, SessionToken};
 use burrow_sandbox::Connection;
 use burrow_service::access::{self, ViewAccess};
 use burrow_service::{Error, Services};
@@ -30,7 +30,10 @@ impl Destinations for Apps {
     type Target = Running;
 
     fn find(&self, host: &str) -> Option<String> {
-        self.apps_url.app_in_host(host).map(str::to_owned)
+        // Only a label with an app id's shape names an app: anything else is answered
+        // without a query.
+        let label = self.apps_url.app_in_host(host)?;
+        AppId::parse(label).map(String::from)
     }
 
     fn origin(&self, id: &str) -> Url {
@@ -114,6 +117,10 @@ impl Destinations for Apps {
 
     fn touch(&self, id: &str) {
         self.services.supervisor.touch(id);
+    }
+
+    fn recheck_every(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.services.config.apps.recheck_secs.max(1))
     }
 
     fn max_body_bytes(&self) -> usize {

@@ -42,8 +42,6 @@ use crate::upstream::Upstreams;
 pub const VIEW_COOKIE: &str = "burrow_view";
 /// A request's headers may total this many bytes; more is 431.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
-/// How often an open WebSocket's access is checked again.
-const REVALIDATE: std::time::Duration = std::time::Duration::from_secs(15);
 /// View cookies looked at per request; more (planted by another origin) are ignored.
 const MAX_VIEW_COOKIES: usize = 4;
 /// Paths under this prefix on a destination's origin are Burrow's, never its own.
@@ -87,6 +85,8 @@ pub trait Destinations: Send + Sync + 'static {
     fn touch(&self, id: &str);
     /// The largest request body the destination accepts.
     fn max_body_bytes(&self) -> usize;
+    /// How often an open WebSocket's access is checked again.
+    fn recheck_every(&self) -> std::time::Duration;
 }
 
 /// The gateway's state: its destinations and its pool of upstream connections.

@@ -16,7 +16,7 @@ use url::Url;
 
 use burrow_service::access::ViewAccess;
 
-use crate::{clean_request_headers, clean_response_headers, Destinations, Gateway, REVALIDATE};
+use crate::{clean_request_headers, clean_response_headers, Destinations, Gateway};
 
 /// Kept-alive HTTP connections to app sandboxes, by sandbox: a request takes an idle
 /// one or opens a new one, and a connection goes back once it can take another request.
@@ -220,8 +220,9 @@ pub(crate) async fn tunnel<D: Destinations>(
         // The session and membership are checked again while the socket is open: a
         // viewer removed from the project, or whose session ended, is cut off.
         let revalidate = async {
+            let every = gateway.destinations.recheck_every();
             loop {
-                tokio::time::sleep(REVALIDATE).await;
+                tokio::time::sleep(every).await;
                 let allowed = gateway.destinations.access(&id, &session).await;
                 if !matches!(allowed, Ok(ViewAccess::Granted)) {
                     tracing::info!(destination = %id, "Closed a WebSocket whose viewer lost access");

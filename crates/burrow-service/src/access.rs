@@ -5,7 +5,7 @@
 //! A project the caller is not a member of is reported exactly like one that does not
 //! exist, and so is an app of such a project: ids cannot be probed.
 
-use burrow_core::{Role, SessionToken};
+use burrow_core::{AppId, ProjectId, Role, SessionToken};
 use burrow_store::{Project, StoreError, User};
 use url::Url;
 
@@ -69,9 +69,11 @@ pub async fn project_access(
     project_id: &str,
     least: Role,
 ) -> Result<Membership, Error> {
+    // An id of the wrong shape names no project: answered like one, without a query.
+    let project_id = ProjectId::parse(project_id).ok_or_else(project_not_found)?;
     let membership = match services
         .store
-        .project_membership(project_id, &user.id)
+        .project_membership(&project_id, &user.id)
         .await
     {
         Ok(m) => m,
@@ -145,10 +147,11 @@ pub async fn open_app(
     app_id: &str,
     next: Option<&str>,
 ) -> Result<Url, Error> {
-    if !services.store.can_view_app(user_id, app_id).await? {
+    let app_id = AppId::parse(app_id).ok_or_else(app_not_viewable)?;
+    if !services.store.can_view_app(user_id, &app_id).await? {
         return Err(app_not_viewable());
     }
-    issue_view_ticket(services, user_id, app_id, next).await
+    issue_view_ticket(services, user_id, &app_id, next).await
 }
 
 /// Redeems a one-time ticket on `app_id`'s origin for a new view session of that app,

@@ -5,7 +5,7 @@
 
 use burrow_blobs::{BlobPath, PutPayload};
 use burrow_bundle::{validate, Policy};
-use burrow_core::{AppName, Description};
+use burrow_core::{AppId, AppName, Description};
 use burrow_store::{App, AppChanges, AppVersion, NewApp, NewVersion, StoreError};
 
 use crate::error::{Error, Finding, Kind};
@@ -91,9 +91,10 @@ pub async fn app_in_project(
     project_id: &str,
     app_id: &str,
 ) -> Result<App, Error> {
+    let app_id = AppId::parse(app_id).ok_or_else(app_not_found)?;
     services
         .store
-        .get_app(project_id, app_id)
+        .get_app(project_id, &app_id)
         .await
         .map_err(|e| Error::or_not_found(e, app_not_found))
 }
@@ -183,11 +184,6 @@ async fn start_build(services: &Services, build_id: &str) -> Result<(), Error> {
     })
 }
 
-/// An app's short id: 16 characters (80 bits) of the unambiguous id alphabet, no prefix.
-fn short_id() -> String {
-    burrow_core::ids::new_id("a")[2..].to_owned()
-}
-
 /// Deploys a new app in the project from an upload: its first version is built at once
 /// and becomes active when the build succeeds. Returns the app and its first build.
 pub async fn create_app(
@@ -204,7 +200,7 @@ pub async fn create_app(
         .store
         .create_app(
             &NewApp {
-                id: &short_id(),
+                id: &AppId::new(),
                 project_id,
                 name: name.as_str(),
                 description: description.as_str(),

@@ -1,5 +1,6 @@
 //! Apps and their versions: what is deployed in a project, and which version runs.
 
+use burrow_core::{AppId, ProjectId};
 use sqlx::AnyConnection;
 
 use crate::builds::{BuildRow, BuildStatus, COLUMNS as BUILD_COLUMNS};
@@ -8,8 +9,10 @@ use crate::{now_ms, Build, Result, Store, StoreError};
 /// An app as stored, with its creator's display name.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct App {
-    pub id: String,
-    pub project_id: String,
+    #[sqlx(try_from = "String")]
+    pub id: AppId,
+    #[sqlx(try_from = "String")]
+    pub project_id: ProjectId,
     pub name: String,
     pub description: String,
     pub active_version: Option<i64>,
@@ -55,7 +58,7 @@ pub struct NewVersion<'a> {
 /// One version with its build.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppVersion {
-    pub app_id: String,
+    pub app_id: AppId,
     pub number: i64,
     pub bundle_blob: String,
     pub sha256: String,
@@ -103,7 +106,7 @@ impl TryFrom<VersionRow> for AppVersion {
     type Error = StoreError;
     fn try_from(r: VersionRow) -> Result<Self> {
         Ok(AppVersion {
-            app_id: r.app_id,
+            app_id: r.app_id.into(),
             number: r.number,
             bundle_blob: r.bundle_blob,
             sha256: r.sha256,
@@ -462,16 +465,20 @@ impl Store {
 
     /// Deletes versions created before `cutoff_ms`, except each app's active one;
     /// returns `(app, number, bundle blob)` of each, for their files to go too.
-    pub async fn prune_versions(&self, cutoff_ms: i64) -> Result<Vec<(String, i64, String)>> {
+    pub async fn prune_versions(&self, cutoff_ms: i64) -> Result<Vec<(AppId, i64, String)>> {
         // One statement, so an activation cannot slip in between choosing and deleting.
-        Ok(sqlx::query_as(
+        let rows: Vec<(String, i64, String)> = sqlx::query_as(
             "DELETE FROM app_versions WHERE created_at < $1 AND number <> \
              COALESCE((SELECT a.active_version FROM apps a WHERE a.id = app_versions.app_id), -1) \
              RETURNING app_id, number, bundle_blob",
         )
         .bind(cutoff_ms)
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(app, number, blob)| (app.into(), number, blob))
+            .collect())
     }
 
     /// Every app of a project with its versions' bundle blobs, for cleaning up after

@@ -1,12 +1,13 @@
 //! Projects: the tenants that own apps, workspaces and jobs.
 
-use burrow_core::Role;
+use burrow_core::{ProjectId, Role};
 
 use crate::{now_ms, Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Project {
-    pub id: String,
+    #[sqlx(try_from = "String")]
+    pub id: ProjectId,
     pub name: String,
     pub created_by: Option<String>,
     pub created_at: i64,
@@ -37,7 +38,7 @@ impl TryFrom<ProjectRoleRow> for ProjectMembership {
         Ok(ProjectMembership {
             role: parse_role(&row.role)?,
             project: Project {
-                id: row.id,
+                id: row.id.into(),
                 name: row.name,
                 created_by: row.created_by,
                 created_at: row.created_at,

@@ -162,6 +162,9 @@ impl Server {
             .envs(envs_vars(shared_envs()))
             .env("BURROW_LISTEN", format!("127.0.0.1:{}", self.ports.0))
             .env("BURROW_APPS_LISTEN", format!("127.0.0.1:{}", self.ports.1))
+            // Open WebSockets are checked again every second, so a test of a viewer
+            // losing access waits a second, not the default quarter-minute.
+            .env("BURROW_APPS__RECHECK_SECS", "1")
             .env(
                 "RUST_LOG",
                 std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()),

@@ -200,7 +200,8 @@ async fn an_app_wakes_on_first_view_and_streams_through_the_proxy() {
         )
         .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    let closed = tokio::time::timeout(std::time::Duration::from_secs(40), async {
+    // Checked again every second (`apps.recheck_secs`): a bound, not a timing.
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(30), async {
         loop {
             match ws.next().await {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
