@@ -51,6 +51,7 @@ async fn main() {
         shim_exe: shim.clone(),
         init: "/usr/bin/tini".into(),
         log_policy: LogPolicy::default(),
+        volumes: std::sync::Arc::new(burrow_sandbox::HostPathsOnly),
     })
     .expect("this host can run sandboxes (see `burrow sandbox doctor`)");
     let command = vec!["python3".to_owned(), "-c".to_owned(), "pass".to_owned()];

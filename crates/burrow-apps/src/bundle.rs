@@ -14,11 +14,10 @@ pub async fn unpack(
     blob: &str,
     blobs: &dyn ObjectStore,
 ) -> Result<PathBuf, String> {
-    if !is_app_id(app_id) {
+    let Some(dest) = code_dir(dir, app_id, version) else {
         return Err(format!("{app_id:?} is not an app id"));
-    }
+    };
     let app_dir = dir.join(app_id);
-    let dest = app_dir.join(format!("v{version}"));
     if dest.is_dir() {
         return Ok(dest);
     }
@@ -80,6 +79,12 @@ fn write_tree(app_dir: &Path, dest: &Path, zip_bytes: &[u8]) -> std::io::Result<
             Err(e)
         }
     }
+}
+
+/// `{dir}/{app}/v{version}`, where a version's code is unpacked; `None` for what is not an
+/// app id. A sandbox names it as the volume `Code { owner: app, version }`.
+pub fn code_dir(dir: &Path, app_id: &str, version: i64) -> Option<PathBuf> {
+    is_app_id(app_id).then(|| dir.join(app_id).join(format!("v{version}")))
 }
 
 /// Whether `id` has the shape of an app's short id, and so is safe as a path segment.

@@ -31,8 +31,8 @@ use serde::{Deserialize, Serialize};
 
 pub use logs::{Chunk, Cursor, LogPolicy, Stream};
 pub use pty::{PtyControl, PtySession};
-pub use runc::{LocalOptions, LocalRuntime};
-pub use spec::{Limits, Mount, Network, SandboxSpec};
+pub use runc::{HostPathsOnly, LocalOptions, LocalRuntime, VolumeResolver};
+pub use spec::{Limits, Mount, Network, SandboxSpec, Volume};
 
 /// A sandbox's id, such as `sb-7kq2m9x4c8hd`.
 pub type SandboxId = String;

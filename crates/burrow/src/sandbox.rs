@@ -10,7 +10,7 @@ use burrow_config::Config;
 use burrow_sandbox::spec::{format_size, parse_duration, parse_size};
 use burrow_sandbox::{
     Cursor, ExecSpec, ExitReason, ExitStatus, LocalOptions, LocalRuntime, LogPolicy, Mount,
-    Runtime, SandboxSpec, Status, Stream,
+    Runtime, SandboxSpec, Status, Stream, Volume,
 };
 use clap::{Args, Subcommand};
 
@@ -66,7 +66,8 @@ pub struct RunArgs {
     /// Maximum open files per process.
     #[arg(long, default_value_t = 1024)]
     open_files: u64,
-    /// Bind a host directory: SRC:DST[:ro|rw] (read-only by default).
+    /// Bind a host directory: SRC:DST[:ro|rw] (read-only by default). A debugging aid of
+    /// this host's runtime: specs elsewhere name their volumes and never carry host paths.
     #[arg(long = "mount", value_parser = parse_mount)]
     mounts: Vec<Mount>,
     /// Set an environment variable: K=V.
@@ -100,9 +101,9 @@ fn parse_mount(s: &str) -> Result<Mount, String> {
         [src, dst, "rw"] => (*src, *dst, true),
         _ => return Err(format!("{s:?} is not SRC:DST[:ro|rw]")),
     };
-    let source = std::fs::canonicalize(src).map_err(|e| format!("mount source {src}: {e}"))?;
+    let path = std::fs::canonicalize(src).map_err(|e| format!("mount source {src}: {e}"))?;
     Ok(Mount {
-        source,
+        volume: Volume::HostPath { path },
         destination: dst.to_owned(),
         writable,
     })
@@ -121,6 +122,7 @@ pub fn runtime(config: &Config) -> anyhow::Result<LocalRuntime> {
             rate_bytes_per_sec: config.sandbox.log_rate_bytes_per_sec,
             ..LogPolicy::default()
         },
+        volumes: std::sync::Arc::new(crate::volumes::DataDirVolumes::new(config)),
     })?;
     Ok(runtime)
 }

@@ -94,6 +94,7 @@ pub(super) async fn create(runtime: &LocalRuntime, spec: SandboxSpec) -> Result<
 impl Local {
     /// Takes a slot and writes the bundle and the record; on failure leaves neither.
     fn prepare(&self, id: &str, spec: SandboxSpec) -> Result<SandboxRecord> {
+        let mounts = self.resolve_mounts(&spec)?;
         let slot = self.allocate_slot(id)?;
         let dir = self.dir(id);
         let record = SandboxRecord {
@@ -112,6 +113,7 @@ impl Local {
             host_id_base: record.host_id_base,
             cgroups_path: record.cgroups_path.clone(),
             init: self.options.init.display().to_string(),
+            mounts,
         };
         let prepared = std::fs::create_dir(&dir)
             .map_err(SandboxError::from)
@@ -189,7 +191,8 @@ fn write_bundle(dir: &Path, spec: &SandboxSpec, placement: &Placement) -> Result
     std::fs::write(dir.join("config.json"), config_json)?;
     for m in config.mounts().as_deref().unwrap_or_default() {
         let dest = rootfs.join(m.destination().strip_prefix("/").unwrap_or(m.destination()));
-        let is_file = m.source().as_deref().is_some_and(|s| s.is_file());
+        let is_file = m.typ().as_deref() == Some("bind")
+            && m.source().as_deref().is_some_and(|s| s.is_file());
         if is_file {
             std::fs::create_dir_all(dest.parent().expect("a mount destination has a parent"))?;
             std::fs::write(&dest, b"")?;

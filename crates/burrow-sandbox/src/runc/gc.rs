@@ -65,6 +65,19 @@ pub(super) async fn gc(runtime: &LocalRuntime) -> Result<GcReport> {
             Status::Running => {}
         }
     }
+    // Directories whose record this version cannot read, once nothing runs there.
+    for id in runtime.blocking(|local| Ok(local.unreadable())).await? {
+        delete_container(runtime, &id).await;
+        let removed = {
+            let id = id.clone();
+            runtime
+                .blocking(move |local| Ok(std::fs::remove_dir_all(local.dir(&id))?))
+                .await
+        };
+        if removed.is_ok() {
+            report.reaped.push(id);
+        }
+    }
     // Containers in the runtime's state with no sandbox record.
     let orphans = runtime.blocking(|local| local.orphans()).await?;
     for name in orphans {
@@ -111,6 +124,34 @@ impl Local {
         }
         out.sort_by_key(|s| s.created_at_ms);
         Ok(out)
+    }
+
+    /// Sandbox directories without a readable record (cut short, or written by a version
+    /// whose format this one cannot read) whose shim is gone and that are past the start's
+    /// grace, so nothing is still writing them.
+    fn unreadable(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.options.state_dir.join("sandboxes")) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter(|entry| {
+                let id = entry.file_name().to_string_lossy().into_owned();
+                let dir = entry.path();
+                let old = std::fs::metadata(&dir)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age >= Duration::from_millis(STARTING_GRACE_MS as u64));
+                let shim_alive =
+                    std::fs::File::open(dir.join(crate::shim::SHIM_LOCK)).is_ok_and(|lock| {
+                        rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockShared)
+                            .is_err()
+                    });
+                old && !shim_alive && self.record(&id).is_err()
+            })
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect()
     }
 
     /// Containers in the OCI runtime's state whose sandbox has no directory.

@@ -14,6 +14,7 @@ mod create;
 mod exec;
 mod gc;
 mod stop;
+mod volumes;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -24,6 +25,8 @@ use std::time::Duration;
 use crate::logs::{self, Chunk, Cursor, LogPolicy};
 use crate::shim::{self, SandboxRecord};
 use crate::spec::SandboxSpec;
+pub use volumes::{HostPathsOnly, VolumeResolver};
+
 use crate::{
     Connection, ExecOutput, ExecSpec, ExitStatus, GcReport, HostListener, PtySession, Result,
     Runtime, SandboxError, SandboxId, SandboxInfo, Status,
@@ -56,6 +59,8 @@ pub struct LocalOptions {
     /// The init process run as PID 1 inside each sandbox.
     pub init: PathBuf,
     pub log_policy: LogPolicy,
+    /// Finds the host folders of named volumes (environments, code, workspaces).
+    pub volumes: Arc<dyn VolumeResolver>,
 }
 
 /// Sandboxes on this machine. Cheap to clone: clones share one state.

@@ -254,3 +254,22 @@ async fn a_restarted_control_plane_re_adopts_running_sandboxes() {
         Err(burrow_sandbox::SandboxError::NotFound(_))
     ));
 }
+
+/// A record this version cannot read (cut short, or from an incompatible version) does not
+/// leave its directory behind for good: once nothing runs there, `gc` removes it.
+#[tokio::test]
+async fn gc_removes_a_sandbox_whose_record_it_cannot_read() {
+    let host = Host::new();
+    let dir = host.dir.path().join("sandboxes/sandboxes/sb-unreadable");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("sandbox.json"), b"{\"id\": 7}").unwrap();
+    // Past the grace a starting sandbox gets.
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::open(&dir)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    let report = host.runtime.gc().await.unwrap();
+    assert_eq!(report.reaped, vec!["sb-unreadable".to_owned()]);
+    assert!(!dir.exists());
+}
