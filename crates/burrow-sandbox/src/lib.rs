@@ -158,7 +158,8 @@ pub struct ExecOutput {
 pub struct GcReport {
     /// Sandboxes that had ended, removed with their files.
     pub removed: Vec<SandboxId>,
-    /// Running sandboxes whose owner is gone, or that lost their supervisor, killed and removed.
+    /// Running sandboxes whose lease ended, or that lost their supervisor, killed and
+    /// removed; and directories whose record could not be read.
     pub reaped: Vec<SandboxId>,
     /// Runtime containers with no sandbox record, deleted.
     pub orphans: Vec<String>,
@@ -217,7 +218,31 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     async fn remove(&self, id: &str) -> Result<()>;
     /// Removes ended sandboxes and reaps ones nobody owns.
     async fn gc(&self) -> Result<GcReport>;
+    /// Takes a new lease, for sandboxes that should not outlive their holder.
+    async fn lease(&self) -> Result<Lease>;
 }
 
-/// The label naming the process that owns a sandbox; `gc` reaps sandboxes whose owner died.
-pub const OWNER_PID_LABEL: &str = "burrow.owner-pid";
+/// The label naming the lease a sandbox belongs to; `gc` reaps it once the lease ends.
+pub const LEASE_LABEL: &str = "burrow.lease";
+
+/// A claim on sandboxes by a holder that may die without cleaning up, such as `burrow
+/// sandbox run`. A sandbox labelled [`LEASE_LABEL`]`=`[`Lease::id`] is reaped by `gc` once
+/// the lease ends: when it is dropped, or when its holder dies. Sandboxes without the label
+/// (those `burrow serve` supervises, which outlive it) are never reaped for it.
+#[derive(Debug)]
+pub struct Lease {
+    id: String,
+    _held: Box<dyn std::fmt::Debug + Send + Sync>,
+}
+
+impl Lease {
+    /// For runtimes: a lease named `id`, kept alive for as long as `held` lives.
+    pub fn new(id: String, held: Box<dyn std::fmt::Debug + Send + Sync>) -> Self {
+        Self { id, _held: held }
+    }
+
+    /// What to put in a sandbox's [`LEASE_LABEL`].
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}

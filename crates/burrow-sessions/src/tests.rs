@@ -191,6 +191,9 @@ impl Runtime for FakeRuntime {
     async fn gc(&self) -> burrow_sandbox::Result<GcReport> {
         Ok(GcReport::default())
     }
+    async fn lease(&self) -> burrow_sandbox::Result<burrow_sandbox::Lease> {
+        Err(SandboxError::Internal("not in the fake".into()))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -20,7 +20,7 @@ pub enum SandboxCommand {
     Run(RunArgs),
     /// List sandboxes.
     Ps,
-    /// Remove ended sandboxes, and reap running ones whose owner is gone.
+    /// Remove ended sandboxes, and reap running ones whose lease ended (their `sandbox run` died).
     Gc,
     /// Stop sandboxes for good and remove them: those named, or with --all every one
     /// under this data directory (app sandboxes included, which otherwise outlive
@@ -296,11 +296,14 @@ async fn run_command(config: &Config, args: RunArgs) -> anyhow::Result<i32> {
         spec.cwd = dir;
     }
     spec.labels.insert("burrow.kind".into(), "cli".into());
-    spec.labels.insert(
-        burrow_sandbox::OWNER_PID_LABEL.into(),
-        std::process::id().to_string(),
-    );
     spec.labels.extend(args.labels);
+    // Held until this process ends, however it ends: `gc` reaps the sandbox after that.
+    let lease = runtime
+        .lease()
+        .await
+        .context("Failed to take a lease for the sandbox")?;
+    spec.labels
+        .insert(burrow_sandbox::LEASE_LABEL.into(), lease.id().to_owned());
     let id = runtime.create(spec.clone()).await?;
     let outcome = if args.tty {
         run_on_terminal(&runtime, &id, args.command).await

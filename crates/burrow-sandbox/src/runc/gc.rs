@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{Local, LocalRuntime, STARTING_GRACE_MS};
-use crate::{GcReport, Result, SandboxInfo, Status, OWNER_PID_LABEL};
+use crate::{GcReport, Result, SandboxInfo, Status, LEASE_LABEL};
 
 pub(super) async fn list(
     runtime: &LocalRuntime,
@@ -31,22 +31,32 @@ pub(super) async fn remove(runtime: &LocalRuntime, id: &str) -> Result<()> {
 
 pub(super) async fn gc(runtime: &LocalRuntime) -> Result<GcReport> {
     let mut report = GcReport::default();
-    for info in list(runtime, &BTreeMap::new()).await? {
-        let owner_gone = info
-            .labels
-            .get(OWNER_PID_LABEL)
-            .and_then(|p| p.parse::<i32>().ok())
-            .and_then(rustix::process::Pid::from_raw)
-            .is_some_and(|pid| rustix::process::test_kill_process(pid).is_err());
-        let owned = info.labels.contains_key(OWNER_PID_LABEL) && !owner_gone;
-        match info.status {
-            // An owner still alive may want the exit status; it removes the sandbox itself.
-            Status::Exited(_) if owned => {}
-            Status::Exited(_) => {
+    let sandboxes = list(runtime, &BTreeMap::new()).await?;
+    // Whether each one's lease is held: `None` for sandboxes without a lease.
+    let leases = {
+        let labels: Vec<Option<String>> = sandboxes
+            .iter()
+            .map(|s| s.labels.get(LEASE_LABEL).cloned())
+            .collect();
+        runtime
+            .blocking(move |local| {
+                let dir = local.leases();
+                Ok(labels
+                    .into_iter()
+                    .map(|id| id.map(|id| super::lease::held(&dir, &id)))
+                    .collect::<Vec<_>>())
+            })
+            .await?
+    };
+    for (info, held) in sandboxes.into_iter().zip(leases) {
+        match (info.status, held) {
+            // A holder still alive may want the exit status; it removes the sandbox itself.
+            (Status::Exited(_), Some(true)) => {}
+            (Status::Exited(_), _) => {
                 remove(runtime, &info.id).await?;
                 report.removed.push(info.id);
             }
-            Status::Lost => {
+            (Status::Lost, _) => {
                 let record = runtime.record(&info.id).await?;
                 delete_container(runtime, &info.id).await;
                 runtime
@@ -58,11 +68,11 @@ pub(super) async fn gc(runtime: &LocalRuntime) -> Result<GcReport> {
                     .await?;
                 report.reaped.push(info.id);
             }
-            Status::Running if owner_gone => {
+            (Status::Running, Some(false)) => {
                 remove(runtime, &info.id).await?;
                 report.reaped.push(info.id);
             }
-            Status::Running => {}
+            (Status::Running, _) => {}
         }
     }
     // Directories whose record this version cannot read, once nothing runs there.
@@ -87,6 +97,7 @@ pub(super) async fn gc(runtime: &LocalRuntime) -> Result<GcReport> {
     runtime
         .blocking(|local| {
             local.free_abandoned_slots();
+            super::lease::sweep(&local.leases());
             Ok(())
         })
         .await?;

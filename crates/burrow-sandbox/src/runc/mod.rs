@@ -4,6 +4,7 @@
 //! - `sandboxes/<id>/`: the bundle (`config.json`, `rootfs/`), `sandbox.json`,
 //!   the shim's pid, init's pid, `exit.json` once it ended, and `logs/`;
 //! - `slots/<n>`: which sandbox holds uid range `n`, created exclusively;
+//! - `leases/<id>`: one file per lease, locked by its holder (`lease.rs`);
 //! - `runtime/`: the OCI runtime's own state (`runc --root`).
 //!
 //! One file per operation: `create.rs`, `exec.rs` (`exec`, `exec_pty`), `stop.rs`
@@ -13,6 +14,7 @@
 mod create;
 mod exec;
 mod gc;
+mod lease;
 mod stop;
 mod volumes;
 
@@ -28,8 +30,8 @@ use crate::spec::SandboxSpec;
 pub use volumes::{HostPathsOnly, VolumeResolver};
 
 use crate::{
-    Connection, ExecOutput, ExecSpec, ExitStatus, GcReport, HostListener, PtySession, Result,
-    Runtime, SandboxError, SandboxId, SandboxInfo, Status,
+    Connection, ExecOutput, ExecSpec, ExitStatus, GcReport, HostListener, Lease, PtySession,
+    Result, Runtime, SandboxError, SandboxId, SandboxInfo, Status,
 };
 
 /// A host service's listener inside one sandbox's network namespace.
@@ -96,7 +98,7 @@ fn random_id(prefix: &str) -> String {
 impl LocalRuntime {
     /// Prepares the state directory. Fails with a clear message if the host cannot run sandboxes.
     pub fn new(options: LocalOptions) -> Result<Self> {
-        for sub in ["sandboxes", "slots", "runtime"] {
+        for sub in ["sandboxes", "slots", "runtime", "leases"] {
             std::fs::create_dir_all(options.state_dir.join(sub))?;
         }
         let state_dir = options.state_dir.canonicalize()?;
@@ -117,10 +119,9 @@ impl LocalRuntime {
         for sub in ["sandboxes", "runtime"] {
             std::fs::set_permissions(state_dir.join(sub), std::fs::Permissions::from_mode(0o711))?;
         }
-        std::fs::set_permissions(
-            state_dir.join("slots"),
-            std::fs::Permissions::from_mode(0o700),
-        )?;
+        for sub in ["slots", "leases"] {
+            std::fs::set_permissions(state_dir.join(sub), std::fs::Permissions::from_mode(0o700))?;
+        }
         Ok(Self {
             local: Arc::new(Local {
                 options: LocalOptions {
@@ -198,6 +199,10 @@ impl Local {
             .map_err(|_| SandboxError::NotFound(id.to_owned()))?;
         serde_json::from_slice(&bytes)
             .map_err(|e| SandboxError::Internal(format!("unreadable record of {id}: {e}")))
+    }
+
+    fn leases(&self) -> PathBuf {
+        self.options.state_dir.join("leases")
     }
 
     fn free_slot(&self, slot: u32) {
@@ -321,5 +326,9 @@ impl Runtime for LocalRuntime {
 
     async fn gc(&self) -> Result<GcReport> {
         gc::gc(self).await
+    }
+
+    async fn lease(&self) -> Result<Lease> {
+        self.blocking(|local| lease::take(&local.leases())).await
     }
 }

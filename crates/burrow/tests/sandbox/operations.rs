@@ -273,3 +273,41 @@ async fn gc_removes_a_sandbox_whose_record_it_cannot_read() {
     assert_eq!(report.reaped, vec!["sb-unreadable".to_owned()]);
     assert!(!dir.exists());
 }
+
+/// A sandbox under a lease lives while the lease is held, whoever runs `gc`; once the
+/// lease ends, `gc` reaps it. Sandboxes without a lease (as `serve` starts them) stay.
+#[tokio::test]
+async fn gc_reaps_a_sandbox_once_its_lease_ends() {
+    let host = Host::new();
+    let lease = host.runtime.lease().await.unwrap();
+    let mut leased = python_spec("import time; time.sleep(60)");
+    leased
+        .labels
+        .insert(burrow_sandbox::LEASE_LABEL.into(), lease.id().into());
+    let leased = host.runtime.create(leased).await.unwrap();
+    let unleased = host.start_python("import time; time.sleep(60)").await;
+
+    // Another runtime over the same state, as a separate `burrow sandbox gc` would be.
+    let other = runtime_at(host.dir.path(), LogPolicy::default());
+    assert_eq!(
+        other.gc().await.unwrap(),
+        burrow_sandbox::GcReport::default()
+    );
+    assert_eq!(
+        host.runtime.gc().await.unwrap().reaped,
+        Vec::<String>::new()
+    );
+
+    drop(lease);
+    let report = other.gc().await.unwrap();
+    assert_eq!(report.reaped, vec![leased.clone()]);
+    assert!(matches!(
+        host.runtime.status(&leased).await,
+        Err(burrow_sandbox::SandboxError::NotFound(_))
+    ));
+    assert_eq!(
+        host.runtime.status(&unleased).await.unwrap(),
+        Status::Running
+    );
+    host.runtime.remove(&unleased).await.unwrap();
+}
