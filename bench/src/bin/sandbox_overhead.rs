@@ -64,7 +64,8 @@ async fn main() {
         let id = runtime
             .create(SandboxSpec::new(command.clone()))
             .await
-            .unwrap();
+            .unwrap()
+            .id;
         runtime.wait(&id).await.unwrap();
         runtime.remove(&id).await.unwrap();
     }
@@ -86,7 +87,8 @@ async fn main() {
         let id = runtime
             .create(SandboxSpec::new(command.clone()))
             .await
-            .unwrap();
+            .unwrap()
+            .id;
         let exit = runtime.wait(&id).await.unwrap();
         sandboxed.push(t.elapsed());
         assert_eq!(exit.shell_code(), 0);
@@ -138,7 +140,8 @@ async fn main() {
             runtime
                 .create(SandboxSpec::new(vec!["sleep".into(), "infinity".into()]))
                 .await
-                .unwrap(),
+                .unwrap()
+                .id,
         );
     }
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -188,12 +188,21 @@ pub trait HostListener: Send + Sync + std::fmt::Debug {
     async fn accept(&self) -> std::io::Result<Connection>;
 }
 
+/// A sandbox `create` started.
+#[derive(Debug)]
+pub struct Created {
+    pub id: SandboxId,
+    /// The host services' listeners, one per port of the spec's `host_services`, in order.
+    pub listeners: Vec<(u16, Box<dyn HostListener>)>,
+}
+
 /// Runs sandboxes. `LocalRuntime` is the one implementation today; a
 /// Kubernetes one fits behind the same calls.
 #[async_trait::async_trait]
 pub trait Runtime: Send + Sync + std::fmt::Debug {
-    /// Creates and starts a sandbox; returns once its main process runs.
-    async fn create(&self, spec: SandboxSpec) -> Result<SandboxId>;
+    /// Creates and starts a sandbox; returns once its main process runs, with a listener
+    /// for each of the spec's `host_services`, opened before the process started.
+    async fn create(&self, spec: SandboxSpec) -> Result<Created>;
     async fn status(&self, id: &str) -> Result<Status>;
     /// Waits for the main process to end.
     async fn wait(&self, id: &str) -> Result<ExitStatus>;
@@ -208,7 +217,9 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// A connection to `127.0.0.1:port` inside the sandbox's network.
     async fn connect(&self, id: &str, port: u16) -> Result<Connection>;
     /// Opens a host service's listener on `127.0.0.1:port` inside the sandbox's network;
-    /// Burrow serves what connects. Open it again after re-adopting a sandbox.
+    /// Burrow serves what connects. For a new sandbox, declare the port in the spec's
+    /// `host_services` instead, so it listens before the process starts; this opens it
+    /// again after re-adopting a sandbox.
     async fn listen(&self, id: &str, port: u16) -> Result<Box<dyn HostListener>>;
     /// Output after `cursor`; start from `Cursor::default()` for the kept tail.
     async fn logs(&self, id: &str, cursor: Cursor) -> Result<(Vec<Chunk>, Cursor)>;

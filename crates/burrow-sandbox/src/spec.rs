@@ -23,6 +23,11 @@ pub struct SandboxSpec {
     /// What the sandbox may reach beyond its own loopback.
     #[serde(default)]
     pub network: Network,
+    /// Ports on the sandbox's loopback where host services listen. `create` opens their
+    /// listeners before the process starts, so a connection it makes at once finds them,
+    /// and hands them back.
+    #[serde(default)]
+    pub host_services: Vec<u16>,
     /// Free-form labels to find the sandbox again (`list`), such as `burrow.app=…`.
     pub labels: BTreeMap<String, String>,
 }
@@ -192,6 +197,7 @@ impl SandboxSpec {
             mounts: Vec::new(),
             limits: Limits::default(),
             network: Network::default(),
+            host_services: Vec::new(),
             labels: BTreeMap::new(),
         }
     }
@@ -223,6 +229,13 @@ impl SandboxSpec {
                 ));
             }
             check_volume(&m.volume)?;
+        }
+        for (i, port) in self.host_services.iter().enumerate() {
+            if *port == 0 || self.host_services[..i].contains(port) {
+                return bad(format!(
+                    "host service port {port} is zero or given twice: give each service its own port"
+                ));
+            }
         }
         for (k, _) in &self.env {
             if k.is_empty() || k.contains('=') || k.contains('\0') {

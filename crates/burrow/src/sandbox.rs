@@ -304,7 +304,7 @@ async fn run_command(config: &Config, args: RunArgs) -> anyhow::Result<i32> {
         .context("Failed to take a lease for the sandbox")?;
     spec.labels
         .insert(burrow_sandbox::LEASE_LABEL.into(), lease.id().to_owned());
-    let id = runtime.create(spec.clone()).await?;
+    let id = runtime.create(spec.clone()).await?.id;
     let outcome = if args.tty {
         run_on_terminal(&runtime, &id, args.command).await
     } else {

@@ -1,16 +1,16 @@
-//! `create`: a uid-range slot, the bundle on disk, the shim started, and the wait for the main process.
+//! `create`: a uid-range slot, the bundle on disk, the shim started, the host services' listeners, and the wait for the main process.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use super::{now_ms, random_id, Local, LocalRuntime};
+use super::{now_ms, random_id, Local, LocalListener, LocalRuntime};
 use crate::logs::{self, Cursor};
 use crate::oci::{self, Placement, ID_RANGE};
 use crate::shim::{self, SandboxRecord};
 use crate::spec::SandboxSpec;
-use crate::{ExitReason, Result, SandboxError, SandboxId, Status};
+use crate::{Created, ExitReason, HostListener, Result, SandboxError, Status};
 
 /// First host uid of slot 0. Above the ranges distributions hand out in
 /// /etc/subuid, so sandboxes never share ids with host users.
@@ -28,8 +28,9 @@ enum Progress {
     },
 }
 
-pub(super) async fn create(runtime: &LocalRuntime, spec: SandboxSpec) -> Result<SandboxId> {
+pub(super) async fn create(runtime: &LocalRuntime, spec: SandboxSpec) -> Result<Created> {
     spec.validate()?;
+    let ports = spec.host_services.clone();
     let id = random_id("sb-");
     let dir = runtime.local.dir(&id);
     let prepared = {
@@ -71,9 +72,28 @@ pub(super) async fn create(runtime: &LocalRuntime, spec: SandboxSpec) -> Result<
             runtime.blocking(move |local| local.progress(&id)).await?
         };
         match progress {
-            Progress::Running | Progress::Ended { failed: None } => {
+            Progress::Running => {
+                let listeners = match open_services(runtime, &id, &ports).await {
+                    Ok(listeners) => listeners,
+                    Err(e) => {
+                        let _ = super::gc::remove(runtime, &id).await;
+                        return Err(e);
+                    }
+                };
                 tracing::debug!(sandbox.id = %id, elapsed_ms = started.elapsed().as_millis() as u64, "Started sandbox");
-                return Ok(id);
+                return Ok(Created { id, listeners });
+            }
+            Progress::Ended { failed: None } if ports.is_empty() => {
+                return Ok(Created {
+                    id,
+                    listeners: Vec::new(),
+                })
+            }
+            Progress::Ended { failed: None } => {
+                let _ = super::gc::remove(runtime, &id).await;
+                return Err(SandboxError::StartFailed(
+                    "it ended before its host services opened: was it removed meanwhile?".into(),
+                ));
             }
             Progress::Ended { failed: Some(why) } => {
                 let _ = super::gc::remove(runtime, &id).await;
@@ -89,6 +109,40 @@ pub(super) async fn create(runtime: &LocalRuntime, spec: SandboxSpec) -> Result<
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+}
+
+/// Opens the host services' listeners in the network namespace of the created (not yet
+/// started) sandbox, then tells the shim to start it.
+async fn open_services(
+    runtime: &LocalRuntime,
+    id: &str,
+    ports: &[u16],
+) -> Result<Vec<(u16, Box<dyn HostListener>)>> {
+    if ports.is_empty() {
+        return Ok(Vec::new());
+    }
+    let id = id.to_owned();
+    let ports = ports.to_vec();
+    let opened = runtime
+        .blocking(move |local| {
+            let pid = local.init_pid(&id)?;
+            let listeners = ports
+                .iter()
+                .map(|&port| Ok((port, crate::netns::listen(pid, port)?)))
+                .collect::<Result<Vec<_>>>()?;
+            shim::write_atomic(&local.dir(&id).join(shim::SERVICES_OPEN), b"")?;
+            Ok(listeners)
+        })
+        .await?;
+    Ok(opened
+        .into_iter()
+        .map(|(port, listener)| {
+            (
+                port,
+                Box::new(LocalListener(listener)) as Box<dyn HostListener>,
+            )
+        })
+        .collect())
 }
 
 impl Local {

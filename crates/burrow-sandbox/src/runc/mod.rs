@@ -30,8 +30,8 @@ use crate::spec::SandboxSpec;
 pub use volumes::{HostPathsOnly, VolumeResolver};
 
 use crate::{
-    Connection, ExecOutput, ExecSpec, ExitStatus, GcReport, HostListener, Lease, PtySession,
-    Result, Runtime, SandboxError, SandboxId, SandboxInfo, Status,
+    Connection, Created, ExecOutput, ExecSpec, ExitStatus, GcReport, HostListener, Lease,
+    PtySession, Result, Runtime, SandboxError, SandboxInfo, Status,
 };
 
 /// A host service's listener inside one sandbox's network namespace.
@@ -263,7 +263,7 @@ impl Local {
 
 #[async_trait::async_trait]
 impl Runtime for LocalRuntime {
-    async fn create(&self, spec: SandboxSpec) -> Result<SandboxId> {
+    async fn create(&self, spec: SandboxSpec) -> Result<Created> {
         create::create(self, spec).await
     }
 

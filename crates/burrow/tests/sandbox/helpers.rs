@@ -67,7 +67,7 @@ impl Host {
 
     /// Starts a sandbox running Python `code` via the library.
     pub async fn start_python(&self, code: &str) -> String {
-        self.runtime.create(python_spec(code)).await.unwrap()
+        self.runtime.create(python_spec(code)).await.unwrap().id
     }
 }
 

@@ -186,7 +186,7 @@ async fn the_wall_clock_limit_ends_the_sandbox() {
     let host = Host::new();
     let mut spec = python_spec("import time; time.sleep(60)");
     spec.limits.timeout = Some(Duration::from_millis(500));
-    let id = host.runtime.create(spec).await.unwrap();
+    let id = host.runtime.create(spec).await.unwrap().id;
     let exit = host.runtime.wait(&id).await.unwrap();
     assert_eq!(exit.reason, ExitReason::Timeout, "{exit:?}");
     assert_eq!(exit.shell_code(), 124);
@@ -203,7 +203,7 @@ async fn a_stdout_flood_is_capped_and_rate_limited() {
     let host = Host::with_logs(policy);
     let mut spec = python_spec("import sys\nwhile True:\n    sys.stdout.write('x' * 4096 + '\\n')");
     spec.limits.timeout = Some(Duration::from_secs(3));
-    let id = host.runtime.create(spec).await.unwrap();
+    let id = host.runtime.create(spec).await.unwrap().id;
     let exit = host.runtime.wait(&id).await.unwrap();
     assert_eq!(exit.reason, ExitReason::Timeout);
     let logs = host
@@ -228,7 +228,7 @@ async fn a_restarted_control_plane_re_adopts_running_sandboxes() {
     let mut spec = python_spec(SERVER);
     let marker = format!("readopt-{}", std::process::id());
     spec.labels.insert("test".into(), marker.clone());
-    let id = host.runtime.create(spec).await.unwrap();
+    let id = host.runtime.create(spec).await.unwrap().id;
     wait_for_output(&host.runtime, &id, "listening").await;
 
     // A new runtime over the same state, as after `kill -9` of the control plane.
@@ -284,7 +284,7 @@ async fn gc_reaps_a_sandbox_once_its_lease_ends() {
     leased
         .labels
         .insert(burrow_sandbox::LEASE_LABEL.into(), lease.id().into());
-    let leased = host.runtime.create(leased).await.unwrap();
+    let leased = host.runtime.create(leased).await.unwrap().id;
     let unleased = host.start_python("import time; time.sleep(60)").await;
 
     // Another runtime over the same state, as a separate `burrow sandbox gc` would be.

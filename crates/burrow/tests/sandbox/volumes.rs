@@ -59,7 +59,7 @@ except OSError as e:
             true,
         ),
     ];
-    let id = host.runtime.create(spec).await.unwrap();
+    let id = host.runtime.create(spec).await.unwrap().id;
     let exit = host.runtime.wait(&id).await.unwrap();
     let out = crate::helpers::output_of(&host.runtime, &id).await;
     assert_eq!(exit.shell_code(), 0, "{out}");
