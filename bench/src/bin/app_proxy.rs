@@ -452,6 +452,7 @@ async fn main() {
             shim_exe: burrow.clone().into(),
             init: "/usr/bin/tini".into(),
             log_policy: LogPolicy::default(),
+            volumes: std::sync::Arc::new(burrow_sandbox::HostPathsOnly),
         })
         .unwrap(),
     );

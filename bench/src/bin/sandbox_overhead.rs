@@ -51,6 +51,7 @@ async fn main() {
         shim_exe: shim.clone(),
         init: "/usr/bin/tini".into(),
         log_policy: LogPolicy::default(),
+        volumes: std::sync::Arc::new(burrow_sandbox::HostPathsOnly),
     })
     .expect("this host can run sandboxes (see `burrow sandbox doctor`)");
     let command = vec!["python3".to_owned(), "-c".to_owned(), "pass".to_owned()];
@@ -63,7 +64,8 @@ async fn main() {
         let id = runtime
             .create(SandboxSpec::new(command.clone()))
             .await
-            .unwrap();
+            .unwrap()
+            .id;
         runtime.wait(&id).await.unwrap();
         runtime.remove(&id).await.unwrap();
     }
@@ -85,7 +87,8 @@ async fn main() {
         let id = runtime
             .create(SandboxSpec::new(command.clone()))
             .await
-            .unwrap();
+            .unwrap()
+            .id;
         let exit = runtime.wait(&id).await.unwrap();
         sandboxed.push(t.elapsed());
         assert_eq!(exit.shell_code(), 0);
@@ -137,7 +140,8 @@ async fn main() {
             runtime
                 .create(SandboxSpec::new(vec!["sleep".into(), "infinity".into()]))
                 .await
-                .unwrap(),
+                .unwrap()
+                .id,
         );
     }
     tokio::time::sleep(Duration::from_millis(500)).await;

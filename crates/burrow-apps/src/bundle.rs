@@ -81,6 +81,13 @@ fn write_tree(app_dir: &Path, dest: &Path, zip_bytes: &[u8]) -> std::io::Result<
     }
 }
 
+/// `{dir}/{app}/v{version}`, where a version's code is unpacked; `None` for what is not an
+/// app id. A sandbox names it as the volume `Code { owner: app, version }`.
+pub fn code_dir(dir: &Path, app_id: &str, version: i64) -> Option<PathBuf> {
+    let app = AppId::parse(app_id)?;
+    Some(dir.join(app.as_str()).join(format!("v{version}")))
+}
+
 /// Removes every unpacked version of an app.
 pub fn remove_all(dir: &Path, app_id: &AppId) {
     let _ = std::fs::remove_dir_all(dir.join(app_id.as_str()));

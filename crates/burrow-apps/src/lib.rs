@@ -10,6 +10,8 @@
 
 mod bundle;
 
+pub use bundle::code_dir;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use std::time::Duration;
 
 use burrow_blobs::ObjectStore;
 use burrow_envs::Environments;
-use burrow_sandbox::{Limits, Mount, Runtime, SandboxSpec};
+use burrow_sandbox::{Limits, Mount, Runtime, SandboxSpec, Volume};
 use burrow_sessions::{Change, Note, Phase, SessionError, Target, Want};
 use burrow_store::{AppStatus, Store, StoreError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -102,7 +104,7 @@ impl burrow_sessions::Workload for Apps {
         })
     }
 
-    /// Unpacks the version, binds its environment and code read-only, and runs
+    /// Unpacks the version, mounts its environment and code read-only, and runs
     /// Streamlit on loopback with the app's limits.
     async fn spec(&self, app_id: &str, version: i64) -> Result<SandboxSpec, AppError> {
         let app = self.store.find_app(app_id).await?;
@@ -113,7 +115,7 @@ impl burrow_sessions::Workload for Apps {
                 "its environment {env_key} is no longer on this host: upload the version again to rebuild it"
             ))
         })?;
-        let code = bundle::unpack(
+        bundle::unpack(
             &self.options.dir,
             &app.id,
             version,
@@ -142,16 +144,19 @@ impl burrow_sessions::Workload for Apps {
         spec.cwd = "/app".into();
         spec.env.extend(env.vars());
         spec.mounts = env
-            .binds()
+            .layers()
             .into_iter()
-            .map(|(source, destination)| Mount {
-                source,
+            .map(|(key, destination)| Mount {
+                volume: Volume::Environment { key },
                 destination: destination.to_owned(),
                 writable: false,
             })
             .collect();
         spec.mounts.push(Mount {
-            source: code,
+            volume: Volume::Code {
+                owner: app_id.to_owned(),
+                version,
+            },
             destination: "/app".into(),
             writable: false,
         });

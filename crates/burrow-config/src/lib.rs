@@ -433,6 +433,16 @@ impl Config {
         self.data_dir.join("sandboxes")
     }
 
+    /// Where apps' versions are unpacked, `{data_dir}/apps/<app>/v<n>`.
+    pub fn apps_dir(&self) -> PathBuf {
+        self.data_dir.join("apps")
+    }
+
+    /// Where workspaces keep their files, `{data_dir}/workspaces/<id>`.
+    pub fn workspaces_dir(&self) -> PathBuf {
+        self.data_dir.join("workspaces")
+    }
+
     /// Where Python environments, their build logs and uv's cache live.
     pub fn envs_dir(&self) -> PathBuf {
         self.envs

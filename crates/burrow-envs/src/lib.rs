@@ -75,6 +75,8 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> EnvError {
 pub struct EnvRef {
     /// `base-…` for the base alone, `env-…` for an overlay on it.
     pub key: String,
+    /// The key of the base it stands on; its own key for the base.
+    pub base_key: String,
     /// The base environment's folder on the host.
     pub base: PathBuf,
     /// The overlay's folder on the host, if any.
@@ -89,11 +91,14 @@ impl EnvRef {
         format!("{BASE_MOUNT}/bin/python")
     }
 
-    /// Host folders and where they go in the sandbox; all read-only.
-    pub fn binds(&self) -> Vec<(PathBuf, &'static str)> {
-        let mut binds = vec![(self.base.clone(), BASE_MOUNT)];
-        binds.extend(self.extra.clone().map(|e| (e, EXTRA_MOUNT)));
-        binds
+    /// Its layers as a sandbox mounts them, read-only: each layer's key (the name of its
+    /// volume, which [`Environments::folder`] finds) and where it goes in the sandbox.
+    pub fn layers(&self) -> Vec<(String, &'static str)> {
+        let mut layers = vec![(self.base_key.clone(), BASE_MOUNT)];
+        if self.extra.is_some() {
+            layers.push((self.key.clone(), EXTRA_MOUNT));
+        }
+        layers
     }
 
     /// Environment variables that put the overlay in front of the base.
@@ -277,13 +282,19 @@ impl Environments {
         Ok(resolve::base_key(BASE_LOCK, &self.python_tag().await?))
     }
 
+    /// The folder of the environment (a base or an overlay) `key`, if it is built; this is
+    /// how a sandbox's named volume `Environment { key }` is found on this host.
+    pub fn folder(&self, key: &str) -> Option<PathBuf> {
+        if !is_key(key) {
+            return None;
+        }
+        let dir = self.dir(key);
+        dir.join(MANIFEST).is_file().then_some(dir)
+    }
+
     /// A built environment by key, marked as just used; `None` if it is not on disk.
     pub fn get(&self, key: &str) -> Option<EnvRef> {
-        if !(key.starts_with("base-") || key.starts_with("env-"))
-            || !key[4..]
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
+        if !is_key(key) {
             return None;
         }
         let dir = self.dir(key);
@@ -297,6 +308,7 @@ impl Environments {
         let extra = (manifest.base != manifest.key).then_some(dir);
         Some(EnvRef {
             key: manifest.key,
+            base_key: manifest.base,
             base,
             packages: if extra.is_some() {
                 manifest.packages
@@ -761,6 +773,14 @@ impl Environments {
         log.line(format!("Failed {what}."));
         Err(EnvError::Failed(format!("{what} failed: {why}")))
     }
+}
+
+/// `base-…` or `env-…` with letters, digits and dashes: never a path.
+fn is_key(key: &str) -> bool {
+    (key.starts_with("base-") || key.starts_with("env-"))
+        && key[4..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 fn read_manifest(dir: &Path) -> Option<Manifest> {

@@ -31,8 +31,8 @@ use serde::{Deserialize, Serialize};
 
 pub use logs::{Chunk, Cursor, LogPolicy, Stream};
 pub use pty::{PtyControl, PtySession};
-pub use runc::{LocalOptions, LocalRuntime};
-pub use spec::{Limits, Mount, Network, SandboxSpec};
+pub use runc::{HostPathsOnly, LocalOptions, LocalRuntime, VolumeResolver};
+pub use spec::{Limits, Mount, Network, SandboxSpec, Volume};
 
 /// A sandbox's id, such as `sb-7kq2m9x4c8hd`.
 pub type SandboxId = String;
@@ -158,7 +158,8 @@ pub struct ExecOutput {
 pub struct GcReport {
     /// Sandboxes that had ended, removed with their files.
     pub removed: Vec<SandboxId>,
-    /// Running sandboxes whose owner is gone, or that lost their supervisor, killed and removed.
+    /// Running sandboxes whose lease ended, or that lost their supervisor, killed and
+    /// removed; and directories whose record could not be read.
     pub reaped: Vec<SandboxId>,
     /// Runtime containers with no sandbox record, deleted.
     pub orphans: Vec<String>,
@@ -187,12 +188,21 @@ pub trait HostListener: Send + Sync + std::fmt::Debug {
     async fn accept(&self) -> std::io::Result<Connection>;
 }
 
+/// A sandbox `create` started.
+#[derive(Debug)]
+pub struct Created {
+    pub id: SandboxId,
+    /// The host services' listeners, one per port of the spec's `host_services`, in order.
+    pub listeners: Vec<(u16, Box<dyn HostListener>)>,
+}
+
 /// Runs sandboxes. `LocalRuntime` is the one implementation today; a
 /// Kubernetes one fits behind the same calls.
 #[async_trait::async_trait]
 pub trait Runtime: Send + Sync + std::fmt::Debug {
-    /// Creates and starts a sandbox; returns once its main process runs.
-    async fn create(&self, spec: SandboxSpec) -> Result<SandboxId>;
+    /// Creates and starts a sandbox; returns once its main process runs, with a listener
+    /// for each of the spec's `host_services`, opened before the process started.
+    async fn create(&self, spec: SandboxSpec) -> Result<Created>;
     async fn status(&self, id: &str) -> Result<Status>;
     /// Waits for the main process to end.
     async fn wait(&self, id: &str) -> Result<ExitStatus>;
@@ -207,7 +217,9 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// A connection to `127.0.0.1:port` inside the sandbox's network.
     async fn connect(&self, id: &str, port: u16) -> Result<Connection>;
     /// Opens a host service's listener on `127.0.0.1:port` inside the sandbox's network;
-    /// Burrow serves what connects. Open it again after re-adopting a sandbox.
+    /// Burrow serves what connects. For a new sandbox, declare the port in the spec's
+    /// `host_services` instead, so it listens before the process starts; this opens it
+    /// again after re-adopting a sandbox.
     async fn listen(&self, id: &str, port: u16) -> Result<Box<dyn HostListener>>;
     /// Output after `cursor`; start from `Cursor::default()` for the kept tail.
     async fn logs(&self, id: &str, cursor: Cursor) -> Result<(Vec<Chunk>, Cursor)>;
@@ -217,7 +229,31 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     async fn remove(&self, id: &str) -> Result<()>;
     /// Removes ended sandboxes and reaps ones nobody owns.
     async fn gc(&self) -> Result<GcReport>;
+    /// Takes a new lease, for sandboxes that should not outlive their holder.
+    async fn lease(&self) -> Result<Lease>;
 }
 
-/// The label naming the process that owns a sandbox; `gc` reaps sandboxes whose owner died.
-pub const OWNER_PID_LABEL: &str = "burrow.owner-pid";
+/// The label naming the lease a sandbox belongs to; `gc` reaps it once the lease ends.
+pub const LEASE_LABEL: &str = "burrow.lease";
+
+/// A claim on sandboxes by a holder that may die without cleaning up, such as `burrow
+/// sandbox run`. A sandbox labelled [`LEASE_LABEL`]`=`[`Lease::id`] is reaped by `gc` once
+/// the lease ends: when it is dropped, or when its holder dies. Sandboxes without the label
+/// (those `burrow serve` supervises, which outlive it) are never reaped for it.
+#[derive(Debug)]
+pub struct Lease {
+    id: String,
+    _held: Box<dyn std::fmt::Debug + Send + Sync>,
+}
+
+impl Lease {
+    /// For runtimes: a lease named `id`, kept alive for as long as `held` lives.
+    pub fn new(id: String, held: Box<dyn std::fmt::Debug + Send + Sync>) -> Self {
+        Self { id, _held: held }
+    }
+
+    /// What to put in a sandbox's [`LEASE_LABEL`].
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}

@@ -25,6 +25,25 @@ pub struct Placement {
     pub cgroups_path: String,
     /// The init process run as PID 1, which reaps zombies and forwards signals.
     pub init: String,
+    /// The spec's mounts, with their sources on this host.
+    pub mounts: Vec<HostMount>,
+}
+
+/// A mount of the spec, found on this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostMount {
+    pub destination: String,
+    pub source: HostSource,
+    pub writable: bool,
+}
+
+/// Where a mount comes from on this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostSource {
+    /// A folder, bound.
+    Folder(std::path::PathBuf),
+    /// A new tmpfs of this size.
+    Tmpfs { size_bytes: u64 },
 }
 
 /// The `process` object, shared by the main process and `exec`.
@@ -71,10 +90,9 @@ pub fn config(
     placement: &Placement,
 ) -> Result<oci_spec::runtime::Spec, SandboxError> {
     let limits = &spec.limits;
-    let disk = limits.disk_bytes;
-    // Inodes scale with size, so a sandbox cannot exhaust inodes faster than bytes.
-    let inodes = (disk / 4096).clamp(1024, 1 << 20);
-    let scratch = |mode: &str, owner: bool| {
+    let scratch_of = |disk: u64, mode: &str, owner: bool| {
+        // Inodes scale with size, so a sandbox cannot exhaust inodes faster than bytes.
+        let inodes = (disk / 4096).clamp(1024, 1 << 20);
         let mut o = vec![
             "nosuid".to_owned(),
             "nodev".to_owned(),
@@ -88,6 +106,7 @@ pub fn config(
         }
         o
     };
+    let scratch = |mode: &str, owner: bool| scratch_of(limits.disk_bytes, mode, owner);
     let mut mounts = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         tmpfs(
@@ -113,12 +132,19 @@ pub fn config(
                                "options": ["rbind", "ro", "nosuid", "nodev"]}));
         }
     }
-    for m in &spec.mounts {
+    for m in &placement.mounts {
         let mode = if m.writable { "rw" } else { "ro" };
-        mounts.push(
-            json!({"destination": m.destination, "type": "bind", "source": m.source,
-                           "options": ["rbind", mode, "nosuid", "nodev"]}),
-        );
+        match &m.source {
+            HostSource::Folder(folder) => mounts.push(
+                json!({"destination": m.destination, "type": "bind", "source": folder,
+                       "options": ["rbind", mode, "nosuid", "nodev"]}),
+            ),
+            HostSource::Tmpfs { size_bytes } => {
+                let mut options = scratch_of(*size_bytes, "0755", true);
+                options.push(mode.to_owned());
+                mounts.push(tmpfs(&m.destination, &options));
+            }
+        }
     }
 
     let mut args = vec![
@@ -179,7 +205,6 @@ pub fn config(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::Mount;
 
     fn placement() -> Placement {
         Placement {
@@ -187,18 +212,29 @@ mod tests {
             host_id_base: 200_000,
             cgroups_path: "/burrow/sb-test".into(),
             init: "/usr/bin/tini".into(),
+            mounts: Vec::new(),
         }
     }
 
     #[test]
     fn isolation_is_complete() {
-        let mut spec = SandboxSpec::new(vec!["python3".into(), "-c".into(), "pass".into()]);
-        spec.mounts.push(Mount {
-            source: "/srv/code".into(),
-            destination: "/code".into(),
-            writable: false,
-        });
-        let config = serde_json::to_value(config(&spec, &placement()).unwrap()).unwrap();
+        let spec = SandboxSpec::new(vec!["python3".into(), "-c".into(), "pass".into()]);
+        let mut placement = placement();
+        placement.mounts = vec![
+            HostMount {
+                destination: "/code".into(),
+                source: HostSource::Folder("/srv/code".into()),
+                writable: false,
+            },
+            HostMount {
+                destination: "/scratch".into(),
+                source: HostSource::Tmpfs {
+                    size_bytes: 8 << 20,
+                },
+                writable: true,
+            },
+        ];
+        let config = serde_json::to_value(config(&spec, &placement).unwrap()).unwrap();
         let ns: Vec<&str> = config["linux"]["namespaces"]
             .as_array()
             .unwrap()
@@ -223,6 +259,19 @@ mod tests {
         for opt in ["ro", "nosuid", "nodev"] {
             assert!(
                 code["options"].as_array().unwrap().contains(&json!(opt)),
+                "{opt}"
+            );
+        }
+        let scratch = config["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/scratch")
+            .unwrap();
+        assert_eq!(scratch["type"], "tmpfs");
+        for opt in ["size=8388608", "uid=1000", "rw", "nosuid", "nodev"] {
+            assert!(
+                scratch["options"].as_array().unwrap().contains(&json!(opt)),
                 "{opt}"
             );
         }

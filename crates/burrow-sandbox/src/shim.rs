@@ -40,6 +40,10 @@ pub const SHIM_PID: &str = "shim.pid";
 /// Held locked by the shim for as long as it lives; a pid alone could be reused.
 pub const SHIM_LOCK: &str = "shim.lock";
 pub const INIT_PID: &str = "init.pid";
+/// Written by `create` once the host services' listeners are open: the process may start.
+pub const SERVICES_OPEN: &str = "services.open";
+/// How long the shim waits for [`SERVICES_OPEN`] before it gives the start up.
+pub const SERVICES_WAIT: Duration = Duration::from_secs(60);
 pub const EXIT: &str = "exit.json";
 pub const TIMED_OUT: &str = "timed-out";
 pub const LOGS: &str = "logs";
@@ -227,6 +231,25 @@ fn supervise(dir: &Path, record: &SandboxRecord) -> ExitStatus {
         Some(pid) => pid,
         None => return error_status("the runtime wrote no init pid".into()),
     };
+    // The network namespace exists now, before the process starts: `create` opens the host
+    // services' listeners in it, so that a connection the process makes at once finds them.
+    if !record.spec.host_services.is_empty() {
+        match await_services(dir, init_pid) {
+            Ok(()) => {}
+            Err(ended) => {
+                let _ = record.runtime(&["delete", "--force", &record.id]);
+                finish_output(pumps, writer);
+                return match ended {
+                    // Killed before it started, by a `remove` of the sandbox.
+                    Some(status) => exit_status(Some(status), false, false),
+                    None => error_status(format!(
+                        "its host services did not open within {} s of the sandbox's creation",
+                        SERVICES_WAIT.as_secs()
+                    )),
+                };
+            }
+        }
+    }
     if let Err(e) = record.runtime(&["start", &record.id]) {
         let _ = record.runtime(&["delete", "--force", &record.id]);
         finish_output(pumps, writer);
@@ -270,13 +293,22 @@ fn supervise(dir: &Path, record: &SandboxRecord) -> ExitStatus {
     let oom = crate::cgroup::oom_kills(&record.cgroups_path) > 0;
     finish_output(pumps, writer);
 
+    exit_status(wait_status, timed_out.load(Ordering::SeqCst), oom)
+}
+
+/// How init's end reads: a timeout or an OOM kill first, then a signal, then an exit.
+fn exit_status(
+    wait_status: Option<rustix::process::WaitStatus>,
+    timed_out: bool,
+    oom: bool,
+) -> ExitStatus {
     let (code, signal) = match wait_status {
         Some(ws) => (ws.exit_status(), ws.terminating_signal()),
         None => (None, None),
     };
     // The init process (tini) reports a child killed by signal N as exit code 128+N.
     let signal = signal.or(code.filter(|c| *c > 128 && *c <= 128 + 64).map(|c| c - 128));
-    let reason = if timed_out.load(Ordering::SeqCst) {
+    let reason = if timed_out {
         ExitReason::Timeout
     } else if oom {
         ExitReason::Oom
@@ -290,6 +322,31 @@ fn supervise(dir: &Path, record: &SandboxRecord) -> ExitStatus {
         code: if signal.is_some() { None } else { code },
         signal,
         message: None,
+    }
+}
+
+/// Waits for `create` to say the host services are open; `Err` with init's status if it
+/// ended first, or `Err(None)` after [`SERVICES_WAIT`].
+fn await_services(dir: &Path, init_pid: i32) -> Result<(), Option<rustix::process::WaitStatus>> {
+    let Some(pid) = rustix::process::Pid::from_raw(init_pid) else {
+        return Err(None);
+    };
+    let deadline = Instant::now() + SERVICES_WAIT;
+    loop {
+        if dir.join(SERVICES_OPEN).exists() {
+            return Ok(());
+        }
+        match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG) {
+            Ok(Some((_, status))) if !status.stopped() && !status.continued() => {
+                return Err(Some(status))
+            }
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return Err(None),
+        }
+        if Instant::now() >= deadline {
+            return Err(None);
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 

@@ -17,12 +17,17 @@ pub struct SandboxSpec {
     pub cwd: String,
     /// The whole environment of the process: nothing is inherited from the host.
     pub env: Vec<(String, String)>,
-    /// Host directories to bind into the sandbox.
+    /// Named volumes to mount into the sandbox.
     pub mounts: Vec<Mount>,
     pub limits: Limits,
     /// What the sandbox may reach beyond its own loopback.
     #[serde(default)]
     pub network: Network,
+    /// Ports on the sandbox's loopback where host services listen. `create` opens their
+    /// listeners before the process starts, so a connection it makes at once finds them,
+    /// and hands them back.
+    #[serde(default)]
+    pub host_services: Vec<u16>,
     /// Free-form labels to find the sandbox again (`list`), such as `burrow.app=…`.
     pub labels: BTreeMap<String, String>,
 }
@@ -62,12 +67,91 @@ impl Network {
     }
 }
 
-/// A host directory bound into the sandbox. Always `nosuid` and `nodev`.
+/// A folder in the sandbox, named by what it carries; never by where it is on a host, so a
+/// spec means the same on any runtime. Always `nosuid` and `nodev`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "MountRecord")]
 pub struct Mount {
-    pub source: PathBuf,
+    pub volume: Volume,
     pub destination: String,
     pub writable: bool,
+}
+
+/// What a mount carries. The names are opaque to the sandbox: each runtime finds the
+/// volume itself (the local one asks its [`VolumeResolver`](crate::VolumeResolver), which
+/// knows the data directory's layout).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Volume {
+    /// A built environment (interpreter and packages), by its key, such as `base-…`.
+    Environment { key: String },
+    /// A workload's code at one version, such as an app's unpacked upload; `owner` is
+    /// whose code it is, such as the app's id.
+    Code { owner: String, version: i64 },
+    /// A workspace's persistent folder, by the workspace's id.
+    Workspace { id: String },
+    /// An empty tmpfs of `size_bytes`, owned by the sandbox's user, counted against the
+    /// memory limit and gone with the sandbox.
+    Scratch { size_bytes: u64 },
+    /// A folder of this host, by absolute path, for `burrow sandbox run --mount` only:
+    /// a debugging aid of the local runtime. A runtime on other machines refuses it.
+    HostPath { path: PathBuf },
+}
+
+impl std::fmt::Display for Volume {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Volume::Environment { key } => write!(f, "environment {key}"),
+            Volume::Code { owner, version } => write!(f, "the code of {owner} v{version}"),
+            Volume::Workspace { id } => write!(f, "workspace {id}"),
+            Volume::Scratch { size_bytes } => {
+                write!(f, "a {} scratch space", format_size(*size_bytes))
+            }
+            Volume::HostPath { path } => write!(f, "host folder {}", path.display()),
+        }
+    }
+}
+
+/// A mount as records hold it: named, or as written before mounts were named (a host
+/// path in `source`), which reads back as [`Volume::HostPath`].
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum MountRecord {
+    Named {
+        volume: Volume,
+        destination: String,
+        writable: bool,
+    },
+    HostPath {
+        source: PathBuf,
+        destination: String,
+        writable: bool,
+    },
+}
+
+impl From<MountRecord> for Mount {
+    fn from(record: MountRecord) -> Self {
+        match record {
+            MountRecord::Named {
+                volume,
+                destination,
+                writable,
+            } => Mount {
+                volume,
+                destination,
+                writable,
+            },
+            MountRecord::HostPath {
+                source,
+                destination,
+                writable,
+            } => Mount {
+                volume: Volume::HostPath { path: source },
+                destination,
+                writable,
+            },
+        }
+    }
 }
 
 /// Resource limits. Every sandbox has all of them.
@@ -113,6 +197,7 @@ impl SandboxSpec {
             mounts: Vec::new(),
             limits: Limits::default(),
             network: Network::default(),
+            host_services: Vec::new(),
             labels: BTreeMap::new(),
         }
     }
@@ -143,29 +228,13 @@ impl SandboxSpec {
                     m.destination
                 ));
             }
-            if !m.source.is_absolute() {
+            check_volume(&m.volume)?;
+        }
+        for (i, port) in self.host_services.iter().enumerate() {
+            if *port == 0 || self.host_services[..i].contains(port) {
                 return bad(format!(
-                    "mount source {} must be an absolute path",
-                    m.source.display()
+                    "host service port {port} is zero or given twice: give each service its own port"
                 ));
-            }
-            // runc follows symlinks in the source; insist on the resolved path so
-            // a swapped-in link cannot redirect the bind.
-            match std::fs::canonicalize(&m.source) {
-                Ok(real) if real == m.source && real.is_dir() => {}
-                Ok(real) if real != m.source => {
-                    return bad(format!(
-                        "mount source {} goes through a symlink: use {}",
-                        m.source.display(),
-                        real.display()
-                    ));
-                }
-                _ => {
-                    return bad(format!(
-                        "mount source {} is not a directory",
-                        m.source.display()
-                    ))
-                }
             }
         }
         for (k, _) in &self.env {
@@ -212,6 +281,36 @@ fn normalize_destination(raw: &str) -> Option<String> {
         return None;
     }
     Some(format!("/{}", parts.join("/")))
+}
+
+/// Rejects volume names that are empty or could be read as paths, and scratch sizes that
+/// cannot hold anything; whether the volume exists is the runtime's to find out.
+fn check_volume(volume: &Volume) -> Result<(), SandboxError> {
+    let name_ok = |n: &str| {
+        !n.is_empty()
+            && !n.starts_with('.')
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    };
+    let bad_name = |what: &str, n: &str| {
+        Err(SandboxError::InvalidSpec(format!(
+            "{what} {n:?} is not a volume name: use letters, digits, '-', '_' and '.', not first"
+        )))
+    };
+    match volume {
+        Volume::Environment { key } if !name_ok(key) => bad_name("environment", key),
+        Volume::Code { owner, .. } if !name_ok(owner) => bad_name("code owner", owner),
+        Volume::Workspace { id } if !name_ok(id) => bad_name("workspace", id),
+        Volume::Scratch { size_bytes } if *size_bytes < 1024 * 1024 => {
+            Err(SandboxError::InvalidSpec(format!(
+                "a scratch volume of {size_bytes} bytes is too small: give it at least 1M"
+            )))
+        }
+        Volume::HostPath { path } if !path.is_absolute() => Err(SandboxError::InvalidSpec(
+            format!("mount source {} must be an absolute path", path.display()),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The environment every sandbox starts with.
@@ -302,7 +401,10 @@ mod tests {
             .contains("command is empty"));
         spec.command = vec!["python3".into()];
         spec.mounts.push(Mount {
-            source: "/tmp".into(),
+            volume: Volume::Code {
+                owner: "app1".into(),
+                version: 1,
+            },
             destination: "/proc/x".into(),
             writable: false,
         });
@@ -319,5 +421,42 @@ mod tests {
         }
         spec.mounts[0].destination = "/code".into();
         assert!(spec.validate().is_ok());
+        for sneaky in ["../etc", "", ".hidden", "a/b"] {
+            spec.mounts[0].volume = Volume::Environment { key: sneaky.into() };
+            assert!(spec.validate().is_err(), "{sneaky:?} accepted");
+        }
+        spec.mounts[0].volume = Volume::Scratch { size_bytes: 4096 };
+        assert!(spec
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("at least 1M"));
+    }
+
+    #[test]
+    fn mounts_read_back_named_and_from_records_of_host_paths() {
+        let named = Mount {
+            volume: Volume::Environment {
+                key: "base-abc".into(),
+            },
+            destination: "/opt/burrow/env".into(),
+            writable: false,
+        };
+        let text = serde_json::to_string(&named).unwrap();
+        assert_eq!(
+            text,
+            r#"{"volume":{"kind":"environment","key":"base-abc"},"destination":"/opt/burrow/env","writable":false}"#
+        );
+        assert_eq!(serde_json::from_str::<Mount>(&text).unwrap(), named);
+        let old: Mount = serde_json::from_str(
+            r#"{"source":"/srv/data/envs/base/base-abc","destination":"/opt/burrow/env","writable":false}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            old.volume,
+            Volume::HostPath {
+                path: "/srv/data/envs/base/base-abc".into()
+            }
+        );
     }
 }

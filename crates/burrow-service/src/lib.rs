@@ -87,7 +87,7 @@ impl Services {
             builds.environments().clone(),
             Arc::clone(&blobs),
             burrow_apps::Options {
-                dir: config.data_dir.join("apps"),
+                dir: config.apps_dir(),
                 start_timeout: Duration::from_secs(config.apps.start_timeout_secs),
                 tick: Duration::from_secs(2),
                 max_upload_mb: config.apps.max_upload_mb,

@@ -19,8 +19,9 @@
 //!
 //! A workload may ask for host services ([`HostService`]): listeners that Burrow opens on
 //! `127.0.0.1:<port>` inside each of its sandboxes' networks and serves itself (the
-//! egress proxy, the package index, the data bridge). They open with the sandbox, before
-//! it is probed for readiness, open again when a sandbox is re-adopted, and close with it.
+//! egress proxy, the package index, the data bridge). Their ports go into the spec, so the
+//! runtime opens them before the sandbox's process starts; they open again when a sandbox
+//! is re-adopted, and close with it.
 //!
 //! All time is read through one [`Clock`], built on tokio's clock, so tests run the whole
 //! state machine under paused time in milliseconds.
@@ -34,7 +35,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use burrow_sandbox::{Runtime, SandboxError, SandboxSpec, Status};
+use burrow_sandbox::{HostListener, Runtime, SandboxError, SandboxSpec, Status};
 
 pub use burrow_sandbox::Connection;
 pub use clock::Clock;
@@ -596,13 +597,20 @@ impl<W: Workload> Supervisor<W> {
         spec.labels.insert(W::KEY_LABEL.to_owned(), key.to_owned());
         spec.labels
             .insert(W::VERSION_LABEL.to_owned(), version.to_string());
-        let sandbox = self
+        let services = self.inner.workload.host_services(key);
+        for (port, _) in &services {
+            if !spec.host_services.contains(port) {
+                spec.host_services.push(*port);
+            }
+        }
+        let created = self
             .inner
             .runtime
             .create(spec)
             .await
             .map_err(|e| e.to_string())?;
-        let ready = match self.open_services(key, &sandbox).await {
+        let sandbox = created.id;
+        let ready = match self.serve_services(key, &sandbox, services, created.listeners) {
             Ok(()) => self.wait_ready(&sandbox).await,
             Err(e) => Err(e),
         };
@@ -670,20 +678,42 @@ impl<W: Workload> Supervisor<W> {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
-    /// Opens the workload's host services for `key` in `sandbox`, each accept loop a task
-    /// that ends with the sandbox.
+    /// Opens the workload's host services for `key` in a re-adopted `sandbox` and serves them.
     async fn open_services(&self, key: &str, sandbox: &str) -> Result<(), String> {
-        let mut loops = Vec::new();
-        for (port, service) in self.inner.workload.host_services(key) {
-            let listener = match self.inner.runtime.listen(sandbox, port).await {
-                Ok(listener) => listener,
+        let services = self.inner.workload.host_services(key);
+        let mut listeners = Vec::new();
+        for (port, _) in &services {
+            match self.inner.runtime.listen(sandbox, *port).await {
+                Ok(listener) => listeners.push((*port, listener)),
                 Err(e) => {
-                    loops.iter().for_each(tokio::task::AbortHandle::abort);
                     return Err(format!(
                         "its host service on port {port} could not open: {e}"
-                    ));
+                    ))
                 }
+            }
+        }
+        self.serve_services(key, sandbox, services, listeners)
+    }
+
+    /// Serves each of `key`'s host services on its listener in `sandbox`, each accept loop
+    /// a task that ends with the sandbox.
+    fn serve_services(
+        &self,
+        key: &str,
+        sandbox: &str,
+        services: Vec<(u16, Arc<dyn HostService>)>,
+        mut listeners: Vec<(u16, Box<dyn HostListener>)>,
+    ) -> Result<(), String> {
+        let mut loops = Vec::new();
+        for (port, service) in services {
+            let Some(at) = listeners.iter().position(|(p, _)| *p == port) else {
+                loops.iter().for_each(tokio::task::AbortHandle::abort);
+                return Err(format!(
+                    "the runtime opened no listener for its host service on port {port}: \
+                     the runtime does not support host services"
+                ));
             };
+            let (_, listener) = listeners.swap_remove(at);
             let key = key.to_owned();
             let task = tokio::spawn(async move {
                 loop {

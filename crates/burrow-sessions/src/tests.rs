@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use burrow_sandbox::{
-    Chunk, Cursor, ExecOutput, ExecSpec, ExitReason, ExitStatus, GcReport, HostListener,
+    Chunk, Created, Cursor, ExecOutput, ExecSpec, ExitReason, ExitStatus, GcReport, HostListener,
     PtySession, Runtime, SandboxError, SandboxInfo, SandboxSpec, Status,
 };
 use parking_lot::Mutex;
@@ -102,20 +102,25 @@ fn exited(code: i32) -> Status {
 
 #[async_trait::async_trait]
 impl Runtime for FakeRuntime {
-    async fn create(&self, spec: SandboxSpec) -> burrow_sandbox::Result<String> {
+    async fn create(&self, spec: SandboxSpec) -> burrow_sandbox::Result<Created> {
         let status = if spec.command[0] == "exit" {
             exited(3)
         } else {
             Status::Running
         };
-        let labels: Vec<(String, String)> = spec.labels.into_iter().collect();
+        let labels: Vec<(String, String)> = spec.labels.clone().into_iter().collect();
         let labels: Vec<(&str, &str)> = labels
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         let id = self.add(&labels, status);
         self.events.lock().push(format!("create {id}"));
-        Ok(id)
+        // Open before `create` returns, as the local runtime opens them before the process starts.
+        let mut listeners = Vec::new();
+        for port in spec.host_services {
+            listeners.push((port, self.listen(&id, port).await?));
+        }
+        Ok(Created { id, listeners })
     }
     async fn status(&self, id: &str) -> burrow_sandbox::Result<Status> {
         self.sandboxes
@@ -190,6 +195,9 @@ impl Runtime for FakeRuntime {
     }
     async fn gc(&self) -> burrow_sandbox::Result<GcReport> {
         Ok(GcReport::default())
+    }
+    async fn lease(&self) -> burrow_sandbox::Result<burrow_sandbox::Lease> {
+        Err(SandboxError::Internal("not in the fake".into()))
     }
 }
 

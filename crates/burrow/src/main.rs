@@ -6,6 +6,7 @@ mod runtime;
 mod sandbox;
 mod serve;
 mod user;
+mod volumes;
 
 use clap::Parser;
 

@@ -10,7 +10,7 @@ use burrow_config::Config;
 use burrow_sandbox::spec::{format_size, parse_duration, parse_size};
 use burrow_sandbox::{
     Cursor, ExecSpec, ExitReason, ExitStatus, LocalOptions, LocalRuntime, LogPolicy, Mount,
-    Runtime, SandboxSpec, Status, Stream,
+    Runtime, SandboxSpec, Status, Stream, Volume,
 };
 use clap::{Args, Subcommand};
 
@@ -20,7 +20,7 @@ pub enum SandboxCommand {
     Run(RunArgs),
     /// List sandboxes.
     Ps,
-    /// Remove ended sandboxes, and reap running ones whose owner is gone.
+    /// Remove ended sandboxes, and reap running ones whose lease ended (their `sandbox run` died).
     Gc,
     /// Stop sandboxes for good and remove them: those named, or with --all every one
     /// under this data directory (app sandboxes included, which otherwise outlive
@@ -66,7 +66,8 @@ pub struct RunArgs {
     /// Maximum open files per process.
     #[arg(long, default_value_t = 1024)]
     open_files: u64,
-    /// Bind a host directory: SRC:DST[:ro|rw] (read-only by default).
+    /// Bind a host directory: SRC:DST[:ro|rw] (read-only by default). A debugging aid of
+    /// this host's runtime: specs elsewhere name their volumes and never carry host paths.
     #[arg(long = "mount", value_parser = parse_mount)]
     mounts: Vec<Mount>,
     /// Set an environment variable: K=V.
@@ -100,9 +101,9 @@ fn parse_mount(s: &str) -> Result<Mount, String> {
         [src, dst, "rw"] => (*src, *dst, true),
         _ => return Err(format!("{s:?} is not SRC:DST[:ro|rw]")),
     };
-    let source = std::fs::canonicalize(src).map_err(|e| format!("mount source {src}: {e}"))?;
+    let path = std::fs::canonicalize(src).map_err(|e| format!("mount source {src}: {e}"))?;
     Ok(Mount {
-        source,
+        volume: Volume::HostPath { path },
         destination: dst.to_owned(),
         writable,
     })
@@ -121,6 +122,7 @@ pub fn runtime(config: &Config) -> anyhow::Result<LocalRuntime> {
             rate_bytes_per_sec: config.sandbox.log_rate_bytes_per_sec,
             ..LogPolicy::default()
         },
+        volumes: std::sync::Arc::new(crate::volumes::DataDirVolumes::new(config)),
     })?;
     Ok(runtime)
 }
@@ -294,12 +296,15 @@ async fn run_command(config: &Config, args: RunArgs) -> anyhow::Result<i32> {
         spec.cwd = dir;
     }
     spec.labels.insert("burrow.kind".into(), "cli".into());
-    spec.labels.insert(
-        burrow_sandbox::OWNER_PID_LABEL.into(),
-        std::process::id().to_string(),
-    );
     spec.labels.extend(args.labels);
-    let id = runtime.create(spec.clone()).await?;
+    // Held until this process ends, however it ends: `gc` reaps the sandbox after that.
+    let lease = runtime
+        .lease()
+        .await
+        .context("Failed to take a lease for the sandbox")?;
+    spec.labels
+        .insert(burrow_sandbox::LEASE_LABEL.into(), lease.id().to_owned());
+    let id = runtime.create(spec.clone()).await?.id;
     let outcome = if args.tty {
         run_on_terminal(&runtime, &id, args.command).await
     } else {

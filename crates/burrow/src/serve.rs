@@ -56,11 +56,11 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
         task.abort();
     }
     if stop_sandboxes {
-        // Sandboxes a `burrow sandbox run` owns are its own to end.
+        // Sandboxes under a lease (a `burrow sandbox run`'s) are their holder's to end.
         let runtime = crate::sandbox::runtime(&config)?;
         let grace = std::time::Duration::from_secs(config.http.shutdown_grace_secs);
         match crate::sandbox::stop_sandboxes(&runtime, grace, |s| {
-            !s.labels.contains_key(burrow_sandbox::OWNER_PID_LABEL)
+            !s.labels.contains_key(burrow_sandbox::LEASE_LABEL)
         })
         .await
         {

@@ -144,6 +144,7 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Config)) -> Test
         shim_exe: "/nonexistent/burrow".into(),
         init: "/usr/bin/tini".into(),
         log_policy: burrow_sandbox::LogPolicy::default(),
+        volumes: Arc::new(burrow_sandbox::HostPathsOnly),
     })
     .unwrap();
     // Builds run on the durable queue, as in `serve`, with its queue running here.

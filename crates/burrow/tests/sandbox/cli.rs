@@ -79,6 +79,9 @@ fn gc_reaps_the_sandbox_of_a_killed_cli() {
     let mut first = [0u8; 3];
     std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
     assert_eq!(&first, b"up\n");
+    // Its CLI holds the sandbox's lease: gc leaves it alone.
+    let gc = ok(host.cli().arg("gc").output().unwrap());
+    assert!(gc.contains("reaped 0"), "{gc}");
     child.kill().unwrap(); // SIGKILL: the CLI gets no chance to clean up.
     child.wait().unwrap();
 
@@ -91,5 +94,11 @@ fn gc_reaps_the_sandbox_of_a_killed_cli() {
     assert!(gc.contains("reaped 1"), "{gc}");
     let ps = ok(host.cli().arg("ps").output().unwrap());
     assert_eq!(ps.lines().count(), 1, "only the header is left:\n{ps}");
+    let leases = host.dir.path().join("sandboxes/leases");
+    assert_eq!(
+        std::fs::read_dir(&leases).unwrap().count(),
+        0,
+        "the dead CLI's lease file is swept"
+    );
     std::thread::sleep(Duration::from_millis(100));
 }

@@ -2,11 +2,14 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::Arc;
 use std::time::Duration;
 
 use burrow_sandbox::{
-    ExecOutput, ExecSpec, LocalOptions, LocalRuntime, LogPolicy, Runtime, SandboxSpec,
+    ExecOutput, ExecSpec, HostPathsOnly, LocalOptions, LocalRuntime, LogPolicy, Runtime,
+    SandboxSpec, VolumeResolver,
 };
 
 pub const BURROW: &str = env!("CARGO_BIN_EXE_burrow");
@@ -23,12 +26,22 @@ impl Host {
     }
 
     pub fn with_logs(log_policy: LogPolicy) -> Self {
+        Self::with(log_policy, |_| Arc::new(HostPathsOnly))
+    }
+
+    /// A host whose runtime finds named volumes with the resolver `volumes` makes for
+    /// the host's data directory.
+    pub fn with_volumes(volumes: impl FnOnce(&Path) -> Arc<dyn VolumeResolver>) -> Self {
+        Self::with(LogPolicy::default(), volumes)
+    }
+
+    fn with(log_policy: LogPolicy, volumes: impl FnOnce(&Path) -> Arc<dyn VolumeResolver>) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("burrow-sandbox-test")
             .tempdir()
             .unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let runtime = runtime_at(dir.path(), log_policy);
+        let runtime = runtime_with(dir.path(), log_policy, volumes(dir.path()));
         Self { dir, runtime }
     }
 
@@ -54,17 +67,26 @@ impl Host {
 
     /// Starts a sandbox running Python `code` via the library.
     pub async fn start_python(&self, code: &str) -> String {
-        self.runtime.create(python_spec(code)).await.unwrap()
+        self.runtime.create(python_spec(code)).await.unwrap().id
     }
 }
 
-pub fn runtime_at(dir: &std::path::Path, log_policy: LogPolicy) -> LocalRuntime {
+pub fn runtime_at(dir: &Path, log_policy: LogPolicy) -> LocalRuntime {
+    runtime_with(dir, log_policy, Arc::new(HostPathsOnly))
+}
+
+fn runtime_with(
+    dir: &Path,
+    log_policy: LogPolicy,
+    volumes: Arc<dyn VolumeResolver>,
+) -> LocalRuntime {
     LocalRuntime::new(LocalOptions {
         state_dir: dir.join("sandboxes"),
         runtime_bin: "runc".into(),
         shim_exe: BURROW.into(),
         init: "/usr/bin/tini".into(),
         log_policy,
+        volumes,
     })
     .unwrap()
 }

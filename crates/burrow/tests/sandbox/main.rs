@@ -10,3 +10,4 @@ mod containment;
 mod envs;
 mod network;
 mod operations;
+mod volumes;

@@ -89,7 +89,7 @@ for attempt in range(200):
 "#;
     let mut spec = python_spec(client);
     spec.network = Network::EgressProxy { port: 3128 };
-    let id = host.runtime.create(spec).await.unwrap();
+    let id = host.runtime.create(spec).await.unwrap().id;
     let listener = host.runtime.listen(&id, 3128).await.unwrap();
     // Another sandbox has a 3128 of its own: each listener is in its sandbox's network.
     let other = host.start_python("import time; time.sleep(60)").await;
@@ -123,4 +123,38 @@ for attempt in range(200):
         out.contains("proxy http://127.0.0.1:3128 localhost,127.0.0.1"),
         "{out}"
     );
+}
+
+/// A host service declared in the spec listens before the process starts: a program that
+/// connects once, first thing, with no retry, reaches it.
+#[tokio::test]
+async fn a_declared_host_service_listens_before_the_process_starts() {
+    let host = Host::new();
+    let mut spec = python_spec(
+        r#"
+import socket
+s = socket.create_connection(('127.0.0.1', 7070), 5)
+s.sendall(b'ping\n')
+print('got', s.recv(100).decode(), flush=True)
+"#,
+    );
+    spec.host_services = vec![7070];
+    let created = host.runtime.create(spec).await.unwrap();
+    let [(port, listener)] = <[_; 1]>::try_from(created.listeners).unwrap();
+    assert_eq!(port, 7070);
+    let mut connection =
+        tokio::time::timeout(std::time::Duration::from_secs(60), listener.accept())
+            .await
+            .expect("the sandbox connects to its host service")
+            .unwrap();
+    let mut ping = [0u8; 5];
+    connection.read_exact(&mut ping).await.unwrap();
+    assert_eq!(&ping, b"ping\n");
+    connection.write_all(b"pong").await.unwrap();
+    connection.shutdown().await.unwrap();
+    let exit = host.runtime.wait(&created.id).await.unwrap();
+    let out = crate::helpers::output_of(&host.runtime, &created.id).await;
+    assert_eq!(exit.shell_code(), 0, "{out}");
+    assert!(out.contains("got pong"), "{out}");
+    host.runtime.remove(&created.id).await.unwrap();
 }

@@ -186,7 +186,7 @@ async fn the_wall_clock_limit_ends_the_sandbox() {
     let host = Host::new();
     let mut spec = python_spec("import time; time.sleep(60)");
     spec.limits.timeout = Some(Duration::from_millis(500));
-    let id = host.runtime.create(spec).await.unwrap();
+    let id = host.runtime.create(spec).await.unwrap().id;
     let exit = host.runtime.wait(&id).await.unwrap();
     assert_eq!(exit.reason, ExitReason::Timeout, "{exit:?}");
     assert_eq!(exit.shell_code(), 124);
@@ -203,7 +203,7 @@ async fn a_stdout_flood_is_capped_and_rate_limited() {
     let host = Host::with_logs(policy);
     let mut spec = python_spec("import sys\nwhile True:\n    sys.stdout.write('x' * 4096 + '\\n')");
     spec.limits.timeout = Some(Duration::from_secs(3));
-    let id = host.runtime.create(spec).await.unwrap();
+    let id = host.runtime.create(spec).await.unwrap().id;
     let exit = host.runtime.wait(&id).await.unwrap();
     assert_eq!(exit.reason, ExitReason::Timeout);
     let logs = host
@@ -228,7 +228,7 @@ async fn a_restarted_control_plane_re_adopts_running_sandboxes() {
     let mut spec = python_spec(SERVER);
     let marker = format!("readopt-{}", std::process::id());
     spec.labels.insert("test".into(), marker.clone());
-    let id = host.runtime.create(spec).await.unwrap();
+    let id = host.runtime.create(spec).await.unwrap().id;
     wait_for_output(&host.runtime, &id, "listening").await;
 
     // A new runtime over the same state, as after `kill -9` of the control plane.
@@ -253,4 +253,61 @@ async fn a_restarted_control_plane_re_adopts_running_sandboxes() {
         restarted.status(&id).await,
         Err(burrow_sandbox::SandboxError::NotFound(_))
     ));
+}
+
+/// A record this version cannot read (cut short, or from an incompatible version) does not
+/// leave its directory behind for good: once nothing runs there, `gc` removes it.
+#[tokio::test]
+async fn gc_removes_a_sandbox_whose_record_it_cannot_read() {
+    let host = Host::new();
+    let dir = host.dir.path().join("sandboxes/sandboxes/sb-unreadable");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("sandbox.json"), b"{\"id\": 7}").unwrap();
+    // Past the grace a starting sandbox gets.
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::open(&dir)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    let report = host.runtime.gc().await.unwrap();
+    assert_eq!(report.reaped, vec!["sb-unreadable".to_owned()]);
+    assert!(!dir.exists());
+}
+
+/// A sandbox under a lease lives while the lease is held, whoever runs `gc`; once the
+/// lease ends, `gc` reaps it. Sandboxes without a lease (as `serve` starts them) stay.
+#[tokio::test]
+async fn gc_reaps_a_sandbox_once_its_lease_ends() {
+    let host = Host::new();
+    let lease = host.runtime.lease().await.unwrap();
+    let mut leased = python_spec("import time; time.sleep(60)");
+    leased
+        .labels
+        .insert(burrow_sandbox::LEASE_LABEL.into(), lease.id().into());
+    let leased = host.runtime.create(leased).await.unwrap().id;
+    let unleased = host.start_python("import time; time.sleep(60)").await;
+
+    // Another runtime over the same state, as a separate `burrow sandbox gc` would be.
+    let other = runtime_at(host.dir.path(), LogPolicy::default());
+    assert_eq!(
+        other.gc().await.unwrap(),
+        burrow_sandbox::GcReport::default()
+    );
+    assert_eq!(
+        host.runtime.gc().await.unwrap().reaped,
+        Vec::<String>::new()
+    );
+
+    drop(lease);
+    let report = other.gc().await.unwrap();
+    assert_eq!(report.reaped, vec![leased.clone()]);
+    assert!(matches!(
+        host.runtime.status(&leased).await,
+        Err(burrow_sandbox::SandboxError::NotFound(_))
+    ));
+    assert_eq!(
+        host.runtime.status(&unleased).await.unwrap(),
+        Status::Running
+    );
+    host.runtime.remove(&unleased).await.unwrap();
 }

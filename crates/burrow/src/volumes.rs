@@ -1,0 +1,64 @@
+//! Where the named volumes of sandbox specs are under the data directory: the local runtime's resolver.
+
+use std::path::PathBuf;
+
+use burrow_config::Config;
+use burrow_envs::Environments;
+use burrow_sandbox::{Volume, VolumeResolver};
+
+/// Environments under `envs/`, apps' code under `apps/<app>/v<n>`, workspaces under
+/// `workspaces/<id>`.
+#[derive(Debug)]
+pub struct DataDirVolumes {
+    envs: Environments,
+    apps_dir: PathBuf,
+    workspaces_dir: PathBuf,
+}
+
+impl DataDirVolumes {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            envs: Environments::from_config(config),
+            apps_dir: config.apps_dir(),
+            workspaces_dir: config.workspaces_dir(),
+        }
+    }
+}
+
+impl VolumeResolver for DataDirVolumes {
+    fn folder(&self, volume: &Volume) -> Result<PathBuf, String> {
+        match volume {
+            Volume::Environment { key } => self.envs.folder(key).ok_or_else(|| {
+                format!(
+                    "environment {key} is not built on this host (under {}): build it again with \
+                     `burrow runtime build`, or upload the app's version again",
+                    self.envs.root().display()
+                )
+            }),
+            Volume::Code { owner, version } => {
+                burrow_apps::code_dir(&self.apps_dir, owner, *version)
+                    .filter(|dir| dir.is_dir())
+                    .ok_or_else(|| {
+                        format!(
+                    "{volume} is not unpacked under {}: start the app again, which unpacks it",
+                    self.apps_dir.display()
+                )
+                    })
+            }
+            Volume::Workspace { id } => {
+                let dir = self.workspaces_dir.join(id);
+                if dir.is_dir() {
+                    Ok(dir)
+                } else {
+                    Err(format!(
+                        "workspace {id} has no folder at {}: create the workspace first",
+                        dir.display()
+                    ))
+                }
+            }
+            Volume::Scratch { .. } | Volume::HostPath { .. } => Err(format!(
+                "{volume} is the runtime's own to mount, not a folder under the data directory"
+            )),
+        }
+    }
+}
