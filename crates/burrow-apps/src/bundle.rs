@@ -70,15 +70,7 @@ fn write_tree(app_dir: &Path, dest: &Path, zip_bytes: &[u8]) -> std::io::Result<
         std::fs::write(&path, bytes)?;
     }
     burrow_envs::make_tree_readable(tmp.path())?;
-    let built = tmp.keep();
-    match std::fs::rename(&built, dest) {
-        Ok(()) => Ok(()),
-        Err(_) if dest.is_dir() => std::fs::remove_dir_all(&built),
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&built);
-            Err(e)
-        }
-    }
+    burrow_fs::publish_dir(&tmp.keep(), dest, Path::is_dir)
 }
 
 /// `{dir}/{app}/v{version}`, where a version's code is unpacked; `None` for what is not an

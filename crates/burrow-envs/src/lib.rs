@@ -687,18 +687,8 @@ impl Environments {
         if dest.exists() && read_manifest(&dest).is_none() {
             let _ = std::fs::remove_dir_all(&dest);
         }
-        let dir = tmp.keep();
-        match std::fs::rename(&dir, &dest) {
-            Ok(()) => Ok(()),
-            Err(_) if read_manifest(&dest).is_some() => {
-                let _ = std::fs::remove_dir_all(&dir);
-                Ok(())
-            }
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                Err(io_err(format!("publishing {}", dest.display()))(e))
-            }
-        }
+        burrow_fs::publish_dir(&tmp.keep(), &dest, |d| read_manifest(d).is_some())
+            .map_err(io_err(format!("publishing {}", dest.display())))
     }
 
     /// Runs uv with its output going to the log; a failure carries uv's reason.
@@ -799,18 +789,11 @@ fn last_used(dir: &Path) -> SystemTime {
         .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
-/// Replaces `path` with `bytes` in one rename, from a temporary file of its own,
-/// so concurrent writers of the same file cannot trip over each other.
+/// Replaces `path` with `bytes` in one rename, creating its folder first.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), EnvError> {
     let dir = path.parent().expect("request files have a parent");
     std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(io_err(format!("writing {}", path.display())))?;
-    tmp.write_all(bytes)
-        .map_err(io_err(format!("writing {}", path.display())))?;
-    tmp.persist(path)
-        .map_err(|e| io_err(format!("writing {}", path.display()))(e.error))?;
-    Ok(())
+    burrow_fs::write_atomic(path, bytes).map_err(io_err(format!("writing {}", path.display())))
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {

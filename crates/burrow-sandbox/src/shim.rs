@@ -48,12 +48,7 @@ pub const EXIT: &str = "exit.json";
 pub const TIMED_OUT: &str = "timed-out";
 pub const LOGS: &str = "logs";
 
-/// Writes `contents` to `path` atomically: readers see all of it or nothing.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, contents)?;
-    std::fs::rename(tmp, path)
-}
+pub use burrow_fs::write_atomic;
 
 /// Runs `BIN --root ROOT ARGS…` of the OCI runtime; on failure, its error output.
 pub fn runtime_command(bin: &Path, root: &Path, args: &[&str]) -> Result<(), String> {
