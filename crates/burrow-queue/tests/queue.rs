@@ -365,7 +365,14 @@ async fn periodic_tasks_run_once_per_tick_across_processes(db: Db) {
         q.run_once().await;
         q.run_once().await;
     }
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The claims were decided before run_once returned; wait for the run they started.
+    for _ in 0..500 {
+        if ran.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::task::yield_now().await;
     assert_eq!(
         ran.load(Ordering::SeqCst),
         1,

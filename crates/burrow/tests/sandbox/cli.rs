@@ -1,7 +1,6 @@
 //! `burrow sandbox run | ps | gc | doctor` end to end.
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use crate::helpers::{ok, stderr, stdout, Host};
 
@@ -100,5 +99,4 @@ fn gc_reaps_the_sandbox_of_a_killed_cli() {
         0,
         "the dead CLI's lease file is swept"
     );
-    std::thread::sleep(Duration::from_millis(100));
 }
