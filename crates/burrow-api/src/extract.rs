@@ -11,7 +11,8 @@ use axum::extract::{FromRequest, FromRequestParts, Path, State};
 use axum::http::header;
 use axum::http::request::Parts;
 use burrow_core::{Role, SessionToken};
-use burrow_store::{Project, User};
+use burrow_service::access::Membership;
+use burrow_store::User;
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -186,10 +187,17 @@ impl MinRole for Owner {
 /// gets 403, since they may already see the project.
 #[derive(Debug)]
 pub struct ProjectAccess<R: MinRole> {
-    pub user: User,
-    pub project: Project,
-    pub role: Role,
+    /// The caller, the project and their role in it, as the use cases take them.
+    pub member: Membership,
     _role: PhantomData<R>,
+}
+
+impl<R: MinRole> std::ops::Deref for ProjectAccess<R> {
+    type Target = Membership;
+
+    fn deref(&self) -> &Membership {
+        &self.member
+    }
 }
 
 pub use burrow_service::access::project_not_found;
@@ -207,13 +215,11 @@ impl<R: MinRole> FromRequestParts<AppState> for ProjectAccess<R> {
         let project_id = params
             .get("project")
             .ok_or_else(|| ApiError::internal("ProjectAccess used on a route without {project}"))?;
-        let membership =
+        let member =
             burrow_service::access::project_access(state, session.user, project_id, R::ROLE)
                 .await?;
         Ok(ProjectAccess {
-            user: membership.user,
-            project: membership.project,
-            role: membership.role,
+            member,
             _role: PhantomData,
         })
     }

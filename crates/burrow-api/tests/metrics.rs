@@ -55,7 +55,7 @@ async fn metrics_count_requests_by_route_and_status() {
     }
 }
 
-/// The count of requests on `route` with `status`, from `/metrics`.
+/// The count of GET requests on `route` with `status`, from `/metrics`.
 async fn requests_on(app: &helpers::TestApp, route: &str, status: u16) -> u64 {
     let text = app
         .request(Method::GET, "/metrics", None, None)
@@ -66,6 +66,7 @@ async fn requests_on(app: &helpers::TestApp, route: &str, status: u16) -> u64 {
     text.lines()
         .find(|l| {
             l.starts_with("burrow_http_requests_total{")
+                && l.contains("method=\"GET\"")
                 && l.contains(&format!("route=\"{route}\""))
                 && l.contains(&format!("status=\"{status}\""))
         })
@@ -96,6 +97,13 @@ async fn the_gateway_counts_its_requests_too() {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
+    // A made-up method is counted as `other`: no client can mint new series.
+    let brew = reqwest::Method::from_bytes(b"BREWCOFFEE").unwrap();
+    viewer
+        .request(brew, app.app_url("aaaaaaaaaaaaaaaa", "/"))
+        .send()
+        .await
+        .unwrap();
     let text = app
         .request(Method::GET, "/metrics", None, None)
         .await
@@ -121,4 +129,6 @@ async fn the_gateway_counts_its_requests_too() {
         !text.contains("aaaaaaaaaaaaaaaa") && !text.contains("/some/page"),
         "neither app ids nor paths become labels"
     );
+    assert!(!text.contains("BREWCOFFEE"), "{text}");
+    assert!(text.contains("method=\"other\""), "{text}");
 }

@@ -331,7 +331,8 @@ impl Supervisor {
     pub async fn forget(&self, app_id: &str) {
         self.sessions.forget(app_id).await;
         if let Some(id) = burrow_core::AppId::parse(app_id) {
-            bundle::remove_all(&self.apps().options.dir, &id);
+            let dir = self.apps().options.dir.clone();
+            let _ = tokio::task::spawn_blocking(move || bundle::remove_all(&dir, &id)).await;
         }
     }
 

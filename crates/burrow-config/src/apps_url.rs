@@ -77,10 +77,6 @@ impl AppsUrl {
         }
     }
 
-    pub fn is_https(&self) -> bool {
-        self.https
-    }
-
     /// The origin of one app, as a URL ending in `/`: `http://abc.apps.localhost:8081/`.
     pub fn origin(&self, app: &str) -> url::Url {
         url::Url::parse(&self.origin_string(app))
@@ -146,7 +142,7 @@ mod tests {
         assert_eq!(url.to_string(), "https://{app}.apps.example.com");
         assert_eq!(url.origin("abc").as_str(), "https://abc.apps.example.com/");
         assert_eq!(url.origin_string("abc"), "https://abc.apps.example.com");
-        assert!(url.is_https());
+        assert_eq!(url.origin("a").scheme(), "https");
         let local = AppsUrl::localhost("127.0.0.1:8081".parse().unwrap());
         assert_eq!(local.to_string(), "http://{app}.apps.localhost:8081");
         assert_eq!(

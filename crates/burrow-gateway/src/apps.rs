@@ -50,6 +50,10 @@ impl Destinations for Apps {
         )
     }
 
+    fn refused(&self) -> Error {
+        access::app_not_viewable()
+    }
+
     fn sign_in(&self, id: &str, next: &str) -> Url {
         let mut open = self.services.config.public_url();
         open.set_path(&format!("/api/v1/apps/{id}/open"));

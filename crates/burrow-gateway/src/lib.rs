@@ -59,6 +59,9 @@ pub trait Destinations: Send + Sync + 'static {
     fn origin(&self, id: &str) -> Url;
     /// The refusal for a host that names no destination, saying where they live.
     fn nowhere(&self) -> Error;
+    /// The refusal for a viewer whose session the destination no longer grants: the
+    /// same as for a missing destination, so ids cannot be probed.
+    fn refused(&self) -> Error;
     /// Where a visitor without a view session goes: the platform's page that signs them
     /// in and comes back with a ticket, to `next` (a path on the destination's origin).
     fn sign_in(&self, id: &str, next: &str) -> Url;
@@ -217,7 +220,7 @@ async fn authorize<D: Destinations>(
         }
     }
     if refused {
-        return Err(burrow_service::access::app_not_viewable().into_response());
+        return Err(gateway.destinations.refused().into_response());
     }
     let next = uri.path_and_query().map_or("/", |p| p.as_str());
     Err(Redirect::to(gateway.destinations.sign_in(id, next).as_str()).into_response())
@@ -557,23 +560,6 @@ mod tests {
         assert!(is_burrows("BURROW_session"));
         assert!(!is_burrows("burrow"));
         assert!(!is_burrows("theirs"));
-    }
-
-    #[test]
-    fn next_stays_on_the_origin() {
-        for good in ["/", "/Other_page", "/?a=b"] {
-            assert!(is_local_path(good), "{good}");
-        }
-        for bad in [
-            "",
-            "//evil.com",
-            "/\\evil.com",
-            "http://evil.com/",
-            "evil",
-            "/a\nb",
-        ] {
-            assert!(!is_local_path(bad), "{bad}");
-        }
     }
 
     #[test]

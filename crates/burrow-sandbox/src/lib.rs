@@ -1,7 +1,8 @@
 //! Burrow's sandbox runtime: untrusted processes in OCI containers, behind the [`Runtime`] trait.
 //!
 //! This crate knows nothing of HTTP, the database or apps. It takes a
-//! [`SandboxSpec`] and returns a [`SandboxId`]; everything else (status, wait,
+//! [`SandboxSpec`] and `create` returns its id (with any host services' listeners,
+//! [`Created`]); everything else (status, wait,
 //! exec, connect, logs) goes through the id. The local implementation,
 //! [`LocalRuntime`], writes an OCI bundle and runs it with runc (or crun or
 //! youki) under a small per-sandbox supervisor process, the shim, which owns
@@ -31,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 pub use logs::{Chunk, Cursor, LogPolicy, Stream};
 pub use pty::{PtyControl, PtySession};
-pub use runc::{HostPathsOnly, LocalOptions, LocalRuntime, VolumeResolver};
+pub use runc::{HostPathsOnly, LocalOptions, LocalRuntime, VolumeResolver, LEGACY_OWNER_PID_LABEL};
 pub use spec::{Limits, Mount, Network, SandboxSpec, Volume};
 
 /// A sandbox's id, such as `sb-7kq2m9x4c8hd`.

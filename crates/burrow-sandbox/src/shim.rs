@@ -327,6 +327,8 @@ fn await_services(dir: &Path, init_pid: i32) -> Result<(), Option<rustix::proces
         return Err(None);
     };
     let deadline = Instant::now() + SERVICES_WAIT;
+    // Quick at first, since `create` opens the listeners at once, then backing off.
+    let mut pause = Duration::from_millis(1);
     loop {
         if dir.join(SERVICES_OPEN).exists() {
             return Ok(());
@@ -341,7 +343,8 @@ fn await_services(dir: &Path, init_pid: i32) -> Result<(), Option<rustix::proces
         if Instant::now() >= deadline {
             return Err(None);
         }
-        std::thread::sleep(Duration::from_millis(1));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
 

@@ -80,20 +80,28 @@ pub async fn project_access(
         Err(StoreError::NotFound) => return Err(project_not_found()),
         Err(e) => return Err(e.into()),
     };
-    if !membership.role.allows(least) {
-        return Err(Error::forbidden(
-            "forbidden",
-            format!(
-                "this needs the {least} role in the project, and you are {}: ask an owner",
-                membership.role
-            ),
-        ));
-    }
-    Ok(Membership {
+    let member = Membership {
         user,
         project: membership.project,
         role: membership.role,
-    })
+    };
+    require(&member, least)?;
+    Ok(member)
+}
+
+/// 403 unless the member has at least role `least` in their project. Every use case
+/// that changes a project's contents checks it, whatever edge called it.
+pub fn require(member: &Membership, least: Role) -> Result<(), Error> {
+    if member.role.allows(least) {
+        return Ok(());
+    }
+    Err(Error::forbidden(
+        "forbidden",
+        format!(
+            "this needs the {least} role in the project, and you are {}: ask an owner",
+            member.role
+        ),
+    ))
 }
 
 /// The same 404 for a missing app and one the viewer may not see.
@@ -113,10 +121,20 @@ pub fn is_local_path(next: &str) -> bool {
         && !next.chars().any(char::is_control)
 }
 
+/// A ticket for a member to view an app of their project (any role may).
+pub async fn view_ticket(
+    services: &Services,
+    member: &Membership,
+    app_id: &str,
+) -> Result<Url, Error> {
+    let app = crate::apps::app_in_project(services, member, app_id).await?;
+    issue_view_ticket(services, &member.user.id, &app.id, None).await
+}
+
 /// Stores a one-time ticket for `user_id` to view `app_id`, and returns the URL on the
 /// app's origin that redeems it, going on to `next` (a local path) there.
-/// The caller has checked the user may view the app.
-pub async fn issue_view_ticket(
+/// Its callers have checked the user may view the app.
+async fn issue_view_ticket(
     services: &Services,
     user_id: &str,
     app_id: &str,
@@ -208,4 +226,57 @@ pub async fn view_access(
             None => ViewAccess::Unknown,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(role: Role) -> Membership {
+        Membership {
+            user: User {
+                id: "u_aaaaaaaaaaaaaaaa".into(),
+                email: "ada@example.com".into(),
+                name: "Ada".into(),
+                password_hash: String::new(),
+                is_admin: false,
+                created_at: 0,
+            },
+            project: Project {
+                id: ProjectId::new(),
+                name: "Sales".into(),
+                created_by: None,
+                created_at: 0,
+                updated_at: 0,
+            },
+            role,
+        }
+    }
+
+    #[test]
+    fn a_use_case_refuses_a_role_below_its_own() {
+        assert!(require(&member(Role::Owner), Role::Editor).is_ok());
+        assert!(require(&member(Role::Editor), Role::Editor).is_ok());
+        let refused = require(&member(Role::Viewer), Role::Editor).unwrap_err();
+        assert_eq!(refused.kind, crate::Kind::Forbidden);
+        assert!(refused.message.contains("editor"), "{}", refused.message);
+        assert!(require(&member(Role::Editor), Role::Owner).is_err());
+    }
+
+    #[test]
+    fn next_stays_on_the_origin() {
+        for good in ["/", "/Other_page", "/?a=b"] {
+            assert!(is_local_path(good), "{good}");
+        }
+        for bad in [
+            "",
+            "//evil.com",
+            "/\\evil.com",
+            "http://evil.com/",
+            "evil",
+            "/a\nb",
+        ] {
+            assert!(!is_local_path(bad), "{bad}");
+        }
+    }
 }

@@ -5,9 +5,10 @@
 
 use burrow_blobs::{BlobPath, PutPayload};
 use burrow_bundle::{validate, Policy};
-use burrow_core::{AppId, AppName, Description};
+use burrow_core::{AppId, AppName, Description, Role};
 use burrow_store::{App, AppChanges, AppVersion, NewApp, NewVersion, StoreError};
 
+use crate::access::{require, Membership};
 use crate::error::{Error, Finding, Kind};
 use crate::Services;
 
@@ -85,16 +86,16 @@ pub fn version_not_found() -> Error {
     )
 }
 
-/// The app, if it belongs to the project.
+/// The app, if it belongs to the member's project (any role may see it).
 pub async fn app_in_project(
     services: &Services,
-    project_id: &str,
+    member: &Membership,
     app_id: &str,
 ) -> Result<App, Error> {
     let app_id = AppId::parse(app_id).ok_or_else(app_not_found)?;
     services
         .store
-        .get_app(project_id, &app_id)
+        .get_app(&member.project.id, &app_id)
         .await
         .map_err(|e| Error::or_not_found(e, app_not_found))
 }
@@ -188,10 +189,11 @@ async fn start_build(services: &Services, build_id: &str) -> Result<(), Error> {
 /// and becomes active when the build succeeds. Returns the app and its first build.
 pub async fn create_app(
     services: &Services,
-    project_id: &str,
-    user_id: &str,
+    member: &Membership,
     upload: &Upload,
-) -> Result<(App, String), Error> {
+) -> Result<App, Error> {
+    require(member, Role::Editor)?;
+    let (project_id, user_id) = (&member.project.id, &member.user.id);
     let name = AppName::parse(upload.name.as_deref().unwrap_or_default())?;
     let description = Description::parse(upload.description.as_deref().unwrap_or_default())?;
     let (bundle, blob) = accept_bundle(services, upload).await?;
@@ -230,19 +232,19 @@ pub async fn create_app(
     };
     start_build(services, &version.build_id).await?;
     tracing::info!(app.id = %app.id, project.id = %project_id, build.id = %version.build_id, "Created app");
-    Ok((app, version.build_id))
+    Ok(app)
 }
 
 /// Adds a version to an app of the project from an upload; it is built at once and
 /// becomes the active version when its build succeeds.
 pub async fn add_version(
     services: &Services,
-    project_id: &str,
-    app_id: &str,
-    user_id: &str,
+    member: &Membership,
+    app: &App,
     upload: &Upload,
-) -> Result<(App, AppVersion), Error> {
-    let app = app_in_project(services, project_id, app_id).await?;
+) -> Result<AppVersion, Error> {
+    require(member, Role::Editor)?;
+    let (project_id, user_id) = (&member.project.id, &member.user.id);
     let (bundle, blob) = accept_bundle(services, upload).await?;
     let new = VersionOf::new(&bundle, blob);
     let version = match services
@@ -258,7 +260,7 @@ pub async fn add_version(
     };
     start_build(services, &new.build_id).await?;
     tracing::info!(app.id = %app.id, version = version.number, build.id = %new.build_id, "Uploaded a version");
-    Ok((app, version))
+    Ok(version)
 }
 
 /// What may change about an app; `None` leaves a setting as it is.
@@ -282,10 +284,11 @@ fn out_of_range(field: &'static str, message: String) -> Error {
 /// unless all are valid.
 pub async fn update_app(
     services: &Services,
-    project_id: &str,
+    member: &Membership,
     app_id: &str,
     settings: &Settings,
 ) -> Result<App, Error> {
+    require(member, Role::Editor)?;
     let name = settings.name.as_deref().map(AppName::parse).transpose()?;
     let description = settings
         .description
@@ -331,7 +334,7 @@ pub async fn update_app(
     };
     services
         .store
-        .update_app(project_id, app_id, &changes)
+        .update_app(&member.project.id, app_id, &changes)
         .await
         .map_err(|e| match e {
             StoreError::Conflict => Error::conflict(
@@ -346,14 +349,15 @@ pub async fn update_app(
 /// Makes a built version the active one: an instant rollback (or roll-forward).
 pub async fn activate_version(
     services: &Services,
-    project_id: &str,
+    member: &Membership,
     app_id: &str,
     number: i64,
 ) -> Result<App, Error> {
-    app_in_project(services, project_id, app_id).await?;
+    require(member, Role::Editor)?;
+    let app = app_in_project(services, member, app_id).await?;
     let activated = services
         .store
-        .activate_version(project_id, app_id, number)
+        .activate_version(&member.project.id, &app.id, number)
         .await
         .map_err(|e| Error::or_not_found(e, version_not_found))?;
     match activated {
@@ -389,12 +393,13 @@ pub fn start_failed(e: burrow_apps::AppError) -> Error {
 /// failed to start); otherwise once `starting` is recorded.
 pub async fn launch(
     services: &Services,
-    project_id: &str,
+    member: &Membership,
     app_id: &str,
     wait: bool,
     restart: bool,
 ) -> Result<(), Error> {
-    let app = app_in_project(services, project_id, app_id).await?;
+    require(member, Role::Editor)?;
+    let app = app_in_project(services, member, app_id).await?;
     if app.active_version.is_none() {
         return Err(start_failed(burrow_apps::AppError::NotBuilt));
     }
@@ -414,8 +419,9 @@ pub async fn launch(
 }
 
 /// Stops an app of the project.
-pub async fn stop(services: &Services, project_id: &str, app_id: &str) -> Result<(), Error> {
-    let app = app_in_project(services, project_id, app_id).await?;
+pub async fn stop(services: &Services, member: &Membership, app_id: &str) -> Result<(), Error> {
+    require(member, Role::Editor)?;
+    let app = app_in_project(services, member, app_id).await?;
     services
         .supervisor
         .stop(&app.id)
@@ -427,7 +433,13 @@ pub async fn stop(services: &Services, project_id: &str, app_id: &str) -> Result
 
 /// Deletes an app of the project: its row and versions first (so only an app of this
 /// project is touched), then its sandbox and files, then its bundles.
-pub async fn delete_app(services: &Services, project_id: &str, app_id: &str) -> Result<(), Error> {
+pub async fn delete_app(
+    services: &Services,
+    member: &Membership,
+    app_id: &str,
+) -> Result<(), Error> {
+    require(member, Role::Editor)?;
+    let project_id = &member.project.id;
     let blobs = services
         .store
         .delete_app(project_id, app_id)
@@ -441,7 +453,9 @@ pub async fn delete_app(services: &Services, project_id: &str, app_id: &str) -> 
 
 /// Deletes a project and everything in it: its rows go in one transaction, then its
 /// apps' sandboxes and files, then their bundles.
-pub async fn delete_project(services: &Services, project_id: &str) -> Result<(), Error> {
+pub async fn delete_project(services: &Services, member: &Membership) -> Result<(), Error> {
+    require(member, Role::Owner)?;
+    let project_id = &member.project.id;
     let files = services.store.project_app_files(project_id).await?;
     services.store.delete_project(project_id).await?;
     let (mut apps, blobs): (Vec<String>, Vec<String>) = files.into_iter().unzip();

@@ -8,7 +8,6 @@
 use burrow_core::Invalid;
 use burrow_store::StoreError;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 /// What sort of refusal an [`Error`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +57,8 @@ pub struct Error {
 }
 
 /// One problem found in an upload, or a warning about it, with where it is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema), schema(as = FindingDto))]
 pub struct Finding {
     /// The file in the bundle, such as `app.py` or `requirements.txt`.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -200,8 +200,14 @@ pub async fn observe(request: Request, next: Next) -> Response {
         .unwrap_or_else(|| "unmatched".to_owned());
     let elapsed = started.elapsed();
     let status = response.status();
+    // A fixed set: any other token a client sends is `other`, so no request can mint
+    // new series.
+    let method_label = match method.as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m,
+        _ => "other",
+    };
     let labels = [
-        ("method", method.to_string()),
+        ("method", method_label.to_owned()),
         ("route", route.clone()),
         ("status", status.as_u16().to_string()),
     ];

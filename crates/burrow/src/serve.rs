@@ -61,6 +61,9 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
         let grace = std::time::Duration::from_secs(config.http.shutdown_grace_secs);
         match crate::sandbox::stop_sandboxes(&runtime, grace, |s| {
             !s.labels.contains_key(burrow_sandbox::LEASE_LABEL)
+                && !s
+                    .labels
+                    .contains_key(burrow_sandbox::LEGACY_OWNER_PID_LABEL)
         })
         .await
         {

@@ -46,6 +46,11 @@ impl VolumeResolver for DataDirVolumes {
                     })
             }
             Volume::Workspace { id } => {
+                // The spec's validation refuses such names too; this resolver does not
+                // rely on it, since the name becomes a path here.
+                if id.is_empty() || id.starts_with('.') || id.contains(['/', '\\', '\0']) {
+                    return Err(format!("{id:?} is not a workspace id"));
+                }
                 let dir = self.workspaces_dir.join(id);
                 if dir.is_dir() {
                     Ok(dir)

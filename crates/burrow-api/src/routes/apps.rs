@@ -10,6 +10,7 @@ use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use burrow_blobs::BlobPath;
+use burrow_service::access::Membership;
 pub use burrow_service::apps::upload_limit;
 use burrow_service::apps::{self as use_case, app_in_project, Upload};
 use futures::Stream;
@@ -152,9 +153,8 @@ pub async fn create_app(
     request: Request,
 ) -> Result<(StatusCode, Json<AppDetailDto>), ApiError> {
     let upload = read_upload(&state, request).await?;
-    let (app, _) =
-        use_case::create_app(&state, &access.project.id, &access.user.id, &upload).await?;
-    let detail = detail(&state, &access.project.id, &app.id).await?;
+    let app = use_case::create_app(&state, &access, &upload).await?;
+    let detail = detail(&state, &access, &app.id).await?;
     Ok((StatusCode::CREATED, Json(detail)))
 }
 
@@ -162,11 +162,11 @@ pub async fn create_app(
 /// activation commit together, so a succeeded build is never shown beside a stale pointer.
 async fn detail(
     state: &AppState,
-    project_id: &str,
+    member: &Membership,
     app_id: &str,
 ) -> Result<AppDetailDto, ApiError> {
     let versions = state.store.list_versions(app_id).await?;
-    let app = app_in_project(state, project_id, app_id).await?;
+    let app = app_in_project(state, member, app_id).await?;
     let active = app.active_version;
     Ok(AppDetailDto {
         app: dto(state, app),
@@ -204,7 +204,7 @@ pub async fn get_app(
     access: ProjectAccess<Viewer>,
     ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<Json<AppDetailDto>, ApiError> {
-    Ok(Json(detail(&state, &access.project.id, &path.1).await?))
+    Ok(Json(detail(&state, &access, &path.1).await?))
 }
 
 /// Change an app's name, description, CPU, memory or idle timeout.
@@ -231,7 +231,7 @@ pub async fn update_app(
         memory_mb: req.memory_mb,
         idle_timeout_secs: req.idle_timeout_secs,
     };
-    let app = use_case::update_app(&state, &access.project.id, &path.1, &settings).await?;
+    let app = use_case::update_app(&state, &access, &path.1, &settings).await?;
     Ok(Json(dto(&state, app)))
 }
 
@@ -248,7 +248,7 @@ pub async fn delete_app(
     access: ProjectAccess<Editor>,
     ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    use_case::delete_app(&state, &access.project.id, &path.1).await?;
+    use_case::delete_app(&state, &access, &path.1).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -264,9 +264,7 @@ pub async fn list_versions(
     access: ProjectAccess<Viewer>,
     ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<Json<Vec<VersionDto>>, ApiError> {
-    Ok(Json(
-        detail(&state, &access.project.id, &path.1).await?.versions,
-    ))
+    Ok(Json(detail(&state, &access, &path.1).await?.versions))
 }
 
 /// Upload a new version (multipart `file`, or JSON `code` or `template`). It is built at
@@ -290,15 +288,10 @@ pub async fn add_version(
     ApiPath(path): ApiPath<(String, String)>,
     request: Request,
 ) -> Result<(StatusCode, Json<VersionDto>), ApiError> {
+    // The app first: a missing one is 404 before any upload is read.
+    let app = app_in_project(&state, &access, &path.1).await?;
     let upload = read_upload(&state, request).await?;
-    let (app, version) = use_case::add_version(
-        &state,
-        &access.project.id,
-        &path.1,
-        &access.user.id,
-        &upload,
-    )
-    .await?;
+    let version = use_case::add_version(&state, &access, &app, &upload).await?;
     Ok((
         StatusCode::CREATED,
         Json(VersionDto::new(version, app.active_version)),
@@ -323,7 +316,7 @@ pub async fn activate_version(
     access: ProjectAccess<Editor>,
     ApiPath(path): ApiPath<(String, String, i64)>,
 ) -> Result<Json<AppDto>, ApiError> {
-    let app = use_case::activate_version(&state, &access.project.id, &path.1, path.2).await?;
+    let app = use_case::activate_version(&state, &access, &path.1, path.2).await?;
     Ok(Json(dto(&state, app)))
 }
 
@@ -345,7 +338,7 @@ pub async fn download_version(
 ) -> Result<Response, ApiError> {
     let app_id = path.1;
     let number = path.2;
-    let app = app_in_project(&state, &access.project.id, &app_id).await?;
+    let app = app_in_project(&state, &access, &app_id).await?;
     let version = state
         .store
         .get_version(&app.id, number)
@@ -413,7 +406,7 @@ pub async fn build_log(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let app_id = path.1;
     let build_id = path.2;
-    let app = app_in_project(&state, &access.project.id, &app_id).await?;
+    let app = app_in_project(&state, &access, &app_id).await?;
     let belongs = state
         .store
         .list_versions(&app.id)
@@ -473,10 +466,10 @@ pub struct WaitQuery {
 
 async fn app_dto(
     state: &AppState,
-    project_id: &str,
+    member: &Membership,
     app_id: &str,
 ) -> Result<Json<AppDto>, ApiError> {
-    let app = app_in_project(state, project_id, app_id).await?;
+    let app = app_in_project(state, member, app_id).await?;
     Ok(Json(dto(state, app)))
 }
 
@@ -493,7 +486,7 @@ pub async fn app_status(
     access: ProjectAccess<Viewer>,
     ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<Json<AppDto>, ApiError> {
-    app_dto(&state, &access.project.id, &path.1).await
+    app_dto(&state, &access, &path.1).await
 }
 
 /// Start the app (it also starts on its first view). Clears an `error` left by crashes.
@@ -513,7 +506,7 @@ pub async fn start_app(
     ApiPath(path): ApiPath<(String, String)>,
     axum::extract::Query(q): axum::extract::Query<WaitQuery>,
 ) -> Result<(StatusCode, Json<AppDto>), ApiError> {
-    run_lifecycle(&state, &access.project.id, &path.1, q.wait, false).await
+    run_lifecycle(&state, &access, &path.1, q.wait, false).await
 }
 
 /// Stop the app's sandbox.
@@ -529,8 +522,8 @@ pub async fn stop_app(
     access: ProjectAccess<Editor>,
     ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<Json<AppDto>, ApiError> {
-    use_case::stop(&state, &access.project.id, &path.1).await?;
-    app_dto(&state, &access.project.id, &path.1).await
+    use_case::stop(&state, &access, &path.1).await?;
+    app_dto(&state, &access, &path.1).await
 }
 
 /// Stop the app, then start it again.
@@ -550,24 +543,24 @@ pub async fn restart_app(
     ApiPath(path): ApiPath<(String, String)>,
     axum::extract::Query(q): axum::extract::Query<WaitQuery>,
 ) -> Result<(StatusCode, Json<AppDto>), ApiError> {
-    run_lifecycle(&state, &access.project.id, &path.1, q.wait, true).await
+    run_lifecycle(&state, &access, &path.1, q.wait, true).await
 }
 
 /// Starts or restarts the app, answering 200 once it runs with `wait`, else 202.
 async fn run_lifecycle(
     state: &AppState,
-    project_id: &str,
+    member: &Membership,
     app_id: &str,
     wait: bool,
     restart: bool,
 ) -> Result<(StatusCode, Json<AppDto>), ApiError> {
-    use_case::launch(state, project_id, app_id, wait, restart).await?;
+    use_case::launch(state, member, app_id, wait, restart).await?;
     let status = if wait {
         StatusCode::OK
     } else {
         StatusCode::ACCEPTED
     };
-    Ok((status, app_dto(state, project_id, app_id).await?))
+    Ok((status, app_dto(state, member, app_id).await?))
 }
 
 /// The app's output (stdout and stderr): what is kept, then live while it runs, as
@@ -583,7 +576,7 @@ pub async fn app_logs(
     access: ProjectAccess<Viewer>,
     ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let app = app_in_project(&state, &access.project.id, &path.1).await?;
+    let app = app_in_project(&state, &access, &path.1).await?;
     let sandbox = state.supervisor.running(&app.id).map(|r| r.sandbox);
     let source = SandboxLog {
         runtime: state.supervisor.runtime().clone(),
@@ -642,11 +635,9 @@ pub async fn view_ticket(
     access: ProjectAccess<Viewer>,
     ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<Json<ViewTicketDto>, ApiError> {
-    let app = app_in_project(&state, &access.project.id, &path.1).await?;
+    let url = burrow_service::access::view_ticket(&state, &access, &path.1).await?;
     Ok(Json(ViewTicketDto {
-        url: burrow_service::access::issue_view_ticket(&state, &access.user.id, &app.id, None)
-            .await?
-            .to_string(),
+        url: url.to_string(),
     }))
 }
 

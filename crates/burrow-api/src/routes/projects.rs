@@ -57,7 +57,7 @@ pub async fn create_project(
         (status = 404, description = "No such project, or not a member", body = ErrorBody),
     ))]
 pub async fn get_project(access: ProjectAccess<Viewer>) -> Json<ProjectDto> {
-    Json(ProjectDto::new(access.project, access.role))
+    Json(ProjectDto::new(access.member.project, access.member.role))
 }
 
 /// Rename a project (owners only).
@@ -95,7 +95,7 @@ pub async fn delete_project(
     State(state): State<AppState>,
     access: ProjectAccess<Owner>,
 ) -> Result<StatusCode, ApiError> {
-    burrow_service::apps::delete_project(&state, &access.project.id).await?;
+    burrow_service::apps::delete_project(&state, &access).await?;
     tracing::info!(project.id = %access.project.id, user.id = %access.user.id, "Deleted project");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -29,6 +29,18 @@ pub(super) async fn remove(runtime: &LocalRuntime, id: &str) -> Result<()> {
         .await
 }
 
+/// The label older versions gave a `sandbox run` sandbox instead of a lease: its
+/// owner's process id. Kept for one release, so that such sandboxes are still reaped
+/// once their owner is gone.
+pub const LEGACY_OWNER_PID_LABEL: &str = "burrow.owner-pid";
+
+/// For a sandbox of an older version: whether the process that owned it still runs.
+fn legacy_owner_alive(labels: &BTreeMap<String, String>) -> Option<bool> {
+    let pid = labels.get(LEGACY_OWNER_PID_LABEL)?.parse::<i32>().ok()?;
+    let pid = rustix::process::Pid::from_raw(pid)?;
+    Some(rustix::process::test_kill_process(pid).is_ok())
+}
+
 pub(super) async fn gc(runtime: &LocalRuntime) -> Result<GcReport> {
     let mut report = GcReport::default();
     let sandboxes = list(runtime, &BTreeMap::new()).await?;
@@ -47,6 +59,10 @@ pub(super) async fn gc(runtime: &LocalRuntime) -> Result<GcReport> {
                     .collect::<Vec<_>>())
             })
             .await?
+            .into_iter()
+            .zip(&sandboxes)
+            .map(|(held, s)| held.or_else(|| legacy_owner_alive(&s.labels)))
+            .collect::<Vec<_>>()
     };
     for (info, held) in sandboxes.into_iter().zip(leases) {
         match (info.status, held) {

@@ -27,6 +27,7 @@ use std::time::Duration;
 use crate::logs::{self, Chunk, Cursor, LogPolicy};
 use crate::shim::{self, SandboxRecord};
 use crate::spec::SandboxSpec;
+pub use gc::LEGACY_OWNER_PID_LABEL;
 pub use volumes::{HostPathsOnly, VolumeResolver};
 
 use crate::{

@@ -311,3 +311,29 @@ async fn gc_reaps_a_sandbox_once_its_lease_ends() {
     );
     host.runtime.remove(&unleased).await.unwrap();
 }
+
+/// A sandbox an older version started for `sandbox run` carries its owner's pid instead
+/// of a lease: it lives while that process runs and is reaped once it is gone.
+#[tokio::test]
+async fn gc_still_reaps_sandboxes_of_older_versions_whose_owner_died() {
+    let host = Host::new();
+    // A process that has certainly ended: spawned, waited for and reaped.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let mut orphan = python_spec("import time; time.sleep(60)");
+    orphan.labels.insert(
+        burrow_sandbox::LEGACY_OWNER_PID_LABEL.into(),
+        gone.id().to_string(),
+    );
+    let orphan = host.runtime.create(orphan).await.unwrap().id;
+    let mut owned = python_spec("import time; time.sleep(60)");
+    owned.labels.insert(
+        burrow_sandbox::LEGACY_OWNER_PID_LABEL.into(),
+        std::process::id().to_string(),
+    );
+    let owned = host.runtime.create(owned).await.unwrap().id;
+    let report = host.runtime.gc().await.unwrap();
+    assert_eq!(report.reaped, vec![orphan]);
+    assert_eq!(host.runtime.status(&owned).await.unwrap(), Status::Running);
+    host.runtime.remove(&owned).await.unwrap();
+}
