@@ -2,7 +2,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expect } from './expect.mjs';
@@ -143,6 +143,7 @@ test('a team builds, opens, versions and stops an app from the dashboard', { tim
     await page.getByRole('button', { name: 'Upload new version' }).click();
     await page.getByLabel('Bundle file').setInputFiles(file);
     await page.getByRole('button', { name: 'Upload', exact: true }).click();
+    rmSync(dir, { recursive: true, force: true });
     await expect(page.getByTestId('version-2')).toContainText('Active', { timeout: SLOW });
     await expect(page.getByTestId('version-1')).not.toContainText('Active');
     await shot(page, '07-versions');
@@ -185,6 +186,7 @@ test('a team builds, opens, versions and stops an app from the dashboard', { tim
     await page.getByLabel('Name').fill('Crashy');
     await page.getByRole('button', { name: 'Create app' }).click();
     await expect(page.getByRole('heading', { level: 1, name: 'Crashy' })).toBeVisible();
+    rmSync(dir, { recursive: true, force: true });
     await expect(page.getByTestId('version-1')).toContainText('Active', { timeout: SLOW });
     await page.getByRole('button', { name: 'Start', exact: true }).click();
     // Three restarts, after 1, 2 and 4 seconds, then it stays in error.
