@@ -305,8 +305,10 @@ impl TestApp {
 
 /// Asserts the error shape and code, and returns the message.
 pub async fn expect_error(resp: Response, status: StatusCode, code: &str) -> String {
-    assert_eq!(resp.status(), status, "status");
-    let body: Value = resp.json().await.expect("an error body is JSON");
+    let got = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    assert_eq!(got, status, "status, with the body {text}");
+    let body: Value = serde_json::from_str(&text).expect("an error body is JSON");
     assert_eq!(body["error"]["code"], code, "error code in {body}");
     let message = body["error"]["message"]
         .as_str()
