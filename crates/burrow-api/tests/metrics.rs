@@ -8,61 +8,17 @@ mod helpers;
 use helpers::{spawn_app, Db};
 use reqwest::Method;
 
-/// The request counter for the project route with status 200, from `/metrics`.
-async fn project_requests(app: &helpers::TestApp) -> (u64, String) {
-    let text = app
-        .request(Method::GET, "/metrics", None, None)
+/// The text of `/metrics`.
+async fn metrics(app: &helpers::TestApp) -> String {
+    app.request(Method::GET, "/metrics", None, None)
         .await
         .text()
         .await
-        .unwrap();
-    let count = text
-        .lines()
-        .find(|l| {
-            l.starts_with("burrow_http_requests_total{")
-                && l.contains("route=\"/api/v1/projects/{project}\"")
-                && l.contains("status=\"200\"")
-        })
-        .and_then(|l| l.rsplit(' ').next())
-        .map_or(0, |n| n.parse().unwrap());
-    (count, text)
+        .unwrap()
 }
 
-/// Requests are counted by route (never by id) and status, and timed, on both backends
-/// in turn, so that the counts seen are exactly this test's.
-#[tokio::test]
-async fn metrics_count_requests_by_route_and_status() {
-    for db in [Db::Sqlite, Db::Postgres] {
-        let app = spawn_app(db).await;
-        let ada = app.account("ada@example.com").await;
-        let project = app.project(&ada, "Metered").await;
-        let (before, _) = project_requests(&app).await;
-        for _ in 0..3 {
-            app.get(&format!("/api/v1/projects/{project}"), &ada.token)
-                .await;
-        }
-        let (after, text) = project_requests(&app).await;
-        assert_eq!(
-            after - before,
-            3,
-            "{db:?}: three requests counted in:\n{text}"
-        );
-        assert!(!text.contains(&project), "ids never become labels");
-        assert!(
-            text.contains("burrow_http_request_duration_seconds_bucket{"),
-            "latency histogram present"
-        );
-    }
-}
-
-/// The count of GET requests on `route` with `status`, from `/metrics`.
-async fn requests_on(app: &helpers::TestApp, route: &str, status: u16) -> u64 {
-    let text = app
-        .request(Method::GET, "/metrics", None, None)
-        .await
-        .text()
-        .await
-        .unwrap();
+/// The count of GET requests on `route` with `status` in a `/metrics` text.
+fn count(text: &str, route: &str, status: u16) -> u64 {
     text.lines()
         .find(|l| {
             l.starts_with("burrow_http_requests_total{")
@@ -74,14 +30,43 @@ async fn requests_on(app: &helpers::TestApp, route: &str, status: u16) -> u64 {
         .map_or(0, |n| n.parse().unwrap())
 }
 
+/// Requests are counted by route (never by id) and status, and timed, on both backends
+/// in turn, so that the counts seen are exactly this test's.
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status() {
+    for db in [Db::Sqlite, Db::Postgres] {
+        let app = spawn_app(db).await;
+        let ada = app.account("ada@example.com").await;
+        let project = app.project(&ada, "Metered").await;
+        const ROUTE: &str = "/api/v1/projects/{project}";
+        let before = count(&metrics(&app).await, ROUTE, 200);
+        for _ in 0..3 {
+            app.get(&format!("/api/v1/projects/{project}"), &ada.token)
+                .await;
+        }
+        let text = metrics(&app).await;
+        assert_eq!(
+            count(&text, ROUTE, 200) - before,
+            3,
+            "{db:?}: three requests counted in:\n{text}"
+        );
+        assert!(!text.contains(&project), "ids never become labels");
+        assert!(
+            text.contains("burrow_http_request_duration_seconds_bucket{"),
+            "latency histogram present"
+        );
+    }
+}
+
 /// The app origins are observed like the platform: what the gateway forwards is counted
 /// under one route, never by app or path, and its own paths by their template.
 #[tokio::test]
 async fn the_gateway_counts_its_requests_too() {
     let app = spawn_app(Db::Sqlite).await;
     let viewer = app.viewer_client();
-    let before_proxy = requests_on(&app, "destination", 303).await;
-    let before_ticket = requests_on(&app, "/_burrow/ticket", 401).await;
+    let text = metrics(&app).await;
+    let before_proxy = count(&text, "destination", 303);
+    let before_ticket = count(&text, "/_burrow/ticket", 401);
     // Without a view session the gateway sends the viewer to sign in (303), whatever the app.
     for id in ["aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"] {
         let response = viewer
@@ -104,27 +89,9 @@ async fn the_gateway_counts_its_requests_too() {
         .send()
         .await
         .unwrap();
-    let text = app
-        .request(Method::GET, "/metrics", None, None)
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(
-        requests_on(&app, "destination", 303).await - before_proxy,
-        2,
-        "{text}"
-    );
-    assert_eq!(
-        requests_on(&app, "/_burrow/ticket", 401).await - before_ticket,
-        1
-    );
-    let text = app
-        .request(Method::GET, "/metrics", None, None)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let text = metrics(&app).await;
+    assert_eq!(count(&text, "destination", 303) - before_proxy, 2, "{text}");
+    assert_eq!(count(&text, "/_burrow/ticket", 401) - before_ticket, 1);
     assert!(
         !text.contains("aaaaaaaaaaaaaaaa") && !text.contains("/some/page"),
         "neither app ids nor paths become labels"

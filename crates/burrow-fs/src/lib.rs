@@ -9,8 +9,11 @@ use std::io::Write;
 use std::path::Path;
 
 /// Replaces `path` with `contents`: written to a temporary file of its own beside it,
-/// flushed to disk, then renamed over it. Concurrent writers of the same path cannot
-/// trip over each other's temporary files, and readers see the old or the new contents.
+/// then renamed over it. Concurrent writers of the same path cannot trip over each
+/// other's temporary files, and readers (and a process that crashed mid-write) see the
+/// old or the new contents. It does not wait for the disk: what it writes (sandbox
+/// state, request markers) describes processes that a power loss ends anyway, and it
+/// sits on the path of every sandbox start.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     let dir = dir.unwrap_or_else(|| Path::new("."));
@@ -18,7 +21,6 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         .prefix(".writing-")
         .tempfile_in(dir)?;
     tmp.write_all(contents)?;
-    tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
