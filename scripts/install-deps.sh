@@ -14,6 +14,8 @@ if $for_tests; then
   if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then need_apt+=(postgresql); fi
   # The browser the web UI's end-to-end tests drive.
   [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+  # ip, with which the egress tests build their test internet (a network namespace).
+  have ip || [ -x /usr/sbin/ip ] || need_apt+=(iproute2)
 fi
 # Node.js and npm build the web UI (Vite needs Node 20.19 or later).
 have node || need_apt+=(nodejs npm)

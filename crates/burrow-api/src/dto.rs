@@ -237,6 +237,8 @@ pub struct AppDto {
     pub memory_mb: i64,
     /// The app stops after this long without viewers.
     pub idle_timeout_secs: i64,
+    /// What the app's sandbox may reach through the egress proxy.
+    pub network: NetworkDto,
     pub restart_count: i64,
     pub last_error: Option<String>,
     /// The app's own origin, where members open it.
@@ -249,6 +251,7 @@ pub struct AppDto {
 impl AppDto {
     pub fn new(app: burrow_store::App, apps_url: &burrow_config::AppsUrl) -> Self {
         let url = apps_url.origin(&app.id).to_string();
+        let network = NetworkDto::from(&burrow_apps::egress_policy(&app));
         Self {
             url,
             status: app.status.into(),
@@ -261,11 +264,79 @@ impl AppDto {
             cpus: app.cpu_millis as f64 / 1000.0,
             memory_mb: app.memory_bytes >> 20,
             idle_timeout_secs: app.idle_timeout_secs,
+            network,
             restart_count: app.restart_count,
             last_error: app.last_error,
             created_by: person(app.created_by, app.creator_name),
             created_at: timestamp(app.created_at),
             updated_at: timestamp(app.updated_at),
+        }
+    }
+}
+
+/// What an app's sandbox may reach: `none` (nothing), `allowlist` (the domains listed,
+/// where they resolve to public addresses) or `public` (the internet, never private,
+/// local, reserved or metadata addresses). Requests go through the proxy Burrow serves
+/// in the sandbox on 127.0.0.1:3128; `HTTP_PROXY` and `HTTPS_PROXY` point there.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkDto {
+    #[schema(value_type = String, example = "allowlist")]
+    pub policy: burrow_egress::Mode,
+    /// For an allowlist: `api.example.com`, or `*.example.org` for any name under it.
+    #[serde(default)]
+    pub domains: Vec<String>,
+}
+
+impl From<&burrow_egress::Policy> for NetworkDto {
+    fn from(policy: &burrow_egress::Policy) -> Self {
+        Self {
+            policy: policy.mode,
+            domains: policy.domains.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+/// What became of one request an app's sandbox made through the egress proxy.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EgressDecisionDto {
+    pub at: String,
+    /// `CONNECT` for HTTPS, or the plain-HTTP method.
+    pub method: String,
+    /// The host the request named.
+    pub host: String,
+    pub port: u16,
+    /// The address it resolved to and that was checked.
+    pub address: Option<String>,
+    /// `allowed`, `denied` (the policy), `limited` (a limit) or `failed` (unreachable).
+    pub verdict: String,
+    /// Why, such as "cloud metadata endpoint" or "closed".
+    pub reason: String,
+    /// Bytes from the sandbox out, and back in.
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    pub duration_ms: u64,
+}
+
+impl From<burrow_egress::Decision> for EgressDecisionDto {
+    fn from(d: burrow_egress::Decision) -> Self {
+        let verdict = match d.verdict {
+            burrow_egress::Verdict::Allowed => "allowed",
+            burrow_egress::Verdict::Denied => "denied",
+            burrow_egress::Verdict::Limited => "limited",
+            burrow_egress::Verdict::Failed => "failed",
+        };
+        Self {
+            at: timestamp(d.at_ms),
+            method: d.method,
+            host: d.host,
+            port: d.port,
+            address: d.address,
+            verdict: verdict.to_owned(),
+            reason: d.reason,
+            bytes_out: d.bytes_out,
+            bytes_in: d.bytes_in,
+            duration_ms: d.duration_ms,
         }
     }
 }
@@ -386,4 +457,6 @@ pub struct UpdateAppRequest {
     pub memory_mb: Option<i64>,
     /// Stop after this long without viewers: 10 to 86400 seconds.
     pub idle_timeout_secs: Option<i64>,
+    /// What the app may reach; at most what the instance allows (`egress.max_policy`).
+    pub network: Option<NetworkDto>,
 }

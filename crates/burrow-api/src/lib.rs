@@ -129,6 +129,7 @@ fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::apps::stop_app))
         .routes(routes!(routes::apps::restart_app))
         .routes(routes!(routes::apps::app_logs))
+        .routes(routes!(routes::apps::app_egress))
         .routes(routes!(routes::apps::view_ticket))
         .routes(routes!(routes::apps::open_app))
         .routes(routes!(routes::notifications::list_notifications))

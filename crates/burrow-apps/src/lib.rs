@@ -18,9 +18,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use burrow_blobs::ObjectStore;
+use burrow_egress::{Egress, Mode, Policy, PROXY_PORT};
 use burrow_envs::Environments;
+use burrow_sandbox::Network;
 use burrow_sandbox::{Limits, Mount, Runtime, SandboxSpec, Volume};
-use burrow_sessions::{Change, Note, Phase, SessionError, Target, Want};
+use burrow_sessions::{Change, HostService, Note, Phase, SessionError, Target, Want};
 use burrow_store::{AppStatus, Store, StoreError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -70,6 +72,44 @@ pub struct Options {
     pub tick: Duration,
     /// Streamlit's `server.maxUploadSize`, in MB; the proxy's body limit matches it.
     pub max_upload_mb: u64,
+    /// The egress proxy every app sandbox reaches on `127.0.0.1:3128`.
+    pub egress: Egress,
+    /// The most any app may reach, whatever its own policy says (an admin may have
+    /// lowered it since).
+    pub egress_max: Policy,
+}
+
+/// An app's egress policy as stored; what cannot be read back is `none`.
+pub fn egress_policy(app: &burrow_store::App) -> Policy {
+    let domains: Vec<String> = app
+        .egress_domains
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    Mode::parse(&app.egress_mode)
+        .and_then(|mode| Policy::new(mode, &domains))
+        .unwrap_or(Policy::NONE)
+}
+
+/// The egress proxy as an app sandbox's host service: each connection is served under
+/// the app's policy as it is when the connection is made, within the instance's maximum.
+struct AppEgress {
+    store: Store,
+    egress: Egress,
+    max: Policy,
+}
+
+#[async_trait::async_trait]
+impl HostService for AppEgress {
+    async fn serve(&self, app_id: &str, connection: burrow_sessions::Connection) {
+        let policy = match self.store.find_app(app_id).await {
+            Ok(app) => egress_policy(&app).within(&self.max),
+            // Fail closed: the proxy still answers, and refuses with a reason.
+            Err(_) => Policy::NONE,
+        };
+        self.egress.serve(app_id, policy, connection).await;
+    }
 }
 
 /// What the generic supervisor needs to know of apps.
@@ -79,6 +119,15 @@ pub struct Apps {
     envs: Environments,
     blobs: Arc<dyn ObjectStore>,
     options: Options,
+    egress: Arc<AppEgress>,
+}
+
+impl std::fmt::Debug for AppEgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppEgress")
+            .field("max", &self.max)
+            .finish_non_exhaustive()
+    }
 }
 
 #[async_trait::async_trait]
@@ -168,7 +217,15 @@ impl burrow_sessions::Workload for Apps {
             ..Limits::default()
         };
         spec.labels = BTreeMap::from([(burrow_envs::SANDBOX_LABEL.to_owned(), env.key.clone())]);
+        // Always through the proxy, whatever the policy: a policy changed later holds
+        // for the next connection without a restart, and under `none` a request is
+        // refused with its reason rather than failing to resolve.
+        spec.network = Network::EgressProxy { port: PROXY_PORT };
         Ok(spec)
+    }
+
+    fn host_services(&self, _app_id: &str) -> Vec<(u16, Arc<dyn HostService>)> {
+        vec![(PROXY_PORT, Arc::clone(&self.egress) as Arc<dyn HostService>)]
     }
 
     /// Streamlit's health endpoint answers 200, through `connect()`.
@@ -262,11 +319,17 @@ impl Supervisor {
             tick: options.tick,
             ..burrow_sessions::Options::default()
         };
+        let egress = Arc::new(AppEgress {
+            store: store.clone(),
+            egress: options.egress.clone(),
+            max: options.egress_max.clone(),
+        });
         let apps = Apps {
             store,
             envs,
             blobs,
             options,
+            egress,
         };
         Self {
             sessions: burrow_sessions::Supervisor::new(apps, runtime, session_options),

@@ -10,8 +10,10 @@ mod secret;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use burrow_egress::{Domain, Mode, Policy};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 pub use apps_url::{AppsUrl, APP_PLACEHOLDER};
@@ -56,6 +58,7 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     pub envs: EnvsConfig,
     pub apps: AppsConfig,
+    pub egress: EgressConfig,
 }
 
 impl Default for Config {
@@ -75,6 +78,7 @@ impl Default for Config {
             sandbox: SandboxConfig::default(),
             envs: EnvsConfig::default(),
             apps: AppsConfig::default(),
+            egress: EgressConfig::default(),
         }
     }
 }
@@ -248,6 +252,118 @@ impl Default for AppsConfig {
     }
 }
 
+/// What sandboxes may reach through the egress proxy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EgressConfig {
+    /// The policy a new app starts with: `none`, `allowlist` or `public`.
+    pub default_policy: Mode,
+    /// The domains of the default policy, when it is `allowlist`.
+    pub default_domains: Vec<Domain>,
+    /// The most an app may have; editors choose up to it.
+    pub max_policy: Mode,
+    /// When `max_policy` is `allowlist`: the domains allowlists may name (exact, or
+    /// under a `*.` wildcard here).
+    pub max_domains: Vec<Domain>,
+    /// DNS servers the proxy asks (`["192.0.2.53:53"]`); `/etc/resolv.conf`'s when empty.
+    pub name_servers: Vec<SocketAddr>,
+    /// Ports HTTPS (`CONNECT`) may reach.
+    pub connect_ports: Vec<u16>,
+    /// Ports plain HTTP may reach.
+    pub http_ports: Vec<u16>,
+    /// Private ranges sandboxes may reach anyway, such as an internal API's
+    /// (`["10.1.0.0/16"]`). Loopback, link-local and this host's addresses never open.
+    pub allow_ranges: Vec<IpNet>,
+    /// Connections one sandbox may have open at once.
+    pub max_tunnels: usize,
+    /// Bytes per second one sandbox may move, both ways together; 0 for no cap.
+    pub bytes_per_sec: u64,
+    /// A connection without traffic for this long is closed.
+    pub idle_secs: u64,
+    /// A connection open this long is closed, however busy.
+    pub max_tunnel_secs: u64,
+}
+
+impl Default for EgressConfig {
+    fn default() -> Self {
+        Self {
+            default_policy: Mode::None,
+            default_domains: Vec::new(),
+            max_policy: Mode::Public,
+            max_domains: Vec::new(),
+            name_servers: Vec::new(),
+            connect_ports: vec![443],
+            http_ports: vec![80],
+            allow_ranges: Vec::new(),
+            max_tunnels: 100,
+            bytes_per_sec: 50 << 20,
+            idle_secs: 120,
+            max_tunnel_secs: 3600,
+        }
+    }
+}
+
+impl EgressConfig {
+    /// The policy new apps start with.
+    pub fn default_policy(&self) -> Policy {
+        policy(self.default_policy, &self.default_domains)
+    }
+
+    /// The most an app may have.
+    pub fn max_policy(&self) -> Policy {
+        policy(self.max_policy, &self.max_domains)
+    }
+
+    /// The proxy's knobs.
+    pub fn proxy_options(&self) -> burrow_egress::Options {
+        burrow_egress::Options {
+            name_servers: self.name_servers.clone(),
+            connect_ports: self.connect_ports.clone(),
+            http_ports: self.http_ports.clone(),
+            allow_ranges: self.allow_ranges.clone(),
+            max_tunnels: self.max_tunnels,
+            bytes_per_sec: self.bytes_per_sec,
+            idle: std::time::Duration::from_secs(self.idle_secs),
+            max_duration: std::time::Duration::from_secs(self.max_tunnel_secs),
+            ..burrow_egress::Options::default()
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        for (name, mode, domains) in [
+            ("default", self.default_policy, &self.default_domains),
+            ("max", self.max_policy, &self.max_domains),
+        ] {
+            let names: Vec<String> = domains.iter().map(ToString::to_string).collect();
+            Policy::new(mode, &names).map_err(|e| format!("egress.{name}_policy: {e}"))?;
+        }
+        self.default_policy()
+            .check_within(&self.max_policy())
+            .map_err(|e| format!("egress.default_policy: {e}"))?;
+        if self.max_tunnels == 0 || self.idle_secs == 0 || self.max_tunnel_secs == 0 {
+            return Err(
+                "egress.max_tunnels, egress.idle_secs and egress.max_tunnel_secs must be at least 1"
+                    .into(),
+            );
+        }
+        if self.connect_ports.contains(&0) || self.http_ports.contains(&0) {
+            return Err("egress ports must be between 1 and 65535".into());
+        }
+        Ok(())
+    }
+}
+
+fn policy(mode: Mode, domains: &[Domain]) -> Policy {
+    Policy {
+        mode,
+        domains: if mode == Mode::Allowlist {
+            domains.to_vec()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
 /// Logging.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -360,6 +476,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.egress.validate().map_err(ConfigError::Invalid)?;
         if let Some(url) = &self.database_url {
             let scheme = url.expose().split(':').next().unwrap_or_default();
             if !matches!(scheme, "sqlite" | "postgres" | "postgresql") {

@@ -6,6 +6,7 @@
 use burrow_blobs::{BlobPath, PutPayload};
 use burrow_bundle::{validate, Policy};
 use burrow_core::{AppId, AppName, Description, Role};
+use burrow_egress::{Mode, Policy as EgressPolicy};
 use burrow_store::{App, AppChanges, AppVersion, NewApp, NewVersion, StoreError};
 
 use crate::access::{require, Membership};
@@ -198,6 +199,8 @@ pub async fn create_app(
     let description = Description::parse(upload.description.as_deref().unwrap_or_default())?;
     let (bundle, blob) = accept_bundle(services, upload).await?;
     let version = VersionOf::new(&bundle, blob);
+    let egress = services.config.egress.default_policy();
+    let egress_domains = domains_text(&egress);
     let created = services
         .store
         .create_app(
@@ -209,6 +212,8 @@ pub async fn create_app(
                 cpu_millis: DEFAULT_CPU_MILLIS,
                 memory_bytes: DEFAULT_MEMORY_BYTES,
                 idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,
+                egress_mode: egress.mode.as_str(),
+                egress_domains: &egress_domains,
             },
             &version.row(user_id),
         )
@@ -274,6 +279,48 @@ pub struct Settings {
     pub memory_mb: Option<i64>,
     /// Seconds, from 10 to a day.
     pub idle_timeout_secs: Option<i64>,
+    /// What the app's sandbox may reach through the egress proxy.
+    pub network: Option<Network>,
+}
+
+/// An egress policy as people choose it.
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub policy: Mode,
+    /// For an allowlist: `api.example.com`, or `*.example.org` for any name under it.
+    pub domains: Vec<String>,
+}
+
+/// An allowlist's domains as the store keeps them, one per line.
+fn domains_text(policy: &EgressPolicy) -> String {
+    policy
+        .domains
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Checks a chosen policy, and that it stays within what the instance allows.
+fn network_policy(services: &Services, network: &Network) -> Result<EgressPolicy, Error> {
+    let invalid =
+        |message: String| Error::bad_request("invalid_network", message).with_field("network");
+    let policy = EgressPolicy::new(network.policy, &network.domains).map_err(invalid)?;
+    policy
+        .check_within(&services.config.egress.max_policy())
+        .map_err(|message| Error::forbidden("egress_not_allowed", message).with_field("network"))?;
+    Ok(policy)
+}
+
+/// The app's recent egress decisions, newest first: what its sandbox asked to reach, and
+/// what became of it.
+pub async fn egress_decisions(
+    services: &Services,
+    member: &Membership,
+    app_id: &str,
+) -> Result<Vec<burrow_egress::Decision>, Error> {
+    let app = app_in_project(services, member, app_id).await?;
+    Ok(services.egress.decisions(&app.id))
 }
 
 fn out_of_range(field: &'static str, message: String) -> Error {
@@ -325,7 +372,17 @@ pub async fn update_app(
         }
         None => None,
     };
+    let network = settings
+        .network
+        .as_ref()
+        .map(|n| network_policy(services, n))
+        .transpose()?;
+    let domains = network.as_ref().map(domains_text);
     let changes = AppChanges {
+        egress: network
+            .as_ref()
+            .zip(domains.as_deref())
+            .map(|(policy, domains)| (policy.mode.as_str(), domains)),
         name: name.as_ref().map(AppName::as_str),
         description: description.as_ref().map(Description::as_str),
         cpu_millis,
@@ -446,6 +503,7 @@ pub async fn delete_app(
         .await
         .map_err(|e| Error::or_not_found(e, app_not_found))?;
     services.supervisor.forget(app_id).await;
+    services.egress.forget(app_id);
     forget_bundles(services, &blobs).await;
     tracing::info!(app.id = %app_id, project.id = %project_id, "Deleted app");
     Ok(())
@@ -462,6 +520,7 @@ pub async fn delete_project(services: &Services, member: &Membership) -> Result<
     apps.dedup();
     for app in &apps {
         services.supervisor.forget(app).await;
+        services.egress.forget(app);
     }
     forget_bundles(services, &blobs).await;
     Ok(())

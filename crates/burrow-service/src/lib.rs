@@ -43,6 +43,8 @@ pub struct Core {
     pub builds: burrow_envs::Builds,
     /// Starts, watches and stops app sandboxes.
     pub supervisor: burrow_apps::Supervisor,
+    /// The egress proxy app sandboxes reach; keeps their recent decisions.
+    pub egress: burrow_egress::Egress,
     /// Caps concurrent password hashing: each hash holds 19 MiB and a core.
     pub hashing: Semaphore,
     pub login_limits: Mutex<LoginLimits>,
@@ -81,6 +83,7 @@ impl Services {
             per_account: FailureLimiter::new(config.auth.max_failures_per_account, window),
             per_address: FailureLimiter::new(config.auth.max_failures_per_address, window),
         };
+        let egress = burrow_egress::Egress::new(config.egress.proxy_options());
         let supervisor = burrow_apps::Supervisor::new(
             store.clone(),
             runtime,
@@ -91,6 +94,8 @@ impl Services {
                 start_timeout: Duration::from_secs(config.apps.start_timeout_secs),
                 tick: Duration::from_secs(2),
                 max_upload_mb: config.apps.max_upload_mb,
+                egress: egress.clone(),
+                egress_max: config.egress.max_policy(),
             },
         );
         Self(Arc::new(Core {
@@ -99,6 +104,7 @@ impl Services {
             blobs,
             builds,
             supervisor,
+            egress,
             hashing: Semaphore::new(permits),
             login_limits: Mutex::new(login_limits),
         }))

@@ -19,6 +19,10 @@ pub struct App {
     pub cpu_millis: i64,
     pub memory_bytes: i64,
     pub idle_timeout_secs: i64,
+    /// The egress policy's mode: `none`, `allowlist` or `public`.
+    pub egress_mode: String,
+    /// An allowlist's domains, one per line.
+    pub egress_domains: String,
     #[sqlx(try_from = "String")]
     pub status: AppStatus,
     pub restart_count: i64,
@@ -41,6 +45,8 @@ pub struct NewApp<'a> {
     pub cpu_millis: i64,
     pub memory_bytes: i64,
     pub idle_timeout_secs: i64,
+    pub egress_mode: &'a str,
+    pub egress_domains: &'a str,
 }
 
 /// A validated upload, stored as a blob, about to become a version.
@@ -79,10 +85,12 @@ pub struct AppChanges<'a> {
     pub cpu_millis: Option<i64>,
     pub memory_bytes: Option<i64>,
     pub idle_timeout_secs: Option<i64>,
+    /// The egress mode and domains, changed together.
+    pub egress: Option<(&'a str, &'a str)>,
 }
 
 const APP_SELECT: &str = "SELECT a.id, a.project_id, a.name, a.description, a.active_version, \
-     a.cpu_millis, a.memory_bytes, a.idle_timeout_secs, a.status, a.restart_count, a.last_error, \
+     a.cpu_millis, a.memory_bytes, a.idle_timeout_secs, a.egress_mode, a.egress_domains, a.status, a.restart_count, a.last_error, \
      a.started_at, a.last_activity_at, a.created_by, u.name AS creator_name, a.created_at, a.updated_at \
      FROM apps a LEFT JOIN users u ON u.id = a.created_by";
 
@@ -181,8 +189,8 @@ impl Store {
         let now = now_ms();
         sqlx::query(
             "INSERT INTO apps (id, project_id, name, description, cpu_millis, memory_bytes, \
-             idle_timeout_secs, created_by, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+             idle_timeout_secs, created_by, created_at, updated_at, egress_mode, egress_domains) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)",
         )
         .bind(app.id)
         .bind(app.project_id)
@@ -193,6 +201,8 @@ impl Store {
         .bind(app.idle_timeout_secs)
         .bind(version.created_by)
         .bind(now)
+        .bind(app.egress_mode)
+        .bind(app.egress_domains)
         .execute(&mut *tx)
         .await?;
         insert_version(&mut tx, app.id, 1, version).await?;
@@ -261,7 +271,8 @@ impl Store {
         let done = sqlx::query(
             "UPDATE apps SET name = COALESCE($3, name), description = COALESCE($4, description), \
              cpu_millis = COALESCE($5, cpu_millis), memory_bytes = COALESCE($6, memory_bytes), \
-             idle_timeout_secs = COALESCE($7, idle_timeout_secs), updated_at = $8 \
+             idle_timeout_secs = COALESCE($7, idle_timeout_secs), updated_at = $8, \
+             egress_mode = COALESCE($9, egress_mode), egress_domains = COALESCE($10, egress_domains) \
              WHERE id = $1 AND project_id = $2",
         )
         .bind(app_id)
@@ -272,6 +283,8 @@ impl Store {
         .bind(changes.memory_bytes)
         .bind(changes.idle_timeout_secs)
         .bind(now_ms())
+        .bind(changes.egress.map(|(mode, _)| mode))
+        .bind(changes.egress.map(|(_, domains)| domains))
         .execute(self.pool())
         .await?;
         if done.rows_affected() == 0 {

@@ -1,4 +1,6 @@
-//! Test support shared by Burrow's test suites: fresh SQLite and PostgreSQL databases, and a client that reaches app origins on loopback.
+//! Test support shared by Burrow's test suites: fresh SQLite and PostgreSQL databases, a client that reaches app origins on loopback, and a test internet for egress tests.
+
+pub mod internet;
 
 use std::path::Path;
 

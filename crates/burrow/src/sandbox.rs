@@ -82,6 +82,11 @@ pub struct RunArgs {
     /// Attach the command to a pseudo-terminal.
     #[arg(long)]
     tty: bool,
+    /// Let the sandbox out through Burrow's egress proxy, under a policy: `none`,
+    /// `public`, or `allow:example.com,*.example.org`. Each refusal is printed on
+    /// stderr. Without it the sandbox has loopback only.
+    #[arg(long, value_name = "POLICY", value_parser = burrow_egress::Policy::parse_flag)]
+    egress: Option<burrow_egress::Policy>,
     /// The command and its arguments.
     #[arg(last = true, required = true)]
     command: Vec<String>,
@@ -304,7 +309,17 @@ async fn run_command(config: &Config, args: RunArgs) -> anyhow::Result<i32> {
         .context("Failed to take a lease for the sandbox")?;
     spec.labels
         .insert(burrow_sandbox::LEASE_LABEL.into(), lease.id().to_owned());
-    let id = runtime.create(spec.clone()).await?.id;
+    if args.egress.is_some() {
+        spec.network = burrow_sandbox::Network::EgressProxy {
+            port: burrow_egress::PROXY_PORT,
+        };
+        spec.host_services = vec![burrow_egress::PROXY_PORT];
+    }
+    let created = runtime.create(spec.clone()).await?;
+    let id = created.id;
+    let _proxy = args
+        .egress
+        .map(|policy| serve_egress(config, &id, policy, created.listeners));
     let outcome = if args.tty {
         run_on_terminal(&runtime, &id, args.command).await
     } else {
@@ -322,6 +337,51 @@ async fn run_command(config: &Config, args: RunArgs) -> anyhow::Result<i32> {
         eprintln!("{line}");
     }
     Ok(exit.shell_code())
+}
+
+/// Serves the egress proxy on the sandbox's listener under `policy`, printing each
+/// refusal on stderr, until the returned guard drops.
+fn serve_egress(
+    config: &Config,
+    id: &str,
+    policy: burrow_egress::Policy,
+    listeners: Vec<(u16, Box<dyn burrow_sandbox::HostListener>)>,
+) -> AbortOnDrop {
+    let egress = burrow_egress::Egress::new(config.egress.proxy_options());
+    let mut decisions = egress.watch();
+    let printer = tokio::spawn(async move {
+        loop {
+            match decisions.recv().await {
+                Ok(d) if d.verdict != burrow_egress::Verdict::Allowed => {
+                    eprintln!("burrow: egress {}", d.summary());
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+    let id = id.to_owned();
+    let server = tokio::spawn(async move {
+        let Some((_, listener)) = listeners.into_iter().next() else {
+            return;
+        };
+        while let Ok(connection) = listener.accept().await {
+            let (egress, id, policy) = (egress.clone(), id.clone(), policy.clone());
+            tokio::spawn(async move { egress.serve(&id, policy, connection).await });
+        }
+    });
+    AbortOnDrop(vec![printer, server])
+}
+
+/// Tasks that end when this drops.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
 }
 
 fn print_chunks(chunks: Vec<burrow_sandbox::Chunk>) {

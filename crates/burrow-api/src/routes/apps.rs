@@ -17,7 +17,9 @@ use futures::Stream;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::dto::{AppDetailDto, AppDto, CreateAppRequest, UpdateAppRequest, VersionDto};
+use crate::dto::{
+    AppDetailDto, AppDto, CreateAppRequest, EgressDecisionDto, UpdateAppRequest, VersionDto,
+};
 use crate::error::{ApiError, ErrorBody, Kind};
 use crate::extract::{ApiJson, ApiPath, Editor, ProjectAccess, Viewer};
 use crate::AppState;
@@ -207,14 +209,14 @@ pub async fn get_app(
     Ok(Json(detail(&state, &access, &path.1).await?))
 }
 
-/// Change an app's name, description, CPU, memory or idle timeout.
+/// Change an app's name, description, CPU, memory, idle timeout or network policy.
 #[utoipa::path(patch, path = "/api/v1/projects/{project}/apps/{app}", tag = "apps",
     params(("project" = String, Path, description = "Project id"), ("app" = String, Path, description = "App id")),
     request_body = UpdateAppRequest,
     responses(
         (status = 200, description = "Changed", body = AppDto),
-        (status = 400, description = "A value is out of range", body = ErrorBody),
-        (status = 403, description = "Viewers cannot change apps", body = ErrorBody),
+        (status = 400, description = "A value is out of range, or a domain is invalid", body = ErrorBody),
+        (status = 403, description = "Viewers cannot change apps, or the network policy reaches further than the instance allows", body = ErrorBody),
         (status = 404, description = "No such app or project, or not a member", body = ErrorBody),
         (status = 409, description = "Another app has that name", body = ErrorBody),
     ))]
@@ -230,9 +232,30 @@ pub async fn update_app(
         cpus: req.cpus,
         memory_mb: req.memory_mb,
         idle_timeout_secs: req.idle_timeout_secs,
+        network: req.network.map(|n| use_case::Network {
+            policy: n.policy,
+            domains: n.domains,
+        }),
     };
     let app = use_case::update_app(&state, &access, &path.1, &settings).await?;
     Ok(Json(dto(&state, app)))
+}
+
+/// The app's recent network requests through the egress proxy, newest first, with what
+/// became of each: why a call failed ("cloud metadata endpoint", "not on the allowlist").
+#[utoipa::path(get, path = "/api/v1/projects/{project}/apps/{app}/egress", tag = "apps",
+    params(("project" = String, Path, description = "Project id"), ("app" = String, Path, description = "App id")),
+    responses(
+        (status = 200, description = "The recent decisions, at most 100", body = [EgressDecisionDto]),
+        (status = 404, description = "No such app or project, or not a member", body = ErrorBody),
+    ))]
+pub async fn app_egress(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<Json<Vec<EgressDecisionDto>>, ApiError> {
+    let decisions = use_case::egress_decisions(&state, &access, &path.1).await?;
+    Ok(Json(decisions.into_iter().map(Into::into).collect()))
 }
 
 /// Delete an app, its versions and their bundles.

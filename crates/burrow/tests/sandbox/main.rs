@@ -7,6 +7,7 @@ mod helpers;
 
 mod cli;
 mod containment;
+mod egress;
 mod envs;
 mod network;
 mod operations;
