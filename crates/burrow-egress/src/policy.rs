@@ -218,7 +218,7 @@ impl Policy {
             .iter()
             .map(|d| Domain::parse(d))
             .collect::<Result<_, _>>()?;
-        parsed.sort();
+        parsed.sort_by_cached_key(ToString::to_string);
         parsed.dedup();
         Ok(Self {
             mode,

@@ -108,6 +108,13 @@ fn crates_depend_only_downwards() {
     );
     refuse("burrow-gateway", &["burrow-api"]);
     refuse("burrow-service", &["burrow-api", "burrow-gateway"]);
+    // The egress proxy decides on requests and addresses alone: it knows no sandbox,
+    // app or store, so every workload serves it the same way.
+    assert_eq!(
+        burrow_dependencies("burrow-egress"),
+        Vec::<String>::new(),
+        "burrow-egress depends on no other Burrow crate: see ARCHITECTURE.md"
+    );
     assert!(burrow_dependencies("burrow-gateway").contains(&"burrow-service".to_owned()));
     assert!(burrow_dependencies("burrow-api").contains(&"burrow-service".to_owned()));
 }

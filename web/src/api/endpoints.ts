@@ -4,6 +4,7 @@ import type {
   App,
   AppDetail,
   AppSource,
+  EgressDecision,
   Member,
   Package,
   Project,
@@ -46,6 +47,7 @@ export const api = {
   updateApp: (p: string, a: string, changes: UpdateApp) =>
     request<App>('PATCH', appPath(p, a), { json: changes }),
   deleteApp: (p: string, a: string) => request<void>('DELETE', appPath(p, a)),
+  egress: (p: string, a: string) => request<EgressDecision[]>('GET', `${appPath(p, a)}/egress`),
   addVersion: (p: string, a: string, source: AppSource) =>
     request<Version>('POST', `${appPath(p, a)}/versions`, sourceBody(source, {})),
   activateVersion: (p: string, a: string, n: number) =>

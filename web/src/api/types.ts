@@ -56,6 +56,7 @@ export interface App {
   cpus: number;
   memory_mb: number;
   idle_timeout_secs: number;
+  network: Network;
   restart_count: number;
   last_error: string | null;
   url: string;
@@ -120,4 +121,27 @@ export interface UpdateApp {
   cpus?: number;
   memory_mb?: number;
   idle_timeout_secs?: number;
+  network?: Network;
+}
+
+export type EgressPolicy = 'none' | 'allowlist' | 'public';
+
+/** What an app's sandbox may reach through the egress proxy. */
+export interface Network {
+  policy: EgressPolicy;
+  domains: string[];
+}
+
+/** What became of one request an app's sandbox made through the egress proxy. */
+export interface EgressDecision {
+  at: string;
+  method: string;
+  host: string;
+  port: number;
+  address: string | null;
+  verdict: 'allowed' | 'denied' | 'limited' | 'failed';
+  reason: string;
+  bytes_out: number;
+  bytes_in: number;
+  duration_ms: number;
 }

@@ -4,7 +4,7 @@ import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { AppPage } from './AppPage';
 import { mockFetch, renderWithProviders } from '../test/utils';
-import type { AppDetail, Role, Version } from '../api/types';
+import type { AppDetail, EgressDecision, Role, Version } from '../api/types';
 
 vi.mock('../components/CodeEditor', () => ({ CodeEditor: () => <textarea aria-label="app.py" /> }));
 
@@ -32,6 +32,7 @@ const detail: AppDetail = {
   cpus: 1,
   memory_mb: 512,
   idle_timeout_secs: 900,
+  network: { policy: 'none', domains: [] },
   restart_count: 0,
   last_error: null,
   url: 'https://a1.apps.example.com/',
@@ -45,6 +46,11 @@ function renderApp(role: Role, initial: AppDetail = detail) {
   let app = initial;
   const calls = mockFetch((c) => {
     if (c.method === 'GET' && c.url === '/api/v1/projects/p1/apps/a1') return { body: app };
+    if (c.method === 'GET' && c.url === '/api/v1/projects/p1/apps/a1/egress') return { body: decisions };
+    if (c.method === 'PATCH' && c.url === '/api/v1/projects/p1/apps/a1') {
+      app = { ...app, ...(c.body as Partial<AppDetail>) };
+      return { body: app };
+    }
     if (c.method === 'POST' && c.url.startsWith('/api/v1/projects/p1/apps/a1/start')) {
       app = { ...app, status: 'starting' };
       return { status: 202, body: app };
@@ -55,7 +61,22 @@ function renderApp(role: Role, initial: AppDetail = detail) {
   return calls;
 }
 
-const editControls = ['Start', 'Stop', 'Restart', 'Upload new version', 'Save settings', 'Delete app', 'Activate version 3'];
+const decisions: EgressDecision[] = [
+  {
+    at: '2026-01-01T00:00:00Z',
+    method: 'GET',
+    host: '169.254.169.254',
+    port: 80,
+    address: '169.254.169.254',
+    verdict: 'denied',
+    reason: 'cloud metadata endpoint',
+    bytes_out: 0,
+    bytes_in: 0,
+    duration_ms: 0,
+  },
+];
+
+const editControls = ['Start', 'Stop', 'Restart', 'Upload new version', 'Save settings', 'Save network', 'Delete app', 'Activate version 3'];
 
 describe('AppPage role gating', () => {
   it('shows a viewer no edit controls', async () => {
@@ -123,5 +144,25 @@ describe('AppPage', () => {
     renderApp('viewer', { ...detail, status: 'error', last_error: 'exited with status 1' });
     expect(await screen.findByText('exited with status 1')).toBeInTheDocument();
     expect(screen.getByTestId('app-status')).toHaveTextContent('error');
+  });
+});
+
+describe('AppPage network', () => {
+  it('shows every member why a request was blocked', async () => {
+    renderApp('viewer');
+    expect(await screen.findByText('blocked: 169.254.169.254, cloud metadata endpoint')).toBeInTheDocument();
+    expect(screen.getByText('No network')).toBeInTheDocument();
+  });
+
+  it('lets an editor choose an allowlist and sends its domains', async () => {
+    const calls = renderApp('editor');
+    await screen.findByRole('heading', { level: 1, name: 'CSV Explorer' });
+    await userEvent.click(screen.getByRole('radio', { name: /Allowlist/ }));
+    await userEvent.type(screen.getByLabelText('Allowed domains'), 'api.example.com{enter}*.example.org');
+    await userEvent.click(screen.getByRole('button', { name: 'Save network' }));
+    await waitFor(() => {
+      const patch = calls.find((c) => c.method === 'PATCH');
+      expect(patch?.body).toEqual({ network: { policy: 'allowlist', domains: ['api.example.com', '*.example.org'] } });
+    });
   });
 });

@@ -19,6 +19,7 @@ import { formatAbsolute, formatRelative } from '../lib/time';
 import { VersionsSection } from './app/VersionsSection';
 import { AppLogsSection, BuildLogSection, tailLines } from './app/LogSections';
 import { SettingsSection } from './app/SettingsSection';
+import { NetworkSection } from './app/NetworkSection';
 import { DangerZone } from './app/DangerZone';
 
 type Action = 'start' | 'stop' | 'restart';
@@ -295,6 +296,7 @@ function AppView({
             </dl>
           </section>
           {editor && <SettingsSection app={app} onSaved={mergeApp} />}
+          <NetworkSection app={app} editor={editor} onSaved={mergeApp} />
           {editor && <DangerZone app={app} />}
         </div>
       </div>

@@ -4,6 +4,7 @@ mod helpers;
 
 mod apps;
 mod auth;
+mod egress;
 mod http;
 mod members;
 mod packages;
