@@ -53,6 +53,9 @@ impl Domain {
     /// Parses an entry, naming what is wrong with it.
     pub fn parse(entry: &str) -> Result<Self, String> {
         let trimmed = entry.trim();
+        if trimmed == "*" {
+            return Err("\"*\" would allow every domain: choose the public policy instead".into());
+        }
         let (wildcard, rest) = match trimmed.strip_prefix("*.") {
             Some(rest) => (true, rest),
             None => (false, trimmed),

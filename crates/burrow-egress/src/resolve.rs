@@ -87,7 +87,8 @@ impl Resolver {
         options.attempts = 1;
         options.ndots = 0;
         options.use_hosts_file = ResolveHosts::Never;
-        options.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
+        // IPv6 only when a name has no IPv4 address: one query, not two, for most names.
+        options.ip_strategy = LookupIpStrategy::Ipv4thenIpv6;
         options.edns0 = true;
         Ok(
             TokioResolver::builder_with_config(config, TokioConnectionProvider::default())

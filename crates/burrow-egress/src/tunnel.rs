@@ -42,6 +42,11 @@ impl Bucket {
     }
 }
 
+/// A tunnel's buffer for each direction starts at this size…
+const MIN_BUFFER: usize = 16 * 1024;
+/// …and grows to at most this while the data keeps filling it.
+const MAX_BUFFER: usize = 512 * 1024;
+
 /// How a tunnel ended.
 pub struct Ended {
     pub bytes_out: u64,
@@ -123,12 +128,17 @@ async fn copy<R, W>(
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut buf = vec![0u8; 64 * 1024];
+    // Small at first, so that the many quiet tunnels cost little; doubled while reads
+    // fill it, so that a bulk transfer moves in few system calls.
+    let mut buf = vec![0u8; MIN_BUFFER];
     loop {
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        if n == buf.len() && buf.len() < MAX_BUFFER {
+            buf.resize(buf.len() * 2, 0);
+        }
         last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
         if let Some(bucket) = bucket {
             bucket.spend(n).await;

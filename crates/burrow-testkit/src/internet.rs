@@ -116,6 +116,22 @@ impl TestInternet {
         self.state.rebind_queries.load(Ordering::SeqCst)
     }
 
+    /// Holds what the test host sends to at most `mbit` megabits per second, as a real
+    /// uplink would (a token bucket on its end of the link); `None` lifts the limit.
+    pub fn shape_link(&self, mbit: Option<u32>) {
+        let (_, inside) = veth_names(std::process::id());
+        let _ = try_ip(&format!(
+            "netns exec {} tc qdisc del dev {inside} root",
+            self.namespace
+        ));
+        if let Some(mbit) = mbit {
+            ip(&format!(
+                "netns exec {} tc qdisc add dev {inside} root tbf rate {mbit}mbit burst 256kb latency 20ms",
+                self.namespace
+            ));
+        }
+    }
+
     fn start() -> Self {
         // Loopback first: a taken port fails the setup before it changes the network.
         let [loopback_http, loopback_https] = [80, 443].map(|port| {
