@@ -16,6 +16,8 @@ if $for_tests; then
   [ -x /usr/bin/chromium ] || need_apt+=(chromium)
   # ip, with which the egress tests build their test internet (a network namespace).
   have ip || [ -x /usr/sbin/ip ] || need_apt+=(iproute2)
+  # pip, which the package-index tests run inside sandboxes (they see the host's /usr).
+  /usr/bin/python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 fi
 # Node.js and npm build the web UI (Vite needs Node 20.19 or later).
 have node || need_apt+=(nodejs npm)

@@ -51,6 +51,21 @@ impl Allowlist {
     pub fn get(&self, name: &str) -> Option<&Option<Version>> {
         self.entries.get(name)
     }
+
+    /// The allowed names, normalised, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+
+    /// Whether version `version` of `name` (normalised) may be installed: on the list,
+    /// and within its cap. A version that cannot be read is refused.
+    pub fn admits(&self, name: &str, version: &str) -> bool {
+        match (self.entries.get(name), Version::from_str(version)) {
+            (Some(None), Ok(_)) => true,
+            (Some(Some(cap)), Ok(v)) => v <= *cap,
+            _ => false,
+        }
+    }
 }
 
 /// Parses an allowlist entry as written on the command line: `NAME` or `NAME<=MAX`.
@@ -66,7 +81,8 @@ pub fn parse_entry(raw: &str) -> Result<(String, Option<String>), String> {
     Ok((name, cap.map(str::to_owned)))
 }
 
-fn not_on_allowlist(name: &str) -> String {
+/// What people are told of a package that is not allowed.
+pub fn not_on_allowlist(name: &str) -> String {
     format!(
         "{name} is not on this instance's package allowlist: ask an admin to add it \
          (`burrow packages add {name}` or the admin page)"

@@ -691,6 +691,43 @@ mod tests {
     }
 
     #[test]
+    fn egress_settings_are_read_and_checked() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BURROW_EGRESS__NAME_SERVERS", "[\"192.0.2.53:53\"]");
+            jail.set_env("BURROW_EGRESS__ALLOW_RANGES", "[\"10.1.0.0/16\"]");
+            jail.set_env("BURROW_EGRESS__MAX_POLICY", "allowlist");
+            jail.set_env("BURROW_EGRESS__MAX_DOMAINS", "[\"*.Example.org\"]");
+            let config = Config::load(None).unwrap();
+            let options = config.egress.proxy_options();
+            assert_eq!(options.name_servers, ["192.0.2.53:53".parse().unwrap()]);
+            assert_eq!(options.allow_ranges, ["10.1.0.0/16".parse().unwrap()]);
+            assert_eq!(
+                config.egress.max_policy().to_string(),
+                "allowlist (*.example.org)"
+            );
+            assert_eq!(config.egress.default_policy(), Policy::NONE);
+            // A default beyond the maximum, an allowlist without domains, a bad entry.
+            jail.set_env("BURROW_EGRESS__DEFAULT_POLICY", "public");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(
+                err.contains("egress.default_policy") && err.contains("at most the allowlist"),
+                "{err}"
+            );
+            jail.set_env("BURROW_EGRESS__DEFAULT_POLICY", "none");
+            jail.set_env("BURROW_EGRESS__MAX_DOMAINS", "[]");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(
+                err.contains("egress.max_policy") && err.contains("at least one domain"),
+                "{err}"
+            );
+            jail.set_env("BURROW_EGRESS__MAX_DOMAINS", "[\"127.0.0.1\"]");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("is an address"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn bad_values_say_what_is_wrong() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("BURROW_DATABASE_URL", "mysql://x");

@@ -87,6 +87,10 @@ pub struct RunArgs {
     /// stderr. Without it the sandbox has loopback only.
     #[arg(long, value_name = "POLICY", value_parser = burrow_egress::Policy::parse_flag)]
     egress: Option<burrow_egress::Policy>,
+    /// Serve Burrow's package index in the sandbox (`PIP_INDEX_URL`, `UV_INDEX_URL`): the
+    /// upstream index Burrow's uv uses, filtered to the package allowlist and its caps.
+    #[arg(long)]
+    packages: bool,
     /// The command and its arguments.
     #[arg(last = true, required = true)]
     command: Vec<String>,
@@ -309,17 +313,33 @@ async fn run_command(config: &Config, args: RunArgs) -> anyhow::Result<i32> {
         .context("Failed to take a lease for the sandbox")?;
     spec.labels
         .insert(burrow_sandbox::LEASE_LABEL.into(), lease.id().to_owned());
-    if args.egress.is_some() {
+    let mut services = HostServices::default();
+    if let Some(policy) = args.egress {
         spec.network = burrow_sandbox::Network::EgressProxy {
             port: burrow_egress::PROXY_PORT,
         };
-        spec.host_services = vec![burrow_egress::PROXY_PORT];
+        spec.host_services.push(burrow_egress::PROXY_PORT);
+        services.egress = Some((
+            burrow_egress::Egress::new(config.egress.proxy_options()),
+            policy,
+        ));
+    }
+    if args.packages {
+        let store = crate::cli::open_store(config).await?;
+        let allowlist = burrow_service::packages::load_allowlist(&store)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let upstream = burrow_index::upstream_from_env().map_err(anyhow::Error::msg)?;
+        spec.env.extend(burrow_index::env());
+        spec.host_services.push(burrow_index::INDEX_PORT);
+        services.index = Some((
+            burrow_index::PackageIndex::new(upstream).map_err(anyhow::Error::msg)?,
+            std::sync::Arc::new(allowlist),
+        ));
     }
     let created = runtime.create(spec.clone()).await?;
     let id = created.id;
-    let _proxy = args
-        .egress
-        .map(|policy| serve_egress(config, &id, policy, created.listeners));
+    let _services = services.serve(&id, created.listeners);
     let outcome = if args.tty {
         run_on_terminal(&runtime, &id, args.command).await
     } else {
@@ -339,38 +359,64 @@ async fn run_command(config: &Config, args: RunArgs) -> anyhow::Result<i32> {
     Ok(exit.shell_code())
 }
 
-/// Serves the egress proxy on the sandbox's listener under `policy`, printing each
-/// refusal on stderr, until the returned guard drops.
-fn serve_egress(
-    config: &Config,
-    id: &str,
-    policy: burrow_egress::Policy,
-    listeners: Vec<(u16, Box<dyn burrow_sandbox::HostListener>)>,
-) -> AbortOnDrop {
-    let egress = burrow_egress::Egress::new(config.egress.proxy_options());
-    let mut decisions = egress.watch();
-    let printer = tokio::spawn(async move {
-        loop {
-            match decisions.recv().await {
-                Ok(d) if d.verdict != burrow_egress::Verdict::Allowed => {
-                    eprintln!("burrow: egress {}", d.summary());
+/// The host services `sandbox run` serves for its sandbox.
+#[derive(Default)]
+struct HostServices {
+    egress: Option<(burrow_egress::Egress, burrow_egress::Policy)>,
+    index: Option<(
+        burrow_index::PackageIndex,
+        std::sync::Arc<burrow_bundle::Allowlist>,
+    )>,
+}
+
+impl HostServices {
+    /// Serves each listener with its service, printing each egress refusal on stderr,
+    /// until the returned guard drops.
+    fn serve(
+        self,
+        id: &str,
+        listeners: Vec<(u16, Box<dyn burrow_sandbox::HostListener>)>,
+    ) -> AbortOnDrop {
+        let mut tasks = Vec::new();
+        if let Some((egress, _)) = &self.egress {
+            let mut decisions = egress.watch();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    match decisions.recv().await {
+                        Ok(d) if d.verdict != burrow_egress::Verdict::Allowed => {
+                            eprintln!("burrow: egress {}", d.summary());
+                        }
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    }
                 }
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-            }
+            }));
         }
-    });
-    let id = id.to_owned();
-    let server = tokio::spawn(async move {
-        let Some((_, listener)) = listeners.into_iter().next() else {
-            return;
-        };
-        while let Ok(connection) = listener.accept().await {
-            let (egress, id, policy) = (egress.clone(), id.clone(), policy.clone());
-            tokio::spawn(async move { egress.serve(&id, policy, connection).await });
+        for (port, listener) in listeners {
+            let id = id.to_owned();
+            let egress = self
+                .egress
+                .clone()
+                .filter(|_| port == burrow_egress::PROXY_PORT);
+            let index = self
+                .index
+                .clone()
+                .filter(|_| port == burrow_index::INDEX_PORT);
+            tasks.push(tokio::spawn(async move {
+                while let Ok(connection) = listener.accept().await {
+                    let (id, egress, index) = (id.clone(), egress.clone(), index.clone());
+                    tokio::spawn(async move {
+                        if let Some((egress, policy)) = egress {
+                            egress.serve(&id, policy, connection).await;
+                        } else if let Some((index, allowlist)) = index {
+                            index.serve(allowlist, connection).await;
+                        }
+                    });
+                }
+            }));
         }
-    });
-    AbortOnDrop(vec![printer, server])
+        AbortOnDrop(tasks)
+    }
 }
 
 /// Tasks that end when this drops.

@@ -9,6 +9,7 @@ mod cli;
 mod containment;
 mod egress;
 mod envs;
+mod index;
 mod network;
 mod operations;
 mod volumes;
