@@ -149,6 +149,7 @@ async fn main() {
         connect_ports: vec![80],
         allow_ranges: vec![format!("{}/32", net.host).parse().unwrap()],
         max_tunnels: 1000,
+        requests_per_sec: 100_000,
         bytes_per_sec: 0,
         ..Options::default()
     });
@@ -159,7 +160,11 @@ async fn main() {
             let (stream, _) = listener.accept().await.unwrap();
             let _ = stream.set_nodelay(true);
             let egress = egress.clone();
-            tokio::spawn(async move { egress.serve("bench", Policy::PUBLIC, stream).await });
+            tokio::spawn(async move {
+                egress
+                    .serve("bench", std::sync::Arc::new(Policy::PUBLIC), stream)
+                    .await
+            });
         }
     });
 

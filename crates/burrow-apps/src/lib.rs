@@ -15,10 +15,10 @@ pub use bundle::code_dir;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use burrow_blobs::ObjectStore;
-use burrow_egress::{Egress, Mode, Policy, PROXY_PORT};
+use burrow_egress::{Egress, Mode, Policy, PolicySource, PROXY_PORT};
 use burrow_envs::Environments;
 use burrow_sandbox::Network;
 use burrow_sandbox::{Limits, Mount, Runtime, SandboxSpec, Volume};
@@ -92,23 +92,61 @@ pub fn egress_policy(app: &burrow_store::App) -> Policy {
         .unwrap_or(Policy::NONE)
 }
 
-/// The egress proxy as an app sandbox's host service: each connection is served under
-/// the app's policy as it is when the connection is made, within the instance's maximum.
+/// The egress proxy as an app sandbox's host service: each request is decided under the
+/// app's policy as it is then (read at most once a second), within the instance's maximum.
 struct AppEgress {
     store: Store,
     egress: Egress,
     max: Policy,
+    /// Each app's policy and when it was read.
+    recent: parking_lot::Mutex<std::collections::HashMap<String, (Instant, Policy)>>,
 }
 
-#[async_trait::async_trait]
-impl HostService for AppEgress {
-    async fn serve(&self, app_id: &str, connection: burrow_sessions::Connection) {
+/// How long a policy read from the store is used before it is read again.
+const POLICY_FRESH: Duration = Duration::from_secs(1);
+
+impl AppEgress {
+    async fn policy(&self, app_id: &str) -> Policy {
+        if let Some((at, policy)) = self.recent.lock().get(app_id) {
+            if at.elapsed() < POLICY_FRESH {
+                return policy.clone();
+            }
+        }
         let policy = match self.store.find_app(app_id).await {
             Ok(app) => egress_policy(&app).within(&self.max),
             // Fail closed: the proxy still answers, and refuses with a reason.
             Err(_) => Policy::NONE,
         };
-        self.egress.serve(app_id, policy, connection).await;
+        let mut recent = self.recent.lock();
+        recent.retain(|_, (at, _)| at.elapsed() < POLICY_FRESH);
+        recent.insert(app_id.to_owned(), (Instant::now(), policy.clone()));
+        policy
+    }
+}
+
+/// One app's policy, as its sandbox's proxy connections read it.
+struct AppPolicy {
+    service: Arc<AppEgress>,
+    app_id: String,
+}
+
+impl PolicySource for AppPolicy {
+    fn policy(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = Policy> + Send + '_>> {
+        Box::pin(self.service.policy(&self.app_id))
+    }
+}
+
+/// The proxy's service for app sandboxes, handed to the supervisor.
+struct EgressService(Arc<AppEgress>);
+
+#[async_trait::async_trait]
+impl HostService for EgressService {
+    async fn serve(&self, app_id: &str, connection: burrow_sessions::Connection) {
+        let source = Arc::new(AppPolicy {
+            service: Arc::clone(&self.0),
+            app_id: app_id.to_owned(),
+        });
+        self.0.egress.serve(app_id, source, connection).await;
     }
 }
 
@@ -225,7 +263,10 @@ impl burrow_sessions::Workload for Apps {
     }
 
     fn host_services(&self, _app_id: &str) -> Vec<(u16, Arc<dyn HostService>)> {
-        vec![(PROXY_PORT, Arc::clone(&self.egress) as Arc<dyn HostService>)]
+        vec![(
+            PROXY_PORT,
+            Arc::new(EgressService(Arc::clone(&self.egress))) as Arc<dyn HostService>,
+        )]
     }
 
     /// Streamlit's health endpoint answers 200, through `connect()`.
@@ -323,6 +364,7 @@ impl Supervisor {
             store: store.clone(),
             egress: options.egress.clone(),
             max: options.egress_max.clone(),
+            recent: parking_lot::Mutex::new(std::collections::HashMap::new()),
         });
         let apps = Apps {
             store,

@@ -276,6 +276,8 @@ pub struct EgressConfig {
     pub allow_ranges: Vec<IpNet>,
     /// Connections one sandbox may have open at once.
     pub max_tunnels: usize,
+    /// Requests one sandbox may make per second (a second's worth may come at once).
+    pub requests_per_sec: u32,
     /// Bytes per second one sandbox may move, both ways together; 0 for no cap.
     pub bytes_per_sec: u64,
     /// A connection without traffic for this long is closed.
@@ -296,6 +298,7 @@ impl Default for EgressConfig {
             http_ports: vec![80],
             allow_ranges: Vec::new(),
             max_tunnels: 100,
+            requests_per_sec: 100,
             bytes_per_sec: 50 << 20,
             idle_secs: 120,
             max_tunnel_secs: 3600,
@@ -322,6 +325,7 @@ impl EgressConfig {
             http_ports: self.http_ports.clone(),
             allow_ranges: self.allow_ranges.clone(),
             max_tunnels: self.max_tunnels,
+            requests_per_sec: self.requests_per_sec,
             bytes_per_sec: self.bytes_per_sec,
             idle: std::time::Duration::from_secs(self.idle_secs),
             max_duration: std::time::Duration::from_secs(self.max_tunnel_secs),
@@ -340,9 +344,18 @@ impl EgressConfig {
         self.default_policy()
             .check_within(&self.max_policy())
             .map_err(|e| format!("egress.default_policy: {e}"))?;
-        if self.max_tunnels == 0 || self.idle_secs == 0 || self.max_tunnel_secs == 0 {
+        const WEEK: u64 = 7 * 24 * 3600;
+        if !(1..=100_000).contains(&self.max_tunnels)
+            || !(1..=1_000_000).contains(&self.requests_per_sec)
+        {
             return Err(
-                "egress.max_tunnels, egress.idle_secs and egress.max_tunnel_secs must be at least 1"
+                "egress.max_tunnels must be between 1 and 100000, and egress.requests_per_sec between 1 and 1000000"
+                    .into(),
+            );
+        }
+        if !(1..=WEEK).contains(&self.idle_secs) || !(1..=WEEK).contains(&self.max_tunnel_secs) {
+            return Err(
+                "egress.idle_secs and egress.max_tunnel_secs must be between 1 and 604800 (a week)"
                     .into(),
             );
         }

@@ -28,7 +28,9 @@ mod sni;
 mod tunnel;
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,11 +39,25 @@ use serde::Serialize;
 
 pub use policy::{Domain, Mode, Policy};
 
+/// Where the proxy reads a sandbox's policy: at every request, so a policy changed while
+/// a connection is open holds for that connection's next request.
+pub trait PolicySource: Send + Sync + 'static {
+    fn policy(&self) -> Pin<Box<dyn Future<Output = Policy> + Send + '_>>;
+}
+
+/// A fixed policy, as `burrow sandbox run --egress` has.
+impl PolicySource for Policy {
+    fn policy(&self) -> Pin<Box<dyn Future<Output = Policy> + Send + '_>> {
+        Box::pin(std::future::ready(self.clone()))
+    }
+}
+
 /// The port of the proxy inside sandboxes.
 pub const PROXY_PORT: u16 = 3128;
 /// Decisions kept per sandbox.
 pub const KEEP_DECISIONS: usize = 100;
-/// Sandboxes whose decisions are kept; the least recently active are forgotten first.
+/// Sandboxes whose decisions are kept (each is forgotten when deleted); past this bound,
+/// another sandbox's decisions make room.
 const KEEP_SANDBOXES: usize = 10_000;
 
 /// Knobs, from the configuration.
@@ -56,8 +72,11 @@ pub struct Options {
     /// Ranges `public` and allowlists may reach although the table denies them (an
     /// internal service, say); loopback, link-local and this host never open.
     pub allow_ranges: Vec<IpNet>,
-    /// Connections open at once per sandbox.
+    /// Tunnels (and plain-HTTP exchanges) open at once per sandbox; as many connections
+    /// to the proxy may be open.
     pub max_tunnels: usize,
+    /// Requests per second per sandbox (a second's worth may come at once).
+    pub requests_per_sec: u32,
     /// Bytes per second per sandbox, both ways together; 0 for no cap.
     pub bytes_per_sec: u64,
     /// A tunnel with no byte either way for this long is closed.
@@ -78,6 +97,7 @@ impl Default for Options {
             http_ports: vec![80],
             allow_ranges: Vec::new(),
             max_tunnels: 100,
+            requests_per_sec: 100,
             bytes_per_sec: 50 << 20,
             idle: Duration::from_secs(120),
             max_duration: Duration::from_secs(3600),
@@ -160,15 +180,18 @@ struct Inner {
 /// One sandbox's share of the limits.
 #[derive(Debug)]
 struct PerSandbox {
+    connections: Arc<tokio::sync::Semaphore>,
     tunnels: Arc<tokio::sync::Semaphore>,
+    requests: tunnel::Bucket,
     bucket: Option<tunnel::Bucket>,
 }
 
 #[derive(Debug, Default)]
 struct Decisions {
     by_sandbox: HashMap<String, VecDeque<Decision>>,
-    /// Sandboxes, least recently active first.
-    order: VecDeque<String>,
+    /// When (ms) each sandbox's last refusal by a limit was logged: one line a second at
+    /// most, so a flood of refused requests cannot flood the log.
+    limited_logged: HashMap<String, i64>,
 }
 
 impl Egress {
@@ -194,11 +217,11 @@ impl Egress {
 
     /// Serves one connection the sandbox `sandbox` made to its proxy port, under
     /// `policy`, until the client closes it. What arrives is untrusted.
-    pub async fn serve<IO>(&self, sandbox: &str, policy: Policy, io: IO)
+    pub async fn serve<IO>(&self, sandbox: &str, policy: Arc<dyn PolicySource>, io: IO)
     where
         IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        proxy::serve(self.clone(), Arc::from(sandbox), Arc::new(policy), io).await;
+        proxy::serve(self.clone(), Arc::from(sandbox), policy, io).await;
     }
 
     /// The recent decisions for `sandbox`, newest first.
@@ -222,7 +245,7 @@ impl Egress {
         self.inner.sandboxes.lock().remove(sandbox);
         let mut decisions = self.inner.decisions.lock();
         decisions.by_sandbox.remove(sandbox);
-        decisions.order.retain(|s| s != sandbox);
+        decisions.limited_logged.remove(sandbox);
     }
 
     fn sandbox(&self, sandbox: &str) -> Arc<PerSandbox> {
@@ -234,7 +257,9 @@ impl Egress {
                 .entry(sandbox.to_owned())
                 .or_insert_with(|| {
                     Arc::new(PerSandbox {
+                        connections: Arc::new(tokio::sync::Semaphore::new(options.max_tunnels)),
                         tunnels: Arc::new(tokio::sync::Semaphore::new(options.max_tunnels)),
+                        requests: tunnel::Bucket::new(u64::from(options.requests_per_sec.max(1))),
                         bucket: (options.bytes_per_sec > 0)
                             .then(|| tunnel::Bucket::new(options.bytes_per_sec)),
                     })
@@ -244,30 +269,41 @@ impl Egress {
 
     /// Logs a decision, keeps it and tells the watchers.
     fn record(&self, decision: Decision) {
-        tracing::info!(
-            target: "burrow_egress",
-            sandbox = %decision.sandbox,
-            method = %decision.method,
-            host = %decision.host,
-            port = decision.port,
-            address = decision.address.as_deref().unwrap_or(""),
-            verdict = ?decision.verdict,
-            reason = %decision.reason,
-            bytes_out = decision.bytes_out,
-            bytes_in = decision.bytes_in,
-            duration_ms = decision.duration_ms,
-            "egress decision"
-        );
-        let _ = self.inner.watchers.send(decision.clone());
         let mut decisions = self.inner.decisions.lock();
-        let Decisions { by_sandbox, order } = &mut *decisions;
-        if let Some(at) = order.iter().position(|s| *s == decision.sandbox) {
-            order.remove(at);
+        let Decisions {
+            by_sandbox,
+            limited_logged,
+        } = &mut *decisions;
+        let quiet = decision.verdict == Verdict::Limited && {
+            let last = limited_logged.entry(decision.sandbox.clone()).or_insert(0);
+            let quiet = decision.at_ms - *last < 1000;
+            if !quiet {
+                *last = decision.at_ms;
+            }
+            quiet
+        };
+        if !quiet {
+            tracing::info!(
+                target: "burrow_egress",
+                sandbox = %decision.sandbox,
+                method = %decision.method,
+                host = %decision.host,
+                port = decision.port,
+                address = decision.address.as_deref().unwrap_or(""),
+                verdict = ?decision.verdict,
+                reason = %decision.reason,
+                bytes_out = decision.bytes_out,
+                bytes_in = decision.bytes_in,
+                duration_ms = decision.duration_ms,
+                "egress decision"
+            );
         }
-        order.push_back(decision.sandbox.clone());
-        if order.len() > KEEP_SANDBOXES {
-            if let Some(oldest) = order.pop_front() {
-                by_sandbox.remove(&oldest);
+        let _ = self.inner.watchers.send(decision.clone());
+        if !by_sandbox.contains_key(&decision.sandbox) && by_sandbox.len() >= KEEP_SANDBOXES {
+            // Sandboxes are forgotten when deleted; past the bound, any other one goes.
+            if let Some(other) = by_sandbox.keys().next().cloned() {
+                by_sandbox.remove(&other);
+                limited_logged.remove(&other);
             }
         }
         let kept = by_sandbox.entry(decision.sandbox.clone()).or_default();
@@ -275,5 +311,96 @@ impl Egress {
             kept.pop_front();
         }
         kept.push_back(decision);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A policy an editor changes while a connection stays open.
+    struct Changing(parking_lot::Mutex<Policy>);
+
+    impl PolicySource for Changing {
+        fn policy(&self) -> Pin<Box<dyn Future<Output = Policy> + Send + '_>> {
+            Box::pin(std::future::ready(self.0.lock().clone()))
+        }
+    }
+
+    async fn ask(sandbox: &mut tokio::io::DuplexStream, target: &str) -> String {
+        sandbox
+            .write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut answer = vec![0u8; 1024];
+        let n = sandbox.read(&mut answer).await.unwrap();
+        String::from_utf8_lossy(&answer[..n]).into_owned()
+    }
+
+    #[tokio::test]
+    async fn a_changed_policy_holds_for_the_next_request_on_an_open_connection() {
+        let egress = Egress::new(Options::default());
+        let source = Arc::new(Changing(parking_lot::Mutex::new(Policy::PUBLIC)));
+        let (mut sandbox, proxy_end) = tokio::io::duplex(4096);
+        let serving = tokio::spawn({
+            let (egress, source) = (egress.clone(), Arc::clone(&source));
+            async move { egress.serve("app", source, proxy_end).await }
+        });
+        assert!(ask(&mut sandbox, "127.0.0.1:443")
+            .await
+            .contains("loopback range"));
+        *source.0.lock() = Policy::NONE;
+        assert!(ask(&mut sandbox, "127.0.0.1:443")
+            .await
+            .contains("the egress policy is none"));
+        drop(sandbox);
+        serving.await.unwrap();
+        let reasons: Vec<String> = egress
+            .decisions("app")
+            .into_iter()
+            .map(|d| d.reason)
+            .collect();
+        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        assert!(
+            reasons[0].starts_with("the egress policy is none"),
+            "newest first: {reasons:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn connections_past_the_cap_are_refused_and_hosts_are_logged_short() {
+        let egress = Egress::new(Options {
+            max_tunnels: 1,
+            ..Options::default()
+        });
+        let (mut first, first_end) = tokio::io::duplex(4096);
+        let held = tokio::spawn({
+            let egress = egress.clone();
+            async move {
+                egress
+                    .serve("app", Arc::new(Policy::PUBLIC), first_end)
+                    .await
+            }
+        });
+        // The first connection is being served: a request shows it.
+        let long = format!("{}.example.com:443", vec!["a".repeat(60); 5].join("."));
+        assert!(ask(&mut first, &long).await.contains(" 403 "));
+        let (mut second, second_end) = tokio::io::duplex(4096);
+        egress
+            .serve("app", Arc::new(Policy::PUBLIC), second_end)
+            .await;
+        let mut answer = String::new();
+        second.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+        drop(first);
+        held.await.unwrap();
+        let decisions = egress.decisions("app");
+        assert_eq!(decisions[0].verdict, Verdict::Limited);
+        assert_eq!(
+            decisions[1].reason, "not a valid host name",
+            "longer than DNS allows"
+        );
+        assert_eq!(decisions[1].host.len(), 255, "kept short in the log");
     }
 }

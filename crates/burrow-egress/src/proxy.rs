@@ -4,6 +4,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -22,7 +23,7 @@ use crate::classify::classify;
 use crate::policy::{refused_name, Mode, Policy};
 use crate::resolve::{parse_host, Host};
 use crate::tunnel::{pump, Bounds};
-use crate::{Decision, Egress, PerSandbox, Verdict};
+use crate::{Decision, Egress, PerSandbox, PolicySource, Verdict};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -30,13 +31,32 @@ type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
 /// The largest request head a sandbox may send.
 const MAX_HEAD: usize = 64 * 1024;
 
-pub async fn serve<IO>(egress: Egress, sandbox: Arc<str>, policy: Arc<Policy>, io: IO)
+pub async fn serve<IO>(egress: Egress, sandbox: Arc<str>, source: Arc<dyn PolicySource>, mut io: IO)
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let limits = egress.sandbox(&sandbox);
+    let Ok(_connection) = Arc::clone(&limits.connections).try_acquire_owned() else {
+        let reason = format!(
+            "too many connections to the proxy open at once (this sandbox may have {})",
+            egress.inner.options.max_tunnels
+        );
+        Draft::new(&egress, &sandbox, "-", "-", 0).finish(Verdict::Limited, reason.clone(), 0, 0);
+        let body = format!("burrow egress: {reason}\n");
+        let answer = format!(
+            "HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        use tokio::io::AsyncWriteExt;
+        let _ = io.write_all(answer.as_bytes()).await;
+        let _ = io.shutdown().await;
+        return;
+    };
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-        let (egress, sandbox, policy) = (egress.clone(), Arc::clone(&sandbox), Arc::clone(&policy));
+        let (egress, sandbox, source) = (egress.clone(), Arc::clone(&sandbox), Arc::clone(&source));
         async move {
+            // Read at every request: a policy changed meanwhile holds at once.
+            let policy = Arc::new(source.policy().await);
             let response = if req.method() == Method::CONNECT {
                 connect(egress, sandbox, policy, req).await
             } else {
@@ -61,10 +81,15 @@ struct Draft {
     method: String,
     host: String,
     port: u16,
+    /// The DNS name the host was read as, once checked.
+    name: Option<String>,
     address: Option<IpAddr>,
     started: Instant,
     at_ms: i64,
 }
+
+/// The longest host kept in a decision: a valid name is at most 253 bytes.
+const MAX_LOGGED_HOST: usize = 255;
 
 /// A refusal: the status the client gets and the reason people read.
 struct Refusal {
@@ -84,7 +109,7 @@ impl Refusal {
 }
 
 impl Draft {
-    fn new(egress: &Egress, sandbox: &Arc<str>, method: &Method, host: &str, port: u16) -> Self {
+    fn new(egress: &Egress, sandbox: &Arc<str>, method: &str, host: &str, port: u16) -> Self {
         let at_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
@@ -92,9 +117,10 @@ impl Draft {
         Self {
             egress: egress.clone(),
             sandbox: Arc::clone(sandbox),
-            method: method.as_str().to_owned(),
-            host: host.to_owned(),
+            method: method.chars().take(16).collect(),
+            host: host.chars().take(MAX_LOGGED_HOST).collect(),
             port,
+            name: None,
             address: None,
             started: Instant::now(),
             at_ms,
@@ -151,6 +177,7 @@ impl Draft {
                 vec![ip]
             }
             Some(Host::Name(name)) => {
+                self.name = Some(name.clone());
                 if let Some(why) = refused_name(&name) {
                     return Err(Refusal::denied(why));
                 }
@@ -194,6 +221,21 @@ impl Draft {
         let chosen = chosen.ok_or_else(|| Refusal::denied("no address"))?;
         self.address = Some(chosen);
         Ok(chosen)
+    }
+
+    /// One of the sandbox's requests per second, or a 429.
+    fn rate(&self, limits: &PerSandbox) -> Result<(), Refusal> {
+        if limits.requests.try_take(1) {
+            return Ok(());
+        }
+        Err(Refusal {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            verdict: Verdict::Limited,
+            reason: format!(
+                "too many requests (this sandbox may make {} a second)",
+                self.egress.inner.options.requests_per_sec
+            ),
+        })
     }
 
     /// A tunnel slot of the sandbox's, or a 429.
@@ -276,20 +318,24 @@ async fn connect(
     let Some(port) = authority.port_u16() else {
         return answer(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
     };
-    let mut draft = Draft::new(&egress, &sandbox, req.method(), authority.host(), port);
+    let mut draft = Draft::new(&egress, &sandbox, "CONNECT", authority.host(), port);
+    let limits = egress.sandbox(&sandbox);
+    if let Err(refusal) = draft.rate(&limits) {
+        return draft.refuse(refusal);
+    }
     if !egress.inner.options.connect_ports.contains(&port) {
         let open = ports(&egress.inner.options.connect_ports);
         return draft.refuse(Refusal::denied(format!(
             "port {port} is not open for HTTPS (open: {open})"
         )));
     }
-    let ip = match draft.check(&policy).await {
-        Ok(ip) => ip,
-        Err(refusal) => return draft.refuse(refusal),
-    };
-    let limits = egress.sandbox(&sandbox);
+    // The slot first: lookups count against the sandbox's share too.
     let permit = match draft.permit(&limits) {
         Ok(permit) => permit,
+        Err(refusal) => return draft.refuse(refusal),
+    };
+    let ip = match draft.check(&policy).await {
+        Ok(ip) => ip,
         Err(refusal) => return draft.refuse(refusal),
     };
     let upstream = match draft.dial(ip).await {
@@ -332,7 +378,8 @@ async fn tunnel(
         )
         .await
         .unwrap_or_else(|_| Err("no TLS ClientHello arrived in 10 s".into()));
-        let expected = draft.host.trim_end_matches('.').to_ascii_lowercase();
+        // The name that was checked, as DNS reads it; an allowlist only passes names.
+        let expected = draft.name.clone().unwrap_or_default();
         match hello {
             Ok((bytes, Some(sni))) if sni.trim_end_matches('.') == expected => {
                 if upstream.write_all(&bytes).await.is_err() {
@@ -431,7 +478,17 @@ async fn forward(
         );
     }
     let port = authority.port_u16().unwrap_or(80);
-    let mut draft = Draft::new(&egress, &sandbox, req.method(), authority.host(), port);
+    let mut draft = Draft::new(
+        &egress,
+        &sandbox,
+        req.method().as_str(),
+        authority.host(),
+        port,
+    );
+    let limits = egress.sandbox(&sandbox);
+    if let Err(refusal) = draft.rate(&limits) {
+        return draft.refuse(refusal);
+    }
     // Decide on the request target, and refuse a Host header that names another.
     if let Some(host) = req.headers().get(header::HOST) {
         let same = host
@@ -456,13 +513,12 @@ async fn forward(
             "port {port} is not open for plain HTTP (open: {open})"
         )));
     }
-    let ip = match draft.check(&policy).await {
-        Ok(ip) => ip,
-        Err(refusal) => return draft.refuse(refusal),
-    };
-    let limits = egress.sandbox(&sandbox);
     let permit = match draft.permit(&limits) {
         Ok(permit) => permit,
+        Err(refusal) => return draft.refuse(refusal),
+    };
+    let ip = match draft.check(&policy).await {
+        Ok(ip) => ip,
         Err(refusal) => return draft.refuse(refusal),
     };
     let stream = match draft.dial(ip).await {
@@ -479,10 +535,22 @@ async fn forward(
             Ok(pair) => pair,
             Err(e) => return draft.refuse(failed(format!("the destination failed: {e}"))),
         };
-    tokio::spawn(connection);
+    let options = &egress.inner.options;
+    // The exchange holds the sandbox's slot until the upstream connection ends, which it
+    // does by the tunnel lifetime at the latest.
+    let lifetime = options.max_duration;
+    tokio::spawn(async move {
+        let _permit = permit;
+        let _ = tokio::time::timeout(lifetime, connection).await;
+    });
     let (mut parts, body) = req.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+    // Host and port only: never userinfo the target may carry.
+    let host = match authority.port() {
+        Some(port) => format!("{}:{port}", authority.host()),
+        None => authority.host().to_owned(),
+    };
+    if let Ok(host) = HeaderValue::from_str(&host) {
         parts.headers.insert(header::HOST, host);
     }
     parts.uri = match uri.path_and_query() {
@@ -492,16 +560,25 @@ async fn forward(
             .unwrap_or_else(|_| "/".parse().expect("a path")),
         None => "/".parse().expect("a path"),
     };
-    let options = &egress.inner.options;
-    let sent = tokio::time::timeout(
-        options.idle,
-        sender.send_request(Request::from_parts(parts, body)),
-    )
-    .await;
+    let activity = Arc::new(Activity::new());
+    let deadline = Instant::now() + lifetime;
+    let upload = Metered::new(body, &activity, Direction::Out, &limits, deadline, None);
+    let mut sending = std::pin::pin!(sender.send_request(Request::from_parts(parts, upload)));
+    // Idle means nothing moved either way: a long upload is not idle.
+    let sent = loop {
+        tokio::select! {
+            sent = &mut sending => break Some(sent),
+            () = tokio::time::sleep_until(activity.idle_deadline(options.idle)) => {
+                if Instant::now() >= activity.idle_deadline(options.idle) {
+                    break None;
+                }
+            }
+        }
+    };
     let response = match sent {
-        Ok(Ok(response)) => response,
-        Ok(Err(e)) => return draft.refuse(failed(format!("the destination failed: {e}"))),
-        Err(_) => {
+        Some(Ok(response)) => response,
+        Some(Err(e)) => return draft.refuse(failed(format!("the destination failed: {e}"))),
+        None => {
             return draft.refuse(failed(format!(
                 "the destination sent no answer in {} s",
                 options.idle.as_secs()
@@ -510,32 +587,98 @@ async fn forward(
     };
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    let deadline = Instant::now() + options.max_duration;
-    let counted = Counted {
-        inner: body,
-        draft: Some(draft),
-        bytes: 0,
-        limits,
-        wait: None,
-        deadline: Box::pin(tokio::time::sleep_until(deadline)),
-        _permit: permit,
-    };
-    Response::from_parts(parts, counted.boxed_unsync())
+    let download = Metered::new(
+        body,
+        &activity,
+        Direction::In,
+        &limits,
+        deadline,
+        Some(draft),
+    );
+    Response::from_parts(parts, download.boxed_unsync())
 }
 
-/// An answer's body on its way back to the sandbox: counted, held to the sandbox's byte
-/// rate and the tunnel lifetime, and logged once it ends.
-struct Counted {
+/// What moved through one plain-HTTP exchange, and when last.
+struct Activity {
+    start: Instant,
+    last_ms: AtomicU64,
+    out: AtomicU64,
+    inn: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            out: AtomicU64::new(0),
+            inn: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        self.last_ms
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn idle_deadline(&self, idle: Duration) -> Instant {
+        self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed)) + idle
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// From the sandbox to the destination.
+    Out,
+    /// Back to the sandbox.
+    In,
+}
+
+/// A body passing through the proxy: counted, held to the sandbox's byte rate and the
+/// tunnel lifetime; the answer's body logs the decision once it ends.
+struct Metered {
     inner: Incoming,
-    draft: Option<Draft>,
-    bytes: u64,
+    activity: Arc<Activity>,
+    direction: Direction,
     limits: Arc<PerSandbox>,
     wait: Option<Pin<Box<tokio::time::Sleep>>>,
     deadline: Pin<Box<tokio::time::Sleep>>,
-    _permit: tokio::sync::OwnedSemaphorePermit,
+    /// The decision to log when the body ends; only the answer's carries it.
+    draft: Option<Draft>,
 }
 
-impl Body for Counted {
+impl Metered {
+    fn new(
+        inner: Incoming,
+        activity: &Arc<Activity>,
+        direction: Direction,
+        limits: &Arc<PerSandbox>,
+        deadline: Instant,
+        draft: Option<Draft>,
+    ) -> Self {
+        Self {
+            inner,
+            activity: Arc::clone(activity),
+            direction,
+            limits: Arc::clone(limits),
+            wait: None,
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            draft,
+        }
+    }
+
+    fn finish(&mut self, reason: &str) {
+        if let Some(draft) = self.draft.take() {
+            let (out, inn) = (
+                self.activity.out.load(Ordering::Relaxed),
+                self.activity.inn.load(Ordering::Relaxed),
+            );
+            draft.finish(Verdict::Allowed, reason.to_owned(), out, inn);
+        }
+    }
+}
+
+impl Body for Metered {
     type Data = Bytes;
     type Error = BoxError;
 
@@ -545,8 +688,9 @@ impl Body for Counted {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         if this.deadline.as_mut().poll(cx).is_ready() {
+            this.finish("closed: it took longer than a tunnel may stay open");
             return Poll::Ready(Some(Err(
-                "the answer took longer than a tunnel may stay open".into(),
+                "the exchange took longer than a tunnel may stay open".into(),
             )));
         }
         if let Some(wait) = &mut this.wait {
@@ -559,7 +703,12 @@ impl Body for Counted {
         match &frame {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
-                    this.bytes += data.len() as u64;
+                    let counter = match this.direction {
+                        Direction::Out => &this.activity.out,
+                        Direction::In => &this.activity.inn,
+                    };
+                    counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    this.activity.touch();
                     if let Some(bucket) = &this.limits.bucket {
                         if let Some(wait) = bucket.reserve(data.len()) {
                             this.wait = Some(Box::pin(tokio::time::sleep(wait)));
@@ -567,16 +716,8 @@ impl Body for Counted {
                     }
                 }
             }
-            None | Some(Err(_)) => {
-                if let Some(draft) = this.draft.take() {
-                    let reason = if frame.is_none() {
-                        "answered"
-                    } else {
-                        "the answer broke off"
-                    };
-                    draft.finish(Verdict::Allowed, reason.into(), 0, this.bytes);
-                }
-            }
+            None => this.finish("answered"),
+            Some(Err(_)) => this.finish("the answer broke off"),
         }
         Poll::Ready(frame.map(|f| f.map_err(Into::into)))
     }
@@ -586,16 +727,8 @@ impl Body for Counted {
     }
 }
 
-impl Drop for Counted {
+impl Drop for Metered {
     fn drop(&mut self) {
-        if let Some(draft) = self.draft.take() {
-            let bytes = self.bytes;
-            draft.finish(
-                Verdict::Allowed,
-                "the client stopped reading".into(),
-                0,
-                bytes,
-            );
-        }
+        self.finish("the client stopped reading");
     }
 }

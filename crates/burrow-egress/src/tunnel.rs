@@ -34,6 +34,17 @@ impl Bucket {
         (left < 0.0).then(|| Duration::from_secs_f64(-left / self.rate))
     }
 
+    /// Takes `n` if the bucket holds that much now; nothing otherwise.
+    pub fn try_take(&self, n: u64) -> bool {
+        let mut state = self.state.lock();
+        let now = Instant::now();
+        let refilled =
+            (state.0 + now.duration_since(state.1).as_secs_f64() * self.rate).min(self.rate);
+        let ok = refilled >= n as f64;
+        *state = (if ok { refilled - n as f64 } else { refilled }, now);
+        ok
+    }
+
     /// Takes `n` bytes' worth, waiting for the bucket to refill when it ran dry.
     pub async fn spend(&self, n: usize) {
         if let Some(wait) = self.reserve(n) {

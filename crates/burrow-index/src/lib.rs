@@ -24,7 +24,7 @@ use base64::Engine;
 use burrow_bundle::requirements::{normalize_name, not_on_allowlist};
 use burrow_bundle::Allowlist;
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use hmac::{Hmac, Mac};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -86,7 +86,12 @@ struct Inner {
     upstream: url::Url,
     client: reqwest::Client,
     key: [u8; 32],
+    /// Upstream pages fetched at once, for every sandbox together.
+    fetching: tokio::sync::Semaphore,
 }
+
+/// The largest upstream project page read (PyPI's largest are a few MiB).
+const MAX_PAGE_BYTES: usize = 32 << 20;
 
 impl PackageIndex {
     /// An index over `upstream` (a PEP 691 simple index such as `https://pypi.org/simple/`).
@@ -107,6 +112,7 @@ impl PackageIndex {
                 upstream,
                 client,
                 key: rand::random(),
+                fetching: tokio::sync::Semaphore::new(8),
             }),
         })
     }
@@ -231,6 +237,12 @@ impl PackageIndex {
 
     /// The upstream index's PEP 691 page for `name`.
     async fn upstream_page(&self, name: &str) -> Result<Value, String> {
+        let _turn = self
+            .inner
+            .fetching
+            .acquire()
+            .await
+            .map_err(|_| "the package index is shutting down".to_owned())?;
         let url = self
             .inner
             .upstream
@@ -250,11 +262,20 @@ impl PackageIndex {
                 response.status()
             ));
         }
-        let page: Value = response
-            .json()
-            .await
-            .map_err(|e| format!("the upstream index {url} sent no PEP 691 JSON page: {e}"))?;
-        Ok(page)
+        let mut body = Vec::new();
+        let mut chunks = response.bytes_stream();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| format!("the upstream index {url} broke off: {e}"))?;
+            if body.len() + chunk.len() > MAX_PAGE_BYTES {
+                return Err(format!(
+                    "the upstream index's page for {name} is larger than {} MiB",
+                    MAX_PAGE_BYTES >> 20
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| format!("the upstream index {url} sent no PEP 691 JSON page: {e}"))
     }
 
     /// A file of the upstream page as this index lists it: wheels within the cap only,
@@ -267,7 +288,7 @@ impl PackageIndex {
         }
         let upstream = self.inner.upstream.join(file["url"].as_str()?).ok()?;
         let target = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(upstream.as_str());
-        let signature = self.sign(&target);
+        let signature = self.sign(&format!("{target}/{filename}"));
         let mut listed = json!({
             "filename": filename,
             "url": format!("/files/{signature}/{target}/{filename}"),
@@ -281,11 +302,20 @@ impl PackageIndex {
         Some(listed)
     }
 
-    fn sign(&self, target: &str) -> String {
+    fn mac(&self, signed: &str) -> Hmac<sha2::Sha256> {
         let mut mac =
             Hmac::<sha2::Sha256>::new_from_slice(&self.inner.key).expect("any key length");
-        mac.update(target.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        mac.update(signed.as_bytes());
+        mac
+    }
+
+    fn sign(&self, signed: &str) -> String {
+        hex::encode(self.mac(signed).finalize().into_bytes())
+    }
+
+    /// Whether `signature` is this process's for `signed`, compared in constant time.
+    fn verify(&self, signed: &str, signature: &str) -> bool {
+        hex::decode(signature).is_ok_and(|s| self.mac(signed).verify_slice(&s).is_ok())
     }
 
     /// Streams a file the index listed from upstream, checked again against the allowlist.
@@ -296,11 +326,8 @@ impl PackageIndex {
         target: &str,
         filename: &str,
     ) -> Response<Body> {
-        let mut mac =
-            Hmac::<sha2::Sha256>::new_from_slice(&self.inner.key).expect("any key length");
-        mac.update(target.as_bytes());
-        let valid = hex::decode(signature).is_ok_and(|s| mac.verify_slice(&s).is_ok());
-        if !valid {
+        // The file's name is signed with its address: neither can be swapped.
+        if !self.verify(&format!("{target}/{filename}"), signature) {
             return text(
                 StatusCode::NOT_FOUND,
                 "no such file: links come from the index's pages",
@@ -473,5 +500,12 @@ mod tests {
         assert_eq!(index.inner.upstream.as_str(), "https://pypi.org/simple/");
         assert_ne!(index.sign("x"), other.sign("x"), "a key per process");
         assert_eq!(index.sign("x"), index.sign("x"));
+        let signature = index.sign("aHR0cHM6Ly9l/pkg-2.0-py3-none-any.whl");
+        assert!(index.verify("aHR0cHM6Ly9l/pkg-2.0-py3-none-any.whl", &signature));
+        assert!(
+            !index.verify("aHR0cHM6Ly9l/pkg-1.0-py3-none-any.whl", &signature),
+            "another file name under the same address"
+        );
+        assert!(!index.verify("aHR0cHM6Ly9l/pkg-2.0-py3-none-any.whl", "00"));
     }
 }

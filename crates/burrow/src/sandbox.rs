@@ -407,7 +407,9 @@ impl HostServices {
                     let (id, egress, index) = (id.clone(), egress.clone(), index.clone());
                     tokio::spawn(async move {
                         if let Some((egress, policy)) = egress {
-                            egress.serve(&id, policy, connection).await;
+                            egress
+                                .serve(&id, std::sync::Arc::new(policy), connection)
+                                .await;
                         } else if let Some((index, allowlist)) = index {
                             index.serve(allowlist, connection).await;
                         }

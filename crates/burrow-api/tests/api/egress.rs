@@ -158,7 +158,11 @@ async fn network_is_checked_and_held_within_the_maximum(db: Db) {
     let id = app_id.to_owned();
     let serving = tokio::spawn(async move {
         proxy
-            .serve(&id, burrow_egress::Policy::PUBLIC, proxy_end)
+            .serve(
+                &id,
+                std::sync::Arc::new(burrow_egress::Policy::PUBLIC),
+                proxy_end,
+            )
             .await
     });
     for target in ["169.254.169.254:443", "127.1:443", "example.org:22"] {
