@@ -237,8 +237,12 @@ pub struct AppDto {
     pub memory_mb: i64,
     /// The app stops after this long without viewers.
     pub idle_timeout_secs: i64,
-    /// What the app's sandbox may reach through the egress proxy.
+    /// What the app's sandbox may reach through the egress proxy, as its editors chose.
     pub network: NetworkDto,
+    /// What the proxy enforces instead, when the instance's `egress.max_policy` (lowered
+    /// after the choice) allows less; absent when the choice holds as it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_enforced: Option<NetworkDto>,
     pub restart_count: i64,
     pub last_error: Option<String>,
     /// The app's own origin, where members open it.
@@ -265,6 +269,7 @@ impl AppDto {
             memory_mb: app.memory_bytes >> 20,
             idle_timeout_secs: app.idle_timeout_secs,
             network,
+            network_enforced: None,
             restart_count: app.restart_count,
             last_error: app.last_error,
             created_by: person(app.created_by, app.creator_name),

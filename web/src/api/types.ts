@@ -57,6 +57,8 @@ export interface App {
   memory_mb: number;
   idle_timeout_secs: number;
   network: Network;
+  /** What the proxy enforces instead, when the instance now allows less than was chosen. */
+  network_enforced?: Network | null;
   restart_count: number;
   last_error: string | null;
   url: string;

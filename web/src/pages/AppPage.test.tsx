@@ -154,6 +154,15 @@ describe('AppPage network', () => {
     expect(screen.getByText('No network')).toBeInTheDocument();
   });
 
+  it('says what is enforced when the instance allows less than was chosen', async () => {
+    renderApp('viewer', {
+      ...detail,
+      network: { policy: 'public', domains: [] },
+      network_enforced: { policy: 'allowlist', domains: ['api.example.org'] },
+    });
+    expect(await screen.findByText('Allowlist (api.example.org)')).toBeInTheDocument();
+  });
+
   it('lets an editor choose an allowlist and sends its domains', async () => {
     const calls = renderApp('editor');
     await screen.findByRole('heading', { level: 1, name: 'CSV Explorer' });

@@ -38,8 +38,13 @@ pub struct UploadForm {
 /// The wire form of an app, with the version its sandbox runs now.
 fn dto(state: &AppState, app: burrow_store::App) -> AppDto {
     let running = state.supervisor.running(&app.id).map(|r| r.version);
+    let chosen = burrow_apps::egress_policy(&app);
+    let enforced = chosen.within(&state.config.egress.max_policy());
     let mut dto = AppDto::new(app, &state.config.apps_url());
     dto.running_version = running;
+    if enforced != chosen {
+        dto.network_enforced = Some((&enforced).into());
+    }
     dto
 }
 

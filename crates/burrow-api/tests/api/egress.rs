@@ -215,6 +215,29 @@ async fn network_is_checked_and_held_within_the_maximum(db: Db) {
     );
     assert_eq!(decisions[1]["address"], "127.0.0.1");
 
+    // A choice made before an admin lowered the maximum: kept, and what is enforced shown.
+    assert!(now.get("network_enforced").is_none(), "{now}");
+    app.store
+        .update_app(
+            &project,
+            app_id,
+            &burrow_store::AppChanges {
+                egress: Some(("allowlist", "api.example.org\nevil.com")),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let narrowed = get_json(&app, &path, &viewer.token).await;
+    assert_eq!(
+        narrowed["network"],
+        json!({"policy": "allowlist", "domains": ["api.example.org", "evil.com"]})
+    );
+    assert_eq!(
+        narrowed["network_enforced"],
+        json!({"policy": "allowlist", "domains": ["api.example.org"]})
+    );
+
     let resp = patch(json!({"network": {"policy": "none"}}), owner.token.clone()).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let back: Value = resp.json().await.unwrap();

@@ -68,6 +68,9 @@ export function NetworkSection({ app, editor, onSaved }: { app: App; editor: boo
   };
 
   const current = POLICIES.find((p) => p.value === app.network.policy);
+  const enforced = app.network_enforced;
+  const describe = (n: { policy: EgressPolicy; domains: string[] }) =>
+    `${POLICIES.find((p) => p.value === n.policy)?.label ?? n.policy}${n.policy === 'allowlist' ? ` (${n.domains.join(', ')})` : ''}`;
   return (
     <section className="panel" aria-labelledby="network-heading">
       <div className="panel-header">
@@ -75,6 +78,13 @@ export function NetworkSection({ app, editor, onSaved }: { app: App; editor: boo
           Network
         </h2>
       </div>
+      {enforced && (
+        <div className="callout callout-warning" role="status">
+          <p>
+            This instance now allows less than was chosen: the app gets <strong>{describe(enforced)}</strong>.
+          </p>
+        </div>
+      )}
       {editor ? (
         <form className="stack" onSubmit={submit} noValidate aria-label="Network policy">
           <FormError>{error}</FormError>
