@@ -287,21 +287,23 @@ pub struct EgressConfig {
 }
 
 impl Default for EgressConfig {
+    /// The proxy's own defaults, with the policies: `none` for new apps, `public` at most.
     fn default() -> Self {
+        let proxy = burrow_egress::Options::default();
         Self {
             default_policy: Mode::None,
             default_domains: Vec::new(),
             max_policy: Mode::Public,
             max_domains: Vec::new(),
-            name_servers: Vec::new(),
-            connect_ports: vec![443],
-            http_ports: vec![80],
-            allow_ranges: Vec::new(),
-            max_tunnels: 100,
-            requests_per_sec: 100,
-            bytes_per_sec: 50 << 20,
-            idle_secs: 120,
-            max_tunnel_secs: 3600,
+            name_servers: proxy.name_servers,
+            connect_ports: proxy.connect_ports,
+            http_ports: proxy.http_ports,
+            allow_ranges: proxy.allow_ranges,
+            max_tunnels: proxy.max_tunnels,
+            requests_per_sec: proxy.requests_per_sec,
+            bytes_per_sec: proxy.bytes_per_sec,
+            idle_secs: proxy.idle.as_secs(),
+            max_tunnel_secs: proxy.max_duration.as_secs(),
         }
     }
 }

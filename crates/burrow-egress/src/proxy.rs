@@ -252,6 +252,28 @@ impl Draft {
             })
     }
 
+    /// Everything between a request and its upstream connection: the port must be one of
+    /// `open` (for `what`), then a tunnel slot (first, so lookups count against the
+    /// sandbox's share too), the policy and lookup, and the dial of the checked address.
+    async fn open(
+        &mut self,
+        policy: &Policy,
+        limits: &PerSandbox,
+        open: &[u16],
+        what: &str,
+    ) -> Result<(tokio::sync::OwnedSemaphorePermit, TcpStream), Refusal> {
+        if !open.contains(&self.port) {
+            return Err(Refusal::denied(format!(
+                "port {} is not open for {what} (open: {})",
+                self.port,
+                ports(open)
+            )));
+        }
+        let permit = self.permit(limits)?;
+        let ip = self.check(policy).await?;
+        Ok((permit, self.dial(ip).await?))
+    }
+
     /// Dials the checked address from Burrow's own network.
     async fn dial(&self, ip: IpAddr) -> Result<TcpStream, Refusal> {
         let addr = SocketAddr::new(ip, self.port);
@@ -323,23 +345,9 @@ async fn connect(
     if let Err(refusal) = draft.rate(&limits) {
         return draft.refuse(refusal);
     }
-    if !egress.inner.options.connect_ports.contains(&port) {
-        let open = ports(&egress.inner.options.connect_ports);
-        return draft.refuse(Refusal::denied(format!(
-            "port {port} is not open for HTTPS (open: {open})"
-        )));
-    }
-    // The slot first: lookups count against the sandbox's share too.
-    let permit = match draft.permit(&limits) {
-        Ok(permit) => permit,
-        Err(refusal) => return draft.refuse(refusal),
-    };
-    let ip = match draft.check(&policy).await {
-        Ok(ip) => ip,
-        Err(refusal) => return draft.refuse(refusal),
-    };
-    let upstream = match draft.dial(ip).await {
-        Ok(stream) => stream,
+    let open = &egress.inner.options.connect_ports;
+    let (permit, upstream) = match draft.open(&policy, &limits, open, "HTTPS").await {
+        Ok(opened) => opened,
         Err(refusal) => return draft.refuse(refusal),
     };
     tokio::spawn(async move {
@@ -507,22 +515,9 @@ async fn forward(
             });
         }
     }
-    if !egress.inner.options.http_ports.contains(&port) {
-        let open = ports(&egress.inner.options.http_ports);
-        return draft.refuse(Refusal::denied(format!(
-            "port {port} is not open for plain HTTP (open: {open})"
-        )));
-    }
-    let permit = match draft.permit(&limits) {
-        Ok(permit) => permit,
-        Err(refusal) => return draft.refuse(refusal),
-    };
-    let ip = match draft.check(&policy).await {
-        Ok(ip) => ip,
-        Err(refusal) => return draft.refuse(refusal),
-    };
-    let stream = match draft.dial(ip).await {
-        Ok(stream) => stream,
+    let open = &egress.inner.options.http_ports;
+    let (permit, stream) = match draft.open(&policy, &limits, open, "plain HTTP").await {
+        Ok(opened) => opened,
         Err(refusal) => return draft.refuse(refusal),
     };
     let failed = |reason: String| Refusal {
