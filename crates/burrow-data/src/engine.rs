@@ -1,0 +1,327 @@
+//! Read-only SQL over a project's tables with DataFusion, within limits that fail loudly.
+//!
+//! Each query gets a session of its own, in which only the project's tables are
+//! registered (each a Parquet object in the blob store, under a schema Burrow wrote):
+//! no DDL, DML or `SET` (DataFusion's SQL options), no URL tables, no spilling to disk, a
+//! memory pool of its own, a time limit, a cap on running queries per project, and caps on
+//! the rows and bytes returned that end the query with an error, never a truncated result.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::error::DataFusionError;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use futures::StreamExt;
+use object_store::ObjectStore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::deadline::{with_deadline, PAST_DEADLINE};
+use crate::types::{schema, Column};
+use crate::DataError;
+
+/// The limits every query runs within.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Memory for the query's joins, sorts and aggregates.
+    pub memory_bytes: usize,
+    pub timeout: Duration,
+    /// The most rows a result may have.
+    pub max_rows: u64,
+    /// The most bytes a result may hold, in Arrow's memory.
+    pub max_bytes: u64,
+    /// Queries that may run at once in one project.
+    pub concurrent_per_project: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 512 << 20,
+            timeout: Duration::from_secs(30),
+            max_rows: 1_000_000,
+            max_bytes: 512 << 20,
+            concurrent_per_project: 4,
+        }
+    }
+}
+
+/// A table as a query sees it: its SQL name and the Parquet object of its current version.
+#[derive(Debug, Clone)]
+pub struct TableSource {
+    pub name: String,
+    pub blob: String,
+    pub columns: Vec<Column>,
+}
+
+/// A finished query.
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    pub rows: u64,
+    pub bytes: u64,
+    pub elapsed: Duration,
+}
+
+/// The query engine over the blob store; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    store: Arc<dyn ObjectStore>,
+    limits: Limits,
+    running: Arc<parking_lot::Mutex<HashMap<String, Arc<Semaphore>>>>,
+    workers: Arc<Workers>,
+}
+
+/// The threads queries run on: a runtime of their own, so a heavy query never holds up
+/// the threads that serve requests, and a query past its time is aborted there.
+struct Workers(Option<tokio::runtime::Runtime>);
+
+impl Workers {
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0
+            .as_ref()
+            .expect("the query runtime lives as long as the engine")
+            .handle()
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+/// The URL the blob store is registered under in each query's session.
+const STORE_URL: &str = "burrow-blobs://tables/";
+
+impl Engine {
+    pub fn new(store: Arc<dyn ObjectStore>, limits: Limits) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("burrow-query")
+            .enable_all()
+            .build()
+            .expect("the query runtime starts");
+        Self {
+            store,
+            limits,
+            running: Arc::default(),
+            workers: Arc::new(Workers(Some(runtime))),
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// Runs one read-only statement over `tables`, which belong to `project`.
+    pub async fn query(
+        &self,
+        project: &str,
+        tables: &[TableSource],
+        sql: &str,
+    ) -> Result<QueryResult, DataError> {
+        let _permit = self.permit(project)?;
+        let started = Instant::now();
+        let limits = self.limits.clone();
+        let ctx = self.session(tables)?;
+        let sql = sql.to_owned();
+        let deadline = started + self.limits.timeout;
+        let run = async move {
+            let limits = &limits;
+            let options = SQLOptions::new()
+                .with_allow_ddl(false)
+                .with_allow_dml(false)
+                .with_allow_statements(false);
+            let frame = ctx
+                .sql_with_options(&sql, options)
+                .await
+                .map_err(|e| query_error(e, limits))?;
+            let plan = frame
+                .create_physical_plan()
+                .await
+                .map_err(|e| query_error(e, limits))?;
+            let plan = with_deadline(plan, deadline).map_err(internal)?;
+            let mut stream = datafusion::physical_plan::execute_stream(plan, ctx.task_ctx())
+                .map_err(|e| query_error(e, limits))?;
+            let schema = stream.schema();
+            let (mut batches, mut rows, mut bytes) = (Vec::new(), 0u64, 0u64);
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(|e| query_error(e, limits))?;
+                rows += batch.num_rows() as u64;
+                bytes += batch_bytes(&batch);
+                if rows > limits.max_rows {
+                    return Err(DataError::Limit(format!(
+                        "burrow: result exceeds {} rows; add a LIMIT or aggregate",
+                        thousands(limits.max_rows)
+                    )));
+                }
+                if bytes > limits.max_bytes {
+                    return Err(DataError::Limit(format!(
+                        "burrow: result exceeds {} MB; select fewer columns, add a LIMIT or aggregate",
+                        limits.max_bytes >> 20
+                    )));
+                }
+                if batch.num_rows() > 0 {
+                    batches.push(batch);
+                }
+            }
+            Ok(QueryResult {
+                schema,
+                batches,
+                rows,
+                bytes,
+                elapsed: started.elapsed(),
+            })
+        };
+        let mut task = self.workers.handle().spawn(run);
+        match tokio::time::timeout(self.limits.timeout, &mut task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => Err(DataError::Internal(format!("a query's task failed: {e}"))),
+            Err(_) => {
+                task.abort();
+                Err(DataError::Limit(format!(
+                    "burrow: the query ran past its {} time limit; filter earlier or aggregate",
+                    seconds(self.limits.timeout)
+                )))
+            }
+        }
+    }
+
+    fn permit(&self, project: &str) -> Result<OwnedSemaphorePermit, DataError> {
+        let semaphore =
+            {
+                let mut running = self.running.lock();
+                // Projects with nothing running are forgotten.
+                running.retain(|_, s| s.available_permits() < self.limits.concurrent_per_project);
+                Arc::clone(running.entry(project.to_owned()).or_insert_with(|| {
+                    Arc::new(Semaphore::new(self.limits.concurrent_per_project))
+                }))
+            };
+        semaphore.try_acquire_owned().map_err(|_| {
+            DataError::Busy(format!(
+                "burrow: {} queries are already running in this project; try again when one finishes",
+                self.limits.concurrent_per_project
+            ))
+        })
+    }
+
+    /// A session that knows only these tables, with its own memory pool and no disk.
+    fn session(&self, tables: &[TableSource]) -> Result<SessionContext, DataError> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(self.limits.memory_bytes, 1.0)
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+            )
+            .build_arc()
+            .map_err(internal)?;
+        let config = SessionConfig::new()
+            .with_target_partitions(2)
+            .with_information_schema(false);
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let url = url::Url::parse(STORE_URL).expect("a valid URL");
+        ctx.register_object_store(&url, Arc::clone(&self.store));
+        for table in tables {
+            let path =
+                ListingTableUrl::parse(format!("{STORE_URL}{}", table.blob)).map_err(internal)?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet");
+            let config = ListingTableConfig::new(path)
+                .with_listing_options(options)
+                .with_schema(schema(&table.columns));
+            let provider = ListingTable::try_new(config).map_err(internal)?;
+            ctx.register_table(table.name.as_str(), Arc::new(provider))
+                .map_err(internal)?;
+        }
+        Ok(ctx)
+    }
+}
+
+/// What a batch holds, as Arrow counts it.
+fn batch_bytes(batch: &RecordBatch) -> u64 {
+    batch
+        .columns()
+        .iter()
+        .map(|a| a.to_data().get_slice_memory_size().unwrap_or(0) as u64)
+        .sum()
+}
+
+fn internal(e: impl std::fmt::Display) -> DataError {
+    DataError::Internal(e.to_string())
+}
+
+/// DataFusion's error as a person needs it: what was refused, what exceeded which limit,
+/// and where in the SQL a mistake is.
+fn query_error(e: DataFusionError, limits: &Limits) -> DataError {
+    let e = e.find_root().to_string();
+    if e.contains(PAST_DEADLINE) {
+        DataError::Limit(format!(
+            "burrow: the query ran past its {} time limit; filter earlier or aggregate",
+            seconds(limits.timeout)
+        ))
+    } else if e.contains("Resources exhausted") {
+        DataError::Limit(format!(
+            "burrow: the query needs more than its {} MB of memory; filter or aggregate before \
+             joining or sorting ({e})",
+            limits.memory_bytes >> 20
+        ))
+    } else if e.contains("DDL not supported")
+        || e.contains("DML not supported")
+        || e.contains("Statement not supported")
+    {
+        DataError::Refused(format!(
+            "burrow: only queries (SELECT, WITH, VALUES, EXPLAIN) run here; tables change by \
+             upload or by a job ({e})"
+        ))
+    } else if e.contains("only supports a single SQL statement")
+        || e.contains("single SQL statement")
+    {
+        DataError::Refused(format!("burrow: run one statement at a time ({e})"))
+    } else {
+        DataError::Invalid(e)
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    if d.as_millis() % 1000 == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// 1000000 as 1,000,000.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
