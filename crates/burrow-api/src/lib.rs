@@ -51,6 +51,7 @@ pub type AppState = burrow_service::Services;
         (name = "members", description = "Who may see and change a project"),
         (name = "packages", description = "The allowlist of packages bundles may install"),
         (name = "apps", description = "Streamlit apps: deploy, versions, builds, running, viewing"),
+        (name = "data", description = "Project tables and read-only SQL over them"),
         (name = "notifications", description = "What Burrow has to tell you"),
         (name = "health", description = "Probes for orchestrators"),
     )
@@ -116,6 +117,24 @@ fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 ))
                 .layer(DefaultBodyLimit::max(routes::apps::upload_limit())),
         )
+        .merge(
+            // Table files are capped by `data.max_upload_mb`, read from the configuration.
+            OpenApiRouter::new()
+                .routes(routes!(
+                    routes::tables::list_tables,
+                    routes::tables::create_table
+                ))
+                .routes(routes!(routes::tables::infer_table))
+                .routes(routes!(
+                    routes::tables::get_table,
+                    routes::tables::replace_table,
+                    routes::tables::delete_table
+                ))
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .routes(routes!(routes::tables::add_sample))
+        .routes(routes!(routes::tables::table_rows))
+        .routes(routes!(routes::tables::run_query))
         .routes(routes!(
             routes::apps::get_app,
             routes::apps::update_app,

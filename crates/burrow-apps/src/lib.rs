@@ -9,6 +9,7 @@
 //! (`stopped | starting | running | stopping | error`), which it records in the store.
 
 mod bundle;
+pub mod data;
 
 pub use bundle::code_dir;
 
@@ -77,6 +78,9 @@ pub struct Options {
     /// The most any app may reach, whatever its own policy says (an admin may have
     /// lowered it since).
     pub egress_max: Policy,
+    /// The query engine behind the data bridge every app sandbox reaches on
+    /// `127.0.0.1:3150`.
+    pub data: burrow_data::Engine,
 }
 
 /// An app's egress policy as stored; what cannot be read back is `none`.
@@ -158,6 +162,7 @@ pub struct Apps {
     blobs: Arc<dyn ObjectStore>,
     options: Options,
     egress: Arc<AppEgress>,
+    data: Arc<data::DataService>,
 }
 
 impl std::fmt::Debug for AppEgress {
@@ -263,10 +268,16 @@ impl burrow_sessions::Workload for Apps {
     }
 
     fn host_services(&self, _app_id: &str) -> Vec<(u16, Arc<dyn HostService>)> {
-        vec![(
-            PROXY_PORT,
-            Arc::new(EgressService(Arc::clone(&self.egress))) as Arc<dyn HostService>,
-        )]
+        vec![
+            (
+                PROXY_PORT,
+                Arc::new(EgressService(Arc::clone(&self.egress))) as Arc<dyn HostService>,
+            ),
+            (
+                burrow_data::BRIDGE_PORT,
+                Arc::clone(&self.data) as Arc<dyn HostService>,
+            ),
+        ]
     }
 
     /// Streamlit's health endpoint answers 200, through `connect()`.
@@ -366,12 +377,14 @@ impl Supervisor {
             max: options.egress_max.clone(),
             recent: parking_lot::Mutex::new(std::collections::HashMap::new()),
         });
+        let data = Arc::new(data::DataService::new(store.clone(), options.data.clone()));
         let apps = Apps {
             store,
             envs,
             blobs,
             options,
             egress,
+            data,
         };
         Self {
             sessions: burrow_sessions::Supervisor::new(apps, runtime, session_options),

@@ -28,6 +28,9 @@ const IMPORT_TO_DIST: &[(&str, &str)] = &[
     ("pyarrow", "pyarrow"),
 ];
 
+/// Modules every sandbox has without installing anything: Burrow's own.
+const PROVIDED: &[&str] = &["burrow"];
+
 /// Python 3.11's standard library (`sys.stdlib_module_names`), top-level names.
 const STDLIB: &[&str] = &[
     "__future__",
@@ -261,7 +264,10 @@ pub fn requirements(
     let mut seen = BTreeSet::new();
     let mut needed = Vec::new();
     for (module, file, line) in imports {
-        if STDLIB.contains(&module.as_str()) || own.contains(module) || !seen.insert(module.clone())
+        if STDLIB.contains(&module.as_str())
+            || PROVIDED.contains(&module.as_str())
+            || own.contains(module)
+            || !seen.insert(module.clone())
         {
             continue;
         }

@@ -304,11 +304,12 @@ fn other_inputs_get_clear_errors() {
 fn a_single_py_becomes_app_py_with_inferred_requirements() {
     let ok = check(
         "my_app.py",
-        b"import streamlit as st\nimport pandas as pd\nfrom sklearn import tree\nimport json\n",
+        b"import streamlit as st\nimport pandas as pd\nfrom sklearn import tree\nimport json\nimport burrow\n",
     )
     .unwrap();
     assert!(ok.inferred);
     let names: Vec<&str> = ok.packages.iter().map(|p| p.name.as_str()).collect();
+    // `burrow` is Burrow's own module, in every sandbox: no requirement.
     assert_eq!(names, ["pandas", "scikit-learn", "streamlit"]);
     assert_eq!(
         String::from_utf8_lossy(&ok.files["requirements.txt"]),

@@ -59,6 +59,7 @@ pub struct Config {
     pub envs: EnvsConfig,
     pub apps: AppsConfig,
     pub egress: EgressConfig,
+    pub data: DataConfig,
 }
 
 impl Default for Config {
@@ -79,6 +80,7 @@ impl Default for Config {
             envs: EnvsConfig::default(),
             apps: AppsConfig::default(),
             egress: EgressConfig::default(),
+            data: DataConfig::default(),
         }
     }
 }
@@ -248,6 +250,37 @@ impl Default for AppsConfig {
             max_upload_mb: 200,
             keep_versions_days: 30,
             recheck_secs: 15,
+        }
+    }
+}
+
+/// Project tables and the queries over them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DataConfig {
+    /// The largest CSV or Parquet file a table is made from.
+    pub max_upload_mb: u64,
+    /// Memory one query may use for its joins, sorts and aggregates.
+    pub query_memory_mb: u64,
+    /// How long one query may run.
+    pub query_timeout_secs: u64,
+    /// The most rows a result may have; more is an error, never a cut.
+    pub max_result_rows: u64,
+    /// The most a result may hold in memory.
+    pub max_result_mb: u64,
+    /// Queries that may run at once in one project.
+    pub concurrent_queries: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            max_upload_mb: 256,
+            query_memory_mb: 512,
+            query_timeout_secs: 30,
+            max_result_rows: 1_000_000,
+            max_result_mb: 512,
+            concurrent_queries: 4,
         }
     }
 }

@@ -260,13 +260,39 @@ fn read_csv<'a>(
         .with_batch_size(BATCH_ROWS)
         .build(Cursor::new(bytes))
         .map_err(|e| DataError::Invalid(format!("the file is not a CSV Burrow can read: {e}")))?;
-    Ok(reader.map(|batch| {
-        batch.map_err(|e| {
-            DataError::Invalid(format!(
-                "{e}: correct that value, or choose another type for its column (text takes anything)"
-            ))
-        })
-    }))
+    let columns = columns.to_vec();
+    Ok(reader.map(move |batch| batch.map_err(|e| bad_value(&e.to_string(), &columns))))
+}
+
+/// Arrow's parse error ("Error while parsing value 'x' as type 'Int64' for column 0 at
+/// line 3", counting data rows from 1) as a person reads the file: its line, counting the
+/// header, and the column by name and type.
+fn bad_value(arrow: &str, columns: &[Column]) -> DataError {
+    let parsed = (|| {
+        let rest = arrow.split_once("Error while parsing value '")?.1;
+        let (value, rest) = rest.rsplit_once("' as type '")?;
+        let (_, rest) = rest.split_once("' for column ")?;
+        let (index, rest) = rest.split_once(" at line ")?;
+        let row: u64 = rest
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()?;
+        let column = columns.get(index.parse::<usize>().ok()?)?;
+        Some((value.to_owned(), column, row))
+    })();
+    match parsed {
+        Some((value, column, row)) => DataError::Invalid(format!(
+            "line {} of the file (row {row}), column {:?}: {value:?} does not fit type {}: correct that \
+             value, or choose another type for the column (text takes anything)",
+            row + 1,
+            column.name,
+            column.column_type
+        )),
+        None => DataError::Invalid(format!(
+            "{arrow}: correct that value, or choose another type for its column (text takes anything)"
+        )),
+    }
 }
 
 fn parquet_reader(bytes: &[u8]) -> Result<ParquetRecordBatchReaderBuilder<Bytes>, DataError> {
@@ -359,7 +385,12 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("three") && err.contains("line"), "{err}");
+        assert!(
+            err.starts_with(
+                "line 4 of the file (row 3), column \"a\": \"three\" does not fit type integer"
+            ),
+            "{err}"
+        );
         // Inferred, the same file is text.
         let p = prepare(Bytes::from_static(csv.as_bytes()), Format::Csv, None).unwrap();
         assert_eq!(p.columns[0].column_type, ColumnType::Text);

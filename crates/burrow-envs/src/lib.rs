@@ -47,6 +47,10 @@ pub const BASE_LOCK: &str = include_str!("../base/requirements.lock");
 pub const BASE_MOUNT: &str = "/opt/burrow/env";
 /// Where an overlay appears inside a sandbox.
 pub const EXTRA_MOUNT: &str = "/opt/burrow/extra";
+/// Where Burrow's own Python module (`import burrow`) appears inside a sandbox.
+pub const LIB_MOUNT: &str = "/opt/burrow/lib";
+/// The `burrow` module, which ships with the binary; `{version}` becomes its version.
+const BURROW_MODULE: &str = include_str!("../python/burrow/__init__.py");
 /// The sandbox label naming the environment a sandbox runs on; labelled environments are in use.
 pub const SANDBOX_LABEL: &str = "burrow.env";
 
@@ -83,6 +87,8 @@ pub struct EnvRef {
     pub extra: Option<PathBuf>,
     /// The exact packages the overlay adds, as `name==version`; empty for the base.
     pub packages: Vec<String>,
+    /// The key of the layer with Burrow's own module, when it could be written.
+    pub lib_key: Option<String>,
 }
 
 impl EnvRef {
@@ -98,14 +104,26 @@ impl EnvRef {
         if self.extra.is_some() {
             layers.push((self.key.clone(), EXTRA_MOUNT));
         }
+        if let Some(lib) = &self.lib_key {
+            layers.push((lib.clone(), LIB_MOUNT));
+        }
         layers
     }
 
-    /// Environment variables that put the overlay in front of the base.
+    /// Environment variables that put the overlay in front of the base, and Burrow's
+    /// module on the path.
     pub fn vars(&self) -> Vec<(String, String)> {
-        match self.extra {
-            Some(_) => vec![("PYTHONPATH".into(), EXTRA_MOUNT.into())],
-            None => Vec::new(),
+        let mut path = Vec::new();
+        if self.extra.is_some() {
+            path.push(EXTRA_MOUNT);
+        }
+        if self.lib_key.is_some() {
+            path.push(LIB_MOUNT);
+        }
+        if path.is_empty() {
+            Vec::new()
+        } else {
+            vec![("PYTHONPATH".into(), path.join(":"))]
         }
     }
 }
@@ -238,6 +256,8 @@ impl Environments {
     fn dir(&self, key: &str) -> PathBuf {
         let kind = if key.starts_with("base-") {
             "base"
+        } else if key.starts_with("lib-") {
+            "lib"
         } else {
             "extra"
         };
@@ -306,7 +326,15 @@ impl Environments {
         touch(&dir);
         touch(&base);
         let extra = (manifest.base != manifest.key).then_some(dir);
+        let lib_key = match self.ensure_lib() {
+            Ok(key) => Some(key),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not write Burrow's Python module; sandboxes go without it");
+                None
+            }
+        };
         Some(EnvRef {
+            lib_key,
             key: manifest.key,
             base_key: manifest.base,
             base,
@@ -654,6 +682,30 @@ impl Environments {
             .map_err(io_err("creating a build folder"))
     }
 
+    /// The layer holding Burrow's own module at this binary's version, written once per
+    /// version (it is named by its content), returning its key.
+    pub fn ensure_lib(&self) -> Result<String, EnvError> {
+        let module = BURROW_MODULE.replace("{version}", env!("CARGO_PKG_VERSION"));
+        let digest = sha2::Digest::finalize(sha2::Digest::chain_update(
+            <sha2::Sha256 as sha2::Digest>::new(),
+            module.as_bytes(),
+        ));
+        let key = format!("lib-{}", &hex::encode(digest)[..16]);
+        if self.dir(&key).join(MANIFEST).is_file() {
+            return Ok(key);
+        }
+        let tmp = self.tmp_dir(&key)?;
+        let package = tmp.path().join("burrow");
+        std::fs::create_dir(&package)
+            .and_then(|()| std::fs::write(package.join("__init__.py"), &module))
+            .map_err(io_err(format!(
+                "writing Burrow's module under {}",
+                tmp.path().display()
+            )))?;
+        self.publish(tmp, &key, &key, "", &Pins::default())?;
+        Ok(key)
+    }
+
     /// Writes the manifest and renames the finished folder into place. If another
     /// build published the same key first, that one stays and this one is dropped.
     fn publish(
@@ -767,7 +819,7 @@ impl Environments {
 
 /// `base-…` or `env-…` with letters, digits and dashes: never a path.
 fn is_key(key: &str) -> bool {
-    (key.starts_with("base-") || key.starts_with("env-"))
+    (key.starts_with("base-") || key.starts_with("env-") || key.starts_with("lib-"))
         && key[4..]
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-')

@@ -14,11 +14,18 @@ use crate::error::{Error, Finding, Kind};
 use crate::Services;
 
 /// The templates an app can start from: id, title, `app.py`.
-pub const TEMPLATES: &[(&str, &str, &str)] = &[(
-    "csv-explorer",
-    "CSV Explorer",
-    include_str!("../../../templates/csv_explorer/app.py"),
-)];
+pub const TEMPLATES: &[(&str, &str, &str)] = &[
+    (
+        "csv-explorer",
+        "CSV Explorer",
+        include_str!("../../../templates/csv_explorer/app.py"),
+    ),
+    (
+        "table-dashboard",
+        "Table dashboard",
+        include_str!("../../../templates/table_dashboard/app.py"),
+    ),
+];
 
 /// A new app's CPUs, in thousandths of a core.
 pub const DEFAULT_CPU_MILLIS: i64 = 1000;

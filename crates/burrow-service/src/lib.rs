@@ -6,6 +6,7 @@
 pub mod access;
 pub mod accounts;
 pub mod apps;
+pub mod data;
 pub mod error;
 #[cfg(feature = "http")]
 pub mod http;
@@ -45,6 +46,8 @@ pub struct Core {
     pub supervisor: burrow_apps::Supervisor,
     /// The egress proxy app sandboxes reach; keeps their recent decisions.
     pub egress: burrow_egress::Egress,
+    /// Read-only SQL over project tables, for the dashboard and the data bridge.
+    pub data: burrow_data::Engine,
     /// Caps concurrent password hashing: each hash holds 19 MiB and a core.
     pub hashing: Semaphore,
     pub login_limits: Mutex<LoginLimits>,
@@ -84,6 +87,7 @@ impl Services {
             per_address: FailureLimiter::new(config.auth.max_failures_per_address, window),
         };
         let egress = burrow_egress::Egress::new(config.egress.proxy_options());
+        let data = burrow_data::Engine::new(Arc::clone(&blobs), data::limits(&config));
         let supervisor = burrow_apps::Supervisor::new(
             store.clone(),
             runtime,
@@ -96,6 +100,7 @@ impl Services {
                 max_upload_mb: config.apps.max_upload_mb,
                 egress: egress.clone(),
                 egress_max: config.egress.max_policy(),
+                data: data.clone(),
             },
         );
         Self(Arc::new(Core {
@@ -105,6 +110,7 @@ impl Services {
             builds,
             supervisor,
             egress,
+            data,
             hashing: Semaphore::new(permits),
             login_limits: Mutex::new(login_limits),
         }))

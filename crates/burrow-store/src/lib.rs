@@ -13,6 +13,7 @@ mod packages;
 mod projects;
 mod queue;
 mod sessions;
+mod tables;
 mod users;
 mod viewing;
 
@@ -30,6 +31,7 @@ pub use members::Member;
 pub use packages::Package;
 pub use projects::{Project, ProjectMembership};
 pub use queue::{NewTask, Renewal, Task, TaskOutcome, TaskStatus};
+pub use tables::{DataTable, NewTableVersion};
 pub use users::{NewUser, User};
 pub use viewing::Notification;
 

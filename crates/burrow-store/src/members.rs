@@ -45,7 +45,7 @@ const MEMBER_SELECT: &str = "SELECT m.user_id, u.email, u.name, m.role, m.create
 /// Takes the project's write lock for the rest of the transaction: a row lock in
 /// PostgreSQL, the database write lock in SQLite. Owner counts read after this
 /// cannot change under us, so two owners cannot demote each other at once.
-async fn lock_project(conn: &mut AnyConnection, project_id: &str) -> Result<()> {
+pub(crate) async fn lock_project(conn: &mut AnyConnection, project_id: &str) -> Result<()> {
     let done = sqlx::query("UPDATE projects SET updated_at = $1 WHERE id = $2")
         .bind(now_ms())
         .bind(project_id)

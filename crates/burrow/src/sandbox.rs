@@ -91,6 +91,11 @@ pub struct RunArgs {
     /// upstream index Burrow's uv uses, filtered to the package allowlist and its caps.
     #[arg(long)]
     packages: bool,
+    /// Give the sandbox project PROJECT's tables: the data bridge on 127.0.0.1:3150, and
+    /// the base environment with Burrow's module (`import burrow; burrow.sql(…)`), its
+    /// `python` first on `PATH`. The base must be built (`burrow runtime build`).
+    #[arg(long, value_name = "PROJECT")]
+    data: Option<String>,
     /// The command and its arguments.
     #[arg(last = true, required = true)]
     command: Vec<String>,
@@ -337,6 +342,36 @@ async fn run_command(config: &Config, args: RunArgs) -> anyhow::Result<i32> {
             std::sync::Arc::new(allowlist),
         ));
     }
+    if let Some(project) = args.data {
+        let store = crate::cli::open_store(config).await?;
+        let envs = burrow_envs::Environments::from_config(config);
+        let base = envs
+            .base_key()
+            .await
+            .context("Failed to find the base environment")?;
+        let env = envs.get(&base).with_context(|| {
+            format!("The base environment {base} is not built: run `burrow runtime build` first")
+        })?;
+        for (key, destination) in env.layers() {
+            spec.mounts.push(Mount {
+                volume: burrow_sandbox::Volume::Environment { key },
+                destination: destination.to_owned(),
+                writable: false,
+            });
+        }
+        spec.env.extend(env.vars());
+        spec.env.push((
+            "PATH".into(),
+            format!(
+                "{}/bin:/usr/local/bin:/usr/bin:/bin",
+                burrow_envs::BASE_MOUNT
+            ),
+        ));
+        spec.host_services.push(burrow_data::BRIDGE_PORT);
+        let blobs = burrow_blobs::open(config).context("Failed to open the blob store")?;
+        let engine = burrow_data::Engine::new(blobs, burrow_service::data::limits(config));
+        services.data = Some(burrow_apps::data::project_bridge(store, engine, project));
+    }
     let created = runtime.create(spec.clone()).await?;
     let id = created.id;
     let _services = services.serve(&id, created.listeners);
@@ -367,6 +402,7 @@ struct HostServices {
         burrow_index::PackageIndex,
         std::sync::Arc<burrow_bundle::Allowlist>,
     )>,
+    data: Option<burrow_data::Bridge>,
 }
 
 impl HostServices {
@@ -402,9 +438,14 @@ impl HostServices {
                 .index
                 .clone()
                 .filter(|_| port == burrow_index::INDEX_PORT);
+            let data = self
+                .data
+                .clone()
+                .filter(|_| port == burrow_data::BRIDGE_PORT);
             tasks.push(tokio::spawn(async move {
                 while let Ok(connection) = listener.accept().await {
-                    let (id, egress, index) = (id.clone(), egress.clone(), index.clone());
+                    let (id, egress, index, data) =
+                        (id.clone(), egress.clone(), index.clone(), data.clone());
                     tokio::spawn(async move {
                         if let Some((egress, policy)) = egress {
                             egress
@@ -412,6 +453,8 @@ impl HostServices {
                                 .await;
                         } else if let Some((index, allowlist)) = index {
                             index.serve(allowlist, connection).await;
+                        } else if let Some(bridge) = data {
+                            bridge.serve(&id, connection).await;
                         }
                     });
                 }

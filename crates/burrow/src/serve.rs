@@ -47,7 +47,7 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "Could not reconcile apps with their sandboxes");
     }
     let background = [
-        tokio::spawn(background_work(queue, &config, &store, &builds, &supervisor).run()),
+        tokio::spawn(background_work(queue, &config, &store, &builds, app.state()).run()),
         tokio::spawn(supervisor.clone().run_upkeep()),
         tokio::spawn(prepare_base(builds)),
     ];
@@ -78,7 +78,7 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
 }
 
 /// Everything `serve` does in the background through the durable queue, registered in
-/// this one place: environment builds, and the hourly upkeep, each hour's run done by
+/// this one place: environment builds, and the hourly upkeep (retired table versions too), each hour's run done by
 /// one process of all that share the database (builds left without a task, say because
 /// queuing them failed or their task ran out of attempts, are queued again), except
 /// each host's own environment GC.
@@ -87,8 +87,9 @@ fn background_work(
     config: &Config,
     store: &burrow_store::Store,
     builds: &burrow_envs::Builds,
-    supervisor: &burrow_apps::Supervisor,
+    services: &burrow_service::Services,
 ) -> burrow_queue::Queue {
+    let supervisor = &services.supervisor;
     const HOURLY: std::time::Duration = std::time::Duration::from_secs(3600);
     let days = |n: u64| std::time::Duration::from_secs(n.saturating_mul(86_400));
     let keep_versions = days(config.apps.keep_versions_days);
@@ -126,6 +127,19 @@ fn background_work(
             async move {
                 if let Err(e) = supervisor.prune_versions(keep_versions).await {
                     tracing::warn!(error = %e, "Could not prune old app versions");
+                }
+            }
+        })
+        .every("data.prune_versions", HOURLY, {
+            let services = services.clone();
+            move || {
+                let services = services.clone();
+                async move {
+                    match burrow_service::data::prune(&services, burrow_store::now_ms()).await {
+                        Ok(n) if n > 0 => tracing::info!(versions = n, "Removed retired table versions"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e.message, "Could not remove retired table versions"),
+                    }
                 }
             }
         })

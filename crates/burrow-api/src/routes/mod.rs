@@ -7,4 +7,5 @@ pub mod members;
 pub mod notifications;
 pub mod packages;
 pub mod projects;
+pub mod tables;
 pub mod users;

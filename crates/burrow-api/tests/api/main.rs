@@ -9,3 +9,4 @@ mod http;
 mod members;
 mod packages;
 mod projects;
+mod tables;

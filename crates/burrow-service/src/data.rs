@@ -1,0 +1,338 @@
+//! Project tables as use cases: make one from a file or the sample, replace it (one
+//! pointer swap), delete it, page through its rows, and run read-only SQL over a
+//! project's tables; the tables a project's sandboxes query through the data bridge.
+//!
+//! A table version's Parquet object is stored before its row; if the row cannot be
+//! written the object is removed again, so nothing is stored half-way.
+
+use std::time::Duration;
+
+use burrow_blobs::{BlobPath, PutPayload};
+use burrow_core::Role;
+use burrow_data::{
+    ingest, Column, DataError, Format, Inferred, QueryResult, TableInfo, TableSource,
+};
+use burrow_store::{DataTable, NewTableVersion, StoreError};
+use bytes::Bytes;
+
+use crate::access::{require, Membership};
+use crate::error::{Error, Kind};
+use crate::Services;
+
+/// A file for a table, with the types a person chose (or none, to infer them).
+#[derive(Debug)]
+pub struct TableFile {
+    pub filename: String,
+    pub bytes: Bytes,
+    pub columns: Option<Vec<Column>>,
+}
+
+/// How long a replaced or deleted version's object stays for queries still reading it.
+pub const RETIRED_GRACE: Duration = Duration::from_secs(600);
+
+/// The engine's limits, from the configuration.
+pub fn limits(config: &burrow_config::Config) -> burrow_data::Limits {
+    let data = &config.data;
+    burrow_data::Limits {
+        memory_bytes: (data.query_memory_mb as usize) << 20,
+        timeout: Duration::from_secs(data.query_timeout_secs),
+        max_rows: data.max_result_rows,
+        max_bytes: data.max_result_mb << 20,
+        concurrent_per_project: data.concurrent_queries.max(1),
+    }
+}
+
+pub fn table_not_found() -> Error {
+    Error::not_found(
+        "table_not_found",
+        "there is no such table in this project: check its name on the Data page",
+    )
+}
+
+/// A data error as the one error of the use cases.
+pub fn error(e: DataError, code: &'static str) -> Error {
+    match e {
+        DataError::Invalid(m) => Error::bad_request(code, m),
+        DataError::Refused(m) => Error::bad_request("sql_not_allowed", m),
+        DataError::Limit(m) => Error::new(Kind::Unprocessable, "query_limit", m),
+        DataError::Busy(m) => Error::too_many_requests(1, m),
+        DataError::Internal(m) => Error::internal(m),
+    }
+}
+
+pub async fn list(services: &Services, member: &Membership) -> Result<Vec<DataTable>, Error> {
+    require(member, Role::Viewer)?;
+    Ok(services.store.list_tables(&member.project.id).await?)
+}
+
+pub async fn get(services: &Services, member: &Membership, name: &str) -> Result<DataTable, Error> {
+    require(member, Role::Viewer)?;
+    services
+        .store
+        .get_table(&member.project.id, name)
+        .await
+        .map_err(|e| Error::or_not_found(e, table_not_found))
+}
+
+/// The columns of a file, or of its start, for a person to correct before saving.
+pub async fn infer(
+    services: &Services,
+    member: &Membership,
+    filename: &str,
+    bytes: Bytes,
+) -> Result<Inferred, Error> {
+    require(member, Role::Editor)?;
+    let format = Format::from_filename(filename).map_err(|e| error(e, "invalid_table_file"))?;
+    let _ = services;
+    tokio::task::spawn_blocking(move || ingest::infer(&bytes, format))
+        .await
+        .map_err(|e| Error::internal(format!("inferring a file's columns: {e}")))?
+        .map_err(|e| error(e, "invalid_table_file"))
+}
+
+/// Makes table `name` from a file, or replaces its contents when `replace` is set.
+pub async fn save(
+    services: &Services,
+    member: &Membership,
+    name: &str,
+    file: TableFile,
+    replace: bool,
+) -> Result<DataTable, Error> {
+    require(member, Role::Editor)?;
+    burrow_data::types::check_table_name(name)
+        .map_err(|e| error(e, "invalid_table_name").with_field("name"))?;
+    let format = Format::from_filename(&file.filename)
+        .map_err(|e| error(e, "invalid_table_file").with_field("file"))?;
+    if !replace {
+        match services.store.get_table(&member.project.id, name).await {
+            Ok(_) => return Err(taken(name)),
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let columns = file.columns;
+    let bytes = file.bytes;
+    let prepared =
+        tokio::task::spawn_blocking(move || ingest::prepare(bytes, format, columns.as_deref()))
+            .await
+            .map_err(|e| Error::internal(format!("reading a table file: {e}")))?
+            .map_err(|e| error(e, "invalid_table_file").with_field("file"))?;
+    store_version(services, member, name, prepared, "upload", replace).await
+}
+
+/// Adds the sample table: the CSV Explorer's daily sales.
+pub async fn add_sample(services: &Services, member: &Membership) -> Result<DataTable, Error> {
+    let file = TableFile {
+        filename: "daily_sales.csv".into(),
+        bytes: Bytes::from_static(burrow_data::SAMPLE_CSV.as_bytes()),
+        columns: None,
+    };
+    require(member, Role::Editor)?;
+    if services
+        .store
+        .get_table(&member.project.id, burrow_data::SAMPLE_NAME)
+        .await
+        .is_ok()
+    {
+        return Err(taken(burrow_data::SAMPLE_NAME));
+    }
+    let prepared = ingest::prepare(file.bytes, Format::Csv, None)
+        .map_err(|e| error(e, "invalid_table_file"))?;
+    store_version(
+        services,
+        member,
+        burrow_data::SAMPLE_NAME,
+        prepared,
+        "sample",
+        false,
+    )
+    .await
+}
+
+fn taken(name: &str) -> Error {
+    Error::conflict(
+        "table_exists",
+        format!(
+            "this project already has a table named {name}: replace it, or choose another name"
+        ),
+    )
+    .with_field("name")
+}
+
+/// Stores a prepared version's object, then its row; the object goes again if the row
+/// cannot be written.
+async fn store_version(
+    services: &Services,
+    member: &Membership,
+    name: &str,
+    prepared: burrow_data::Prepared,
+    origin: &str,
+    replace: bool,
+) -> Result<DataTable, Error> {
+    let project = &member.project.id;
+    let existing = if replace {
+        Some(
+            services
+                .store
+                .get_table(project, name)
+                .await
+                .map_err(|e| Error::or_not_found(e, table_not_found))?,
+        )
+    } else {
+        None
+    };
+    let table_id = existing
+        .as_ref()
+        .map(|t| t.id.clone())
+        .unwrap_or_else(|| burrow_core::ids::new_id("tbl"));
+    let version_id = burrow_core::ids::new_id("tv");
+    let blob = format!("tables/{project}/{table_id}/{version_id}.parquet");
+    let size = prepared.parquet.len() as i64;
+    services
+        .blobs
+        .put(
+            &BlobPath::from(blob.as_str()),
+            PutPayload::from(prepared.parquet),
+        )
+        .await
+        .map_err(|e| Error::internal(format!("storing table {name}'s Parquet object: {e}")))?;
+    let columns_json = burrow_data::types::columns_to_json(&prepared.columns);
+    let version = NewTableVersion {
+        id: &version_id,
+        blob: &blob,
+        columns_json: &columns_json,
+        row_count: prepared.rows as i64,
+        size_bytes: size,
+        origin,
+        created_by: &member.user.id,
+    };
+    let saved = if replace {
+        services.store.replace_table(project, name, &version).await
+    } else {
+        services
+            .store
+            .create_table(project, &table_id, name, &version)
+            .await
+    };
+    match saved {
+        Ok(table) => Ok(table),
+        Err(e) => {
+            let _ = services.blobs.delete(&BlobPath::from(blob.as_str())).await;
+            Err(match e {
+                StoreError::Conflict => taken(name),
+                StoreError::NotFound => table_not_found(),
+                e => e.into(),
+            })
+        }
+    }
+}
+
+pub async fn delete(services: &Services, member: &Membership, name: &str) -> Result<(), Error> {
+    require(member, Role::Editor)?;
+    services
+        .store
+        .delete_table(&member.project.id, name)
+        .await
+        .map_err(|e| Error::or_not_found(e, table_not_found))
+}
+
+/// How to page through a table's rows.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub offset: u64,
+    pub limit: u64,
+    /// A column to sort by, and whether descending.
+    pub sort: Option<(String, bool)>,
+}
+
+/// The most rows one page may have.
+pub const MAX_PAGE: u64 = 1000;
+
+/// One page of a table's rows.
+pub async fn rows(
+    services: &Services,
+    member: &Membership,
+    name: &str,
+    page: &Page,
+) -> Result<(DataTable, QueryResult), Error> {
+    let table = get(services, member, name).await?;
+    let columns = burrow_data::types::columns_from_json(&table.columns_json)
+        .map_err(|e| error(e, "internal"))?;
+    let order = match &page.sort {
+        None => String::new(),
+        Some((column, descending)) => {
+            if !columns.iter().any(|c| &c.name == column) {
+                return Err(Error::bad_request(
+                    "invalid_sort",
+                    format!("table {name} has no column {column:?} to sort by"),
+                )
+                .with_field("sort"));
+            }
+            format!(
+                " ORDER BY {} {} NULLS LAST",
+                burrow_data::types::quote_ident(column),
+                if *descending { "DESC" } else { "ASC" }
+            )
+        }
+    };
+    let sql = format!(
+        "SELECT * FROM {}{order} LIMIT {} OFFSET {}",
+        burrow_data::types::quote_ident(name),
+        page.limit.clamp(1, MAX_PAGE),
+        page.offset
+    );
+    let sources = [source(&table, columns)];
+    let result = services
+        .data
+        .query(&member.project.id, &sources, &sql)
+        .await
+        .map_err(|e| error(e, "invalid_query"))?;
+    Ok((table, result))
+}
+
+/// Runs one read-only statement over the project's tables (the SQL console).
+pub async fn query(
+    services: &Services,
+    member: &Membership,
+    sql: &str,
+) -> Result<QueryResult, Error> {
+    require(member, Role::Editor)?;
+    let tables = project_tables(services, &member.project.id).await?;
+    let sources: Vec<TableSource> = tables.into_iter().map(|t| t.source).collect();
+    services
+        .data
+        .query(&member.project.id, &sources, sql)
+        .await
+        .map_err(|e| error(e, "invalid_query").with_field("sql"))
+}
+
+fn source(table: &DataTable, columns: Vec<Column>) -> TableSource {
+    TableSource {
+        name: table.name.clone(),
+        blob: table.blob.clone(),
+        columns,
+    }
+}
+
+/// Every table of a project, as queries see them.
+pub async fn project_tables(services: &Services, project: &str) -> Result<Vec<TableInfo>, Error> {
+    burrow_apps::data::project_tables(&services.store, project)
+        .await
+        .map_err(|e| error(e, "internal"))
+}
+
+/// Removes versions retired longer than [`RETIRED_GRACE`] before `now_ms`, and a deleted
+/// project's, with their objects. Returns how many went.
+pub async fn prune(services: &Services, now_ms: i64) -> Result<usize, Error> {
+    let cutoff = now_ms - RETIRED_GRACE.as_millis() as i64;
+    let blobs = services.store.prune_table_versions(cutoff).await?;
+    for blob in &blobs {
+        if let Err(e) = services.blobs.delete(&BlobPath::from(blob.as_str())).await {
+            tracing::warn!(
+                blob,
+                "could not delete a retired table version's object: {e}"
+            );
+        }
+    }
+    Ok(blobs.len())
+}
