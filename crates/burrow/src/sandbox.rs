@@ -35,6 +35,15 @@ pub enum SandboxCommand {
         /// Sandbox ids, as `burrow sandbox ps` lists them.
         ids: Vec<String>,
     },
+    /// Run a further command in a running sandbox (an app's, say), print its output and
+    /// exit with its exit code: what its own processes see, for looking into a sandbox.
+    Exec {
+        /// The sandbox's id, as `burrow sandbox ps` lists it.
+        id: String,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// Check that this host can run sandboxes, and say how to fix what is missing.
     Doctor,
     /// The per-sandbox supervisor; started by Burrow itself.
@@ -212,6 +221,24 @@ pub async fn run(config: &Config, command: SandboxCommand) -> anyhow::Result<i32
             Ok(0)
         }
         SandboxCommand::Run(args) => run_command(config, args).await,
+        SandboxCommand::Exec { id, command } => {
+            use std::io::Write;
+            let runtime = runtime(config)?;
+            let out = runtime
+                .exec(
+                    &id,
+                    ExecSpec {
+                        command,
+                        env: Vec::new(),
+                        cwd: None,
+                    },
+                )
+                .await
+                .with_context(|| format!("Failed to run the command in sandbox {id}"))?;
+            std::io::stdout().write_all(&out.stdout)?;
+            std::io::stderr().write_all(&out.stderr)?;
+            Ok(out.code)
+        }
     }
 }
 

@@ -120,6 +120,17 @@ impl Server {
         }
     }
 
+    /// Runs `burrow ARGS` against this server's data directory and environments.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(BURROW)
+            .args(args)
+            .envs(envs_vars(shared_envs()))
+            .env("BURROW_DATA_DIR", self.data_dir())
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    }
+
     async fn start_with(as_readme: bool, serve_args: Vec<&'static str>) -> Self {
         let envs = shared_envs();
         let dir = tempfile::Builder::new()
