@@ -51,6 +51,12 @@ function matchers(locator, negate) {
         return { pass: want(seen === expected), seen: JSON.stringify(seen) };
       }, timeout);
     },
+    async toHaveAttribute(name, expected, { timeout = DEFAULT_TIMEOUT } = {}) {
+      await poll(`${what} ${not}to have ${name}=${JSON.stringify(expected)}`, async () => {
+        const seen = await locator.first().getAttribute(name, { timeout: 1000 });
+        return { pass: want(seen === expected), seen: JSON.stringify(seen) };
+      }, timeout);
+    },
     async toHaveCount(expected, { timeout = DEFAULT_TIMEOUT } = {}) {
       await poll(`${what} ${not}to have count ${expected}`, async () => {
         const seen = await locator.count();

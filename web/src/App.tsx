@@ -12,6 +12,8 @@ import { AppsPage } from './pages/AppsPage';
 import { NewAppPage } from './pages/NewAppPage';
 import { AppPage } from './pages/AppPage';
 import { ProjectSettingsPage } from './pages/ProjectSettingsPage';
+import { DataPage } from './pages/DataPage';
+import { TablePage } from './pages/TablePage';
 import { AdminPage } from './pages/AdminPage';
 import { NotFoundPage } from './pages/NotFoundPage';
 
@@ -35,6 +37,8 @@ export function App() {
                 <Route index element={<AppsPage />} />
                 <Route path="apps/new" element={<NewAppPage />} />
                 <Route path="apps/:appId" element={<AppPage />} />
+                <Route path="data" element={<DataPage />} />
+                <Route path="data/:tableName" element={<TablePage />} />
                 <Route path="settings" element={<ProjectSettingsPage />} />
                 <Route path="*" element={<NotFoundPage />} />
               </Route>

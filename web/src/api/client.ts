@@ -111,6 +111,40 @@ export async function request<T>(method: string, path: string, opts: RequestOpti
   return (text ? JSON.parse(text) : undefined) as T;
 }
 
+/**
+ * Sends a form with upload progress (fetch reports none), as `request` does otherwise:
+ * the parsed JSON back, or an `ApiError` in the API's shape.
+ */
+export function upload<T>(method: string, path: string, form: FormData, onProgress: (fraction: number) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(method, path);
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.withCredentials = true;
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable && e.total > 0) onProgress(e.loaded / e.total);
+    };
+    xhr.onerror = () =>
+      reject(new ApiError(0, { code: 'network_error', message: 'Could not reach the server. Check your connection and try again.' }));
+    xhr.onload = () => {
+      const res = new Response(xhr.responseText || null, {
+        status: xhr.status,
+        headers: { 'Content-Type': xhr.getResponseHeader('Content-Type') ?? 'application/json' },
+      });
+      if (xhr.status >= 200 && xhr.status < 300) {
+        onProgress(1);
+        resolve((xhr.responseText ? JSON.parse(xhr.responseText) : undefined) as T);
+        return;
+      }
+      void parseError(res).then((err) => {
+        if (xhr.status === 401) onUnauthorized?.();
+        reject(err);
+      });
+    };
+    xhr.send(form);
+  });
+}
+
 /** The message to show for any thrown value. */
 export function errorMessage(e: unknown): string {
   if (e instanceof Error) return e.message;

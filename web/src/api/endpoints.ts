@@ -1,12 +1,16 @@
 // Typed functions for every REST endpoint the dashboard uses.
-import { request } from './client';
+import { request, upload } from './client';
 import type {
   App,
   AppDetail,
   AppSource,
   EgressDecision,
+  Column,
+  DataTable,
   Member,
   Package,
+  QueryResult,
+  Rows,
   Project,
   Role,
   Session,
@@ -18,6 +22,16 @@ import type {
 const enc = encodeURIComponent;
 const projectPath = (p: string) => `/api/v1/projects/${enc(p)}`;
 const appPath = (p: string, a: string) => `${projectPath(p)}/apps/${enc(a)}`;
+const tablePath = (p: string, t: string) => `${projectPath(p)}/tables/${enc(t)}`;
+
+/** A table file and, when a person corrected them, its column types. */
+function tableForm(file: File | Blob, filename: string, fields: { name?: string; columns?: Column[] }): FormData {
+  const form = new FormData();
+  if (fields.name !== undefined) form.append('name', fields.name);
+  if (fields.columns) form.append('columns', JSON.stringify(fields.columns.map((c) => ({ name: c.name, type: c.type }))));
+  form.append('file', file, filename);
+  return form;
+}
 
 export const api = {
   me: () => request<User>('GET', '/api/v1/me', { quiet401: true }),
@@ -54,6 +68,31 @@ export const api = {
     request<App>('POST', `${appPath(p, a)}/versions/${n}/activate`),
   lifecycle: (p: string, a: string, action: 'start' | 'stop' | 'restart') =>
     request<App>('POST', `${appPath(p, a)}/${action}${action === 'stop' ? '' : '?wait=false'}`),
+
+  tables: (p: string) => request<DataTable[]>('GET', `${projectPath(p)}/tables`),
+  table: (p: string, t: string) => request<DataTable>('GET', tablePath(p, t)),
+  addSample: (p: string) => request<DataTable>('POST', `${projectPath(p)}/tables/sample`),
+  /** The columns Burrow infers from a file (a CSV's start is enough) and its first rows. */
+  inferTable: (p: string, head: Blob, filename: string) =>
+    request<Rows>('POST', `${projectPath(p)}/tables/infer`, { form: tableForm(head, filename, {}) }),
+  /** Makes (or, with `replace`, replaces) a table from a file, reporting upload progress from 0 to 1. */
+  saveTable: (p: string, t: string, file: File, columns: Column[] | undefined, replace: boolean, onProgress: (f: number) => void) =>
+    upload<DataTable>(
+      replace ? 'PUT' : 'POST',
+      replace ? tablePath(p, t) : `${projectPath(p)}/tables`,
+      tableForm(file, file.name, { name: replace ? undefined : t, columns }),
+      onProgress,
+    ),
+  deleteTable: (p: string, t: string) => request<void>('DELETE', tablePath(p, t)),
+  tableRows: (p: string, t: string, page: { offset: number; limit: number; sort?: string; order?: 'asc' | 'desc' }) => {
+    const q = new URLSearchParams({ offset: String(page.offset), limit: String(page.limit) });
+    if (page.sort) {
+      q.set('sort', page.sort);
+      q.set('order', page.order ?? 'asc');
+    }
+    return request<Rows>('GET', `${tablePath(p, t)}/rows?${q}`);
+  },
+  query: (p: string, sql: string) => request<QueryResult>('POST', `${projectPath(p)}/sql`, { json: { sql } }),
 
   packages: () => request<Package[]>('GET', '/api/v1/packages'),
   addPackage: (name: string, maxVersion?: string) =>

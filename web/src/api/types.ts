@@ -147,3 +147,39 @@ export interface EgressDecision {
   bytes_in: number;
   duration_ms: number;
 }
+
+/** A table column's type. */
+export type ColumnType = 'integer' | 'float' | 'boolean' | 'text' | 'date' | 'timestamp';
+export const COLUMN_TYPES: ColumnType[] = ['integer', 'float', 'boolean', 'text', 'date', 'timestamp'];
+
+export interface Column {
+  name: string;
+  type: ColumnType | string;
+}
+
+/** A project table and its current version. */
+export interface DataTable {
+  id: string;
+  name: string;
+  columns: Column[];
+  rows: number;
+  size_bytes: number;
+  version: string;
+  origin: 'upload' | 'sample' | 'job';
+  created_by: string | null;
+  creator_name: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Rows as text (null for null), with their columns. */
+export interface Rows {
+  columns: Column[];
+  rows: (string | null)[][];
+}
+
+export interface QueryResult extends Rows {
+  row_count: number;
+  shown: number;
+  elapsed_ms: number;
+}

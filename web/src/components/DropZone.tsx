@@ -1,13 +1,8 @@
-// Drag-and-drop file zone wrapping a real, labelled file input (.py or .zip).
+// Drag-and-drop file zone wrapping a real, labelled file input (.py or .zip by default).
 import { useId, useState } from 'react';
 import { Icon } from './Icon';
 
 export const ACCEPTED = '.py,.zip';
-
-export function isAcceptedFile(file: File): boolean {
-  const name = file.name.toLowerCase();
-  return name.endsWith('.py') || name.endsWith('.zip');
-}
 
 function size(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
@@ -20,11 +15,17 @@ export function DropZone({
   file,
   onFile,
   error,
+  accept = ACCEPTED,
+  kinds = '.py or .zip',
 }: {
   label: string;
   file: File | null;
   onFile: (file: File | null) => void;
   error?: string | null;
+  /** The extensions taken, as the input's `accept`. */
+  accept?: string;
+  /** The same, as people read it: ".py or .zip". */
+  kinds?: string;
 }) {
   const id = useId();
   const [over, setOver] = useState(false);
@@ -32,8 +33,9 @@ export function DropZone({
 
   const take = (f: File | undefined | null) => {
     if (!f) return;
-    if (!isAcceptedFile(f)) {
-      setLocalError(`${f.name} is not a .py or .zip file.`);
+    const name = f.name.toLowerCase();
+    if (!accept.split(',').some((ext) => name.endsWith(ext.trim()))) {
+      setLocalError(`${f.name} is not a ${kinds} file.`);
       return;
     }
     setLocalError(null);
@@ -46,7 +48,7 @@ export function DropZone({
       <input
         id={id}
         type="file"
-        accept={ACCEPTED}
+        accept={accept}
         className="sr-only-input"
         aria-label={label}
         aria-invalid={shownError ? true : undefined}
@@ -83,7 +85,7 @@ export function DropZone({
           </span>
         ) : (
           <span className="dropzone-text" aria-hidden="true">
-            <strong>Drop a .py or .zip here</strong>
+            <strong>Drop a {kinds} here</strong>
             <span className="muted"> or click to choose a file</span>
           </span>
         )}

@@ -79,6 +79,10 @@ export function ProjectLayout() {
               <Icon name="grid" size={14} />
               Apps
             </NavLink>
+            <NavLink to={`/projects/${projectId}/data`} className="subnav-tab">
+              <Icon name="database" size={14} />
+              Data
+            </NavLink>
             <NavLink to={`/projects/${projectId}/settings`} className="subnav-tab">
               <Icon name="settings" size={14} />
               Settings

@@ -28,4 +28,10 @@ export const TEMPLATES: Template[] = [
     description: 'Upload a CSV (or use the sample), look at the rows, filter, summarise and chart.',
     packages: ['streamlit', 'pandas', 'numpy'],
   },
+  {
+    id: 'table-dashboard',
+    name: 'Table dashboard',
+    description: "Pick one of the project's tables and chart it, with burrow.sql(). Add sample data on the Data page first.",
+    packages: ['streamlit', 'burrow'],
+  },
 ];

@@ -48,8 +48,8 @@ pub struct TableDto {
     pub origin: String,
     pub created_by: Option<String>,
     pub creator_name: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub created_at: String,
+    pub updated_at: String,
 }
 
 fn dto(t: burrow_store::DataTable) -> Result<TableDto, ApiError> {
@@ -65,8 +65,8 @@ fn dto(t: burrow_store::DataTable) -> Result<TableDto, ApiError> {
         origin: t.origin,
         created_by: t.created_by,
         creator_name: t.creator_name,
-        created_at: t.created_at,
-        updated_at: t.updated_at,
+        created_at: crate::dto::timestamp(t.created_at),
+        updated_at: crate::dto::timestamp(t.updated_at),
     })
 }
 
