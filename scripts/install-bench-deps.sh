@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the benchmarks compare against (nginx), beyond what install-deps.sh does.
+# Installs what the benchmarks compare against (nginx, DuckDB), beyond what install-deps.sh does.
 set -euo pipefail
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   echo "burrow: installing nginx for the proxy benchmark"
@@ -7,4 +7,11 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nginx-light
+fi
+# DuckDB, the data bridge benchmark's baseline for aggregates, in a virtual environment
+# of its own (uv comes from install-deps.sh).
+if [ ! -x target/bench-venv/bin/python ] || ! target/bench-venv/bin/python -c 'import duckdb, pandas' 2>/dev/null; then
+  echo "burrow: installing DuckDB for the data benchmark into target/bench-venv"
+  uv venv --quiet --python /usr/bin/python3 target/bench-venv
+  uv pip install --quiet --python target/bench-venv/bin/python 'duckdb==2.0.0' pandas pyarrow
 fi

@@ -115,6 +115,13 @@ fn crates_depend_only_downwards() {
         Vec::<String>::new(),
         "burrow-egress depends on no other Burrow crate: see ARCHITECTURE.md"
     );
+    // Tables and queries know files, Arrow and an object store: no store, sandbox or app;
+    // callers hand the engine the tables a query may see.
+    assert_eq!(
+        burrow_dependencies("burrow-data"),
+        Vec::<String>::new(),
+        "burrow-data depends on no other Burrow crate: see ARCHITECTURE.md"
+    );
     // The package index knows the allowlist's rules (`burrow-bundle`), nothing else.
     assert_eq!(burrow_dependencies("burrow-index"), ["burrow-bundle"]);
     assert!(burrow_dependencies("burrow-gateway").contains(&"burrow-service".to_owned()));
