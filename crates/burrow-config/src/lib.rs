@@ -270,6 +270,8 @@ pub struct DataConfig {
     pub max_result_mb: u64,
     /// Queries that may run at once in one project.
     pub concurrent_queries: usize,
+    /// Queries that may run at once on this instance, all projects together.
+    pub concurrent_queries_total: usize,
 }
 
 impl Default for DataConfig {
@@ -281,6 +283,7 @@ impl Default for DataConfig {
             max_result_rows: 1_000_000,
             max_result_mb: 512,
             concurrent_queries: 4,
+            concurrent_queries_total: 8,
         }
     }
 }

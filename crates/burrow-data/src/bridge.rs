@@ -73,7 +73,10 @@ struct TableListing<'a> {
     size_bytes: u64,
 }
 
-type Body = BoxBody<Bytes, Infallible>;
+type Body = BoxBody<Bytes, std::io::Error>;
+
+/// How long a result waits for the sandbox to read on before it is dropped.
+const SEND_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Bridge {
     pub fn new(engine: Engine, catalog: Arc<dyn Catalog>) -> Self {
@@ -183,28 +186,49 @@ impl Bridge {
             "data bridge query"
         );
         let rows = result.rows;
-        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+        // The result (and its query slots) stays until the sandbox has read it, or stops
+        // reading for SEND_IDLE. A failure ends the body with an error, so the sandbox
+        // sees a broken transfer, never a stream that looks whole.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
         tokio::spawn(async move {
+            let send = |chunk| async {
+                matches!(
+                    tokio::time::timeout(SEND_IDLE, tx.send(chunk)).await,
+                    Ok(Ok(()))
+                )
+            };
+            let failed = |e: arrow::error::ArrowError| {
+                tracing::error!("data bridge: encoding a result: {e}");
+                Err(std::io::Error::other("the result could not be encoded"))
+            };
             let mut writer = match StreamWriter::try_new(Vec::new(), &result.schema) {
                 Ok(w) => w,
-                Err(_) => return,
-            };
-            for batch in &result.batches {
-                if writer.write(batch).is_err() {
+                Err(e) => {
+                    send(failed(e)).await;
                     return;
                 }
-                let chunk = std::mem::take(writer.get_mut());
-                if tx.send(Bytes::from(chunk)).await.is_err() {
+            };
+            for batch in &result.batches {
+                if let Err(e) = writer.write(batch) {
+                    send(failed(e)).await;
+                    return;
+                }
+                if !send(Ok(Bytes::from(std::mem::take(writer.get_mut())))).await {
                     return;
                 }
             }
             // The end-of-stream marker only after every batch went out.
-            if writer.finish().is_ok() {
-                let _ = tx.send(Bytes::from(std::mem::take(writer.get_mut()))).await;
+            match writer.finish() {
+                Ok(()) => {
+                    send(Ok(Bytes::from(std::mem::take(writer.get_mut())))).await;
+                }
+                Err(e) => {
+                    send(failed(e)).await;
+                }
             }
         });
         let frames = futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|chunk| (Ok(Frame::data(chunk)), rx))
+            rx.recv().await.map(|chunk| (chunk.map(Frame::data), rx))
         });
         Ok(Response::builder()
             .status(StatusCode::OK)
@@ -251,6 +275,6 @@ fn json(status: StatusCode, body: String) -> Response<Body> {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)).boxed())
+        .body(Full::new(Bytes::from(body)).map_err(|e| match e {}).boxed())
         .expect("a valid response")
 }

@@ -40,6 +40,9 @@ pub struct Limits {
     pub max_bytes: u64,
     /// Queries that may run at once in one project.
     pub concurrent_per_project: usize,
+    /// Queries that may run at once in all projects together: each may hold its memory
+    /// and its result, so this bounds what queries hold in all.
+    pub concurrent_total: usize,
 }
 
 impl Default for Limits {
@@ -50,6 +53,7 @@ impl Default for Limits {
             max_rows: 1_000_000,
             max_bytes: 512 << 20,
             concurrent_per_project: 4,
+            concurrent_total: 8,
         }
     }
 }
@@ -62,14 +66,36 @@ pub struct TableSource {
     pub columns: Vec<Column>,
 }
 
-/// A finished query.
-#[derive(Debug, Clone)]
+/// The longest statement accepted: SQL, not data. Longer ones are refused before parsing,
+/// which also bounds how deep an expression can nest.
+pub const MAX_STATEMENT: usize = 64 << 10;
+
+/// A finished query. It holds its project's and the instance's query slots until dropped,
+/// so a result waiting to be sent still counts against the caps.
+#[derive(Debug)]
 pub struct QueryResult {
     pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
     pub rows: u64,
     pub bytes: u64,
     pub elapsed: Duration,
+    _slots: Slots,
+}
+
+/// A query's permits: its project's and the instance's.
+#[derive(Debug)]
+struct Slots {
+    _project: OwnedSemaphorePermit,
+    _total: OwnedSemaphorePermit,
+}
+
+/// Aborts a query's task when its caller goes away (a closed connection, a timeout).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The query engine over the blob store; cheap to clone.
@@ -78,6 +104,7 @@ pub struct Engine {
     store: Arc<dyn ObjectStore>,
     limits: Limits,
     running: Arc<parking_lot::Mutex<HashMap<String, Arc<Semaphore>>>>,
+    total: Arc<Semaphore>,
     workers: Arc<Workers>,
 }
 
@@ -118,11 +145,16 @@ impl Engine {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("burrow-query")
+            // Planning walks expression trees recursively; DataFusion grows the stack on
+            // the heap where it can (`recursive_protection`), and this is the floor: virtual
+            // memory, touched only as deep as a statement within [`MAX_STATEMENT`] nests.
+            .thread_stack_size(256 << 20)
             .enable_all()
             .build()
             .expect("the query runtime starts");
         Self {
             store,
+            total: Arc::new(Semaphore::new(limits.concurrent_total.max(1))),
             limits,
             running: Arc::default(),
             workers: Arc::new(Workers(Some(runtime))),
@@ -144,14 +176,24 @@ impl Engine {
         tables: &[TableSource],
         sql: &str,
     ) -> Result<QueryResult, DataError> {
-        let _permit = self.permit(project)?;
+        if sql.len() > MAX_STATEMENT {
+            return Err(DataError::Invalid(format!(
+                "burrow: a statement may be at most {} KB; this one is {} KB",
+                MAX_STATEMENT >> 10,
+                sql.len() >> 10
+            )));
+        }
+        let slots = self.permit(project)?;
         let started = Instant::now();
         let limits = self.limits.clone();
-        let ctx = self.session(tables)?;
+        let store = Arc::clone(&self.store);
+        let ctx = self.session()?;
+        let tables = tables.to_vec();
         let sql = sql.to_owned();
         let deadline = started + self.limits.timeout;
         let run = async move {
             let limits = &limits;
+            register(&ctx, &store, &tables, &sql, limits).await?;
             let options = SQLOptions::new()
                 .with_allow_ddl(false)
                 .with_allow_dml(false)
@@ -195,14 +237,17 @@ impl Engine {
                 rows,
                 bytes,
                 elapsed: started.elapsed(),
+                _slots: slots,
             })
         };
-        let mut task = self.workers.handle().spawn(run);
-        match tokio::time::timeout(self.limits.timeout, &mut task).await {
+        // The slots travel with the task, which is aborted if this future is dropped: a
+        // query counts against the caps for as long as it runs, whoever stopped waiting.
+        let mut task = AbortOnDrop(self.workers.handle().spawn(run));
+        match tokio::time::timeout(self.limits.timeout, &mut task.0).await {
             Ok(Ok(result)) => result,
             Ok(Err(e)) => Err(DataError::Internal(format!("a query's task failed: {e}"))),
             Err(_) => {
-                task.abort();
+                task.0.abort();
                 Err(DataError::Limit(format!(
                     "burrow: the query ran past its {} time limit; filter earlier or aggregate",
                     seconds(self.limits.timeout)
@@ -211,26 +256,38 @@ impl Engine {
         }
     }
 
-    fn permit(&self, project: &str) -> Result<OwnedSemaphorePermit, DataError> {
-        let semaphore =
-            {
-                let mut running = self.running.lock();
-                // Projects with nothing running are forgotten.
-                running.retain(|_, s| s.available_permits() < self.limits.concurrent_per_project);
-                Arc::clone(running.entry(project.to_owned()).or_insert_with(|| {
-                    Arc::new(Semaphore::new(self.limits.concurrent_per_project))
-                }))
-            };
-        semaphore.try_acquire_owned().map_err(|_| {
-            DataError::Busy(format!(
-                "burrow: {} queries are already running in this project; try again when one finishes",
-                self.limits.concurrent_per_project
+    fn permit(&self, project: &str) -> Result<Slots, DataError> {
+        let busy =
+            |what: String| DataError::Busy(format!("burrow: {what}; try again when one finishes"));
+        let project_slot = {
+            let mut running = self.running.lock();
+            // Projects with nothing running are forgotten; the permit is taken under the
+            // lock, so no one holds a semaphore that is about to be forgotten.
+            running.retain(|_, s| s.available_permits() < self.limits.concurrent_per_project);
+            let semaphore = running
+                .entry(project.to_owned())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.limits.concurrent_per_project)));
+            Arc::clone(semaphore).try_acquire_owned().map_err(|_| {
+                busy(format!(
+                    "{} queries are already running in this project",
+                    self.limits.concurrent_per_project
+                ))
+            })?
+        };
+        let total = Arc::clone(&self.total).try_acquire_owned().map_err(|_| {
+            busy(format!(
+                "{} queries are already running on this instance",
+                self.limits.concurrent_total
             ))
+        })?;
+        Ok(Slots {
+            _project: project_slot,
+            _total: total,
         })
     }
 
-    /// A session that knows only these tables, with its own memory pool and no disk.
-    fn session(&self, tables: &[TableSource]) -> Result<SessionContext, DataError> {
+    /// A session with its own memory pool and no disk, that knows no tables yet.
+    fn session(&self) -> Result<SessionContext, DataError> {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(self.limits.memory_bytes, 1.0)
             .with_disk_manager_builder(
@@ -244,20 +301,57 @@ impl Engine {
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         let url = url::Url::parse(STORE_URL).expect("a valid URL");
         ctx.register_object_store(&url, Arc::clone(&self.store));
-        for table in tables {
-            let path =
-                ListingTableUrl::parse(format!("{STORE_URL}{}", table.blob)).map_err(internal)?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet");
-            let config = ListingTableConfig::new(path)
-                .with_listing_options(options)
-                .with_schema(schema(&table.columns));
-            let provider = ListingTable::try_new(config).map_err(internal)?;
-            ctx.register_table(table.name.as_str(), Arc::new(provider))
-                .map_err(internal)?;
-        }
         Ok(ctx)
     }
+}
+
+/// Registers the tables the statement names, each after checking that its object is
+/// there: a missing object would otherwise list as an empty folder, an empty table.
+async fn register(
+    ctx: &SessionContext,
+    store: &Arc<dyn ObjectStore>,
+    tables: &[TableSource],
+    sql: &str,
+    limits: &Limits,
+) -> Result<(), DataError> {
+    let state = ctx.state();
+    let statement = state
+        .sql_to_statement(sql, &datafusion::config::Dialect::Generic)
+        .map_err(|e| query_error(e, limits))?;
+    let named = state
+        .resolve_table_references(&statement)
+        .map_err(|e| query_error(e, limits))?;
+    for reference in named {
+        if reference.schema().is_some() {
+            continue;
+        }
+        let Some(table) = tables.iter().find(|t| t.name == reference.table()) else {
+            continue;
+        };
+        if ctx.table_exist(table.name.as_str()).map_err(internal)? {
+            continue;
+        }
+        store
+            .head(&object_store::path::Path::from(table.blob.as_str()))
+            .await
+            .map_err(|e| {
+                DataError::Internal(format!(
+                    "table {}'s object {} is unreadable: {e}",
+                    table.name, table.blob
+                ))
+            })?;
+        let path =
+            ListingTableUrl::parse(format!("{STORE_URL}{}", table.blob)).map_err(internal)?;
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new(path)
+            .with_listing_options(options)
+            .with_schema(schema(&table.columns));
+        let provider = ListingTable::try_new(config).map_err(internal)?;
+        ctx.register_table(table.name.as_str(), Arc::new(provider))
+            .map_err(internal)?;
+    }
+    Ok(())
 }
 
 /// What a batch holds, as Arrow counts it.
@@ -274,34 +368,41 @@ fn internal(e: impl std::fmt::Display) -> DataError {
 }
 
 /// DataFusion's error as a person needs it: what was refused, what exceeded which limit,
-/// and where in the SQL a mistake is.
+/// and where in the SQL a mistake is. Errors of storage and of DataFusion itself name
+/// host paths and internals: they are Burrow's to log, not the caller's to read.
 fn query_error(e: DataFusionError, limits: &Limits) -> DataError {
-    let e = e.find_root().to_string();
-    if e.contains(PAST_DEADLINE) {
-        DataError::Limit(format!(
+    let root = e.find_root();
+    let text = root.to_string();
+    match root {
+        DataFusionError::Execution(m) if m == PAST_DEADLINE => DataError::Limit(format!(
             "burrow: the query ran past its {} time limit; filter earlier or aggregate",
             seconds(limits.timeout)
-        ))
-    } else if e.contains("Resources exhausted") {
-        DataError::Limit(format!(
+        )),
+        DataFusionError::ResourcesExhausted(_) => DataError::Limit(format!(
             "burrow: the query needs more than its {} MB of memory; filter or aggregate before \
-             joining or sorting ({e})",
+             joining or sorting ({text})",
             limits.memory_bytes >> 20
-        ))
-    } else if e.contains("DDL not supported")
-        || e.contains("DML not supported")
-        || e.contains("Statement not supported")
-    {
-        DataError::Refused(format!(
-            "burrow: only queries (SELECT, WITH, VALUES, EXPLAIN) run here; tables change by \
-             upload or by a job ({e})"
-        ))
-    } else if e.contains("only supports a single SQL statement")
-        || e.contains("single SQL statement")
-    {
-        DataError::Refused(format!("burrow: run one statement at a time ({e})"))
-    } else {
-        DataError::Invalid(e)
+        )),
+        DataFusionError::Plan(_)
+            if text.contains("DDL not supported")
+                || text.contains("DML not supported")
+                || text.contains("Statement not supported") =>
+        {
+            DataError::Refused(format!(
+                "burrow: only queries (SELECT, WITH, VALUES, EXPLAIN) run here; tables change by \
+                 upload or by a job ({text})"
+            ))
+        }
+        _ if text.contains("single SQL statement") => {
+            DataError::Refused(format!("burrow: run one statement at a time ({text})"))
+        }
+        DataFusionError::SQL(..)
+        | DataFusionError::Plan(_)
+        | DataFusionError::SchemaError(..)
+        | DataFusionError::NotImplemented(_)
+        | DataFusionError::Execution(_)
+        | DataFusionError::ArrowError(..) => DataError::Invalid(text),
+        _ => DataError::Internal(text),
     }
 }
 

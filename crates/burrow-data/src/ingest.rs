@@ -295,9 +295,31 @@ fn bad_value(arrow: &str, columns: &[Column]) -> DataError {
     }
 }
 
+/// The most rows a table file may hold.
+pub const MAX_ROWS: i64 = 100_000_000;
+/// The most a Parquet file may hold once decompressed: a small file can encode a great
+/// deal, and reading it would hold the host's memory and a thread for as long.
+pub const MAX_PARQUET_BYTES: i64 = 4 << 30;
+
 fn parquet_reader(bytes: &[u8]) -> Result<ParquetRecordBatchReaderBuilder<Bytes>, DataError> {
-    ParquetRecordBatchReaderBuilder::try_new(Bytes::copy_from_slice(bytes))
-        .map_err(|e| not_parquet(&e))
+    let builder = ParquetRecordBatchReaderBuilder::try_new(Bytes::copy_from_slice(bytes))
+        .map_err(|e| not_parquet(&e))?;
+    let metadata = builder.metadata();
+    let rows = metadata.file_metadata().num_rows();
+    let size: i64 = metadata
+        .row_groups()
+        .iter()
+        .map(|g| g.total_byte_size().max(0))
+        .fold(0i64, i64::saturating_add);
+    if rows > MAX_ROWS || size > MAX_PARQUET_BYTES {
+        return Err(DataError::Invalid(format!(
+            "the Parquet file holds {rows} rows and {} MB once decompressed; a table file may \
+             hold at most {MAX_ROWS} rows and {} MB: split it",
+            size >> 20,
+            MAX_PARQUET_BYTES >> 20
+        )));
+    }
+    Ok(builder)
 }
 
 fn parquet_columns(schema: &SchemaRef) -> Result<Vec<Column>, DataError> {

@@ -125,8 +125,16 @@ pub fn columns_to_json(columns: &[Column]) -> String {
 /// The longest table or column name.
 pub const MAX_NAME: usize = 63;
 
+/// Names that are words of the tables API (`…/tables/sample`, `…/tables/infer`).
+const RESERVED: &[&str] = &["sample", "infer"];
+
 /// A table's name: what SQL refers to it by, without quotes.
 pub fn check_table_name(name: &str) -> Result<(), DataError> {
+    if RESERVED.contains(&name) {
+        return Err(DataError::Invalid(format!(
+            "{name:?} is reserved: choose another table name"
+        )));
+    }
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME
         && name.starts_with(|c: char| c.is_ascii_lowercase())
@@ -171,7 +179,18 @@ mod tests {
     fn table_names_are_plain_identifiers() {
         assert!(check_table_name("daily_sales").is_ok());
         assert!(check_table_name("t2").is_ok());
-        for bad in ["", "Sales", "2t", "a-b", "a b", "_x", &"a".repeat(64), "ü"] {
+        for bad in [
+            "",
+            "sample",
+            "infer",
+            "Sales",
+            "2t",
+            "a-b",
+            "a b",
+            "_x",
+            &"a".repeat(64),
+            "ü",
+        ] {
             assert!(check_table_name(bad).is_err(), "{bad:?}");
         }
     }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use burrow_data::engine::MAX_STATEMENT;
 use burrow_data::{ingest, DataError, Engine, Format, Limits, TableSource, SAMPLE_CSV};
 use bytes::Bytes;
 use object_store::{memory::InMemory, path::Path, ObjectStore, PutPayload};
@@ -177,4 +178,52 @@ async fn a_long_query_stops_at_its_time_limit_and_queries_are_capped_per_project
     // Another project is not held up: the stopped query no longer holds the query threads.
     assert!(engine.query("p2", &[], "select 1").await.is_ok());
     assert!(engine.query("p1", &tables, "select 1").await.is_ok());
+}
+
+#[tokio::test]
+async fn a_result_past_the_byte_cap_fails_loudly() {
+    let (engine, tables) = engine_with_sample(Limits {
+        max_bytes: 1 << 20,
+        ..Limits::default()
+    })
+    .await;
+    let e = refused(
+        &engine,
+        &tables,
+        "select value, value * 2 as twice from generate_series(1, 500000)",
+    )
+    .await;
+    assert!(matches!(e, DataError::Limit(_)), "{e:?}");
+    assert!(
+        e.to_string().starts_with("burrow: result exceeds 1 MB"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn long_statements_are_refused_before_parsing() {
+    let (engine, tables) = engine_with_sample(Limits {
+        timeout: Duration::from_secs(5),
+        ..Limits::default()
+    })
+    .await;
+    // Arithmetic nested as deep as the size cap allows plans on the query threads' stack,
+    // or runs out of time; either way the process lives on and answers.
+    let deep = format!("select {}1", "1+".repeat(MAX_STATEMENT / 2 - 8));
+    match engine.query("p1", &tables, &deep).await {
+        Ok(_) | Err(DataError::Limit(_)) => {}
+        Err(e) => panic!("{e:?}"),
+    }
+    assert!(engine.query("p1", &tables, "select 1").await.is_ok());
+    let long = format!("select {}1", "1+".repeat(40_000));
+    let e = refused(&engine, &tables, &long).await;
+    assert!(e.to_string().contains("at most 64 KB"), "{e}");
+}
+
+#[tokio::test]
+async fn a_table_whose_object_is_gone_is_an_error_not_an_empty_table() {
+    let (engine, mut tables) = engine_with_sample(Limits::default()).await;
+    tables[0].blob = "tables/p1/t1/gone.parquet".into();
+    let e = refused(&engine, &tables, "select count(*) from daily_sales").await;
+    assert!(matches!(e, DataError::Internal(_)), "{e:?}");
 }

@@ -39,6 +39,7 @@ pub fn limits(config: &burrow_config::Config) -> burrow_data::Limits {
         max_rows: data.max_result_rows,
         max_bytes: data.max_result_mb << 20,
         concurrent_per_project: data.concurrent_queries.max(1),
+        concurrent_total: data.concurrent_queries_total.max(1),
     }
 }
 
@@ -215,7 +216,12 @@ async fn store_version(
             .await
     };
     match saved {
-        Ok(table) => Ok(table),
+        // Committed: whatever happens next, the object stays.
+        Ok(()) => services
+            .store
+            .get_table(project, name)
+            .await
+            .map_err(|e| Error::or_not_found(e, table_not_found)),
         Err(e) => {
             let _ = services.blobs.delete(&BlobPath::from(blob.as_str())).await;
             Err(match e {

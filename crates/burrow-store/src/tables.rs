@@ -43,13 +43,14 @@ const SELECT: &str =
 
 impl Store {
     /// Makes a new table whose first version is `version`; a taken name is a conflict.
+    /// Once this returns `Ok` the version is committed (read it back with `get_table`).
     pub async fn create_table(
         &self,
         project_id: &str,
         table_id: &str,
         name: &str,
         version: &NewTableVersion<'_>,
-    ) -> Result<DataTable> {
+    ) -> Result<()> {
         let now = now_ms();
         let mut tx = self.pool().begin().await?;
         lock_project(&mut tx, project_id).await?;
@@ -67,17 +68,18 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.get_table(project_id, name).await
+        Ok(())
     }
 
     /// Makes `version` the table's current one and retires the one it replaces, in one
-    /// transaction: a reader sees the old version or the new, never a mix.
+    /// transaction: a reader sees the old version or the new, never a mix. Once this
+    /// returns `Ok` the version is committed.
     pub async fn replace_table(
         &self,
         project_id: &str,
         name: &str,
         version: &NewTableVersion<'_>,
-    ) -> Result<DataTable> {
+    ) -> Result<()> {
         let now = now_ms();
         let mut tx = self.pool().begin().await?;
         lock_project(&mut tx, project_id).await?;
@@ -97,7 +99,7 @@ impl Store {
             .await?;
         retire(&mut tx, "id = $2", &old, now).await?;
         tx.commit().await?;
-        self.get_table(project_id, name).await
+        Ok(())
     }
 
     pub async fn list_tables(&self, project_id: &str) -> Result<Vec<DataTable>> {
@@ -139,14 +141,17 @@ impl Store {
         Ok(())
     }
 
-    /// Removes the rows of versions retired before `cutoff_ms`, and of versions whose
-    /// table is gone (a deleted project's), returning their objects for the caller to
-    /// delete. A version that is some table's current one is never returned.
+    /// Removes the rows of versions retired before `cutoff_ms`, and of a deleted
+    /// project's versions (never retired: its tables went by cascade, and nothing of the
+    /// project can query them), returning their objects for the caller to delete. A
+    /// version that is some table's current one is never returned.
     pub async fn prune_table_versions(&self, cutoff_ms: i64) -> Result<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "DELETE FROM data_table_versions WHERE created_at < $1 AND \
              ((retired_at IS NOT NULL AND retired_at < $1) OR \
-              NOT EXISTS (SELECT 1 FROM data_tables t WHERE t.id = data_table_versions.table_id)) \
+              (retired_at IS NULL AND NOT EXISTS \
+                (SELECT 1 FROM data_tables t WHERE t.id = data_table_versions.table_id) AND NOT EXISTS \
+                (SELECT 1 FROM projects p WHERE p.id = data_table_versions.project_id))) \
              AND NOT EXISTS (SELECT 1 FROM data_tables t WHERE t.current_version = data_table_versions.id) \
              RETURNING blob",
         )

@@ -43,23 +43,25 @@ def _request(method, path, body=None):
     try:
         headers = {"Content-Type": "application/json"} if body is not None else {}
         conn.request(method, path, body=body, headers=headers)
-    except OSError as e:
-        conn.close()
+        response = conn.getresponse()
+        data = response.read()
+    except (OSError, http.client.HTTPException) as e:
         raise BurrowError(
-            "burrow: cannot reach Burrow's data bridge on %s:%d (%s); project data is "
-            "available in apps and sandboxes that Burrow starts for a project" % (_HOST, _PORT, e)
+            "burrow: the data bridge on %s:%d did not answer in full (%s: %s); project data "
+            "is available in apps and sandboxes that Burrow starts for a project, so run it "
+            "again there" % (_HOST, _PORT, type(e).__name__, e)
         ) from None
-    response = conn.getresponse()
-    data = response.read()
-    conn.close()
+    finally:
+        conn.close()
     if response.status != 200:
         try:
             error = json.loads(data)["error"]
-            raise BurrowError(error["message"], error.get("code"))
+            message, code = error["message"], error.get("code")
         except (ValueError, KeyError, TypeError):
             raise BurrowError(
-                "burrow: the data bridge answered %d: %s" % (response.status, data[:200])
+                "burrow: the data bridge answered %d: %r" % (response.status, data[:200])
             ) from None
+        raise BurrowError(message, code)
     return response, data
 
 
@@ -80,7 +82,7 @@ def sql(query, source=None):
     payload = {"sql": query}
     if source is not None:
         payload["source"] = source
-    _, data = _request("POST", "/v1/sql", json.dumps(payload).encode())
+    response, data = _request("POST", "/v1/sql", json.dumps(payload).encode())
     try:
         reader = pyarrow.ipc.open_stream(pyarrow.py_buffer(data))
         table = reader.read_all()
@@ -88,6 +90,12 @@ def sql(query, source=None):
         raise BurrowError(
             "burrow: the result arrived incomplete (%s); run the query again" % e
         ) from None
+    expected = response.getheader("x-burrow-rows")
+    if expected is None or int(expected) != table.num_rows:
+        raise BurrowError(
+            "burrow: the result arrived incomplete (%d rows of %s); run the query again"
+            % (table.num_rows, expected)
+        )
     return table.to_pandas()
 
 
