@@ -161,14 +161,6 @@ impl Engine {
         }
     }
 
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
-    pub fn store(&self) -> &Arc<dyn ObjectStore> {
-        &self.store
-    }
-
     /// Runs one read-only statement over `tables`, which belong to `project`.
     pub async fn query(
         &self,

@@ -77,14 +77,13 @@ pub async fn get(services: &Services, member: &Membership, name: &str) -> Result
 
 /// The columns of a file, or of its start, for a person to correct before saving.
 pub async fn infer(
-    services: &Services,
+    _services: &Services,
     member: &Membership,
     filename: &str,
     bytes: Bytes,
 ) -> Result<Inferred, Error> {
     require(member, Role::Editor)?;
     let format = Format::from_filename(filename).map_err(|e| error(e, "invalid_table_file"))?;
-    let _ = services;
     tokio::task::spawn_blocking(move || ingest::infer(&bytes, format))
         .await
         .map_err(|e| Error::internal(format!("inferring a file's columns: {e}")))?
@@ -105,11 +104,7 @@ pub async fn save(
     let format = Format::from_filename(&file.filename)
         .map_err(|e| error(e, "invalid_table_file").with_field("file"))?;
     if !replace {
-        match services.store.get_table(&member.project.id, name).await {
-            Ok(_) => return Err(taken(name)),
-            Err(StoreError::NotFound) => {}
-            Err(e) => return Err(e.into()),
-        }
+        ensure_free(services, member, name).await?;
     }
     let columns = file.columns;
     let bytes = file.bytes;
@@ -123,22 +118,11 @@ pub async fn save(
 
 /// Adds the sample table: the CSV Explorer's daily sales.
 pub async fn add_sample(services: &Services, member: &Membership) -> Result<DataTable, Error> {
-    let file = TableFile {
-        filename: "daily_sales.csv".into(),
-        bytes: Bytes::from_static(burrow_data::SAMPLE_CSV.as_bytes()),
-        columns: None,
-    };
     require(member, Role::Editor)?;
-    if services
-        .store
-        .get_table(&member.project.id, burrow_data::SAMPLE_NAME)
-        .await
-        .is_ok()
-    {
-        return Err(taken(burrow_data::SAMPLE_NAME));
-    }
-    let prepared = ingest::prepare(file.bytes, Format::Csv, None)
-        .map_err(|e| error(e, "invalid_table_file"))?;
+    ensure_free(services, member, burrow_data::SAMPLE_NAME).await?;
+    let sample = Bytes::from_static(burrow_data::SAMPLE_CSV.as_bytes());
+    let prepared =
+        ingest::prepare(sample, Format::Csv, None).map_err(|e| error(e, "invalid_table_file"))?;
     store_version(
         services,
         member,
@@ -148,6 +132,16 @@ pub async fn add_sample(services: &Services, member: &Membership) -> Result<Data
         false,
     )
     .await
+}
+
+/// Refuses a name the project's tables already use, before any file is read; the
+/// store's unique index still decides a race.
+async fn ensure_free(services: &Services, member: &Membership, name: &str) -> Result<(), Error> {
+    match services.store.get_table(&member.project.id, name).await {
+        Ok(_) => Err(taken(name)),
+        Err(StoreError::NotFound) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn taken(name: &str) -> Error {
