@@ -51,7 +51,7 @@ pub type AppState = burrow_service::Services;
         (name = "members", description = "Who may see and change a project"),
         (name = "packages", description = "The allowlist of packages bundles may install"),
         (name = "apps", description = "Streamlit apps: deploy, versions, builds, running, viewing"),
-        (name = "data", description = "Project tables and read-only SQL over them"),
+        (name = "data", description = "Project tables, external PostgreSQL sources, and read-only SQL over them"),
         (name = "notifications", description = "What Burrow has to tell you"),
         (name = "health", description = "Probes for orchestrators"),
     )
@@ -135,6 +135,19 @@ fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::tables::add_sample))
         .routes(routes!(routes::tables::table_rows))
         .routes(routes!(routes::tables::run_query))
+        .routes(routes!(
+            routes::sources::list_sources,
+            routes::sources::create_source
+        ))
+        .routes(routes!(routes::sources::test_source))
+        .routes(routes!(
+            routes::sources::get_source,
+            routes::sources::update_source,
+            routes::sources::delete_source
+        ))
+        .routes(routes!(routes::sources::source_tables))
+        .routes(routes!(routes::sources::source_table))
+        .routes(routes!(routes::sources::source_rows))
         .routes(routes!(
             routes::apps::get_app,
             routes::apps::update_app,

@@ -81,6 +81,8 @@ pub struct Options {
     /// The query engine behind the data bridge every app sandbox reaches on
     /// `127.0.0.1:3150`.
     pub data: burrow_data::Engine,
+    /// Opens the passwords of the data sources apps query.
+    pub keyring: burrow_data::Keyring,
 }
 
 /// An app's egress policy as stored; what cannot be read back is `none`.
@@ -377,7 +379,11 @@ impl Supervisor {
             max: options.egress_max.clone(),
             recent: parking_lot::Mutex::new(std::collections::HashMap::new()),
         });
-        let data = Arc::new(data::DataService::new(store.clone(), options.data.clone()));
+        let data = Arc::new(data::DataService::new(
+            store.clone(),
+            options.data.clone(),
+            options.keyring.clone(),
+        ));
         let apps = Apps {
             store,
             envs,

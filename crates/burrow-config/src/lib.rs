@@ -272,6 +272,10 @@ pub struct DataConfig {
     pub concurrent_queries: usize,
     /// Queries that may run at once on this instance, all projects together.
     pub concurrent_queries_total: usize,
+    /// The key data source passwords are sealed with: 32 bytes as base64
+    /// (`openssl rand -base64 32`), the same on every replica. When unset, Burrow makes
+    /// one in `{data_dir}/keys/data-sources.key` (mode 0600) the first time it needs one.
+    pub sources_key: Option<Secret>,
 }
 
 impl Default for DataConfig {
@@ -284,6 +288,7 @@ impl Default for DataConfig {
             max_result_mb: 512,
             concurrent_queries: 4,
             concurrent_queries_total: 8,
+            sources_key: None,
         }
     }
 }
@@ -599,6 +604,11 @@ impl Config {
     /// Where the local sandbox runtime keeps bundles, logs and state.
     pub fn sandbox_dir(&self) -> PathBuf {
         self.data_dir.join("sandboxes")
+    }
+
+    /// The key file data source passwords are sealed with, when `data.sources_key` is unset.
+    pub fn sources_key_file(&self) -> PathBuf {
+        self.data_dir.join("keys").join("data-sources.key")
     }
 
     /// Where apps' versions are unpacked, `{data_dir}/apps/<app>/v<n>`.

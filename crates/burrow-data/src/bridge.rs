@@ -19,6 +19,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{Engine, TableSource};
+use crate::postgres::SourceConfig;
 use crate::types::Column;
 use crate::DataError;
 
@@ -41,6 +42,12 @@ pub struct TableInfo {
 pub trait Catalog: Send + Sync + 'static {
     /// The project of the sandbox serving `key` and that project's tables.
     async fn tables(&self, key: &str) -> Result<(String, Vec<TableInfo>), DataError>;
+
+    /// The project of the sandbox serving `key` and that project's source `name`.
+    async fn source(&self, key: &str, name: &str) -> Result<(String, SourceConfig), DataError>;
+
+    /// The names of the data sources of the sandbox's project.
+    async fn sources(&self, key: &str) -> Result<Vec<String>, DataError>;
 }
 
 /// The bridge, shared by every sandbox; cheap to clone.
@@ -132,7 +139,8 @@ impl Bridge {
                 size_bytes: t.size_bytes,
             })
             .collect();
-        let body = serde_json::json!({ "tables": listing }).to_string();
+        let sources = self.catalog.sources(key).await.map_err(with_status)?;
+        let body = serde_json::json!({ "tables": listing, "sources": sources }).to_string();
         Ok(json(StatusCode::OK, body))
     }
 
@@ -162,22 +170,28 @@ impl Bridge {
                 )),
             )
         })?;
-        if let Some(source) = request.source.filter(|s| !s.is_empty()) {
-            return Err((
-                StatusCode::NOT_FOUND,
-                DataError::Invalid(format!(
-                    "burrow: this project has no data source named {source:?}; \
-                     burrow.tables() lists what this sandbox can query"
-                )),
-            ));
-        }
-        let (project, tables) = self.catalog.tables(key).await.map_err(with_status)?;
-        let sources: Vec<TableSource> = tables.into_iter().map(|t| t.source).collect();
-        let result = self
-            .engine
-            .query(&project, &sources, &request.sql)
-            .await
-            .map_err(with_status)?;
+        let (project, result) = match request.source.filter(|s| !s.is_empty()) {
+            Some(name) => {
+                let (project, source) =
+                    self.catalog.source(key, &name).await.map_err(with_status)?;
+                let result = self
+                    .engine
+                    .query_source(&project, &source, &request.sql)
+                    .await
+                    .map_err(with_status)?;
+                (project, result)
+            }
+            None => {
+                let (project, tables) = self.catalog.tables(key).await.map_err(with_status)?;
+                let sources: Vec<TableSource> = tables.into_iter().map(|t| t.source).collect();
+                let result = self
+                    .engine
+                    .query(&project, &sources, &request.sql)
+                    .await
+                    .map_err(with_status)?;
+                (project, result)
+            }
+        };
         tracing::info!(
             sandbox.key = key,
             project.id = project.as_str(),

@@ -25,6 +25,7 @@ use object_store::ObjectStore;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::deadline::{with_deadline, PAST_DEADLINE};
+use crate::postgres::SourceConfig;
 use crate::types::{schema, Column};
 use crate::DataError;
 
@@ -168,22 +169,13 @@ impl Engine {
         tables: &[TableSource],
         sql: &str,
     ) -> Result<QueryResult, DataError> {
-        if sql.len() > MAX_STATEMENT {
-            return Err(DataError::Invalid(format!(
-                "burrow: a statement may be at most {} KB; this one is {} KB",
-                MAX_STATEMENT >> 10,
-                sql.len() >> 10
-            )));
-        }
-        let slots = self.permit(project)?;
-        let started = Instant::now();
+        check_length(sql)?;
         let limits = self.limits.clone();
         let store = Arc::clone(&self.store);
         let ctx = self.session()?;
         let tables = tables.to_vec();
         let sql = sql.to_owned();
-        let deadline = started + self.limits.timeout;
-        let run = async move {
+        self.run(project, move |deadline, mut collector| async move {
             let limits = &limits;
             register(&ctx, &store, &tables, &sql, limits).await?;
             let options = SQLOptions::new()
@@ -202,32 +194,51 @@ impl Engine {
             let mut stream = datafusion::physical_plan::execute_stream(plan, ctx.task_ctx())
                 .map_err(|e| query_error(e, limits))?;
             let schema = stream.schema();
-            let (mut batches, mut rows, mut bytes) = (Vec::new(), 0u64, 0u64);
             while let Some(batch) = stream.next().await {
-                let batch = batch.map_err(|e| query_error(e, limits))?;
-                rows += batch.num_rows() as u64;
-                bytes += batch_bytes(&batch);
-                if rows > limits.max_rows {
-                    return Err(DataError::Limit(format!(
-                        "burrow: result exceeds {} rows; add a LIMIT or aggregate",
-                        thousands(limits.max_rows)
-                    )));
-                }
-                if bytes > limits.max_bytes {
-                    return Err(DataError::Limit(format!(
-                        "burrow: result exceeds {} MB; select fewer columns, add a LIMIT or aggregate",
-                        limits.max_bytes >> 20
-                    )));
-                }
-                if batch.num_rows() > 0 {
-                    batches.push(batch);
-                }
+                collector.push(batch.map_err(|e| query_error(e, limits))?)?;
             }
+            Ok((schema, collector))
+        })
+        .await
+    }
+
+    /// Runs one read-only statement on an external PostgreSQL source of `project`,
+    /// within the same slots, time limit and result caps as a query over its tables.
+    pub async fn query_source(
+        &self,
+        project: &str,
+        source: &SourceConfig,
+        sql: &str,
+    ) -> Result<QueryResult, DataError> {
+        check_length(sql)?;
+        let source = source.clone();
+        let sql = sql.to_owned();
+        let timeout = self.limits.timeout;
+        self.run(project, move |_, mut collector| async move {
+            let schema = crate::postgres::read(&source, &sql, timeout, &mut collector).await?;
+            Ok((schema, collector))
+        })
+        .await
+    }
+
+    /// Runs `work` on the query runtime in one of `project`'s slots, within the time
+    /// limit, with a collector that holds it to the result caps.
+    async fn run<W, F>(&self, project: &str, work: W) -> Result<QueryResult, DataError>
+    where
+        W: FnOnce(Instant, Collector) -> F + Send + 'static,
+        F: std::future::Future<Output = Result<(SchemaRef, Collector), DataError>> + Send,
+    {
+        let slots = self.permit(project)?;
+        let started = Instant::now();
+        let deadline = started + self.limits.timeout;
+        let limits = self.limits.clone();
+        let run = async move {
+            let (schema, collector) = work(deadline, Collector::new(&limits)).await?;
             Ok(QueryResult {
                 schema,
-                batches,
-                rows,
-                bytes,
+                batches: collector.batches,
+                rows: collector.rows,
+                bytes: collector.bytes,
                 elapsed: started.elapsed(),
                 _slots: slots,
             })
@@ -344,6 +355,60 @@ async fn register(
             .map_err(internal)?;
     }
     Ok(())
+}
+
+fn check_length(sql: &str) -> Result<(), DataError> {
+    if sql.len() > MAX_STATEMENT {
+        return Err(DataError::Invalid(format!(
+            "burrow: a statement may be at most {} KB; this one is {} KB",
+            MAX_STATEMENT >> 10,
+            sql.len() >> 10
+        )));
+    }
+    Ok(())
+}
+
+/// A result's batches as they arrive, held to the row and byte caps: past either, the
+/// query ends with an error, never a truncated result.
+pub(crate) struct Collector {
+    batches: Vec<RecordBatch>,
+    rows: u64,
+    bytes: u64,
+    max_rows: u64,
+    max_bytes: u64,
+}
+
+impl Collector {
+    fn new(limits: &Limits) -> Self {
+        Self {
+            batches: Vec::new(),
+            rows: 0,
+            bytes: 0,
+            max_rows: limits.max_rows,
+            max_bytes: limits.max_bytes,
+        }
+    }
+
+    pub(crate) fn push(&mut self, batch: RecordBatch) -> Result<(), DataError> {
+        self.rows += batch.num_rows() as u64;
+        self.bytes += batch_bytes(&batch);
+        if self.rows > self.max_rows {
+            return Err(DataError::Limit(format!(
+                "burrow: result exceeds {} rows; add a LIMIT or aggregate",
+                thousands(self.max_rows)
+            )));
+        }
+        if self.bytes > self.max_bytes {
+            return Err(DataError::Limit(format!(
+                "burrow: result exceeds {} MB; select fewer columns, add a LIMIT or aggregate",
+                self.max_bytes >> 20
+            )));
+        }
+        if batch.num_rows() > 0 {
+            self.batches.push(batch);
+        }
+        Ok(())
+    }
 }
 
 /// What a batch holds, as Arrow counts it.

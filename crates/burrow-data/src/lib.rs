@@ -1,6 +1,7 @@
 //! Project tables and read-only SQL over them: files into immutable Parquet versions
 //! (`ingest`), DataFusion within limits (`engine`), and the data bridge every sandbox of a
-//! project queries through (`bridge`).
+//! project queries through (`bridge`); external PostgreSQL sources, read only
+//! (`postgres`), whose passwords are sealed at rest (`sealing`).
 //!
 //! It depends on no other Burrow crate: callers store versions in their blob store and
 //! database, and hand the engine the tables a query may see.
@@ -9,6 +10,8 @@ pub mod bridge;
 mod deadline;
 pub mod engine;
 pub mod ingest;
+pub mod postgres;
+pub mod sealing;
 pub mod types;
 
 use arrow::array::RecordBatch;
@@ -17,6 +20,8 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 pub use bridge::{Bridge, Catalog, TableInfo, BRIDGE_PORT};
 pub use engine::{thousands, Engine, Limits, QueryResult, TableSource};
 pub use ingest::{Format, Inferred, Prepared};
+pub use postgres::{SourceConfig, TlsMode};
+pub use sealing::{Keyring, Sealer};
 pub use types::{Column, ColumnType};
 
 /// The sample table "Add sample data" makes: the CSV Explorer's daily sales.

@@ -43,6 +43,18 @@ pub fn limits(config: &burrow_config::Config) -> burrow_data::Limits {
     }
 }
 
+/// Where data source passwords' key comes from, from the configuration.
+pub fn keyring(config: &burrow_config::Config) -> burrow_data::Keyring {
+    burrow_data::Keyring::new(
+        config
+            .data
+            .sources_key
+            .as_ref()
+            .map(|k| k.expose().to_owned()),
+        config.sources_key_file(),
+    )
+}
+
 pub fn table_not_found() -> Error {
     Error::not_found(
         "table_not_found",

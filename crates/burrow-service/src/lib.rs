@@ -11,6 +11,7 @@ pub mod error;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod packages;
+pub mod sources;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -48,6 +49,8 @@ pub struct Core {
     pub egress: burrow_egress::Egress,
     /// Read-only SQL over project tables, for the dashboard and the data bridge.
     pub data: burrow_data::Engine,
+    /// Seals and opens data source passwords.
+    pub keyring: burrow_data::Keyring,
     /// Caps concurrent password hashing: each hash holds 19 MiB and a core.
     pub hashing: Semaphore,
     pub login_limits: Mutex<LoginLimits>,
@@ -88,6 +91,7 @@ impl Services {
         };
         let egress = burrow_egress::Egress::new(config.egress.proxy_options());
         let data = burrow_data::Engine::new(Arc::clone(&blobs), data::limits(&config));
+        let keyring = data::keyring(&config);
         let supervisor = burrow_apps::Supervisor::new(
             store.clone(),
             runtime,
@@ -101,6 +105,7 @@ impl Services {
                 egress: egress.clone(),
                 egress_max: config.egress.max_policy(),
                 data: data.clone(),
+                keyring: keyring.clone(),
             },
         );
         Self(Arc::new(Core {
@@ -111,6 +116,7 @@ impl Services {
             supervisor,
             egress,
             data,
+            keyring,
             hashing: Semaphore::new(permits),
             login_limits: Mutex::new(login_limits),
         }))

@@ -1,6 +1,7 @@
 //! Test support shared by Burrow's test suites: fresh SQLite and PostgreSQL databases, a client that reaches app origins on loopback, and a test internet for egress tests.
 
 pub mod internet;
+pub mod warehouse;
 
 use std::path::Path;
 

@@ -397,7 +397,10 @@ async fn run_command(config: &Config, args: RunArgs) -> anyhow::Result<i32> {
         spec.host_services.push(burrow_data::BRIDGE_PORT);
         let blobs = burrow_blobs::open(config).context("Failed to open the blob store")?;
         let engine = burrow_data::Engine::new(blobs, burrow_service::data::limits(config));
-        services.data = Some(burrow_apps::data::project_bridge(store, engine, project));
+        let keyring = burrow_service::data::keyring(config);
+        services.data = Some(burrow_apps::data::project_bridge(
+            store, engine, keyring, project,
+        ));
     }
     let created = runtime.create(spec.clone()).await?;
     let id = created.id;

@@ -7,5 +7,6 @@ pub mod members;
 pub mod notifications;
 pub mod packages;
 pub mod projects;
+pub mod sources;
 pub mod tables;
 pub mod users;

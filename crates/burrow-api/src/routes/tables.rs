@@ -93,7 +93,7 @@ pub struct QueryResultDto {
 /// The most rows the console sends back; the rest are counted.
 pub const CONSOLE_ROWS: usize = 1000;
 
-fn result_columns(result: &QueryResult) -> Vec<ColumnDto> {
+pub(crate) fn result_columns(result: &QueryResult) -> Vec<ColumnDto> {
     result
         .schema
         .fields()
@@ -107,7 +107,7 @@ fn result_columns(result: &QueryResult) -> Vec<ColumnDto> {
         .collect()
 }
 
-fn result_rows(result: &QueryResult, max: usize) -> Vec<Vec<Option<String>>> {
+pub(crate) fn result_rows(result: &QueryResult, max: usize) -> Vec<Vec<Option<String>>> {
     let mut rows = Vec::new();
     for batch in &result.batches {
         if rows.len() >= max {
@@ -403,6 +403,16 @@ pub async fn table_rows(
     ApiPath(path): ApiPath<(String, String)>,
     Query(query): Query<RowsQuery>,
 ) -> Result<Json<RowsDto>, ApiError> {
+    let page = page_of(query)?;
+    let (_, result) = use_case::rows(&state, &access, &path.1, &page).await?;
+    Ok(Json(RowsDto {
+        columns: result_columns(&result),
+        rows: result_rows(&result, use_case::MAX_PAGE as usize),
+    }))
+}
+
+/// The page a request asks for.
+pub(crate) fn page_of(query: RowsQuery) -> Result<Page, ApiError> {
     let descending = match query.order.as_deref() {
         None | Some("asc") => false,
         Some("desc") => true,
@@ -414,26 +424,25 @@ pub async fn table_rows(
             .with_field("order"))
         }
     };
-    let page = Page {
+    Ok(Page {
         offset: query.offset,
         limit: query.limit.unwrap_or(50),
         sort: query.sort.map(|s| (s, descending)),
-    };
-    let (_, result) = use_case::rows(&state, &access, &path.1, &page).await?;
-    Ok(Json(RowsDto {
-        columns: result_columns(&result),
-        rows: result_rows(&result, use_case::MAX_PAGE as usize),
-    }))
+    })
 }
 
 /// A statement for the SQL console.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct QueryRequest {
-    /// One read-only statement over the project's tables.
+    /// One read-only statement over the project's tables, or over `source`.
     pub sql: String,
+    /// A data source of the project to run it on, instead of the project's tables.
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
-/// Run one read-only statement over the project's tables. The console gets the first
+/// Run one read-only statement over the project's tables, or on one of its data
+/// sources. The console gets the first
 /// 1000 rows and the count of all; a result past the instance's caps is an error.
 #[utoipa::path(post, path = "/api/v1/projects/{project}/sql", tag = "data",
     params(("project" = String, Path, description = "Project id")),
@@ -451,7 +460,12 @@ pub async fn run_query(
     access: ProjectAccess<Editor>,
     ApiJson(request): ApiJson<QueryRequest>,
 ) -> Result<Json<QueryResultDto>, ApiError> {
-    let result = use_case::query(&state, &access, &request.sql).await?;
+    let result = match request.source.as_deref().filter(|s| !s.is_empty()) {
+        Some(source) => {
+            burrow_service::sources::query(&state, &access, source, &request.sql).await?
+        }
+        None => use_case::query(&state, &access, &request.sql).await?,
+    };
     let rows = result_rows(&result, CONSOLE_ROWS);
     Ok(Json(QueryResultDto {
         columns: result_columns(&result),

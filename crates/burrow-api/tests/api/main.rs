@@ -9,4 +9,5 @@ mod http;
 mod members;
 mod packages;
 mod projects;
+mod sources;
 mod tables;

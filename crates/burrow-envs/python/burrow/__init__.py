@@ -4,8 +4,11 @@
 
     burrow.tables()                      # what this sandbox can query
     df = burrow.sql("select region, sum(revenue) as revenue from daily_sales group by 1")
+    burrow.sources()                     # the project's external PostgreSQL sources
+    df = burrow.sql("select * from orders limit 10", source="warehouse")
 
-Queries run in Burrow, not in the sandbox: read-only, over this project's tables only,
+Queries run in Burrow, not in the sandbox: read-only, over this project's tables (in
+DataFusion's SQL) or one of its sources (in PostgreSQL's, in a read-only transaction),
 within the instance's limits (time, memory, and at most 1,000,000 rows by default). A
 result past a limit raises `BurrowError` saying which; it is never cut short silently.
 Results arrive as Apache Arrow and become pandas DataFrames through pyarrow.
@@ -16,7 +19,7 @@ This module ships with Burrow and matches its version; nothing needs installing.
 import http.client
 import json
 
-__all__ = ["sql", "tables", "BurrowError"]
+__all__ = ["sql", "tables", "sources", "BurrowError"]
 __version__ = "{version}"
 
 # The data bridge Burrow serves on this sandbox's own loopback.
@@ -70,7 +73,8 @@ def sql(query, source=None):
 
     `query` is DataFusion SQL (PostgreSQL-like): `select`, `with`, joins, window
     functions and the usual aggregates. Name tables as `burrow.tables()` lists them.
-    `source` names an external data source of the project instead of its tables.
+    `source` names an external data source of the project instead (`burrow.sources()`
+    lists them); the statement is then PostgreSQL's own, run read-only there.
 
     Raises `BurrowError` with Burrow's message when the statement is not a query, has a
     mistake (with its line and column), or passes a limit.
@@ -104,3 +108,9 @@ def tables():
     (each `{"name", "type"}`), `rows` and `size_bytes`."""
     _, data = _request("GET", "/v1/tables")
     return json.loads(data)["tables"]
+
+
+def sources():
+    """The names of the project's external PostgreSQL sources, for `sql(…, source=…)`."""
+    _, data = _request("GET", "/v1/tables")
+    return json.loads(data)["sources"]

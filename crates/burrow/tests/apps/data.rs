@@ -169,3 +169,72 @@ async fn sandboxes_query_their_own_projects_tables_through_burrow_sql() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn sandboxes_query_a_data_source_whose_password_stays_out_of_the_logs() {
+    let warehouse = burrow_testkit::warehouse::Warehouse::create().await;
+    let server = Server::start_logged().await;
+    let owner = server.account("owner@example.com").await;
+    let project = server.project(&owner, "Sales").await;
+    let other = server.project(&owner, "Elsewhere").await;
+    let resp = server
+        .post_json(
+            &format!("/api/v1/projects/{project}/sources"),
+            &owner,
+            warehouse.source_json("warehouse"),
+        )
+        .await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::CREATED,
+        "{}",
+        resp.text().await.unwrap()
+    );
+
+    // A plain sandbox of the project reads the source into pandas, with PostgreSQL's types.
+    let code = "import burrow\n\
+        print(burrow.sources())\n\
+        df = burrow.sql('select id, kind, amount, at, ok, day from events order by id', source='warehouse')\n\
+        print(list(df.kind), list(df.amount), str(df['at'].dtype), str(df.ok.dtype), len(df))\n\
+        try:\n    burrow.sql('insert into events (id, kind) values (7, $$x$$)', source='warehouse')\n\
+        except burrow.BurrowError as e:\n    print(e.code)\n";
+    let run = |project: &str| {
+        server.cli(&[
+            "sandbox", "run", "--data", project, "--", "python", "-c", code,
+        ])
+    };
+    let out = run(&project);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "['warehouse']");
+    assert_eq!(
+        lines[1],
+        "['signup', 'purchase', 'purchase'] [0.0, 19.99, 5.25] datetime64[us, UTC] bool 3"
+    );
+    assert_eq!(lines[2], "sql_not_allowed");
+    // Another project's sandbox has no such source.
+    let out = run(&other);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no data source named \"warehouse\""));
+
+    // The server logged its work at debug level, and never the password.
+    let log = server.log();
+    assert!(log.contains("data source added"), "the log is captured");
+    assert!(!log.contains(&warehouse.reader_password));
+    let key = server.data_dir().join("keys/data-sources.key");
+    assert!(key.exists());
+    for file in ["burrow.db", "burrow.db-wal"] {
+        if let Ok(bytes) = std::fs::read(server.data_dir().join(file)) {
+            let password = warehouse.reader_password.as_bytes();
+            assert!(
+                !bytes.windows(password.len()).any(|w| w == password),
+                "{file}"
+            );
+        }
+    }
+}

@@ -81,6 +81,8 @@ pub struct Server {
     ports: (u16, u16),
     child: Option<Child>,
     pub client: reqwest::Client,
+    /// Where the server's log goes, at debug level, when a test reads it.
+    log: Option<PathBuf>,
 }
 
 impl Server {
@@ -99,6 +101,16 @@ impl Server {
     /// working directory, with only `PATH` (which gives it uv) from the environment.
     pub async fn start_as_readme() -> Self {
         Self::start_with(true, Vec::new()).await
+    }
+
+    /// Starts `burrow serve` logging at debug level into a file, for [`Server::log`].
+    pub async fn start_logged() -> Self {
+        Self::start_inner(false, Vec::new(), true).await
+    }
+
+    /// Everything the server logged so far (started with [`Server::start_logged`]).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log.as_ref().expect("started logged")).unwrap()
     }
 
     /// One app's own origin, as browsers see it: `http://{app}.apps.localhost:PORT`.
@@ -132,6 +144,10 @@ impl Server {
     }
 
     async fn start_with(as_readme: bool, serve_args: Vec<&'static str>) -> Self {
+        Self::start_inner(as_readme, serve_args, false).await
+    }
+
+    async fn start_inner(as_readme: bool, serve_args: Vec<&'static str>, logged: bool) -> Self {
         let envs = shared_envs();
         let dir = tempfile::Builder::new()
             .prefix("burrow-apps-test")
@@ -147,11 +163,15 @@ impl Server {
             serve_args,
             ports,
             child: None,
+            log: None,
             client: burrow_testkit::localhost_client()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
         };
+        if logged {
+            server.log = Some(server.dir.path().join("serve.log"));
+        }
         server.spawn().await;
         server
     }
@@ -167,6 +187,19 @@ impl Server {
         } else {
             command.env("BURROW_DATA_DIR", self.dir.path());
         }
+        if let Some(log) = &self.log {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .unwrap();
+            command.env("RUST_LOG", "debug").stderr(file);
+        } else {
+            command.env(
+                "RUST_LOG",
+                std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            );
+        }
         let child = command
             .arg("serve")
             .args(&self.serve_args)
@@ -176,10 +209,6 @@ impl Server {
             // Open WebSockets are checked again every second, so a test of a viewer
             // losing access waits a second, not the default quarter-minute.
             .env("BURROW_APPS__RECHECK_SECS", "1")
-            .env(
-                "RUST_LOG",
-                std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
