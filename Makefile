@@ -39,9 +39,10 @@ web-test: web/node_modules/.package-lock.json
 	cd web && npm test
 
 # Chromium drives the dashboard of a real `burrow serve`; screenshots land in test-artifacts/web.
+# PostgreSQL runs beside it as the data sources' external database.
 e2e: web/node_modules/.package-lock.json
 	$(CARGO) build --bin burrow
-	cd web && npm run e2e
+	cd web && bash ../scripts/with-postgres.sh npm run e2e
 
 lint:
 	$(CARGO) fmt --all -- --check

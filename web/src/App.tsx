@@ -14,6 +14,8 @@ import { AppPage } from './pages/AppPage';
 import { ProjectSettingsPage } from './pages/ProjectSettingsPage';
 import { DataPage } from './pages/DataPage';
 import { TablePage } from './pages/TablePage';
+import { SourcePage } from './pages/SourcePage';
+import { SourceTablePage } from './pages/SourceTablePage';
 import { AdminPage } from './pages/AdminPage';
 import { NotFoundPage } from './pages/NotFoundPage';
 
@@ -39,6 +41,8 @@ export function App() {
                 <Route path="apps/:appId" element={<AppPage />} />
                 <Route path="data" element={<DataPage />} />
                 <Route path="data/:tableName" element={<TablePage />} />
+                <Route path="data/sources/:sourceName" element={<SourcePage />} />
+                <Route path="data/sources/:sourceName/:schema/:tableName" element={<SourceTablePage />} />
                 <Route path="settings" element={<ProjectSettingsPage />} />
                 <Route path="*" element={<NotFoundPage />} />
               </Route>

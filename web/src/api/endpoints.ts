@@ -7,6 +7,11 @@ import type {
   EgressDecision,
   Column,
   DataTable,
+  DataSource,
+  SourceForm,
+  SourceTest,
+  SourceTable,
+  SourceTableDetail,
   Member,
   Package,
   QueryResult,
@@ -23,6 +28,17 @@ const enc = encodeURIComponent;
 const projectPath = (p: string) => `/api/v1/projects/${enc(p)}`;
 const appPath = (p: string, a: string) => `${projectPath(p)}/apps/${enc(a)}`;
 const tablePath = (p: string, t: string) => `${projectPath(p)}/tables/${enc(t)}`;
+const sourcePath = (p: string, s: string) => `${projectPath(p)}/sources/${enc(s)}`;
+
+/** A page of rows, optionally sorted by one column. */
+function pageQuery(page: { offset: number; limit: number; sort?: string; order?: 'asc' | 'desc' }) {
+  const q = new URLSearchParams({ offset: String(page.offset), limit: String(page.limit) });
+  if (page.sort) {
+    q.set('sort', page.sort);
+    q.set('order', page.order ?? 'asc');
+  }
+  return q;
+}
 
 /** A table file and, when a person corrected them, its column types. */
 function tableForm(file: File | Blob, filename: string, fields: { name?: string; columns?: Column[] }): FormData {
@@ -84,15 +100,24 @@ export const api = {
       onProgress,
     ),
   deleteTable: (p: string, t: string) => request<void>('DELETE', tablePath(p, t)),
-  tableRows: (p: string, t: string, page: { offset: number; limit: number; sort?: string; order?: 'asc' | 'desc' }) => {
-    const q = new URLSearchParams({ offset: String(page.offset), limit: String(page.limit) });
-    if (page.sort) {
-      q.set('sort', page.sort);
-      q.set('order', page.order ?? 'asc');
-    }
-    return request<Rows>('GET', `${tablePath(p, t)}/rows?${q}`);
-  },
-  query: (p: string, sql: string) => request<QueryResult>('POST', `${projectPath(p)}/sql`, { json: { sql } }),
+  tableRows: (p: string, t: string, page: { offset: number; limit: number; sort?: string; order?: 'asc' | 'desc' }) =>
+    request<Rows>('GET', `${tablePath(p, t)}/rows?${pageQuery(page)}`),
+  /** One read-only statement over the project's tables, or on `source` when given. */
+  query: (p: string, sql: string, source?: string) =>
+    request<QueryResult>('POST', `${projectPath(p)}/sql`, { json: { sql, source: source || null } }),
+
+  sources: (p: string) => request<DataSource[]>('GET', `${projectPath(p)}/sources`),
+  source: (p: string, s: string) => request<DataSource>('GET', sourcePath(p, s)),
+  createSource: (p: string, form: SourceForm) => request<DataSource>('POST', `${projectPath(p)}/sources`, { json: form }),
+  updateSource: (p: string, s: string, form: SourceForm) => request<DataSource>('PUT', sourcePath(p, s), { json: form }),
+  deleteSource: (p: string, s: string) => request<void>('DELETE', sourcePath(p, s)),
+  /** Connects and checks the user without saving; `form.name` of a saved source without a password uses the stored one. */
+  testSource: (p: string, form: SourceForm) => request<SourceTest>('POST', `${projectPath(p)}/sources/test`, { json: form }),
+  sourceTables: (p: string, s: string) => request<SourceTable[]>('GET', `${sourcePath(p, s)}/tables`),
+  sourceTable: (p: string, s: string, schema: string, t: string) =>
+    request<SourceTableDetail>('GET', `${sourcePath(p, s)}/tables/${enc(schema)}/${enc(t)}`),
+  sourceRows: (p: string, s: string, schema: string, t: string, page: { offset: number; limit: number; sort?: string; order?: 'asc' | 'desc' }) =>
+    request<Rows>('GET', `${sourcePath(p, s)}/tables/${enc(schema)}/${enc(t)}/rows?${pageQuery(page)}`),
 
   packages: () => request<Package[]>('GET', '/api/v1/packages'),
   addPackage: (name: string, maxVersion?: string) =>

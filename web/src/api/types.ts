@@ -183,3 +183,52 @@ export interface QueryResult extends Rows {
   shown: number;
   elapsed_ms: number;
 }
+
+/** TLS for a data source's connection. */
+export type TlsMode = 'disable' | 'prefer' | 'require' | 'verify-full';
+export const TLS_MODES: TlsMode[] = ['disable', 'prefer', 'require', 'verify-full'];
+
+/** An external PostgreSQL source; its password never comes back. */
+export interface DataSource {
+  id: string;
+  name: string;
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  tls_mode: TlsMode;
+  destination: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+/** What an owner enters for a source; no password keeps (or tests with) the stored one. */
+export interface SourceForm {
+  name?: string;
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password?: string;
+  tls_mode: TlsMode;
+  destination: boolean;
+}
+
+export interface SourceTest {
+  server_version: string;
+  tls: boolean;
+  tables: number;
+}
+
+export interface SourceTable {
+  schema: string;
+  name: string;
+  kind: string;
+  rows_estimate: number | null;
+}
+
+export interface SourceTableDetail {
+  schema: string;
+  name: string;
+  columns: Column[];
+}

@@ -1,8 +1,8 @@
-// The project's data: its tables (upload one, or add the sample) and, for editors, the SQL console.
+// The project's data: its tables (upload one, or add the sample), its external PostgreSQL sources (owners add them), and, for editors, the SQL console.
 import { Link, useNavigate } from 'react-router-dom';
 import { useState } from 'react';
 import { api } from '../api/endpoints';
-import type { DataTable } from '../api/types';
+import type { DataSource, DataTable } from '../api/types';
 import { useApi } from '../hooks/useApi';
 import { useProject } from '../hooks/useProject';
 import { useDocumentTitle } from '../hooks/useDocumentTitle';
@@ -11,18 +11,22 @@ import { EmptyState, ErrorState } from '../components/States';
 import { Skeleton } from '../components/Spinner';
 import { Icon } from '../components/Icon';
 import { useToast } from '../components/Toast';
-import { canEditApps } from '../lib/roles';
+import { canEditApps, canManageProject } from '../lib/roles';
 import { formatAbsolute, formatRelative } from '../lib/time';
 import { useNow } from '../hooks/useNow';
 import { UploadTableDialog } from './data/UploadTableDialog';
 import { SqlConsole } from './data/SqlConsole';
+import { SourceDialog } from './data/SourceDialog';
 import { formatBytes, formatCount } from './data/format';
 
 export function DataPage() {
   const { project } = useProject();
   useDocumentTitle('Data', project.name);
   const { data: tables, error, reload } = useApi(`tables:${project.id}`, () => api.tables(project.id));
+  const { data: sources, error: sourcesError, reload: reloadSources } = useApi(`sources:${project.id}`, () => api.sources(project.id));
   const editor = canEditApps(project.role);
+  const owner = canManageProject(project.role);
+  const [addingSource, setAddingSource] = useState(false);
   const [uploading, setUploading] = useState(false);
   const [adding, setAdding] = useState(false);
   const toast = useToast();
@@ -86,14 +90,38 @@ export function DataPage() {
         <TableList tables={tables} projectId={project.id} />
       )}
 
-      {editor && tables && tables.length > 0 && (
+      <SourceList
+        sources={sources}
+        error={sourcesError}
+        onRetry={() => void reloadSources()}
+        projectId={project.id}
+        owner={owner}
+        onAdd={() => setAddingSource(true)}
+      />
+
+      {editor && tables && (tables.length > 0 || (sources?.length ?? 0) > 0) && (
         <SqlConsole
           projectId={project.id}
+          sources={sources?.map((s) => s.name)}
           initial={
             hasSample
               ? 'select region, sum(units) as units, round(sum(revenue), 2) as revenue\nfrom daily_sales\ngroup by region\norder by revenue desc'
-              : `select * from ${tables[0].name} limit 100`
+              : tables.length > 0
+                ? `select * from ${tables[0].name} limit 100`
+                : 'select 1'
           }
+        />
+      )}
+
+      {addingSource && (
+        <SourceDialog
+          projectId={project.id}
+          onClose={() => setAddingSource(false)}
+          onSaved={(source) => {
+            setAddingSource(false);
+            toast.success(`Added ${source.name}.`);
+            navigate(`/projects/${project.id}/data/sources/${source.name}`);
+          }}
         />
       )}
 
@@ -109,6 +137,75 @@ export function DataPage() {
         />
       )}
     </div>
+  );
+}
+
+function SourceList({
+  sources,
+  error,
+  onRetry,
+  projectId,
+  owner,
+  onAdd,
+}: {
+  sources: DataSource[] | undefined;
+  error: unknown;
+  onRetry: () => void;
+  projectId: string;
+  owner: boolean;
+  onAdd: () => void;
+}) {
+  return (
+    <section className="panel" aria-labelledby="sources-heading">
+      <div className="panel-header">
+        <h2 className="panel-title" id="sources-heading">
+          <Icon name="link" size={16} /> Data sources
+        </h2>
+        {owner && (
+          <Button size="sm" onClick={onAdd} icon={<Icon name="plus" />}>
+            Add data source
+          </Button>
+        )}
+      </div>
+      {error && !sources ? (
+        <ErrorState error={error} onRetry={onRetry} title="Could not load the data sources" />
+      ) : !sources ? (
+        <Skeleton width="50%" />
+      ) : sources.length === 0 ? (
+        <p className="muted small">
+          External PostgreSQL databases this project reads, read-only, as a SELECT-only user.{' '}
+          {owner ? 'Add one to browse its tables here and query it from apps.' : 'An owner of the project can add one.'}
+        </p>
+      ) : (
+        <div className="grid-scroll">
+          <table className="data-grid table-list" aria-label="Data sources">
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Connection</th>
+                <th scope="col">TLS</th>
+              </tr>
+            </thead>
+            <tbody>
+              {sources.map((s) => (
+                <tr key={s.id}>
+                  <td>
+                    <Link to={`/projects/${projectId}/data/sources/${s.name}`} className="mono">
+                      {s.name}
+                    </Link>{' '}
+                    {s.destination && <span className="badge-soft">job destination</span>}
+                  </td>
+                  <td className="mono">
+                    {s.user}@{s.host}:{s.port}/{s.database}
+                  </td>
+                  <td>{s.tls_mode}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
   );
 }
 

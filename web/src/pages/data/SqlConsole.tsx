@@ -1,4 +1,4 @@
-// The SQL console: one read-only statement over the project's tables, its result in a grid with the time taken and the rows returned.
+// The SQL console: one read-only statement over the project's tables or one of its data sources, its result in a grid with the time taken and the rows returned.
 import { useState, type FormEvent } from 'react';
 import { api } from '../../api/endpoints';
 import { errorMessage } from '../../api/client';
@@ -9,8 +9,9 @@ import { Icon } from '../../components/Icon';
 import { RowsGrid } from './RowsGrid';
 import { formatCount } from './format';
 
-export function SqlConsole({ projectId, initial }: { projectId: string; initial: string }) {
+export function SqlConsole({ projectId, initial, sources = [] }: { projectId: string; initial: string; sources?: string[] }) {
   const [sql, setSql] = useState(initial);
+  const [target, setTarget] = useState('');
   const [result, setResult] = useState<QueryResult | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -21,7 +22,7 @@ export function SqlConsole({ projectId, initial }: { projectId: string; initial:
     setBusy(true);
     setError(null);
     try {
-      setResult(await api.query(projectId, sql));
+      setResult(await api.query(projectId, sql, target || undefined));
     } catch (err) {
       setError(errorMessage(err));
       setResult(null);
@@ -51,6 +52,19 @@ export function SqlConsole({ projectId, initial }: { projectId: string; initial:
           }}
         />
         <div className="row">
+          {sources.length > 0 && (
+            <label className="row small">
+              Run on
+              <select className="input select" aria-label="Run on" value={target} onChange={(e) => setTarget(e.target.value)}>
+                <option value="">Project tables (DataFusion SQL)</option>
+                {sources.map((s) => (
+                  <option key={s} value={s}>
+                    {s} (PostgreSQL)
+                  </option>
+                ))}
+              </select>
+            </label>
+          )}
           <Button type="submit" variant="primary" loading={busy} icon={<Icon name="play" />}>
             Run
           </Button>
