@@ -60,7 +60,7 @@ bench: web
 	./target/release/env_build 3
 	PATH="$$PATH:/usr/sbin" ./target/release/app_proxy 5
 	PATH="$$PATH:/usr/sbin" ./target/release/egress_proxy 5
-	./target/release/data_bridge 5
+	bash scripts/with-postgres.sh ./target/release/data_bridge 5
 
 # Re-pins the base environment after crates/burrow-envs/base/requirements.in changes.
 base-lock: deps

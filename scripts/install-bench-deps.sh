@@ -8,10 +8,11 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nginx-light
 fi
-# DuckDB, the data bridge benchmark's baseline for aggregates, in a virtual environment
-# of its own (uv comes from install-deps.sh).
-if [ ! -x target/bench-venv/bin/python ] || ! target/bench-venv/bin/python -c 'import duckdb, pandas' 2>/dev/null; then
-  echo "burrow: installing DuckDB for the data benchmark into target/bench-venv"
-  uv venv --quiet --python /usr/bin/python3 target/bench-venv
-  uv pip install --quiet --python target/bench-venv/bin/python 'duckdb==2.0.0' pandas pyarrow
+# DuckDB and psycopg, the data bridge benchmark's baselines (aggregates over Parquet, and
+# pandas.read_sql over PostgreSQL), in a virtual environment of its own (uv comes from
+# install-deps.sh).
+if [ ! -x target/bench-venv/bin/python ] || ! target/bench-venv/bin/python -c 'import duckdb, pandas, psycopg' 2>/dev/null; then
+  echo "burrow: installing DuckDB and psycopg for the data benchmark into target/bench-venv"
+  uv venv --quiet --allow-existing --python /usr/bin/python3 target/bench-venv
+  uv pip install --quiet --python target/bench-venv/bin/python 'duckdb==2.0.0' pandas pyarrow 'psycopg[binary]==3.3.9'
 fi

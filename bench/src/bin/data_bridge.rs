@@ -1,14 +1,19 @@
 //! The data bridge: 1,000,000 rows × 6 columns into pandas with `burrow.sql()` inside a
 //! sandbox, against `pyarrow.parquet.read_table(…).to_pandas()` of the same data on the
-//! host; and an aggregate's latency through `burrow.sql()` against DuckDB over the same
-//! Parquet file on the host. All in one run.
+//! host; an aggregate's latency through `burrow.sql()` against DuckDB over the same
+//! Parquet file on the host; and the same 1,000,000 rows read from an external PostgreSQL
+//! source with `burrow.sql(…, source=…)` against `pandas.read_sql` over psycopg on the
+//! host. All in one run.
 //!
 //! Usage: `cargo run --release -p burrow-bench --bin data_bridge [ROUNDS]` as root
 //! (`make bench` does it, after `scripts/install-bench-deps.sh` put DuckDB in
 //! `target/bench-venv`). It serves Burrow on a private data folder, uploads the Parquet
 //! file as a project table through the API, and runs the sandbox with
 //! `burrow sandbox run --data PROJECT`, whose Python times its own calls. Best of ROUNDS
-//! (default 5) each. Goal: the read at least 0.7× the host's.
+//! (default 5) each; `pandas.read_sql`, at about 10 s a read, best of 2. PostgreSQL is the
+//! server at `BURROW_TEST_POSTGRES_URL` (`make bench` starts one with
+//! `scripts/with-postgres.sh`). Goals: the read at least 0.7× the host's; the source read
+//! at least 5× faster than `pandas.read_sql`.
 
 #![allow(clippy::disallowed_methods)]
 
@@ -40,6 +45,23 @@ pq.write_table(table, sys.argv[1], compression="zstd")
 "#;
 
 /// Times `fn` ROUNDS times; prints the best in seconds.
+/// Loads the Parquet file into PostgreSQL table `bench` and makes a SELECT-only user.
+const LOAD: &str = r#"
+import io, sys, psycopg, pyarrow.csv as pc, pyarrow.parquet as pq
+url, path, user, password = sys.argv[1:5]
+table = pq.read_table(path)
+out = io.BytesIO()
+pc.write_csv(table, out, pc.WriteOptions(include_header=False))
+with psycopg.connect(url, autocommit=True) as con:
+    con.execute("CREATE TABLE bench (i bigint, k bigint, f double precision, s text, t timestamp, b boolean)")
+    with con.cursor().copy("COPY bench FROM STDIN (FORMAT csv)") as copy:
+        copy.write(out.getvalue())
+    con.execute("ANALYZE bench")
+    con.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    con.execute(f"CREATE ROLE {user} LOGIN PASSWORD '{password}'")
+    con.execute(f"GRANT SELECT ON bench TO {user}")
+"#;
+
 const TIMER: &str = r#"
 import sys, time
 def best(fn, rounds):
@@ -258,6 +280,60 @@ async fn main() {
         .parse()
         .unwrap();
 
+    // The same rows in an external PostgreSQL source.
+    let admin = std::env::var("BURROW_TEST_POSTGRES_URL")
+        .expect("BURROW_TEST_POSTGRES_URL names a PostgreSQL server: run under scripts/with-postgres.sh");
+    let database = format!("bench_{}", std::process::id());
+    let user = format!("bench_reader_{}", std::process::id());
+    let created = Command::new("psql")
+        .args([&admin, "-q", "-c", &format!("CREATE DATABASE {database}")])
+        .output()
+        .expect("psql runs");
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&database);
+    let t = Instant::now();
+    python(&duckdb_python, LOAD, &[url.as_str(), path, &user, "bench-pw"]);
+    println!("postgres: {ROWS} rows loaded into {database} in {:.1} s", t.elapsed().as_secs_f64());
+    let resp = client
+        .post(format!("{base}/api/v1/projects/{project}/sources"))
+        .bearer_auth(&token)
+        .json(&json!({
+            "name": "warehouse", "host": url.host_str().unwrap(), "port": url.port().unwrap_or(5432),
+            "database": database, "user": user, "password": "bench-pw", "tls_mode": "disable",
+        }))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    assert_eq!(status, 201, "{}", resp.text().await.unwrap());
+    let inside = format!(
+        "{TIMER}\nimport json, burrow\nr = int(sys.argv[1])\n\
+         s, df = best(lambda: burrow.sql('select * from bench', source='warehouse'), r)\n\
+         assert df.shape == ({ROWS}, 6), df.shape\n\
+         print(json.dumps({{'select': s}}))"
+    );
+    let out = burrow_cmd(&[
+        "sandbox", "run", "--data", &project, "--memory", "3G", "--cpus", "2", "--", "python",
+        "-c", &inside, &rounds.to_string(),
+    ])
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let from_source: Value = serde_json::from_slice(&out.stdout).expect("the sandbox prints its timings");
+    let read_sql = format!(
+        "{TIMER}\nimport warnings, pandas, psycopg\nwarnings.simplefilter('ignore')\ncon = psycopg.connect(sys.argv[1])\n\
+         s, df = best(lambda: pandas.read_sql('select * from bench', con), int(sys.argv[2]))\n\
+         assert df.shape == ({ROWS}, 6)\nprint(s)"
+    );
+    let pandas_rounds = rounds.min(2).to_string();
+    let read_sql: f64 = python(&duckdb_python, &read_sql, &[url.as_str(), &pandas_rounds])
+        .parse()
+        .unwrap();
+    let _ = Command::new("psql")
+        .args([&admin, "-q", "-c", &format!("DROP DATABASE {database} WITH (FORCE)")])
+        .output();
+
     let (select, aggregate) = (seconds(&ours["select"]), seconds(&ours["aggregate"]));
     println!("read {ROWS} rows into pandas, best of {rounds}:");
     println!(
@@ -279,5 +355,16 @@ async fn main() {
         aggregate * 1000.0
     );
     println!("  latency vs DuckDB: {:.2}×", aggregate / duck);
+    let source = seconds(&from_source["select"]);
+    println!("read {ROWS} rows from PostgreSQL into pandas:");
+    println!(
+        "  host, pandas.read_sql over psycopg (best of {pandas_rounds}): {:.3} s",
+        read_sql
+    );
+    println!(
+        "  sandbox, burrow.sql(…, source=) (best of {rounds}):       {:.3} s",
+        source
+    );
+    println!("  speed vs pandas.read_sql: {:.2}× (goal ≥ 5×)", read_sql / source);
     let _ = burrow_cmd(&["sandbox", "stop", "--all", "--grace", "1s"]).output();
 }
