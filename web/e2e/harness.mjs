@@ -14,10 +14,14 @@ export const PASSWORD = 'a long enough passphrase';
 /** Screenshots go here: git-ignored, kept as test artifacts. */
 export const SHOTS = process.env.BURROW_SCREENSHOTS ?? join(root, 'test-artifacts/web');
 
-/** Environments and the uv cache outlive a run, so a second run does not rebuild the base. */
+/**
+ * Environments and the uv cache outlive a run, so a second run does not rebuild the base.
+ * Data sources may be on loopback, where the tests' PostgreSQL listens.
+ */
 const envVars = {
   BURROW_ENVS__DIR: join(root, 'target/e2e/envs'),
   BURROW_ENVS__CACHE_DIR: join(root, 'target/tmp/uv-cache'),
+  BURROW_DATA__ALLOW_LOOPBACK_SOURCES: 'true',
 };
 
 function freePort() {

@@ -136,6 +136,7 @@ async fn main() {
         c.args(args)
             .env("BURROW_DATA_DIR", dir.path())
             .env("BURROW_ENVS__DIR", &envs)
+            .env("BURROW_DATA__ALLOW_LOOPBACK_SOURCES", "true")
             .env("RUST_LOG", "warn");
         c
     };
@@ -281,20 +282,32 @@ async fn main() {
         .unwrap();
 
     // The same rows in an external PostgreSQL source.
-    let admin = std::env::var("BURROW_TEST_POSTGRES_URL")
-        .expect("BURROW_TEST_POSTGRES_URL names a PostgreSQL server: run under scripts/with-postgres.sh");
+    let admin = std::env::var("BURROW_TEST_POSTGRES_URL").expect(
+        "BURROW_TEST_POSTGRES_URL names a PostgreSQL server: run under scripts/with-postgres.sh",
+    );
     let database = format!("bench_{}", std::process::id());
     let user = format!("bench_reader_{}", std::process::id());
     let created = Command::new("psql")
         .args([&admin, "-q", "-c", &format!("CREATE DATABASE {database}")])
         .output()
         .expect("psql runs");
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     let mut url = url::Url::parse(&admin).unwrap();
     url.set_path(&database);
     let t = Instant::now();
-    python(&duckdb_python, LOAD, &[url.as_str(), path, &user, "bench-pw"]);
-    println!("postgres: {ROWS} rows loaded into {database} in {:.1} s", t.elapsed().as_secs_f64());
+    python(
+        &duckdb_python,
+        LOAD,
+        &[url.as_str(), path, &user, "bench-pw"],
+    );
+    println!(
+        "postgres: {ROWS} rows loaded into {database} in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     let resp = client
         .post(format!("{base}/api/v1/projects/{project}/sources"))
         .bearer_auth(&token)
@@ -314,13 +327,29 @@ async fn main() {
          print(json.dumps({{'select': s}}))"
     );
     let out = burrow_cmd(&[
-        "sandbox", "run", "--data", &project, "--memory", "3G", "--cpus", "2", "--", "python",
-        "-c", &inside, &rounds.to_string(),
+        "sandbox",
+        "run",
+        "--data",
+        &project,
+        "--memory",
+        "3G",
+        "--cpus",
+        "2",
+        "--",
+        "python",
+        "-c",
+        &inside,
+        &rounds.to_string(),
     ])
     .output()
     .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let from_source: Value = serde_json::from_slice(&out.stdout).expect("the sandbox prints its timings");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_source: Value =
+        serde_json::from_slice(&out.stdout).expect("the sandbox prints its timings");
     let read_sql = format!(
         "{TIMER}\nimport warnings, pandas, psycopg\nwarnings.simplefilter('ignore')\ncon = psycopg.connect(sys.argv[1])\n\
          s, df = best(lambda: pandas.read_sql('select * from bench', con), int(sys.argv[2]))\n\
@@ -331,7 +360,12 @@ async fn main() {
         .parse()
         .unwrap();
     let _ = Command::new("psql")
-        .args([&admin, "-q", "-c", &format!("DROP DATABASE {database} WITH (FORCE)")])
+        .args([
+            &admin,
+            "-q",
+            "-c",
+            &format!("DROP DATABASE {database} WITH (FORCE)"),
+        ])
         .output();
 
     let (select, aggregate) = (seconds(&ours["select"]), seconds(&ours["aggregate"]));
@@ -365,6 +399,9 @@ async fn main() {
         "  sandbox, burrow.sql(…, source=) (best of {rounds}):       {:.3} s",
         source
     );
-    println!("  speed vs pandas.read_sql: {:.2}× (goal ≥ 5×)", read_sql / source);
+    println!(
+        "  speed vs pandas.read_sql: {:.2}× (goal ≥ 5×)",
+        read_sql / source
+    );
     let _ = burrow_cmd(&["sandbox", "stop", "--all", "--grace", "1s"]).output();
 }

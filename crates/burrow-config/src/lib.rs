@@ -276,6 +276,9 @@ pub struct DataConfig {
     /// (`openssl rand -base64 32`), the same on every replica. When unset, Burrow makes
     /// one in `{data_dir}/keys/data-sources.key` (mode 0600) the first time it needs one.
     pub sources_key: Option<Secret>,
+    /// Whether data sources may be on this host's loopback. Off by default: whatever
+    /// listens there (Burrow's own database among it) trusts local connections.
+    pub allow_loopback_sources: bool,
 }
 
 impl Default for DataConfig {
@@ -289,6 +292,7 @@ impl Default for DataConfig {
             concurrent_queries: 4,
             concurrent_queries_total: 8,
             sources_key: None,
+            allow_loopback_sources: false,
         }
     }
 }

@@ -258,6 +258,7 @@ fn with_status(e: DataError) -> (StatusCode, DataError) {
         DataError::Invalid(_) | DataError::Refused(_) => StatusCode::BAD_REQUEST,
         DataError::Limit(_) => StatusCode::UNPROCESSABLE_ENTITY,
         DataError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+        DataError::Unavailable(_) => StatusCode::BAD_GATEWAY,
         DataError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     (status, e)
@@ -269,6 +270,7 @@ fn error(status: StatusCode, e: &DataError) -> Response<Body> {
         DataError::Refused(_) => "sql_not_allowed",
         DataError::Limit(_) => "query_limit",
         DataError::Busy(_) => "too_many_queries",
+        DataError::Unavailable(_) => "source_unavailable",
         DataError::Internal(_) => "internal",
     };
     let message = match e {

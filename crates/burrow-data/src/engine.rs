@@ -25,7 +25,7 @@ use object_store::ObjectStore;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::deadline::{with_deadline, PAST_DEADLINE};
-use crate::postgres::SourceConfig;
+use crate::postgres::{Reach, SourceConfig};
 use crate::types::{schema, Column};
 use crate::DataError;
 
@@ -44,6 +44,8 @@ pub struct Limits {
     /// Queries that may run at once in all projects together: each may hold its memory
     /// and its result, so this bounds what queries hold in all.
     pub concurrent_total: usize,
+    /// Where external sources may be.
+    pub reach: Reach,
 }
 
 impl Default for Limits {
@@ -55,6 +57,7 @@ impl Default for Limits {
             max_bytes: 512 << 20,
             concurrent_per_project: 4,
             concurrent_total: 8,
+            reach: Reach::default(),
         }
     }
 }
@@ -214,11 +217,19 @@ impl Engine {
         let source = source.clone();
         let sql = sql.to_owned();
         let timeout = self.limits.timeout;
-        self.run(project, move |_, mut collector| async move {
-            let schema = crate::postgres::read(&source, &sql, timeout, &mut collector).await?;
+        let reach = self.limits.reach.clone();
+        self.run(project, move |deadline, mut collector| async move {
+            let schema =
+                crate::postgres::read(&source, &reach, &sql, deadline, timeout, &mut collector)
+                    .await?;
             Ok((schema, collector))
         })
         .await
+    }
+
+    /// Where external sources may be, for browsing them.
+    pub fn reach(&self) -> &Reach {
+        &self.limits.reach
     }
 
     /// Runs `work` on the query runtime in one of `project`'s slots, within the time
@@ -398,14 +409,22 @@ impl Collector {
                 thousands(self.max_rows)
             )));
         }
-        if self.bytes > self.max_bytes {
+        self.check_room(0)?;
+        if batch.num_rows() > 0 {
+            self.batches.push(batch);
+        }
+        Ok(())
+    }
+}
+
+impl Collector {
+    /// Fails once what is collected and `pending` bytes not yet in a batch pass the cap.
+    pub(crate) fn check_room(&self, pending: u64) -> Result<(), DataError> {
+        if self.bytes + pending > self.max_bytes {
             return Err(DataError::Limit(format!(
                 "burrow: result exceeds {} MB; select fewer columns, add a LIMIT or aggregate",
                 self.max_bytes >> 20
             )));
-        }
-        if batch.num_rows() > 0 {
-            self.batches.push(batch);
         }
         Ok(())
     }

@@ -20,7 +20,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 pub use bridge::{Bridge, Catalog, TableInfo, BRIDGE_PORT};
 pub use engine::{thousands, Engine, Limits, QueryResult, TableSource};
 pub use ingest::{Format, Inferred, Prepared};
-pub use postgres::{SourceConfig, TlsMode};
+pub use postgres::{Reach, SourceConfig, TlsMode};
 pub use sealing::{Keyring, Sealer};
 pub use types::{Column, ColumnType};
 
@@ -43,6 +43,10 @@ pub enum DataError {
     /// Too many queries at once.
     #[error("{0}")]
     Busy(String),
+    /// An external source could not be reached or refused the connection; the message
+    /// says which, for its owner to act on.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     Internal(String),
 }

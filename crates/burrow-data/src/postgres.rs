@@ -10,8 +10,9 @@
 //! Rows arrive in PostgreSQL's binary format and become Arrow batches here, under the
 //! same row and byte caps as the built-in tables.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arrow::array::{
     ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Float64Builder,
@@ -87,6 +88,85 @@ impl std::fmt::Debug for SourceConfig {
 /// How long a connection may take to open.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Where a source may be. Never a link-local address (cloud metadata lives there), an
+/// unspecified, multicast or broadcast one, nor Burrow's own database; loopback only
+/// when the instance allows it. The name is resolved once and checked, and the
+/// connection goes to the checked address.
+#[derive(Debug, Clone, Default)]
+pub struct Reach {
+    /// Sources on this host's loopback (`data.allow_loopback_sources`).
+    pub allow_loopback: bool,
+    /// Burrow's own PostgreSQL database, when it uses one: host, port and database.
+    pub own_database: Option<(String, u16, String)>,
+}
+
+async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, DataError> {
+    let found = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::lookup_host((host, port)))
+        .await
+        .map_err(|_| DataError::Unavailable(format!("looking up the host {host:?} took too long")))?
+        .map_err(|e| {
+            DataError::Unavailable(format!(
+                "the host {host:?} could not be found ({e}): check its name"
+            ))
+        })?;
+    Ok(found.collect())
+}
+
+impl Reach {
+    /// The address to connect to for `source`, after checking every address its host has.
+    async fn check(&self, source: &SourceConfig) -> Result<IpAddr, DataError> {
+        let addrs = resolve(&source.host, source.port).await?;
+        let own = match &self.own_database {
+            Some((host, port, database)) if *database == source.database => {
+                resolve(host, *port).await.unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+        let refused = |why: &str| {
+            DataError::Invalid(format!(
+                "burrow: a data source cannot be at {}:{}: {why}",
+                source.host, source.port
+            ))
+        };
+        let mut first = None;
+        for addr in &addrs {
+            let ip = addr.ip().to_canonical();
+            let never = match ip {
+                IpAddr::V4(v4) => {
+                    v4.is_link_local()
+                        || v4.is_unspecified()
+                        || v4.is_multicast()
+                        || v4.is_broadcast()
+                }
+                IpAddr::V6(v6) => {
+                    v6.is_unicast_link_local() || v6.is_unspecified() || v6.is_multicast()
+                }
+            };
+            if never {
+                return Err(refused(&format!(
+                    "{ip} is a link-local, unspecified or multicast address"
+                )));
+            }
+            if ip.is_loopback() && !self.allow_loopback {
+                return Err(refused(&format!(
+                    "{ip} is this host's loopback, which sources may use only when an admin \
+                     sets data.allow_loopback_sources"
+                )));
+            }
+            if own
+                .iter()
+                .any(|o| o.ip().to_canonical() == ip && o.port() == addr.port())
+            {
+                return Err(refused("that is Burrow's own database"));
+            }
+            first.get_or_insert(ip);
+        }
+        first.ok_or_else(|| {
+            DataError::Unavailable(format!("the host {:?} has no address", source.host))
+        })
+    }
+}
+
 /// What "Test connection" found.
 #[derive(Debug, Clone, Serialize)]
 pub struct Checked {
@@ -123,14 +203,27 @@ struct Session {
 }
 
 impl Session {
-    async fn open(source: &SourceConfig, timeout: Duration) -> Result<Self, DataError> {
-        let mut conn = connect(source).await?;
+    /// Opens a connection, checked against `reach`, whose statements may each run until
+    /// `deadline` (less a margin, so the server cancels a statement before the caller
+    /// gives up on it).
+    async fn open(
+        source: &SourceConfig,
+        reach: &Reach,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Self, DataError> {
+        let address = reach.check(source).await?;
+        let mut conn = connect(source, address).await?;
+        let budget = deadline
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(Duration::from_millis(250))
+            .max(Duration::from_millis(100));
         let begin = async {
             conn.execute(sqlx::query("BEGIN READ ONLY")).await?;
             // The timer starts with each statement, so a statement cannot lift its own.
             conn.execute(sqlx::query(&format!(
                 "SET LOCAL statement_timeout = {}",
-                timeout.as_millis().max(1)
+                budget.as_millis()
             )))
             .await?;
             conn.execute(sqlx::query(&format!(
@@ -148,11 +241,38 @@ impl Session {
         let _ = self.conn.execute(sqlx::query("ROLLBACK")).await;
         let _ = self.conn.close().await;
     }
+
+    /// Ends the connection after a failure without reading what the server still sends
+    /// (a `ROLLBACK` would first drain a statement's remaining rows): the server rolls
+    /// back when the connection goes.
+    fn abandon(self) {
+        drop(self.conn);
+    }
+
+    /// Ends the session as `result` says: cleanly after success, at once after a failure.
+    async fn end<T>(self, result: Result<T, DataError>) -> Result<T, DataError> {
+        match result {
+            Ok(value) => {
+                self.close().await;
+                Ok(value)
+            }
+            Err(e) => {
+                self.abandon();
+                Err(e)
+            }
+        }
+    }
 }
 
-async fn connect(source: &SourceConfig) -> Result<PgConnection, DataError> {
+async fn connect(source: &SourceConfig, address: IpAddr) -> Result<PgConnection, DataError> {
+    // The checked address, not the name again: a second lookup could answer otherwise.
+    // Verifying a certificate needs the name, which the certificate then vouches for.
+    let host = match source.tls {
+        TlsMode::VerifyFull => source.host.clone(),
+        _ => address.to_string(),
+    };
     let options = PgConnectOptions::new_without_pgpass()
-        .host(&source.host)
+        .host(&host)
         .port(source.port)
         .database(&source.database)
         .username(&source.user)
@@ -169,7 +289,7 @@ async fn connect(source: &SourceConfig) -> Result<PgConnection, DataError> {
     match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(e)) => Err(connect_error(e, source)),
-        Err(_) => Err(DataError::Invalid(format!(
+        Err(_) => Err(DataError::Unavailable(format!(
             "no answer from {}:{} within {} s: check the host and port, and that no firewall \
              stands between Burrow and the server",
             source.host,
@@ -228,7 +348,7 @@ fn connect_error(e: sqlx::Error, source: &SourceConfig) -> DataError {
         },
         other => format!("connecting to {at} failed: {other}"),
     };
-    DataError::Invalid(message)
+    DataError::Unavailable(message)
 }
 
 /// A statement's error: the server's message, with its position, or the time limit.
@@ -247,10 +367,9 @@ fn statement_error(e: sqlx::Error, timeout: Duration) -> DataError {
             Some("42601") if db.message().contains("multiple commands") => DataError::Refused(
                 format!("burrow: run one statement at a time ({})", db.message()),
             ),
-            Some("53100" | "53200" | "54000") => DataError::Limit(format!(
-                "burrow: the server ran out of room: {}",
-                db.message()
-            )),
+            Some(code) if code.starts_with("53") || code.starts_with("54") => {
+                DataError::Limit(format!("burrow: the source refused: {}", db.message()))
+            }
             _ => {
                 let position = db
                     .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
@@ -265,15 +384,19 @@ fn statement_error(e: sqlx::Error, timeout: Duration) -> DataError {
             }
         },
         sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => {
-            DataError::Invalid(format!("the connection to the data source failed: {e}"))
+            DataError::Unavailable(format!("the connection to the data source failed: {e}"))
         }
         other => DataError::Internal(format!("a data source query: {other}")),
     }
 }
 
 /// Connects, checks the user as a query would, and counts what it may read.
-pub async fn test(source: &SourceConfig, timeout: Duration) -> Result<Checked, DataError> {
-    let mut session = Session::open(source, timeout).await?;
+pub async fn test(
+    source: &SourceConfig,
+    reach: &Reach,
+    timeout: Duration,
+) -> Result<Checked, DataError> {
+    let mut session = Session::open(source, reach, Instant::now() + timeout, timeout).await?;
     let checked = async {
         check_user(&mut session.conn, source.destination, timeout).await?;
         let (server_version, tls, tables): (String, bool, i64) = sqlx::query_as(&format!(
@@ -291,8 +414,7 @@ pub async fn test(source: &SourceConfig, timeout: Duration) -> Result<Checked, D
         })
     }
     .await;
-    session.close().await;
-    checked
+    session.end(checked).await
 }
 
 /// The tables and views a source's user may read, outside PostgreSQL's own schemas.
@@ -309,15 +431,16 @@ pub const MAX_TABLES: usize = 2000;
 /// The tables and views of a source its user may read, by schema and name.
 pub async fn tables(
     source: &SourceConfig,
+    reach: &Reach,
     timeout: Duration,
 ) -> Result<Vec<SourceTable>, DataError> {
-    let mut session = Session::open(source, timeout).await?;
+    let mut session = Session::open(source, reach, Instant::now() + timeout, timeout).await?;
     let rows: Result<Vec<(String, String, String, f64)>, _> =
         sqlx::query_as(&format!("{READABLE} ORDER BY 1, 2 LIMIT {MAX_TABLES}"))
             .fetch_all(&mut session.conn)
-            .await;
-    session.close().await;
-    let rows = rows.map_err(|e| statement_error(e, timeout))?;
+            .await
+            .map_err(|e| statement_error(e, timeout));
+    let rows = session.end(rows).await?;
     Ok(rows
         .into_iter()
         .map(|(schema, name, kind, estimate)| SourceTable {
@@ -339,11 +462,12 @@ pub async fn tables(
 /// The columns of `schema.table`, or `None` when the user may not read such a table.
 pub async fn columns(
     source: &SourceConfig,
+    reach: &Reach,
     schema: &str,
     table: &str,
     timeout: Duration,
 ) -> Result<Option<Vec<SourceColumn>>, DataError> {
-    let mut session = Session::open(source, timeout).await?;
+    let mut session = Session::open(source, reach, Instant::now() + timeout, timeout).await?;
     let rows: Result<Vec<(String, String)>, _> = sqlx::query_as(
         "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) \
          FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
@@ -356,9 +480,9 @@ pub async fn columns(
     .bind(schema)
     .bind(table)
     .fetch_all(&mut session.conn)
-    .await;
-    session.close().await;
-    let rows = rows.map_err(|e| statement_error(e, timeout))?;
+    .await
+    .map_err(|e| statement_error(e, timeout));
+    let rows = session.end(rows).await?;
     Ok((!rows.is_empty()).then(|| {
         rows.into_iter()
             .map(|(name, column_type)| SourceColumn { name, column_type })
@@ -371,22 +495,28 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// The roles whose members can reach past the database: files and programs on its server.
-const SERVER_ROLES: [&str; 3] = [
+/// The roles whose members can reach past the database: files and programs on its
+/// server, and other sessions.
+const SERVER_ROLES: [&str; 4] = [
     "pg_execute_server_program",
     "pg_read_server_files",
     "pg_write_server_files",
+    "pg_signal_backend",
 ];
 
 /// Refuses a user that can change the database (unless the source is a job destination)
-/// or reach past it, naming each power and how to take it away.
+/// or reach past it, itself or through a role it is a member of, naming each power and
+/// how to take it away. A superuser role's members are refused as superusers.
 pub async fn check_user(
     conn: &mut PgConnection,
     destination: bool,
     timeout: Duration,
 ) -> Result<(), DataError> {
+    // The user's own rights and those of every role it is a member of: a member may
+    // `SET ROLE` to any of them, even inside a read-only transaction.
     type Powers = (
         String,
+        bool,
         bool,
         bool,
         bool,
@@ -396,40 +526,64 @@ pub async fn check_user(
         Vec<String>,
         Vec<String>,
     );
-    let (user, superuser, createrole, createdb, roles, create_in_db, schemas, writable, dblink): Powers =
-        sqlx::query_as(
-            "SELECT r.rolname::text, r.rolsuper, r.rolcreaterole, r.rolcreatedb, \
-             ARRAY(SELECT b.rolname::text FROM pg_roles b \
-                   WHERE b.rolname IN ('pg_write_all_data', 'pg_execute_server_program', \
-                                       'pg_read_server_files', 'pg_write_server_files') \
-                   AND pg_has_role(r.oid, b.oid, 'MEMBER') ORDER BY 1), \
-             has_database_privilege(current_database(), 'CREATE'), \
-             ARRAY(SELECT n.nspname::text FROM pg_namespace n \
-                   WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%' \
-                   AND has_schema_privilege(n.oid, 'CREATE') ORDER BY 1), \
-             ARRAY(SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c \
-                   JOIN pg_namespace n ON n.oid = c.relnamespace \
-                   WHERE c.relkind IN ('r', 'p', 'v', 'f', 'm') \
-                   AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%' \
-                   AND (has_table_privilege(c.oid, 'INSERT') OR has_table_privilege(c.oid, 'UPDATE') \
-                        OR has_table_privilege(c.oid, 'DELETE') OR has_table_privilege(c.oid, 'TRUNCATE')) \
-                   ORDER BY 1 LIMIT 4), \
-             ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p \
-                   WHERE p.proname IN ('dblink', 'dblink_exec', 'dblink_connect', 'dblink_connect_u') \
-                   AND has_function_privilege(p.oid, 'EXECUTE') ORDER BY 1) \
-             FROM pg_roles r WHERE r.rolname = current_user",
-        )
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| statement_error(e, timeout))?;
+    let (
+        user,
+        superuser,
+        createrole,
+        createdb,
+        replication,
+        roles,
+        create_in_db,
+        schemas,
+        writable,
+        dblink,
+    ): Powers = sqlx::query_as(
+        "WITH m AS (SELECT oid, rolname, rolsuper, rolcreaterole, rolcreatedb, rolreplication \
+                    FROM pg_roles WHERE pg_has_role(current_user, oid, 'MEMBER')) \
+         SELECT current_user::text, \
+           EXISTS (SELECT 1 FROM m WHERE rolsuper), \
+           EXISTS (SELECT 1 FROM m WHERE rolcreaterole), \
+           EXISTS (SELECT 1 FROM m WHERE rolcreatedb), \
+           EXISTS (SELECT 1 FROM m WHERE rolreplication), \
+           ARRAY(SELECT rolname::text FROM m WHERE rolname IN ('pg_write_all_data', \
+                 'pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files', \
+                 'pg_signal_backend') ORDER BY 1), \
+           EXISTS (SELECT 1 FROM m WHERE has_database_privilege(m.oid, current_database(), 'CREATE')), \
+           ARRAY(SELECT n.nspname::text FROM pg_namespace n \
+                 WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%' \
+                 AND EXISTS (SELECT 1 FROM m WHERE has_schema_privilege(m.oid, n.oid, 'CREATE')) \
+                 ORDER BY 1), \
+           ARRAY(SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind IN ('r', 'p', 'v', 'f', 'm') \
+                 AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%' \
+                 AND EXISTS (SELECT 1 FROM m WHERE \
+                     has_table_privilege(m.oid, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE') \
+                     OR has_any_column_privilege(m.oid, c.oid, 'INSERT, UPDATE')) \
+                 ORDER BY 1 LIMIT 4), \
+           ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p \
+                 WHERE p.proname IN ('dblink', 'dblink_exec', 'dblink_connect', 'dblink_connect_u') \
+                 AND EXISTS (SELECT 1 FROM m WHERE has_function_privilege(m.oid, p.oid, 'EXECUTE')) \
+                 ORDER BY 1)",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| statement_error(e, timeout))?;
     let u = quote_ident(&user);
     // Powers no source may have: they reach past the database.
     let mut always = Vec::new();
     if superuser {
-        always.push(format!("it is a superuser (ALTER ROLE {u} NOSUPERUSER)"));
+        always.push(format!(
+            "it is, or may act as, a superuser (ALTER ROLE {u} NOSUPERUSER, and no superuser role granted to it)"
+        ));
     }
     if createrole {
         always.push(format!("it can create roles (ALTER ROLE {u} NOCREATEROLE)"));
+    }
+    if replication {
+        always.push(format!(
+            "it can start replication, whose slots outlive a session (ALTER ROLE {u} NOREPLICATION)"
+        ));
     }
     for role in roles.iter().filter(|r| SERVER_ROLES.contains(&r.as_str())) {
         always.push(format!("it is a member of {role} (REVOKE {role} FROM {u})"));
@@ -495,20 +649,23 @@ pub async fn check_user(
     Ok(())
 }
 
-/// Rows per Arrow batch.
+/// Rows per Arrow batch, at most.
 const BATCH_ROWS: usize = 8192;
+/// Bytes per Arrow batch, about, at most.
+const BATCH_BYTES: u64 = 16 << 20;
 
 /// Runs one read-only statement on `source`, collecting its rows as Arrow batches.
 pub(crate) async fn read(
     source: &SourceConfig,
+    reach: &Reach,
     sql: &str,
+    deadline: Instant,
     timeout: Duration,
     collector: &mut Collector,
 ) -> Result<SchemaRef, DataError> {
-    let mut session = Session::open(source, timeout).await?;
+    let mut session = Session::open(source, reach, deadline, timeout).await?;
     let result = read_in(&mut session.conn, source, sql, timeout, collector).await;
-    session.close().await;
-    result
+    session.end(result).await
 }
 
 async fn read_in(
@@ -573,11 +730,14 @@ async fn read_in(
                     DataError::Internal(format!("reading column {i} of a source's row: {e}"))
                 })?)
             };
+            builders.held += bytes.map_or(1, |b| b.len() as u64 + 1);
             builders.push(i, *kind, bytes).map_err(|e| {
                 DataError::Invalid(format!("burrow: column {:?}: {e}", schema.field(i).name()))
             })?;
         }
-        if builders.len() >= BATCH_ROWS {
+        // Counted as each row arrives: a few huge values must not pile up unseen.
+        collector.check_room(builders.held)?;
+        if builders.len() >= BATCH_ROWS || builders.held >= BATCH_BYTES {
             collector.push(builders.finish(&schema)?)?;
         }
     }
@@ -670,7 +830,11 @@ enum Builder {
     Timestamp(TimestampMicrosecondBuilder),
 }
 
-struct Builders(Vec<Builder>);
+struct Builders {
+    columns: Vec<Builder>,
+    /// The bytes of the values appended since the last batch, as the server sent them.
+    held: u64,
+}
 
 fn fixed<const N: usize>(bytes: &[u8]) -> Result<[u8; N], String> {
     bytes
@@ -680,32 +844,31 @@ fn fixed<const N: usize>(bytes: &[u8]) -> Result<[u8; N], String> {
 
 impl Builders {
     fn new(kinds: &[Kind]) -> Self {
-        Self(
-            kinds
-                .iter()
-                .map(|k| match k {
-                    Kind::Int2 | Kind::Int4 | Kind::Int8 | Kind::Oid => {
-                        Builder::Int(Int64Builder::new())
-                    }
-                    Kind::Float4 | Kind::Float8 | Kind::Numeric => {
-                        Builder::Float(Float64Builder::new())
-                    }
-                    Kind::Bool => Builder::Bool(BooleanBuilder::new()),
-                    Kind::Text | Kind::Jsonb | Kind::Uuid => Builder::Text(StringBuilder::new()),
-                    Kind::Bytea => Builder::Bytes(BinaryBuilder::new()),
-                    Kind::Date => Builder::Date(Date32Builder::new()),
-                    Kind::Time => Builder::Time(Time64MicrosecondBuilder::new()),
-                    Kind::Timestamp => Builder::Timestamp(TimestampMicrosecondBuilder::new()),
-                    Kind::Timestamptz => {
-                        Builder::Timestamp(TimestampMicrosecondBuilder::new().with_timezone("UTC"))
-                    }
-                })
-                .collect(),
-        )
+        let columns = kinds
+            .iter()
+            .map(|k| match k {
+                Kind::Int2 | Kind::Int4 | Kind::Int8 | Kind::Oid => {
+                    Builder::Int(Int64Builder::new())
+                }
+                Kind::Float4 | Kind::Float8 | Kind::Numeric => {
+                    Builder::Float(Float64Builder::new())
+                }
+                Kind::Bool => Builder::Bool(BooleanBuilder::new()),
+                Kind::Text | Kind::Jsonb | Kind::Uuid => Builder::Text(StringBuilder::new()),
+                Kind::Bytea => Builder::Bytes(BinaryBuilder::new()),
+                Kind::Date => Builder::Date(Date32Builder::new()),
+                Kind::Time => Builder::Time(Time64MicrosecondBuilder::new()),
+                Kind::Timestamp => Builder::Timestamp(TimestampMicrosecondBuilder::new()),
+                Kind::Timestamptz => {
+                    Builder::Timestamp(TimestampMicrosecondBuilder::new().with_timezone("UTC"))
+                }
+            })
+            .collect();
+        Self { columns, held: 0 }
     }
 
     fn len(&self) -> usize {
-        match self.0.first() {
+        match self.columns.first() {
             Some(Builder::Int(b)) => b.len(),
             Some(Builder::Float(b)) => b.len(),
             Some(Builder::Bool(b)) => b.len(),
@@ -720,7 +883,7 @@ impl Builders {
 
     /// Appends one value (binary format), or a null.
     fn push(&mut self, i: usize, kind: Kind, bytes: Option<&[u8]>) -> Result<(), String> {
-        match (&mut self.0[i], bytes) {
+        match (&mut self.columns[i], bytes) {
             (Builder::Int(b), None) => b.append_null(),
             (Builder::Int(b), Some(v)) => b.append_value(match kind {
                 Kind::Int2 => i16::from_be_bytes(fixed(v)?) as i64,
@@ -776,8 +939,9 @@ impl Builders {
     }
 
     fn finish(&mut self, schema: &SchemaRef) -> Result<RecordBatch, DataError> {
+        self.held = 0;
         let columns: Vec<ArrayRef> = self
-            .0
+            .columns
             .iter_mut()
             .map(|b| match b {
                 Builder::Int(b) => ArrayBuilder::finish(b),

@@ -73,21 +73,24 @@ impl Sealer {
             SystemRandom::new()
                 .fill(&mut key)
                 .map_err(|_| DataError::Internal("no randomness for a new key".into()))?;
-            // create_new: two starting replicas never both write a key.
-            match std::fs::OpenOptions::new()
+            // Written whole beside its place, then linked in: a reader never sees a part
+            // of a key, and of two processes making one, the first link wins.
+            let partial = path.with_extension(format!("partial-{}", std::process::id()));
+            let written = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
-                .open(path)
-            {
-                Ok(mut file) => {
-                    file.write_all(STANDARD.encode(key).as_bytes())
-                        .and_then(|()| file.sync_all())
-                        .map_err(|e| failed("writing", e))?;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(failed("creating", e)),
-            }
+                .open(&partial)
+                .and_then(|mut file| {
+                    file.write_all(STANDARD.encode(key).as_bytes())?;
+                    file.sync_all()
+                });
+            let linked = written.and_then(|()| match std::fs::hard_link(&partial, path) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                other => other,
+            });
+            let _ = std::fs::remove_file(&partial);
+            linked.map_err(|e| failed("creating", e))?;
         }
         let mode = std::fs::metadata(path)
             .map_err(|e| failed("reading", e))?
@@ -186,10 +189,13 @@ impl Keyring {
         if let Some(sealer) = self.0.sealer.get() {
             return Ok(sealer.clone());
         }
+        // The key is the instance's business: what is wrong with it is for the logs and
+        // its admin, not for whoever happened to add a source.
         let sealer = match &self.0.configured {
-            Some(key) => Sealer::from_base64(key)?,
-            None => Sealer::from_key_file(&self.0.file)?,
-        };
+            Some(key) => Sealer::from_base64(key),
+            None => Sealer::from_key_file(&self.0.file),
+        }
+        .map_err(|e| DataError::Internal(format!("the data sources key: {e}")))?;
         Ok(self.0.sealer.get_or_init(|| sealer).clone())
     }
 }

@@ -40,7 +40,24 @@ pub fn limits(config: &burrow_config::Config) -> burrow_data::Limits {
         max_bytes: data.max_result_mb << 20,
         concurrent_per_project: data.concurrent_queries.max(1),
         concurrent_total: data.concurrent_queries_total.max(1),
+        reach: burrow_data::Reach {
+            allow_loopback: data.allow_loopback_sources,
+            own_database: own_database(config),
+        },
     }
+}
+
+/// Burrow's own PostgreSQL database, which no data source may be.
+fn own_database(config: &burrow_config::Config) -> Option<(String, u16, String)> {
+    let url = url::Url::parse(config.database_url().expose()).ok()?;
+    if !url.scheme().starts_with("postgres") {
+        return None;
+    }
+    Some((
+        url.host_str()?.to_owned(),
+        url.port().unwrap_or(5432),
+        url.path().trim_start_matches('/').to_owned(),
+    ))
 }
 
 /// Where data source passwords' key comes from, from the configuration.
@@ -69,6 +86,7 @@ pub fn error(e: DataError, code: &'static str) -> Error {
         DataError::Refused(m) => Error::bad_request("sql_not_allowed", m),
         DataError::Limit(m) => Error::new(Kind::Unprocessable, "query_limit", m),
         DataError::Busy(m) => Error::too_many_requests(1, m),
+        DataError::Unavailable(m) => Error::new(Kind::Unprocessable, "source_unavailable", m),
         DataError::Internal(m) => Error::internal(m),
     }
 }

@@ -68,22 +68,43 @@ fn source_table_not_found() -> Error {
 /// A failed connection or check, as the answer to a test or a save.
 fn check_error(e: DataError) -> Error {
     match e {
-        DataError::Invalid(m) | DataError::Refused(m) | DataError::Limit(m) => {
-            Error::new(Kind::Unprocessable, "source_check_failed", m)
-        }
+        DataError::Invalid(m)
+        | DataError::Refused(m)
+        | DataError::Limit(m)
+        | DataError::Unavailable(m) => Error::new(Kind::Unprocessable, "source_check_failed", m),
         other => error(other, "source_check_failed"),
     }
 }
 
-/// A source's answer to browsing: a failed connection is the source's fault, not the
-/// request's.
+/// A source's answer to browsing: a failed connection or a refused read is the source's
+/// state, not the request's mistake.
 fn browse_error(e: DataError) -> Error {
     match e {
-        DataError::Invalid(m) | DataError::Refused(m) => {
+        DataError::Invalid(m) | DataError::Refused(m) | DataError::Unavailable(m) => {
             Error::new(Kind::Unprocessable, "source_unavailable", m)
         }
         other => error(other, "source_unavailable"),
     }
+}
+
+/// A saved password goes only where it went before: to send it to another host, port or
+/// user, or over weaker TLS, the owner enters it again.
+fn keeps_destination(saved: &DataSource, input: &SourceInput, tls: TlsMode) -> Result<(), Error> {
+    let rank = |m: TlsMode| TlsMode::ALL.iter().position(|x| *x == m).unwrap_or(0);
+    let weaker = TlsMode::parse(&saved.tls_mode).is_some_and(|old| rank(tls) < rank(old));
+    if saved.host != input.host
+        || saved.port != i64::from(input.port)
+        || saved.username != input.user
+        || weaker
+    {
+        return Err(Error::bad_request(
+            "invalid_source",
+            "enter the password again: the saved one goes only to the host, port and user it \
+             was saved for, over TLS at least as strict",
+        )
+        .with_field("password"));
+    }
+    Ok(())
 }
 
 fn timeout(services: &Services) -> Duration {
@@ -196,16 +217,23 @@ pub async fn test(
     let tls = validate(input)?;
     let password = match (&input.password, saved) {
         (Some(p), _) => p.clone(),
-        (None, Some(name)) => connectable(services, member, name).await?.password,
+        (None, Some(name)) => {
+            keeps_destination(&get(services, member, name).await?, input, tls)?;
+            connectable(services, member, name).await?.password
+        }
         (None, None) => {
             return Err(
                 Error::bad_request("invalid_source", "enter the password").with_field("password")
             )
         }
     };
-    postgres::test(&config_of(input, tls, password), timeout(services))
-        .await
-        .map_err(check_error)
+    postgres::test(
+        &config_of(input, tls, password),
+        services.data.reach(),
+        timeout(services),
+    )
+    .await
+    .map_err(check_error)
 }
 
 /// Adds source `name` once a connection with it works and its user passes the check.
@@ -242,9 +270,13 @@ pub async fn create(
         Err(StoreError::NotFound) => {}
         Err(e) => return Err(e.into()),
     }
-    postgres::test(&config_of(input, tls, password.clone()), timeout(services))
-        .await
-        .map_err(check_error)?;
+    postgres::test(
+        &config_of(input, tls, password.clone()),
+        services.data.reach(),
+        timeout(services),
+    )
+    .await
+    .map_err(check_error)?;
     let id = burrow_core::ids::new_id("src");
     let source = DataSource {
         password_sealed: seal(services, &password, &id)?,
@@ -288,14 +320,21 @@ pub async fn update(
             let sealed = seal(services, &p, &existing.id)?;
             (p, sealed)
         }
-        None => (
-            connectable(services, member, name).await?.password,
-            existing.password_sealed.clone(),
-        ),
+        None => {
+            keeps_destination(&existing, input, tls)?;
+            (
+                connectable(services, member, name).await?.password,
+                existing.password_sealed.clone(),
+            )
+        }
     };
-    postgres::test(&config_of(input, tls, password), timeout(services))
-        .await
-        .map_err(check_error)?;
+    postgres::test(
+        &config_of(input, tls, password),
+        services.data.reach(),
+        timeout(services),
+    )
+    .await
+    .map_err(check_error)?;
     let changed = DataSource {
         host: input.host.clone(),
         port: input.port.into(),
@@ -347,7 +386,7 @@ pub async fn tables(
     name: &str,
 ) -> Result<Vec<SourceTable>, Error> {
     let source = connectable(services, member, name).await?;
-    postgres::tables(&source, timeout(services))
+    postgres::tables(&source, services.data.reach(), timeout(services))
         .await
         .map_err(browse_error)
 }
@@ -361,10 +400,16 @@ pub async fn columns(
     table: &str,
 ) -> Result<Vec<SourceColumn>, Error> {
     let source = connectable(services, member, name).await?;
-    postgres::columns(&source, schema, table, timeout(services))
-        .await
-        .map_err(browse_error)?
-        .ok_or_else(source_table_not_found)
+    postgres::columns(
+        &source,
+        services.data.reach(),
+        schema,
+        table,
+        timeout(services),
+    )
+    .await
+    .map_err(browse_error)?
+    .ok_or_else(source_table_not_found)
 }
 
 /// Types Burrow reads as they are; a preview reads the others as text.
@@ -417,10 +462,16 @@ pub async fn rows(
     page: &Page,
 ) -> Result<QueryResult, Error> {
     let source = connectable(services, member, name).await?;
-    let columns = postgres::columns(&source, schema, table, timeout(services))
-        .await
-        .map_err(browse_error)?
-        .ok_or_else(source_table_not_found)?;
+    let columns = postgres::columns(
+        &source,
+        services.data.reach(),
+        schema,
+        table,
+        timeout(services),
+    )
+    .await
+    .map_err(browse_error)?
+    .ok_or_else(source_table_not_found)?;
     let order = match &page.sort {
         None => String::new(),
         Some((column, descending)) => {

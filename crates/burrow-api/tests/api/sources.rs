@@ -21,6 +21,9 @@ async fn spawn(db: Db) -> TestApp {
     spawn_app_with(db, |config| {
         config.data.query_timeout_secs = 2;
         config.data.max_result_rows = 1000;
+        config.data.max_result_mb = 16;
+        // The test warehouse is on this host's loopback.
+        config.data.allow_loopback_sources = true;
     })
     .await
 }
@@ -234,6 +237,7 @@ async fn sources_are_checked_before_saving_and_sealed_at_rest(db: Db) {
     // Testing a saved source without retyping its password.
     let mut saved = wh.source_json("warehouse");
     saved["password"] = Value::Null;
+    saved["tls_mode"] = json!("prefer");
     json_of(test(saved).await, StatusCode::OK).await;
 
     // Queries run on it.
@@ -429,12 +433,29 @@ async fn sources_are_browsed_and_queried_read_only(db: Db) {
 
     // Time, rows and a huge sort end loudly.
     let message = expect_error(
-        sql("select pg_sleep(5)").await,
+        sql("select pg_sleep(5) as slept").await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "query_limit",
     )
     .await;
     assert!(message.contains("2 s time limit"), "{message}");
+    // The source itself cancelled it: nothing of it runs on.
+    let (running,): (i64,) = sqlx::query_as(
+        "select count(*) from pg_stat_activity where query like '%pg_sleep(5) as slept%' \
+         and pid <> pg_backend_pid()",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(running, 0);
+    // Bytes are capped as well as rows: a hundred values of 1 MB pass 16 MB.
+    let message = expect_error(
+        sql("select repeat('x', 1000000) from generate_series(1, 100)").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "query_limit",
+    )
+    .await;
+    assert!(message.contains("exceeds 16 MB"), "{message}");
     let message = expect_error(
         sql("select g from generate_series(1, 5000) g").await,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -555,6 +576,32 @@ async fn sources_are_seen_by_members_and_managed_by_owners(db: Db) {
         )
         .await;
     expect_error(theirs_sql, StatusCode::NOT_FOUND, "source_not_found").await;
+    // Their own source of the same name is theirs alone: each project reads its own.
+    let other = Warehouse::create().await;
+    other
+        .admin_sql("INSERT INTO public.events (id, kind) VALUES (4, 'refund')")
+        .await;
+    json_of(
+        app.post(
+            &format!("/api/v1/projects/{theirs}/sources"),
+            Some(&stranger.token),
+            other.source_json("warehouse"),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let count = json!({"sql": "select count(*) from events", "source": "warehouse"});
+    for (who, project, expected) in [(&owner, &project, "3"), (&stranger, &theirs, "4")] {
+        let resp = app
+            .post(
+                &format!("/api/v1/projects/{project}/sql"),
+                Some(&who.token),
+                count.clone(),
+            )
+            .await;
+        assert_eq!(json_of(resp, StatusCode::OK).await["rows"][0][0], expected);
+    }
     // "test" names the connection test.
     let resp = app
         .post(&base, Some(&owner.token), wh.source_json("test"))
@@ -565,7 +612,149 @@ async fn sources_are_seen_by_members_and_managed_by_owners(db: Db) {
     );
 }
 
+async fn sources_cannot_be_where_burrow_keeps_its_own(db: Db) {
+    // The defaults a person gets: no loopback, no link-local, never Burrow's database.
+    let app = spawn_app_with(db, |_| {}).await;
+    let owner = app.account("owner@example.com").await;
+    let project = app.project(&owner, "Sales").await;
+    let wh = Warehouse::create().await;
+    let test = format!("/api/v1/projects/{project}/sources/test");
+    let message = expect_error(
+        app.post(&test, Some(&owner.token), wh.source_json(""))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "source_check_failed",
+    )
+    .await;
+    assert!(message.contains("data.allow_loopback_sources"), "{message}");
+    for host in ["169.254.169.254", "0.0.0.0", "fe80::1", "224.0.0.1"] {
+        let mut body = wh.source_json("");
+        body["host"] = json!(host);
+        let message = expect_error(
+            app.post(&test, Some(&owner.token), body).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "source_check_failed",
+        )
+        .await;
+        assert!(
+            message.contains("link-local, unspecified or multicast"),
+            "{host}: {message}"
+        );
+    }
+    if let Some(pg) = &app.pg {
+        // Even where loopback is allowed, Burrow's own database is not a source.
+        let app = spawn_app_with(db, |config| {
+            config.database_url = Some(burrow_config::Secret::new(pg.url.clone()));
+            config.data.allow_loopback_sources = true;
+        })
+        .await;
+        let owner = app.account("owner2@example.com").await;
+        let project = app.project(&owner, "Sales").await;
+        let mut body = wh.source_json("");
+        body["database"] = json!(pg.name);
+        let message = expect_error(
+            app.post(
+                &format!("/api/v1/projects/{project}/sources/test"),
+                Some(&owner.token),
+                body,
+            )
+            .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "source_check_failed",
+        )
+        .await;
+        assert!(message.contains("Burrow's own database"), "{message}");
+    }
+}
+
+async fn a_saved_password_goes_only_where_it_went_before(db: Db) {
+    let app = spawn(db).await;
+    let owner = app.account("owner@example.com").await;
+    let project = app.project(&owner, "Sales").await;
+    let wh = Warehouse::create().await;
+    let base = format!("/api/v1/projects/{project}/sources");
+    json_of(
+        app.post(&base, Some(&owner.token), wh.source_json("warehouse"))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let stored = app.store.get_source(&project, "warehouse").await.unwrap();
+    for (field, value) in [
+        ("host", json!("localhost")),
+        ("port", json!(wh.port + 1)),
+        ("user", json!(wh.writer)),
+        ("tls_mode", json!("disable")),
+    ] {
+        let mut body = wh.source_json("warehouse");
+        body["password"] = Value::Null;
+        body["tls_mode"] = json!("prefer");
+        app.request(
+            Method::PUT,
+            &format!("{base}/warehouse"),
+            Some(&owner.token),
+            Some(body.clone()),
+        )
+        .await;
+        body[field] = value;
+        for resp in [
+            app.post(&format!("{base}/test"), Some(&owner.token), body.clone())
+                .await,
+            app.request(
+                Method::PUT,
+                &format!("{base}/warehouse"),
+                Some(&owner.token),
+                Some(body.clone()),
+            )
+            .await,
+        ] {
+            let body = json_of(resp, StatusCode::BAD_REQUEST).await;
+            assert_eq!(body["error"]["field"], "password", "{field}: {body}");
+        }
+    }
+    assert_eq!(
+        app.store
+            .get_source(&project, "warehouse")
+            .await
+            .unwrap()
+            .password_sealed,
+        stored.password_sealed
+    );
+
+    // A role that may act as a writer, through membership, is refused as a writer.
+    wh.admin_sql(&format!(
+        "CREATE ROLE group_{r} NOLOGIN; GRANT INSERT ON public.events TO group_{r}; \
+         GRANT group_{r} TO {r}",
+        r = wh.reader
+    ))
+    .await;
+    let message = expect_error(
+        app.post(
+            &format!("{base}/test"),
+            Some(&owner.token),
+            wh.source_json(""),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "source_check_failed",
+    )
+    .await;
+    assert!(message.contains("public.events"), "{message}");
+    // And queries on the saved source stop at once: the check runs at every query.
+    let sql = app
+        .post(
+            &format!("/api/v1/projects/{project}/sql"),
+            Some(&owner.token),
+            json!({"sql": "select 1", "source": "warehouse"}),
+        )
+        .await;
+    let message = expect_error(sql, StatusCode::BAD_REQUEST, "sql_not_allowed").await;
+    assert!(message.contains("can change the database"), "{message}");
+}
+
 both_backends!(
+    sources_cannot_be_where_burrow_keeps_its_own,
+    a_saved_password_goes_only_where_it_went_before,
     sources_are_checked_before_saving_and_sealed_at_rest,
     sources_are_browsed_and_queried_read_only,
     sources_are_seen_by_members_and_managed_by_owners,

@@ -209,6 +209,8 @@ async fn sandboxes_query_a_data_source_whose_password_stays_out_of_the_logs() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The sandbox's host side (here, this command) logs nothing of the password either.
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(&warehouse.reader_password));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines[0], "['warehouse']");

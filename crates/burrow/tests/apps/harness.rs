@@ -138,6 +138,7 @@ impl Server {
             .args(args)
             .envs(envs_vars(shared_envs()))
             .env("BURROW_DATA_DIR", self.data_dir())
+            .env("BURROW_DATA__ALLOW_LOOPBACK_SOURCES", "true")
             .env("RUST_LOG", "warn")
             .output()
             .unwrap()
@@ -209,6 +210,8 @@ impl Server {
             // Open WebSockets are checked again every second, so a test of a viewer
             // losing access waits a second, not the default quarter-minute.
             .env("BURROW_APPS__RECHECK_SECS", "1")
+            // The tests' PostgreSQL, a data source's server, listens on loopback.
+            .env("BURROW_DATA__ALLOW_LOOPBACK_SOURCES", "true")
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
