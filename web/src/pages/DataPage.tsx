@@ -65,7 +65,8 @@ export function DataPage() {
         <div>
           <h1 className="page-title">Data</h1>
           <p className="page-subtitle">
-            Tables in {project.name}. Apps query them with <code>burrow.sql()</code>; nothing outside this project can.
+            Tables and data sources of {project.name}. Apps query them with <code>burrow.sql()</code>; nothing outside this
+            project can.
           </p>
         </div>
         {tables && tables.length > 0 && <div className="row">{actions}</div>}
