@@ -240,29 +240,33 @@ async fn main() {
          assert len(agg) == 1000\n\
          print(json.dumps({{'select': s, 'aggregate': a}}))"
     );
-    let out = burrow_cmd(&[
-        "sandbox",
-        "run",
-        "--data",
-        &project,
-        "--memory",
-        "3G",
-        "--cpus",
-        "2",
-        "--",
-        "python",
-        "-c",
-        &inside,
-        &rounds.to_string(),
-    ])
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ours: Value = serde_json::from_slice(&out.stdout).expect("the sandbox prints its timings");
+    // Runs timed Python in a sandbox of the project; its timings come back as JSON.
+    let in_sandbox = |code: &str| -> Value {
+        let out = burrow_cmd(&[
+            "sandbox",
+            "run",
+            "--data",
+            &project,
+            "--memory",
+            "3G",
+            "--cpus",
+            "2",
+            "--",
+            "python",
+            "-c",
+            code,
+            &rounds.to_string(),
+        ])
+        .output()
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("the sandbox prints its timings")
+    };
+    let ours = in_sandbox(&inside);
 
     // On the host: pyarrow straight from the file, and DuckDB over it.
     let path = parquet.to_str().unwrap();
@@ -326,30 +330,7 @@ async fn main() {
          assert df.shape == ({ROWS}, 6), df.shape\n\
          print(json.dumps({{'select': s}}))"
     );
-    let out = burrow_cmd(&[
-        "sandbox",
-        "run",
-        "--data",
-        &project,
-        "--memory",
-        "3G",
-        "--cpus",
-        "2",
-        "--",
-        "python",
-        "-c",
-        &inside,
-        &rounds.to_string(),
-    ])
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let from_source: Value =
-        serde_json::from_slice(&out.stdout).expect("the sandbox prints its timings");
+    let from_source = in_sandbox(&inside);
     let read_sql = format!(
         "{TIMER}\nimport warnings, pandas, psycopg\nwarnings.simplefilter('ignore')\ncon = psycopg.connect(sys.argv[1])\n\
          s, df = best(lambda: pandas.read_sql('select * from bench', con), int(sys.argv[2]))\n\
