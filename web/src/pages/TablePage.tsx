@@ -2,7 +2,6 @@
 import { useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router-dom';
 import { api } from '../api/endpoints';
-import type { Rows } from '../api/types';
 import { useApi } from '../hooks/useApi';
 import { useProject } from '../hooks/useProject';
 import { useDocumentTitle } from '../hooks/useDocumentTitle';
@@ -14,23 +13,15 @@ import { Icon } from '../components/Icon';
 import { useToast } from '../components/Toast';
 import { canEditApps } from '../lib/roles';
 import { formatAbsolute } from '../lib/time';
-import { RowsGrid, type Sort } from './data/RowsGrid';
+import { RowsPreview } from './data/RowsPreview';
 import { UploadTableDialog } from './data/UploadTableDialog';
 import { formatBytes, formatCount } from './data/format';
-
-export const PAGE_ROWS = 50;
 
 export function TablePage() {
   const { project } = useProject();
   const { tableName = '' } = useParams();
   useDocumentTitle(tableName, project.name);
   const { data: table, error, reload, setData } = useApi(`table:${project.id}:${tableName}`, () => api.table(project.id, tableName));
-  const [offset, setOffset] = useState(0);
-  const [sort, setSort] = useState<Sort | null>(null);
-  const pageKey = `rows:${project.id}:${tableName}:${table?.version}:${offset}:${sort?.column}:${sort?.order}`;
-  const { data: rows, error: rowsError } = useApi<Rows>(pageKey, () =>
-    api.tableRows(project.id, tableName, { offset, limit: PAGE_ROWS, sort: sort?.column, order: sort?.order }),
-  );
   const editor = canEditApps(project.role);
   const [replacing, setReplacing] = useState(false);
   const [deleting, setDeleting] = useState(false);
@@ -61,7 +52,6 @@ export function TablePage() {
     );
   }
 
-  const last = Math.min(offset + PAGE_ROWS, table.rows);
   return (
     <div className="page">
       <Link to={back} className="back-link">
@@ -104,40 +94,13 @@ export function TablePage() {
         </p>
       </section>
 
-      <section className="panel" aria-labelledby="preview-heading">
-        <div className="panel-header">
-          <h2 className="panel-title" id="preview-heading">
-            Preview
-          </h2>
-          <div className="panel-tools">
-            <span className="muted small" aria-live="polite">
-              {table.rows === 0 ? 'No rows' : `Rows ${formatCount(offset + 1)}–${formatCount(last)} of ${formatCount(table.rows)}`}
-            </span>
-            <Button size="sm" onClick={() => setOffset(Math.max(0, offset - PAGE_ROWS))} disabled={offset === 0}>
-              Previous
-            </Button>
-            <Button size="sm" onClick={() => setOffset(offset + PAGE_ROWS)} disabled={last >= table.rows}>
-              Next
-            </Button>
-          </div>
-        </div>
-        {rowsError ? (
-          <ErrorState error={rowsError} title="Could not read the rows" />
-        ) : !rows ? (
-          <Skeleton width="100%" height={120} />
-        ) : (
-          <RowsGrid
-            columns={rows.columns}
-            rows={rows.rows}
-            label={`Rows of ${table.name}`}
-            sort={sort}
-            onSort={(s) => {
-              setSort(s);
-              setOffset(0);
-            }}
-          />
-        )}
-      </section>
+      <RowsPreview
+        key={table.version}
+        label={`Rows of ${table.name}`}
+        cacheKey={`rows:${project.id}:${tableName}:${table.version}`}
+        total={table.rows}
+        load={(page) => api.tableRows(project.id, tableName, page)}
+      />
 
       {replacing && (
         <UploadTableDialog
@@ -147,7 +110,6 @@ export function TablePage() {
           onSaved={(t) => {
             setReplacing(false);
             setData(t);
-            setOffset(0);
             toast.success(`Replaced ${t.name}: ${formatCount(t.rows)} rows.`);
           }}
         />
