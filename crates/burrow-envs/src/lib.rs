@@ -371,22 +371,34 @@ impl Environments {
         .await?;
         let lock = venv.join("burrow-base.lock");
         std::fs::write(&lock, BASE_LOCK).map_err(io_err(format!("writing {}", lock.display())))?;
-        self.uv(log, "installing the base environment", |c| {
-            // The lock carries every wheel's sha256; uv refuses anything else.
-            // Bytecode is compiled now: sandboxes cannot write it to a read-only mount.
-            c.args([
-                "pip",
-                "sync",
-                "--only-binary",
-                ":all:",
-                "--require-hashes",
-                "--compile-bytecode",
-                "--python",
-            ])
-            .arg(venv.join("bin/python"))
-            .arg(&lock);
-        })
-        .await?;
+        // The lock carries every wheel's sha256; uv refuses anything else. So uv's cache
+        // serves exactly what the index would, and is tried first: a rebuild needs no
+        // network once the wheels were fetched. Bytecode is compiled now: sandboxes
+        // cannot write it to a read-only mount.
+        let sync = |offline: bool| {
+            let python = venv.join("bin/python");
+            let lock = &lock;
+            move |c: &mut tokio::process::Command| {
+                c.args(["pip", "sync", "--only-binary", ":all:", "--require-hashes"])
+                    .args(offline.then_some("--offline"))
+                    .args(["--compile-bytecode", "--python"])
+                    .arg(python)
+                    .arg(lock);
+            }
+        };
+        if self
+            .uv(
+                log,
+                "installing the base environment from uv's cache",
+                sync(true),
+            )
+            .await
+            .is_err()
+        {
+            log.line("Not every wheel is in uv's cache; fetching them from the package index.");
+            self.uv(log, "installing the base environment", sync(false))
+                .await?;
+        }
         let frozen = self
             .uv_output(log, "listing the base environment", |c| {
                 c.args(["pip", "freeze", "--python"])

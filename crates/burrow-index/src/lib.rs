@@ -155,6 +155,14 @@ impl PackageIndex {
                 self.download(allowlist, signature, target, filename).await
             }
             ["not-allowed", name, ..] => refused_with(StatusCode::FORBIDDEN, name),
+            ["upstream-failed", name, ..] => with_reason(
+                StatusCode::BAD_GATEWAY,
+                format!(
+                    "the package index Burrow reads did not answer for {}: try again later, \
+                     or ask an admin to check the server's network",
+                    normalize_name(name).unwrap_or_else(|_| "this package".into())
+                ),
+            ),
             _ => text(
                 StatusCode::NOT_FOUND,
                 "no such page: the index is at /simple/",
@@ -178,28 +186,35 @@ impl PackageIndex {
             return response;
         }
         let allowed = allowlist.get(&name).is_some();
-        let page = match self.upstream_page(&name).await {
-            Ok(page) => page,
-            Err(_) if !allowed => return refused(&name),
-            Err(e) => return text(StatusCode::BAD_GATEWAY, &e),
-        };
-        let upstream_files = page["files"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let files: Vec<Value> = if allowed {
-            upstream_files
-                .iter()
-                .filter_map(|file| self.allowed_file(allowlist, &name, file))
-                .collect()
-        } else {
-            // Installers hide a missing page; they show why a download failed. So a
-            // package that is not allowed lists its wheels with links that refuse, saying
-            // why, in the status line pip prints and in a path uv prints.
-            upstream_files
-                .iter()
-                .filter_map(|file| refused_file(&name, file))
-                .collect()
+        let files: Vec<Value> = match self.upstream_page(&name).await {
+            Ok(page) => {
+                let upstream = page["files"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                if allowed {
+                    upstream
+                        .iter()
+                        .filter_map(|file| self.allowed_file(allowlist, &name, file))
+                        .collect()
+                } else {
+                    // Installers hide a missing page; they show why a download failed. So
+                    // a package that is not allowed lists its wheels with links that refuse,
+                    // saying why, in the status line pip prints and in a path uv prints.
+                    upstream
+                        .iter()
+                        .filter_map(|file| refused_file(&name, file))
+                        .collect()
+                }
+            }
+            // Without the upstream's page, one stand-in wheel carries the reason the
+            // same way: the refusal, which needs no upstream, or the upstream's failure.
+            Err(e) => {
+                if allowed {
+                    tracing::warn!(package = %name, "package index: {e}");
+                }
+                vec![stand_in(&name, allowed)]
+            }
         };
         if json {
             let body = json!({
@@ -411,9 +426,25 @@ fn refused(name: &str) -> Response<Body> {
     refused_with(StatusCode::NOT_FOUND, name)
 }
 
+/// A wheel of `name` that stands in when the upstream index gave no page: its
+/// link answers why there is nothing to install.
+fn stand_in(name: &str, allowed: bool) -> Value {
+    let filename = format!("{}-0-py3-none-any.whl", name.replace('-', "_"));
+    let url = if allowed {
+        format!("/upstream-failed/{name}/{filename}")
+    } else {
+        format!("/not-allowed/{name}/ask-an-admin-to-run/burrow-packages-add-{name}/{filename}")
+    };
+    json!({"filename": filename, "url": url, "hashes": {}})
+}
+
 fn refused_with(status: StatusCode, name: &str) -> Response<Body> {
     let name = normalize_name(name).unwrap_or_else(|_| "this package".into());
-    let message = not_on_allowlist(&name);
+    with_reason(status, not_on_allowlist(&name))
+}
+
+/// A plain-text answer whose status line carries `message`, which pip prints.
+fn with_reason(status: StatusCode, message: String) -> Response<Body> {
     let mut response = text(status, &message);
     if let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(message.into_bytes()) {
         response.extensions_mut().insert(phrase);

@@ -5,7 +5,8 @@
 //! [`TestInternet::gateway`] (an address of this host), the far end holds
 //! [`TestInternet::host`] (the remote test host). Both come from a /30 of
 //! TEST-NET-3 (203.0.113.0/24), picked from the pid so that two test processes
-//! rarely share one.
+//! rarely share one, and never one holding an address a registry resolves to
+//! (some networks answer for real hosts inside TEST-NET-3).
 //!
 //! On [`TestInternet::host`] the namespace serves plain HTTP on ports 80 and
 //! 8080 and HTTPS on 443, with a self-signed certificate for `site.test`,
@@ -363,12 +364,43 @@ fn delete_link(name: &str) {
     }
 }
 
+/// Hosts that the build and the tests beside this one reach while it runs. A
+/// network may well answer for them inside TEST-NET-3, and a /30 holding one of
+/// their addresses would route it into the namespace.
+const REAL_HOSTS: [&str; 6] = [
+    "pypi.org",
+    "files.pythonhosted.org",
+    "index.crates.io",
+    "static.crates.io",
+    "registry.npmjs.org",
+    "deb.debian.org",
+];
+
 /// The gateway and host addresses of a /30 of 203.0.113.0/24 no interface of
-/// this host uses, starting from the one `pid` picks.
+/// this host uses and no real host resolves to, starting from the one `pid` picks.
 fn free_subnet(pid: u32) -> (Ipv4Addr, Ipv4Addr) {
-    let used = ip("-4 -o addr show");
+    let real: Vec<Ipv4Addr> = REAL_HOSTS
+        .iter()
+        .filter_map(|name| std::net::ToSocketAddrs::to_socket_addrs(&(*name, 443)).ok())
+        .flatten()
+        .filter_map(|addr| match addr.ip() {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    pick_subnet(pid, &ip("-4 -o addr show"), &real)
+}
+
+/// The first /30 from `pid`'s on that holds none of `real` and whose addresses
+/// `used` (`ip -4 -o addr show`) does not list.
+fn pick_subnet(pid: u32, used: &str, real: &[Ipv4Addr]) -> (Ipv4Addr, Ipv4Addr) {
     (0..63)
         .map(|i| 4 * ((pid + i) % 63) as u8)
+        .filter(|&base| {
+            !real
+                .iter()
+                .any(|a| a.octets()[..3] == [203, 0, 113] && a.octets()[3] & !3 == base)
+        })
         .map(|base| {
             (
                 Ipv4Addr::new(203, 0, 113, base + 1),
@@ -729,4 +761,29 @@ fn lookup(name: &str, kind: RecordType, state: &State) -> Option<(u32, Vec<IpAdd
         _ => false,
     };
     Some((ttl, addrs.into_iter().filter(wanted).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_subnet_takes_a_registry_address() {
+        // pid 3800 picks 203.0.113.80/30 first: a network answered for PyPI there.
+        let registry = Ipv4Addr::new(203, 0, 113, 80);
+        assert_eq!(pick_subnet(3800, "", &[]).0, Ipv4Addr::new(203, 0, 113, 81));
+        let (gateway, host) = pick_subnet(3800, "", &[registry]);
+        assert_eq!(
+            (gateway, host),
+            (
+                Ipv4Addr::new(203, 0, 113, 85),
+                Ipv4Addr::new(203, 0, 113, 86)
+            )
+        );
+        let used = "5: bi1h    inet 203.0.113.85/30 scope global bi1h";
+        assert_eq!(
+            pick_subnet(3800, used, &[registry]).0,
+            Ipv4Addr::new(203, 0, 113, 89)
+        );
+    }
 }

@@ -170,6 +170,34 @@ fn pip_is_told_why_a_package_is_refused() {
     );
 }
 
+#[test]
+fn pip_is_told_why_a_package_is_refused_while_the_upstream_index_is_down() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let host = Host::new();
+    let out = install(
+        &host,
+        Some(closed),
+        &["tabulate"],
+        "python3 -m pip install --no-cache-dir --target /tmp/site cowsay; \
+         python3 -m pip install --no-cache-dir --target /tmp/site tabulate",
+    );
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    assert!(
+        all.contains("403 Client Error: cowsay is not on this instance's package allowlist"),
+        "the refusal does not depend on the upstream index: {all}"
+    );
+    assert!(
+        all.contains(
+            "502 Server Error: the package index Burrow reads did not answer for tabulate"
+        ),
+        "an allowed package says the upstream index failed: {all}"
+    );
+}
+
 /// Through the real upstream index (PyPI), as a person gets it.
 #[test]
 fn pip_installs_an_allowed_package_from_the_real_index() {
