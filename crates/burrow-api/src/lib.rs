@@ -52,6 +52,7 @@ pub type AppState = burrow_service::Services;
         (name = "packages", description = "The allowlist of packages bundles may install"),
         (name = "apps", description = "Streamlit apps: deploy, versions, builds, running, viewing"),
         (name = "data", description = "Project tables, external PostgreSQL sources, and read-only SQL over them"),
+        (name = "jobs", description = "Transform jobs: scripts defining transform(df), run over project tables in sandboxes"),
         (name = "notifications", description = "What Burrow has to tell you"),
         (name = "health", description = "Probes for orchestrators"),
     )
@@ -148,6 +149,18 @@ fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::sources::source_tables))
         .routes(routes!(routes::sources::source_table))
         .routes(routes!(routes::sources::source_rows))
+        .routes(routes!(
+            routes::jobs::list_scripts,
+            routes::jobs::create_script
+        ))
+        .routes(routes!(
+            routes::jobs::get_script,
+            routes::jobs::update_script
+        ))
+        .routes(routes!(routes::jobs::list_jobs, routes::jobs::create_job))
+        .routes(routes!(routes::jobs::get_job))
+        .routes(routes!(routes::jobs::cancel_job))
+        .routes(routes!(routes::jobs::job_log))
         .routes(routes!(
             routes::apps::get_app,
             routes::apps::update_app,

@@ -14,6 +14,7 @@ mod canonical;
 mod infer;
 pub mod requirements;
 mod scan;
+pub mod script;
 
 use std::collections::BTreeMap;
 

@@ -15,6 +15,9 @@ pub struct ScanResult {
     /// Absolute imports: (top-level module, file, line).
     pub imports: Vec<(String, String, usize)>,
     pub findings: Vec<Finding>,
+    /// Functions defined at the top level: (name, line, positional parameters, of which
+    /// without a default).
+    pub functions: Vec<(String, usize, usize, usize)>,
 }
 
 struct LineIndex(Vec<usize>);
@@ -300,6 +303,21 @@ fn scan_parsed(path: &str, source: &str, policy: &Policy) -> Result<ScanResult, 
     };
     if let ast::Mod::Module(m) = module {
         for stmt in m.body {
+            if let ast::Stmt::FunctionDef(def) = &stmt {
+                let args = &def.args;
+                let positional = args.posonlyargs.len() + args.args.len();
+                let required = args
+                    .posonlyargs
+                    .iter()
+                    .chain(&args.args)
+                    .filter(|a| a.default.is_none())
+                    .count();
+                let line = scanner.lines.line(def.range.start().to_usize());
+                scanner
+                    .result
+                    .functions
+                    .push((def.name.to_string(), line, positional, required));
+            }
             scanner.visit_stmt(stmt);
         }
     }

@@ -60,6 +60,7 @@ pub struct Config {
     pub apps: AppsConfig,
     pub egress: EgressConfig,
     pub data: DataConfig,
+    pub jobs: JobsConfig,
 }
 
 impl Default for Config {
@@ -81,6 +82,7 @@ impl Default for Config {
             apps: AppsConfig::default(),
             egress: EgressConfig::default(),
             data: DataConfig::default(),
+            jobs: JobsConfig::default(),
         }
     }
 }
@@ -293,6 +295,42 @@ impl Default for DataConfig {
             concurrent_queries_total: 8,
             sources_key: None,
             allow_loopback_sources: false,
+        }
+    }
+}
+
+/// Transform jobs: how many run at once and what each may use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobsConfig {
+    /// Jobs running at once in this process; more wait in the queue.
+    pub max_concurrent: usize,
+    /// Rows per chunk handed to `transform`.
+    pub chunk_rows: usize,
+    /// How long one job may run, from its sandbox's start.
+    pub timeout_secs: u64,
+    /// Memory of a job's sandbox, its Python and the chunk it holds.
+    pub memory_mb: u64,
+    /// The most rows a job may write; more fails the job, never a cut.
+    pub max_output_rows: u64,
+    /// The most of a job's printed output kept in its log.
+    pub max_log_kb: usize,
+    /// The modules a job script may import.
+    pub script_imports: Vec<String>,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent: 4,
+            chunk_rows: 50_000,
+            timeout_secs: 60,
+            memory_mb: 512,
+            max_output_rows: 1_000_000,
+            max_log_kb: 1024,
+            script_imports: ["pandas", "numpy", "datetime", "math"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! database, and hand the engine the tables a query may see.
 
 pub mod bridge;
+pub mod chunks;
 mod deadline;
 pub mod engine;
 pub mod ingest;

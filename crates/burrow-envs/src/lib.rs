@@ -51,6 +51,8 @@ pub const EXTRA_MOUNT: &str = "/opt/burrow/extra";
 pub const LIB_MOUNT: &str = "/opt/burrow/lib";
 /// The `burrow` module, which ships with the binary; `{version}` becomes its version.
 const BURROW_MODULE: &str = include_str!("../python/burrow/__init__.py");
+/// The runner of transform jobs (`python -m burrow._job`), in the same layer.
+const JOB_RUNNER: &str = include_str!("../python/burrow/_job.py");
 /// The sandbox label naming the environment a sandbox runs on; labelled environments are in use.
 pub const SANDBOX_LABEL: &str = "burrow.env";
 
@@ -699,8 +701,8 @@ impl Environments {
     pub fn ensure_lib(&self) -> Result<String, EnvError> {
         let module = BURROW_MODULE.replace("{version}", env!("CARGO_PKG_VERSION"));
         let digest = sha2::Digest::finalize(sha2::Digest::chain_update(
-            <sha2::Sha256 as sha2::Digest>::new(),
-            module.as_bytes(),
+            sha2::Digest::chain_update(<sha2::Sha256 as sha2::Digest>::new(), module.as_bytes()),
+            JOB_RUNNER.as_bytes(),
         ));
         let key = format!("lib-{}", &hex::encode(digest)[..16]);
         if self.dir(&key).join(MANIFEST).is_file() {
@@ -710,6 +712,7 @@ impl Environments {
         let package = tmp.path().join("burrow");
         std::fs::create_dir(&package)
             .and_then(|()| std::fs::write(package.join("__init__.py"), &module))
+            .and_then(|()| std::fs::write(package.join("_job.py"), JOB_RUNNER))
             .map_err(io_err(format!(
                 "writing Burrow's module under {}",
                 tmp.path().display()

@@ -143,7 +143,8 @@ pub async fn save(
             .await
             .map_err(|e| Error::internal(format!("reading a table file: {e}")))?
             .map_err(|e| error(e, "invalid_table_file").with_field("file"))?;
-    store_version(services, member, name, prepared, "upload", replace).await
+    let (project, user) = (&member.project.id, &member.user.id);
+    store_version(services, project, user, name, prepared, "upload", replace).await
 }
 
 /// Adds the sample table: the CSV Explorer's daily sales.
@@ -155,7 +156,8 @@ pub async fn add_sample(services: &Services, member: &Membership) -> Result<Data
         ingest::prepare(sample, Format::Csv, None).map_err(|e| error(e, "invalid_table_file"))?;
     store_version(
         services,
-        member,
+        &member.project.id,
+        &member.user.id,
         burrow_data::SAMPLE_NAME,
         prepared,
         "sample",
@@ -186,15 +188,15 @@ fn taken(name: &str) -> Error {
 
 /// Stores a prepared version's object, then its row; the object goes again if the row
 /// cannot be written.
-async fn store_version(
+pub(crate) async fn store_version(
     services: &Services,
-    member: &Membership,
+    project: &str,
+    user: &str,
     name: &str,
     prepared: burrow_data::Prepared,
     origin: &str,
     replace: bool,
 ) -> Result<DataTable, Error> {
-    let project = &member.project.id;
     let existing = if replace {
         Some(
             services
@@ -229,7 +231,7 @@ async fn store_version(
         row_count: prepared.rows as i64,
         size_bytes: size,
         origin,
-        created_by: &member.user.id,
+        created_by: user,
     };
     let saved = if replace {
         services.store.replace_table(project, name, &version).await

@@ -10,6 +10,7 @@ pub mod data;
 pub mod error;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod jobs;
 pub mod packages;
 pub mod sources;
 

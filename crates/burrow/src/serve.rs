@@ -46,6 +46,14 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
     if let Err(e) = supervisor.reconcile().await {
         tracing::warn!(error = %e, "Could not reconcile apps with their sandboxes");
     }
+    // Sandboxes whose holder died (a job's, after a `kill -9` of serve) go now.
+    match supervisor.runtime().gc().await {
+        Ok(report) if !report.reaped.is_empty() => {
+            tracing::info!(sandboxes = ?report.reaped, "Removed sandboxes whose holder is gone")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "Could not collect sandboxes whose holder is gone"),
+    }
     let background = [
         tokio::spawn(background_work(queue, &config, &store, &builds, app.state()).run()),
         tokio::spawn(supervisor.clone().run_upkeep()),
@@ -103,6 +111,13 @@ fn background_work(
             config.envs.max_concurrent_builds,
             burrow_envs::BUILD_ATTEMPTS,
             builds.handler(),
+        )
+        // One attempt: a job whose worker died ends failed; "run again" makes a new one.
+        .handle(
+            burrow_service::jobs::JOB_RUN,
+            config.jobs.max_concurrent,
+            1,
+            burrow_service::jobs::JobHandler(services.clone()),
         )
         .every("sessions.sweep", HOURLY, move || {
             let store = s1.clone();

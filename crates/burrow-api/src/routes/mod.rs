@@ -3,6 +3,7 @@
 pub mod apps;
 pub mod auth;
 pub mod health;
+pub mod jobs;
 pub mod members;
 pub mod notifications;
 pub mod packages;

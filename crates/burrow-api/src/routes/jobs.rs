@@ -1,0 +1,378 @@
+//! Transform jobs: scripts and their versions, jobs queued, listed, followed and cancelled.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, Sse};
+use axum::Json;
+use burrow_service::jobs::{self as use_case, JobInput};
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiPath, Editor, ProjectAccess, Viewer};
+use crate::AppState;
+
+/// A script, with its newest version's source.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScriptDto {
+    pub id: String,
+    pub name: String,
+    /// The newest version's number; versions count from 1.
+    pub version: i64,
+    /// The newest version's source.
+    pub source: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+fn script_dto(s: burrow_store::JobScript) -> ScriptDto {
+    ScriptDto {
+        id: s.id,
+        name: s.name,
+        version: s.latest_version,
+        source: s.source,
+        created_at: crate::dto::timestamp(s.created_at),
+        updated_at: crate::dto::timestamp(s.updated_at),
+    }
+}
+
+/// One saved version of a script.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScriptVersionDto {
+    pub version: i64,
+    pub source: String,
+    pub created_by: Option<String>,
+    pub created_at: String,
+}
+
+/// A script and every version of it, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScriptDetailDto {
+    #[serde(flatten)]
+    pub script: ScriptDto,
+    pub versions: Vec<ScriptVersionDto>,
+}
+
+/// A new script: its name and first version.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewScriptRequest {
+    /// Lowercase letters, digits and underscores.
+    pub name: String,
+    /// Python defining `transform(df)`, which returns a DataFrame.
+    pub source: String,
+}
+
+/// A script's next version.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ScriptSourceRequest {
+    pub source: String,
+}
+
+/// A job: what it runs, where from and to, and how far it got.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobDto {
+    pub id: String,
+    pub script: String,
+    pub script_version: i64,
+    /// The project table read.
+    pub source: String,
+    /// The project table written.
+    pub destination: String,
+    /// `create`, `replace` or `append`.
+    pub mode: String,
+    /// `pending`, `running`, `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    pub rows_read: i64,
+    pub rows_written: i64,
+    pub chunks: i64,
+    /// Why it failed or who cancelled it.
+    pub error: Option<String>,
+    /// The script's traceback, when it raised.
+    pub traceback: Option<String>,
+    pub created_by: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// From start to end, or until now while it runs.
+    pub duration_ms: Option<i64>,
+}
+
+fn job_dto(j: burrow_store::Job) -> JobDto {
+    let duration_ms = j
+        .started_at
+        .map(|start| j.finished_at.unwrap_or_else(burrow_store::now_ms) - start);
+    JobDto {
+        id: j.id,
+        script: j.script_name,
+        script_version: j.script_version,
+        source: j.source_table,
+        destination: j.destination_table,
+        mode: j.mode,
+        status: j.status,
+        rows_read: j.rows_read,
+        rows_written: j.rows_written,
+        chunks: j.chunks,
+        error: j.error,
+        traceback: j.traceback,
+        created_by: j.creator_name,
+        created_at: crate::dto::timestamp(j.created_at),
+        started_at: j.started_at.map(crate::dto::timestamp),
+        finished_at: j.finished_at.map(crate::dto::timestamp),
+        duration_ms,
+    }
+}
+
+/// A job to run.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewJobRequest {
+    /// The script's name.
+    pub script: String,
+    /// The script's version; the newest when absent.
+    #[serde(default)]
+    pub version: Option<i64>,
+    /// The project table to read.
+    pub source: String,
+    /// The project table to write.
+    pub destination: String,
+    /// `create` (the default: fails if the table exists), `replace` or `append`.
+    #[serde(default)]
+    pub mode: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct JobsQuery {
+    /// Only jobs in this status.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Only jobs that read or write this table.
+    #[serde(default)]
+    pub table: Option<String>,
+}
+
+/// The project's job scripts.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/scripts", tag = "jobs",
+    params(("project" = String, Path, description = "Project id")),
+    responses(
+        (status = 200, description = "The scripts, by name", body = [ScriptDto]),
+        (status = 404, description = "No such project, or not a member", body = ErrorBody),
+    ))]
+pub async fn list_scripts(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+) -> Result<Json<Vec<ScriptDto>>, ApiError> {
+    let scripts = use_case::list_scripts(&state, &access).await?;
+    Ok(Json(scripts.into_iter().map(script_dto).collect()))
+}
+
+/// Add a script. It must parse, define `transform(df)` at the top level and import only
+/// what job scripts may (`jobs.script_imports`).
+#[utoipa::path(post, path = "/api/v1/projects/{project}/scripts", tag = "jobs",
+    params(("project" = String, Path, description = "Project id")),
+    request_body = NewScriptRequest,
+    responses(
+        (status = 201, description = "Saved as version 1", body = ScriptDto),
+        (status = 403, description = "Viewers cannot write scripts", body = ErrorBody),
+        (status = 409, description = "A script of that name exists", body = ErrorBody),
+        (status = 422, description = "The script's problems, each with its line", body = ErrorBody),
+    ))]
+pub async fn create_script(
+    State(state): State<AppState>,
+    access: ProjectAccess<Editor>,
+    ApiJson(request): ApiJson<NewScriptRequest>,
+) -> Result<(StatusCode, Json<ScriptDto>), ApiError> {
+    let script =
+        use_case::create_script(&state, &access, request.name.trim(), &request.source).await?;
+    Ok((StatusCode::CREATED, Json(script_dto(script))))
+}
+
+/// A script with all its versions.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/scripts/{script}", tag = "jobs",
+    params(("project" = String, Path, description = "Project id"), ("script" = String, Path, description = "Script name")),
+    responses(
+        (status = 200, description = "The script", body = ScriptDetailDto),
+        (status = 404, description = "No such script or project, or not a member", body = ErrorBody),
+    ))]
+pub async fn get_script(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<Json<ScriptDetailDto>, ApiError> {
+    let (script, versions) = use_case::get_script(&state, &access, &path.1).await?;
+    Ok(Json(ScriptDetailDto {
+        script: script_dto(script),
+        versions: versions
+            .into_iter()
+            .map(|v| ScriptVersionDto {
+                version: v.version,
+                source: v.source,
+                created_by: v.creator_name,
+                created_at: crate::dto::timestamp(v.created_at),
+            })
+            .collect(),
+    }))
+}
+
+/// Save a script's next version; earlier versions stay, and jobs keep the one they ran.
+#[utoipa::path(put, path = "/api/v1/projects/{project}/scripts/{script}", tag = "jobs",
+    params(("project" = String, Path, description = "Project id"), ("script" = String, Path, description = "Script name")),
+    request_body = ScriptSourceRequest,
+    responses(
+        (status = 200, description = "Saved as the next version", body = ScriptDto),
+        (status = 403, description = "Viewers cannot write scripts", body = ErrorBody),
+        (status = 404, description = "No such script", body = ErrorBody),
+        (status = 422, description = "The script's problems, each with its line", body = ErrorBody),
+    ))]
+pub async fn update_script(
+    State(state): State<AppState>,
+    access: ProjectAccess<Editor>,
+    ApiPath(path): ApiPath<(String, String)>,
+    ApiJson(request): ApiJson<ScriptSourceRequest>,
+) -> Result<Json<ScriptDto>, ApiError> {
+    let script = use_case::update_script(&state, &access, &path.1, &request.source).await?;
+    Ok(Json(script_dto(script)))
+}
+
+/// The project's jobs, newest first (at most 200).
+#[utoipa::path(get, path = "/api/v1/projects/{project}/jobs", tag = "jobs",
+    params(("project" = String, Path, description = "Project id"), JobsQuery),
+    responses(
+        (status = 200, description = "The jobs", body = [JobDto]),
+        (status = 400, description = "An unknown status", body = ErrorBody),
+        (status = 404, description = "No such project, or not a member", body = ErrorBody),
+    ))]
+pub async fn list_jobs(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    Query(query): Query<JobsQuery>,
+) -> Result<Json<Vec<JobDto>>, ApiError> {
+    let jobs = use_case::list_jobs(
+        &state,
+        &access,
+        query.status.as_deref().filter(|s| !s.is_empty()),
+        query.table.as_deref().filter(|s| !s.is_empty()),
+    )
+    .await?;
+    Ok(Json(jobs.into_iter().map(job_dto).collect()))
+}
+
+/// Queue a job: the script over the source table, into the destination table.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/jobs", tag = "jobs",
+    params(("project" = String, Path, description = "Project id")),
+    request_body = NewJobRequest,
+    responses(
+        (status = 201, description = "Queued", body = JobDto),
+        (status = 403, description = "Viewers cannot run jobs", body = ErrorBody),
+        (status = 404, description = "No such script, version or source table", body = ErrorBody),
+        (status = 409, description = "Mode create, and the destination exists", body = ErrorBody),
+        (status = 422, description = "An invalid destination name or mode", body = ErrorBody),
+    ))]
+pub async fn create_job(
+    State(state): State<AppState>,
+    access: ProjectAccess<Editor>,
+    ApiJson(request): ApiJson<NewJobRequest>,
+) -> Result<(StatusCode, Json<JobDto>), ApiError> {
+    let job = use_case::create_job(
+        &state,
+        &access,
+        JobInput {
+            script: request.script,
+            version: request.version,
+            source: request.source,
+            destination: request.destination.trim().to_owned(),
+            mode: request.mode.unwrap_or_else(|| "create".into()),
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(job_dto(job))))
+}
+
+/// A job.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/jobs/{job}", tag = "jobs",
+    params(("project" = String, Path, description = "Project id"), ("job" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job", body = JobDto),
+        (status = 404, description = "No such job or project, or not a member", body = ErrorBody),
+    ))]
+pub async fn get_job(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<Json<JobDto>, ApiError> {
+    Ok(Json(job_dto(
+        use_case::get_job(&state, &access, &path.1).await?,
+    )))
+}
+
+/// Cancel a pending or running job; its destination stays as it was.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/jobs/{job}/cancel", tag = "jobs",
+    params(("project" = String, Path, description = "Project id"), ("job" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "Cancelled", body = JobDto),
+        (status = 403, description = "Viewers cannot cancel jobs", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "The job has already ended", body = ErrorBody),
+    ))]
+pub async fn cancel_job(
+    State(state): State<AppState>,
+    access: ProjectAccess<Editor>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<Json<JobDto>, ApiError> {
+    Ok(Json(job_dto(
+        use_case::cancel_job(&state, &access, &path.1).await?,
+    )))
+}
+
+/// What the job's script printed, as Server-Sent Events: `log` events as it comes, then
+/// `end` with the job's status.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/jobs/{job}/log", tag = "jobs",
+    params(("project" = String, Path, description = "Project id"), ("job" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The log as an event stream", content_type = "text/event-stream", body = String),
+        (status = 404, description = "No such job", body = ErrorBody),
+    ))]
+pub async fn job_log(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let job = use_case::get_job(&state, &access, &path.1).await?;
+    let source = JobLog {
+        store: state.store.clone(),
+        project: job.project_id,
+        job: job.id,
+    };
+    Ok(crate::follow::sse(
+        source,
+        Some(0),
+        Duration::from_millis(500),
+    ))
+}
+
+/// A job's log: its recorded output, which grows after each chunk while it runs.
+struct JobLog {
+    store: burrow_store::Store,
+    project: String,
+    job: String,
+}
+
+impl crate::follow::LogSource for JobLog {
+    type Cursor = usize;
+    async fn read(&self, offset: usize) -> crate::follow::Piece<usize> {
+        use crate::follow::Piece;
+        match self.store.get_job(&self.project, &self.job).await {
+            Ok(job) if job.output.len() > offset => {
+                let bytes = job.output.as_bytes()[offset..].to_vec();
+                Piece::Data(bytes, job.output.len())
+            }
+            Ok(job) if !matches!(job.status.as_str(), "pending" | "running") => {
+                Piece::End(job.status)
+            }
+            Ok(_) => Piece::Idle(offset),
+            Err(e) => Piece::Failed(e.to_string()),
+        }
+    }
+}

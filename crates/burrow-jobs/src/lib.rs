@@ -1,0 +1,554 @@
+//! Runs a transform job's script in one sandbox: chunks go in and results come back as Arrow IPC, counted and checked here.
+//!
+//! One sandbox per job (a fresh Python per chunk would cost about a second each): the
+//! base environment and Burrow's module mounted read-only, no network, the job's time and
+//! memory limits. Its runner (`python -m burrow._job`, shipped in Burrow's module layer)
+//! connects to a host service on its own loopback ([`JOB_PORT`]), whose listener exists
+//! before the process starts. The host sends the script, then each chunk; the runner
+//! answers each with `transform(chunk)`'s result. Everything that comes back is
+//! untrusted: every frame is size-capped, every result decoded and validated by Arrow,
+//! its rows counted against the cap, and its columns and types compared with the first
+//! result's. The sandbox is killed and removed however the run ends, a dropped run too.
+
+use std::io::Cursor;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+use burrow_sandbox::{
+    Connection, ExitReason, ExitStatus, Mount, Network, Runtime, SandboxSpec, Volume,
+};
+use futures::{Stream as AsyncStream, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The host service port the runner connects to, on the sandbox's own loopback.
+pub const JOB_PORT: u16 = 3160;
+/// The label naming the job a sandbox runs.
+pub const JOB_LABEL: &str = "burrow.job";
+
+/// What a job may use.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The whole run, from the sandbox's start.
+    pub timeout: Duration,
+    pub memory_bytes: u64,
+    pub cpus: f64,
+    /// The most rows all results together may have.
+    pub max_output_rows: u64,
+    /// The largest single message the runner may send (one chunk's result).
+    pub max_frame_bytes: usize,
+    /// The most of the script's printed output kept.
+    pub max_log_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(60),
+            memory_bytes: 512 << 20,
+            cpus: 1.0,
+            max_output_rows: 1_000_000,
+            max_frame_bytes: 256 << 20,
+            max_log_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Why a job failed, in words for its author, with the script's traceback when it raised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub error: String,
+    pub traceback: Option<String>,
+}
+
+impl Failure {
+    pub fn new(error: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            traceback: None,
+        }
+    }
+}
+
+/// What a run counted, whatever its outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub rows_read: u64,
+    pub rows_written: u64,
+    pub chunks: u64,
+    /// What the script printed, cut at the limit with a line saying so.
+    pub output: String,
+}
+
+/// Where a run reports results and progress.
+#[async_trait::async_trait]
+pub trait Sink: Send {
+    /// One chunk's result, already checked against the first's columns and the row cap.
+    fn result(&mut self, batch: RecordBatch) -> Result<(), Failure>;
+    /// After each chunk: what the run has counted so far.
+    async fn progress(&mut self, counters: &Counters);
+}
+
+/// The sandbox a job runs in, made from an environment's layers.
+pub fn spec(env: &burrow_envs::EnvRef, job_id: &str, limits: &Limits) -> SandboxSpec {
+    let mut spec = SandboxSpec::new(vec![
+        "python".into(),
+        "-I".into(),
+        "-m".into(),
+        "burrow._job".into(),
+    ]);
+    for (key, destination) in env.layers() {
+        spec.mounts.push(Mount {
+            volume: Volume::Environment { key },
+            destination: destination.to_owned(),
+            writable: false,
+        });
+    }
+    spec.env.extend(env.vars());
+    spec.env.push((
+        "PATH".into(),
+        format!(
+            "{}/bin:/usr/local/bin:/usr/bin:/bin",
+            burrow_envs::BASE_MOUNT
+        ),
+    ));
+    spec.env.push(("PYTHONUNBUFFERED".into(), "1".into()));
+    spec.limits.timeout = Some(limits.timeout);
+    spec.limits.memory_bytes = limits.memory_bytes;
+    spec.limits.cpus = limits.cpus;
+    spec.network = Network::Loopback;
+    spec.host_services = vec![JOB_PORT];
+    spec.labels.insert("burrow.kind".into(), "job".into());
+    spec.labels.insert(JOB_LABEL.into(), job_id.to_owned());
+    spec
+}
+
+/// Kills and removes the sandbox when dropped, so a cancelled run leaves nothing.
+struct Sandbox {
+    runtime: Arc<dyn Runtime>,
+    id: String,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let (runtime, id) = (Arc::clone(&self.runtime), self.id.clone());
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = runtime.kill(&id).await;
+                if let Err(e) = runtime.remove(&id).await {
+                    tracing::warn!(sandbox = %id, error = %e, "Could not remove a job's sandbox");
+                }
+            });
+        }
+    }
+}
+
+/// Runs `script` over `input` in a sandbox made from `spec`, handing each result to
+/// `sink`. Returns what it counted, and how it ended.
+pub async fn run<S>(
+    runtime: Arc<dyn Runtime>,
+    mut spec: SandboxSpec,
+    limits: &Limits,
+    script: &str,
+    input: S,
+    sink: &mut dyn Sink,
+) -> (Counters, Result<(), Failure>)
+where
+    S: AsyncStream<Item = Result<RecordBatch, Failure>> + Unpin + Send,
+{
+    let mut counters = Counters::default();
+    // Held for the run: if this process dies, `gc` reaps the sandbox.
+    let lease = match runtime.lease().await {
+        Ok(lease) => lease,
+        Err(e) => {
+            return (
+                counters,
+                Err(Failure::new(format!(
+                    "the job's sandbox did not start: {e}"
+                ))),
+            )
+        }
+    };
+    spec.labels
+        .insert(burrow_sandbox::LEASE_LABEL.into(), lease.id().to_owned());
+    let created = match runtime.create(spec).await {
+        Ok(created) => created,
+        Err(e) => {
+            return (
+                counters,
+                Err(Failure::new(format!(
+                    "the job's sandbox did not start: {e}"
+                ))),
+            )
+        }
+    };
+    let sandbox = Sandbox {
+        runtime: Arc::clone(&runtime),
+        id: created.id.clone(),
+    };
+    let mut log = Log::new(limits.max_log_bytes);
+    let outcome = match created.listeners.into_iter().next() {
+        Some((_, listener)) => {
+            let exchange = async {
+                let connection = listener
+                    .accept()
+                    .await
+                    .map_err(|e| Failure::new(format!("the job's runner did not connect: {e}")))?;
+                let here = (runtime.as_ref(), sandbox.id.as_str());
+                exchange(
+                    connection,
+                    here,
+                    &mut log,
+                    limits,
+                    script,
+                    input,
+                    sink,
+                    &mut counters,
+                )
+                .await
+            };
+            tokio::select! {
+                result = exchange => result,
+                exit = runtime.wait(&sandbox.id) => Err(ended_early(exit.ok(), limits)),
+            }
+        }
+        None => Err(Failure::new("the job's sandbox has no runner service")),
+    };
+    // A broken exchange is most often the sandbox's end: say why it ended.
+    let outcome = match outcome {
+        Err(failure) if failure.error == CLOSED => {
+            let exit = tokio::time::timeout(Duration::from_secs(5), runtime.wait(&sandbox.id))
+                .await
+                .ok()
+                .and_then(Result::ok);
+            Err(ended_early(exit, limits))
+        }
+        other => other,
+    };
+    let _ = runtime.kill(&sandbox.id).await;
+    log.read(runtime.as_ref(), &sandbox.id).await;
+    counters.output = log.text();
+    drop(sandbox);
+    drop(lease);
+    (counters, outcome)
+}
+
+const CLOSED: &str = "the job's runner closed its connection";
+
+/// Why a sandbox ended before its runner said it was done.
+fn ended_early(exit: Option<ExitStatus>, limits: &Limits) -> Failure {
+    Failure::new(match exit {
+        Some(ExitStatus {
+            reason: ExitReason::Oom,
+            ..
+        }) => format!(
+            "killed: out of memory (the job's limit is {} MiB): transform smaller chunks, \
+             or ask an admin to raise jobs.memory_mb",
+            limits.memory_bytes >> 20
+        ),
+        Some(ExitStatus {
+            reason: ExitReason::Timeout,
+            ..
+        }) => format!(
+            "killed: timeout after {} s (the job's limit): make the script faster, or ask an \
+             admin to raise jobs.timeout_secs",
+            limits.timeout.as_secs()
+        ),
+        Some(exit) => format!("the job's runner ended before the job did ({exit}); see the log"),
+        None => "the job's runner ended before the job did; see the log".into(),
+    })
+}
+
+/// The conversation with the runner: the script, then each chunk and its result.
+#[allow(clippy::too_many_arguments)]
+async fn exchange<S>(
+    mut connection: Connection,
+    (runtime, id): (&dyn Runtime, &str),
+    log: &mut Log,
+    limits: &Limits,
+    script: &str,
+    mut input: S,
+    sink: &mut dyn Sink,
+    counters: &mut Counters,
+) -> Result<(), Failure>
+where
+    S: AsyncStream<Item = Result<RecordBatch, Failure>> + Unpin + Send,
+{
+    send(&mut connection, b'S', script.as_bytes()).await?;
+    match receive(&mut connection, limits.max_frame_bytes).await? {
+        (b'R', _) => {}
+        other => return Err(unexpected(other)),
+    }
+    let mut first: Option<SchemaRef> = None;
+    loop {
+        let batch = match input.next().await {
+            Some(batch) => batch?,
+            None => break,
+        };
+        counters.rows_read += batch.num_rows() as u64;
+        counters.chunks += 1;
+        send(&mut connection, b'B', &encode(&batch)?).await?;
+        let payload = match receive(&mut connection, limits.max_frame_bytes).await? {
+            (b'B', payload) => payload,
+            other => return Err(unexpected(other)),
+        };
+        let chunk = counters.chunks;
+        for result in decode(payload, chunk)? {
+            match &first {
+                None => first = Some(result.schema()),
+                Some(schema) => same_columns(schema, &result.schema(), chunk)?,
+            }
+            counters.rows_written += result.num_rows() as u64;
+            if counters.rows_written > limits.max_output_rows {
+                return Err(Failure::new(format!(
+                    "the job's output exceeds {} rows (jobs.max_output_rows): filter or \
+                     aggregate in transform, or ask an admin to raise the limit",
+                    limits.max_output_rows
+                )));
+            }
+            sink.result(result)?;
+        }
+        log.read(runtime, id).await;
+        counters.output = log.text();
+        sink.progress(counters).await;
+    }
+    send(&mut connection, b'E', b"").await?;
+    match receive(&mut connection, limits.max_frame_bytes).await? {
+        (b'D', _) => Ok(()),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn encode(batch: &RecordBatch) -> Result<Vec<u8>, Failure> {
+    let mut bytes = Vec::new();
+    let mut writer = StreamWriter::try_new(&mut bytes, &batch.schema())
+        .map_err(|e| Failure::new(format!("encoding a chunk: {e}")))?;
+    writer
+        .write(batch)
+        .and_then(|()| writer.finish())
+        .map_err(|e| Failure::new(format!("encoding a chunk: {e}")))?;
+    drop(writer);
+    Ok(bytes)
+}
+
+/// A result's batches, decoded and validated by Arrow.
+fn decode(payload: Vec<u8>, chunk: u64) -> Result<Vec<RecordBatch>, Failure> {
+    let bad = |e: arrow::error::ArrowError| {
+        Failure::new(format!(
+            "the result of chunk {chunk} is not a valid Arrow stream: {e}"
+        ))
+    };
+    StreamReader::try_new(Cursor::new(payload), None)
+        .map_err(bad)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(bad)
+}
+
+/// Every chunk's result must have the first's columns, in order, with their types.
+fn same_columns(first: &SchemaRef, this: &SchemaRef, chunk: u64) -> Result<(), Failure> {
+    let shape = |s: &SchemaRef| -> Vec<(String, String)> {
+        s.fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().to_string()))
+            .collect()
+    };
+    let (a, b) = (shape(first), shape(this));
+    if a == b {
+        return Ok(());
+    }
+    let show = |cols: &[(String, String)]| {
+        cols.iter()
+            .map(|(n, t)| format!("{n} {t}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(Failure::new(format!(
+        "chunk {chunk}'s result has other columns or types than the first chunk's: \
+         ({}) instead of ({}): make transform return the same columns with the same types \
+         for every chunk",
+        show(&b),
+        show(&a)
+    )))
+}
+
+fn unexpected((tag, payload): (u8, Vec<u8>)) -> Failure {
+    if tag == b'X' {
+        #[derive(serde::Deserialize)]
+        struct Error {
+            error: String,
+            traceback: Option<String>,
+        }
+        return match serde_json::from_slice::<Error>(&payload) {
+            Ok(e) => Failure {
+                error: e.error,
+                traceback: e.traceback,
+            },
+            Err(_) => Failure::new("the job's runner reported an error it could not describe"),
+        };
+    }
+    Failure::new(format!(
+        "the job's runner sent an unexpected message ({:?})",
+        char::from(tag)
+    ))
+}
+
+async fn send(connection: &mut Connection, tag: u8, payload: &[u8]) -> Result<(), Failure> {
+    let length = u32::try_from(payload.len())
+        .map_err(|_| Failure::new("a chunk is larger than 4 GiB: lower jobs.chunk_rows"))?;
+    let mut head = [0u8; 5];
+    head[0] = tag;
+    head[1..].copy_from_slice(&length.to_be_bytes());
+    connection
+        .write_all(&head)
+        .await
+        .and(connection.write_all(payload).await)
+        .and(connection.flush().await)
+        .map_err(|_| Failure::new(CLOSED))
+}
+
+async fn receive(connection: &mut Connection, max: usize) -> Result<(u8, Vec<u8>), Failure> {
+    let mut head = [0u8; 5];
+    connection
+        .read_exact(&mut head)
+        .await
+        .map_err(|_| Failure::new(CLOSED))?;
+    let length = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    if length > max {
+        return Err(Failure::new(format!(
+            "a chunk's result is larger than {} MiB: return fewer or smaller rows per chunk, \
+             or lower jobs.chunk_rows",
+            max >> 20
+        )));
+    }
+    let mut payload = vec![0u8; length];
+    connection
+        .read_exact(&mut payload)
+        .await
+        .map_err(|_| Failure::new(CLOSED))?;
+    Ok((head[0], payload))
+}
+
+/// The script's output, kept up to a limit.
+struct Log {
+    text: Vec<u8>,
+    max: usize,
+    dropped: usize,
+    cursor: burrow_sandbox::Cursor,
+}
+
+impl Log {
+    fn new(max: usize) -> Self {
+        Self {
+            text: Vec::new(),
+            max,
+            dropped: 0,
+            cursor: burrow_sandbox::Cursor::default(),
+        }
+    }
+
+    /// Reads what was printed since the last read.
+    async fn read(&mut self, runtime: &dyn Runtime, id: &str) {
+        loop {
+            match runtime.logs(id, self.cursor).await {
+                Ok((chunks, next)) if !chunks.is_empty() => {
+                    for chunk in chunks {
+                        let room = self.max.saturating_sub(self.text.len());
+                        let kept = chunk.data.len().min(room);
+                        self.text.extend_from_slice(&chunk.data[..kept]);
+                        self.dropped += chunk.data.len() - kept;
+                    }
+                    self.cursor = next;
+                }
+                _ => break,
+            }
+        }
+    }
+
+    fn text(&self) -> String {
+        let mut text = String::from_utf8_lossy(&self.text).into_owned();
+        if self.dropped > 0 {
+            text.push_str(&format!(
+                "\n[burrow: {} more bytes of output were not kept; the log keeps the first {} KiB]\n",
+                self.dropped,
+                self.max >> 10
+            ));
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    fn batch(names: &[(&str, DataType)]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(
+            names
+                .iter()
+                .map(|(n, t)| Field::new(*n, t.clone(), true))
+                .collect::<Vec<_>>(),
+        ));
+        let columns = names
+            .iter()
+            .map(|(_, t)| match t {
+                DataType::Int64 => Arc::new(Int64Array::from(vec![1, 2])) as _,
+                _ => Arc::new(StringArray::from(vec!["a", "b"])) as _,
+            })
+            .collect();
+        RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    #[test]
+    fn a_result_round_trips_and_garbage_is_refused() {
+        let b = batch(&[("x", DataType::Int64), ("y", DataType::Utf8)]);
+        let decoded = decode(encode(&b).unwrap(), 1).unwrap();
+        assert_eq!(decoded, vec![b]);
+        let error = decode(b"not arrow at all".to_vec(), 3).unwrap_err().error;
+        assert!(
+            error.starts_with("the result of chunk 3 is not a valid Arrow stream"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_chunk_with_other_columns_or_types_is_named() {
+        let first = batch(&[("x", DataType::Int64)]).schema();
+        let same = batch(&[("x", DataType::Int64)]).schema();
+        assert!(same_columns(&first, &same, 2).is_ok());
+        let other = batch(&[("x", DataType::Utf8)]).schema();
+        let error = same_columns(&first, &other, 4).unwrap_err().error;
+        assert!(
+            error.contains("chunk 4's result has other columns or types than the first chunk's: (x Utf8) instead of (x Int64)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_runner_reports_its_errors_with_their_traceback() {
+        let failure = unexpected((
+            b'X',
+            br#"{"error": "transform raised KeyError on chunk 2: 'z'", "traceback": "Traceback"}"#
+                .to_vec(),
+        ));
+        assert_eq!(failure.error, "transform raised KeyError on chunk 2: 'z'");
+        assert_eq!(failure.traceback.as_deref(), Some("Traceback"));
+        assert!(unexpected((b'Q', vec![]))
+            .error
+            .contains("unexpected message"));
+    }
+
+    #[test]
+    fn the_log_says_what_it_did_not_keep() {
+        let mut log = Log::new(4);
+        log.text.extend_from_slice(b"abcd");
+        log.dropped = 10;
+        assert!(log
+            .text()
+            .starts_with("abcd\n[burrow: 10 more bytes of output were not kept"));
+    }
+}

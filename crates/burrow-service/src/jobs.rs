@@ -1,0 +1,572 @@
+//! Transform jobs as use cases: scripts and their versions, jobs queued, listed, cancelled, and the queue's handler that runs one.
+//!
+//! Members read scripts and jobs; editors write scripts and run and cancel jobs. A job
+//! is a row in `jobs` and a task of kind [`JOB_RUN`] on the durable queue, which bounds
+//! how many run at once (`jobs.max_concurrent`) and holds each claim under a lease. Its
+//! runner reads the source table in chunks, runs the script over them in one sandbox
+//! (`burrow-jobs`), and writes the result as a new version of the destination: the
+//! destination changes in one pointer swap after the whole run succeeded, or not at all.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use burrow_core::Role;
+use burrow_data::ingest::{conform, Writer};
+use burrow_data::types::{check_table_name, columns_from_json, schema};
+use burrow_data::{Column, DataError};
+use burrow_jobs::{Counters, Failure};
+use burrow_store::{Job, JobProgress, JobScript, NewJob, ScriptVersion, StoreError};
+use futures::StreamExt;
+
+use crate::access::{require, Membership};
+use crate::data::{store_version, table_not_found};
+use crate::error::{Error, Kind};
+use crate::Services;
+
+/// The queue's task kind for a job; the payload is the job's id.
+pub const JOB_RUN: &str = "job.run";
+
+/// How a job writes its destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A new table; the job fails if one has the name.
+    Create,
+    /// The table's rows become the result (made if missing).
+    Replace,
+    /// The result is added after the table's rows (made if missing).
+    Append,
+}
+
+impl Mode {
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        match s {
+            "create" => Ok(Mode::Create),
+            "replace" => Ok(Mode::Replace),
+            "append" => Ok(Mode::Append),
+            other => Err(Error::new(
+                Kind::Unprocessable,
+                "invalid_mode",
+                format!("{other:?} is not a mode: use create, replace or append"),
+            )
+            .with_field("mode")),
+        }
+    }
+}
+
+pub fn script_not_found() -> Error {
+    Error::not_found(
+        "script_not_found",
+        "there is no such script in this project: check its name on the Jobs page",
+    )
+}
+
+pub fn job_not_found() -> Error {
+    Error::not_found("job_not_found", "there is no such job in this project")
+}
+
+/// The script's problems as one answer, each with its line.
+fn check_script(services: &Services, source: &str) -> Result<(), Error> {
+    let findings = burrow_bundle::script::check(source, &services.config.jobs.script_imports);
+    if findings.is_empty() {
+        return Ok(());
+    }
+    let message = findings
+        .iter()
+        .map(|f| match f.line {
+            Some(line) => format!("line {line}: {}", f.message),
+            None => f.message.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(Error::new(Kind::Unprocessable, "invalid_script", message).with_field("source"))
+}
+
+fn check_script_name(name: &str) -> Result<(), Error> {
+    check_table_name(name).map_err(|_| {
+        Error::new(
+            Kind::Unprocessable,
+            "invalid_script_name",
+            format!(
+                "{name:?} is not a script name: use lowercase letters, digits and underscores, \
+                 starting with a letter"
+            ),
+        )
+        .with_field("name")
+    })
+}
+
+pub async fn list_scripts(
+    services: &Services,
+    member: &Membership,
+) -> Result<Vec<JobScript>, Error> {
+    Ok(services.store.list_scripts(&member.project.id).await?)
+}
+
+/// A script with its versions, newest first.
+pub async fn get_script(
+    services: &Services,
+    member: &Membership,
+    name: &str,
+) -> Result<(JobScript, Vec<ScriptVersion>), Error> {
+    let script = services
+        .store
+        .get_script(&member.project.id, name)
+        .await
+        .map_err(|e| Error::or_not_found(e, script_not_found))?;
+    let versions = services.store.list_script_versions(&script.id).await?;
+    Ok((script, versions))
+}
+
+pub async fn create_script(
+    services: &Services,
+    member: &Membership,
+    name: &str,
+    source: &str,
+) -> Result<JobScript, Error> {
+    require(member, Role::Editor)?;
+    check_script_name(name)?;
+    check_script(services, source)?;
+    let id = burrow_core::ids::new_id("scr");
+    match services
+        .store
+        .create_script(&id, &member.project.id, name, source, &member.user.id)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => {
+            return Err(Error::conflict(
+                "script_exists",
+                format!("this project already has a script named {name}: open it to save a new version, or choose another name"),
+            )
+            .with_field("name"))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(services.store.get_script(&member.project.id, name).await?)
+}
+
+/// Saves `source` as the script's next version.
+pub async fn update_script(
+    services: &Services,
+    member: &Membership,
+    name: &str,
+    source: &str,
+) -> Result<JobScript, Error> {
+    require(member, Role::Editor)?;
+    check_script(services, source)?;
+    services
+        .store
+        .add_script_version(&member.project.id, name, source, &member.user.id)
+        .await
+        .map_err(|e| Error::or_not_found(e, script_not_found))?;
+    Ok(services.store.get_script(&member.project.id, name).await?)
+}
+
+/// What a person asks a job to do.
+#[derive(Debug, Clone)]
+pub struct JobInput {
+    pub script: String,
+    /// The script's newest version when `None`.
+    pub version: Option<i64>,
+    pub source: String,
+    pub destination: String,
+    pub mode: String,
+}
+
+/// Checks a job and queues it.
+pub async fn create_job(
+    services: &Services,
+    member: &Membership,
+    input: JobInput,
+) -> Result<Job, Error> {
+    require(member, Role::Editor)?;
+    let project = &member.project.id;
+    let mode = Mode::parse(&input.mode)?;
+    let script = services
+        .store
+        .get_script(project, &input.script)
+        .await
+        .map_err(|e| Error::or_not_found(e, script_not_found).with_field("script"))?;
+    let version = input.version.unwrap_or(script.latest_version);
+    services
+        .store
+        .get_script_version(&script.id, version)
+        .await
+        .map_err(|e| {
+            Error::or_not_found(e, || {
+                Error::not_found(
+                    "script_version_not_found",
+                    "the script has no such version: its page lists them",
+                )
+            })
+            .with_field("version")
+        })?;
+    services
+        .store
+        .get_table(project, &input.source)
+        .await
+        .map_err(|e| Error::or_not_found(e, table_not_found).with_field("source"))?;
+    check_table_name(&input.destination)
+        .map_err(|e| crate::data::error(e, "invalid_table_name").with_field("destination"))?;
+    if input.destination == input.source && mode == Mode::Create {
+        return Err(destination_exists(&input.destination));
+    }
+    if mode == Mode::Create {
+        match services.store.get_table(project, &input.destination).await {
+            Ok(_) => return Err(destination_exists(&input.destination)),
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let id = burrow_core::ids::new_id("job");
+    services
+        .store
+        .create_job(&NewJob {
+            id: &id,
+            project_id: project,
+            script_id: &script.id,
+            script_version: version,
+            source_table: &input.source,
+            destination_table: &input.destination,
+            mode: &input.mode,
+            created_by: &member.user.id,
+        })
+        .await?;
+    // One attempt: a job is not run twice on its own; "run again" makes a new one.
+    let task = burrow_queue::enqueue(&services.store, JOB_RUN, &id, &id, 1).await?;
+    services.store.set_job_task(&id, &task.id).await?;
+    Ok(services.store.get_job(project, &id).await?)
+}
+
+fn destination_exists(name: &str) -> Error {
+    Error::conflict(
+        "table_exists",
+        format!(
+            "this project already has a table named {name}, and mode create never overwrites \
+             one: choose replace or append, or another name"
+        ),
+    )
+    .with_field("destination")
+}
+
+/// A project's jobs, newest first: all, those in one status, or those that read or
+/// wrote one table.
+pub async fn list_jobs(
+    services: &Services,
+    member: &Membership,
+    status: Option<&str>,
+    table: Option<&str>,
+) -> Result<Vec<Job>, Error> {
+    if let Some(s) = status {
+        if !["pending", "running", "succeeded", "failed", "cancelled"].contains(&s) {
+            return Err(Error::bad_request(
+                "invalid_status",
+                format!("{s:?} is not a job status: use pending, running, succeeded, failed or cancelled"),
+            ));
+        }
+    }
+    Ok(services
+        .store
+        .list_jobs(&member.project.id, status, table, 200)
+        .await?)
+}
+
+pub async fn get_job(services: &Services, member: &Membership, id: &str) -> Result<Job, Error> {
+    services
+        .store
+        .get_job(&member.project.id, id)
+        .await
+        .map_err(|e| Error::or_not_found(e, job_not_found))
+}
+
+/// Cancels a pending or running job: a running one's sandbox is killed at its task's
+/// next heartbeat, and its destination stays as it was.
+pub async fn cancel_job(services: &Services, member: &Membership, id: &str) -> Result<Job, Error> {
+    require(member, Role::Editor)?;
+    let job = get_job(services, member, id).await?;
+    let reason = format!("cancelled by {}", member.user.name);
+    let cancelled = services
+        .store
+        .cancel_job(&member.project.id, id, &reason)
+        .await?;
+    if cancelled {
+        if let Some(task) = &job.task_id {
+            services
+                .store
+                .cancel_task(task, burrow_store::now_ms())
+                .await?;
+        }
+    } else if !matches!(job.status.as_str(), "pending" | "running") {
+        return Err(Error::conflict(
+            "job_finished",
+            format!("the job has already {}: nothing to cancel", job.status),
+        ));
+    }
+    get_job(services, member, id).await
+}
+
+/// Runs [`JOB_RUN`] tasks: register it on the queue with `jobs.max_concurrent`.
+#[derive(Debug, Clone)]
+pub struct JobHandler(pub Services);
+
+#[async_trait::async_trait]
+impl burrow_queue::Handler for JobHandler {
+    /// A job that fails is a task done: its reason is recorded on the job. Only failing
+    /// to record it is an error.
+    async fn run(&self, task: &burrow_store::Task) -> Result<(), String> {
+        let services = &self.0;
+        let store = &services.store;
+        let job = store
+            .get_job_by_id(&task.payload)
+            .await
+            .map_err(|e| format!("job {}: {e}", task.payload))?;
+        if !store.start_job(&job.id).await.map_err(|e| e.to_string())? {
+            return Ok(());
+        }
+        let (counters, outcome) = execute(services, &job).await;
+        let progress = progress_of(&counters);
+        let (status, error, traceback) = match &outcome {
+            Ok(()) => ("succeeded", None, None),
+            Err(f) => ("failed", Some(f.error.as_str()), f.traceback.as_deref()),
+        };
+        store
+            .finish_job(&job.id, status, &progress, error, traceback)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+fn progress_of(counters: &Counters) -> JobProgress {
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    JobProgress {
+        rows_read: count(counters.rows_read),
+        rows_written: count(counters.rows_written),
+        chunks: count(counters.chunks),
+        output: counters.output.clone(),
+    }
+}
+
+fn limits(config: &burrow_config::Config) -> burrow_jobs::Limits {
+    let jobs = &config.jobs;
+    burrow_jobs::Limits {
+        timeout: Duration::from_secs(jobs.timeout_secs),
+        memory_bytes: jobs.memory_mb << 20,
+        max_output_rows: jobs.max_output_rows,
+        max_log_bytes: jobs.max_log_kb << 10,
+        ..burrow_jobs::Limits::default()
+    }
+}
+
+fn failure(e: impl std::fmt::Display) -> Failure {
+    Failure::new(e.to_string())
+}
+
+/// Runs a job to its end and, when it succeeded, writes its destination.
+async fn execute(services: &Services, job: &Job) -> (Counters, Result<(), Failure>) {
+    let prepared = match prepare(services, job).await {
+        Ok(prepared) => prepared,
+        Err(f) => return (Counters::default(), Err(f)),
+    };
+    let Prepared {
+        script,
+        input,
+        mut sink,
+        env,
+    } = prepared;
+    let limits = limits(&services.config);
+    let spec = burrow_jobs::spec(&env, &job.id, &limits);
+    let runtime = Arc::clone(services.supervisor.runtime());
+    let (counters, outcome) =
+        burrow_jobs::run(runtime, spec, &limits, &script, input, &mut sink).await;
+    if let Err(f) = outcome {
+        return (counters, Err(f));
+    }
+    let written = sink.finish(services, job).await;
+    (counters, written)
+}
+
+struct Prepared {
+    script: String,
+    input: futures::stream::BoxStream<'static, Result<RecordBatch, Failure>>,
+    sink: TableSink,
+    env: burrow_envs::EnvRef,
+}
+
+async fn prepare(services: &Services, job: &Job) -> Result<Prepared, Failure> {
+    let store = &services.store;
+    let script = store
+        .get_script_version(&job.script_id, job.script_version)
+        .await
+        .map_err(|e| {
+            failure(format!(
+                "reading the script's version {}: {e}",
+                job.script_version
+            ))
+        })?;
+    let source = store
+        .get_table(&job.project_id, &job.source_table)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => failure(format!(
+                "the source table {} no longer exists",
+                job.source_table
+            )),
+            e => failure(e),
+        })?;
+    let mode = Mode::parse(&job.mode).map_err(|e| failure(e.message))?;
+    let existing = match store
+        .get_table(&job.project_id, &job.destination_table)
+        .await
+    {
+        Ok(table) => Some(table),
+        Err(StoreError::NotFound) => None,
+        Err(e) => return Err(failure(e)),
+    };
+    if mode == Mode::Create && existing.is_some() {
+        return Err(failure(format!(
+            "the table {} exists, and mode create never overwrites one",
+            job.destination_table
+        )));
+    }
+    let envs = services.builds.environments();
+    let base = envs.base_key().await.map_err(failure)?;
+    let env = envs.get(&base).ok_or_else(|| {
+        failure("the base Python environment is not built yet: run the job again once it is (`burrow runtime build`)")
+    })?;
+    let chunk_rows = services.config.jobs.chunk_rows;
+    let blobs = Arc::clone(&services.blobs);
+    let input = burrow_data::chunks::read(Arc::clone(&blobs), &source.blob, chunk_rows)
+        .await
+        .map_err(failure)?
+        .map(|r| r.map_err(failure))
+        .boxed();
+    let mut sink = TableSink {
+        store: store.clone(),
+        job_id: job.id.clone(),
+        columns: None,
+        target: None,
+        writer: None,
+        replace: existing.is_some(),
+    };
+    if let (Mode::Append, Some(table)) = (mode, &existing) {
+        // The table's rows first, under its own columns; the result must fit them.
+        let columns = columns_from_json(&table.columns_json).map_err(failure)?;
+        sink.start(columns)?;
+        let mut rows = burrow_data::chunks::read(blobs, &table.blob, chunk_rows)
+            .await
+            .map_err(failure)?;
+        while let Some(batch) = rows.next().await {
+            sink.write(&batch.map_err(failure)?)?;
+        }
+    }
+    Ok(Prepared {
+        script: script.source,
+        input,
+        sink,
+        env,
+    })
+}
+
+/// Collects a job's results into one new table version.
+struct TableSink {
+    store: burrow_store::Store,
+    job_id: String,
+    columns: Option<Vec<Column>>,
+    target: Option<SchemaRef>,
+    writer: Option<Writer>,
+    /// The destination exists: its version is replaced.
+    replace: bool,
+}
+
+impl TableSink {
+    fn start(&mut self, columns: Vec<Column>) -> Result<(), Failure> {
+        let target = schema(&columns);
+        self.writer = Some(Writer::new(&target).map_err(failure)?);
+        self.target = Some(target);
+        self.columns = Some(columns);
+        Ok(())
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), Failure> {
+        let (Some(columns), Some(target), Some(writer)) =
+            (&self.columns, &self.target, &mut self.writer)
+        else {
+            return Err(failure("the result writer was not started"));
+        };
+        let conformed = conform(batch, columns, target).map_err(failure)?;
+        writer.write(&conformed).map_err(failure)
+    }
+
+    /// Stores the version and swaps it in, unless the job was cancelled meanwhile.
+    async fn finish(self, services: &Services, job: &Job) -> Result<(), Failure> {
+        let (Some(columns), Some(writer)) = (self.columns, self.writer) else {
+            return Err(failure("the job produced no result"));
+        };
+        let prepared = writer.finish(columns).map_err(failure)?;
+        match services.store.job_is_open(&job.id).await {
+            Ok(true) => {}
+            Ok(false) => return Err(failure("cancelled before its result was written")),
+            Err(e) => return Err(failure(e)),
+        }
+        let by = job.created_by.as_deref().unwrap_or_default();
+        store_version(
+            services,
+            &job.project_id,
+            by,
+            &job.destination_table,
+            prepared,
+            "job",
+            self.replace,
+        )
+        .await
+        .map(drop)
+        .map_err(|e| failure(e.message))
+    }
+}
+
+#[async_trait::async_trait]
+impl burrow_jobs::Sink for TableSink {
+    fn result(&mut self, batch: RecordBatch) -> Result<(), Failure> {
+        if self.columns.is_none() {
+            let columns =
+                burrow_data::chunks::columns_of(&batch.schema()).map_err(|e| match e {
+                    DataError::Invalid(m) => {
+                        failure(format!("the script's result cannot be a table: {m}"))
+                    }
+                    e => failure(e),
+                })?;
+            self.start(columns)?;
+        } else if let Some(columns) = &self.columns {
+            // Appending: the result's columns must be the table's, by name and order.
+            let names: Vec<&str> = batch
+                .schema_ref()
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect();
+            let wanted: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+            if names != wanted {
+                return Err(failure(format!(
+                    "the result's columns ({}) are not the destination table's ({}): return \
+                     the table's columns in its order, or use mode replace",
+                    names.join(", "),
+                    wanted.join(", ")
+                )));
+            }
+        }
+        self.write(&batch)
+    }
+
+    async fn progress(&mut self, counters: &Counters) {
+        if let Err(e) = self
+            .store
+            .record_job_progress(&self.job_id, &progress_of(counters))
+            .await
+        {
+            tracing::warn!(job = %self.job_id, error = %e, "Could not record a job's progress");
+        }
+    }
+}
