@@ -61,6 +61,7 @@ pub struct Config {
     pub egress: EgressConfig,
     pub data: DataConfig,
     pub jobs: JobsConfig,
+    pub queue: QueueConfig,
 }
 
 impl Default for Config {
@@ -83,6 +84,7 @@ impl Default for Config {
             egress: EgressConfig::default(),
             data: DataConfig::default(),
             jobs: JobsConfig::default(),
+            queue: QueueConfig::default(),
         }
     }
 }
@@ -295,6 +297,26 @@ impl Default for DataConfig {
             concurrent_queries_total: 8,
             sources_key: None,
             allow_loopback_sources: false,
+        }
+    }
+}
+
+/// The durable queue's timing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct QueueConfig {
+    /// How long a claim on a task lasts without renewal: a task whose process died is
+    /// taken back (a job ends failed) this long after its last renewal.
+    pub lease_secs: u64,
+    /// How often the queue looks for work when nothing wakes it.
+    pub poll_ms: u64,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            lease_secs: 30,
+            poll_ms: 500,
         }
     }
 }

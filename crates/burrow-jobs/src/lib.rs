@@ -94,12 +94,7 @@ pub trait Sink: Send {
 
 /// The sandbox a job runs in, made from an environment's layers.
 pub fn spec(env: &burrow_envs::EnvRef, job_id: &str, limits: &Limits) -> SandboxSpec {
-    let mut spec = SandboxSpec::new(vec![
-        "python".into(),
-        "-I".into(),
-        "-m".into(),
-        "burrow._job".into(),
-    ]);
+    let mut spec = SandboxSpec::new(vec!["python".into(), "-m".into(), "burrow._job".into()]);
     for (key, destination) in env.layers() {
         spec.mounts.push(Mount {
             volume: Volume::Environment { key },
@@ -231,12 +226,27 @@ where
     let _ = runtime.kill(&sandbox.id).await;
     log.read(runtime.as_ref(), &sandbox.id).await;
     counters.output = log.text();
+    let outcome = match outcome {
+        // The runner's last words say more than its exit code.
+        Err(mut f) if f.error.starts_with(ENDED_EARLY) => {
+            if let Some(last) = counters.output.lines().rev().find(|l| !l.trim().is_empty()) {
+                f.error = format!(
+                    "{}: {}",
+                    f.error.trim_end_matches("; see the log"),
+                    last.trim()
+                );
+            }
+            Err(f)
+        }
+        other => other.and_then(|()| log.check()),
+    };
     drop(sandbox);
     drop(lease);
     (counters, outcome)
 }
 
 const CLOSED: &str = "the job's runner closed its connection";
+const ENDED_EARLY: &str = "the job's runner ended before the job did";
 
 /// Why a sandbox ended before its runner said it was done.
 fn ended_early(exit: Option<ExitStatus>, limits: &Limits) -> Failure {
@@ -257,8 +267,8 @@ fn ended_early(exit: Option<ExitStatus>, limits: &Limits) -> Failure {
              admin to raise jobs.timeout_secs",
             limits.timeout.as_secs()
         ),
-        Some(exit) => format!("the job's runner ended before the job did ({exit}); see the log"),
-        None => "the job's runner ended before the job did; see the log".into(),
+        Some(exit) => format!("{ENDED_EARLY} ({exit}); see the log"),
+        None => format!("{ENDED_EARLY}; see the log"),
     })
 }
 
@@ -313,6 +323,7 @@ where
         }
         log.read(runtime, id).await;
         counters.output = log.text();
+        log.check()?;
         sink.progress(counters).await;
     }
     send(&mut connection, b'E', b"").await?;
@@ -465,6 +476,17 @@ impl Log {
                 _ => break,
             }
         }
+    }
+
+    /// Output past the limit fails the job: a log that lost its end explains nothing.
+    fn check(&self) -> Result<(), Failure> {
+        if self.dropped == 0 {
+            return Ok(());
+        }
+        Err(Failure::new(format!(
+            "the script printed more than {} KiB, the most a job's log keeps: print less,              such as one summary line per chunk",
+            self.max >> 10
+        )))
     }
 
     fn text(&self) -> String {

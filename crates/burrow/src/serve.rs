@@ -25,7 +25,11 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
         config.data_dir.display()
     );
     println!("Apps are served at {}, one origin each", config.apps_url());
-    let queue = burrow_queue::Queue::builder(store.clone());
+    let queue = burrow_queue::Queue::builder(store.clone()).options(burrow_queue::Options {
+        poll: std::time::Duration::from_millis(config.queue.poll_ms.max(10)),
+        lease: std::time::Duration::from_secs(config.queue.lease_secs.max(1)),
+        ..burrow_queue::Options::default()
+    });
     let builds = burrow_envs::Builds::from_config(
         &config,
         store.clone(),

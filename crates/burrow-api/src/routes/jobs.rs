@@ -265,10 +265,11 @@ pub async fn list_jobs(
     request_body = NewJobRequest,
     responses(
         (status = 201, description = "Queued", body = JobDto),
+        (status = 400, description = "An invalid destination name", body = ErrorBody),
         (status = 403, description = "Viewers cannot run jobs", body = ErrorBody),
         (status = 404, description = "No such script, version or source table", body = ErrorBody),
         (status = 409, description = "Mode create, and the destination exists", body = ErrorBody),
-        (status = 422, description = "An invalid destination name or mode", body = ErrorBody),
+        (status = 422, description = "An unknown mode", body = ErrorBody),
     ))]
 pub async fn create_job(
     State(state): State<AppState>,

@@ -83,6 +83,8 @@ pub struct Server {
     pub client: reqwest::Client,
     /// Where the server's log goes, at debug level, when a test reads it.
     log: Option<PathBuf>,
+    /// Settings given to `serve` as `BURROW_*` variables.
+    env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -101,6 +103,15 @@ impl Server {
     /// working directory, with only `PATH` (which gives it uv) from the environment.
     pub async fn start_as_readme() -> Self {
         Self::start_with(true, Vec::new()).await
+    }
+
+    /// Starts `burrow serve` with these `BURROW_*` settings.
+    pub async fn start_with_env(env: &[(&str, &str)]) -> Self {
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::start_inner_env(false, Vec::new(), false, env).await
     }
 
     /// Starts `burrow serve` logging at debug level into a file, for [`Server::log`].
@@ -149,6 +160,15 @@ impl Server {
     }
 
     async fn start_inner(as_readme: bool, serve_args: Vec<&'static str>, logged: bool) -> Self {
+        Self::start_inner_env(as_readme, serve_args, logged, Vec::new()).await
+    }
+
+    async fn start_inner_env(
+        as_readme: bool,
+        serve_args: Vec<&'static str>,
+        logged: bool,
+        env: Vec<(String, String)>,
+    ) -> Self {
         let envs = shared_envs();
         let dir = tempfile::Builder::new()
             .prefix("burrow-apps-test")
@@ -165,6 +185,7 @@ impl Server {
             ports,
             child: None,
             log: None,
+            env,
             client: burrow_testkit::localhost_client()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -212,6 +233,7 @@ impl Server {
             .env("BURROW_APPS__RECHECK_SECS", "1")
             // The tests' PostgreSQL, a data source's server, listens on loopback.
             .env("BURROW_DATA__ALLOW_LOOPBACK_SOURCES", "true")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .spawn()
             .unwrap();

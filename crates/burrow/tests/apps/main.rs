@@ -5,6 +5,7 @@
 
 mod data;
 mod harness;
+mod jobs;
 mod lifecycle;
 mod readme;
 mod viewing;

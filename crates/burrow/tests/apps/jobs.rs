@@ -1,0 +1,597 @@
+//! Transform jobs against a real `burrow serve`: real runc sandboxes, real pandas, the
+//! durable queue, and project tables written as new versions only when a job succeeds.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::harness::Server;
+
+/// Rows of the sample whose units exceed `min`.
+fn sample_rows_over(min: i64) -> usize {
+    burrow_data::SAMPLE_CSV
+        .lines()
+        .skip(1) // the header
+        .filter(|l| l.split(',').nth(2).unwrap().parse::<i64>().unwrap() > min)
+        .count()
+}
+
+async fn add_sample(server: &Server, token: &str, project: &str) {
+    let resp = server
+        .post_json(
+            &format!("/api/v1/projects/{project}/tables/sample"),
+            token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+}
+
+async fn script(server: &Server, token: &str, project: &str, name: &str, source: &str) {
+    let resp = server
+        .post_json(
+            &format!("/api/v1/projects/{project}/scripts"),
+            token,
+            json!({"name": name, "source": source}),
+        )
+        .await;
+    let status = resp.status();
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "{}",
+        resp.text().await.unwrap()
+    );
+}
+
+/// Queues a job and returns its id.
+async fn job(server: &Server, token: &str, project: &str, body: Value) -> String {
+    let resp = server
+        .post_json(&format!("/api/v1/projects/{project}/jobs"), token, body)
+        .await;
+    let status = resp.status();
+    let value: Value = resp.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    assert_eq!(value["status"], "pending");
+    value["id"].as_str().unwrap().to_owned()
+}
+
+async fn finished(server: &Server, token: &str, project: &str, id: &str) -> Value {
+    server
+        .wait_for(
+            token,
+            &format!("/api/v1/projects/{project}/jobs/{id}"),
+            |j| !matches!(j["status"].as_str(), Some("pending" | "running")),
+        )
+        .await
+}
+
+/// The job sandboxes the runtime still knows.
+fn job_sandboxes(server: &Server) -> Vec<String> {
+    let out = server.cli(&["sandbox", "ps"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("burrow.kind=job"))
+        .map(str::to_owned)
+        .collect()
+}
+
+const FILTER: &str = r#"import pandas as pd
+
+def transform(df):
+    print(f'chunk of {len(df)} rows')
+    out = df[df['units'] > 60].copy()
+    out['double_units'] = out['units'] * 2
+    return out
+"#;
+
+#[tokio::test]
+async fn a_job_transforms_a_table_in_chunks_into_a_new_table() {
+    let server = Server::start_with_env(&[("BURROW_JOBS__CHUNK_ROWS", "50")]).await;
+    let (owner, project) = {
+        let owner = server.account("owner@example.com").await;
+        let project = server.project(&owner, "Sales").await;
+        (owner, project)
+    };
+    add_sample(&server, &owner, &project).await;
+    script(&server, &owner, &project, "big_days", FILTER).await;
+
+    let id = job(
+        &server,
+        &owner,
+        &project,
+        json!({"script": "big_days", "source": "daily_sales", "destination": "big_days"}),
+    )
+    .await;
+    let done = finished(&server, &owner, &project, &id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let expected = sample_rows_over(60);
+    assert!(expected > 0 && expected < 120);
+    assert_eq!(done["rows_read"], 120);
+    assert_eq!(done["rows_written"], expected as i64);
+    assert_eq!(done["chunks"], 3, "120 rows in chunks of 50: {done}");
+    assert!(done["duration_ms"].as_i64().unwrap() > 0);
+
+    // The log shows each chunk, as a live stream that ends with the job's status.
+    let log = server
+        .client
+        .get(format!(
+            "{}/api/v1/projects/{project}/jobs/{id}/log",
+            server.base
+        ))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for rows in [50, 50, 20] {
+        assert!(log.contains(&format!("chunk of {rows} rows")), "{log}");
+    }
+    assert!(
+        log.contains("event: end") && log.contains("succeeded"),
+        "{log}"
+    );
+
+    // The new table holds exactly the script's rows, with its new column.
+    let table = server
+        .get_json(
+            &format!("/api/v1/projects/{project}/tables/big_days"),
+            &owner,
+        )
+        .await;
+    assert_eq!(table["rows"], expected as i64, "{table}");
+    assert_eq!(table["origin"], "job");
+    let resp = server
+        .post_json(
+            &format!("/api/v1/projects/{project}/sql"),
+            &owner,
+            json!({"sql": "select count(*) as n, min(units) as low, sum(double_units) - 2 * sum(units) as diff from big_days"}),
+        )
+        .await;
+    let result: Value = resp.json().await.unwrap();
+    let cell = |i: usize| {
+        result["rows"][0][i]
+            .to_string()
+            .trim_matches('"')
+            .to_owned()
+    };
+    assert_eq!(cell(0), expected.to_string(), "{result}");
+    assert!(cell(1).parse::<i64>().unwrap() > 60, "{result}");
+    assert_eq!(cell(2), "0", "{result}");
+
+    // Append adds the rows again; replace makes them the table's only rows.
+    let again = job(
+        &server,
+        &owner,
+        &project,
+        json!({"script": "big_days", "source": "daily_sales", "destination": "big_days", "mode": "append"}),
+    )
+    .await;
+    assert_eq!(
+        finished(&server, &owner, &project, &again).await["status"],
+        "succeeded"
+    );
+    let table = server
+        .get_json(
+            &format!("/api/v1/projects/{project}/tables/big_days"),
+            &owner,
+        )
+        .await;
+    assert_eq!(table["rows"], 2 * expected as i64);
+    let replace = job(
+        &server,
+        &owner,
+        &project,
+        json!({"script": "big_days", "source": "daily_sales", "destination": "big_days", "mode": "replace"}),
+    )
+    .await;
+    assert_eq!(
+        finished(&server, &owner, &project, &replace).await["status"],
+        "succeeded"
+    );
+    let table = server
+        .get_json(
+            &format!("/api/v1/projects/{project}/tables/big_days"),
+            &owner,
+        )
+        .await;
+    assert_eq!(table["rows"], expected as i64);
+
+    // A table's jobs: those that read or wrote it; filters by status.
+    let jobs = server
+        .get_json(
+            &format!("/api/v1/projects/{project}/jobs?table=big_days"),
+            &owner,
+        )
+        .await;
+    assert_eq!(jobs.as_array().unwrap().len(), 3);
+    let failed = server
+        .get_json(
+            &format!("/api/v1/projects/{project}/jobs?status=failed"),
+            &owner,
+        )
+        .await;
+    assert_eq!(failed.as_array().unwrap().len(), 0);
+    assert!(
+        job_sandboxes(&server).is_empty(),
+        "{:?}",
+        job_sandboxes(&server)
+    );
+}
+
+#[tokio::test]
+async fn jobs_are_checked_before_they_are_queued() {
+    let server = Server::start().await;
+    let owner = server.account("owner@example.com").await;
+    let project = server.project(&owner, "Sales").await;
+    let other = server.project(&owner, "Other").await;
+    add_sample(&server, &owner, &project).await;
+    add_sample(&server, &owner, &other).await;
+
+    // The script check names each problem with its line, and stores nothing.
+    let resp = server
+        .post_json(
+            &format!("/api/v1/projects/{project}/scripts"),
+            &owner,
+            json!({"name": "bad", "source": "import requests\n\ndef transform(a, b):\n    return a\n"}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = resp.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("line 1: job scripts may not import requests"),
+        "{body}"
+    );
+    assert!(
+        message.contains("line 3: transform must take exactly one argument"),
+        "{body}"
+    );
+    let scripts = server
+        .get_json(&format!("/api/v1/projects/{project}/scripts"), &owner)
+        .await;
+    assert_eq!(scripts, json!([]));
+
+    script(
+        &server,
+        &owner,
+        &project,
+        "same",
+        "def transform(df):\n    return df\n",
+    )
+    .await;
+    // A new version keeps the old; a job may pick either.
+    let resp = server
+        .api(
+            Method::PUT,
+            &format!("/api/v1/projects/{project}/scripts/same"),
+            &owner,
+            Some(json!({"source": "def transform(df):\n    return df.head(1)\n"})),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let detail = server
+        .get_json(&format!("/api/v1/projects/{project}/scripts/same"), &owner)
+        .await;
+    assert_eq!(detail["version"], 2);
+    assert_eq!(detail["versions"].as_array().unwrap().len(), 2);
+
+    let refused = |body: Value, status: StatusCode, code: &'static str| {
+        let server = &server;
+        let owner = owner.clone();
+        let project = project.clone();
+        async move {
+            let resp = server
+                .post_json(
+                    &format!("/api/v1/projects/{project}/jobs"),
+                    &owner,
+                    body.clone(),
+                )
+                .await;
+            assert_eq!(resp.status(), status, "{body}");
+            let value: Value = resp.json().await.unwrap();
+            assert_eq!(value["error"]["code"], code, "{value}");
+        }
+    };
+    let base = |destination: &str| json!({"script": "same", "source": "daily_sales", "destination": destination});
+    refused(base("../x"), StatusCode::BAD_REQUEST, "invalid_table_name").await;
+    refused(base("daily_sales"), StatusCode::CONFLICT, "table_exists").await;
+    let mut bad_mode = base("copy");
+    bad_mode["mode"] = json!("overwrite");
+    refused(bad_mode, StatusCode::UNPROCESSABLE_ENTITY, "invalid_mode").await;
+    let mut no_version = base("copy");
+    no_version["version"] = json!(9);
+    refused(
+        no_version,
+        StatusCode::NOT_FOUND,
+        "script_version_not_found",
+    )
+    .await;
+    let mut missing = base("copy");
+    missing["source"] = json!("nothing_here");
+    refused(missing, StatusCode::NOT_FOUND, "table_not_found").await;
+    refused(
+        json!({"script": "nope", "source": "daily_sales", "destination": "copy"}),
+        StatusCode::NOT_FOUND,
+        "script_not_found",
+    )
+    .await;
+
+    // Another project's scripts and jobs are not there at all.
+    let resp = server
+        .post_json(
+            &format!("/api/v1/projects/{other}/jobs"),
+            &owner,
+            json!({"script": "same", "source": "daily_sales", "destination": "copy"}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+
+    // Viewers read jobs but do not run them; strangers see no project.
+    let viewer = server.account("viewer@example.com").await;
+    let resp = server
+        .post_json(
+            &format!("/api/v1/projects/{project}/members"),
+            &owner,
+            json!({"email": "viewer@example.com", "role": "viewer"}),
+        )
+        .await;
+    assert!(resp.status().is_success());
+    let resp = server
+        .post_json(
+            &format!("/api/v1/projects/{project}/jobs"),
+            &viewer,
+            base("copy"),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let stranger = server.account("stranger@example.com").await;
+    let resp = server
+        .api(
+            Method::GET,
+            &format!("/api/v1/projects/{project}/jobs"),
+            &stranger,
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+
+    // Version 1 of the script runs as it was: every row, not the first.
+    let id = job(&server, &owner, &project, {
+        let mut b = base("copy");
+        b["version"] = json!(1);
+        b
+    })
+    .await;
+    let done = finished(&server, &owner, &project, &id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["rows_written"], 120);
+}
+
+/// Each way a job can fail, at once (more than `jobs.max_concurrent`, so some wait):
+/// each says why, and the destination keeps its version.
+#[tokio::test]
+async fn failing_jobs_say_why_and_leave_the_destination_as_it_was() {
+    let server = Server::start_with_env(&[
+        ("BURROW_JOBS__CHUNK_ROWS", "50"),
+        ("BURROW_JOBS__TIMEOUT_SECS", "8"),
+        ("BURROW_JOBS__MEMORY_MB", "256"),
+        ("BURROW_JOBS__MAX_OUTPUT_ROWS", "100"),
+        ("BURROW_JOBS__MAX_CONCURRENT", "2"),
+    ])
+    .await;
+    let owner = server.account("owner@example.com").await;
+    let project = server.project(&owner, "Sales").await;
+    add_sample(&server, &owner, &project).await;
+    script(&server, &owner, &project, "big_days", FILTER).await;
+    let first = job(
+        &server,
+        &owner,
+        &project,
+        json!({"script": "big_days", "source": "daily_sales", "destination": "target"}),
+    )
+    .await;
+    assert_eq!(
+        finished(&server, &owner, &project, &first).await["status"],
+        "succeeded"
+    );
+    let before = server
+        .get_json(&format!("/api/v1/projects/{project}/tables/target"), &owner)
+        .await;
+
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "raises",
+            "def transform(df):\n    return df['no_such_column']\n",
+            "transform raised KeyError on chunk 1",
+        ),
+        (
+            "loops",
+            "def transform(df):\n    while True:\n        pass\n",
+            "killed: timeout after 8 s",
+        ),
+        (
+            "hungry",
+            "def transform(df):\n    block = bytearray(2 * 1024 * 1024 * 1024)\n    return df\n",
+            "killed: out of memory",
+        ),
+        (
+            "everything",
+            "def transform(df):\n    return df\n",
+            "the job's output exceeds 100 rows",
+        ),
+        (
+            "shifty",
+            "def transform(df):\n    df = df.copy()\n    df['units'] = df['units'].astype(str) if len(df) < 50 else df['units']\n    return df\n",
+            "chunk 3's result has other columns or types than the first chunk's",
+        ),
+        (
+            "chatty",
+            "import math\n\ndef transform(df):\n    line = 'x' * 999\n    for _ in range(100_000):\n        print(line)\n    return df.head(1)\n",
+            "the script printed more than 1024 KiB",
+        ),
+        (
+            "not_a_frame",
+            "def transform(df):\n    return 42\n",
+            "transform returned int on chunk 1, not a pandas DataFrame",
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (name, source, _) in cases {
+        script(&server, &owner, &project, name, source).await;
+        ids.push(
+            job(
+                &server,
+                &owner,
+                &project,
+                json!({"script": name, "source": "daily_sales", "destination": "target", "mode": "replace"}),
+            )
+            .await,
+        );
+    }
+    let mut most_running = 0;
+    loop {
+        let jobs = server
+            .get_json(
+                &format!("/api/v1/projects/{project}/jobs?status=running"),
+                &owner,
+            )
+            .await;
+        most_running = most_running.max(jobs.as_array().unwrap().len());
+        let open = server
+            .get_json(
+                &format!("/api/v1/projects/{project}/jobs?status=pending"),
+                &owner,
+            )
+            .await;
+        if jobs.as_array().unwrap().is_empty() && open.as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        most_running <= 2,
+        "at most jobs.max_concurrent run at once: {most_running}"
+    );
+    for ((name, _, why), id) in cases.iter().zip(&ids) {
+        let done = finished(&server, &owner, &project, id).await;
+        assert_eq!(done["status"], "failed", "{name}: {done}");
+        let error = done["error"].as_str().unwrap();
+        assert!(error.contains(why), "{name}: {error}");
+    }
+    let raised = finished(&server, &owner, &project, &ids[0]).await;
+    let traceback = raised["traceback"].as_str().unwrap();
+    assert!(
+        traceback.contains("script.py\", line 2, in transform"),
+        "{traceback}"
+    );
+    assert!(
+        !traceback.contains("_job.py"),
+        "only the script's frames: {traceback}"
+    );
+
+    let after = server
+        .get_json(&format!("/api/v1/projects/{project}/tables/target"), &owner)
+        .await;
+    assert_eq!(before["version"], after["version"], "{after}");
+    assert_eq!(before["rows"], after["rows"]);
+    assert!(
+        job_sandboxes(&server).is_empty(),
+        "{:?}",
+        job_sandboxes(&server)
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_or_orphaned_job_leaves_nothing_behind() {
+    let mut server = Server::start_with_env(&[
+        ("BURROW_JOBS__TIMEOUT_SECS", "300"),
+        ("BURROW_QUEUE__LEASE_SECS", "2"),
+    ])
+    .await;
+    let owner = server.account("owner@example.com").await;
+    let project = server.project(&owner, "Sales").await;
+    add_sample(&server, &owner, &project).await;
+    script(
+        &server,
+        &owner,
+        &project,
+        "slow",
+        "def transform(df):\n    while True:\n        pass\n",
+    )
+    .await;
+    let body = json!({"script": "slow", "source": "daily_sales", "destination": "never"});
+
+    // Cancel mid-run: the sandbox goes, the destination never appears.
+    let id = job(&server, &owner, &project, body.clone()).await;
+    server
+        .wait_for(
+            &owner,
+            &format!("/api/v1/projects/{project}/jobs/{id}"),
+            |j| j["status"] == "running",
+        )
+        .await;
+    while job_sandboxes(&server).is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let resp = server
+        .post_json(
+            &format!("/api/v1/projects/{project}/jobs/{id}/cancel"),
+            &owner,
+            json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let cancelled = finished(&server, &owner, &project, &id).await;
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["error"], "cancelled by owner");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !job_sandboxes(&server).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            job_sandboxes(&server)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let resp = server
+        .post_json(
+            &format!("/api/v1/projects/{project}/jobs/{id}/cancel"),
+            &owner,
+            json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+
+    // `kill -9` of serve mid-job: after a restart the job ends failed, and its sandbox goes.
+    let id = job(&server, &owner, &project, body).await;
+    while job_sandboxes(&server).is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    server.kill_hard();
+    server.spawn().await;
+    let orphaned = finished(&server, &owner, &project, &id).await;
+    assert_eq!(orphaned["status"], "failed", "{orphaned}");
+    assert!(
+        orphaned["error"]
+            .as_str()
+            .unwrap()
+            .contains("worker ended without finishing it"),
+        "{orphaned}"
+    );
+    assert!(
+        job_sandboxes(&server).is_empty(),
+        "{:?}",
+        job_sandboxes(&server)
+    );
+    let resp = server
+        .api(
+            Method::GET,
+            &format!("/api/v1/projects/{project}/tables/never"),
+            &owner,
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
