@@ -6,6 +6,7 @@ mod apps;
 mod auth;
 mod egress;
 mod http;
+mod jobs;
 mod members;
 mod packages;
 mod projects;

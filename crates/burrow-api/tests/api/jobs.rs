@@ -1,0 +1,300 @@
+//! Job scripts and jobs through the API on both database backends: versions, the script
+//! check, jobs checked and queued, filters, cancel, and a job whose worker died read as
+//! failed. (Running jobs in real sandboxes is the binary's suite: `tests/apps/jobs.rs`.)
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::{expect_error, spawn_app, Db};
+
+async fn json_of(resp: reqwest::Response, status: StatusCode) -> Value {
+    let got = resp.status();
+    let text = resp.text().await.unwrap();
+    assert_eq!(got, status, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+const IDENTITY: &str = "import pandas as pd\n\ndef transform(df):\n    return df\n";
+
+async fn scripts_keep_every_version_and_refuse_what_cannot_run(db: Db) {
+    let app = spawn_app(db).await;
+    let owner = app.account("owner@example.com").await;
+    let project = app.project(&owner, "Sales").await;
+    let scripts = format!("/api/v1/projects/{project}/scripts");
+
+    let resp = app
+        .post(
+            &scripts,
+            Some(&owner.token),
+            json!({"name": "clean", "source": "import os\nos.system('ls')\n"}),
+        )
+        .await;
+    let message = expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "invalid_script").await;
+    assert!(
+        message.contains("line 1: job scripts may not import os"),
+        "{message}"
+    );
+    assert!(
+        message.contains("no top-level function transform(df)"),
+        "{message}"
+    );
+    let resp = app
+        .post(
+            &scripts,
+            Some(&owner.token),
+            json!({"name": "Bad Name", "source": IDENTITY}),
+        )
+        .await;
+    expect_error(
+        resp,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_script_name",
+    )
+    .await;
+    let listed = json_of(app.get(&scripts, &owner.token).await, StatusCode::OK).await;
+    assert_eq!(listed, json!([]), "nothing stored half-way");
+
+    let created = json_of(
+        app.post(
+            &scripts,
+            Some(&owner.token),
+            json!({"name": "clean", "source": IDENTITY}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(created["version"], 1);
+    let resp = app
+        .post(
+            &scripts,
+            Some(&owner.token),
+            json!({"name": "clean", "source": IDENTITY}),
+        )
+        .await;
+    expect_error(resp, StatusCode::CONFLICT, "script_exists").await;
+
+    let second = "def transform(df):\n    return df.head(10)\n";
+    let updated = json_of(
+        app.request(
+            Method::PUT,
+            &format!("{scripts}/clean"),
+            Some(&owner.token),
+            Some(json!({"source": second})),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(updated["version"], 2);
+    assert_eq!(updated["source"], second);
+    // A broken version is refused and the newest stays.
+    let resp = app
+        .request(
+            Method::PUT,
+            &format!("{scripts}/clean"),
+            Some(&owner.token),
+            Some(json!({"source": "def transform(df):\n    return (\n"})),
+        )
+        .await;
+    expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "invalid_script").await;
+    let detail = json_of(
+        app.get(&format!("{scripts}/clean"), &owner.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(detail["version"], 2);
+    let versions: Vec<i64> = detail["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(versions, vec![2, 1]);
+    assert_eq!(detail["versions"][1]["source"], IDENTITY);
+    assert_eq!(detail["versions"][0]["created_by"], "owner");
+
+    // Viewers read scripts and do not write them; strangers see no project.
+    let viewer = app.account("viewer@example.com").await;
+    app.add_member(&owner, &project, "viewer@example.com", "viewer")
+        .await;
+    json_of(
+        app.get(&format!("{scripts}/clean"), &viewer.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    let resp = app
+        .request(
+            Method::PUT,
+            &format!("{scripts}/clean"),
+            Some(&viewer.token),
+            Some(json!({"source": IDENTITY})),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let stranger = app.account("stranger@example.com").await;
+    let resp = app.get(&format!("{scripts}/clean"), &stranger.token).await;
+    expect_error(resp, StatusCode::NOT_FOUND, "project_not_found").await;
+}
+
+async fn jobs_are_queued_listed_and_cancelled(db: Db) {
+    let app = spawn_app(db).await;
+    let owner = app.account("owner@example.com").await;
+    let project = app.project(&owner, "Sales").await;
+    let resp = app
+        .post(
+            &format!("/api/v1/projects/{project}/tables/sample"),
+            Some(&owner.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let resp = app
+        .post(
+            &format!("/api/v1/projects/{project}/scripts"),
+            Some(&owner.token),
+            json!({"name": "copy", "source": IDENTITY}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let jobs = format!("/api/v1/projects/{project}/jobs");
+    let body = |destination: &str| json!({"script": "copy", "source": "daily_sales", "destination": destination});
+
+    // These tests run no job handler: queued jobs stay pending.
+    let first = json_of(
+        app.post(&jobs, Some(&owner.token), body("first")).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(first["status"], "pending");
+    assert_eq!(first["mode"], "create");
+    assert_eq!(first["script_version"], 1);
+    assert_eq!(first["created_by"], "owner");
+    let second = json_of(
+        app.post(&jobs, Some(&owner.token), body("second")).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let listed = json_of(app.get(&jobs, &owner.token).await, StatusCode::OK).await;
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            second["id"].as_str().unwrap(),
+            first["id"].as_str().unwrap()
+        ]
+    );
+    let by_table = json_of(
+        app.get(&format!("{jobs}?table=first"), &owner.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(by_table.as_array().unwrap().len(), 1);
+    let resp = app
+        .get(&format!("{jobs}?status=sleeping"), &owner.token)
+        .await;
+    expect_error(resp, StatusCode::BAD_REQUEST, "invalid_status").await;
+
+    // Cancel: a pending job ends at once, saying by whom; its task is cancelled too.
+    let id = first["id"].as_str().unwrap();
+    let cancelled = json_of(
+        app.post(
+            &format!("{jobs}/{id}/cancel"),
+            Some(&owner.token),
+            json!({}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["error"], "cancelled by owner");
+    let job = app.store.get_job(&project, id).await.unwrap();
+    let task = app
+        .store
+        .get_task(job.task_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(task.status.as_str(), "cancelled");
+    let resp = app
+        .post(
+            &format!("{jobs}/{id}/cancel"),
+            Some(&owner.token),
+            json!({}),
+        )
+        .await;
+    expect_error(resp, StatusCode::CONFLICT, "job_finished").await;
+    let only = json_of(
+        app.get(&format!("{jobs}?status=cancelled"), &owner.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(only.as_array().unwrap().len(), 1);
+
+    // A job whose worker stopped renewing its claim, with no attempt left, reads failed.
+    let second_id = second["id"].as_str().unwrap();
+    let now = burrow_store::now_ms();
+    let claimed = app
+        .store
+        .claim_task(&["job.run"], "claim_test", now, now + 1)
+        .await
+        .unwrap()
+        .expect("the job's task is queued");
+    assert_eq!(claimed.payload, second_id);
+    assert!(app.store.start_job(second_id).await.unwrap());
+    let running = json_of(
+        app.get(&format!("{jobs}/{second_id}"), &owner.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(running["status"], "running");
+    app.store.reap_tasks(now + 10).await.unwrap();
+    let failed = json_of(
+        app.get(&format!("{jobs}/{second_id}"), &owner.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("worker ended without finishing it"),
+        "{failed}"
+    );
+    assert!(failed["finished_at"].is_string());
+
+    // Another project's job is not there; a viewer cannot cancel.
+    let other = app.project(&owner, "Other").await;
+    let resp = app
+        .get(
+            &format!("/api/v1/projects/{other}/jobs/{second_id}"),
+            &owner.token,
+        )
+        .await;
+    expect_error(resp, StatusCode::NOT_FOUND, "job_not_found").await;
+    let viewer = app.account("viewer@example.com").await;
+    app.add_member(&owner, &project, "viewer@example.com", "viewer")
+        .await;
+    json_of(app.get(&jobs, &viewer.token).await, StatusCode::OK).await;
+    let resp = app
+        .post(
+            &format!("{jobs}/{second_id}/cancel"),
+            Some(&viewer.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+}
+
+both_backends!(
+    scripts_keep_every_version_and_refuse_what_cannot_run,
+    jobs_are_queued_listed_and_cancelled,
+);
