@@ -157,6 +157,7 @@ fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             routes::jobs::get_script,
             routes::jobs::update_script
         ))
+        .routes(routes!(routes::jobs::try_script))
         .routes(routes!(routes::jobs::list_jobs, routes::jobs::create_job))
         .routes(routes!(routes::jobs::get_job))
         .routes(routes!(routes::jobs::cancel_job))

@@ -80,7 +80,9 @@ fn check_script(services: &Services, source: &str) -> Result<(), Error> {
         })
         .collect::<Vec<_>>()
         .join("; ");
-    Err(Error::new(Kind::Unprocessable, "invalid_script", message).with_field("source"))
+    let mut e = Error::new(Kind::Unprocessable, "invalid_script", message).with_field("source");
+    e.details = findings.iter().map(crate::error::Finding::from).collect();
+    Err(e)
 }
 
 fn check_script_name(name: &str) -> Result<(), Error> {
@@ -305,6 +307,91 @@ pub async fn cancel_job(services: &Services, member: &Membership, id: &str) -> R
         ));
     }
     get_job(services, member, id).await
+}
+
+/// The rows "Try it" runs a script on.
+pub const TRIAL_ROWS: usize = 100;
+
+/// What a script did to a table's first rows: the rows before, and after or why not.
+#[derive(Debug)]
+pub struct Trial {
+    pub before: Vec<RecordBatch>,
+    pub after: Vec<RecordBatch>,
+    pub output: String,
+    pub failure: Option<Failure>,
+}
+
+/// Runs `source` (not yet saved, so its check runs first) on the first [`TRIAL_ROWS`]
+/// rows of `table` in a sandbox of its own, as a job would, writing nothing.
+pub async fn try_script(
+    services: &Services,
+    member: &Membership,
+    source: &str,
+    table: &str,
+) -> Result<Trial, Error> {
+    require(member, Role::Editor)?;
+    check_script(services, source)?;
+    let table = services
+        .store
+        .get_table(&member.project.id, table)
+        .await
+        .map_err(|e| Error::or_not_found(e, table_not_found).with_field("table"))?;
+    let envs = services.builds.environments();
+    let base = envs
+        .base_key()
+        .await
+        .map_err(|e| Error::internal(e.to_string()))?;
+    let env = envs.get(&base).ok_or_else(|| {
+        Error::new(
+            Kind::Unavailable,
+            "environment_not_ready",
+            "the base Python environment is still being built: try again in a minute",
+        )
+    })?;
+    let mut rows = burrow_data::chunks::read(Arc::clone(&services.blobs), &table.blob, TRIAL_ROWS)
+        .await
+        .map_err(|e| crate::data::error(e, "table_unreadable"))?;
+    let first = match rows.next().await {
+        Some(batch) => batch.map_err(|e| crate::data::error(e, "table_unreadable"))?,
+        None => {
+            return Err(Error::internal(
+                "a table gave no rows, not even an empty chunk",
+            ))
+        }
+    };
+    let first = first.slice(0, first.num_rows().min(TRIAL_ROWS));
+    drop(rows);
+    let limits = burrow_jobs::Limits {
+        timeout: Duration::from_secs(services.config.jobs.timeout_secs.min(30)),
+        max_log_bytes: 64 << 10,
+        ..limits(&services.config)
+    };
+    let spec = burrow_jobs::spec(&env, "trial", &limits);
+    let runtime = Arc::clone(services.supervisor.runtime());
+    let mut sink = Collect::default();
+    let input = futures::stream::iter([Ok(first.clone())]);
+    let (counters, outcome) =
+        burrow_jobs::run(runtime, spec, &limits, source, input, &mut sink).await;
+    Ok(Trial {
+        before: vec![first],
+        after: sink.0,
+        output: counters.output,
+        failure: outcome.err(),
+    })
+}
+
+/// Keeps every result in memory: for "Try it", whose input is one small chunk.
+#[derive(Default)]
+struct Collect(Vec<RecordBatch>);
+
+#[async_trait::async_trait]
+impl burrow_jobs::Sink for Collect {
+    fn result(&mut self, batch: RecordBatch) -> Result<(), Failure> {
+        self.0.push(batch);
+        Ok(())
+    }
+
+    async fn progress(&mut self, _counters: &Counters) {}
 }
 
 /// Runs [`JOB_RUN`] tasks: register it on the queue with `jobs.max_concurrent`.

@@ -2,6 +2,10 @@
 import { request, upload } from './client';
 import type {
   App,
+  Job,
+  JobForm,
+  JobScript,
+  JobScriptDetail,
   AppDetail,
   AppSource,
   EgressDecision,
@@ -29,6 +33,8 @@ const projectPath = (p: string) => `/api/v1/projects/${enc(p)}`;
 const appPath = (p: string, a: string) => `${projectPath(p)}/apps/${enc(a)}`;
 const tablePath = (p: string, t: string) => `${projectPath(p)}/tables/${enc(t)}`;
 const sourcePath = (p: string, s: string) => `${projectPath(p)}/sources/${enc(s)}`;
+const scriptPath = (p: string, s: string) => `${projectPath(p)}/scripts/${enc(s)}`;
+const jobPath = (p: string, j: string) => `${projectPath(p)}/jobs/${enc(j)}`;
 
 /** A page of rows, optionally sorted by one column. */
 function pageQuery(page: { offset: number; limit: number; sort?: string; order?: 'asc' | 'desc' }) {
@@ -119,6 +125,23 @@ export const api = {
   sourceRows: (p: string, s: string, schema: string, t: string, page: { offset: number; limit: number; sort?: string; order?: 'asc' | 'desc' }) =>
     request<Rows>('GET', `${sourcePath(p, s)}/tables/${enc(schema)}/${enc(t)}/rows?${pageQuery(page)}`),
 
+  scripts: (p: string) => request<JobScript[]>('GET', `${projectPath(p)}/scripts`),
+  script: (p: string, s: string) => request<JobScriptDetail>('GET', scriptPath(p, s)),
+  createScript: (p: string, name: string, source: string) =>
+    request<JobScript>('POST', `${projectPath(p)}/scripts`, { json: { name, source } }),
+  /** Saves the script's next version. */
+  saveScript: (p: string, s: string, source: string) => request<JobScript>('PUT', scriptPath(p, s), { json: { source } }),
+  jobs: (p: string, filter: { status?: string; table?: string } = {}) => {
+    const q = new URLSearchParams();
+    if (filter.status) q.set('status', filter.status);
+    if (filter.table) q.set('table', filter.table);
+    const query = q.toString();
+    return request<Job[]>('GET', `${projectPath(p)}/jobs${query ? `?${query}` : ''}`);
+  },
+  job: (p: string, j: string) => request<Job>('GET', jobPath(p, j)),
+  createJob: (p: string, form: JobForm) => request<Job>('POST', `${projectPath(p)}/jobs`, { json: form }),
+  cancelJob: (p: string, j: string) => request<Job>('POST', `${jobPath(p, j)}/cancel`),
+
   packages: () => request<Package[]>('GET', '/api/v1/packages'),
   addPackage: (name: string, maxVersion?: string) =>
     request<Package>('POST', '/api/v1/packages', { json: { name, max_version: maxVersion || null } }),
@@ -129,6 +152,8 @@ export const api = {
     request<User>('POST', '/api/v1/users', { json: u }),
 };
 
+/** Where to stream a job's log from (Server-Sent Events). */
+export const jobLogUrl = (p: string, j: string) => `${jobPath(p, j)}/log`;
 /** Where to stream a build's log from (Server-Sent Events). */
 export const buildLogUrl = (p: string, a: string, build: string) => `${appPath(p, a)}/builds/${enc(build)}/log`;
 /** Where to stream an app's output from (Server-Sent Events). */

@@ -232,3 +232,57 @@ export interface SourceTableDetail {
   name: string;
   columns: Column[];
 }
+
+/** A job script, with its newest version's source. */
+export interface JobScript {
+  id: string;
+  name: string;
+  version: number;
+  source: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ScriptVersion {
+  version: number;
+  source: string;
+  created_by: string | null;
+  created_at: string;
+}
+
+export interface JobScriptDetail extends JobScript {
+  versions: ScriptVersion[];
+}
+
+export type JobStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export type JobMode = 'create' | 'replace' | 'append';
+export const JOB_MODES: JobMode[] = ['create', 'replace', 'append'];
+
+/** A transform job: a script version run from one project table into another. */
+export interface Job {
+  id: string;
+  script: string;
+  script_version: number;
+  source: string;
+  destination: string;
+  mode: JobMode;
+  status: JobStatus;
+  rows_read: number;
+  rows_written: number;
+  chunks: number;
+  error: string | null;
+  traceback: string | null;
+  created_by: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  duration_ms: number | null;
+}
+
+export interface JobForm {
+  script: string;
+  version?: number;
+  source: string;
+  destination: string;
+  mode: JobMode;
+}

@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, Editor, ProjectAccess, Viewer};
+use crate::routes::tables::{result_columns, result_rows, RowsDto};
 use crate::AppState;
 
 /// A script, with its newest version's source.
@@ -234,6 +235,75 @@ pub async fn update_script(
 ) -> Result<Json<ScriptDto>, ApiError> {
     let script = use_case::update_script(&state, &access, &path.1, &request.source).await?;
     Ok(Json(script_dto(script)))
+}
+
+/// A script to try on a table's first rows.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TryRequest {
+    /// The script, saved or not.
+    pub source: String,
+    /// The project table whose first 100 rows it runs on.
+    pub table: String,
+}
+
+/// What a script did to a table's first rows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TryDto {
+    pub before: RowsDto,
+    /// The result; absent when the script failed.
+    pub after: Option<RowsDto>,
+    /// What the script printed.
+    pub output: String,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The script's traceback, when it raised.
+    pub traceback: Option<String>,
+}
+
+fn rows_dto(batches: &[arrow::array::RecordBatch]) -> Option<RowsDto> {
+    let first = batches.first()?;
+    Some(RowsDto {
+        columns: result_columns(&first.schema()),
+        rows: result_rows(batches, use_case::TRIAL_ROWS),
+    })
+}
+
+/// Try a script, saved or not, on the first 100 rows of a table, in a sandbox as a job
+/// runs: the rows before and after, or the error and traceback. Nothing is written.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/scripts/try", tag = "jobs",
+    params(("project" = String, Path, description = "Project id")),
+    request_body = TryRequest,
+    responses(
+        (status = 200, description = "The rows before and after, or why it failed", body = TryDto),
+        (status = 403, description = "Viewers cannot run scripts", body = ErrorBody),
+        (status = 404, description = "No such table", body = ErrorBody),
+        (status = 422, description = "The script's problems, each with its line", body = ErrorBody),
+    ))]
+pub async fn try_script(
+    State(state): State<AppState>,
+    access: ProjectAccess<Editor>,
+    ApiJson(request): ApiJson<TryRequest>,
+) -> Result<Json<TryDto>, ApiError> {
+    let trial = use_case::try_script(&state, &access, &request.source, &request.table).await?;
+    let before = rows_dto(&trial.before).unwrap_or(RowsDto {
+        columns: Vec::new(),
+        rows: Vec::new(),
+    });
+    let (error, traceback) = match trial.failure {
+        Some(f) => (Some(f.error), f.traceback),
+        None => (None, None),
+    };
+    Ok(Json(TryDto {
+        before,
+        after: if error.is_none() {
+            rows_dto(&trial.after)
+        } else {
+            None
+        },
+        output: trial.output,
+        error,
+        traceback,
+    }))
 }
 
 /// The project's jobs, newest first (at most 200).

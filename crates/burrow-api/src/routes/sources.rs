@@ -318,7 +318,7 @@ pub async fn source_rows(
     let page = page_of(query)?;
     let result = use_case::rows(&state, &access, &source, &schema, &table, &page).await?;
     Ok(Json(RowsDto {
-        columns: result_columns(&result),
-        rows: result_rows(&result, burrow_service::data::MAX_PAGE as usize),
+        columns: result_columns(&result.schema),
+        rows: result_rows(&result.batches, burrow_service::data::MAX_PAGE as usize),
     }))
 }

@@ -4,7 +4,7 @@
 use axum::extract::{FromRequest, Multipart, Query, Request, State};
 use axum::http::StatusCode;
 use axum::Json;
-use burrow_data::{Column, ColumnType, QueryResult};
+use burrow_data::{Column, ColumnType};
 use burrow_service::data::{self as use_case, Page, TableFile};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -93,9 +93,8 @@ pub struct QueryResultDto {
 /// The most rows the console sends back; the rest are counted.
 pub const CONSOLE_ROWS: usize = 1000;
 
-pub(crate) fn result_columns(result: &QueryResult) -> Vec<ColumnDto> {
-    result
-        .schema
+pub(crate) fn result_columns(schema: &arrow::datatypes::Schema) -> Vec<ColumnDto> {
+    schema
         .fields()
         .iter()
         .map(|f| ColumnDto {
@@ -107,9 +106,12 @@ pub(crate) fn result_columns(result: &QueryResult) -> Vec<ColumnDto> {
         .collect()
 }
 
-pub(crate) fn result_rows(result: &QueryResult, max: usize) -> Vec<Vec<Option<String>>> {
+pub(crate) fn result_rows(
+    batches: &[arrow::array::RecordBatch],
+    max: usize,
+) -> Vec<Vec<Option<String>>> {
     let mut rows = Vec::new();
-    for batch in &result.batches {
+    for batch in batches {
         if rows.len() >= max {
             break;
         }
@@ -406,8 +408,8 @@ pub async fn table_rows(
     let page = page_of(query)?;
     let (_, result) = use_case::rows(&state, &access, &path.1, &page).await?;
     Ok(Json(RowsDto {
-        columns: result_columns(&result),
-        rows: result_rows(&result, use_case::MAX_PAGE as usize),
+        columns: result_columns(&result.schema),
+        rows: result_rows(&result.batches, use_case::MAX_PAGE as usize),
     }))
 }
 
@@ -466,9 +468,9 @@ pub async fn run_query(
         }
         None => use_case::query(&state, &access, &request.sql).await?,
     };
-    let rows = result_rows(&result, CONSOLE_ROWS);
+    let rows = result_rows(&result.batches, CONSOLE_ROWS);
     Ok(Json(QueryResultDto {
-        columns: result_columns(&result),
+        columns: result_columns(&result.schema),
         shown: rows.len() as u64,
         rows,
         row_count: result.rows,

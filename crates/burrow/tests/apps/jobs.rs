@@ -95,6 +95,67 @@ async fn a_job_transforms_a_table_in_chunks_into_a_new_table() {
     add_sample(&server, &owner, &project).await;
     script(&server, &owner, &project, "big_days", FILTER).await;
 
+    // "Try it": the first 100 rows before and after, in a sandbox, writing nothing.
+    let tried: Value = server
+        .post_json(
+            &format!("/api/v1/projects/{project}/scripts/try"),
+            &owner,
+            json!({"source": FILTER, "table": "daily_sales"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        tried["before"]["rows"].as_array().unwrap().len(),
+        100,
+        "{tried}"
+    );
+    let after = &tried["after"];
+    assert_eq!(
+        after["columns"].as_array().unwrap().last().unwrap()["name"],
+        "double_units"
+    );
+    let first_hundred_over_60 = burrow_data::SAMPLE_CSV
+        .lines()
+        .skip(1) // the header
+        .take(100)
+        .filter(|l| l.split(',').nth(2).unwrap().parse::<i64>().unwrap() > 60)
+        .count();
+    assert_eq!(
+        after["rows"].as_array().unwrap().len(),
+        first_hundred_over_60
+    );
+    assert!(
+        tried["output"]
+            .as_str()
+            .unwrap()
+            .contains("chunk of 100 rows"),
+        "{tried}"
+    );
+    let broken: Value = server
+        .post_json(
+            &format!("/api/v1/projects/{project}/scripts/try"),
+            &owner,
+            json!({"source": "def transform(df):\n    return df['nope']\n", "table": "daily_sales"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(broken["after"].is_null(), "{broken}");
+    assert!(
+        broken["error"].as_str().unwrap().contains("KeyError"),
+        "{broken}"
+    );
+    assert!(
+        broken["traceback"]
+            .as_str()
+            .unwrap()
+            .contains("line 2, in transform"),
+        "{broken}"
+    );
+
     let id = job(
         &server,
         &owner,
