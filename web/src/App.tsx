@@ -16,6 +16,9 @@ import { DataPage } from './pages/DataPage';
 import { TablePage } from './pages/TablePage';
 import { SourcePage } from './pages/SourcePage';
 import { SourceTablePage } from './pages/SourceTablePage';
+import { JobsPage } from './pages/JobsPage';
+import { JobPage } from './pages/JobPage';
+import { ScriptPage } from './pages/ScriptPage';
 import { AdminPage } from './pages/AdminPage';
 import { NotFoundPage } from './pages/NotFoundPage';
 
@@ -43,6 +46,10 @@ export function App() {
                 <Route path="data/:tableName" element={<TablePage />} />
                 <Route path="data/sources/:sourceName" element={<SourcePage />} />
                 <Route path="data/sources/:sourceName/:schema/:tableName" element={<SourceTablePage />} />
+                <Route path="jobs" element={<JobsPage />} />
+                <Route path="jobs/scripts/new" element={<ScriptPage />} />
+                <Route path="jobs/scripts/:scriptName" element={<ScriptPage />} />
+                <Route path="jobs/:jobId" element={<JobPage />} />
                 <Route path="settings" element={<ProjectSettingsPage />} />
                 <Route path="*" element={<NotFoundPage />} />
               </Route>

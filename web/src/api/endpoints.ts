@@ -6,6 +6,7 @@ import type {
   JobForm,
   JobScript,
   JobScriptDetail,
+  ScriptTrial,
   AppDetail,
   AppSource,
   EgressDecision,
@@ -131,6 +132,9 @@ export const api = {
     request<JobScript>('POST', `${projectPath(p)}/scripts`, { json: { name, source } }),
   /** Saves the script's next version. */
   saveScript: (p: string, s: string, source: string) => request<JobScript>('PUT', scriptPath(p, s), { json: { source } }),
+  /** Runs a script, saved or not, on the first 100 rows of a table; writes nothing. */
+  tryScript: (p: string, source: string, table: string) =>
+    request<ScriptTrial>('POST', `${projectPath(p)}/scripts/try`, { json: { source, table } }),
   jobs: (p: string, filter: { status?: string; table?: string } = {}) => {
     const q = new URLSearchParams();
     if (filter.status) q.set('status', filter.status);

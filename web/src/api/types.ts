@@ -286,3 +286,12 @@ export interface JobForm {
   destination: string;
   mode: JobMode;
 }
+
+/** What a script did to a table's first 100 rows: before, and after or why not. */
+export interface ScriptTrial {
+  before: Rows;
+  after: Rows | null;
+  output: string;
+  error: string | null;
+  traceback: string | null;
+}

@@ -83,6 +83,10 @@ export function ProjectLayout() {
               <Icon name="database" size={14} />
               Data
             </NavLink>
+            <NavLink to={`/projects/${projectId}/jobs`} className="subnav-tab">
+              <Icon name="play" size={14} />
+              Jobs
+            </NavLink>
             <NavLink to={`/projects/${projectId}/settings`} className="subnav-tab">
               <Icon name="settings" size={14} />
               Settings

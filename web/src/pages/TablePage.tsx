@@ -14,6 +14,7 @@ import { useToast } from '../components/Toast';
 import { canEditApps } from '../lib/roles';
 import { formatAbsolute } from '../lib/time';
 import { RowsPreview } from './data/RowsPreview';
+import { JobList } from './JobsPage';
 import { UploadTableDialog } from './data/UploadTableDialog';
 import { formatBytes, formatCount } from './data/format';
 
@@ -22,6 +23,9 @@ export function TablePage() {
   const { tableName = '' } = useParams();
   useDocumentTitle(tableName, project.name);
   const { data: table, error, reload, setData } = useApi(`table:${project.id}:${tableName}`, () => api.table(project.id, tableName));
+  const { data: jobs, error: jobsError, reload: reloadJobs } = useApi(`jobs:${project.id}:table:${tableName}`, () =>
+    api.jobs(project.id, { table: tableName }),
+  );
   const editor = canEditApps(project.role);
   const [replacing, setReplacing] = useState(false);
   const [deleting, setDeleting] = useState(false);
@@ -100,6 +104,14 @@ export function TablePage() {
         cacheKey={`rows:${project.id}:${tableName}:${table.version}`}
         total={table.rows}
         load={(page) => api.tableRows(project.id, tableName, page)}
+      />
+
+      <JobList
+        jobs={jobs}
+        error={jobsError}
+        onRetry={() => void reloadJobs()}
+        projectId={project.id}
+        title="Jobs that read or wrote this table"
       />
 
       {replacing && (
