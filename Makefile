@@ -61,6 +61,7 @@ bench: web
 	PATH="$$PATH:/usr/sbin" ./target/release/app_proxy 5
 	PATH="$$PATH:/usr/sbin" ./target/release/egress_proxy 5
 	bash scripts/with-postgres.sh ./target/release/data_bridge 5
+	bash scripts/with-postgres.sh ./target/release/transform_job 3
 
 # Re-pins the base environment after crates/burrow-envs/base/requirements.in changes.
 base-lock: deps

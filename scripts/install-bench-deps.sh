@@ -8,11 +8,11 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nginx-light
 fi
-# DuckDB and psycopg, the data bridge benchmark's baselines (aggregates over Parquet, and
-# pandas.read_sql over PostgreSQL), in a virtual environment of its own (uv comes from
-# install-deps.sh).
-if [ ! -x target/bench-venv/bin/python ] || ! target/bench-venv/bin/python -c 'import duckdb, pandas, psycopg' 2>/dev/null; then
-  echo "burrow: installing DuckDB and psycopg for the data benchmark into target/bench-venv"
+# DuckDB, psycopg and SQLAlchemy, the data benchmarks' baselines (aggregates over Parquet,
+# pandas.read_sql and to_sql over PostgreSQL), in a virtual environment of its own (uv
+# comes from install-deps.sh).
+if [ ! -x target/bench-venv/bin/python ] || ! target/bench-venv/bin/python -c 'import duckdb, pandas, psycopg, sqlalchemy' 2>/dev/null; then
+  echo "burrow: installing DuckDB, psycopg and SQLAlchemy for the data benchmarks into target/bench-venv"
   uv venv --quiet --allow-existing --python /usr/bin/python3 target/bench-venv
-  uv pip install --quiet --python target/bench-venv/bin/python 'duckdb==2.0.0' pandas pyarrow 'psycopg[binary]==3.3.9'
+  uv pip install --quiet --python target/bench-venv/bin/python 'duckdb==2.0.0' pandas pyarrow 'psycopg[binary]==3.3.9' 'sqlalchemy==2.0.54'
 fi

@@ -125,6 +125,11 @@ impl Builds {
         BuildHandler(self.clone())
     }
 
+    /// Wakes this process's queue, for whatever was queued (not only builds).
+    pub fn waker(&self) -> &burrow_queue::Waker {
+        &self.inner.waker
+    }
+
     pub fn environments(&self) -> &Environments {
         &self.inner.envs
     }

@@ -239,6 +239,7 @@ pub async fn create_job(
     // One attempt: a job is not run twice on its own; "run again" makes a new one.
     let task = burrow_queue::enqueue(&services.store, JOB_RUN, &id, &id, 1).await?;
     services.store.set_job_task(&id, &task.id).await?;
+    services.builds.waker().wake();
     Ok(services.store.get_job(project, &id).await?)
 }
 

@@ -1,0 +1,156 @@
+//! Transform jobs: 1,000,000 rows × 6 columns through the seed's example `transform` (a
+//! computed column and a filter) three ways, in one run: a Burrow job, project table to
+//! project table; the same transform done directly on the host (pyarrow reads the
+//! Parquet file, pandas transforms, pyarrow writes Parquet); and the seed's own way,
+//! `pandas.read_sql` → transform → `to_sql` on PostgreSQL.
+//!
+//! Usage: `cargo run --release -p burrow-bench --bin transform_job [ROUNDS]` as root, under
+//! `scripts/with-postgres.sh` (`make bench` does both, after `scripts/install-bench-deps.sh`
+//! put pandas, psycopg and SQLAlchemy in `target/bench-venv`). The job's time is what a
+//! person waits: from the API call that queues it until the API says it succeeded, with
+//! the default settings (chunks of 50,000 rows, 512 MB). Best of ROUNDS (default 3); the
+//! seed's way, at half a minute a run, once. Goals: at least 0.8× the direct pipeline's
+//! throughput, and at least 5× the seed's.
+
+#![allow(clippy::disallowed_methods)]
+
+use std::time::{Duration, Instant};
+
+use burrow_bench::data::{python, Setup, Warehouse, ROWS, TIMER};
+use serde_json::{json, Value};
+
+/// The seed's example: a computed column and a filter.
+const TRANSFORM: &str = r#"
+def transform(df):
+    out = df[df["f"] > 0.5].copy()
+    out["score"] = out["f"] * 100 + out["k"]
+    return out
+"#;
+
+#[tokio::main]
+async fn main() {
+    let rounds: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let setup = Setup::new();
+    let served = setup.serve(&[]).await;
+    let project = served.project.clone();
+    served
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/projects/{project}/scripts"),
+            Some(json!({"name": "seed_example", "source": TRANSFORM})),
+            201,
+        )
+        .await;
+
+    // A Burrow job, table to table, as a person runs it.
+    let mut job_times = Vec::new();
+    let mut written = 0;
+    for round in 0..rounds {
+        let t = Instant::now();
+        let job = served
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/v1/projects/{project}/jobs"),
+                Some(json!({
+                    "script": "seed_example", "source": "bench",
+                    "destination": format!("out_{round}"),
+                })),
+                201,
+            )
+            .await;
+        let id = job["id"].as_str().unwrap().to_owned();
+        let done: Value = loop {
+            let job = served
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/api/v1/projects/{project}/jobs/{id}"),
+                    None,
+                    200,
+                )
+                .await;
+            if !matches!(job["status"].as_str(), Some("pending" | "running")) {
+                break job;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let elapsed = t.elapsed().as_secs_f64();
+        assert_eq!(done["status"], "succeeded", "{done}");
+        assert_eq!(done["rows_read"], ROWS as i64);
+        written = done["rows_written"].as_i64().unwrap();
+        println!(
+            "  job {round}: {elapsed:.3} s, {} chunks, {written} rows written",
+            done["chunks"]
+        );
+        job_times.push(elapsed);
+    }
+    let job = job_times.iter().copied().fold(f64::INFINITY, f64::min);
+
+    // Directly on the host: Parquet in, pandas, Parquet out.
+    let out = setup.dir.path().join("direct.parquet");
+    let direct = format!(
+        "{TIMER}\nimport pyarrow as pa, pyarrow.parquet as pq\n{TRANSFORM}\n\
+         def run():\n    df = transform(pq.read_table(sys.argv[1]).to_pandas())\n    \
+         pq.write_table(pa.Table.from_pandas(df, preserve_index=False), sys.argv[2], compression='zstd')\n    \
+         return len(df)\n\
+         s, n = best(run, int(sys.argv[3]))\nprint(s, n)"
+    );
+    let printed = python(
+        &setup.base_python,
+        &direct,
+        &[
+            setup.parquet.to_str().unwrap(),
+            out.to_str().unwrap(),
+            &rounds.to_string(),
+        ],
+    );
+    let (direct, direct_rows) = printed.split_once(' ').unwrap();
+    let direct: f64 = direct.parse().unwrap();
+    assert_eq!(
+        direct_rows.parse::<i64>().unwrap(),
+        written,
+        "the same rows"
+    );
+
+    // The seed's way: read_sql, transform, to_sql, on PostgreSQL.
+    let warehouse = Warehouse::load(&setup);
+    let mut admin = url::Url::parse(&std::env::var("BURROW_TEST_POSTGRES_URL").unwrap()).unwrap();
+    admin.set_path(&warehouse.database);
+    let sqlalchemy = admin
+        .as_str()
+        .replacen("postgresql://", "postgresql+psycopg://", 1);
+    let seed = format!(
+        "{TIMER}\nimport warnings, pandas, sqlalchemy\nwarnings.simplefilter('ignore')\n{TRANSFORM}\n\
+         engine = sqlalchemy.create_engine(sys.argv[1])\n\
+         def run():\n    with engine.connect() as con:\n        df = transform(pandas.read_sql('select * from bench', con))\n    \
+         df.to_sql('bench_out', engine, if_exists='replace', index=False)\n    return len(df)\n\
+         s, n = best(run, 1)\nprint(s, n)"
+    );
+    let printed = python(&setup.bench_python, &seed, &[&sqlalchemy]);
+    let (seed, seed_rows) = printed.split_once(' ').unwrap();
+    let seed: f64 = seed.parse().unwrap();
+    assert_eq!(seed_rows.parse::<i64>().unwrap(), written, "the same rows");
+    drop(warehouse);
+
+    let rate = |s: f64| ROWS as f64 / s;
+    println!("{ROWS} rows × 6 columns through the seed's transform ({written} rows out):");
+    println!(
+        "  direct on the host (Parquet → pandas → Parquet), best of {rounds}: {direct:.3} s, {:.0} rows/s",
+        rate(direct)
+    );
+    println!(
+        "  the seed's way (read_sql → pandas → to_sql), once:             {seed:.3} s, {:.0} rows/s",
+        rate(seed)
+    );
+    println!(
+        "  a Burrow job (table → table, queued, sandboxed), best of {rounds}:   {job:.3} s, {:.0} rows/s",
+        rate(job)
+    );
+    println!(
+        "  throughput vs direct: {:.2}× (goal ≥ 0.8×); vs the seed's way: {:.2}× (goal ≥ 5×)",
+        direct / job,
+        seed / job
+    );
+}
