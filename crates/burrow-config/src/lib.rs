@@ -335,6 +335,8 @@ pub struct JobsConfig {
     pub memory_mb: u64,
     /// The most rows a job may write; more fails the job, never a cut.
     pub max_output_rows: u64,
+    /// The most a job's results may hold in memory, as Arrow counts them.
+    pub max_output_mb: u64,
     /// The most of a job's printed output kept in its log.
     pub max_log_kb: usize,
     /// The modules a job script may import.
@@ -349,6 +351,7 @@ impl Default for JobsConfig {
             timeout_secs: 60,
             memory_mb: 512,
             max_output_rows: 1_000_000,
+            max_output_mb: 1024,
             max_log_kb: 1024,
             script_imports: ["pandas", "numpy", "datetime", "math"]
                 .map(String::from)

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use burrow_sandbox::{
@@ -38,6 +38,8 @@ pub struct Limits {
     pub cpus: f64,
     /// The most rows all results together may have.
     pub max_output_rows: u64,
+    /// The most all results together may hold in memory, as Arrow counts it.
+    pub max_output_bytes: u64,
     /// The largest single message the runner may send (one chunk's result).
     pub max_frame_bytes: usize,
     /// The most of the script's printed output kept.
@@ -51,6 +53,7 @@ impl Default for Limits {
             memory_bytes: 512 << 20,
             cpus: 1.0,
             max_output_rows: 1_000_000,
+            max_output_bytes: 1 << 30,
             max_frame_bytes: 256 << 20,
             max_log_bytes: 1 << 20,
         }
@@ -206,6 +209,8 @@ where
                 .await
             };
             tokio::select! {
+                // The runner's last answer comes before its exit: read it first.
+                biased;
                 result = exchange => result,
                 exit = runtime.wait(&sandbox.id) => Err(ended_early(exit.ok(), limits)),
             }
@@ -293,6 +298,7 @@ where
         other => return Err(unexpected(other)),
     }
     let mut first: Option<SchemaRef> = None;
+    let mut output_bytes = 0u64;
     loop {
         let batch = match input.next().await {
             Some(batch) => batch?,
@@ -306,7 +312,7 @@ where
             other => return Err(unexpected(other)),
         };
         let chunk = counters.chunks;
-        for result in decode(payload, chunk)? {
+        for result in decode(payload, chunk).await? {
             match &first {
                 None => first = Some(result.schema()),
                 Some(schema) => same_columns(schema, &result.schema(), chunk)?,
@@ -319,7 +325,22 @@ where
                     limits.max_output_rows
                 )));
             }
-            sink.result(result)?;
+            output_bytes += result.get_array_memory_size() as u64;
+            if output_bytes > limits.max_output_bytes {
+                return Err(Failure::new(format!(
+                    "the job's output exceeds {} MiB (jobs.max_output_mb): return fewer or \
+                     smaller columns, or ask an admin to raise the limit",
+                    limits.max_output_bytes >> 20
+                )));
+            }
+            // Casting and writing Parquet is work for a blocking thread, not the async ones.
+            if tokio::runtime::Handle::current().runtime_flavor()
+                == tokio::runtime::RuntimeFlavor::MultiThread
+            {
+                tokio::task::block_in_place(|| sink.result(result))?;
+            } else {
+                sink.result(result)?;
+            }
         }
         log.read(runtime, id).await;
         counters.output = log.text();
@@ -345,34 +366,100 @@ fn encode(batch: &RecordBatch) -> Result<Vec<u8>, Failure> {
     Ok(bytes)
 }
 
-/// A result's batches, decoded and validated by Arrow.
-fn decode(payload: Vec<u8>, chunk: u64) -> Result<Vec<RecordBatch>, Failure> {
-    let bad = |e: arrow::error::ArrowError| {
+/// A result's batches, decoded and validated by Arrow, off the async threads; an empty
+/// result is one empty batch, so its columns are still known. The stream's framing is
+/// checked first: Arrow's reader trusts the lengths a message claims.
+async fn decode(payload: Vec<u8>, chunk: u64) -> Result<Vec<RecordBatch>, Failure> {
+    let decoded = tokio::task::spawn_blocking(move || -> Result<Vec<RecordBatch>, String> {
+        check_stream(&payload)?;
+        let reader =
+            StreamReader::try_new(Cursor::new(payload), None).map_err(|e| e.to_string())?;
+        let schema = reader.schema();
+        let batches = reader
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        Ok(if batches.is_empty() {
+            vec![RecordBatch::new_empty(schema)]
+        } else {
+            batches
+        })
+    })
+    .await
+    .unwrap_or_else(|_| Err("decoding it failed".into()));
+    decoded.map_err(|e| {
         Failure::new(format!(
             "the result of chunk {chunk} is not a valid Arrow stream: {e}"
         ))
-    };
-    StreamReader::try_new(Cursor::new(payload), None)
-        .map_err(bad)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(bad)
+    })
 }
 
-/// Every chunk's result must have the first's columns, in order, with their types.
-fn same_columns(first: &SchemaRef, this: &SchemaRef, chunk: u64) -> Result<(), Failure> {
-    let shape = |s: &SchemaRef| -> Vec<(String, String)> {
-        s.fields()
-            .iter()
-            .map(|f| (f.name().clone(), f.data_type().to_string()))
-            .collect()
+/// Walks an Arrow IPC stream's messages: each one's metadata must parse and its body fit
+/// in what is left, and no body may be compressed (the runner never compresses, and a
+/// compressed body names the size to allocate for it).
+fn check_stream(bytes: &[u8]) -> Result<(), String> {
+    let word = |at: usize| -> Option<i32> {
+        Some(i32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
     };
-    let (a, b) = (shape(first), shape(this));
-    if a == b {
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let mut length = word(at).ok_or("a message is cut short")?;
+        at += 4;
+        if length == -1 {
+            length = word(at).ok_or("a message is cut short")?;
+            at += 4;
+        }
+        if length == 0 {
+            return Ok(());
+        }
+        let length = usize::try_from(length).map_err(|_| "a message has a negative length")?;
+        let metadata = bytes
+            .get(at..at.saturating_add(length))
+            .ok_or("a message is longer than the stream")?;
+        let message = arrow::ipc::root_as_message(metadata)
+            .map_err(|e| format!("a message does not parse: {e}"))?;
+        at += length;
+        let body = usize::try_from(message.bodyLength())
+            .map_err(|_| "a message's body has a negative length")?;
+        if body > bytes.len() - at {
+            return Err("a message's body is longer than the stream".into());
+        }
+        let compressed = message
+            .header_as_record_batch()
+            .is_some_and(|b| b.compression().is_some())
+            || message
+                .header_as_dictionary_batch()
+                .and_then(|d| d.data())
+                .is_some_and(|b| b.compression().is_some());
+        if compressed {
+            return Err("its buffers are compressed".into());
+        }
+        at += body;
+    }
+    Ok(())
+}
+
+/// Every chunk's result must have the first's columns, in order, with their types. pandas
+/// reads an integer column with a null as floats, and a column of nothing but nulls has no
+/// type, so numbers match numbers and a column of nulls matches anything; the table's
+/// writer checks that each value fits the column's type.
+fn same_columns(first: &SchemaRef, this: &SchemaRef, chunk: u64) -> Result<(), Failure> {
+    let numeric = |t: &DataType| t.is_integer() || t.is_floating();
+    let matches = first.fields().len() == this.fields().len()
+        && first.fields().iter().zip(this.fields()).all(|(a, b)| {
+            let (ta, tb) = (a.data_type(), b.data_type());
+            a.name() == b.name()
+                && (ta == tb
+                    || *ta == DataType::Null
+                    || *tb == DataType::Null
+                    || (numeric(ta) && numeric(tb)))
+        });
+    if matches {
         return Ok(());
     }
-    let show = |cols: &[(String, String)]| {
-        cols.iter()
-            .map(|(n, t)| format!("{n} {t}"))
+    let show = |s: &SchemaRef| {
+        s.fields()
+            .iter()
+            .map(|f| format!("{} {}", f.name(), f.data_type()))
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -380,8 +467,8 @@ fn same_columns(first: &SchemaRef, this: &SchemaRef, chunk: u64) -> Result<(), F
         "chunk {chunk}'s result has other columns or types than the first chunk's: \
          ({}) instead of ({}): make transform return the same columns with the same types \
          for every chunk",
-        show(&b),
-        show(&a)
+        show(this),
+        show(first)
     )))
 }
 
@@ -394,8 +481,8 @@ fn unexpected((tag, payload): (u8, Vec<u8>)) -> Failure {
         }
         return match serde_json::from_slice::<Error>(&payload) {
             Ok(e) => Failure {
-                error: e.error,
-                traceback: e.traceback,
+                error: cut(e.error, 2 << 10),
+                traceback: e.traceback.map(|t| cut(t, 32 << 10)),
             },
             Err(_) => Failure::new("the job's runner reported an error it could not describe"),
         };
@@ -404,6 +491,20 @@ fn unexpected((tag, payload): (u8, Vec<u8>)) -> Failure {
         "the job's runner sent an unexpected message ({:?})",
         char::from(tag)
     ))
+}
+
+/// `text` cut to at most `max` bytes (on a character boundary), saying so.
+fn cut(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str(" […]");
+    text
 }
 
 async fn send(connection: &mut Connection, tag: u8, payload: &[u8]) -> Result<(), Failure> {
@@ -420,6 +521,9 @@ async fn send(connection: &mut Connection, tag: u8, payload: &[u8]) -> Result<()
         .map_err(|_| Failure::new(CLOSED))
 }
 
+/// The largest message other than a result: an error with its traceback.
+const MAX_MESSAGE: usize = 64 << 10;
+
 async fn receive(connection: &mut Connection, max: usize) -> Result<(u8, Vec<u8>), Failure> {
     let mut head = [0u8; 5];
     connection
@@ -427,11 +531,17 @@ async fn receive(connection: &mut Connection, max: usize) -> Result<(u8, Vec<u8>
         .await
         .map_err(|_| Failure::new(CLOSED))?;
     let length = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
-    if length > max {
+    if head[0] == b'B' && length > max {
         return Err(Failure::new(format!(
             "a chunk's result is larger than {} MiB: return fewer or smaller rows per chunk, \
              or lower jobs.chunk_rows",
             max >> 20
+        )));
+    }
+    if head[0] != b'B' && length > MAX_MESSAGE {
+        return Err(Failure::new(format!(
+            "the job's runner sent a message larger than {} KiB",
+            MAX_MESSAGE >> 10
         )));
     }
     let mut payload = vec![0u8; length];
@@ -484,7 +594,8 @@ impl Log {
             return Ok(());
         }
         Err(Failure::new(format!(
-            "the script printed more than {} KiB, the most a job's log keeps: print less,              such as one summary line per chunk",
+            "the script printed more than {} KiB, the most a job's log keeps: print less, \
+             such as one summary line per chunk",
             self.max >> 10
         )))
     }
@@ -542,6 +653,13 @@ mod tests {
         let first = batch(&[("x", DataType::Int64)]).schema();
         let same = batch(&[("x", DataType::Int64)]).schema();
         assert!(same_columns(&first, &same, 2).is_ok());
+        // pandas reads an integer column with a null as floats; a column of nulls has no type.
+        let floats = batch(&[("x", DataType::Float64)]).schema();
+        assert!(same_columns(&first, &floats, 2).is_ok());
+        let nulls = Arc::new(Schema::new(vec![Field::new("x", DataType::Null, true)]));
+        assert!(same_columns(&first, &nulls, 2).is_ok());
+        let renamed = batch(&[("y", DataType::Int64)]).schema();
+        assert!(same_columns(&first, &renamed, 2).is_err());
         let other = batch(&[("x", DataType::Utf8)]).schema();
         let error = same_columns(&first, &other, 4).unwrap_err().error;
         assert!(

@@ -188,7 +188,7 @@ fn taken(name: &str) -> Error {
 
 /// Stores a prepared version's object, then its row; the object goes again if the row
 /// cannot be written.
-pub(crate) async fn store_version(
+async fn store_version(
     services: &Services,
     project: &str,
     user: &str,

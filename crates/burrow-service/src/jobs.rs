@@ -10,18 +10,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::SchemaRef;
+use burrow_blobs::{BlobPath, PutPayload};
 use burrow_core::Role;
 use burrow_data::ingest::{conform, Writer};
 use burrow_data::types::{check_table_name, columns_from_json, schema};
 use burrow_data::{Column, DataError};
 use burrow_jobs::{Counters, Failure};
-use burrow_store::{Job, JobProgress, JobScript, NewJob, ScriptVersion, StoreError};
+use burrow_store::{
+    Destination, Job, JobCommit, JobProgress, JobScript, NewJob, NewTableVersion, ScriptVersion,
+    StoreError,
+};
 use futures::StreamExt;
 
 use crate::access::{require, Membership};
-use crate::data::{store_version, table_not_found};
+use crate::data::table_not_found;
 use crate::error::{Error, Kind};
 use crate::Services;
 
@@ -86,6 +90,14 @@ fn check_script(services: &Services, source: &str) -> Result<(), Error> {
 }
 
 fn check_script_name(name: &str) -> Result<(), Error> {
+    if name == "try" {
+        return Err(Error::new(
+            Kind::Unprocessable,
+            "invalid_script_name",
+            "\"try\" is reserved (…/scripts/try runs a script): choose another name",
+        )
+        .with_field("name"));
+    }
     check_table_name(name).map_err(|_| {
         Error::new(
             Kind::Unprocessable,
@@ -289,6 +301,12 @@ pub async fn get_job(services: &Services, member: &Membership, id: &str) -> Resu
 pub async fn cancel_job(services: &Services, member: &Membership, id: &str) -> Result<Job, Error> {
     require(member, Role::Editor)?;
     let job = get_job(services, member, id).await?;
+    if !matches!(job.status.as_str(), "pending" | "running") {
+        return Err(Error::conflict(
+            "job_finished",
+            format!("the job has already {}: nothing to cancel", job.status),
+        ));
+    }
     let reason = format!("cancelled by {}", member.user.name);
     let cancelled = services
         .store
@@ -301,10 +319,10 @@ pub async fn cancel_job(services: &Services, member: &Membership, id: &str) -> R
                 .cancel_task(task, burrow_store::now_ms())
                 .await?;
         }
-    } else if !matches!(job.status.as_str(), "pending" | "running") {
+    } else {
         return Err(Error::conflict(
             "job_finished",
-            format!("the job has already {}: nothing to cancel", job.status),
+            "the job ended meanwhile: nothing to cancel",
         ));
     }
     get_job(services, member, id).await
@@ -332,6 +350,14 @@ pub async fn try_script(
 ) -> Result<Trial, Error> {
     require(member, Role::Editor)?;
     check_script(services, source)?;
+    // Each trial holds a sandbox: a few at once on the instance, more wait their turn.
+    static TRIALS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    let Ok(_turn) = TRIALS.try_acquire() else {
+        return Err(Error::too_many_requests(
+            5,
+            "two trials are running on this instance: try again in a few seconds",
+        ));
+    };
     let table = services
         .store
         .get_table(&member.project.id, table)
@@ -365,6 +391,9 @@ pub async fn try_script(
     let limits = burrow_jobs::Limits {
         timeout: Duration::from_secs(services.config.jobs.timeout_secs.min(30)),
         max_log_bytes: 64 << 10,
+        max_output_rows: 10 * TRIAL_ROWS as u64,
+        max_output_bytes: 64 << 20,
+        max_frame_bytes: 64 << 20,
         ..limits(&services.config)
     };
     let spec = burrow_jobs::spec(&env, "trial", &limits);
@@ -444,6 +473,7 @@ fn limits(config: &burrow_config::Config) -> burrow_jobs::Limits {
         memory_bytes: jobs.memory_mb << 20,
         max_output_rows: jobs.max_output_rows,
         max_log_bytes: jobs.max_log_kb << 10,
+        max_output_bytes: jobs.max_output_mb << 20,
         ..burrow_jobs::Limits::default()
     }
 }
@@ -472,7 +502,7 @@ async fn execute(services: &Services, job: &Job) -> (Counters, Result<(), Failur
     if let Err(f) = outcome {
         return (counters, Err(f));
     }
-    let written = sink.finish(services, job).await;
+    let written = sink.finish(services, job, &progress_of(&counters)).await;
     (counters, written)
 }
 
@@ -537,7 +567,15 @@ async fn prepare(services: &Services, job: &Job) -> Result<Prepared, Failure> {
         columns: None,
         target: None,
         writer: None,
-        replace: existing.is_some(),
+        table_id: existing
+            .as_ref()
+            .map(|t| t.id.clone())
+            .unwrap_or_else(|| burrow_core::ids::new_id("tbl")),
+        expect: match (mode, &existing) {
+            (Mode::Replace, _) => Expect::Any,
+            (Mode::Append, Some(table)) => Expect::Version(table.version_id.clone()),
+            _ => Expect::Absent,
+        },
     };
     if let (Mode::Append, Some(table)) = (mode, &existing) {
         // The table's rows first, under its own columns; the result must fit them.
@@ -565,8 +603,10 @@ struct TableSink {
     columns: Option<Vec<Column>>,
     target: Option<SchemaRef>,
     writer: Option<Writer>,
-    /// The destination exists: its version is replaced.
-    replace: bool,
+    /// The destination's table id, or a new one.
+    table_id: String,
+    /// What the destination must still be when the result is swapped in.
+    expect: Expect,
 }
 
 impl TableSink {
@@ -584,35 +624,124 @@ impl TableSink {
         else {
             return Err(failure("the result writer was not started"));
         };
+        fits_integers(batch, columns)?;
         let conformed = conform(batch, columns, target).map_err(failure)?;
         writer.write(&conformed).map_err(failure)
     }
 
-    /// Stores the version and swaps it in, unless the job was cancelled meanwhile.
-    async fn finish(self, services: &Services, job: &Job) -> Result<(), Failure> {
+    /// Stores the version's object, then swaps it in and marks the job succeeded in one
+    /// transaction, unless the job was cancelled or the destination changed meanwhile;
+    /// then the object goes again and nothing changed.
+    async fn finish(
+        self,
+        services: &Services,
+        job: &Job,
+        progress: &JobProgress,
+    ) -> Result<(), Failure> {
         let (Some(columns), Some(writer)) = (self.columns, self.writer) else {
             return Err(failure("the job produced no result"));
         };
-        let prepared = writer.finish(columns).map_err(failure)?;
-        match services.store.job_is_open(&job.id).await {
-            Ok(true) => {}
-            Ok(false) => return Err(failure("cancelled before its result was written")),
-            Err(e) => return Err(failure(e)),
-        }
-        let by = job.created_by.as_deref().unwrap_or_default();
-        store_version(
-            services,
-            &job.project_id,
-            by,
-            &job.destination_table,
-            prepared,
-            "job",
-            self.replace,
-        )
-        .await
-        .map(drop)
-        .map_err(|e| failure(e.message))
+        let prepared = tokio::task::spawn_blocking(move || writer.finish(columns))
+            .await
+            .map_err(failure)?
+            .map_err(failure)?;
+        let version_id = burrow_core::ids::new_id("tv");
+        let blob = format!(
+            "tables/{}/{}/{version_id}.parquet",
+            job.project_id, self.table_id
+        );
+        let size = prepared.parquet.len() as i64;
+        services
+            .blobs
+            .put(
+                &BlobPath::from(blob.as_str()),
+                PutPayload::from(prepared.parquet),
+            )
+            .await
+            .map_err(|e| failure(format!("storing the result's Parquet object: {e}")))?;
+        let columns_json = burrow_data::types::columns_to_json(&prepared.columns);
+        let version = NewTableVersion {
+            id: &version_id,
+            blob: &blob,
+            columns_json: &columns_json,
+            row_count: prepared.rows as i64,
+            size_bytes: size,
+            origin: "job",
+            created_by: job.created_by.as_deref().unwrap_or_default(),
+        };
+        let expect = match &self.expect {
+            Expect::Absent => Destination::Absent,
+            Expect::Version(v) => Destination::Version(v),
+            Expect::Any => Destination::Any,
+        };
+        let committed = services
+            .store
+            .commit_job_version(
+                &job.id,
+                progress,
+                &job.project_id,
+                &job.destination_table,
+                &self.table_id,
+                expect,
+                &version,
+            )
+            .await;
+        let why = match committed {
+            Ok(JobCommit::Committed) => return Ok(()),
+            Ok(JobCommit::JobClosed) => "cancelled before its result was written".to_owned(),
+            Ok(JobCommit::TableChanged) => format!(
+                "the table {} changed while the job ran, so appending to it would lose rows: \
+                 run the job again",
+                job.destination_table
+            ),
+            Ok(JobCommit::NameTaken) => format!(
+                "a table named {} was made while the job ran, and mode create never \
+                 overwrites one: choose replace or append, or another name",
+                job.destination_table
+            ),
+            Err(e) => e.to_string(),
+        };
+        let _ = services.blobs.delete(&BlobPath::from(blob.as_str())).await;
+        Err(failure(why))
     }
+}
+
+/// Floats bound for an integer column must be whole: pandas reads an integer column with
+/// a null as floats, and casting 2.5 would silently make it 2.
+fn fits_integers(batch: &RecordBatch, columns: &[Column]) -> Result<(), Failure> {
+    for (array, column) in batch.columns().iter().zip(columns) {
+        if column.column_type != burrow_data::ColumnType::Integer
+            || !array.data_type().is_floating()
+        {
+            continue;
+        }
+        let floats =
+            arrow::compute::cast(array, &arrow::datatypes::DataType::Float64).map_err(failure)?;
+        let floats = floats
+            .as_any()
+            .downcast_ref::<arrow::array::Float64Array>()
+            .ok_or_else(|| failure("reading a float column"))?;
+        if let Some(bad) = floats
+            .iter()
+            .flatten()
+            .find(|f| f.fract() != 0.0 || !f.is_finite())
+        {
+            return Err(failure(format!(
+                "column {:?} holds {bad}, but the first chunk made it an integer column: \
+                 round it in transform, or make it float in every chunk (df[{:?}].astype(float))",
+                column.name, column.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What the destination must be at the end, as the job saw it at the start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Expect {
+    Absent,
+    Version(String),
+    Any,
 }
 
 #[async_trait::async_trait]

@@ -108,6 +108,29 @@ pub struct JobProgress {
     pub output: String,
 }
 
+/// What a job's destination must be when its result is swapped in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination<'a> {
+    /// No table of that name (mode `create`).
+    Absent,
+    /// Still this version (mode `append`, which copied its rows).
+    Version(&'a str),
+    /// Whatever it is; made if missing (mode `replace`).
+    Any,
+}
+
+/// How committing a job's result went; all but `Committed` changed nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobCommit {
+    Committed,
+    /// The job was cancelled (or ended) meanwhile.
+    JobClosed,
+    /// The destination is not what the job expected.
+    TableChanged,
+    /// Mode `create`, and a table of that name appeared meanwhile.
+    NameTaken,
+}
+
 const SCRIPT: &str =
     "SELECT s.id, s.project_id, s.name, s.latest_version, v.source, s.created_by, \
      s.created_at, s.updated_at FROM job_scripts s JOIN job_script_versions v \
@@ -123,6 +146,12 @@ const JOB: &str =
      LEFT JOIN users u ON u.id = j.created_by LEFT JOIN queue_tasks t ON t.id = j.task_id";
 
 const OPEN: &str = "status IN ('pending', 'running')";
+
+/// A job's status as [`Job::reconciled`] reads it, in SQL, for filters.
+const RECONCILED: &str = "CASE WHEN j.status IN ('pending', 'running') \
+     AND t.status IN ('failed', 'cancelled', 'succeeded') \
+     THEN (CASE WHEN t.status = 'cancelled' THEN 'cancelled' ELSE 'failed' END) \
+     ELSE j.status END";
 
 impl Store {
     /// Makes a script whose first version is `source`; a taken name is a conflict.
@@ -259,8 +288,9 @@ impl Store {
         Ok(())
     }
 
-    /// A project's jobs, newest first, optionally only those in `status` or those that
-    /// read or write `table`.
+    /// A project's jobs, newest first, at most `limit`, optionally only those in `status`
+    /// (as reconciled with their tasks) or those that read or write `table`. Without their
+    /// output, which only a job's own page shows.
     pub async fn list_jobs(
         &self,
         project_id: &str,
@@ -269,21 +299,19 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Job>> {
         let rows: Vec<Job> = sqlx::query_as(&format!(
-            "{JOB} WHERE j.project_id = $1 \
+            "{} WHERE j.project_id = $1 \
              AND ($2 = '' OR j.source_table = $2 OR j.destination_table = $2) \
-             ORDER BY j.created_at DESC, j.id DESC"
+             AND ($3 = '' OR {RECONCILED} = $3) \
+             ORDER BY j.created_at DESC, j.id DESC LIMIT $4",
+            JOB.replace("j.output,", "'' AS output,")
         ))
         .bind(project_id)
         .bind(table.unwrap_or(""))
+        .bind(status.unwrap_or(""))
+        .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        // The status filter applies to the reconciled status.
-        Ok(rows
-            .into_iter()
-            .map(Job::reconciled)
-            .filter(|j| status.is_none_or(|s| j.status == s))
-            .take(limit.max(0) as usize)
-            .collect())
+        Ok(rows.into_iter().map(Job::reconciled).collect())
     }
 
     pub async fn get_job(&self, project_id: &str, id: &str) -> Result<Job> {
@@ -374,6 +402,83 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Swaps a job's result in as its destination's current version and marks the job
+    /// succeeded, in one transaction: both happen, or (when the job was cancelled, or the
+    /// destination is not as `expect` says) neither. `table_id` names a table made anew.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn commit_job_version(
+        &self,
+        job_id: &str,
+        progress: &JobProgress,
+        project_id: &str,
+        name: &str,
+        table_id: &str,
+        expect: Destination<'_>,
+        version: &crate::NewTableVersion<'_>,
+    ) -> Result<JobCommit> {
+        let now = now_ms();
+        let mut tx = self.pool().begin().await?;
+        crate::members::lock_project(&mut tx, project_id).await?;
+        let current: Option<(String, String)> = sqlx::query_as(
+            "SELECT id, current_version FROM data_tables WHERE project_id = $1 AND name = $2",
+        )
+        .bind(project_id)
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match (&current, expect) {
+            (Some(_), Destination::Absent) => return Ok(JobCommit::NameTaken),
+            (None, Destination::Version(_)) => return Ok(JobCommit::TableChanged),
+            (Some((_, now_current)), Destination::Version(v)) if now_current != v => {
+                return Ok(JobCommit::TableChanged)
+            }
+            (Some((id, old)), _) => {
+                crate::tables::insert_version(&mut tx, project_id, id, version, now).await?;
+                sqlx::query(
+                    "UPDATE data_tables SET current_version = $1, updated_at = $2 WHERE id = $3",
+                )
+                .bind(version.id)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                crate::tables::retire(&mut tx, "id = $2", old, now).await?;
+            }
+            (None, _) => {
+                crate::tables::insert_version(&mut tx, project_id, table_id, version, now).await?;
+                sqlx::query(
+                    "INSERT INTO data_tables (id, project_id, name, current_version, created_by, \
+                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                )
+                .bind(table_id)
+                .bind(project_id)
+                .bind(name)
+                .bind(version.id)
+                .bind(version.created_by)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let done = sqlx::query(&format!(
+            "UPDATE jobs SET status = 'succeeded', rows_read = $1, rows_written = $2, \
+             chunks = $3, output = $4, finished_at = $5 WHERE id = $6 AND {OPEN}"
+        ))
+        .bind(progress.rows_read)
+        .bind(progress.rows_written)
+        .bind(progress.chunks)
+        .bind(&progress.output)
+        .bind(now)
+        .bind(job_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(JobCommit::JobClosed);
+        }
+        tx.commit().await?;
+        Ok(JobCommit::Committed)
     }
 
     /// Whether a job is still open in the database (not ended by a cancel).

@@ -29,7 +29,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 pub use apps::{App, AppChanges, AppStatus, AppVersion, NewApp, NewVersion};
 pub use builds::{Build, BuildStatus};
 pub use error::StoreError;
-pub use jobs::{Job, JobProgress, JobScript, NewJob, ScriptVersion};
+pub use jobs::{Destination, Job, JobCommit, JobProgress, JobScript, NewJob, ScriptVersion};
 pub use members::Member;
 pub use packages::Package;
 pub use projects::{Project, ProjectMembership};

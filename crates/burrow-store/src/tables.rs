@@ -162,7 +162,7 @@ impl Store {
     }
 }
 
-async fn insert_version(
+pub(crate) async fn insert_version(
     conn: &mut sqlx::AnyConnection,
     project_id: &str,
     table_id: &str,
@@ -189,7 +189,12 @@ async fn insert_version(
     Ok(())
 }
 
-async fn retire(conn: &mut sqlx::AnyConnection, which: &str, id: &str, now: i64) -> Result<()> {
+pub(crate) async fn retire(
+    conn: &mut sqlx::AnyConnection,
+    which: &str,
+    id: &str,
+    now: i64,
+) -> Result<()> {
     let done = sqlx::query(&format!(
         "UPDATE data_table_versions SET retired_at = $1 WHERE {which} AND retired_at IS NULL"
     ))

@@ -122,6 +122,11 @@ fn crates_depend_only_downwards() {
         Vec::<String>::new(),
         "burrow-data depends on no other Burrow crate: see ARCHITECTURE.md"
     );
+    // A job's sandbox knows the runtime and the environments, not jobs' rows or tables.
+    assert_eq!(
+        burrow_dependencies("burrow-jobs"),
+        ["burrow-envs", "burrow-sandbox"]
+    );
     // The package index knows the allowlist's rules (`burrow-bundle`), nothing else.
     assert_eq!(burrow_dependencies("burrow-index"), ["burrow-bundle"]);
     assert!(burrow_dependencies("burrow-gateway").contains(&"burrow-service".to_owned()));

@@ -294,7 +294,150 @@ async fn jobs_are_queued_listed_and_cancelled(db: Db) {
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }
 
+/// The swap that ends a job: one transaction with the job's success, refused (changing
+/// nothing) when the job was cancelled or the destination is not as the job found it.
+async fn a_jobs_result_is_swapped_in_only_as_the_job_expected(db: Db) {
+    let app = spawn_app(db).await;
+    let owner = app.account("owner@example.com").await;
+    let project = app.project(&owner, "Sales").await;
+    let resp = app
+        .post(
+            &format!("/api/v1/projects/{project}/tables/sample"),
+            Some(&owner.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let resp = app
+        .post(
+            &format!("/api/v1/projects/{project}/scripts"),
+            Some(&owner.token),
+            json!({"name": "copy", "source": IDENTITY}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let queue = |destination: &'static str| {
+        let app = &app;
+        let token = owner.token.clone();
+        let project = project.clone();
+        async move {
+            json_of(
+                app.post(
+                    &format!("/api/v1/projects/{project}/jobs"),
+                    Some(&token),
+                    json!({"script": "copy", "source": "daily_sales", "destination": destination, "mode": "replace"}),
+                )
+                .await,
+                StatusCode::CREATED,
+            )
+            .await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let sample = app.store.get_table(&project, "daily_sales").await.unwrap();
+    let progress = burrow_store::JobProgress {
+        rows_read: 120,
+        rows_written: 120,
+        chunks: 1,
+        output: "done\n".into(),
+    };
+    let version = |id: &'static str| burrow_store::NewTableVersion {
+        id,
+        blob: "tables/x/y/z.parquet",
+        columns_json: &sample.columns_json,
+        row_count: 120,
+        size_bytes: 1,
+        origin: "job",
+        created_by: &owner.id,
+    };
+    use burrow_store::{Destination, JobCommit};
+    let id = queue("daily_sales").await;
+    let commit = |expect, v| {
+        let app = &app;
+        let (id, project, progress) = (id.clone(), project.clone(), progress.clone());
+        async move {
+            app.store
+                .commit_job_version(
+                    &id,
+                    &progress,
+                    &project,
+                    "daily_sales",
+                    "tbl_new",
+                    expect,
+                    &v,
+                )
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        commit(Destination::Absent, version("tv_a")).await,
+        JobCommit::NameTaken
+    );
+    assert_eq!(
+        commit(Destination::Version("tv_not_it"), version("tv_b")).await,
+        JobCommit::TableChanged
+    );
+    let unchanged = app.store.get_table(&project, "daily_sales").await.unwrap();
+    assert_eq!(unchanged.version_id, sample.version_id, "nothing swapped");
+    let job = app.store.get_job(&project, &id).await.unwrap();
+    assert_eq!(job.status, "pending", "nothing recorded");
+    assert_eq!(
+        commit(Destination::Version(&sample.version_id), version("tv_c")).await,
+        JobCommit::Committed
+    );
+    let swapped = app.store.get_table(&project, "daily_sales").await.unwrap();
+    assert_eq!(swapped.version_id, "tv_c");
+    let job = app.store.get_job(&project, &id).await.unwrap();
+    assert_eq!(
+        (job.status.as_str(), job.rows_written, job.output.as_str()),
+        ("succeeded", 120, "done\n")
+    );
+
+    // A cancelled job's result is not swapped in.
+    let cancelled = queue("elsewhere").await;
+    json_of(
+        app.post(
+            &format!("/api/v1/projects/{project}/jobs/{cancelled}/cancel"),
+            Some(&owner.token),
+            json!({}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let outcome = app
+        .store
+        .commit_job_version(
+            &cancelled,
+            &progress,
+            &project,
+            "elsewhere",
+            "tbl_else",
+            Destination::Any,
+            &version("tv_d"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, JobCommit::JobClosed);
+    assert!(matches!(
+        app.store.get_table(&project, "elsewhere").await,
+        Err(burrow_store::StoreError::NotFound)
+    ));
+    // Lists carry no output; the filter reads the reconciled status.
+    let listed = app
+        .store
+        .list_jobs(&project, Some("succeeded"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].output, "");
+}
+
 both_backends!(
+    a_jobs_result_is_swapped_in_only_as_the_job_expected,
     scripts_keep_every_version_and_refuse_what_cannot_run,
     jobs_are_queued_listed_and_cancelled,
 );
