@@ -636,16 +636,46 @@ mod tests {
         RecordBatch::try_new(schema, columns).unwrap()
     }
 
-    #[test]
-    fn a_result_round_trips_and_garbage_is_refused() {
+    #[tokio::test]
+    async fn a_result_round_trips_and_garbage_is_refused() {
         let b = batch(&[("x", DataType::Int64), ("y", DataType::Utf8)]);
-        let decoded = decode(encode(&b).unwrap(), 1).unwrap();
-        assert_eq!(decoded, vec![b]);
-        let error = decode(b"not arrow at all".to_vec(), 3).unwrap_err().error;
+        let bytes = encode(&b).unwrap();
+        let decoded = decode(bytes.clone(), 1).await.unwrap();
+        assert_eq!(decoded, vec![b.clone()]);
+        let error = decode(b"not arrow at all".to_vec(), 3)
+            .await
+            .unwrap_err()
+            .error;
         assert!(
             error.starts_with("the result of chunk 3 is not a valid Arrow stream"),
             "{error}"
         );
+        // A stream that claims a body larger than itself is refused before Arrow reads it.
+        let word = |at: usize| i32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        let batch_at = 8 + word(4);
+        let mut lying = bytes.clone();
+        lying.truncate(batch_at + 8 + word(batch_at + 4) + 8);
+        let error = decode(lying, 2).await.unwrap_err().error;
+        assert!(error.contains("body is longer than the stream"), "{error}");
+        for cut in [5, 9, bytes.len() / 2] {
+            assert!(
+                decode(bytes[..cut].to_vec(), 1).await.is_err(),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_empty_result_keeps_its_columns() {
+        let b = batch(&[("x", DataType::Int64)]).slice(0, 0);
+        let mut bytes = Vec::new();
+        let mut writer = StreamWriter::try_new(&mut bytes, &b.schema()).unwrap();
+        writer.finish().unwrap();
+        drop(writer);
+        let decoded = decode(bytes, 1).await.unwrap();
+        assert_eq!(decoded.len(), 1);
+        assert_eq!(decoded[0].num_rows(), 0);
+        assert_eq!(decoded[0].schema(), b.schema());
     }
 
     #[test]
@@ -654,7 +684,7 @@ mod tests {
         let same = batch(&[("x", DataType::Int64)]).schema();
         assert!(same_columns(&first, &same, 2).is_ok());
         // pandas reads an integer column with a null as floats; a column of nulls has no type.
-        let floats = batch(&[("x", DataType::Float64)]).schema();
+        let floats = Arc::new(Schema::new(vec![Field::new("x", DataType::Float64, true)]));
         assert!(same_columns(&first, &floats, 2).is_ok());
         let nulls = Arc::new(Schema::new(vec![Field::new("x", DataType::Null, true)]));
         assert!(same_columns(&first, &nulls, 2).is_ok());
