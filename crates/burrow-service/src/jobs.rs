@@ -439,10 +439,22 @@ impl burrow_queue::Handler for JobHandler {
             .get_job_by_id(&task.payload)
             .await
             .map_err(|e| format!("job {}: {e}", task.payload))?;
+        // Right after a first start the base environment may still be building: the job
+        // stays pending until it is there (a cancel still ends it).
+        let env = base_environment(services).await;
         if !store.start_job(&job.id).await.map_err(|e| e.to_string())? {
             return Ok(());
         }
-        let (counters, outcome) = execute(services, &job).await;
+        let (counters, outcome) = match env {
+            Some(env) => execute(services, &job, env).await,
+            None => (
+                Counters::default(),
+                Err(failure(
+                    "the base Python environment is not built: see the server's log, or run \
+                     `burrow runtime build`, then run the job again",
+                )),
+            ),
+        };
         let progress = progress_of(&counters);
         let (status, error, traceback) = match &outcome {
             Ok(()) => ("succeeded", None, None),
@@ -483,8 +495,30 @@ fn failure(e: impl std::fmt::Display) -> Failure {
 }
 
 /// Runs a job to its end and, when it succeeded, writes its destination.
-async fn execute(services: &Services, job: &Job) -> (Counters, Result<(), Failure>) {
-    let prepared = match prepare(services, job).await {
+/// The base environment, once it is built; `None` if it is not within a build's time.
+async fn base_environment(services: &Services) -> Option<burrow_envs::EnvRef> {
+    let envs = services.builds.environments();
+    let deadline =
+        std::time::Instant::now() + Duration::from_secs(services.config.envs.build_timeout_secs);
+    loop {
+        if let Ok(key) = envs.base_key().await {
+            if let Some(env) = envs.get(&key) {
+                return Some(env);
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn execute(
+    services: &Services,
+    job: &Job,
+    env: burrow_envs::EnvRef,
+) -> (Counters, Result<(), Failure>) {
+    let prepared = match prepare(services, job, env).await {
         Ok(prepared) => prepared,
         Err(f) => return (Counters::default(), Err(f)),
     };
@@ -513,7 +547,11 @@ struct Prepared {
     env: burrow_envs::EnvRef,
 }
 
-async fn prepare(services: &Services, job: &Job) -> Result<Prepared, Failure> {
+async fn prepare(
+    services: &Services,
+    job: &Job,
+    env: burrow_envs::EnvRef,
+) -> Result<Prepared, Failure> {
     let store = &services.store;
     let script = store
         .get_script_version(&job.script_id, job.script_version)
@@ -549,11 +587,6 @@ async fn prepare(services: &Services, job: &Job) -> Result<Prepared, Failure> {
             job.destination_table
         )));
     }
-    let envs = services.builds.environments();
-    let base = envs.base_key().await.map_err(failure)?;
-    let env = envs.get(&base).ok_or_else(|| {
-        failure("the base Python environment is not built yet: run the job again once it is (`burrow runtime build`)")
-    })?;
     let chunk_rows = services.config.jobs.chunk_rows;
     let blobs = Arc::clone(&services.blobs);
     let input = burrow_data::chunks::read(Arc::clone(&blobs), &source.blob, chunk_rows)
