@@ -440,20 +440,14 @@ impl burrow_queue::Handler for JobHandler {
             .await
             .map_err(|e| format!("job {}: {e}", task.payload))?;
         // Right after a first start the base environment may still be building: the job
-        // stays pending until it is there (a cancel still ends it).
+        // stays pending until it is there, or fails saying why the build failed.
         let env = base_environment(services).await;
         if !store.start_job(&job.id).await.map_err(|e| e.to_string())? {
             return Ok(());
         }
         let (counters, outcome) = match env {
-            Some(env) => execute(services, &job, env).await,
-            None => (
-                Counters::default(),
-                Err(failure(
-                    "the base Python environment is not built: see the server's log, or run \
-                     `burrow runtime build`, then run the job again",
-                )),
-            ),
+            Ok(env) => execute(services, &job, env).await,
+            Err(why) => (Counters::default(), Err(failure(why))),
         };
         let progress = progress_of(&counters);
         let (status, error, traceback) = match &outcome {
@@ -495,22 +489,36 @@ fn failure(e: impl std::fmt::Display) -> Failure {
 }
 
 /// Runs a job to its end and, when it succeeded, writes its destination.
-/// The base environment, once it is built; `None` if it is not within a build's time.
-async fn base_environment(services: &Services) -> Option<burrow_envs::EnvRef> {
+/// The base environment: at once when it is built; else after a build of it (one already
+/// running is waited for), or why that build failed.
+async fn base_environment(services: &Services) -> Result<burrow_envs::EnvRef, String> {
     let envs = services.builds.environments();
-    let deadline =
-        std::time::Instant::now() + Duration::from_secs(services.config.envs.build_timeout_secs);
-    loop {
-        if let Ok(key) = envs.base_key().await {
-            if let Some(env) = envs.get(&key) {
-                return Some(env);
-            }
-        }
-        if std::time::Instant::now() > deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+    let ready = || async {
+        let key = envs.base_key().await.ok()?;
+        envs.get(&key)
+    };
+    if let Some(env) = ready().await {
+        return Ok(env);
     }
+    let build = services
+        .builds
+        .submit("", None)
+        .await
+        .map_err(|e| format!("the base Python environment could not be built: {e}"))?;
+    let done = services
+        .builds
+        .follow(&build.id, |_| {})
+        .await
+        .map_err(|e| format!("the base Python environment could not be built: {e}"))?;
+    if let Some(error) = done.error {
+        return Err(format!(
+            "the base Python environment failed to build ({error}): fix the cause (the \
+             server's log shows the build), then run the job again"
+        ));
+    }
+    ready()
+        .await
+        .ok_or_else(|| "the base Python environment is missing after its build".into())
 }
 
 async fn execute(

@@ -175,7 +175,9 @@ export function JobPage() {
           text={log.text}
           testId="job-log"
           label="Job log"
-          placeholder={open(job.status) ? 'Waiting for the first chunk…' : 'The script printed nothing.'}
+          placeholder={
+            open(job.status) || log.state !== 'ended' ? 'Waiting for the first chunk…' : 'The script printed nothing.'
+          }
         />
       </section>
     </div>
