@@ -435,31 +435,10 @@ impl Store {
                 return Ok(JobCommit::TableChanged)
             }
             (Some((id, old)), _) => {
-                crate::tables::insert_version(&mut tx, project_id, id, version, now).await?;
-                sqlx::query(
-                    "UPDATE data_tables SET current_version = $1, updated_at = $2 WHERE id = $3",
-                )
-                .bind(version.id)
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                crate::tables::retire(&mut tx, "id = $2", old, now).await?;
+                crate::tables::swap_version(&mut tx, project_id, id, old, version).await?
             }
             (None, _) => {
-                crate::tables::insert_version(&mut tx, project_id, table_id, version, now).await?;
-                sqlx::query(
-                    "INSERT INTO data_tables (id, project_id, name, current_version, created_by, \
-                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
-                )
-                .bind(table_id)
-                .bind(project_id)
-                .bind(name)
-                .bind(version.id)
-                .bind(version.created_by)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                crate::tables::insert_table(&mut tx, project_id, table_id, name, version).await?
             }
         }
         let done = sqlx::query(&format!(

@@ -51,22 +51,9 @@ impl Store {
         name: &str,
         version: &NewTableVersion<'_>,
     ) -> Result<()> {
-        let now = now_ms();
         let mut tx = self.pool().begin().await?;
         lock_project(&mut tx, project_id).await?;
-        insert_version(&mut tx, project_id, table_id, version, now).await?;
-        sqlx::query(
-            "INSERT INTO data_tables (id, project_id, name, current_version, created_by, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
-        )
-        .bind(table_id)
-        .bind(project_id)
-        .bind(name)
-        .bind(version.id)
-        .bind(version.created_by)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        insert_table(&mut tx, project_id, table_id, name, version).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -80,7 +67,6 @@ impl Store {
         name: &str,
         version: &NewTableVersion<'_>,
     ) -> Result<()> {
-        let now = now_ms();
         let mut tx = self.pool().begin().await?;
         lock_project(&mut tx, project_id).await?;
         let (table_id, old): (String, String) = sqlx::query_as(
@@ -90,14 +76,7 @@ impl Store {
         .bind(name)
         .fetch_one(&mut *tx)
         .await?;
-        insert_version(&mut tx, project_id, &table_id, version, now).await?;
-        sqlx::query("UPDATE data_tables SET current_version = $1, updated_at = $2 WHERE id = $3")
-            .bind(version.id)
-            .bind(now)
-            .bind(&table_id)
-            .execute(&mut *tx)
-            .await?;
-        retire(&mut tx, "id = $2", &old, now).await?;
+        swap_version(&mut tx, project_id, &table_id, &old, version).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -162,7 +141,53 @@ impl Store {
     }
 }
 
-pub(crate) async fn insert_version(
+/// Within a transaction that holds the project's lock: a new table whose current version
+/// is `version`.
+pub(crate) async fn insert_table(
+    conn: &mut sqlx::AnyConnection,
+    project_id: &str,
+    table_id: &str,
+    name: &str,
+    version: &NewTableVersion<'_>,
+) -> Result<()> {
+    let now = now_ms();
+    insert_version(conn, project_id, table_id, version, now).await?;
+    sqlx::query(
+        "INSERT INTO data_tables (id, project_id, name, current_version, created_by, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+    )
+    .bind(table_id)
+    .bind(project_id)
+    .bind(name)
+    .bind(version.id)
+    .bind(version.created_by)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Within a transaction that holds the project's lock: the pointer swap that makes
+/// `version` the table's current one and retires `old`.
+pub(crate) async fn swap_version(
+    conn: &mut sqlx::AnyConnection,
+    project_id: &str,
+    table_id: &str,
+    old: &str,
+    version: &NewTableVersion<'_>,
+) -> Result<()> {
+    let now = now_ms();
+    insert_version(conn, project_id, table_id, version, now).await?;
+    sqlx::query("UPDATE data_tables SET current_version = $1, updated_at = $2 WHERE id = $3")
+        .bind(version.id)
+        .bind(now)
+        .bind(table_id)
+        .execute(&mut *conn)
+        .await?;
+    retire(conn, "id = $2", old, now).await
+}
+
+async fn insert_version(
     conn: &mut sqlx::AnyConnection,
     project_id: &str,
     table_id: &str,

@@ -6,11 +6,15 @@ use serde_json::{json, Value};
 
 use crate::harness::Server;
 
+/// The sample's data lines, after its header line.
+fn sample_rows() -> std::str::Lines<'static> {
+    let (_header, rows) = burrow_data::SAMPLE_CSV.split_once('\n').unwrap();
+    rows.lines()
+}
+
 /// Rows of the sample whose units exceed `min`.
 fn sample_rows_over(min: i64) -> usize {
-    burrow_data::SAMPLE_CSV
-        .lines()
-        .skip(1) // the header
+    sample_rows()
         .filter(|l| l.split(',').nth(2).unwrap().parse::<i64>().unwrap() > min)
         .count()
 }
@@ -132,9 +136,7 @@ async fn a_job_transforms_a_table_in_chunks_into_a_new_table() {
         after["columns"].as_array().unwrap().last().unwrap()["name"],
         "double_units"
     );
-    let first_hundred_over_60 = burrow_data::SAMPLE_CSV
-        .lines()
-        .skip(1) // the header
+    let first_hundred_over_60 = sample_rows()
         .take(100)
         .filter(|l| l.split(',').nth(2).unwrap().parse::<i64>().unwrap() > 60)
         .count();
