@@ -4,6 +4,10 @@ CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 # Tools the project installs for itself (uv) come first.
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
+# A CI run builds once from a fresh clone: incremental caches would only fill its disk.
+ifdef CI
+export CARGO_INCREMENTAL ?= 0
+endif
 
 .PHONY: up deps test-deps web build test web-test e2e lint fmt bench base-lock
 
