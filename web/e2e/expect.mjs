@@ -39,10 +39,13 @@ function matchers(locator, negate) {
         return { pass: want(seen.includes(expected)), seen: JSON.stringify(seen) };
       }, timeout);
     },
+    // A string is the whole text; a RegExp, as in Playwright, matches it.
     async toHaveText(expected, { timeout = DEFAULT_TIMEOUT } = {}) {
-      await poll(`${what} ${not}to have text ${JSON.stringify(expected)}`, async () => {
+      const shown = expected instanceof RegExp ? String(expected) : JSON.stringify(expected);
+      await poll(`${what} ${not}to have text ${shown}`, async () => {
         const seen = (await text(locator)).trim();
-        return { pass: want(seen === expected), seen: JSON.stringify(seen) };
+        const pass = expected instanceof RegExp ? expected.test(seen) : seen === expected;
+        return { pass: want(pass), seen: JSON.stringify(seen) };
       }, timeout);
     },
     async toHaveValue(expected, { timeout = DEFAULT_TIMEOUT } = {}) {

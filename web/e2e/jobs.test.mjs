@@ -66,6 +66,8 @@ test('a script is written, tried, and run as a job into a new table', { timeout:
   await expect(page.getByTestId('job-status')).toHaveText('succeeded', { timeout: SLOW });
   await expect(page.getByTestId('job-log')).toContainText('chunk: 120 in,');
   await expect(page.getByTestId('rows-read')).toHaveText('120');
+  // The sandbox's cgroup said how much memory it used.
+  await expect(page.getByTestId('peak-memory')).toHaveText(/\d+(\.\d+)? MB/);
   await shot(page, 'jobs-job-succeeded');
 
   // The new table is in the explorer, with the job that wrote it.
@@ -81,5 +83,27 @@ test('a script is written, tried, and run as a job into a new table', { timeout:
   const list = page.getByRole('table', { name: 'Jobs' });
   await expect(list.getByText('daily_sales → big_days')).toBeVisible();
   await shot(page, 'jobs-page');
+
+  // Schedule it every morning: mode create is not offered, the schedule is listed with
+  // its next run, and deleting it asks first.
+  const scheduleForm = page.getByRole('form', { name: 'Run a job' });
+  await scheduleForm.getByLabel('When').selectOption('schedule');
+  await expect(scheduleForm.getByLabel('Mode')).toHaveValue('replace');
+  await expect(scheduleForm.getByLabel('Mode').locator('option[value="create"]')).toHaveCount(0);
+  await scheduleForm.getByLabel('Source table').selectOption('daily_sales');
+  await scheduleForm.getByLabel('Destination table').fill('nightly_big_days');
+  await scheduleForm.getByLabel('Cron (UTC)').fill('every morning');
+  await scheduleForm.getByRole('button', { name: 'Schedule job' }).click();
+  await expect(scheduleForm.getByText(/is not a cron expression/)).toBeVisible();
+  await scheduleForm.getByLabel('Cron (UTC)').fill('0 6 * * *');
+  await scheduleForm.getByRole('button', { name: 'Schedule job' }).click();
+  await expect(scheduleForm.getByRole('status')).toContainText('Scheduled: big_days runs at 0 6 * * *');
+  const schedules = page.getByRole('table', { name: 'Schedules' });
+  await expect(schedules.getByText('daily_sales → nightly_big_days')).toBeVisible();
+  await expect(schedules.getByText(/^in \d+ (hour|minute)s?$/)).toBeVisible();
+  await shot(page, 'jobs-scheduled');
+  page.once('dialog', (dialog) => void dialog.accept());
+  await schedules.getByRole('button', { name: /Delete the schedule of big_days/ }).click();
+  await expect(page.getByRole('table', { name: 'Schedules' })).toHaveCount(0);
   await context.close();
 });

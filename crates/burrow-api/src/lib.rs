@@ -163,6 +163,11 @@ fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::jobs::cancel_job))
         .routes(routes!(routes::jobs::job_log))
         .routes(routes!(
+            routes::jobs::list_schedules,
+            routes::jobs::create_schedule
+        ))
+        .routes(routes!(routes::jobs::delete_schedule))
+        .routes(routes!(
             routes::apps::get_app,
             routes::apps::update_app,
             routes::apps::delete_app

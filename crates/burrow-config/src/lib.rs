@@ -341,6 +341,12 @@ pub struct JobsConfig {
     pub max_log_kb: usize,
     /// The modules a job script may import.
     pub script_imports: Vec<String>,
+    /// Runs a job gets when its process dies mid-run (a crash, a `kill -9`): 1 ends it
+    /// failed; more runs it again from the start, after its claim's lease passes. A
+    /// script that fails by itself is never run again.
+    pub max_attempts: i64,
+    /// How often this instance looks for schedules whose tick is due, in seconds.
+    pub schedule_check_secs: u64,
 }
 
 impl Default for JobsConfig {
@@ -356,6 +362,8 @@ impl Default for JobsConfig {
             script_imports: ["pandas", "numpy", "datetime", "math"]
                 .map(String::from)
                 .to_vec(),
+            max_attempts: 1,
+            schedule_check_secs: 10,
         }
     }
 }

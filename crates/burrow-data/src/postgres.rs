@@ -26,6 +26,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode, PgTypeInfo, PgTy
 use sqlx::{ConnectOptions, Connection, Executor, Row, Statement, TypeInfo, ValueRef};
 
 use crate::engine::Collector;
+
+pub mod transfer;
 use crate::DataError;
 
 /// How a connection to a source uses TLS.
@@ -676,50 +678,92 @@ async fn read_in(
     collector: &mut Collector,
 ) -> Result<SchemaRef, DataError> {
     check_user(conn, source.destination, timeout).await?;
-    // One statement, parsed by the server as a prepared statement: a second one is an error.
-    let statement = conn
-        .prepare(sql)
-        .await
-        .map_err(|e| statement_error(e, timeout))?;
-    if statement.parameters().is_some_and(|p| match p {
-        sqlx::Either::Left(types) => !types.is_empty(),
-        sqlx::Either::Right(n) => n > 0,
-    }) {
-        return Err(DataError::Invalid(
-            "burrow: the statement has parameters ($1, …); write the values into it".into(),
-        ));
-    }
-    if statement.columns().is_empty() {
-        return Err(DataError::Refused(
-            "burrow: only queries (SELECT, WITH, VALUES, TABLE) run on a data source; \
-             it is read-only"
-                .into(),
-        ));
-    }
-    let mut fields = Vec::new();
-    let mut decoders = Vec::new();
-    for column in statement.columns() {
-        let name = sqlx::Column::name(column);
-        let kind = Kind::of(sqlx::Column::type_info(column)).ok_or_else(|| {
-            DataError::Invalid(format!(
-                "burrow: column {name:?} has type {}, which Burrow cannot read from PostgreSQL \
-                 yet; cast it in the query, e.g. {}::text",
-                sqlx::Column::type_info(column).name(),
-                quote_ident(name)
-            ))
-        })?;
-        fields.push(Field::new(name, kind.data_type(), true));
-        decoders.push(kind);
-    }
-    let schema: SchemaRef = Arc::new(Schema::new(fields));
-    let mut builders = Builders::new(&decoders);
+    let (statement, mut reader) = RowReader::prepare(conn, sql, timeout).await?;
     let mut rows = statement.query().fetch(&mut *conn);
     while let Some(row) = rows
         .try_next()
         .await
         .map_err(|e| statement_error(e, timeout))?
     {
-        for (i, kind) in decoders.iter().enumerate() {
+        reader.push(&row, timeout)?;
+        // Counted as each row arrives: a few huge values must not pile up unseen.
+        collector.check_room(reader.builders.held)?;
+        if reader.builders.len() >= BATCH_ROWS || reader.builders.held >= BATCH_BYTES {
+            collector.push(reader.take()?)?;
+        }
+    }
+    drop(rows);
+    if reader.builders.len() > 0 {
+        collector.push(reader.take()?)?;
+    }
+    Ok(reader.schema)
+}
+
+/// A statement's rows, decoded into Arrow builders as they arrive.
+struct RowReader {
+    schema: SchemaRef,
+    decoders: Vec<Kind>,
+    builders: Builders,
+}
+
+impl RowReader {
+    /// Prepares `sql` as exactly one query without parameters, whose every column
+    /// Burrow can read.
+    async fn prepare(
+        conn: &mut PgConnection,
+        sql: &str,
+        timeout: Duration,
+    ) -> Result<(sqlx::postgres::PgStatement<'static>, Self), DataError> {
+        // One statement, parsed by the server as a prepared statement: a second one is an error.
+        let statement = conn
+            .prepare(sql)
+            .await
+            .map_err(|e| statement_error(e, timeout))?;
+        if statement.parameters().is_some_and(|p| match p {
+            sqlx::Either::Left(types) => !types.is_empty(),
+            sqlx::Either::Right(n) => n > 0,
+        }) {
+            return Err(DataError::Invalid(
+                "burrow: the statement has parameters ($1, …); write the values into it".into(),
+            ));
+        }
+        if statement.columns().is_empty() {
+            return Err(DataError::Refused(
+                "burrow: only queries (SELECT, WITH, VALUES, TABLE) run on a data source; \
+                 it is read-only"
+                    .into(),
+            ));
+        }
+        let mut fields = Vec::new();
+        let mut decoders = Vec::new();
+        for column in statement.columns() {
+            let name = sqlx::Column::name(column);
+            let kind = Kind::of(sqlx::Column::type_info(column)).ok_or_else(|| {
+                DataError::Invalid(format!(
+                    "burrow: column {name:?} has type {}, which Burrow cannot read from PostgreSQL \
+                     yet; cast it in the query, e.g. {}::text",
+                    sqlx::Column::type_info(column).name(),
+                    quote_ident(name)
+                ))
+            })?;
+            fields.push(Field::new(name, kind.data_type(), true));
+            decoders.push(kind);
+        }
+        let schema: SchemaRef = Arc::new(Schema::new(fields));
+        let builders = Builders::new(&decoders);
+        Ok((
+            sqlx::Statement::to_owned(&statement),
+            Self {
+                schema,
+                decoders,
+                builders,
+            },
+        ))
+    }
+
+    /// Decodes one row into the builders.
+    fn push(&mut self, row: &sqlx::postgres::PgRow, timeout: Duration) -> Result<(), DataError> {
+        for (i, kind) in self.decoders.iter().enumerate() {
             let value = row
                 .try_get_raw(i)
                 .map_err(|e| statement_error(e, timeout))?;
@@ -730,22 +774,21 @@ async fn read_in(
                     DataError::Internal(format!("reading column {i} of a source's row: {e}"))
                 })?)
             };
-            builders.held += bytes.map_or(1, |b| b.len() as u64 + 1);
-            builders.push(i, *kind, bytes).map_err(|e| {
-                DataError::Invalid(format!("burrow: column {:?}: {e}", schema.field(i).name()))
+            self.builders.held += bytes.map_or(1, |b| b.len() as u64 + 1);
+            self.builders.push(i, *kind, bytes).map_err(|e| {
+                DataError::Invalid(format!(
+                    "burrow: column {:?}: {e}",
+                    self.schema.field(i).name()
+                ))
             })?;
         }
-        // Counted as each row arrives: a few huge values must not pile up unseen.
-        collector.check_room(builders.held)?;
-        if builders.len() >= BATCH_ROWS || builders.held >= BATCH_BYTES {
-            collector.push(builders.finish(&schema)?)?;
-        }
+        Ok(())
     }
-    drop(rows);
-    if builders.len() > 0 {
-        collector.push(builders.finish(&schema)?)?;
+
+    /// The rows decoded since the last batch, as one.
+    fn take(&mut self) -> Result<RecordBatch, DataError> {
+        self.builders.finish(&self.schema)
     }
-    Ok(schema)
 }
 
 /// How a column's values are decoded from PostgreSQL's binary format.

@@ -84,15 +84,19 @@ pub struct Counters {
     pub chunks: u64,
     /// What the script printed, cut at the limit with a line saying so.
     pub output: String,
+    /// The most memory the sandbox used, read from its cgroup when it ended.
+    pub peak_memory_bytes: Option<u64>,
 }
 
 /// Where a run reports results and progress.
 #[async_trait::async_trait]
 pub trait Sink: Send {
-    /// One chunk's result, already checked against the first's columns and the row cap.
+    /// One chunk's result, already checked against the first's columns and the row cap:
+    /// CPU work only (it runs on a blocking thread).
     fn result(&mut self, batch: RecordBatch) -> Result<(), Failure>;
-    /// After each chunk: what the run has counted so far.
-    async fn progress(&mut self, counters: &Counters);
+    /// After each chunk: what the run has counted so far. A sink that sends results on
+    /// (to a database) does so here; an error fails the job.
+    async fn progress(&mut self, counters: &Counters) -> Result<(), Failure>;
 }
 
 /// The sandbox a job runs in, made from an environment's layers.
@@ -228,7 +232,9 @@ where
         }
         other => other,
     };
-    let _ = runtime.kill(&sandbox.id).await;
+    if let Ok(exit) = runtime.kill(&sandbox.id).await {
+        counters.peak_memory_bytes = exit.peak_memory_bytes;
+    }
     log.read(runtime.as_ref(), &sandbox.id).await;
     counters.output = log.text();
     let outcome = match outcome {
@@ -251,6 +257,8 @@ where
 }
 
 const CLOSED: &str = "the job's runner closed its connection";
+/// How often a chunk's printed output is read while transform works on it.
+const LOG_EVERY: Duration = Duration::from_secs(1);
 const ENDED_EARLY: &str = "the job's runner ended before the job did";
 
 /// Why a sandbox ended before its runner said it was done.
@@ -307,7 +315,25 @@ where
         counters.rows_read += batch.num_rows() as u64;
         counters.chunks += 1;
         send(&mut connection, b'B', &encode(&batch)?).await?;
-        let payload = match receive(&mut connection, limits.max_frame_bytes).await? {
+        // While transform works on the chunk, what it prints reaches the job's log (and
+        // a flood of it fails the job) every second, not only when the chunk is done.
+        let reply = receive(&mut connection, limits.max_frame_bytes);
+        tokio::pin!(reply);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + LOG_EVERY, LOG_EVERY);
+        let reply = loop {
+            tokio::select! {
+                biased;
+                reply = &mut reply => break reply?,
+                _ = tick.tick() => {
+                    if log.read(runtime, id).await {
+                        counters.output = log.text();
+                        log.check()?;
+                        sink.progress(counters).await?;
+                    }
+                }
+            }
+        };
+        let payload = match reply {
             (b'B', payload) => payload,
             other => return Err(unexpected(other)),
         };
@@ -345,7 +371,7 @@ where
         log.read(runtime, id).await;
         counters.output = log.text();
         log.check()?;
-        sink.progress(counters).await;
+        sink.progress(counters).await?;
     }
     send(&mut connection, b'E', b"").await?;
     match receive(&mut connection, limits.max_frame_bytes).await? {
@@ -570,8 +596,9 @@ impl Log {
         }
     }
 
-    /// Reads what was printed since the last read.
-    async fn read(&mut self, runtime: &dyn Runtime, id: &str) {
+    /// Reads what was printed since the last read; whether there was anything.
+    async fn read(&mut self, runtime: &dyn Runtime, id: &str) -> bool {
+        let before = self.cursor;
         loop {
             match runtime.logs(id, self.cursor).await {
                 Ok((chunks, next)) if !chunks.is_empty() => {
@@ -586,6 +613,7 @@ impl Log {
                 _ => break,
             }
         }
+        self.cursor != before
     }
 
     /// Output past the limit fails the job: a log that lost its end explains nothing.

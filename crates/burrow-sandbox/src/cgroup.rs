@@ -1,4 +1,4 @@
-//! Which cgroup version the host runs, and where a sandbox's memory events are counted.
+//! Which cgroup version the host runs, and where a sandbox's memory events and peak are counted.
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +41,21 @@ pub fn oom_kills(cgroups_path: &str) -> u64 {
         .ok()
         .and_then(|text| parse_oom_kill(&text))
         .unwrap_or(0)
+}
+
+/// The most memory the cgroup has used since it was made: `memory.peak` on cgroup v2
+/// (Linux 5.19 and later), `memory.max_usage_in_bytes` on v1. Read before the cgroup
+/// goes; `None` when neither can be read.
+pub fn peak_memory(cgroups_path: &str) -> Option<u64> {
+    let rel = cgroups_path.trim_start_matches('/');
+    let file = match detect() {
+        CgroupVersion::V2 => Path::new(ROOT).join(rel).join("memory.peak"),
+        CgroupVersion::V1 { .. } => Path::new(ROOT)
+            .join("memory")
+            .join(rel)
+            .join("memory.max_usage_in_bytes"),
+    };
+    std::fs::read_to_string(file).ok()?.trim().parse().ok()
 }
 
 fn parse_oom_kill(text: &str) -> Option<u64> {

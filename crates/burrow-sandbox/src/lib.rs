@@ -84,6 +84,9 @@ pub struct ExitStatus {
     pub signal: Option<i32>,
     /// Detail for `Error`.
     pub message: Option<String>,
+    /// The most memory the sandbox's cgroup used, when the runtime could read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_memory_bytes: Option<u64>,
 }
 
 impl std::fmt::Display for ExitStatus {

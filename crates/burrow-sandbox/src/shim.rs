@@ -122,6 +122,7 @@ fn error_status(message: String) -> ExitStatus {
         code: None,
         signal: None,
         message: Some(message),
+        peak_memory_bytes: None,
     }
 }
 
@@ -286,9 +287,13 @@ fn supervise(dir: &Path, record: &SandboxRecord) -> ExitStatus {
     done.store(true, Ordering::SeqCst);
     // Read before the container (and its cgroup) is deleted.
     let oom = crate::cgroup::oom_kills(&record.cgroups_path) > 0;
+    let peak = crate::cgroup::peak_memory(&record.cgroups_path);
     finish_output(pumps, writer);
 
-    exit_status(wait_status, timed_out.load(Ordering::SeqCst), oom)
+    ExitStatus {
+        peak_memory_bytes: peak,
+        ..exit_status(wait_status, timed_out.load(Ordering::SeqCst), oom)
+    }
 }
 
 /// How init's end reads: a timeout or an OOM kill first, then a signal, then an exit.
@@ -317,6 +322,7 @@ fn exit_status(
         code: if signal.is_some() { None } else { code },
         signal,
         message: None,
+        peak_memory_bytes: None,
     }
 }
 

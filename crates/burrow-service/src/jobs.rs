@@ -10,24 +10,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{Array, RecordBatch};
-use arrow::datatypes::SchemaRef;
-use burrow_blobs::{BlobPath, PutPayload};
+use arrow::array::RecordBatch;
 use burrow_core::Role;
-use burrow_data::ingest::{conform, Writer};
-use burrow_data::types::{check_table_name, columns_from_json, schema};
-use burrow_data::{Column, DataError};
+use burrow_data::postgres::transfer::{TableRef, TableWriter, WriteMode};
+use burrow_data::types::check_table_name;
 use burrow_jobs::{Counters, Failure};
-use burrow_store::{
-    Destination, Job, JobCommit, JobProgress, JobScript, NewJob, NewTableVersion, ScriptVersion,
-    StoreError,
-};
+use burrow_store::{Job, JobProgress, JobScript, NewJob, ScriptVersion, StoreError};
 use futures::StreamExt;
 
 use crate::access::{require, Membership};
 use crate::data::table_not_found;
 use crate::error::{Error, Kind};
 use crate::Services;
+
+mod run;
 
 /// The queue's task kind for a job; the payload is the job's id.
 pub const JOB_RUN: &str = "job.run";
@@ -184,19 +180,30 @@ pub struct JobInput {
     pub script: String,
     /// The script's newest version when `None`.
     pub version: Option<i64>,
+    /// A project table, or `schema.table` on `source_database`.
     pub source: String,
+    /// The data source (by name) the source table is on; a project table when `None`.
+    pub source_database: Option<String>,
+    /// A project table, or `schema.table` on `destination_database`.
     pub destination: String,
+    /// A data source marked as a job destination; a project table when `None`.
+    pub destination_database: Option<String>,
     pub mode: String,
 }
 
-/// Checks a job and queues it.
-pub async fn create_job(
+/// A job's request, checked against its project.
+pub(crate) struct Checked {
+    pub script: JobScript,
+    pub version: i64,
+}
+
+/// Checks what a job (or a schedule's every job) would run: its mode, script and
+/// version, source, and destination.
+pub(crate) async fn check_job(
     services: &Services,
-    member: &Membership,
-    input: JobInput,
-) -> Result<Job, Error> {
-    require(member, Role::Editor)?;
-    let project = &member.project.id;
+    project: &str,
+    input: &JobInput,
+) -> Result<Checked, Error> {
     let mode = Mode::parse(&input.mode)?;
     let script = services
         .store
@@ -217,14 +224,61 @@ pub async fn create_job(
             })
             .with_field("version")
         })?;
-    services
-        .store
-        .get_table(project, &input.source)
-        .await
-        .map_err(|e| Error::or_not_found(e, table_not_found).with_field("source"))?;
+    match &input.source_database {
+        None => {
+            services
+                .store
+                .get_table(project, &input.source)
+                .await
+                .map_err(|e| Error::or_not_found(e, table_not_found).with_field("source"))?;
+        }
+        Some(name) => {
+            let source = data_source(services, project, name, "source_database").await?;
+            let table = source_table(&input.source, "source")?;
+            let config = crate::sources::config_of_saved(services, &source)?;
+            let columns = burrow_data::postgres::columns(
+                &config,
+                services.data.reach(),
+                &table.schema,
+                &table.name,
+                crate::sources::timeout(services),
+            )
+            .await
+            .map_err(|e| {
+                Error::new(Kind::Unprocessable, "source_unavailable", e.to_string())
+                    .with_field("source_database")
+            })?;
+            if columns.is_none() {
+                return Err(Error::not_found(
+                    "table_not_found",
+                    format!(
+                        "the data source {name} has no table {table}, or its user may not read                          it: the source's page lists the tables it can read"
+                    ),
+                )
+                .with_field("source"));
+            }
+        }
+    }
+    if let Some(name) = &input.destination_database {
+        let source = data_source(services, project, name, "destination_database").await?;
+        if source.destination == 0 {
+            return Err(Error::new(
+                Kind::Unprocessable,
+                "not_a_destination",
+                format!(
+                    "the data source {name} is not a job destination: an owner can mark it as                      one on its page (its user then needs rights to write)"
+                ),
+            )
+            .with_field("destination_database"));
+        }
+        source_table(&input.destination, "destination")?;
+        // Whether a table of that name exists is the source's to say, when the job ends.
+        return Ok(Checked { script, version });
+    }
     check_table_name(&input.destination)
         .map_err(|e| crate::data::error(e, "invalid_table_name").with_field("destination"))?;
-    if input.destination == input.source && mode == Mode::Create {
+    if input.destination == input.source && input.source_database.is_none() && mode == Mode::Create
+    {
         return Err(destination_exists(&input.destination));
     }
     if mode == Mode::Create {
@@ -234,6 +288,37 @@ pub async fn create_job(
             Err(e) => return Err(e.into()),
         }
     }
+    Ok(Checked { script, version })
+}
+
+/// A data source of the project, by name, for the request's `field`.
+async fn data_source(
+    services: &Services,
+    project: &str,
+    name: &str,
+    field: &'static str,
+) -> Result<burrow_store::DataSource, Error> {
+    services
+        .store
+        .get_source(project, name)
+        .await
+        .map_err(|e| Error::or_not_found(e, crate::sources::source_not_found).with_field(field))
+}
+
+/// A data source's table as a request names it.
+fn source_table(text: &str, field: &'static str) -> Result<TableRef, Error> {
+    TableRef::parse(text).map_err(|e| crate::data::error(e, "invalid_table_name").with_field(field))
+}
+
+/// Checks a job and queues it.
+pub async fn create_job(
+    services: &Services,
+    member: &Membership,
+    input: JobInput,
+) -> Result<Job, Error> {
+    require(member, Role::Editor)?;
+    let project = &member.project.id;
+    let Checked { script, version } = check_job(services, project, &input).await?;
     let id = burrow_core::ids::new_id("job");
     services
         .store
@@ -243,16 +328,24 @@ pub async fn create_job(
             script_id: &script.id,
             script_version: version,
             source_table: &input.source,
+            source_database: input.source_database.as_deref(),
             destination_table: &input.destination,
+            destination_database: input.destination_database.as_deref(),
             mode: &input.mode,
             created_by: &member.user.id,
+            schedule: None,
         })
         .await?;
-    // One attempt: a job is not run twice on its own; "run again" makes a new one.
-    let task = burrow_queue::enqueue(&services.store, JOB_RUN, &id, &id, 1).await?;
+    let task =
+        burrow_queue::enqueue(&services.store, JOB_RUN, &id, &id, max_attempts(services)).await?;
     services.store.set_job_task(&id, &task.id).await?;
     services.builds.waker().wake();
     Ok(services.store.get_job(project, &id).await?)
+}
+
+/// Runs a job gets when its process dies mid-run (`jobs.max_attempts`).
+pub(crate) fn max_attempts(services: &Services) -> i64 {
+    services.config.jobs.max_attempts.max(1)
 }
 
 fn destination_exists(name: &str) -> Error {
@@ -421,7 +514,9 @@ impl burrow_jobs::Sink for Collect {
         Ok(())
     }
 
-    async fn progress(&mut self, _counters: &Counters) {}
+    async fn progress(&mut self, _counters: &Counters) -> Result<(), Failure> {
+        Ok(())
+    }
 }
 
 /// Runs [`JOB_RUN`] tasks: register it on the queue with `jobs.max_concurrent`.
@@ -446,7 +541,7 @@ impl burrow_queue::Handler for JobHandler {
             return Ok(());
         }
         let (counters, outcome) = match env {
-            Ok(env) => execute(services, &job, env).await,
+            Ok(env) => run::execute(services, &job, env).await,
             Err(why) => (Counters::default(), Err(failure(why))),
         };
         let progress = progress_of(&counters);
@@ -469,6 +564,7 @@ fn progress_of(counters: &Counters) -> JobProgress {
         rows_written: count(counters.rows_written),
         chunks: count(counters.chunks),
         output: counters.output.clone(),
+        peak_memory_bytes: counters.peak_memory_bytes.map(count),
     }
 }
 
@@ -488,7 +584,6 @@ fn failure(e: impl std::fmt::Display) -> Failure {
     Failure::new(e.to_string())
 }
 
-/// Runs a job to its end and, when it succeeded, writes its destination.
 /// The base environment: at once when it is built; else after a build of it (one already
 /// running is waited for), or why that build failed.
 async fn base_environment(services: &Services) -> Result<burrow_envs::EnvRef, String> {
@@ -519,312 +614,4 @@ async fn base_environment(services: &Services) -> Result<burrow_envs::EnvRef, St
     ready()
         .await
         .ok_or_else(|| "the base Python environment is missing after its build".into())
-}
-
-async fn execute(
-    services: &Services,
-    job: &Job,
-    env: burrow_envs::EnvRef,
-) -> (Counters, Result<(), Failure>) {
-    let prepared = match prepare(services, job, env).await {
-        Ok(prepared) => prepared,
-        Err(f) => return (Counters::default(), Err(f)),
-    };
-    let Prepared {
-        script,
-        input,
-        mut sink,
-        env,
-    } = prepared;
-    let limits = limits(&services.config);
-    let spec = burrow_jobs::spec(&env, &job.id, &limits);
-    let runtime = Arc::clone(services.supervisor.runtime());
-    let (counters, outcome) =
-        burrow_jobs::run(runtime, spec, &limits, &script, input, &mut sink).await;
-    if let Err(f) = outcome {
-        return (counters, Err(f));
-    }
-    let written = sink.finish(services, job, &progress_of(&counters)).await;
-    (counters, written)
-}
-
-struct Prepared {
-    script: String,
-    input: futures::stream::BoxStream<'static, Result<RecordBatch, Failure>>,
-    sink: TableSink,
-    env: burrow_envs::EnvRef,
-}
-
-async fn prepare(
-    services: &Services,
-    job: &Job,
-    env: burrow_envs::EnvRef,
-) -> Result<Prepared, Failure> {
-    let store = &services.store;
-    let script = store
-        .get_script_version(&job.script_id, job.script_version)
-        .await
-        .map_err(|e| {
-            failure(format!(
-                "reading the script's version {}: {e}",
-                job.script_version
-            ))
-        })?;
-    let source = store
-        .get_table(&job.project_id, &job.source_table)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => failure(format!(
-                "the source table {} no longer exists",
-                job.source_table
-            )),
-            e => failure(e),
-        })?;
-    let mode = Mode::parse(&job.mode).map_err(|e| failure(e.message))?;
-    let existing = match store
-        .get_table(&job.project_id, &job.destination_table)
-        .await
-    {
-        Ok(table) => Some(table),
-        Err(StoreError::NotFound) => None,
-        Err(e) => return Err(failure(e)),
-    };
-    if mode == Mode::Create && existing.is_some() {
-        return Err(failure(format!(
-            "the table {} exists, and mode create never overwrites one",
-            job.destination_table
-        )));
-    }
-    let chunk_rows = services.config.jobs.chunk_rows;
-    let blobs = Arc::clone(&services.blobs);
-    let input = burrow_data::chunks::read(Arc::clone(&blobs), &source.blob, chunk_rows)
-        .await
-        .map_err(failure)?
-        .map(|r| r.map_err(failure))
-        .boxed();
-    let mut sink = TableSink {
-        store: store.clone(),
-        job_id: job.id.clone(),
-        columns: None,
-        target: None,
-        writer: None,
-        table_id: existing
-            .as_ref()
-            .map(|t| t.id.clone())
-            .unwrap_or_else(|| burrow_core::ids::new_id("tbl")),
-        expect: match (mode, &existing) {
-            (Mode::Replace, _) => Expect::Any,
-            (Mode::Append, Some(table)) => Expect::Version(table.version_id.clone()),
-            _ => Expect::Absent,
-        },
-    };
-    if let (Mode::Append, Some(table)) = (mode, &existing) {
-        // The table's rows first, under its own columns; the result must fit them.
-        let columns = columns_from_json(&table.columns_json).map_err(failure)?;
-        sink.start(columns)?;
-        let mut rows = burrow_data::chunks::read(blobs, &table.blob, chunk_rows)
-            .await
-            .map_err(failure)?;
-        while let Some(batch) = rows.next().await {
-            sink.write(&batch.map_err(failure)?)?;
-        }
-    }
-    Ok(Prepared {
-        script: script.source,
-        input,
-        sink,
-        env,
-    })
-}
-
-/// Collects a job's results into one new table version.
-struct TableSink {
-    store: burrow_store::Store,
-    job_id: String,
-    columns: Option<Vec<Column>>,
-    target: Option<SchemaRef>,
-    writer: Option<Writer>,
-    /// The destination's table id, or a new one.
-    table_id: String,
-    /// What the destination must still be when the result is swapped in.
-    expect: Expect,
-}
-
-impl TableSink {
-    fn start(&mut self, columns: Vec<Column>) -> Result<(), Failure> {
-        let target = schema(&columns);
-        self.writer = Some(Writer::new(&target).map_err(failure)?);
-        self.target = Some(target);
-        self.columns = Some(columns);
-        Ok(())
-    }
-
-    fn write(&mut self, batch: &RecordBatch) -> Result<(), Failure> {
-        let (Some(columns), Some(target), Some(writer)) =
-            (&self.columns, &self.target, &mut self.writer)
-        else {
-            return Err(failure("the result writer was not started"));
-        };
-        fits_integers(batch, columns)?;
-        let conformed = conform(batch, columns, target).map_err(failure)?;
-        writer.write(&conformed).map_err(failure)
-    }
-
-    /// Stores the version's object, then swaps it in and marks the job succeeded in one
-    /// transaction, unless the job was cancelled or the destination changed meanwhile;
-    /// then the object goes again and nothing changed.
-    async fn finish(
-        self,
-        services: &Services,
-        job: &Job,
-        progress: &JobProgress,
-    ) -> Result<(), Failure> {
-        let (Some(columns), Some(writer)) = (self.columns, self.writer) else {
-            return Err(failure("the job produced no result"));
-        };
-        let prepared = tokio::task::spawn_blocking(move || writer.finish(columns))
-            .await
-            .map_err(failure)?
-            .map_err(failure)?;
-        let version_id = burrow_core::ids::new_id("tv");
-        let blob = format!(
-            "tables/{}/{}/{version_id}.parquet",
-            job.project_id, self.table_id
-        );
-        let size = prepared.parquet.len() as i64;
-        services
-            .blobs
-            .put(
-                &BlobPath::from(blob.as_str()),
-                PutPayload::from(prepared.parquet),
-            )
-            .await
-            .map_err(|e| failure(format!("storing the result's Parquet object: {e}")))?;
-        let columns_json = burrow_data::types::columns_to_json(&prepared.columns);
-        let version = NewTableVersion {
-            id: &version_id,
-            blob: &blob,
-            columns_json: &columns_json,
-            row_count: prepared.rows as i64,
-            size_bytes: size,
-            origin: "job",
-            created_by: job.created_by.as_deref().unwrap_or_default(),
-        };
-        let expect = match &self.expect {
-            Expect::Absent => Destination::Absent,
-            Expect::Version(v) => Destination::Version(v),
-            Expect::Any => Destination::Any,
-        };
-        let committed = services
-            .store
-            .commit_job_version(
-                &job.id,
-                progress,
-                &job.project_id,
-                &job.destination_table,
-                &self.table_id,
-                expect,
-                &version,
-            )
-            .await;
-        let why = match committed {
-            Ok(JobCommit::Committed) => return Ok(()),
-            Ok(JobCommit::JobClosed) => "cancelled before its result was written".to_owned(),
-            Ok(JobCommit::TableChanged) => format!(
-                "the table {} changed while the job ran, so appending to it would lose rows: \
-                 run the job again",
-                job.destination_table
-            ),
-            Ok(JobCommit::NameTaken) => format!(
-                "a table named {} was made while the job ran, and mode create never \
-                 overwrites one: choose replace or append, or another name",
-                job.destination_table
-            ),
-            Err(e) => e.to_string(),
-        };
-        let _ = services.blobs.delete(&BlobPath::from(blob.as_str())).await;
-        Err(failure(why))
-    }
-}
-
-/// Floats bound for an integer column must be whole: pandas reads an integer column with
-/// a null as floats, and casting 2.5 would silently make it 2.
-fn fits_integers(batch: &RecordBatch, columns: &[Column]) -> Result<(), Failure> {
-    for (array, column) in batch.columns().iter().zip(columns) {
-        if column.column_type != burrow_data::ColumnType::Integer
-            || !array.data_type().is_floating()
-        {
-            continue;
-        }
-        let floats =
-            arrow::compute::cast(array, &arrow::datatypes::DataType::Float64).map_err(failure)?;
-        let floats = floats
-            .as_any()
-            .downcast_ref::<arrow::array::Float64Array>()
-            .ok_or_else(|| failure("reading a float column"))?;
-        if let Some(bad) = floats
-            .iter()
-            .flatten()
-            .find(|f| f.fract() != 0.0 || !f.is_finite())
-        {
-            return Err(failure(format!(
-                "column {:?} holds {bad}, but the first chunk made it an integer column: \
-                 round it in transform, or make it float in every chunk (df[{:?}].astype(float))",
-                column.name, column.name
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// What the destination must be at the end, as the job saw it at the start.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Expect {
-    Absent,
-    Version(String),
-    Any,
-}
-
-#[async_trait::async_trait]
-impl burrow_jobs::Sink for TableSink {
-    fn result(&mut self, batch: RecordBatch) -> Result<(), Failure> {
-        if self.columns.is_none() {
-            let columns =
-                burrow_data::chunks::columns_of(&batch.schema()).map_err(|e| match e {
-                    DataError::Invalid(m) => {
-                        failure(format!("the script's result cannot be a table: {m}"))
-                    }
-                    e => failure(e),
-                })?;
-            self.start(columns)?;
-        } else if let Some(columns) = &self.columns {
-            // Appending: the result's columns must be the table's, by name and order.
-            let names: Vec<&str> = batch
-                .schema_ref()
-                .fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .collect();
-            let wanted: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
-            if names != wanted {
-                return Err(failure(format!(
-                    "the result's columns ({}) are not the destination table's ({}): return \
-                     the table's columns in its order, or use mode replace",
-                    names.join(", "),
-                    wanted.join(", ")
-                )));
-            }
-        }
-        self.write(&batch)
-    }
-
-    async fn progress(&mut self, counters: &Counters) {
-        if let Err(e) = self
-            .store
-            .record_job_progress(&self.job_id, &progress_of(counters))
-            .await
-        {
-            tracing::warn!(job = %self.job_id, error = %e, "Could not record a job's progress");
-        }
-    }
 }

@@ -107,7 +107,8 @@ fn keeps_destination(saved: &DataSource, input: &SourceInput, tls: TlsMode) -> R
     Ok(())
 }
 
-fn timeout(services: &Services) -> Duration {
+/// How long a statement on a source may run (`data.query_timeout_secs`).
+pub(crate) fn timeout(services: &Services) -> Duration {
     Duration::from_secs(services.config.data.query_timeout_secs)
 }
 
@@ -197,12 +198,21 @@ async fn connectable(
     name: &str,
 ) -> Result<SourceConfig, Error> {
     let source = get(services, member, name).await?;
+    config_of_saved(services, &source)
+}
+
+/// A stored source ready to connect, its password opened: for a member's request, or a
+/// job of its project.
+pub(crate) fn config_of_saved(
+    services: &Services,
+    source: &DataSource,
+) -> Result<SourceConfig, Error> {
     let password = services
         .keyring
         .sealer()
         .and_then(|s| s.open(&source.password_sealed, &source.id))
         .map_err(|e| error(e, "source_key"))?;
-    burrow_apps::data::source_config(&source, &password).map_err(|e| error(e, "internal"))
+    burrow_apps::data::source_config(source, &password).map_err(|e| error(e, "internal"))
 }
 
 /// Connects with what an owner entered (the stored password when none is given and

@@ -97,6 +97,7 @@ fn exited(code: i32) -> Status {
         code: Some(code),
         signal: None,
         message: None,
+        peak_memory_bytes: None,
     })
 }
 
@@ -146,6 +147,7 @@ impl Runtime for FakeRuntime {
             code: None,
             signal: Some(9),
             message: None,
+            peak_memory_bytes: None,
         })
     }
     async fn exec(&self, _: &str, _: ExecSpec) -> burrow_sandbox::Result<ExecOutput> {

@@ -37,7 +37,10 @@ pub struct Job {
     pub script_name: String,
     pub script_version: i64,
     pub source_table: String,
+    /// The data source the source table is on (`schema.table`); `None` for a project table.
+    pub source_database: Option<String>,
     pub destination_table: String,
+    pub destination_database: Option<String>,
     pub mode: String,
     pub task_id: Option<String>,
     /// `pending`, `running`, `succeeded`, `failed` or `cancelled`.
@@ -53,6 +56,11 @@ pub struct Job {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// The schedule that made it, and the tick it ran for.
+    pub schedule_id: Option<String>,
+    pub scheduled_for: Option<i64>,
+    /// The most memory its sandbox used, from the sandbox's cgroup.
+    pub peak_memory_bytes: Option<i64>,
     #[sqlx(default)]
     task_status: Option<String>,
     #[sqlx(default)]
@@ -63,10 +71,13 @@ pub struct Job {
 
 impl Job {
     /// A job still pending or running whose task ended without it (its worker died and
-    /// its attempts are used up, or it was cancelled) reads as its task ended.
+    /// its attempts are used up, or it was cancelled) reads as its task ended; a running
+    /// one whose task is queued again (its worker died, and it has attempts left) reads
+    /// as pending.
     fn reconciled(mut self) -> Self {
         let open = matches!(self.status.as_str(), "pending" | "running");
         match self.task_status.as_deref() {
+            Some("queued") if self.status == "running" => self.status = "pending".into(),
             Some(ended @ ("failed" | "cancelled" | "succeeded")) if open => {
                 self.status = if ended == "succeeded" {
                     "failed".into()
@@ -94,9 +105,13 @@ pub struct NewJob<'a> {
     pub script_id: &'a str,
     pub script_version: i64,
     pub source_table: &'a str,
+    pub source_database: Option<&'a str>,
     pub destination_table: &'a str,
+    pub destination_database: Option<&'a str>,
     pub mode: &'a str,
     pub created_by: &'a str,
+    /// The schedule and tick it runs for, when a schedule made it.
+    pub schedule: Option<(&'a str, i64)>,
 }
 
 /// What a job's runner has counted so far.
@@ -106,6 +121,7 @@ pub struct JobProgress {
     pub rows_written: i64,
     pub chunks: i64,
     pub output: String,
+    pub peak_memory_bytes: Option<i64>,
 }
 
 /// What a job's destination must be when its result is swapped in.
@@ -138,10 +154,11 @@ const SCRIPT: &str =
 
 const JOB: &str =
     "SELECT j.id, j.project_id, j.script_id, s.name AS script_name, j.script_version, \
-     j.source_table, j.destination_table, j.mode, j.task_id, j.status, j.rows_read, \
+     j.source_table, j.source_database, j.destination_table, j.destination_database, \
+     j.mode, j.task_id, j.status, j.rows_read, \
      j.rows_written, j.chunks, j.output, j.error, j.traceback, j.created_by, \
-     u.name AS creator_name, j.created_at, j.started_at, j.finished_at, \
-     t.status AS task_status, t.error AS task_error, t.finished_at AS task_finished_at \
+     u.name AS creator_name, j.created_at, j.started_at, j.finished_at, j.schedule_id, \
+     j.scheduled_for, j.peak_memory_bytes, t.status AS task_status, t.error AS task_error, t.finished_at AS task_finished_at \
      FROM jobs j JOIN job_scripts s ON s.id = j.script_id \
      LEFT JOIN users u ON u.id = j.created_by LEFT JOIN queue_tasks t ON t.id = j.task_id";
 
@@ -151,6 +168,7 @@ const OPEN: &str = "status IN ('pending', 'running')";
 const RECONCILED: &str = "CASE WHEN j.status IN ('pending', 'running') \
      AND t.status IN ('failed', 'cancelled', 'succeeded') \
      THEN (CASE WHEN t.status = 'cancelled' THEN 'cancelled' ELSE 'failed' END) \
+     WHEN j.status = 'running' AND t.status = 'queued' THEN 'pending' \
      ELSE j.status END";
 
 impl Store {
@@ -260,32 +278,13 @@ impl Store {
 
     /// Records a pending job; its task is attached with [`Store::set_job_task`].
     pub async fn create_job(&self, job: &NewJob<'_>) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO jobs (id, project_id, script_id, script_version, source_table, \
-             destination_table, mode, status, created_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9)",
-        )
-        .bind(job.id)
-        .bind(job.project_id)
-        .bind(job.script_id)
-        .bind(job.script_version)
-        .bind(job.source_table)
-        .bind(job.destination_table)
-        .bind(job.mode)
-        .bind(job.created_by)
-        .bind(now_ms())
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        let mut conn = self.pool().acquire().await?;
+        insert_job(&mut conn, job, now_ms()).await
     }
 
     pub async fn set_job_task(&self, id: &str, task_id: &str) -> Result<()> {
-        sqlx::query("UPDATE jobs SET task_id = $1 WHERE id = $2")
-            .bind(task_id)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        let mut conn = self.pool().acquire().await?;
+        set_task(&mut conn, id, task_id).await
     }
 
     /// A project's jobs, newest first, at most `limit`, optionally only those in `status`
@@ -337,7 +336,7 @@ impl Store {
     pub async fn start_job(&self, id: &str) -> Result<bool> {
         let done = sqlx::query(&format!(
             "UPDATE jobs SET status = 'running', started_at = $1, rows_read = 0, \
-             rows_written = 0, chunks = 0 WHERE id = $2 AND {OPEN}"
+             rows_written = 0, chunks = 0, peak_memory_bytes = NULL WHERE id = $2 AND {OPEN}"
         ))
         .bind(now_ms())
         .bind(id)
@@ -373,7 +372,8 @@ impl Store {
     ) -> Result<bool> {
         let done = sqlx::query(&format!(
             "UPDATE jobs SET status = $1, rows_read = $2, rows_written = $3, chunks = $4, \
-             output = $5, error = $6, traceback = $7, finished_at = $8 WHERE id = $9 AND {OPEN}"
+             output = $5, error = $6, traceback = $7, finished_at = $8, peak_memory_bytes = $9 \
+             WHERE id = $10 AND {OPEN}"
         ))
         .bind(status)
         .bind(progress.rows_read)
@@ -383,6 +383,7 @@ impl Store {
         .bind(error)
         .bind(traceback)
         .bind(now_ms())
+        .bind(progress.peak_memory_bytes)
         .bind(id)
         .execute(self.pool())
         .await?;
@@ -443,13 +444,15 @@ impl Store {
         }
         let done = sqlx::query(&format!(
             "UPDATE jobs SET status = 'succeeded', rows_read = $1, rows_written = $2, \
-             chunks = $3, output = $4, finished_at = $5 WHERE id = $6 AND {OPEN}"
+             chunks = $3, output = $4, finished_at = $5, peak_memory_bytes = $6 \
+             WHERE id = $7 AND {OPEN}"
         ))
         .bind(progress.rows_read)
         .bind(progress.rows_written)
         .bind(progress.chunks)
         .bind(&progress.output)
         .bind(now)
+        .bind(progress.peak_memory_bytes)
         .bind(job_id)
         .execute(&mut *tx)
         .await?;
@@ -468,6 +471,49 @@ impl Store {
             .await?;
         Ok(matches!(status.as_str(), "pending" | "running"))
     }
+}
+
+pub(crate) async fn insert_job(
+    conn: &mut sqlx::AnyConnection,
+    job: &NewJob<'_>,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO jobs (id, project_id, script_id, script_version, source_table, \
+         destination_table, mode, status, created_by, created_at, schedule_id, scheduled_for, \
+         source_database, destination_database) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(job.id)
+    .bind(job.project_id)
+    .bind(job.script_id)
+    .bind(job.script_version)
+    .bind(job.source_table)
+    .bind(job.destination_table)
+    .bind(job.mode)
+    // A schedule whose maker's account is gone makes jobs by no one.
+    .bind(Some(job.created_by).filter(|by| !by.is_empty()))
+    .bind(now)
+    .bind(job.schedule.map(|(id, _)| id))
+    .bind(job.schedule.map(|(_, tick)| tick))
+    .bind(job.source_database)
+    .bind(job.destination_database)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn set_task(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    task_id: &str,
+) -> Result<()> {
+    sqlx::query("UPDATE jobs SET task_id = $1 WHERE id = $2")
+        .bind(task_id)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 async fn insert_version(

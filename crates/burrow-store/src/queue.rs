@@ -158,24 +158,9 @@ impl Store {
         // The task in the way may finish between the insert and the look-up; then the
         // key is free, and the insert is tried again.
         for _ in 0..3 {
-            let id = burrow_core::ids::new_id("task");
-            let inserted = sqlx::query_as::<_, TaskRow>(&format!(
-                "INSERT INTO queue_tasks (id, kind, dedupe_key, payload, status, max_attempts, run_after, created_at) \
-                 VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7) \
-                 ON CONFLICT (kind, dedupe_key) WHERE status IN ('queued', 'running') DO NOTHING \
-                 RETURNING {COLUMNS}"
-            ))
-            .bind(&id)
-            .bind(new.kind)
-            .bind(new.dedupe_key)
-            .bind(new.payload)
-            .bind(new.max_attempts.max(1))
-            .bind(new.run_after)
-            .bind(now)
-            .fetch_optional(self.pool())
-            .await?;
-            if let Some(row) = inserted {
-                return Ok((row.try_into()?, true));
+            let mut conn = self.pool().acquire().await?;
+            if let Some(task) = insert_task(&mut conn, &new, now).await? {
+                return Ok((task, true));
             }
             let existing = sqlx::query_as::<_, TaskRow>(&format!(
                 "SELECT {COLUMNS} FROM queue_tasks WHERE kind = $1 AND dedupe_key = $2 \
@@ -367,4 +352,31 @@ impl Store {
         .await?;
         Ok(moved.rows_affected() == 1)
     }
+}
+
+/// Queues `new` on `conn` (in the caller's transaction, when it has one), unless a task of
+/// the same kind and key is queued or running: then `None`.
+pub(crate) async fn insert_task(
+    conn: &mut sqlx::AnyConnection,
+    new: &NewTask<'_>,
+    now: i64,
+) -> Result<Option<Task>> {
+    let id = burrow_core::ids::new_id("task");
+    sqlx::query_as::<_, TaskRow>(&format!(
+        "INSERT INTO queue_tasks (id, kind, dedupe_key, payload, status, max_attempts, run_after, created_at) \
+         VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7) \
+         ON CONFLICT (kind, dedupe_key) WHERE status IN ('queued', 'running') DO NOTHING \
+         RETURNING {COLUMNS}"
+    ))
+    .bind(&id)
+    .bind(new.kind)
+    .bind(new.dedupe_key)
+    .bind(new.payload)
+    .bind(new.max_attempts.max(1))
+    .bind(new.run_after)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(Task::try_from)
+    .transpose()
 }

@@ -634,5 +634,6 @@ async fn run_on_terminal(
         code: Some(code),
         signal: None,
         message: None,
+        peak_memory_bytes: None,
     })
 }

@@ -90,7 +90,7 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
 }
 
 /// Everything `serve` does in the background through the durable queue, registered in
-/// this one place: environment builds, and the hourly upkeep (retired table versions too), each hour's run done by
+/// this one place: environment builds, transform jobs and their schedules, and the hourly upkeep (retired table versions too), each hour's run done by
 /// one process of all that share the database (builds left without a task, say because
 /// queuing them failed or their task ran out of attempts, are queued again), except
 /// each host's own environment GC.
@@ -116,12 +116,30 @@ fn background_work(
             burrow_envs::BUILD_ATTEMPTS,
             builds.handler(),
         )
-        // One attempt: a job whose worker died ends failed; "run again" makes a new one.
+        // A job whose worker died ends failed, or runs again while it has attempts left.
         .handle(
             burrow_service::jobs::JOB_RUN,
             config.jobs.max_concurrent,
-            1,
+            config.jobs.max_attempts,
             burrow_service::jobs::JobHandler(services.clone()),
+        )
+        // Each due tick of a job schedule makes one job, whichever process fires it.
+        .every(
+            "jobs.schedules",
+            std::time::Duration::from_secs(config.jobs.schedule_check_secs.max(1)),
+            {
+                let services = services.clone();
+                move || {
+                    let services = services.clone();
+                    async move {
+                        match burrow_service::schedules::fire_due(&services, burrow_store::now_ms()).await {
+                            Ok(n) if n > 0 => tracing::info!(jobs = n, "Queued scheduled jobs"),
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(error = %e.message, "Could not fire due job schedules"),
+                        }
+                    }
+                }
+            },
         )
         .every("sessions.sweep", HOURLY, move || {
             let store = s1.clone();

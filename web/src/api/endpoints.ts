@@ -6,6 +6,8 @@ import type {
   JobForm,
   JobScript,
   JobScriptDetail,
+  JobSchedule,
+  ScheduleForm,
   ScriptTrial,
   AppDetail,
   AppSource,
@@ -145,6 +147,10 @@ export const api = {
   job: (p: string, j: string) => request<Job>('GET', jobPath(p, j)),
   createJob: (p: string, form: JobForm) => request<Job>('POST', `${projectPath(p)}/jobs`, { json: form }),
   cancelJob: (p: string, j: string) => request<Job>('POST', `${jobPath(p, j)}/cancel`),
+  schedules: (p: string) => request<JobSchedule[]>('GET', `${projectPath(p)}/schedules`),
+  createSchedule: (p: string, form: ScheduleForm) =>
+    request<JobSchedule>('POST', `${projectPath(p)}/schedules`, { json: form }),
+  deleteSchedule: (p: string, id: string) => request<void>('DELETE', `${projectPath(p)}/schedules/${enc(id)}`),
 
   packages: () => request<Package[]>('GET', '/api/v1/packages'),
   addPackage: (name: string, maxVersion?: string) =>

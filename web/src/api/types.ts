@@ -263,8 +263,11 @@ export interface Job {
   id: string;
   script: string;
   script_version: number;
+  /** A project table, or `schema.table` on `source_database`. */
   source: string;
+  source_database: string | null;
   destination: string;
+  destination_database: string | null;
   mode: JobMode;
   status: JobStatus;
   rows_read: number;
@@ -277,13 +280,46 @@ export interface Job {
   started_at: string | null;
   finished_at: string | null;
   duration_ms: number | null;
+  /** The most memory its sandbox used, once it ended. */
+  peak_memory_bytes: number | null;
+  /** The schedule that made it, and the tick it ran for. */
+  schedule_id: string | null;
+  scheduled_for: string | null;
+}
+
+/** A job definition run at each tick of a cron expression (UTC). */
+export interface JobSchedule {
+  id: string;
+  script: string;
+  source: string;
+  source_database: string | null;
+  destination: string;
+  destination_database: string | null;
+  mode: JobMode;
+  cron: string;
+  next_run: string;
+  last_job_id: string | null;
+  created_by: string | null;
+  created_at: string;
+}
+
+export interface ScheduleForm {
+  script: string;
+  source: string;
+  source_database?: string;
+  destination: string;
+  destination_database?: string;
+  mode: JobMode;
+  cron: string;
 }
 
 export interface JobForm {
   script: string;
   version?: number;
   source: string;
+  source_database?: string;
   destination: string;
+  destination_database?: string;
   mode: JobMode;
 }
 

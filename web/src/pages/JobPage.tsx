@@ -15,7 +15,7 @@ import { useToast } from '../components/Toast';
 import { canEditApps } from '../lib/roles';
 import { formatAbsolute } from '../lib/time';
 import { JobBadge, formatDuration } from './jobs/JobBadge';
-import { formatCount } from './data/format';
+import { formatCount, formatBytes } from './data/format';
 
 const open = (status: string | undefined) => status === 'pending' || status === 'running';
 
@@ -71,7 +71,9 @@ export function JobPage() {
         script: job.script,
         version: job.script_version,
         source: job.source,
+        source_database: job.source_database ?? undefined,
         destination: job.destination,
+        destination_database: job.destination_database ?? undefined,
         mode: job.mode,
       });
       navigate(`/projects/${project.id}/jobs/${again.id}`);
@@ -94,18 +96,31 @@ export function JobPage() {
             <JobBadge status={job.status} />
           </h1>
           <p className="page-subtitle">
-            <Link to={`/projects/${project.id}/data/${job.source}`} className="mono">
-              {job.source}
-            </Link>{' '}
+            {job.source_database ? (
+              <Link to={`/projects/${project.id}/data/sources/${job.source_database}`} className="mono">
+                {job.source_database}: {job.source}
+              </Link>
+            ) : (
+              <Link to={`/projects/${project.id}/data/${job.source}`} className="mono">
+                {job.source}
+              </Link>
+            )}{' '}
             →{' '}
-            {job.status === 'succeeded' ? (
+            {job.destination_database ? (
+              <Link to={`/projects/${project.id}/data/sources/${job.destination_database}`} className="mono">
+                {job.destination_database}: {job.destination}
+              </Link>
+            ) : job.status === 'succeeded' ? (
               <Link to={`/projects/${project.id}/data/${job.destination}`} className="mono">
                 {job.destination}
               </Link>
             ) : (
               <span className="mono">{job.destination}</span>
             )}{' '}
-            ({job.mode}) · queued by {job.created_by ?? 'someone'} {formatAbsolute(job.created_at)}
+            ({job.mode}) ·{' '}
+            {job.scheduled_for
+              ? `scheduled for ${formatAbsolute(job.scheduled_for)} by ${job.created_by ?? 'someone'}`
+              : `queued by ${job.created_by ?? 'someone'} ${formatAbsolute(job.created_at)}`}
           </p>
         </div>
         {editor && (
@@ -140,6 +155,12 @@ export function JobPage() {
           <div>
             <dt>Duration</dt>
             <dd>{job.duration_ms === null ? '—' : formatDuration(job.duration_ms)}</dd>
+          </div>
+          <div>
+            <dt>Peak memory</dt>
+            <dd data-testid="peak-memory" title="The most memory the job's sandbox used, read when it ended">
+              {job.peak_memory_bytes === null ? '—' : formatBytes(job.peak_memory_bytes)}
+            </dd>
           </div>
         </dl>
       </section>

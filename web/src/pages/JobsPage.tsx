@@ -1,9 +1,9 @@
-// The project's transform jobs: its scripts, a form to run one over a table, and the jobs with their status, rows and duration.
+// The project's transform jobs: its scripts, a form to run one over a table now or on a schedule, the schedules, and the jobs with their status, rows and duration.
 import { useState } from 'react';
 import { Link, useNavigate } from 'react-router-dom';
 import { api } from '../api/endpoints';
 import { ApiError } from '../api/client';
-import { JOB_MODES, type Job, type JobMode, type JobScript, type DataTable } from '../api/types';
+import { JOB_MODES, type Job, type JobMode, type JobSchedule, type JobScript, type DataSource, type DataTable } from '../api/types';
 import { useApi } from '../hooks/useApi';
 import { useProject } from '../hooks/useProject';
 import { useDocumentTitle } from '../hooks/useDocumentTitle';
@@ -30,7 +30,9 @@ export function JobsPage() {
   const editor = canEditApps(project.role);
   const { data: scripts, error: scriptsError, reload: reloadScripts } = useApi(`scripts:${project.id}`, () => api.scripts(project.id));
   const { data: tables } = useApi(`tables:${project.id}`, () => api.tables(project.id));
+  const { data: sources } = useApi(`sources:${project.id}`, () => api.sources(project.id));
   const { data: jobs, error: jobsError, reload: reloadJobs } = useApi(`jobs:${project.id}`, () => api.jobs(project.id), 2000);
+  const { data: schedules, reload: reloadSchedules } = useApi(`schedules:${project.id}`, () => api.schedules(project.id), 10_000);
 
   return (
     <div className="page">
@@ -54,7 +56,18 @@ export function JobsPage() {
       <ScriptList scripts={scripts} error={scriptsError} onRetry={() => void reloadScripts()} projectId={project.id} editor={editor} />
 
       {editor && scripts && scripts.length > 0 && (
-        <RunJobForm projectId={project.id} scripts={scripts} tables={tables} onQueued={() => void reloadJobs()} />
+        <RunJobForm
+          projectId={project.id}
+          scripts={scripts}
+          tables={tables}
+          sources={sources ?? []}
+          onQueued={() => void reloadJobs()}
+          onScheduled={() => void reloadSchedules()}
+        />
+      )}
+
+      {schedules && schedules.length > 0 && (
+        <ScheduleList schedules={schedules} projectId={project.id} editor={editor} onChange={() => void reloadSchedules()} />
       )}
 
       <JobList jobs={jobs} error={jobsError} onRetry={() => void reloadJobs()} projectId={project.id} />
@@ -140,28 +153,53 @@ function RunJobForm({
   projectId,
   scripts,
   tables,
+  sources,
   onQueued,
+  onScheduled,
 }: {
   projectId: string;
   scripts: JobScript[];
   tables: DataTable[] | undefined;
+  sources: DataSource[];
   onQueued: () => void;
+  onScheduled: () => void;
 }) {
   const navigate = useNavigate();
   const [script, setScript] = useState(scripts[0]?.name ?? '');
   const [source, setSource] = useState('');
+  const [sourceDatabase, setSourceDatabase] = useState('');
   const [destination, setDestination] = useState('');
+  const [destinationDatabase, setDestinationDatabase] = useState('');
   const [mode, setMode] = useState<JobMode>('create');
+  const [when, setWhen] = useState<'now' | 'schedule'>('now');
+  const [cron, setCron] = useState('0 6 * * *');
+  const [scheduled, setScheduled] = useState<JobSchedule | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | Error | null>(null);
-  const chosenSource = source || tables?.[0]?.name || '';
+  const chosenSource = sourceDatabase ? source.trim() : source || tables?.[0]?.name || '';
+  const destinations = sources.filter((s) => s.destination);
 
   const submit = async (e: React.FormEvent) => {
     e.preventDefault();
     setBusy(true);
     setError(null);
+    setScheduled(null);
     try {
-      const job = await api.createJob(projectId, { script, source: chosenSource, destination: destination.trim(), mode });
+      const form = {
+        script,
+        source: chosenSource,
+        source_database: sourceDatabase || undefined,
+        destination: destination.trim(),
+        destination_database: destinationDatabase || undefined,
+        mode,
+      };
+      if (when === 'schedule') {
+        setScheduled(await api.createSchedule(projectId, { ...form, cron: cron.trim() }));
+        onScheduled();
+        setBusy(false);
+        return;
+      }
+      const job = await api.createJob(projectId, form);
       onQueued();
       navigate(`/projects/${projectId}/jobs/${job.id}`);
     } catch (err) {
@@ -176,7 +214,7 @@ function RunJobForm({
       <h2 className="panel-title" id="run-heading">
         <Icon name="play" size={16} /> Run a job
       </h2>
-      {tables && tables.length === 0 ? (
+      {tables && tables.length === 0 && sources.length === 0 ? (
         <p className="muted small">
           A job reads a table of this project. <Link to={`/projects/${projectId}/data`}>Add one on the Data page</Link>{' '}
           first.
@@ -190,37 +228,189 @@ function RunJobForm({
               </option>
             ))}
           </SelectField>
-          <SelectField label="Source table" value={chosenSource} onChange={(e) => setSource(e.target.value)} error={fieldError('source')}>
-            {(tables ?? []).map((t) => (
-              <option key={t.id} value={t.name}>
-                {t.name}
-              </option>
-            ))}
-          </SelectField>
+          {sources.length > 0 && (
+            <SelectField
+              label="Read from"
+              value={sourceDatabase}
+              onChange={(e) => {
+                setSourceDatabase(e.target.value);
+                setSource('');
+              }}
+              error={fieldError('source_database')}
+            >
+              <option value="">Project tables</option>
+              {sources.map((s) => (
+                <option key={s.id} value={s.name}>
+                  Data source {s.name}
+                </option>
+              ))}
+            </SelectField>
+          )}
+          {sourceDatabase ? (
+            <TextField
+              label="Source table"
+              value={source}
+              onChange={(e) => setSource(e.target.value)}
+              placeholder="public.orders"
+              required
+              className="mono"
+              hint="schema.table, as the source's page lists it"
+              error={fieldError('source')}
+            />
+          ) : (
+            <SelectField label="Source table" value={chosenSource} onChange={(e) => setSource(e.target.value)} error={fieldError('source')}>
+              {(tables ?? []).map((t) => (
+                <option key={t.id} value={t.name}>
+                  {t.name}
+                </option>
+              ))}
+            </SelectField>
+          )}
+          {destinations.length > 0 && (
+            <SelectField
+              label="Write to"
+              value={destinationDatabase}
+              onChange={(e) => setDestinationDatabase(e.target.value)}
+              error={fieldError('destination_database')}
+            >
+              <option value="">Project tables</option>
+              {destinations.map((s) => (
+                <option key={s.id} value={s.name}>
+                  Data source {s.name}
+                </option>
+              ))}
+            </SelectField>
+          )}
           <TextField
             label="Destination table"
             value={destination}
             onChange={(e) => setDestination(e.target.value)}
-            placeholder="cleaned_sales"
+            placeholder={destinationDatabase ? 'public.cleaned_sales' : 'cleaned_sales'}
             required
             className="mono"
+            hint={destinationDatabase ? 'schema.table on the data source' : undefined}
             error={fieldError('destination')}
           />
           <SelectField label="Mode" value={mode} onChange={(e) => setMode(e.target.value as JobMode)} hint={MODE_HINT[mode]} error={fieldError('mode')}>
-            {JOB_MODES.map((m) => (
+            {JOB_MODES.filter((m) => when === 'now' || m !== 'create').map((m) => (
               <option key={m} value={m}>
                 {m}
               </option>
             ))}
           </SelectField>
+          <SelectField
+            label="When"
+            value={when}
+            onChange={(e) => {
+              const next = e.target.value as 'now' | 'schedule';
+              setWhen(next);
+              // A schedule runs again and again: create would fail from its second run.
+              if (next === 'schedule' && mode === 'create') setMode('replace');
+            }}
+          >
+            <option value="now">Now</option>
+            <option value="schedule">On a schedule</option>
+          </SelectField>
+          {when === 'schedule' && (
+            <TextField
+              label="Cron (UTC)"
+              value={cron}
+              onChange={(e) => setCron(e.target.value)}
+              required
+              className="mono"
+              hint="minute hour day month weekday: 0 6 * * * is 06:00 every day, */15 * * * * every quarter hour"
+              error={fieldError('cron')}
+            />
+          )}
           <div className="form-actions">
-            <Button type="submit" variant="primary" loading={busy} disabled={!script || !chosenSource} icon={<Icon name="play" />}>
-              Run job
+            <Button
+              type="submit"
+              variant="primary"
+              loading={busy}
+              disabled={!script || !chosenSource}
+              icon={<Icon name={when === 'schedule' ? 'clock' : 'play'} />}
+            >
+              {when === 'schedule' ? 'Schedule job' : 'Run job'}
             </Button>
           </div>
           {error && !(error instanceof ApiError && error.field) && <FormError>{error.message}</FormError>}
+          {scheduled && (
+            <p className="muted small" role="status">
+              Scheduled: {scheduled.script} runs at <code>{scheduled.cron}</code>, first at {formatAbsolute(scheduled.next_run)}.
+            </p>
+          )}
         </form>
       )}
+    </section>
+  );
+}
+
+function ScheduleList({
+  schedules,
+  projectId,
+  editor,
+  onChange,
+}: {
+  schedules: JobSchedule[];
+  projectId: string;
+  editor: boolean;
+  onChange: () => void;
+}) {
+  const now = useNow(30_000);
+  const [error, setError] = useState<string | null>(null);
+  const remove = async (s: JobSchedule) => {
+    if (!window.confirm(`Delete the schedule of ${s.script} into ${s.destination}? The jobs it made stay.`)) return;
+    setError(null);
+    try {
+      await api.deleteSchedule(projectId, s.id);
+      onChange();
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    }
+  };
+  return (
+    <section className="panel" aria-labelledby="schedules-heading">
+      <h2 className="panel-title" id="schedules-heading">
+        <Icon name="clock" size={16} /> Schedules
+      </h2>
+      <p className="muted small">Each tick runs the script's newest version once, in UTC.</p>
+      {error && <FormError>{error}</FormError>}
+      <div className="grid-scroll">
+        <table className="data-grid table-list" aria-label="Schedules">
+          <thead>
+            <tr>
+              <th scope="col">Script</th>
+              <th scope="col">From → to</th>
+              <th scope="col">Cron</th>
+              <th scope="col">Next run</th>
+              <th scope="col">Last job</th>
+              {editor && <th scope="col"><span className="sr-only">Actions</span></th>}
+            </tr>
+          </thead>
+          <tbody>
+            {schedules.map((s) => (
+              <tr key={s.id}>
+                <td className="mono">{s.script}</td>
+                <td className="mono">
+                  {s.source_database ? `${s.source_database}: ` : ''}
+                  {s.source} → {s.destination_database ? `${s.destination_database}: ` : ''}
+                  {s.destination} <span className="badge-soft">{s.mode}</span>
+                </td>
+                <td className="mono">{s.cron}</td>
+                <td title={formatAbsolute(s.next_run)}>{formatRelative(s.next_run, now)}</td>
+                <td>{s.last_job_id ? <Link to={`/projects/${projectId}/jobs/${s.last_job_id}`}>Open</Link> : <span className="muted">Not yet</span>}</td>
+                {editor && (
+                  <td>
+                    <Button variant="ghost" onClick={() => void remove(s)} aria-label={`Delete the schedule of ${s.script} into ${s.destination}`}>
+                      Delete
+                    </Button>
+                  </td>
+                )}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </section>
   );
 }
@@ -274,9 +464,16 @@ export function JobList({
                   </td>
                   <td className="mono">
                     {j.script} v{j.script_version}
+                    {j.schedule_id && (
+                      <span className="badge-soft" title={j.scheduled_for ? `Scheduled for ${formatAbsolute(j.scheduled_for)}` : undefined}>
+                        scheduled
+                      </span>
+                    )}
                   </td>
                   <td className="mono">
-                    {j.source} → {j.destination} <span className="badge-soft">{j.mode}</span>
+                    {j.source_database ? `${j.source_database}: ` : ''}
+                    {j.source} → {j.destination_database ? `${j.destination_database}: ` : ''}
+                    {j.destination} <span className="badge-soft">{j.mode}</span>
                   </td>
                   <td className="num">{formatCount(j.rows_read)}</td>
                   <td className="num">{formatCount(j.rows_written)}</td>

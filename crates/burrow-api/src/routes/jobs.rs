@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, Sse};
 use axum::Json;
 use burrow_service::jobs::{self as use_case, JobInput};
+use burrow_service::schedules::{self, ScheduleInput};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -79,10 +80,14 @@ pub struct JobDto {
     pub id: String,
     pub script: String,
     pub script_version: i64,
-    /// The project table read.
+    /// The table read: a project table, or `schema.table` on `source_database`.
     pub source: String,
-    /// The project table written.
+    /// The data source the source table is on; absent for a project table.
+    pub source_database: Option<String>,
+    /// The table written: a project table, or `schema.table` on `destination_database`.
     pub destination: String,
+    /// The data source written to; absent for a project table.
+    pub destination_database: Option<String>,
     /// `create`, `replace` or `append`.
     pub mode: String,
     /// `pending`, `running`, `succeeded`, `failed` or `cancelled`.
@@ -100,6 +105,12 @@ pub struct JobDto {
     pub finished_at: Option<String>,
     /// From start to end, or until now while it runs.
     pub duration_ms: Option<i64>,
+    /// The most memory its sandbox used, from the sandbox's cgroup, once it ended.
+    pub peak_memory_bytes: Option<i64>,
+    /// The schedule that made it.
+    pub schedule_id: Option<String>,
+    /// The schedule's tick it ran for.
+    pub scheduled_for: Option<String>,
 }
 
 fn job_dto(j: burrow_store::Job) -> JobDto {
@@ -111,7 +122,9 @@ fn job_dto(j: burrow_store::Job) -> JobDto {
         script: j.script_name,
         script_version: j.script_version,
         source: j.source_table,
+        source_database: j.source_database,
         destination: j.destination_table,
+        destination_database: j.destination_database,
         mode: j.mode,
         status: j.status,
         rows_read: j.rows_read,
@@ -124,6 +137,9 @@ fn job_dto(j: burrow_store::Job) -> JobDto {
         started_at: j.started_at.map(crate::dto::timestamp),
         finished_at: j.finished_at.map(crate::dto::timestamp),
         duration_ms,
+        peak_memory_bytes: j.peak_memory_bytes,
+        schedule_id: j.schedule_id,
+        scheduled_for: j.scheduled_for.map(crate::dto::timestamp),
     }
 }
 
@@ -135,10 +151,17 @@ pub struct NewJobRequest {
     /// The script's version; the newest when absent.
     #[serde(default)]
     pub version: Option<i64>,
-    /// The project table to read.
+    /// The table to read: a project table, or `schema.table` (or a table of schema
+    /// `public`) on `source_database`.
     pub source: String,
-    /// The project table to write.
+    /// A data source of the project to read from; a project table when absent.
+    #[serde(default)]
+    pub source_database: Option<String>,
+    /// The table to write: a project table, or `schema.table` on `destination_database`.
     pub destination: String,
+    /// A data source marked as a job destination; a project table when absent.
+    #[serde(default)]
+    pub destination_database: Option<String>,
     /// `create` (the default: fails if the table exists), `replace` or `append`.
     #[serde(default)]
     pub mode: Option<String>,
@@ -353,7 +376,9 @@ pub async fn create_job(
             script: request.script,
             version: request.version,
             source: request.source,
+            source_database: request.source_database.filter(|s| !s.is_empty()),
             destination: request.destination.trim().to_owned(),
+            destination_database: request.destination_database.filter(|s| !s.is_empty()),
             mode: request.mode.unwrap_or_else(|| "create".into()),
         },
     )
@@ -446,4 +471,126 @@ impl crate::follow::LogSource for JobLog {
             Err(e) => Piece::Failed(e.to_string()),
         }
     }
+}
+
+/// A schedule: a job definition run at each tick of a cron expression.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScheduleDto {
+    pub id: String,
+    /// The script; each tick runs its newest version.
+    pub script: String,
+    pub source: String,
+    pub source_database: Option<String>,
+    pub destination: String,
+    pub destination_database: Option<String>,
+    /// `replace` or `append`.
+    pub mode: String,
+    /// Five fields (minute hour day-of-month month day-of-week), read in UTC.
+    pub cron: String,
+    pub next_run: String,
+    /// The job of its latest tick.
+    pub last_job_id: Option<String>,
+    pub created_by: Option<String>,
+    pub created_at: String,
+}
+
+fn schedule_dto(s: burrow_store::JobSchedule) -> ScheduleDto {
+    ScheduleDto {
+        id: s.id,
+        script: s.script_name,
+        source: s.source_table,
+        source_database: s.source_database,
+        destination: s.destination_table,
+        destination_database: s.destination_database,
+        mode: s.mode,
+        cron: s.cron,
+        next_run: crate::dto::timestamp(s.next_run),
+        last_job_id: s.last_job_id,
+        created_by: s.creator_name,
+        created_at: crate::dto::timestamp(s.created_at),
+    }
+}
+
+/// A schedule to make.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewScheduleRequest {
+    pub script: String,
+    /// As a job's.
+    pub source: String,
+    #[serde(default)]
+    pub source_database: Option<String>,
+    pub destination: String,
+    #[serde(default)]
+    pub destination_database: Option<String>,
+    /// `replace` or `append`.
+    pub mode: String,
+    /// Five fields (minute hour day-of-month month day-of-week) in UTC, or a nickname
+    /// such as `@hourly`.
+    pub cron: String,
+}
+
+/// The project's job schedules.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/schedules", tag = "jobs",
+    params(("project" = String, Path, description = "Project id")),
+    responses(
+        (status = 200, description = "The schedules, oldest first", body = [ScheduleDto]),
+        (status = 404, description = "No such project, or not a member", body = ErrorBody),
+    ))]
+pub async fn list_schedules(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+) -> Result<Json<Vec<ScheduleDto>>, ApiError> {
+    let list = schedules::list_schedules(&state, &access).await?;
+    Ok(Json(list.into_iter().map(schedule_dto).collect()))
+}
+
+/// Schedule a job: checked as a job is, then run at each tick of `cron` (UTC), exactly
+/// once per tick however many Burrow processes run.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/schedules", tag = "jobs",
+    params(("project" = String, Path, description = "Project id")),
+    request_body = NewScheduleRequest,
+    responses(
+        (status = 201, description = "Scheduled", body = ScheduleDto),
+        (status = 400, description = "An invalid destination name", body = ErrorBody),
+        (status = 403, description = "Viewers cannot schedule jobs", body = ErrorBody),
+        (status = 404, description = "No such script or source table", body = ErrorBody),
+        (status = 422, description = "An invalid cron expression, or mode create", body = ErrorBody),
+    ))]
+pub async fn create_schedule(
+    State(state): State<AppState>,
+    access: ProjectAccess<Editor>,
+    ApiJson(request): ApiJson<NewScheduleRequest>,
+) -> Result<(StatusCode, Json<ScheduleDto>), ApiError> {
+    let schedule = schedules::create_schedule(
+        &state,
+        &access,
+        ScheduleInput {
+            script: request.script,
+            source: request.source,
+            source_database: request.source_database.filter(|s| !s.is_empty()),
+            destination: request.destination.trim().to_owned(),
+            destination_database: request.destination_database.filter(|s| !s.is_empty()),
+            mode: request.mode,
+            cron: request.cron,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(schedule_dto(schedule))))
+}
+
+/// Delete a schedule; the jobs it made stay, and a running one goes on.
+#[utoipa::path(delete, path = "/api/v1/projects/{project}/schedules/{schedule}", tag = "jobs",
+    params(("project" = String, Path, description = "Project id"), ("schedule" = String, Path, description = "Schedule id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Viewers cannot delete schedules", body = ErrorBody),
+        (status = 404, description = "No such schedule", body = ErrorBody),
+    ))]
+pub async fn delete_schedule(
+    State(state): State<AppState>,
+    access: ProjectAccess<Editor>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    schedules::delete_schedule(&state, &access, &path.1).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

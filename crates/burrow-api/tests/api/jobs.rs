@@ -342,6 +342,7 @@ async fn a_jobs_result_is_swapped_in_only_as_the_job_expected(db: Db) {
         rows_written: 120,
         chunks: 1,
         output: "done\n".into(),
+        peak_memory_bytes: Some(64 << 20),
     };
     let version = |id: &'static str| burrow_store::NewTableVersion {
         id,
@@ -436,8 +437,203 @@ async fn a_jobs_result_is_swapped_in_only_as_the_job_expected(db: Db) {
     assert_eq!(listed[0].output, "");
 }
 
+/// A schedule is checked as its jobs would be, and each tick makes exactly one job
+/// however many processes fire it at once; missed ticks run once, not one by one.
+async fn schedules_make_one_job_per_tick(db: Db) {
+    let app = spawn_app(db).await;
+    let owner = app.account("owner@example.com").await;
+    let viewer = app.account("viewer@example.com").await;
+    let project = app.project(&owner, "Sales").await;
+    app.add_member(&owner, &project, "viewer@example.com", "viewer")
+        .await;
+    let resp = app
+        .post(
+            &format!("/api/v1/projects/{project}/tables/sample"),
+            Some(&owner.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let resp = app
+        .post(
+            &format!("/api/v1/projects/{project}/scripts"),
+            Some(&owner.token),
+            json!({"name": "copy", "source": IDENTITY}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let schedules = format!("/api/v1/projects/{project}/schedules");
+    let body = |cron: &str, mode: &str| {
+        json!({"script": "copy", "source": "daily_sales", "destination": "nightly",
+               "mode": mode, "cron": cron})
+    };
+
+    for (cron, why) in [
+        ("every day", "is not a cron expression"),
+        ("0 0 6 * * *", "seconds and years are not supported"),
+        ("61 * * * *", "is not a cron expression"),
+        ("0 0 30 2 *", "never comes round"),
+    ] {
+        let resp = app
+            .post(&schedules, Some(&owner.token), body(cron, "replace"))
+            .await;
+        let message = expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "invalid_cron").await;
+        assert!(message.contains(why), "{cron}: {message}");
+    }
+    let resp = app
+        .post(&schedules, Some(&owner.token), body("@hourly", "create"))
+        .await;
+    let message = expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "invalid_mode").await;
+    assert!(message.contains("use replace or append"), "{message}");
+    let mut wrong = body("@hourly", "replace");
+    wrong["source"] = json!("missing");
+    let resp = app.post(&schedules, Some(&owner.token), wrong).await;
+    expect_error(resp, StatusCode::NOT_FOUND, "table_not_found").await;
+    let mut wrong = body("@hourly", "replace");
+    wrong["destination"] = json!("../x");
+    let resp = app.post(&schedules, Some(&owner.token), wrong).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let resp = app
+        .post(&schedules, Some(&viewer.token), body("@hourly", "replace"))
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let listed = json_of(app.get(&schedules, &owner.token).await, StatusCode::OK).await;
+    assert_eq!(listed, json!([]), "nothing stored half-way");
+
+    let before = burrow_store::now_ms();
+    let made = json_of(
+        app.post(
+            &schedules,
+            Some(&owner.token),
+            body("*/5 * * * *", "append"),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(made["cron"], "*/5 * * * *");
+    assert_eq!(made["last_job_id"], Value::Null);
+    let id = made["id"].as_str().unwrap().to_owned();
+    let stored = app.store.get_schedule(&project, &id).await.unwrap();
+    let first_tick = stored.next_run;
+    assert!(first_tick > before && first_tick <= before + 5 * 60_000);
+    assert_eq!(
+        first_tick % (5 * 60_000),
+        0,
+        "ticks fall on the minute's fifths"
+    );
+
+    // Not due yet: nothing.
+    let fired = burrow_service::schedules::fire_due(&app.state, first_tick - 1)
+        .await
+        .unwrap();
+    assert_eq!(fired, 0);
+    // Six processes look at once when the tick is due: one job.
+    let fired: usize = futures::future::join_all(
+        (0..6).map(|_| burrow_service::schedules::fire_due(&app.state, first_tick + 10)),
+    )
+    .await
+    .into_iter()
+    .map(Result::unwrap)
+    .sum();
+    assert_eq!(fired, 1);
+    let jobs = json_of(
+        app.get(&format!("/api/v1/projects/{project}/jobs"), &owner.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let jobs = jobs.as_array().unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0]["schedule_id"], id.as_str());
+    assert_eq!(jobs[0]["status"], "pending");
+    assert_eq!(jobs[0]["mode"], "append");
+    assert_eq!(jobs[0]["created_by"], "owner");
+    let job = app
+        .store
+        .get_job(&project, jobs[0]["id"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(job.scheduled_for, Some(first_tick));
+    let task = app
+        .store
+        .get_task(job.task_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(task.kind, burrow_service::jobs::JOB_RUN);
+    assert_eq!(task.payload, job.id);
+    let listed = json_of(app.get(&schedules, &viewer.token).await, StatusCode::OK).await;
+    assert_eq!(listed[0]["last_job_id"], jobs[0]["id"]);
+
+    // The same tick again: nothing. Hours later: one job for all the missed ticks, and
+    // the next tick after that time.
+    let fired = burrow_service::schedules::fire_due(&app.state, first_tick + 10)
+        .await
+        .unwrap();
+    assert_eq!(fired, 0);
+    let later = first_tick + 3 * 3_600_000 + 1_000;
+    let fired = burrow_service::schedules::fire_due(&app.state, later)
+        .await
+        .unwrap();
+    assert_eq!(fired, 1);
+    let stored = app.store.get_schedule(&project, &id).await.unwrap();
+    assert_eq!(stored.next_run, first_tick + 3 * 3_600_000 + 5 * 60_000);
+    assert_eq!(
+        app.store
+            .list_jobs(&project, None, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Deleting the schedule keeps its jobs.
+    let resp = app
+        .request(
+            Method::DELETE,
+            &format!("{schedules}/{id}"),
+            Some(&viewer.token),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = app
+        .request(
+            Method::DELETE,
+            &format!("{schedules}/{id}"),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let resp = app
+        .request(
+            Method::DELETE,
+            &format!("{schedules}/{id}"),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    expect_error(resp, StatusCode::NOT_FOUND, "schedule_not_found").await;
+    assert_eq!(
+        burrow_service::schedules::fire_due(&app.state, later + 3_600_000)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        app.store
+            .list_jobs(&project, None, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
 both_backends!(
     a_jobs_result_is_swapped_in_only_as_the_job_expected,
     scripts_keep_every_version_and_refuse_what_cannot_run,
     jobs_are_queued_listed_and_cancelled,
+    schedules_make_one_job_per_tick,
 );

@@ -187,6 +187,10 @@ async fn a_job_transforms_a_table_in_chunks_into_a_new_table() {
     assert!(expected > 0 && expected < 120);
     assert_eq!(done["rows_read"], 120);
     assert_eq!(done["rows_written"], expected as i64);
+    // Its sandbox's cgroup says how much memory it used: Python and pandas at least, and
+    // within the job's limit.
+    let peak = done["peak_memory_bytes"].as_i64().expect("a peak memory");
+    assert!(peak > 20 << 20 && peak <= 512 << 20, "{peak}");
     assert_eq!(done["chunks"], 3, "120 rows in chunks of 50: {done}");
     assert!(done["duration_ms"].as_i64().unwrap() > 0);
 
@@ -637,6 +641,7 @@ async fn a_cancelled_or_orphaned_job_leaves_nothing_behind() {
     let mut server = Server::start_with_env(&[
         ("BURROW_JOBS__TIMEOUT_SECS", "300"),
         ("BURROW_QUEUE__LEASE_SECS", "2"),
+        ("BURROW_JOBS__MAX_ATTEMPTS", "2"),
     ])
     .await;
     let owner = server.account("owner@example.com").await;
@@ -647,7 +652,7 @@ async fn a_cancelled_or_orphaned_job_leaves_nothing_behind() {
         &owner,
         &project,
         "slow",
-        "def transform(df):\n    while True:\n        pass\n",
+        "def transform(df):\n    print('working on', len(df), 'rows')\n    while True:\n        pass\n",
     )
     .await;
     let body = json!({"script": "slow", "source": "daily_sales", "destination": "never"});
@@ -664,6 +669,25 @@ async fn a_cancelled_or_orphaned_job_leaves_nothing_behind() {
     while job_sandboxes(&server).is_empty() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    // What the script printed reaches the live log while its chunk is still running.
+    let mut log = server
+        .api(
+            Method::GET,
+            &format!("/api/v1/projects/{project}/jobs/{id}/log"),
+            &owner,
+            None,
+        )
+        .await;
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !seen.contains("working on 120 rows") {
+        assert!(std::time::Instant::now() < deadline, "no live log: {seen}");
+        match tokio::time::timeout(std::time::Duration::from_secs(30), log.chunk()).await {
+            Ok(Ok(Some(bytes))) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+            other => panic!("the log stream ended: {other:?} after {seen}"),
+        }
+    }
+    drop(log);
     let resp = server
         .post_json(
             &format!("/api/v1/projects/{project}/jobs/{id}/cancel"),
@@ -685,11 +709,38 @@ async fn a_cancelled_or_orphaned_job_leaves_nothing_behind() {
         .await;
     assert_eq!(resp.status(), StatusCode::CONFLICT);
 
-    // `kill -9` of serve mid-job: after a restart the job ends failed, and its sandbox goes.
+    // `kill -9` of serve mid-job: after a restart its sandbox goes and, with an attempt
+    // left (jobs.max_attempts = 2), the job runs again from the start in a new one.
     let id = job(&server, &owner, &project, body).await;
     while job_sandboxes(&server).is_empty() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    let ids = |lines: Vec<String>| -> Vec<String> {
+        lines
+            .iter()
+            .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+            .collect()
+    };
+    let first_run = ids(job_sandboxes(&server));
+    server.kill_hard();
+    server.spawn().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let now = ids(job_sandboxes(&server));
+        if !now.is_empty() && now.iter().all(|s| !first_run.contains(s)) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no second run: {now:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let again: Value = server
+        .get_json(&format!("/api/v1/projects/{project}/jobs/{id}"), &owner)
+        .await;
+    assert_eq!(again["status"], "running", "{again}");
+    // Its attempts used up, the next `kill -9` ends it failed.
     server.kill_hard();
     server.spawn().await;
     let orphaned = finished(&server, &owner, &project, &id).await;
@@ -711,4 +762,195 @@ async fn a_cancelled_or_orphaned_job_leaves_nothing_behind() {
         )
         .await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
+
+/// A job reads a table of an external PostgreSQL source in chunks and writes a table of
+/// a source marked as a job destination: the destination changes in one transaction at
+/// the end, or not at all, and no temporary table stays behind.
+#[tokio::test]
+async fn a_job_reads_and_writes_tables_of_a_postgresql_source() {
+    let warehouse = burrow_testkit::warehouse::Warehouse::create().await;
+    warehouse
+        .admin_sql(&format!(
+            "CREATE TABLE public.orders (id integer PRIMARY KEY, units integer, region text); \
+             INSERT INTO public.orders SELECT i, i % 100, CASE WHEN i % 2 = 0 THEN 'north' \
+               ELSE 'south' END FROM generate_series(1, 130) AS i; \
+             GRANT SELECT ON public.orders TO {r}; \
+             CREATE SCHEMA results AUTHORIZATION {w}; \
+             GRANT USAGE ON SCHEMA public TO {w}; \
+             GRANT SELECT ON public.orders TO {w};",
+            r = warehouse.reader,
+            w = warehouse.writer,
+        ))
+        .await;
+    let big = (1..=130).filter(|i| i % 100 > 60).count() as i64;
+    let server = Server::start_with_env(&[("BURROW_JOBS__CHUNK_ROWS", "50")]).await;
+    let owner = server.account("owner@example.com").await;
+    let project = server.project(&owner, "Sales").await;
+    let sources = format!("/api/v1/projects/{project}/sources");
+    let resp = server
+        .post_json(&sources, &owner, warehouse.source_json("warehouse"))
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let mut results = warehouse.source_json("results");
+    results["user"] = json!(warehouse.writer);
+    results["password"] = json!("writer-pw");
+    results["destination"] = json!(true);
+    let resp = server.post_json(&sources, &owner, results).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::CREATED,
+        "{}",
+        resp.text().await.unwrap()
+    );
+    script(&server, &owner, &project, "big_days", FILTER).await;
+    let from_source = |destination: &str, mode: &str| {
+        json!({"script": "big_days", "source": "public.orders", "source_database": "warehouse",
+               "destination": destination, "destination_database": "results", "mode": mode})
+    };
+    let count = |sql: &'static str| {
+        let warehouse = &warehouse;
+        async move {
+            let mut admin = warehouse.admin().await;
+            let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut admin).await.unwrap();
+            n
+        }
+    };
+    const COUNT: &str = "SELECT count(*) FROM results.big_orders";
+    const STAGING_LEFT: &str = "SELECT count(*) FROM pg_class WHERE relname = 'burrow_job_result'";
+
+    // Checked before queuing: a source that is no destination, a table it cannot read,
+    // a name that is no table.
+    let jobs = format!("/api/v1/projects/{project}/jobs");
+    let mut wrong = from_source("results.big_orders", "create");
+    wrong["destination_database"] = json!("warehouse");
+    let resp = server.post_json(&jobs, &owner, wrong).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(resp.text().await.unwrap().contains("not_a_destination"));
+    let mut wrong = from_source("results.big_orders", "create");
+    wrong["source"] = json!("public.missing");
+    let resp = server.post_json(&jobs, &owner, wrong).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let mut wrong = from_source("../x", "create");
+    wrong["destination"] = json!("../x");
+    let resp = server.post_json(&jobs, &owner, wrong).await;
+    assert!(resp.status().is_client_error());
+    assert!(resp.text().await.unwrap().contains("invalid_table_name"));
+
+    // Source table to project table, in chunks.
+    let mut into_project = from_source("big_orders", "create");
+    into_project
+        .as_object_mut()
+        .unwrap()
+        .remove("destination_database");
+    let id = job(&server, &owner, &project, into_project).await;
+    let done = finished(&server, &owner, &project, &id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["rows_read"], 130);
+    assert_eq!(done["chunks"], 3);
+    assert_eq!(done["rows_written"], big);
+    assert_eq!(done["source_database"], "warehouse");
+
+    // Source table to a destination source's table.
+    let id = job(
+        &server,
+        &owner,
+        &project,
+        from_source("results.big_orders", "create"),
+    )
+    .await;
+    let done = finished(&server, &owner, &project, &id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(count(COUNT).await, big);
+    let mut admin = warehouse.admin().await;
+    let types: Vec<(String, String)> = sqlx::query_as(
+        "SELECT column_name::text, data_type::text FROM information_schema.columns \
+         WHERE table_schema = 'results' AND table_name = 'big_orders' ORDER BY ordinal_position",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(
+        types,
+        [
+            ("id", "bigint"),
+            ("units", "bigint"),
+            ("region", "text"),
+            ("double_units", "bigint")
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    let doubled: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM results.big_orders WHERE double_units = units * 2",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(doubled, big);
+    assert_eq!(count(STAGING_LEFT).await, 0);
+
+    // Create never overwrites; a script that fails midway leaves the table as it was.
+    let id = job(
+        &server,
+        &owner,
+        &project,
+        from_source("results.big_orders", "create"),
+    )
+    .await;
+    let done = finished(&server, &owner, &project, &id).await;
+    assert_eq!(done["status"], "failed");
+    assert!(
+        done["error"]
+            .as_str()
+            .unwrap()
+            .contains("mode create never overwrites"),
+        "{done}"
+    );
+    script(
+        &server,
+        &owner,
+        &project,
+        "breaks",
+        "import pandas as pd\n\ndef transform(df):\n    if df['id'].min() > 50:\n        raise ValueError('bad chunk')\n    return df\n",
+    )
+    .await;
+    let mut breaking = from_source("results.big_orders", "replace");
+    breaking["script"] = json!("breaks");
+    let id = job(&server, &owner, &project, breaking).await;
+    let done = finished(&server, &owner, &project, &id).await;
+    assert_eq!(done["status"], "failed");
+    assert!(
+        done["error"].as_str().unwrap().contains("bad chunk"),
+        "{done}"
+    );
+    assert_eq!(count(COUNT).await, big);
+    assert_eq!(count(STAGING_LEFT).await, 0);
+
+    // Append adds the rows; replace makes them the result, in one transaction each.
+    let id = job(
+        &server,
+        &owner,
+        &project,
+        from_source("results.big_orders", "append"),
+    )
+    .await;
+    assert_eq!(
+        finished(&server, &owner, &project, &id).await["status"],
+        "succeeded"
+    );
+    assert_eq!(count(COUNT).await, 2 * big);
+    let id = job(
+        &server,
+        &owner,
+        &project,
+        from_source("results.big_orders", "replace"),
+    )
+    .await;
+    assert_eq!(
+        finished(&server, &owner, &project, &id).await["status"],
+        "succeeded"
+    );
+    assert_eq!(count(COUNT).await, big);
+    assert_eq!(count(STAGING_LEFT).await, 0);
+    nothing_left(&server).await;
 }
