@@ -339,8 +339,10 @@ pub async fn create_job(
     let task =
         burrow_queue::enqueue(&services.store, JOB_RUN, &id, &id, max_attempts(services)).await?;
     services.store.set_job_task(&id, &task.id).await?;
+    // Read before the queue is woken: the answer is the job as queued, never half-run.
+    let job = services.store.get_job(project, &id).await?;
     services.builds.waker().wake();
-    Ok(services.store.get_job(project, &id).await?)
+    Ok(job)
 }
 
 /// Runs a job gets when its process dies mid-run (`jobs.max_attempts`).
