@@ -286,9 +286,14 @@ fn ended_early(exit: Option<ExitStatus>, limits: &Limits) -> Failure {
 }
 
 /// The conversation with the runner: the script, then each chunk and its result.
+///
+/// Chunks go out as they are read, on the connection's write half, while results come
+/// back on its read half: the host reads and encodes the next chunk, and checks and
+/// writes the last result, while Python transforms this one. How far ahead the chunks
+/// get is bounded by the socket's buffers, as the runner reads one chunk at a time.
 #[allow(clippy::too_many_arguments)]
 async fn exchange<S>(
-    mut connection: Connection,
+    connection: Connection,
     (runtime, id): (&dyn Runtime, &str),
     log: &mut Log,
     limits: &Limits,
@@ -300,83 +305,106 @@ async fn exchange<S>(
 where
     S: AsyncStream<Item = Result<RecordBatch, Failure>> + Unpin + Send,
 {
-    send(&mut connection, b'S', script.as_bytes()).await?;
-    match receive(&mut connection, limits.max_frame_bytes).await? {
+    let (mut from_runner, mut to_runner) = tokio::io::split(connection);
+    send(&mut to_runner, b'S', script.as_bytes()).await?;
+    match receive(&mut from_runner, limits.max_frame_bytes).await? {
         (b'R', _) => {}
         other => return Err(unexpected(other)),
     }
-    let mut first: Option<SchemaRef> = None;
-    let mut output_bytes = 0u64;
-    loop {
-        let batch = match input.next().await {
-            Some(batch) => batch?,
-            None => break,
+    // Each chunk's rows, in the order sent: counted as read when its result is back.
+    let (sent, mut in_flight) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let feed = async move {
+        let fed = async {
+            while let Some(batch) = input.next().await {
+                let batch = batch?;
+                let bytes = encode(&batch)?;
+                let _ = sent.send(batch.num_rows() as u64);
+                send(&mut to_runner, b'B', &bytes).await?;
+            }
+            send(&mut to_runner, b'E', b"").await
         };
-        counters.rows_read += batch.num_rows() as u64;
-        counters.chunks += 1;
-        send(&mut connection, b'B', &encode(&batch)?).await?;
-        // While transform works on the chunk, what it prints reaches the job's log (and
-        // a flood of it fails the job) every second, not only when the chunk is done.
-        let reply = receive(&mut connection, limits.max_frame_bytes);
-        tokio::pin!(reply);
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + LOG_EVERY, LOG_EVERY);
-        let reply = loop {
-            tokio::select! {
-                biased;
-                reply = &mut reply => break reply?,
-                _ = tick.tick() => {
-                    if log.read(runtime, id).await {
-                        counters.output = log.text();
-                        log.check()?;
-                        sink.progress(counters).await?;
+        match fed.await {
+            // The results' side says how the run ended: at `D` after all went out, or
+            // with the runner's error (which closed the connection under the feed).
+            Ok(()) => std::future::pending().await,
+            Err(f) if f.error == CLOSED => std::future::pending().await,
+            Err(f) => Err(f),
+        }
+    };
+    let take = async {
+        let mut first: Option<SchemaRef> = None;
+        let mut output_bytes = 0u64;
+        loop {
+            // While transform works on a chunk, what it prints reaches the job's log
+            // (and a flood of it fails the job) every second, not only when it is done.
+            let reply = receive(&mut from_runner, limits.max_frame_bytes);
+            tokio::pin!(reply);
+            let mut tick =
+                tokio::time::interval_at(tokio::time::Instant::now() + LOG_EVERY, LOG_EVERY);
+            let reply = loop {
+                tokio::select! {
+                    biased;
+                    reply = &mut reply => break reply?,
+                    _ = tick.tick() => {
+                        if log.read(runtime, id).await {
+                            counters.output = log.text();
+                            log.check()?;
+                            sink.progress(counters).await?;
+                        }
                     }
                 }
+            };
+            let payload = match reply {
+                (b'B', payload) => payload,
+                (b'D', _) => return Ok(()),
+                other => return Err(unexpected(other)),
+            };
+            counters.rows_read += in_flight.try_recv().unwrap_or(0);
+            counters.chunks += 1;
+            let chunk = counters.chunks;
+            for result in decode(payload, chunk).await? {
+                match &first {
+                    None => first = Some(result.schema()),
+                    Some(schema) => same_columns(schema, &result.schema(), chunk)?,
+                }
+                counters.rows_written += result.num_rows() as u64;
+                if counters.rows_written > limits.max_output_rows {
+                    return Err(Failure::new(format!(
+                        "the job's output exceeds {} rows (jobs.max_output_rows): filter or \
+                         aggregate in transform, or ask an admin to raise the limit",
+                        limits.max_output_rows
+                    )));
+                }
+                output_bytes += result.get_array_memory_size() as u64;
+                if output_bytes > limits.max_output_bytes {
+                    return Err(Failure::new(format!(
+                        "the job's output exceeds {} MiB (jobs.max_output_mb): return fewer or \
+                         smaller columns, or ask an admin to raise the limit",
+                        limits.max_output_bytes >> 20
+                    )));
+                }
+                // Casting and writing Parquet is work for a blocking thread, not the async ones.
+                if tokio::runtime::Handle::current().runtime_flavor()
+                    == tokio::runtime::RuntimeFlavor::MultiThread
+                {
+                    tokio::task::block_in_place(|| sink.result(result))?;
+                } else {
+                    sink.result(result)?;
+                }
             }
-        };
-        let payload = match reply {
-            (b'B', payload) => payload,
-            other => return Err(unexpected(other)),
-        };
-        let chunk = counters.chunks;
-        for result in decode(payload, chunk).await? {
-            match &first {
-                None => first = Some(result.schema()),
-                Some(schema) => same_columns(schema, &result.schema(), chunk)?,
-            }
-            counters.rows_written += result.num_rows() as u64;
-            if counters.rows_written > limits.max_output_rows {
-                return Err(Failure::new(format!(
-                    "the job's output exceeds {} rows (jobs.max_output_rows): filter or \
-                     aggregate in transform, or ask an admin to raise the limit",
-                    limits.max_output_rows
-                )));
-            }
-            output_bytes += result.get_array_memory_size() as u64;
-            if output_bytes > limits.max_output_bytes {
-                return Err(Failure::new(format!(
-                    "the job's output exceeds {} MiB (jobs.max_output_mb): return fewer or \
-                     smaller columns, or ask an admin to raise the limit",
-                    limits.max_output_bytes >> 20
-                )));
-            }
-            // Casting and writing Parquet is work for a blocking thread, not the async ones.
-            if tokio::runtime::Handle::current().runtime_flavor()
-                == tokio::runtime::RuntimeFlavor::MultiThread
-            {
-                tokio::task::block_in_place(|| sink.result(result))?;
-            } else {
-                sink.result(result)?;
-            }
+            log.read(runtime, id).await;
+            counters.output = log.text();
+            log.check()?;
+            sink.progress(counters).await?;
         }
-        log.read(runtime, id).await;
-        counters.output = log.text();
-        log.check()?;
-        sink.progress(counters).await?;
-    }
-    send(&mut connection, b'E', b"").await?;
-    match receive(&mut connection, limits.max_frame_bytes).await? {
-        (b'D', _) => Ok(()),
-        other => Err(unexpected(other)),
+    };
+    // The results' side ends the run (at `D`, which the runner sends only after the
+    // feed's `E`, or at a failure); the feed only with a failure of its own, such as a
+    // source that could not be read.
+    tokio::select! {
+        biased;
+        done = take => done,
+        failed = feed => failed,
     }
 }
 
@@ -533,7 +561,10 @@ fn cut(mut text: String, max: usize) -> String {
     text
 }
 
-async fn send(connection: &mut Connection, tag: u8, payload: &[u8]) -> Result<(), Failure> {
+async fn send<W>(connection: &mut W, tag: u8, payload: &[u8]) -> Result<(), Failure>
+where
+    W: tokio::io::AsyncWrite + Unpin,
+{
     let length = u32::try_from(payload.len())
         .map_err(|_| Failure::new("a chunk is larger than 4 GiB: lower jobs.chunk_rows"))?;
     let mut head = [0u8; 5];
@@ -550,7 +581,10 @@ async fn send(connection: &mut Connection, tag: u8, payload: &[u8]) -> Result<()
 /// The largest message other than a result: an error with its traceback.
 const MAX_MESSAGE: usize = 64 << 10;
 
-async fn receive(connection: &mut Connection, max: usize) -> Result<(u8, Vec<u8>), Failure> {
+async fn receive<R>(connection: &mut R, max: usize) -> Result<(u8, Vec<u8>), Failure>
+where
+    R: tokio::io::AsyncRead + Unpin,
+{
     let mut head = [0u8; 5];
     connection
         .read_exact(&mut head)

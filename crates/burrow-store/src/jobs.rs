@@ -331,12 +331,12 @@ impl Store {
         Ok(job.reconciled())
     }
 
-    /// Marks a pending (or, after its worker died, running) job running; `false` when it
-    /// already ended (cancelled meanwhile).
+    /// Marks a pending (or, after its worker died, running) job running, its counters and
+    /// log starting anew; `false` when it already ended (cancelled meanwhile).
     pub async fn start_job(&self, id: &str) -> Result<bool> {
         let done = sqlx::query(&format!(
             "UPDATE jobs SET status = 'running', started_at = $1, rows_read = 0, \
-             rows_written = 0, chunks = 0, peak_memory_bytes = NULL WHERE id = $2 AND {OPEN}"
+             rows_written = 0, chunks = 0, output = '', peak_memory_bytes = NULL WHERE id = $2 AND {OPEN}"
         ))
         .bind(now_ms())
         .bind(id)

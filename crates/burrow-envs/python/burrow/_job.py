@@ -7,6 +7,9 @@ way is one tag byte, a four-byte big-endian length and that many bytes:
     here -> Burrow:  R (the script defines transform)   B <Arrow IPC stream of its result>
                      X <JSON: error, traceback>          D (done)
 
+Burrow sends the next chunks while this one is transformed, so they wait, read one at a
+time, in the connection's buffers.
+
 The script runs in a module of its own; `transform(df)` is called once per chunk with
 a pandas DataFrame and must return one. What it prints goes to the job's log. Burrow
 counts what comes back and checks every chunk against the first; nothing here is
@@ -48,6 +51,16 @@ def _fail(sock, error, exc=None):
         lines += traceback.format_exception_only(type(exc), exc)
         trace = "".join(lines)
     _send(sock, b"X", json.dumps({"error": error, "traceback": trace}).encode())
+    # Burrow sends chunks ahead of the results. Closing with them unread would reset the
+    # connection and could lose the error on its way: say no more, then read what is
+    # still coming until Burrow, having read the error, closes its end.
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(30)
+        while sock.recv(1 << 16):
+            pass
+    except OSError:
+        pass
 
 
 def main():

@@ -85,6 +85,25 @@ async fn nothing_left(server: &Server) {
     }
 }
 
+/// Waits until a running job's live log shows `text`.
+async fn log_shows(server: &Server, token: &str, project: &str, id: &str, text: &str) {
+    let mut log = server
+        .api(
+            Method::GET,
+            &format!("/api/v1/projects/{project}/jobs/{id}/log"),
+            token,
+            None,
+        )
+        .await;
+    let mut seen = String::new();
+    while !seen.contains(text) {
+        match tokio::time::timeout(std::time::Duration::from_secs(30), log.chunk()).await {
+            Ok(Ok(Some(bytes))) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+            other => panic!("the log stream ended or stalled: {other:?} after {seen}"),
+        }
+    }
+}
+
 /// The job sandboxes the runtime still knows.
 fn job_sandboxes(server: &Server) -> Vec<String> {
     let out = server.cli(&["sandbox", "ps"]);
@@ -670,24 +689,7 @@ async fn a_cancelled_or_orphaned_job_leaves_nothing_behind() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     // What the script printed reaches the live log while its chunk is still running.
-    let mut log = server
-        .api(
-            Method::GET,
-            &format!("/api/v1/projects/{project}/jobs/{id}/log"),
-            &owner,
-            None,
-        )
-        .await;
-    let mut seen = String::new();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !seen.contains("working on 120 rows") {
-        assert!(std::time::Instant::now() < deadline, "no live log: {seen}");
-        match tokio::time::timeout(std::time::Duration::from_secs(30), log.chunk()).await {
-            Ok(Ok(Some(bytes))) => seen.push_str(&String::from_utf8_lossy(&bytes)),
-            other => panic!("the log stream ended: {other:?} after {seen}"),
-        }
-    }
-    drop(log);
+    log_shows(&server, &owner, &project, &id, "working on 120 rows").await;
     let resp = server
         .post_json(
             &format!("/api/v1/projects/{project}/jobs/{id}/cancel"),
@@ -712,9 +714,7 @@ async fn a_cancelled_or_orphaned_job_leaves_nothing_behind() {
     // `kill -9` of serve mid-job: after a restart its sandbox goes and, with an attempt
     // left (jobs.max_attempts = 2), the job runs again from the start in a new one.
     let id = job(&server, &owner, &project, body).await;
-    while job_sandboxes(&server).is_empty() {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    log_shows(&server, &owner, &project, &id, "working on 120 rows").await;
     let ids = |lines: Vec<String>| -> Vec<String> {
         lines
             .iter()
@@ -736,6 +736,7 @@ async fn a_cancelled_or_orphaned_job_leaves_nothing_behind() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    log_shows(&server, &owner, &project, &id, "working on 120 rows").await;
     let again: Value = server
         .get_json(&format!("/api/v1/projects/{project}/jobs/{id}"), &owner)
         .await;
