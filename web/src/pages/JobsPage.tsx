@@ -32,7 +32,7 @@ export function JobsPage() {
   const { data: tables } = useApi(`tables:${project.id}`, () => api.tables(project.id));
   const { data: sources } = useApi(`sources:${project.id}`, () => api.sources(project.id));
   const { data: jobs, error: jobsError, reload: reloadJobs } = useApi(`jobs:${project.id}`, () => api.jobs(project.id), 2000);
-  const { data: schedules, reload: reloadSchedules } = useApi(`schedules:${project.id}`, () => api.schedules(project.id), 10_000);
+  const { data: schedules, reload: reloadSchedules } = useApi(`schedules:${project.id}`, () => api.schedules(project.id), 5_000);
 
   return (
     <div className="page">
@@ -464,6 +464,7 @@ export function JobList({
                   </td>
                   <td className="mono">
                     {j.script} v{j.script_version}
+                    {j.schedule_id && ' '}
                     {j.schedule_id && (
                       <span className="badge-soft" title={j.scheduled_for ? `Scheduled for ${formatAbsolute(j.scheduled_for)}` : undefined}>
                         scheduled
