@@ -448,7 +448,7 @@ pub async fn job_log(
     ))
 }
 
-/// A job's log: its recorded output, which grows after each chunk while it runs.
+/// A job's log: its recorded output, which grows every second while it runs.
 struct JobLog {
     store: burrow_store::Store,
     project: String,
