@@ -313,7 +313,9 @@ where
     }
     // Each chunk's rows, in the order sent: counted as read when its result is back.
     let (sent, mut in_flight) = tokio::sync::mpsc::unbounded_channel::<u64>();
-    let feed = async move {
+    // Set once every chunk went out: only then may the runner say it is done.
+    let all_sent = std::sync::atomic::AtomicBool::new(false);
+    let feed = async {
         let fed = async {
             while let Some(batch) = input.next().await {
                 let batch = batch?;
@@ -321,6 +323,7 @@ where
                 let _ = sent.send(batch.num_rows() as u64);
                 send(&mut to_runner, b'B', &bytes).await?;
             }
+            all_sent.store(true, std::sync::atomic::Ordering::SeqCst);
             send(&mut to_runner, b'E', b"").await
         };
         match fed.await {
@@ -356,7 +359,18 @@ where
             };
             let payload = match reply {
                 (b'B', payload) => payload,
-                (b'D', _) => return Ok(()),
+                // Done, truly: after the last chunk, with every chunk's result back.
+                (b'D', _)
+                    if all_sent.load(std::sync::atomic::Ordering::SeqCst)
+                        && in_flight.try_recv().is_err() =>
+                {
+                    return Ok(())
+                }
+                (b'D', _) => {
+                    return Err(Failure::new(
+                        "the job's runner said it was done before every chunk was transformed",
+                    ))
+                }
                 other => return Err(unexpected(other)),
             };
             counters.rows_read += in_flight.try_recv().unwrap_or(0);

@@ -252,7 +252,8 @@ pub(crate) async fn check_job(
                 return Err(Error::not_found(
                     "table_not_found",
                     format!(
-                        "the data source {name} has no table {table}, or its user may not read                          it: the source's page lists the tables it can read"
+                        "the data source {name} has no table {table}, or its user may not read \
+                         it: the source's page lists the tables it can read"
                     ),
                 )
                 .with_field("source"));
@@ -266,12 +267,14 @@ pub(crate) async fn check_job(
                 Kind::Unprocessable,
                 "not_a_destination",
                 format!(
-                    "the data source {name} is not a job destination: an owner can mark it as                      one on its page (its user then needs rights to write)"
+                    "the data source {name} is not a job destination: an owner can mark it as \
+                     one on its page (its user then needs rights to write)"
                 ),
             )
             .with_field("destination_database"));
         }
-        source_table(&input.destination, "destination")?;
+        TableRef::parse_destination(&input.destination)
+            .map_err(|e| crate::data::error(e, "invalid_table_name").with_field("destination"))?;
         // Whether a table of that name exists is the source's to say, when the job ends.
         return Ok(Checked { script, version });
     }
@@ -336,8 +339,8 @@ pub async fn create_job(
             schedule: None,
         })
         .await?;
-    let task =
-        burrow_queue::enqueue(&services.store, JOB_RUN, &id, &id, max_attempts(services)).await?;
+    let attempts = attempts_for(services, input.destination_database.as_deref());
+    let task = burrow_queue::enqueue(&services.store, JOB_RUN, &id, &id, attempts).await?;
     services.store.set_job_task(&id, &task.id).await?;
     // Read before the queue is woken: the answer is the job as queued, never half-run.
     let job = services.store.get_job(project, &id).await?;
@@ -345,9 +348,14 @@ pub async fn create_job(
     Ok(job)
 }
 
-/// Runs a job gets when its process dies mid-run (`jobs.max_attempts`).
-pub(crate) fn max_attempts(services: &Services) -> i64 {
-    services.config.jobs.max_attempts.max(1)
+/// Runs a job gets when its process dies mid-run (`jobs.max_attempts`). A job that writes
+/// to a data source gets one: its process may have died after the source committed the
+/// result and before Burrow recorded it, and a second run would append the rows again.
+pub(crate) fn attempts_for(services: &Services, destination_database: Option<&str>) -> i64 {
+    match destination_database {
+        Some(_) => 1,
+        None => services.config.jobs.max_attempts.max(1),
+    }
 }
 
 fn destination_exists(name: &str) -> Error {

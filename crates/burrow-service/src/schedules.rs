@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use crate::access::{require, Membership};
 use crate::error::{Error, Kind};
-use crate::jobs::{check_job, max_attempts, JobInput, Mode, JOB_RUN};
+use crate::jobs::{attempts_for, check_job, JobInput, Mode, JOB_RUN};
 use crate::Services;
 
 /// The most due schedules one check fires; the rest wait for the next check.
@@ -167,7 +167,13 @@ pub async fn fire_due(services: &Services, now: i64) -> Result<usize, Error> {
         let next = match parse_cron(&schedule.cron).and_then(|cron| next_tick(&cron, now)) {
             Ok(next) => next,
             Err(e) => {
-                tracing::warn!(schedule = %schedule.id, error = %e.message, "A schedule's cron expression no longer parses");
+                // Put off for a day, so that it neither warns every check nor, being the
+                // most overdue, keeps the schedules behind it from their turn.
+                tracing::warn!(schedule = %schedule.id, error = %e.message, "A schedule's cron expression no longer parses; put off for a day");
+                let _ = services
+                    .store
+                    .postpone_schedule(&schedule.id, schedule.next_run, now + 86_400_000)
+                    .await;
                 continue;
             }
         };
@@ -189,7 +195,7 @@ pub async fn fire_due(services: &Services, now: i64) -> Result<usize, Error> {
             kind: JOB_RUN,
             dedupe_key: &id,
             payload: &id,
-            max_attempts: max_attempts(services),
+            max_attempts: attempts_for(services, schedule.destination_database.as_deref()),
             run_after: now,
         };
         match services

@@ -125,6 +125,18 @@ impl Store {
         .await?)
     }
 
+    /// Moves a schedule's next run from `tick` to `next_run` without firing it.
+    pub async fn postpone_schedule(&self, id: &str, tick: i64, next_run: i64) -> Result<bool> {
+        let moved =
+            sqlx::query("UPDATE job_schedules SET next_run = $1 WHERE id = $2 AND next_run = $3")
+                .bind(next_run)
+                .bind(id)
+                .bind(tick)
+                .execute(self.pool())
+                .await?;
+        Ok(moved.rows_affected() == 1)
+    }
+
     /// Fires the tick `tick` of a schedule: in one transaction, moves its next run from
     /// `tick` to `next_run`, records `job` and queues `task` for it. `false`, with nothing
     /// changed, when the tick was fired already (or the schedule is gone).

@@ -55,6 +55,21 @@ impl TableRef {
         })
     }
 
+    /// A table a job may write: not in a schema of PostgreSQL's own (`pg_catalog`,
+    /// `pg_temp`, whose tables go with the session, …) nor `information_schema`.
+    pub fn parse_destination(text: &str) -> Result<Self, DataError> {
+        let table = Self::parse(text)?;
+        let schema = table.schema.to_ascii_lowercase();
+        if schema.starts_with("pg_") || schema == "information_schema" {
+            return Err(DataError::Invalid(format!(
+                "{text:?} is in schema {}, which is PostgreSQL's own: write to a table of \
+                 another schema",
+                table.schema
+            )));
+        }
+        Ok(table)
+    }
+
     /// Quoted for SQL.
     pub fn sql(&self) -> String {
         format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
@@ -112,13 +127,17 @@ pub async fn read_table(
         let result = async {
             let mut sent = false;
             let mut rows = statement.query().fetch(&mut session.conn);
-            while let Some(row) = rows
-                .try_next()
-                .await
-                .map_err(|e| statement_error(e, timeout))?
-            {
+            loop {
+                // A job that ended (failed, cancelled) drops the stream: stop reading then,
+                // not at the next row, which a slow query may take long to give.
+                let row = tokio::select! {
+                    row = rows.try_next() => row.map_err(|e| statement_error(e, timeout))?,
+                    _ = sender.closed() => return Ok(false),
+                };
+                let Some(row) = row else { break };
                 reader.push(&row, timeout)?;
-                if reader.builders.len() >= chunk_rows {
+                // Wide rows make smaller chunks: a chunk holds `chunk_rows` or its bytes.
+                if reader.builders.len() >= chunk_rows || reader.builders.held >= CHUNK_BYTES {
                     if sender.send(Ok(reader.take()?)).await.is_err() {
                         return Ok(false);
                     }
@@ -143,6 +162,9 @@ pub async fn read_table(
     });
     Ok(tokio_stream_of(receiver))
 }
+
+/// About the most a chunk read from a source holds, as the server sent it.
+const CHUNK_BYTES: u64 = 64 << 20;
 
 fn tokio_stream_of(
     mut receiver: tokio::sync::mpsc::Receiver<Result<RecordBatch, DataError>>,
@@ -232,7 +254,13 @@ impl TableWriter {
                 "CREATE TEMPORARY TABLE burrow_job_result ({definition})"
             )))
             .await
-            .map_err(|e| write_error(e, table, timeout))?;
+            .map_err(|e| match statement_error(e, timeout) {
+                DataError::Refused(m) => DataError::Refused(format!(
+                    "{m}: a job writes its result into a temporary table first, so the source's \
+                     user needs TEMPORARY on the database (GRANT TEMPORARY ON DATABASE … TO …)"
+                )),
+                other => other,
+            })?;
             Ok::<_, DataError>(())
         }
         .await;
@@ -440,6 +468,17 @@ mod tests {
         for bad in ["", "a.b.c", "a.", ".b", "x\"y", "a\nb"] {
             assert!(TableRef::parse(bad).is_err(), "{bad:?}");
         }
+        // Destinations stay out of PostgreSQL's own schemas, whatever the case.
+        for own in [
+            "pg_temp.x",
+            "PG_TEMP_3.x",
+            "pg_catalog.pg_class",
+            "information_schema.t",
+        ] {
+            assert!(TableRef::parse(own).is_ok());
+            assert!(TableRef::parse_destination(own).is_err(), "{own}");
+        }
+        assert!(TableRef::parse_destination("results.out").is_ok());
     }
 
     #[test]

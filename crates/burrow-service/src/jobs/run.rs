@@ -135,7 +135,7 @@ async fn prepare(
         Some(name) => Output::Source {
             config: connectable(services, job, name).await?,
             reach: services.data.reach().clone(),
-            table: TableRef::parse(&job.destination_table).map_err(source_failure)?,
+            table: TableRef::parse_destination(&job.destination_table).map_err(source_failure)?,
             mode: match mode {
                 Mode::Create => WriteMode::Create,
                 Mode::Replace => WriteMode::Replace,

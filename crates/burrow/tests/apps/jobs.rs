@@ -583,6 +583,12 @@ async fn failing_jobs_say_why_and_leave_the_destination_as_it_was() {
             "a chunk's result is larger than 256 MiB",
         ),
         (
+            // A forged "done" before the chunk's result would pass a partial result.
+            "quitter",
+            "def transform(df):\n    gc, socket = __import__('gc'), __import__('socket')\n    for o in gc.get_objects():\n        if isinstance(o, socket.socket):\n            o.sendall(b'D' + (0).to_bytes(4, 'big'))\n    return df\n",
+            "said it was done before every chunk was transformed",
+        ),
+        (
             "halves",
             "def transform(df):\n    df = df.copy()\n    if len(df) < 50:\n        df['units'] = df['units'] / 2\n    return df.head(10)\n",
             "but the first chunk made it an integer column",
@@ -832,11 +838,16 @@ async fn a_job_reads_and_writes_tables_of_a_postgresql_source() {
     wrong["source"] = json!("public.missing");
     let resp = server.post_json(&jobs, &owner, wrong).await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
-    let mut wrong = from_source("../x", "create");
-    wrong["destination"] = json!("../x");
-    let resp = server.post_json(&jobs, &owner, wrong).await;
-    assert!(resp.status().is_client_error());
-    assert!(resp.text().await.unwrap().contains("invalid_table_name"));
+    for name in ["../x", "pg_temp.big_orders"] {
+        let resp = server
+            .post_json(&jobs, &owner, from_source(name, "create"))
+            .await;
+        assert!(resp.status().is_client_error(), "{name}");
+        assert!(
+            resp.text().await.unwrap().contains("invalid_table_name"),
+            "{name}"
+        );
+    }
 
     // Source table to project table, in chunks.
     let mut into_project = from_source("big_orders", "create");
