@@ -51,12 +51,20 @@ def _fail(sock, error, exc=None):
         lines += traceback.format_exception_only(type(exc), exc)
         trace = "".join(lines)
     _send(sock, b"X", json.dumps({"error": error, "traceback": trace}).encode())
-    # Burrow sends chunks ahead of the results. Closing with them unread would reset the
-    # connection and could lose the error on its way: say no more, then read what is
-    # still coming until Burrow, having read the error, closes its end.
+    _linger(sock)
+
+
+def _linger(sock):
+    """Says no more, then waits for Burrow to close its end.
+
+    Burrow sends chunks ahead of the results and may still be reading the last results
+    when this process would end: closing first could reset the connection under them
+    (and the error with them), and an early exit reads as the job's end. So read what
+    is still coming until Burrow, having read everything, closes.
+    """
     try:
         sock.shutdown(socket.SHUT_WR)
-        sock.settimeout(30)
+        sock.settimeout(60)
         while sock.recv(1 << 16):
             pass
     except OSError:
@@ -116,6 +124,7 @@ def main():
         _send(sock, b"B", sink.getvalue().to_pybytes())
         sys.stdout.flush()
     _send(sock, b"D")
+    _linger(sock)
     return 0
 
 
