@@ -167,6 +167,9 @@ pub struct GcReport {
     pub reaped: Vec<SandboxId>,
     /// Runtime containers with no sandbox record, deleted.
     pub orphans: Vec<String>,
+    /// Sandboxes that should have gone but could not be removed, each with why; the
+    /// others were collected all the same.
+    pub failed: Vec<String>,
 }
 
 /// A byte stream to or from a port of a sandbox's loopback: a TCP connection made inside

@@ -185,7 +185,10 @@ pub async fn run(config: &Config, command: SandboxCommand) -> anyhow::Result<i32
                 report.reaped.len(),
                 report.orphans.len()
             );
-            Ok(0)
+            for failed in &report.failed {
+                eprintln!("burrow: could not remove {failed}");
+            }
+            Ok(if report.failed.is_empty() { 0 } else { 1 })
         }
         SandboxCommand::Stop { all, grace, ids } => {
             if !all && ids.is_empty() {

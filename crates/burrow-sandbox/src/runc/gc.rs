@@ -65,30 +65,12 @@ pub(super) async fn gc(runtime: &LocalRuntime) -> Result<GcReport> {
             .collect::<Vec<_>>()
     };
     for (info, held) in sandboxes.into_iter().zip(leases) {
-        match (info.status, held) {
-            // A holder still alive may want the exit status; it removes the sandbox itself.
-            (Status::Exited(_), Some(true)) => {}
-            (Status::Exited(_), _) => {
-                remove(runtime, &info.id).await?;
-                report.removed.push(info.id);
-            }
-            (Status::Lost, _) => {
-                let record = runtime.record(&info.id).await?;
-                delete_container(runtime, &info.id).await;
-                runtime
-                    .blocking(move |local| {
-                        std::fs::remove_dir_all(local.dir(&record.id))?;
-                        local.free_slot(record.slot);
-                        Ok(())
-                    })
-                    .await?;
-                report.reaped.push(info.id);
-            }
-            (Status::Running, Some(false)) => {
-                remove(runtime, &info.id).await?;
-                report.reaped.push(info.id);
-            }
-            (Status::Running, _) => {}
+        // One sandbox that will not go (a kill that does not take) must not keep the
+        // others: note it, and go on.
+        let outcome = collect_one(runtime, &info, held, &mut report).await;
+        if let Err(e) = outcome {
+            tracing::warn!(sandbox.id = %info.id, error = %e, "Could not collect a sandbox");
+            report.failed.push(format!("{}: {e}", info.id));
         }
     }
     // Directories whose record this version cannot read, once nothing runs there.
@@ -118,6 +100,42 @@ pub(super) async fn gc(runtime: &LocalRuntime) -> Result<GcReport> {
         })
         .await?;
     Ok(report)
+}
+
+/// Removes one sandbox if it should go: ended and no longer wanted, or running with no
+/// holder or no supervisor.
+async fn collect_one(
+    runtime: &LocalRuntime,
+    info: &SandboxInfo,
+    held: Option<bool>,
+    report: &mut GcReport,
+) -> Result<()> {
+    match (&info.status, held) {
+        // A holder still alive may want the exit status; it removes the sandbox itself.
+        (Status::Exited(_), Some(true)) => {}
+        (Status::Exited(_), _) => {
+            remove(runtime, &info.id).await?;
+            report.removed.push(info.id.clone());
+        }
+        (Status::Lost, _) => {
+            let record = runtime.record(&info.id).await?;
+            delete_container(runtime, &info.id).await;
+            runtime
+                .blocking(move |local| {
+                    std::fs::remove_dir_all(local.dir(&record.id))?;
+                    local.free_slot(record.slot);
+                    Ok(())
+                })
+                .await?;
+            report.reaped.push(info.id.clone());
+        }
+        (Status::Running, Some(false)) => {
+            remove(runtime, &info.id).await?;
+            report.reaped.push(info.id.clone());
+        }
+        (Status::Running, _) => {}
+    }
+    Ok(())
 }
 
 /// `runc delete --force`: what is left of the container in the OCI runtime's state.
