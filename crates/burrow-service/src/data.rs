@@ -186,6 +186,70 @@ fn taken(name: &str) -> Error {
     .with_field("name")
 }
 
+/// A table version's Parquet object, stored under its table's folder; the row that will
+/// point at it comes from [`StoredObject::version`].
+pub(crate) struct StoredObject {
+    id: String,
+    pub blob: String,
+    columns_json: String,
+    rows: i64,
+    size: i64,
+}
+
+impl StoredObject {
+    /// Stores `prepared` as a new version of table `table_id`; the error is the blob
+    /// store's.
+    pub(crate) async fn put(
+        services: &Services,
+        project: &str,
+        table_id: &str,
+        prepared: burrow_data::Prepared,
+    ) -> Result<Self, String> {
+        let id = burrow_core::ids::new_id("tv");
+        let blob = format!("tables/{project}/{table_id}/{id}.parquet");
+        let size = prepared.parquet.len() as i64;
+        services
+            .blobs
+            .put(
+                &BlobPath::from(blob.as_str()),
+                PutPayload::from(prepared.parquet),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            id,
+            blob,
+            columns_json: burrow_data::types::columns_to_json(&prepared.columns),
+            rows: prepared.rows as i64,
+            size,
+        })
+    }
+
+    pub(crate) fn version<'a>(
+        &'a self,
+        origin: &'a str,
+        created_by: &'a str,
+    ) -> NewTableVersion<'a> {
+        NewTableVersion {
+            id: &self.id,
+            blob: &self.blob,
+            columns_json: &self.columns_json,
+            row_count: self.rows,
+            size_bytes: self.size,
+            origin,
+            created_by,
+        }
+    }
+
+    /// Deletes the object again, when no row came to point at it.
+    pub(crate) async fn discard(&self, services: &Services) {
+        let _ = services
+            .blobs
+            .delete(&BlobPath::from(self.blob.as_str()))
+            .await;
+    }
+}
+
 /// Stores a prepared version's object, then its row; the object goes again if the row
 /// cannot be written.
 async fn store_version(
@@ -212,27 +276,10 @@ async fn store_version(
         .as_ref()
         .map(|t| t.id.clone())
         .unwrap_or_else(|| burrow_core::ids::new_id("tbl"));
-    let version_id = burrow_core::ids::new_id("tv");
-    let blob = format!("tables/{project}/{table_id}/{version_id}.parquet");
-    let size = prepared.parquet.len() as i64;
-    services
-        .blobs
-        .put(
-            &BlobPath::from(blob.as_str()),
-            PutPayload::from(prepared.parquet),
-        )
+    let object = StoredObject::put(services, project, &table_id, prepared)
         .await
         .map_err(|e| Error::internal(format!("storing table {name}'s Parquet object: {e}")))?;
-    let columns_json = burrow_data::types::columns_to_json(&prepared.columns);
-    let version = NewTableVersion {
-        id: &version_id,
-        blob: &blob,
-        columns_json: &columns_json,
-        row_count: prepared.rows as i64,
-        size_bytes: size,
-        origin,
-        created_by: user,
-    };
+    let version = object.version(origin, user);
     let saved = if replace {
         services.store.replace_table(project, name, &version).await
     } else {
@@ -249,7 +296,7 @@ async fn store_version(
             .await
             .map_err(|e| Error::or_not_found(e, table_not_found)),
         Err(e) => {
-            let _ = services.blobs.delete(&BlobPath::from(blob.as_str())).await;
+            object.discard(services).await;
             Err(match e {
                 StoreError::Conflict => taken(name),
                 StoreError::NotFound => table_not_found(),

@@ -11,16 +11,16 @@ use std::sync::Arc;
 
 use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::SchemaRef;
-use burrow_blobs::{BlobPath, PutPayload};
 use burrow_data::chunks::columns_of;
 use burrow_data::ingest::{conform, Writer};
 use burrow_data::types::{columns_from_json, schema};
 use burrow_data::{Column, DataError};
 use burrow_jobs::{Counters, Failure};
-use burrow_store::{Destination, Job, JobCommit, JobProgress, NewTableVersion, StoreError};
+use burrow_store::{Destination, Job, JobCommit, JobProgress, StoreError};
 use futures::StreamExt;
 
 use super::{failure, limits, progress_of, Mode, TableRef, TableWriter, WriteMode};
+use crate::data::StoredObject;
 use crate::Services;
 
 /// Runs a job to its end and, when it succeeded, writes its destination.
@@ -365,30 +365,10 @@ async fn commit_table(
         .await
         .map_err(failure)?
         .map_err(failure)?;
-    let version_id = burrow_core::ids::new_id("tv");
-    let blob = format!(
-        "tables/{}/{}/{version_id}.parquet",
-        job.project_id, table_id
-    );
-    let size = prepared.parquet.len() as i64;
-    services
-        .blobs
-        .put(
-            &BlobPath::from(blob.as_str()),
-            PutPayload::from(prepared.parquet),
-        )
+    let object = StoredObject::put(services, &job.project_id, table_id, prepared)
         .await
         .map_err(|e| failure(format!("storing the result's Parquet object: {e}")))?;
-    let columns_json = burrow_data::types::columns_to_json(&prepared.columns);
-    let version = NewTableVersion {
-        id: &version_id,
-        blob: &blob,
-        columns_json: &columns_json,
-        row_count: prepared.rows as i64,
-        size_bytes: size,
-        origin: "job",
-        created_by: job.created_by.as_deref().unwrap_or_default(),
-    };
+    let version = object.version("job", job.created_by.as_deref().unwrap_or_default());
     let expect = match expect {
         Expect::Absent => Destination::Absent,
         Expect::Version(v) => Destination::Version(v),
@@ -421,7 +401,7 @@ async fn commit_table(
         ),
         Err(e) => e.to_string(),
     };
-    let _ = services.blobs.delete(&BlobPath::from(blob.as_str())).await;
+    object.discard(services).await;
     Err(failure(why))
 }
 
