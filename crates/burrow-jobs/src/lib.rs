@@ -9,6 +9,9 @@
 //! untrusted: every frame is size-capped, every result decoded and validated by Arrow,
 //! its rows counted against the cap, and its columns and types compared with the first
 //! result's. The sandbox is killed and removed however the run ends, a dropped run too.
+//!
+//! [`Runners`] keeps one sandbox started ahead, its runner connected with pandas loaded,
+//! so a job does not wait for them; each sandbox serves one run only.
 
 use std::io::Cursor;
 use std::sync::Arc;
@@ -26,13 +29,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The host service port the runner connects to, on the sandbox's own loopback.
 pub const JOB_PORT: u16 = 3160;
-/// The label naming the job a sandbox runs.
-pub const JOB_LABEL: &str = "burrow.job";
+/// The label every job sandbox carries, as `burrow.kind=job`.
+pub const KIND_LABEL: &str = "burrow.kind";
 
 /// What a job may use.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// The whole run, from the sandbox's start.
+    /// The whole run, from its start (not its sandbox's: that may be started ahead).
     pub timeout: Duration,
     pub memory_bytes: u64,
     pub cpus: f64,
@@ -99,8 +102,10 @@ pub trait Sink: Send {
     async fn progress(&mut self, counters: &Counters) -> Result<(), Failure>;
 }
 
-/// The sandbox a job runs in, made from an environment's layers.
-pub fn spec(env: &burrow_envs::EnvRef, job_id: &str, limits: &Limits) -> SandboxSpec {
+/// The sandbox a job runs in, made from an environment's layers. Its time limit is kept
+/// by [`run`], from the job's start, so a sandbox started ahead ([`Runners`]) is no
+/// nearer its end when a job takes it.
+pub fn spec(env: &burrow_envs::EnvRef, limits: &Limits) -> SandboxSpec {
     let mut spec = SandboxSpec::new(vec!["python".into(), "-m".into(), "burrow._job".into()]);
     for (key, destination) in env.layers() {
         spec.mounts.push(Mount {
@@ -118,13 +123,11 @@ pub fn spec(env: &burrow_envs::EnvRef, job_id: &str, limits: &Limits) -> Sandbox
         ),
     ));
     spec.env.push(("PYTHONUNBUFFERED".into(), "1".into()));
-    spec.limits.timeout = Some(limits.timeout);
     spec.limits.memory_bytes = limits.memory_bytes;
     spec.limits.cpus = limits.cpus;
     spec.network = Network::Loopback;
     spec.host_services = vec![JOB_PORT];
-    spec.labels.insert("burrow.kind".into(), "job".into());
-    spec.labels.insert(JOB_LABEL.into(), job_id.to_owned());
+    spec.labels.insert(KIND_LABEL.into(), "job".into());
     spec
 }
 
@@ -148,78 +151,213 @@ impl Drop for Sandbox {
     }
 }
 
-/// Runs `script` over `input` in a sandbox made from `spec`, handing each result to
-/// `sink`. Returns what it counted, and how it ended.
-pub async fn run<S>(
+/// A job's sandbox, started: its runner has loaded pandas and pyarrow and waits on the
+/// connection for a script. It serves one run; dropping it kills and removes it.
+pub struct Runner {
+    // Field order is drop order: the sandbox goes before its lease.
+    sandbox: Sandbox,
+    listener: Box<dyn burrow_sandbox::HostListener>,
+    /// Held while it lives: if this process dies, `gc` reaps the sandbox.
+    _lease: burrow_sandbox::Lease,
+    /// What it was made for: a run with other layers or limits needs another.
+    env: burrow_envs::EnvRef,
+    memory_bytes: u64,
+    cpus: f64,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("sandbox", &self.sandbox.id)
+            .field("env", &self.env.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runner {
+    /// Starts a sandbox for a run in `env` with `limits`.
+    pub async fn start(
+        runtime: Arc<dyn Runtime>,
+        env: &burrow_envs::EnvRef,
+        limits: &Limits,
+    ) -> Result<Self, Failure> {
+        let failed = |e: burrow_sandbox::SandboxError| {
+            Failure::new(format!("the job's sandbox did not start: {e}"))
+        };
+        let lease = runtime.lease().await.map_err(failed)?;
+        let mut spec = spec(env, limits);
+        spec.labels
+            .insert(burrow_sandbox::LEASE_LABEL.into(), lease.id().to_owned());
+        let created = runtime.create(spec).await.map_err(failed)?;
+        let sandbox = Sandbox {
+            runtime,
+            id: created.id,
+        };
+        let (_, listener) = created
+            .listeners
+            .into_iter()
+            .next()
+            .ok_or_else(|| Failure::new("the job's sandbox has no runner service"))?;
+        Ok(Self {
+            sandbox,
+            listener,
+            _lease: lease,
+            env: env.clone(),
+            memory_bytes: limits.memory_bytes,
+            cpus: limits.cpus,
+        })
+    }
+
+    /// The sandbox's id, as `burrow sandbox ps` shows it.
+    pub fn id(&self) -> &str {
+        &self.sandbox.id
+    }
+
+    fn fits(&self, env: &burrow_envs::EnvRef, limits: &Limits) -> bool {
+        self.env == *env && self.memory_bytes == limits.memory_bytes && self.cpus == limits.cpus
+    }
+}
+
+/// Keeps one [`Runner`] started ahead, so a job or a trial waits for no sandbox, Python or
+/// pandas (about half a second): each run starts the next when it is over, and a run
+/// that comes while it is starting waits for it rather than start another. Each runner serves one run and is then removed; none is reused,
+/// so nothing of one project's run is left for another's. The first run after a start
+/// makes its own, and so do runs at once with another (the one started ahead goes to the
+/// first) and a run for other layers or limits.
+#[derive(Debug)]
+pub struct Runners {
     runtime: Arc<dyn Runtime>,
-    mut spec: SandboxSpec,
+    keep: bool,
+    /// Held by the task starting the next runner until it is ready, so a run that comes
+    /// meanwhile waits for it instead of starting another beside it.
+    next: Arc<tokio::sync::Mutex<Option<Runner>>>,
+}
+
+impl Runners {
+    /// With `keep` false, every run starts its own runner.
+    pub fn new(runtime: Arc<dyn Runtime>, keep: bool) -> Arc<Self> {
+        Arc::new(Self {
+            runtime,
+            keep,
+            next: Arc::new(tokio::sync::Mutex::new(None)),
+        })
+    }
+
+    /// A runner for a run in `env` with `limits`: the one started ahead when it fits and
+    /// still runs, else a new one.
+    async fn take(&self, env: &burrow_envs::EnvRef, limits: &Limits) -> Result<Runner, Failure> {
+        if !self.keep {
+            return Runner::start(Arc::clone(&self.runtime), env, limits).await;
+        }
+        let ready = self.next.lock().await.take();
+        if let Some(runner) = ready {
+            let running = matches!(
+                self.runtime.status(runner.id()).await,
+                Ok(burrow_sandbox::Status::Running)
+            );
+            if running && runner.fits(env, limits) {
+                return Ok(runner);
+            }
+        }
+        Runner::start(Arc::clone(&self.runtime), env, limits).await
+    }
+
+    /// Runs `script` over `input` as [`run`] does, in a runner from [`Runners::take`]; once
+    /// the run is over, starts the next runner in the background (not before: on a small
+    /// host, its Python loading pandas would take a core from this run's work).
+    pub async fn run<S>(
+        &self,
+        env: &burrow_envs::EnvRef,
+        limits: &Limits,
+        script: &str,
+        input: S,
+        sink: &mut dyn Sink,
+    ) -> (Counters, Result<(), Failure>)
+    where
+        S: AsyncStream<Item = Result<RecordBatch, Failure>> + Unpin + Send + 'static,
+    {
+        let ran = match self.take(env, limits).await {
+            Ok(runner) => run(runner, limits, script, input, sink).await,
+            Err(f) => (Counters::default(), Err(f)),
+        };
+        if self.keep {
+            self.start_next(env, limits);
+        }
+        ran
+    }
+
+    /// Starts the next runner in the background, unless one is there or on its way.
+    fn start_next(&self, env: &burrow_envs::EnvRef, limits: &Limits) {
+        let Ok(mut next) = Arc::clone(&self.next).try_lock_owned() else {
+            return;
+        };
+        if next.is_some() {
+            return;
+        }
+        let (runtime, env, limits) = (Arc::clone(&self.runtime), env.clone(), limits.clone());
+        tokio::spawn(async move {
+            match Runner::start(runtime, &env, &limits).await {
+                Ok(runner) => *next = Some(runner),
+                Err(f) => tracing::warn!(error = %f.error, "Could not start a job runner ahead"),
+            }
+        });
+    }
+
+    /// Removes the runner started ahead, if any: before the process ends.
+    pub async fn clear(&self) {
+        if let Some(runner) = self.next.lock().await.take() {
+            let id = runner.sandbox.id.clone();
+            let _ = self.runtime.kill(&id).await;
+            let _ = self.runtime.remove(&id).await;
+        }
+    }
+}
+
+/// Runs `script` over `input` in `runner`'s sandbox, handing each result to `sink`, for
+/// at most the limits' time from now. Returns what it counted, and how it ended.
+pub async fn run<S>(
+    runner: Runner,
     limits: &Limits,
     script: &str,
     input: S,
     sink: &mut dyn Sink,
 ) -> (Counters, Result<(), Failure>)
 where
-    S: AsyncStream<Item = Result<RecordBatch, Failure>> + Unpin + Send,
+    S: AsyncStream<Item = Result<RecordBatch, Failure>> + Unpin + Send + 'static,
 {
     let mut counters = Counters::default();
-    // Held for the run: if this process dies, `gc` reaps the sandbox.
-    let lease = match runtime.lease().await {
-        Ok(lease) => lease,
-        Err(e) => {
-            return (
-                counters,
-                Err(Failure::new(format!(
-                    "the job's sandbox did not start: {e}"
-                ))),
-            )
-        }
-    };
-    spec.labels
-        .insert(burrow_sandbox::LEASE_LABEL.into(), lease.id().to_owned());
-    let created = match runtime.create(spec).await {
-        Ok(created) => created,
-        Err(e) => {
-            return (
-                counters,
-                Err(Failure::new(format!(
-                    "the job's sandbox did not start: {e}"
-                ))),
-            )
-        }
-    };
-    let sandbox = Sandbox {
-        runtime: Arc::clone(&runtime),
-        id: created.id.clone(),
-    };
+    let Runner {
+        sandbox,
+        listener,
+        _lease: lease,
+        ..
+    } = runner;
+    let runtime = Arc::clone(&sandbox.runtime);
     let mut log = Log::new(limits.max_log_bytes);
-    let outcome = match created.listeners.into_iter().next() {
-        Some((_, listener)) => {
-            let exchange = async {
-                let connection = listener
-                    .accept()
-                    .await
-                    .map_err(|e| Failure::new(format!("the job's runner did not connect: {e}")))?;
-                let here = (runtime.as_ref(), sandbox.id.as_str());
-                exchange(
-                    connection,
-                    here,
-                    &mut log,
-                    limits,
-                    script,
-                    input,
-                    sink,
-                    &mut counters,
-                )
-                .await
-            };
-            tokio::select! {
-                // The runner's last answer comes before its exit: read it first.
-                biased;
-                result = exchange => result,
-                exit = runtime.wait(&sandbox.id) => Err(ended_early(exit.ok(), limits)),
-            }
-        }
-        None => Err(Failure::new("the job's sandbox has no runner service")),
+    let exchange = async {
+        let connection = listener
+            .accept()
+            .await
+            .map_err(|e| Failure::new(format!("the job's runner did not connect: {e}")))?;
+        let here = (runtime.as_ref(), sandbox.id.as_str());
+        exchange(
+            connection,
+            here,
+            &mut log,
+            limits,
+            script,
+            input,
+            sink,
+            &mut counters,
+        )
+        .await
+    };
+    let outcome = tokio::select! {
+        // The runner's last answer comes before its exit: read it first.
+        biased;
+        result = exchange => result,
+        exit = runtime.wait(&sandbox.id) => Err(ended_early(exit.ok(), limits)),
+        () = tokio::time::sleep(limits.timeout) => Err(timed_out(limits)),
     };
     // A broken exchange is most often the sandbox's end: say why it ended.
     let outcome = match outcome {
@@ -275,14 +413,18 @@ fn ended_early(exit: Option<ExitStatus>, limits: &Limits) -> Failure {
         Some(ExitStatus {
             reason: ExitReason::Timeout,
             ..
-        }) => format!(
-            "killed: timeout after {} s (the job's limit): make the script faster, or ask an \
-             admin to raise jobs.timeout_secs",
-            limits.timeout.as_secs()
-        ),
+        }) => return timed_out(limits),
         Some(exit) => format!("{ENDED_EARLY} ({exit}); see the log"),
         None => format!("{ENDED_EARLY}; see the log"),
     })
+}
+
+fn timed_out(limits: &Limits) -> Failure {
+    Failure::new(format!(
+        "killed: timeout after {} s (the job's limit): make the script faster, or ask an \
+         admin to raise jobs.timeout_secs",
+        limits.timeout.as_secs()
+    ))
 }
 
 /// The conversation with the runner: the script, then each chunk and its result.
@@ -303,7 +445,7 @@ async fn exchange<S>(
     counters: &mut Counters,
 ) -> Result<(), Failure>
 where
-    S: AsyncStream<Item = Result<RecordBatch, Failure>> + Unpin + Send,
+    S: AsyncStream<Item = Result<RecordBatch, Failure>> + Unpin + Send + 'static,
 {
     let (mut from_runner, mut to_runner) = tokio::io::split(connection);
     send(&mut to_runner, b'S', script.as_bytes()).await?;
@@ -314,9 +456,12 @@ where
     // Each chunk's rows, in the order sent: counted as read when its result is back.
     let (sent, mut in_flight) = tokio::sync::mpsc::unbounded_channel::<u64>();
     // Set once every chunk went out: only then may the runner say it is done.
-    let all_sent = std::sync::atomic::AtomicBool::new(false);
-    let feed = async {
-        let fed = async {
+    let all_sent = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // A task of its own, so reading and encoding chunks runs beside checking and writing
+    // results (which holds its thread), not in turn with it. Aborted when the run ends.
+    let fed = {
+        let all_sent = Arc::clone(&all_sent);
+        Feed(tokio::spawn(async move {
             while let Some(batch) = input.next().await {
                 let batch = batch?;
                 let bytes = encode(&batch)?;
@@ -324,9 +469,20 @@ where
                 send(&mut to_runner, b'B', &bytes).await?;
             }
             all_sent.store(true, std::sync::atomic::Ordering::SeqCst);
-            send(&mut to_runner, b'E', b"").await
+            send(&mut to_runner, b'E', b"").await?;
+            // The write half stays open until the run ends: closing it would say to the
+            // runner that Burrow is gone.
+            std::future::pending::<()>().await;
+            Ok(())
+        }))
+    };
+    let feed = async move {
+        let mut fed = fed;
+        let fed = match (&mut fed.0).await {
+            Ok(fed) => fed,
+            Err(e) => Err(Failure::new(format!("feeding the chunks failed: {e}"))),
         };
-        match fed.await {
+        match fed {
             // The results' side says how the run ended: at `D` after all went out, or
             // with the runner's error (which closed the connection under the feed).
             Ok(()) => std::future::pending().await,
@@ -419,6 +575,15 @@ where
         biased;
         done = take => done,
         failed = feed => failed,
+    }
+}
+
+/// The task feeding chunks to the runner, aborted when dropped.
+struct Feed(tokio::task::JoinHandle<Result<(), Failure>>);
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

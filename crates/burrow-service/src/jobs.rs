@@ -499,12 +499,12 @@ pub async fn try_script(
         max_frame_bytes: 64 << 20,
         ..limits(&services.config)
     };
-    let spec = burrow_jobs::spec(&env, "trial", &limits);
-    let runtime = Arc::clone(services.supervisor.runtime());
     let mut sink = Collect::default();
     let input = futures::stream::iter([Ok(first.clone())]);
-    let (counters, outcome) =
-        burrow_jobs::run(runtime, spec, &limits, source, input, &mut sink).await;
+    let (counters, outcome) = services
+        .runners
+        .run(&env, &limits, source, input, &mut sink)
+        .await;
     Ok(Trial {
         before: vec![first],
         after: sink.0,
@@ -546,7 +546,11 @@ impl burrow_queue::Handler for JobHandler {
             .map_err(|e| format!("job {}: {e}", task.payload))?;
         // Right after a first start the base environment may still be building: the job
         // stays pending until it is there, or fails saying why the build failed.
-        let env = base_environment(services).await;
+        let allowed = creator_may_run(services, &job).await;
+        let env = match allowed {
+            Ok(()) => base_environment(services).await,
+            Err(ref f) => Err(f.error.clone()),
+        };
         if !store.start_job(&job.id).await.map_err(|e| e.to_string())? {
             return Ok(());
         }
@@ -564,6 +568,27 @@ impl burrow_queue::Handler for JobHandler {
             .await
             .map_err(|e| e.to_string())?;
         Ok(())
+    }
+}
+
+/// A job reads and writes the project's data with its creator's right to: one who is no
+/// longer an editor or owner of the project (a schedule's creator since removed, say)
+/// runs nothing.
+async fn creator_may_run(services: &Services, job: &Job) -> Result<(), Failure> {
+    let gone = || {
+        failure(
+            "the job's creator is no longer an editor of this project, so it does not run: \
+             an editor can run it again (a schedule's jobs: delete the schedule and make it \
+             again)",
+        )
+    };
+    let Some(creator) = job.created_by.as_deref() else {
+        return Err(gone());
+    };
+    match services.store.member(&job.project_id, creator).await {
+        Ok(member) if member.role.allows(Role::Editor) => Ok(()),
+        Ok(_) | Err(StoreError::NotFound) => Err(gone()),
+        Err(e) => Err(failure(format!("checking the job's creator: {e}"))),
     }
 }
 

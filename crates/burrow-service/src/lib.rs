@@ -47,6 +47,8 @@ pub struct Core {
     pub builds: burrow_envs::Builds,
     /// Starts, watches and stops app sandboxes.
     pub supervisor: burrow_apps::Supervisor,
+    /// The sandboxes transform jobs and trials run in, one started ahead.
+    pub runners: Arc<burrow_jobs::Runners>,
     /// The egress proxy app sandboxes reach; keeps their recent decisions.
     pub egress: burrow_egress::Egress,
     /// Read-only SQL over project tables, for the dashboard and the data bridge.
@@ -94,6 +96,7 @@ impl Services {
         let egress = burrow_egress::Egress::new(config.egress.proxy_options());
         let data = burrow_data::Engine::new(Arc::clone(&blobs), data::limits(&config));
         let keyring = data::keyring(&config);
+        let runners = burrow_jobs::Runners::new(Arc::clone(&runtime), config.jobs.keep_warm);
         let supervisor = burrow_apps::Supervisor::new(
             store.clone(),
             runtime,
@@ -116,6 +119,7 @@ impl Services {
             blobs,
             builds,
             supervisor,
+            runners,
             egress,
             data,
             keyring,

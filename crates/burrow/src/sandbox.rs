@@ -208,6 +208,7 @@ pub async fn run(config: &Config, command: SandboxCommand) -> anyhow::Result<i32
             }
             let stopped = stop_sandboxes(&runtime, grace, |s| all || ids.contains(&s.id)).await?;
             let orphans = if all {
+                runtime.remove_cut_short().await?;
                 runtime.gc().await?.orphans.len()
             } else {
                 0

@@ -46,6 +46,7 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
         apps_listener,
     );
     let supervisor = app.state().supervisor.clone();
+    let runners = std::sync::Arc::clone(&app.state().runners);
     // Apps still running from before a restart are re-adopted, the rest marked stopped.
     if let Err(e) = supervisor.reconcile().await {
         tracing::warn!(error = %e, "Could not reconcile apps with their sandboxes");
@@ -67,6 +68,8 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
     for task in background {
         task.abort();
     }
+    // The job sandbox started ahead serves no one now.
+    runners.clear().await;
     if stop_sandboxes {
         // Sandboxes under a lease (a `burrow sandbox run`'s) are their holder's to end.
         let runtime = crate::sandbox::runtime(&config)?;

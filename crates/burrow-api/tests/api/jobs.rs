@@ -631,7 +631,96 @@ async fn schedules_make_one_job_per_tick(db: Db) {
     );
 }
 
+/// A job runs with its creator's right to the project's data: once the creator is no
+/// longer an editor, their schedule's next job fails saying why, and touches nothing.
+async fn a_schedule_stops_running_for_a_creator_no_longer_an_editor(db: Db) {
+    let app = spawn_app(db).await;
+    let owner = app.account("owner@example.com").await;
+    let editor = app.account("editor@example.com").await;
+    let project = app.project(&owner, "Sales").await;
+    app.add_member(&owner, &project, "editor@example.com", "editor")
+        .await;
+    let resp = app
+        .post(
+            &format!("/api/v1/projects/{project}/tables/sample"),
+            Some(&owner.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let resp = app
+        .post(
+            &format!("/api/v1/projects/{project}/scripts"),
+            Some(&editor.token),
+            json!({"name": "copy", "source": IDENTITY}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let made = json_of(
+        app.post(
+            &format!("/api/v1/projects/{project}/schedules"),
+            Some(&editor.token),
+            json!({"script": "copy", "source": "daily_sales", "destination": "nightly",
+                   "mode": "replace", "cron": "@hourly"}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let id = made["id"].as_str().unwrap();
+    let resp = app
+        .request(
+            Method::PATCH,
+            &format!("/api/v1/projects/{project}/members/{}", editor.id),
+            Some(&owner.token),
+            Some(json!({"role": "viewer"})),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    let tick = app.store.get_schedule(&project, id).await.unwrap().next_run;
+    let fired = burrow_service::schedules::fire_due(&app.state, tick + 10)
+        .await
+        .unwrap();
+    assert_eq!(fired, 1);
+    let job = app.store.list_jobs(&project, None, None, 10).await.unwrap();
+    let job = &job[0];
+    let task = app
+        .store
+        .get_task(job.task_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    burrow_queue::Handler::run(&burrow_service::jobs::JobHandler(app.state.clone()), &task)
+        .await
+        .unwrap();
+    let ran = json_of(
+        app.get(
+            &format!("/api/v1/projects/{project}/jobs/{}", job.id),
+            &owner.token,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(ran["status"], "failed", "{ran}");
+    assert!(
+        ran["error"]
+            .as_str()
+            .unwrap()
+            .contains("creator is no longer an editor of this project"),
+        "{ran}"
+    );
+    let resp = app
+        .get(
+            &format!("/api/v1/projects/{project}/tables/nightly"),
+            &owner.token,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
+
 both_backends!(
+    a_schedule_stops_running_for_a_creator_no_longer_an_editor,
     a_jobs_result_is_swapped_in_only_as_the_job_expected,
     scripts_keep_every_version_and_refuse_what_cannot_run,
     jobs_are_queued_listed_and_cancelled,

@@ -71,7 +71,22 @@ def _linger(sock):
         pass
 
 
+def _load():
+    """Loads pandas and pyarrow, and what their first conversions load, before a job is
+    here: Burrow may start this sandbox ahead of the job it will serve."""
+    import pandas as pd
+    import pyarrow as pa
+
+    # The sandbox has one CPU's quota: more threads only share it, and throttling a
+    # burst of them stalls the whole run for the rest of the scheduler's period.
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+    pa.Table.from_pandas(pa.table({"x": [1]}).to_pandas(), preserve_index=False)
+    return pd, pa
+
+
 def main():
+    pd, pa = _load()
     sock = socket.create_connection(("127.0.0.1", _PORT))
     stream = sock.makefile("rb")
     tag, source = _receive(stream)
@@ -87,9 +102,6 @@ def main():
     if not callable(transform):
         _fail(sock, "the script defines no function transform(df)")
         return 1
-    import pandas as pd
-    import pyarrow as pa
-
     _send(sock, b"R")
     chunk = 0
     while True:

@@ -74,18 +74,9 @@ pub(super) async fn gc(runtime: &LocalRuntime) -> Result<GcReport> {
         }
     }
     // Directories whose record this version cannot read, once nothing runs there.
-    for id in runtime.blocking(|local| Ok(local.unreadable())).await? {
-        delete_container(runtime, &id).await;
-        let removed = {
-            let id = id.clone();
-            runtime
-                .blocking(move |local| Ok(std::fs::remove_dir_all(local.dir(&id))?))
-                .await
-        };
-        if removed.is_ok() {
-            report.reaped.push(id);
-        }
-    }
+    report
+        .reaped
+        .extend(remove_unreadable(runtime, Duration::from_millis(STARTING_GRACE_MS as u64)).await?);
     // Containers in the runtime's state with no sandbox record.
     let orphans = runtime.blocking(|local| local.orphans()).await?;
     for name in orphans {
@@ -145,6 +136,31 @@ async fn delete_container(runtime: &LocalRuntime, id: &str) {
         .await;
 }
 
+/// Removes sandbox directories without a readable record whose shim is gone and that are
+/// at least `grace` old; returns their ids.
+pub(super) async fn remove_unreadable(
+    runtime: &LocalRuntime,
+    grace: Duration,
+) -> Result<Vec<String>> {
+    let mut removed = Vec::new();
+    for id in runtime
+        .blocking(move |local| Ok(local.unreadable(grace)))
+        .await?
+    {
+        delete_container(runtime, &id).await;
+        let gone = {
+            let id = id.clone();
+            runtime
+                .blocking(move |local| Ok(std::fs::remove_dir_all(local.dir(&id))?))
+                .await
+        };
+        if gone.is_ok() {
+            removed.push(id);
+        }
+    }
+    Ok(removed)
+}
+
 impl Local {
     fn list(&self, labels: &BTreeMap<String, String>) -> Result<Vec<SandboxInfo>> {
         let mut out = Vec::new();
@@ -172,9 +188,9 @@ impl Local {
     }
 
     /// Sandbox directories without a readable record (cut short, or written by a version
-    /// whose format this one cannot read) whose shim is gone and that are past the start's
-    /// grace, so nothing is still writing them.
-    fn unreadable(&self) -> Vec<String> {
+    /// whose format this one cannot read) whose shim is gone and that are at least `grace`
+    /// old (the start's, so nothing is still writing them).
+    fn unreadable(&self, grace: Duration) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(self.options.state_dir.join("sandboxes")) else {
             return Vec::new();
         };
@@ -187,7 +203,7 @@ impl Local {
                     .and_then(|m| m.modified())
                     .ok()
                     .and_then(|t| t.elapsed().ok())
-                    .is_some_and(|age| age >= Duration::from_millis(STARTING_GRACE_MS as u64));
+                    .is_some_and(|age| age >= grace);
                 let shim_alive =
                     std::fs::File::open(dir.join(crate::shim::SHIM_LOCK)).is_ok_and(|lock| {
                         rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockShared)

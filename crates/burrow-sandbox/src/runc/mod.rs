@@ -97,6 +97,13 @@ fn random_id(prefix: &str) -> String {
 }
 
 impl LocalRuntime {
+    /// Removes sandbox directories left without a readable record (a create cut short by
+    /// a `kill -9`) whose shim is gone, however young: for `burrow sandbox stop --all`,
+    /// which ends everything. `gc` leaves young ones, which a live process may be writing.
+    pub async fn remove_cut_short(&self) -> Result<Vec<String>> {
+        gc::remove_unreadable(self, std::time::Duration::ZERO).await
+    }
+
     /// Prepares the state directory. Fails with a clear message if the host cannot run sandboxes.
     pub fn new(options: LocalOptions) -> Result<Self> {
         for sub in ["sandboxes", "slots", "runtime", "leases"] {

@@ -40,10 +40,10 @@ pub(super) async fn execute(
         env,
     } = prepared;
     let limits = limits(&services.config);
-    let spec = burrow_jobs::spec(&env, &job.id, &limits);
-    let runtime = Arc::clone(services.supervisor.runtime());
-    let (counters, outcome) =
-        burrow_jobs::run(runtime, spec, &limits, &script, input, &mut sink).await;
+    let (counters, outcome) = services
+        .runners
+        .run(&env, &limits, &script, input, &mut sink)
+        .await;
     if let Err(f) = outcome {
         return (counters, Err(f));
     }
@@ -153,6 +153,7 @@ async fn prepare(
         columns: None,
         target: None,
         output,
+        recorded: None,
     };
     if let (
         Mode::Append,
@@ -226,13 +227,72 @@ struct ResultSink {
     columns: Option<Vec<Column>>,
     target: Option<SchemaRef>,
     output: Output,
+    /// When progress was last recorded: at most every [`RECORD_EVERY`], and the end's by
+    /// the job's finish.
+    recorded: Option<std::time::Instant>,
+}
+
+/// How often a running job's counters and output are recorded, for its page and live log.
+const RECORD_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// A Parquet [`Writer`] on a thread of its own: the next result is read and checked
+/// while the last is encoded and compressed.
+struct BackgroundWriter {
+    batches: Option<std::sync::mpsc::SyncSender<RecordBatch>>,
+    thread: Option<std::thread::JoinHandle<Result<Writer, DataError>>>,
+}
+
+impl BackgroundWriter {
+    fn new(schema: &SchemaRef) -> Result<Self, DataError> {
+        let mut writer = Writer::new(schema)?;
+        let (batches, taken) = std::sync::mpsc::sync_channel::<RecordBatch>(2);
+        let thread = std::thread::Builder::new()
+            .name("job-result-writer".into())
+            .spawn(move || {
+                for batch in taken {
+                    writer.write(&batch)?;
+                }
+                Ok(writer)
+            })
+            .map_err(|e| DataError::Internal(format!("starting the result's writer: {e}")))?;
+        Ok(Self {
+            batches: Some(batches),
+            thread: Some(thread),
+        })
+    }
+
+    fn write(&mut self, batch: RecordBatch) -> Result<(), DataError> {
+        match &self.batches {
+            Some(batches) if batches.send(batch).is_ok() => Ok(()),
+            // The thread stopped taking batches: at an error, which it returns.
+            _ => match self.join() {
+                Ok(_) => Err(DataError::Internal("the result's writer stopped".into())),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    /// Waits for every batch to be written; blocks.
+    fn finish(mut self, columns: Vec<Column>) -> Result<burrow_data::ingest::Prepared, DataError> {
+        self.join()?.finish(columns)
+    }
+
+    fn join(&mut self) -> Result<Writer, DataError> {
+        self.batches = None;
+        self.thread
+            .take()
+            .ok_or_else(|| DataError::Internal("the result's writer stopped".into()))?
+            .join()
+            .map_err(|_| DataError::Internal("the result's writer failed".into()))?
+    }
 }
 
 /// Where a job's result goes.
+#[allow(clippy::large_enum_variant, reason = "one per running job")]
 enum Output {
     /// A new version of a project table, written as Parquet in memory.
     Table {
-        writer: Option<Writer>,
+        writer: Option<BackgroundWriter>,
         /// The destination's table id, or a new one.
         table_id: String,
         /// What the destination must still be when the result is swapped in.
@@ -255,7 +315,7 @@ impl ResultSink {
     fn start(&mut self, columns: Vec<Column>) -> Result<(), Failure> {
         let target = schema(&columns);
         if let Output::Table { writer, .. } = &mut self.output {
-            *writer = Some(Writer::new(&target).map_err(failure)?);
+            *writer = Some(BackgroundWriter::new(&target).map_err(failure)?);
         }
         self.target = Some(target);
         self.columns = Some(columns);
@@ -272,7 +332,7 @@ impl ResultSink {
             Output::Table {
                 writer: Some(writer),
                 ..
-            } => writer.write(&conformed).map_err(failure),
+            } => writer.write(conformed).map_err(failure),
             Output::Table { writer: None, .. } => Err(failure("the result writer was not started")),
             Output::Source { pending, .. } => {
                 pending.push(conformed);
@@ -357,7 +417,7 @@ async fn commit_table(
     job: &Job,
     progress: &JobProgress,
     columns: Vec<Column>,
-    writer: Writer,
+    writer: BackgroundWriter,
     table_id: &str,
     expect: &Expect,
 ) -> Result<(), Failure> {
@@ -477,6 +537,10 @@ impl burrow_jobs::Sink for ResultSink {
 
     async fn progress(&mut self, counters: &Counters) -> Result<(), Failure> {
         self.flush().await?;
+        if self.recorded.is_some_and(|at| at.elapsed() < RECORD_EVERY) {
+            return Ok(());
+        }
+        self.recorded = Some(std::time::Instant::now());
         if let Err(e) = self
             .store
             .record_job_progress(&self.job_id, &progress_of(counters))

@@ -474,17 +474,33 @@ impl Server {
             );
         }
         let pgrep = Command::new("pgrep")
-            .arg("-f")
+            .arg("-af")
             .arg(data.join("sandboxes"))
             .output();
         if let Ok(out) = pgrep {
             left.extend(
                 String::from_utf8_lossy(&out.stdout)
                     .lines()
-                    .map(|pid| format!("process {pid}")),
+                    .map(|process| format!("process {process}")),
             );
         }
         left
+    }
+
+    /// The bytes a sandbox's log files hold: what it printed, framed.
+    pub fn sandbox_log_bytes(&self, id: &str) -> u64 {
+        std::fs::read_dir(
+            self.data_dir()
+                .join("sandboxes/sandboxes")
+                .join(id)
+                .join("logs"),
+        )
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
     }
 }
 
