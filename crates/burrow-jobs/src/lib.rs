@@ -1,8 +1,8 @@
 //! Runs a transform job's script in one sandbox: chunks go in and results come back as Arrow IPC, counted and checked here.
 //!
 //! One sandbox per job (a fresh Python per chunk would cost about a second each): the
-//! base environment and Burrow's module mounted read-only, no network, the job's time and
-//! memory limits. Its runner (`python -m burrow._job`, shipped in Burrow's module layer)
+//! base environment and Burrow's module mounted read-only, no network, the job's memory
+//! limit; its time limit is kept here, from the job's start. Its runner (`python -m burrow._job`, shipped in Burrow's module layer)
 //! connects to a host service on its own loopback ([`JOB_PORT`]), whose listener exists
 //! before the process starts. The host sends the script, then each chunk; the runner
 //! answers each with `transform(chunk)`'s result. Everything that comes back is
@@ -97,14 +97,19 @@ pub trait Sink: Send {
     /// One chunk's result, already checked against the first's columns and the row cap:
     /// CPU work only (it runs on a blocking thread).
     fn result(&mut self, batch: RecordBatch) -> Result<(), Failure>;
-    /// After each chunk: what the run has counted so far. A sink that sends results on
-    /// (to a database) does so here; an error fails the job.
+    /// After each chunk, and every second while one is transformed: what the run has
+    /// counted so far. A sink that sends results on (to a database) does so here; an
+    /// error fails the job.
     async fn progress(&mut self, counters: &Counters) -> Result<(), Failure>;
 }
 
-/// The sandbox a job runs in, made from an environment's layers. Its time limit is kept
-/// by [`run`], from the job's start, so a sandbox started ahead ([`Runners`]) is no
-/// nearer its end when a job takes it.
+/// How long a sandbox started ahead may wait for its run: one older is replaced.
+const MAX_WAIT: Duration = Duration::from_secs(600);
+
+/// The sandbox a job runs in, made from an environment's layers. [`run`] keeps the job's
+/// time limit from the job's start; the runtime ends the sandbox anyway once it could
+/// have waited [`MAX_WAIT`] and then run for the whole limit, so it never outlives a
+/// Burrow process that died mid-job by more than that.
 pub fn spec(env: &burrow_envs::EnvRef, limits: &Limits) -> SandboxSpec {
     let mut spec = SandboxSpec::new(vec!["python".into(), "-m".into(), "burrow._job".into()]);
     for (key, destination) in env.layers() {
@@ -123,6 +128,7 @@ pub fn spec(env: &burrow_envs::EnvRef, limits: &Limits) -> SandboxSpec {
         ),
     ));
     spec.env.push(("PYTHONUNBUFFERED".into(), "1".into()));
+    spec.limits.timeout = Some(MAX_WAIT + limits.timeout);
     spec.limits.memory_bytes = limits.memory_bytes;
     spec.limits.cpus = limits.cpus;
     spec.network = Network::Loopback;
@@ -151,8 +157,8 @@ impl Drop for Sandbox {
     }
 }
 
-/// A job's sandbox, started: its runner has loaded pandas and pyarrow and waits on the
-/// connection for a script. It serves one run; dropping it kills and removes it.
+/// A job's sandbox, started: its runner loads pandas and pyarrow, connects, and waits for
+/// a script. It serves one run; dropping it kills and removes it.
 pub struct Runner {
     // Field order is drop order: the sandbox goes before its lease.
     sandbox: Sandbox,
@@ -163,6 +169,9 @@ pub struct Runner {
     env: burrow_envs::EnvRef,
     memory_bytes: u64,
     cpus: f64,
+    started: tokio::time::Instant,
+    /// When the runtime ends it, counted from `started`.
+    ends_after: Duration,
 }
 
 impl std::fmt::Debug for Runner {
@@ -185,7 +194,9 @@ impl Runner {
             Failure::new(format!("the job's sandbox did not start: {e}"))
         };
         let lease = runtime.lease().await.map_err(failed)?;
+        let started = tokio::time::Instant::now();
         let mut spec = spec(env, limits);
+        let ends_after = spec.limits.timeout.unwrap_or(Duration::MAX);
         spec.labels
             .insert(burrow_sandbox::LEASE_LABEL.into(), lease.id().to_owned());
         let created = runtime.create(spec).await.map_err(failed)?;
@@ -205,6 +216,8 @@ impl Runner {
             env: env.clone(),
             memory_bytes: limits.memory_bytes,
             cpus: limits.cpus,
+            started,
+            ends_after,
         })
     }
 
@@ -213,14 +226,23 @@ impl Runner {
         &self.sandbox.id
     }
 
+    /// Whether it can serve a run in `env` with `limits` now: made for them, not waiting
+    /// for longer than [`MAX_WAIT`], and with the whole time limit left before the runtime
+    /// ends it.
     fn fits(&self, env: &burrow_envs::EnvRef, limits: &Limits) -> bool {
-        self.env == *env && self.memory_bytes == limits.memory_bytes && self.cpus == limits.cpus
+        let waited = self.started.elapsed();
+        self.env == *env
+            && self.memory_bytes == limits.memory_bytes
+            && self.cpus == limits.cpus
+            && waited <= MAX_WAIT
+            && waited.saturating_add(limits.timeout) <= self.ends_after
     }
 }
 
 /// Keeps one [`Runner`] started ahead, so a job or a trial waits for no sandbox, Python or
 /// pandas (about half a second): each run starts the next when it is over, and a run
-/// that comes while it is starting waits for it rather than start another. Each runner serves one run and is then removed; none is reused,
+/// that comes while it is starting waits for it rather than start another. Each runner
+/// serves one run and is then removed; none is reused,
 /// so nothing of one project's run is left for another's. The first run after a start
 /// makes its own, and so do runs at once with another (the one started ahead goes to the
 /// first) and a run for other layers or limits.
@@ -228,6 +250,8 @@ impl Runner {
 pub struct Runners {
     runtime: Arc<dyn Runtime>,
     keep: bool,
+    /// Set by [`Runners::clear`]: nothing is started ahead any more.
+    closed: Arc<std::sync::atomic::AtomicBool>,
     /// Held by the task starting the next runner until it is ready, so a run that comes
     /// meanwhile waits for it instead of starting another beside it.
     next: Arc<tokio::sync::Mutex<Option<Runner>>>,
@@ -239,6 +263,7 @@ impl Runners {
         Arc::new(Self {
             runtime,
             keep,
+            closed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             next: Arc::new(tokio::sync::Mutex::new(None)),
         })
     }
@@ -262,7 +287,8 @@ impl Runners {
         Runner::start(Arc::clone(&self.runtime), env, limits).await
     }
 
-    /// Runs `script` over `input` as [`run`] does, in a runner from [`Runners::take`]; once
+    /// Runs `script` over `input` in a runner from [`Runners::take`], handing each result
+    /// to `sink`, for at most the limits' time from now (getting the runner included); once
     /// the run is over, starts the next runner in the background (not before: on a small
     /// host, its Python loading pandas would take a core from this run's work).
     pub async fn run<S>(
@@ -276,9 +302,12 @@ impl Runners {
     where
         S: AsyncStream<Item = Result<RecordBatch, Failure>> + Unpin + Send + 'static,
     {
-        let ran = match self.take(env, limits).await {
-            Ok(runner) => run(runner, limits, script, input, sink).await,
-            Err(f) => (Counters::default(), Err(f)),
+        // The time limit counts from here: getting a runner is part of it.
+        let deadline = tokio::time::Instant::now() + limits.timeout;
+        let ran = match tokio::time::timeout_at(deadline, self.take(env, limits)).await {
+            Ok(Ok(runner)) => run_until(runner, limits, deadline, script, input, sink).await,
+            Ok(Err(f)) => (Counters::default(), Err(f)),
+            Err(_) => (Counters::default(), Err(timed_out(limits))),
         };
         if self.keep {
             self.start_next(env, limits);
@@ -288,6 +317,10 @@ impl Runners {
 
     /// Starts the next runner in the background, unless one is there or on its way.
     fn start_next(&self, env: &burrow_envs::EnvRef, limits: &Limits) {
+        let closed = || self.closed.load(std::sync::atomic::Ordering::SeqCst);
+        if closed() {
+            return;
+        }
         let Ok(mut next) = Arc::clone(&self.next).try_lock_owned() else {
             return;
         };
@@ -295,16 +328,21 @@ impl Runners {
             return;
         }
         let (runtime, env, limits) = (Arc::clone(&self.runtime), env.clone(), limits.clone());
+        let closed = Arc::clone(&self.closed);
         tokio::spawn(async move {
             match Runner::start(runtime, &env, &limits).await {
+                // Cleared meanwhile: the runner goes as it drops.
+                Ok(_) if closed.load(std::sync::atomic::Ordering::SeqCst) => {}
                 Ok(runner) => *next = Some(runner),
                 Err(f) => tracing::warn!(error = %f.error, "Could not start a job runner ahead"),
             }
         });
     }
 
-    /// Removes the runner started ahead, if any: before the process ends.
+    /// Removes the runner started ahead, if any, and starts no more: before the process
+    /// ends.
     pub async fn clear(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(runner) = self.next.lock().await.take() {
             let id = runner.sandbox.id.clone();
             let _ = self.runtime.kill(&id).await;
@@ -313,11 +351,12 @@ impl Runners {
     }
 }
 
-/// Runs `script` over `input` in `runner`'s sandbox, handing each result to `sink`, for
-/// at most the limits' time from now. Returns what it counted, and how it ended.
-pub async fn run<S>(
+/// Runs `script` over `input` in `runner`'s sandbox, handing each result to `sink`, until
+/// `deadline` at most. Returns what it counted, and how it ended.
+async fn run_until<S>(
     runner: Runner,
     limits: &Limits,
+    deadline: tokio::time::Instant,
     script: &str,
     input: S,
     sink: &mut dyn Sink,
@@ -357,7 +396,7 @@ where
         biased;
         result = exchange => result,
         exit = runtime.wait(&sandbox.id) => Err(ended_early(exit.ok(), limits)),
-        () = tokio::time::sleep(limits.timeout) => Err(timed_out(limits)),
+        () = tokio::time::sleep_until(deadline) => Err(timed_out(limits)),
     };
     // A broken exchange is most often the sandbox's end: say why it ended.
     let outcome = match outcome {
@@ -508,8 +547,9 @@ where
                         if log.read(runtime, id).await {
                             counters.output = log.text();
                             log.check()?;
-                            sink.progress(counters).await?;
                         }
+                        // Also what the sink held back when it last had progress.
+                        sink.progress(counters).await?;
                     }
                 }
             };

@@ -546,10 +546,10 @@ impl burrow_queue::Handler for JobHandler {
             .map_err(|e| format!("job {}: {e}", task.payload))?;
         // Right after a first start the base environment may still be building: the job
         // stays pending until it is there, or fails saying why the build failed.
-        let allowed = creator_may_run(services, &job).await;
-        let env = match allowed {
-            Ok(()) => base_environment(services).await,
-            Err(ref f) => Err(f.error.clone()),
+        // A database that does not answer is the task's failure (it is retried), not the job's.
+        let env = match creator_may_run(services, &job).await? {
+            None => base_environment(services).await,
+            Some(refused) => Err(refused.error),
         };
         if !store.start_job(&job.id).await.map_err(|e| e.to_string())? {
             return Ok(());
@@ -574,7 +574,7 @@ impl burrow_queue::Handler for JobHandler {
 /// A job reads and writes the project's data with its creator's right to: one who is no
 /// longer an editor or owner of the project (a schedule's creator since removed, say)
 /// runs nothing.
-async fn creator_may_run(services: &Services, job: &Job) -> Result<(), Failure> {
+async fn creator_may_run(services: &Services, job: &Job) -> Result<Option<Failure>, String> {
     let gone = || {
         failure(
             "the job's creator is no longer an editor of this project, so it does not run: \
@@ -583,12 +583,12 @@ async fn creator_may_run(services: &Services, job: &Job) -> Result<(), Failure> 
         )
     };
     let Some(creator) = job.created_by.as_deref() else {
-        return Err(gone());
+        return Ok(Some(gone()));
     };
     match services.store.member(&job.project_id, creator).await {
-        Ok(member) if member.role.allows(Role::Editor) => Ok(()),
-        Ok(_) | Err(StoreError::NotFound) => Err(gone()),
-        Err(e) => Err(failure(format!("checking the job's creator: {e}"))),
+        Ok(member) if member.role.allows(Role::Editor) => Ok(None),
+        Ok(_) | Err(StoreError::NotFound) => Ok(Some(gone())),
+        Err(e) => Err(format!("job {}: checking its creator: {e}", job.id)),
     }
 }
 
