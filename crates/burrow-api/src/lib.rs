@@ -53,6 +53,7 @@ pub type AppState = burrow_service::Services;
         (name = "apps", description = "Streamlit apps: deploy, versions, builds, running, viewing"),
         (name = "data", description = "Project tables, external PostgreSQL sources, and read-only SQL over them"),
         (name = "jobs", description = "Transform jobs: scripts defining transform(df), run over project tables in sandboxes"),
+        (name = "workspaces", description = "Workspaces: a person's files in a project, kept by Burrow"),
         (name = "notifications", description = "What Burrow has to tell you"),
         (name = "health", description = "Probes for orchestrators"),
     )
@@ -167,6 +168,28 @@ fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             routes::jobs::create_schedule
         ))
         .routes(routes!(routes::jobs::delete_schedule))
+        .routes(routes!(
+            routes::workspaces::list_workspaces,
+            routes::workspaces::create_workspace
+        ))
+        .routes(routes!(
+            routes::workspaces::get_workspace,
+            routes::workspaces::rename_workspace,
+            routes::workspaces::delete_workspace
+        ))
+        .routes(routes!(routes::workspaces::list_files))
+        .merge(
+            // A file may be as large as `workspaces.max_file_mb`, read from the configuration.
+            OpenApiRouter::new()
+                .routes(routes!(
+                    routes::workspaces::read_file,
+                    routes::workspaces::write_file,
+                    routes::workspaces::delete_file
+                ))
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .routes(routes!(routes::workspaces::move_file))
+        .routes(routes!(routes::workspaces::download_workspace))
         .routes(routes!(
             routes::apps::get_app,
             routes::apps::update_app,

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+pub use archive::path_problem;
 pub use requirements::{Allowlist, Requirement};
 
 /// Limits on archives, applied while reading (header sizes are not trusted).

@@ -61,6 +61,7 @@ pub struct Config {
     pub egress: EgressConfig,
     pub data: DataConfig,
     pub jobs: JobsConfig,
+    pub workspaces: WorkspacesConfig,
     pub queue: QueueConfig,
 }
 
@@ -84,6 +85,7 @@ impl Default for Config {
             egress: EgressConfig::default(),
             data: DataConfig::default(),
             jobs: JobsConfig::default(),
+            workspaces: WorkspacesConfig::default(),
             queue: QueueConfig::default(),
         }
     }
@@ -317,6 +319,28 @@ impl Default for QueueConfig {
         Self {
             lease_secs: 30,
             poll_ms: 500,
+        }
+    }
+}
+
+/// Workspaces: how much each may hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WorkspacesConfig {
+    /// The largest file, in MiB.
+    pub max_file_mb: u64,
+    /// All of a workspace's files together, in MiB.
+    pub max_total_mb: u64,
+    /// Files in one workspace.
+    pub max_files: u64,
+}
+
+impl Default for WorkspacesConfig {
+    fn default() -> Self {
+        Self {
+            max_file_mb: 10,
+            max_total_mb: 100,
+            max_files: 5000,
         }
     }
 }

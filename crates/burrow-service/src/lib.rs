@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod packages;
 pub mod schedules;
 pub mod sources;
+pub mod workspaces;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -19,6 +19,7 @@ mod sources;
 mod tables;
 mod users;
 mod viewing;
+mod workspaces;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -40,6 +41,9 @@ pub use sources::DataSource;
 pub use tables::{DataTable, NewTableVersion};
 pub use users::{NewUser, User};
 pub use viewing::Notification;
+pub use workspaces::{
+    FileChange, FileEntry, FileExpect, FileWrite, Workspace, WorkspaceFile, WorkspaceLimits,
+};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

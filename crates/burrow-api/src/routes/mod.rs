@@ -11,3 +11,4 @@ pub mod projects;
 pub mod sources;
 pub mod tables;
 pub mod users;
+pub mod workspaces;

@@ -12,3 +12,4 @@ mod packages;
 mod projects;
 mod sources;
 mod tables;
+mod workspaces;

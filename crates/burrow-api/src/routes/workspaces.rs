@@ -1,0 +1,488 @@
+//! Workspaces: a person's files in a project, listed, read, written with the version
+//! they replace, moved, deleted and downloaded.
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use burrow_service::error::{Error, Kind};
+use burrow_service::workspaces::{self as use_case, Written};
+use burrow_store::FileExpect;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, ErrorBody, ErrorInfo};
+use crate::extract::{ApiJson, ApiPath, Editor, ProjectAccess, Viewer};
+use crate::AppState;
+
+/// A workspace.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkspaceDto {
+    pub id: String,
+    pub name: String,
+    /// Who made it, and alone opens and changes it.
+    pub owner: Option<String>,
+    pub files: i64,
+    /// All its files' bytes.
+    pub bytes: i64,
+    pub created_at: String,
+    /// The last change to it or to one of its files.
+    pub updated_at: String,
+}
+
+fn workspace_dto(w: burrow_store::Workspace) -> WorkspaceDto {
+    WorkspaceDto {
+        id: w.id,
+        name: w.name,
+        owner: w.owner_name,
+        files: w.files,
+        bytes: w.bytes,
+        created_at: crate::dto::timestamp(w.created_at),
+        updated_at: crate::dto::timestamp(w.updated_at),
+    }
+}
+
+/// A workspace's name.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct WorkspaceName {
+    pub name: String,
+}
+
+/// A file as the tree lists it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FileDto {
+    pub path: String,
+    pub size: i64,
+    pub sha256: String,
+    /// 1 when made, one more at each change: name it in `If-Match` to change the file.
+    pub version: i64,
+    pub updated_by: Option<String>,
+    pub updated_at: String,
+}
+
+fn file_dto(f: burrow_store::FileEntry) -> FileDto {
+    FileDto {
+        path: f.path,
+        size: f.size,
+        sha256: f.sha256,
+        version: f.version,
+        updated_by: f.updated_by,
+        updated_at: crate::dto::timestamp(f.updated_at),
+    }
+}
+
+/// One page of the file tree, in path order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FilePage {
+    pub files: Vec<FileDto>,
+    /// Pass as `after` for the next page; absent on the last.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PageQuery {
+    /// The last path of the previous page.
+    #[serde(default)]
+    pub after: String,
+    /// At most this many files (1 to 1000; 500 by default).
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PathQuery {
+    /// The file's path in the workspace, such as `src/app.py`; a folder's to delete it.
+    pub path: String,
+}
+
+/// A file written.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WrittenDto {
+    pub path: String,
+    pub version: i64,
+}
+
+/// A file as it is now, sent with a refused write.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CurrentFile {
+    pub version: i64,
+    pub sha256: String,
+    pub size: i64,
+    /// Its content, when it is UTF-8 text.
+    pub content: Option<String>,
+    pub updated_by: Option<String>,
+    pub updated_at: String,
+}
+
+/// A write refused because the file changed since the version it named.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FileConflictBody {
+    pub error: ErrorInfo,
+    /// The file as it is now; absent when it was deleted.
+    pub current: Option<CurrentFile>,
+}
+
+/// A move of a file, or of a folder with everything in it.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MoveRequest {
+    pub from: String,
+    pub to: String,
+    /// The file's version, when moving one file: refused if it changed.
+    #[serde(default)]
+    pub version: Option<i64>,
+}
+
+/// How many files a move or delete changed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangedDto {
+    pub files: i64,
+}
+
+/// `If-Match`: `"N"` (or `N`) for version N, `*` for whatever is there; absent when the
+/// file must not exist yet (`absent`) or may be anything (`any`).
+fn expectation(headers: &HeaderMap, absent: FileExpect) -> Result<FileExpect, Error> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(absent);
+    };
+    let value = value.to_str().unwrap_or_default().trim();
+    if value == "*" {
+        return Ok(FileExpect::Any);
+    }
+    value
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse::<i64>()
+        .map(FileExpect::Version)
+        .map_err(|_| {
+            Error::new(
+                Kind::Invalid,
+                "invalid_if_match",
+                format!(
+                    "If-Match {value:?} is not a file version: send the version the file was \
+                     read at, such as \"3\", or * to overwrite whatever is there"
+                ),
+            )
+        })
+}
+
+/// Your workspaces in the project, the last changed first.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/workspaces", tag = "workspaces",
+    params(("project" = String, Path, description = "Project id")),
+    responses(
+        (status = 200, description = "Your workspaces", body = [WorkspaceDto]),
+        (status = 404, description = "No such project, or not a member", body = ErrorBody),
+    ))]
+pub async fn list_workspaces(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+) -> Result<Json<Vec<WorkspaceDto>>, ApiError> {
+    let list = use_case::list_workspaces(&state, &access.member).await?;
+    Ok(Json(list.into_iter().map(workspace_dto).collect()))
+}
+
+/// Make an empty workspace of your own.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/workspaces", tag = "workspaces",
+    params(("project" = String, Path, description = "Project id")),
+    request_body = WorkspaceName,
+    responses(
+        (status = 201, description = "Made", body = WorkspaceDto),
+        (status = 400, description = "An invalid name", body = ErrorBody),
+        (status = 403, description = "Viewers cannot make workspaces", body = ErrorBody),
+        (status = 409, description = "You have a workspace of that name", body = ErrorBody),
+    ))]
+pub async fn create_workspace(
+    State(state): State<AppState>,
+    access: ProjectAccess<Editor>,
+    ApiJson(request): ApiJson<WorkspaceName>,
+) -> Result<(StatusCode, Json<WorkspaceDto>), ApiError> {
+    let made = use_case::create_workspace(&state, &access.member, &request.name).await?;
+    Ok((StatusCode::CREATED, Json(workspace_dto(made))))
+}
+
+/// A workspace: yours, or, for a project owner, anyone's.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/workspaces/{workspace}", tag = "workspaces",
+    params(("project" = String, Path, description = "Project id"), ("workspace" = String, Path, description = "Workspace id")),
+    responses(
+        (status = 200, description = "The workspace", body = WorkspaceDto),
+        (status = 404, description = "No such workspace, or not yours", body = ErrorBody),
+    ))]
+pub async fn get_workspace(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<Json<WorkspaceDto>, ApiError> {
+    let found = use_case::workspace(&state, &access.member, &path.1, use_case::Use::Read).await?;
+    Ok(Json(workspace_dto(found)))
+}
+
+/// Rename your workspace.
+#[utoipa::path(patch, path = "/api/v1/projects/{project}/workspaces/{workspace}", tag = "workspaces",
+    params(("project" = String, Path, description = "Project id"), ("workspace" = String, Path, description = "Workspace id")),
+    request_body = WorkspaceName,
+    responses(
+        (status = 200, description = "Renamed", body = WorkspaceDto),
+        (status = 404, description = "No such workspace, or not yours", body = ErrorBody),
+        (status = 409, description = "You have a workspace of that name", body = ErrorBody),
+    ))]
+pub async fn rename_workspace(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String)>,
+    ApiJson(request): ApiJson<WorkspaceName>,
+) -> Result<Json<WorkspaceDto>, ApiError> {
+    let renamed =
+        use_case::rename_workspace(&state, &access.member, &path.1, &request.name).await?;
+    Ok(Json(workspace_dto(renamed)))
+}
+
+/// Delete your workspace and all its files.
+#[utoipa::path(delete, path = "/api/v1/projects/{project}/workspaces/{workspace}", tag = "workspaces",
+    params(("project" = String, Path, description = "Project id"), ("workspace" = String, Path, description = "Workspace id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such workspace, or not yours", body = ErrorBody),
+    ))]
+pub async fn delete_workspace(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    use_case::delete_workspace(&state, &access.member, &path.1).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A page of the workspace's files, in path order.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/workspaces/{workspace}/files", tag = "workspaces",
+    params(("project" = String, Path, description = "Project id"), ("workspace" = String, Path, description = "Workspace id"), PageQuery),
+    responses(
+        (status = 200, description = "The files", body = FilePage),
+        (status = 404, description = "No such workspace, or not yours", body = ErrorBody),
+    ))]
+pub async fn list_files(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String)>,
+    Query(query): Query<PageQuery>,
+) -> Result<Json<FilePage>, ApiError> {
+    let limit = query.limit.unwrap_or(500).clamp(1, use_case::MAX_PAGE);
+    let files = use_case::list_files(&state, &access.member, &path.1, &query.after, limit).await?;
+    let next = (files.len() as i64 == limit)
+        .then(|| files.last().map(|f| f.path.clone()))
+        .flatten();
+    Ok(Json(FilePage {
+        files: files.into_iter().map(file_dto).collect(),
+        next,
+    }))
+}
+
+/// A file's content, with its version as the `ETag`.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/workspaces/{workspace}/file", tag = "workspaces",
+    params(("project" = String, Path, description = "Project id"), ("workspace" = String, Path, description = "Workspace id"), PathQuery),
+    responses(
+        (status = 200, description = "The file's bytes", content_type = "application/octet-stream"),
+        (status = 400, description = "An invalid path", body = ErrorBody),
+        (status = 404, description = "No such workspace or file", body = ErrorBody),
+    ))]
+pub async fn read_file(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String)>,
+    Query(query): Query<PathQuery>,
+) -> Result<Response, ApiError> {
+    let (file, content) = use_case::read_file(&state, &access.member, &path.1, &query.path).await?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (
+                header::ETAG,
+                HeaderValue::from_str(&format!("\"{}\"", file.version))
+                    .unwrap_or_else(|_| HeaderValue::from_static("\"0\"")),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        Body::from(content),
+    )
+        .into_response())
+}
+
+/// Write a file from the request's bytes. `If-Match: "N"` replaces version N, and is
+/// refused with 409 and the file as it is now when it changed meanwhile; `If-Match: *`
+/// replaces whatever is there; without it the file must not exist yet.
+#[utoipa::path(put, path = "/api/v1/projects/{project}/workspaces/{workspace}/file", tag = "workspaces",
+    params(("project" = String, Path, description = "Project id"), ("workspace" = String, Path, description = "Workspace id"), PathQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses(
+        (status = 200, description = "Written", body = WrittenDto),
+        (status = 400, description = "An invalid path or If-Match", body = ErrorBody),
+        (status = 404, description = "No such workspace, or not yours", body = ErrorBody),
+        (status = 409, description = "The file changed, or exists, or its path differs from another's only in case", body = FileConflictBody),
+        (status = 413, description = "Larger than a file or the workspace may be, or one file too many", body = ErrorBody),
+    ))]
+pub async fn write_file(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String)>,
+    Query(query): Query<PathQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let expect = expectation(&headers, FileExpect::Absent)?;
+    let max = usize::try_from(state.config.workspaces.max_file_mb << 20).unwrap_or(usize::MAX);
+    let content = axum::body::to_bytes(body, max.saturating_add(1))
+        .await
+        .map_err(|_| {
+            Error::new(
+                Kind::TooLarge,
+                "file_too_large",
+                format!(
+                    "a workspace file may be at most {} MiB (workspaces.max_file_mb)",
+                    max >> 20
+                ),
+            )
+        })?;
+    let written = use_case::write_file(
+        &state,
+        &access.member,
+        &path.1,
+        &query.path,
+        content.to_vec(),
+        expect,
+    )
+    .await?;
+    Ok(match written {
+        Written::Done(version) => Json(WrittenDto {
+            path: query.path.clone(),
+            version,
+        })
+        .into_response(),
+        Written::Changed(current) => {
+            let message = match (&current, expect) {
+                (Some(_), FileExpect::Absent) => format!(
+                    "{} exists: read it, then write with If-Match and its version, or * to \
+                     overwrite it",
+                    query.path
+                ),
+                (Some((file, _)), _) => format!(
+                    "{} changed since you read it (it is at version {} now): reload it, or \
+                     write again with If-Match \"{}\" to overwrite",
+                    query.path, file.version, file.version
+                ),
+                (None, _) => format!(
+                    "{} was deleted since you read it: write it without If-Match to make it \
+                     again",
+                    query.path
+                ),
+            };
+            let body = FileConflictBody {
+                error: ErrorInfo {
+                    code: "file_changed".into(),
+                    message,
+                    field: None,
+                    details: Vec::new(),
+                },
+                current: current.map(|(file, content)| CurrentFile {
+                    version: file.version,
+                    sha256: file.sha256,
+                    size: file.size,
+                    content: String::from_utf8(content).ok(),
+                    updated_by: file.updated_by,
+                    updated_at: crate::dto::timestamp(file.updated_at),
+                }),
+            };
+            (StatusCode::CONFLICT, Json(body)).into_response()
+        }
+    })
+}
+
+/// Delete a file (with `If-Match: "N"`, only at version N), or a folder with everything in it.
+#[utoipa::path(delete, path = "/api/v1/projects/{project}/workspaces/{workspace}/file", tag = "workspaces",
+    params(("project" = String, Path, description = "Project id"), ("workspace" = String, Path, description = "Workspace id"), PathQuery),
+    responses(
+        (status = 200, description = "Deleted", body = ChangedDto),
+        (status = 404, description = "No such workspace, file or folder", body = ErrorBody),
+        (status = 409, description = "The file changed since that version", body = ErrorBody),
+    ))]
+pub async fn delete_file(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String)>,
+    Query(query): Query<PathQuery>,
+    headers: HeaderMap,
+) -> Result<Json<ChangedDto>, ApiError> {
+    let expect = expectation(&headers, FileExpect::Any)?;
+    let files = use_case::delete_path(&state, &access.member, &path.1, &query.path, expect).await?;
+    Ok(Json(ChangedDto { files }))
+}
+
+/// Move or rename a file, or a folder with everything in it.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/workspaces/{workspace}/move", tag = "workspaces",
+    params(("project" = String, Path, description = "Project id"), ("workspace" = String, Path, description = "Workspace id")),
+    request_body = MoveRequest,
+    responses(
+        (status = 200, description = "Moved", body = ChangedDto),
+        (status = 400, description = "An invalid path, or a folder into itself", body = ErrorBody),
+        (status = 404, description = "No such workspace, file or folder", body = ErrorBody),
+        (status = 409, description = "Something is at the new path, or the file changed", body = ErrorBody),
+    ))]
+pub async fn move_file(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String)>,
+    ApiJson(request): ApiJson<MoveRequest>,
+) -> Result<Json<ChangedDto>, ApiError> {
+    let expect = request.version.map_or(FileExpect::Any, FileExpect::Version);
+    let files = use_case::move_path(
+        &state,
+        &access.member,
+        &path.1,
+        &request.from,
+        &request.to,
+        expect,
+    )
+    .await?;
+    Ok(Json(ChangedDto { files }))
+}
+
+/// The whole workspace as a `.zip`.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/workspaces/{workspace}/download", tag = "workspaces",
+    params(("project" = String, Path, description = "Project id"), ("workspace" = String, Path, description = "Workspace id")),
+    responses(
+        (status = 200, description = "The files, zipped", content_type = "application/zip"),
+        (status = 404, description = "No such workspace, or not yours", body = ErrorBody),
+    ))]
+pub async fn download_workspace(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (workspace, zipped) = use_case::download(&state, &access.member, &path.1).await?;
+    let filename: String = workspace
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/zip"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&format!("attachment; filename=\"{filename}.zip\""))
+                    .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
+            ),
+        ],
+        Body::from(zipped),
+    )
+        .into_response())
+}

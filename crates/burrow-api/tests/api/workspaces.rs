@@ -1,0 +1,483 @@
+//! Workspaces through the API on both database backends: who sees what, files with
+//! versions and conflicts, paths refused, limits, moves, deletes and the download.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::{expect_error, spawn_app_with, Db, TestApp};
+
+async fn json_of(resp: reqwest::Response, status: StatusCode) -> Value {
+    let got = resp.status();
+    let text = resp.text().await.unwrap();
+    assert_eq!(got, status, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Every object under the blob store's `workspaces/` folder.
+async fn workspace_objects(app: &TestApp) -> Vec<String> {
+    use futures::TryStreamExt;
+    let prefix = burrow_blobs::BlobPath::from("workspaces");
+    let mut out: Vec<String> = app
+        .state
+        .blobs
+        .list(Some(&prefix))
+        .map_ok(|meta| meta.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    out.sort();
+    out
+}
+
+/// PUT of a file's bytes, with `If-Match` when given.
+async fn put(
+    app: &TestApp,
+    token: &str,
+    files: &str,
+    path: &str,
+    body: impl Into<reqwest::Body>,
+    if_match: Option<&str>,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .put(format!("{}{files}/file", app.base))
+        .query(&[("path", path)])
+        .bearer_auth(token)
+        .body(body);
+    if let Some(version) = if_match {
+        request = request.header("If-Match", version);
+    }
+    request.send().await.unwrap()
+}
+
+async fn read(app: &TestApp, token: &str, files: &str, path: &str) -> reqwest::Response {
+    app.client
+        .get(format!("{}{files}/file", app.base))
+        .query(&[("path", path)])
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn tree(app: &TestApp, token: &str, files: &str) -> Vec<String> {
+    let page = json_of(
+        app.get(&format!("{files}/files"), token).await,
+        StatusCode::OK,
+    )
+    .await;
+    page["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A person's workspace is theirs: other members and strangers get 404, the project's
+/// owners may read it but not change it, and viewers cannot make one.
+async fn a_workspace_is_its_makers(db: Db) {
+    let app = spawn_app_with(db, |_| {}).await;
+    let owner = app.account("owner@example.com").await;
+    let editor = app.account("editor@example.com").await;
+    let other = app.account("other@example.com").await;
+    let viewer = app.account("viewer@example.com").await;
+    let stranger = app.account("stranger@example.com").await;
+    let project = app.project(&owner, "Lab").await;
+    for (who, role) in [
+        ("editor@example.com", "editor"),
+        ("other@example.com", "editor"),
+        ("viewer@example.com", "viewer"),
+    ] {
+        app.add_member(&owner, &project, who, role).await;
+    }
+    let list = format!("/api/v1/projects/{project}/workspaces");
+    let resp = app
+        .post(&list, Some(&viewer.token), json!({"name": "mine"}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = app
+        .post(&list, Some(&editor.token), json!({"name": " \u{7} "}))
+        .await;
+    expect_error(resp, StatusCode::BAD_REQUEST, "invalid_name").await;
+    let made = json_of(
+        app.post(&list, Some(&editor.token), json!({"name": "analysis"}))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(made["owner"], "editor");
+    assert_eq!(made["files"], 0);
+    let resp = app
+        .post(&list, Some(&editor.token), json!({"name": "analysis"}))
+        .await;
+    expect_error(resp, StatusCode::CONFLICT, "workspace_exists").await;
+    // Another editor may use the same name for a workspace of their own.
+    json_of(
+        app.post(&list, Some(&other.token), json!({"name": "analysis"}))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let id = made["id"].as_str().unwrap();
+    let one = format!("{list}/{id}");
+    put(&app, &editor.token, &one, "main.py", "print('hi')\n", None).await;
+
+    let mine = json_of(app.get(&list, &editor.token).await, StatusCode::OK).await;
+    assert_eq!(mine.as_array().unwrap().len(), 1, "{mine}");
+    assert_eq!(mine[0]["files"], 1);
+    assert_eq!(mine[0]["bytes"], 12);
+    for who in [&other, &viewer] {
+        let resp = app.get(&one, &who.token).await;
+        expect_error(resp, StatusCode::NOT_FOUND, "workspace_not_found").await;
+        let resp = read(&app, &who.token, &one, "main.py").await;
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+        let resp = put(&app, &who.token, &one, "x.py", "", None).await;
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    }
+    let resp = app.get(&one, &stranger.token).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    // The project's owner reads it, and changes nothing.
+    let resp = read(&app, &owner.token, &one, "main.py").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.text().await.unwrap(), "print('hi')\n");
+    let resp = put(&app, &owner.token, &one, "main.py", "x", Some("*")).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let resp = app
+        .request(Method::DELETE, &one, Some(&owner.token), None)
+        .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+
+    let renamed = json_of(
+        app.request(
+            Method::PATCH,
+            &one,
+            Some(&editor.token),
+            Some(json!({"name": "study"})),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(renamed["name"], "study");
+    let resp = app
+        .request(Method::DELETE, &one, Some(&editor.token), None)
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let resp = app.get(&one, &editor.token).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
+
+/// Every write names the version it replaces: a stale one gets 409 with the file as it
+/// is now, and the file keeps the other writer's change.
+async fn files_have_versions_and_conflicts(db: Db) {
+    let app = spawn_app_with(db, |_| {}).await;
+    let ada = app.account("ada@example.com").await;
+    let project = app.project(&ada, "Lab").await;
+    let made = json_of(
+        app.post(
+            &format!("/api/v1/projects/{project}/workspaces"),
+            Some(&ada.token),
+            json!({"name": "w"}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let ws = format!(
+        "/api/v1/projects/{project}/workspaces/{}",
+        made["id"].as_str().unwrap()
+    );
+
+    let first = json_of(
+        put(&app, &ada.token, &ws, "src/app.py", "a = 1\n", None).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(first["version"], 1);
+    // Made again without a version: it exists.
+    let conflict = json_of(
+        put(&app, &ada.token, &ws, "src/app.py", "a = 2\n", None).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(conflict["error"]["code"], "file_changed");
+    assert_eq!(conflict["current"]["version"], 1);
+    // Two tabs read version 1; the first saves, the second is refused with the first's text.
+    let saved = json_of(
+        put(
+            &app,
+            &ada.token,
+            &ws,
+            "src/app.py",
+            "a = 2\n",
+            Some("\"1\""),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(saved["version"], 2);
+    let stale = json_of(
+        put(
+            &app,
+            &ada.token,
+            &ws,
+            "src/app.py",
+            "a = 3\n",
+            Some("\"1\""),
+        )
+        .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(stale["current"]["version"], 2);
+    assert_eq!(stale["current"]["content"], "a = 2\n");
+    assert!(
+        stale["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("changed since you read it"),
+        "{stale}"
+    );
+    let resp = read(&app, &ada.token, &ws, "src/app.py").await;
+    assert_eq!(resp.headers()["etag"], "\"2\"");
+    assert_eq!(resp.text().await.unwrap(), "a = 2\n");
+    let resp = put(&app, &ada.token, &ws, "src/app.py", "x", Some("soon")).await;
+    expect_error(resp, StatusCode::BAD_REQUEST, "invalid_if_match").await;
+    // `*` overwrites whatever is there.
+    let forced = json_of(
+        put(&app, &ada.token, &ws, "src/app.py", "a = 4\n", Some("*")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(forced["version"], 3);
+
+    // Binary and larger files go to the blob store; replacing or deleting one removes
+    // its old object.
+    let image: Vec<u8> = (0..=255u8).cycle().take(200_000).collect();
+    json_of(
+        put(&app, &ada.token, &ws, "data/blob.bin", image.clone(), None).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(workspace_objects(&app).await.len(), 1);
+    let resp = read(&app, &ada.token, &ws, "data/blob.bin").await;
+    assert_eq!(resp.bytes().await.unwrap().to_vec(), image);
+    json_of(
+        put(
+            &app,
+            &ada.token,
+            &ws,
+            "data/blob.bin",
+            vec![0u8, 0xff, 2],
+            Some("\"1\""),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        workspace_objects(&app).await.len(),
+        1,
+        "the old object went"
+    );
+
+    // Moves: a file, then a folder with everything in it.
+    let resp = app
+        .post(
+            &format!("{ws}/move"),
+            Some(&ada.token),
+            json!({"from": "src/app.py", "to": "src/main.py", "version": 1}),
+        )
+        .await;
+    expect_error(resp, StatusCode::CONFLICT, "file_changed").await;
+    json_of(
+        app.post(
+            &format!("{ws}/move"),
+            Some(&ada.token),
+            json!({"from": "src/app.py", "to": "src/main.py", "version": 3}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let moved = json_of(
+        app.post(
+            &format!("{ws}/move"),
+            Some(&ada.token),
+            json!({"from": "data", "to": "src/data"}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(moved["files"], 1);
+    assert_eq!(
+        tree(&app, &ada.token, &ws).await,
+        ["src/data/blob.bin", "src/main.py"]
+    );
+    let resp = app
+        .post(
+            &format!("{ws}/move"),
+            Some(&ada.token),
+            json!({"from": "src", "to": "src/inner"}),
+        )
+        .await;
+    expect_error(resp, StatusCode::BAD_REQUEST, "invalid_move").await;
+    let resp = app
+        .post(
+            &format!("{ws}/move"),
+            Some(&ada.token),
+            json!({"from": "src/main.py", "to": "SRC/DATA/BLOB.BIN"}),
+        )
+        .await;
+    expect_error(resp, StatusCode::CONFLICT, "path_taken").await;
+
+    // The whole workspace as a zip.
+    let resp = app.get(&format!("{ws}/download"), &ada.token).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/zip");
+    let bytes = resp.bytes().await.unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut names: Vec<String> = zip.file_names().map(str::to_owned).collect();
+    names.sort();
+    assert_eq!(names, ["src/data/blob.bin", "src/main.py"]);
+    let mut main = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("src/main.py").unwrap(), &mut main).unwrap();
+    assert_eq!(main, "a = 4\n");
+
+    // Deleting a folder deletes what is in it, and its objects.
+    let deleted = json_of(
+        app.request(
+            Method::DELETE,
+            &format!("{ws}/file?path=src/data"),
+            Some(&ada.token),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(deleted["files"], 1);
+    assert!(workspace_objects(&app).await.is_empty());
+    let resp = app
+        .request(
+            Method::DELETE,
+            &format!("{ws}/file?path=nothing"),
+            Some(&ada.token),
+            None,
+        )
+        .await;
+    expect_error(resp, StatusCode::NOT_FOUND, "file_not_found").await;
+    assert_eq!(tree(&app, &ada.token, &ws).await, ["src/main.py"]);
+}
+
+/// Paths are checked as an upload's entries are, case collisions are refused, and the
+/// limits hold: a refused write stores nothing, not even its object.
+async fn bad_paths_and_limits_are_refused_and_store_nothing(db: Db) {
+    let app = spawn_app_with(db, |config| {
+        config.workspaces.max_file_mb = 1;
+        config.workspaces.max_total_mb = 2;
+        config.workspaces.max_files = 4;
+    })
+    .await;
+    let ada = app.account("ada@example.com").await;
+    let project = app.project(&ada, "Lab").await;
+    let made = json_of(
+        app.post(
+            &format!("/api/v1/projects/{project}/workspaces"),
+            Some(&ada.token),
+            json!({"name": "w"}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let ws = format!(
+        "/api/v1/projects/{project}/workspaces/{}",
+        made["id"].as_str().unwrap()
+    );
+    for (path, why) in [
+        ("../etc/passwd", ". or .. component"),
+        ("/abs.py", "absolute path"),
+        ("a//b.py", "empty component"),
+        ("bad\u{1}.py", "control characters"),
+        ("evil\u{202E}yp.exe", "bidirectional"),
+        ("a\\b.py", "backslash"),
+        ("pkg/__pycache__/x.pyc", "__pycache__"),
+        ("", "empty name"),
+    ] {
+        let resp = put(&app, &ada.token, &ws, path, "x", None).await;
+        let message = expect_error(resp, StatusCode::BAD_REQUEST, "invalid_path").await;
+        assert!(message.contains(why), "{path:?}: {message}");
+    }
+    json_of(
+        put(&app, &ada.token, &ws, "Notes.md", "# notes\n", None).await,
+        StatusCode::OK,
+    )
+    .await;
+    let resp = put(&app, &ada.token, &ws, "notes.MD", "other", None).await;
+    let message = expect_error(resp, StatusCode::CONFLICT, "path_collision").await;
+    assert!(message.contains("Notes.md"), "{message}");
+
+    let big = vec![7u8; (1 << 20) + 1];
+    let resp = put(&app, &ada.token, &ws, "big.bin", big, None).await;
+    expect_error(resp, StatusCode::PAYLOAD_TOO_LARGE, "file_too_large").await;
+    let almost = vec![7u8; 1 << 20];
+    for name in ["one.bin", "two.bin"] {
+        let resp = put(&app, &ada.token, &ws, name, almost.clone(), None).await;
+        if name == "one.bin" {
+            assert_eq!(resp.status(), StatusCode::OK);
+        } else {
+            expect_error(resp, StatusCode::PAYLOAD_TOO_LARGE, "workspace_full").await;
+        }
+    }
+    json_of(
+        put(&app, &ada.token, &ws, "a.py", "", None).await,
+        StatusCode::OK,
+    )
+    .await;
+    json_of(
+        put(&app, &ada.token, &ws, "b.py", "", None).await,
+        StatusCode::OK,
+    )
+    .await;
+    let resp = put(&app, &ada.token, &ws, "c.py", "", None).await;
+    expect_error(resp, StatusCode::PAYLOAD_TOO_LARGE, "too_many_files").await;
+    // Replacing a file is within the count.
+    json_of(
+        put(&app, &ada.token, &ws, "b.py", "b = 1\n", Some("*")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        tree(&app, &ada.token, &ws).await,
+        ["Notes.md", "a.py", "b.py", "one.bin"]
+    );
+    // Only the one stored file's object is there: the refused ones left nothing.
+    assert_eq!(workspace_objects(&app).await.len(), 1);
+
+    // The tree pages.
+    let page = json_of(
+        app.get(&format!("{ws}/files?limit=2"), &ada.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(page["files"].as_array().unwrap().len(), 2);
+    assert_eq!(page["next"], "a.py");
+    let rest = json_of(
+        app.get(&format!("{ws}/files?limit=2&after=a.py"), &ada.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(rest["files"][0]["path"], "b.py");
+}
+
+both_backends!(
+    a_workspace_is_its_makers,
+    files_have_versions_and_conflicts,
+    bad_paths_and_limits_are_refused_and_store_nothing,
+);

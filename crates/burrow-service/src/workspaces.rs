@@ -1,0 +1,482 @@
+//! Workspaces as use cases: a person's files in a project, kept by Burrow.
+//!
+//! Editors and owners make workspaces; only the person who made one sees, opens and
+//! changes it, and the project's owners may read its files. Anyone else asking gets 404,
+//! as for something that does not exist. A file's path is checked as an upload's entries
+//! are (no `..`, no absolute path, no control or bidirectional characters) and must not
+//! differ from another's only in case. A small text file is stored in its row; any other
+//! file's content goes to the blob store first, and is deleted again when the change is
+//! refused, so nothing is stored half-way. Every write names the version it replaces
+//! (or that there is none), so two tabs or two people never overwrite each other
+//! unknowingly: the loser gets the file as it is now.
+
+use std::io::Write;
+
+use burrow_blobs::{BlobPath, PutPayload};
+use burrow_core::Role;
+use burrow_store::{
+    FileChange, FileEntry, FileExpect, FileWrite, StoreError, Workspace, WorkspaceFile,
+    WorkspaceLimits,
+};
+use sha2::{Digest, Sha256};
+
+use crate::access::{require, Membership};
+use crate::error::{Error, Kind};
+use crate::Services;
+
+/// Text files up to this size are kept in the database row; larger or binary ones (any
+/// with a NUL byte) as blobs.
+const INLINE_BYTES: usize = 64 << 10;
+/// The most files one page of the tree lists.
+pub const MAX_PAGE: i64 = 1000;
+
+fn not_found() -> Error {
+    Error::new(
+        Kind::NotFound,
+        "workspace_not_found",
+        "no such workspace in this project: the workspace list shows yours",
+    )
+}
+
+fn file_not_found(path: &str) -> Error {
+    Error::new(
+        Kind::NotFound,
+        "file_not_found",
+        format!("no file or folder {path:?} in this workspace"),
+    )
+}
+
+/// What a caller may do with a workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// Read its files: its owner, and the project's owners.
+    Read,
+    /// Anything else: its owner only.
+    Change,
+}
+
+/// The workspace, when the caller may `usage` it; 404 otherwise.
+pub async fn workspace(
+    services: &Services,
+    member: &Membership,
+    id: &str,
+    usage: Use,
+) -> Result<Workspace, Error> {
+    let workspace = services
+        .store
+        .get_workspace(&member.project.id, id)
+        .await
+        .map_err(|e| Error::or_not_found(e, not_found))?;
+    let mine = workspace.owner_id == member.user.id;
+    let allowed = match usage {
+        Use::Change => mine && member.role.allows(Role::Editor),
+        Use::Read => mine || member.role.allows(Role::Owner),
+    };
+    if !allowed {
+        return Err(not_found());
+    }
+    Ok(workspace)
+}
+
+fn check_name(name: &str) -> Result<String, Error> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
+        return Err(Error::new(
+            Kind::Invalid,
+            "invalid_name",
+            "a workspace's name is 1 to 80 characters, without control characters",
+        )
+        .with_field("name"));
+    }
+    Ok(name.to_owned())
+}
+
+fn name_taken(name: &str) -> Error {
+    Error::new(
+        Kind::Conflict,
+        "workspace_exists",
+        format!("you have a workspace named {name:?} in this project: pick another name"),
+    )
+    .with_field("name")
+}
+
+pub async fn create_workspace(
+    services: &Services,
+    member: &Membership,
+    name: &str,
+) -> Result<Workspace, Error> {
+    require(member, Role::Editor)?;
+    let name = check_name(name)?;
+    let id = burrow_core::ids::new_id("ws");
+    services
+        .store
+        .create_workspace(&id, &member.project.id, &member.user.id, &name)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict => name_taken(&name),
+            e => e.into(),
+        })
+}
+
+/// The caller's own workspaces in the project.
+pub async fn list_workspaces(
+    services: &Services,
+    member: &Membership,
+) -> Result<Vec<Workspace>, Error> {
+    Ok(services
+        .store
+        .list_workspaces(&member.project.id, &member.user.id)
+        .await?)
+}
+
+pub async fn rename_workspace(
+    services: &Services,
+    member: &Membership,
+    id: &str,
+    name: &str,
+) -> Result<Workspace, Error> {
+    workspace(services, member, id, Use::Change).await?;
+    let name = check_name(name)?;
+    services
+        .store
+        .rename_workspace(&member.project.id, id, &name)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict => name_taken(&name),
+            e => Error::or_not_found(e, not_found),
+        })?;
+    workspace(services, member, id, Use::Change).await
+}
+
+/// Deletes a workspace and every file of it.
+pub async fn delete_workspace(
+    services: &Services,
+    member: &Membership,
+    id: &str,
+) -> Result<(), Error> {
+    workspace(services, member, id, Use::Change).await?;
+    let blobs = services
+        .store
+        .delete_workspace(&member.project.id, id)
+        .await
+        .map_err(|e| Error::or_not_found(e, not_found))?;
+    delete_blobs(services, blobs).await;
+    Ok(())
+}
+
+async fn delete_blobs(services: &Services, blobs: Vec<String>) {
+    for blob in blobs {
+        if let Err(e) = services.blobs.delete(&BlobPath::from(blob.as_str())).await {
+            tracing::warn!(blob = %blob, error = %e, "Could not delete a workspace file's blob");
+        }
+    }
+}
+
+/// The path checked as an upload's entries are; `Err` says what is wrong with it.
+pub fn check_path(path: &str) -> Result<String, Error> {
+    let problem =
+        burrow_bundle::path_problem(path, &burrow_bundle::ZipLimits::default()).or_else(|| {
+            path.split('/')
+                .any(|part| part == "__pycache__")
+                .then(|| "Python's caches (__pycache__) are not kept".to_owned())
+        });
+    match problem {
+        Some(problem) => Err(Error::new(
+            Kind::Invalid,
+            "invalid_path",
+            format!("{path:?} cannot be a file's path: {problem}"),
+        )
+        .with_field("path")),
+        None if path.ends_with('/') => Err(Error::new(
+            Kind::Invalid,
+            "invalid_path",
+            format!("{path:?} cannot be a file's path: it ends with /"),
+        )
+        .with_field("path")),
+        None => Ok(path.to_owned()),
+    }
+}
+
+/// A page of the workspace's files, in path order, after `after`.
+pub async fn list_files(
+    services: &Services,
+    member: &Membership,
+    id: &str,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<FileEntry>, Error> {
+    workspace(services, member, id, Use::Read).await?;
+    Ok(services
+        .store
+        .list_files(id, after, limit.clamp(1, MAX_PAGE))
+        .await?)
+}
+
+/// A file and its content.
+pub async fn read_file(
+    services: &Services,
+    member: &Membership,
+    id: &str,
+    path: &str,
+) -> Result<(WorkspaceFile, Vec<u8>), Error> {
+    workspace(services, member, id, Use::Read).await?;
+    let path = check_path(path)?;
+    let file = services
+        .store
+        .get_file(id, &path)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => file_not_found(&path),
+            e => e.into(),
+        })?;
+    let content = content_of(services, &file).await?;
+    Ok((file, content))
+}
+
+async fn content_of(services: &Services, file: &WorkspaceFile) -> Result<Vec<u8>, Error> {
+    if let Some(text) = &file.content {
+        return Ok(text.clone().into_bytes());
+    }
+    let Some(blob) = &file.blob else {
+        return Ok(Vec::new());
+    };
+    let bytes = services
+        .blobs
+        .get(&BlobPath::from(blob.as_str()))
+        .await
+        .map_err(|e| Error::internal(format!("reading {}'s blob {blob}: {e}", file.path)))?
+        .bytes()
+        .await
+        .map_err(|e| Error::internal(format!("reading {}'s blob {blob}: {e}", file.path)))?;
+    Ok(bytes.to_vec())
+}
+
+/// How a write ended.
+#[derive(Debug)]
+pub enum Written {
+    /// The file's new version.
+    Done(i64),
+    /// The file is not at the version the write named: as it is now (with its content),
+    /// or `None` when it is gone.
+    Changed(Option<(WorkspaceFile, Vec<u8>)>),
+}
+
+fn limits(services: &Services) -> WorkspaceLimits {
+    let config = &services.config.workspaces;
+    WorkspaceLimits {
+        max_files: i64::try_from(config.max_files).unwrap_or(i64::MAX),
+        max_bytes: i64::try_from(config.max_total_mb << 20).unwrap_or(i64::MAX),
+    }
+}
+
+/// Writes `content` at `path` if the file is as `expect` says.
+pub async fn write_file(
+    services: &Services,
+    member: &Membership,
+    id: &str,
+    path: &str,
+    content: Vec<u8>,
+    expect: FileExpect,
+) -> Result<Written, Error> {
+    let workspace = workspace(services, member, id, Use::Change).await?;
+    let path = check_path(path)?;
+    let max_file = services.config.workspaces.max_file_mb << 20;
+    if content.len() as u64 > max_file {
+        return Err(Error::new(
+            Kind::TooLarge,
+            "file_too_large",
+            format!(
+                "{path} is {} bytes; a workspace file may be at most {} MiB \
+                 (workspaces.max_file_mb)",
+                content.len(),
+                max_file >> 20
+            ),
+        ));
+    }
+    let sha256 = hex::encode(Sha256::digest(&content));
+    let size = content.len() as i64;
+    // PostgreSQL's text holds no NUL: a file with one is binary, whatever else it is.
+    let text = (content.len() <= INLINE_BYTES && !content.contains(&0))
+        .then(|| String::from_utf8(content.clone()).ok())
+        .flatten();
+    let blob = match text {
+        Some(_) => None,
+        None => {
+            let key = format!(
+                "workspaces/{}/{}/{}",
+                member.project.id,
+                workspace.id,
+                burrow_core::ids::new_id("wf")
+            );
+            services
+                .blobs
+                .put(&BlobPath::from(key.as_str()), PutPayload::from(content))
+                .await
+                .map_err(|e| Error::internal(format!("storing {path}'s content: {e}")))?;
+            Some(key)
+        }
+    };
+    let folded = path.to_lowercase();
+    let change = services
+        .store
+        .put_file(
+            &FileWrite {
+                workspace_id: id,
+                path: &path,
+                folded: &folded,
+                size,
+                sha256: &sha256,
+                content: text.as_deref(),
+                blob: blob.as_deref(),
+                by: &member.user.id,
+                expect,
+            },
+            limits(services),
+        )
+        .await;
+    // Refused, or failed: the blob written for it goes again.
+    if !matches!(change, Ok(FileChange::Done { .. })) {
+        delete_blobs(services, blob.into_iter().collect()).await;
+    }
+    match change.map_err(|e| Error::or_not_found(e, not_found))? {
+        FileChange::Done { version, unused } => {
+            delete_blobs(services, unused).await;
+            Ok(Written::Done(version))
+        }
+        FileChange::Conflict(current) => {
+            let current = match current {
+                Some(file) => {
+                    let content = content_of(services, &file).await?;
+                    Some((*file, content))
+                }
+                None => None,
+            };
+            Ok(Written::Changed(current))
+        }
+        other => Err(refused(&path, other)),
+    }
+}
+
+/// The error for a change the store refused.
+fn refused(path: &str, change: FileChange) -> Error {
+    match change {
+        FileChange::Collision(other) => Error::new(
+            Kind::Conflict,
+            "path_collision",
+            format!(
+                "{path:?} differs from {other:?} only in case, which many file systems \
+                 cannot tell apart: rename one of them"
+            ),
+        )
+        .with_field("path"),
+        FileChange::TooManyFiles => Error::new(
+            Kind::TooLarge,
+            "too_many_files",
+            "the workspace holds as many files as it may (workspaces.max_files): delete \
+             some first",
+        ),
+        FileChange::TooManyBytes => Error::new(
+            Kind::TooLarge,
+            "workspace_full",
+            "the workspace would hold more than it may (workspaces.max_total_mb): delete \
+             or shrink some files first",
+        ),
+        FileChange::Missing => file_not_found(path),
+        FileChange::Conflict(_) => Error::new(
+            Kind::Conflict,
+            "file_changed",
+            format!("{path} changed meanwhile: reload it, then try again"),
+        ),
+        FileChange::Done { .. } => Error::internal("a done change reported as refused"),
+    }
+}
+
+/// Moves a file, or a folder with everything in it; returns how many files moved.
+pub async fn move_path(
+    services: &Services,
+    member: &Membership,
+    id: &str,
+    from: &str,
+    to: &str,
+    expect: FileExpect,
+) -> Result<i64, Error> {
+    workspace(services, member, id, Use::Change).await?;
+    let from = check_path(from)?;
+    let to = check_path(to).map_err(|e| e.with_field("to"))?;
+    if to == from || to.starts_with(&format!("{from}/")) {
+        return Err(Error::new(
+            Kind::Invalid,
+            "invalid_move",
+            format!("{from:?} cannot move into itself ({to:?})"),
+        )
+        .with_field("to"));
+    }
+    match services
+        .store
+        .move_files(id, &from, &to, expect, &member.user.id)
+        .await
+        .map_err(|e| Error::or_not_found(e, not_found))?
+    {
+        FileChange::Done { version, .. } => Ok(version),
+        FileChange::Collision(other) => Err(Error::new(
+            Kind::Conflict,
+            "path_taken",
+            format!("{other:?} is there already: pick another name, or move it first"),
+        )
+        .with_field("to")),
+        other => Err(refused(&from, other)),
+    }
+}
+
+/// Deletes a file, or a folder with everything in it; returns how many files went.
+pub async fn delete_path(
+    services: &Services,
+    member: &Membership,
+    id: &str,
+    path: &str,
+    expect: FileExpect,
+) -> Result<i64, Error> {
+    workspace(services, member, id, Use::Change).await?;
+    let path = check_path(path)?;
+    match services
+        .store
+        .delete_files(id, &path, expect)
+        .await
+        .map_err(|e| Error::or_not_found(e, not_found))?
+    {
+        FileChange::Done { version, unused } => {
+            delete_blobs(services, unused).await;
+            Ok(version)
+        }
+        other => Err(refused(&path, other)),
+    }
+}
+
+/// The whole workspace as a `.zip`, its files at the archive's top.
+pub async fn download(
+    services: &Services,
+    member: &Membership,
+    id: &str,
+) -> Result<(Workspace, Vec<u8>), Error> {
+    let workspace = workspace(services, member, id, Use::Read).await?;
+    let files = services.store.all_files(id).await?;
+    let mut contents = Vec::with_capacity(files.len());
+    for file in &files {
+        contents.push((file.path.clone(), content_of(services, file).await?));
+    }
+    let zipped = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .large_file(false);
+        for (path, content) in contents {
+            zip.start_file(path, options).map_err(|e| e.to_string())?;
+            zip.write_all(&content).map_err(|e| e.to_string())?;
+        }
+        Ok(zip.finish().map_err(|e| e.to_string())?.into_inner())
+    })
+    .await
+    .map_err(|e| Error::internal(e.to_string()))?
+    .map_err(|e| Error::internal(format!("making the workspace's zip: {e}")))?;
+    Ok((workspace, zipped))
+}
