@@ -19,6 +19,8 @@ import { SourceTablePage } from './pages/SourceTablePage';
 import { JobsPage } from './pages/JobsPage';
 import { JobPage } from './pages/JobPage';
 import { ScriptPage } from './pages/ScriptPage';
+import { WorkspacesPage } from './pages/WorkspacesPage';
+import { WorkspacePage } from './pages/WorkspacePage';
 import { AdminPage } from './pages/AdminPage';
 import { NotFoundPage } from './pages/NotFoundPage';
 
@@ -50,6 +52,8 @@ export function App() {
                 <Route path="jobs/scripts/new" element={<ScriptPage />} />
                 <Route path="jobs/scripts/:scriptName" element={<ScriptPage />} />
                 <Route path="jobs/:jobId" element={<JobPage />} />
+                <Route path="workspaces" element={<WorkspacesPage />} />
+                <Route path="workspaces/:workspaceId" element={<WorkspacePage />} />
                 <Route path="settings" element={<ProjectSettingsPage />} />
                 <Route path="*" element={<NotFoundPage />} />
               </Route>

@@ -530,5 +530,6 @@ pub async fn delete_project(services: &Services, member: &Membership) -> Result<
         services.egress.forget(app);
     }
     forget_bundles(services, &blobs).await;
+    crate::workspaces::forget_project(services, project_id).await;
     Ok(())
 }

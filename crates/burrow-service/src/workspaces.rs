@@ -164,6 +164,24 @@ pub async fn delete_workspace(
     Ok(())
 }
 
+/// Deletes the blobs of a deleted project's workspace files (its rows went with it).
+pub(crate) async fn forget_project(services: &Services, project_id: &str) {
+    use futures::TryStreamExt;
+    let prefix = BlobPath::from(format!("workspaces/{project_id}"));
+    let listed: Result<Vec<String>, _> = services
+        .blobs
+        .list(Some(&prefix))
+        .map_ok(|meta| meta.location.to_string())
+        .try_collect()
+        .await;
+    match listed {
+        Ok(blobs) => delete_blobs(services, blobs).await,
+        Err(e) => {
+            tracing::warn!(project = %project_id, error = %e, "Could not list a deleted project's workspace blobs")
+        }
+    }
+}
+
 async fn delete_blobs(services: &Services, blobs: Vec<String>) {
     for blob in blobs {
         if let Err(e) = services.blobs.delete(&BlobPath::from(blob.as_str())).await {

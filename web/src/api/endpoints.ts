@@ -1,5 +1,5 @@
 // Typed functions for every REST endpoint the dashboard uses.
-import { request, upload } from './client';
+import { ApiError, parseError, request, upload } from './client';
 import type {
   App,
   Job,
@@ -29,6 +29,9 @@ import type {
   UpdateApp,
   User,
   Version,
+  Workspace,
+  WorkspaceFilePage,
+  FileText,
 } from './types';
 
 const enc = encodeURIComponent;
@@ -38,6 +41,51 @@ const tablePath = (p: string, t: string) => `${projectPath(p)}/tables/${enc(t)}`
 const sourcePath = (p: string, s: string) => `${projectPath(p)}/sources/${enc(s)}`;
 const scriptPath = (p: string, s: string) => `${projectPath(p)}/scripts/${enc(s)}`;
 const jobPath = (p: string, j: string) => `${projectPath(p)}/jobs/${enc(j)}`;
+const workspacePath = (p: string, w: string) => `${projectPath(p)}/workspaces/${enc(w)}`;
+const filePath = (p: string, w: string, path: string) => `${workspacePath(p, w)}/file?path=${enc(path)}`;
+
+/** A save refused because the file changed since it was read: the file as it is now. */
+export class FileChanged extends Error {
+  constructor(
+    message: string,
+    readonly current: { version: number; content: string | null } | null,
+  ) {
+    super(message);
+  }
+}
+
+/** Reads a workspace file's text and its version (the ETag). */
+async function readFile(p: string, w: string, path: string): Promise<FileText> {
+  const res = await fetch(filePath(p, w, path), { credentials: 'same-origin' });
+  if (!res.ok) throw await parseError(res);
+  const version = Number((res.headers.get('ETag') ?? '0').replace(/"/g, ''));
+  return { text: await res.text(), version };
+}
+
+/**
+ * Writes a workspace file: over `version` (refused with `FileChanged` if it moved on),
+ * over whatever is there (`'any'`), or as a new file (`null`).
+ */
+async function writeFile(p: string, w: string, path: string, text: string, version: number | 'any' | null): Promise<number> {
+  const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream' };
+  if (version === 'any') headers['If-Match'] = '*';
+  else if (version !== null) headers['If-Match'] = `"${version}"`;
+  let res: Response;
+  try {
+    res = await fetch(filePath(p, w, path), { method: 'PUT', headers, body: text, credentials: 'same-origin' });
+  } catch {
+    throw new ApiError(0, { code: 'network_error', message: 'Could not reach the server. Check your connection and try again.' });
+  }
+  if (res.status === 409) {
+    const body = (await res.clone().json().catch(() => null)) as {
+      error?: { code?: string; message?: string };
+      current?: { version: number; content: string | null } | null;
+    } | null;
+    if (body?.error?.code === 'file_changed') throw new FileChanged(body.error.message ?? 'The file changed.', body.current ?? null);
+  }
+  if (!res.ok) throw await parseError(res);
+  return ((await res.json()) as { version: number }).version;
+}
 
 /** A page of rows, optionally sorted by one column. */
 function pageQuery(page: { offset: number; limit: number; sort?: string; order?: 'asc' | 'desc' }) {
@@ -151,6 +199,19 @@ export const api = {
   createSchedule: (p: string, form: ScheduleForm) =>
     request<JobSchedule>('POST', `${projectPath(p)}/schedules`, { json: form }),
   deleteSchedule: (p: string, id: string) => request<void>('DELETE', `${projectPath(p)}/schedules/${enc(id)}`),
+
+  workspaces: (p: string) => request<Workspace[]>('GET', `${projectPath(p)}/workspaces`),
+  workspace: (p: string, w: string) => request<Workspace>('GET', workspacePath(p, w)),
+  createWorkspace: (p: string, name: string) => request<Workspace>('POST', `${projectPath(p)}/workspaces`, { json: { name } }),
+  deleteWorkspace: (p: string, w: string) => request<void>('DELETE', workspacePath(p, w)),
+  workspaceFiles: (p: string, w: string, after = '') =>
+    request<WorkspaceFilePage>('GET', `${workspacePath(p, w)}/files?limit=1000&after=${enc(after)}`),
+  readFile,
+  writeFile,
+  moveFile: (p: string, w: string, from: string, to: string) =>
+    request<{ files: number }>('POST', `${workspacePath(p, w)}/move`, { json: { from, to } }),
+  deleteFile: (p: string, w: string, path: string) => request<{ files: number }>('DELETE', filePath(p, w, path)),
+  workspaceZipUrl: (p: string, w: string) => `${workspacePath(p, w)}/download`,
 
   packages: () => request<Package[]>('GET', '/api/v1/packages'),
   addPackage: (name: string, maxVersion?: string) =>

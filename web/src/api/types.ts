@@ -331,3 +331,35 @@ export interface ScriptTrial {
   error: string | null;
   traceback: string | null;
 }
+
+/** A person's workspace: files kept by Burrow. */
+export interface Workspace {
+  id: string;
+  name: string;
+  owner: string | null;
+  files: number;
+  bytes: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A file as the workspace's tree lists it. */
+export interface WorkspaceFile {
+  path: string;
+  size: number;
+  sha256: string;
+  version: number;
+  updated_by: string | null;
+  updated_at: string;
+}
+
+export interface WorkspaceFilePage {
+  files: WorkspaceFile[];
+  next: string | null;
+}
+
+/** A file's text and the version it was read at. */
+export interface FileText {
+  text: string;
+  version: number;
+}

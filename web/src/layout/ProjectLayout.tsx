@@ -87,6 +87,10 @@ export function ProjectLayout() {
               <Icon name="play" size={14} />
               Jobs
             </NavLink>
+            <NavLink to={`/projects/${projectId}/workspaces`} className="subnav-tab">
+              <Icon name="code" size={14} />
+              Workspaces
+            </NavLink>
             <NavLink to={`/projects/${projectId}/settings`} className="subnav-tab">
               <Icon name="settings" size={14} />
               Settings

@@ -474,6 +474,18 @@ async fn bad_paths_and_limits_are_refused_and_store_nothing(db: Db) {
     )
     .await;
     assert_eq!(rest["files"][0]["path"], "b.py");
+
+    // Deleting the project deletes its workspaces' objects too.
+    let resp = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/projects/{project}"),
+            Some(&ada.token),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert!(workspace_objects(&app).await.is_empty());
 }
 
 both_backends!(

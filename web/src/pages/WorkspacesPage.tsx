@@ -1,0 +1,138 @@
+// Your workspaces in the project: make one, open one, delete one.
+import { useState } from 'react';
+import { Link, useNavigate } from 'react-router-dom';
+import { api } from '../api/endpoints';
+import { useApi } from '../hooks/useApi';
+import { useProject } from '../hooks/useProject';
+import { useDocumentTitle } from '../hooks/useDocumentTitle';
+import { useNow } from '../hooks/useNow';
+import { Button } from '../components/Button';
+import { FormError, TextField } from '../components/Field';
+import { EmptyState, ErrorState } from '../components/States';
+import { Skeleton } from '../components/Spinner';
+import { Icon } from '../components/Icon';
+import { useToast } from '../components/Toast';
+import { canEditApps } from '../lib/roles';
+import { formatRelative } from '../lib/time';
+import { formatBytes } from './data/format';
+
+export function WorkspacesPage() {
+  const { project } = useProject();
+  useDocumentTitle('Workspaces', project.name);
+  const editor = canEditApps(project.role);
+  const navigate = useNavigate();
+  const toast = useToast();
+  const now = useNow(30_000);
+  const { data: workspaces, error, reload } = useApi(`workspaces:${project.id}`, () => api.workspaces(project.id));
+  const [name, setName] = useState('');
+  const [creating, setCreating] = useState(false);
+  const [createError, setCreateError] = useState<Error | null>(null);
+
+  const create = async (e: React.FormEvent) => {
+    e.preventDefault();
+    setCreating(true);
+    setCreateError(null);
+    try {
+      const made = await api.createWorkspace(project.id, name.trim());
+      navigate(`/projects/${project.id}/workspaces/${made.id}`);
+    } catch (err) {
+      setCreateError(err as Error);
+    } finally {
+      setCreating(false);
+    }
+  };
+
+  const remove = async (id: string, label: string) => {
+    if (!window.confirm(`Delete the workspace ${label} and all its files? This cannot be undone.`)) return;
+    try {
+      await api.deleteWorkspace(project.id, id);
+      toast.success(`Deleted ${label}.`);
+      await reload();
+    } catch (err) {
+      toast.error(err);
+    }
+  };
+
+  return (
+    <div className="page">
+      <div className="page-header">
+        <div>
+          <h1 className="page-title">Workspaces</h1>
+          <p className="page-subtitle">
+            Your own files in {project.name}, kept by Burrow: edit them in the browser, and download them as a zip. Only you
+            see your workspaces; the project's owners may read them.
+          </p>
+        </div>
+      </div>
+
+      {editor ? (
+        <form className="panel row" onSubmit={(e) => void create(e)} aria-label="Make a workspace">
+          <TextField
+            label="New workspace"
+            placeholder="analysis"
+            value={name}
+            onChange={(e) => setName(e.target.value)}
+            maxLength={80}
+            required
+          />
+          <Button type="submit" variant="primary" loading={creating} icon={<Icon name="plus" />}>
+            Create
+          </Button>
+          <FormError>{createError?.message}</FormError>
+        </form>
+      ) : (
+        <p className="muted">You are a viewer in this project: an editor or owner can make workspaces.</p>
+      )}
+
+      {error && !workspaces ? (
+        <ErrorState error={error} onRetry={() => void reload()} title="Could not load your workspaces" />
+      ) : !workspaces ? (
+        <div className="panel" aria-busy="true" aria-label="Loading workspaces">
+          <Skeleton width="40%" height={18} />
+        </div>
+      ) : workspaces.length === 0 ? (
+        <EmptyState icon={<Icon name="code" size={28} />} title="No workspaces yet">
+          <p>A workspace holds your files: scripts, notes and data to work on.</p>
+        </EmptyState>
+      ) : (
+        <section className="panel" aria-labelledby="workspaces-heading">
+          <div className="panel-header">
+            <h2 className="panel-title" id="workspaces-heading">
+              <Icon name="code" size={16} /> Your workspaces
+            </h2>
+          </div>
+          <table className="data-grid table-list" aria-label="Workspaces">
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col" className="num">Files</th>
+                <th scope="col" className="num">Size</th>
+                <th scope="col">Last change</th>
+                <th scope="col">
+                  <span className="sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {workspaces.map((w) => (
+                <tr key={w.id}>
+                  <td>
+                    <Link to={`/projects/${project.id}/workspaces/${w.id}`}>{w.name}</Link>
+                  </td>
+                  <td className="num">{w.files}</td>
+                  <td className="num">{formatBytes(w.bytes)}</td>
+                  <td>{formatRelative(w.updated_at, now)}</td>
+                  <td>
+                    <Button size="sm" variant="ghost" icon={<Icon name="trash" />} onClick={() => void remove(w.id, w.name)}>
+                      Delete
+                    </Button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+      )}
+    </div>
+  );
+}
