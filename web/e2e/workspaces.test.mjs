@@ -75,6 +75,11 @@ test('a workspace keeps the files written in its editor, and a stale save is cau
   await page.reload();
   await page.getByRole('button', { name: 'src/hello.py', exact: true }).click();
   await expect(editor).toHaveText("print('from the other tab')");
+  // It saves at the version its move gave it.
+  await editor.fill("print('moved and saved')\n");
+  await page.keyboard.press('Control+s');
+  await expect(page.getByText('Saved (version 5)')).toBeVisible();
+  assert.equal((await fileText(project, workspace, token, 'src/hello.py')).text, "print('moved and saved')\n");
   await shot(page, 'workspace-reloaded');
 
   // The workspace list shows it with its one file.

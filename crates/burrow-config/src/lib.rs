@@ -333,6 +333,8 @@ pub struct WorkspacesConfig {
     pub max_total_mb: u64,
     /// Files in one workspace.
     pub max_files: u64,
+    /// Workspaces one person may have in one project.
+    pub max_per_person: u64,
 }
 
 impl Default for WorkspacesConfig {
@@ -341,6 +343,7 @@ impl Default for WorkspacesConfig {
             max_file_mb: 10,
             max_total_mb: 100,
             max_files: 5000,
+            max_per_person: 20,
         }
     }
 }

@@ -107,6 +107,21 @@ pub async fn create_workspace(
 ) -> Result<Workspace, Error> {
     require(member, Role::Editor)?;
     let name = check_name(name)?;
+    let most = services.config.workspaces.max_per_person;
+    let mine = services
+        .store
+        .list_workspaces(&member.project.id, &member.user.id)
+        .await?;
+    if mine.len() as u64 >= most {
+        return Err(Error::new(
+            Kind::Conflict,
+            "too_many_workspaces",
+            format!(
+                "you have {most} workspaces in this project, as many as one person may \
+                 (workspaces.max_per_person): delete one first"
+            ),
+        ));
+    }
     let id = burrow_core::ids::new_id("ws");
     services
         .store
@@ -400,6 +415,18 @@ fn refused(path: &str, change: FileChange) -> Error {
              or shrink some files first",
         ),
         FileChange::Missing => file_not_found(path),
+        FileChange::Clash(other) => Error::new(
+            Kind::Conflict,
+            "path_clash",
+            format!(
+                "{path:?} and {other:?} cannot both be: one would be a file and a folder at \
+                 once. Rename one of them"
+            ),
+        )
+        .with_field("path"),
+        FileChange::Invalid(problem) => {
+            Error::new(Kind::Invalid, "invalid_path", problem).with_field("to")
+        }
         FileChange::Conflict(_) => Error::new(
             Kind::Conflict,
             "file_changed",
@@ -429,9 +456,10 @@ pub async fn move_path(
         )
         .with_field("to"));
     }
+    let check = |path: &str| check_path(path).err().map(|e| e.message);
     match services
         .store
-        .move_files(id, &from, &to, expect, &member.user.id)
+        .move_files(id, (&from, &to), expect, &member.user.id, &check)
         .await
         .map_err(|e| Error::or_not_found(e, not_found))?
     {

@@ -1,6 +1,8 @@
 //! Workspaces and their files: the database is the truth of what a workspace holds.
 //!
-//! A file's row carries its version, size and sha256, and either its content (a small
+//! A file's row carries its version (from the workspace's counter, so versions never
+//! repeat in a workspace: a file deleted and made again is never taken for the old
+//! one), size and sha256, and either its content (a small
 //! text file) or the blob store key its content was written under before the row. Every
 //! change runs in one transaction that first touches the workspace's row, so changes to
 //! one workspace take turns (a row lock on PostgreSQL, the write lock on SQLite): the
@@ -94,6 +96,10 @@ pub enum FileChange {
     TooManyFiles,
     /// The workspace would hold more bytes than its limit.
     TooManyBytes,
+    /// A file would be where a folder is, or in a folder that is a file: the other path.
+    Clash(String),
+    /// A path a moved file would get is refused: why.
+    Invalid(String),
     /// Nothing is at the path, as a file or a folder.
     Missing,
 }
@@ -190,6 +196,8 @@ impl Store {
     /// Deletes a workspace and its files; returns the blobs they named.
     pub async fn delete_workspace(&self, project_id: &str, id: &str) -> Result<Vec<String>> {
         let mut tx = self.pool().begin().await?;
+        // Its turn first, so no write lands between reading its blobs and deleting it.
+        touch(&mut tx, id, crate::now_ms()).await?;
         let blobs: Vec<(String,)> = sqlx::query_as(
             "SELECT blob FROM workspace_files WHERE workspace_id = $1 AND blob IS NOT NULL",
         )
@@ -260,7 +268,7 @@ impl Store {
     ) -> Result<FileChange> {
         let now = crate::now_ms();
         let mut tx = self.pool().begin().await?;
-        touch(&mut tx, write.workspace_id, now).await?;
+        let version = touch(&mut tx, write.workspace_id, now).await?;
         let current: Option<WorkspaceFile> =
             sqlx::query_as(&format!("{FILE} WHERE f.workspace_id = $1 AND f.path = $2"))
                 .bind(write.workspace_id)
@@ -279,6 +287,9 @@ impl Store {
             if let Some(other) = collision(&mut tx, write.workspace_id, write.folded).await? {
                 return Ok(FileChange::Collision(other));
             }
+            if let Some(other) = clash(&mut tx, write.workspace_id, write.folded, &[]).await? {
+                return Ok(FileChange::Clash(other));
+            }
         }
         let (others, other_bytes): (i64, i64) = sqlx::query_as(
             "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM workspace_files \
@@ -294,7 +305,6 @@ impl Store {
         if other_bytes + write.size > limits.max_bytes {
             return Ok(FileChange::TooManyBytes);
         }
-        let version = current.as_ref().map_or(1, |f| f.version + 1);
         if current.is_some() {
             sqlx::query(
                 "UPDATE workspace_files SET size = $1, sha256 = $2, version = $3, content = $4, \
@@ -342,14 +352,14 @@ impl Store {
     pub async fn move_files(
         &self,
         workspace_id: &str,
-        from: &str,
-        to: &str,
+        (from, to): (&str, &str),
         expect: FileExpect,
         by: &str,
+        check: &(dyn Fn(&str) -> Option<String> + Send + Sync),
     ) -> Result<FileChange> {
         let now = crate::now_ms();
         let mut tx = self.pool().begin().await?;
-        touch(&mut tx, workspace_id, now).await?;
+        let version = touch(&mut tx, workspace_id, now).await?;
         let file: Option<(i64,)> = sqlx::query_as(
             "SELECT version FROM workspace_files WHERE workspace_id = $1 AND path = $2",
         )
@@ -363,6 +373,10 @@ impl Store {
                     return Ok(FileChange::Conflict(None));
                 }
                 vec![(from.to_owned(), to.to_owned())]
+            }
+            // A version names a file: a folder there now is not it.
+            None if matches!(expect, FileExpect::Version(_)) => {
+                return Ok(FileChange::Conflict(None));
             }
             None => {
                 let (prefix, length) = under(from);
@@ -389,6 +403,9 @@ impl Store {
         }
         let moving: Vec<&str> = moves.iter().map(|(a, _)| a.as_str()).collect();
         for (old, new) in &moves {
+            if let Some(problem) = check(new) {
+                return Ok(FileChange::Invalid(problem));
+            }
             let folded = new.to_lowercase();
             let taken: Option<(String,)> = sqlx::query_as(
                 "SELECT path FROM workspace_files WHERE workspace_id = $1 \
@@ -402,13 +419,17 @@ impl Store {
             if let Some((other,)) = taken.filter(|(p,)| !moving.contains(&p.as_str())) {
                 return Ok(FileChange::Collision(other));
             }
+            if let Some(other) = clash(&mut tx, workspace_id, &folded, &moving).await? {
+                return Ok(FileChange::Clash(other));
+            }
             // A temporary name first, so a move within the moved set never collides.
             sqlx::query(
-                "UPDATE workspace_files SET path = $1, folded = $2, version = version + 1, \
-                 updated_by = $3, updated_at = $4 WHERE workspace_id = $5 AND path = $6",
+                "UPDATE workspace_files SET path = $1, folded = $2, version = $3, \
+                 updated_by = $4, updated_at = $5 WHERE workspace_id = $6 AND path = $7",
             )
             .bind(format!("{MOVING}{new}"))
             .bind(format!("{MOVING}{folded}"))
+            .bind(version)
             .bind(by)
             .bind(now)
             .bind(workspace_id)
@@ -460,6 +481,10 @@ impl Store {
                     .await?;
                 (1, blob.into_iter().collect())
             }
+            // A version names a file: a folder there now is not it.
+            None if matches!(expect, FileExpect::Version(_)) => {
+                return Ok(FileChange::Conflict(None));
+            }
             None => {
                 let (prefix, length) = under(path);
                 let blobs: Vec<(Option<String>,)> = sqlx::query_as(
@@ -497,21 +522,60 @@ impl Store {
     }
 }
 
-/// Marks the workspace changed, and so takes its turn: see the module's note.
+/// Marks the workspace changed, and so takes its turn (see the module's note); returns
+/// the version this change gives the files it writes.
 async fn touch(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     workspace_id: &str,
     now: i64,
-) -> Result<()> {
-    let done = sqlx::query("UPDATE workspaces SET updated_at = $1 WHERE id = $2")
-        .bind(now)
+) -> Result<i64> {
+    let version: Option<(i64,)> = sqlx::query_as(
+        "UPDATE workspaces SET updated_at = $1, versions = versions + 1 WHERE id = $2 \
+         RETURNING versions",
+    )
+    .bind(now)
+    .bind(workspace_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    version.map(|(v,)| v).ok_or(StoreError::NotFound)
+}
+
+/// A file that would be a folder of `folded`, or a file inside the folder `folded`, other
+/// than those in `except` (files being moved): the paths must stay a tree.
+async fn clash(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    workspace_id: &str,
+    folded: &str,
+    except: &[&str],
+) -> Result<Option<String>> {
+    let mut ancestor = folded;
+    while let Some((parent, _)) = ancestor.rsplit_once('/') {
+        let found: Option<(String,)> = sqlx::query_as(
+            "SELECT path FROM workspace_files WHERE workspace_id = $1 AND folded = $2",
+        )
         .bind(workspace_id)
-        .execute(&mut **tx)
+        .bind(parent)
+        .fetch_optional(&mut **tx)
         .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
+        if let Some((path,)) = found.filter(|(p,)| !except.contains(&p.as_str())) {
+            return Ok(Some(path));
+        }
+        ancestor = parent;
     }
-    Ok(())
+    let (prefix, length) = under(folded);
+    let inside: Vec<(String,)> = sqlx::query_as(
+        "SELECT path FROM workspace_files WHERE workspace_id = $1 \
+         AND SUBSTR(folded, 1, $2) = $3 ORDER BY path",
+    )
+    .bind(workspace_id)
+    .bind(length)
+    .bind(prefix)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(inside
+        .into_iter()
+        .map(|(p,)| p)
+        .find(|p| !except.contains(&p.as_str())))
 }
 
 /// The path that differs from `folded` only in case.

@@ -59,7 +59,12 @@ async function readFile(p: string, w: string, path: string): Promise<FileText> {
   const res = await fetch(filePath(p, w, path), { credentials: 'same-origin' });
   if (!res.ok) throw await parseError(res);
   const version = Number((res.headers.get('ETag') ?? '0').replace(/"/g, ''));
-  return { text: await res.text(), version };
+  const bytes = await res.arrayBuffer();
+  try {
+    return { text: new TextDecoder('utf-8', { fatal: true }).decode(bytes), version, binary: false };
+  } catch {
+    return { text: '', version, binary: true };
+  }
 }
 
 /**

@@ -362,4 +362,6 @@ export interface WorkspaceFilePage {
 export interface FileText {
   text: string;
   version: number;
+  /** Not UTF-8 text: shown as such, never edited (a save would mangle it). */
+  binary: boolean;
 }

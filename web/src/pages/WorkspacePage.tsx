@@ -1,7 +1,7 @@
 // One workspace: its files on the left, the open file in the editor on the right. Saving
 // names the version the file was read at; if it changed meanwhile (another tab, another
 // save), the page says so and offers to reload it or to overwrite it.
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { Link, useParams } from 'react-router-dom';
 import { api, FileChanged } from '../api/endpoints';
 import type { WorkspaceFile } from '../api/types';
@@ -23,6 +23,8 @@ interface OpenFile {
   version: number;
   saved: string;
   text: string;
+  /** Not UTF-8 text: not editable here. */
+  binary: boolean;
 }
 
 /** Every file of the workspace, page after page. */
@@ -50,14 +52,25 @@ export function WorkspacePage() {
   const [newPath, setNewPath] = useState('');
   const [problem, setProblem] = useState<string | null>(null);
   const dirty = open !== null && open.text !== open.saved;
+  const savingNow = useRef(false);
+
+  // Leaving the page with unsaved text asks first.
+  useEffect(() => {
+    if (!dirty) return;
+    const warn = (e: BeforeUnloadEvent) => e.preventDefault();
+    window.addEventListener('beforeunload', warn);
+    return () => window.removeEventListener('beforeunload', warn);
+  }, [dirty]);
+
+  const leaveOpen = (what: string) => !dirty || window.confirm(`${open?.path} has unsaved changes. ${what} anyway?`);
 
   const openFile = async (path: string) => {
-    if (dirty && !window.confirm(`${open?.path} has unsaved changes. Open ${path} anyway?`)) return;
+    if (!leaveOpen(`Open ${path}`)) return;
     setProblem(null);
     setChanged(null);
     try {
       const file = await api.readFile(project.id, workspaceId, path);
-      setOpen({ path, version: file.version, saved: file.text, text: file.text });
+      setOpen({ path, version: file.version, saved: file.text, text: file.text, binary: file.binary });
     } catch (e) {
       setProblem((e as Error).message);
     }
@@ -65,18 +78,23 @@ export function WorkspacePage() {
 
   const save = useCallback(
     async (over: number | 'any' | null = open?.version ?? null) => {
-      if (!open) return;
+      // One save at a time, and only of a text file.
+      if (!open || open.binary || savingNow.current) return;
+      savingNow.current = true;
       setSaving(true);
       setProblem(null);
+      const sent = { path: open.path, text: open.text };
       try {
-        const version = await api.writeFile(project.id, workspaceId, open.path, open.text, over);
-        setOpen({ ...open, version, saved: open.text });
+        const version = await api.writeFile(project.id, workspaceId, sent.path, sent.text, over);
+        // What was typed meanwhile stays, and stays unsaved.
+        setOpen((cur) => (cur && cur.path === sent.path ? { ...cur, version, saved: sent.text } : cur));
         setChanged(null);
         void reload();
       } catch (e) {
         if (e instanceof FileChanged) setChanged(e);
         else setProblem((e as Error).message);
       } finally {
+        savingNow.current = false;
         setSaving(false);
       }
     },
@@ -88,22 +106,23 @@ export function WorkspacePage() {
     const onKey = (e: KeyboardEvent) => {
       if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 's') {
         e.preventDefault();
-        void save();
+        if (dirty) void save();
       }
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
-  }, [save]);
+  }, [save, dirty]);
 
   const create = async (e: React.FormEvent) => {
     e.preventDefault();
     const path = newPath.trim();
+    if (!leaveOpen(`Make ${path}`)) return;
     setProblem(null);
     try {
       const version = await api.writeFile(project.id, workspaceId, path, '', null);
       setNewPath('');
       await reload();
-      setOpen({ path, version, saved: '', text: '' });
+      setOpen({ path, version, saved: '', text: '', binary: false });
       setChanged(null);
     } catch (err) {
       setProblem((err as Error).message);
@@ -115,15 +134,18 @@ export function WorkspacePage() {
     if (!to || to === path) return;
     try {
       await api.moveFile(project.id, workspaceId, path, to);
-      if (open?.path === path) setOpen({ ...open, path: to, version: open.version + 1 });
       await reload();
+      const moved = (await allFiles(project.id, workspaceId)).find((f) => f.path === to);
+      // The open file follows its move, with the version the move gave it.
+      setOpen((cur) => (cur && cur.path === path ? { ...cur, path: to, version: moved?.version ?? cur.version } : cur));
     } catch (err) {
       toast.error(err);
     }
   };
 
   const remove = async (path: string) => {
-    if (!window.confirm(`Delete ${path}?`)) return;
+    const unsaved = dirty && open?.path === path ? ' Your unsaved changes to it go too.' : '';
+    if (!window.confirm(`Delete ${path}?${unsaved}`)) return;
     try {
       await api.deleteFile(project.id, workspaceId, path);
       if (open?.path === path) setOpen(null);
@@ -235,20 +257,29 @@ export function WorkspacePage() {
                       onClick={() => {
                         if (changed.current) {
                           const text = changed.current.content ?? '';
-                          setOpen({ ...open, version: changed.current.version, saved: text, text });
+                          setOpen({ ...open, version: changed.current.version, saved: text, text, binary: changed.current.content === null });
                         }
                         setChanged(null);
                       }}
                     >
                       Reload theirs
                     </Button>
-                    <Button size="sm" variant="danger" hidden={!changed.current} onClick={() => void save('any')}>
+                    <Button size="sm" variant="danger" hidden={!changed.current} onClick={() => void save(changed.current?.version ?? null)}>
                       Overwrite with mine
                     </Button>
                   </div>
                 </div>
               )}
-              <CodeEditor value={open.text} onChange={(text: string) => setOpen({ ...open, text })} ariaLabel={`Editing ${open.path}`} minHeight={420} />
+              {open.binary ? (
+                <p className="muted">This file is not text: download the workspace to open it.</p>
+              ) : (
+                <CodeEditor
+                  value={open.text}
+                  onChange={(text: string) => setOpen((cur) => (cur ? { ...cur, text } : cur))}
+                  ariaLabel={`Editing ${open.path}`}
+                  minHeight={420}
+                />
+              )}
             </>
           ) : (
             <p className="muted">Open a file on the left, or make a new one.</p>

@@ -119,6 +119,7 @@ pub struct CurrentFile {
 pub struct FileConflictBody {
     pub error: ErrorInfo,
     /// The file as it is now; absent when it was deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub current: Option<CurrentFile>,
 }
 
@@ -149,7 +150,6 @@ fn expectation(headers: &HeaderMap, absent: FileExpect) -> Result<FileExpect, Er
         return Ok(FileExpect::Any);
     }
     value
-        .trim_start_matches("W/")
         .trim_matches('"')
         .parse::<i64>()
         .map(FileExpect::Version)
@@ -188,7 +188,7 @@ pub async fn list_workspaces(
         (status = 201, description = "Made", body = WorkspaceDto),
         (status = 400, description = "An invalid name", body = ErrorBody),
         (status = 403, description = "Viewers cannot make workspaces", body = ErrorBody),
-        (status = 409, description = "You have a workspace of that name", body = ErrorBody),
+        (status = 409, description = "You have a workspace of that name, or as many as you may", body = ErrorBody),
     ))]
 pub async fn create_workspace(
     State(state): State<AppState>,
@@ -221,6 +221,7 @@ pub async fn get_workspace(
     request_body = WorkspaceName,
     responses(
         (status = 200, description = "Renamed", body = WorkspaceDto),
+        (status = 400, description = "An invalid name", body = ErrorBody),
         (status = 404, description = "No such workspace, or not yours", body = ErrorBody),
         (status = 409, description = "You have a workspace of that name", body = ErrorBody),
     ))]
@@ -302,6 +303,15 @@ pub async fn read_file(
                     .unwrap_or_else(|_| HeaderValue::from_static("\"0\"")),
             ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            // A person's file is data, never a page of this origin.
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment"),
+            ),
         ],
         Body::from(content),
     )
@@ -318,7 +328,7 @@ pub async fn read_file(
         (status = 200, description = "Written", body = WrittenDto),
         (status = 400, description = "An invalid path or If-Match", body = ErrorBody),
         (status = 404, description = "No such workspace, or not yours", body = ErrorBody),
-        (status = 409, description = "The file changed, or exists, or its path differs from another's only in case", body = FileConflictBody),
+        (status = 409, description = "The file changed or exists (`file_changed`, with the file as it is now), or its path collides with another's (`path_collision`, `path_clash`)", body = FileConflictBody),
         (status = 413, description = "Larger than a file or the workspace may be, or one file too many", body = ErrorBody),
     ))]
 pub async fn write_file(
@@ -402,6 +412,7 @@ pub async fn write_file(
     params(("project" = String, Path, description = "Project id"), ("workspace" = String, Path, description = "Workspace id"), PathQuery),
     responses(
         (status = 200, description = "Deleted", body = ChangedDto),
+        (status = 400, description = "An invalid path or If-Match", body = ErrorBody),
         (status = 404, description = "No such workspace, file or folder", body = ErrorBody),
         (status = 409, description = "The file changed since that version", body = ErrorBody),
     ))]
@@ -425,7 +436,7 @@ pub async fn delete_file(
         (status = 200, description = "Moved", body = ChangedDto),
         (status = 400, description = "An invalid path, or a folder into itself", body = ErrorBody),
         (status = 404, description = "No such workspace, file or folder", body = ErrorBody),
-        (status = 409, description = "Something is at the new path, or the file changed", body = ErrorBody),
+        (status = 409, description = "Something is at the new path, a file would be a folder, or the file changed", body = ErrorBody),
     ))]
 pub async fn move_file(
     State(state): State<AppState>,

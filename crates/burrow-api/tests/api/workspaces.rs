@@ -272,7 +272,7 @@ async fn files_have_versions_and_conflicts(db: Db) {
             &ws,
             "data/blob.bin",
             vec![0u8, 0xff, 2],
-            Some("\"1\""),
+            Some("\"4\""),
         )
         .await,
         StatusCode::OK,
@@ -283,6 +283,53 @@ async fn files_have_versions_and_conflicts(db: Db) {
         1,
         "the old object went"
     );
+
+    // Versions count for the whole workspace: a file deleted and made again never has a
+    // version an old tab read, so that tab's save is refused.
+    let old = json_of(
+        put(&app, &ada.token, &ws, "tmp.txt", "first\n", None).await,
+        StatusCode::OK,
+    )
+    .await;
+    app.request(
+        Method::DELETE,
+        &format!("{ws}/file?path=tmp.txt"),
+        Some(&ada.token),
+        None,
+    )
+    .await;
+    let again = json_of(
+        put(&app, &ada.token, &ws, "tmp.txt", "second\n", None).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_ne!(again["version"], old["version"]);
+    let version = format!("\"{}\"", old["version"]);
+    let resp = put(&app, &ada.token, &ws, "tmp.txt", "stale\n", Some(&version)).await;
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    // A file and a folder cannot share a name, either way round.
+    let resp = put(&app, &ada.token, &ws, "tmp.txt/inner.py", "", None).await;
+    expect_error(resp, StatusCode::CONFLICT, "path_clash").await;
+    let resp = put(&app, &ada.token, &ws, "DATA", "", None).await;
+    expect_error(resp, StatusCode::CONFLICT, "path_clash").await;
+    // A version names a file: a delete with one where a folder is deletes nothing.
+    let resp = app
+        .client
+        .delete(format!("{}{ws}/file", app.base))
+        .query(&[("path", "data")])
+        .header("If-Match", "\"3\"")
+        .bearer_auth(&ada.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    app.request(
+        Method::DELETE,
+        &format!("{ws}/file?path=tmp.txt"),
+        Some(&ada.token),
+        None,
+    )
+    .await;
 
     // Moves: a file, then a folder with everything in it.
     let resp = app
@@ -381,6 +428,7 @@ async fn bad_paths_and_limits_are_refused_and_store_nothing(db: Db) {
         config.workspaces.max_file_mb = 1;
         config.workspaces.max_total_mb = 2;
         config.workspaces.max_files = 4;
+        config.workspaces.max_per_person = 1;
     })
     .await;
     let ada = app.account("ada@example.com").await;
@@ -399,6 +447,14 @@ async fn bad_paths_and_limits_are_refused_and_store_nothing(db: Db) {
         "/api/v1/projects/{project}/workspaces/{}",
         made["id"].as_str().unwrap()
     );
+    let resp = app
+        .post(
+            &format!("/api/v1/projects/{project}/workspaces"),
+            Some(&ada.token),
+            json!({"name": "second"}),
+        )
+        .await;
+    expect_error(resp, StatusCode::CONFLICT, "too_many_workspaces").await;
     for (path, why) in [
         ("../etc/passwd", ". or .. component"),
         ("/abs.py", "absolute path"),

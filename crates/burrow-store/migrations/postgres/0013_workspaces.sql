@@ -7,6 +7,9 @@ CREATE TABLE workspaces (
     -- the person who made it: only they open and change it
     owner_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     name TEXT NOT NULL,
+    -- the last version any of its files was given: versions never repeat in a
+    -- workspace, so a file deleted and made again is never taken for the old one
+    versions BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
@@ -15,13 +18,14 @@ CREATE UNIQUE INDEX workspaces_one_name ON workspaces (project_id, owner_id, nam
 
 CREATE TABLE workspace_files (
     workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
-    path TEXT NOT NULL,
+    -- byte order, as on SQLite, whatever the database's locale
+    path TEXT COLLATE "C" NOT NULL,
     -- the path lower-cased: two paths differing only in case would collide on most
     -- file systems people open them on
-    folded TEXT NOT NULL,
+    folded TEXT COLLATE "C" NOT NULL,
     size BIGINT NOT NULL,
     sha256 TEXT NOT NULL,
-    -- 1 when made, one more at each change
+    -- the workspace's version counter when made or last changed
     version BIGINT NOT NULL,
     content TEXT,
     blob TEXT,

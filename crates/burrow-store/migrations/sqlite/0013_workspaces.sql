@@ -7,6 +7,9 @@ CREATE TABLE workspaces (
     -- the person who made it: only they open and change it
     owner_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     name TEXT NOT NULL,
+    -- the last version any of its files was given: versions never repeat in a
+    -- workspace, so a file deleted and made again is never taken for the old one
+    versions BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
@@ -21,7 +24,7 @@ CREATE TABLE workspace_files (
     folded TEXT NOT NULL,
     size BIGINT NOT NULL,
     sha256 TEXT NOT NULL,
-    -- 1 when made, one more at each change
+    -- the workspace's version counter when made or last changed
     version BIGINT NOT NULL,
     content TEXT,
     blob TEXT,
