@@ -87,5 +87,6 @@ test('a workspace keeps the files written in its editor, and a stale save is cau
   const row = page.getByRole('row', { name: /analysis/ });
   await expect(row).toBeVisible();
   await expect(row.getByRole('cell').nth(1)).toHaveText('1');
+  await shot(page, 'workspaces-list');
   await context.close();
 });

@@ -66,7 +66,7 @@ export function WorkspacesPage() {
       </div>
 
       {editor ? (
-        <form className="panel row" onSubmit={(e) => void create(e)} aria-label="Make a workspace">
+        <form className="panel row workspace-new" onSubmit={(e) => void create(e)} aria-label="Make a workspace">
           <TextField
             label="New workspace"
             placeholder="analysis"
