@@ -550,14 +550,8 @@ async fn clash(
 ) -> Result<Option<String>> {
     let mut ancestor = folded;
     while let Some((parent, _)) = ancestor.rsplit_once('/') {
-        let found: Option<(String,)> = sqlx::query_as(
-            "SELECT path FROM workspace_files WHERE workspace_id = $1 AND folded = $2",
-        )
-        .bind(workspace_id)
-        .bind(parent)
-        .fetch_optional(&mut **tx)
-        .await?;
-        if let Some((path,)) = found.filter(|(p,)| !except.contains(&p.as_str())) {
+        let found = collision(tx, workspace_id, parent).await?;
+        if let Some(path) = found.filter(|p| !except.contains(&p.as_str())) {
             return Ok(Some(path));
         }
         ancestor = parent;

@@ -3,11 +3,10 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use burrow_blobs::BlobPath;
 use burrow_service::access::Membership;
@@ -380,33 +379,10 @@ pub async fn download_version(
         .bytes()
         .await
         .map_err(|e| ApiError::internal(format!("reading bundle {}: {e}", version.bundle_blob)))?;
-    let filename: String = app
-        .name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let disposition = format!("attachment; filename=\"{filename}-v{number}.zip\"");
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/zip"),
-            ),
-            (
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&disposition)
-                    .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
-            ),
-        ],
-        Body::from(bytes),
-    )
-        .into_response())
+    Ok(super::zip_download(
+        &format!("{}-v{number}", app.name),
+        bytes,
+    ))
 }
 
 /// One piece of a build log, as a Server-Sent Event of type `log`; the last event is `end`.

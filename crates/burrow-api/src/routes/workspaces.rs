@@ -470,30 +470,5 @@ pub async fn download_workspace(
     ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (workspace, zipped) = use_case::download(&state, &access.member, &path.1).await?;
-    let filename: String = workspace
-        .name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/zip"),
-            ),
-            (
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&format!("attachment; filename=\"{filename}.zip\""))
-                    .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
-            ),
-        ],
-        Body::from(zipped),
-    )
-        .into_response())
+    Ok(super::zip_download(&workspace.name, zipped))
 }

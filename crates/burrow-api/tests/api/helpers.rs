@@ -317,3 +317,27 @@ pub async fn expect_error(resp: Response, status: StatusCode, code: &str) -> Str
     assert!(!message.is_empty());
     message
 }
+
+/// The response's JSON body, after checking its status.
+pub async fn json_of(resp: Response, status: StatusCode) -> Value {
+    let got = resp.status();
+    let text = resp.text().await.unwrap();
+    assert_eq!(got, status, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Every object under a folder of the server's blob store, sorted.
+pub async fn blob_objects(app: &TestApp, folder: &str) -> Vec<String> {
+    use futures::TryStreamExt;
+    let prefix = burrow_blobs::BlobPath::from(folder);
+    let mut out: Vec<String> = app
+        .state
+        .blobs
+        .list(Some(&prefix))
+        .map_ok(|meta| meta.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    out.sort();
+    out
+}

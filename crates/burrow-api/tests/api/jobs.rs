@@ -6,14 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{expect_error, spawn_app, Db};
-
-async fn json_of(resp: reqwest::Response, status: StatusCode) -> Value {
-    let got = resp.status();
-    let text = resp.text().await.unwrap();
-    assert_eq!(got, status, "{text}");
-    serde_json::from_str(&text).unwrap()
-}
+use crate::helpers::{expect_error, json_of, spawn_app, Db};
 
 const IDENTITY: &str = "import pandas as pd\n\ndef transform(df):\n    return df\n";
 

@@ -7,15 +7,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{expect_error, spawn_app_with, Db, TestApp};
+use crate::helpers::{expect_error, json_of, spawn_app_with, Db, TestApp};
 use burrow_testkit::warehouse::Warehouse;
-
-async fn json_of(resp: reqwest::Response, status: StatusCode) -> Value {
-    let got = resp.status();
-    let text = resp.text().await.unwrap();
-    assert_eq!(got, status, "{text}");
-    serde_json::from_str(&text).unwrap()
-}
 
 async fn spawn(db: Db) -> TestApp {
     spawn_app_with(db, |config| {

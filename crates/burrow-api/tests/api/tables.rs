@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{expect_error, spawn_app, Account, Db, TestApp};
+use crate::helpers::{expect_error, json_of, spawn_app, Account, Db, TestApp};
 
 const SALES: &str = burrow_data::SAMPLE_CSV;
 
@@ -34,27 +34,9 @@ async fn upload(
         .unwrap()
 }
 
-async fn json_of(resp: reqwest::Response, status: StatusCode) -> Value {
-    let got = resp.status();
-    let text = resp.text().await.unwrap();
-    assert_eq!(got, status, "{text}");
-    serde_json::from_str(&text).unwrap()
-}
-
 /// Every object under the blob store's `tables/` folder.
 async fn table_objects(app: &TestApp) -> Vec<String> {
-    use futures::TryStreamExt;
-    let prefix = burrow_blobs::BlobPath::from("tables");
-    let mut out: Vec<String> = app
-        .state
-        .blobs
-        .list(Some(&prefix))
-        .map_ok(|meta| meta.location.to_string())
-        .try_collect()
-        .await
-        .unwrap();
-    out.sort();
-    out
+    crate::helpers::blob_objects(app, "tables").await
 }
 
 fn types(table: &Value) -> Vec<String> {

@@ -2,32 +2,14 @@
 //! versions and conflicts, paths refused, limits, moves, deletes and the download.
 
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::{expect_error, spawn_app_with, Db, TestApp};
-
-async fn json_of(resp: reqwest::Response, status: StatusCode) -> Value {
-    let got = resp.status();
-    let text = resp.text().await.unwrap();
-    assert_eq!(got, status, "{text}");
-    serde_json::from_str(&text).unwrap()
-}
+use crate::helpers::{expect_error, json_of, spawn_app_with, Db, TestApp};
 
 /// Every object under the blob store's `workspaces/` folder.
 async fn workspace_objects(app: &TestApp) -> Vec<String> {
-    use futures::TryStreamExt;
-    let prefix = burrow_blobs::BlobPath::from("workspaces");
-    let mut out: Vec<String> = app
-        .state
-        .blobs
-        .list(Some(&prefix))
-        .map_ok(|meta| meta.location.to_string())
-        .try_collect()
-        .await
-        .unwrap();
-    out.sort();
-    out
+    crate::helpers::blob_objects(app, "workspaces").await
 }
 
 /// PUT of a file's bytes, with `If-Match` when given.
