@@ -189,6 +189,13 @@ fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .layer(DefaultBodyLimit::disable()),
         )
         .routes(routes!(routes::workspaces::move_file))
+        .routes(routes!(routes::workspaces::start_workspace))
+        .routes(routes!(routes::workspaces::stop_workspace))
+        .routes(routes!(routes::workspaces::list_terminals))
+        .routes(routes!(
+            routes::workspaces::terminal,
+            routes::workspaces::close_terminal
+        ))
         .routes(routes!(routes::workspaces::download_workspace))
         .routes(routes!(
             routes::apps::get_app,

@@ -283,7 +283,7 @@ impl burrow_sessions::Workload for Apps {
     }
 
     /// Streamlit's health endpoint answers 200, through `connect()`.
-    async fn ready(&self, runtime: &dyn Runtime, sandbox: &str) -> bool {
+    async fn ready(&self, runtime: &dyn Runtime, _app_id: &str, sandbox: &str) -> bool {
         const REQUEST: &str =
             "GET /_stcore/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
         let Ok(mut stream) = runtime.connect(sandbox, APP_PORT).await else {

@@ -335,6 +335,17 @@ pub struct WorkspacesConfig {
     pub max_files: u64,
     /// Workspaces one person may have in one project.
     pub max_per_person: u64,
+    /// A running workspace stops after this long without its person's input (keys,
+    /// saves, runs, file changes), in seconds.
+    pub idle_timeout_secs: u64,
+    /// A running workspace stops this long after it started, however busy, in seconds.
+    pub max_lifetime_secs: u64,
+    /// Memory of a workspace's sandbox, in MiB; its files' folder counts against it.
+    pub memory_mb: u64,
+    /// CPUs of a workspace's sandbox, in thousandths.
+    pub cpu_millis: u64,
+    /// How often files changed in a running workspace's sandbox are kept, in milliseconds.
+    pub sync_ms: u64,
 }
 
 impl Default for WorkspacesConfig {
@@ -344,6 +355,11 @@ impl Default for WorkspacesConfig {
             max_total_mb: 100,
             max_files: 5000,
             max_per_person: 20,
+            idle_timeout_secs: 1800,
+            max_lifetime_secs: 7200,
+            memory_mb: 512,
+            cpu_millis: 1000,
+            sync_ms: 2000,
         }
     }
 }

@@ -228,6 +228,15 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// `host_services` instead, so it listens before the process starts; this opens it
     /// again after re-adopting a sandbox.
     async fn listen(&self, id: &str, port: u16) -> Result<Box<dyn HostListener>>;
+    /// A folder on this host through which the running sandbox's own file system is
+    /// seen, for a runtime whose sandboxes run on this host (the local one gives
+    /// `/proc/<init>/root`). What is beneath it is the sandbox's: open it only beneath
+    /// this folder, never following a link.
+    async fn root_path(&self, id: &str) -> Result<std::path::PathBuf> {
+        Err(SandboxError::Host(format!(
+            "the files of sandbox {id} cannot be reached from this host"
+        )))
+    }
     /// Output after `cursor`; start from `Cursor::default()` for the kept tail.
     async fn logs(&self, id: &str, cursor: Cursor) -> Result<(Vec<Chunk>, Cursor)>;
     /// Sandboxes whose labels include all of `labels`.

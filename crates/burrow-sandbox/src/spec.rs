@@ -222,7 +222,12 @@ impl SandboxSpec {
                 ));
             };
             let under = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/")) || b == "/";
-            if dest == "/" || RESERVED.iter().any(|r| under(&dest, r) || under(r, &dest)) {
+            // A folder inside the home directory is the sandbox's own to mount, such as
+            // a workspace's files at `/home/sandbox/work`; the home directory is not.
+            let inside_home = dest.starts_with(&format!("{HOME}/"));
+            if dest == "/"
+                || (!inside_home && RESERVED.iter().any(|r| under(&dest, r) || under(r, &dest)))
+            {
                 return bad(format!(
                     "mount destination {:?} is, or covers, a path reserved for the system",
                     m.destination
@@ -415,10 +420,22 @@ mod tests {
             .contains("reserved"));
         spec.mounts[0].destination = "/code/../etc".into();
         assert!(spec.validate().unwrap_err().to_string().contains(".."));
-        for sneaky in ["//tmp", "/./usr", "/home//sandbox", "/home", "/usr/lib"] {
+        for sneaky in [
+            "//tmp",
+            "/./usr",
+            "/home//sandbox",
+            "/home",
+            "/home/sandbox",
+            "/home/sandbox/",
+            "/home/sandbox/../../etc",
+            "/usr/lib",
+        ] {
             spec.mounts[0].destination = sneaky.into();
             assert!(spec.validate().is_err(), "{sneaky} accepted");
         }
+        // A folder inside the home directory is the sandbox's own (a workspace's files).
+        spec.mounts[0].destination = "/home/sandbox/work".into();
+        assert!(spec.validate().is_ok());
         spec.mounts[0].destination = "/code".into();
         assert!(spec.validate().is_ok());
         for sneaky in ["../etc", "", ".hidden", "a/b"] {

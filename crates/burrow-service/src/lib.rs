@@ -48,6 +48,8 @@ pub struct Core {
     pub builds: burrow_envs::Builds,
     /// Starts, watches and stops app sandboxes.
     pub supervisor: burrow_apps::Supervisor,
+    /// Starts, watches and stops workspace sandboxes, and keeps their files in step.
+    pub workspaces: workspaces::sandbox::Supervisor,
     /// The sandboxes transform jobs and trials run in, one started ahead.
     pub runners: Arc<burrow_jobs::Runners>,
     /// The egress proxy app sandboxes reach; keeps their recent decisions.
@@ -98,6 +100,14 @@ impl Services {
         let data = burrow_data::Engine::new(Arc::clone(&blobs), data::limits(&config));
         let keyring = data::keyring(&config);
         let runners = burrow_jobs::Runners::new(Arc::clone(&runtime), config.jobs.keep_warm);
+        let workspaces = workspaces::sandbox::Runs::new(
+            store.clone(),
+            Arc::clone(&blobs),
+            builds.environments().clone(),
+            config.workspaces.clone(),
+            Arc::clone(&runtime),
+        )
+        .supervisor(Duration::from_secs(config.apps.start_timeout_secs));
         let supervisor = burrow_apps::Supervisor::new(
             store.clone(),
             runtime,
@@ -120,6 +130,7 @@ impl Services {
             blobs,
             builds,
             supervisor,
+            workspaces,
             runners,
             egress,
             data,

@@ -161,9 +161,9 @@ pub trait Workload: Send + Sync + 'static {
     /// The sandbox that serves `key` at `version`. The supervisor adds the key and
     /// version labels.
     async fn spec(&self, key: &str, version: i64) -> Result<SandboxSpec, Self::Error>;
-    /// One readiness check of a running sandbox; the supervisor repeats it until it
-    /// passes, the sandbox ends or the start times out.
-    async fn ready(&self, runtime: &dyn Runtime, sandbox: &str) -> bool;
+    /// One readiness check of `key`'s new running sandbox; the supervisor repeats it
+    /// until it passes, the sandbox ends or the start times out.
+    async fn ready(&self, runtime: &dyn Runtime, key: &str, sandbox: &str) -> bool;
     /// Records a transition people see.
     async fn record(&self, key: &str, change: Change) -> Result<(), Self::Error>;
     /// The restarts are used up and the key is left in `error`: tell someone.
@@ -315,6 +315,21 @@ impl<W: Workload> Supervisor<W> {
         self.slot(key)
             .last_activity
             .store(self.inner.clock.now_ms(), Ordering::Relaxed);
+    }
+
+    /// Every key that has a running sandbox now, with it.
+    pub fn running_keys(&self) -> Vec<(String, Running)> {
+        let slots: Vec<(String, Arc<Slot>)> = self
+            .inner
+            .slots
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::clone(v)))
+            .collect();
+        slots
+            .into_iter()
+            .filter_map(|(key, slot)| slot.current.read().clone().map(|r| (key, r)))
+            .collect()
     }
 
     /// The key's running sandbox, if it has one now; never waits for a start.
@@ -611,7 +626,7 @@ impl<W: Workload> Supervisor<W> {
             .map_err(|e| e.to_string())?;
         let sandbox = created.id;
         let ready = match self.serve_services(key, &sandbox, services, created.listeners) {
-            Ok(()) => self.wait_ready(&sandbox).await,
+            Ok(()) => self.wait_ready(key, &sandbox).await,
             Err(e) => Err(e),
         };
         match ready {
@@ -632,7 +647,7 @@ impl<W: Workload> Supervisor<W> {
     }
 
     /// Probes readiness until it passes, the sandbox ends, or the start times out.
-    async fn wait_ready(&self, sandbox: &str) -> Result<(), String> {
+    async fn wait_ready(&self, key: &str, sandbox: &str) -> Result<(), String> {
         let clock = &self.inner.clock;
         let deadline = clock.now_ms() + self.inner.options.start_timeout.as_millis() as i64;
         loop {
@@ -647,7 +662,7 @@ impl<W: Workload> Supervisor<W> {
             if self
                 .inner
                 .workload
-                .ready(self.inner.runtime.as_ref(), sandbox)
+                .ready(self.inner.runtime.as_ref(), key, sandbox)
                 .await
             {
                 return Ok(());

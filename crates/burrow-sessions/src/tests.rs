@@ -289,7 +289,7 @@ impl Workload for Fake {
         };
         Ok(SandboxSpec::new(vec![command.into()]))
     }
-    async fn ready(&self, _: &dyn Runtime, sandbox: &str) -> bool {
+    async fn ready(&self, _: &dyn Runtime, _: &str, sandbox: &str) -> bool {
         !self.slow.lock().contains(&self.runtime.version_of(sandbox))
     }
     async fn record(&self, key: &str, change: Change) -> Result<(), FakeError> {

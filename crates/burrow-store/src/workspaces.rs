@@ -22,6 +22,16 @@ pub struct Workspace {
     pub bytes: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Where its sandbox is in its life.
+    #[sqlx(try_from = "String")]
+    pub status: crate::AppStatus,
+    pub last_error: Option<String>,
+    /// When its sandbox last started.
+    pub started_at: Option<i64>,
+    /// When its person last gave it input.
+    pub last_active_at: Option<i64>,
+    /// Files made in its sandbox that were not kept, one per line with why.
+    pub sync_problems: String,
 }
 
 /// A file as the tree lists it.
@@ -108,7 +118,8 @@ const WORKSPACE: &str = "SELECT w.id, w.project_id, w.owner_id, u.name AS owner_
      (SELECT COUNT(*) FROM workspace_files f WHERE f.workspace_id = w.id) AS files, \
      (SELECT CAST(COALESCE(SUM(f.size), 0) AS BIGINT) FROM workspace_files f \
       WHERE f.workspace_id = w.id) AS bytes, \
-     w.created_at, w.updated_at FROM workspaces w LEFT JOIN users u ON u.id = w.owner_id";
+     w.created_at, w.updated_at, w.status, w.last_error, w.started_at, w.last_active_at, \
+     w.sync_problems FROM workspaces w LEFT JOIN users u ON u.id = w.owner_id";
 
 const FILE: &str = "SELECT f.path, f.size, f.sha256, f.version, u.name AS updated_by, \
      f.updated_at, f.content, f.blob FROM workspace_files f \
@@ -173,6 +184,70 @@ impl Store {
         .bind(project_id)
         .bind(id)
         .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// A workspace by id alone, for its sandbox's upkeep.
+    pub async fn find_workspace(&self, id: &str) -> Result<Workspace> {
+        Ok(sqlx::query_as(&format!("{WORKSPACE} WHERE w.id = $1"))
+            .bind(id)
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    /// Records a transition of a workspace's sandbox. `error` replaces the last error
+    /// when given (`Some("")` clears it); running sets `started_at` when it was not
+    /// running before.
+    pub async fn set_workspace_status(
+        &self,
+        id: &str,
+        status: crate::AppStatus,
+        error: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE workspaces SET \
+             started_at = CASE WHEN $2 = 'running' AND status <> 'running' THEN $4 \
+                               ELSE started_at END, \
+             status = $2, \
+             last_error = CASE WHEN $3 IS NULL THEN last_error WHEN $3 = '' THEN NULL \
+                               ELSE $3 END \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status.as_str())
+        .bind(error)
+        .bind(crate::now_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Notes when a workspace's person last gave it input.
+    pub async fn record_workspace_activity(&self, id: &str, at_ms: i64) -> Result<()> {
+        sqlx::query("UPDATE workspaces SET last_active_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(at_ms)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Replaces what a workspace's last sync could not keep.
+    pub async fn set_sync_problems(&self, id: &str, problems: &str) -> Result<()> {
+        sqlx::query("UPDATE workspaces SET sync_problems = $2 WHERE id = $1")
+            .bind(id)
+            .bind(problems)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Workspaces whose stored status says a sandbox may exist.
+    pub async fn workspaces_maybe_running(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM workspaces WHERE status IN ('starting', 'running', 'stopping')",
+        )
+        .fetch_all(self.pool())
         .await?)
     }
 

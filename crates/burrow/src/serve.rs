@@ -46,10 +46,14 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
         apps_listener,
     );
     let supervisor = app.state().supervisor.clone();
+    let workspaces = app.state().workspaces.clone();
     let runners = std::sync::Arc::clone(&app.state().runners);
     // Apps still running from before a restart are re-adopted, the rest marked stopped.
     if let Err(e) = supervisor.reconcile().await {
         tracing::warn!(error = %e, "Could not reconcile apps with their sandboxes");
+    }
+    if let Err(e) = workspaces.reconcile().await {
+        tracing::warn!(error = %e, "Could not reconcile workspaces with their sandboxes");
     }
     // Sandboxes whose holder died (a job's, after a `kill -9` of serve) go now.
     match supervisor.runtime().gc().await {
@@ -62,6 +66,11 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
     let background = [
         tokio::spawn(background_work(queue, &config, &store, &builds, app.state()).run()),
         tokio::spawn(supervisor.clone().run_upkeep()),
+        tokio::spawn(workspaces.clone().run_upkeep()),
+        tokio::spawn(burrow_service::workspaces::sandbox::run_sync(
+            workspaces.clone(),
+            std::time::Duration::from_millis(config.workspaces.sync_ms.max(100)),
+        )),
         tokio::spawn(prepare_base(builds)),
     ];
     let result = app.run_until(shutdown_signal()).await;

@@ -7,7 +7,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use burrow_service::error::{Error, Kind};
-use burrow_service::workspaces::{self as use_case, Written};
+use burrow_service::workspaces::{self as use_case, terminals, Written};
 use burrow_store::FileExpect;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -29,10 +29,43 @@ pub struct WorkspaceDto {
     pub created_at: String,
     /// The last change to it or to one of its files.
     pub updated_at: String,
+    /// Its sandbox: `stopped`, `starting`, `running`, `stopping` or `error`.
+    pub status: String,
+    /// Why its sandbox last failed to start.
+    pub error: Option<String>,
+    /// When its sandbox started, while it runs.
+    pub started_at: Option<String>,
+    /// When its person last gave it input: keys, saves, runs, file changes.
+    pub last_active_at: Option<String>,
+    /// When it stops unless its person gives it input, while it runs.
+    pub idle_stops_at: Option<String>,
+    /// When it stops however busy (its maximum lifetime), while it runs.
+    pub stops_at: Option<String>,
+    /// Files made in its sandbox that were not kept, each with why.
+    pub sync_problems: Vec<String>,
 }
 
-fn workspace_dto(w: burrow_store::Workspace) -> WorkspaceDto {
+fn workspace_dto(state: &AppState, w: burrow_store::Workspace) -> WorkspaceDto {
+    let config = &state.config.workspaces;
+    let running = w.status == burrow_store::AppStatus::Running;
+    let started = w.started_at.filter(|_| running);
+    let active = started.map(|s| w.last_active_at.unwrap_or(s).max(s));
+    let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     WorkspaceDto {
+        status: w.status.as_str().to_owned(),
+        error: w.last_error,
+        started_at: started.map(crate::dto::timestamp),
+        last_active_at: w.last_active_at.map(crate::dto::timestamp),
+        idle_stops_at: active
+            .map(|a| crate::dto::timestamp(a.saturating_add(ms(config.idle_timeout_secs)))),
+        stops_at: started
+            .map(|s| crate::dto::timestamp(s.saturating_add(ms(config.max_lifetime_secs)))),
+        sync_problems: w
+            .sync_problems
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
         id: w.id,
         name: w.name,
         owner: w.owner_name,
@@ -177,7 +210,9 @@ pub async fn list_workspaces(
     access: ProjectAccess<Viewer>,
 ) -> Result<Json<Vec<WorkspaceDto>>, ApiError> {
     let list = use_case::list_workspaces(&state, &access.member).await?;
-    Ok(Json(list.into_iter().map(workspace_dto).collect()))
+    Ok(Json(
+        list.into_iter().map(|w| workspace_dto(&state, w)).collect(),
+    ))
 }
 
 /// Make an empty workspace of your own.
@@ -196,7 +231,7 @@ pub async fn create_workspace(
     ApiJson(request): ApiJson<WorkspaceName>,
 ) -> Result<(StatusCode, Json<WorkspaceDto>), ApiError> {
     let made = use_case::create_workspace(&state, &access.member, &request.name).await?;
-    Ok((StatusCode::CREATED, Json(workspace_dto(made))))
+    Ok((StatusCode::CREATED, Json(workspace_dto(&state, made))))
 }
 
 /// A workspace: yours, or, for a project owner, anyone's.
@@ -212,7 +247,7 @@ pub async fn get_workspace(
     ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<Json<WorkspaceDto>, ApiError> {
     let found = use_case::workspace(&state, &access.member, &path.1, use_case::Use::Read).await?;
-    Ok(Json(workspace_dto(found)))
+    Ok(Json(workspace_dto(&state, found)))
 }
 
 /// Rename your workspace.
@@ -233,7 +268,7 @@ pub async fn rename_workspace(
 ) -> Result<Json<WorkspaceDto>, ApiError> {
     let renamed =
         use_case::rename_workspace(&state, &access.member, &path.1, &request.name).await?;
-    Ok(Json(workspace_dto(renamed)))
+    Ok(Json(workspace_dto(&state, renamed)))
 }
 
 /// Delete your workspace and all its files.
@@ -471,4 +506,247 @@ pub async fn download_workspace(
 ) -> Result<Response, ApiError> {
     let (workspace, zipped) = use_case::download(&state, &access.member, &path.1).await?;
     Ok(super::zip_download(&workspace.name, zipped))
+}
+
+/// Start your workspace's sandbox, with its files in it; answers once it is ready.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/workspaces/{workspace}/start", tag = "workspaces",
+    params(("project" = String, Path, description = "Project id"), ("workspace" = String, Path, description = "Workspace id")),
+    responses(
+        (status = 200, description = "Running", body = WorkspaceDto),
+        (status = 404, description = "No such workspace, or not yours", body = ErrorBody),
+        (status = 409, description = "It could not start, and why (such as the base environment not built yet)", body = ErrorBody),
+    ))]
+pub async fn start_workspace(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<Json<WorkspaceDto>, ApiError> {
+    let started = use_case::start(&state, &access.member, &path.1).await?;
+    Ok(Json(workspace_dto(&state, started)))
+}
+
+/// Stop your workspace's sandbox; its files, and what changed in it last, are kept.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/workspaces/{workspace}/stop", tag = "workspaces",
+    params(("project" = String, Path, description = "Project id"), ("workspace" = String, Path, description = "Workspace id")),
+    responses(
+        (status = 200, description = "Stopped", body = WorkspaceDto),
+        (status = 404, description = "No such workspace, or not yours", body = ErrorBody),
+    ))]
+pub async fn stop_workspace(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<Json<WorkspaceDto>, ApiError> {
+    let stopped = use_case::stop(&state, &access.member, &path.1).await?;
+    Ok(Json(workspace_dto(&state, stopped)))
+}
+
+/// A terminal of a running workspace.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TerminalDto {
+    /// 1 to 8.
+    pub id: u8,
+    /// Whether its shell still runs.
+    pub running: bool,
+}
+
+/// The terminals of your running workspace, so a reloaded page opens them again.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/workspaces/{workspace}/terminals", tag = "workspaces",
+    params(("project" = String, Path, description = "Project id"), ("workspace" = String, Path, description = "Workspace id")),
+    responses(
+        (status = 200, description = "Its terminals", body = [TerminalDto]),
+        (status = 404, description = "No such workspace, or not yours", body = ErrorBody),
+    ))]
+pub async fn list_terminals(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<Json<Vec<TerminalDto>>, ApiError> {
+    use_case::workspace(&state, &access.member, &path.1, use_case::Use::Change).await?;
+    let listed = state.workspaces.workload().terminals.list(&path.1);
+    Ok(Json(
+        listed
+            .into_iter()
+            .map(|(id, running)| TerminalDto { id, running })
+            .collect(),
+    ))
+}
+
+fn terminal_number(n: u8) -> Result<u8, Error> {
+    if (1..=terminals::MAX_TERMINALS).contains(&n) {
+        Ok(n)
+    } else {
+        Err(Error::new(
+            Kind::Invalid,
+            "invalid_terminal",
+            format!(
+                "terminal {n} does not exist: a workspace has terminals 1 to {}",
+                terminals::MAX_TERMINALS
+            ),
+        ))
+    }
+}
+
+/// End a terminal's shell.
+#[utoipa::path(delete, path = "/api/v1/projects/{project}/workspaces/{workspace}/terminals/{terminal}", tag = "workspaces",
+    params(("project" = String, Path, description = "Project id"), ("workspace" = String, Path, description = "Workspace id"), ("terminal" = u8, Path, description = "1 to 8")),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 404, description = "No such workspace or terminal, or not yours", body = ErrorBody),
+    ))]
+pub async fn close_terminal(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String, u8)>,
+) -> Result<StatusCode, ApiError> {
+    use_case::workspace(&state, &access.member, &path.1, use_case::Use::Change).await?;
+    let n = terminal_number(path.2)?;
+    if state
+        .workspaces
+        .workload()
+        .terminals
+        .close(&path.1, n)
+        .await
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Error::new(
+            Kind::NotFound,
+            "terminal_not_found",
+            format!("terminal {n} is not open in this workspace"),
+        ))
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct TerminalQuery {
+    /// The offset after the last output byte the page has shown; output from there on
+    /// is sent (replayed, then live). Absent: everything still kept.
+    pub from: Option<u64>,
+    /// The terminal's size, for a new shell.
+    pub cols: Option<u16>,
+    pub rows: Option<u16>,
+}
+
+/// Frames a terminal sends: output (live or replayed) with its offset, and the end.
+const OUTPUT: u8 = 1;
+const REPLAY: u8 = 2;
+const EXIT: u8 = 3;
+/// Messages a page sends: keystrokes, its size, and how far it has written.
+const INPUT: u8 = 0;
+const RESIZE: u8 = 1;
+const ACK: u8 = 2;
+
+/// A terminal of your running workspace, over a WebSocket from Burrow's own pages
+/// (binary frames; see the README). Its shell starts with the first connection and
+/// outlives each connection.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/workspaces/{workspace}/terminals/{terminal}", tag = "workspaces",
+    params(("project" = String, Path, description = "Project id"), ("workspace" = String, Path, description = "Workspace id"), ("terminal" = u8, Path, description = "1 to 8"), TerminalQuery),
+    responses(
+        (status = 101, description = "The terminal's WebSocket"),
+        (status = 403, description = "From another origin", body = ErrorBody),
+        (status = 404, description = "No such workspace, or not yours", body = ErrorBody),
+        (status = 409, description = "The workspace is not running", body = ErrorBody),
+    ))]
+pub async fn terminal(
+    State(state): State<AppState>,
+    access: ProjectAccess<Viewer>,
+    ApiPath(path): ApiPath<(String, String, u8)>,
+    Query(query): Query<TerminalQuery>,
+    upgrade: axum::extract::WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let n = terminal_number(path.2)?;
+    let id = path.1;
+    let sandbox = use_case::running_sandbox(&state, &access.member, &id).await?;
+    let runs = state.workspaces.workload();
+    let size = (
+        query.cols.unwrap_or(80).clamp(1, 1000),
+        query.rows.unwrap_or(24).clamp(1, 1000),
+    );
+    let terminal = runs
+        .terminals
+        .open(
+            state.workspaces.runtime().as_ref(),
+            &id,
+            &sandbox,
+            n,
+            runs.shell(),
+            size,
+        )
+        .await
+        .map_err(|e| Error::internal(format!("cannot start the terminal's shell: {e}")))?;
+    state.workspaces.touch(&id);
+    Ok(upgrade
+        .max_message_size(1 << 20)
+        .on_upgrade(move |socket| pump(socket, terminal, query.from, state, id)))
+}
+
+/// Sends the terminal's output as the page acknowledges it, and hands on its keys.
+async fn pump(
+    mut socket: axum::extract::ws::WebSocket,
+    terminal: std::sync::Arc<terminals::Terminal>,
+    seen: Option<u64>,
+    state: AppState,
+    id: String,
+) {
+    use axum::extract::ws::Message;
+    let attached = terminal.attach(seen);
+    let mut changes = terminal.subscribe();
+    let mut at = attached.from;
+    loop {
+        changes.borrow_and_update();
+        let chunk = terminal.read(attached.viewer, at, 64 << 10);
+        if !chunk.bytes.is_empty() {
+            let mut bytes = chunk.bytes;
+            let replayed = chunk.offset < attached.live_from;
+            if replayed {
+                bytes.truncate((attached.live_from - chunk.offset) as usize);
+            }
+            let mut frame = Vec::with_capacity(9 + bytes.len());
+            frame.push(if replayed { REPLAY } else { OUTPUT });
+            frame.extend_from_slice(&chunk.offset.to_be_bytes());
+            frame.extend_from_slice(&bytes);
+            if socket.send(Message::Binary(frame.into())).await.is_err() {
+                break;
+            }
+            at = chunk.offset + bytes.len() as u64;
+            continue;
+        }
+        let (end, exit) = terminal.end();
+        if let Some(code) = exit.filter(|_| at >= end) {
+            let mut frame = vec![EXIT];
+            frame.extend_from_slice(&code.to_be_bytes());
+            let _ = socket.send(Message::Binary(frame.into())).await;
+            break;
+        }
+        tokio::select! {
+            message = socket.recv() => match message {
+                Some(Ok(Message::Binary(bytes))) => {
+                    match (bytes.first(), bytes.get(1..).unwrap_or_default()) {
+                        (Some(&INPUT), keys) => {
+                            state.workspaces.touch(&id);
+                            if terminal.input(keys).await.is_err() {
+                                break;
+                            }
+                        }
+                        (Some(&RESIZE), size) if size.len() == 4 => {
+                            let cols = u16::from_be_bytes([size[0], size[1]]);
+                            let rows = u16::from_be_bytes([size[2], size[3]]);
+                            terminal.resize(cols, rows).await;
+                        }
+                        (Some(&ACK), offset) if offset.len() == 8 => {
+                            let offset = u64::from_be_bytes(offset.try_into().unwrap_or_default());
+                            terminal.ack(attached.viewer, offset);
+                        }
+                        // Anything else is not this protocol: ignored.
+                        _ => {}
+                    }
+                }
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+            changed = changes.changed() => if changed.is_err() { break },
+        }
+    }
+    terminal.detach(attached.viewer);
 }

@@ -120,6 +120,26 @@ async fn a_workspace_is_its_makers(db: Db) {
     }
     let resp = app.get(&one, &stranger.token).await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    // Its sandbox is its maker's alone to start, stop and open terminals in.
+    assert_eq!(mine[0]["status"], "stopped");
+    assert_eq!(mine[0]["sync_problems"], json!([]));
+    assert!(mine[0]["stops_at"].is_null());
+    for who in [&other, &viewer, &stranger, &owner] {
+        for action in ["start", "stop"] {
+            let resp = app
+                .post(&format!("{one}/{action}"), Some(&who.token), json!({}))
+                .await;
+            assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{action}");
+        }
+        let resp = app.get(&format!("{one}/terminals"), &who.token).await;
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    }
+    let terminals = json_of(
+        app.get(&format!("{one}/terminals"), &editor.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(terminals, json!([]));
     // The project's owner reads it, and changes nothing.
     let resp = read(&app, &owner.token, &one, "main.py").await;
     assert_eq!(resp.status(), StatusCode::OK);

@@ -73,6 +73,7 @@ pub(super) async fn exec_pty(
         .stdout(slave.try_clone()?)
         .stderr(slave)
         .kill_on_drop(true);
+    die_with_parent(&mut cmd);
     let child = cmd.spawn()?;
     // runc has read the process file once it is running; keep the directory tidy.
     tokio::spawn(async move {
@@ -80,6 +81,21 @@ pub(super) async fn exec_pty(
         let _ = tokio::fs::remove_file(file).await;
     });
     crate::pty::local_session(master, child)
+}
+
+/// The relay is killed when Burrow dies, however it dies: after a `kill -9` of `serve`,
+/// no relay is left holding a shell in a sandbox that is adopted again (the shell is
+/// hung up with its terminal). Spawned from a runtime thread, which lives as long as
+/// Burrow does.
+#[allow(unsafe_code)]
+fn die_with_parent(cmd: &mut tokio::process::Command) {
+    // SAFETY: the hook only makes one async-signal-safe system call in the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+                .map_err(std::io::Error::from)
+        });
+    }
 }
 
 impl Local {

@@ -295,6 +295,11 @@ impl Runtime for LocalRuntime {
         exec::exec(self, id, exec).await
     }
 
+    async fn root_path(&self, id: &str) -> Result<PathBuf> {
+        let pid = self.running_pid(id).await?;
+        Ok(PathBuf::from(format!("/proc/{pid}/root")))
+    }
+
     async fn exec_pty(&self, id: &str, exec: ExecSpec, cols: u16, rows: u16) -> Result<PtySession> {
         exec::exec_pty(self, id, exec, cols, rows).await
     }

@@ -10,3 +10,4 @@ mod lifecycle;
 mod readme;
 mod viewing;
 mod web;
+mod workspaces;

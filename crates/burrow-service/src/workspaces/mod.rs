@@ -12,7 +12,8 @@
 
 use std::io::Write;
 
-use burrow_blobs::{BlobPath, PutPayload};
+use burrow_blobs::{BlobPath, ObjectStore, PutPayload};
+use burrow_config::WorkspacesConfig;
 use burrow_core::Role;
 use burrow_store::{
     FileChange, FileEntry, FileExpect, FileWrite, StoreError, Workspace, WorkspaceFile,
@@ -23,6 +24,10 @@ use sha2::{Digest, Sha256};
 use crate::access::{require, Membership};
 use crate::error::{Error, Kind};
 use crate::Services;
+
+pub mod folder;
+pub mod sandbox;
+pub mod terminals;
 
 /// Text files up to this size are kept in the database row; larger or binary ones (any
 /// with a NUL byte) as blobs.
@@ -170,13 +175,62 @@ pub async fn delete_workspace(
     id: &str,
 ) -> Result<(), Error> {
     workspace(services, member, id, Use::Change).await?;
+    services.workspaces.forget(id).await;
     let blobs = services
         .store
         .delete_workspace(&member.project.id, id)
         .await
         .map_err(|e| Error::or_not_found(e, not_found))?;
-    delete_blobs(services, blobs).await;
+    delete_blobs(services.blobs.as_ref(), blobs).await;
     Ok(())
+}
+
+fn start_failed(e: burrow_sessions::SessionError<sandbox::RunError>) -> Error {
+    use burrow_sessions::SessionError;
+    match e {
+        SessionError::Gone => not_found(),
+        SessionError::Workload(e) => Error::conflict("workspace_start_failed", e.0),
+        SessionError::Sandbox(e) => Error::internal(format!("the sandbox runtime failed: {e}")),
+        e => Error::conflict(
+            "workspace_start_failed",
+            format!("the workspace's sandbox did not start: {e}"),
+        ),
+    }
+}
+
+/// Starts the workspace's sandbox unless it runs, and returns once it is ready (its
+/// files in it); a start after an error starts afresh.
+pub async fn start(services: &Services, member: &Membership, id: &str) -> Result<Workspace, Error> {
+    workspace(services, member, id, Use::Change).await?;
+    services.workspaces.touch(id);
+    services.workspaces.start(id).await.map_err(start_failed)?;
+    workspace(services, member, id, Use::Change).await
+}
+
+/// Stops the workspace's sandbox, keeping what changed in it last.
+pub async fn stop(services: &Services, member: &Membership, id: &str) -> Result<Workspace, Error> {
+    workspace(services, member, id, Use::Change).await?;
+    services.workspaces.stop(id).await.map_err(start_failed)?;
+    workspace(services, member, id, Use::Change).await
+}
+
+/// The sandbox of the caller's running workspace, for a terminal; 409 when it does not run.
+pub async fn running_sandbox(
+    services: &Services,
+    member: &Membership,
+    id: &str,
+) -> Result<String, Error> {
+    workspace(services, member, id, Use::Change).await?;
+    services
+        .workspaces
+        .running(id)
+        .map(|r| r.sandbox)
+        .ok_or_else(|| {
+            Error::conflict(
+                "workspace_not_running",
+                "the workspace is not running: start it first",
+            )
+        })
 }
 
 /// Deletes the blobs of a deleted project's workspace files (its rows went with it).
@@ -190,16 +244,16 @@ pub(crate) async fn forget_project(services: &Services, project_id: &str) {
         .try_collect()
         .await;
     match listed {
-        Ok(blobs) => delete_blobs(services, blobs).await,
+        Ok(blobs) => delete_blobs(services.blobs.as_ref(), blobs).await,
         Err(e) => {
             tracing::warn!(project = %project_id, error = %e, "Could not list a deleted project's workspace blobs")
         }
     }
 }
 
-async fn delete_blobs(services: &Services, blobs: Vec<String>) {
+async fn delete_blobs(store: &dyn ObjectStore, blobs: Vec<String>) {
     for blob in blobs {
-        if let Err(e) = services.blobs.delete(&BlobPath::from(blob.as_str())).await {
+        if let Err(e) = store.delete(&BlobPath::from(blob.as_str())).await {
             tracing::warn!(blob = %blob, error = %e, "Could not delete a workspace file's blob");
         }
     }
@@ -262,19 +316,18 @@ pub async fn read_file(
             StoreError::NotFound => file_not_found(&path),
             e => e.into(),
         })?;
-    let content = content_of(services, &file).await?;
+    let content = content_of(services.blobs.as_ref(), &file).await?;
     Ok((file, content))
 }
 
-async fn content_of(services: &Services, file: &WorkspaceFile) -> Result<Vec<u8>, Error> {
+async fn content_of(blobs: &dyn ObjectStore, file: &WorkspaceFile) -> Result<Vec<u8>, Error> {
     if let Some(text) = &file.content {
         return Ok(text.clone().into_bytes());
     }
     let Some(blob) = &file.blob else {
         return Ok(Vec::new());
     };
-    let bytes = services
-        .blobs
+    let bytes = blobs
         .get(&BlobPath::from(blob.as_str()))
         .await
         .map_err(|e| Error::internal(format!("reading {}'s blob {blob}: {e}", file.path)))?
@@ -294,8 +347,7 @@ pub enum Written {
     Changed(Option<(WorkspaceFile, Vec<u8>)>),
 }
 
-fn limits(services: &Services) -> WorkspaceLimits {
-    let config = &services.config.workspaces;
+fn limits(config: &WorkspacesConfig) -> WorkspaceLimits {
     WorkspaceLimits {
         max_files: i64::try_from(config.max_files).unwrap_or(i64::MAX),
         max_bytes: i64::try_from(config.max_total_mb << 20).unwrap_or(i64::MAX),
@@ -311,9 +363,63 @@ pub async fn write_file(
     content: Vec<u8>,
     expect: FileExpect,
 ) -> Result<Written, Error> {
-    let workspace = workspace(services, member, id, Use::Change).await?;
+    workspace(services, member, id, Use::Change).await?;
     let path = check_path(path)?;
-    let max_file = services.config.workspaces.max_file_mb << 20;
+    services.workspaces.touch(id);
+    // What goes into the running sandbox's folder once the database has it.
+    let running_copy = services.workspaces.running(id).map(|_| content.clone());
+    let change = put_content(
+        &services.store,
+        services.blobs.as_ref(),
+        &services.config.workspaces,
+        (&member.project.id, id),
+        &path,
+        content,
+        &member.user.id,
+        expect,
+    )
+    .await?;
+    let written = match change {
+        FileChange::Done { version, .. } => {
+            if let Some(content) = running_copy {
+                services
+                    .workspaces
+                    .workload()
+                    .wrote(id, &path, content, version)
+                    .await;
+            }
+            Written::Done(version)
+        }
+        FileChange::Conflict(current) => {
+            let current = match current {
+                Some(file) => {
+                    let content = content_of(services.blobs.as_ref(), &file).await?;
+                    Some((*file, content))
+                }
+                None => None,
+            };
+            Written::Changed(current)
+        }
+        other => return Err(refused(&path, other)),
+    };
+    Ok(written)
+}
+
+/// Stores `content` at `path` in workspace `(project, id)` if the file is as `expect`
+/// says: small text in the row, anything else as a blob first, deleted again when the
+/// change is refused or fails, as are the blobs the change leaves unused.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn put_content(
+    store: &burrow_store::Store,
+    blobs: &dyn ObjectStore,
+    config: &WorkspacesConfig,
+    (project_id, id): (&str, &str),
+    path: &str,
+    content: Vec<u8>,
+    by: &str,
+    expect: FileExpect,
+) -> Result<FileChange, Error> {
+    let max_file = config.max_file_mb << 20;
     if content.len() as u64 > max_file {
         return Err(Error::new(
             Kind::TooLarge,
@@ -336,13 +442,10 @@ pub async fn write_file(
         Some(_) => None,
         None => {
             let key = format!(
-                "workspaces/{}/{}/{}",
-                member.project.id,
-                workspace.id,
+                "workspaces/{project_id}/{id}/{}",
                 burrow_core::ids::new_id("wf")
             );
-            services
-                .blobs
+            blobs
                 .put(&BlobPath::from(key.as_str()), PutPayload::from(content))
                 .await
                 .map_err(|e| Error::internal(format!("storing {path}'s content: {e}")))?;
@@ -350,44 +453,31 @@ pub async fn write_file(
         }
     };
     let folded = path.to_lowercase();
-    let change = services
-        .store
+    let change = store
         .put_file(
             &FileWrite {
                 workspace_id: id,
-                path: &path,
+                path,
                 folded: &folded,
                 size,
                 sha256: &sha256,
                 content: text.as_deref(),
                 blob: blob.as_deref(),
-                by: &member.user.id,
+                by,
                 expect,
             },
-            limits(services),
+            limits(config),
         )
         .await;
     // Refused, or failed: the blob written for it goes again.
     if !matches!(change, Ok(FileChange::Done { .. })) {
-        delete_blobs(services, blob.into_iter().collect()).await;
+        delete_blobs(blobs, blob.into_iter().collect()).await;
     }
-    match change.map_err(|e| Error::or_not_found(e, not_found))? {
-        FileChange::Done { version, unused } => {
-            delete_blobs(services, unused).await;
-            Ok(Written::Done(version))
-        }
-        FileChange::Conflict(current) => {
-            let current = match current {
-                Some(file) => {
-                    let content = content_of(services, &file).await?;
-                    Some((*file, content))
-                }
-                None => None,
-            };
-            Ok(Written::Changed(current))
-        }
-        other => Err(refused(&path, other)),
+    let change = change.map_err(|e| Error::or_not_found(e, not_found))?;
+    if let FileChange::Done { unused, .. } = &change {
+        delete_blobs(blobs, unused.clone()).await;
     }
+    Ok(change)
 }
 
 /// The error for a change the store refused.
@@ -463,7 +553,11 @@ pub async fn move_path(
         .await
         .map_err(|e| Error::or_not_found(e, not_found))?
     {
-        FileChange::Done { version, .. } => Ok(version),
+        FileChange::Done { version, .. } => {
+            services.workspaces.touch(id);
+            services.workspaces.workload().moved(id, &from, &to).await;
+            Ok(version)
+        }
         FileChange::Collision(other) => Err(Error::new(
             Kind::Conflict,
             "path_taken",
@@ -491,7 +585,9 @@ pub async fn delete_path(
         .map_err(|e| Error::or_not_found(e, not_found))?
     {
         FileChange::Done { version, unused } => {
-            delete_blobs(services, unused).await;
+            delete_blobs(services.blobs.as_ref(), unused).await;
+            services.workspaces.touch(id);
+            services.workspaces.workload().removed(id, &path).await;
             Ok(version)
         }
         other => Err(refused(&path, other)),
@@ -508,7 +604,10 @@ pub async fn download(
     let files = services.store.all_files(id).await?;
     let mut contents = Vec::with_capacity(files.len());
     for file in &files {
-        contents.push((file.path.clone(), content_of(services, file).await?));
+        contents.push((
+            file.path.clone(),
+            content_of(services.blobs.as_ref(), file).await?,
+        ));
     }
     let zipped = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
         let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));

@@ -1,0 +1,466 @@
+//! A running workspace's folder inside its sandbox, read and written from the host without trusting it.
+//!
+//! The sandbox owns what is in the folder, and may have made anything there: symbolic
+//! links to `/etc/passwd` or to Burrow's data folder, FIFOs that block a reader, sockets,
+//! devices, hard links, huge files, folders nested without end. So every path is opened
+//! with `openat2` beneath the folder with no symbolic link, magic link or other mount
+//! on the way, and a file only after `fstat` says it is a regular file (a FIFO is opened
+//! non-blocking first, so it cannot hang the opener). A file is read up to a limit and
+//! no further. Files and folders Burrow makes there are made as the folder's owner (the
+//! sandbox's user, which is also the only user its file system, mounted in the
+//! sandbox's user namespace, can record), are written under a temporary name and
+//! renamed, and never replace a folder.
+
+use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use rustix::fs::{AtFlags, Dir, FileType, Gid, Mode, OFlags, ResolveFlags, Stat, Uid};
+use rustix::io::Errno;
+
+/// The workspace's files inside its sandbox.
+pub const WORK_DIR: &str = "/home/sandbox/work";
+/// How deep folders are walked.
+const MAX_DEPTH: usize = 32;
+/// A name Burrow writes under before renaming; never kept as a file.
+const TEMP_PREFIX: &str = ".burrow-write-";
+
+/// What a walk of the folder found at one path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// A regular file, as `stat` saw it.
+    File { path: String, stamp: Stamp },
+    /// Something that is not kept, and why.
+    Skipped { path: String, why: String },
+}
+
+/// What says a file changed without reading it: size, modification time and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub size: u64,
+    pub mtime: (i64, i64),
+    pub ino: u64,
+}
+
+impl Stamp {
+    fn of(stat: &Stat) -> Self {
+        Self {
+            size: stat.st_size as u64,
+            mtime: (stat.st_mtime, stat.st_mtime_nsec as i64),
+            ino: stat.st_ino,
+        }
+    }
+}
+
+/// An open handle on a running sandbox's workspace folder.
+#[derive(Debug)]
+pub struct Folder {
+    dir: OwnedFd,
+    uid: Uid,
+    gid: Gid,
+}
+
+/// Beneath the folder, never through a link or into another mount.
+fn beneath() -> ResolveFlags {
+    ResolveFlags::BENEATH
+        | ResolveFlags::NO_SYMLINKS
+        | ResolveFlags::NO_MAGICLINKS
+        | ResolveFlags::NO_XDEV
+}
+
+fn io(e: Errno) -> std::io::Error {
+    e.into()
+}
+
+impl Folder {
+    /// The workspace folder of the sandbox whose root this host sees at `root` (see
+    /// `Runtime::root_path`).
+    pub fn open(root: &Path) -> std::io::Result<Self> {
+        let root = rustix::fs::open(
+            root,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(io)?;
+        let dir = rustix::fs::openat2(
+            &root,
+            WORK_DIR.trim_start_matches('/'),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+        )
+        .map_err(io)?;
+        let stat = rustix::fs::fstat(&dir).map_err(io)?;
+        Ok(Self {
+            dir,
+            uid: Uid::from_raw(stat.st_uid),
+            gid: Gid::from_raw(stat.st_gid),
+        })
+    }
+
+    /// Every file and what is skipped, at most `max_entries` entries; `__pycache__`
+    /// folders are passed over.
+    pub fn scan(&self, max_entries: usize) -> std::io::Result<Vec<Found>> {
+        let mut found = Vec::new();
+        let root = rustix::io::dup(&self.dir).map_err(io)?;
+        walk(root, "", 0, max_entries, &mut found)?;
+        Ok(found)
+    }
+
+    /// The file at `path`, if it is a regular file of at most `max` bytes: its stamp and
+    /// content. `Ok(None)` when it is gone or is no longer a regular file; an error
+    /// naming its size when it is larger.
+    pub fn read(&self, path: &str, max: u64) -> std::io::Result<Option<(Stamp, Vec<u8>)>> {
+        let file = match rustix::fs::openat2(
+            &self.dir,
+            path,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+            Mode::empty(),
+            beneath(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT | Errno::LOOP | Errno::XDEV | Errno::NOTDIR) => return Ok(None),
+            Err(e) => return Err(io(e)),
+        };
+        let stat = rustix::fs::fstat(&file).map_err(io)?;
+        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+            return Ok(None);
+        }
+        if stat.st_size as u64 > max {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                format!("{} bytes", stat.st_size),
+            ));
+        }
+        let mut content = Vec::with_capacity(stat.st_size as usize);
+        std::fs::File::from(file)
+            .take(max + 1)
+            .read_to_end(&mut content)?;
+        if content.len() as u64 > max {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                format!("over {max} bytes"),
+            ));
+        }
+        Ok(Some((Stamp::of(&stat), content)))
+    }
+
+    /// Writes `content` at `path`, making its folders; returns the new file's stamp.
+    pub fn write(&self, path: &str, content: &[u8]) -> std::io::Result<Stamp> {
+        let _owner = AsOwner::new(self.uid, self.gid);
+        let (parent, name) = self.parent_of(path, true)?;
+        let temp = format!("{TEMP_PREFIX}{:016x}", rand_u64());
+        let fd = rustix::fs::openat2(
+            &parent,
+            temp.as_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+            beneath(),
+        )
+        .map_err(io)?;
+        let written = (|| {
+            let mut file = std::fs::File::from(fd);
+            file.write_all(content)?;
+            let stat = rustix::fs::fstat(&file).map_err(io)?;
+            // A folder of that name stays: renaming a file over it fails.
+            rustix::fs::renameat(&parent, temp.as_str(), &parent, name.as_str()).map_err(io)?;
+            Ok(Stamp::of(&stat))
+        })();
+        if written.is_err() {
+            let _ = rustix::fs::unlinkat(&parent, temp.as_str(), AtFlags::empty());
+        }
+        written
+    }
+
+    /// Removes the file or folder at `path`, whatever it holds; nothing there is fine.
+    pub fn remove(&self, path: &str) -> std::io::Result<()> {
+        let (parent, name) = match self.parent_of(path, false) {
+            Ok(found) => found,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        remove_at(&parent, &name, 0)
+    }
+
+    /// Moves the file or folder at `from` to `to`, making `to`'s folders.
+    pub fn rename(&self, from: &str, to: &str) -> std::io::Result<()> {
+        let _owner = AsOwner::new(self.uid, self.gid);
+        let (from_parent, from_name) = self.parent_of(from, false)?;
+        let (to_parent, to_name) = self.parent_of(to, true)?;
+        rustix::fs::renameat(
+            &from_parent,
+            from_name.as_str(),
+            &to_parent,
+            to_name.as_str(),
+        )
+        .map_err(io)
+    }
+
+    /// The folder holding `path` (made, with the folder's owner, when `make`), and the
+    /// last part of `path`.
+    fn parent_of(&self, path: &str, make: bool) -> std::io::Result<(OwnedFd, String)> {
+        let mut parts: Vec<&str> = path.split('/').collect();
+        let name = parts.pop().unwrap_or_default().to_owned();
+        if name.is_empty()
+            || parts
+                .iter()
+                .any(|p| p.is_empty() || *p == "." || *p == "..")
+        {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{path:?} is not a path in the workspace"),
+            ));
+        }
+        let mut dir = rustix::io::dup(&self.dir).map_err(io)?;
+        for part in parts {
+            if make {
+                match rustix::fs::mkdirat(&dir, part, Mode::from_raw_mode(0o755)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(io(e)),
+                }
+            }
+            dir = open_dir(&dir, part)?;
+        }
+        Ok((dir, name))
+    }
+}
+
+/// This thread makes files as `uid`:`gid` until dropped (its file system ids; the rest
+/// of the process is untouched).
+struct AsOwner {
+    uid: u32,
+    gid: u32,
+}
+
+#[allow(unsafe_code)]
+impl AsOwner {
+    fn new(uid: Uid, gid: Gid) -> Self {
+        // SAFETY: setfsuid and setfsgid change only this thread's file system ids, and
+        // return the previous ones, which drop restores.
+        unsafe {
+            let gid = libc::setfsgid(gid.as_raw()) as u32;
+            let uid = libc::setfsuid(uid.as_raw()) as u32;
+            Self { uid, gid }
+        }
+    }
+}
+
+#[allow(unsafe_code)]
+impl Drop for AsOwner {
+    fn drop(&mut self) {
+        // SAFETY: as in `new`, back to the ids this thread had.
+        unsafe {
+            libc::setfsuid(self.uid);
+            libc::setfsgid(self.gid);
+        }
+    }
+}
+
+fn open_dir(dir: &OwnedFd, name: &str) -> std::io::Result<OwnedFd> {
+    rustix::fs::openat2(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        beneath(),
+    )
+    .map_err(io)
+}
+
+/// Removes `name` in `dir`: a folder with what it holds, anything else unlinked.
+fn remove_at(dir: &OwnedFd, name: &str, depth: usize) -> std::io::Result<()> {
+    let stat = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(stat) => stat,
+        Err(Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(io(e)),
+    };
+    if FileType::from_raw_mode(stat.st_mode) == FileType::Directory && depth < MAX_DEPTH {
+        let inner = open_dir(dir, name)?;
+        let names: Vec<Vec<u8>> = Dir::read_from(&inner)
+            .map_err(io)?
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_bytes().to_vec())
+            .filter(|n| n != b"." && n != b"..")
+            .collect();
+        for n in names {
+            remove_at(&inner, &String::from_utf8_lossy(&n), depth + 1)?;
+        }
+        return match rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(io(e)),
+        };
+    }
+    match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+        Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(io(e)),
+    }
+}
+
+fn walk(
+    dir: OwnedFd,
+    prefix: &str,
+    depth: usize,
+    max_entries: usize,
+    found: &mut Vec<Found>,
+) -> std::io::Result<()> {
+    let mut names = Vec::new();
+    for entry in Dir::read_from(&dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let name = entry.file_name().to_bytes();
+        if name != b"." && name != b".." {
+            names.push(name.to_vec());
+        }
+    }
+    names.sort();
+    for raw in names {
+        if found.len() >= max_entries {
+            return Ok(());
+        }
+        let Ok(name) = std::str::from_utf8(&raw) else {
+            let shown = Path::new(OsStr::from_bytes(&raw)).display().to_string();
+            found.push(Found::Skipped {
+                path: format!("{prefix}{shown}"),
+                why: "its name is not UTF-8 text".into(),
+            });
+            continue;
+        };
+        if name.starts_with(TEMP_PREFIX) {
+            continue;
+        }
+        let path = format!("{prefix}{name}");
+        let stat = match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) => stat,
+            // Gone since the listing.
+            Err(Errno::NOENT) => continue,
+            Err(e) => return Err(io(e)),
+        };
+        let skipped = |why: &str| Found::Skipped {
+            path: path.clone(),
+            why: why.to_owned(),
+        };
+        match FileType::from_raw_mode(stat.st_mode) {
+            FileType::RegularFile => found.push(Found::File {
+                path,
+                stamp: Stamp::of(&stat),
+            }),
+            FileType::Directory if name == "__pycache__" => {}
+            FileType::Directory if depth + 1 >= MAX_DEPTH => {
+                found.push(skipped("folders nest too deep here to be kept"));
+            }
+            FileType::Directory => match open_dir(&dir, name) {
+                Ok(inner) => walk(inner, &format!("{path}/"), depth + 1, max_entries, found)?,
+                // Swapped for something else since it was looked at.
+                Err(_) => continue,
+            },
+            FileType::Symlink => found.push(skipped("a symbolic link is not kept")),
+            FileType::Fifo => found.push(skipped("a FIFO is not kept")),
+            FileType::Socket => found.push(skipped("a socket is not kept")),
+            _ => found.push(skipped("a device is not kept")),
+        }
+    }
+    Ok(())
+}
+
+fn rand_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    // A clash only fails one write, which the caller reports.
+    let _ = rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty());
+    u64::from_ne_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::fs::CWD;
+
+    /// A folder laid out as a sandbox's root, with the workspace folder inside.
+    fn sandbox_root() -> (tempfile::TempDir, std::path::PathBuf) {
+        let root = tempfile::tempdir().unwrap();
+        let work = root.path().join(WORK_DIR.trim_start_matches('/'));
+        std::fs::create_dir_all(&work).unwrap();
+        (root, work)
+    }
+
+    #[test]
+    fn links_fifos_and_sockets_are_skipped_and_never_followed() {
+        let (root, work) = sandbox_root();
+        std::fs::write(work.join("a.py"), "print(1)\n").unwrap();
+        std::fs::create_dir(work.join("pkg")).unwrap();
+        std::fs::write(work.join("pkg/b.txt"), "b").unwrap();
+        std::fs::create_dir(work.join("__pycache__")).unwrap();
+        std::fs::write(work.join("__pycache__/a.pyc"), "x").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", work.join("passwd")).unwrap();
+        std::os::unix::fs::symlink("/", work.join("host")).unwrap();
+        rustix::fs::mknodat(
+            CWD,
+            work.join("fifo"),
+            FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let _socket = std::os::unix::net::UnixListener::bind(work.join("sock")).unwrap();
+        let folder = Folder::open(root.path()).unwrap();
+        let found = folder.scan(100).unwrap();
+        let files: Vec<&str> = found
+            .iter()
+            .filter_map(|f| match f {
+                Found::File { path, .. } => Some(path.as_str()),
+                Found::Skipped { .. } => None,
+            })
+            .collect();
+        assert_eq!(files, ["a.py", "pkg/b.txt"]);
+        let skipped: Vec<&str> = found
+            .iter()
+            .filter_map(|f| match f {
+                Found::Skipped { path, .. } => Some(path.as_str()),
+                Found::File { .. } => None,
+            })
+            .collect();
+        assert_eq!(skipped, ["fifo", "host", "passwd", "sock"]);
+        // Reading through a link, or a FIFO, gives nothing and does not block.
+        assert_eq!(folder.read("passwd", 1 << 20).unwrap(), None);
+        assert_eq!(folder.read("host/etc/passwd", 1 << 20).unwrap(), None);
+        assert_eq!(folder.read("fifo", 1 << 20).unwrap(), None);
+        assert_eq!(
+            folder.read("a.py", 1 << 20).unwrap().unwrap().1,
+            b"print(1)\n"
+        );
+        // Over the limit: an error that says how big it is.
+        let err = folder.read("a.py", 3).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::FileTooLarge);
+    }
+
+    #[test]
+    fn writes_renames_and_removes_stay_beneath_the_folder() {
+        let (root, work) = sandbox_root();
+        let outside = root.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, work.join("escape")).unwrap();
+        let folder = Folder::open(root.path()).unwrap();
+        let stamp = folder.write("deep/er/c.py", b"x = 1\n").unwrap();
+        assert_eq!(stamp.size, 6);
+        assert_eq!(
+            std::fs::read(work.join("deep/er/c.py")).unwrap(),
+            b"x = 1\n"
+        );
+        // Through a link: refused, and nothing lands outside.
+        assert!(folder.write("escape/pwned", b"no").is_err());
+        assert!(std::fs::read_dir(&outside).unwrap().next().is_none());
+        // A file never replaces a folder.
+        assert!(folder.write("deep", b"no").is_err());
+        folder.rename("deep/er", "moved").unwrap();
+        assert!(work.join("moved/c.py").is_file());
+        folder.remove("moved").unwrap();
+        assert!(!work.join("moved").exists());
+        // Removing the link removes the link, not what it points at.
+        std::fs::write(outside.join("keep"), "k").unwrap();
+        folder.remove("escape").unwrap();
+        assert!(outside.join("keep").is_file());
+        // No temporary file is left behind.
+        let left: Vec<_> = std::fs::read_dir(&work).unwrap().collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+    }
+}

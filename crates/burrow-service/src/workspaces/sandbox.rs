@@ -1,0 +1,669 @@
+//! A workspace's sandbox: the workspaces workload of the generic supervisor, and its files kept in step both ways.
+//!
+//! A running workspace has one sandbox: the base Python environment, the workspace's
+//! files in a size-capped folder at [`WORK_DIR`], the instance's memory and CPU for
+//! workspaces, no network but the package index (so `pip install` of an allowed package
+//! works in its terminals, into `/home/sandbox/packages`). It is started when opened,
+//! stopped after `workspaces.idle_timeout_secs` without its person's input and after
+//! `workspaces.max_lifetime_secs` however busy, and re-adopted or reaped after a
+//! restart of `serve`, all by the supervisor.
+//!
+//! The database is the truth of the files:
+//! - when the sandbox is ready, every file is written into its folder;
+//! - a change through the API goes to the database, then into the folder;
+//! - every `workspaces.sync_ms`, and when the sandbox stops, the folder is walked (see
+//!   [`folder`](super::folder), which trusts nothing in it) and what changed in it comes
+//!   back: a file whose size, time or inode moved is read and kept when its content
+//!   differs from the database's, a file gone from the folder is deleted. What cannot be
+//!   kept (a link, a FIFO, a file over the limits, a path the API would refuse) is
+//!   listed in the workspace's `sync_problems` for the page to show.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use burrow_blobs::ObjectStore;
+use burrow_config::WorkspacesConfig;
+use burrow_envs::Environments;
+use burrow_sandbox::{ExecSpec, Limits, Mount, Runtime, SandboxSpec, Volume};
+use burrow_sessions::{Change, HostService, Note, Phase, Target, Want};
+use burrow_store::{AppStatus, FileChange, FileExpect, Store, StoreError};
+use sha2::{Digest, Sha256};
+
+use super::folder::{Folder, Found, Stamp, WORK_DIR};
+use super::terminals::Terminals;
+
+/// Sandbox labels that tie a sandbox to its workspace.
+pub const KEY_LABEL: &str = "burrow.workspace";
+pub const VERSION_LABEL: &str = "burrow.workspace.version";
+/// Where `pip install` puts packages in a workspace's sandbox; on its `PYTHONPATH`.
+pub const PACKAGES_DIR: &str = "/home/sandbox/packages";
+/// What the sandbox's main process does: wait, and end at once on SIGTERM.
+const KEEPER: &str = "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done";
+
+/// Starts, watches and stops workspace sandboxes.
+pub type Supervisor = burrow_sessions::Supervisor<Runs>;
+
+/// A failure of the workspaces workload, said as people read it.
+#[derive(Debug)]
+pub struct RunError(pub String);
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RunError {}
+
+impl From<StoreError> for RunError {
+    fn from(e: StoreError) -> Self {
+        RunError(e.to_string())
+    }
+}
+
+/// The workspaces workload: what runs for a workspace, and its files' sync.
+pub struct Runs {
+    store: Store,
+    blobs: Arc<dyn ObjectStore>,
+    envs: Environments,
+    config: WorkspacesConfig,
+    runtime: Arc<dyn Runtime>,
+    index: Option<Arc<IndexService>>,
+    /// Each running workspace's files as last synced.
+    synced: parking_lot::Mutex<HashMap<String, Arc<tokio::sync::Mutex<Synced>>>>,
+    /// The running workspaces' terminals.
+    pub terminals: Terminals,
+}
+
+impl std::fmt::Debug for Runs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runs").finish_non_exhaustive()
+    }
+}
+
+/// What a running workspace's folder held at the last sync.
+#[derive(Debug, Default)]
+struct Synced {
+    sandbox: String,
+    known: HashMap<String, Known>,
+    /// Found running after a restart of `serve`: what the folder lacks is written into
+    /// it, not deleted, on the first sync.
+    adopted: bool,
+    problems: String,
+}
+
+#[derive(Debug, Clone)]
+struct Known {
+    stamp: Stamp,
+    version: i64,
+}
+
+/// The package index as a workspace sandbox's host service, under the allowlist as it
+/// is when each connection comes.
+struct IndexService {
+    index: burrow_index::PackageIndex,
+    store: Store,
+}
+
+#[async_trait::async_trait]
+impl HostService for IndexService {
+    async fn serve(&self, _key: &str, connection: burrow_sessions::Connection) {
+        match crate::packages::load_allowlist(&self.store).await {
+            Ok(allowlist) => self.index.serve(Arc::new(allowlist), connection).await,
+            Err(e) => tracing::warn!(error = %e.message, "Could not read the package allowlist"),
+        }
+    }
+}
+
+impl Runs {
+    pub fn new(
+        store: Store,
+        blobs: Arc<dyn ObjectStore>,
+        envs: Environments,
+        config: WorkspacesConfig,
+        runtime: Arc<dyn Runtime>,
+    ) -> Self {
+        let index = burrow_index::upstream_from_env()
+            .and_then(burrow_index::PackageIndex::new)
+            .map_err(|e| tracing::warn!(error = %e, "Workspaces get no package index"))
+            .ok()
+            .map(|index| {
+                Arc::new(IndexService {
+                    index,
+                    store: store.clone(),
+                })
+            });
+        Self {
+            store,
+            blobs,
+            envs,
+            config,
+            runtime,
+            index,
+            synced: Default::default(),
+            terminals: Terminals::default(),
+        }
+    }
+
+    /// A supervisor over this workload.
+    pub fn supervisor(self, start_timeout: Duration) -> Supervisor {
+        let runtime = Arc::clone(&self.runtime);
+        burrow_sessions::Supervisor::new(
+            self,
+            runtime,
+            burrow_sessions::Options {
+                start_timeout,
+                ..burrow_sessions::Options::default()
+            },
+        )
+    }
+
+    /// How a terminal's shell is started.
+    pub fn shell(&self) -> ExecSpec {
+        ExecSpec {
+            command: vec!["/bin/bash".into(), "-i".into()],
+            env: vec![
+                ("PS1".into(), "\\[\\e[1;34m\\]\\w\\[\\e[0m\\] $ ".into()),
+                ("SHELL".into(), "/bin/bash".into()),
+            ],
+            cwd: Some(WORK_DIR.into()),
+        }
+    }
+
+    fn max_file(&self) -> u64 {
+        self.config.max_file_mb << 20
+    }
+
+    async fn open_folder(&self, sandbox: &str) -> Result<Arc<Folder>, String> {
+        let root = self
+            .runtime
+            .root_path(sandbox)
+            .await
+            .map_err(|e| e.to_string())?;
+        let folder = tokio::task::spawn_blocking(move || Folder::open(&root))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("cannot open the workspace's folder in its sandbox: {e}"))?;
+        Ok(Arc::new(folder))
+    }
+
+    /// Writes every file of `key` into the new sandbox's folder.
+    async fn materialize(&self, key: &str, sandbox: &str) -> Result<(), String> {
+        let folder = self.open_folder(sandbox).await?;
+        let files = self.store.all_files(key).await.map_err(|e| e.to_string())?;
+        let mut known = HashMap::new();
+        for file in files {
+            let content = super::content_of(self.blobs.as_ref(), &file)
+                .await
+                .map_err(|e| e.message)?;
+            let f = Arc::clone(&folder);
+            let path = file.path.clone();
+            let stamp = tokio::task::spawn_blocking(move || f.write(&path, &content))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("cannot write {} into the sandbox: {e}", file.path))?;
+            known.insert(
+                file.path,
+                Known {
+                    stamp,
+                    version: file.version,
+                },
+            );
+        }
+        let synced = Synced {
+            sandbox: sandbox.to_owned(),
+            known,
+            ..Synced::default()
+        };
+        self.synced
+            .lock()
+            .insert(key.to_owned(), Arc::new(tokio::sync::Mutex::new(synced)));
+        Ok(())
+    }
+
+    fn synced(&self, key: &str, sandbox: &str) -> Arc<tokio::sync::Mutex<Synced>> {
+        let mut all = self.synced.lock();
+        let entry = all.entry(key.to_owned()).or_insert_with(|| {
+            Arc::new(tokio::sync::Mutex::new(Synced {
+                sandbox: sandbox.to_owned(),
+                adopted: true,
+                ..Synced::default()
+            }))
+        });
+        Arc::clone(entry)
+    }
+
+    /// Keeps what changed in the folder of `key`'s running `sandbox` since the last sync.
+    pub async fn sync(&self, key: &str, sandbox: &str) -> Result<(), String> {
+        let synced = self.synced(key, sandbox);
+        let mut synced = synced.lock().await;
+        if synced.sandbox != sandbox {
+            *synced = Synced {
+                sandbox: sandbox.to_owned(),
+                adopted: true,
+                ..Synced::default()
+            };
+        }
+        let folder = self.open_folder(sandbox).await?;
+        let max_entries = self.config.max_files as usize + 1000;
+        let f = Arc::clone(&folder);
+        let found = tokio::task::spawn_blocking(move || f.scan(max_entries))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("cannot read the workspace's folder: {e}"))?;
+        let mut problems = Vec::new();
+        let mut changed = Vec::new();
+        let mut present = HashSet::new();
+        for item in found {
+            match item {
+                Found::File { path, stamp } => {
+                    if synced.known.get(&path).is_none_or(|k| k.stamp != stamp) {
+                        changed.push(path.clone());
+                    }
+                    present.insert(path);
+                }
+                Found::Skipped { path, why } => problems.push(format!("{path}: {why}")),
+            }
+        }
+        let gone: Vec<String> = synced
+            .known
+            .keys()
+            .filter(|p| !present.contains(*p))
+            .cloned()
+            .collect();
+        if changed.is_empty() && gone.is_empty() && !synced.adopted {
+            return self.note_problems(key, &mut synced, problems).await;
+        }
+        let workspace = self
+            .store
+            .find_workspace(key)
+            .await
+            .map_err(|e| e.to_string())?;
+        let stored: HashMap<String, (i64, String)> = self
+            .store
+            .all_files(key)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|f| (f.path, (f.version, f.sha256)))
+            .collect();
+        for path in changed {
+            let (f, p, max) = (Arc::clone(&folder), path.clone(), self.max_file());
+            let read = tokio::task::spawn_blocking(move || f.read(&p, max))
+                .await
+                .map_err(|e| e.to_string())?;
+            let (stamp, content) = match read {
+                Ok(Some(found)) => found,
+                Ok(None) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+                    problems.push(format!(
+                        "{path}: {e}, over the {} MiB a workspace file may hold",
+                        self.config.max_file_mb
+                    ));
+                    synced.known.remove(&path);
+                    continue;
+                }
+                Err(e) => {
+                    problems.push(format!("{path}: cannot be read ({e})"));
+                    continue;
+                }
+            };
+            let sha256 = hex::encode(Sha256::digest(&content));
+            if let Some((version, stored_sha)) = stored.get(&path) {
+                if *stored_sha == sha256 {
+                    synced.known.insert(
+                        path,
+                        Known {
+                            stamp,
+                            version: *version,
+                        },
+                    );
+                    continue;
+                }
+            }
+            if let Err(e) = super::check_path(&path) {
+                problems.push(format!("{path}: {}", e.message));
+                continue;
+            }
+            let change = super::put_content(
+                &self.store,
+                self.blobs.as_ref(),
+                &self.config,
+                (&workspace.project_id, key),
+                &path,
+                content,
+                &workspace.owner_id,
+                FileExpect::Any,
+            )
+            .await;
+            match change {
+                Ok(FileChange::Done { version, .. }) => {
+                    synced.known.insert(path, Known { stamp, version });
+                }
+                Ok(other) => {
+                    problems.push(format!("{path}: {}", super::refused(&path, other).message))
+                }
+                Err(e) => problems.push(format!("{path}: {}", e.message)),
+            }
+        }
+        for path in gone {
+            let Some(known) = synced.known.remove(&path) else {
+                continue;
+            };
+            // Only the version the folder had goes: a newer one came through the API.
+            if stored.get(&path).is_some_and(|(v, _)| *v == known.version) {
+                match self
+                    .store
+                    .delete_files(key, &path, FileExpect::Version(known.version))
+                    .await
+                {
+                    Ok(FileChange::Done { unused, .. }) => {
+                        super::delete_blobs(self.blobs.as_ref(), unused).await
+                    }
+                    Ok(_) => {}
+                    Err(e) => problems.push(format!("{path}: cannot be deleted ({e})")),
+                }
+            }
+        }
+        if synced.adopted {
+            // After a restart of `serve`: what the folder lacks is written back into it.
+            synced.adopted = false;
+            for file in self.store.all_files(key).await.map_err(|e| e.to_string())? {
+                if present.contains(&file.path) {
+                    continue;
+                }
+                let content = super::content_of(self.blobs.as_ref(), &file)
+                    .await
+                    .map_err(|e| e.message)?;
+                let (f, p) = (Arc::clone(&folder), file.path.clone());
+                if let Ok(Ok(stamp)) =
+                    tokio::task::spawn_blocking(move || f.write(&p, &content)).await
+                {
+                    synced.known.insert(
+                        file.path,
+                        Known {
+                            stamp,
+                            version: file.version,
+                        },
+                    );
+                }
+            }
+        }
+        self.note_problems(key, &mut synced, problems).await
+    }
+
+    async fn note_problems(
+        &self,
+        key: &str,
+        synced: &mut Synced,
+        mut problems: Vec<String>,
+    ) -> Result<(), String> {
+        problems.truncate(50);
+        let problems = problems.join("\n");
+        if problems != synced.problems {
+            self.store
+                .set_sync_problems(key, &problems)
+                .await
+                .map_err(|e| e.to_string())?;
+            synced.problems = problems;
+        }
+        Ok(())
+    }
+
+    /// Runs `change` on the folder of `key`'s sandbox, if it runs, between syncs.
+    async fn in_folder(
+        &self,
+        key: &str,
+        change: impl FnOnce(&Folder, &mut HashMap<String, Known>) -> std::io::Result<()>
+            + Send
+            + 'static,
+    ) {
+        let Some(synced) = self.synced.lock().get(key).cloned() else {
+            return;
+        };
+        let mut synced = synced.lock().await;
+        let sandbox = synced.sandbox.clone();
+        let folder = match self.open_folder(&sandbox).await {
+            Ok(folder) => folder,
+            Err(e) => {
+                tracing::warn!(workspace = key, error = %e, "Could not reach a running workspace's folder");
+                return;
+            }
+        };
+        let mut known = std::mem::take(&mut synced.known);
+        let done = tokio::task::spawn_blocking(move || {
+            let result = change(&folder, &mut known);
+            (known, result)
+        })
+        .await;
+        match done {
+            Ok((known, result)) => {
+                synced.known = known;
+                if let Err(e) = result {
+                    tracing::warn!(workspace = key, error = %e, "Could not change a running workspace's folder");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(workspace = key, error = %e, "Changing a workspace's folder failed")
+            }
+        }
+    }
+
+    /// A file written through the API, into the running sandbox.
+    pub async fn wrote(&self, key: &str, path: &str, content: Vec<u8>, version: i64) {
+        let path = path.to_owned();
+        self.in_folder(key, move |folder, known| {
+            let stamp = folder.write(&path, &content)?;
+            known.insert(path, Known { stamp, version });
+            Ok(())
+        })
+        .await;
+    }
+
+    /// A file or folder deleted through the API, out of the running sandbox.
+    pub async fn removed(&self, key: &str, path: &str) {
+        let path = path.to_owned();
+        self.in_folder(key, move |folder, known| {
+            let inside = format!("{path}/");
+            known.retain(|p, _| *p != path && !p.starts_with(&inside));
+            folder.remove(&path)
+        })
+        .await;
+    }
+
+    /// A file or folder moved through the API, in the running sandbox too. The next
+    /// sync finds the moved files and, their content being the database's, only notes
+    /// them.
+    pub async fn moved(&self, key: &str, from: &str, to: &str) {
+        let (from, to) = (from.to_owned(), to.to_owned());
+        self.in_folder(key, move |folder, known| {
+            let inside = format!("{from}/");
+            known.retain(|p, _| *p != from && !p.starts_with(&inside));
+            folder.rename(&from, &to)
+        })
+        .await;
+    }
+}
+
+/// Syncs every running workspace's files every `every`, until aborted.
+pub async fn run_sync(supervisor: Supervisor, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        for (key, running) in supervisor.running_keys() {
+            if let Err(e) = supervisor.workload().sync(&key, &running.sandbox).await {
+                tracing::warn!(workspace = %key, error = %e, "Could not sync a workspace's files");
+            }
+        }
+    }
+}
+
+fn status_of(phase: Phase) -> AppStatus {
+    match phase {
+        Phase::Stopped => AppStatus::Stopped,
+        Phase::Starting => AppStatus::Starting,
+        Phase::Running => AppStatus::Running,
+        Phase::Stopping => AppStatus::Stopping,
+        Phase::Error => AppStatus::Error,
+    }
+}
+
+#[async_trait::async_trait]
+impl burrow_sessions::Workload for Runs {
+    type Error = RunError;
+    const KEY_LABEL: &'static str = KEY_LABEL;
+    const VERSION_LABEL: &'static str = VERSION_LABEL;
+
+    /// Always the one version; stopped when idle and when too old.
+    async fn want(&self, key: &str) -> Result<Want, RunError> {
+        match self.store.find_workspace(key).await {
+            Ok(_) => Ok(Want::Run(Target {
+                version: 1,
+                idle_timeout: Some(Duration::from_secs(self.config.idle_timeout_secs.max(1))),
+                max_lifetime: Some(Duration::from_secs(self.config.max_lifetime_secs.max(1))),
+            })),
+            Err(StoreError::NotFound) => Ok(Want::Gone),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn spec(&self, _key: &str, _version: i64) -> Result<SandboxSpec, RunError> {
+        let base = self.envs.base_key().await.map_err(|e| {
+            RunError(format!(
+                "the base Python environment is not ready ({e}): wait for its build, or run \
+                 `burrow runtime build`"
+            ))
+        })?;
+        let env = self.envs.get(&base).ok_or_else(|| {
+            RunError(format!(
+                "the base environment {base} is not built on this host: run `burrow runtime build`"
+            ))
+        })?;
+        let mut spec = SandboxSpec::new(vec!["/bin/sh".into(), "-c".into(), KEEPER.into()]);
+        spec.cwd = WORK_DIR.into();
+        spec.mounts = env
+            .layers()
+            .into_iter()
+            .map(|(key, destination)| Mount {
+                volume: Volume::Environment { key },
+                destination: destination.to_owned(),
+                writable: false,
+            })
+            .collect();
+        // The files' folder: what a workspace may hold, and room for one file more.
+        spec.mounts.push(Mount {
+            volume: Volume::Scratch {
+                size_bytes: (self.config.max_total_mb + self.config.max_file_mb) << 20,
+            },
+            destination: WORK_DIR.into(),
+            writable: true,
+        });
+        let mut python_path = vec![PACKAGES_DIR.to_owned()];
+        for (name, value) in env.vars() {
+            if name == "PYTHONPATH" {
+                python_path.push(value);
+            } else {
+                spec.env.push((name, value));
+            }
+        }
+        spec.env.extend([
+            ("PYTHONPATH".into(), python_path.join(":")),
+            (
+                "PATH".into(),
+                format!(
+                    "{PACKAGES_DIR}/bin:{}/bin:/usr/local/bin:/usr/bin:/bin",
+                    burrow_envs::BASE_MOUNT
+                ),
+            ),
+            // `pip` installs for the workspace's Python, into the packages folder.
+            ("PIP_PYTHON".into(), env.python()),
+            ("PIP_TARGET".into(), PACKAGES_DIR.into()),
+            ("PIP_DISABLE_PIP_VERSION_CHECK".into(), "1".into()),
+            ("PIP_NO_WARN_SCRIPT_LOCATION".into(), "1".into()),
+        ]);
+        if self.index.is_some() {
+            spec.env.extend(burrow_index::env());
+        }
+        spec.limits = Limits {
+            memory_bytes: self.config.memory_mb.max(64) << 20,
+            cpus: self.config.cpu_millis.max(100) as f64 / 1000.0,
+            pids: 512,
+            disk_bytes: 512 << 20,
+            ..Limits::default()
+        };
+        spec.labels = BTreeMap::from([(burrow_envs::SANDBOX_LABEL.to_owned(), env.key.clone())]);
+        Ok(spec)
+    }
+
+    fn host_services(&self, _key: &str) -> Vec<(u16, Arc<dyn HostService>)> {
+        self.index
+            .iter()
+            .map(|index| {
+                (
+                    burrow_index::INDEX_PORT,
+                    Arc::clone(index) as Arc<dyn HostService>,
+                )
+            })
+            .collect()
+    }
+
+    /// Ready once its files are in its folder.
+    async fn ready(&self, _runtime: &dyn Runtime, key: &str, sandbox: &str) -> bool {
+        match self.materialize(key, sandbox).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(workspace = key, error = %e, "Could not write a workspace's files into its sandbox");
+                false
+            }
+        }
+    }
+
+    async fn record(&self, key: &str, change: Change) -> Result<(), RunError> {
+        match change.phase {
+            // The last sync, while the folder is still there.
+            Phase::Stopping => {
+                let sandbox = self.synced.lock().get(key).cloned();
+                if let Some(synced) = sandbox {
+                    let sandbox = synced.lock().await.sandbox.clone();
+                    if let Err(e) = self.sync(key, &sandbox).await {
+                        tracing::warn!(workspace = key, error = %e, "Could not keep a stopping workspace's last changes");
+                    }
+                }
+                self.terminals.close_all(key).await;
+            }
+            Phase::Stopped | Phase::Error => {
+                self.synced.lock().remove(key);
+                self.terminals.close_all(key).await;
+            }
+            Phase::Starting | Phase::Running => {}
+        }
+        let error = match &change.error {
+            Note::Keep => None,
+            Note::Set(message) => Some(message.as_str()),
+            Note::Clear => Some(""),
+        };
+        match self
+            .store
+            .set_workspace_status(key, status_of(change.phase), error)
+            .await
+        {
+            Ok(()) | Err(StoreError::NotFound) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn gave_up(&self, key: &str, message: &str) -> Result<(), RunError> {
+        tracing::warn!(workspace = key, error = %message, "A workspace's sandbox failed to start");
+        Ok(())
+    }
+
+    async fn active_at(&self, key: &str, at_ms: i64) -> Result<(), RunError> {
+        Ok(self.store.record_workspace_activity(key, at_ms).await?)
+    }
+
+    async fn maybe_running(&self) -> Result<Vec<String>, RunError> {
+        Ok(self.store.workspaces_maybe_running().await?)
+    }
+}

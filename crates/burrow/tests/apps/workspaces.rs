@@ -1,0 +1,542 @@
+//! Workspaces against a real `burrow serve` and real runc: files synced both ways (and
+//! nothing a sandbox makes trusted), terminals over a real WebSocket, idle stop by input
+//! only, the maximum lifetime, and re-adoption after `kill -9` of `serve`.
+
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::harness::Server;
+
+/// A workspace of a new owner, with `hello.py` in it; returns the token, the
+/// workspace's API path and its project.
+async fn workspace(server: &Server) -> (String, String) {
+    let owner = server.account("ada@example.com").await;
+    let project = server.project(&owner, "Lab").await;
+    let resp = server
+        .post_json(
+            &format!("/api/v1/projects/{project}/workspaces"),
+            &owner,
+            json!({"name": "play"}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let id = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/projects/{project}/workspaces/{id}");
+    put(
+        server,
+        &owner,
+        &path,
+        "hello.py",
+        "print('hello from the editor')\n",
+    )
+    .await;
+    (owner, path)
+}
+
+async fn put(server: &Server, token: &str, path: &str, file: &str, content: &str) {
+    let resp = server
+        .client
+        .put(format!("{}{path}/file?path={file}", server.base))
+        .bearer_auth(token)
+        .header("if-match", "*")
+        .body(content.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "PUT {file}: {}", resp.status());
+}
+
+async fn start(server: &Server, token: &str, path: &str) -> Value {
+    let resp = server
+        .api(Method::POST, &format!("{path}/start"), token, None)
+        .await;
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "running", "{body}");
+    body
+}
+
+/// The workspace's files, by path, with their content.
+async fn files(server: &Server, token: &str, path: &str) -> Vec<String> {
+    let page = server.get_json(&format!("{path}/files"), token).await;
+    page["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn read(server: &Server, token: &str, path: &str, file: &str) -> String {
+    let resp = server
+        .api(
+            Method::GET,
+            &format!("{path}/file?path={file}"),
+            token,
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK, "{file}");
+    resp.text().await.unwrap()
+}
+
+/// Waits until `done` holds for the workspace as the API shows it.
+async fn until(
+    server: &Server,
+    token: &str,
+    path: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = server.get_json(path, token).await;
+        if done(&got) {
+            return got;
+        }
+        assert!(Instant::now() < deadline, "{what}: {got}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until the file list holds for `done`.
+async fn until_files(
+    server: &Server,
+    token: &str,
+    path: &str,
+    done: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = files(server, token, path).await;
+        if done(&listed) {
+            return listed;
+        }
+        assert!(Instant::now() < deadline, "files: {listed:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A terminal over its WebSocket, as the IDE speaks to it.
+struct Term {
+    ws: crate::harness::WebSocket,
+    /// The offset after the last byte received.
+    seen: u64,
+    /// Everything received, in order.
+    screen: Vec<u8>,
+    /// Acknowledge what arrives (a page that writes it); off to stall like a page that does not.
+    ack: bool,
+    exit: Option<i32>,
+}
+
+async fn connect(
+    server: &Server,
+    path: &str,
+    n: u8,
+    from: Option<u64>,
+    headers: &[(&str, &str)],
+) -> Result<crate::harness::WebSocket, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let query = from.map(|f| format!("?from={f}")).unwrap_or_default();
+    let url = format!("{}{path}/terminals/{n}{query}", server.base).replace("http://", "ws://");
+    let mut request = url.into_client_request().unwrap();
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio_tungstenite::client_async(request, stream)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+impl Term {
+    async fn open(server: &Server, token: &str, path: &str, n: u8, from: Option<u64>) -> Self {
+        let bearer = format!("Bearer {token}");
+        let ws = connect(server, path, n, from, &[("authorization", &bearer)])
+            .await
+            .expect("the terminal opens");
+        Self {
+            ws,
+            seen: from.unwrap_or(0),
+            screen: Vec::new(),
+            ack: true,
+            exit: None,
+        }
+    }
+
+    async fn send(&mut self, kind: u8, bytes: &[u8]) {
+        let mut frame = vec![kind];
+        frame.extend_from_slice(bytes);
+        self.ws.send(Message::Binary(frame.into())).await.unwrap();
+    }
+
+    async fn keys(&mut self, keys: &str) {
+        self.send(0, keys.as_bytes()).await;
+    }
+
+    /// One frame, or `None` after `wait` without one.
+    async fn frame(&mut self, wait: Duration) -> Option<()> {
+        let message = tokio::time::timeout(wait, self.ws.next()).await.ok()??;
+        let Ok(Message::Binary(bytes)) = message else {
+            return Some(());
+        };
+        match bytes[0] {
+            1 | 2 => {
+                let offset = u64::from_be_bytes(bytes[1..9].try_into().unwrap());
+                assert_eq!(offset, self.seen, "output continues where it left off");
+                self.screen.extend_from_slice(&bytes[9..]);
+                self.seen = offset + (bytes.len() - 9) as u64;
+                if self.ack {
+                    let seen = self.seen.to_be_bytes();
+                    self.send(2, &seen).await;
+                }
+            }
+            3 => self.exit = Some(i32::from_be_bytes(bytes[1..5].try_into().unwrap())),
+            other => panic!("an unknown frame {other}"),
+        }
+        Some(())
+    }
+
+    /// Reads until the screen holds `needle` after `from` bytes of it; returns that part.
+    async fn until(&mut self, from: usize, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text =
+                String::from_utf8_lossy(&self.screen[from.min(self.screen.len())..]).into_owned();
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waiting for {needle:?}, got {text:?}"
+            );
+            self.frame(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Runs `command` and returns what it printed between two markers (typed quoted, so
+    /// the echo of the typed line never matches).
+    async fn run(&mut self, command: &str) -> String {
+        let mark = self.screen.len();
+        self.keys(&format!("echo @@'B'; {command}; echo @@'E'\r"))
+            .await;
+        let text = self.until(mark, "@@E\r\n").await;
+        let start = text.find("@@B\r\n").expect("the start marker") + 5;
+        let end = text.rfind("@@E\r\n").unwrap();
+        text[start..end].trim().to_owned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_sync_both_ways_and_what_the_sandbox_makes_is_not_trusted() {
+    let server = Server::start().await;
+    let (owner, path) = workspace(&server).await;
+    start(&server, &owner, &path).await;
+    let mut term = Term::open(&server, &owner, &path, 1, None).await;
+    assert_eq!(term.run("pwd").await, "/home/sandbox/work");
+
+    // Into the sandbox: the files it had, and a write through the API while it runs.
+    assert_eq!(
+        term.run("cat hello.py").await,
+        "print('hello from the editor')"
+    );
+    put(&server, &owner, &path, "pkg/data.txt", "from the API").await;
+    assert_eq!(term.run("cat pkg/data.txt").await, "from the API");
+    assert_eq!(
+        term.run("python hello.py").await,
+        "hello from the editor",
+        "the workspace's Python runs its files"
+    );
+
+    // Out of the sandbox: what programs write comes back, and what they delete goes.
+    let data_dir = server.data_dir();
+    term.run(&format!(
+        "echo made > made.txt; mkdir -p out/deep; echo nested > out/deep/n.txt; \
+         ln -s /etc/passwd passwd-link; ln -s {} data-link; mkfifo pipe; \
+         ln made.txt hard.txt; mkdir __pycache__; echo x > __pycache__/c.pyc; rm pkg/data.txt",
+        data_dir.display()
+    ))
+    .await;
+    let listed = until_files(&server, &owner, &path, |f| {
+        f.contains(&"made.txt".to_owned()) && !f.contains(&"pkg/data.txt".to_owned())
+    })
+    .await;
+    assert_eq!(
+        listed,
+        ["hard.txt", "hello.py", "made.txt", "out/deep/n.txt"],
+        "links, the FIFO and __pycache__ are not kept"
+    );
+    assert_eq!(read(&server, &owner, &path, "hard.txt").await, "made\n");
+    let ws = until(&server, &owner, &path, "problems listed", |w| {
+        w["sync_problems"].as_array().unwrap().len() == 3
+    })
+    .await;
+    let problems: Vec<&str> = ws["sync_problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            "data-link: a symbolic link is not kept",
+            "passwd-link: a symbolic link is not kept",
+            "pipe: a FIFO is not kept",
+        ]
+    );
+
+    // 200 MB: the folder is capped, and a file over the limit is refused, with why.
+    let out = term
+        .run("dd if=/dev/zero of=big.bin bs=1M count=200 2>&1 | grep -o 'No space left on device'; stat -c %s big.bin")
+        .await;
+    let (refused, size) = out.split_once('\n').unwrap();
+    assert_eq!(refused.trim(), "No space left on device");
+    assert!(size.trim().parse::<u64>().unwrap() < 200 << 20, "{out}");
+    until(&server, &owner, &path, "the big file is refused", |w| {
+        w["sync_problems"].as_array().unwrap().iter().any(|p| {
+            p.as_str().unwrap().starts_with("big.bin: ") && p.as_str().unwrap().contains("10 MiB")
+        })
+    })
+    .await;
+    assert!(!files(&server, &owner, &path)
+        .await
+        .contains(&"big.bin".to_owned()));
+
+    // A folder deleted through the API leaves the sandbox too; a file changed after the
+    // last sync is kept when the workspace stops.
+    let resp = server
+        .api(
+            Method::DELETE,
+            &format!("{path}/file?path=out"),
+            &owner,
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        term.run("ls out 2>&1 | head -1").await,
+        "ls: cannot access 'out': No such file or directory"
+    );
+    term.run("rm big.bin; echo last > last.txt").await;
+    let resp = server
+        .api(Method::POST, &format!("{path}/stop"), &owner, None)
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(read(&server, &owner, &path, "last.txt").await, "last\n");
+    term.frame(Duration::from_secs(5)).await;
+    while term.exit.is_none() && term.frame(Duration::from_secs(5)).await.is_some() {}
+    assert!(term.exit.is_some(), "the terminal ends with its sandbox");
+
+    // Started again: the same files, nothing else.
+    start(&server, &owner, &path).await;
+    let mut term = Term::open(&server, &owner, &path, 1, None).await;
+    assert_eq!(
+        term.run("ls -A | tr '\\n' ' '").await,
+        "hard.txt hello.py last.txt made.txt"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_outlives_its_websocket_and_a_flood_cannot_grow_memory() {
+    let server = Server::start().await;
+    let (owner, path) = workspace(&server).await;
+
+    // Not running: a terminal is refused with why.
+    let bearer = format!("Bearer {owner}");
+    let refused = connect(&server, &path, 1, None, &[("authorization", &bearer)]).await;
+    assert!(refused.is_err());
+    start(&server, &owner, &path).await;
+
+    // Burrow's own page without a cookie; no Origin (no browser) and no token; another
+    // site's page with the cookie; a terminal that is not.
+    let origin = server.base.clone();
+    let err = connect(&server, &path, 1, None, &[("origin", &origin)])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("401"), "{err}");
+    let cookie = format!("burrow_session={owner}");
+    let err = connect(&server, &path, 1, None, &[("cookie", &cookie)])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("403"), "{err}");
+    let err = connect(
+        &server,
+        &path,
+        1,
+        None,
+        &[("cookie", &cookie), ("origin", "http://evil.example")],
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("403"), "{err}");
+    let err = connect(&server, &path, 9, None, &[("authorization", &bearer)])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("400"), "{err}");
+    // Burrow's own page, with the cookie: accepted.
+    connect(
+        &server,
+        &path,
+        1,
+        None,
+        &[("cookie", &cookie), ("origin", &origin)],
+    )
+    .await
+    .expect("the platform's own page opens a terminal");
+
+    let mut term = Term::open(&server, &owner, &path, 1, None).await;
+    let shell = term.run("echo $$").await;
+    assert!(shell.parse::<u32>().is_ok(), "{shell}");
+    term.send(1, &[0, 100, 0, 30]).await;
+    assert_eq!(term.run("stty size").await, "30 100");
+
+    // Dropped and reconnected from the last offset: the same shell, nothing lost or
+    // shown twice (each frame's offset is checked to continue the last).
+    term.keys("echo before; sleep 1; echo after-the-drop\r")
+        .await;
+    term.until(0, "before\r\n").await;
+    let seen = term.seen;
+    let screen = term.screen.clone();
+    drop(term);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut term = Term::open(&server, &owner, &path, 1, Some(seen)).await;
+    term.screen = screen;
+    term.until(0, "after-the-drop").await;
+    assert_eq!(term.run("echo $$").await, shell, "the same shell");
+    let listed = server.get_json(&format!("{path}/terminals"), &owner).await;
+    assert_eq!(listed, json!([{"id": 1, "running": true}]));
+
+    // A new page (no offset) gets the kept output replayed, then live.
+    let mut fresh = Term::open(&server, &owner, &path, 1, None).await;
+    fresh.until(0, "after-the-drop").await;
+    drop(fresh);
+
+    // The flood: a viewer that stops acknowledging gets at most a window; the shell is
+    // paused, yet Ctrl-C reaches it at once.
+    term.ack = false;
+    let before = term.screen.len();
+    term.keys("cat /dev/urandom | base64\r").await;
+    while term.frame(Duration::from_secs(2)).await.is_some() {}
+    let got = term.screen.len() - before;
+    assert!(got > 1000, "the flood started: {got}");
+    assert!(
+        got as u64 <= burrow_service::workspaces::terminals::WINDOW + (64 << 10),
+        "a stalled viewer gets no more than a window: {got} bytes"
+    );
+    term.keys("\u{3}").await;
+    term.ack = true;
+    let seen = term.seen.to_be_bytes();
+    term.send(2, &seen).await;
+    let mark = term.screen.len();
+    term.keys("echo flood-over\r").await;
+    term.until(mark, "flood-over\r\n").await;
+    assert_eq!(
+        term.run("echo $$").await,
+        shell,
+        "Ctrl-C ended the flood, not the shell"
+    );
+
+    // `exit` ends the shell; the next connection starts a new one.
+    term.keys("exit 3\r").await;
+    while term.exit.is_none() {
+        term.frame(Duration::from_secs(10))
+            .await
+            .expect("the exit frame");
+    }
+    assert_eq!(term.exit, Some(3));
+    let mut term = Term::open(&server, &owner, &path, 1, None).await;
+    assert_ne!(term.run("echo $$").await, shell);
+    let resp = server
+        .api(Method::DELETE, &format!("{path}/terminals/1"), &owner, None)
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_keeps_a_workspace_running_until_its_lifetime_and_serve_restarts_adopt_it() {
+    let mut server = Server::start_with_env(&[
+        ("BURROW_WORKSPACES__IDLE_TIMEOUT_SECS", "6"),
+        ("BURROW_WORKSPACES__MAX_LIFETIME_SECS", "24"),
+    ])
+    .await;
+    let (owner, path) = workspace(&server).await;
+    let first = start(&server, &owner, &path).await;
+    let sandboxes = server.sandboxes_left();
+    let mut term = Term::open(&server, &owner, &path, 1, None).await;
+    let shell = term.run("echo $$").await;
+
+    // kill -9 of serve: the sandbox keeps running with its files, and is adopted.
+    server.kill_hard();
+    server.spawn().await;
+    let ws = server.get_json(&path, &owner).await;
+    assert_eq!(ws["status"], "running", "{ws}");
+    assert_eq!(ws["started_at"], first["started_at"], "the same run");
+    assert_eq!(
+        server.sandboxes_left(),
+        sandboxes,
+        "the same sandbox, no orphans"
+    );
+    let mut term = Term::open(&server, &owner, &path, 1, None).await;
+    let new_shell = term.run("echo $$; echo adopted > adopted.txt").await;
+    assert_ne!(
+        new_shell, shell,
+        "terminals end with the serve that ran them"
+    );
+    until_files(&server, &owner, &path, |f| {
+        f.contains(&"adopted.txt".to_owned())
+    })
+    .await;
+
+    // Output is not input: a program printing every 200 ms does not keep it running.
+    term.keys("while :; do date; sleep 0.2; done\r").await;
+    let ws = until(&server, &owner, &path, "stopped as idle", |w| {
+        w["status"] == "stopped"
+    })
+    .await;
+    assert!(ws["last_active_at"].is_string(), "{ws}");
+
+    // Input is: typing every second keeps it running past the idle timeout, until the
+    // lifetime ends it however busy.
+    let started = start(&server, &owner, &path).await;
+    let mut term = Term::open(&server, &owner, &path, 1, None).await;
+    let lifetime_ends = started["stops_at"].as_str().unwrap().to_owned();
+    let began = Instant::now();
+    loop {
+        term.keys(" ").await;
+        let ws = server.get_json(&path, &owner).await;
+        if ws["status"] != "running" {
+            break;
+        }
+        assert!(began.elapsed() < Duration::from_secs(60), "{ws}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert!(
+        began.elapsed() > Duration::from_secs(12),
+        "typing kept it past two idle timeouts: {:?}",
+        began.elapsed()
+    );
+    let ws = until(&server, &owner, &path, "stopped at its lifetime", |w| {
+        w["status"] == "stopped"
+    })
+    .await;
+    assert!(ws["stops_at"].is_null(), "{ws} (ended at {lifetime_ends})");
+    assert_eq!(
+        read(&server, &owner, &path, "adopted.txt").await,
+        "adopted\n"
+    );
+    let left = server.sandboxes_left();
+    assert!(left.is_empty(), "{left:?}");
+}
