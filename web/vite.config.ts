@@ -21,6 +21,8 @@ export default defineConfig({
       '/api': {
         target: backend,
         headers: { origin: backend },
+        // Workspace terminals are WebSockets.
+        ws: true,
       },
       '/healthz': backend,
       '/metrics': backend,

@@ -31,6 +31,7 @@ import type {
   Version,
   Workspace,
   WorkspaceFilePage,
+  WorkspaceTerminal,
   FileText,
 } from './types';
 
@@ -209,6 +210,13 @@ export const api = {
   workspace: (p: string, w: string) => request<Workspace>('GET', workspacePath(p, w)),
   createWorkspace: (p: string, name: string) => request<Workspace>('POST', `${projectPath(p)}/workspaces`, { json: { name } }),
   deleteWorkspace: (p: string, w: string) => request<void>('DELETE', workspacePath(p, w)),
+  /** Starts the workspace's sandbox; answers once it is ready. */
+  startWorkspace: (p: string, w: string) => request<Workspace>('POST', `${workspacePath(p, w)}/start`),
+  /** Stops the sandbox; the files stay. */
+  stopWorkspace: (p: string, w: string) => request<Workspace>('POST', `${workspacePath(p, w)}/stop`),
+  workspaceTerminals: (p: string, w: string) => request<WorkspaceTerminal[]>('GET', `${workspacePath(p, w)}/terminals`),
+  /** Ends a terminal's shell. */
+  closeTerminal: (p: string, w: string, n: number) => request<void>('DELETE', `${workspacePath(p, w)}/terminals/${n}`),
   workspaceFiles: (p: string, w: string, after = '') =>
     request<WorkspaceFilePage>('GET', `${workspacePath(p, w)}/files?limit=1000&after=${enc(after)}`),
   readFile,
@@ -238,6 +246,17 @@ export const appLogsUrl = (p: string, a: string) => `${appPath(p, a)}/logs`;
 export const openAppUrl = (a: string) => `/api/v1/apps/${enc(a)}/open`;
 /** Where a version's bundle can be downloaded. */
 export const downloadVersionUrl = (p: string, a: string, n: number) => `${appPath(p, a)}/versions/${n}/download`;
+
+/** Where terminal `n`'s WebSocket is: same origin, `from` the last output offset seen (none for a new page). */
+export function terminalUrl(p: string, w: string, n: number, from?: number | null, cols?: number, rows?: number): string {
+  const q = new URLSearchParams();
+  if (from !== undefined && from !== null) q.set('from', String(from));
+  if (cols) q.set('cols', String(cols));
+  if (rows) q.set('rows', String(rows));
+  const query = q.toString();
+  const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${window.location.host}${workspacePath(p, w)}/terminals/${n}${query ? `?${query}` : ''}`;
+}
 
 /** The request body for a new app or version: JSON for code and templates, multipart for files. */
 export function sourceBody(

@@ -3,6 +3,8 @@
 export type Role = 'owner' | 'editor' | 'viewer';
 export type AppStatus = 'stopped' | 'starting' | 'running' | 'stopping' | 'error';
 export type BuildStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+/** A workspace's sandbox: the same steps as an app's. */
+export type WorkspaceStatus = AppStatus;
 
 export interface User {
   id: string;
@@ -332,7 +334,7 @@ export interface ScriptTrial {
   traceback: string | null;
 }
 
-/** A person's workspace: files kept by Burrow. */
+/** A person's workspace: files kept by Burrow, and the sandbox that runs them. */
 export interface Workspace {
   id: string;
   name: string;
@@ -341,6 +343,25 @@ export interface Workspace {
   bytes: number;
   created_at: string;
   updated_at: string;
+  status: WorkspaceStatus;
+  /** Why the last start failed. */
+  error: string | null;
+  /** Times below are ms since the epoch. */
+  started_at: number | null;
+  /** The last input of a person: keystroke, save, run, file operation. */
+  last_active_at: number | null;
+  /** When it stops for idleness unless there is input (running only). */
+  idle_stops_at: number | null;
+  /** When its maximum lifetime ends it (running only). */
+  stops_at: number | null;
+  /** Files the sandbox made that Burrow refused to keep, with why. */
+  sync_problems: string[];
+}
+
+/** A terminal of a workspace, as the page reopens it after a reload. */
+export interface WorkspaceTerminal {
+  id: number;
+  running: boolean;
 }
 
 /** A file as the workspace's tree lists it. */

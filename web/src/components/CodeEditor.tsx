@@ -1,19 +1,24 @@
-// CodeMirror 6 Python editor with theme from CSS variables and optional error-line markers.
+// CodeMirror 6 Python editor with theme from CSS variables and optional error-line markers:
+// completion, closing brackets, find and replace, and multiple cursors.
 import { useEffect, useId, useRef } from 'react';
 import { python } from '@codemirror/lang-python';
 import { EditorState, RangeSetBuilder, StateEffect, StateField } from '@codemirror/state';
 import {
   Decoration,
   EditorView,
+  crosshairCursor,
   drawSelection,
   highlightActiveLine,
   highlightActiveLineGutter,
   highlightSpecialChars,
   keymap,
   lineNumbers,
+  rectangularSelection,
   type DecorationSet,
 } from '@codemirror/view';
 import { defaultKeymap, history, historyKeymap, indentWithTab } from '@codemirror/commands';
+import { autocompletion, closeBrackets, closeBracketsKeymap, completeAnyWord, completionKeymap } from '@codemirror/autocomplete';
+import { highlightSelectionMatches, search, searchKeymap } from '@codemirror/search';
 import { HighlightStyle, bracketMatching, foldGutter, indentOnInput, syntaxHighlighting } from '@codemirror/language';
 import { tags as t } from '@lezer/highlight';
 
@@ -37,11 +42,20 @@ const basicSetup = [
   foldGutter(),
   drawSelection(),
   EditorState.allowMultipleSelections.of(true),
+  // Alt-drag selects a rectangle (a cursor on each line); Ctrl/Cmd-click adds a cursor.
+  rectangularSelection(),
+  crosshairCursor(),
   indentOnInput(),
   syntaxHighlighting(highlight),
   bracketMatching(),
+  closeBrackets(),
+  // Python's keywords, builtins and names in scope come with python(); any word of the file too.
+  autocompletion(),
+  EditorState.languageData.of(() => [{ autocomplete: completeAnyWord }]),
+  search({ top: true }),
+  highlightSelectionMatches(),
   highlightActiveLine(),
-  keymap.of([...defaultKeymap, ...historyKeymap, indentWithTab]),
+  keymap.of([...closeBracketsKeymap, ...defaultKeymap, ...searchKeymap, ...historyKeymap, ...completionKeymap, indentWithTab]),
 ];
 
 const setMarked = StateEffect.define<number[]>();
@@ -76,6 +90,15 @@ const theme = EditorView.theme({
   '.cm-scroller': { fontFamily: 'var(--font-mono)', lineHeight: '1.6' },
   '.cm-error-line': { backgroundColor: 'var(--danger-soft)', boxShadow: 'inset 3px 0 0 var(--danger)' },
   '.cm-selectionBackground, &.cm-focused .cm-selectionBackground, ::selection': { backgroundColor: 'var(--selection) !important' },
+  '.cm-panels': { backgroundColor: 'var(--bg-subtle)', color: 'var(--fg)' },
+  '.cm-panels.cm-panels-top': { borderBottom: '1px solid var(--border)' },
+  '.cm-textfield': { backgroundColor: 'var(--bg-elevated)', color: 'var(--fg)', border: '1px solid var(--border-strong)', borderRadius: '4px' },
+  '.cm-button': { backgroundImage: 'none', backgroundColor: 'var(--bg-elevated)', color: 'var(--fg)', border: '1px solid var(--border-strong)', borderRadius: '4px' },
+  '.cm-searchMatch': { backgroundColor: 'var(--warning-soft)', outline: '1px solid var(--warning)' },
+  '.cm-searchMatch.cm-searchMatch-selected': { backgroundColor: 'var(--selection)' },
+  '.cm-selectionMatch': { backgroundColor: 'var(--code-active)', outline: '1px solid var(--border-strong)' },
+  '.cm-tooltip': { backgroundColor: 'var(--bg-elevated)', color: 'var(--fg)', border: '1px solid var(--border)' },
+  '.cm-tooltip-autocomplete > ul > li[aria-selected]': { backgroundColor: 'var(--accent)', color: 'var(--accent-fg, #fff)' },
 });
 
 export function CodeEditor({
@@ -139,7 +162,7 @@ export function CodeEditor({
     <>
       <div ref={host} className="code-editor" style={{ minHeight }} />
       <p id={hintId} className="small muted code-editor-hint">
-        Tab indents. To move on with the keyboard, press Escape, then Tab.
+        Tab indents. To move on with the keyboard, press Escape, then Tab. Ctrl/Cmd+F finds and replaces.
       </p>
     </>
   );

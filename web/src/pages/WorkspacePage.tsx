@@ -1,21 +1,31 @@
-// One workspace: its files on the left, the open file in the editor on the right. Saving
-// names the version the file was read at; if it changed meanwhile (another tab, another
-// save), the page says so and offers to reload it or to overwrite it.
+// One workspace: its files on the left, the open file in the editor on the right, its
+// terminals below. Saving names the version the file was read at; if it changed meanwhile
+// (another tab, another save), the page says so and offers to reload it or to overwrite it.
+// Opening the page starts the workspace's sandbox; files its programs write show up in the tree.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { Link, useParams } from 'react-router-dom';
 import { api, FileChanged } from '../api/endpoints';
-import type { WorkspaceFile } from '../api/types';
+import type { Workspace, WorkspaceFile, WorkspaceStatus } from '../api/types';
 import { useApi } from '../hooks/useApi';
 import { useProject } from '../hooks/useProject';
 import { useDocumentTitle } from '../hooks/useDocumentTitle';
+import { useNow } from '../hooks/useNow';
 import { Button, ButtonAnchor } from '../components/Button';
 import { CodeEditor } from '../components/CodeEditorLazy';
+import { Terminal, type TerminalHandle, type TerminalState } from '../components/TerminalLazy';
 import { FormError } from '../components/Field';
 import { ErrorState, NotFoundState, isNotFound } from '../components/States';
-import { Skeleton } from '../components/Spinner';
+import { Skeleton, Spinner } from '../components/Spinner';
+import { StatusBadge } from '../components/StatusBadge';
 import { Icon } from '../components/Icon';
 import { useToast } from '../components/Toast';
+import { ApiError, errorMessage } from '../api/client';
+import { runCommand } from '../lib/terminalProtocol';
 import { formatBytes } from './data/format';
+
+const MAX_TERMINALS = 8;
+/** Warn this long before the workspace stops. */
+const WARN_MS = 5 * 60_000;
 
 interface OpenFile {
   path: string;
@@ -25,6 +35,27 @@ interface OpenFile {
   text: string;
   /** Not UTF-8 text: not editable here. */
   binary: boolean;
+}
+
+const isPython = (path: string) => path.toLowerCase().endsWith('.py');
+
+/** Warnings that the workspace stops soon: for idleness, or at the end of its lifetime. */
+function stopWarnings(w: Workspace, now: number): string[] {
+  if (w.status !== 'running') return [];
+  const minutes = (at: number) => `${Math.max(1, Math.ceil((at - now) / 60_000))} min`;
+  const out: string[] = [];
+  const idleFirst = w.idle_stops_at !== null && (w.stops_at === null || w.idle_stops_at <= w.stops_at);
+  if (w.idle_stops_at !== null && idleFirst && w.idle_stops_at - now < WARN_MS) {
+    out.push(
+      `This workspace stops in ${minutes(w.idle_stops_at)}: nobody has used it for a while. Type anything in a terminal, or save a file, to keep it.`,
+    );
+  }
+  if (w.stops_at !== null && w.stops_at - now < WARN_MS) {
+    const hours = w.started_at !== null ? Math.round((w.stops_at - w.started_at) / 3_600_000) : 0;
+    const limit = hours > 0 ? ` (${hours}-hour limit)` : '';
+    out.push(`This workspace stops in ${minutes(w.stops_at)}${limit}; your files are kept.`);
+  }
+  return out;
 }
 
 /** Every file of the workspace, page after page. */
@@ -43,16 +74,75 @@ export function WorkspacePage() {
   const { project } = useProject();
   const { workspaceId = '' } = useParams();
   const toast = useToast();
-  const { data: workspace, error } = useApi(`workspace:${project.id}:${workspaceId}`, () => api.workspace(project.id, workspaceId));
-  const { data: files, reload } = useApi(`workspace-files:${project.id}:${workspaceId}`, () => allFiles(project.id, workspaceId));
+  const {
+    data: workspace,
+    error,
+    reload: refreshWorkspace,
+    setData: setWorkspace,
+  } = useApi(`workspace:${project.id}:${workspaceId}`, () => api.workspace(project.id, workspaceId), 10_000);
+  // The page starts the workspace as it opens: starting until that is asked.
+  const [starting, setStarting] = useState(true);
+  const [stopping, setStopping] = useState(false);
+  const [startError, setStartError] = useState<string | null>(null);
+  const status: WorkspaceStatus | undefined = starting ? 'starting' : stopping ? 'stopping' : workspace && (workspace.status ?? 'stopped');
+  const running = status === 'running';
+  const { data: files, reload } = useApi(
+    `workspace-files:${project.id}:${workspaceId}`,
+    () => allFiles(project.id, workspaceId),
+    running ? 3_000 : undefined,
+  );
   useDocumentTitle(workspace?.name ?? 'Workspace', project.name);
+  const now = useNow(10_000);
   const [open, setOpen] = useState<OpenFile | null>(null);
   const [changed, setChanged] = useState<FileChanged | null>(null);
   const [saving, setSaving] = useState(false);
   const [newPath, setNewPath] = useState('');
   const [problem, setProblem] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
   const dirty = open !== null && open.text !== open.saved;
+  const openRef = useRef(open);
+  openRef.current = open;
   const savingNow = useRef(false);
+  /** A move in progress: the tree may miss the open file for a moment. */
+  const moving = useRef(false);
+  /** The open file's version being fetched after it changed in the workspace. */
+  const refreshing = useRef<string | null>(null);
+
+  const start = useCallback(async () => {
+    setStarting(true);
+    setStartError(null);
+    try {
+      setWorkspace(await api.startWorkspace(project.id, workspaceId));
+    } catch (e) {
+      setStartError(errorMessage(e));
+      void refreshWorkspace();
+    } finally {
+      setStarting(false);
+    }
+  }, [project.id, workspaceId, setWorkspace, refreshWorkspace]);
+
+  const stop = async () => {
+    setStopping(true);
+    try {
+      setWorkspace(await api.stopWorkspace(project.id, workspaceId));
+    } catch (e) {
+      toast.error(e);
+      void refreshWorkspace();
+    } finally {
+      setStopping(false);
+    }
+  };
+
+  // Start it once, when the page first has it.
+  const autoStarted = useRef<string | null>(null);
+  const loaded = workspace !== undefined;
+  const alreadyRunning = workspace?.status === 'running';
+  useEffect(() => {
+    if (!loaded || autoStarted.current === workspaceId) return;
+    autoStarted.current = workspaceId;
+    if (alreadyRunning) setStarting(false);
+    else void start();
+  }, [loaded, alreadyRunning, start, workspaceId]);
 
   // Leaving the page with unsaved text asks first.
   useEffect(() => {
@@ -67,6 +157,7 @@ export function WorkspacePage() {
   const openFile = async (path: string) => {
     if (!leaveOpen(`Open ${path}`)) return;
     setProblem(null);
+    setNotice(null);
     setChanged(null);
     try {
       const file = await api.readFile(project.id, workspaceId, path);
@@ -76,10 +167,11 @@ export function WorkspacePage() {
     }
   };
 
+  /** Saves the open file; true once it is saved. */
   const save = useCallback(
-    async (over: number | 'any' | null = open?.version ?? null) => {
+    async (over: number | 'any' | null = open?.version ?? null): Promise<boolean> => {
       // One save at a time, and only of a text file.
-      if (!open || open.binary || savingNow.current) return;
+      if (!open || open.binary || savingNow.current) return false;
       savingNow.current = true;
       setSaving(true);
       setProblem(null);
@@ -90,9 +182,11 @@ export function WorkspacePage() {
         setOpen((cur) => (cur && cur.path === sent.path ? { ...cur, version, saved: sent.text } : cur));
         setChanged(null);
         void reload();
+        return true;
       } catch (e) {
         if (e instanceof FileChanged) setChanged(e);
         else setProblem((e as Error).message);
+        return false;
       } finally {
         savingNow.current = false;
         setSaving(false);
@@ -113,6 +207,155 @@ export function WorkspacePage() {
     return () => window.removeEventListener('keydown', onKey);
   }, [save, dirty]);
 
+  // The tree follows the workspace (programs in the sandbox write files too). An open file
+  // that changed there is reloaded if it has no unsaved edits; if it is gone, it closes.
+  // The file itself is asked first: a list that crossed a save or a new file may be stale.
+  useEffect(() => {
+    if (!files || !open || savingNow.current || moving.current || changed || open.text !== open.saved) return;
+    const entry = files.find((f) => f.path === open.path);
+    if (entry && entry.version <= open.version) return;
+    const key = `${open.path}@${entry?.version ?? 'gone'}`;
+    if (refreshing.current === key) return;
+    refreshing.current = key;
+    const { path, version } = open;
+    // Only if nothing was typed, saved or opened meanwhile.
+    const untouched = (cur: OpenFile | null): cur is OpenFile =>
+      cur !== null && cur.path === path && cur.version === version && cur.text === cur.saved;
+    api
+      .readFile(project.id, workspaceId, path)
+      .then((file) => {
+        if (!untouched(openRef.current) || file.version <= version) return;
+        const fresh = { path, version: file.version, saved: file.text, text: file.text, binary: file.binary };
+        setOpen((cur) => (untouched(cur) ? fresh : cur));
+      })
+      .catch((e: unknown) => {
+        // Anything but "not found" waits for the next poll.
+        if (!(e instanceof ApiError && e.isNotFound) || !untouched(openRef.current)) return;
+        setOpen((cur) => (untouched(cur) ? null : cur));
+        setNotice(`${path} was deleted or moved in the workspace.`);
+      })
+      .finally(() => {
+        if (refreshing.current === key) refreshing.current = null;
+      });
+  }, [files, open, changed, project.id, workspaceId]);
+
+  // Terminals: the tabs that exist, the one in front, and a way to type into each.
+  const [terminals, setTerminals] = useState<number[]>([]);
+  const [active, setActive] = useState<number | null>(null);
+  /** The terminal in front: the chosen one while it exists, else the first. */
+  const front = active !== null && terminals.includes(active) ? active : (terminals[0] ?? null);
+  const handles = useRef(new Map<number, TerminalHandle>());
+  const pending = useRef(new Map<number, { input: string[]; focus: boolean }>());
+  const handleRefs = useRef(new Map<number, (h: TerminalHandle | null) => void>());
+
+  /** A stable ref callback for terminal n: keeps its handle and flushes what waited for it. */
+  const handleRef = (n: number) => {
+    let fn = handleRefs.current.get(n);
+    if (!fn) {
+      fn = (h) => {
+        if (!h) {
+          handles.current.delete(n);
+          return;
+        }
+        handles.current.set(n, h);
+        const waiting = pending.current.get(n);
+        pending.current.delete(n);
+        for (const text of waiting?.input ?? []) h.send(text);
+        if (waiting?.focus) h.focus();
+      };
+      handleRefs.current.set(n, fn);
+    }
+    return fn;
+  };
+
+  /** Types into terminal n, opening it first if needed. */
+  const toTerminal = (n: number, what: { input?: string; focus?: boolean }) => {
+    setTerminals((cur) => (cur.includes(n) ? cur : [...cur, n].sort((a, b) => a - b)));
+    setActive(n);
+    const h = handles.current.get(n);
+    if (h) {
+      if (what.input) h.send(what.input);
+      if (what.focus) h.focus();
+      return;
+    }
+    const waiting = pending.current.get(n) ?? { input: [], focus: false };
+    if (what.input) waiting.input.push(what.input);
+    waiting.focus ||= Boolean(what.focus);
+    pending.current.set(n, waiting);
+  };
+
+  // A running workspace reopens the terminals it has (a reload reattaches to them), or one.
+  useEffect(() => {
+    if (!running) {
+      setTerminals([]);
+      setActive(null);
+      pending.current.clear();
+      return;
+    }
+    let gone = false;
+    const show = (ids: number[]) => {
+      if (gone) return;
+      setTerminals((cur) => {
+        const all = [...new Set([...cur, ...ids])].sort((a, b) => a - b);
+        return all.length > 0 ? all : [1];
+      });
+    };
+    api
+      .workspaceTerminals(project.id, workspaceId)
+      .then((list) => show(list.map((t) => t.id).filter((id) => id >= 1 && id <= MAX_TERMINALS)))
+      .catch(() => show([]));
+    return () => {
+      gone = true;
+    };
+  }, [running, project.id, workspaceId]);
+
+  const addTerminal = () => {
+    const n = Array.from({ length: MAX_TERMINALS }, (_, i) => i + 1).find((id) => !terminals.includes(id));
+    if (n !== undefined) toTerminal(n, { focus: true });
+  };
+
+  const closeTerminal = async (n: number) => {
+    // The tab goes first, so it does not reconnect to the shell that is ending.
+    const rest = terminals.filter((id) => id !== n);
+    const i = terminals.indexOf(n);
+    setTerminals(rest);
+    if (front === n) setActive(rest[Math.min(i, rest.length - 1)] ?? null);
+    pending.current.delete(n);
+    try {
+      await api.closeTerminal(project.id, workspaceId, n);
+    } catch (e) {
+      toast.error(e);
+    }
+  };
+
+  const onTerminalState = (state: TerminalState) => {
+    // A lost terminal may mean the workspace stopped: look now rather than at the next poll.
+    if (state === 'reconnecting') void refreshWorkspace();
+  };
+
+  /** Runs the open Python file in the terminal in front (terminal 1 if none), saving it first. */
+  const run = async () => {
+    if (!open || open.binary || !isPython(open.path) || !running) return;
+    if (open.text !== open.saved && !(await save())) return;
+    toTerminal(front ?? 1, { input: runCommand(open.path) });
+  };
+
+  // Ctrl+` puts the keyboard in the terminal in front.
+  const focusTerminal = useRef<() => void>(() => {});
+  focusTerminal.current = () => {
+    if (running) toTerminal(front ?? 1, { focus: true });
+  };
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.ctrlKey && !e.altKey && !e.metaKey && (e.code === 'Backquote' || e.key === '`')) {
+        e.preventDefault();
+        focusTerminal.current();
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, []);
+
   const create = async (e: React.FormEvent) => {
     e.preventDefault();
     const path = newPath.trim();
@@ -132,6 +375,7 @@ export function WorkspacePage() {
   const rename = async (path: string) => {
     const to = window.prompt(`Move or rename ${path} to:`, path)?.trim();
     if (!to || to === path) return;
+    moving.current = true;
     try {
       await api.moveFile(project.id, workspaceId, path, to);
       await reload();
@@ -140,6 +384,8 @@ export function WorkspacePage() {
       setOpen((cur) => (cur && cur.path === path ? { ...cur, path: to, version: moved?.version ?? cur.version } : cur));
     } catch (err) {
       toast.error(err);
+    } finally {
+      moving.current = false;
     }
   };
 
@@ -164,13 +410,16 @@ export function WorkspacePage() {
     );
   }
   if (error) return <ErrorState error={error} title="Could not load the workspace" />;
-  if (!workspace) {
+  if (!workspace || !status) {
     return (
       <div className="page" aria-busy="true">
         <Skeleton width="30%" height={24} />
       </div>
     );
   }
+  const failure = startError ?? (workspace.status === 'error' ? (workspace.error ?? 'The workspace could not start.') : null);
+  const warnings = stopWarnings(workspace, now);
+  const canRun = open !== null && !open.binary && isPython(open.path);
 
   return (
     <div className="page">
@@ -182,11 +431,58 @@ export function WorkspacePage() {
           <h1 className="page-title">{workspace.name}</h1>
         </div>
         <div className="row">
+          <StatusBadge status={status} testId="workspace-status" />
+          {status === 'starting' && (
+            <span className="muted workspace-starting" role="status" data-testid="workspace-starting">
+              <Spinner size={14} /> Starting workspace…
+            </span>
+          )}
+          {status === 'running' && (
+            <Button icon={<Icon name="stop" />} onClick={() => void stop()}>
+              Stop
+            </Button>
+          )}
+          {(status === 'stopped' || status === 'error') && (
+            <Button variant="primary" icon={<Icon name="play" />} onClick={() => void start()}>
+              Start
+            </Button>
+          )}
           <ButtonAnchor href={api.workspaceZipUrl(project.id, workspaceId)} icon={<Icon name="download" />}>
             Download .zip
           </ButtonAnchor>
         </div>
       </div>
+      {failure && status !== 'starting' && status !== 'running' && (
+        <div className="callout callout-danger" role="alert" data-testid="workspace-error">
+          <p className="callout-title">
+            <Icon name="alert" /> The workspace could not start
+          </p>
+          <p>{failure}</p>
+        </div>
+      )}
+      {warnings.length > 0 && (
+        <div className="callout callout-warning" role="status" data-testid="workspace-stop-warning">
+          {warnings.map((w) => (
+            <p key={w}>
+              <Icon name="clock" /> {w}
+            </p>
+          ))}
+        </div>
+      )}
+      {(workspace.sync_problems ?? []).length > 0 && (
+        <div className="callout callout-warning" role="status" data-testid="sync-problems">
+          <p className="callout-title">
+            <Icon name="alert" /> Some files made in the workspace were not kept
+          </p>
+          <ul className="workspace-sync-problems">
+            {workspace.sync_problems.map((p) => (
+              <li key={p} className="mono small">
+                {p}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
       <div className="workspace">
         <aside className="panel workspace-files" aria-label="Files">
           <form className="row" onSubmit={(e) => void create(e)}>
@@ -224,68 +520,145 @@ export function WorkspacePage() {
             </ul>
           )}
         </aside>
-        <section className="panel workspace-editor" aria-label="Editor">
-          {open ? (
-            <>
-              <div className="panel-header">
-                <h2 className="panel-title mono">{open.path}</h2>
-                <div className="row">
-                  <span className="muted" role="status">
-                    {saving ? 'Saving…' : dirty ? 'Unsaved changes' : `Saved (version ${open.version})`}
-                  </span>
-                  <Button variant="primary" size="sm" loading={saving} disabled={!dirty} onClick={() => void save()}>
-                    Save
-                  </Button>
-                </div>
-              </div>
-              {changed && (
-                <div className="callout callout-danger" role="alert">
-                  <p>
-                    {changed.current
-                      ? `${open.path} was changed elsewhere since you opened it (it is at version ${changed.current.version} now). Reload their text, or overwrite it with yours.`
-                      : `${open.path} was deleted elsewhere since you opened it. Make it again with your text, or leave it deleted.`}
-                  </p>
+        <div className="workspace-main">
+          <section className="panel workspace-editor" aria-label="Editor">
+            {open ? (
+              <>
+                <div className="panel-header">
+                  <h2 className="panel-title mono">{open.path}</h2>
                   <div className="row">
-                    {!changed.current && (
-                      <Button size="sm" variant="primary" onClick={() => void save(null)}>
-                        Make it again
+                    <span className="muted" role="status" data-testid="save-state">
+                      {saving ? 'Saving…' : dirty ? 'Unsaved changes' : `Saved (version ${open.version})`}
+                    </span>
+                    <Button variant="primary" size="sm" loading={saving} disabled={!dirty} onClick={() => void save()}>
+                      Save
+                    </Button>
+                    {canRun && (
+                      <Button
+                        size="sm"
+                        icon={<Icon name="play" />}
+                        disabled={!running || saving}
+                        title={running ? `Save and run python3 ${open.path} in the terminal` : 'Start the workspace to run files'}
+                        onClick={() => void run()}
+                      >
+                        Run
                       </Button>
                     )}
-                    <Button
-                      size="sm"
-                      hidden={!changed.current}
-                      onClick={() => {
-                        if (changed.current) {
-                          const text = changed.current.content ?? '';
-                          setOpen({ ...open, version: changed.current.version, saved: text, text, binary: changed.current.content === null });
-                        }
-                        setChanged(null);
-                      }}
-                    >
-                      Reload theirs
-                    </Button>
-                    <Button size="sm" variant="danger" hidden={!changed.current} onClick={() => void save(changed.current?.version ?? null)}>
-                      Overwrite with mine
-                    </Button>
                   </div>
                 </div>
-              )}
-              {open.binary ? (
-                <p className="muted">This file is not text: download the workspace to open it.</p>
+                {changed && (
+                  <div className="callout callout-danger" role="alert">
+                    <p>
+                      {changed.current
+                        ? `${open.path} was changed elsewhere since you opened it (it is at version ${changed.current.version} now). Reload their text, or overwrite it with yours.`
+                        : `${open.path} was deleted elsewhere since you opened it. Make it again with your text, or leave it deleted.`}
+                    </p>
+                    <div className="row">
+                      {!changed.current && (
+                        <Button size="sm" variant="primary" onClick={() => void save(null)}>
+                          Make it again
+                        </Button>
+                      )}
+                      <Button
+                        size="sm"
+                        hidden={!changed.current}
+                        onClick={() => {
+                          if (changed.current) {
+                            const text = changed.current.content ?? '';
+                            setOpen({ ...open, version: changed.current.version, saved: text, text, binary: changed.current.content === null });
+                          }
+                          setChanged(null);
+                        }}
+                      >
+                        Reload theirs
+                      </Button>
+                      <Button size="sm" variant="danger" hidden={!changed.current} onClick={() => void save(changed.current?.version ?? null)}>
+                        Overwrite with mine
+                      </Button>
+                    </div>
+                  </div>
+                )}
+                {open.binary ? (
+                  <p className="muted">This file is not text: download the workspace to open it.</p>
+                ) : (
+                  <CodeEditor
+                    value={open.text}
+                    onChange={(text: string) => setOpen((cur) => (cur ? { ...cur, text } : cur))}
+                    ariaLabel={`Editing ${open.path}`}
+                    minHeight={420}
+                  />
+                )}
+              </>
+            ) : (
+              <p className="muted" role={notice ? 'status' : undefined}>
+                {notice ? `${notice} ` : ''}Open a file on the left, or make a new one.
+              </p>
+            )}
+            <FormError>{problem}</FormError>
+          </section>
+          <section className="panel workspace-terminals" aria-label="Terminals">
+            <div className="terminal-bar">
+              <div className="terminal-tabs" role="tablist" aria-label="Terminals">
+                {terminals.map((n) => (
+                  <span key={n} className="terminal-tab" data-active={n === front || undefined}>
+                    <button
+                      type="button"
+                      role="tab"
+                      id={`terminal-tab-${n}`}
+                      aria-selected={n === front}
+                      aria-controls={`terminal-panel-${n}`}
+                      className="terminal-tab-label"
+                      onClick={() => toTerminal(n, { focus: true })}
+                    >
+                      Terminal {n}
+                    </button>
+                    <button type="button" className="terminal-tab-close" aria-label={`Close terminal ${n}`} title="Close (ends its shell)" onClick={() => void closeTerminal(n)}>
+                      <Icon name="x" size={12} />
+                    </button>
+                  </span>
+                ))}
+              </div>
+              <Button
+                size="sm"
+                variant="ghost"
+                aria-label="New terminal"
+                title="New terminal"
+                icon={<Icon name="plus" />}
+                disabled={!running || terminals.length >= MAX_TERMINALS}
+                onClick={addTerminal}
+              />
+              <span className="small muted terminal-hint">Ctrl+` for the terminal</span>
+            </div>
+            {running ? (
+              terminals.length > 0 ? (
+                <div className="terminal-panes">
+                  {terminals.map((n) => (
+                    <div
+                      key={n}
+                      role="tabpanel"
+                      id={`terminal-panel-${n}`}
+                      aria-labelledby={`terminal-tab-${n}`}
+                      className="terminal-pane"
+                      data-active={n === front}
+                    >
+                      <Terminal project={project.id} workspace={workspaceId} n={n} ref={handleRef(n)} onStateChange={onTerminalState} />
+                    </div>
+                  ))}
+                </div>
               ) : (
-                <CodeEditor
-                  value={open.text}
-                  onChange={(text: string) => setOpen((cur) => (cur ? { ...cur, text } : cur))}
-                  ariaLabel={`Editing ${open.path}`}
-                  minHeight={420}
-                />
-              )}
-            </>
-          ) : (
-            <p className="muted">Open a file on the left, or make a new one.</p>
-          )}
-          <FormError>{problem}</FormError>
-        </section>
+                <p className="muted">No terminal open: + opens one.</p>
+              )
+            ) : status === 'starting' ? (
+              <p className="muted">The terminals open once the workspace is running.</p>
+            ) : status === 'stopping' ? (
+              <p className="muted">Stopping…</p>
+            ) : (
+              <p className="muted" data-testid="workspace-stopped">
+                The workspace is stopped. Start it to use terminals and Run; your files are kept.
+              </p>
+            )}
+          </section>
+        </div>
       </div>
     </div>
   );

@@ -1,19 +1,21 @@
-// Your workspaces in the project: make one, open one, delete one.
+// Your workspaces in the project: make one, open, start or stop one, delete one.
 import { useState } from 'react';
 import { Link, useNavigate } from 'react-router-dom';
 import { api } from '../api/endpoints';
+import type { Workspace } from '../api/types';
 import { useApi } from '../hooks/useApi';
 import { useProject } from '../hooks/useProject';
 import { useDocumentTitle } from '../hooks/useDocumentTitle';
 import { useNow } from '../hooks/useNow';
-import { Button } from '../components/Button';
+import { Button, ButtonLink } from '../components/Button';
+import { StatusBadge } from '../components/StatusBadge';
 import { FormError, TextField } from '../components/Field';
 import { EmptyState, ErrorState } from '../components/States';
 import { Skeleton } from '../components/Spinner';
 import { Icon } from '../components/Icon';
 import { useToast } from '../components/Toast';
 import { canEditApps } from '../lib/roles';
-import { formatRelative } from '../lib/time';
+import { formatAbsolute, formatRelative } from '../lib/time';
 import { formatBytes } from './data/format';
 
 export function WorkspacesPage() {
@@ -23,7 +25,9 @@ export function WorkspacesPage() {
   const navigate = useNavigate();
   const toast = useToast();
   const now = useNow(30_000);
-  const { data: workspaces, error, reload } = useApi(`workspaces:${project.id}`, () => api.workspaces(project.id));
+  const { data: workspaces, error, reload, setData } = useApi(`workspaces:${project.id}`, () => api.workspaces(project.id), 15_000);
+  /** Workspaces being started or stopped from here. */
+  const [busy, setBusy] = useState<Record<string, 'start' | 'stop'>>({});
   const [name, setName] = useState('');
   const [creating, setCreating] = useState(false);
   const [createError, setCreateError] = useState<Error | null>(null);
@@ -39,6 +43,19 @@ export function WorkspacesPage() {
       setCreateError(err as Error);
     } finally {
       setCreating(false);
+    }
+  };
+
+  const lifecycle = async (w: Workspace, action: 'start' | 'stop') => {
+    setBusy((b) => ({ ...b, [w.id]: action }));
+    try {
+      const next = action === 'start' ? await api.startWorkspace(project.id, w.id) : await api.stopWorkspace(project.id, w.id);
+      setData((list) => (list ?? []).map((x) => (x.id === next.id ? next : x)));
+    } catch (err) {
+      toast.error(err);
+      void reload();
+    } finally {
+      setBusy(({ [w.id]: _, ...rest }) => rest);
     }
   };
 
@@ -108,27 +125,56 @@ export function WorkspacesPage() {
                 <th scope="col" className="num">Files</th>
                 <th scope="col" className="num">Size</th>
                 <th scope="col">Last change</th>
+                <th scope="col">Status</th>
+                <th scope="col">Last active</th>
                 <th scope="col">
                   <span className="sr-only">Actions</span>
                 </th>
               </tr>
             </thead>
             <tbody>
-              {workspaces.map((w) => (
-                <tr key={w.id}>
-                  <td>
-                    <Link to={`/projects/${project.id}/workspaces/${w.id}`}>{w.name}</Link>
-                  </td>
-                  <td className="num">{w.files}</td>
-                  <td className="num">{formatBytes(w.bytes)}</td>
-                  <td>{formatRelative(w.updated_at, now)}</td>
-                  <td>
-                    <Button size="sm" variant="ghost" icon={<Icon name="trash" />} onClick={() => void remove(w.id, w.name)}>
-                      Delete
-                    </Button>
-                  </td>
-                </tr>
-              ))}
+              {workspaces.map((w) => {
+                const status = busy[w.id] === 'start' ? 'starting' : busy[w.id] === 'stop' ? 'stopping' : (w.status ?? 'stopped');
+                const active = w.last_active_at ? new Date(w.last_active_at).toISOString() : null;
+                return (
+                  <tr key={w.id}>
+                    <td>
+                      <Link to={`/projects/${project.id}/workspaces/${w.id}`}>{w.name}</Link>
+                    </td>
+                    <td className="num">{w.files}</td>
+                    <td className="num">{formatBytes(w.bytes)}</td>
+                    <td>{formatRelative(w.updated_at, now)}</td>
+                    <td>
+                      <StatusBadge status={status} />
+                    </td>
+                    <td title={formatAbsolute(active)}>{formatRelative(active, now)}</td>
+                    <td>
+                      <div className="row">
+                        <ButtonLink size="sm" to={`/projects/${project.id}/workspaces/${w.id}`} icon={<Icon name="code" />}>
+                          Open
+                        </ButtonLink>
+                        {status === 'running' ? (
+                          <Button size="sm" icon={<Icon name="stop" />} onClick={() => void lifecycle(w, 'stop')}>
+                            Stop
+                          </Button>
+                        ) : (
+                          <Button
+                            size="sm"
+                            icon={<Icon name="play" />}
+                            loading={status === 'starting' || status === 'stopping'}
+                            onClick={() => void lifecycle(w, 'start')}
+                          >
+                            Start
+                          </Button>
+                        )}
+                        <Button size="sm" variant="ghost" icon={<Icon name="trash" />} onClick={() => void remove(w.id, w.name)}>
+                          Delete
+                        </Button>
+                      </div>
+                    </td>
+                  </tr>
+                );
+              })}
             </tbody>
           </table>
         </section>
