@@ -66,6 +66,7 @@ bench: web
 	PATH="$$PATH:/usr/sbin" ./target/release/egress_proxy 5
 	bash scripts/with-postgres.sh ./target/release/data_bridge 5
 	bash scripts/with-postgres.sh ./target/release/transform_job 3
+	./target/release/workspace_terminal 500
 
 # Re-pins the base environment after crates/burrow-envs/base/requirements.in changes.
 base-lock: deps

@@ -130,9 +130,8 @@ def best(fn, rounds):
     }
 
     impl Setup {
+        /// The data folder, the base environment built, and the data made as Parquet.
         pub fn new() -> Self {
-            let burrow =
-                std::env::var("BURROW_BIN").unwrap_or_else(|_| "target/release/burrow".into());
             let target = std::env::current_dir().unwrap().join("target");
             let bench_python = target.join("bench-venv/bin/python");
             assert!(
@@ -140,6 +139,26 @@ def best(fn, rounds):
                 "{} is missing: run scripts/install-bench-deps.sh",
                 bench_python.display()
             );
+            let mut setup = Self::base();
+            setup.bench_python = bench_python;
+            setup.parquet = setup.dir.path().join("bench.parquet");
+            python(
+                &setup.base_python,
+                MAKE,
+                &[setup.parquet.to_str().unwrap(), &ROWS.to_string()],
+            );
+            println!(
+                "data: {ROWS} rows × 6 columns, {:.1} MB of Parquet (zstd)",
+                std::fs::metadata(&setup.parquet).unwrap().len() as f64 / 1e6
+            );
+            setup
+        }
+
+        /// A private data folder and the base environment built; no data.
+        pub fn base() -> Self {
+            let burrow =
+                std::env::var("BURROW_BIN").unwrap_or_else(|_| "target/release/burrow".into());
+            let target = std::env::current_dir().unwrap().join("target");
             let dir = tempfile::Builder::new()
                 .prefix("burrow-bench-data")
                 .tempdir_in(&target)
@@ -154,7 +173,7 @@ def best(fn, rounds):
                 burrow,
                 envs: target.join("bench-envs"),
                 base_python: PathBuf::new(),
-                bench_python,
+                bench_python: PathBuf::new(),
                 parquet: PathBuf::new(),
             };
             let built = setup
@@ -172,16 +191,6 @@ def best(fn, rounds):
                 .map(|e| e.path().join("bin/python"))
                 .find(|p| p.exists())
                 .expect("the base environment is built");
-            setup.parquet = setup.dir.path().join("bench.parquet");
-            python(
-                &setup.base_python,
-                MAKE,
-                &[setup.parquet.to_str().unwrap(), &ROWS.to_string()],
-            );
-            println!(
-                "data: {ROWS} rows × 6 columns, {:.1} MB of Parquet (zstd)",
-                std::fs::metadata(&setup.parquet).unwrap().len() as f64 / 1e6
-            );
             setup
         }
 
@@ -198,62 +207,9 @@ def best(fn, rounds):
 
         /// `burrow serve` with an account and a project, the data uploaded as table `bench`.
         pub async fn serve(&self, settings: &[(&str, &str)]) -> Served {
-            let port = free_port();
-            let serve = Killed(
-                self.cmd(&["serve"])
-                    .envs(settings.iter().copied())
-                    .env("BURROW_LISTEN", format!("127.0.0.1:{port}"))
-                    .env("BURROW_APPS_LISTEN", format!("127.0.0.1:{}", free_port()))
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .unwrap(),
-            );
-            let base = format!("http://127.0.0.1:{port}");
-            let client = reqwest::Client::new();
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while client
-                .get(format!("{base}/readyz"))
-                .send()
-                .await
-                .map(|r| r.status() != 200)
-                .unwrap_or(true)
-            {
-                assert!(
-                    Instant::now() < deadline,
-                    "burrow serve did not become ready"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            let mut served = Served {
-                base,
-                client,
-                token: String::new(),
-                project: String::new(),
-                _serve: serve,
-            };
-            served.token = served
-                .call(
-                    reqwest::Method::POST,
-                    "/api/v1/auth/register",
-                    Some(json!({"email": "bench@example.com", "password": "a long enough passphrase", "name": "Bench"})),
-                    201,
-                )
-                .await["token"]
-                .as_str()
-                .unwrap()
-                .to_owned();
-            served.project = served
-                .call(
-                    reqwest::Method::POST,
-                    "/api/v1/projects",
-                    Some(json!({"name": "Bench"})),
-                    201,
-                )
-                .await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned();
+            let mut cmd = self.cmd(&["serve"]);
+            cmd.envs(settings.iter().copied());
+            let served = serve(cmd).await;
             let form = reqwest::multipart::Form::new().text("name", "bench").part(
                 "file",
                 reqwest::multipart::Part::bytes(std::fs::read(&self.parquet).unwrap())
@@ -285,6 +241,66 @@ def best(fn, rounds):
         fn default() -> Self {
             Self::new()
         }
+    }
+
+    /// `cmd` (a `burrow serve` with its data folder set) on free ports, once it is ready,
+    /// with an account signed in and a project.
+    pub async fn serve(mut cmd: Command) -> Served {
+        let port = free_port();
+        let serve = Killed(
+            cmd.env("BURROW_LISTEN", format!("127.0.0.1:{port}"))
+                .env("BURROW_APPS_LISTEN", format!("127.0.0.1:{}", free_port()))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .map(|r| r.status() != 200)
+            .unwrap_or(true)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "burrow serve did not become ready"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut served = Served {
+            base,
+            client,
+            token: String::new(),
+            project: String::new(),
+            _serve: serve,
+        };
+        served.token = served
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/auth/register",
+                Some(json!({"email": "bench@example.com", "password": "a long enough passphrase", "name": "Bench"})),
+                201,
+            )
+            .await["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        served.project = served
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/projects",
+                Some(json!({"name": "Bench"})),
+                201,
+            )
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        served
     }
 
     /// A running `burrow serve`, signed in, with a project.

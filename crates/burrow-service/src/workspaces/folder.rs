@@ -4,7 +4,8 @@
 //! links to `/etc/passwd` or to Burrow's data folder, FIFOs that block a reader, sockets,
 //! devices, hard links, huge files, folders nested without end. So every path is opened
 //! with `openat2` beneath the folder with no symbolic link, magic link or other mount
-//! on the way, and a file only after `fstat` says it is a regular file (a FIFO is opened
+//! on the way, and a file only after `fstat` says it is a regular file with one name (a
+//! hard link is not read, wherever it leads; a FIFO is opened
 //! non-blocking first, so it cannot hang the opener). A file is read up to a limit and
 //! no further. Files and folders Burrow makes there are made as the folder's owner (the
 //! sandbox's user, which is also the only user its file system, mounted in the
@@ -125,7 +126,7 @@ impl Folder {
             Err(e) => return Err(io(e)),
         };
         let stat = rustix::fs::fstat(&file).map_err(io)?;
-        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile || stat.st_nlink > 1 {
             return Ok(None);
         }
         if stat.st_size as u64 > max {
@@ -341,6 +342,12 @@ fn walk(
             why: why.to_owned(),
         };
         match FileType::from_raw_mode(stat.st_mode) {
+            // Another name of a file may lead anywhere the sandbox could link from.
+            FileType::RegularFile if stat.st_nlink > 1 => {
+                found.push(skipped(
+                    "a file with several names (a hard link) is not kept: copy it instead",
+                ));
+            }
             FileType::RegularFile => found.push(Found::File {
                 path,
                 stamp: Stamp::of(&stat),
@@ -393,6 +400,8 @@ mod tests {
         std::fs::write(work.join("__pycache__/a.pyc"), "x").unwrap();
         std::os::unix::fs::symlink("/etc/passwd", work.join("passwd")).unwrap();
         std::os::unix::fs::symlink("/", work.join("host")).unwrap();
+        std::fs::write(work.join("one"), "1").unwrap();
+        std::fs::hard_link(work.join("one"), work.join("two")).unwrap();
         rustix::fs::mknodat(
             CWD,
             work.join("fifo"),
@@ -419,7 +428,8 @@ mod tests {
                 Found::File { .. } => None,
             })
             .collect();
-        assert_eq!(skipped, ["fifo", "host", "passwd", "sock"]);
+        assert_eq!(skipped, ["fifo", "host", "one", "passwd", "sock", "two"]);
+        assert_eq!(folder.read("two", 1 << 20).unwrap(), None);
         // Reading through a link, or a FIFO, gives nothing and does not block.
         assert_eq!(folder.read("passwd", 1 << 20).unwrap(), None);
         assert_eq!(folder.read("host/etc/passwd", 1 << 20).unwrap(), None);
