@@ -112,6 +112,16 @@ export function Terminal({
       scrollback: 5000,
       theme: theme(dark.matches),
       minimumContrastRatio: dark.matches ? 1 : 4.5,
+      // Links a program writes with escape sequences (OSC 8) open as typed ones do:
+      // http(s) only.
+      linkHandler: {
+        activate: (event, uri) => {
+          const url = safeLink(uri);
+          if (!url) return;
+          event.preventDefault();
+          window.open(url, '_blank', 'noopener,noreferrer');
+        },
+      },
     });
     const fit = new FitAddon();
     term.loadAddon(fit);
@@ -172,9 +182,13 @@ export function Terminal({
       ws.binaryType = 'arraybuffer';
       socket = ws;
       let openedAt = 0;
-      const acker = new Acker((offset) => {
+      const ackTo = (offset: number) => {
         if (ws.readyState === WebSocket.OPEN) ws.send(encodeAck(offset));
-      }, cursor.seen);
+      };
+      let acker = new Acker(ackTo, cursor.seen);
+      // The first output after connecting says whether this is the shell the page saw:
+      // the same one never starts below what was seen, a new one (after a restart) does.
+      let first = true;
 
       ws.onopen = () => {
         if (socket !== ws) return;
@@ -197,6 +211,14 @@ export function Terminal({
           report('exited');
           ws.close();
           return;
+        }
+        if (first) {
+          first = false;
+          if (frame.offset < cursor.seen) {
+            cursor = new OutputCursor();
+            acker = new Acker(ackTo, 0);
+            term.write(`\r\n${DIM}[a new shell]${RESET}\r\n`);
+          }
         }
         const chunk = cursor.take(frame.offset, frame.data);
         if (chunk.dropped) term.write(`${DIM}[earlier output dropped]${RESET}\r\n`);

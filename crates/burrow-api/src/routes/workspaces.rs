@@ -693,6 +693,10 @@ async fn pump(
     let attached = terminal.attach(seen);
     let mut changes = terminal.subscribe();
     let mut at = attached.from;
+    // A page is pinged; one silent for a minute (asleep, gone half-open) is dropped, so it
+    // holds up no shell.
+    let mut pings = tokio::time::interval(std::time::Duration::from_secs(20));
+    let mut heard = tokio::time::Instant::now();
     loop {
         changes.borrow_and_update();
         let chunk = terminal.read(attached.viewer, at, 64 << 10);
@@ -706,7 +710,12 @@ async fn pump(
             frame.push(if replayed { REPLAY } else { OUTPUT });
             frame.extend_from_slice(&chunk.offset.to_be_bytes());
             frame.extend_from_slice(&bytes);
-            if socket.send(Message::Binary(frame.into())).await.is_err() {
+            let sent = tokio::time::timeout(
+                std::time::Duration::from_secs(60),
+                socket.send(Message::Binary(frame.into())),
+            )
+            .await;
+            if !matches!(sent, Ok(Ok(()))) {
                 break;
             }
             at = chunk.offset + bytes.len() as u64;
@@ -720,8 +729,16 @@ async fn pump(
             break;
         }
         tokio::select! {
+            _ = pings.tick() => {
+                if heard.elapsed() > std::time::Duration::from_secs(60)
+                    || socket.send(Message::Ping(Default::default())).await.is_err()
+                {
+                    break;
+                }
+            }
             message = socket.recv() => match message {
                 Some(Ok(Message::Binary(bytes))) => {
+                    heard = tokio::time::Instant::now();
                     match (bytes.first(), bytes.get(1..).unwrap_or_default()) {
                         (Some(&INPUT), keys) => {
                             state.workspaces.touch(&id);
@@ -743,7 +760,7 @@ async fn pump(
                     }
                 }
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => heard = tokio::time::Instant::now(),
             },
             changed = changes.changed() => if changed.is_err() { break },
         }

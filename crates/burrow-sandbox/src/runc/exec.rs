@@ -73,7 +73,7 @@ pub(super) async fn exec_pty(
         .stdout(slave.try_clone()?)
         .stderr(slave)
         .kill_on_drop(true);
-    die_with_parent(&mut cmd);
+    hang_up_with_burrow(&mut cmd);
     let child = cmd.spawn()?;
     // runc has read the process file once it is running; keep the directory tidy.
     tokio::spawn(async move {
@@ -83,17 +83,18 @@ pub(super) async fn exec_pty(
     crate::pty::local_session(master, child)
 }
 
-/// The relay is killed when Burrow dies, however it dies: after a `kill -9` of `serve`,
-/// no relay is left holding a shell in a sandbox that is adopted again (the shell is
-/// hung up with its terminal). Spawned from a runtime thread, which lives as long as
-/// Burrow does.
+/// The relay gets its terminal as its controlling terminal, in a session of its own: when
+/// Burrow dies, however it dies, the terminal's master closes and the kernel hangs the
+/// relay up, which hands the hangup to the shell; after a `kill -9` of `serve`, no relay
+/// is left holding a shell in a sandbox that is adopted again.
 #[allow(unsafe_code)]
-fn die_with_parent(cmd: &mut tokio::process::Command) {
-    // SAFETY: the hook only makes one async-signal-safe system call in the child.
+fn hang_up_with_burrow(cmd: &mut tokio::process::Command) {
+    // SAFETY: the hook makes two async-signal-safe system calls in the child, on its
+    // standard input, which is already the terminal.
     unsafe {
         cmd.pre_exec(|| {
-            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
-                .map_err(std::io::Error::from)
+            rustix::process::setsid().map_err(std::io::Error::from)?;
+            rustix::process::ioctl_tiocsctty(std::io::stdin()).map_err(std::io::Error::from)
         });
     }
 }

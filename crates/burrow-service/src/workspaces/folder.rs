@@ -28,6 +28,15 @@ const MAX_DEPTH: usize = 32;
 /// A name Burrow writes under before renaming; never kept as a file.
 const TEMP_PREFIX: &str = ".burrow-write-";
 
+/// What a walk of the folder found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scan {
+    pub found: Vec<Found>,
+    /// False when the folder holds more entries than the walk looks at: what it did not
+    /// reach is not known to be gone.
+    pub complete: bool,
+}
+
 /// What a walk of the folder found at one path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Found {
@@ -101,13 +110,22 @@ impl Folder {
         })
     }
 
-    /// Every file and what is skipped, at most `max_entries` entries; `__pycache__`
-    /// folders are passed over.
-    pub fn scan(&self, max_entries: usize) -> std::io::Result<Vec<Found>> {
-        let mut found = Vec::new();
+    /// Every file and what is skipped, looking at no more than `max_entries` entries
+    /// (folders and what is skipped count too); `__pycache__` folders are passed over. A
+    /// folder that cannot be opened for any reason but being swapped or gone fails the
+    /// walk, so nothing in it is taken for deleted.
+    pub fn scan(&self, max_entries: usize) -> std::io::Result<Scan> {
+        let mut walk = Walk {
+            found: Vec::new(),
+            entries: 0,
+            max_entries,
+        };
         let root = rustix::io::dup(&self.dir).map_err(io)?;
-        walk(root, "", 0, max_entries, &mut found)?;
-        Ok(found)
+        let complete = walk.dir(root, "", 0)?;
+        Ok(Scan {
+            found: walk.found,
+            complete,
+        })
     }
 
     /// The file at `path`, if it is a regular file of at most `max` bytes: its stamp and
@@ -205,6 +223,8 @@ impl Folder {
         let mut parts: Vec<&str> = path.split('/').collect();
         let name = parts.pop().unwrap_or_default().to_owned();
         if name.is_empty()
+            || name == "."
+            || name == ".."
             || parts
                 .iter()
                 .any(|p| p.is_empty() || *p == "." || *p == "..")
@@ -299,75 +319,96 @@ fn remove_at(dir: &OwnedFd, name: &str, depth: usize) -> std::io::Result<()> {
     }
 }
 
-fn walk(
-    dir: OwnedFd,
-    prefix: &str,
-    depth: usize,
+/// Whether `name` is one Burrow writes under before renaming.
+fn is_temp(name: &str) -> bool {
+    name.strip_prefix(TEMP_PREFIX)
+        .is_some_and(|rest| rest.len() == 16 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+struct Walk {
+    found: Vec<Found>,
+    entries: usize,
     max_entries: usize,
-    found: &mut Vec<Found>,
-) -> std::io::Result<()> {
-    let mut names = Vec::new();
-    for entry in Dir::read_from(&dir).map_err(io)? {
-        let entry = entry.map_err(io)?;
-        let name = entry.file_name().to_bytes();
-        if name != b"." && name != b".." {
-            names.push(name.to_vec());
+}
+
+impl Walk {
+    /// Walks `dir`; false when it stopped at the most entries it looks at.
+    fn dir(&mut self, dir: OwnedFd, prefix: &str, depth: usize) -> std::io::Result<bool> {
+        let mut names = Vec::new();
+        for entry in Dir::read_from(&dir).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let name = entry.file_name().to_bytes();
+            if name != b"." && name != b".." {
+                self.entries += 1;
+                if self.entries > self.max_entries {
+                    return Ok(false);
+                }
+                names.push(name.to_vec());
+            }
         }
-    }
-    names.sort();
-    for raw in names {
-        if found.len() >= max_entries {
-            return Ok(());
-        }
-        let Ok(name) = std::str::from_utf8(&raw) else {
-            let shown = Path::new(OsStr::from_bytes(&raw)).display().to_string();
-            found.push(Found::Skipped {
-                path: format!("{prefix}{shown}"),
-                why: "its name is not UTF-8 text".into(),
-            });
-            continue;
-        };
-        if name.starts_with(TEMP_PREFIX) {
-            continue;
-        }
-        let path = format!("{prefix}{name}");
-        let stat = match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(stat) => stat,
-            // Gone since the listing.
-            Err(Errno::NOENT) => continue,
-            Err(e) => return Err(io(e)),
-        };
-        let skipped = |why: &str| Found::Skipped {
-            path: path.clone(),
-            why: why.to_owned(),
-        };
-        match FileType::from_raw_mode(stat.st_mode) {
-            // Another name of a file may lead anywhere the sandbox could link from.
-            FileType::RegularFile if stat.st_nlink > 1 => {
-                found.push(skipped(
+        names.sort();
+        for raw in names {
+            let Ok(name) = std::str::from_utf8(&raw) else {
+                let shown = Path::new(OsStr::from_bytes(&raw)).display().to_string();
+                self.found.push(Found::Skipped {
+                    path: format!("{prefix}{shown}"),
+                    why: "its name is not UTF-8 text".into(),
+                });
+                continue;
+            };
+            if is_temp(name) {
+                continue;
+            }
+            let path = format!("{prefix}{name}");
+            let stat = match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(stat) => stat,
+                // Gone since the listing.
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(io(e)),
+            };
+            let skipped = |why: &str| Found::Skipped {
+                path: path.clone(),
+                why: why.to_owned(),
+            };
+            match FileType::from_raw_mode(stat.st_mode) {
+                // Another name of a file may lead anywhere the sandbox could link from.
+                FileType::RegularFile if stat.st_nlink > 1 => self.found.push(skipped(
                     "a file with several names (a hard link) is not kept: copy it instead",
-                ));
+                )),
+                FileType::RegularFile => self.found.push(Found::File {
+                    path,
+                    stamp: Stamp::of(&stat),
+                }),
+                FileType::Directory if name == "__pycache__" => {}
+                FileType::Directory if depth + 1 >= MAX_DEPTH => {
+                    self.found
+                        .push(skipped("folders nest too deep here to be kept"));
+                }
+                FileType::Directory => {
+                    let inner = match open_dir(&dir, name) {
+                        Ok(inner) => inner,
+                        // Swapped for something else, or gone, since it was looked at.
+                        Err(e)
+                            if [Errno::LOOP, Errno::NOTDIR, Errno::NOENT, Errno::XDEV]
+                                .iter()
+                                .any(|errno| e.raw_os_error() == Some(errno.raw_os_error())) =>
+                        {
+                            continue
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    if !self.dir(inner, &format!("{path}/"), depth + 1)? {
+                        return Ok(false);
+                    }
+                }
+                FileType::Symlink => self.found.push(skipped("a symbolic link is not kept")),
+                FileType::Fifo => self.found.push(skipped("a FIFO is not kept")),
+                FileType::Socket => self.found.push(skipped("a socket is not kept")),
+                _ => self.found.push(skipped("a device is not kept")),
             }
-            FileType::RegularFile => found.push(Found::File {
-                path,
-                stamp: Stamp::of(&stat),
-            }),
-            FileType::Directory if name == "__pycache__" => {}
-            FileType::Directory if depth + 1 >= MAX_DEPTH => {
-                found.push(skipped("folders nest too deep here to be kept"));
-            }
-            FileType::Directory => match open_dir(&dir, name) {
-                Ok(inner) => walk(inner, &format!("{path}/"), depth + 1, max_entries, found)?,
-                // Swapped for something else since it was looked at.
-                Err(_) => continue,
-            },
-            FileType::Symlink => found.push(skipped("a symbolic link is not kept")),
-            FileType::Fifo => found.push(skipped("a FIFO is not kept")),
-            FileType::Socket => found.push(skipped("a socket is not kept")),
-            _ => found.push(skipped("a device is not kept")),
         }
+        Ok(true)
     }
-    Ok(())
 }
 
 fn rand_u64() -> u64 {
@@ -412,7 +453,9 @@ mod tests {
         .unwrap();
         let _socket = std::os::unix::net::UnixListener::bind(work.join("sock")).unwrap();
         let folder = Folder::open(root.path()).unwrap();
-        let found = folder.scan(100).unwrap();
+        let scan = folder.scan(100).unwrap();
+        assert!(scan.complete);
+        let found = scan.found;
         let files: Vec<&str> = found
             .iter()
             .filter_map(|f| match f {
@@ -430,6 +473,8 @@ mod tests {
             .collect();
         assert_eq!(skipped, ["fifo", "host", "one", "passwd", "sock", "two"]);
         assert_eq!(folder.read("two", 1 << 20).unwrap(), None);
+        // Past the most entries looked at, the walk says it is not complete.
+        assert!(!folder.scan(5).unwrap().complete);
         // Reading through a link, or a FIFO, gives nothing and does not block.
         assert_eq!(folder.read("passwd", 1 << 20).unwrap(), None);
         assert_eq!(folder.read("host/etc/passwd", 1 << 20).unwrap(), None);

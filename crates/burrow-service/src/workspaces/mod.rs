@@ -176,6 +176,7 @@ pub async fn delete_workspace(
 ) -> Result<(), Error> {
     workspace(services, member, id, Use::Change).await?;
     services.workspaces.forget(id).await;
+    services.workspaces.workload().forget(id).await;
     let blobs = services
         .store
         .delete_workspace(&member.project.id, id)
@@ -266,6 +267,11 @@ pub fn check_path(path: &str) -> Result<String, Error> {
             path.split('/')
                 .any(|part| part == "__pycache__")
                 .then(|| "Python's caches (__pycache__) are not kept".to_owned())
+                .or_else(|| {
+                    path.split('/')
+                        .any(|part| part.starts_with(".burrow-write-"))
+                        .then(|| "names starting with .burrow-write- are Burrow's own".to_owned())
+                })
         });
     match problem {
         Some(problem) => Err(Error::new(
@@ -366,8 +372,8 @@ pub async fn write_file(
     workspace(services, member, id, Use::Change).await?;
     let path = check_path(path)?;
     services.workspaces.touch(id);
-    // What goes into the running sandbox's folder once the database has it.
-    let running_copy = services.workspaces.running(id).map(|_| content.clone());
+    // What goes into the sandbox's folder, if it has one, once the database has it.
+    let copy = content.clone();
     let change = put_content(
         &services.store,
         services.blobs.as_ref(),
@@ -381,13 +387,11 @@ pub async fn write_file(
     .await?;
     let written = match change {
         FileChange::Done { version, .. } => {
-            if let Some(content) = running_copy {
-                services
-                    .workspaces
-                    .workload()
-                    .wrote(id, &path, content, version)
-                    .await;
-            }
+            services
+                .workspaces
+                .workload()
+                .wrote(id, &path, copy, version)
+                .await;
             Written::Done(version)
         }
         FileChange::Conflict(current) => {

@@ -91,6 +91,8 @@ struct Synced {
     /// it, not deleted, on the first sync.
     adopted: bool,
     problems: String,
+    /// Files not kept, with their stamp and why: not read again until they change.
+    refused: HashMap<String, (Stamp, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -188,11 +190,17 @@ impl Runs {
         Ok(Arc::new(folder))
     }
 
-    /// Writes every file of `key` into the new sandbox's folder.
+    /// Writes every file of `key` into the new sandbox's folder. Its record is taken
+    /// first, so a change through the API meanwhile waits and lands after.
     async fn materialize(&self, key: &str, sandbox: &str) -> Result<(), String> {
+        let entry = Arc::new(tokio::sync::Mutex::new(Synced {
+            sandbox: sandbox.to_owned(),
+            ..Synced::default()
+        }));
+        let mut synced = Arc::clone(&entry).lock_owned().await;
+        self.synced.lock().insert(key.to_owned(), entry);
         let folder = self.open_folder(sandbox).await?;
         let files = self.store.all_files(key).await.map_err(|e| e.to_string())?;
-        let mut known = HashMap::new();
         for file in files {
             let content = super::content_of(self.blobs.as_ref(), &file)
                 .await
@@ -203,7 +211,7 @@ impl Runs {
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(|e| format!("cannot write {} into the sandbox: {e}", file.path))?;
-            known.insert(
+            synced.known.insert(
                 file.path,
                 Known {
                     stamp,
@@ -211,67 +219,84 @@ impl Runs {
                 },
             );
         }
-        let synced = Synced {
-            sandbox: sandbox.to_owned(),
-            known,
-            ..Synced::default()
-        };
-        self.synced
-            .lock()
-            .insert(key.to_owned(), Arc::new(tokio::sync::Mutex::new(synced)));
         Ok(())
     }
 
-    fn synced(&self, key: &str, sandbox: &str) -> Arc<tokio::sync::Mutex<Synced>> {
-        let mut all = self.synced.lock();
-        let entry = all.entry(key.to_owned()).or_insert_with(|| {
-            Arc::new(tokio::sync::Mutex::new(Synced {
-                sandbox: sandbox.to_owned(),
-                adopted: true,
-                ..Synced::default()
-            }))
-        });
-        Arc::clone(entry)
-    }
-
     /// Keeps what changed in the folder of `key`'s running `sandbox` since the last sync.
-    pub async fn sync(&self, key: &str, sandbox: &str) -> Result<(), String> {
-        let synced = self.synced(key, sandbox);
-        let mut synced = synced.lock().await;
+    /// `last`: the sandbox stops next, so a file changed a moment ago is kept too.
+    pub async fn sync(&self, key: &str, sandbox: &str, last: bool) -> Result<(), String> {
+        let entry = {
+            let mut all = self.synced.lock();
+            let entry = all.entry(key.to_owned()).or_insert_with(|| {
+                Arc::new(tokio::sync::Mutex::new(Synced {
+                    sandbox: sandbox.to_owned(),
+                    adopted: true,
+                    ..Synced::default()
+                }))
+            });
+            Arc::clone(entry)
+        };
+        let mut synced = entry.lock().await;
         if synced.sandbox != sandbox {
-            *synced = Synced {
-                sandbox: sandbox.to_owned(),
-                adopted: true,
-                ..Synced::default()
-            };
+            // A newer start owns the record: this sandbox is gone.
+            return Ok(());
         }
         let folder = self.open_folder(sandbox).await?;
         let max_entries = self.config.max_files as usize + 1000;
         let f = Arc::clone(&folder);
-        let found = tokio::task::spawn_blocking(move || f.scan(max_entries))
+        let scan = tokio::task::spawn_blocking(move || f.scan(max_entries))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("cannot read the workspace's folder: {e}"))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
         let mut problems = Vec::new();
         let mut changed = Vec::new();
         let mut present = HashSet::new();
-        for item in found {
+        for item in scan.found {
             match item {
                 Found::File { path, stamp } => {
-                    if synced.known.get(&path).is_none_or(|k| k.stamp != stamp) {
-                        changed.push(path.clone());
+                    present.insert(path.clone());
+                    if let Some((refused, why)) = synced.refused.get(&path) {
+                        if *refused == stamp {
+                            problems.push(why.clone());
+                            continue;
+                        }
                     }
+                    if synced.known.get(&path).is_some_and(|k| k.stamp == stamp) {
+                        continue;
+                    }
+                    // Still being written, perhaps: the next sync takes it.
+                    if !last && stamp.mtime.0 >= now - 1 {
+                        continue;
+                    }
+                    changed.push((path, stamp));
+                }
+                // What is there but not kept is not gone: its stored version stays.
+                Found::Skipped { path, why } => {
+                    problems.push(problem(&path, &why));
                     present.insert(path);
                 }
-                Found::Skipped { path, why } => problems.push(format!("{path}: {why}")),
             }
         }
-        let gone: Vec<String> = synced
-            .known
-            .keys()
-            .filter(|p| !present.contains(*p))
-            .cloned()
-            .collect();
+        synced.refused.retain(|p, _| present.contains(p));
+        if !scan.complete {
+            problems.push(format!(
+                "the folder holds more than {max_entries} files and folders: Burrow looks at \
+                 no more, and deletes nothing of the workspace's until there are fewer"
+            ));
+        }
+        let gone: Vec<String> = if scan.complete {
+            synced
+                .known
+                .keys()
+                .filter(|p| !present.contains(*p))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
         if changed.is_empty() && gone.is_empty() && !synced.adopted {
             return self.note_problems(key, &mut synced, problems).await;
         }
@@ -288,44 +313,51 @@ impl Runs {
             .into_iter()
             .map(|f| (f.path, (f.version, f.sha256)))
             .collect();
-        for path in changed {
+        for (path, scanned) in changed {
             let (f, p, max) = (Arc::clone(&folder), path.clone(), self.max_file());
-            let read = tokio::task::spawn_blocking(move || f.read(&p, max))
-                .await
-                .map_err(|e| e.to_string())?;
-            let (stamp, content) = match read {
+            let read = tokio::task::spawn_blocking(move || {
+                f.read(&p, max).map(|found| {
+                    found.map(|(stamp, content)| {
+                        let sha256 = hex::encode(Sha256::digest(&content));
+                        (stamp, content, sha256)
+                    })
+                })
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            let (stamp, content, sha256) = match read {
                 Ok(Some(found)) => found,
                 Ok(None) => continue,
                 Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
-                    problems.push(format!(
-                        "{path}: {e}, over the {} MiB a workspace file may hold",
+                    let why = format!(
+                        "{e}, over the {} MiB a workspace file may hold",
                         self.config.max_file_mb
-                    ));
-                    synced.known.remove(&path);
+                    );
+                    let why = problem(&path, &why);
+                    problems.push(why.clone());
+                    // Refused until it changes; any stored version stays.
+                    synced.refused.insert(path, (scanned, why));
                     continue;
                 }
                 Err(e) => {
-                    problems.push(format!("{path}: cannot be read ({e})"));
+                    problems.push(problem(&path, &format!("cannot be read ({e})")));
                     continue;
                 }
             };
-            let sha256 = hex::encode(Sha256::digest(&content));
-            if let Some((version, stored_sha)) = stored.get(&path) {
-                if *stored_sha == sha256 {
-                    synced.known.insert(
-                        path,
-                        Known {
-                            stamp,
-                            version: *version,
-                        },
-                    );
-                    continue;
-                }
-            }
-            if let Err(e) = super::check_path(&path) {
-                problems.push(format!("{path}: {}", e.message));
+            let stored_now = stored.get(&path);
+            if stored_now.is_some_and(|(_, sha)| *sha == sha256) {
+                let version = stored_now.map_or(0, |(v, _)| *v);
+                synced.known.insert(path, Known { stamp, version });
                 continue;
             }
+            if let Err(e) = super::check_path(&path) {
+                let why = problem(&path, &e.message);
+                problems.push(why.clone());
+                synced.refused.insert(path, (stamp, why));
+                continue;
+            }
+            // Over the version read above: a save through the API meanwhile wins.
+            let expect = stored_now.map_or(FileExpect::Absent, |(v, _)| FileExpect::Version(*v));
             let change = super::put_content(
                 &self.store,
                 self.blobs.as_ref(),
@@ -334,17 +366,23 @@ impl Runs {
                 &path,
                 content,
                 &workspace.owner_id,
-                FileExpect::Any,
+                expect,
             )
             .await;
             match change {
                 Ok(FileChange::Done { version, .. }) => {
                     synced.known.insert(path, Known { stamp, version });
                 }
-                Ok(other) => {
-                    problems.push(format!("{path}: {}", super::refused(&path, other).message))
+                // Looked at again next time, against what the API wrote.
+                Ok(FileChange::Conflict(_)) => {
+                    synced.known.remove(&path);
                 }
-                Err(e) => problems.push(format!("{path}: {}", e.message)),
+                Ok(other) => {
+                    let why = problem(&path, &super::refused(&path, other).message);
+                    problems.push(why.clone());
+                    synced.refused.insert(path, (stamp, why));
+                }
+                Err(e) => problems.push(problem(&path, &e.message)),
             }
         }
         for path in gone {
@@ -362,13 +400,13 @@ impl Runs {
                         super::delete_blobs(self.blobs.as_ref(), unused).await
                     }
                     Ok(_) => {}
-                    Err(e) => problems.push(format!("{path}: cannot be deleted ({e})")),
+                    Err(e) => problems.push(problem(&path, &format!("cannot be deleted ({e})"))),
                 }
             }
         }
         if synced.adopted {
             // After a restart of `serve`: what the folder lacks is written back into it.
-            synced.adopted = false;
+            let mut all_written = true;
             for file in self.store.all_files(key).await.map_err(|e| e.to_string())? {
                 if present.contains(&file.path) {
                     continue;
@@ -377,18 +415,20 @@ impl Runs {
                     .await
                     .map_err(|e| e.message)?;
                 let (f, p) = (Arc::clone(&folder), file.path.clone());
-                if let Ok(Ok(stamp)) =
-                    tokio::task::spawn_blocking(move || f.write(&p, &content)).await
-                {
-                    synced.known.insert(
-                        file.path,
-                        Known {
-                            stamp,
-                            version: file.version,
-                        },
-                    );
+                match tokio::task::spawn_blocking(move || f.write(&p, &content)).await {
+                    Ok(Ok(stamp)) => {
+                        synced.known.insert(
+                            file.path,
+                            Known {
+                                stamp,
+                                version: file.version,
+                            },
+                        );
+                    }
+                    _ => all_written = false,
                 }
             }
+            synced.adopted = !all_written;
         }
         self.note_problems(key, &mut synced, problems).await
     }
@@ -411,7 +451,8 @@ impl Runs {
         Ok(())
     }
 
-    /// Runs `change` on the folder of `key`'s sandbox, if it runs, between syncs.
+    /// Runs `change` on the folder of `key`'s sandbox, if it has one, between syncs;
+    /// `change` updates what is known of the folder only once the folder changed.
     async fn in_folder(
         &self,
         key: &str,
@@ -419,10 +460,10 @@ impl Runs {
             + Send
             + 'static,
     ) {
-        let Some(synced) = self.synced.lock().get(key).cloned() else {
+        let Some(entry) = self.synced.lock().get(key).cloned() else {
             return;
         };
-        let mut synced = synced.lock().await;
+        let mut synced = entry.lock().await;
         let sandbox = synced.sandbox.clone();
         let folder = match self.open_folder(&sandbox).await {
             Ok(folder) => folder,
@@ -431,18 +472,18 @@ impl Runs {
                 return;
             }
         };
-        let mut known = std::mem::take(&mut synced.known);
+        // A copy: a caller that goes away meanwhile leaves the record as it was, and the
+        // next sync sees what changed.
+        let mut known = synced.known.clone();
         let done = tokio::task::spawn_blocking(move || {
             let result = change(&folder, &mut known);
             (known, result)
         })
         .await;
         match done {
-            Ok((known, result)) => {
-                synced.known = known;
-                if let Err(e) = result {
-                    tracing::warn!(workspace = key, error = %e, "Could not change a running workspace's folder");
-                }
+            Ok((known, Ok(()))) => synced.known = known,
+            Ok((_, Err(e))) => {
+                tracing::warn!(workspace = key, error = %e, "Could not change a running workspace's folder")
             }
             Err(e) => {
                 tracing::warn!(workspace = key, error = %e, "Changing a workspace's folder failed")
@@ -450,10 +491,14 @@ impl Runs {
         }
     }
 
-    /// A file written through the API, into the running sandbox.
+    /// A file written through the API at `version`, into the sandbox, unless a later
+    /// version is there already.
     pub async fn wrote(&self, key: &str, path: &str, content: Vec<u8>, version: i64) {
         let path = path.to_owned();
         self.in_folder(key, move |folder, known| {
+            if known.get(&path).is_some_and(|k| k.version >= version) {
+                return Ok(());
+            }
             let stamp = folder.write(&path, &content)?;
             known.insert(path, Known { stamp, version });
             Ok(())
@@ -465,9 +510,10 @@ impl Runs {
     pub async fn removed(&self, key: &str, path: &str) {
         let path = path.to_owned();
         self.in_folder(key, move |folder, known| {
+            folder.remove(&path)?;
             let inside = format!("{path}/");
             known.retain(|p, _| *p != path && !p.starts_with(&inside));
-            folder.remove(&path)
+            Ok(())
         })
         .await;
     }
@@ -478,12 +524,28 @@ impl Runs {
     pub async fn moved(&self, key: &str, from: &str, to: &str) {
         let (from, to) = (from.to_owned(), to.to_owned());
         self.in_folder(key, move |folder, known| {
+            folder.rename(&from, &to)?;
             let inside = format!("{from}/");
             known.retain(|p, _| *p != from && !p.starts_with(&inside));
-            folder.rename(&from, &to)
+            Ok(())
         })
         .await;
     }
+
+    /// The workspace is deleted: its terminals end, and its record goes.
+    pub async fn forget(&self, key: &str) {
+        self.synced.lock().remove(key);
+        self.terminals.close_all(key).await;
+    }
+}
+
+/// A line of `sync_problems`: the path as text (control characters escaped), and why.
+fn problem(path: &str, why: &str) -> String {
+    let mut shown: String = path.escape_debug().collect();
+    if shown.chars().count() > 200 {
+        shown = shown.chars().take(200).collect::<String>() + "…";
+    }
+    format!("{shown}: {why}")
 }
 
 /// Syncs every running workspace's files every `every`, until aborted.
@@ -493,7 +555,15 @@ pub async fn run_sync(supervisor: Supervisor, every: Duration) {
     loop {
         ticks.tick().await;
         for (key, running) in supervisor.running_keys() {
-            if let Err(e) = supervisor.workload().sync(&key, &running.sandbox).await {
+            // Stopped or started again since the list was made: not this one's to sync.
+            if supervisor.running(&key).as_ref() != Some(&running) {
+                continue;
+            }
+            if let Err(e) = supervisor
+                .workload()
+                .sync(&key, &running.sandbox, false)
+                .await
+            {
                 tracing::warn!(workspace = %key, error = %e, "Could not sync a workspace's files");
             }
         }
@@ -627,7 +697,7 @@ impl burrow_sessions::Workload for Runs {
                 let sandbox = self.synced.lock().get(key).cloned();
                 if let Some(synced) = sandbox {
                     let sandbox = synced.lock().await.sandbox.clone();
-                    if let Err(e) = self.sync(key, &sandbox).await {
+                    if let Err(e) = self.sync(key, &sandbox, true).await {
                         tracing::warn!(workspace = key, error = %e, "Could not keep a stopping workspace's last changes");
                     }
                 }

@@ -3,9 +3,11 @@
 //! Output is numbered by byte offset from the terminal's start. The last
 //! [`REPLAY_BYTES`] are kept, so a viewer that reconnects resumes from the last offset it
 //! saw and misses nothing, and sees nothing twice, while that fits. A viewer says how far
-//! it has written ([`Terminal::ack`]); once any attached viewer is [`WINDOW`] bytes
-//! behind, the terminal's output is no longer read, so the program on it blocks on a
-//! full pseudo-terminal and a viewer that does not read cannot grow Burrow's memory.
+//! it has written ([`Terminal::ack`]) and is sent no more than [`WINDOW`] bytes past
+//! that; once reading on would drop output an attached viewer has not acknowledged
+//! ([`HIGH_WATER`]), the terminal's output is no longer read, so the program on it blocks
+//! on a full pseudo-terminal and a viewer that does not read cannot grow Burrow's memory
+//! (the WebSocket drops a viewer silent for a minute, so none holds a shell for ever).
 //! Input has its own way in and is never held up by output: Ctrl-C reaches the shell at
 //! once, however much it prints. With no viewer attached, output is read on and only
 //! the last [`REPLAY_BYTES`] kept, as a terminal multiplexer does.
@@ -20,8 +22,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 pub const MAX_TERMINALS: u8 = 8;
 /// Output kept for replay, per terminal.
 pub const REPLAY_BYTES: usize = 1 << 20;
-/// How far output may run ahead of a viewer's acknowledgement.
+/// How far output may be sent ahead of a viewer's acknowledgement.
 pub const WINDOW: u64 = 256 << 10;
+/// How far output is read ahead of the slowest attached viewer's acknowledgement.
+pub const HIGH_WATER: u64 = REPLAY_BYTES as u64 - (64 << 10);
 
 /// One terminal's shell and its recent output.
 pub struct Terminal {
@@ -57,18 +61,21 @@ struct Output {
 
 impl Output {
     fn push(&mut self, bytes: &[u8]) {
+        // Room first, so the buffer never grows past what it keeps.
+        let over = (self.kept.len() + bytes.len()).saturating_sub(REPLAY_BYTES);
+        let dropped = over.min(self.kept.len());
+        self.kept.drain(..dropped);
+        let bytes = &bytes[over - dropped..];
         self.kept.extend(bytes);
-        self.end += bytes.len() as u64;
-        let over = self.kept.len().saturating_sub(REPLAY_BYTES);
-        self.kept.drain(..over);
         self.start += over as u64;
+        self.end = self.start + self.kept.len() as u64;
     }
 
-    /// Whether some attached viewer is a window behind.
+    /// Whether reading on would drop what an attached viewer has not acknowledged.
     fn paused(&self) -> bool {
         self.acked
             .values()
-            .any(|&acked| self.end.saturating_sub(acked) >= WINDOW)
+            .any(|&acked| self.end.saturating_sub(acked) >= HIGH_WATER)
     }
 }
 
@@ -106,7 +113,10 @@ impl Terminal {
             sandbox: sandbox.to_owned(),
             input: tokio::sync::Mutex::new(write),
             control: tokio::sync::Mutex::new(Some(control)),
-            state: parking_lot::Mutex::new(Output::default()),
+            state: parking_lot::Mutex::new(Output {
+                kept: VecDeque::with_capacity(REPLAY_BYTES),
+                ..Output::default()
+            }),
             changed,
             reader: parking_lot::Mutex::new(None),
         });
@@ -147,10 +157,15 @@ impl Terminal {
         self.notify();
     }
 
-    /// Adds a viewer that has seen output up to `seen` (none: it has seen nothing).
+    /// Adds a viewer that has seen output up to `seen`: from there on, or from the oldest
+    /// kept byte when that is gone. A viewer that saw nothing, or more than this shell
+    /// ever printed (it saw an earlier shell), gets everything kept.
     pub fn attach(&self, seen: Option<u64>) -> Attached {
         let mut state = self.state.lock();
-        let from = seen.unwrap_or(0).clamp(state.start, state.end);
+        let from = match seen {
+            Some(seen) if seen <= state.end => seen.max(state.start),
+            _ => state.start,
+        };
         let viewer = state.next_viewer;
         state.next_viewer += 1;
         state.acked.insert(viewer, from);
@@ -240,7 +255,7 @@ impl Terminal {
 #[derive(Debug, Default)]
 pub struct Terminals {
     open: parking_lot::Mutex<HashMap<(String, u8), Arc<Terminal>>>,
-    /// Starts take turns per workspace, so two tabs asking for one terminal get one shell.
+    /// Starts take turns, so two tabs asking for one terminal get one shell.
     starting: tokio::sync::Mutex<()>,
 }
 
@@ -327,18 +342,21 @@ mod tests {
     }
 
     #[test]
-    fn a_viewer_a_window_behind_pauses_output() {
+    fn output_a_viewer_has_not_acknowledged_pauses_reading_before_it_is_dropped() {
         let mut out = Output::default();
         out.acked.insert(0, 0);
-        out.push(&vec![b'x'; WINDOW as usize - 1]);
+        out.push(&vec![b'x'; HIGH_WATER as usize - 1]);
         assert!(!out.paused());
         out.push(b"y");
         assert!(out.paused());
+        assert_eq!(out.start, 0, "nothing unacknowledged was dropped");
         out.acked.insert(0, 10);
         assert!(!out.paused());
         // With no viewer, nothing is held up.
         out.acked.clear();
-        out.push(&vec![b'z'; WINDOW as usize * 2]);
+        out.push(&vec![b'z'; REPLAY_BYTES * 2]);
         assert!(!out.paused());
+        assert_eq!(out.kept.len(), REPLAY_BYTES);
+        assert!(out.kept.capacity() < REPLAY_BYTES * 2);
     }
 }

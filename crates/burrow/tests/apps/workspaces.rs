@@ -241,7 +241,8 @@ impl Term {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_sync_both_ways_and_what_the_sandbox_makes_is_not_trusted() {
-    let server = Server::start().await;
+    // At most 40 files: the walk looks at no more than 1,040 entries.
+    let server = Server::start_with_env(&[("BURROW_WORKSPACES__MAX_FILES", "40")]).await;
     let (owner, path) = workspace(&server).await;
     start(&server, &owner, &path).await;
     let mut term = Term::open(&server, &owner, &path, 1, None).await;
@@ -348,6 +349,35 @@ async fn files_sync_both_ways_and_what_the_sandbox_makes_is_not_trusted() {
         term.run("ls -A | tr '\\n' ' '").await,
         "hello.py last.txt made.txt"
     );
+
+    // More entries than the walk looks at, in a folder walked first: nothing after it is
+    // taken for deleted, and the page is told why.
+    term.run("mkdir aaa && (cd aaa && seq 1100 | xargs touch)")
+        .await;
+    until(&server, &owner, &path, "too many entries", |w| {
+        w["sync_problems"].as_array().unwrap().iter().any(|p| {
+            p.as_str()
+                .unwrap()
+                .contains("more than 1040 files and folders")
+        })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        files(&server, &owner, &path).await,
+        ["hello.py", "last.txt", "made.txt"]
+    );
+    term.run("rm -r aaa; echo again > made.txt").await;
+    until(&server, &owner, &path, "synced again", |w| {
+        w["sync_problems"].as_array().unwrap().is_empty()
+    })
+    .await;
+    until_files(&server, &owner, &path, |f| f.len() == 3).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while read(&server, &owner, &path, "made.txt").await != "again\n" {
+        assert!(Instant::now() < deadline, "the change after the limit is kept");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -417,7 +447,7 @@ async fn a_terminal_outlives_its_websocket_and_a_flood_cannot_grow_memory() {
 
     // Dropped and reconnected from the last offset: the same shell, nothing lost or
     // shown twice (each frame's offset is checked to continue the last).
-    term.keys("echo before; sleep 1; echo after-the-drop\r")
+    term.keys("echo before; sleep 1; echo after-the-'drop'\r")
         .await;
     term.until(0, "before\r\n").await;
     let seen = term.seen;
@@ -453,7 +483,7 @@ async fn a_terminal_outlives_its_websocket_and_a_flood_cannot_grow_memory() {
     let seen = term.seen.to_be_bytes();
     term.send(2, &seen).await;
     let mark = term.screen.len();
-    term.keys("echo flood-over\r").await;
+    term.keys("echo flood-'over'\r").await;
     term.until(mark, "flood-over\r\n").await;
     assert_eq!(
         term.run("echo $$").await,
