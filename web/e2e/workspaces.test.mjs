@@ -52,15 +52,17 @@ test('a workspace keeps the files written in its editor, and a stale save is cau
   assert.equal((await fileText(project, workspace, token, 'hello.py')).text, "print('hello from Burrow')\n");
   await shot(page, 'workspace-saved');
 
-  // Someone saves the file elsewhere (another tab): this page's next save is refused,
-  // says so, and "Reload theirs" shows their text.
+  // Someone saves the file elsewhere (another tab) while this page has unsaved text
+  // (so the page, which reloads a clean file changed elsewhere, keeps it): this page's
+  // save is refused, says so, and "Reload theirs" shows their text.
+  await editor.fill("print('mine')\n");
+  await expect(page.getByText('Unsaved changes')).toBeVisible();
   const res = await fetch(`${server.base}/api/v1/projects/${project}/workspaces/${workspace}/file?path=hello.py`, {
     method: 'PUT',
     headers: { Authorization: `Bearer ${token}`, 'If-Match': '"2"' },
     body: "print('from the other tab')\n",
   });
   assert.equal(res.status, 200);
-  await editor.fill("print('mine')\n");
   await page.getByRole('button', { name: 'Save' }).click();
   await expect(page.getByText(/was changed elsewhere since you opened it \(it is at version 3 now\)/)).toBeVisible();
   await shot(page, 'workspace-conflict');

@@ -375,7 +375,10 @@ async fn files_sync_both_ways_and_what_the_sandbox_makes_is_not_trusted() {
     until_files(&server, &owner, &path, |f| f.len() == 3).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while read(&server, &owner, &path, "made.txt").await != "again\n" {
-        assert!(Instant::now() < deadline, "the change after the limit is kept");
+        assert!(
+            Instant::now() < deadline,
+            "the change after the limit is kept"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
