@@ -1,7 +1,7 @@
 // The workspace IDE in a real browser over a real sandbox: write hello.py, save, Run and
 // see its output; pip install an allowed package and be refused another; reload and
-// find the same shell with its scrollback; a file made in the terminal shows in the
-// tree; stop and start keep everything.
+// find the same shell with its scrollback; a file made in the terminal, or uploaded from
+// the page, shows in the tree and the sandbox; stop and start keep everything.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -78,11 +78,17 @@ test('a workspace runs code in a terminal that outlives the page', { timeout: 60
   await type(page, 'echo $$ > shell.txt; echo made in the terminal > made.txt');
   await expect(page.getByRole('button', { name: 'made.txt' })).toBeVisible({ timeout: 20_000 });
 
+  // A file uploaded from the page is in the tree and in the sandbox.
+  await page.getByLabel('Upload files').setInputFiles({ name: 'data.csv', mimeType: 'text/csv', buffer: Buffer.from('a,b\n1,2\n') });
+  await expect(page.getByRole('button', { name: 'data.csv' })).toBeVisible();
+  await type(page, 'tail -1 data.csv');
+  await until(page, 'the uploaded file in the sandbox', (t) => /tail -1 data\.csv\n1,2\n/.test(t));
+
   // Reloaded: the same shell, its scrollback replayed (and not answered again).
   const before = await screen(page);
-  assert.ok(before.includes('Successfully installed tabulate'), before);
+  assert.ok(before.includes('made in the terminal > made.txt'), before);
   await page.reload();
-  await until(page, 'the scrollback', (t) => t.includes('Successfully installed tabulate'));
+  await until(page, 'the scrollback', (t) => t.includes('made in the terminal > made.txt') && /tail -1 data\.csv\n1,2\n/.test(t));
   await type(page, 'echo "same shell: $(cat shell.txt) $$"');
   const after = await until(page, 'the shell pid', (t) => /same shell: (\d+) (\d+)/.test(t));
   const [, was, now] = after.match(/same shell: (\d+) (\d+)/);

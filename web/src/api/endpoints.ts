@@ -72,7 +72,7 @@ async function readFile(p: string, w: string, path: string): Promise<FileText> {
  * Writes a workspace file: over `version` (refused with `FileChanged` if it moved on),
  * over whatever is there (`'any'`), or as a new file (`null`).
  */
-async function writeFile(p: string, w: string, path: string, text: string, version: number | 'any' | null): Promise<number> {
+async function writeFile(p: string, w: string, path: string, text: string | Blob, version: number | 'any' | null): Promise<number> {
   const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream' };
   if (version === 'any') headers['If-Match'] = '*';
   else if (version !== null) headers['If-Match'] = `"${version}"`;

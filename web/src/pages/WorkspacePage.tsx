@@ -74,6 +74,7 @@ export function WorkspacePage() {
   const { project } = useProject();
   const { workspaceId = '' } = useParams();
   const toast = useToast();
+  const uploadInput = useRef<HTMLInputElement>(null);
   const {
     data: workspace,
     error,
@@ -372,6 +373,25 @@ export function WorkspacePage() {
     }
   };
 
+  /** Uploads the chosen files at the top of the workspace, asking before replacing one. */
+  const upload = async (chosen: FileList | null) => {
+    if (!chosen || chosen.length === 0) return;
+    setProblem(null);
+    const failed: string[] = [];
+    for (const file of Array.from(chosen)) {
+      const exists = files?.some((f) => f.path === file.name) ?? false;
+      if (exists && !window.confirm(`Replace ${file.name} with the uploaded file?`)) continue;
+      try {
+        await api.writeFile(project.id, workspaceId, file.name, file, exists ? 'any' : null);
+      } catch (err) {
+        failed.push(`${file.name}: ${(err as Error).message}`);
+      }
+    }
+    if (uploadInput.current) uploadInput.current.value = '';
+    if (failed.length > 0) setProblem(failed.join('\n'));
+    await reload();
+  };
+
   const rename = async (path: string) => {
     const to = window.prompt(`Move or rename ${path} to:`, path)?.trim();
     if (!to || to === path) return;
@@ -497,6 +517,17 @@ export function WorkspacePage() {
             <Button type="submit" size="sm" icon={<Icon name="plus" />}>
               New file
             </Button>
+            <Button type="button" size="sm" variant="ghost" onClick={() => uploadInput.current?.click()}>
+              Upload
+            </Button>
+            <input
+              ref={uploadInput}
+              type="file"
+              multiple
+              hidden
+              aria-label="Upload files"
+              onChange={(e) => void upload(e.target.files)}
+            />
           </form>
           {!files ? (
             <Skeleton width="80%" height={16} />
