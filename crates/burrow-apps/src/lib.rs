@@ -237,15 +237,7 @@ impl burrow_sessions::Workload for Apps {
         ]);
         spec.cwd = "/app".into();
         spec.env.extend(env.vars());
-        spec.mounts = env
-            .layers()
-            .into_iter()
-            .map(|(key, destination)| Mount {
-                volume: Volume::Environment { key },
-                destination: destination.to_owned(),
-                writable: false,
-            })
-            .collect();
+        spec.mounts = env.mounts();
         spec.mounts.push(Mount {
             volume: Volume::Code {
                 owner: app_id.to_owned(),

@@ -112,6 +112,18 @@ impl EnvRef {
         layers
     }
 
+    /// Its layers as read-only mounts of a sandbox spec.
+    pub fn mounts(&self) -> Vec<burrow_sandbox::Mount> {
+        self.layers()
+            .into_iter()
+            .map(|(key, destination)| burrow_sandbox::Mount {
+                volume: burrow_sandbox::Volume::Environment { key },
+                destination: destination.to_owned(),
+                writable: false,
+            })
+            .collect()
+    }
+
     /// Environment variables that put the overlay in front of the base, and Burrow's
     /// module on the path.
     pub fn vars(&self) -> Vec<(String, String)> {

@@ -21,9 +21,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
-use burrow_sandbox::{
-    Connection, ExitReason, ExitStatus, Mount, Network, Runtime, SandboxSpec, Volume,
-};
+use burrow_sandbox::{Connection, ExitReason, ExitStatus, Network, Runtime, SandboxSpec};
 use futures::{Stream as AsyncStream, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -112,13 +110,7 @@ const MAX_WAIT: Duration = Duration::from_secs(600);
 /// Burrow process that died mid-job by more than that.
 pub fn spec(env: &burrow_envs::EnvRef, limits: &Limits) -> SandboxSpec {
     let mut spec = SandboxSpec::new(vec!["python".into(), "-m".into(), "burrow._job".into()]);
-    for (key, destination) in env.layers() {
-        spec.mounts.push(Mount {
-            volume: Volume::Environment { key },
-            destination: destination.to_owned(),
-            writable: false,
-        });
-    }
+    spec.mounts.extend(env.mounts());
     spec.env.extend(env.vars());
     spec.env.push((
         "PATH".into(),

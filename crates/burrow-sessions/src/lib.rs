@@ -317,16 +317,19 @@ impl<W: Workload> Supervisor<W> {
             .store(self.inner.clock.now_ms(), Ordering::Relaxed);
     }
 
-    /// Every key that has a running sandbox now, with it.
-    pub fn running_keys(&self) -> Vec<(String, Running)> {
-        let slots: Vec<(String, Arc<Slot>)> = self
-            .inner
+    /// Every key's slot, as they are now.
+    fn slots(&self) -> Vec<(String, Arc<Slot>)> {
+        self.inner
             .slots
             .read()
             .iter()
             .map(|(k, v)| (k.clone(), Arc::clone(v)))
-            .collect();
-        slots
+            .collect()
+    }
+
+    /// Every key that has a running sandbox now, with it.
+    pub fn running_keys(&self) -> Vec<(String, Running)> {
+        self.slots()
             .into_iter()
             .filter_map(|(key, slot)| slot.current.read().clone().map(|r| (key, r)))
             .collect()
@@ -847,13 +850,7 @@ impl<W: Workload> Supervisor<W> {
     /// key's slow restart holds up no other: stop the idle and the too old, restart the
     /// crashed, switch to a new target version; then hand on changed activity.
     pub async fn tick(&self) {
-        let slots: Vec<(String, Arc<Slot>)> = self
-            .inner
-            .slots
-            .read()
-            .iter()
-            .map(|(k, v)| (k.clone(), Arc::clone(v)))
-            .collect();
+        let slots = self.slots();
         let work = slots.iter().map(|(key, slot)| async move {
             if let Err(e) = self.upkeep(key, slot).await {
                 tracing::warn!(key, error = %e, "Upkeep failed");

@@ -383,13 +383,7 @@ async fn run_command(config: &Config, args: RunArgs) -> anyhow::Result<i32> {
         let env = envs.get(&base).with_context(|| {
             format!("The base environment {base} is not built: run `burrow runtime build` first")
         })?;
-        for (key, destination) in env.layers() {
-            spec.mounts.push(Mount {
-                volume: burrow_sandbox::Volume::Environment { key },
-                destination: destination.to_owned(),
-                writable: false,
-            });
-        }
+        spec.mounts.extend(env.mounts());
         spec.env.extend(env.vars());
         spec.env.push((
             "PATH".into(),

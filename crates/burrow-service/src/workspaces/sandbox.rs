@@ -613,15 +613,7 @@ impl burrow_sessions::Workload for Runs {
         })?;
         let mut spec = SandboxSpec::new(vec!["/bin/sh".into(), "-c".into(), KEEPER.into()]);
         spec.cwd = WORK_DIR.into();
-        spec.mounts = env
-            .layers()
-            .into_iter()
-            .map(|(key, destination)| Mount {
-                volume: Volume::Environment { key },
-                destination: destination.to_owned(),
-                writable: false,
-            })
-            .collect();
+        spec.mounts = env.mounts();
         // The files' folder: what a workspace may hold, and room for one file more.
         spec.mounts.push(Mount {
             volume: Volume::Scratch {
