@@ -224,3 +224,61 @@ impl<R: MinRole> FromRequestParts<AppState> for ProjectAccess<R> {
         })
     }
 }
+
+/// A `multipart/form-data` body: its one file (`file`, with the name it was sent under)
+/// and its text fields.
+#[derive(Debug, Default)]
+pub struct Form {
+    pub file: Option<(String, Vec<u8>)>,
+    pub text: HashMap<String, String>,
+}
+
+/// Whether the request's body is `multipart/form-data`.
+pub fn is_multipart(request: &axum::extract::Request) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"))
+}
+
+/// Reads a form of one `file` and the text fields named in `fields`; any other field is
+/// refused by name. `too_large` says what the limit is when the body is over it.
+pub async fn read_form(
+    state: &AppState,
+    request: axum::extract::Request,
+    fields: &[&str],
+    too_large: impl Fn() -> ApiError,
+) -> Result<Form, ApiError> {
+    let mut multipart = axum::extract::Multipart::from_request(request, state)
+        .await
+        .map_err(|e| ApiError::bad_request("invalid_upload", e.body_text()))?;
+    let failed = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            too_large()
+        } else {
+            ApiError::bad_request("invalid_upload", e.body_text())
+        }
+    };
+    let mut form = Form::default();
+    while let Some(field) = multipart.next_field().await.map_err(failed)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            let filename = field.file_name().unwrap_or_default().to_owned();
+            let bytes = field.bytes().await.map_err(failed)?;
+            form.file = Some((filename, bytes.to_vec()));
+        } else if fields.contains(&name.as_str()) {
+            let text = field.text().await.map_err(failed)?;
+            form.text.insert(name, text);
+        } else {
+            return Err(ApiError::bad_request(
+                "invalid_upload",
+                format!(
+                    "unknown form field {name:?}: send file and {}",
+                    fields.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(form)
+}

@@ -168,10 +168,16 @@ fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             routes::jobs::create_schedule
         ))
         .routes(routes!(routes::jobs::delete_schedule))
-        .routes(routes!(
-            routes::workspaces::list_workspaces,
-            routes::workspaces::create_workspace
-        ))
+        .merge(
+            // A workspace made from a `.zip` may be as large as `workspaces.max_total_mb`,
+            // read from the configuration.
+            OpenApiRouter::new()
+                .routes(routes!(
+                    routes::workspaces::list_workspaces,
+                    routes::workspaces::create_workspace
+                ))
+                .layer(DefaultBodyLimit::disable()),
+        )
         .routes(routes!(
             routes::workspaces::get_workspace,
             routes::workspaces::rename_workspace,

@@ -123,7 +123,8 @@ fn declared_entries(bytes: &[u8]) -> Result<usize, String> {
     Ok(usize::from(total))
 }
 
-fn read_zip(bytes: &[u8], limits: &ZipLimits) -> Result<(Files, Vec<Finding>), Vec<Finding>> {
+/// Reads a `.zip` into files, checking every entry (see [`read_upload`]).
+pub fn read_zip(bytes: &[u8], limits: &ZipLimits) -> Result<(Files, Vec<Finding>), Vec<Finding>> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| {
         vec![Finding::error(
             None,
@@ -293,7 +294,7 @@ fn read_zip(bytes: &[u8], limits: &ZipLimits) -> Result<(Files, Vec<Finding>), V
         .keys()
         .map(|k| k.split('/').next().unwrap_or_default())
         .collect();
-    if tops.len() == 1 && files.keys().all(|k| k.contains('/')) {
+    if limits.unwrap_top_folder && tops.len() == 1 && files.keys().all(|k| k.contains('/')) {
         let top = format!("{}/", tops.into_iter().next().unwrap_or_default());
         files = files
             .into_iter()

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use archive::path_problem;
+pub use archive::{path_problem, read_zip};
 pub use requirements::{Allowlist, Requirement};
 
 /// Limits on archives, applied while reading (header sizes are not trusted).
@@ -37,6 +37,8 @@ pub struct ZipLimits {
     pub max_ratio: u64,
     /// Bytes in one Python file.
     pub max_python_bytes: usize,
+    /// Whether entries all under one top folder (a zip of a folder) lose that folder.
+    pub unwrap_top_folder: bool,
 }
 
 impl Default for ZipLimits {
@@ -48,6 +50,7 @@ impl Default for ZipLimits {
             max_name_len: 255,
             max_ratio: 200,
             max_python_bytes: 1000 * 1000,
+            unwrap_top_folder: true,
         }
     }
 }

@@ -139,25 +139,50 @@ fn under(path: &str) -> (String, i32) {
 const MOVING: char = '\u{1}';
 
 impl Store {
+    /// Makes a workspace holding `files` (each at version 1; their `workspace_id` and
+    /// `expect` are not read), all in one transaction: there is the workspace with every
+    /// file, or nothing.
     pub async fn create_workspace(
         &self,
         id: &str,
         project_id: &str,
         owner_id: &str,
         name: &str,
+        files: &[FileWrite<'_>],
     ) -> Result<Workspace> {
         let now = crate::now_ms();
+        let mut tx = self.pool().begin().await?;
         sqlx::query(
-            "INSERT INTO workspaces (id, project_id, owner_id, name, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $5)",
+            "INSERT INTO workspaces (id, project_id, owner_id, name, created_at, updated_at, \
+             versions) VALUES ($1, $2, $3, $4, $5, $5, $6)",
         )
         .bind(id)
         .bind(project_id)
         .bind(owner_id)
         .bind(name)
         .bind(now)
-        .execute(self.pool())
+        .bind(i64::from(!files.is_empty()))
+        .execute(&mut *tx)
         .await?;
+        for file in files {
+            sqlx::query(
+                "INSERT INTO workspace_files (workspace_id, path, folded, size, sha256, version, \
+                 content, blob, updated_by, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9)",
+            )
+            .bind(id)
+            .bind(file.path)
+            .bind(file.folded)
+            .bind(file.size)
+            .bind(file.sha256)
+            .bind(file.content)
+            .bind(file.blob)
+            .bind(file.by)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         self.get_workspace(project_id, id).await
     }
 

@@ -208,7 +208,14 @@ export const api = {
 
   workspaces: (p: string) => request<Workspace[]>('GET', `${projectPath(p)}/workspaces`),
   workspace: (p: string, w: string) => request<Workspace>('GET', workspacePath(p, w)),
-  createWorkspace: (p: string, name: string) => request<Workspace>('POST', `${projectPath(p)}/workspaces`, { json: { name } }),
+  /** An empty workspace, or one holding the files of `zip`. */
+  createWorkspace: (p: string, name: string, zip?: File) => {
+    if (!zip) return request<Workspace>('POST', `${projectPath(p)}/workspaces`, { json: { name } });
+    const form = new FormData();
+    form.append('name', name);
+    form.append('file', zip, zip.name);
+    return request<Workspace>('POST', `${projectPath(p)}/workspaces`, { form });
+  },
   deleteWorkspace: (p: string, w: string) => request<void>('DELETE', workspacePath(p, w)),
   /** Starts the workspace's sandbox; answers once it is ready. */
   startWorkspace: (p: string, w: string) => request<Workspace>('POST', `${workspacePath(p, w)}/start`),

@@ -2,6 +2,7 @@
 import { useState } from 'react';
 import { Link, useNavigate } from 'react-router-dom';
 import { api } from '../api/endpoints';
+import { ApiError } from '../api/client';
 import type { Workspace } from '../api/types';
 import { useApi } from '../hooks/useApi';
 import { useProject } from '../hooks/useProject';
@@ -13,6 +14,7 @@ import { FormError, TextField } from '../components/Field';
 import { EmptyState, ErrorState } from '../components/States';
 import { Skeleton } from '../components/Spinner';
 import { Icon } from '../components/Icon';
+import { Findings } from '../components/Findings';
 import { useToast } from '../components/Toast';
 import { canEditApps } from '../lib/roles';
 import { formatAbsolute, formatRelative } from '../lib/time';
@@ -30,14 +32,16 @@ export function WorkspacesPage() {
   const [busy, setBusy] = useState<Record<string, 'start' | 'stop'>>({});
   const [name, setName] = useState('');
   const [creating, setCreating] = useState(false);
-  const [createError, setCreateError] = useState<Error | null>(null);
+  const [createError, setCreateError] = useState<ApiError | Error | null>(null);
+  /** A `.zip` the new workspace starts from. */
+  const [zip, setZip] = useState<File | null>(null);
 
   const create = async (e: React.FormEvent) => {
     e.preventDefault();
     setCreating(true);
     setCreateError(null);
     try {
-      const made = await api.createWorkspace(project.id, name.trim());
+      const made = await api.createWorkspace(project.id, name.trim(), zip ?? undefined);
       navigate(`/projects/${project.id}/workspaces/${made.id}`);
     } catch (err) {
       setCreateError(err as Error);
@@ -92,10 +96,25 @@ export function WorkspacesPage() {
             maxLength={80}
             required
           />
+          <div className="field">
+            <label className="field-label" htmlFor="workspace-zip">
+              Start from a .zip (optional)
+            </label>
+            <input
+              id="workspace-zip"
+              type="file"
+              accept=".zip,application/zip"
+              onChange={(e) => setZip(e.target.files?.[0] ?? null)}
+            />
+          </div>
           <Button type="submit" variant="primary" loading={creating} icon={<Icon name="plus" />}>
             Create
           </Button>
-          <FormError>{createError?.message}</FormError>
+          {createError instanceof ApiError && createError.details.length > 0 ? (
+            <Findings findings={createError.details} title={createError.message} />
+          ) : (
+            <FormError>{createError?.message}</FormError>
+          )}
         </form>
       ) : (
         <p className="muted">You are a viewer in this project: an editor or owner can make workspaces.</p>

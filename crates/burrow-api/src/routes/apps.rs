@@ -3,8 +3,8 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{FromRequest, Multipart, Request, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::StatusCode;
 use axum::response::sse::{Event, Sse};
 use axum::response::Response;
 use axum::Json;
@@ -20,7 +20,7 @@ use crate::dto::{
     AppDetailDto, AppDto, CreateAppRequest, EgressDecisionDto, UpdateAppRequest, VersionDto,
 };
 use crate::error::{ApiError, ErrorBody, Kind};
-use crate::extract::{ApiJson, ApiPath, Editor, ProjectAccess, Viewer};
+use crate::extract::{is_multipart, read_form, ApiJson, ApiPath, Editor, ProjectAccess, Viewer};
 use crate::AppState;
 
 /// A `multipart/form-data` upload: the bundle and, for a new app, its name and description.
@@ -49,60 +49,34 @@ fn dto(state: &AppState, app: burrow_store::App) -> AppDto {
 
 /// Reads a multipart upload or a JSON body with pasted code or a template.
 async fn read_upload(state: &AppState, request: Request) -> Result<Upload, ApiError> {
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    if content_type.starts_with("multipart/form-data") {
-        let mut multipart = Multipart::from_request(request, state)
-            .await
-            .map_err(|e| ApiError::bad_request("invalid_upload", e.body_text()))?;
-        let mut upload = Upload::default();
-        let mut has_file = false;
-        while let Some(field) = multipart
-            .next_field()
-            .await
-            .map_err(|e| upload_error(e.status(), e.body_text()))?
-        {
-            let field_name = field.name().unwrap_or_default().to_owned();
-            match field_name.as_str() {
-                "file" => {
-                    upload.filename = field.file_name().unwrap_or("app.py").to_owned();
-                    upload.bytes = field
-                        .bytes()
-                        .await
-                        .map_err(|e| upload_error(e.status(), e.body_text()))?
-                        .to_vec();
-                    has_file = true;
-                }
-                "name" | "description" => {
-                    let text = field
-                        .text()
-                        .await
-                        .map_err(|e| upload_error(e.status(), e.body_text()))?;
-                    if field_name == "name" {
-                        upload.name = Some(text);
-                    } else {
-                        upload.description = Some(text);
-                    }
-                }
-                other => {
-                    return Err(ApiError::bad_request(
-                        "invalid_upload",
-                        format!("unknown form field {other:?}: send file, name and description"),
-                    ))
-                }
-            }
-        }
-        if !has_file {
+    if is_multipart(&request) {
+        let mut form = read_form(state, request, &["name", "description"], || {
+            ApiError::new(
+                Kind::TooLarge,
+                "upload_too_large",
+                format!(
+                    "the upload is larger than {} MB: make the bundle smaller",
+                    upload_limit() >> 20
+                ),
+            )
+        })
+        .await?;
+        let Some((filename, bytes)) = form.file else {
             return Err(ApiError::bad_request(
                 "invalid_upload",
                 "the form has no file field: attach the .py or .zip as `file`",
             ));
-        }
-        return Ok(upload);
+        };
+        return Ok(Upload {
+            filename: if filename.is_empty() {
+                "app.py".into()
+            } else {
+                filename
+            },
+            bytes,
+            name: form.text.remove("name"),
+            description: form.text.remove("description"),
+        });
     }
     let ApiJson(req) = ApiJson::<CreateAppRequest>::from_request(request, state).await?;
     let mut upload = match (req.code, req.template) {
@@ -118,21 +92,6 @@ async fn read_upload(state: &AppState, request: Request) -> Result<Upload, ApiEr
     upload.name = req.name.or(upload.name);
     upload.description = req.description;
     Ok(upload)
-}
-
-fn upload_error(status: StatusCode, text: String) -> ApiError {
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            Kind::TooLarge,
-            "upload_too_large",
-            format!(
-                "the upload is larger than {} MB: make the bundle smaller",
-                upload_limit() >> 20
-            ),
-        )
-    } else {
-        ApiError::bad_request("invalid_upload", text)
-    }
 }
 
 /// Deploy a new app from an upload (`multipart/form-data`: `file`, `name`, `description`),

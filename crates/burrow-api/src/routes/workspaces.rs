@@ -2,7 +2,7 @@
 //! they replace, moved, deleted and downloaded.
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::{FromRequest, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ErrorBody, ErrorInfo};
-use crate::extract::{ApiJson, ApiPath, Editor, ProjectAccess, Viewer};
+use crate::extract::{is_multipart, read_form, ApiJson, ApiPath, Editor, ProjectAccess, Viewer};
 use crate::AppState;
 
 /// A workspace.
@@ -215,22 +215,78 @@ pub async fn list_workspaces(
     ))
 }
 
-/// Make an empty workspace of your own.
+/// A workspace made from a `.zip` (`multipart/form-data`): its name, and the archive.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct WorkspaceForm {
+    name: String,
+    /// A `.zip` of the workspace's first files.
+    #[schema(format = Binary, value_type = String)]
+    file: Vec<u8>,
+}
+
+/// Make a workspace of your own: empty (JSON), or holding the files of a `.zip`
+/// (`multipart/form-data`: `name`, `file`), all of them or, on any problem, nothing.
 #[utoipa::path(post, path = "/api/v1/projects/{project}/workspaces", tag = "workspaces",
     params(("project" = String, Path, description = "Project id")),
-    request_body = WorkspaceName,
+    request_body(content(
+        (WorkspaceName = "application/json"),
+        (WorkspaceForm = "multipart/form-data"),
+    )),
     responses(
         (status = 201, description = "Made", body = WorkspaceDto),
-        (status = 400, description = "An invalid name", body = ErrorBody),
+        (status = 400, description = "An invalid name or form", body = ErrorBody),
         (status = 403, description = "Viewers cannot make workspaces", body = ErrorBody),
         (status = 409, description = "You have a workspace of that name, or as many as you may", body = ErrorBody),
+        (status = 413, description = "The archive holds more than a workspace may", body = ErrorBody),
+        (status = 422, description = "The archive was refused; `details` lists every problem", body = ErrorBody),
     ))]
 pub async fn create_workspace(
     State(state): State<AppState>,
     access: ProjectAccess<Editor>,
-    ApiJson(request): ApiJson<WorkspaceName>,
+    request: axum::extract::Request,
 ) -> Result<(StatusCode, Json<WorkspaceDto>), ApiError> {
-    let made = use_case::create_workspace(&state, &access.member, &request.name).await?;
+    let (name, files) = if is_multipart(&request) {
+        let config = &state.config.workspaces;
+        // The archive is at most what the workspace may hold, and its own headers.
+        let max = (config.max_total_mb << 20) + (config.max_files << 10) + (1 << 20);
+        let request = request.map(|body| {
+            Body::new(http_body_util::Limited::new(
+                body,
+                usize::try_from(max).unwrap_or(usize::MAX),
+            ))
+        });
+        let mut form = read_form(&state, request, &["name"], || {
+            Error::new(
+                Kind::TooLarge,
+                "upload_too_large",
+                format!(
+                    "the archive is larger than a workspace may hold ({} MiB, \
+                     workspaces.max_total_mb)",
+                    config.max_total_mb
+                ),
+            )
+        })
+        .await?;
+        let name = form.text.remove("name").unwrap_or_default();
+        let files = match form.file {
+            Some((filename, bytes)) if filename.to_lowercase().ends_with(".zip") => {
+                use_case::files_of_zip(config, &bytes)?
+            }
+            Some((filename, _)) => {
+                return Err(ApiError::bad_request(
+                    "invalid_upload",
+                    format!("{filename:?} is not a .zip: a workspace starts from a .zip archive"),
+                ))
+            }
+            None => Default::default(),
+        };
+        (name, files)
+    } else {
+        let ApiJson(request) = ApiJson::<WorkspaceName>::from_request(request, &state).await?;
+        (request.name, Default::default())
+    };
+    let made = use_case::create_workspace(&state, &access.member, &name, files).await?;
     Ok((StatusCode::CREATED, Json(workspace_dto(&state, made))))
 }
 

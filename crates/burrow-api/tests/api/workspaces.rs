@@ -546,7 +546,216 @@ async fn bad_paths_and_limits_are_refused_and_store_nothing(db: Db) {
     assert!(workspace_objects(&app).await.is_empty());
 }
 
+fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, bytes) in files {
+        zip.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut zip, bytes).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+/// POST of a new workspace as a form: its name and a `.zip`.
+async fn create_from_zip(
+    app: &TestApp,
+    token: &str,
+    project: &str,
+    name: &str,
+    (filename, bytes): (&str, Vec<u8>),
+) -> reqwest::Response {
+    let form = reqwest::multipart::Form::new()
+        .text("name", name.to_owned())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned()),
+        );
+    app.client
+        .post(format!("{}/api/v1/projects/{project}/workspaces", app.base))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A workspace made from a `.zip` holds its files with their paths as they were (so a
+/// workspace's own download makes the same workspace again); an archive with any
+/// problem, or more than a workspace may hold, makes nothing and stores nothing.
+async fn a_workspace_starts_from_a_zip(db: Db) {
+    let app = spawn_app_with(db, |config| {
+        config.workspaces.max_file_mb = 1;
+        config.workspaces.max_total_mb = 2;
+        config.workspaces.max_files = 4;
+    })
+    .await;
+    let ada = app.account("ada@example.com").await;
+    let project = app.project(&ada, "Lab").await;
+    let binary = vec![0u8, 159, 146, 150, 7];
+    let archive = zip_of(&[
+        ("src/main.py", b"print('hi')\n"),
+        ("src/data/blob.bin", &binary),
+    ]);
+    let made = json_of(
+        create_from_zip(
+            &app,
+            &ada.token,
+            &project,
+            "from zip",
+            ("start.zip", archive),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(made["name"], "from zip");
+    let ws = format!(
+        "/api/v1/projects/{project}/workspaces/{}",
+        made["id"].as_str().unwrap()
+    );
+    assert_eq!(
+        tree(&app, &ada.token, &ws).await,
+        ["src/data/blob.bin", "src/main.py"]
+    );
+    let main = read(&app, &ada.token, &ws, "src/main.py").await;
+    assert_eq!(main.headers()["etag"], "\"1\"");
+    assert_eq!(main.text().await.unwrap(), "print('hi')\n");
+    let blob = read(&app, &ada.token, &ws, "src/data/blob.bin").await;
+    assert_eq!(blob.bytes().await.unwrap().to_vec(), binary);
+    assert_eq!(workspace_objects(&app).await.len(), 1, "the binary file's");
+    // A change after is version 2, not a repeat of 1.
+    let written = json_of(
+        put(
+            &app,
+            &ada.token,
+            &ws,
+            "src/main.py",
+            "print(2)\n",
+            Some("\"1\""),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(written["version"], 2);
+
+    // Its download makes the same workspace again.
+    let download = app.get(&format!("{ws}/download"), &ada.token).await;
+    let bytes = download.bytes().await.unwrap().to_vec();
+    let again = json_of(
+        create_from_zip(&app, &ada.token, &project, "again", ("w.zip", bytes)).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let again = format!(
+        "/api/v1/projects/{project}/workspaces/{}",
+        again["id"].as_str().unwrap()
+    );
+    assert_eq!(
+        tree(&app, &ada.token, &again).await,
+        ["src/data/blob.bin", "src/main.py"]
+    );
+    let main = read(&app, &ada.token, &again, "src/main.py").await;
+    assert_eq!(main.text().await.unwrap(), "print(2)\n");
+    let before = workspace_objects(&app).await;
+    let count = || async {
+        json_of(
+            app.get(
+                &format!("/api/v1/projects/{project}/workspaces"),
+                &ada.token,
+            )
+            .await,
+            StatusCode::OK,
+        )
+        .await
+        .as_array()
+        .unwrap()
+        .len()
+    };
+    assert_eq!(count().await, 2);
+
+    // Every problem is listed, and nothing is made.
+    let bad = zip_of(&[
+        ("ok.bin", &binary),
+        ("../escape.py", b"x"),
+        ("pkg/__pycache__/m.pyc", b"x"),
+        ("big.bin", &vec![1u8; (1 << 20) + 1]),
+    ]);
+    let resp = create_from_zip(&app, &ada.token, &project, "bad", ("bad.zip", bad)).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let details = body["error"]["details"].to_string();
+    assert!(details.contains(". or .. component"), "{details}");
+    // Bytes that do not compress, so the archive is no bomb.
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let noise: Vec<u8> = (0..(1 << 20) + 1)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect();
+    let valid = zip_of(&[
+        ("ok.bin", &binary),
+        ("pkg/__pycache__/m.pyc", b"x"),
+        ("big.bin", &noise),
+    ]);
+    let resp = create_from_zip(&app, &ada.token, &project, "bad", ("bad.zip", valid)).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_archive");
+    let details = body["error"]["details"].to_string();
+    for why in ["__pycache__", "1 MiB"] {
+        assert!(details.contains(why), "{why}: {details}");
+    }
+    let clash = zip_of(&[("a", b"a file"), ("a/b.py", b"and a folder")]);
+    let resp = create_from_zip(&app, &ada.token, &project, "bad", ("bad.zip", clash)).await;
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let details = body["error"]["details"].to_string();
+    assert!(details.contains("both a file and a folder"), "{details}");
+    // Too many files, and not a zip.
+    let many = zip_of(&[
+        ("1", b"1"),
+        ("2", b"2"),
+        ("3", b"3"),
+        ("4", b"4"),
+        ("5", b"5"),
+    ]);
+    let resp = create_from_zip(&app, &ada.token, &project, "many", ("m.zip", many)).await;
+    expect_error(resp, StatusCode::PAYLOAD_TOO_LARGE, "too_many_files").await;
+    let resp = create_from_zip(&app, &ada.token, &project, "py", ("m.py", b"x".to_vec())).await;
+    let message = expect_error(resp, StatusCode::BAD_REQUEST, "invalid_upload").await;
+    assert!(message.contains("not a .zip"), "{message}");
+    let resp = create_from_zip(
+        &app,
+        &ada.token,
+        &project,
+        "junk",
+        ("j.zip", b"PK".to_vec()),
+    )
+    .await;
+    expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "invalid_archive").await;
+    // Larger than a workspace may be, as a body.
+    let huge = vec![b'x'; 4 << 20];
+    let resp = create_from_zip(&app, &ada.token, &project, "huge", ("h.zip", huge)).await;
+    expect_error(resp, StatusCode::PAYLOAD_TOO_LARGE, "upload_too_large").await;
+    // A name taken: the archive's blobs go again.
+    let resp = create_from_zip(
+        &app,
+        &ada.token,
+        &project,
+        "again",
+        ("w.zip", zip_of(&[("x.bin", &binary)])),
+    )
+    .await;
+    expect_error(resp, StatusCode::CONFLICT, "workspace_exists").await;
+    assert_eq!(count().await, 2);
+    assert_eq!(workspace_objects(&app).await, before);
+}
+
 both_backends!(
+    a_workspace_starts_from_a_zip,
     a_workspace_is_its_makers,
     files_have_versions_and_conflicts,
     bad_paths_and_limits_are_refused_and_store_nothing,

@@ -10,6 +10,7 @@
 //! (or that there is none), so two tabs or two people never overwrite each other
 //! unknowingly: the loser gets the file as it is now.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use burrow_blobs::{BlobPath, ObjectStore, PutPayload};
@@ -22,7 +23,7 @@ use burrow_store::{
 use sha2::{Digest, Sha256};
 
 use crate::access::{require, Membership};
-use crate::error::{Error, Kind};
+use crate::error::{Error, Finding, Kind};
 use crate::Services;
 
 pub mod folder;
@@ -105,13 +106,18 @@ fn name_taken(name: &str) -> Error {
     .with_field("name")
 }
 
+/// Makes a workspace of the caller's, empty or holding `files` (from an uploaded `.zip`,
+/// see [`files_of_zip`]). The files are checked as one by one writes would be, and all of
+/// them are kept or none, nor the workspace.
 pub async fn create_workspace(
     services: &Services,
     member: &Membership,
     name: &str,
+    files: BTreeMap<String, Vec<u8>>,
 ) -> Result<Workspace, Error> {
     require(member, Role::Editor)?;
     let name = check_name(name)?;
+    check_files(&services.config.workspaces, &files)?;
     let most = services.config.workspaces.max_per_person;
     let mine = services
         .store
@@ -128,14 +134,134 @@ pub async fn create_workspace(
         ));
     }
     let id = burrow_core::ids::new_id("ws");
-    services
-        .store
-        .create_workspace(&id, &member.project.id, &member.user.id, &name)
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict => name_taken(&name),
-            e => e.into(),
+    let mut kept = Vec::with_capacity(files.len());
+    let mut blobs = Vec::new();
+    for (path, content) in files {
+        let sha256 = hex::encode(Sha256::digest(&content));
+        let size = content.len() as i64;
+        let stored = keep(
+            services.blobs.as_ref(),
+            (&member.project.id, &id),
+            &path,
+            content,
+        )
+        .await;
+        let (text, blob) = match stored {
+            Ok(stored) => stored,
+            Err(e) => {
+                delete_blobs(services.blobs.as_ref(), blobs).await;
+                return Err(e);
+            }
+        };
+        blobs.extend(blob.clone());
+        kept.push((path.to_lowercase(), path, size, sha256, text, blob));
+    }
+    let writes: Vec<FileWrite<'_>> = kept
+        .iter()
+        .map(|(folded, path, size, sha256, text, blob)| FileWrite {
+            workspace_id: &id,
+            path,
+            folded,
+            size: *size,
+            sha256,
+            content: text.as_deref(),
+            blob: blob.as_deref(),
+            by: &member.user.id,
+            expect: FileExpect::Absent,
         })
+        .collect();
+    let made = services
+        .store
+        .create_workspace(&id, &member.project.id, &member.user.id, &name, &writes)
+        .await;
+    if made.is_err() {
+        delete_blobs(services.blobs.as_ref(), blobs).await;
+    }
+    made.map_err(|e| match e {
+        StoreError::Conflict => name_taken(&name),
+        e => e.into(),
+    })
+}
+
+/// The files of an uploaded `.zip`, read as app bundles are (no links, no special files,
+/// no bombs, no paths out of the folder), within what a workspace may hold, with their
+/// paths as they are. Every problem is in the error.
+pub fn files_of_zip(
+    config: &WorkspacesConfig,
+    bytes: &[u8],
+) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+    let limits = burrow_bundle::ZipLimits {
+        max_total_bytes: config.max_total_mb << 20,
+        max_entries: usize::try_from(config.max_files)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1000),
+        max_python_bytes: usize::try_from(config.max_file_mb << 20).unwrap_or(usize::MAX),
+        // A workspace's own download comes back as it was.
+        unwrap_top_folder: false,
+        ..burrow_bundle::ZipLimits::default()
+    };
+    burrow_bundle::read_zip(bytes, &limits)
+        .map(|(files, _)| files)
+        .map_err(|errors| rejected(errors.iter().map(Finding::from).collect()))
+}
+
+fn rejected(details: Vec<Finding>) -> Error {
+    let mut e = Error::new(
+        Kind::Unprocessable,
+        "invalid_archive",
+        format!(
+            "the archive has {} problem(s); fix each and upload it again",
+            details.len()
+        ),
+    );
+    e.details = details.into();
+    e
+}
+
+/// Checks new files as one by one writes would be: each path, each size, how many and
+/// how much in all, and that no file is where another needs a folder.
+fn check_files(config: &WorkspacesConfig, files: &BTreeMap<String, Vec<u8>>) -> Result<(), Error> {
+    let file_problem = |path: &str, message: String| Finding {
+        file: Some(path.to_owned()),
+        line: None,
+        message,
+    };
+    let mut problems = Vec::new();
+    for (path, content) in files {
+        if let Err(e) = check_path(path) {
+            problems.push(file_problem(path, e.message));
+        } else if content.len() as u64 > config.max_file_mb << 20 {
+            problems.push(file_problem(
+                path,
+                format!(
+                    "{} bytes is more than the {} MiB a workspace file may hold                      (workspaces.max_file_mb)",
+                    content.len(),
+                    config.max_file_mb
+                ),
+            ));
+        }
+        let mut folder = path.as_str();
+        while let Some((parent, _)) = folder.rsplit_once('/') {
+            if files.contains_key(parent) {
+                problems.push(file_problem(
+                    path,
+                    format!("{parent} is a file, so it cannot be a folder too"),
+                ));
+            }
+            folder = parent;
+        }
+    }
+    if !problems.is_empty() {
+        return Err(rejected(problems));
+    }
+    if files.len() as u64 > config.max_files {
+        return Err(refused("", FileChange::TooManyFiles));
+    }
+    let total: u64 = files.values().map(|c| c.len() as u64).sum();
+    if total > config.max_total_mb << 20 {
+        return Err(refused("", FileChange::TooManyBytes));
+    }
+    Ok(())
 }
 
 /// The caller's own workspaces in the project.
@@ -438,24 +564,7 @@ pub(crate) async fn put_content(
     }
     let sha256 = hex::encode(Sha256::digest(&content));
     let size = content.len() as i64;
-    // PostgreSQL's text holds no NUL: a file with one is binary, whatever else it is.
-    let text = (content.len() <= INLINE_BYTES && !content.contains(&0))
-        .then(|| String::from_utf8(content.clone()).ok())
-        .flatten();
-    let blob = match text {
-        Some(_) => None,
-        None => {
-            let key = format!(
-                "workspaces/{project_id}/{id}/{}",
-                burrow_core::ids::new_id("wf")
-            );
-            blobs
-                .put(&BlobPath::from(key.as_str()), PutPayload::from(content))
-                .await
-                .map_err(|e| Error::internal(format!("storing {path}'s content: {e}")))?;
-            Some(key)
-        }
-    };
+    let (text, blob) = keep(blobs, (project_id, id), path, content).await?;
     let folded = path.to_lowercase();
     let change = store
         .put_file(
@@ -482,6 +591,32 @@ pub(crate) async fn put_content(
         delete_blobs(blobs, unused.clone()).await;
     }
     Ok(change)
+}
+
+/// Where a file's `content` is kept: small text in its row (the first), anything else in
+/// a new blob (the second, its key), written here.
+async fn keep(
+    blobs: &dyn ObjectStore,
+    (project_id, id): (&str, &str),
+    path: &str,
+    content: Vec<u8>,
+) -> Result<(Option<String>, Option<String>), Error> {
+    // PostgreSQL's text holds no NUL: a file with one is binary, whatever else it is.
+    let text = (content.len() <= INLINE_BYTES && !content.contains(&0))
+        .then(|| String::from_utf8(content.clone()).ok())
+        .flatten();
+    if text.is_some() {
+        return Ok((text, None));
+    }
+    let key = format!(
+        "workspaces/{project_id}/{id}/{}",
+        burrow_core::ids::new_id("wf")
+    );
+    blobs
+        .put(&BlobPath::from(key.as_str()), PutPayload::from(content))
+        .await
+        .map_err(|e| Error::internal(format!("storing {path}'s content: {e}")))?;
+    Ok((None, Some(key)))
 }
 
 /// The error for a change the store refused.
