@@ -6,7 +6,7 @@ use burrow_config::{BlobConfig, Config};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
-pub use object_store::{path::Path as BlobPath, ObjectStore, PutPayload};
+pub use object_store::{path::Path as BlobPath, Error as StoreError, ObjectStore, PutPayload};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {

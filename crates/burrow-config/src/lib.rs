@@ -346,6 +346,9 @@ pub struct WorkspacesConfig {
     pub cpu_millis: u64,
     /// How often files changed in a running workspace's sandbox are kept, in milliseconds.
     pub sync_ms: u64,
+    /// The packages a person installs in a workspace, compressed, in MiB: kept when it
+    /// stops and put back when it starts, up to this size.
+    pub max_packages_mb: u64,
 }
 
 impl Default for WorkspacesConfig {
@@ -360,6 +363,7 @@ impl Default for WorkspacesConfig {
             memory_mb: 512,
             cpu_millis: 1000,
             sync_ms: 2000,
+            max_packages_mb: 256,
         }
     }
 }

@@ -88,6 +88,12 @@ impl Folder {
     /// The workspace folder of the sandbox whose root this host sees at `root` (see
     /// `Runtime::root_path`).
     pub fn open(root: &Path) -> std::io::Result<Self> {
+        Self::open_in(root, WORK_DIR)
+    }
+
+    /// The folder at the absolute path `dir` in the sandbox whose root this host sees at
+    /// `root`, reached without following a link.
+    pub fn open_in(root: &Path, dir: &str) -> std::io::Result<Self> {
         let root = rustix::fs::open(
             root,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -96,7 +102,7 @@ impl Folder {
         .map_err(io)?;
         let dir = rustix::fs::openat2(
             &root,
-            WORK_DIR.trim_start_matches('/'),
+            dir.trim_start_matches('/'),
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
             ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,

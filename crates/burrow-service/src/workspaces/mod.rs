@@ -303,11 +303,12 @@ pub async fn delete_workspace(
     workspace(services, member, id, Use::Change).await?;
     services.workspaces.forget(id).await;
     services.workspaces.workload().forget(id).await;
-    let blobs = services
+    let mut blobs = services
         .store
         .delete_workspace(&member.project.id, id)
         .await
         .map_err(|e| Error::or_not_found(e, not_found))?;
+    blobs.push(sandbox::packages_key(&member.project.id, id));
     delete_blobs(services.blobs.as_ref(), blobs).await;
     Ok(())
 }
@@ -380,8 +381,11 @@ pub(crate) async fn forget_project(services: &Services, project_id: &str) {
 
 async fn delete_blobs(store: &dyn ObjectStore, blobs: Vec<String>) {
     for blob in blobs {
-        if let Err(e) = store.delete(&BlobPath::from(blob.as_str())).await {
-            tracing::warn!(blob = %blob, error = %e, "Could not delete a workspace file's blob");
+        match store.delete(&BlobPath::from(blob.as_str())).await {
+            Ok(()) | Err(burrow_blobs::StoreError::NotFound { .. }) => {}
+            Err(e) => {
+                tracing::warn!(blob = %blob, error = %e, "Could not delete a workspace file's blob")
+            }
         }
     }
 }

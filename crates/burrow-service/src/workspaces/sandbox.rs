@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use burrow_blobs::ObjectStore;
+use burrow_blobs::{BlobPath, ObjectStore, PutPayload};
 use burrow_config::WorkspacesConfig;
 use burrow_envs::Environments;
 use burrow_sandbox::{ExecSpec, Limits, Mount, Runtime, SandboxSpec, Volume};
@@ -40,6 +40,31 @@ pub const VERSION_LABEL: &str = "burrow.workspace.version";
 pub const PACKAGES_DIR: &str = "/home/sandbox/packages";
 /// What the sandbox's main process does: wait, and end at once on SIGTERM.
 const KEEPER: &str = "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done";
+/// The sandbox user's home, where the packages archive passes through.
+const HOME_DIR: &str = "/home/sandbox";
+/// The packages archive's name in [`HOME_DIR`] while it is put back or made.
+const PACKAGES_ARCHIVE: &str = ".burrow-packages.tgz";
+/// Defines `fingerprint`, which prints one of the packages folder (every entry's path,
+/// size, time, mode and type), run in it. Programs are named by absolute path: `PATH`
+/// starts with what `pip` installed.
+const FINGERPRINT: &str = "fingerprint() { /usr/bin/find . -printf '%P %s %T@ %m %y\\n' \
+    | LC_ALL=C /usr/bin/sort | /usr/bin/sha256sum | /usr/bin/cut -c1-64; }; ";
+/// Unpacks the archive into the packages folder and prints the folder's fingerprint.
+const RESTORE: &str = "set -euo pipefail; cd /home/sandbox; /bin/mkdir -p packages; \
+    /bin/gzip -dc .burrow-packages.tgz | /bin/tar -xf - -C packages; \
+    /bin/rm -f .burrow-packages.tgz; cd packages; fingerprint";
+/// Prints `empty` for an empty packages folder, `same` when its fingerprint is `$1`,
+/// and otherwise packs it into the archive and prints its fingerprint.
+const SAVE: &str =
+    "set -euo pipefail; cd /home/sandbox/packages 2>/dev/null || { echo empty; exit 0; }; \
+    if [ -z \"$(/bin/ls -A)\" ]; then echo empty; exit 0; fi; fp=$(fingerprint); \
+    if [ \"$fp\" = \"$1\" ]; then echo same; exit 0; fi; \
+    /bin/tar -cf - . | /bin/gzip -1 > ../.burrow-packages.tgz; echo \"$fp\"";
+
+/// Where a workspace's installed packages are kept while it is stopped.
+pub fn packages_key(project_id: &str, id: &str) -> String {
+    format!("workspaces/{project_id}/{id}/packages.tgz")
+}
 
 /// Starts, watches and stops workspace sandboxes.
 pub type Supervisor = burrow_sessions::Supervisor<Runs>;
@@ -93,6 +118,13 @@ struct Synced {
     problems: String,
     /// Files not kept, with their stamp and why: not read again until they change.
     refused: HashMap<String, (Stamp, String)>,
+    /// The last sync's problems with files.
+    file_problems: Vec<String>,
+    /// Why the installed packages were not put back or not kept, if so.
+    packages_problem: Option<String>,
+    /// The packages folder's fingerprint as put back or last kept; `None` when not
+    /// known (after a restart of `serve`), so it is kept at the stop.
+    packages: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -219,7 +251,164 @@ impl Runs {
                 },
             );
         }
+        let workspace = self
+            .store
+            .find_workspace(key)
+            .await
+            .map_err(|e| e.to_string())?;
+        match self
+            .restore_packages(&workspace.project_id, key, sandbox)
+            .await
+        {
+            Ok(fingerprint) => synced.packages = Some(fingerprint),
+            Err(e) => {
+                tracing::warn!(workspace = key, error = %e, "Could not put a workspace's packages back");
+                synced.packages_problem = Some(format!(
+                    "installed packages: not put back ({e}); install them again, or use \
+                     Rebuild packages with a requirements.txt"
+                ));
+                self.write_problems(key, &mut synced).await?;
+            }
+        }
         Ok(())
+    }
+
+    /// Unpacks the workspace's kept packages, if any, into its new sandbox; returns the
+    /// packages folder's fingerprint.
+    async fn restore_packages(
+        &self,
+        project_id: &str,
+        key: &str,
+        sandbox: &str,
+    ) -> Result<String, String> {
+        let archive = match self
+            .blobs
+            .get(&BlobPath::from(packages_key(project_id, key)))
+            .await
+        {
+            Ok(found) => found.bytes().await.map_err(|e| e.to_string())?,
+            Err(burrow_blobs::StoreError::NotFound { .. }) => return Ok(String::new()),
+            Err(e) => return Err(format!("cannot read the kept packages: {e}")),
+        };
+        let root = self
+            .runtime
+            .root_path(sandbox)
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::task::spawn_blocking(move || {
+            Folder::open_in(&root, HOME_DIR)?.write(PACKAGES_ARCHIVE, &archive)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot write the kept packages into the sandbox: {e}"))?;
+        self.in_sandbox(sandbox, RESTORE, "").await
+    }
+
+    /// Keeps the packages installed in `key`'s stopping `sandbox` when they changed since
+    /// they were put back: packed in the sandbox, read from it as untrusted bytes of at
+    /// most `max_packages_mb`, and stored as one blob; none installed, none kept.
+    async fn save_packages(&self, key: &str, sandbox: &str, synced: &mut Synced) {
+        let saved = async {
+            let workspace = self
+                .store
+                .find_workspace(key)
+                .await
+                .map_err(|e| e.to_string())?;
+            let blob = BlobPath::from(packages_key(&workspace.project_id, key));
+            let was = synced.packages.clone().unwrap_or_else(|| "unknown".into());
+            let printed = self.in_sandbox(sandbox, SAVE, &was).await?;
+            match printed.as_str() {
+                "same" => return Ok(None),
+                "empty" => {
+                    match self.blobs.delete(&blob).await {
+                        Ok(()) | Err(burrow_blobs::StoreError::NotFound { .. }) => {}
+                        Err(e) => return Err(format!("cannot delete the kept packages: {e}")),
+                    }
+                    return Ok(Some(String::new()));
+                }
+                _ => {}
+            }
+            let max = self.config.max_packages_mb << 20;
+            let root = self
+                .runtime
+                .root_path(sandbox)
+                .await
+                .map_err(|e| e.to_string())?;
+            let read = tokio::task::spawn_blocking(move || {
+                Folder::open_in(&root, HOME_DIR)?.read(PACKAGES_ARCHIVE, max)
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            let archive = match read {
+                Ok(Some((_, archive))) => archive,
+                Ok(None) => return Err("their archive was not made".into()),
+                Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+                    return Err(format!(
+                        "they are {e} compressed, over the {} MiB kept \
+                         (workspaces.max_packages_mb); the ones kept before stay",
+                        self.config.max_packages_mb
+                    ))
+                }
+                Err(e) => return Err(format!("cannot read their archive: {e}")),
+            };
+            self.blobs
+                .put(&blob, PutPayload::from(archive))
+                .await
+                .map_err(|e| format!("cannot store them: {e}"))?;
+            Ok(Some(printed))
+        };
+        match saved.await {
+            Ok(Some(fingerprint)) => {
+                synced.packages = Some(fingerprint);
+                synced.packages_problem = None;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(workspace = key, error = %e, "Could not keep a workspace's packages");
+                synced.packages_problem = Some(format!("installed packages: not kept: {e}"));
+            }
+        }
+        if let Err(e) = self.write_problems(key, synced).await {
+            tracing::warn!(workspace = key, error = %e, "Could not note a workspace's problems");
+        }
+    }
+
+    /// Runs `script` with bash in `sandbox` with `arg` as `$1`; what it printed, trimmed,
+    /// when it succeeded. What it prints is the sandbox's, so it is only compared.
+    async fn in_sandbox(&self, sandbox: &str, script: &str, arg: &str) -> Result<String, String> {
+        let ran = self
+            .runtime
+            .exec(
+                sandbox,
+                ExecSpec {
+                    command: vec![
+                        "/bin/bash".into(),
+                        "-c".into(),
+                        format!("{FINGERPRINT}{script}"),
+                        "burrow".into(),
+                        arg.into(),
+                    ],
+                    env: Vec::new(),
+                    cwd: Some(HOME_DIR.into()),
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if ran.code != 0 {
+            let said = String::from_utf8_lossy(&ran.stderr);
+            let said: String = said
+                .trim()
+                .chars()
+                .rev()
+                .take(300)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            return Err(format!("exit code {}: {said}", ran.code));
+        }
+        let printed = String::from_utf8_lossy(&ran.stdout);
+        Ok(printed.trim().chars().take(100).collect())
     }
 
     /// Keeps what changed in the folder of `key`'s running `sandbox` since the last sync.
@@ -440,7 +629,15 @@ impl Runs {
         mut problems: Vec<String>,
     ) -> Result<(), String> {
         problems.truncate(50);
-        let problems = problems.join("\n");
+        synced.file_problems = problems;
+        self.write_problems(key, synced).await
+    }
+
+    /// Stores the workspace's problems (with files, with packages) when they changed.
+    async fn write_problems(&self, key: &str, synced: &mut Synced) -> Result<(), String> {
+        let mut all = synced.file_problems.clone();
+        all.extend(synced.packages_problem.clone());
+        let problems = all.join("\n");
         if problems != synced.problems {
             self.store
                 .set_sync_problems(key, &problems)
@@ -685,15 +882,21 @@ impl burrow_sessions::Workload for Runs {
     async fn record(&self, key: &str, change: Change) -> Result<(), RunError> {
         match change.phase {
             // The last sync, while the folder is still there.
+            // The shells end first, so nothing changes during the last sync and while the
+            // packages are packed; then both are kept, while the sandbox is still there.
             Phase::Stopping => {
+                self.terminals.close_all(key).await;
                 let sandbox = self.synced.lock().get(key).cloned();
                 if let Some(synced) = sandbox {
                     let sandbox = synced.lock().await.sandbox.clone();
                     if let Err(e) = self.sync(key, &sandbox, true).await {
                         tracing::warn!(workspace = key, error = %e, "Could not keep a stopping workspace's last changes");
                     }
+                    let mut synced = synced.lock().await;
+                    if synced.sandbox == sandbox {
+                        self.save_packages(key, &sandbox, &mut synced).await;
+                    }
                 }
-                self.terminals.close_all(key).await;
             }
             Phase::Stopped | Phase::Error => {
                 self.synced.lock().remove(key);

@@ -242,7 +242,11 @@ impl Term {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_sync_both_ways_and_what_the_sandbox_makes_is_not_trusted() {
     // At most 40 files: the walk looks at no more than 1,040 entries.
-    let server = Server::start_with_env(&[("BURROW_WORKSPACES__MAX_FILES", "40")]).await;
+    let server = Server::start_with_env(&[
+        ("BURROW_WORKSPACES__MAX_FILES", "40"),
+        ("BURROW_WORKSPACES__MAX_PACKAGES_MB", "1"),
+    ])
+    .await;
     let (owner, path) = workspace(&server).await;
     start(&server, &owner, &path).await;
     let mut term = Term::open(&server, &owner, &path, 1, None).await;
@@ -333,6 +337,13 @@ async fn files_sync_both_ways_and_what_the_sandbox_makes_is_not_trusted() {
         "ls: cannot access 'out': No such file or directory"
     );
     term.run("rm big.bin; echo last > last.txt").await;
+    // Installed packages (a module, a script, a link that leads nowhere outside) are kept.
+    term.run(
+        "mkdir -p ~/packages/burrowpkg ~/packages/bin && echo 'X = 42' > ~/packages/burrowpkg/__init__.py \
+         && printf '#!/bin/sh\\necho tool ran\\n' > ~/packages/bin/mytool && chmod +x ~/packages/bin/mytool \
+         && ln -s /etc/passwd ~/packages/link",
+    )
+    .await;
     let resp = server
         .api(Method::POST, &format!("{path}/stop"), &owner, None)
         .await;
@@ -342,12 +353,18 @@ async fn files_sync_both_ways_and_what_the_sandbox_makes_is_not_trusted() {
     while term.exit.is_none() && term.frame(Duration::from_secs(5)).await.is_some() {}
     assert!(term.exit.is_some(), "the terminal ends with its sandbox");
 
-    // Started again: the same files, nothing else.
+    // Started again: the same files, nothing else, and the packages put back.
     start(&server, &owner, &path).await;
     let mut term = Term::open(&server, &owner, &path, 1, None).await;
     assert_eq!(
         term.run("ls -A | tr '\\n' ' '").await,
         "hello.py last.txt made.txt"
+    );
+    assert_eq!(
+        term.run("python -c 'import burrowpkg; print(burrowpkg.X)'; mytool; readlink ~/packages/link; ls -A ~ | grep -c burrow-packages")
+            .await,
+        "42\r\ntool ran\r\n/etc/passwd\r\n0",
+        "the module, the script and the link are back, and the archive is gone"
     );
 
     // More entries than the walk looks at, in a folder walked first: nothing after it is
@@ -381,6 +398,31 @@ async fn files_sync_both_ways_and_what_the_sandbox_makes_is_not_trusted() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    // Packages over `max_packages_mb` are not kept, the page is told why, and the ones
+    // kept before stay.
+    term.run("head -c 3000000 /dev/urandom > ~/packages/noise.bin")
+        .await;
+    let resp = server
+        .api(Method::POST, &format!("{path}/stop"), &owner, None)
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let ws = until(&server, &owner, &path, "the packages refused", |w| {
+        !w["sync_problems"].as_array().unwrap().is_empty()
+    })
+    .await;
+    let said = ws["sync_problems"].to_string();
+    assert!(
+        said.contains("installed packages: not kept") && said.contains("over the 1 MiB kept"),
+        "{said}"
+    );
+    start(&server, &owner, &path).await;
+    let mut term = Term::open(&server, &owner, &path, 1, None).await;
+    assert_eq!(
+        term.run("python -c 'import burrowpkg; print(burrowpkg.X)'; ls ~/packages/noise.bin 2>&1 | grep -c 'No such'")
+            .await,
+        "42\r\n1"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
