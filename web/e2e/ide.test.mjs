@@ -1,7 +1,8 @@
 // The workspace IDE in a real browser over a real sandbox: write hello.py, save, Run and
 // see its output; pip install an allowed package and be refused another; reload and
 // find the same shell with its scrollback; a file made in the terminal, or uploaded from
-// the page, shows in the tree and the sandbox; stop and start keep everything.
+// the page, shows in the tree and the sandbox; stop and start keep everything, installed
+// packages too; Rebuild packages installs requirements.txt afresh.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -104,6 +105,20 @@ test('a workspace runs code in a terminal that outlives the page', { timeout: 60
   await until(page, 'a new prompt', (t) => t.includes('~/work $'));
   await type(page, 'cat made.txt hello.py');
   await until(page, 'the kept files', (t) => t.includes('made in the terminal') && t.includes("print('hello from'"));
+  // So is what pip installed.
+  await type(page, 'python -c "import tabulate; print(\'kept:\', tabulate.__name__)"');
+  await until(page, 'tabulate kept', (t) => t.includes('kept: tabulate'));
   await shot(page, 'ide-restarted');
+
+  // Rebuild packages: what is installed goes, and requirements.txt's packages come.
+  await page.getByLabel("New file's path").fill('requirements.txt');
+  await page.getByRole('button', { name: 'New file' }).click();
+  await page.locator('.cm-content').fill('tabulate\n');
+  await page.keyboard.press('Control+s');
+  await expect(page.getByTestId('save-state')).toHaveText(/Saved/);
+  page.once('dialog', (dialog) => void dialog.accept());
+  await page.getByRole('button', { name: 'Rebuild packages' }).click();
+  await until(page, 'requirements.txt installed', (t) => /rm -rf ~\/packages && pip install -r requirements\.txt[\s\S]*Successfully installed tabulate/.test(t), 180_000);
+  await shot(page, 'ide-rebuilt');
   await context.close();
 });

@@ -1,10 +1,12 @@
 // Workspaces in a real browser: make one, write hello.py in the editor, save with
-// Ctrl+S, see a save from elsewhere refused and resolved, rename, and reload to find it kept.
+// Ctrl+S, see a save from elsewhere refused and resolved, rename, and reload to find it
+// kept; start one from a .zip, keep files open in tabs, and drag a file into a folder.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { expect } from './expect.mjs';
 import { startServerAndBrowser, shot, api, account, signIn } from './harness.mjs';
+import { zip } from './zip.mjs';
 
 let server;
 let browser;
@@ -90,5 +92,59 @@ test('a workspace keeps the files written in its editor, and a stale save is cau
   await expect(row).toBeVisible();
   await expect(row.getByRole('cell').nth(1)).toHaveText('1');
   await shot(page, 'workspaces-list');
+
+  // A .zip with a problem makes nothing, and the page lists why.
+  await page.getByLabel('New workspace').fill('from a zip');
+  await page.getByLabel('Start from a .zip (optional)').setInputFiles({
+    name: 'bad.zip',
+    mimeType: 'application/zip',
+    buffer: zip({ 'ok.py': 'x = 1\n', 'pkg/__pycache__/m.pyc': 'x' }),
+  });
+  await page.getByRole('button', { name: 'Create' }).click();
+  await expect(page.getByText('the archive has 1 problem(s); fix each and upload it again')).toBeVisible();
+  await expect(page.getByText(/__pycache__/)).toBeVisible();
+  await shot(page, 'workspaces-zip-refused');
+  await expect(page.getByRole('row', { name: /from a zip/ })).toHaveCount(0);
+
+  // A good one opens with its files, folders and all.
+  await page.getByLabel('Start from a .zip (optional)').setInputFiles({
+    name: 'start.zip',
+    mimeType: 'application/zip',
+    buffer: zip({ 'main.py': "print('main')\n", 'lib/util.py': 'def f():\n    return 1\n', 'lib/data/rows.csv': 'a,b\n1,2\n' }),
+  });
+  await page.getByRole('button', { name: 'Create' }).click();
+  await expect(page.getByRole('heading', { name: 'from a zip' })).toBeVisible();
+  await expect(page.getByRole('treeitem', { name: 'lib/', exact: true })).toBeVisible();
+  await expect(page.getByRole('button', { name: 'lib/data/rows.csv', exact: true })).toBeVisible();
+
+  // Two files in tabs: unsaved text stays in its tab while another is in front.
+  await page.getByRole('button', { name: 'main.py', exact: true }).click();
+  await expect(editor).toHaveText("print('main')");
+  await editor.fill("print('edited, not saved')\n");
+  await page.getByRole('button', { name: 'lib/util.py', exact: true }).click();
+  await expect(editor).toHaveText(/def f\(\):/);
+  const tabs = page.getByRole('tablist', { name: 'Open files' });
+  await expect(tabs).toHaveText('main.py ●util.py');
+  await tabs.getByRole('tab', { name: /main\.py/ }).click();
+  await expect(editor).toHaveText("print('edited, not saved')");
+  await expect(page.getByText('Unsaved changes')).toBeVisible();
+  await page.keyboard.press('Control+s');
+  await expect(page.getByText(/Saved \(version \d+\)/)).toBeVisible();
+  await expect(tabs).toHaveText('main.pyutil.py');
+
+  // Dragged onto the lib/ folder, main.py moves there; its tab follows.
+  await page.getByRole('button', { name: 'main.py', exact: true }).dragTo(page.getByRole('treeitem', { name: 'lib/', exact: true }).locator('.workspace-tree-row').first());
+  await expect(page.getByRole('button', { name: 'lib/main.py', exact: true })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'lib/main.py' })).toBeVisible();
+  const zipWorkspace = page.url().split('/workspaces/')[1];
+  assert.equal((await fileText(project, zipWorkspace, token, 'lib/main.py')).text, "print('edited, not saved')\n");
+  // Dragged to the top of the tree, the data folder moves with what is in it.
+  await page.getByRole('treeitem', { name: 'lib/data/', exact: true }).getByRole('button', { name: 'data/', exact: true }).dragTo(page.getByTestId('file-tree'), { targetPosition: { x: 20, y: 5 } });
+  await expect(page.getByRole('button', { name: 'data/rows.csv', exact: true })).toBeVisible();
+  await shot(page, 'workspace-tabs-and-tree');
+  // Closing the tab in front brings the next one.
+  await tabs.getByRole('button', { name: 'Close lib/main.py' }).click();
+  await expect(tabs).toHaveText('util.py');
+  await expect(editor).toHaveText(/def f\(\):/);
   await context.close();
 });

@@ -13,6 +13,7 @@ import { useNow } from '../hooks/useNow';
 import { Button, ButtonAnchor } from '../components/Button';
 import { CodeEditor } from '../components/CodeEditorLazy';
 import { Terminal, type TerminalHandle, type TerminalState } from '../components/TerminalLazy';
+import { FileTree } from '../components/FileTree';
 import { FormError } from '../components/Field';
 import { ErrorState, NotFoundState, isNotFound } from '../components/States';
 import { Skeleton, Spinner } from '../components/Spinner';
@@ -21,7 +22,6 @@ import { Icon } from '../components/Icon';
 import { useToast } from '../components/Toast';
 import { ApiError, errorMessage } from '../api/client';
 import { runCommand } from '../lib/terminalProtocol';
-import { formatBytes } from './data/format';
 
 const MAX_TERMINALS = 8;
 /** Warn this long before the workspace stops. */
@@ -38,6 +38,9 @@ interface OpenFile {
 }
 
 const isPython = (path: string) => path.toLowerCase().endsWith('.py');
+
+/** Typed into a terminal by Rebuild packages: kept packages go, requirements.txt's come. */
+const REBUILD_PACKAGES = 'rm -rf ~/packages && pip install -r requirements.txt\r';
 
 /** Warnings that the workspace stops soon: for idleness, or at the end of its lifetime. */
 function stopWarnings(w: Workspace, now: number): string[] {
@@ -94,13 +97,20 @@ export function WorkspacePage() {
   );
   useDocumentTitle(workspace?.name ?? 'Workspace', project.name);
   const now = useNow(10_000);
+  /** The file in front, in the editor. */
   const [open, setOpen] = useState<OpenFile | null>(null);
+  /** The editor's tabs, by path, in order: the one in front and the others. */
+  const [tabs, setTabs] = useState<string[]>([]);
+  /** The files open in tabs behind, as they were left (unsaved text included). */
+  const [behind, setBehind] = useState<Record<string, OpenFile>>({});
   const [changed, setChanged] = useState<FileChanged | null>(null);
   const [saving, setSaving] = useState(false);
   const [newPath, setNewPath] = useState('');
   const [problem, setProblem] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const dirty = open !== null && open.text !== open.saved;
+  const unsavedBehind = Object.values(behind).filter((f) => f.text !== f.saved);
+  const anyDirty = dirty || unsavedBehind.length > 0;
   const openRef = useRef(open);
   openRef.current = open;
   const savingNow = useRef(false);
@@ -145,27 +155,63 @@ export function WorkspacePage() {
     else void start();
   }, [loaded, alreadyRunning, start, workspaceId]);
 
-  // Leaving the page with unsaved text asks first.
+  // Leaving the page with unsaved text in any tab asks first.
   useEffect(() => {
-    if (!dirty) return;
+    if (!anyDirty) return;
     const warn = (e: BeforeUnloadEvent) => e.preventDefault();
     window.addEventListener('beforeunload', warn);
     return () => window.removeEventListener('beforeunload', warn);
-  }, [dirty]);
+  }, [anyDirty]);
 
-  const leaveOpen = (what: string) => !dirty || window.confirm(`${open?.path} has unsaved changes. ${what} anyway?`);
+  /** Puts `file` in front, keeping the one there in its tab behind. */
+  const toFront = (file: OpenFile) => {
+    const current = openRef.current;
+    setBehind(({ [file.path]: _, ...rest }) => (current && current.path !== file.path ? { ...rest, [current.path]: current } : rest));
+    setTabs((cur) => (cur.includes(file.path) ? cur : [...cur, file.path]));
+    setOpen(file);
+    setChanged(null);
+  };
 
+  /** Opens `path` in a tab, or brings its tab to the front. */
   const openFile = async (path: string) => {
-    if (!leaveOpen(`Open ${path}`)) return;
     setProblem(null);
     setNotice(null);
-    setChanged(null);
+    if (open?.path === path) return;
+    const kept = behind[path];
+    // A tab with unsaved text comes back as it was left; the save says if it changed.
+    if (kept && kept.text !== kept.saved) {
+      toFront(kept);
+      return;
+    }
     try {
       const file = await api.readFile(project.id, workspaceId, path);
-      setOpen({ path, version: file.version, saved: file.text, text: file.text, binary: file.binary });
+      toFront({ path, version: file.version, saved: file.text, text: file.text, binary: file.binary });
     } catch (e) {
       setProblem((e as Error).message);
     }
+  };
+
+  /** Closes the tab of `path` (asking first if its text is unsaved); the next tab comes to the front. */
+  const closeTab = (path: string) => {
+    const file = open?.path === path ? open : behind[path];
+    if (file && file.text !== file.saved && !window.confirm(`${path} has unsaved changes. Close it anyway?`)) return;
+    const i = tabs.indexOf(path);
+    const rest = tabs.filter((t) => t !== path);
+    setTabs(rest);
+    setBehind(({ [path]: _, ...others }) => others);
+    if (open?.path === path) {
+      setOpen(null);
+      setChanged(null);
+      const next = rest[Math.min(i, rest.length - 1)];
+      if (next) void openFile(next);
+    }
+  };
+
+  /** Tabs of files that are gone (deleted, here or in the workspace) close without asking. */
+  const forgetTabs = (gone: (path: string) => boolean) => {
+    setTabs((cur) => cur.filter((t) => !gone(t)));
+    setBehind((cur) => Object.fromEntries(Object.entries(cur).filter(([p]) => !gone(p))));
+    setOpen((cur) => (cur && gone(cur.path) ? null : cur));
   };
 
   /** Saves the open file; true once it is saved. */
@@ -232,7 +278,8 @@ export function WorkspacePage() {
       .catch((e: unknown) => {
         // Anything but "not found" waits for the next poll.
         if (!(e instanceof ApiError && e.isNotFound) || !untouched(openRef.current)) return;
-        setOpen((cur) => (untouched(cur) ? null : cur));
+        if (!untouched(openRef.current)) return;
+        forgetTabs((p) => p === path);
         setNotice(`${path} was deleted or moved in the workspace.`);
       })
       .finally(() => {
@@ -341,6 +388,13 @@ export function WorkspacePage() {
     toTerminal(front ?? 1, { input: runCommand(open.path) });
   };
 
+  /** Installs requirements.txt afresh in the terminal in front: the packages folder is emptied first. */
+  const rebuildPackages = () => {
+    if (!running) return;
+    if (!window.confirm('Remove the packages installed in this workspace and install those listed in requirements.txt again?')) return;
+    toTerminal(front ?? 1, { input: REBUILD_PACKAGES, focus: true });
+  };
+
   // Ctrl+` puts the keyboard in the terminal in front.
   const focusTerminal = useRef<() => void>(() => {});
   focusTerminal.current = () => {
@@ -360,14 +414,12 @@ export function WorkspacePage() {
   const create = async (e: React.FormEvent) => {
     e.preventDefault();
     const path = newPath.trim();
-    if (!leaveOpen(`Make ${path}`)) return;
     setProblem(null);
     try {
       const version = await api.writeFile(project.id, workspaceId, path, '', null);
       setNewPath('');
       await reload();
-      setOpen({ path, version, saved: '', text: '', binary: false });
-      setChanged(null);
+      toFront({ path, version, saved: '', text: '', binary: false });
     } catch (err) {
       setProblem((err as Error).message);
     }
@@ -392,16 +444,26 @@ export function WorkspacePage() {
     await reload();
   };
 
-  const rename = async (path: string) => {
-    const to = window.prompt(`Move or rename ${path} to:`, path)?.trim();
-    if (!to || to === path) return;
+  /** Whether `path` is `at`, or inside the folder `at`. */
+  const within = (path: string, at: string) => path === at || path.startsWith(`${at}/`);
+
+  /** Moves a file, or a folder with everything in it; open files follow, with the versions the move gave them. */
+  const move = async (from: string, to: string) => {
     moving.current = true;
     try {
-      await api.moveFile(project.id, workspaceId, path, to);
+      await api.moveFile(project.id, workspaceId, from, to);
       await reload();
-      const moved = (await allFiles(project.id, workspaceId)).find((f) => f.path === to);
-      // The open file follows its move, with the version the move gave it.
-      setOpen((cur) => (cur && cur.path === path ? { ...cur, path: to, version: moved?.version ?? cur.version } : cur));
+      const versions = new Map((await allFiles(project.id, workspaceId)).map((f) => [f.path, f.version]));
+      const follow = (f: OpenFile): OpenFile => {
+        if (!within(f.path, from)) return f;
+        const path = to + f.path.slice(from.length);
+        return { ...f, path, version: versions.get(path) ?? f.version };
+      };
+      const moved = (p: string) => (within(p, from) ? to + p.slice(from.length) : p);
+      setOpen((cur) => (cur ? follow(cur) : cur));
+      setBehind((cur) => Object.fromEntries(Object.values(cur).map((f) => [moved(f.path), follow(f)])));
+      setTabs((cur) => cur.map(moved));
+      toast.success(`Moved ${from} to ${to}.`);
     } catch (err) {
       toast.error(err);
     } finally {
@@ -409,12 +471,21 @@ export function WorkspacePage() {
     }
   };
 
+  const rename = async (path: string) => {
+    const to = window.prompt(`Move or rename ${path} to:`, path)?.trim();
+    if (!to || to === path) return;
+    await move(path, to);
+  };
+
   const remove = async (path: string) => {
-    const unsaved = dirty && open?.path === path ? ' Your unsaved changes to it go too.' : '';
-    if (!window.confirm(`Delete ${path}?${unsaved}`)) return;
+    const isFolder = !(files ?? []).some((f) => f.path === path);
+    const unsaved = [open, ...Object.values(behind)].some((f) => f && within(f.path, path) && f.text !== f.saved)
+      ? ' Unsaved changes in it go too.'
+      : '';
+    if (!window.confirm(`Delete ${path}${isFolder ? ' and everything in it' : ''}?${unsaved}`)) return;
     try {
       await api.deleteFile(project.id, workspaceId, path);
-      if (open?.path === path) setOpen(null);
+      forgetTabs((p) => within(p, path));
       await reload();
     } catch (err) {
       toast.error(err);
@@ -456,6 +527,11 @@ export function WorkspacePage() {
             <span className="muted workspace-starting" role="status" data-testid="workspace-starting">
               <Spinner size={14} /> Starting workspace…
             </span>
+          )}
+          {status === 'running' && (files ?? []).some((f) => f.path === 'requirements.txt') && (
+            <Button icon={<Icon name="package" />} onClick={rebuildPackages} title="Remove the installed packages and install requirements.txt again">
+              Rebuild packages
+            </Button>
           )}
           {status === 'running' && (
             <Button icon={<Icon name="stop" />} onClick={() => void stop()}>
@@ -534,25 +610,44 @@ export function WorkspacePage() {
           ) : files.length === 0 ? (
             <p className="muted">No files yet: make one above.</p>
           ) : (
-            <ul className="workspace-tree">
-              {files.map((f) => (
-                <li key={f.path} className={open?.path === f.path ? 'active' : undefined}>
-                  <button type="button" className="linklike mono" onClick={() => void openFile(f.path)} title={`${formatBytes(f.size)}, version ${f.version}`}>
-                    <Icon name="file" size={14} /> {f.path}
-                  </button>
-                  <span className="workspace-file-actions">
-                    <Button size="sm" variant="ghost" aria-label={`Rename ${f.path}`} onClick={() => void rename(f.path)}>
-                      Rename
-                    </Button>
-                    <Button size="sm" variant="ghost" aria-label={`Delete ${f.path}`} icon={<Icon name="trash" />} onClick={() => void remove(f.path)} />
-                  </span>
-                </li>
-              ))}
-            </ul>
+            <FileTree
+              files={files}
+              openPath={open?.path ?? null}
+              onOpen={(path) => void openFile(path)}
+              onRename={(path) => void rename(path)}
+              onDelete={(path) => void remove(path)}
+              onMove={(from, to) => void move(from, to)}
+            />
           )}
         </aside>
         <div className="workspace-main">
           <section className="panel workspace-editor" aria-label="Editor">
+            {tabs.length > 0 && (
+              <div className="editor-tabs" role="tablist" aria-label="Open files">
+                {tabs.map((path) => {
+                  const file = open?.path === path ? open : behind[path];
+                  const unsaved = file !== undefined && file.text !== file.saved;
+                  return (
+                    <span key={path} className="terminal-tab" data-active={open?.path === path || undefined}>
+                      <button
+                        type="button"
+                        role="tab"
+                        aria-selected={open?.path === path}
+                        className="terminal-tab-label mono"
+                        title={path}
+                        onClick={() => void openFile(path)}
+                      >
+                        {path.slice(path.lastIndexOf('/') + 1)}
+                        {unsaved && <span aria-label="unsaved"> ●</span>}
+                      </button>
+                      <button type="button" className="terminal-tab-close" aria-label={`Close ${path}`} title="Close" onClick={() => closeTab(path)}>
+                        <Icon name="x" size={12} />
+                      </button>
+                    </span>
+                  );
+                })}
+              </div>
+            )}
             {open ? (
               <>
                 <div className="panel-header">
