@@ -5,10 +5,12 @@
 //! process.
 //!
 //! Locally, runc only hands a PTY master over `--console-socket` when it detaches, and a
-//! detached exec's exit code is lost. So Burrow gives `runc exec --tty` a PTY of
-//! its own as stdio: runc, in the foreground, relays between that PTY and the
-//! sandbox's, follows its size on SIGWINCH, and exits with the process's code. The
-//! master is non-blocking and polled by tokio, so reading and writing it ties up no thread.
+//! detached exec's exit code is lost. So Burrow runs `runc exec --tty` in the
+//! foreground, which relays between the sandbox's PTY and its own stdio, follows its
+//! size on SIGWINCH and exits with the process's code. Its stdin (and controlling
+//! terminal) is a PTY of Burrow's, for keystrokes and the size; its stdout and stderr
+//! are a pipe, so output crosses one terminal, not two. Both are non-blocking and
+//! polled by tokio, so reading and writing them ties up no thread.
 
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -148,9 +150,82 @@ impl PtyControl for LocalControl {
     }
 }
 
-/// A session over a local PTY master and the `runc exec` relaying to it.
+/// What a local terminal reads and writes: the sandbox's output from the pipe runc
+/// copies it into, keystrokes into our PTY, which runc reads.
+#[derive(Debug)]
+struct Relayed {
+    output: tokio::net::unix::pipe::Receiver,
+    input: Master,
+    /// Output read and translated, not yet returned.
+    pending: Vec<u8>,
+    at: usize,
+}
+
+/// Appends `read` to `out` with each newline made CR-NL, as a terminal's `onlcr` does:
+/// runc clears it on the sandbox's terminal and leaves it to the terminal it copies
+/// into, which is a pipe here.
+fn onlcr(read: &[u8], out: &mut Vec<u8>) {
+    let mut parts = read.split(|&b| b == b'\n');
+    if let Some(first) = parts.next() {
+        out.extend_from_slice(first);
+    }
+    for part in parts {
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(part);
+    }
+}
+
+impl AsyncRead for Relayed {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.at == this.pending.len() {
+            let mut raw = [0u8; 32 << 10];
+            let mut read = ReadBuf::new(&mut raw);
+            ready!(Pin::new(&mut this.output).poll_read(cx, &mut read))?;
+            if read.filled().is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            this.pending.clear();
+            this.at = 0;
+            onlcr(read.filled(), &mut this.pending);
+        }
+        let n = buf.remaining().min(this.pending.len() - this.at);
+        buf.put_slice(&this.pending[this.at..this.at + n]);
+        this.at += n;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Relayed {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.input).poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.input).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.input).poll_shutdown(cx)
+    }
+}
+
+/// A session over a local PTY master (keystrokes in, the size), the pipe that `runc
+/// exec` copies the sandbox's terminal into, and runc itself.
 #[allow(unsafe_code)]
-pub(crate) fn local_session(master: OwnedFd, child: tokio::process::Child) -> Result<PtySession> {
+pub(crate) fn local_session(
+    master: OwnedFd,
+    output: std::io::PipeReader,
+    child: tokio::process::Child,
+) -> Result<PtySession> {
     rustix::io::ioctl_fionbio(&master, true).map_err(|e| {
         SandboxError::Internal(format!("cannot make the terminal non-blocking: {e}"))
     })?;
@@ -159,8 +234,15 @@ pub(crate) fn local_session(master: OwnedFd, child: tokio::process::Child) -> Re
     let registered = unsafe { AsyncFd::register(std::fs::File::from(master)) }
         .map_err(|e| SandboxError::Internal(format!("cannot watch the terminal: {e}")))?;
     let master = Master(Arc::new(registered));
+    let output = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(output))
+        .map_err(|e| SandboxError::Internal(format!("cannot watch the terminal's output: {e}")))?;
     Ok(PtySession::new(
-        Box::new(master.clone()),
+        Box::new(Relayed {
+            output,
+            input: master.clone(),
+            pending: Vec::with_capacity(64 << 10),
+            at: 0,
+        }),
         Box::new(LocalControl { master, child }),
     ))
 }
@@ -197,4 +279,17 @@ pub(crate) fn open_pair() -> Result<(OwnedFd, std::fs::File)> {
         .custom_flags(rustix::fs::OFlags::NOCTTY.bits() as i32)
         .open(std::ffi::OsStr::from_bytes(name.as_bytes()))?;
     Ok((master, slave))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn newlines_become_cr_nl() {
+        let mut out = Vec::new();
+        super::onlcr(b"a\nb\r\n\n", &mut out);
+        assert_eq!(out, b"a\r\nb\r\r\n\r\n");
+        out.clear();
+        super::onlcr(b"no newline", &mut out);
+        assert_eq!(out, b"no newline");
+    }
 }

@@ -63,15 +63,16 @@ pub(super) async fn exec_pty(
     };
     let (master, slave) = crate::pty::open_pair()?;
     crate::pty::set_size(&master, cols, rows)?;
+    let (output, output_in) = std::io::pipe()?;
     let mut cmd = tokio::process::Command::new(&record.runtime_bin);
     cmd.arg("--root")
         .arg(&record.runtime_root)
         .args(["exec", "--tty", "--process"])
         .arg(&file)
         .arg(&record.id)
-        .stdin(slave.try_clone()?)
-        .stdout(slave.try_clone()?)
-        .stderr(slave)
+        .stdin(slave)
+        .stdout(output_in.try_clone()?)
+        .stderr(output_in)
         .kill_on_drop(true);
     hang_up_with_burrow(&mut cmd);
     let child = cmd.spawn()?;
@@ -80,7 +81,9 @@ pub(super) async fn exec_pty(
         tokio::time::sleep(Duration::from_secs(10)).await;
         let _ = tokio::fs::remove_file(file).await;
     });
-    crate::pty::local_session(master, child)
+    // Our copies of the other ends go, so the output ends when runc's do.
+    drop(cmd);
+    crate::pty::local_session(master, output, child)
 }
 
 /// The relay gets its terminal as its controlling terminal, in a session of its own: when

@@ -602,11 +602,16 @@ async fn input_keeps_a_workspace_running_until_its_lifetime_and_serve_restarts_a
     let lifetime_ends = started["stops_at"].as_str().unwrap().to_owned();
     let began = Instant::now();
     loop {
-        term.keys(" ").await;
+        // The stop closes the terminal: a key may find it closed.
+        let sent = term.ws.send(Message::Binary(vec![0, b' '].into())).await;
         let ws = server.get_json(&path, &owner).await;
         if ws["status"] != "running" {
             break;
         }
+        assert!(
+            sent.is_ok(),
+            "the terminal is open while the workspace runs"
+        );
         assert!(began.elapsed() < Duration::from_secs(60), "{ws}");
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
