@@ -19,7 +19,10 @@ import {
   safeLink,
 } from '../lib/terminalProtocol';
 
-export type TerminalState = 'connecting' | 'open' | 'reconnecting' | 'exited';
+export type TerminalState = 'connecting' | 'open' | 'reconnecting' | 'exited' | 'denied';
+
+/** The close code Burrow ends a terminal's connection with once its holder may not use it. */
+const DENIED = 4401;
 
 export interface TerminalHandle {
   /** Types text into the shell (starting a new one if it exited). */
@@ -236,10 +239,16 @@ export function Terminal({
         });
       };
 
-      ws.onclose = () => {
+      ws.onclose = (e) => {
         if (socket !== ws) return;
         socket = null;
         if (disposed || exited) return;
+        // Signed out, or no longer allowed: trying again would not help.
+        if (e.code === DENIED) {
+          term.write(`\r\n${DIM}[${e.reason || 'no longer allowed'}]${RESET}\r\n`);
+          report('denied');
+          return;
+        }
         // A connection that lasted starts the delays over.
         if (openedAt && Date.now() - openedAt > 5000) attempt = 0;
         report('reconnecting');

@@ -378,7 +378,7 @@ export function WorkspacePage() {
 
   const onTerminalState = (state: TerminalState) => {
     // A lost terminal may mean the workspace stopped: look now rather than at the next poll.
-    if (state === 'reconnecting') void refreshWorkspace();
+    if (state === 'reconnecting' || state === 'denied') void refreshWorkspace();
   };
 
   /** Runs the open Python file in the terminal in front (terminal 1 if none), saving it first. */

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ErrorBody, ErrorInfo};
-use crate::extract::{is_multipart, read_form, ApiJson, ApiPath, Editor, ProjectAccess, Viewer};
+use crate::extract::{
+    is_multipart, read_form, ApiJson, ApiPath, Editor, ProjectAccess, Session, Viewer,
+};
 use crate::AppState;
 
 /// A workspace.
@@ -706,6 +708,7 @@ const ACK: u8 = 2;
     ))]
 pub async fn terminal(
     State(state): State<AppState>,
+    session: Session,
     access: ProjectAccess<Viewer>,
     ApiPath(path): ApiPath<(String, String, u8)>,
     Query(query): Query<TerminalQuery>,
@@ -732,10 +735,27 @@ pub async fn terminal(
         .await
         .map_err(|e| Error::internal(format!("cannot start the terminal's shell: {e}")))?;
     state.workspaces.touch(&id);
-    Ok(upgrade
-        .max_message_size(1 << 20)
-        .on_upgrade(move |socket| pump(socket, terminal, query.from, state, id)))
+    Ok(upgrade.max_message_size(1 << 20).on_upgrade(move |socket| {
+        let holder = Holder {
+            token_hash: session.token_hash,
+            user_id: access.member.user.id.clone(),
+            project_id: access.member.project.id.to_string(),
+            workspace_id: id,
+        };
+        pump(socket, terminal, query.from, state, holder)
+    }))
 }
+
+/// Who opened a terminal, checked again while it is open.
+struct Holder {
+    token_hash: String,
+    user_id: String,
+    project_id: String,
+    workspace_id: String,
+}
+
+/// How often an open terminal checks that its holder may still use it.
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Sends the terminal's output as the page acknowledges it, and hands on its keys.
 async fn pump(
@@ -743,10 +763,15 @@ async fn pump(
     terminal: std::sync::Arc<terminals::Terminal>,
     seen: Option<u64>,
     state: AppState,
-    id: String,
+    holder: Holder,
 ) {
-    use axum::extract::ws::Message;
+    use axum::extract::ws::{CloseFrame, Message};
+    let id = holder.workspace_id.clone();
     let attached = terminal.attach(seen);
+    // A logout, a removal from the project or a lower role ends the connection (the
+    // shell stays, for its holder's next sign-in).
+    let mut rechecks = tokio::time::interval(RECHECK);
+    rechecks.tick().await;
     let mut changes = terminal.subscribe();
     let mut at = attached.from;
     // A page is pinged; one silent for a minute (asleep, gone half-open) is dropped, so it
@@ -785,6 +810,24 @@ async fn pump(
             break;
         }
         tokio::select! {
+            _ = rechecks.tick() => {
+                let allowed = use_case::still_allowed(
+                    &state,
+                    &holder.token_hash,
+                    &holder.user_id,
+                    (&holder.project_id, &holder.workspace_id),
+                )
+                .await;
+                if matches!(allowed, Ok(false)) {
+                    let _ = socket
+                        .send(Message::Close(Some(CloseFrame {
+                            code: 4401,
+                            reason: "signed out, or no longer allowed to use this workspace".into(),
+                        })))
+                        .await;
+                    break;
+                }
+            }
             _ = pings.tick() => {
                 if heard.elapsed() > std::time::Duration::from_secs(60)
                     || socket.send(Message::Ping(Default::default())).await.is_err()

@@ -361,6 +361,33 @@ pub async fn running_sandbox(
         })
 }
 
+/// Whether the session `token_hash` still signs in `user_id`, who may still use
+/// workspace `id` in `project_id` as [`running_sandbox`] asks: an open terminal asks this
+/// again and again, so a logout, a removal from the project or a lower role ends it.
+pub async fn still_allowed(
+    services: &Services,
+    token_hash: &str,
+    user_id: &str,
+    (project_id, id): (&str, &str),
+) -> Result<bool, Error> {
+    let user = match services.store.session_user(token_hash).await {
+        Ok(user) if user.id == user_id => user,
+        Ok(_) | Err(StoreError::NotFound) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    let member = match crate::access::project_access(services, user, project_id, Role::Viewer).await
+    {
+        Ok(member) => member,
+        Err(e) if matches!(e.kind, Kind::NotFound | Kind::Forbidden) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    match workspace(services, &member, id, Use::Change).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind == Kind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Deletes the blobs of a deleted project's workspace files (its rows went with it).
 pub(crate) async fn forget_project(services: &Services, project_id: &str) {
     use futures::TryStreamExt;

@@ -550,6 +550,42 @@ async fn a_terminal_outlives_its_websocket_and_a_flood_cannot_grow_memory() {
         .api(Method::DELETE, &format!("{path}/terminals/1"), &owner, None)
         .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+
+    // Signing out ends an open terminal's connection (its shell stays for the next
+    // sign-in), within the time between checks.
+    let resp = server
+        .client
+        .post(format!("{}/api/v1/auth/login", server.base))
+        .json(&json!({"email": "ada@example.com", "password": crate::harness::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let second = resp.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut term = Term::open(&server, &second, &path, 2, None).await;
+    let shell = term.run("echo $$").await;
+    let resp = server
+        .api(Method::POST, "/api/v1/auth/logout", &second, None)
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let closed = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the connection outlived its session"
+        );
+        match tokio::time::timeout(Duration::from_secs(1), term.ws.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => break frame,
+            Ok(Some(Ok(_))) | Err(_) => {}
+            Ok(other) => panic!("the connection ended without a close frame: {other:?}"),
+        }
+    };
+    assert_eq!(closed.map(|f| u16::from(f.code)), Some(4401));
+    let mut term = Term::open(&server, &owner, &path, 2, None).await;
+    assert_eq!(term.run("echo $$").await, shell, "the shell stayed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
