@@ -9,8 +9,10 @@
 //! foreground, which relays between the sandbox's PTY and its own stdio, follows its
 //! size on SIGWINCH and exits with the process's code. Its stdin (and controlling
 //! terminal) is a PTY of Burrow's, for keystrokes and the size; its stdout and stderr
-//! are a pipe, so output crosses one terminal, not two. Both are non-blocking and
-//! polled by tokio, so reading and writing them ties up no thread.
+//! are a pipe, so output crosses one terminal, not two (runc clears `onlcr` on the
+//! sandbox's terminal for the terminal it copies into to do, so the process sets it
+//! again first). Both are non-blocking and polled by tokio, so reading and writing them
+//! ties up no thread.
 
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -156,23 +158,6 @@ impl PtyControl for LocalControl {
 struct Relayed {
     output: tokio::net::unix::pipe::Receiver,
     input: Master,
-    /// Output read and translated, not yet returned.
-    pending: Vec<u8>,
-    at: usize,
-}
-
-/// Appends `read` to `out` with each newline made CR-NL, as a terminal's `onlcr` does:
-/// runc clears it on the sandbox's terminal and leaves it to the terminal it copies
-/// into, which is a pipe here.
-fn onlcr(read: &[u8], out: &mut Vec<u8>) {
-    let mut parts = read.split(|&b| b == b'\n');
-    if let Some(first) = parts.next() {
-        out.extend_from_slice(first);
-    }
-    for part in parts {
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(part);
-    }
 }
 
 impl AsyncRead for Relayed {
@@ -181,22 +166,7 @@ impl AsyncRead for Relayed {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        let this = &mut *self;
-        if this.at == this.pending.len() {
-            let mut raw = [0u8; 32 << 10];
-            let mut read = ReadBuf::new(&mut raw);
-            ready!(Pin::new(&mut this.output).poll_read(cx, &mut read))?;
-            if read.filled().is_empty() {
-                return Poll::Ready(Ok(()));
-            }
-            this.pending.clear();
-            this.at = 0;
-            onlcr(read.filled(), &mut this.pending);
-        }
-        let n = buf.remaining().min(this.pending.len() - this.at);
-        buf.put_slice(&this.pending[this.at..this.at + n]);
-        this.at += n;
-        Poll::Ready(Ok(()))
+        Pin::new(&mut self.output).poll_read(cx, buf)
     }
 }
 
@@ -240,8 +210,6 @@ pub(crate) fn local_session(
         Box::new(Relayed {
             output,
             input: master.clone(),
-            pending: Vec::with_capacity(64 << 10),
-            at: 0,
         }),
         Box::new(LocalControl { master, child }),
     ))
@@ -279,17 +247,4 @@ pub(crate) fn open_pair() -> Result<(OwnedFd, std::fs::File)> {
         .custom_flags(rustix::fs::OFlags::NOCTTY.bits() as i32)
         .open(std::ffi::OsStr::from_bytes(name.as_bytes()))?;
     Ok((master, slave))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn newlines_become_cr_nl() {
-        let mut out = Vec::new();
-        super::onlcr(b"a\nb\r\n\n", &mut out);
-        assert_eq!(out, b"a\r\nb\r\r\n\r\n");
-        out.clear();
-        super::onlcr(b"no newline", &mut out);
-        assert_eq!(out, b"no newline");
-    }
 }

@@ -128,7 +128,8 @@ export function FileTree({ files, openPath, onOpen, onRename, onDelete, onMove }
       })}
       {node.files.map((f) => (
         <li key={f.path} role="treeitem" aria-selected={openPath === f.path} className={openPath === f.path ? 'active' : undefined}>
-          <div className="workspace-tree-row" style={{ paddingLeft: depth * 14 }}>
+          {/* Dropped on a file, it lands in the file's folder. */}
+          <div className="workspace-tree-row" style={{ paddingLeft: depth * 14 }} {...dropZone(node.path)}>
             <button
               type="button"
               className="linklike mono"

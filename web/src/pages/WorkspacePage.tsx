@@ -40,7 +40,7 @@ interface OpenFile {
 const isPython = (path: string) => path.toLowerCase().endsWith('.py');
 
 /** Typed into a terminal by Rebuild packages: kept packages go, requirements.txt's come. */
-const REBUILD_PACKAGES = 'rm -rf ~/packages && pip install -r requirements.txt\r';
+const REBUILD_PACKAGES = 'cd ~/work && rm -rf ~/packages && pip install -r requirements.txt\r';
 
 /** Warnings that the workspace stops soon: for idleness, or at the end of its lifetime. */
 function stopWarnings(w: Workspace, now: number): string[] {
@@ -187,7 +187,13 @@ export function WorkspacePage() {
       const file = await api.readFile(project.id, workspaceId, path);
       toFront({ path, version: file.version, saved: file.text, text: file.text, binary: file.binary });
     } catch (e) {
-      setProblem((e as Error).message);
+      if (e instanceof ApiError && e.isNotFound) {
+        forgetTabs((p) => p === path);
+        setNotice(`${path} was deleted or moved in the workspace.`);
+        void reload();
+      } else {
+        setProblem((e as Error).message);
+      }
     }
   };
 
@@ -202,6 +208,8 @@ export function WorkspacePage() {
     if (open?.path === path) {
       setOpen(null);
       setChanged(null);
+      // The closed file is not kept behind by what comes to the front next.
+      openRef.current = null;
       const next = rest[Math.min(i, rest.length - 1)];
       if (next) void openFile(next);
     }
@@ -276,8 +284,8 @@ export function WorkspacePage() {
         setOpen((cur) => (untouched(cur) ? fresh : cur));
       })
       .catch((e: unknown) => {
-        // Anything but "not found" waits for the next poll.
-        if (!(e instanceof ApiError && e.isNotFound) || !untouched(openRef.current)) return;
+        // Anything but "not found" waits for the next poll, as does one that crossed a move.
+        if (!(e instanceof ApiError && e.isNotFound) || moving.current || !untouched(openRef.current)) return;
         if (!untouched(openRef.current)) return;
         forgetTabs((p) => p === path);
         setNotice(`${path} was deleted or moved in the workspace.`);
@@ -392,7 +400,9 @@ export function WorkspacePage() {
   const rebuildPackages = () => {
     if (!running) return;
     if (!window.confirm('Remove the packages installed in this workspace and install those listed in requirements.txt again?')) return;
-    toTerminal(front ?? 1, { input: REBUILD_PACKAGES, focus: true });
+    // A terminal of its own, so nothing running in another reads the command.
+    const free = Array.from({ length: MAX_TERMINALS }, (_, i) => i + 1).find((id) => !terminals.includes(id));
+    toTerminal(free ?? front ?? 1, { input: REBUILD_PACKAGES, focus: true });
   };
 
   // Ctrl+` puts the keyboard in the terminal in front.

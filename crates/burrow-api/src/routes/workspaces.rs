@@ -248,16 +248,21 @@ pub async fn create_workspace(
     access: ProjectAccess<Editor>,
     request: axum::extract::Request,
 ) -> Result<(StatusCode, Json<WorkspaceDto>), ApiError> {
-    let (name, files) = if is_multipart(&request) {
-        let config = &state.config.workspaces;
-        // The archive is at most what the workspace may hold, and its own headers.
-        let max = (config.max_total_mb << 20) + (config.max_files << 10) + (1 << 20);
-        let request = request.map(|body| {
-            Body::new(http_body_util::Limited::new(
-                body,
-                usize::try_from(max).unwrap_or(usize::MAX),
-            ))
-        });
+    let config = &state.config.workspaces;
+    let multipart = is_multipart(&request);
+    // A form is at most what a workspace may hold and its archive's headers; a name, 64 KiB.
+    let max = if multipart {
+        (config.max_total_mb << 20) + (config.max_files << 10) + (1 << 20)
+    } else {
+        64 << 10
+    };
+    let request = request.map(|body| {
+        Body::new(http_body_util::Limited::new(
+            body,
+            usize::try_from(max).unwrap_or(usize::MAX),
+        ))
+    });
+    let (name, files) = if multipart {
         let mut form = read_form(&state, request, &["name"], || {
             Error::new(
                 Kind::TooLarge,
@@ -273,7 +278,11 @@ pub async fn create_workspace(
         let name = form.text.remove("name").unwrap_or_default();
         let files = match form.file {
             Some((filename, bytes)) if filename.to_lowercase().ends_with(".zip") => {
-                use_case::files_of_zip(config, &bytes)?
+                // Unpacking is work for a blocking thread, not for the request's.
+                let config = config.clone();
+                tokio::task::spawn_blocking(move || use_case::files_of_zip(&config, &bytes))
+                    .await
+                    .map_err(|e| Error::internal(format!("reading the archive: {e}")))??
             }
             Some((filename, _)) => {
                 return Err(ApiError::bad_request(
@@ -288,7 +297,15 @@ pub async fn create_workspace(
         let ApiJson(request) = ApiJson::<WorkspaceName>::from_request(request, &state).await?;
         (request.name, Default::default())
     };
-    let made = use_case::create_workspace(&state, &access.member, &name, files).await?;
+    // Made to the end even if the caller goes away meanwhile: what it stored is either
+    // all kept or all deleted again.
+    let member = access.member.clone();
+    let made = {
+        let state = state.clone();
+        tokio::spawn(async move { use_case::create_workspace(&state, &member, &name, files).await })
+            .await
+            .map_err(|e| Error::internal(format!("making the workspace: {e}")))??
+    };
     Ok((StatusCode::CREATED, Json(workspace_dto(&state, made))))
 }
 

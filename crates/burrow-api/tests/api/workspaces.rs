@@ -714,6 +714,9 @@ async fn a_workspace_starts_from_a_zip(db: Db) {
     let body: serde_json::Value = resp.json().await.unwrap();
     let details = body["error"]["details"].to_string();
     assert!(details.contains("both a file and a folder"), "{details}");
+    let folded = zip_of(&[("Lib", b"a file"), ("lib/b.py", b"and a folder")]);
+    let resp = create_from_zip(&app, &ada.token, &project, "bad", ("bad.zip", folded)).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
     // Too many files, and not a zip.
     let many = zip_of(&[
         ("1", b"1"),

@@ -55,6 +55,19 @@ pub(super) async fn exec_pty(
     cols: u16,
     rows: u16,
 ) -> Result<PtySession> {
+    // runc clears `onlcr` on the sandbox's terminal, for the terminal it copies into to
+    // do; that is a pipe here, so the process sets it again first. Programs that change
+    // the terminal's modes (full-screen ones) then see it as a terminal behaves.
+    let mut exec = exec;
+    exec.command.splice(
+        0..0,
+        [
+            "/bin/sh".to_owned(),
+            "-c".to_owned(),
+            "stty onlcr 2>/dev/null; exec \"$@\"".to_owned(),
+            "sh".to_owned(),
+        ],
+    );
     let (record, file) = {
         let id = id.to_owned();
         runtime

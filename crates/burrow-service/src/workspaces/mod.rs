@@ -10,7 +10,7 @@
 //! (or that there is none), so two tabs or two people never overwrite each other
 //! unknowingly: the loser gets the file as it is now.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
 use burrow_blobs::{BlobPath, ObjectStore, PutPayload};
@@ -227,6 +227,15 @@ fn check_files(config: &WorkspacesConfig, files: &BTreeMap<String, Vec<u8>>) -> 
         message,
     };
     let mut problems = Vec::new();
+    let mut files_folded = HashMap::new();
+    for path in files.keys() {
+        if let Some(other) = files_folded.insert(path.to_lowercase(), path.as_str()) {
+            problems.push(file_problem(
+                path,
+                format!("differs from {other} only in case"),
+            ));
+        }
+    }
     for (path, content) in files {
         if let Err(e) = check_path(path) {
             problems.push(file_problem(path, e.message));
@@ -240,12 +249,14 @@ fn check_files(config: &WorkspacesConfig, files: &BTreeMap<String, Vec<u8>>) -> 
                 ),
             ));
         }
-        let mut folder = path.as_str();
+        // As the store compares paths: without case.
+        let folded = path.to_lowercase();
+        let mut folder = folded.as_str();
         while let Some((parent, _)) = folder.rsplit_once('/') {
-            if files.contains_key(parent) {
+            if let Some(file) = files_folded.get(parent) {
                 problems.push(file_problem(
                     path,
-                    format!("{parent} is a file, so it cannot be a folder too"),
+                    format!("{file} is a file, so it cannot be a folder too"),
                 ));
             }
             folder = parent;
@@ -391,6 +402,13 @@ pub async fn still_allowed(
 /// Deletes the blobs of a deleted project's workspace files (its rows went with it).
 pub(crate) async fn forget_project(services: &Services, project_id: &str) {
     use futures::TryStreamExt;
+    // Its running workspaces stop first, so none keeps its packages after the listing.
+    for (key, _) in services.workspaces.running_keys() {
+        if let Err(StoreError::NotFound) = services.store.find_workspace(&key).await {
+            services.workspaces.forget(&key).await;
+            services.workspaces.workload().forget(&key).await;
+        }
+    }
     let prefix = BlobPath::from(format!("workspaces/{project_id}"));
     let listed: Result<Vec<String>, _> = services
         .blobs

@@ -59,7 +59,11 @@ const SAVE: &str =
     "set -euo pipefail; cd /home/sandbox/packages 2>/dev/null || { echo empty; exit 0; }; \
     if [ -z \"$(/bin/ls -A)\" ]; then echo empty; exit 0; fi; fp=$(fingerprint); \
     if [ \"$fp\" = \"$1\" ]; then echo same; exit 0; fi; \
+    /bin/rm -f ../.burrow-packages.tgz; \
     /bin/tar -cf - . | /bin/gzip -1 > ../.burrow-packages.tgz; echo \"$fp\"";
+/// The longest a packing or unpacking script may take: a sandbox that makes it hang
+/// (a FIFO where the archive goes) holds up its stop no longer.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Where a workspace's installed packages are kept while it is stopped.
 pub fn packages_key(project_id: &str, id: &str) -> String {
@@ -125,6 +129,9 @@ struct Synced {
     /// The packages folder's fingerprint as put back or last kept; `None` when not
     /// known (after a restart of `serve`), so it is kept at the stop.
     packages: Option<String>,
+    /// The kept packages could not be put back: what the folder holds is not all of
+    /// them, so it is not kept over them.
+    restore_failed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -262,6 +269,7 @@ impl Runs {
         {
             Ok(fingerprint) => synced.packages = Some(fingerprint),
             Err(e) => {
+                synced.restore_failed = true;
                 tracing::warn!(workspace = key, error = %e, "Could not put a workspace's packages back");
                 synced.packages_problem = Some(format!(
                     "installed packages: not put back ({e}); install them again, or use \
@@ -308,6 +316,10 @@ impl Runs {
     /// they were put back: packed in the sandbox, read from it as untrusted bytes of at
     /// most `max_packages_mb`, and stored as one blob; none installed, none kept.
     async fn save_packages(&self, key: &str, sandbox: &str, synced: &mut Synced) {
+        if synced.restore_failed {
+            // The ones kept before stay, whole.
+            return;
+        }
         let saved = async {
             let workspace = self
                 .store
@@ -376,23 +388,24 @@ impl Runs {
     /// Runs `script` with bash in `sandbox` with `arg` as `$1`; what it printed, trimmed,
     /// when it succeeded. What it prints is the sandbox's, so it is only compared.
     async fn in_sandbox(&self, sandbox: &str, script: &str, arg: &str) -> Result<String, String> {
-        let ran = self
-            .runtime
-            .exec(
-                sandbox,
-                ExecSpec {
-                    command: vec![
-                        "/bin/bash".into(),
-                        "-c".into(),
-                        format!("{FINGERPRINT}{script}"),
-                        "burrow".into(),
-                        arg.into(),
-                    ],
-                    env: Vec::new(),
-                    cwd: Some(HOME_DIR.into()),
-                },
-            )
+        let run = self.runtime.exec(
+            sandbox,
+            ExecSpec {
+                command: vec![
+                    "/bin/bash".into(),
+                    "-c".into(),
+                    format!("{FINGERPRINT}{script}"),
+                    "burrow".into(),
+                    arg.into(),
+                ],
+                env: Vec::new(),
+                cwd: Some(HOME_DIR.into()),
+            },
+        );
+        // Timed out, the exec is dropped, which kills it.
+        let ran = tokio::time::timeout(SCRIPT_TIMEOUT, run)
             .await
+            .map_err(|_| format!("it took over {} s", SCRIPT_TIMEOUT.as_secs()))?
             .map_err(|e| e.to_string())?;
         if ran.code != 0 {
             let said = String::from_utf8_lossy(&ran.stderr);

@@ -337,11 +337,12 @@ async fn files_sync_both_ways_and_what_the_sandbox_makes_is_not_trusted() {
         "ls: cannot access 'out': No such file or directory"
     );
     term.run("rm big.bin; echo last > last.txt").await;
-    // Installed packages (a module, a script, a link that leads nowhere outside) are kept.
+    // Installed packages (a module, a script, a link that leads nowhere outside) are kept,
+    // a FIFO where their archive goes notwithstanding.
     term.run(
         "mkdir -p ~/packages/burrowpkg ~/packages/bin && echo 'X = 42' > ~/packages/burrowpkg/__init__.py \
          && printf '#!/bin/sh\\necho tool ran\\n' > ~/packages/bin/mytool && chmod +x ~/packages/bin/mytool \
-         && ln -s /etc/passwd ~/packages/link",
+         && ln -s /etc/passwd ~/packages/link && mkfifo ~/.burrow-packages.tgz",
     )
     .await;
     let resp = server

@@ -81,7 +81,7 @@ async fn read_until(terminal: &mut burrow_sandbox::Connection, needle: &str) -> 
 async fn a_pty_exec_echoes_typed_input_and_resizes() {
     let host = Host::new();
     let id = host.start_python("import time; time.sleep(60)").await;
-    let code = "import os, sys\nprint('size', os.get_terminal_size().columns, flush=True)\nline = input('> ')\nprint('got', line.upper())";
+    let code = "import os, sys, termios\nprint('size', os.get_terminal_size().columns, flush=True)\nline = input('> ')\nprint('got', line.upper(), flush=True)\nmodes = termios.tcgetattr(1)\nmodes[1] &= ~termios.ONLCR\ntermios.tcsetattr(1, termios.TCSANOW, modes)\nprint('raw1')\nprint('raw2', flush=True)";
     let mut pty = host.runtime.exec_pty(&id, py(code), 120, 40).await.unwrap();
     let before = read_until(&mut pty.io, "> ").await;
     pty.io.write_all(b"hello burrow\r").await.unwrap();
@@ -93,6 +93,20 @@ async fn a_pty_exec_echoes_typed_input_and_resizes() {
         "typed input is echoed: {seen:?}"
     );
     assert!(seen.1.contains("got HELLO BURROW"), "{seen:?}");
+    assert!(
+        seen.0.contains("size 120\r\n"),
+        "newlines are CR-NL: {seen:?}"
+    );
+    // Read on unless it came with the line before.
+    let raw = if seen.1.contains("raw2") {
+        seen.1.clone()
+    } else {
+        seen.1.clone() + &read_until(&mut pty.io, "raw2").await
+    };
+    assert!(
+        raw.contains("raw1\nraw2"),
+        "a program that turns onlcr off gets bare newlines: {raw:?}"
+    );
     assert_eq!(pty.wait().await.unwrap(), 0);
     pty.resize(100, 30).unwrap();
     host.runtime.remove(&id).await.unwrap();
