@@ -23,7 +23,7 @@ use burrow_egress::{Egress, Mode, Policy, PolicySource, PROXY_PORT};
 use burrow_envs::Environments;
 use burrow_sandbox::Network;
 use burrow_sandbox::{Limits, Mount, Runtime, SandboxSpec, Volume};
-use burrow_sessions::{Change, HostService, Note, Phase, SessionError, Target, Want};
+use burrow_sessions::{Change, HostService, Note, Phase, Readiness, SessionError, Target, Want};
 use burrow_store::{AppStatus, Store, StoreError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -275,18 +275,19 @@ impl burrow_sessions::Workload for Apps {
     }
 
     /// Streamlit's health endpoint answers 200, through `connect()`.
-    async fn ready(&self, runtime: &dyn Runtime, _app_id: &str, sandbox: &str) -> bool {
+    async fn ready(&self, runtime: &dyn Runtime, _app_id: &str, sandbox: &str) -> Readiness {
         const REQUEST: &str =
             "GET /_stcore/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
         let Ok(mut stream) = runtime.connect(sandbox, APP_PORT).await else {
-            return false;
+            return Readiness::NotYet;
         };
         let mut answer = Vec::new();
-        stream.write_all(REQUEST.as_bytes()).await.is_ok()
+        let healthy = stream.write_all(REQUEST.as_bytes()).await.is_ok()
             && tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut answer))
                 .await
                 .is_ok_and(|r| r.is_ok())
-            && answer.starts_with(b"HTTP/1.1 200")
+            && answer.starts_with(b"HTTP/1.1 200");
+        healthy.into()
     }
 
     async fn record(&self, app_id: &str, change: Change) -> Result<(), AppError> {

@@ -81,6 +81,26 @@ impl Default for Options {
     }
 }
 
+/// One readiness check's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// Not yet: asked again until the start times out.
+    NotYet,
+    /// It never will be; says why, and the start fails with that at once.
+    Failed(String),
+}
+
+impl From<bool> for Readiness {
+    fn from(ready: bool) -> Self {
+        if ready {
+            Readiness::Ready
+        } else {
+            Readiness::NotYet
+        }
+    }
+}
+
 /// What should run for a key now, as the workload sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Want {
@@ -162,8 +182,9 @@ pub trait Workload: Send + Sync + 'static {
     /// version labels.
     async fn spec(&self, key: &str, version: i64) -> Result<SandboxSpec, Self::Error>;
     /// One readiness check of `key`'s new running sandbox; the supervisor repeats it
-    /// until it passes, the sandbox ends or the start times out.
-    async fn ready(&self, runtime: &dyn Runtime, key: &str, sandbox: &str) -> bool;
+    /// while it answers [`Readiness::NotYet`], until the sandbox ends or the start
+    /// times out.
+    async fn ready(&self, runtime: &dyn Runtime, key: &str, sandbox: &str) -> Readiness;
     /// Records a transition people see.
     async fn record(&self, key: &str, change: Change) -> Result<(), Self::Error>;
     /// The restarts are used up and the key is left in `error`: tell someone.
@@ -662,13 +683,15 @@ impl<W: Workload> Supervisor<W> {
                 Ok(Status::Lost) => return Err("its sandbox was lost".into()),
                 Err(e) => return Err(e.to_string()),
             }
-            if self
+            match self
                 .inner
                 .workload
                 .ready(self.inner.runtime.as_ref(), key, sandbox)
                 .await
             {
-                return Ok(());
+                Readiness::Ready => return Ok(()),
+                Readiness::Failed(why) => return Err(why),
+                Readiness::NotYet => {}
             }
             if clock.now_ms() > deadline {
                 return Err(format!(

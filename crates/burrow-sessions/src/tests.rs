@@ -208,13 +208,14 @@ impl Runtime for FakeRuntime {
 struct FakeError;
 
 /// Wants per key, and what the supervisor told it. Versions in `broken` exit at once;
-/// versions in `slow` are never ready.
+/// versions in `slow` are never ready; versions in `failing` say they never will be.
 #[derive(Default)]
 struct Fake {
     runtime: Arc<FakeRuntime>,
     wants: Mutex<HashMap<String, Want>>,
     broken: Mutex<HashSet<i64>>,
     slow: Mutex<HashSet<i64>>,
+    failing: Mutex<HashSet<i64>>,
     changes: Mutex<Vec<(String, Change)>>,
     gave_up: Mutex<Vec<String>>,
     activity: Mutex<Vec<(String, i64)>>,
@@ -289,8 +290,12 @@ impl Workload for Fake {
         };
         Ok(SandboxSpec::new(vec![command.into()]))
     }
-    async fn ready(&self, _: &dyn Runtime, _: &str, sandbox: &str) -> bool {
-        !self.slow.lock().contains(&self.runtime.version_of(sandbox))
+    async fn ready(&self, _: &dyn Runtime, _: &str, sandbox: &str) -> Readiness {
+        let version = self.runtime.version_of(sandbox);
+        if self.failing.lock().contains(&version) {
+            return Readiness::Failed(format!("version {version} cannot get ready"));
+        }
+        (!self.slow.lock().contains(&version)).into()
     }
     async fn record(&self, key: &str, change: Change) -> Result<(), FakeError> {
         self.changes.lock().push((key.into(), change));
@@ -391,6 +396,28 @@ async fn a_failing_start_backs_off_then_gives_up_until_started_deliberately() {
         .iter()
         .any(|(_, c)| c.error == Note::Clear && c.restarts == Some(0)));
     assert_eq!(sup.workload().last("a").phase, Phase::Running);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_whose_readiness_fails_fails_at_once_with_why() {
+    let options = Options {
+        max_restarts: 0,
+        ..Options::default()
+    };
+    let (sup, runtime) = supervisor(options);
+    sup.workload().want("a", 1, None, None);
+    sup.workload().failing.lock().insert(1);
+    let began = Instant::now();
+    let err = sup.ensure_running("a").await.unwrap_err();
+    assert!(
+        err.to_string().contains("version 1 cannot get ready"),
+        "{err}"
+    );
+    assert!(
+        began.elapsed() < Duration::from_secs(1),
+        "no waiting for the timeout"
+    );
+    assert!(runtime.live().is_empty(), "the failed sandbox is removed");
 }
 
 #[tokio::test(start_paused = true)]

@@ -26,7 +26,7 @@ use burrow_blobs::{BlobPath, ObjectStore, PutPayload};
 use burrow_config::WorkspacesConfig;
 use burrow_envs::Environments;
 use burrow_sandbox::{ExecSpec, Limits, Mount, Runtime, SandboxSpec, Volume};
-use burrow_sessions::{Change, HostService, Note, Phase, Target, Want};
+use burrow_sessions::{Change, HostService, Note, Phase, Readiness, Target, Want};
 use burrow_store::{AppStatus, FileChange, FileExpect, Store, StoreError};
 use sha2::{Digest, Sha256};
 
@@ -881,13 +881,14 @@ impl burrow_sessions::Workload for Runs {
             .collect()
     }
 
-    /// Ready once its files are in its folder.
-    async fn ready(&self, _runtime: &dyn Runtime, key: &str, sandbox: &str) -> bool {
+    /// Ready once its files are in its folder; a folder they cannot be written into
+    /// fails the start with why, at once.
+    async fn ready(&self, _runtime: &dyn Runtime, key: &str, sandbox: &str) -> Readiness {
         match self.materialize(key, sandbox).await {
-            Ok(()) => true,
+            Ok(()) => Readiness::Ready,
             Err(e) => {
                 tracing::warn!(workspace = key, error = %e, "Could not write a workspace's files into its sandbox");
-                false
+                Readiness::Failed(e)
             }
         }
     }
