@@ -105,8 +105,7 @@ impl Remote {
             let data = &bytes[9..];
             self.bytes += data.len() as u64;
             self.tail.extend_from_slice(data);
-            let keep = self.tail.len().saturating_sub(64 << 10);
-            self.tail.drain(..keep);
+            let keep = trim(&mut self.tail);
             looked = looked.saturating_sub(keep);
             let mut ack = vec![2u8];
             ack.extend_from_slice(&(offset + data.len() as u64).to_be_bytes());
@@ -170,15 +169,25 @@ impl Local {
             assert!(n > 0, "bash ended");
             bytes += n as u64;
             self.tail.extend_from_slice(&buf[..n]);
-            let keep = self.tail.len().saturating_sub(64 << 10);
-            self.tail.drain(..keep);
+            let keep = trim(&mut self.tail);
             looked = looked.saturating_sub(keep);
         }
     }
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(haystack, needle)
+}
+
+/// Keeps at most the last 64 KiB of `tail` once it passes 1 MiB (moving it on every
+/// read would cost the reader more than the terminal does); returns how many bytes went.
+fn trim(tail: &mut Vec<u8>) -> usize {
+    if tail.len() <= 1 << 20 {
+        return 0;
+    }
+    let gone = tail.len() - (64 << 10);
+    tail.drain(..gone);
+    gone
 }
 
 /// The keystrokes typed, each waited for: letters, the line cleared every 40.

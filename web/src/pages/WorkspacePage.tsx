@@ -286,7 +286,6 @@ export function WorkspacePage() {
       .catch((e: unknown) => {
         // Anything but "not found" waits for the next poll, as does one that crossed a move.
         if (!(e instanceof ApiError && e.isNotFound) || moving.current || !untouched(openRef.current)) return;
-        if (!untouched(openRef.current)) return;
         forgetTabs((p) => p === path);
         setNotice(`${path} was deleted or moved in the workspace.`);
       })

@@ -895,7 +895,6 @@ impl burrow_sessions::Workload for Runs {
 
     async fn record(&self, key: &str, change: Change) -> Result<(), RunError> {
         match change.phase {
-            // The last sync, while the folder is still there.
             // The shells end first, so nothing changes during the last sync and while the
             // packages are packed; then both are kept, while the sandbox is still there.
             Phase::Stopping => {

@@ -71,6 +71,20 @@ impl Output {
         self.end = self.start + self.kept.len() as u64;
     }
 
+    /// `take` kept bytes from the `skip`th on: the ring's two halves copied as slices.
+    fn copy(&self, skip: usize, take: usize) -> Vec<u8> {
+        let (front, back) = self.kept.as_slices();
+        let end = skip + take;
+        let mut bytes = Vec::with_capacity(take);
+        if skip < front.len() {
+            bytes.extend_from_slice(&front[skip..end.min(front.len())]);
+        }
+        if end > front.len() {
+            bytes.extend_from_slice(&back[skip.saturating_sub(front.len())..end - front.len()]);
+        }
+        bytes
+    }
+
     /// Whether reading on would drop what an attached viewer has not acknowledged.
     fn paused(&self) -> bool {
         self.acked
@@ -204,7 +218,7 @@ impl Terminal {
         let skip = (offset - state.start) as usize;
         Chunk {
             offset,
-            bytes: state.kept.range(skip..skip + take).copied().collect(),
+            bytes: state.copy(skip, take),
         }
     }
 
@@ -330,6 +344,32 @@ impl Terminals {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_across_the_ring_s_wrap_is_in_order() {
+        let mut out = Output {
+            kept: VecDeque::with_capacity(REPLAY_BYTES),
+            ..Output::default()
+        };
+        let all: Vec<u8> = (0..REPLAY_BYTES + 1000).map(|i| (i % 251) as u8).collect();
+        out.push(&all[..REPLAY_BYTES]);
+        out.push(&all[REPLAY_BYTES..]);
+        assert!(!out.kept.as_slices().1.is_empty(), "the ring wraps");
+        let front = out.kept.as_slices().0.len();
+        for (skip, take) in [
+            (0, 10),
+            (front - 5, 10),
+            (front, 7),
+            (REPLAY_BYTES - 3, 3),
+            (0, REPLAY_BYTES),
+        ] {
+            assert_eq!(
+                out.copy(skip, take),
+                all[1000 + skip..1000 + skip + take],
+                "{skip} {take}"
+            );
+        }
+    }
 
     #[test]
     fn output_keeps_the_last_mebibyte_by_offset() {
