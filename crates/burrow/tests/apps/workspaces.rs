@@ -488,8 +488,21 @@ async fn a_terminal_outlives_its_websocket_and_a_flood_cannot_grow_memory() {
     let mut term = Term::open(&server, &owner, &path, 1, None).await;
     let shell = term.run("echo $$").await;
     assert!(shell.parse::<u32>().is_ok(), "{shell}");
+    // The size reaches the sandbox's terminal through runc, which follows it on
+    // SIGWINCH, beside the keys: asked again until it arrives.
     term.send(1, &[0, 100, 0, 30]).await;
-    assert_eq!(term.run("stty size").await, "30 100");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let size = term.run("stty size").await;
+        if size == "30 100" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new size never arrived: {size}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Dropped and reconnected from the last offset: the same shell, nothing lost or
     // shown twice (each frame's offset is checked to continue the last).
