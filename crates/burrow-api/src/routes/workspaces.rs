@@ -278,11 +278,7 @@ pub async fn create_workspace(
         let name = form.text.remove("name").unwrap_or_default();
         let files = match form.file {
             Some((filename, bytes)) if filename.to_lowercase().ends_with(".zip") => {
-                // Unpacking is work for a blocking thread, not for the request's.
-                let config = config.clone();
-                tokio::task::spawn_blocking(move || use_case::files_of_zip(&config, &bytes))
-                    .await
-                    .map_err(|e| Error::internal(format!("reading the archive: {e}")))??
+                use_case::files_of_zip(config, bytes).await?
             }
             Some((filename, _)) => {
                 return Err(ApiError::bad_request(
@@ -297,15 +293,7 @@ pub async fn create_workspace(
         let ApiJson(request) = ApiJson::<WorkspaceName>::from_request(request, &state).await?;
         (request.name, Default::default())
     };
-    // Made to the end even if the caller goes away meanwhile: what it stored is either
-    // all kept or all deleted again.
-    let member = access.member.clone();
-    let made = {
-        let state = state.clone();
-        tokio::spawn(async move { use_case::create_workspace(&state, &member, &name, files).await })
-            .await
-            .map_err(|e| Error::internal(format!("making the workspace: {e}")))??
-    };
+    let made = use_case::create_workspace(&state, &access.member, &name, files).await?;
     Ok((StatusCode::CREATED, Json(workspace_dto(&state, made))))
 }
 

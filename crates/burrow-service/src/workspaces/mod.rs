@@ -115,6 +115,20 @@ pub async fn create_workspace(
     name: &str,
     files: BTreeMap<String, Vec<u8>>,
 ) -> Result<Workspace, Error> {
+    // Made to the end even if the caller goes away meanwhile: what it stores is either
+    // all kept or all deleted again.
+    let (services, member, name) = (services.clone(), member.clone(), name.to_owned());
+    tokio::spawn(async move { make_workspace(&services, &member, &name, files).await })
+        .await
+        .map_err(|e| Error::internal(format!("making the workspace: {e}")))?
+}
+
+async fn make_workspace(
+    services: &Services,
+    member: &Membership,
+    name: &str,
+    files: BTreeMap<String, Vec<u8>>,
+) -> Result<Workspace, Error> {
     require(member, Role::Editor)?;
     let name = check_name(name)?;
     check_files(&services.config.workspaces, &files)?;
@@ -186,10 +200,18 @@ pub async fn create_workspace(
 /// The files of an uploaded `.zip`, read as app bundles are (no links, no special files,
 /// no bombs, no paths out of the folder), within what a workspace may hold, with their
 /// paths as they are. Every problem is in the error.
-pub fn files_of_zip(
+pub async fn files_of_zip(
     config: &WorkspacesConfig,
-    bytes: &[u8],
+    bytes: Vec<u8>,
 ) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+    // Unpacking is work for a blocking thread, not for the request's.
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || read_zip(&config, &bytes))
+        .await
+        .map_err(|e| Error::internal(format!("reading the archive: {e}")))?
+}
+
+fn read_zip(config: &WorkspacesConfig, bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, Error> {
     let limits = burrow_bundle::ZipLimits {
         max_total_bytes: config.max_total_mb << 20,
         max_entries: usize::try_from(config.max_files)
