@@ -8,20 +8,10 @@ use sha2::Digest;
 
 use crate::both_backends;
 use crate::helpers::{
-    base_environment_built, expect_error, spawn_app, spawn_app_with, Account, Db, TestApp,
+    base_environment_built, expect_error, spawn_app, spawn_app_with, zip_of, Account, Db, TestApp,
 };
 
 const HELLO: &str = "import streamlit as st\nst.title('Hello')\n";
-
-fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (name, bytes) in files {
-        zip.start_file(*name, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        std::io::Write::write_all(&mut zip, bytes).unwrap();
-    }
-    zip.finish().unwrap().into_inner()
-}
 
 impl TestApp {
     async fn deploy(&self, who: &Account, project: &str, body: Value) -> reqwest::Response {

@@ -341,3 +341,14 @@ pub async fn blob_objects(app: &TestApp, folder: &str) -> Vec<String> {
     out.sort();
     out
 }
+
+/// A zip of `files` (name, bytes), for uploads.
+pub fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, bytes) in files {
+        zip.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut zip, bytes).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}

@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::{expect_error, json_of, spawn_app_with, Db, TestApp};
+use crate::helpers::{expect_error, json_of, spawn_app_with, zip_of, Db, TestApp};
 
 /// Every object under the blob store's `workspaces/` folder.
 async fn workspace_objects(app: &TestApp) -> Vec<String> {
@@ -544,16 +544,6 @@ async fn bad_paths_and_limits_are_refused_and_store_nothing(db: Db) {
         .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     assert!(workspace_objects(&app).await.is_empty());
-}
-
-fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (name, bytes) in files {
-        zip.start_file(*name, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        std::io::Write::write_all(&mut zip, bytes).unwrap();
-    }
-    zip.finish().unwrap().into_inner()
 }
 
 /// POST of a new workspace as a form: its name and a `.zip`.
