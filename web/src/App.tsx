@@ -21,6 +21,8 @@ import { JobPage } from './pages/JobPage';
 import { ScriptPage } from './pages/ScriptPage';
 import { WorkspacesPage } from './pages/WorkspacesPage';
 import { WorkspacePage } from './pages/WorkspacePage';
+import { ReviewsPage } from './pages/ReviewsPage';
+import { SubmissionPage } from './pages/SubmissionPage';
 import { AdminPage } from './pages/AdminPage';
 import { NotFoundPage } from './pages/NotFoundPage';
 
@@ -54,6 +56,8 @@ export function App() {
                 <Route path="jobs/:jobId" element={<JobPage />} />
                 <Route path="workspaces" element={<WorkspacesPage />} />
                 <Route path="workspaces/:workspaceId" element={<WorkspacePage />} />
+                <Route path="reviews" element={<ReviewsPage />} />
+                <Route path="submissions/:submissionId" element={<SubmissionPage />} />
                 <Route path="settings" element={<ProjectSettingsPage />} />
                 <Route path="*" element={<NotFoundPage />} />
               </Route>

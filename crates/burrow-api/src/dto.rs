@@ -20,6 +20,7 @@ pub fn timestamp(ms: i64) -> String {
 #[schema(as = Role)]
 pub enum RoleDto {
     Owner,
+    Reviewer,
     Editor,
     Viewer,
 }
@@ -28,6 +29,7 @@ impl From<burrow_core::Role> for RoleDto {
     fn from(role: burrow_core::Role) -> Self {
         match role {
             burrow_core::Role::Owner => RoleDto::Owner,
+            burrow_core::Role::Reviewer => RoleDto::Reviewer,
             burrow_core::Role::Editor => RoleDto::Editor,
             burrow_core::Role::Viewer => RoleDto::Viewer,
         }
@@ -38,6 +40,7 @@ impl From<RoleDto> for burrow_core::Role {
     fn from(role: RoleDto) -> Self {
         match role {
             RoleDto::Owner => burrow_core::Role::Owner,
+            RoleDto::Reviewer => burrow_core::Role::Reviewer,
             RoleDto::Editor => burrow_core::Role::Editor,
             RoleDto::Viewer => burrow_core::Role::Viewer,
         }

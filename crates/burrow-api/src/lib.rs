@@ -54,6 +54,7 @@ pub type AppState = burrow_service::Services;
         (name = "data", description = "Project tables, external PostgreSQL sources, and read-only SQL over them"),
         (name = "jobs", description = "Transform jobs: scripts defining transform(df), run over project tables in sandboxes"),
         (name = "workspaces", description = "Workspaces: a person's files in a project, kept by Burrow"),
+        (name = "review", description = "Review: workspace templates, submissions, diffs, comments and verdicts"),
         (name = "notifications", description = "What Burrow has to tell you"),
         (name = "health", description = "Probes for orchestrators"),
     )
@@ -203,6 +204,33 @@ fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             routes::workspaces::close_terminal
         ))
         .routes(routes!(routes::workspaces::download_workspace))
+        .merge(
+            // A template made from a `.zip` may be as large as a workspace, read from the
+            // configuration.
+            OpenApiRouter::new()
+                .routes(routes!(
+                    routes::review::list_templates,
+                    routes::review::create_template
+                ))
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .routes(routes!(routes::review::delete_template))
+        .routes(routes!(
+            routes::review::workspace_submissions,
+            routes::review::submit
+        ))
+        .routes(routes!(routes::review::workspace_review))
+        .routes(routes!(routes::review::list_submissions))
+        .routes(routes!(routes::review::get_submission))
+        .routes(routes!(routes::review::withdraw))
+        .routes(routes!(routes::review::review))
+        .routes(routes!(routes::review::submission_diff))
+        .routes(routes!(
+            routes::review::list_threads,
+            routes::review::create_thread
+        ))
+        .routes(routes!(routes::review::reply))
+        .routes(routes!(routes::review::resolve))
         .routes(routes!(
             routes::apps::get_app,
             routes::apps::update_app,
@@ -220,6 +248,8 @@ fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::apps::view_ticket))
         .routes(routes!(routes::apps::open_app))
         .routes(routes!(routes::notifications::list_notifications))
+        .routes(routes!(routes::notifications::mark_read))
+        .routes(routes!(routes::notifications::mark_all_read))
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::readyz))
         .split_for_parts()

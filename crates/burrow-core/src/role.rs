@@ -5,23 +5,27 @@ use std::str::FromStr;
 
 use crate::Invalid;
 
-/// A member's role in a project. Ordered by power: `Viewer < Editor < Owner`.
+/// A member's role in a project. Ordered by power: `Viewer < Editor < Reviewer < Owner`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
     /// Sees the project and its resources.
     Viewer,
-    /// Also creates and changes resources, such as apps.
+    /// Also creates and changes resources, such as apps and their own workspaces, and
+    /// submits their workspaces for review.
     Editor,
+    /// Also makes workspace templates, and sees and reviews every submission.
+    Reviewer,
     /// Also manages the project itself and its members.
     Owner,
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Owner, Role::Editor, Role::Viewer];
+    pub const ALL: [Role; 4] = [Role::Owner, Role::Reviewer, Role::Editor, Role::Viewer];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Owner => "owner",
+            Role::Reviewer => "reviewer",
             Role::Editor => "editor",
             Role::Viewer => "viewer",
         }
@@ -45,11 +49,15 @@ impl FromStr for Role {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "owner" => Ok(Role::Owner),
+            "reviewer" => Ok(Role::Reviewer),
             "editor" => Ok(Role::Editor),
             "viewer" => Ok(Role::Viewer),
             other => Err(Invalid::new(
                 "role",
-                format!("unknown role {other:?}: use one of \"owner\", \"editor\" or \"viewer\""),
+                format!(
+                    "unknown role {other:?}: use one of \"owner\", \"reviewer\", \"editor\" \
+                     or \"viewer\""
+                ),
             )),
         }
     }
@@ -65,6 +73,9 @@ mod tests {
         assert!(Role::Editor.allows(Role::Viewer));
         assert!(!Role::Viewer.allows(Role::Editor));
         assert!(!Role::Editor.allows(Role::Owner));
+        assert!(Role::Reviewer.allows(Role::Editor));
+        assert!(!Role::Reviewer.allows(Role::Owner));
+        assert!(!Role::Editor.allows(Role::Reviewer));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod packages;
+pub mod review;
 pub mod schedules;
 pub mod sources;
 pub mod workspaces;

@@ -13,6 +13,7 @@ mod members;
 mod packages;
 mod projects;
 mod queue;
+mod review;
 mod schedules;
 mod sessions;
 mod sources;
@@ -36,6 +37,10 @@ pub use members::Member;
 pub use packages::Package;
 pub use projects::{Project, ProjectMembership};
 pub use queue::{NewTask, Renewal, Task, TaskOutcome, TaskStatus};
+pub use review::{
+    Anchor, Comment, NewNotification, NewSnapshot, SnapshotFile, Submission, SubmissionFilter,
+    Template, Thread,
+};
 pub use schedules::{JobSchedule, NewSchedule};
 pub use sources::DataSource;
 pub use tables::{DataTable, NewTableVersion};

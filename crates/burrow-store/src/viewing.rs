@@ -6,7 +6,12 @@ use crate::{now_ms, Result, Store, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Notification {
     pub id: String,
+    /// `app_crashed`, `submission_made` or `submission_reviewed`.
+    pub kind: String,
+    pub project_id: Option<String>,
     pub app_id: Option<String>,
+    /// Where in the dashboard it leads.
+    pub link: Option<String>,
     pub message: String,
     pub created_at: i64,
     pub read_at: Option<i64>,
@@ -115,8 +120,10 @@ impl Store {
     /// Tells an app's creator something about it.
     pub async fn notify_app_creator(&self, app_id: &str, message: &str) -> Result<()> {
         sqlx::query(
-            "INSERT INTO notifications (id, user_id, app_id, message, created_at) \
-             SELECT $1, created_by, id, $2, $3 FROM apps WHERE id = $4 AND created_by IS NOT NULL",
+            "INSERT INTO notifications (id, user_id, kind, project_id, app_id, link, message, \
+             created_at) SELECT $1, created_by, 'app_crashed', project_id, id, \
+             '/projects/' || project_id || '/apps/' || id, $2, $3 \
+             FROM apps WHERE id = $4 AND created_by IS NOT NULL",
         )
         .bind(burrow_core::ids::new_id("n"))
         .bind(message)
@@ -130,11 +137,40 @@ impl Store {
     /// A user's notifications, newest first.
     pub async fn notifications(&self, user_id: &str) -> Result<Vec<Notification>> {
         Ok(sqlx::query_as::<_, Notification>(
-            "SELECT id, app_id, message, created_at, read_at FROM notifications \
+            "SELECT id, kind, project_id, app_id, link, message, created_at, read_at \
+             FROM notifications \
              WHERE user_id = $1 ORDER BY created_at DESC, id LIMIT 100",
         )
         .bind(user_id)
         .fetch_all(self.pool())
         .await?)
+    }
+
+    /// Marks one of a user's notifications read; [`StoreError::NotFound`] if they have
+    /// no such one.
+    pub async fn mark_notification_read(&self, user_id: &str, id: &str) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE notifications SET read_at = COALESCE(read_at, $1) \
+             WHERE user_id = $2 AND id = $3",
+        )
+        .bind(now_ms())
+        .bind(user_id)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Marks all of a user's notifications read.
+    pub async fn mark_notifications_read(&self, user_id: &str) -> Result<()> {
+        sqlx::query("UPDATE notifications SET read_at = $1 WHERE user_id = $2 AND read_at IS NULL")
+            .bind(now_ms())
+            .bind(user_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 }

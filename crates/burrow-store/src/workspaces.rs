@@ -32,6 +32,12 @@ pub struct Workspace {
     pub last_active_at: Option<i64>,
     /// Files made in its sandbox that were not kept, one per line with why.
     pub sync_problems: String,
+    /// The template it started from, while that exists.
+    pub template_id: Option<String>,
+    pub template: Option<String>,
+    /// The files it started with, when it started from a template: the base of its first
+    /// submission's diff.
+    pub base_snapshot_id: Option<String>,
 }
 
 /// A file as the tree lists it.
@@ -119,7 +125,9 @@ const WORKSPACE: &str = "SELECT w.id, w.project_id, w.owner_id, u.name AS owner_
      (SELECT CAST(COALESCE(SUM(f.size), 0) AS BIGINT) FROM workspace_files f \
       WHERE f.workspace_id = w.id) AS bytes, \
      w.created_at, w.updated_at, w.status, w.last_error, w.started_at, w.last_active_at, \
-     w.sync_problems FROM workspaces w LEFT JOIN users u ON u.id = w.owner_id";
+     w.sync_problems, w.template_id, t.name AS template, w.base_snapshot_id \
+     FROM workspaces w LEFT JOIN users u ON u.id = w.owner_id \
+     LEFT JOIN templates t ON t.id = w.template_id";
 
 const FILE: &str = "SELECT f.path, f.size, f.sha256, f.version, u.name AS updated_by, \
      f.updated_at, f.content, f.blob FROM workspace_files f \
@@ -148,13 +156,14 @@ impl Store {
         project_id: &str,
         owner_id: &str,
         name: &str,
+        template: Option<&crate::Template>,
         files: &[FileWrite<'_>],
     ) -> Result<Workspace> {
         let now = crate::now_ms();
         let mut tx = self.pool().begin().await?;
         sqlx::query(
             "INSERT INTO workspaces (id, project_id, owner_id, name, created_at, updated_at, \
-             versions) VALUES ($1, $2, $3, $4, $5, $5, $6)",
+             versions, template_id, base_snapshot_id) VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
         )
         .bind(id)
         .bind(project_id)
@@ -162,6 +171,8 @@ impl Store {
         .bind(name)
         .bind(now)
         .bind(i64::from(!files.is_empty()))
+        .bind(template.map(|t| t.id.as_str()))
+        .bind(template.map(|t| t.snapshot_id.as_str()))
         .execute(&mut *tx)
         .await?;
         for file in files {
@@ -316,8 +327,10 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        // Its submissions went with it: what only they held goes too.
+        let unused = crate::review::collect_garbage(&mut tx, project_id).await?;
         tx.commit().await?;
-        Ok(blobs.into_iter().map(|(b,)| b).collect())
+        Ok(blobs.into_iter().map(|(b,)| b).chain(unused).collect())
     }
 
     /// A page of a workspace's files in path order, after `after`.

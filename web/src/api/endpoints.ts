@@ -33,6 +33,15 @@ import type {
   WorkspaceFilePage,
   WorkspaceTerminal,
   FileText,
+  Template,
+  Submission,
+  SubmissionStatus,
+  ReviewVerdict,
+  Diff,
+  Thread,
+  ThreadAnchor,
+  WorkspaceReview,
+  Notification,
 } from './types';
 
 const enc = encodeURIComponent;
@@ -44,6 +53,17 @@ const scriptPath = (p: string, s: string) => `${projectPath(p)}/scripts/${enc(s)
 const jobPath = (p: string, j: string) => `${projectPath(p)}/jobs/${enc(j)}`;
 const workspacePath = (p: string, w: string) => `${projectPath(p)}/workspaces/${enc(w)}`;
 const filePath = (p: string, w: string, path: string) => `${workspacePath(p, w)}/file?path=${enc(path)}`;
+const submissionPath = (p: string, s: string) => `${projectPath(p)}/submissions/${enc(s)}`;
+const threadPath = (p: string, t: string) => `${projectPath(p)}/comments/${enc(t)}`;
+
+/** Which submissions a list shows; empty fields show all. */
+export interface SubmissionFilter {
+  status?: SubmissionStatus | '';
+  /** A user id. */
+  learner?: string;
+  /** A template id. */
+  template?: string;
+}
 
 /** A save refused because the file changed since it was read: the file as it is now. */
 export class FileChanged extends Error {
@@ -208,9 +228,13 @@ export const api = {
 
   workspaces: (p: string) => request<Workspace[]>('GET', `${projectPath(p)}/workspaces`),
   workspace: (p: string, w: string) => request<Workspace>('GET', workspacePath(p, w)),
-  /** An empty workspace, or one holding the files of `zip`. */
-  createWorkspace: (p: string, name: string, zip?: File) => {
-    if (!zip) return request<Workspace>('POST', `${projectPath(p)}/workspaces`, { json: { name } });
+  /** An empty workspace, or one holding the files of `zip`, or a copy of a template's. */
+  createWorkspace: (p: string, name: string, from: { zip?: File; templateId?: string } = {}) => {
+    const { zip, templateId } = from;
+    if (!zip) {
+      const json = templateId ? { name, template_id: templateId } : { name };
+      return request<Workspace>('POST', `${projectPath(p)}/workspaces`, { json });
+    }
     const form = new FormData();
     form.append('name', name);
     form.append('file', zip, zip.name);
@@ -232,6 +256,52 @@ export const api = {
     request<{ files: number }>('POST', `${workspacePath(p, w)}/move`, { json: { from, to } }),
   deleteFile: (p: string, w: string, path: string) => request<{ files: number }>('DELETE', filePath(p, w, path)),
   workspaceZipUrl: (p: string, w: string) => `${workspacePath(p, w)}/download`,
+
+  templates: (p: string) => request<Template[]>('GET', `${projectPath(p)}/templates`),
+  /** A template holding a snapshot of one of the caller's workspaces. */
+  createTemplateFromWorkspace: (p: string, name: string, description: string, workspaceId: string) =>
+    request<Template>('POST', `${projectPath(p)}/templates`, { json: { name, description, workspace_id: workspaceId } }),
+  /** A template holding the files of a `.zip`. */
+  createTemplateFromZip: (p: string, name: string, description: string, zip: File) => {
+    const form = new FormData();
+    form.append('name', name);
+    if (description) form.append('description', description);
+    form.append('file', zip, zip.name);
+    return request<Template>('POST', `${projectPath(p)}/templates`, { form });
+  },
+  deleteTemplate: (p: string, t: string) => request<void>('DELETE', `${projectPath(p)}/templates/${enc(t)}`),
+
+  /** Hands the workspace's files in for review (its owner only). */
+  submitWorkspace: (p: string, w: string, message: string) =>
+    request<Submission>('POST', `${workspacePath(p, w)}/submissions`, { json: { message } }),
+  workspaceSubmissions: (p: string, w: string) => request<Submission[]>('GET', `${workspacePath(p, w)}/submissions`),
+  /** The latest submission of a workspace that was not withdrawn, with its threads, for the IDE. */
+  workspaceReview: (p: string, w: string) => request<WorkspaceReview>('GET', `${workspacePath(p, w)}/review`),
+  /** The project's submissions, newest first: all of them for reviewers, one's own for editors. */
+  submissions: (p: string, filter: SubmissionFilter = {}) => {
+    const q = new URLSearchParams();
+    if (filter.status) q.set('status', filter.status);
+    if (filter.learner) q.set('learner', filter.learner);
+    if (filter.template) q.set('template', filter.template);
+    const query = q.toString();
+    return request<Submission[]>('GET', `${projectPath(p)}/submissions${query ? `?${query}` : ''}`);
+  },
+  submission: (p: string, s: string) => request<Submission>('GET', submissionPath(p, s)),
+  withdrawSubmission: (p: string, s: string) => request<Submission>('POST', `${submissionPath(p, s)}/withdraw`),
+  reviewSubmission: (p: string, s: string, verdict: ReviewVerdict, summary: string) =>
+    request<Submission>('POST', `${submissionPath(p, s)}/review`, { json: { verdict, summary } }),
+  submissionDiff: (p: string, s: string) => request<Diff>('GET', `${submissionPath(p, s)}/diff`),
+  /** The submission's threads, with those carried from earlier submissions of its workspace. */
+  threads: (p: string, s: string) => request<Thread[]>('GET', `${submissionPath(p, s)}/comments`),
+  createThread: (p: string, s: string, anchor: ThreadAnchor, body: string) =>
+    request<Thread>('POST', `${submissionPath(p, s)}/comments`, { json: { ...anchor, body } }),
+  replyToThread: (p: string, t: string, body: string) => request<Thread>('POST', `${threadPath(p, t)}/replies`, { json: { body } }),
+  resolveThread: (p: string, t: string, resolved: boolean) =>
+    request<Thread>('POST', `${threadPath(p, t)}/resolve`, { json: { resolved } }),
+
+  notifications: () => request<Notification[]>('GET', '/api/v1/notifications'),
+  markNotificationRead: (id: string) => request<void>('POST', `/api/v1/notifications/${enc(id)}/read`),
+  markAllNotificationsRead: () => request<void>('POST', '/api/v1/notifications/read'),
 
   packages: () => request<Package[]>('GET', '/api/v1/packages'),
   addPackage: (name: string, maxVersion?: string) =>

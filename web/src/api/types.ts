@@ -1,6 +1,6 @@
 // Wire types of the Burrow REST API (mirrors crates/burrow-api/src/dto.rs).
 
-export type Role = 'owner' | 'editor' | 'viewer';
+export type Role = 'owner' | 'reviewer' | 'editor' | 'viewer';
 export type AppStatus = 'stopped' | 'starting' | 'running' | 'stopping' | 'error';
 export type BuildStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 /** A workspace's sandbox: the same steps as an app's. */
@@ -356,6 +356,9 @@ export interface Workspace {
   stops_at: number | null;
   /** Files the sandbox made that Burrow refused to keep, with why. */
   sync_problems: string[];
+  /** The template it was made from, if any (its name, or null once deleted). */
+  template_id?: string | null;
+  template?: string | null;
 }
 
 /** A terminal of a workspace, as the page reopens it after a reload. */
@@ -385,4 +388,139 @@ export interface FileText {
   version: number;
   /** Not UTF-8 text: shown as such, never edited (a save would mangle it). */
   binary: boolean;
+}
+
+/** A workspace's files kept for learners to start from. */
+export interface Template {
+  id: string;
+  name: string;
+  description: string;
+  files: number;
+  bytes: number;
+  created_by: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export type SubmissionStatus = 'submitted' | 'changes_requested' | 'approved' | 'superseded' | 'withdrawn';
+export const SUBMISSION_STATUSES: SubmissionStatus[] = ['submitted', 'changes_requested', 'approved', 'superseded', 'withdrawn'];
+
+/** What a submission's diff is against: its template, an earlier submission (by seq), or nothing. */
+export interface DiffBase {
+  kind: 'template' | 'submission' | 'empty';
+  seq: number | null;
+}
+
+/** A snapshot of a workspace handed in for review, and its last review. */
+export interface Submission {
+  id: string;
+  project_id: string;
+  workspace_id: string;
+  workspace: string;
+  learner_id: string;
+  learner: string | null;
+  /** 1, 2, 3… per workspace. */
+  seq: number;
+  message: string;
+  status: SubmissionStatus;
+  template_id: string | null;
+  template: string | null;
+  base: DiffBase;
+  files: number;
+  bytes: number;
+  created_at: string;
+  reviewed_by: string | null;
+  reviewed_at: string | null;
+  summary: string | null;
+}
+
+export type ReviewVerdict = 'approved' | 'changes_requested';
+
+/** One line of a file's diff; `old` is set for context and removed lines, `new` for context and added ones. */
+export interface DiffLine {
+  kind: 'context' | 'added' | 'removed';
+  old: number | null;
+  new: number | null;
+  text: string;
+}
+
+export type FileDiffStatus = 'added' | 'removed' | 'modified' | 'renamed' | 'unchanged';
+
+export interface FileDiff {
+  /** The path in this submission (the old path for a removed file). */
+  path: string;
+  old_path: string | null;
+  status: FileDiffStatus;
+  /** Binary or too large: no lines, only sizes. */
+  binary: boolean;
+  old_size: number | null;
+  new_size: number | null;
+  additions: number;
+  deletions: number;
+  /** The whole file with its changes marked, or null when binary. */
+  lines: DiffLine[] | null;
+}
+
+export interface Diff {
+  base: DiffBase;
+  files: FileDiff[];
+}
+
+export type Side = 'old' | 'new';
+
+export interface Comment {
+  id: string;
+  author: string | null;
+  author_id: string | null;
+  body: string;
+  created_at: string;
+}
+
+/** Comments on a range of lines of one side of a file, oldest first. */
+export interface Thread {
+  id: string;
+  /** The submission it was made on, and that submission's seq. */
+  submission_id: string;
+  seq: number;
+  path: string;
+  side: Side;
+  line_start: number;
+  line_end: number;
+  /** Made on an earlier submission; its lines are unchanged since. */
+  carried: boolean;
+  resolved: boolean;
+  comments: Comment[];
+}
+
+/** Where a new thread is anchored. */
+export interface ThreadAnchor {
+  path: string;
+  side: Side;
+  line_start: number;
+  line_end: number;
+}
+
+/** A thread with where its first line is in the workspace's file now (null once those lines changed). */
+export interface WorkspaceThread extends Thread {
+  current_line: number | null;
+}
+
+/** The IDE's review panel: the latest submission that was not withdrawn, and its threads. */
+export interface WorkspaceReview {
+  submission: Submission | null;
+  threads: WorkspaceThread[];
+}
+
+export type NotificationKind = 'app_crashed' | 'submission_made' | 'submission_reviewed';
+
+export interface Notification {
+  id: string;
+  kind: NotificationKind;
+  project_id: string | null;
+  app_id: string | null;
+  /** A dashboard path, e.g. /projects/{p}/submissions/{s}. */
+  link: string | null;
+  message: string;
+  created_at: string;
+  read: boolean;
 }

@@ -1,5 +1,5 @@
-// CodeMirror 6 Python editor with theme from CSS variables and optional error-line markers:
-// completion, closing brackets, find and replace, and multiple cursors.
+// CodeMirror 6 Python editor with theme from CSS variables and optional line markers (errors,
+// review comments): completion, closing brackets, find and replace, and multiple cursors.
 import { useEffect, useId, useRef } from 'react';
 import { python } from '@codemirror/lang-python';
 import { EditorState, RangeSetBuilder, StateEffect, StateField } from '@codemirror/state';
@@ -58,26 +58,61 @@ const basicSetup = [
   keymap.of([...closeBracketsKeymap, ...defaultKeymap, ...searchKeymap, ...historyKeymap, ...completionKeymap, indentWithTab]),
 ];
 
-const setMarked = StateEffect.define<number[]>();
+/** A marked line: an error (the default), or a line with review comments, whose text `title` holds. */
+export interface LineMark {
+  line: number;
+  kind?: 'error' | 'comment';
+  title?: string;
+}
 
-function decorate(state: EditorState, lines: number[]): DecorationSet {
+/** Marks by line, one per line: titles of the same line are joined, a comment wins over an error. */
+function normalize(marks: Array<number | LineMark>): LineMark[] {
+  const byLine = new Map<number, LineMark>();
+  for (const m of marks) {
+    const mark: LineMark = typeof m === 'number' ? { line: m, kind: 'error' } : { kind: 'error', ...m };
+    const seen = byLine.get(mark.line);
+    if (!seen) {
+      byLine.set(mark.line, mark);
+      continue;
+    }
+    const title = [seen.title, mark.title].filter(Boolean).join('\n\n') || undefined;
+    byLine.set(mark.line, { line: mark.line, kind: seen.kind === 'comment' || mark.kind === 'comment' ? 'comment' : 'error', title });
+  }
+  return [...byLine.values()].sort((a, b) => a.line - b.line);
+}
+
+const setMarked = StateEffect.define<LineMark[]>();
+
+function decorate(state: EditorState, marks: LineMark[]): DecorationSet {
   const builder = new RangeSetBuilder<Decoration>();
-  const mark = Decoration.line({ class: 'cm-error-line' });
-  for (const n of [...new Set(lines)].sort((a, b) => a - b)) {
-    if (n >= 1 && n <= state.doc.lines) builder.add(state.doc.line(n).from, state.doc.line(n).from, mark);
+  for (const m of marks) {
+    if (m.line < 1 || m.line > state.doc.lines) continue;
+    const attributes: Record<string, string> =
+      m.kind === 'comment' ? { 'data-comment-line': String(m.line) } : { 'data-error-line': String(m.line) };
+    if (m.title) {
+      attributes.title = m.title;
+      attributes['aria-description'] = m.title;
+    }
+    const deco = Decoration.line({ class: m.kind === 'comment' ? 'cm-comment-line' : 'cm-error-line', attributes, kind: m.kind });
+    const from = state.doc.line(m.line).from;
+    builder.add(from, from, deco);
   }
   return builder.finish();
 }
 
-const markedField = StateField.define<{ lines: number[]; deco: DecorationSet }>({
-  create: () => ({ lines: [], deco: Decoration.none }),
-  update(value, tr) {
-    for (const e of tr.effects) if (e.is(setMarked)) return { lines: e.value, deco: decorate(tr.state, e.value) };
-    // Edits clear the markers on the lines they touch by remapping; keep it simple: drop on change.
-    if (tr.docChanged) return { lines: [], deco: Decoration.none };
-    return value;
+const markedField = StateField.define<DecorationSet>({
+  create: () => Decoration.none,
+  update(deco, tr) {
+    for (const e of tr.effects) if (e.is(setMarked)) return decorate(tr.state, e.value);
+    if (!tr.docChanged) return deco;
+    // Edits drop error markers (they were about the old text); comment markers follow their lines.
+    const kept: LineMark[] = [];
+    deco.map(tr.changes).between(0, tr.state.doc.length, (from, _to, d) => {
+      if (d.spec.kind === 'comment') kept.push({ line: tr.state.doc.lineAt(from).number, kind: 'comment', title: d.spec.attributes?.title });
+    });
+    return decorate(tr.state, normalize(kept));
   },
-  provide: (f) => EditorView.decorations.from(f, (v) => v.deco),
+  provide: (f) => EditorView.decorations.from(f),
 });
 
 const theme = EditorView.theme({
@@ -89,6 +124,7 @@ const theme = EditorView.theme({
   '&.cm-focused': { outline: 'none' },
   '.cm-scroller': { fontFamily: 'var(--font-mono)', lineHeight: '1.6' },
   '.cm-error-line': { backgroundColor: 'var(--danger-soft)', boxShadow: 'inset 3px 0 0 var(--danger)' },
+  '.cm-comment-line': { backgroundColor: 'var(--warning-soft)', boxShadow: 'inset 3px 0 0 var(--warning)' },
   '.cm-selectionBackground, &.cm-focused .cm-selectionBackground, ::selection': { backgroundColor: 'var(--selection) !important' },
   '.cm-panels': { backgroundColor: 'var(--bg-subtle)', color: 'var(--fg)' },
   '.cm-panels.cm-panels-top': { borderBottom: '1px solid var(--border)' },
@@ -106,12 +142,16 @@ export function CodeEditor({
   onChange,
   ariaLabel = 'Python code',
   markedLines = [],
+  revealLine,
   minHeight = 320,
 }: {
   value: string;
   onChange: (value: string) => void;
   ariaLabel?: string;
-  markedLines?: number[];
+  /** Line numbers marked as errors, or marks of either kind. */
+  markedLines?: Array<number | LineMark>;
+  /** A line to put the cursor on and scroll to, each time `key` changes. */
+  revealLine?: { line: number; key: number };
   minHeight?: number;
 }) {
   const host = useRef<HTMLDivElement>(null);
@@ -146,17 +186,31 @@ export function CodeEditor({
     // The editor owns its document after mount; outside changes are synced below.
   }, []);
 
+  const marks = normalize(markedLines);
+  const marksRef = useRef(marks);
+  marksRef.current = marks;
+
   useEffect(() => {
     const v = view.current;
     if (v && v.state.doc.toString() !== value) {
-      v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: value } });
+      // A new text (another file, a reload) gets the marks meant for it, not the old ones moved.
+      v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: value }, effects: setMarked.of(marksRef.current) });
     }
   }, [value]);
 
-  const key = markedLines.join(',');
+  const key = JSON.stringify(marks);
   useEffect(() => {
-    view.current?.dispatch({ effects: setMarked.of(markedLines) });
+    view.current?.dispatch({ effects: setMarked.of(marks) });
   }, [key]);
+
+  useEffect(() => {
+    const v = view.current;
+    if (!v || !revealLine) return;
+    const n = Math.min(Math.max(1, revealLine.line), v.state.doc.lines);
+    const at = v.state.doc.line(n).from;
+    v.dispatch({ selection: { anchor: at }, effects: EditorView.scrollIntoView(at, { y: 'center' }) });
+    v.focus();
+  }, [revealLine?.key]);
 
   return (
     <>

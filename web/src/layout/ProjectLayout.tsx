@@ -1,6 +1,6 @@
 // Loads the project in the URL (with the caller's role) and frames its pages with a sub-navigation.
 import { useEffect, useMemo } from 'react';
-import { NavLink, Outlet, useParams } from 'react-router-dom';
+import { NavLink, Outlet, useMatch, useParams } from 'react-router-dom';
 import { api } from '../api/endpoints';
 import { useApi } from '../hooks/useApi';
 import { ProjectContext, useProjects } from '../hooks/useProject';
@@ -9,13 +9,15 @@ import { Skeleton } from '../components/Spinner';
 import { ButtonLink } from '../components/Button';
 import { useDocumentTitle } from '../hooks/useDocumentTitle';
 import { getLastProject, setLastProject } from '../lib/storage';
-import { roleLabel } from '../lib/roles';
+import { canReview, roleLabel } from '../lib/roles';
 import { Icon } from '../components/Icon';
 
 export function ProjectLayout() {
   const { projectId = '' } = useParams();
   const { data: project, error, loading, reload, setData } = useApi(`project:${projectId}`, () => api.project(projectId));
   const { projects } = useProjects();
+  // A submission's page belongs to the Reviews tab.
+  const onSubmission = useMatch('/projects/:projectId/submissions/*') !== null;
 
   // Keep the switcher's copy fresh when this project is renamed elsewhere.
   const listed = projects?.find((p) => p.id === projectId);
@@ -90,6 +92,13 @@ export function ProjectLayout() {
             <NavLink to={`/projects/${projectId}/workspaces`} className="subnav-tab">
               <Icon name="code" size={14} />
               Workspaces
+            </NavLink>
+            <NavLink
+              to={`/projects/${projectId}/reviews`}
+              className={({ isActive }) => (isActive || onSubmission ? 'subnav-tab active' : 'subnav-tab')}
+            >
+              <Icon name="message" size={14} />
+              {canReview(ctx.project.role) ? 'Reviews' : 'My submissions'}
             </NavLink>
             <NavLink to={`/projects/${projectId}/settings`} className="subnav-tab">
               <Icon name="settings" size={14} />

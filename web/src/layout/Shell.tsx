@@ -1,4 +1,4 @@
-// The signed-in frame: top bar with logo, project switcher, admin link and account menu.
+// The signed-in frame: top bar with logo, project switcher, admin link, notifications and account menu.
 import { useState } from 'react';
 import { Link, Outlet, useMatch, useNavigate } from 'react-router-dom';
 import { api } from '../api/endpoints';
@@ -8,6 +8,7 @@ import { ProjectsContext, useProjects } from '../hooks/useProject';
 import { Avatar, Logo } from '../components/Logo';
 import { Menu, MenuHeader, MenuItem, MenuLink, MenuSeparator } from '../components/Menu';
 import { Icon } from '../components/Icon';
+import { NotificationsBell } from '../components/NotificationsBell';
 import { useToast } from '../components/Toast';
 import { CreateProjectDialog } from './CreateProjectDialog';
 import { roleLabel } from '../lib/roles';
@@ -53,6 +54,7 @@ function TopBar() {
               Admin
             </Link>
           )}
+          <NotificationsBell />
           <Menu
             label="Account"
             align="end"

@@ -17,7 +17,7 @@ import { Skeleton } from '../components/Spinner';
 import { Avatar } from '../components/Logo';
 import { Icon } from '../components/Icon';
 import { useToast } from '../components/Toast';
-import { canManageProject, roleLabel, roles } from '../lib/roles';
+import { canManageProject, roleDescription, roleLabel, roles, withArticle } from '../lib/roles';
 import { setLastProject } from '../lib/storage';
 
 export function ProjectSettingsPage() {
@@ -30,7 +30,7 @@ export function ProjectSettingsPage() {
         <div>
           <h1 className="page-title">Project settings</h1>
           <p className="page-subtitle">
-            {owner ? 'Manage the name and the people of this project.' : `You are ${project.role === 'editor' ? 'an editor' : 'a viewer'} here: only owners can change these settings.`}
+            {owner ? 'Manage the name and the people of this project.' : `You are ${withArticle(project.role)} here: only owners can change these settings.`}
           </p>
         </div>
       </div>
@@ -189,6 +189,14 @@ function MembersSection() {
           </Button>
         </form>
       )}
+
+      <ul className="role-help small" aria-label="What each role may do">
+        {roles.map((r) => (
+          <li key={r}>
+            <span className="strong">{roleLabel[r]}</span>: <span className="muted">{roleDescription[r]}</span>
+          </li>
+        ))}
+      </ul>
 
       {error && !members ? (
         <ErrorState error={error} onRetry={() => void reload()} title="Could not load the members" />

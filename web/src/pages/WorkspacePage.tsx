@@ -2,10 +2,12 @@
 // terminals below. Saving names the version the file was read at; if it changed meanwhile
 // (another tab, another save), the page says so and offers to reload it or to overwrite it.
 // Opening the page starts the workspace's sandbox; files its programs write show up in the tree.
-import { useCallback, useEffect, useRef, useState } from 'react';
+// Its owner submits it for review; the review side shows the latest submission's comment threads,
+// and the editor marks the lines they are on.
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Link, useParams } from 'react-router-dom';
 import { api, FileChanged } from '../api/endpoints';
-import type { Workspace, WorkspaceFile, WorkspaceStatus } from '../api/types';
+import type { Thread, Workspace, WorkspaceFile, WorkspaceStatus, WorkspaceThread } from '../api/types';
 import { useApi } from '../hooks/useApi';
 import { useProject } from '../hooks/useProject';
 import { useDocumentTitle } from '../hooks/useDocumentTitle';
@@ -22,6 +24,8 @@ import { Icon } from '../components/Icon';
 import { useToast } from '../components/Toast';
 import { ApiError, errorMessage } from '../api/client';
 import { runCommand } from '../lib/terminalProtocol';
+import { canReview } from '../lib/roles';
+import { ReviewPanel, SubmitDialog, commentMarks } from './workspaces/ReviewPanel';
 
 const MAX_TERMINALS = 8;
 /** Warn this long before the workspace stops. */
@@ -96,6 +100,18 @@ export function WorkspacePage() {
     running ? 3_000 : undefined,
   );
   useDocumentTitle(workspace?.name ?? 'Workspace', project.name);
+  // Only its owner submits it: the caller's own workspaces are those the list shows.
+  const { data: mine } = useApi(`my-workspaces:${project.id}`, () => api.workspaces(project.id));
+  const isOwner = mine?.some((w) => w.id === workspaceId) ?? false;
+  const {
+    data: review,
+    error: reviewError,
+    reload: refreshReview,
+    setData: setReview,
+  } = useApi(`workspace-review:${project.id}:${workspaceId}`, () => api.workspaceReview(project.id, workspaceId), 30_000);
+  const [submitting, setSubmitting] = useState(false);
+  /** Where a thread chosen in the review side wants the editor: that file, at that line. */
+  const [reveal, setReveal] = useState<{ path: string; line: number; key: number } | null>(null);
   const now = useNow(10_000);
   /** The file in front, in the editor. */
   const [open, setOpen] = useState<OpenFile | null>(null);
@@ -237,6 +253,8 @@ export function WorkspacePage() {
         setOpen((cur) => (cur && cur.path === sent.path ? { ...cur, version, saved: sent.text } : cur));
         setChanged(null);
         void reload();
+        // Threads follow their lines in the saved file.
+        void refreshReview();
         return true;
       } catch (e) {
         if (e instanceof FileChanged) setChanged(e);
@@ -247,7 +265,7 @@ export function WorkspacePage() {
         setSaving(false);
       }
     },
-    [open, project.id, workspaceId, reload],
+    [open, project.id, workspaceId, reload, refreshReview],
   );
 
   // Ctrl/Cmd+S saves the open file.
@@ -501,6 +519,21 @@ export function WorkspacePage() {
     }
   };
 
+  /** Opens a thread's file with the cursor at the thread's line (where it is now, if known). */
+  const openThread = (t: WorkspaceThread) => {
+    setReveal({ path: t.path, line: t.current_line ?? t.line_start, key: Date.now() });
+    void openFile(t.path);
+  };
+
+  /** A reply or a resolve: the thread's comments and state change, its place stays. */
+  const onThreadChange = (next: Thread) =>
+    setReview((cur) => ({
+      submission: cur?.submission ?? null,
+      threads: (cur?.threads ?? []).map((t) => (t.id === next.id ? { ...t, ...next, current_line: t.current_line } : t)),
+    }));
+
+  const marks = useMemo(() => (open && review ? commentMarks(review.threads, open.path) : []), [open?.path, review]);
+
   const back = `/projects/${project.id}/workspaces`;
   if (isNotFound(error)) {
     return (
@@ -555,6 +588,11 @@ export function WorkspacePage() {
           <ButtonAnchor href={api.workspaceZipUrl(project.id, workspaceId)} icon={<Icon name="download" />}>
             Download .zip
           </ButtonAnchor>
+          {isOwner && (
+            <Button icon={<Icon name="send" />} onClick={() => setSubmitting(true)} title="Hand in the saved files for review">
+              Submit
+            </Button>
+          )}
         </div>
       </div>
       {failure && status !== 'starting' && status !== 'running' && (
@@ -588,47 +626,68 @@ export function WorkspacePage() {
           </ul>
         </div>
       )}
+      {submitting && (
+        <SubmitDialog
+          projectId={project.id}
+          workspaceId={workspaceId}
+          unsaved={[open, ...Object.values(behind)].filter((f): f is OpenFile => f !== null && f.text !== f.saved).map((f) => f.path)}
+          onClose={() => setSubmitting(false)}
+          onSubmitted={() => void refreshReview()}
+        />
+      )}
       <div className="workspace">
-        <aside className="panel workspace-files" aria-label="Files">
-          <form className="row" onSubmit={(e) => void create(e)}>
-            <input
-              className="input"
-              aria-label="New file's path"
-              placeholder="new_file.py"
-              value={newPath}
-              onChange={(e) => setNewPath(e.target.value)}
-              required
-            />
-            <Button type="submit" size="sm" icon={<Icon name="plus" />}>
-              New file
-            </Button>
-            <Button type="button" size="sm" variant="ghost" onClick={() => uploadInput.current?.click()}>
-              Upload
-            </Button>
-            <input
-              ref={uploadInput}
-              type="file"
-              multiple
-              hidden
-              aria-label="Upload files"
-              onChange={(e) => void upload(e.target.files)}
-            />
-          </form>
-          {!files ? (
-            <Skeleton width="80%" height={16} />
-          ) : files.length === 0 ? (
-            <p className="muted">No files yet: make one above.</p>
-          ) : (
-            <FileTree
-              files={files}
-              openPath={open?.path ?? null}
-              onOpen={(path) => void openFile(path)}
-              onRename={(path) => void rename(path)}
-              onDelete={(path) => void remove(path)}
-              onMove={(from, to) => void move(from, to)}
-            />
-          )}
-        </aside>
+        <div className="workspace-side">
+          <aside className="panel workspace-files" aria-label="Files">
+            <form className="row" onSubmit={(e) => void create(e)}>
+              <input
+                className="input"
+                aria-label="New file's path"
+                placeholder="new_file.py"
+                value={newPath}
+                onChange={(e) => setNewPath(e.target.value)}
+                required
+              />
+              <Button type="submit" size="sm" icon={<Icon name="plus" />}>
+                New file
+              </Button>
+              <Button type="button" size="sm" variant="ghost" onClick={() => uploadInput.current?.click()}>
+                Upload
+              </Button>
+              <input
+                ref={uploadInput}
+                type="file"
+                multiple
+                hidden
+                aria-label="Upload files"
+                onChange={(e) => void upload(e.target.files)}
+              />
+            </form>
+            {!files ? (
+              <Skeleton width="80%" height={16} />
+            ) : files.length === 0 ? (
+              <p className="muted">No files yet: make one above.</p>
+            ) : (
+              <FileTree
+                files={files}
+                openPath={open?.path ?? null}
+                onOpen={(path) => void openFile(path)}
+                onRename={(path) => void rename(path)}
+                onDelete={(path) => void remove(path)}
+                onMove={(from, to) => void move(from, to)}
+              />
+            )}
+          </aside>
+          <ReviewPanel
+            projectId={project.id}
+            review={review}
+            error={reviewError}
+            canRespond={isOwner || canReview(project.role)}
+            isOwner={isOwner}
+            now={now}
+            onThreadChange={onThreadChange}
+            onOpenThread={openThread}
+          />
+        </div>
         <div className="workspace-main">
           <section className="panel workspace-editor" aria-label="Editor">
             {tabs.length > 0 && (
@@ -720,6 +779,8 @@ export function WorkspacePage() {
                     value={open.text}
                     onChange={(text: string) => setOpen((cur) => (cur ? { ...cur, text } : cur))}
                     ariaLabel={`Editing ${open.path}`}
+                    markedLines={marks}
+                    revealLine={reveal && reveal.path === open.path ? { line: reveal.line, key: reveal.key } : undefined}
                     minHeight={420}
                   />
                 )}

@@ -1,4 +1,5 @@
-// Your workspaces in the project: make one, open, start or stop one, delete one.
+// Your workspaces in the project: make one (empty, from a .zip or from a template), open, start or
+// stop one, delete one; and the project's templates.
 import { useState } from 'react';
 import { Link, useNavigate } from 'react-router-dom';
 import { api } from '../api/endpoints';
@@ -10,15 +11,16 @@ import { useDocumentTitle } from '../hooks/useDocumentTitle';
 import { useNow } from '../hooks/useNow';
 import { Button, ButtonLink } from '../components/Button';
 import { StatusBadge } from '../components/StatusBadge';
-import { FormError, TextField } from '../components/Field';
+import { FormError, SelectField, TextField } from '../components/Field';
 import { EmptyState, ErrorState } from '../components/States';
 import { Skeleton } from '../components/Spinner';
 import { Icon } from '../components/Icon';
 import { Findings } from '../components/Findings';
 import { useToast } from '../components/Toast';
-import { canEditApps } from '../lib/roles';
+import { canEditApps, canReview } from '../lib/roles';
 import { formatAbsolute, formatRelative } from '../lib/time';
 import { formatBytes } from './data/format';
+import { TemplatesSection } from './workspaces/TemplatesSection';
 
 export function WorkspacesPage() {
   const { project } = useProject();
@@ -35,13 +37,17 @@ export function WorkspacesPage() {
   const [createError, setCreateError] = useState<ApiError | Error | null>(null);
   /** A `.zip` the new workspace starts from. */
   const [zip, setZip] = useState<File | null>(null);
+  /** Or the template it starts from. */
+  const [templateId, setTemplateId] = useState('');
+  const templates = useApi(`templates:${project.id}`, () => api.templates(project.id));
+  const reviewer = canReview(project.role);
 
   const create = async (e: React.FormEvent) => {
     e.preventDefault();
     setCreating(true);
     setCreateError(null);
     try {
-      const made = await api.createWorkspace(project.id, name.trim(), zip ?? undefined);
+      const made = await api.createWorkspace(project.id, name.trim(), { zip: zip ?? undefined, templateId: templateId || undefined });
       navigate(`/projects/${project.id}/workspaces/${made.id}`);
     } catch (err) {
       setCreateError(err as Error);
@@ -96,6 +102,16 @@ export function WorkspacesPage() {
             maxLength={80}
             required
           />
+          {(templates.data ?? []).length > 0 && (
+            <SelectField label="Start from template" value={templateId} disabled={zip !== null} onChange={(e) => setTemplateId(e.target.value)}>
+              <option value="">No template</option>
+              {(templates.data ?? []).map((t) => (
+                <option key={t.id} value={t.id}>
+                  {t.name}
+                </option>
+              ))}
+            </SelectField>
+          )}
           <div className="field">
             <label className="field-label" htmlFor="workspace-zip">
               Start from a .zip (optional)
@@ -104,6 +120,7 @@ export function WorkspacesPage() {
               id="workspace-zip"
               type="file"
               accept=".zip,application/zip"
+              disabled={templateId !== ''}
               onChange={(e) => setZip(e.target.files?.[0] ?? null)}
             />
           </div>
@@ -141,6 +158,7 @@ export function WorkspacesPage() {
             <thead>
               <tr>
                 <th scope="col">Name</th>
+                <th scope="col">Template</th>
                 <th scope="col" className="num">Files</th>
                 <th scope="col" className="num">Size</th>
                 <th scope="col">Last change</th>
@@ -160,6 +178,7 @@ export function WorkspacesPage() {
                     <td>
                       <Link to={`/projects/${project.id}/workspaces/${w.id}`}>{w.name}</Link>
                     </td>
+                    <td>{w.template ?? <span className="muted">—</span>}</td>
                     <td className="num">{w.files}</td>
                     <td className="num">{formatBytes(w.bytes)}</td>
                     <td>{formatRelative(w.updated_at, now)}</td>
@@ -197,6 +216,18 @@ export function WorkspacesPage() {
             </tbody>
           </table>
         </section>
+      )}
+
+      {(reviewer || (templates.data ?? []).length > 0) && (
+        <TemplatesSection
+          projectId={project.id}
+          templates={templates.data}
+          error={templates.error}
+          reload={templates.reload}
+          workspaces={workspaces}
+          canMake={reviewer}
+          now={now}
+        />
       )}
     </div>
   );

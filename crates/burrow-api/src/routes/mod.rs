@@ -8,6 +8,7 @@ pub mod members;
 pub mod notifications;
 pub mod packages;
 pub mod projects;
+pub mod review;
 pub mod sources;
 pub mod tables;
 pub mod users;

@@ -45,6 +45,9 @@ pub struct WorkspaceDto {
     pub stops_at: Option<String>,
     /// Files made in its sandbox that were not kept, each with why.
     pub sync_problems: Vec<String>,
+    /// The template it started from, while that exists, and its name.
+    pub template_id: Option<String>,
+    pub template: Option<String>,
 }
 
 fn workspace_dto(state: &AppState, w: burrow_store::Workspace) -> WorkspaceDto {
@@ -68,6 +71,8 @@ fn workspace_dto(state: &AppState, w: burrow_store::Workspace) -> WorkspaceDto {
             .filter(|l| !l.is_empty())
             .map(str::to_owned)
             .collect(),
+        template_id: w.template_id,
+        template: w.template,
         id: w.id,
         name: w.name,
         owner: w.owner_name,
@@ -82,6 +87,15 @@ fn workspace_dto(state: &AppState, w: burrow_store::Workspace) -> WorkspaceDto {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct WorkspaceName {
     pub name: String,
+}
+
+/// A new workspace: its name, and the template it starts from, if any.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewWorkspace {
+    pub name: String,
+    /// Start with this template's files.
+    #[serde(default)]
+    pub template_id: Option<String>,
 }
 
 /// A file as the tree lists it.
@@ -227,18 +241,75 @@ pub struct WorkspaceForm {
     file: Vec<u8>,
 }
 
-/// Make a workspace of your own: empty (JSON), or holding the files of a `.zip`
-/// (`multipart/form-data`: `name`, `file`), all of them or, on any problem, nothing.
+/// `request` with its body cut off after `max` bytes.
+pub(crate) fn limited(request: axum::extract::Request, max: u64) -> axum::extract::Request {
+    request.map(|body| {
+        Body::new(http_body_util::Limited::new(
+            body,
+            usize::try_from(max).unwrap_or(usize::MAX),
+        ))
+    })
+}
+
+/// A form of text `fields` and a `.zip` in `file`, with the archive's files read as a
+/// workspace's first files are (all of them checked, every problem in the error): no
+/// file, no files. The body is cut off after what a workspace may hold.
+pub(crate) async fn read_zip_form(
+    state: &AppState,
+    request: axum::extract::Request,
+    fields: &[&str],
+) -> Result<
+    (
+        std::collections::HashMap<String, String>,
+        std::collections::BTreeMap<String, Vec<u8>>,
+    ),
+    ApiError,
+> {
+    let config = &state.config.workspaces;
+    // What a workspace may hold and its archive's headers.
+    let max = (config.max_total_mb << 20) + (config.max_files << 10) + (1 << 20);
+    let request = limited(request, max);
+    let form = read_form(state, request, fields, || {
+        Error::new(
+            Kind::TooLarge,
+            "upload_too_large",
+            format!(
+                "the archive is larger than a workspace may hold ({} MiB, \
+                 workspaces.max_total_mb)",
+                config.max_total_mb
+            ),
+        )
+    })
+    .await?;
+    let files = match form.file {
+        Some((filename, bytes)) if filename.to_lowercase().ends_with(".zip") => {
+            use_case::files_of_zip(config, bytes).await?
+        }
+        Some((filename, _)) => {
+            return Err(ApiError::bad_request(
+                "invalid_upload",
+                format!("{filename:?} is not a .zip: the files come from a .zip archive"),
+            ))
+        }
+        None => Default::default(),
+    };
+    Ok((form.text, files))
+}
+
+/// Make a workspace of your own: empty or holding a template's files (JSON), or holding
+/// the files of a `.zip` (`multipart/form-data`: `name`, `file`), all of them or, on any
+/// problem, nothing.
 #[utoipa::path(post, path = "/api/v1/projects/{project}/workspaces", tag = "workspaces",
     params(("project" = String, Path, description = "Project id")),
     request_body(content(
-        (WorkspaceName = "application/json"),
+        (NewWorkspace = "application/json"),
         (WorkspaceForm = "multipart/form-data"),
     )),
     responses(
         (status = 201, description = "Made", body = WorkspaceDto),
         (status = 400, description = "An invalid name or form", body = ErrorBody),
         (status = 403, description = "Viewers cannot make workspaces", body = ErrorBody),
+        (status = 404, description = "No such template", body = ErrorBody),
         (status = 409, description = "You have a workspace of that name, or as many as you may", body = ErrorBody),
         (status = 413, description = "The archive holds more than a workspace may", body = ErrorBody),
         (status = 422, description = "The archive was refused; `details` lists every problem", body = ErrorBody),
@@ -248,52 +319,20 @@ pub async fn create_workspace(
     access: ProjectAccess<Editor>,
     request: axum::extract::Request,
 ) -> Result<(StatusCode, Json<WorkspaceDto>), ApiError> {
-    let config = &state.config.workspaces;
-    let multipart = is_multipart(&request);
-    // A form is at most what a workspace may hold and its archive's headers; a name, 64 KiB.
-    let max = if multipart {
-        (config.max_total_mb << 20) + (config.max_files << 10) + (1 << 20)
+    let (name, start) = if is_multipart(&request) {
+        let (mut text, files) = read_zip_form(&state, request, &["name"]).await?;
+        let name = text.remove("name").unwrap_or_default();
+        (name, use_case::Start::Files(files))
     } else {
-        64 << 10
-    };
-    let request = request.map(|body| {
-        Body::new(http_body_util::Limited::new(
-            body,
-            usize::try_from(max).unwrap_or(usize::MAX),
-        ))
-    });
-    let (name, files) = if multipart {
-        let mut form = read_form(&state, request, &["name"], || {
-            Error::new(
-                Kind::TooLarge,
-                "upload_too_large",
-                format!(
-                    "the archive is larger than a workspace may hold ({} MiB, \
-                     workspaces.max_total_mb)",
-                    config.max_total_mb
-                ),
-            )
-        })
-        .await?;
-        let name = form.text.remove("name").unwrap_or_default();
-        let files = match form.file {
-            Some((filename, bytes)) if filename.to_lowercase().ends_with(".zip") => {
-                use_case::files_of_zip(config, bytes).await?
-            }
-            Some((filename, _)) => {
-                return Err(ApiError::bad_request(
-                    "invalid_upload",
-                    format!("{filename:?} is not a .zip: a workspace starts from a .zip archive"),
-                ))
-            }
-            None => Default::default(),
+        let request = limited(request, 64 << 10);
+        let ApiJson(request) = ApiJson::<NewWorkspace>::from_request(request, &state).await?;
+        let start = match request.template_id {
+            Some(id) => use_case::Start::Template(id),
+            None => use_case::Start::Empty,
         };
-        (name, files)
-    } else {
-        let ApiJson(request) = ApiJson::<WorkspaceName>::from_request(request, &state).await?;
-        (request.name, Default::default())
+        (request.name, start)
     };
-    let made = use_case::create_workspace(&state, &access.member, &name, files).await?;
+    let made = use_case::create_workspace(&state, &access.member, &name, start).await?;
     Ok((StatusCode::CREATED, Json(workspace_dto(&state, made))))
 }
 

@@ -10,6 +10,7 @@ mod jobs;
 mod members;
 mod packages;
 mod projects;
+mod review;
 mod sources;
 mod tables;
 mod workspaces;

@@ -1,7 +1,7 @@
 //! Workspaces as use cases: a person's files in a project, kept by Burrow.
 //!
-//! Editors and owners make workspaces; only the person who made one sees, opens and
-//! changes it, and the project's owners may read its files. Anyone else asking gets 404,
+//! Editors and above make workspaces; only the person who made one sees, opens and
+//! changes it, and the project's reviewers and owners may read its files. Anyone else asking gets 404,
 //! as for something that does not exist. A file's path is checked as an upload's entries
 //! are (no `..`, no absolute path, no control or bidirectional characters) and must not
 //! differ from another's only in case. A small text file is stored in its row; any other
@@ -55,7 +55,7 @@ fn file_not_found(path: &str) -> Error {
 /// What a caller may do with a workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Use {
-    /// Read its files: its owner, and the project's owners.
+    /// Read its files: its owner, and the project's reviewers and owners.
     Read,
     /// Anything else: its owner only.
     Change,
@@ -76,7 +76,7 @@ pub async fn workspace(
     let mine = workspace.owner_id == member.user.id;
     let allowed = match usage {
         Use::Change => mine && member.role.allows(Role::Editor),
-        Use::Read => mine || member.role.allows(Role::Owner),
+        Use::Read => mine || member.role.allows(Role::Reviewer),
     };
     if !allowed {
         return Err(not_found());
@@ -106,19 +106,30 @@ fn name_taken(name: &str) -> Error {
     .with_field("name")
 }
 
-/// Makes a workspace of the caller's, empty or holding `files` (from an uploaded `.zip`,
-/// see [`files_of_zip`]). The files are checked as one by one writes would be, and all of
-/// them are kept or none, nor the workspace.
+/// What a new workspace starts with.
+#[derive(Debug, Default)]
+pub enum Start {
+    /// No files.
+    #[default]
+    Empty,
+    /// These files (from an uploaded `.zip`, see [`files_of_zip`]).
+    Files(BTreeMap<String, Vec<u8>>),
+    /// The files of the project's template of this id.
+    Template(String),
+}
+
+/// Makes a workspace of the caller's, starting as `start` says. The files are checked
+/// as one by one writes would be, and all of them are kept or none, nor the workspace.
 pub async fn create_workspace(
     services: &Services,
     member: &Membership,
     name: &str,
-    files: BTreeMap<String, Vec<u8>>,
+    start: Start,
 ) -> Result<Workspace, Error> {
     // Made to the end even if the caller goes away meanwhile: what it stores is either
     // all kept or all deleted again.
     let (services, member, name) = (services.clone(), member.clone(), name.to_owned());
-    tokio::spawn(async move { make_workspace(&services, &member, &name, files).await })
+    tokio::spawn(async move { make_workspace(&services, &member, &name, start).await })
         .await
         .map_err(|e| Error::internal(format!("making the workspace: {e}")))?
 }
@@ -127,10 +138,19 @@ async fn make_workspace(
     services: &Services,
     member: &Membership,
     name: &str,
-    files: BTreeMap<String, Vec<u8>>,
+    start: Start,
 ) -> Result<Workspace, Error> {
     require(member, Role::Editor)?;
     let name = check_name(name)?;
+    let (files, template) = match start {
+        Start::Empty => (BTreeMap::new(), None),
+        Start::Files(files) => (files, None),
+        Start::Template(id) => {
+            let template = crate::review::template(services, member, &id).await?;
+            let files = crate::review::snapshot_contents(services, &template.snapshot_id).await?;
+            (files, Some(template))
+        }
+    };
     check_files(&services.config.workspaces, &files)?;
     let most = services.config.workspaces.max_per_person;
     let mine = services
@@ -186,7 +206,14 @@ async fn make_workspace(
         .collect();
     let made = services
         .store
-        .create_workspace(&id, &member.project.id, &member.user.id, &name, &writes)
+        .create_workspace(
+            &id,
+            &member.project.id,
+            &member.user.id,
+            &name,
+            template.as_ref(),
+            &writes,
+        )
         .await;
     if made.is_err() {
         delete_blobs(services.blobs.as_ref(), blobs).await;
@@ -446,7 +473,7 @@ pub(crate) async fn forget_project(services: &Services, project_id: &str) {
     }
 }
 
-async fn delete_blobs(store: &dyn ObjectStore, blobs: Vec<String>) {
+pub(crate) async fn delete_blobs(store: &dyn ObjectStore, blobs: Vec<String>) {
     for blob in blobs {
         match store.delete(&BlobPath::from(blob.as_str())).await {
             Ok(()) | Err(burrow_blobs::StoreError::NotFound { .. }) => {}
@@ -524,19 +551,35 @@ pub async fn read_file(
 }
 
 async fn content_of(blobs: &dyn ObjectStore, file: &WorkspaceFile) -> Result<Vec<u8>, Error> {
-    if let Some(text) = &file.content {
-        return Ok(text.clone().into_bytes());
+    stored_content(
+        blobs,
+        &file.path,
+        file.content.as_deref(),
+        file.blob.as_deref(),
+    )
+    .await
+}
+
+/// A file's content, kept in its row (`content`) or as a blob (`blob`).
+pub(crate) async fn stored_content(
+    blobs: &dyn ObjectStore,
+    path: &str,
+    content: Option<&str>,
+    blob: Option<&str>,
+) -> Result<Vec<u8>, Error> {
+    if let Some(text) = content {
+        return Ok(text.as_bytes().to_vec());
     }
-    let Some(blob) = &file.blob else {
+    let Some(blob) = blob else {
         return Ok(Vec::new());
     };
     let bytes = blobs
-        .get(&BlobPath::from(blob.as_str()))
+        .get(&BlobPath::from(blob))
         .await
-        .map_err(|e| Error::internal(format!("reading {}'s blob {blob}: {e}", file.path)))?
+        .map_err(|e| Error::internal(format!("reading {path}'s blob {blob}: {e}")))?
         .bytes()
         .await
-        .map_err(|e| Error::internal(format!("reading {}'s blob {blob}: {e}", file.path)))?;
+        .map_err(|e| Error::internal(format!("reading {path}'s blob {blob}: {e}")))?;
     Ok(bytes.to_vec())
 }
 
@@ -672,10 +715,7 @@ async fn keep(
     path: &str,
     content: Vec<u8>,
 ) -> Result<(Option<String>, Option<String>), Error> {
-    // PostgreSQL's text holds no NUL: a file with one is binary, whatever else it is.
-    let text = (content.len() <= INLINE_BYTES && !content.contains(&0))
-        .then(|| String::from_utf8(content.clone()).ok())
-        .flatten();
+    let text = inline(&content);
     if text.is_some() {
         return Ok((text, None));
     }
@@ -688,6 +728,14 @@ async fn keep(
         .await
         .map_err(|e| Error::internal(format!("storing {path}'s content: {e}")))?;
     Ok((None, Some(key)))
+}
+
+/// `content` as it is kept in a database row, when it is small text.
+pub(crate) fn inline(content: &[u8]) -> Option<String> {
+    // PostgreSQL's text holds no NUL: a file with one is binary, whatever else it is.
+    (content.len() <= INLINE_BYTES && !content.contains(&0))
+        .then(|| String::from_utf8(content.to_vec()).ok())
+        .flatten()
 }
 
 /// The error for a change the store refused.
