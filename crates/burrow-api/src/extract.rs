@@ -167,6 +167,8 @@ pub struct Viewer;
 #[derive(Debug)]
 pub struct Editor;
 #[derive(Debug)]
+pub struct Reviewer;
+#[derive(Debug)]
 pub struct Owner;
 
 impl MinRole for Viewer {
@@ -174,6 +176,9 @@ impl MinRole for Viewer {
 }
 impl MinRole for Editor {
     const ROLE: Role = Role::Editor;
+}
+impl MinRole for Reviewer {
+    const ROLE: Role = Role::Reviewer;
 }
 impl MinRole for Owner {
     const ROLE: Role = Role::Owner;

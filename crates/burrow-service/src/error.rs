@@ -170,6 +170,10 @@ impl From<StoreError> for Error {
         match e {
             StoreError::NotFound => Error::not_found("not_found", "not found"),
             StoreError::Conflict => Error::conflict("conflict", "this already exists"),
+            StoreError::Stale => Error::conflict(
+                "changed_meanwhile",
+                "what this change was made from changed meanwhile: try again",
+            ),
             StoreError::LastOwner => Error::conflict(
                 "last_owner",
                 "a project must keep at least one owner: make another member an owner first",

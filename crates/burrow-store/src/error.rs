@@ -8,6 +8,9 @@ pub enum StoreError {
     /// A unique constraint failed: the thing already exists.
     #[error("already exists")]
     Conflict,
+    /// What the change was made from changed meanwhile: read it again and retry.
+    #[error("changed meanwhile")]
+    Stale,
     /// The change would leave a project without an owner.
     #[error("a project must keep at least one owner")]
     LastOwner,

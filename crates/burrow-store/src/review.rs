@@ -68,6 +68,9 @@ pub struct Submission {
     pub reviewed_by: Option<String>,
     pub reviewed_at: Option<i64>,
     pub summary: Option<String>,
+    /// 1 while it may take a verdict: not superseded or withdrawn, and the newest of its
+    /// workspace's that is not withdrawn.
+    pub live: i64,
 }
 
 /// Which submissions to list.
@@ -131,7 +134,10 @@ const TEMPLATE: &str = "SELECT t.id, t.project_id, t.name, t.description, t.snap
 const SUBMISSION: &str = "SELECT s.id, s.project_id, s.workspace_id, w.name AS workspace, \
      s.learner_id, l.name AS learner, s.seq, s.snapshot_id, s.base_snapshot_id, s.base_seq, \
      s.template_id, t.name AS template, s.message, s.status, n.files, n.bytes, s.created_at, \
-     r.name AS reviewed_by, s.reviewed_at, s.summary \
+     r.name AS reviewed_by, s.reviewed_at, s.summary, \
+     CAST(CASE WHEN s.status IN ('submitted', 'changes_requested', 'approved') \
+      AND NOT EXISTS (SELECT 1 FROM submissions x WHERE x.workspace_id = s.workspace_id \
+      AND x.seq > s.seq AND x.status <> 'withdrawn') THEN 1 ELSE 0 END AS BIGINT) AS live \
      FROM submissions s JOIN workspaces w ON w.id = s.workspace_id \
      JOIN snapshots n ON n.id = s.snapshot_id \
      LEFT JOIN users l ON l.id = s.learner_id \
@@ -142,14 +148,32 @@ const THREAD: &str = "SELECT h.id, h.submission_id, s.seq, s.snapshot_id, h.path
      h.line_start, h.line_end, h.resolved, h.created_at \
      FROM review_threads h JOIN submissions s ON s.id = h.submission_id";
 
+/// Takes the project's turn for its contents: snapshots are made and collected one at a
+/// time per project (a row lock on PostgreSQL, the write lock on SQLite), so a content
+/// known when a snapshot was planned is still there when it is named, and nothing named
+/// is collected.
+async fn lock_contents(conn: &mut AnyConnection, project_id: &str) -> Result<()> {
+    let done = sqlx::query("UPDATE projects SET updated_at = updated_at WHERE id = $1")
+        .bind(project_id)
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
 /// Inserts snapshot `id` of `project_id` holding `snapshot`'s files, and the contents the
-/// project lacks; its files and bytes are counted here.
+/// project lacks, once the caller has [`lock_contents`]. A file without content or blob
+/// names a content the project holds: [`StoreError::Stale`] if it holds it no more.
+/// Returns the blobs given that no row names (another snapshot stored the same content
+/// first), for the caller to delete.
 async fn insert_snapshot(
     conn: &mut AnyConnection,
     id: &str,
     project_id: &str,
     snapshot: &NewSnapshot,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     let bytes: i64 = snapshot.files.iter().map(|f| f.size).sum();
     sqlx::query(
         "INSERT INTO snapshots (id, project_id, files, bytes, created_at) \
@@ -162,18 +186,38 @@ async fn insert_snapshot(
     .bind(now_ms())
     .execute(&mut *conn)
     .await?;
+    let mut unused = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for file in &snapshot.files {
-        sqlx::query(
-            "INSERT INTO contents (project_id, sha256, size, content, blob) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (project_id, sha256) DO NOTHING",
-        )
-        .bind(project_id)
-        .bind(&file.sha256)
-        .bind(file.size)
-        .bind(&file.content)
-        .bind(&file.blob)
-        .execute(&mut *conn)
-        .await?;
+        if seen.insert(file.sha256.as_str()) {
+            if file.content.is_none() && file.blob.is_none() {
+                let (held,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM contents WHERE project_id = $1 AND sha256 = $2",
+                )
+                .bind(project_id)
+                .bind(&file.sha256)
+                .fetch_one(&mut *conn)
+                .await?;
+                if held == 0 {
+                    return Err(StoreError::Stale);
+                }
+            } else {
+                let done = sqlx::query(
+                    "INSERT INTO contents (project_id, sha256, size, content, blob) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (project_id, sha256) DO NOTHING",
+                )
+                .bind(project_id)
+                .bind(&file.sha256)
+                .bind(file.size)
+                .bind(&file.content)
+                .bind(&file.blob)
+                .execute(&mut *conn)
+                .await?;
+                if done.rows_affected() == 0 {
+                    unused.extend(file.blob.clone());
+                }
+            }
+        }
         sqlx::query(
             "INSERT INTO snapshot_files (snapshot_id, path, project_id, sha256, size) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -186,7 +230,7 @@ async fn insert_snapshot(
         .execute(&mut *conn)
         .await?;
     }
-    Ok(())
+    Ok(unused)
 }
 
 /// Deletes the project's snapshots nothing holds, then the contents no snapshot names;
@@ -254,8 +298,9 @@ impl Store {
         .await?)
     }
 
-    /// Makes template `id` holding `snapshot`. [`StoreError::Conflict`] if the project
-    /// has a template of that name.
+    /// Makes template `id` holding `snapshot`, and returns the blobs it did not need.
+    /// [`StoreError::Conflict`] if the project has a template of that name;
+    /// [`StoreError::Stale`] if a content the snapshot names is gone.
     pub async fn create_template(
         &self,
         (id, project_id): (&str, &str),
@@ -263,11 +308,12 @@ impl Store {
         description: &str,
         by: &str,
         snapshot: &NewSnapshot,
-    ) -> Result<Template> {
+    ) -> Result<(Template, Vec<String>)> {
         let snapshot_id = burrow_core::ids::new_id("sn");
         let now = now_ms();
         let mut tx = self.pool().begin().await?;
-        insert_snapshot(&mut tx, &snapshot_id, project_id, snapshot).await?;
+        lock_contents(&mut tx, project_id).await?;
+        let unused = insert_snapshot(&mut tx, &snapshot_id, project_id, snapshot).await?;
         sqlx::query(
             "INSERT INTO templates (id, project_id, name, description, snapshot_id, created_by, \
              created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
@@ -282,7 +328,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.get_template(project_id, id).await
+        Ok((self.get_template(project_id, id).await?, unused))
     }
 
     pub async fn list_templates(&self, project_id: &str) -> Result<Vec<Template>> {
@@ -321,17 +367,17 @@ impl Store {
     }
 
     /// Submits workspace `workspace_id` as `snapshot`, which must be exactly its files
-    /// now ([`StoreError::Conflict`] if one changed meanwhile: read them again). It is
+    /// now ([`StoreError::Stale`] if one changed meanwhile: read them again). It is
     /// numbered after the workspace's last submission and compared with it (or, for the
     /// first, with the template the workspace started from); an older submission still
-    /// waiting for review is superseded.
+    /// waiting for review is superseded. Returns the blobs it did not need.
     pub async fn create_submission(
         &self,
         (id, project_id, workspace_id): (&str, &str, &str),
         learner_id: &str,
         message: &str,
         snapshot: &NewSnapshot,
-    ) -> Result<Submission> {
+    ) -> Result<(Submission, Vec<String>)> {
         let mut tx = self.pool().begin().await?;
         // The workspace's turn, so its files cannot change while they are compared.
         let base: Option<(Option<String>, Option<String>)> = sqlx::query_as(
@@ -363,7 +409,7 @@ impl Store {
                 .zip(&given)
                 .all(|((p, s), (gp, gs))| p == gp && s == gs);
         if !same {
-            return Err(StoreError::Conflict);
+            return Err(StoreError::Stale);
         }
         let last: Option<(i64, String)> = sqlx::query_as(
             "SELECT seq, snapshot_id FROM submissions WHERE workspace_id = $1 \
@@ -391,7 +437,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let snapshot_id = burrow_core::ids::new_id("sn");
-        insert_snapshot(&mut tx, &snapshot_id, project_id, snapshot).await?;
+        lock_contents(&mut tx, project_id).await?;
+        let unused = insert_snapshot(&mut tx, &snapshot_id, project_id, snapshot).await?;
         sqlx::query(
             "INSERT INTO submissions (id, project_id, workspace_id, learner_id, seq, snapshot_id, \
              base_snapshot_id, base_seq, template_id, message, status, created_at) \
@@ -411,7 +458,55 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.get_submission(project_id, id).await
+        Ok((self.get_submission(project_id, id).await?, unused))
+    }
+
+    /// How many submissions a workspace has had, withdrawn ones too.
+    pub async fn count_submissions(&self, workspace_id: &str) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM submissions WHERE workspace_id = $1",
+        )
+        .bind(workspace_id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n)
+    }
+
+    /// One file of a snapshot, with where its content is.
+    pub async fn snapshot_file(&self, snapshot_id: &str, path: &str) -> Result<SnapshotFile> {
+        sqlx::query_as(
+            "SELECT f.path, f.sha256, f.size, c.content, c.blob FROM snapshot_files f \
+             JOIN contents c ON c.project_id = f.project_id AND c.sha256 = f.sha256 \
+             WHERE f.snapshot_id = $1 AND f.path = $2",
+        )
+        .bind(snapshot_id)
+        .bind(path)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(StoreError::NotFound)
+    }
+
+    /// How many threads a submission has.
+    pub async fn count_threads(&self, submission_id: &str) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM review_threads WHERE submission_id = $1",
+        )
+        .bind(submission_id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n)
+    }
+
+    /// A thread's comments, oldest first.
+    pub async fn thread_comments(&self, thread_id: &str) -> Result<Vec<Comment>> {
+        Ok(sqlx::query_as(
+            "SELECT c.id, c.thread_id, c.author_id, u.name AS author, c.body, c.created_at \
+             FROM review_comments c LEFT JOIN users u ON u.id = c.author_id \
+             WHERE c.thread_id = $1 ORDER BY c.created_at, c.id",
+        )
+        .bind(thread_id)
+        .fetch_all(self.pool())
+        .await?)
     }
 
     pub async fn get_submission(&self, project_id: &str, id: &str) -> Result<Submission> {

@@ -134,12 +134,15 @@ impl Store {
         Ok(())
     }
 
-    /// A user's notifications, newest first.
+    /// A user's notifications, newest first, but those of projects they are no longer a
+    /// member of.
     pub async fn notifications(&self, user_id: &str) -> Result<Vec<Notification>> {
         Ok(sqlx::query_as::<_, Notification>(
-            "SELECT id, kind, project_id, app_id, link, message, created_at, read_at \
-             FROM notifications \
-             WHERE user_id = $1 ORDER BY created_at DESC, id LIMIT 100",
+            "SELECT n.id, n.kind, n.project_id, n.app_id, n.link, n.message, n.created_at, \
+             n.read_at FROM notifications n WHERE n.user_id = $1 \
+             AND (n.project_id IS NULL OR EXISTS (SELECT 1 FROM project_members m \
+                 WHERE m.project_id = n.project_id AND m.user_id = n.user_id)) \
+             ORDER BY n.created_at DESC, n.id LIMIT 100",
         )
         .bind(user_id)
         .fetch_all(self.pool())

@@ -432,6 +432,8 @@ export interface Submission {
   reviewed_by: string | null;
   reviewed_at: string | null;
   summary: string | null;
+  /** Whether it may take a verdict: not superseded or withdrawn, and the newest of its workspace's not withdrawn. */
+  live: boolean;
 }
 
 export type ReviewVerdict = 'approved' | 'changes_requested';

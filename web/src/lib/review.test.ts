@@ -1,6 +1,6 @@
 // Tests for the review workflow's words: what a diff is against, thread labels, file statuses.
 import { describe, expect, it } from 'vitest';
-import { baseText, fileStatusText, isLive, threadLabel } from './review';
+import { anchorPath, baseText, fileStatusText, threadLabel } from './review';
 
 describe('review words', () => {
   it('says what a submission is compared with', () => {
@@ -19,11 +19,10 @@ describe('review words', () => {
     expect(fileStatusText({ status: 'added', old_path: null, path: 'b.py' })).toBe('added');
   });
 
-  it('knows which statuses are live', () => {
-    expect(['submitted', 'changes_requested', 'approved', 'superseded', 'withdrawn'].filter((s) => isLive(s as never))).toEqual([
-      'submitted',
-      'changes_requested',
-      'approved',
-    ]);
+  it('anchors the old side of a renamed file to its old path', () => {
+    const renamed = { path: 'b.py', old_path: 'a.py' };
+    expect(anchorPath(renamed, 'old')).toBe('a.py');
+    expect(anchorPath(renamed, 'new')).toBe('b.py');
+    expect(anchorPath({ path: 'c.py', old_path: null }, 'old')).toBe('c.py');
   });
 });

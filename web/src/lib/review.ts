@@ -9,8 +9,6 @@ export const statusLabel: Record<SubmissionStatus, string> = {
   withdrawn: 'withdrawn',
 };
 
-/** A submission that is still the workspace's live one: it may be reviewed and commented on. */
-export const isLive = (status: SubmissionStatus) => status === 'submitted' || status === 'changes_requested' || status === 'approved';
 
 /** "compared with the template Intro", "compared with submission #2", "compared with nothing". */
 export function baseText(s: Pick<Submission, 'base' | 'template'>): string {
@@ -35,3 +33,7 @@ export function fileStatusText(f: Pick<FileDiff, 'status' | 'old_path' | 'path'>
   if (f.status === 'renamed' && f.old_path) return `renamed ${f.old_path} → ${f.path}`;
   return f.status;
 }
+
+/** The path a comment on `side` of a file's diff is anchored to: a renamed or removed file's old path on the old side. */
+export const anchorPath = (file: { path: string; old_path: string | null }, side: 'old' | 'new') =>
+  side === 'old' ? (file.old_path ?? file.path) : file.path;

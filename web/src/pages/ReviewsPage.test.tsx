@@ -26,6 +26,7 @@ function submission(id: string, learner: string, overrides: Partial<Submission> 
     reviewed_by: null,
     reviewed_at: null,
     summary: null,
+    live: true,
     ...overrides,
   };
 }
@@ -60,6 +61,8 @@ describe('ReviewsPage', () => {
   it('filters by learner, keeping everyone seen in the choices', async () => {
     const calls = renderPage('owner', [submission('s1', 'Grace'), submission('s2', 'Alan')]);
     await screen.findByRole('table', { name: 'Submissions' });
+    // The choices come from the submissions listed, once they are.
+    await within(screen.getByLabelText('Learner')).findByRole('option', { name: 'Grace' });
     await userEvent.selectOptions(screen.getByLabelText('Learner'), 'u-Grace');
     await waitFor(() => expect(calls.some((c) => c.url.includes('learner=u-Grace'))).toBe(true));
     await waitFor(() => expect(within(screen.getByRole('table', { name: 'Submissions' })).getAllByRole('row')).toHaveLength(2));

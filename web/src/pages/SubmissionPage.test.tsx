@@ -29,6 +29,7 @@ function submission(overrides: Partial<Submission> = {}): Submission {
     reviewed_by: null,
     reviewed_at: null,
     summary: null,
+    live: true,
     ...overrides,
   };
 }
@@ -126,7 +127,7 @@ describe('SubmissionPage', () => {
   });
 
   it('gives no review box on a superseded submission', async () => {
-    renderPage('owner', submission({ status: 'superseded' }));
+    renderPage('owner', submission({ status: 'superseded', live: false }));
     await screen.findByRole('heading', { level: 1, name: /analysis/ });
     expect(screen.queryByRole('button', { name: 'Approve' })).toBeNull();
   });

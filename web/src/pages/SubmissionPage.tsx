@@ -21,7 +21,7 @@ import { Skeleton } from '../components/Spinner';
 import { SubmissionBadge } from '../components/SubmissionBadge';
 import { useToast } from '../components/Toast';
 import { canReview } from '../lib/roles';
-import { baseText, fileStatusText, isLive } from '../lib/review';
+import { anchorPath, baseText, fileStatusText } from '../lib/review';
 import { getDiffView, setDiffView, type DiffViewMode } from '../lib/storage';
 import { formatAbsolute, formatRelative } from '../lib/time';
 
@@ -89,7 +89,9 @@ export function SubmissionPage() {
   );
 
   // A click starts a comment on a line; a shift-click on the same side of the same file extends it to a range.
-  const onLine = (path: string) => (side: Side, line: number, extend: boolean) => {
+  // The old side of a renamed file is its old path.
+  const onLine = (f: FileDiff) => (side: Side, line: number, extend: boolean) => {
+    const path = anchorPath(f, side);
     if (extend && draft && draft.path === path && draft.side === side) {
       setDraft({ ...draft, start: Math.min(draft.anchor, line), end: Math.max(draft.anchor, line) });
       return;
@@ -118,8 +120,8 @@ export function SubmissionPage() {
 
   const files = diff.data?.files ?? [];
   const allThreads = threads.data ?? [];
-  const paths = new Set(files.map((f) => f.path));
-  const elsewhere = diff.data ? allThreads.filter((t) => !paths.has(t.path)) : [];
+  const onFile = (f: FileDiff) => (t: { path: string; side: Side }) => t.path === anchorPath(f, t.side);
+  const elsewhere = diff.data ? allThreads.filter((t) => !files.some((f) => onFile(f)(t))) : [];
 
   return (
     <div className="page">
@@ -178,7 +180,7 @@ export function SubmissionPage() {
 
         <LastReview submission={submission} now={now} />
 
-        {reviewer && !learner && isLive(submission.status) && <ReviewBox submission={submission} onDone={setSubmission} />}
+        {reviewer && !learner && submission.live && <ReviewBox submission={submission} onDone={setSubmission} />}
 
         <section className="panel" aria-labelledby="files-heading">
           <div className="panel-header">
@@ -231,10 +233,10 @@ export function SubmissionPage() {
                   mode={mode}
                   expanded={isOpen(f)}
                   onToggle={() => setExpanded((cur) => ({ ...cur, [f.path]: !isOpen(f) }))}
-                  threads={allThreads.filter((t) => t.path === f.path)}
+                  threads={allThreads.filter(onFile(f))}
                   canComment={canComment}
-                  draft={draft && draft.path === f.path ? draft : null}
-                  onLine={onLine(f.path)}
+                  draft={draft && onFile(f)(draft) ? draft : null}
+                  onLine={onLine(f)}
                   renderThread={renderThread}
                   renderDraft={draft ? renderDraft(draft) : () => null}
                 />

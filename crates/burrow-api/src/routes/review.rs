@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::dto::timestamp;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{is_multipart, ApiJson, ApiPath, ProjectAccess, Viewer};
+use crate::extract::{is_multipart, ApiJson, ApiPath, ProjectAccess, Reviewer, Viewer};
 use crate::routes::workspaces::{limited, read_zip_form};
 use crate::AppState;
 
@@ -97,7 +97,7 @@ pub struct TemplateForm {
     ))]
 pub async fn create_template(
     State(state): State<AppState>,
-    access: ProjectAccess<Viewer>,
+    access: ProjectAccess<Reviewer>,
     request: axum::extract::Request,
 ) -> Result<(StatusCode, Json<TemplateDto>), ApiError> {
     let (name, description, files) = if is_multipart(&request) {
@@ -131,7 +131,7 @@ pub async fn create_template(
     ))]
 pub async fn delete_template(
     State(state): State<AppState>,
-    access: ProjectAccess<Viewer>,
+    access: ProjectAccess<Reviewer>,
     ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     use_case::delete_template(&state, &access.member, &path.1).await?;
@@ -191,6 +191,9 @@ pub struct SubmissionDto {
     pub reviewed_at: Option<String>,
     /// The last review's summary.
     pub summary: Option<String>,
+    /// Whether it may take a verdict: not superseded or withdrawn, and the newest of its
+    /// workspace's that is not withdrawn.
+    pub live: bool,
 }
 
 fn submission_dto(s: Submission) -> SubmissionDto {
@@ -213,6 +216,7 @@ fn submission_dto(s: Submission) -> SubmissionDto {
         reviewed_by: s.reviewed_by,
         reviewed_at: s.reviewed_at.map(timestamp),
         summary: s.summary,
+        live: s.live != 0,
     }
 }
 
@@ -356,7 +360,7 @@ pub struct ReviewRequest {
     ))]
 pub async fn review(
     State(state): State<AppState>,
-    access: ProjectAccess<Viewer>,
+    access: ProjectAccess<Reviewer>,
     ApiPath(path): ApiPath<(String, String)>,
     ApiJson(request): ApiJson<ReviewRequest>,
 ) -> Result<Json<SubmissionDto>, ApiError> {

@@ -299,7 +299,7 @@ async fn roles_templates_and_immutable_submissions(db: Db) {
     let resp = app
         .post(&format!("{s1}/review"), Some(&bob.token), verdict.clone())
         .await;
-    expect_error(resp, StatusCode::NOT_FOUND, "submission_not_found").await;
+    expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
     let own = json_of(
         app.post(
             &format!("{p}/workspaces"),
@@ -339,18 +339,27 @@ async fn roles_templates_and_immutable_submissions(db: Db) {
         .await;
     expect_error(resp, StatusCode::PAYLOAD_TOO_LARGE, "text_too_long").await;
 
-    // A template of a workspace; deleting it leaves the workspaces made from it whole.
-    let copy = json_of(
-        app.post(
+    // A template of a workspace: one's own only; deleting it leaves the workspaces made
+    // from it whole.
+    let resp = app
+        .post(
             &format!("{p}/templates"),
             Some(&owner.token),
             json!({"name": "From w1", "workspace_id": made["id"]}),
+        )
+        .await;
+    expect_error(resp, StatusCode::NOT_FOUND, "workspace_not_found").await;
+    let copy = json_of(
+        app.post(
+            &format!("{p}/templates"),
+            Some(&reviewer.token),
+            json!({"name": "From mine", "workspace_id": own["id"]}),
         )
         .await,
         StatusCode::CREATED,
     )
     .await;
-    assert_eq!(copy["files"], 3);
+    assert_eq!(copy["files"], 1);
     for t in [&template, &copy] {
         let resp = app
             .request(
@@ -721,6 +730,15 @@ async fn comments_carry_over_and_statuses_move(db: Db) {
         .post(&format!("{s4}/withdraw"), Some(&reviewer.token), json!({}))
         .await;
     expect_error(resp, StatusCode::FORBIDDEN, "not_your_submission").await;
+    assert_eq!(
+        json_of(app.get(&s2, &reviewer.token).await, StatusCode::OK).await["live"],
+        false
+    );
+    assert_eq!(
+        json_of(app.get(&s1, &reviewer.token).await, StatusCode::OK).await["live"],
+        false,
+        "a newer one came"
+    );
     let approved = json_of(
         app.post(
             &format!("{s4}/review"),
@@ -731,7 +749,10 @@ async fn comments_carry_over_and_statuses_move(db: Db) {
         StatusCode::OK,
     )
     .await;
-    assert_eq!(approved["status"], "approved");
+    assert_eq!(
+        (approved["status"].as_str(), approved["live"].as_bool()),
+        (Some("approved"), Some(true))
+    );
     let told = json_of(
         app.get("/api/v1/notifications", &ada.token).await,
         StatusCode::OK,
@@ -766,6 +787,70 @@ async fn comments_carry_over_and_statuses_move(db: Db) {
     assert_eq!(
         statuses,
         ["approved", "withdrawn", "superseded", "changes_requested"]
+    );
+
+    // A renamed file's old side is its old path.
+    let body = START.replace("a - b", "a + b");
+    let resp = app
+        .post(
+            &format!("{ws}/move"),
+            Some(&ada.token),
+            json!({"from": "add.py", "to": "sum.py"}),
+        )
+        .await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "{}",
+        resp.text().await.unwrap()
+    );
+    put(&app, &ada.token, &ws, "sum.py", &format!("# sum\n{body}")).await;
+    let fifth = submit(&app, &ada.token, &ws, "renamed").await;
+    let s5 = format!("{p}/submissions/{}", fifth["id"].as_str().unwrap());
+    let diff = json_of(
+        app.get(&format!("{s5}/diff"), &reviewer.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    let renamed = file(&diff, "sum.py");
+    assert_eq!(
+        (renamed["status"].as_str(), renamed["old_path"].as_str()),
+        (Some("renamed"), Some("add.py"))
+    );
+    json_of(
+        app.post(
+            &format!("{s5}/comments"),
+            Some(&reviewer.token),
+            comment("add.py", "old", 1, 1, "old name"),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+
+    // Someone removed from the project no longer sees its notifications.
+    let mine = json_of(
+        app.get("/api/v1/notifications", &reviewer.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(!mine.as_array().unwrap().is_empty());
+    let resp = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("{p}/members/{}", reviewer.id),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        json_of(
+            app.get("/api/v1/notifications", &reviewer.token).await,
+            StatusCode::OK
+        )
+        .await,
+        json!([])
     );
 }
 

@@ -13,6 +13,12 @@ pub const MAX_LINES: usize = 20_000;
 pub const MAX_TEXT_BYTES: usize = 1 << 20;
 /// How long one file's diff may take before the rest of it is shown as changed.
 const DEADLINE: Duration = Duration::from_secs(1);
+/// How long a whole diff may take: files after it are shown by size only.
+const TOTAL_DEADLINE: Duration = Duration::from_secs(5);
+/// The most lines a whole diff shows: files after them are shown by size only.
+pub const MAX_TOTAL_LINES: usize = 200_000;
+/// The largest texts compared for a rename with changes.
+const MAX_RENAME_BYTES: usize = 64 << 10;
 
 /// A file's content, as far as a diff needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +81,11 @@ pub struct FileDiff {
     pub lines: Option<Vec<Line>>,
 }
 
+/// How many lines a text has, as the diff numbers them.
+pub fn line_count(text: &str) -> usize {
+    text.lines().count()
+}
+
 /// A file's text as lines, when it is text small enough to show.
 pub fn text_of(bytes: &[u8]) -> Option<String> {
     if bytes.len() > MAX_TEXT_BYTES || bytes.contains(&0) {
@@ -84,22 +95,18 @@ pub fn text_of(bytes: &[u8]) -> Option<String> {
     (text.lines().count() <= MAX_LINES).then(|| text.to_owned())
 }
 
-fn ops(old: &[&str], new: &[&str]) -> Vec<DiffOp> {
-    similar::capture_diff_slices_deadline(
-        Algorithm::Myers,
-        old,
-        new,
-        Some(Instant::now() + DEADLINE),
-    )
+fn ops(old: &[&str], new: &[&str], until: Instant) -> Vec<DiffOp> {
+    let deadline = (Instant::now() + DEADLINE).min(until);
+    similar::capture_diff_slices_deadline(Algorithm::Myers, old, new, Some(deadline))
 }
 
 /// The lines of `old` against `new`, with how many were added and removed.
-fn lines_of(old: &str, new: &str) -> (Vec<Line>, usize, usize) {
+fn lines_of(old: &str, new: &str, until: Instant) -> (Vec<Line>, usize, usize) {
     let old: Vec<&str> = old.lines().collect();
     let new: Vec<&str> = new.lines().collect();
     let mut lines = Vec::with_capacity(new.len().max(old.len()));
     let (mut added, mut removed) = (0, 0);
-    for op in ops(&old, &new) {
+    for op in ops(&old, &new, until) {
         for change in op.iter_changes(&old, &new) {
             let kind = match change.tag() {
                 similar::ChangeTag::Equal => "context",
@@ -123,19 +130,42 @@ fn lines_of(old: &str, new: &str) -> (Vec<Line>, usize, usize) {
     (lines, added, removed)
 }
 
+/// What a whole diff may still spend.
+struct Budget {
+    until: Instant,
+    lines: usize,
+}
+
+impl Budget {
+    /// Whether a file of about `lines` lines may still be shown; spends them if so.
+    fn spend(&mut self, lines: usize) -> bool {
+        if Instant::now() >= self.until || lines > self.lines {
+            self.lines = 0;
+            return false;
+        }
+        self.lines -= lines;
+        true
+    }
+}
+
 fn file_diff(
-    path: &str,
-    old_path: Option<&str>,
+    (path, old_path): (&str, Option<&str>),
     status: Status,
     old: Option<&Version>,
     new: Option<&Version>,
+    budget: &mut Budget,
 ) -> FileDiff {
-    let binary = old.is_some_and(|v| v.text.is_none()) || new.is_some_and(|v| v.text.is_none());
+    fn text(v: Option<&Version>) -> &str {
+        v.and_then(|v| v.text.as_deref()).unwrap_or_default()
+    }
+    let size = line_count(text(old)) + line_count(text(new));
+    let binary = old.is_some_and(|v| v.text.is_none())
+        || new.is_some_and(|v| v.text.is_none())
+        || !budget.spend(size);
     let (lines, additions, deletions) = if binary {
         (None, 0, 0)
     } else {
-        let text = |v: Option<&Version>| v.and_then(|v| v.text.clone()).unwrap_or_default();
-        let (lines, a, d) = lines_of(&text(old), &text(new));
+        let (lines, a, d) = lines_of(text(old), text(new), budget.until);
         (Some(lines), a, d)
     };
     FileDiff {
@@ -151,13 +181,13 @@ fn file_diff(
     }
 }
 
-/// How alike two texts are, from 0 to 1.
-fn likeness(old: &Version, new: &Version) -> f32 {
+/// How alike two texts are, from 0 to 1; large texts are not compared.
+fn likeness(old: &Version, new: &Version, until: Instant) -> f32 {
     match (&old.text, &new.text) {
-        (Some(a), Some(b)) => {
+        (Some(a), Some(b)) if a.len() <= MAX_RENAME_BYTES && b.len() <= MAX_RENAME_BYTES => {
             let a: Vec<&str> = a.lines().collect();
             let b: Vec<&str> = b.lines().collect();
-            let same: usize = ops(&a, &b)
+            let same: usize = ops(&a, &b, until)
                 .iter()
                 .filter_map(|op| match op {
                     DiffOp::Equal { len, .. } => Some(*len),
@@ -176,12 +206,17 @@ fn likeness(old: &Version, new: &Version) -> f32 {
 }
 
 /// The most removed × added pairs compared for renames with changes.
-const MAX_RENAME_PAIRS: usize = 400;
+const MAX_RENAME_PAIRS: usize = 100;
 
 /// The diff of snapshot `old` against `new`, by path, each file once. A removed file and
 /// an added one are a rename when their contents are the same, or (for text) at least
-/// half their lines are.
+/// half their lines are. A diff stops showing lines after [`MAX_TOTAL_LINES`] or a few
+/// seconds: the files after are shown by size, as binary ones are.
 pub fn diff(old: &BTreeMap<String, Version>, new: &BTreeMap<String, Version>) -> Vec<FileDiff> {
+    let mut budget = Budget {
+        until: Instant::now() + TOTAL_DEADLINE,
+        lines: MAX_TOTAL_LINES,
+    };
     let mut removed: BTreeSet<&String> = old.keys().filter(|p| !new.contains_key(*p)).collect();
     let mut added: BTreeSet<&String> = new.keys().filter(|p| !old.contains_key(*p)).collect();
     let mut files = Vec::new();
@@ -202,7 +237,7 @@ pub fn diff(old: &BTreeMap<String, Version>, new: &BTreeMap<String, Version>) ->
         let mut pairs: Vec<(f32, &String, &String)> = Vec::new();
         for from in &removed {
             for to in &added {
-                let likeness = likeness(&old[*from], &new[*to]);
+                let likeness = likeness(&old[*from], &new[*to], budget.until);
                 if likeness >= 0.5 {
                     pairs.push((likeness, from, to));
                 }
@@ -219,32 +254,44 @@ pub fn diff(old: &BTreeMap<String, Version>, new: &BTreeMap<String, Version>) ->
     }
     for (from, to) in renames {
         files.push(file_diff(
-            to,
-            Some(from),
+            (to, Some(from)),
             Status::Renamed,
             Some(&old[from]),
             Some(&new[to]),
+            &mut budget,
         ));
     }
     for path in removed {
         files.push(file_diff(
-            path,
-            Some(path),
+            (path, Some(path)),
             Status::Removed,
             Some(&old[path]),
             None,
+            &mut budget,
         ));
     }
     for (path, version) in new {
         if added.contains(path) {
-            files.push(file_diff(path, None, Status::Added, None, Some(version)));
+            files.push(file_diff(
+                (path, None),
+                Status::Added,
+                None,
+                Some(version),
+                &mut budget,
+            ));
         } else if let Some(before) = old.get(path) {
             let status = if before.sha256 == version.sha256 {
                 Status::Unchanged
             } else {
                 Status::Modified
             };
-            files.push(file_diff(path, None, status, Some(before), Some(version)));
+            files.push(file_diff(
+                (path, None),
+                status,
+                Some(before),
+                Some(version),
+                &mut budget,
+            ));
         }
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -261,16 +308,18 @@ pub fn follow(old: &str, new: &str, start: usize, end: usize) -> Option<(usize, 
     }
     let old: Vec<&str> = old.lines().collect();
     let new: Vec<&str> = new.lines().collect();
-    ops(&old, &new).iter().find_map(|op| match *op {
-        DiffOp::Equal {
-            old_index,
-            new_index,
-            len,
-        } if old_index < start && end <= old_index + len => {
-            Some((start - old_index + new_index, end - old_index + new_index))
-        }
-        _ => None,
-    })
+    ops(&old, &new, Instant::now() + DEADLINE)
+        .iter()
+        .find_map(|op| match *op {
+            DiffOp::Equal {
+                old_index,
+                new_index,
+                len,
+            } if old_index < start && end <= old_index + len => {
+                Some((start - old_index + new_index, end - old_index + new_index))
+            }
+            _ => None,
+        })
 }
 
 #[cfg(test)]
@@ -389,5 +438,21 @@ mod tests {
         assert_eq!(follow(old, old, 4, 4), Some((4, 4)));
         assert_eq!(follow(old, old, 5, 5), None);
         assert_eq!(follow(old, new, 0, 1), None);
+    }
+
+    #[test]
+    fn a_diff_past_its_line_budget_shows_sizes_only() {
+        let big: String = (0..19_000).map(|i| format!("{i}\n")).collect();
+        let mut files: Vec<(String, &str)> = (0..11)
+            .map(|i| (format!("f{i:02}.txt"), big.as_str()))
+            .collect();
+        files.push(("z.txt".to_owned(), "small\n"));
+        let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), *t)).collect();
+        let diffs = diff(&snapshot(&[]), &snapshot(&files));
+        let shown: Vec<bool> = diffs.iter().map(|f| f.lines.is_some()).collect();
+        let mut expected = vec![true; 10];
+        expected.extend([false, false]);
+        assert_eq!(shown, expected, "once spent, nothing more is shown");
+        assert!(diffs[10].binary && diffs[10].new_size == Some(big.len() as i64));
     }
 }

@@ -13,6 +13,7 @@
 //! `workspaces/{project}/contents/{sha256}`), written before the rows that name it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use burrow_blobs::{BlobPath, PutPayload};
 use burrow_core::Role;
@@ -37,6 +38,8 @@ pub const MAX_MESSAGE: usize = 2_000;
 pub const MAX_THREADS: usize = 1_000;
 /// The most comments one thread may have.
 pub const MAX_REPLIES: usize = 200;
+/// The most submissions one workspace may have.
+pub const MAX_SUBMISSIONS: i64 = 100;
 
 /// The statuses of a submission.
 pub const STATUSES: [&str; 5] = [
@@ -93,13 +96,22 @@ pub async fn list_templates(
     Ok(services.store.list_templates(&member.project.id).await?)
 }
 
-/// Where the content of `sha256` is kept when it is a blob.
-fn content_key(project_id: &str, sha256: &str) -> String {
-    format!("workspaces/{project_id}/contents/{sha256}")
+/// A new key for a content kept as a blob: each write has its own, so a blob is only
+/// ever deleted by whoever wrote it when no row names it, or with the row that does.
+fn content_key(project_id: &str) -> String {
+    format!(
+        "workspaces/{project_id}/contents/{}",
+        burrow_core::ids::new_id("c")
+    )
+}
+
+/// Whether an error says what a change was made from changed meanwhile (try again).
+fn stale(e: &Error) -> bool {
+    e.code == "changed_meanwhile"
 }
 
 /// The snapshot of `files` (path, sha256, size, content), storing first the contents the
-/// project does not hold yet; also the blobs it wrote, to forget if it is not made.
+/// project does not hold yet; also the blobs it wrote, to delete if it is not made.
 async fn snapshot(
     services: &Services,
     project_id: &str,
@@ -113,52 +125,61 @@ async fn snapshot(
         .into_iter()
         .collect();
     let mut written: Vec<String> = Vec::new();
+    // A content given twice in one snapshot is stored once.
+    let mut stored: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
     let mut snapshot = NewSnapshot::default();
     for (path, sha256, size, source) in files {
-        let (mut content, mut blob) = (None, None);
-        if !known.contains(&sha256) {
-            match source {
-                Source::Text(text) => content = Some(text),
+        let (content, blob) = if known.contains(&sha256) {
+            (None, None)
+        } else if let Some(done) = stored.get(&sha256) {
+            done.clone()
+        } else {
+            let done = match source {
+                Source::Text(text) => (Some(text), None),
                 Source::Bytes(bytes) => match workspaces::inline(&bytes) {
-                    Some(text) => content = Some(text),
+                    Some(text) => (Some(text), None),
                     None => {
-                        let key = content_key(project_id, &sha256);
-                        if !written.contains(&key) {
-                            let put = services
-                                .blobs
-                                .put(&BlobPath::from(key.as_str()), PutPayload::from(bytes))
-                                .await;
-                            if let Err(e) = put {
-                                forget_unnamed(services, project_id, written).await;
-                                return Err(Error::internal(format!(
-                                    "storing {path}'s content: {e}"
-                                )));
-                            }
-                            written.push(key.clone());
+                        let key = content_key(project_id);
+                        let put = services
+                            .blobs
+                            .put(&BlobPath::from(key.as_str()), PutPayload::from(bytes))
+                            .await;
+                        if let Err(e) = put {
+                            workspaces::delete_blobs(services.blobs.as_ref(), written).await;
+                            return Err(Error::internal(format!("storing {path}'s content: {e}")));
                         }
-                        blob = Some(key);
+                        written.push(key.clone());
+                        (None, Some(key))
                     }
                 },
                 Source::Blob(from) => {
-                    let key = content_key(project_id, &sha256);
-                    if !written.contains(&key) {
-                        let copied = services
-                            .blobs
-                            .copy(
-                                &BlobPath::from(from.as_str()),
-                                &BlobPath::from(key.as_str()),
-                            )
-                            .await;
-                        if let Err(e) = copied {
-                            forget_unnamed(services, project_id, written).await;
+                    let key = content_key(project_id);
+                    let copied = services
+                        .blobs
+                        .copy(
+                            &BlobPath::from(from.as_str()),
+                            &BlobPath::from(key.as_str()),
+                        )
+                        .await;
+                    match copied {
+                        Ok(()) => {}
+                        // The file was changed since it was listed, and its old blob went.
+                        Err(burrow_blobs::StoreError::NotFound { .. }) => {
+                            workspaces::delete_blobs(services.blobs.as_ref(), written).await;
+                            return Err(StoreError::Stale.into());
+                        }
+                        Err(e) => {
+                            workspaces::delete_blobs(services.blobs.as_ref(), written).await;
                             return Err(Error::internal(format!("keeping {path}'s content: {e}")));
                         }
-                        written.push(key.clone());
                     }
-                    blob = Some(key);
+                    written.push(key.clone());
+                    (None, Some(key))
                 }
-            }
-        }
+            };
+            stored.insert(sha256.clone(), done.clone());
+            done
+        };
         snapshot.files.push(SnapshotFile {
             path,
             sha256,
@@ -176,23 +197,6 @@ enum Source {
     Bytes(Vec<u8>),
     /// A blob of a workspace file.
     Blob(String),
-}
-
-/// Deletes content blobs written for a snapshot that was not made, unless another
-/// snapshot names their content meanwhile.
-async fn forget_unnamed(services: &Services, project_id: &str, written: Vec<String>) {
-    let shas: Vec<String> = written
-        .iter()
-        .filter_map(|k| k.rsplit('/').next().map(str::to_owned))
-        .collect();
-    let Ok(known) = services.store.known_contents(project_id, &shas).await else {
-        return;
-    };
-    let unnamed = written
-        .into_iter()
-        .filter(|k| !known.iter().any(|sha| k.ends_with(sha.as_str())))
-        .collect();
-    workspaces::delete_blobs(services.blobs.as_ref(), unnamed).await;
 }
 
 /// The files of a snapshot, with their contents.
@@ -277,44 +281,66 @@ pub async fn create_template(
     // To the end even if the caller goes away: its blobs are either named or deleted.
     tokio::spawn(async move {
         let project_id = member.project.id.clone();
-        let sources = match files {
-            TemplateFiles::Workspace(id) => {
-                workspaces::workspace(&services, &member, &id, Use::Read).await?;
-                sync_now(&services, &id).await;
-                sources_of_workspace(&services, &id).await?
-            }
-            TemplateFiles::Files(files) => files
-                .into_iter()
-                .map(|(path, bytes)| {
-                    let sha = hex::encode(Sha256::digest(&bytes));
-                    let size = bytes.len() as i64;
-                    (path, sha, size, Source::Bytes(bytes))
-                })
-                .collect(),
-        };
-        let (snapshot, written) = snapshot(&services, &project_id, sources).await?;
-        let id = burrow_core::ids::new_id("tp");
-        let made = services
-            .store
-            .create_template(
-                (&id, &project_id),
-                &name,
-                &description,
-                &member.user.id,
-                &snapshot,
-            )
-            .await;
-        if made.is_err() {
-            forget_unnamed(&services, &project_id, written).await;
+        if let TemplateFiles::Workspace(id) = &files {
+            workspaces::workspace(&services, &member, id, Use::Change).await?;
+            sync_now(&services, id).await;
         }
-        made.map_err(|e| match e {
-            StoreError::Conflict => Error::conflict(
-                "template_exists",
-                format!("this project has a template named {name:?}: pick another name"),
-            )
-            .with_field("name"),
-            e => e.into(),
-        })
+        // A content known when planned and gone when named: plan again.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let sources = match &files {
+                TemplateFiles::Workspace(id) => sources_of_workspace(&services, id).await?,
+                TemplateFiles::Files(files) => files
+                    .iter()
+                    .map(|(path, bytes)| {
+                        let sha = hex::encode(Sha256::digest(bytes));
+                        (
+                            path.clone(),
+                            sha,
+                            bytes.len() as i64,
+                            Source::Bytes(bytes.clone()),
+                        )
+                    })
+                    .collect(),
+            };
+            let (snapshot, written) = match snapshot(&services, &project_id, sources).await {
+                Err(e) if stale(&e) && tries < 3 => continue,
+                other => other?,
+            };
+            let id = burrow_core::ids::new_id("tp");
+            let made = services
+                .store
+                .create_template(
+                    (&id, &project_id),
+                    &name,
+                    &description,
+                    &member.user.id,
+                    &snapshot,
+                )
+                .await;
+            let (template, unused) = match made {
+                Ok(made) => made,
+                Err(e) => {
+                    workspaces::delete_blobs(services.blobs.as_ref(), written).await;
+                    match e {
+                        StoreError::Stale if tries < 3 => continue,
+                        StoreError::Conflict => {
+                            return Err(Error::conflict(
+                                "template_exists",
+                                format!(
+                                    "this project has a template named {name:?}: pick another name"
+                                ),
+                            )
+                            .with_field("name"))
+                        }
+                        e => return Err(e.into()),
+                    }
+                }
+            };
+            workspaces::delete_blobs(services.blobs.as_ref(), unused).await;
+            return Ok(template);
+        }
     })
     .await
     .map_err(|e| Error::internal(format!("making the template: {e}")))?
@@ -397,11 +423,22 @@ pub async fn submit(
 ) -> Result<Submission, Error> {
     let workspace = workspaces::workspace(services, member, workspace_id, Use::Change).await?;
     let message = check_text(message, "message", "the message", MAX_MESSAGE, true)?;
+    if services.store.count_submissions(&workspace.id).await? >= MAX_SUBMISSIONS {
+        return Err(Error::conflict(
+            "too_many_submissions",
+            format!(
+                "{} has been submitted {MAX_SUBMISSIONS} times, the most a workspace may: \
+                 start a new workspace from its download",
+                workspace.name
+            ),
+        ));
+    }
     let (services, member) = (services.clone(), member.clone());
     tokio::spawn(async move {
         let project_id = member.project.id.clone();
         sync_now(&services, &workspace.id).await;
-        // A file written between reading the files and submitting them: read again.
+        // A file written between reading the files and submitting them, or a content
+        // collected meanwhile: read again.
         let mut tries = 0;
         let submission = loop {
             tries += 1;
@@ -413,7 +450,10 @@ pub async fn submit(
                     "the workspace has no files: write or upload some before submitting",
                 ));
             }
-            let (snapshot, written) = snapshot(&services, &project_id, sources).await?;
+            let (snapshot, written) = match snapshot(&services, &project_id, sources).await {
+                Err(e) if stale(&e) && tries < 3 => continue,
+                other => other?,
+            };
             let id = burrow_core::ids::new_id("sb");
             let made = services
                 .store
@@ -425,20 +465,23 @@ pub async fn submit(
                 )
                 .await;
             match made {
-                Ok(submission) => break submission,
-                Err(StoreError::Conflict) if tries < 3 => {
-                    forget_unnamed(&services, &project_id, written).await;
+                Ok((submission, unused)) => {
+                    workspaces::delete_blobs(services.blobs.as_ref(), unused).await;
+                    break submission;
                 }
                 Err(e) => {
-                    forget_unnamed(&services, &project_id, written).await;
-                    return Err(match e {
-                        StoreError::Conflict => Error::conflict(
-                            "workspace_changing",
-                            "the workspace's files kept changing while they were submitted: \
-                             try again",
-                        ),
-                        e => Error::or_not_found(e, submission_not_found),
-                    });
+                    workspaces::delete_blobs(services.blobs.as_ref(), written).await;
+                    match e {
+                        StoreError::Stale if tries < 3 => {}
+                        StoreError::Stale => {
+                            return Err(Error::conflict(
+                                "workspace_changing",
+                                "the workspace's files kept changing while they were \
+                                 submitted: try again",
+                            ))
+                        }
+                        e => return Err(Error::or_not_found(e, submission_not_found)),
+                    }
                 }
             }
         };
@@ -628,11 +671,41 @@ pub fn base_of(submission: &Submission) -> Base {
     }
 }
 
-/// The files of a snapshot as a diff reads them; `texts` caches contents by sha256.
+/// Diffs and line mappings running at once: each may take seconds of a CPU.
+static WORK: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// Runs `work` on a blocking thread, at most [`WORK`]'s permits at once.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Error> {
+    let _permit = WORK
+        .acquire()
+        .await
+        .map_err(|e| Error::internal(format!("comparing files: {e}")))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::internal(format!("comparing files: {e}")))
+}
+
+/// A stored file's text, when it is text small enough to show.
+async fn read_text(
+    services: &Services,
+    path: &str,
+    size: i64,
+    (content, blob): (Option<&str>, Option<&str>),
+) -> Result<Option<Arc<String>>, Error> {
+    if size as usize > diff::MAX_TEXT_BYTES {
+        return Ok(None);
+    }
+    let bytes = workspaces::stored_content(services.blobs.as_ref(), path, content, blob).await?;
+    Ok(diff::text_of(&bytes).map(Arc::new))
+}
+
+/// The files of a snapshot as a diff reads them; `texts` caches texts by sha256.
 async fn versions(
     services: &Services,
     snapshot_id: Option<&str>,
-    texts: &mut HashMap<String, Option<String>>,
+    texts: &mut HashMap<String, Option<Arc<String>>>,
 ) -> Result<BTreeMap<String, diff::Version>, Error> {
     let mut versions = BTreeMap::new();
     let Some(snapshot_id) = snapshot_id else {
@@ -642,18 +715,13 @@ async fn versions(
         let text = match texts.get(&file.sha256) {
             Some(text) => text.clone(),
             None => {
-                let text = if file.size as usize > diff::MAX_TEXT_BYTES {
-                    None
-                } else {
-                    let bytes = workspaces::stored_content(
-                        services.blobs.as_ref(),
-                        &file.path,
-                        file.content.as_deref(),
-                        file.blob.as_deref(),
-                    )
-                    .await?;
-                    diff::text_of(&bytes)
-                };
+                let text = read_text(
+                    services,
+                    &file.path,
+                    file.size,
+                    (file.content.as_deref(), file.blob.as_deref()),
+                )
+                .await?;
                 texts.insert(file.sha256.clone(), text.clone());
                 text
             }
@@ -663,7 +731,7 @@ async fn versions(
             diff::Version {
                 sha256: file.sha256,
                 size: file.size,
-                text,
+                text: text.map(|t| t.as_str().to_owned()),
             },
         );
     }
@@ -680,9 +748,8 @@ pub async fn diff(
     let mut texts = HashMap::new();
     let old = versions(services, submission.base_snapshot_id.as_deref(), &mut texts).await?;
     let new = versions(services, Some(&submission.snapshot_id), &mut texts).await?;
-    let files = tokio::task::spawn_blocking(move || diff::diff(&old, &new))
-        .await
-        .map_err(|e| Error::internal(format!("comparing the files: {e}")))?;
+    drop(texts);
+    let files = blocking(move || diff::diff(&old, &new)).await?;
     Ok((submission, files))
 }
 
@@ -698,19 +765,56 @@ pub struct ThreadView {
     pub comments: Vec<Comment>,
 }
 
-/// The text of `path` in a snapshot, cached by `(snapshot, path)`.
+/// A thread with its lines on the submission shown, when made there, or the index of
+/// the job that finds them.
+type Placing = (Thread, Option<(i64, i64)>, Option<usize>);
+
+/// Texts of files of snapshots, by `(snapshot, path)`.
+type Texts = HashMap<(String, String), Option<Arc<String>>>;
+
+/// The text of `path` in a snapshot (`None`: not there, binary or too large).
 async fn text_in(
     services: &Services,
-    cache: &mut HashMap<String, BTreeMap<String, diff::Version>>,
-    texts: &mut HashMap<String, Option<String>>,
+    cache: &mut Texts,
     snapshot_id: &str,
     path: &str,
-) -> Result<Option<String>, Error> {
-    if !cache.contains_key(snapshot_id) {
-        let files = versions(services, Some(snapshot_id), texts).await?;
-        cache.insert(snapshot_id.to_owned(), files);
+) -> Result<Option<Arc<String>>, Error> {
+    let key = (snapshot_id.to_owned(), path.to_owned());
+    if let Some(text) = cache.get(&key) {
+        return Ok(text.clone());
     }
-    Ok(cache[snapshot_id].get(path).and_then(|v| v.text.clone()))
+    let text = match services.store.snapshot_file(snapshot_id, path).await {
+        Ok(file) => {
+            read_text(
+                services,
+                &file.path,
+                file.size,
+                (file.content.as_deref(), file.blob.as_deref()),
+            )
+            .await?
+        }
+        Err(StoreError::NotFound) => None,
+        Err(e) => return Err(e.into()),
+    };
+    cache.insert(key, text.clone());
+    Ok(text)
+}
+
+/// Where each range of lines of a text is in another, when none of them changed, on a
+/// blocking thread.
+async fn follow_all(
+    jobs: Vec<(Arc<String>, Arc<String>, i64, i64)>,
+) -> Result<Vec<Option<(i64, i64)>>, Error> {
+    blocking(move || {
+        jobs.iter()
+            .map(|(then, now, start, end)| {
+                let start = usize::try_from(*start).ok()?;
+                let end = usize::try_from(*end).ok()?;
+                diff::follow(then, now, start, end).map(|(s, e)| (s as i64, e as i64))
+            })
+            .collect()
+    })
+    .await
 }
 
 /// The threads shown on a submission: its own, and those of its workspace's earlier
@@ -740,55 +844,39 @@ async fn threads_of(
             .or_default()
             .push(comment);
     }
-    let (mut cache, mut texts) = (HashMap::new(), HashMap::new());
-    let mut views = Vec::new();
+    let mut cache = Texts::new();
+    // Each thread's lines here, or the texts to find them in.
+    let mut placed: Vec<Placing> = Vec::new();
+    let mut jobs = Vec::new();
     for thread in threads {
-        let (carried, lines) = if thread.submission_id == submission.id {
-            (false, Some((thread.line_start, thread.line_end)))
+        if thread.submission_id == submission.id {
+            let lines = (thread.line_start, thread.line_end);
+            placed.push((thread, Some(lines), None));
         } else if thread.side == "new" {
-            let then = text_in(
-                services,
-                &mut cache,
-                &mut texts,
-                &thread.snapshot_id,
-                &thread.path,
-            )
-            .await?;
-            let now = text_in(
-                services,
-                &mut cache,
-                &mut texts,
-                &submission.snapshot_id,
-                &thread.path,
-            )
-            .await?;
-            let lines = match (then, now) {
-                (Some(then), Some(now)) => follow(&then, &now, &thread),
-                _ => None,
-            };
-            (true, lines)
-        } else {
-            (true, None)
-        };
-        let Some((line_start, line_end)) = lines else {
-            continue;
-        };
-        let comments = by_thread.remove(&thread.id).unwrap_or_default();
-        views.push(ThreadView {
-            thread,
-            carried,
-            line_start,
-            line_end,
-            comments,
-        });
+            let then = text_in(services, &mut cache, &thread.snapshot_id, &thread.path).await?;
+            let now = text_in(services, &mut cache, &submission.snapshot_id, &thread.path).await?;
+            if let (Some(then), Some(now)) = (then, now) {
+                jobs.push((then, now, thread.line_start, thread.line_end));
+                placed.push((thread, None, Some(jobs.len() - 1)));
+            }
+        }
     }
-    Ok(views)
-}
-
-fn follow(then: &str, now: &str, thread: &Thread) -> Option<(i64, i64)> {
-    let start = usize::try_from(thread.line_start).ok()?;
-    let end = usize::try_from(thread.line_end).ok()?;
-    diff::follow(then, now, start, end).map(|(s, e)| (s as i64, e as i64))
+    drop(cache);
+    let found = follow_all(jobs).await?;
+    Ok(placed
+        .into_iter()
+        .filter_map(|(thread, own, job)| {
+            let (line_start, line_end) = own.or_else(|| job.and_then(|j| found[j]))?;
+            let comments = by_thread.remove(&thread.id).unwrap_or_default();
+            Some(ThreadView {
+                carried: own.is_none(),
+                line_start,
+                line_end,
+                comments,
+                thread,
+            })
+        })
+        .collect())
 }
 
 /// Where a new thread goes.
@@ -831,21 +919,37 @@ pub async fn comment(
         ))
         .with_field("side"));
     };
-    let (mut cache, mut texts) = (HashMap::new(), HashMap::new());
-    let text = text_in(services, &mut cache, &mut texts, snapshot, &new.path).await?;
+    let file = match services.store.snapshot_file(snapshot, &new.path).await {
+        Ok(file) => file,
+        Err(StoreError::NotFound) => {
+            return Err(invalid_anchor(format!(
+                "there is no {:?} on the {} side",
+                new.path, new.side
+            ))
+            .with_field("path"))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let text = if file.size as usize > diff::MAX_TEXT_BYTES {
+        None
+    } else {
+        let bytes = workspaces::stored_content(
+            services.blobs.as_ref(),
+            &file.path,
+            file.content.as_deref(),
+            file.blob.as_deref(),
+        )
+        .await?;
+        diff::text_of(&bytes)
+    };
     let Some(text) = text else {
-        let there = cache[snapshot].contains_key(&new.path);
-        return Err(invalid_anchor(if there {
-            format!(
-                "{:?} is binary or too large to comment on its lines",
-                new.path
-            )
-        } else {
-            format!("there is no {:?} on the {} side", new.path, new.side)
-        })
+        return Err(invalid_anchor(format!(
+            "{:?} is binary or too large to comment on its lines",
+            new.path
+        ))
         .with_field("path"));
     };
-    let lines = text.lines().count() as i64;
+    let lines = diff::line_count(&text) as i64;
     if new.line_start < 1 || new.line_end < new.line_start || new.line_end > lines {
         return Err(invalid_anchor(format!(
             "lines {} to {} are not in {:?}, which has {lines} lines on the {} side",
@@ -853,11 +957,7 @@ pub async fn comment(
         ))
         .with_field("line_start"));
     }
-    let (threads, _) = services
-        .store
-        .threads_up_to(&submission.workspace_id, submission.seq)
-        .await?;
-    if threads.iter().filter(|t| t.submission_id == id).count() >= MAX_THREADS {
+    if services.store.count_threads(id).await? >= MAX_THREADS as i64 {
         return Err(Error::conflict(
             "too_many_threads",
             format!(
@@ -890,22 +990,16 @@ async fn thread_view(
     submission: &Submission,
     thread_id: &str,
 ) -> Result<ThreadView, Error> {
-    let (threads, comments) = services
+    let thread = services
         .store
-        .threads_up_to(&submission.workspace_id, submission.seq)
-        .await?;
-    let thread = threads
-        .into_iter()
-        .find(|t| t.id == thread_id)
-        .ok_or_else(thread_not_found)?;
+        .get_thread(&submission.project_id, thread_id)
+        .await
+        .map_err(|e| Error::or_not_found(e, thread_not_found))?;
     Ok(ThreadView {
         carried: false,
         line_start: thread.line_start,
         line_end: thread.line_end,
-        comments: comments
-            .into_iter()
-            .filter(|c| c.thread_id == thread_id)
-            .collect(),
+        comments: services.store.thread_comments(thread_id).await?,
         thread,
     })
 }
@@ -923,7 +1017,13 @@ async fn thread(
         .map_err(|e| Error::or_not_found(e, thread_not_found))?;
     let submission = submission(services, member, &thread.submission_id)
         .await
-        .map_err(|_| thread_not_found())?;
+        .map_err(|e| {
+            if e.kind == Kind::NotFound {
+                thread_not_found()
+            } else {
+                e
+            }
+        })?;
     Ok((submission, thread))
 }
 
@@ -936,8 +1036,7 @@ pub async fn reply(
 ) -> Result<ThreadView, Error> {
     let (submission, _) = thread(services, member, id).await?;
     let body = check_text(body, "body", "the reply", MAX_BODY, false)?;
-    let view = thread_view(services, &submission, id).await?;
-    if view.comments.len() >= MAX_REPLIES {
+    if services.store.thread_comments(id).await?.len() >= MAX_REPLIES {
         return Err(Error::conflict(
             "too_many_replies",
             format!("this thread has {MAX_REPLIES} comments, the most it may: open another"),
@@ -972,50 +1071,49 @@ pub async fn workspace_review(
         return Ok(None);
     };
     let views = threads_of(services, &submission).await?;
-    let (mut cache, mut texts) = (HashMap::new(), HashMap::new());
-    let mut current: HashMap<String, Option<String>> = HashMap::new();
-    let mut placed = Vec::with_capacity(views.len());
-    for view in views {
-        let line = if view.thread.side == "new" {
-            let then = text_in(
-                services,
-                &mut cache,
-                &mut texts,
-                &submission.snapshot_id,
-                &view.thread.path,
-            )
-            .await?;
-            if !current.contains_key(&view.thread.path) {
-                let now = match services
-                    .store
-                    .get_file(workspace_id, &view.thread.path)
-                    .await
-                {
-                    Ok(file) => workspaces::stored_content(
-                        services.blobs.as_ref(),
+    let mut cache = Texts::new();
+    let mut current: HashMap<String, Option<Arc<String>>> = HashMap::new();
+    let mut jobs = Vec::new();
+    let mut job_of = Vec::with_capacity(views.len());
+    for view in &views {
+        if view.thread.side != "new" {
+            job_of.push(None);
+            continue;
+        }
+        let path = &view.thread.path;
+        let then = text_in(services, &mut cache, &submission.snapshot_id, path).await?;
+        if !current.contains_key(path) {
+            let now = match services.store.get_file(workspace_id, path).await {
+                Ok(file) => {
+                    read_text(
+                        services,
                         &file.path,
-                        file.content.as_deref(),
-                        file.blob.as_deref(),
+                        file.size,
+                        (file.content.as_deref(), file.blob.as_deref()),
                     )
-                    .await
-                    .ok()
-                    .and_then(|b| diff::text_of(&b)),
-                    Err(StoreError::NotFound) => None,
-                    Err(e) => return Err(e.into()),
-                };
-                current.insert(view.thread.path.clone(), now);
-            }
-            match (then, &current[&view.thread.path]) {
-                (Some(then), Some(now)) => {
-                    let (start, end) = (view.line_start as usize, view.line_end as usize);
-                    diff::follow(&then, now, start, end).map(|(s, _)| s as i64)
+                    .await?
                 }
-                _ => None,
+                Err(StoreError::NotFound) => None,
+                Err(e) => return Err(e.into()),
+            };
+            current.insert(path.clone(), now);
+        }
+        match (then, current[path].clone()) {
+            (Some(then), Some(now)) => {
+                jobs.push((then, now, view.line_start, view.line_end));
+                job_of.push(Some(jobs.len() - 1));
             }
-        } else {
-            None
-        };
-        placed.push((view, line));
+            _ => job_of.push(None),
+        }
     }
+    let found = follow_all(jobs).await?;
+    let placed = views
+        .into_iter()
+        .zip(job_of)
+        .map(|(view, job)| {
+            let line = job.and_then(|j| found[j]).map(|(start, _)| start);
+            (view, line)
+        })
+        .collect();
     Ok(Some((submission, placed)))
 }

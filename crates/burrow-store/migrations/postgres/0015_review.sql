@@ -29,7 +29,7 @@ CREATE TABLE snapshots (
 
 CREATE TABLE snapshot_files (
     snapshot_id TEXT NOT NULL REFERENCES snapshots (id) ON DELETE CASCADE,
-    path        TEXT NOT NULL,
+    path        TEXT COLLATE "C" NOT NULL,
     project_id  TEXT NOT NULL,
     sha256      TEXT NOT NULL,
     size        BIGINT NOT NULL,
@@ -53,9 +53,11 @@ CREATE TABLE templates (
 );
 
 CREATE UNIQUE INDEX templates_one_name ON templates (project_id, name);
+CREATE INDEX templates_snapshot ON templates (snapshot_id);
 
 ALTER TABLE workspaces ADD COLUMN template_id TEXT REFERENCES templates (id) ON DELETE SET NULL;
 ALTER TABLE workspaces ADD COLUMN base_snapshot_id TEXT REFERENCES snapshots (id);
+CREATE INDEX workspaces_base_snapshot ON workspaces (base_snapshot_id);
 
 -- A workspace's submissions, numbered from 1. Immutable but for the status and the last
 -- review; `base_snapshot_id` is what its diff is against: the previous submission's
@@ -81,13 +83,15 @@ CREATE TABLE submissions (
 
 CREATE UNIQUE INDEX submissions_seq ON submissions (workspace_id, seq);
 CREATE INDEX submissions_project ON submissions (project_id, created_at);
+CREATE INDEX submissions_snapshot ON submissions (snapshot_id);
+CREATE INDEX submissions_base_snapshot ON submissions (base_snapshot_id);
 
 -- A thread of comments anchored to a submission, a file, a side of its diff ('old' the
 -- base, 'new' the submission) and a line range; the anchor never moves.
 CREATE TABLE review_threads (
     id            TEXT PRIMARY KEY,
     submission_id TEXT NOT NULL REFERENCES submissions (id) ON DELETE CASCADE,
-    path          TEXT NOT NULL,
+    path          TEXT COLLATE "C" NOT NULL,
     side          TEXT NOT NULL CHECK (side IN ('old', 'new')),
     line_start    BIGINT NOT NULL,
     line_end      BIGINT NOT NULL,
@@ -112,3 +116,8 @@ CREATE INDEX review_comments_thread ON review_comments (thread_id, created_at);
 ALTER TABLE notifications ADD COLUMN kind TEXT NOT NULL DEFAULT 'app_crashed';
 ALTER TABLE notifications ADD COLUMN project_id TEXT REFERENCES projects (id) ON DELETE CASCADE;
 ALTER TABLE notifications ADD COLUMN link TEXT;
+UPDATE notifications SET
+    project_id = (SELECT a.project_id FROM apps a WHERE a.id = notifications.app_id),
+    link = (SELECT '/projects/' || a.project_id || '/apps/' || a.id FROM apps a
+            WHERE a.id = notifications.app_id)
+    WHERE app_id IS NOT NULL;

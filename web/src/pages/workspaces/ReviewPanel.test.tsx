@@ -42,6 +42,7 @@ const submission: Submission = {
   reviewed_by: 'Grace',
   reviewed_at: new Date().toISOString(),
   summary: 'Nearly there',
+  live: true,
 };
 
 describe('commentMarks', () => {
