@@ -701,6 +701,20 @@ async fn read_text(
     Ok(diff::text_of(&bytes).map(Arc::new))
 }
 
+/// The text of a file looked up (path, size, content, blob), `None` when there is none.
+async fn text_if_found(
+    services: &Services,
+    found: Result<(String, i64, Option<String>, Option<String>), StoreError>,
+) -> Result<Option<Arc<String>>, Error> {
+    match found {
+        Ok((path, size, content, blob)) => {
+            read_text(services, &path, size, (content.as_deref(), blob.as_deref())).await
+        }
+        Err(StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The files of a snapshot as a diff reads them; `texts` caches texts by sha256.
 async fn versions(
     services: &Services,
@@ -783,19 +797,8 @@ async fn text_in(
     if let Some(text) = cache.get(&key) {
         return Ok(text.clone());
     }
-    let text = match services.store.snapshot_file(snapshot_id, path).await {
-        Ok(file) => {
-            read_text(
-                services,
-                &file.path,
-                file.size,
-                (file.content.as_deref(), file.blob.as_deref()),
-            )
-            .await?
-        }
-        Err(StoreError::NotFound) => None,
-        Err(e) => return Err(e.into()),
-    };
+    let found = services.store.snapshot_file(snapshot_id, path).await;
+    let text = text_if_found(services, found.map(|f| (f.path, f.size, f.content, f.blob))).await?;
     cache.insert(key, text.clone());
     Ok(text)
 }
@@ -1083,19 +1086,9 @@ pub async fn workspace_review(
         let path = &view.thread.path;
         let then = text_in(services, &mut cache, &submission.snapshot_id, path).await?;
         if !current.contains_key(path) {
-            let now = match services.store.get_file(workspace_id, path).await {
-                Ok(file) => {
-                    read_text(
-                        services,
-                        &file.path,
-                        file.size,
-                        (file.content.as_deref(), file.blob.as_deref()),
-                    )
-                    .await?
-                }
-                Err(StoreError::NotFound) => None,
-                Err(e) => return Err(e.into()),
-            };
+            let found = services.store.get_file(workspace_id, path).await;
+            let now =
+                text_if_found(services, found.map(|f| (f.path, f.size, f.content, f.blob))).await?;
             current.insert(path.clone(), now);
         }
         match (then, current[path].clone()) {
