@@ -90,7 +90,9 @@ test('a workspace keeps the files written in its editor, and a stale save is cau
   await page.getByRole('link', { name: 'Workspaces' }).first().click();
   const row = page.getByRole('row', { name: /analysis/ });
   await expect(row).toBeVisible();
-  await expect(row.getByRole('cell').nth(1)).toHaveText('1');
+  // Name, Template (none: "—"), then Files.
+  await expect(row.getByRole('cell').nth(1)).toHaveText('—');
+  await expect(row.getByRole('cell').nth(2)).toHaveText('1');
   await shot(page, 'workspaces-list');
 
   // A .zip with a problem makes nothing, and the page lists why.

@@ -153,6 +153,36 @@ async fn roles_templates_and_immutable_submissions(db: Db) {
         )
         .await;
     expect_error(resp, StatusCode::NOT_FOUND, "template_not_found").await;
+    let elsewhere = app.project(&ada, "Elsewhere").await;
+    let foreign = json_of(
+        template_from_zip(
+            &app,
+            &ada.token,
+            &elsewhere,
+            "Mine",
+            zip_of(&[("x.py", b"x = 1\n")]),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let resp = app
+        .post(
+            &format!("{p}/workspaces"),
+            Some(&ada.token),
+            json!({"name": "w1", "template_id": foreign["id"]}),
+        )
+        .await;
+    expect_error(resp, StatusCode::NOT_FOUND, "template_not_found").await;
+    let resp = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("{p}/templates/{}", foreign["id"].as_str().unwrap()),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    expect_error(resp, StatusCode::NOT_FOUND, "template_not_found").await;
     let made = json_of(
         app.post(
             &format!("{p}/workspaces"),
@@ -827,6 +857,25 @@ async fn comments_carry_over_and_statuses_move(db: Db) {
         StatusCode::CREATED,
     )
     .await;
+
+    // Ids of this project are nothing in another one, even to its owner.
+    let other = app.project(&owner, "Other").await;
+    let o = format!("/api/v1/projects/{other}");
+    let resp = app
+        .post(
+            &format!("{o}/comments/{}/replies", on_four["id"].as_str().unwrap()),
+            Some(&owner.token),
+            json!({"body": "x"}),
+        )
+        .await;
+    expect_error(resp, StatusCode::NOT_FOUND, "comment_not_found").await;
+    let resp = app
+        .get(
+            &format!("{o}/submissions/{}/diff", first["id"].as_str().unwrap()),
+            &owner.token,
+        )
+        .await;
+    expect_error(resp, StatusCode::NOT_FOUND, "submission_not_found").await;
 
     // Someone removed from the project no longer sees its notifications.
     let mine = json_of(
