@@ -303,6 +303,25 @@ def best(fn, rounds):
         served
     }
 
+    /// `burrow serve` on `setup` with an account, a project and a workspace; its API path.
+    pub async fn serve_workspace(setup: &Setup) -> (Served, String) {
+        let served = serve(setup.cmd(&["serve"])).await;
+        let project = served.project.clone();
+        let workspace = served
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/v1/projects/{project}/workspaces"),
+                Some(json!({"name": "bench"})),
+                201,
+            )
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let path = format!("/api/v1/projects/{project}/workspaces/{workspace}");
+        (served, path)
+    }
+
     /// A running `burrow serve`, signed in, with a project.
     #[derive(Debug)]
     pub struct Served {

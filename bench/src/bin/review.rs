@@ -70,21 +70,9 @@ async fn main() {
         .map(|n| n.parse().expect("ROUNDS is a number"))
         .unwrap_or(10);
     let setup = Setup::base();
-    let served = burrow_bench::data::serve(setup.cmd(&["serve"])).await;
+    let (served, ws) = burrow_bench::data::serve_workspace(&setup).await;
     let project = served.project.clone();
     let p = format!("/api/v1/projects/{project}");
-    let workspace = served
-        .call(
-            reqwest::Method::POST,
-            &format!("{p}/workspaces"),
-            Some(json!({"name": "bench"})),
-            201,
-        )
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let ws = format!("{p}/workspaces/{workspace}");
     let put = |path: String, body: Vec<u8>| {
         let served = &served;
         let ws = &ws;

@@ -23,32 +23,12 @@ use std::time::{Duration, Instant};
 use burrow_bench::data::{Killed, Served, Setup};
 use burrow_bench::{ms, Stats};
 use futures::{SinkExt, StreamExt};
-use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
 const FIFTY_MB: usize = 50_000_000;
 
 /// Makes the 50 MB file the throughput runs `cat`: base64 lines, as a log would be.
 const MAKE_BIG: &str = "head -c 37748736 /dev/urandom | base64 > /tmp/bench-big.txt";
-
-/// `burrow serve` with an account, a project and a workspace; its API path.
-async fn serve(setup: &Setup) -> (Served, String) {
-    let served = burrow_bench::data::serve(setup.cmd(&["serve"])).await;
-    let project = served.project.clone();
-    let workspace = served
-        .call(
-            reqwest::Method::POST,
-            &format!("/api/v1/projects/{project}/workspaces"),
-            Some(json!({"name": "bench"})),
-            201,
-        )
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let path = format!("/api/v1/projects/{project}/workspaces/{workspace}");
-    (served, path)
-}
 
 /// A terminal over Burrow's WebSocket.
 struct Remote {
@@ -202,7 +182,7 @@ async fn main() {
         .map(|n| n.parse().expect("KEYS is a number"))
         .unwrap_or(500);
     let setup = Setup::base();
-    let (served, path) = serve(&setup).await;
+    let (served, path) = burrow_bench::data::serve_workspace(&setup).await;
     let file = |name: &str| format!("{path}/file?path={name}");
 
     // Open to prompt, cold: a stopped workspace with a file, opened.
