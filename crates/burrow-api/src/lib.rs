@@ -245,6 +245,11 @@ fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::apps::restart_app))
         .routes(routes!(routes::apps::app_logs))
         .routes(routes!(routes::apps::app_egress))
+        .routes(routes!(routes::secrets::list_secrets))
+        .routes(routes!(
+            routes::secrets::put_secret,
+            routes::secrets::delete_secret
+        ))
         .routes(routes!(routes::apps::view_ticket))
         .routes(routes!(routes::apps::open_app))
         .routes(routes!(routes::notifications::list_notifications))

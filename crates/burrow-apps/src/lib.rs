@@ -10,6 +10,7 @@
 
 mod bundle;
 pub mod data;
+pub mod secrets;
 
 pub use bundle::code_dir;
 
@@ -67,6 +68,8 @@ impl From<SessionError<AppError>> for AppError {
 pub struct Options {
     /// Where unpacked bundles live: `{data_dir}/apps`.
     pub dir: PathBuf,
+    /// Where sandboxes' `secrets.toml` files live: `{data_dir}/secrets`.
+    pub secrets_dir: PathBuf,
     /// How long a start may take before it counts as failed.
     pub start_timeout: Duration,
     /// How often [`Supervisor::tick`] runs.
@@ -165,6 +168,8 @@ pub struct Apps {
     options: Options,
     egress: Arc<AppEgress>,
     data: Arc<data::DataService>,
+    /// Apps whose secrets folders were written since upkeep last pruned them.
+    secrets_written: parking_lot::Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for AppEgress {
@@ -191,6 +196,7 @@ impl burrow_sessions::Workload for Apps {
         Ok(match app.active_version {
             Some(version) => Want::Run(Target {
                 version,
+                revision: app.secrets_revision,
                 idle_timeout: Some(Duration::from_secs(app.idle_timeout_secs.max(0) as u64)),
                 max_lifetime: None,
             }),
@@ -200,7 +206,8 @@ impl burrow_sessions::Workload for Apps {
 
     /// Unpacks the version, mounts its environment and code read-only, and runs
     /// Streamlit on loopback with the app's limits.
-    async fn spec(&self, app_id: &str, version: i64) -> Result<SandboxSpec, AppError> {
+    async fn spec(&self, app_id: &str, target: &Target) -> Result<SandboxSpec, AppError> {
+        let version = target.version;
         let app = self.store.find_app(app_id).await?;
         let v = self.store.get_version(app_id, version).await?;
         let env_key = v.build.environment.clone().ok_or(AppError::NotBuilt)?;
@@ -246,6 +253,9 @@ impl burrow_sessions::Workload for Apps {
             destination: "/app".into(),
             writable: false,
         });
+        if let Some(mount) = self.secrets_mount(&app.id).await? {
+            spec.mounts.push(mount);
+        }
         spec.limits = Limits {
             memory_bytes: app.memory_bytes as u64,
             cpus: app.cpu_millis as f64 / 1000.0,
@@ -259,6 +269,11 @@ impl burrow_sessions::Workload for Apps {
         // refused with its reason rather than failing to resolve.
         spec.network = Network::EgressProxy { port: PROXY_PORT };
         Ok(spec)
+    }
+
+    /// The app's secrets masked; what cannot be masked is withheld.
+    async fn redact(&self, app_id: &str, output: Vec<u8>) -> Vec<u8> {
+        secrets::redact(&self.store, &self.options.keyring, app_id, output).await
     }
 
     fn host_services(&self, _app_id: &str) -> Vec<(u16, Arc<dyn HostService>)> {
@@ -347,6 +362,36 @@ impl burrow_sessions::Workload for Apps {
     }
 }
 
+impl Apps {
+    /// The app's secrets folder at their latest revision, written if it is not there
+    /// yet; `None` for an app whose secrets were never set.
+    async fn secrets_mount(&self, app_id: &burrow_core::AppId) -> Result<Option<Mount>, AppError> {
+        let (revision, open) =
+            secrets::open_all(&self.store, &self.options.keyring, app_id.as_str())
+                .await
+                .map_err(AppError::StartFailed)?;
+        if revision == 0 {
+            return Ok(None);
+        }
+        let text = secrets::render(&open);
+        let root = self.options.secrets_dir.clone();
+        let id = app_id.clone();
+        tokio::task::spawn_blocking(move || secrets::write(&root, &id, revision, &text))
+            .await
+            .map_err(|e| AppError::StartFailed(format!("writing its secrets failed: {e}")))?
+            .map_err(|e| AppError::StartFailed(format!("writing its secrets failed: {e}")))?;
+        self.secrets_written.lock().insert(app_id.to_string());
+        Ok(Some(Mount {
+            volume: Volume::Secrets {
+                owner: app_id.to_string(),
+                revision,
+            },
+            destination: secrets::MOUNT_AT.into(),
+            writable: false,
+        }))
+    }
+}
+
 /// Starts, watches and stops app sandboxes; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Supervisor {
@@ -384,6 +429,7 @@ impl Supervisor {
             options,
             egress,
             data,
+            secrets_written: parking_lot::Mutex::new(std::collections::HashSet::new()),
         };
         Self {
             sessions: burrow_sessions::Supervisor::new(apps, runtime, session_options),
@@ -449,7 +495,12 @@ impl Supervisor {
         self.sessions.forget(app_id).await;
         if let Some(id) = burrow_core::AppId::parse(app_id) {
             let dir = self.apps().options.dir.clone();
-            let _ = tokio::task::spawn_blocking(move || bundle::remove_all(&dir, &id)).await;
+            let secrets_dir = self.apps().options.secrets_dir.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                bundle::remove_all(&dir, &id);
+                secrets::remove_except(&secrets_dir, &id, &[]);
+            })
+            .await;
         }
     }
 
@@ -481,16 +532,71 @@ impl Supervisor {
     /// After a restart of `serve`: re-adopts app sandboxes that still run and marks
     /// the rest stopped; removes sandboxes of apps that are gone. Leaves no orphans.
     pub async fn reconcile(&self) -> Result<(), AppError> {
-        Ok(self.sessions.reconcile().await?)
+        self.sessions.reconcile().await?;
+        // Every app with a secrets folder is looked at once after a restart.
+        let root = self.options().secrets_dir.clone();
+        let apps = tokio::task::spawn_blocking(move || {
+            std::fs::read_dir(root)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        self.apps().secrets_written.lock().extend(apps);
+        self.prune_secrets().await;
+        Ok(())
     }
 
-    /// One pass of upkeep: stop the idle, restart the crashed, switch versions.
+    /// One pass of upkeep: stop the idle, restart the crashed, switch versions; then
+    /// remove secrets folders no sandbox needs any more.
     pub async fn tick(&self) {
         self.sessions.tick().await;
+        self.prune_secrets().await;
+    }
+
+    /// For each app whose secrets folders were written lately: removes every revision
+    /// but the one its sandbox runs with and the latest, so a changed or deleted value
+    /// stays on disk only while a sandbox still mounts it.
+    async fn prune_secrets(&self) {
+        let apps = self.apps();
+        let written: Vec<String> = apps.secrets_written.lock().drain().collect();
+        for app_id in written {
+            let Some(id) = burrow_core::AppId::parse(&app_id) else {
+                continue;
+            };
+            let mut keep: Vec<i64> = self
+                .running(&app_id)
+                .map(|r| r.revision)
+                .into_iter()
+                .collect();
+            match apps.store.find_app(&app_id).await {
+                Ok(app) => keep.push(app.secrets_revision),
+                Err(StoreError::NotFound) => {}
+                Err(_) => {
+                    // Looked at again next time.
+                    apps.secrets_written.lock().insert(app_id);
+                    continue;
+                }
+            }
+            if keep.len() == 2 && keep[0] != keep[1] {
+                // The sandbox still runs with an older revision: look again later.
+                apps.secrets_written.lock().insert(app_id.clone());
+            }
+            let root = apps.options.secrets_dir.clone();
+            let _ = tokio::task::spawn_blocking(move || secrets::remove_except(&root, &id, &keep))
+                .await;
+        }
     }
 
     /// Runs [`tick`](Self::tick) forever, every `options.tick`.
     pub async fn run_upkeep(self) {
-        self.sessions.run_upkeep().await;
+        let mut every = tokio::time::interval(self.options().tick);
+        loop {
+            every.tick().await;
+            self.tick().await;
+        }
     }
 }

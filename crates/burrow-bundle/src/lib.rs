@@ -164,6 +164,11 @@ pub struct ValidBundle {
     pub warnings: Vec<Finding>,
 }
 
+/// Streamlit's secrets file, at any depth: `.streamlit/secrets.toml`.
+fn is_secrets_file(path: &str) -> bool {
+    path == ".streamlit/secrets.toml" || path.ends_with("/.streamlit/secrets.toml")
+}
+
 /// Validates an upload named `filename` (`.py` or `.zip`).
 pub fn validate(
     filename: &str,
@@ -193,6 +198,14 @@ pub fn validate(
                 "there is no {} at the top of the upload: it is the file Burrow runs",
                 policy.entrypoint
             ),
+        ));
+    }
+    for path in files.keys().filter(|p| is_secrets_file(p)) {
+        errors.push(Finding::error(
+            Some(path),
+            None,
+            "secrets do not belong in the upload: everyone who may download the bundle would \
+             read them; remove the file and set each value under the app's Secrets",
         ));
     }
     let mut imports = Vec::new();

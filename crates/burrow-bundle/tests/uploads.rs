@@ -386,3 +386,20 @@ fn explicit_requirements_are_normalised_and_capped() {
         "pandas>=2.0,<=2.2\nstreamlit\n"
     );
 }
+
+#[test]
+fn a_secrets_file_is_refused_at_any_depth_and_the_config_file_is_not() {
+    for path in [".streamlit/secrets.toml", "pages/.streamlit/secrets.toml"] {
+        let upload = zip_of(&[("app.py", APP.as_bytes()), (path, b"KEY = \"v\"\n")]);
+        let rejection = rejected(
+            check("a.zip", &upload),
+            "set each value under the app's Secrets",
+        );
+        assert_eq!(rejection.errors[0].file.as_deref(), Some(path));
+    }
+    let config = zip_of(&[
+        ("app.py", APP.as_bytes()),
+        (".streamlit/config.toml", b"[theme]\nbase = \"dark\"\n"),
+    ]);
+    check("a.zip", &config).expect("a config file is fine");
+}

@@ -743,6 +743,11 @@ impl Config {
         self.data_dir.join("apps")
     }
 
+    /// Where app sandboxes' `secrets.toml` files are written, `{data_dir}/secrets/<app>/r<n>`.
+    pub fn secrets_dir(&self) -> PathBuf {
+        self.data_dir.join("secrets")
+    }
+
     /// Where workspaces keep their files, `{data_dir}/workspaces/<id>`.
     pub fn workspaces_dir(&self) -> PathBuf {
         self.data_dir.join("workspaces")

@@ -90,6 +90,9 @@ pub enum Volume {
     Code { owner: String, version: i64 },
     /// A workspace's persistent folder, by the workspace's id.
     Workspace { id: String },
+    /// The files that hold a workload's secrets at one revision, such as an app's
+    /// `secrets.toml`; `owner` is whose they are. Mounted read-only.
+    Secrets { owner: String, revision: i64 },
     /// An empty tmpfs of `size_bytes`, owned by the sandbox's user, counted against the
     /// memory limit and gone with the sandbox.
     Scratch { size_bytes: u64 },
@@ -104,6 +107,9 @@ impl std::fmt::Display for Volume {
             Volume::Environment { key } => write!(f, "environment {key}"),
             Volume::Code { owner, version } => write!(f, "the code of {owner} v{version}"),
             Volume::Workspace { id } => write!(f, "workspace {id}"),
+            Volume::Secrets { owner, revision } => {
+                write!(f, "the secrets of {owner} at revision {revision}")
+            }
             Volume::Scratch { size_bytes } => {
                 write!(f, "a {} scratch space", format_size(*size_bytes))
             }
@@ -234,6 +240,12 @@ impl SandboxSpec {
                 ));
             }
             check_volume(&m.volume)?;
+            if m.writable && matches!(m.volume, Volume::Secrets { .. }) {
+                return bad(format!(
+                    "the secrets at {:?} are mounted read-only: a sandbox never writes them",
+                    m.destination
+                ));
+            }
         }
         for (i, port) in self.host_services.iter().enumerate() {
             if *port == 0 || self.host_services[..i].contains(port) {
@@ -306,6 +318,7 @@ fn check_volume(volume: &Volume) -> Result<(), SandboxError> {
         Volume::Environment { key } if !name_ok(key) => bad_name("environment", key),
         Volume::Code { owner, .. } if !name_ok(owner) => bad_name("code owner", owner),
         Volume::Workspace { id } if !name_ok(id) => bad_name("workspace", id),
+        Volume::Secrets { owner, .. } if !name_ok(owner) => bad_name("secrets owner", owner),
         Volume::Scratch { size_bytes } if *size_bytes < 1024 * 1024 => {
             Err(SandboxError::InvalidSpec(format!(
                 "a scratch volume of {size_bytes} bytes is too small: give it at least 1M"

@@ -13,6 +13,8 @@ use crate::access::{require, Membership};
 use crate::error::{Error, Finding, Kind};
 use crate::Services;
 
+pub mod secrets;
+
 /// The templates an app can start from: id, title, `app.py`.
 pub const TEMPLATES: &[(&str, &str, &str)] = &[
     (

@@ -116,6 +116,7 @@ impl Services {
             Arc::clone(&blobs),
             burrow_apps::Options {
                 dir: config.apps_dir(),
+                secrets_dir: config.secrets_dir(),
                 start_timeout: Duration::from_secs(config.apps.start_timeout_secs),
                 tick: Duration::from_secs(2),
                 max_upload_mb: config.apps.max_upload_mb,

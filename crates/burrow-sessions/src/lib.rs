@@ -116,6 +116,9 @@ pub enum Want {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub version: i64,
+    /// What else the sandbox is made from that can change while a version runs, such
+    /// as an app's secrets; a change switches the sandbox as a new version does.
+    pub revision: i64,
     /// Stop after this long without [`Supervisor::touch`]; never when `None`.
     pub idle_timeout: Option<Duration>,
     /// Stop this long after the sandbox started, however busy; never when `None`.
@@ -164,7 +167,11 @@ impl Change {
 pub struct Running {
     pub sandbox: String,
     pub version: i64,
+    pub revision: i64,
 }
+
+/// The sandbox label that holds the target's revision.
+pub const REVISION_LABEL: &str = "burrow.revision";
 
 /// What the supervisor needs from a workload.
 #[async_trait::async_trait]
@@ -178,9 +185,9 @@ pub trait Workload: Send + Sync + 'static {
 
     /// What should run for `key` now.
     async fn want(&self, key: &str) -> Result<Want, Self::Error>;
-    /// The sandbox that serves `key` at `version`. The supervisor adds the key and
-    /// version labels.
-    async fn spec(&self, key: &str, version: i64) -> Result<SandboxSpec, Self::Error>;
+    /// The sandbox that serves `key` at the target's version and revision. The
+    /// supervisor adds the key, version and revision labels.
+    async fn spec(&self, key: &str, target: &Target) -> Result<SandboxSpec, Self::Error>;
     /// One readiness check of `key`'s new running sandbox; the supervisor repeats it
     /// while it answers [`Readiness::NotYet`], until the sandbox ends or the start
     /// times out.
@@ -194,6 +201,11 @@ pub trait Workload: Send + Sync + 'static {
     /// Keys whose recorded phase says a sandbox may run; reconcile marks those it does
     /// not adopt stopped.
     async fn maybe_running(&self) -> Result<Vec<String>, Self::Error>;
+    /// The sandbox's output with what must never leave it in error reports and logs
+    /// hidden, such as an app's secrets; as it is by default.
+    async fn redact(&self, _key: &str, output: Vec<u8>) -> Vec<u8> {
+        output
+    }
     /// The host services `key`'s sandbox gets, by port inside the sandbox.
     fn host_services(&self, _key: &str) -> Vec<(u16, Arc<dyn HostService>)> {
         Vec::new()
@@ -242,7 +254,7 @@ struct SlotState {
     /// Restarts since the last deliberate start or forgiven run.
     restarts: u32,
     /// A new target version that failed to start; not tried again until the target changes.
-    failed_switch: Option<i64>,
+    failed_switch: Option<(i64, i64)>,
     /// Since when (ms) the current sandbox has run without a crash.
     healthy_since: Option<i64>,
     /// When (ms) the current sandbox started, for the maximum lifetime.
@@ -533,7 +545,7 @@ impl<W: Workload> Supervisor<W> {
                 },
             )
             .await?;
-            let message = match self.start_sandbox(key, target.version).await {
+            let message = match self.start_sandbox(key, &target).await {
                 Ok(running) => {
                     // Tracked before it is recorded, so a failed write leaves no
                     // sandbox nobody stops.
@@ -592,7 +604,7 @@ impl<W: Workload> Supervisor<W> {
             Ok(Status::Lost) => "its sandbox was lost".to_owned(),
             Err(e) => e.to_string(),
         };
-        let tail = self.log_tail(&running.sandbox, 20).await;
+        let tail = self.log_tail(key, &running.sandbox, 20).await;
         self.remove_sandbox(&running.sandbox).await;
         slot.set_running(state, None);
         state.healthy_since = None;
@@ -626,16 +638,19 @@ impl<W: Workload> Supervisor<W> {
 
     /// Creates the sandbox for `version` and waits until it is ready; on failure
     /// removes it and says why, with its last output.
-    async fn start_sandbox(&self, key: &str, version: i64) -> Result<Running, String> {
+    async fn start_sandbox(&self, key: &str, target: &Target) -> Result<Running, String> {
+        let (version, revision) = (target.version, target.revision);
         let mut spec = self
             .inner
             .workload
-            .spec(key, version)
+            .spec(key, target)
             .await
             .map_err(|e| e.to_string())?;
         spec.labels.insert(W::KEY_LABEL.to_owned(), key.to_owned());
         spec.labels
             .insert(W::VERSION_LABEL.to_owned(), version.to_string());
+        spec.labels
+            .insert(REVISION_LABEL.to_owned(), revision.to_string());
         let services = self.inner.workload.host_services(key);
         for (port, _) in &services {
             if !spec.host_services.contains(port) {
@@ -656,10 +671,14 @@ impl<W: Workload> Supervisor<W> {
         match ready {
             Ok(()) => {
                 tracing::info!(key, version, sandbox = %sandbox, "Sandbox is ready");
-                Ok(Running { sandbox, version })
+                Ok(Running {
+                    sandbox,
+                    version,
+                    revision,
+                })
             }
             Err(why) => {
-                let tail = self.log_tail(&sandbox, 20).await;
+                let tail = self.log_tail(key, &sandbox, 20).await;
                 self.stop_sandbox(&sandbox).await;
                 Err(if tail.is_empty() {
                     why
@@ -703,8 +722,9 @@ impl<W: Workload> Supervisor<W> {
         }
     }
 
-    /// The last lines of a sandbox's output, for error reports.
-    pub async fn log_tail(&self, sandbox: &str, lines: usize) -> String {
+    /// The last lines of `key`'s sandbox's output, redacted by the workload, for error
+    /// reports.
+    pub async fn log_tail(&self, key: &str, sandbox: &str, lines: usize) -> String {
         let Ok((chunks, _)) = self
             .inner
             .runtime
@@ -714,6 +734,7 @@ impl<W: Workload> Supervisor<W> {
             return String::new();
         };
         let text: Vec<u8> = chunks.into_iter().flat_map(|c| c.data).collect();
+        let text = self.inner.workload.redact(key, text).await;
         let text = String::from_utf8_lossy(&text);
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
@@ -815,6 +836,11 @@ impl<W: Workload> Supervisor<W> {
                 .get(W::VERSION_LABEL)
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0);
+            let revision = sandbox
+                .labels
+                .get(REVISION_LABEL)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
             let alive = sandbox.status == Status::Running;
             // Only a key the workload says is gone loses its sandbox; one it cannot
             // answer for now keeps it, and the next tick looks again.
@@ -830,6 +856,7 @@ impl<W: Workload> Supervisor<W> {
                 let running = Running {
                     sandbox: sandbox.id.clone(),
                     version,
+                    revision,
                 };
                 adopted.insert(key.clone(), (running, sandbox.created_at_ms));
             } else {
@@ -957,9 +984,10 @@ impl<W: Workload> Supervisor<W> {
         let Some(target) = target else {
             return Ok(());
         };
-        if target.version != running.version && state.failed_switch != Some(target.version) {
+        let wanted = (target.version, target.revision);
+        if wanted != (running.version, running.revision) && state.failed_switch != Some(wanted) {
             // Start the new version beside the old; switch once it is ready.
-            match self.start_sandbox(key, target.version).await {
+            match self.start_sandbox(key, &target).await {
                 Ok(next) => {
                     state.failed_switch = None;
                     state.started_at = Some(self.inner.clock.now_ms());
@@ -969,11 +997,12 @@ impl<W: Workload> Supervisor<W> {
                         key,
                         from = running.version,
                         to = target.version,
+                        revision = target.revision,
                         "Switched version"
                     );
                 }
                 Err(message) => {
-                    state.failed_switch = Some(target.version);
+                    state.failed_switch = Some(wanted);
                     tracing::warn!(key, version = target.version, error = %message, "The new version did not start; the old one keeps running");
                     self.record(
                         key,

@@ -86,6 +86,10 @@ impl FakeRuntime {
         Some(inside)
     }
 
+    fn labels_of(&self, id: &str) -> Labels {
+        self.sandboxes.lock()[id].0.clone()
+    }
+
     fn version_of(&self, id: &str) -> i64 {
         self.sandboxes.lock()[id].0["test.version"].parse().unwrap()
     }
@@ -243,10 +247,22 @@ impl HostService for Greeter {
 
 impl Fake {
     fn want(&self, key: &str, version: i64, idle: Option<u64>, lifetime: Option<u64>) {
+        self.want_revision(key, version, 0, idle, lifetime);
+    }
+
+    fn want_revision(
+        &self,
+        key: &str,
+        version: i64,
+        revision: i64,
+        idle: Option<u64>,
+        lifetime: Option<u64>,
+    ) {
         self.wants.lock().insert(
             key.into(),
             Want::Run(Target {
                 version,
+                revision,
                 idle_timeout: idle.map(Duration::from_secs),
                 max_lifetime: lifetime.map(Duration::from_secs),
             }),
@@ -282,7 +298,8 @@ impl Workload for Fake {
     async fn want(&self, key: &str) -> Result<Want, FakeError> {
         Ok(self.wants.lock().get(key).cloned().unwrap_or(Want::Gone))
     }
-    async fn spec(&self, _: &str, version: i64) -> Result<SandboxSpec, FakeError> {
+    async fn spec(&self, _: &str, target: &Target) -> Result<SandboxSpec, FakeError> {
+        let version = target.version;
         let command = if self.broken.lock().contains(&version) {
             "exit"
         } else {
@@ -324,7 +341,14 @@ impl Workload for Fake {
 }
 
 fn supervisor(options: Options) -> (Supervisor<Fake>, Arc<FakeRuntime>) {
-    let runtime = Arc::new(FakeRuntime::default());
+    supervisor_over(options, Arc::new(FakeRuntime::default()))
+}
+
+/// A supervisor over sandboxes that may already run, as after a restart.
+fn supervisor_over(
+    options: Options,
+    runtime: Arc<FakeRuntime>,
+) -> (Supervisor<Fake>, Arc<FakeRuntime>) {
     let fake = Fake {
         runtime: Arc::clone(&runtime),
         ..Fake::default()
@@ -578,6 +602,36 @@ async fn a_new_version_starts_beside_the_old_and_a_broken_one_is_tried_once() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_new_revision_of_the_same_version_switches_too_and_reconcile_reads_it_back() {
+    let (sup, runtime) = supervisor(Options::default());
+    sup.workload().want("a", 1, None, None);
+    let first = sup.ensure_running("a").await.unwrap();
+    sup.tick().await;
+    assert_eq!(sup.running("a"), Some(first.clone()), "nothing changed");
+    sup.workload().want_revision("a", 1, 5, None, None);
+    sup.tick().await;
+    let second = sup.running("a").unwrap();
+    assert_ne!(second.sandbox, first.sandbox);
+    assert_eq!((second.version, second.revision), (1, 5));
+    assert_eq!(
+        runtime.events.lock().last(),
+        Some(&format!("remove {}", first.sandbox)),
+        "the old sandbox goes once the new one is ready"
+    );
+    let labels = runtime.labels_of(&second.sandbox);
+    assert_eq!(labels.get(REVISION_LABEL).map(String::as_str), Some("5"));
+
+    let (again, _) = supervisor_over(Options::default(), runtime.clone());
+    again.workload().want_revision("a", 1, 5, None, None);
+    again.reconcile().await.unwrap();
+    assert_eq!(
+        again.running("a"),
+        Some(second),
+        "adopted with its revision"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn reconcile_adopts_what_runs_and_reaps_the_rest() {
     let (sup, runtime) = supervisor(Options::default());
     let fake = sup.workload();
@@ -596,7 +650,8 @@ async fn reconcile_adopts_what_runs_and_reaps_the_rest() {
         sup.running("a"),
         Some(Running {
             sandbox: adopt.clone(),
-            version: 1
+            version: 1,
+            revision: 0,
         })
     );
     let left: Vec<String> = runtime.sandboxes.lock().keys().cloned().collect();

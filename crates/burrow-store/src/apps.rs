@@ -23,6 +23,8 @@ pub struct App {
     pub egress_mode: String,
     /// An allowlist's domains, one per line.
     pub egress_domains: String,
+    /// Counts changes to the app's secrets; a sandbox started at an older one is replaced.
+    pub secrets_revision: i64,
     #[sqlx(try_from = "String")]
     pub status: AppStatus,
     pub restart_count: i64,
@@ -90,7 +92,7 @@ pub struct AppChanges<'a> {
 }
 
 const APP_SELECT: &str = "SELECT a.id, a.project_id, a.name, a.description, a.active_version, \
-     a.cpu_millis, a.memory_bytes, a.idle_timeout_secs, a.egress_mode, a.egress_domains, a.status, a.restart_count, a.last_error, \
+     a.cpu_millis, a.memory_bytes, a.idle_timeout_secs, a.egress_mode, a.egress_domains, a.secrets_revision, a.status, a.restart_count, a.last_error, \
      a.started_at, a.last_activity_at, a.created_by, u.name AS creator_name, a.created_at, a.updated_at \
      FROM apps a LEFT JOIN users u ON u.id = a.created_by";
 

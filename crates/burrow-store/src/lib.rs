@@ -15,6 +15,7 @@ mod projects;
 mod queue;
 mod review;
 mod schedules;
+mod secrets;
 mod sessions;
 mod sources;
 mod tables;
@@ -42,6 +43,7 @@ pub use review::{
     Template, Thread,
 };
 pub use schedules::{JobSchedule, NewSchedule};
+pub use secrets::{AppSecret, PutSecret};
 pub use sources::DataSource;
 pub use tables::{DataTable, NewTableVersion};
 pub use users::{NewUser, User};

@@ -6,12 +6,14 @@ use burrow_config::Config;
 use burrow_envs::Environments;
 use burrow_sandbox::{Volume, VolumeResolver};
 
-/// Environments under `envs/`, apps' code under `apps/<app>/v<n>`, workspaces under
+/// Environments under `envs/`, apps' code under `apps/<app>/v<n>`, their secrets under
+/// `secrets/<app>/r<n>`, workspaces under
 /// `workspaces/<id>`.
 #[derive(Debug)]
 pub struct DataDirVolumes {
     envs: Environments,
     apps_dir: PathBuf,
+    secrets_dir: PathBuf,
     workspaces_dir: PathBuf,
 }
 
@@ -20,6 +22,7 @@ impl DataDirVolumes {
         Self {
             envs: Environments::from_config(config),
             apps_dir: config.apps_dir(),
+            secrets_dir: config.secrets_dir(),
             workspaces_dir: config.workspaces_dir(),
         }
     }
@@ -42,6 +45,16 @@ impl VolumeResolver for DataDirVolumes {
                         format!(
                     "{volume} is not unpacked under {}: start the app again, which unpacks it",
                     self.apps_dir.display()
+                )
+                    })
+            }
+            Volume::Secrets { owner, revision } => {
+                burrow_apps::secrets::folder(&self.secrets_dir, owner, *revision)
+                    .filter(|dir| dir.is_dir())
+                    .ok_or_else(|| {
+                        format!(
+                    "{volume} is not written under {}: start the app again, which writes it",
+                    self.secrets_dir.display()
                 )
                     })
             }

@@ -543,6 +543,9 @@ pub async fn app_logs(
     let sandbox = state.supervisor.running(&app.id).map(|r| r.sandbox);
     let source = SandboxLog {
         runtime: state.supervisor.runtime().clone(),
+        store: state.store.clone(),
+        keyring: state.keyring.clone(),
+        app_id: app.id.to_string(),
     };
     let start = sandbox.map(|s| (s, burrow_sandbox::Cursor::default()));
     Ok(crate::follow::sse(
@@ -552,9 +555,13 @@ pub async fn app_logs(
     ))
 }
 
-/// A sandbox's output: what is kept, then live until the sandbox is gone.
+/// A sandbox's output: what is kept, then live until the sandbox is gone, with the
+/// app's secrets masked (viewers read this stream).
 struct SandboxLog {
     runtime: std::sync::Arc<dyn burrow_sandbox::Runtime>,
+    store: burrow_store::Store,
+    keyring: burrow_data::Keyring,
+    app_id: String,
 }
 
 impl crate::follow::LogSource for SandboxLog {
@@ -562,10 +569,13 @@ impl crate::follow::LogSource for SandboxLog {
     async fn read(&self, (sandbox, cursor): Self::Cursor) -> crate::follow::Piece<Self::Cursor> {
         use crate::follow::Piece;
         match self.runtime.logs(&sandbox, cursor).await {
-            Ok((chunks, next)) if !chunks.is_empty() => Piece::Data(
-                chunks.into_iter().flat_map(|c| c.data).collect(),
-                (sandbox, next),
-            ),
+            Ok((chunks, next)) if !chunks.is_empty() => {
+                let text: Vec<u8> = chunks.into_iter().flat_map(|c| c.data).collect();
+                let shown =
+                    burrow_apps::secrets::redact(&self.store, &self.keyring, &self.app_id, text)
+                        .await;
+                Piece::Data(shown, (sandbox, next))
+            }
             Ok(_)
                 if matches!(
                     self.runtime.status(&sandbox).await,

@@ -9,6 +9,7 @@ pub mod notifications;
 pub mod packages;
 pub mod projects;
 pub mod review;
+pub mod secrets;
 pub mod sources;
 pub mod tables;
 pub mod users;

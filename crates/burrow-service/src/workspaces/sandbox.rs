@@ -801,6 +801,7 @@ impl burrow_sessions::Workload for Runs {
         match self.store.find_workspace(key).await {
             Ok(_) => Ok(Want::Run(Target {
                 version: 1,
+                revision: 0,
                 idle_timeout: Some(Duration::from_secs(self.config.idle_timeout_secs.max(1))),
                 max_lifetime: Some(Duration::from_secs(self.config.max_lifetime_secs.max(1))),
             })),
@@ -809,7 +810,7 @@ impl burrow_sessions::Workload for Runs {
         }
     }
 
-    async fn spec(&self, _key: &str, _version: i64) -> Result<SandboxSpec, RunError> {
+    async fn spec(&self, _key: &str, _target: &Target) -> Result<SandboxSpec, RunError> {
         let base = self.envs.base_key().await.map_err(|e| {
             RunError(format!(
                 "the base Python environment is not ready ({e}): wait for its build, or run \

@@ -8,6 +8,7 @@ mod harness;
 mod jobs;
 mod lifecycle;
 mod readme;
+mod secrets;
 mod viewing;
 mod web;
 mod workspaces;
