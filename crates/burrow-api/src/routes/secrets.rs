@@ -72,6 +72,7 @@ pub async fn list_secrets(
         (status = 403, description = "Viewers cannot set secrets", body = ErrorBody),
         (status = 404, description = "No such app or project, or not a member", body = ErrorBody),
         (status = 409, description = "The app has as many secrets as it may", body = ErrorBody),
+        (status = 422, description = "The body is not a JSON object with only `value`", body = ErrorBody),
     ))]
 pub async fn put_secret(
     State(state): State<AppState>,

@@ -784,4 +784,121 @@ both_backends!(
     bad_uploads_list_every_problem_and_store_nothing,
     versions_roll_back_and_download,
     settings_are_checked_and_roles_enforced,
+    secrets_are_write_only_and_for_editors,
 );
+
+async fn secrets_are_write_only_and_for_editors(db: Db) {
+    let app = spawn_app(db).await;
+    let owner = app.account("owner@example.com").await;
+    let editor = app.account("editor@example.com").await;
+    let viewer = app.account("viewer@example.com").await;
+    let stranger = app.account("stranger@example.com").await;
+    let project = app.project(&owner, "Sales").await;
+    app.add_member(&owner, &project, &editor.email, "editor")
+        .await;
+    app.add_member(&owner, &project, &viewer.email, "viewer")
+        .await;
+    let created: Value = app
+        .deploy(&owner, &project, json!({"name": "Hello", "code": HELLO}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let secrets = format!("/api/v1/projects/{project}/apps/{id}/secrets");
+    let put = |who: &Account, name: &str, body: Value| {
+        let (token, path) = (who.token.clone(), format!("{secrets}/{name}"));
+        let app = &app;
+        async move {
+            app.request(Method::PUT, &path, Some(&token), Some(body))
+                .await
+        }
+    };
+    let value = "sk-test-9d8c7b6a";
+
+    // Editors set, replace and list; the value never comes back.
+    let resp = put(&editor, "API_KEY", json!({ "value": value })).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let resp = put(&owner, "API_KEY", json!({ "value": "sk-test-second" })).await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let resp = app.get(&secrets, &editor.token).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = resp.text().await.unwrap();
+    assert!(!text.contains("sk-test"), "{text}");
+    let listed: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["name"], "API_KEY");
+    assert_eq!(listed[0]["updated_by"], "owner");
+    // At rest, sealed and bound to the app and name.
+    let (revision, stored) = app.state.store.app_secrets(&id).await.unwrap();
+    assert_eq!(revision, 2, "each change counts");
+    assert!(!stored[0].sealed.contains("sk-test"));
+    let keyring = &app.state.keyring;
+    assert_eq!(
+        burrow_apps::secrets::open_all(&app.state.store, keyring, &id)
+            .await
+            .unwrap()
+            .1["API_KEY"],
+        "sk-test-second"
+    );
+
+    // Bad names and values say what is wrong, and change nothing.
+    for (name, body, field) in [
+        ("1ABC", json!({"value": "x"}), "name"),
+        ("has-dash", json!({"value": "x"}), "name"),
+        ("OK", json!({"value": ""}), "value"),
+        ("OK", json!({"value": "a\u{0}b"}), "value"),
+        ("OK", json!({"value": "x".repeat(32 * 1024 + 1)}), "value"),
+    ] {
+        let resp = put(&editor, name, body).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["field"], field, "{body}");
+    }
+    let resp = put(&editor, "OK", json!({"value": "x", "extra": 1})).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.state.store.app_secrets(&id).await.unwrap().0, 2);
+
+    // Viewers neither see the names nor set; strangers cannot tell the app exists.
+    let resp = app.get(&secrets, &viewer.token).await;
+    expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+    let resp = put(&viewer, "MINE", json!({"value": "x"})).await;
+    expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+    let resp = app.get(&secrets, &stranger.token).await;
+    expect_error(resp, StatusCode::NOT_FOUND, "project_not_found").await;
+    let theirs = app.project(&stranger, "Mine").await;
+    let resp = app
+        .get(
+            &format!("/api/v1/projects/{theirs}/apps/{id}/secrets"),
+            &stranger.token,
+        )
+        .await;
+    expect_error(resp, StatusCode::NOT_FOUND, "app_not_found").await;
+
+    // Delete: once, then it is not there.
+    let path = format!("{secrets}/API_KEY");
+    let resp = app
+        .request(Method::DELETE, &path, Some(&editor.token), None)
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let resp = app
+        .request(Method::DELETE, &path, Some(&editor.token), None)
+        .await;
+    expect_error(resp, StatusCode::NOT_FOUND, "secret_not_found").await;
+    let (revision, stored) = app.state.store.app_secrets(&id).await.unwrap();
+    assert_eq!(
+        (revision, stored.len()),
+        (3, 0),
+        "a refused delete counts nothing"
+    );
+
+    // At most 100 per app.
+    for i in 0..100 {
+        let resp = put(&editor, &format!("S{i}"), json!({"value": "v"})).await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+    }
+    let resp = put(&editor, "ONE_MORE", json!({"value": "v"})).await;
+    expect_error(resp, StatusCode::CONFLICT, "too_many_secrets").await;
+    let resp = put(&editor, "S0", json!({"value": "w"})).await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT, "replacing is fine");
+}
