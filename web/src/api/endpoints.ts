@@ -12,6 +12,7 @@ import type {
   AppDetail,
   AppSource,
   EgressDecision,
+  Secret,
   Column,
   DataTable,
   DataSource,
@@ -161,6 +162,10 @@ export const api = {
     request<App>('PATCH', appPath(p, a), { json: changes }),
   deleteApp: (p: string, a: string) => request<void>('DELETE', appPath(p, a)),
   egress: (p: string, a: string) => request<EgressDecision[]>('GET', `${appPath(p, a)}/egress`),
+  secrets: (p: string, a: string) => request<Secret[]>('GET', `${appPath(p, a)}/secrets`),
+  putSecret: (p: string, a: string, name: string, value: string) =>
+    request<void>('PUT', `${appPath(p, a)}/secrets/${enc(name)}`, { json: { value } }),
+  deleteSecret: (p: string, a: string, name: string) => request<void>('DELETE', `${appPath(p, a)}/secrets/${enc(name)}`),
   addVersion: (p: string, a: string, source: AppSource) =>
     request<Version>('POST', `${appPath(p, a)}/versions`, sourceBody(source, {})),
   activateVersion: (p: string, a: string, n: number) =>

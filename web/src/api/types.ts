@@ -137,6 +137,14 @@ export interface Network {
 }
 
 /** What became of one request an app's sandbox made through the egress proxy. */
+/** An app's secret as editors see it: never its value. */
+export interface Secret {
+  name: string;
+  /** Milliseconds since the epoch. */
+  updated_at: number;
+  updated_by?: string;
+}
+
 export interface EgressDecision {
   at: string;
   method: string;

@@ -20,6 +20,7 @@ import { VersionsSection } from './app/VersionsSection';
 import { AppLogsSection, BuildLogSection, tailLines } from './app/LogSections';
 import { SettingsSection } from './app/SettingsSection';
 import { NetworkSection } from './app/NetworkSection';
+import { SecretsSection } from './app/SecretsSection';
 import { DangerZone } from './app/DangerZone';
 
 type Action = 'start' | 'stop' | 'restart';
@@ -297,6 +298,7 @@ function AppView({
           </section>
           {editor && <SettingsSection app={app} onSaved={mergeApp} />}
           <NetworkSection app={app} editor={editor} onSaved={mergeApp} />
+          {editor && <SecretsSection app={app} />}
           {editor && <DangerZone app={app} />}
         </div>
       </div>
