@@ -33,11 +33,12 @@ pub trait LogSource: Send + Sync + 'static {
 }
 
 /// Follows `source` from `start` (nothing at all when `None`: the stream ends at once
-/// with `end`/`stopped`), polling every `idle` while it has nothing new.
+/// with `end`/`stopped`), polling every `idle` while it has nothing new; or, when `idle`
+/// is `None`, ending at the first pause with `end`/`live`: what is there so far, unfollowed.
 pub fn sse<S: LogSource>(
     source: S,
     start: Option<S::Cursor>,
-    idle: Duration,
+    idle: Option<Duration>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let source = std::sync::Arc::new(source);
     let state = Some(match start {
@@ -62,6 +63,9 @@ pub fn sse<S: LogSource>(
                         return Some((Ok(event), Some(Follow::At(next))));
                     }
                     Piece::Idle(same) => {
+                        let Some(idle) = idle else {
+                            return Some((Ok(Event::default().event("end").data("live")), None));
+                        };
                         cursor = same;
                         tokio::time::sleep(idle).await;
                     }

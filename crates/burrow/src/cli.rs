@@ -58,6 +58,17 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::sandbox::SandboxCommand,
     },
+    /// Sign in to a Burrow server; the token is kept in ~/.config/burrow, mode 0600.
+    Login(burrow_client::LoginArgs),
+    /// Sign out of the server and forget the token.
+    Logout,
+    /// Deploy a folder as an app (a new app, or a new version of one), following its build.
+    Deploy(burrow_client::DeployArgs),
+    /// Apps on the server you signed in to: list, logs, open, rollback.
+    Apps {
+        #[command(subcommand)]
+        command: burrow_client::AppsCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,9 +111,17 @@ pub async fn open_store(config: &Config) -> anyhow::Result<burrow_store::Store> 
 
 /// Runs the command; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
-    if let Command::DefaultConfig = cli.command {
-        print!("{}", burrow_config::EXAMPLE);
-        return Ok(0);
+    // Client commands talk to a server over HTTP: they need no server configuration.
+    match cli.command {
+        Command::DefaultConfig => {
+            print!("{}", burrow_config::EXAMPLE);
+            return Ok(0);
+        }
+        Command::Login(args) => return burrow_client::login(args).await.map(|()| 0),
+        Command::Logout => return burrow_client::logout().await.map(|()| 0),
+        Command::Deploy(args) => return burrow_client::deploy(args).await.map(|()| 0),
+        Command::Apps { command } => return burrow_client::apps(command).await.map(|()| 0),
+        _ => {}
     }
     let config = Config::load(cli.config.as_deref())?;
     init_tracing(&config);
@@ -127,6 +146,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Runtime { command } => crate::runtime::run(&config, command).await,
         Command::Packages { command } => crate::packages::packages(&config, command).await,
         Command::Bundle { command } => crate::packages::bundle(&config, command).await,
-        Command::DefaultConfig => unreachable!("printed before the configuration is loaded"),
+        Command::DefaultConfig
+        | Command::Login(_)
+        | Command::Logout
+        | Command::Deploy(_)
+        | Command::Apps { .. } => unreachable!("run before the configuration is loaded"),
     }
 }

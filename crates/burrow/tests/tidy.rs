@@ -127,6 +127,12 @@ fn crates_depend_only_downwards() {
         burrow_dependencies("burrow-jobs"),
         ["burrow-envs", "burrow-sandbox"]
     );
+    // The client speaks the public HTTP API only, as any other client of a server would.
+    assert_eq!(
+        burrow_dependencies("burrow-client"),
+        Vec::<String>::new(),
+        "burrow-client depends on no other Burrow crate: see ARCHITECTURE.md"
+    );
     // The package index knows the allowlist's rules (`burrow-bundle`), nothing else.
     assert_eq!(burrow_dependencies("burrow-index"), ["burrow-bundle"]);
     assert!(burrow_dependencies("burrow-gateway").contains(&"burrow-service".to_owned()));

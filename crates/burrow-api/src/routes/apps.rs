@@ -390,7 +390,7 @@ pub async fn build_log(
     Ok(crate::follow::sse(
         source,
         Some(0),
-        Duration::from_millis(250),
+        Some(Duration::from_millis(250)),
     ))
 }
 
@@ -526,10 +526,24 @@ async fn run_lifecycle(
     Ok((status, app_dto(state, member, app_id).await?))
 }
 
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct LogsQuery {
+    /// `false`: answer with the output so far and end (with `end`/`live` while it runs)
+    /// instead of following it.
+    #[serde(default = "following")]
+    #[param(default = true)]
+    pub follow: bool,
+}
+
+fn following() -> bool {
+    true
+}
+
 /// The app's output (stdout and stderr): what is kept, then live while it runs, as
-/// Server-Sent Events (`log` events with text; `end` when the sandbox is gone).
+/// Server-Sent Events (`log` events with text; `end` when the sandbox is gone, or at
+/// once with `follow=false`).
 #[utoipa::path(get, path = "/api/v1/projects/{project}/apps/{app}/logs", tag = "apps",
-    params(("project" = String, Path, description = "Project id"), ("app" = String, Path, description = "App id")),
+    params(("project" = String, Path, description = "Project id"), ("app" = String, Path, description = "App id"), LogsQuery),
     responses(
         (status = 200, description = "The output, as text/event-stream", content_type = "text/event-stream", body = LogEventDto),
         (status = 404, description = "No such app or project, or not a member", body = ErrorBody),
@@ -538,6 +552,7 @@ pub async fn app_logs(
     State(state): State<AppState>,
     access: ProjectAccess<Viewer>,
     ApiPath(path): ApiPath<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<LogsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let app = app_in_project(&state, &access, &path.1).await?;
     let sandbox = state.supervisor.running(&app.id).map(|r| r.sandbox);
@@ -551,7 +566,7 @@ pub async fn app_logs(
     Ok(crate::follow::sse(
         source,
         start,
-        Duration::from_millis(300),
+        q.follow.then_some(Duration::from_millis(300)),
     ))
 }
 

@@ -444,7 +444,7 @@ pub async fn job_log(
     Ok(crate::follow::sse(
         source,
         Some(0),
-        Duration::from_millis(500),
+        Some(Duration::from_millis(500)),
     ))
 }
 

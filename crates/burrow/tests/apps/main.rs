@@ -3,6 +3,7 @@
 // These tests start the real binary; elsewhere processes are started only by the sandbox layer.
 #![allow(clippy::disallowed_methods)]
 
+mod client;
 mod data;
 mod harness;
 mod jobs;
