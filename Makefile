@@ -39,8 +39,9 @@ test: test-deps web lint web-test
 	bash scripts/with-postgres.sh $(CARGO) test --workspace --all-targets
 	$(MAKE) e2e
 
+# ESLint (React's rules of hooks and effect dependencies) first, then the unit tests.
 web-test: web/node_modules/.package-lock.json
-	cd web && npm test
+	cd web && npm run lint && npm test
 
 # Chromium drives the dashboard of a real `burrow serve`; screenshots land in test-artifacts/web.
 # PostgreSQL runs beside it as the data sources' external database.

@@ -159,9 +159,13 @@ export function CodeEditor({
   const view = useRef<EditorView | null>(null);
   const onChangeRef = useRef(onChange);
   onChangeRef.current = onChange;
+  // What the editor is made with; it owns its document after mount, and outside changes
+  // are synced below.
+  const mountedWith = useRef({ value, ariaLabel, hintId });
 
   useEffect(() => {
     if (!host.current) return;
+    const { value, ariaLabel, hintId } = mountedWith.current;
     const v = new EditorView({
       parent: host.current,
       state: EditorState.create({
@@ -183,7 +187,6 @@ export function CodeEditor({
       v.destroy();
       view.current = null;
     };
-    // The editor owns its document after mount; outside changes are synced below.
   }, []);
 
   const marks = normalize(markedLines);
@@ -198,13 +201,17 @@ export function CodeEditor({
     }
   }, [value]);
 
+  // Marks are compared by content: a new array of the same marks changes nothing.
   const key = JSON.stringify(marks);
   useEffect(() => {
-    view.current?.dispatch({ effects: setMarked.of(marks) });
+    view.current?.dispatch({ effects: setMarked.of(marksRef.current) });
   }, [key]);
 
+  const revealRef = useRef(revealLine);
+  revealRef.current = revealLine;
   useEffect(() => {
     const v = view.current;
+    const revealLine = revealRef.current;
     if (!v || !revealLine) return;
     const n = Math.min(Math.max(1, revealLine.line), v.state.doc.lines);
     const at = v.state.doc.line(n).from;

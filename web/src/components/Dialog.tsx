@@ -23,8 +23,11 @@ export function Dialog({ title, description, onClose, children, footer, tone = '
   const descId = useId();
   const onCloseRef = useRef(onClose);
   onCloseRef.current = onClose;
+  // Focus moves in once, when the dialog opens.
+  const initialFocusRef = useRef(initialFocus);
 
   useEffect(() => {
+    const initialFocus = initialFocusRef.current;
     const previouslyFocused = document.activeElement as HTMLElement | null;
     const root = document.getElementById('root');
     root?.setAttribute('aria-hidden', 'true');

@@ -1,5 +1,5 @@
 // Loads the project in the URL (with the caller's role) and frames its pages with a sub-navigation.
-import { useEffect, useMemo } from 'react';
+import { useEffect, useMemo, useRef } from 'react';
 import { NavLink, Outlet, useMatch, useParams } from 'react-router-dom';
 import { api } from '../api/endpoints';
 import { useApi } from '../hooks/useApi';
@@ -20,10 +20,15 @@ export function ProjectLayout() {
   const onSubmission = useMatch('/projects/:projectId/submissions/*') !== null;
 
   // Keep the switcher's copy fresh when this project is renamed elsewhere.
-  const listed = projects?.find((p) => p.id === projectId);
+  // Only a change of the listed name reloads: a reload that still disagrees with a stale
+  // list must not reload again.
+  const listedName = projects?.find((p) => p.id === projectId)?.name;
+  const latest = useRef({ project, reload });
+  latest.current = { project, reload };
   useEffect(() => {
-    if (listed && project && listed.name !== project.name) void reload();
-  }, [listed?.name]);
+    const { project, reload } = latest.current;
+    if (listedName !== undefined && project && listedName !== project.name) void reload();
+  }, [listedName]);
 
   useEffect(() => {
     if (project) setLastProject(project.id);

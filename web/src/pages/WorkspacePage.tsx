@@ -532,7 +532,11 @@ export function WorkspacePage() {
       threads: (cur?.threads ?? []).map((t) => (t.id === next.id ? { ...t, ...next, current_line: t.current_line } : t)),
     }));
 
-  const marks = useMemo(() => (open && review ? commentMarks(review.threads, open.path) : []), [open?.path, review]);
+  const openPath = open?.path;
+  const marks = useMemo(
+    () => (openPath !== undefined && review ? commentMarks(review.threads, openPath) : []),
+    [openPath, review],
+  );
 
   const back = `/projects/${project.id}/workspaces`;
   if (isNotFound(error)) {

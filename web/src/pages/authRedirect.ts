@@ -1,6 +1,6 @@
 // Sign-in and registration share this: the form's state, and where to go afterwards
 // (a sanitised `next`, with a full page load, or the app home).
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { useNavigate, useSearchParams } from 'react-router-dom';
 import { ApiError, errorMessage } from '../api/client';
 import type { Session } from '../api/types';
@@ -32,7 +32,11 @@ export function useSessionForm(fields: string[]) {
   const [error, setError] = useState<ApiError | string | null>(null);
   const [busy, setBusy] = useState(false);
 
+  // A visitor already signed in goes on; one who signs in here is sent on by `start`.
+  const latest = useRef({ busy, next, navigate });
+  latest.current = { busy, next, navigate };
   useEffect(() => {
+    const { busy, next, navigate } = latest.current;
     if (user && !busy) goAfterSignIn(next, navigate);
   }, [user]);
 

@@ -1,5 +1,5 @@
 // The app's network: its egress policy (editors change it) and its recent requests through the proxy, with why any was blocked.
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { api } from '../../api/endpoints';
 import { ApiError, errorMessage } from '../../api/client';
 import type { App, EgressDecision, EgressPolicy } from '../../api/types';
@@ -38,11 +38,14 @@ export function NetworkSection({ app, editor, onSaved }: { app: App; editor: boo
   const toast = useToast();
   const { data: decisions } = useApi<EgressDecision[]>(`egress:${app.id}`, () => api.egress(app.project_id, app.id), 5000);
 
+  // Reset only when another app is shown; polling must not overwrite edits.
+  const appRef = useRef(app);
+  appRef.current = app;
   useEffect(() => {
-    setPolicy(app.network.policy);
-    setDomains(app.network.domains.join('\n'));
+    const { network } = appRef.current;
+    setPolicy(network.policy);
+    setDomains(network.domains.join('\n'));
     setError(null);
-    // Reset only when another app is shown; polling must not overwrite edits.
   }, [app.id]);
 
   const submit = async (e: FormEvent) => {

@@ -1,5 +1,5 @@
 // App settings form (name, description, CPUs, memory, idle timeout) with inline field errors.
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { api } from '../../api/endpoints';
 import { ApiError, errorMessage } from '../../api/client';
 import type { App, UpdateApp } from '../../api/types';
@@ -48,10 +48,12 @@ export function SettingsSection({ app, onSaved }: { app: App; onSaved: (a: App) 
   const [busy, setBusy] = useState(false);
   const toast = useToast();
 
+  // Reset only when another app is shown; polling must not overwrite edits.
+  const appRef = useRef(app);
+  appRef.current = app;
   useEffect(() => {
-    setValues(fromApp(app));
+    setValues(fromApp(appRef.current));
     setErrors({});
-    // Reset only when another app is shown; polling must not overwrite edits.
   }, [app.id]);
 
   const set = (k: keyof Values) => (e: { target: { value: string } }) => setValues((v) => ({ ...v, [k]: e.target.value }));
