@@ -209,6 +209,24 @@ pub fn parse_server_url(given: &str) -> anyhow::Result<url::Url> {
     Ok(url)
 }
 
+/// `given` as one path segment: every byte but letters, digits, `-` and `_` percent-encoded,
+/// so that a `/` or `?` typed as a name never reaches another route. URLs treat `.` and
+/// `..` as steps up however they are written, so those (and nothing) are refused here.
+pub fn segment(given: &str) -> anyhow::Result<String> {
+    if matches!(given, "" | "." | "..") {
+        anyhow::bail!("`{given}` cannot be a name in a URL: give the name as it is listed");
+    }
+    let mut out = String::with_capacity(given.len());
+    for b in given.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Ok(out)
+}
+
 /// One Server-Sent Event: its type and its data.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Event {
@@ -309,6 +327,17 @@ mod tests {
                 data: "succeeded".into()
             })
         );
+    }
+
+    #[test]
+    fn a_segment_cannot_climb_or_split_the_path() {
+        assert_eq!(segment("API_KEY").unwrap(), "API_KEY");
+        assert_eq!(segment("a/b?c").unwrap(), "a%2Fb%3Fc");
+        assert_eq!(segment("../x").unwrap(), "%2E%2E%2Fx");
+        assert_eq!(segment("é").unwrap(), "%C3%A9");
+        for step in ["", ".", ".."] {
+            assert!(segment(step).is_err(), "{step:?}");
+        }
     }
 
     #[test]

@@ -76,6 +76,72 @@ pub enum AppsCommand {
     },
     /// Make a built version the one that runs: an instant rollback (or roll-forward).
     Rollback { app: String, version: i64 },
+    /// An app's versions, newest first, with their builds.
+    Versions { app: String },
+    /// Save a version's bundle as a zip.
+    Download {
+        app: String,
+        version: i64,
+        /// Where to write it; `APP-vN.zip` in this folder by default.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Start an app's sandbox (it also starts on its first view), waiting until it runs.
+    Start { app: String },
+    /// Stop an app's sandbox.
+    Stop { app: String },
+    /// Stop an app and start it again, waiting until it runs.
+    Restart { app: String },
+    /// Change an app's name, description, limits or network policy.
+    Set(SetArgs),
+    /// Delete an app with its versions and bundles.
+    Delete {
+        app: String,
+        /// Delete without asking.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// An app's secrets: names listed, values set from standard input, never shown.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+}
+
+/// `burrow apps set ID …`: only what is given changes.
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    pub app: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// CPU limit in cores.
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Memory limit in MiB.
+    #[arg(long)]
+    pub memory_mb: Option<i64>,
+    /// Stop after this many seconds without viewers.
+    #[arg(long)]
+    pub idle_timeout_secs: Option<i64>,
+    /// What the app may reach: `none`, `allowlist` or `open`.
+    #[arg(long)]
+    pub network: Option<String>,
+    /// A domain the allowlist lets through (repeat it); with `--network allowlist`.
+    #[arg(long = "domain", requires = "network")]
+    pub domains: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// The names of an app's secrets, when each was set and by whom.
+    List { app: String },
+    /// Set a secret; its value is read from standard input (without echo on a terminal),
+    /// never from the command line, where shell history and `ps` would keep it.
+    Set { app: String, name: String },
+    /// Delete a secret.
+    Delete { app: String, name: String },
 }
 
 #[derive(Debug, Deserialize, serde::Serialize)]
@@ -321,6 +387,230 @@ pub async fn apps(command: AppsCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        AppsCommand::Versions { app } => versions(&api, &app).await,
+        AppsCommand::Download {
+            app,
+            version,
+            output,
+        } => {
+            let (project, app) = find_app(&api, &app).await?;
+            let response = api
+                .send(api.request(
+                    Method::GET,
+                    &format!("{}/versions/{version}/download", app_path(&project, &app)),
+                ))
+                .await?;
+            let bytes = response
+                .bytes()
+                .await
+                .context("the download broke off: run the command again")?;
+            let path =
+                output.unwrap_or_else(|| PathBuf::from(format!("{}-v{version}.zip", app.name)));
+            std::fs::write(&path, &bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!(
+                "Saved version {version} of {} to {}.",
+                app.name,
+                path.display()
+            );
+            Ok(())
+        }
+        AppsCommand::Start { app } => lifecycle(&api, &app, "start?wait=true", "runs").await,
+        AppsCommand::Stop { app } => lifecycle(&api, &app, "stop", "is stopped").await,
+        AppsCommand::Restart { app } => {
+            lifecycle(&api, &app, "restart?wait=true", "runs again").await
+        }
+        AppsCommand::Set(args) => set(&api, args).await,
+        AppsCommand::Delete { app, yes } => {
+            let (project, app) = find_app(&api, &app).await?;
+            if !yes {
+                let answer = prompt(&format!(
+                    "Delete {} ({}) with every version? Type its name to confirm: ",
+                    app.name, app.id
+                ))?;
+                if answer != app.name {
+                    bail!("nothing was deleted: the name typed was not `{}`", app.name);
+                }
+            }
+            api.send(api.request(Method::DELETE, &app_path(&project, &app)))
+                .await?;
+            eprintln!("Deleted {}.", app.name);
+            Ok(())
+        }
+        AppsCommand::Secrets { command } => secrets(&api, command).await,
+    }
+}
+
+async fn versions(api: &Api, id: &str) -> anyhow::Result<()> {
+    #[derive(Deserialize)]
+    struct Row {
+        number: i64,
+        active: bool,
+        packages: Vec<String>,
+        created_at: String,
+        build: BuildRow,
+    }
+    #[derive(Deserialize)]
+    struct BuildRow {
+        status: String,
+    }
+    let (project, app) = find_app(api, id).await?;
+    let rows: Vec<Row> = api
+        .get(&format!("{}/versions", app_path(&project, &app)))
+        .await?;
+    let table: Vec<[String; 5]> = rows
+        .into_iter()
+        .map(|v| {
+            [
+                v.number.to_string(),
+                if v.active {
+                    "yes".into()
+                } else {
+                    String::new()
+                },
+                v.build.status,
+                v.packages.len().to_string(),
+                v.created_at,
+            ]
+        })
+        .collect();
+    print_table(
+        &["VERSION", "ACTIVE", "BUILD", "PACKAGES", "CREATED"],
+        &table,
+    );
+    Ok(())
+}
+
+/// `POST …/{action}`, then says what became of the app.
+async fn lifecycle(api: &Api, id: &str, action: &str, done: &str) -> anyhow::Result<()> {
+    let (project, app) = find_app(api, id).await?;
+    let now: App = api
+        .post(
+            &format!("{}/{action}", app_path(&project, &app)),
+            &json!({}),
+        )
+        .await?;
+    println!("{} {done} ({})", now.name, now.status);
+    Ok(())
+}
+
+async fn set(api: &Api, args: SetArgs) -> anyhow::Result<()> {
+    let (project, app) = find_app(api, &args.app).await?;
+    let mut body = serde_json::Map::new();
+    let mut put = |key: &str, value: Option<serde_json::Value>| {
+        if let Some(value) = value {
+            body.insert(key.to_owned(), value);
+        }
+    };
+    put("name", args.name.map(Into::into));
+    put("description", args.description.map(Into::into));
+    put("cpus", args.cpus.map(Into::into));
+    put("memory_mb", args.memory_mb.map(Into::into));
+    put("idle_timeout_secs", args.idle_timeout_secs.map(Into::into));
+    put(
+        "network",
+        args.network
+            .map(|policy| json!({"policy": policy, "domains": args.domains})),
+    );
+    if body.is_empty() {
+        bail!("nothing to change: give --name, --description, --cpus, --memory-mb, --idle-timeout-secs or --network");
+    }
+    let response = api
+        .send(
+            api.request(Method::PATCH, &app_path(&project, &app))
+                .json(&body),
+        )
+        .await?;
+    let now: App = api::json(response).await?;
+    eprintln!("Changed {}.", now.name);
+    Ok(())
+}
+
+async fn secrets(api: &Api, command: SecretsCommand) -> anyhow::Result<()> {
+    match command {
+        SecretsCommand::List { app } => {
+            #[derive(Deserialize)]
+            struct Secret {
+                name: String,
+                updated_at: i64,
+                updated_by: Option<String>,
+            }
+            let (project, app) = find_app(api, &app).await?;
+            let secrets: Vec<Secret> = api
+                .get(&format!("{}/secrets", app_path(&project, &app)))
+                .await?;
+            if secrets.is_empty() {
+                eprintln!("{} has no secrets.", app.name);
+                return Ok(());
+            }
+            let rows: Vec<[String; 3]> = secrets
+                .into_iter()
+                .map(|s| {
+                    [
+                        s.name,
+                        seconds_ago(s.updated_at),
+                        s.updated_by.unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            print_table(&["NAME", "SET", "BY"], &rows);
+            Ok(())
+        }
+        SecretsCommand::Set { app, name } => {
+            let (project, app) = find_app(api, &app).await?;
+            let value = read_password(&format!("Value of {name}: "))?;
+            let response = api
+                .send(
+                    api.request(
+                        Method::PUT,
+                        &format!(
+                            "{}/secrets/{}",
+                            app_path(&project, &app),
+                            api::segment(&name)?
+                        ),
+                    )
+                    .json(&json!({ "value": value })),
+                )
+                .await?;
+            let verb = if response.status() == reqwest::StatusCode::CREATED {
+                "Added"
+            } else {
+                "Replaced"
+            };
+            eprintln!(
+                "{verb} {name}; {} switches to it within a few seconds if it runs.",
+                app.name
+            );
+            Ok(())
+        }
+        SecretsCommand::Delete { app, name } => {
+            let (project, app) = find_app(api, &app).await?;
+            api.send(api.request(
+                Method::DELETE,
+                &format!(
+                    "{}/secrets/{}",
+                    app_path(&project, &app),
+                    api::segment(&name)?
+                ),
+            ))
+            .await?;
+            eprintln!("Deleted {name} from {}.", app.name);
+            Ok(())
+        }
+    }
+}
+
+/// "5 min ago" from milliseconds since the epoch.
+fn seconds_ago(ms: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let secs = (now - ms).max(0) / 1000;
+    match secs {
+        s if s < 60 => "just now".into(),
+        s if s < 3600 => format!("{} min ago", s / 60),
+        s if s < 86_400 => format!("{} h ago", s / 3600),
+        s => format!("{} days ago", s / 86_400),
     }
 }
 

@@ -273,6 +273,79 @@ async fn deploy_list_rollback_open_and_follow_logs_from_a_terminal() {
     let err = failed(shell.run(&["apps", "rollback", "nosuchapp", "1"]));
     assert!(err.contains("`burrow apps list`"), "{err}");
 
+    let (out, _) = ok(shell.run(&["apps", "versions", &id]));
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert!(
+        rows[0].starts_with("2 ") && rows[0].contains("succeeded") && !rows[0].contains("yes"),
+        "{out}"
+    );
+    assert!(
+        rows[1].starts_with("1 ") && rows[1].contains("yes"),
+        "{out}"
+    );
+    ok(shell.run(&["apps", "download", &id, "1", "-o", "v1.zip"]));
+    assert_eq!(
+        std::fs::read(shell.work().join("v1.zip")).unwrap(),
+        bundle.to_vec(),
+        "the same bytes as the dashboard's download"
+    );
+
+    // Settings: the server's refusal as it words it, then a change that holds.
+    let said = server_error(
+        server
+            .api(
+                Method::PATCH,
+                &app_path,
+                &owner,
+                Some(json!({"memory_mb": 1})),
+            )
+            .await,
+    )
+    .await;
+    let err = failed(shell.run(&["apps", "set", &id, "--memory-mb", "1"]));
+    assert!(err.contains(said["message"].as_str().unwrap()), "{err}");
+    ok(shell.run(&[
+        "apps",
+        "set",
+        &id,
+        "--idle-timeout-secs",
+        "120",
+        "--network",
+        "allowlist",
+        "--domain",
+        "api.example.com",
+    ]));
+    let app = server.get_json(&app_path, &owner).await;
+    assert_eq!(app["idle_timeout_secs"], 120);
+    assert_eq!(
+        app["network"],
+        json!({"policy": "allowlist", "domains": ["api.example.com"]})
+    );
+
+    // Secrets: the value comes on standard input, never on the command line, and never back.
+    let (_, err) = ok(shell.run_with_input(
+        &["apps", "secrets", "set", &id, "GREETING"],
+        "hello there\n",
+    ));
+    assert!(err.contains("Added GREETING"), "{err}");
+    let (_, err) = ok(shell.run_with_input(
+        &["apps", "secrets", "set", &id, "GREETING"],
+        "hello again\n",
+    ));
+    assert!(err.contains("Replaced GREETING"), "{err}");
+    let (out, _) = ok(shell.run(&["apps", "secrets", "list", &id]));
+    assert!(out.contains("GREETING") && !out.contains("hello"), "{out}");
+    // Names that would climb out of the secrets' path reach no other route.
+    for name in ["..", "../..", "x/../../stop"] {
+        let err = failed(shell.run(&["apps", "secrets", "delete", &id, name]));
+        assert!(err.contains("name"), "{name}: {err}");
+    }
+    assert_eq!(server.get_json(&app_path, &owner).await["id"], id.as_str());
+    ok(shell.run(&["apps", "secrets", "delete", &id, "GREETING"]));
+    let (_, err) = ok(shell.run(&["apps", "secrets", "list", &id]));
+    assert!(err.contains("has no secrets"), "{err}");
+
     // Not running yet: logs say how to start it.
     let (out, err) = ok(shell.run(&["apps", "logs", &id]));
     assert!(out.is_empty() && err.contains("is not running"), "{err}");
@@ -330,6 +403,11 @@ async fn deploy_list_rollback_open_and_follow_logs_from_a_terminal() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("(hello stopped)"));
 
+    let (out, _) = ok(shell.run(&["apps", "start", &id]));
+    assert_eq!(out.trim(), "hello runs (running)");
+    let (out, _) = ok(shell.run(&["apps", "stop", &id]));
+    assert_eq!(out.trim(), "hello is stopped (stopped)");
+
     // With two projects to deploy to, the client asks which, naming them.
     let other = server.project(&owner, "Other").await;
     shell.write("broken/main.py", "def broken(:\n    pass\n");
@@ -373,6 +451,14 @@ async fn deploy_list_rollback_open_and_follow_logs_from_a_terminal() {
         .get_json(&format!("/api/v1/projects/{other}/apps"), &owner)
         .await;
     assert_eq!(apps, json!([]), "a refused deploy stores nothing");
+
+    // Deleting asks for the name unless told --yes.
+    let err = failed(shell.run_with_input(&["apps", "delete", &id], "nope\n"));
+    assert!(err.contains("nothing was deleted"), "{err}");
+    assert_eq!(server.get_json(&app_path, &owner).await["id"], id.as_str());
+    ok(shell.run_with_input(&["apps", "delete", &id], "hello\n"));
+    let resp = server.api(Method::GET, &app_path, &owner, None).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 
     // Logging out ends the session on the server, not only on this machine.
     let token = std::fs::read_to_string(shell.credentials()).unwrap();
