@@ -9,7 +9,7 @@ ifdef CI
 export CARGO_INCREMENTAL ?= 0
 endif
 
-.PHONY: up deps test-deps web build test web-test e2e lint fmt bench base-lock
+.PHONY: up deps test-deps web build test web-test api-conformance e2e lint fmt bench base-lock
 
 deps:
 	@bash scripts/install-deps.sh
@@ -37,7 +37,13 @@ up: build
 # SQLite databases they make, and the browser tests against the built binary.
 test: test-deps web lint web-test
 	bash scripts/with-postgres.sh $(CARGO) test --workspace --all-targets
+	$(MAKE) api-conformance
 	$(MAKE) e2e
+
+# Schemathesis against a live `burrow serve`: the API answers as its OpenAPI document says.
+api-conformance:
+	$(CARGO) build --bin burrow
+	bash scripts/api-conformance.sh
 
 # ESLint (React's rules of hooks and effect dependencies) first, then the unit tests.
 web-test: web/node_modules/.package-lock.json

@@ -91,3 +91,14 @@ if [ "$node_major" -lt 20 ]; then
   echo "burrow: Node.js $(node --version) is too old to build the web UI: install Node.js 20 or later" >&2
   exit 1
 fi
+
+if $for_tests; then
+  # Schemathesis, which checks the live API against its OpenAPI document
+  # (scripts/api-conformance.sh), in a virtualenv of its own under .tools.
+  ST_VERSION=4.32.5
+  if [ "$("$TOOLS/schemathesis/bin/st" --version 2>/dev/null | awk '{print $NF}')" != "$ST_VERSION" ]; then
+    echo "burrow: installing schemathesis $ST_VERSION into $TOOLS/schemathesis"
+    "$TOOLS/bin/uv" venv --quiet --allow-existing --python /usr/bin/python3 "$TOOLS/schemathesis"
+    "$TOOLS/bin/uv" pip install --quiet --python "$TOOLS/schemathesis/bin/python" "schemathesis==$ST_VERSION"
+  fi
+fi

@@ -72,17 +72,36 @@ impl From<User> for UserDto {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
     #[schema(example = "ada@example.com")]
+    #[schema(
+        pattern = r"^[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@.\x00-\x1f\x7f-\x9f]+(\.[^\s@.\x00-\x1f\x7f-\x9f]+)+$",
+        max_length = 254
+    )]
     pub email: String,
-    /// At least 8 characters, and not a common password.
+    /// At least 8 characters, not only spaces, not a common password, not the email.
+    #[schema(min_length = 8, max_length = 256, pattern = r"\S")]
     pub password: String,
     #[schema(example = "Ada Lovelace")]
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        max_length = 100
+    )]
     pub name: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateUserRequest {
+    #[schema(
+        pattern = r"^[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@.\x00-\x1f\x7f-\x9f]+(\.[^\s@.\x00-\x1f\x7f-\x9f]+)+$",
+        max_length = 254
+    )]
     pub email: String,
+    /// At least 8 characters, not only spaces, not a common password, not the email.
+    #[schema(min_length = 8, max_length = 256, pattern = r"\S")]
     pub password: String,
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        max_length = 100
+    )]
     pub name: String,
     /// Make the new user an instance admin.
     #[serde(default)]
@@ -135,11 +154,19 @@ impl From<ProjectMembership> for ProjectDto {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateProjectRequest {
     #[schema(example = "Sales analytics")]
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        max_length = 100
+    )]
     pub name: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateProjectRequest {
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        max_length = 100
+    )]
     pub name: String,
 }
 
@@ -167,6 +194,10 @@ impl From<Member> for MemberDto {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AddMemberRequest {
     /// The email of an existing user.
+    #[schema(
+        pattern = r"^[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@.\x00-\x1f\x7f-\x9f]+(\.[^\s@.\x00-\x1f\x7f-\x9f]+)+$",
+        max_length = 254
+    )]
     pub email: String,
     pub role: RoleDto,
 }
@@ -289,11 +320,21 @@ impl AppDto {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkDto {
-    #[schema(value_type = String, example = "allowlist")]
+    #[schema(value_type = PolicyName, example = "allowlist")]
     pub policy: burrow_egress::Mode,
     /// For an allowlist: `api.example.com`, or `*.example.org` for any name under it.
     #[serde(default)]
     pub domains: Vec<String>,
+}
+
+/// How far an app's network reaches: `none`, `allowlist` (only `domains`) or `public`.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // documents `burrow_egress::Mode` on the wire
+pub enum PolicyName {
+    None,
+    Allowlist,
+    Public,
 }
 
 impl From<&burrow_egress::Policy> for NetworkDto {
@@ -442,8 +483,13 @@ pub struct AppDetailDto {
 pub struct CreateAppRequest {
     /// Required for a new app; ignored for a new version.
     #[serde(default)]
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        max_length = 100
+    )]
     pub name: Option<String>,
     #[serde(default)]
+    #[schema(pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$", max_length = 2000)]
     pub description: Option<String>,
     /// The whole `app.py`.
     #[serde(default)]
@@ -457,13 +503,21 @@ pub struct CreateAppRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAppRequest {
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        max_length = 100
+    )]
     pub name: Option<String>,
+    #[schema(pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$", max_length = 2000)]
     pub description: Option<String>,
     /// CPU limit in cores, 0.1 to 8.
+    #[schema(minimum = 0.1, maximum = 8)]
     pub cpus: Option<f64>,
     /// Memory limit, 128 to 16384 MiB.
+    #[schema(minimum = 128, maximum = 16384)]
     pub memory_mb: Option<i64>,
     /// Stop after this long without viewers: 10 to 86400 seconds.
+    #[schema(minimum = 10, maximum = 86400)]
     pub idle_timeout_secs: Option<i64>,
     /// What the app may reach; at most what the instance allows (`egress.max_policy`).
     pub network: Option<NetworkDto>,

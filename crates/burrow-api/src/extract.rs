@@ -20,10 +20,65 @@ pub(crate) use burrow_service::http::cookie_values;
 
 pub const SESSION_COOKIE: &str = "burrow_session";
 
-/// `axum::Json` whose rejections are [`ApiError`]s.
-#[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// `axum::Json` whose rejections are [`ApiError`]s. A number written with a zero fraction
+/// (`3.0`) is read as the integer it equals, as JSON Schema's `integer` allows.
+#[derive(Debug)]
 pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let axum::Json(mut value) =
+            axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        integral_numbers(&mut value);
+        serde_path_to_error::deserialize(value)
+            .map(ApiJson)
+            .map_err(|e| {
+                let at = e.path().to_string();
+                ApiError::new(
+                    crate::error::Kind::Unprocessable,
+                    "invalid_body",
+                    if at == "." {
+                        format!("the request body has the wrong shape: {}", e.inner())
+                    } else {
+                        format!("the request body has the wrong shape: {at}: {}", e.inner())
+                    },
+                )
+            })
+    }
+}
+
+/// Rewrites every number with a zero fraction, within the range where doubles are exact,
+/// as an integer: `{"version": 2.0}` means version 2.
+fn integral_numbers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64() {
+                if f.fract() == 0.0 && f.abs() <= EXACT {
+                    // In range and whole: the cast is exact.
+                    #[allow(clippy::cast_possible_truncation)]
+                    let whole = f as i64;
+                    *value = Value::from(whole);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
+}
+
+/// `axum::extract::Query` whose rejections are [`ApiError`]s.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
 
 /// `axum::extract::Path` whose rejections are [`ApiError`]s.
 #[derive(Debug, FromRequestParts)]
@@ -286,4 +341,21 @@ pub async fn read_form(
         }
     }
     Ok(form)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::integral_numbers;
+    use serde_json::json;
+
+    #[test]
+    fn whole_numbers_written_with_a_fraction_are_integers() {
+        let mut v = json!({"version": 2.0, "cpus": 0.5, "list": [1.0, -3.0, 1e300], "s": "2.0"});
+        integral_numbers(&mut v);
+        assert_eq!(
+            v,
+            json!({"version": 2, "cpus": 0.5, "list": [1, -3, 1e300], "s": "2.0"})
+        );
+        assert!(v["version"].is_i64());
+    }
 }

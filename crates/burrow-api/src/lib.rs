@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 mod follow;
 pub mod routes;
+mod spec;
 mod web;
 
 use std::future::Future;
@@ -79,7 +80,7 @@ impl utoipa::Modify for SecuritySchemes {
 
 /// The API routes, with the OpenAPI document generated from the same handlers.
 fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(routes::auth::register))
         .routes(routes!(routes::auth::login))
         .routes(routes!(routes::auth::logout))
@@ -257,7 +258,10 @@ fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::notifications::mark_all_read))
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::readyz))
-        .split_for_parts()
+        .split_for_parts();
+    let mut doc = doc;
+    spec::describe_refusals(&mut doc);
+    (router, doc)
 }
 
 /// The OpenAPI document, as served at `/api/v1/openapi.json`.

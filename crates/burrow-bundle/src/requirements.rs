@@ -74,6 +74,11 @@ pub fn parse_entry(raw: &str) -> Result<(String, Option<String>), String> {
         Some((n, c)) => (n, Some(c.trim())),
         None => (raw, None),
     };
+    if name.trim().is_empty() {
+        return Err(format!(
+            "{raw:?} names no package: give a name such as tabulate, or tabulate<=0.9"
+        ));
+    }
     let name = normalize_name(name)?;
     if let Some(c) = cap {
         Version::from_str(c).map_err(|e| format!("{c:?} is not a version: {e}"))?;

@@ -20,7 +20,9 @@ use crate::dto::{
     AppDetailDto, AppDto, CreateAppRequest, EgressDecisionDto, UpdateAppRequest, VersionDto,
 };
 use crate::error::{ApiError, ErrorBody, Kind};
-use crate::extract::{is_multipart, read_form, ApiJson, ApiPath, Editor, ProjectAccess, Viewer};
+use crate::extract::{
+    is_multipart, read_form, ApiJson, ApiPath, ApiQuery, Editor, ProjectAccess, Viewer,
+};
 use crate::AppState;
 
 /// A `multipart/form-data` upload: the bundle and, for a new app, its name and description.
@@ -467,7 +469,7 @@ pub async fn start_app(
     State(state): State<AppState>,
     access: ProjectAccess<Editor>,
     ApiPath(path): ApiPath<(String, String)>,
-    axum::extract::Query(q): axum::extract::Query<WaitQuery>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<(StatusCode, Json<AppDto>), ApiError> {
     run_lifecycle(&state, &access, &path.1, q.wait, false).await
 }
@@ -504,7 +506,7 @@ pub async fn restart_app(
     State(state): State<AppState>,
     access: ProjectAccess<Editor>,
     ApiPath(path): ApiPath<(String, String)>,
-    axum::extract::Query(q): axum::extract::Query<WaitQuery>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<(StatusCode, Json<AppDto>), ApiError> {
     run_lifecycle(&state, &access, &path.1, q.wait, true).await
 }
@@ -552,7 +554,7 @@ pub async fn app_logs(
     State(state): State<AppState>,
     access: ProjectAccess<Viewer>,
     ApiPath(path): ApiPath<(String, String)>,
-    axum::extract::Query(q): axum::extract::Query<LogsQuery>,
+    ApiQuery(q): ApiQuery<LogsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let app = app_in_project(&state, &access, &path.1).await?;
     let sandbox = state.supervisor.running(&app.id).map(|r| r.sandbox);
@@ -638,7 +640,7 @@ pub struct OpenQuery {
 /// Open an app in the browser: signed in, this redirects to a fresh view ticket on the
 /// app's origin; signed out, to the sign-in page, which comes back here. An app's
 /// origin sends unknown viewers here.
-#[utoipa::path(get, path = "/api/v1/apps/{app}/open", tag = "apps",
+#[utoipa::path(get, path = "/api/v1/apps/{app}/open", tag = "apps", security(()),
     params(("app" = String, Path, description = "App id"), OpenQuery),
     responses(
         (status = 303, description = "To the app, or to sign in"),
@@ -647,7 +649,7 @@ pub struct OpenQuery {
 pub async fn open_app(
     State(state): State<AppState>,
     ApiPath(app_id): ApiPath<String>,
-    axum::extract::Query(q): axum::extract::Query<OpenQuery>,
+    ApiQuery(q): ApiQuery<OpenQuery>,
     request: Request,
 ) -> Result<axum::response::Redirect, ApiError> {
     use axum::extract::FromRequestParts;

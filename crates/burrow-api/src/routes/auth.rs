@@ -63,7 +63,7 @@ async fn start_session(
 ///
 /// The first account on an instance becomes its admin. When registration is
 /// closed, this answers 403 and admins create accounts with `POST /api/v1/users`.
-#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth",
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", security(()),
     request_body = RegisterRequest,
     responses(
         (status = 201, description = "Account created and signed in", body = SessionDto),
@@ -103,7 +103,7 @@ pub async fn register(
 ///
 /// Unknown emails and wrong passwords get the same answer. Repeated failures,
 /// per account or per client address, get 429 with `Retry-After`.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()),
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in", body = SessionDto),

@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event, Sse};
 use axum::Json;
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath, Editor, ProjectAccess, Viewer};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Editor, ProjectAccess, Viewer};
 use crate::routes::tables::{result_columns, result_rows, RowsDto};
 use crate::AppState;
 
@@ -164,6 +164,7 @@ pub struct NewJobRequest {
     pub destination_database: Option<String>,
     /// `create` (the default: fails if the table exists), `replace` or `append`.
     #[serde(default)]
+    #[schema(pattern = "^(create|replace|append)$")]
     pub mode: Option<String>,
 }
 
@@ -340,7 +341,7 @@ pub async fn try_script(
 pub async fn list_jobs(
     State(state): State<AppState>,
     access: ProjectAccess<Viewer>,
-    Query(query): Query<JobsQuery>,
+    ApiQuery(query): ApiQuery<JobsQuery>,
 ) -> Result<Json<Vec<JobDto>>, ApiError> {
     let jobs = use_case::list_jobs(
         &state,
@@ -484,6 +485,7 @@ pub struct ScheduleDto {
     pub destination: String,
     pub destination_database: Option<String>,
     /// `replace` or `append`.
+    #[schema(pattern = "^(replace|append)$")]
     pub mode: String,
     /// Five fields (minute hour day-of-month month day-of-week), read in UTC.
     pub cron: String,
@@ -523,6 +525,7 @@ pub struct NewScheduleRequest {
     #[serde(default)]
     pub destination_database: Option<String>,
     /// `replace` or `append`.
+    #[schema(pattern = "^(replace|append)$")]
     pub mode: String,
     /// Five fields (minute hour day-of-month month day-of-week) in UTC, or a nickname
     /// such as `@hourly`.

@@ -36,10 +36,15 @@ impl From<Package> for PackageDto {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AddPackageRequest {
-    #[schema(example = "tabulate")]
+    /// A distribution name as PEP 508 spells it.
+    #[schema(
+        example = "tabulate",
+        pattern = r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$"
+    )]
     pub name: String,
-    /// Optional inclusive upper bound, such as `0.9`.
+    /// Optional inclusive upper bound, such as `0.9` (a PEP 440 version).
     #[serde(default)]
+    #[schema(pattern = r"^[0-9]+(\.[0-9]+)*$")]
     pub max_version: Option<String>,
 }
 
@@ -82,6 +87,15 @@ pub async fn add_package(
     Admin(admin): Admin,
     ApiJson(req): ApiJson<AddPackageRequest>,
 ) -> Result<(StatusCode, Json<PackageDto>), ApiError> {
+    if req.name.contains("<=") {
+        return Err(ApiError::bad_request(
+            "invalid_package",
+            format!(
+                "{:?} is not a package name: give the cap as max_version",
+                req.name
+            ),
+        ));
+    }
     let raw = match &req.max_version {
         Some(max) => format!("{}<={}", req.name, max.trim()),
         None => req.name.clone(),
@@ -100,7 +114,7 @@ pub async fn add_package(
 
 /// Remove a package from the allowlist (admins only).
 #[utoipa::path(delete, path = "/api/v1/packages/{name}", tag = "packages",
-    params(("name" = String, Path, description = "Package name")),
+    params(("name" = String, Path, description = "Package name", pattern = r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$")),
     responses(
         (status = 204, description = "Removed"),
         (status = 403, description = "Not an admin", body = ErrorBody),

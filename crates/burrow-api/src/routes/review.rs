@@ -1,7 +1,7 @@
 //! Review: workspace templates, submissions of workspaces, their diffs, threads of
 //! comments on their lines, and verdicts.
 
-use axum::extract::{FromRequest, Query, State};
+use axum::extract::{FromRequest, State};
 use axum::http::StatusCode;
 use axum::Json;
 use burrow_service::review::{self as use_case, diff, Base, NewThread, ThreadView, Verdict};
@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::dto::timestamp;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{is_multipart, ApiJson, ApiPath, ProjectAccess, Reviewer, Viewer};
+use crate::extract::{is_multipart, ApiJson, ApiPath, ApiQuery, ProjectAccess, Reviewer, Viewer};
 use crate::routes::workspaces::{limited, read_zip_form};
 use crate::AppState;
 
@@ -281,11 +281,12 @@ pub struct SubmissionQuery {
     responses(
         (status = 200, description = "The submissions", body = [SubmissionDto]),
         (status = 400, description = "An unknown status", body = ErrorBody),
+        (status = 404, description = "No such project, or not a member", body = ErrorBody),
     ))]
 pub async fn list_submissions(
     State(state): State<AppState>,
     access: ProjectAccess<Viewer>,
-    Query(query): Query<SubmissionQuery>,
+    ApiQuery(query): ApiQuery<SubmissionQuery>,
 ) -> Result<Json<Vec<SubmissionDto>>, ApiError> {
     let filter = SubmissionFilter {
         status: query.status.as_deref().filter(|s| !s.is_empty()),

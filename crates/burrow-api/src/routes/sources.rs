@@ -1,7 +1,7 @@
 //! External PostgreSQL data sources: owners add, change, test and remove them; members
 //! browse their tables and preview rows. Passwords go in and never come out.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use burrow_service::sources::{self as use_case, SourceInput};
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath, Owner, ProjectAccess, Viewer};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Owner, ProjectAccess, Viewer};
 use crate::routes::tables::{page_of, result_columns, result_rows, RowsDto, RowsQuery};
 use crate::AppState;
 
@@ -312,7 +312,7 @@ pub async fn source_rows(
     State(state): State<AppState>,
     access: ProjectAccess<Viewer>,
     ApiPath(path): ApiPath<(String, String, String, String)>,
-    Query(query): Query<RowsQuery>,
+    ApiQuery(query): ApiQuery<RowsQuery>,
 ) -> Result<Json<RowsDto>, ApiError> {
     let (_, source, schema, table) = path;
     let page = page_of(query)?;

@@ -1,7 +1,7 @@
 //! Project data: tables made from uploads or the sample, their pages of rows, and the
 //! SQL console's read-only queries.
 
-use axum::extract::{FromRequest, Multipart, Query, Request, State};
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::StatusCode;
 use axum::Json;
 use burrow_data::{Column, ColumnType};
@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ErrorBody, Kind};
-use crate::extract::{ApiJson, ApiPath, Editor, ProjectAccess, Viewer};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Editor, ProjectAccess, Viewer};
 use crate::AppState;
 
 /// A column of a table: its name and type.
@@ -388,6 +388,7 @@ pub struct RowsQuery {
     /// A column to sort by.
     pub sort: Option<String>,
     /// `asc` (the default) or `desc`.
+    #[param(pattern = "^(asc|desc)$")]
     pub order: Option<String>,
 }
 
@@ -403,7 +404,7 @@ pub async fn table_rows(
     State(state): State<AppState>,
     access: ProjectAccess<Viewer>,
     ApiPath(path): ApiPath<(String, String)>,
-    Query(query): Query<RowsQuery>,
+    ApiQuery(query): ApiQuery<RowsQuery>,
 ) -> Result<Json<RowsDto>, ApiError> {
     let page = page_of(query)?;
     let (_, result) = use_case::rows(&state, &access, &path.1, &page).await?;

@@ -2,7 +2,7 @@
 //! they replace, moved, deleted and downloaded.
 
 use axum::body::Body;
-use axum::extract::{FromRequest, Query, State};
+use axum::extract::{FromRequest, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ErrorBody, ErrorInfo};
 use crate::extract::{
-    is_multipart, read_form, ApiJson, ApiPath, Editor, ProjectAccess, Session, Viewer,
+    is_multipart, read_form, ApiJson, ApiPath, ApiQuery, Editor, ProjectAccess, Session, Viewer,
 };
 use crate::AppState;
 
@@ -400,7 +400,7 @@ pub async fn list_files(
     State(state): State<AppState>,
     access: ProjectAccess<Viewer>,
     ApiPath(path): ApiPath<(String, String)>,
-    Query(query): Query<PageQuery>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<FilePage>, ApiError> {
     let limit = query.limit.unwrap_or(500).clamp(1, use_case::MAX_PAGE);
     let files = use_case::list_files(&state, &access.member, &path.1, &query.after, limit).await?;
@@ -425,7 +425,7 @@ pub async fn read_file(
     State(state): State<AppState>,
     access: ProjectAccess<Viewer>,
     ApiPath(path): ApiPath<(String, String)>,
-    Query(query): Query<PathQuery>,
+    ApiQuery(query): ApiQuery<PathQuery>,
 ) -> Result<Response, ApiError> {
     let (file, content) = use_case::read_file(&state, &access.member, &path.1, &query.path).await?;
     Ok((
@@ -472,7 +472,7 @@ pub async fn write_file(
     State(state): State<AppState>,
     access: ProjectAccess<Viewer>,
     ApiPath(path): ApiPath<(String, String)>,
-    Query(query): Query<PathQuery>,
+    ApiQuery(query): ApiQuery<PathQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -557,7 +557,7 @@ pub async fn delete_file(
     State(state): State<AppState>,
     access: ProjectAccess<Viewer>,
     ApiPath(path): ApiPath<(String, String)>,
-    Query(query): Query<PathQuery>,
+    ApiQuery(query): ApiQuery<PathQuery>,
     headers: HeaderMap,
 ) -> Result<Json<ChangedDto>, ApiError> {
     let expect = expectation(&headers, FileExpect::Any)?;
@@ -755,7 +755,7 @@ pub async fn terminal(
     session: Session,
     access: ProjectAccess<Viewer>,
     ApiPath(path): ApiPath<(String, String, u8)>,
-    Query(query): Query<TerminalQuery>,
+    ApiQuery(query): ApiQuery<TerminalQuery>,
     upgrade: axum::extract::WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let n = terminal_number(path.2)?;

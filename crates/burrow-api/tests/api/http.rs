@@ -43,7 +43,20 @@ async fn every_error_has_the_same_shape(db: Db) {
         .send()
         .await
         .unwrap();
-    expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
+    let msg = expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
+    assert!(msg.contains("email"), "the field at fault is named: {msg}");
+
+    // A malformed query parameter is refused in the same shape, naming the parameter.
+    let owner = app.account("shape@example.com").await;
+    let project = app.project(&owner, "Shapes").await;
+    let resp = app
+        .get(
+            &format!("/api/v1/projects/{project}/tables/t/rows?limit=many"),
+            &owner.token,
+        )
+        .await;
+    let msg = expect_error(resp, StatusCode::BAD_REQUEST, "invalid_query").await;
+    assert!(msg.contains("limit"), "{msg}");
 
     let big = format!(
         "{{\"email\": \"{}\", \"password\": \"x\"}}",

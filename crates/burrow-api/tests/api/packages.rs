@@ -82,6 +82,28 @@ async fn admins_manage_the_allowlist_and_others_only_read_it(db: Db) {
         )
         .await;
     expect_error(resp, StatusCode::BAD_REQUEST, "invalid_package").await;
+    // No name, or a cap smuggled into the name, stores nothing.
+    for body in [
+        json!({"name": "", "max_version": "0"}),
+        json!({"name": "  "}),
+        json!({"name": "numpy<=1", "max_version": "2"}),
+        json!({"name": "numpy<=1"}),
+    ] {
+        let resp = app
+            .post("/api/v1/packages", Some(&admin.token), body.clone())
+            .await;
+        expect_error(resp, StatusCode::BAD_REQUEST, "invalid_package").await;
+    }
+    let listed = app.get("/api/v1/packages", &admin.token).await;
+    let listed: Value = listed.json().await.unwrap();
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["name"] != "" && (p["name"] != "numpy" || p["max_version"].is_null())),
+        "{listed}"
+    );
 
     let resp = app
         .request(
