@@ -118,8 +118,20 @@ impl Api {
             )
         })?;
         let status = response.status();
-        if status.is_success() || status.is_redirection() {
+        if status.is_success() {
             return Ok(response);
+        }
+        if status.is_redirection() {
+            let to = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("elsewhere")
+                .to_owned();
+            anyhow::bail!(
+                "{} answered {status}, sending requests to {to}: sign in with the server's own address (`burrow login URL`)",
+                self.base
+            );
         }
         let text = response.text().await.unwrap_or_default();
         Err(match serde_json::from_str::<ErrorBody>(&text) {
@@ -168,6 +180,7 @@ impl Api {
         Ok(Events {
             response,
             buffer: Vec::new(),
+            searched: 0,
         })
     }
 }
@@ -239,18 +252,24 @@ pub struct Event {
 pub struct Events {
     response: Response,
     buffer: Vec<u8>,
+    /// How much of `buffer` is known to hold no event's end: a large event is searched
+    /// once, not again with each chunk.
+    searched: usize,
 }
 
 impl Events {
     /// The next event; `None` when the server closed the stream.
     pub async fn next(&mut self) -> anyhow::Result<Option<Event>> {
         loop {
-            if let Some(event) = take_event(&mut self.buffer) {
+            if let Some(event) = take_event(&mut self.buffer, self.searched) {
+                self.searched = 0;
                 if event.kind.is_empty() && event.data.is_empty() {
                     continue; // a keep-alive comment
                 }
                 return Ok(Some(event));
             }
+            // A separator may straddle the next chunk: look again from 3 bytes back.
+            self.searched = self.buffer.len().saturating_sub(3);
             match self
                 .response
                 .chunk()
@@ -264,19 +283,23 @@ impl Events {
     }
 }
 
-/// Takes one complete event (ended by a blank line) off the front of `buffer`.
-fn take_event(buffer: &mut Vec<u8>) -> Option<Event> {
+/// Takes one complete event (ended by a blank line) off the front of `buffer`, whose
+/// first `searched` bytes are known to hold no blank line.
+fn take_event(buffer: &mut Vec<u8>, searched: usize) -> Option<Event> {
     // Bytes, not text: a chunk may end inside a character.
     let (end, gap) = [&b"\n\n"[..], b"\r\n\r\n"]
         .iter()
         .filter_map(|sep| {
-            buffer
+            buffer[searched.min(buffer.len())..]
                 .windows(sep.len())
                 .position(|w| w == *sep)
-                .map(|at| (at, sep.len()))
+                .map(|at| (searched + at, sep.len()))
         })
         .min()?;
-    let block = String::from_utf8_lossy(&buffer[..end]).replace("\r\n", "\n");
+    // Lines end with CRLF, LF or CR alike (axum starts a new `data:` line after each CR).
+    let block = String::from_utf8_lossy(&buffer[..end])
+        .replace("\r\n", "\n")
+        .replace('\r', "\n");
     buffer.drain(..end + gap);
     let mut kind = String::new();
     let mut data: Vec<&str> = Vec::new();
@@ -304,24 +327,24 @@ mod tests {
         let mut buffer =
             b"event: log\ndata: one\ndata: two\n\n: keep-alive\n\nevent: end\ndata: succ".to_vec();
         assert_eq!(
-            take_event(&mut buffer),
+            take_event(&mut buffer, 0),
             Some(Event {
                 kind: "log".into(),
                 data: "one\ntwo".into()
             })
         );
         assert_eq!(
-            take_event(&mut buffer),
+            take_event(&mut buffer, 0),
             Some(Event {
                 kind: String::new(),
                 data: String::new()
             })
         );
         // The last event is not complete yet.
-        assert_eq!(take_event(&mut buffer), None);
+        assert_eq!(take_event(&mut buffer, 0), None);
         buffer.extend_from_slice(b"eeded\n\n");
         assert_eq!(
-            take_event(&mut buffer),
+            take_event(&mut buffer, 0),
             Some(Event {
                 kind: "end".into(),
                 data: "succeeded".into()
@@ -338,6 +361,24 @@ mod tests {
         for step in ["", ".", ".."] {
             assert!(segment(step).is_err(), "{step:?}");
         }
+    }
+
+    #[test]
+    fn carriage_returns_end_lines_too() {
+        let mut buffer = b"event: log\ndata: 50%\rdata: 100%\ndata: \n\n".to_vec();
+        assert_eq!(
+            take_event(&mut buffer, 0),
+            Some(Event {
+                kind: "log".into(),
+                data: "50%\n100%\n".into()
+            })
+        );
+        // A search resumed part-way finds the same end.
+        let mut buffer = b"event: log\ndata: x\n\n".to_vec();
+        assert_eq!(
+            take_event(&mut buffer, 12).map(|e| e.data),
+            Some("x".into())
+        );
     }
 
     #[test]

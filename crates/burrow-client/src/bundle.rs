@@ -17,9 +17,10 @@ pub struct Packed {
 const SECRETS_FILE: &str = ".streamlit/secrets.toml";
 
 /// Packs the files under `dir` with paths relative to it, honouring `.gitignore` files
-/// (the folder's and its subfolders', as git reads them, even outside a git checkout) and
-/// `.burrowignore`, and leaving out `.git` and `.streamlit/secrets.toml`. Symbolic links
-/// are left out: a bundle holds only regular files.
+/// (the folder's, its subfolders' and its parents', the checkout's `info/exclude` and the
+/// user's global excludes, as git reads them, even outside a git checkout) and
+/// `.burrowignore`, and leaving out `.git`, `.env` files and `.streamlit/secrets.toml`.
+/// Symbolic links are left out: a bundle holds only regular files.
 pub fn pack(dir: &Path) -> anyhow::Result<Packed> {
     if !dir.is_dir() {
         bail!(
@@ -29,9 +30,11 @@ pub fn pack(dir: &Path) -> anyhow::Result<Packed> {
     }
     let walk = ignore::WalkBuilder::new(dir)
         .hidden(false)
-        .parents(false)
-        .git_global(false)
-        .git_exclude(false)
+        // The folder may be part of a larger checkout: its parents' .gitignore files, the
+        // checkout's info/exclude and the user's global excludes count, as for git.
+        .parents(true)
+        .git_global(true)
+        .git_exclude(true)
         .require_git(false)
         .follow_links(false)
         .add_custom_ignore_filename(".burrowignore")
@@ -49,7 +52,7 @@ pub fn pack(dir: &Path) -> anyhow::Result<Packed> {
             .path()
             .strip_prefix(dir)
             .context("the walk stays under the folder")?;
-        let Some(name) = relative.to_str().map(|s| s.replace('\\', "/")) else {
+        let Some(name) = relative.to_str().map(str::to_owned) else {
             bail!(
                 "{} has a name that is not UTF-8: rename it or list it in .gitignore",
                 entry.path().display()
@@ -67,6 +70,13 @@ pub fn pack(dir: &Path) -> anyhow::Result<Packed> {
             left_out.push((
                 name,
                 "secrets are set per app on the server, in the app's Secrets section",
+            ));
+            continue;
+        }
+        if entry.file_name() == ".env" {
+            left_out.push((
+                name,
+                "environment files hold secrets: set each value with `burrow apps secrets set`",
             ));
             continue;
         }
@@ -120,6 +130,7 @@ mod tests {
         write(d, ".git/HEAD", "ref: refs/heads/main\n");
         write(d, ".streamlit/config.toml", "[theme]\n");
         write(d, ".streamlit/secrets.toml", "KEY = \"x\"\n");
+        write(d, ".env", "KEY=x\n");
         std::os::unix::fs::symlink("/etc/passwd", d.join("passwd")).unwrap();
 
         let packed = pack(d).unwrap();
@@ -136,7 +147,7 @@ mod tests {
             ]
         );
         let left: Vec<&str> = packed.left_out.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(left, [".streamlit/secrets.toml", "passwd"]);
+        assert_eq!(left, [".env", ".streamlit/secrets.toml", "passwd"]);
 
         let mut archive = zip::ZipArchive::new(std::io::Cursor::new(packed.zip)).unwrap();
         let mut names: Vec<String> = archive.file_names().map(str::to_owned).collect();
@@ -145,6 +156,16 @@ mod tests {
         let mut app = String::new();
         std::io::Read::read_to_string(&mut archive.by_name("app.py").unwrap(), &mut app).unwrap();
         assert_eq!(app, "import streamlit as st\n");
+    }
+
+    #[test]
+    fn a_parent_folders_gitignore_counts() {
+        let repo = tempfile::tempdir().unwrap();
+        write(repo.path(), ".gitignore", "*.pem\n");
+        write(repo.path(), "report/app.py", "");
+        write(repo.path(), "report/key.pem", "-----BEGIN PRIVATE KEY-----");
+        let packed = pack(&repo.path().join("report")).unwrap();
+        assert_eq!(packed.files, ["app.py"]);
     }
 
     #[test]

@@ -20,7 +20,11 @@ pub struct Credentials {
 
 /// `$XDG_CONFIG_HOME/burrow/credentials.toml`, or `~/.config/burrow/credentials.toml`.
 pub fn path() -> anyhow::Result<PathBuf> {
-    let config = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+    // A relative XDG_CONFIG_HOME is to be ignored (the XDG spec says so): it would put the
+    // token in whatever folder the command runs in, such as the one being deployed.
+    let config = match std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| Path::new(v).is_absolute())
+    {
         Some(dir) => PathBuf::from(dir),
         None => match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
             Some(home) => PathBuf::from(home).join(".config"),
@@ -36,6 +40,24 @@ pub fn path() -> anyhow::Result<PathBuf> {
 pub fn load() -> anyhow::Result<Credentials> {
     let path = path()?;
     load_from(&path)
+}
+
+/// The stored credentials even when others could read them, so that `logout` can still
+/// end a session whose token may have leaked.
+pub fn load_for_logout() -> anyhow::Result<Credentials> {
+    let path = path()?;
+    read(&path)
+}
+
+fn read(path: &Path) -> anyhow::Result<Credentials> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    toml::from_str(&text).with_context(|| {
+        format!(
+            "{} is not valid: run `burrow login URL` to write it again",
+            path.display()
+        )
+    })
 }
 
 fn load_from(path: &Path) -> anyhow::Result<Credentials> {
@@ -54,14 +76,7 @@ fn load_from(path: &Path) -> anyhow::Result<Credentials> {
             path.display()
         );
     }
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    toml::from_str(&text).with_context(|| {
-        format!(
-            "{} is not valid: run `burrow login URL` to write it again",
-            path.display()
-        )
-    })
+    read(path)
 }
 
 /// Stores `credentials`, replacing any: written to a new file of mode 0600 in a
@@ -78,7 +93,7 @@ fn save_to(path: &Path, credentials: &Credentials) -> anyhow::Result<()> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("cannot make {} private", dir.display()))?;
     let text = toml::to_string(credentials).context("cannot write the credentials as TOML")?;
-    let partial = dir.join(".credentials.toml.partial");
+    let partial = dir.join(format!(".credentials.toml.{}.partial", std::process::id()));
     let _ = std::fs::remove_file(&partial);
     let mut file = std::fs::OpenOptions::new()
         .write(true)

@@ -125,7 +125,7 @@ pub struct SetArgs {
     /// Stop after this many seconds without viewers.
     #[arg(long)]
     pub idle_timeout_secs: Option<i64>,
-    /// What the app may reach: `none`, `allowlist` or `open`.
+    /// What the app may reach: `none`, `allowlist` or `public`.
     #[arg(long)]
     pub network: Option<String>,
     /// A domain the allowlist lets through (repeat it); with `--network allowlist`.
@@ -246,13 +246,18 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
 
 /// Ends the session on the server and forgets the token.
 pub async fn logout() -> anyhow::Result<()> {
-    let credentials = match credentials::load() {
+    if !credentials::path()?.exists() {
+        eprintln!("Not signed in.");
+        return Ok(());
+    }
+    let credentials = match credentials::load_for_logout() {
         Ok(c) => c,
-        Err(_) if !credentials::path()?.exists() => {
-            eprintln!("Not signed in.");
+        Err(e) => {
+            // Unreadable: nothing to end on a server, but the file goes.
+            credentials::remove()?;
+            eprintln!("Forgot the stored token ({e:#}).");
             return Ok(());
         }
-        Err(e) => return Err(e),
     };
     let api = Api::signed_in(&credentials)?;
     // An expired session is as good as ended: the token is forgotten either way.
@@ -621,14 +626,20 @@ async fn list(api: &Api, only: Option<&str>, as_json: bool) -> anyhow::Result<()
         projects.retain(|p| p.id == id);
     }
     let mut rows = Vec::new();
+    let mut raw: Vec<serde_json::Value> = Vec::new();
     for project in projects {
-        for app in apps_of(api, &project).await? {
+        let apps: Vec<serde_json::Value> = api
+            .get(&format!("/api/v1/projects/{}/apps", project.id))
+            .await?;
+        for value in apps {
+            let app: App = serde_json::from_value(value.clone())
+                .context("the server answered something unexpected")?;
             rows.push((project.name.clone(), app));
+            raw.push(value);
         }
     }
     if as_json {
-        let apps: Vec<&App> = rows.iter().map(|(_, a)| a).collect();
-        println!("{}", serde_json::to_string_pretty(&apps)?);
+        println!("{}", serde_json::to_string_pretty(&raw)?);
         return Ok(());
     }
     if rows.is_empty() {
@@ -743,14 +754,21 @@ async fn open(api: &Api, id: &str, print: bool) -> anyhow::Result<()> {
 }
 
 /// Starts the user's browser on `url`: `$BROWSER` if set (as Python's `webbrowser` and
-/// git read it), else `xdg-open`, else `open`. Returns the program used.
+/// git read it), else `xdg-open` (`open` on macOS). Returns the program used, once it has
+/// exited successfully or is still running (a browser that stays open) after 3 seconds.
 // The browser is the user's own program, started on their behalf on their own machine.
 #[allow(clippy::disallowed_methods)]
 fn launch_browser(url: &str) -> Result<String, String> {
+    let fallback = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
     let candidates: Vec<String> = match std::env::var("BROWSER") {
         Ok(list) if !list.trim().is_empty() => list.split(':').map(str::to_owned).collect(),
-        _ => vec!["xdg-open".into(), "open".into()],
+        _ => vec![fallback.into()],
     };
+    let mut why = String::from("no browser could be started (set BROWSER to one)");
     for candidate in candidates {
         let mut words = candidate.split_whitespace();
         let Some(program) = words.next() else {
@@ -760,17 +778,37 @@ fn launch_browser(url: &str) -> Result<String, String> {
         if !candidate.contains("%s") {
             args.push(url.to_owned());
         }
-        let started = std::process::Command::new(program)
+        let child = std::process::Command::new(program)
             .args(&args)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn();
-        if started.is_ok() {
-            return Ok(program.to_owned());
+        let mut child = match child {
+            Ok(child) => child,
+            Err(e) => {
+                why = format!("{program} could not be started: {e}");
+                continue;
+            }
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(program.to_owned()),
+                Ok(Some(status)) => {
+                    why = format!("{program} failed ({status})");
+                    break;
+                }
+                Ok(None) if std::time::Instant::now() >= deadline => return Ok(program.to_owned()),
+                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(50)),
+                Err(e) => {
+                    why = format!("{program} could not be waited for: {e}");
+                    break;
+                }
+            }
         }
     }
-    Err("no browser could be started (set BROWSER to one)".into())
+    Err(why)
 }
 
 /// Deploys a folder: packs it, uploads it as a new app or a new version, follows the
@@ -860,10 +898,18 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
         );
     }
     let now: App = api.get(&path).await?;
-    eprintln!(
-        "Deployed {} version {}; it starts on its first view.",
-        now.name, version.number
-    );
+    match now.active_version {
+        Some(active) if active == version.number => eprintln!(
+            "Deployed {} version {}; it starts on its first view.",
+            now.name, version.number
+        ),
+        Some(active) => eprintln!(
+            "Built {} version {}, but version {active} is the active one (deployed since, or \
+             chosen): `burrow apps rollback {} {}` makes this one run.",
+            now.name, version.number, now.id, version.number
+        ),
+        None => eprintln!("Built {} version {}.", now.name, version.number),
+    }
     println!("{}", now.url);
     Ok(())
 }
