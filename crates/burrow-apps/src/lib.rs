@@ -273,7 +273,14 @@ impl burrow_sessions::Workload for Apps {
 
     /// The app's secrets masked; what cannot be masked is withheld.
     async fn redact(&self, app_id: &str, output: Vec<u8>) -> Vec<u8> {
-        secrets::redact(&self.store, &self.options.keyring, app_id, output).await
+        secrets::redact(
+            &self.store,
+            &self.options.keyring,
+            &self.options.secrets_dir,
+            app_id,
+            output,
+        )
+        .await
     }
 
     fn host_services(&self, _app_id: &str) -> Vec<(u16, Arc<dyn HostService>)> {
@@ -567,21 +574,26 @@ impl Supervisor {
             let Some(id) = burrow_core::AppId::parse(&app_id) else {
                 continue;
             };
-            let mut keep: Vec<i64> = self
-                .running(&app_id)
-                .map(|r| r.revision)
-                .into_iter()
-                .collect();
-            match apps.store.find_app(&app_id).await {
-                Ok(app) => keep.push(app.secrets_revision),
-                Err(StoreError::NotFound) => {}
+            let running = self.running(&app_id).map(|r| r.revision);
+            let keep: Vec<i64> = match apps.store.find_app(&app_id).await {
+                // A start in flight may be about to mount any revision: look again later.
+                Ok(app) if running.is_none() && app.status == burrow_store::AppStatus::Starting => {
+                    apps.secrets_written.lock().insert(app_id);
+                    continue;
+                }
+                // Every revision from the running one to the latest: a sandbox labelled
+                // with one may mount a newer one that landed while it was made.
+                Ok(app) => {
+                    (running.unwrap_or(app.secrets_revision)..=app.secrets_revision).collect()
+                }
+                Err(StoreError::NotFound) => Vec::new(),
                 Err(_) => {
                     // Looked at again next time.
                     apps.secrets_written.lock().insert(app_id);
                     continue;
                 }
-            }
-            if keep.len() == 2 && keep[0] != keep[1] {
+            };
+            if keep.len() > 1 {
                 // The sandbox still runs with an older revision: look again later.
                 apps.secrets_written.lock().insert(app_id.clone());
             }

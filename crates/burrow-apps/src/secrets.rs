@@ -105,12 +105,58 @@ pub async fn open_all(
 
 /// The app's output with its secrets masked; withheld whole when they cannot be read.
 /// Viewers read an app's log, and error reports quote its last lines.
-pub async fn redact(store: &Store, keyring: &Keyring, app_id: &str, output: Vec<u8>) -> Vec<u8> {
-    match open_all(store, keyring, app_id).await {
-        Ok((_, open)) if open.is_empty() => output,
-        Ok((_, open)) => mask(&output, &open),
-        Err(why) => format!("[output withheld: {why}]\n").into_bytes(),
+pub async fn redact(
+    store: &Store,
+    keyring: &Keyring,
+    root: &Path,
+    app_id: &str,
+    output: Vec<u8>,
+) -> Vec<u8> {
+    let mut values: Vec<(String, String)> = match open_all(store, keyring, app_id).await {
+        Ok((_, open)) => open.into_iter().collect(),
+        Err(why) => return format!("[output withheld: {why}]\n").into_bytes(),
+    };
+    // A sandbox still running with values since replaced or deleted may print those:
+    // the revisions on disk are the ones still mounted (or about to be).
+    let root = root.to_path_buf();
+    let app = app_id.to_owned();
+    let masked = tokio::task::spawn_blocking(move || {
+        values.extend(mounted_values(&root, &app));
+        if values.is_empty() {
+            output
+        } else {
+            mask(&output, &values)
+        }
+    })
+    .await;
+    masked.unwrap_or_else(|_| b"[output withheld: it could not be masked]\n".to_vec())
+}
+
+/// Every name and value in the app's `secrets.toml` files on disk.
+fn mounted_values(root: &Path, app_id: &str) -> Vec<(String, String)> {
+    let Some(app) = AppId::parse(app_id) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(root.join(app.as_str())) else {
+        return Vec::new();
+    };
+    let mut values = Vec::new();
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with('r') {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(entry.path().join("secrets.toml")) else {
+            continue;
+        };
+        if let Ok(table) = text.parse::<toml::Table>() {
+            values.extend(
+                table
+                    .into_iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_owned()))),
+            );
+        }
     }
+    values
 }
 
 /// The TOML Streamlit reads, one string per name.
@@ -151,8 +197,18 @@ pub fn write(root: &Path, app_id: &AppId, revision: i64, text: &str) -> std::io:
     // The sandbox's user is another uid: it reads through the mount, and never writes.
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o444))?;
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o555))?;
-    burrow_fs::publish_dir(&tmp.keep(), &dest, Path::is_dir)?;
-    Ok(dest)
+    let written = tmp.keep();
+    let published = burrow_fs::publish_dir(&written, &dest, Path::is_dir);
+    // Not renamed (another start published first, or the rename failed): made read-only
+    // above, so made writable again to go, leaving no plaintext copy behind.
+    if written.exists() {
+        remove_tree(&written);
+    }
+    match published {
+        Err(_) if dest.is_dir() => Ok(dest),
+        Err(e) => Err(e),
+        Ok(()) => Ok(dest),
+    }
 }
 
 /// Removes the app's secrets folders except the revisions in `keep`.
@@ -163,6 +219,10 @@ pub fn remove_except(root: &Path, app_id: &AppId, keep: &[i64]) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
+        // A start may be writing one now; all go when the app's folder does.
+        if !keep.is_empty() && name.to_string_lossy().starts_with(".writing-") {
+            continue;
+        }
         let revision = name
             .to_str()
             .and_then(|n| n.strip_prefix('r'))
@@ -186,7 +246,7 @@ fn remove_tree(path: &Path) {
 
 /// Replaces every value (of at least 4 bytes) in `text` with `[secret NAME]`, longest
 /// first, so a value that holds another is masked whole.
-pub fn mask(text: &[u8], secrets: &BTreeMap<String, String>) -> Vec<u8> {
+pub fn mask(text: &[u8], secrets: &[(String, String)]) -> Vec<u8> {
     let mut values: Vec<(&str, &str)> = secrets
         .iter()
         .filter(|(_, v)| v.len() >= MASK_MIN_LEN)
@@ -255,12 +315,13 @@ mod tests {
     #[test]
     fn masking_replaces_every_value_longest_first_and_leaves_short_ones() {
         let secrets = map(&[("LONG", "hunter22"), ("SHORT", "hunt"), ("TINY", "ab")]);
+        let secrets: Vec<(String, String)> = secrets.into_iter().collect();
         let out = mask(b"pw=hunter22 and hunt, ab, hunter22", &secrets);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "pw=[secret LONG] and [secret SHORT], ab, [secret LONG]"
         );
-        assert_eq!(mask(b"nothing", &BTreeMap::new()), b"nothing");
+        assert_eq!(mask(b"nothing", &[]), b"nothing");
     }
 
     #[test]
@@ -281,8 +342,21 @@ mod tests {
         assert_eq!(mode(&one.join("secrets.toml")), 0o444);
         assert_eq!(Some(one.clone()), folder(&root, app.as_str(), 1));
         let two = write(&root, &app, 2, "A = \"2\"\n").unwrap();
+        // Values on disk are masked too: a sandbox on revision 1 may still print its value.
+        let mut on_disk = mounted_values(&root, app.as_str());
+        on_disk.sort();
+        assert_eq!(
+            on_disk,
+            [
+                ("A".to_owned(), "1".to_owned()),
+                ("A".to_owned(), "2".to_owned())
+            ]
+        );
+        // A write in progress is left to its start; only removing everything takes it.
+        let writing = root.join(app.as_str()).join(".writing-x");
+        std::fs::create_dir(&writing).unwrap();
         remove_except(&root, &app, &[2]);
-        assert!(!one.exists() && two.is_dir());
+        assert!(!one.exists() && two.is_dir() && writing.is_dir());
         remove_except(&root, &app, &[]);
         assert!(!root.join(app.as_str()).exists());
     }

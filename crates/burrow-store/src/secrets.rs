@@ -21,21 +21,39 @@ pub enum PutSecret {
 }
 
 impl Store {
-    /// The app's secrets by name, with the revision they are at, read together.
+    /// The app's secrets by name, with the revision they are at, read together: one
+    /// statement, so one snapshot on PostgreSQL too (a transaction under READ COMMITTED
+    /// would see a change land between two statements).
     pub async fn app_secrets(&self, app_id: &str) -> Result<(i64, Vec<AppSecret>)> {
-        let mut tx = self.pool().begin().await?;
-        let (revision,): (i64,) = sqlx::query_as("SELECT secrets_revision FROM apps WHERE id = $1")
-            .bind(app_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let secrets = sqlx::query_as::<_, AppSecret>(
-            "SELECT s.name, s.sealed, s.updated_at, u.name AS updater_name FROM app_secrets s \
-             LEFT JOIN users u ON u.id = s.updated_by WHERE s.app_id = $1 ORDER BY s.name",
+        type Row = (
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<String>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT a.secrets_revision, s.name, s.sealed, s.updated_at, u.name \
+             FROM apps a LEFT JOIN app_secrets s ON s.app_id = a.id \
+             LEFT JOIN users u ON u.id = s.updated_by WHERE a.id = $1 ORDER BY s.name",
         )
         .bind(app_id)
-        .fetch_all(&mut *tx)
+        .fetch_all(self.pool())
         .await?;
-        tx.commit().await?;
+        let Some(revision) = rows.first().map(|r| r.0) else {
+            return Err(StoreError::NotFound);
+        };
+        let secrets = rows
+            .into_iter()
+            .filter_map(|(_, name, sealed, updated_at, updater_name)| {
+                Some(AppSecret {
+                    name: name?,
+                    sealed: sealed?,
+                    updated_at: updated_at?,
+                    updater_name,
+                })
+            })
+            .collect();
         Ok((revision, secrets))
     }
 

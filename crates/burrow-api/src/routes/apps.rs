@@ -346,10 +346,15 @@ pub async fn download_version(
     ))
 }
 
-/// One piece of a build log, as a Server-Sent Event of type `log`; the last event is `end`.
+/// One Server-Sent Event of a followed log: `log` with a piece of its text; then one
+/// `end` with the outcome (such as `succeeded`, `stopped`, or `live` when not followed),
+/// or `error` with why the log cannot be read.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LogEventDto {
-    pub text: String,
+    #[schema(pattern = "^(log|end|error)$")]
+    pub event: String,
+    /// The text, as it came (lines joined with `\n`).
+    pub data: String,
 }
 
 /// A build's log: everything so far, then live until the build ends, as Server-Sent Events.
@@ -423,6 +428,7 @@ impl crate::follow::LogSource for BuildLog {
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WaitQuery {
     /// Answer only once the app runs (or failed to start), instead of at once.
     #[serde(default)]
@@ -529,6 +535,7 @@ async fn run_lifecycle(
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogsQuery {
     /// `false`: answer with the output so far and end (with `end`/`live` while it runs)
     /// instead of following it.
@@ -562,6 +569,7 @@ pub async fn app_logs(
         runtime: state.supervisor.runtime().clone(),
         store: state.store.clone(),
         keyring: state.keyring.clone(),
+        secrets_dir: state.config.secrets_dir(),
         app_id: app.id.to_string(),
     };
     let start = sandbox.map(|s| (s, burrow_sandbox::Cursor::default()));
@@ -578,6 +586,8 @@ struct SandboxLog {
     runtime: std::sync::Arc<dyn burrow_sandbox::Runtime>,
     store: burrow_store::Store,
     keyring: burrow_data::Keyring,
+    /// Where the mounted `secrets.toml` files are, whose values are masked too.
+    secrets_dir: std::path::PathBuf,
     app_id: String,
 }
 
@@ -588,9 +598,14 @@ impl crate::follow::LogSource for SandboxLog {
         match self.runtime.logs(&sandbox, cursor).await {
             Ok((chunks, next)) if !chunks.is_empty() => {
                 let text: Vec<u8> = chunks.into_iter().flat_map(|c| c.data).collect();
-                let shown =
-                    burrow_apps::secrets::redact(&self.store, &self.keyring, &self.app_id, text)
-                        .await;
+                let shown = burrow_apps::secrets::redact(
+                    &self.store,
+                    &self.keyring,
+                    &self.secrets_dir,
+                    &self.app_id,
+                    text,
+                )
+                .await;
                 Piece::Data(shown, (sandbox, next))
             }
             Ok(_)
@@ -632,6 +647,7 @@ pub async fn view_ticket(
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OpenQuery {
     /// The page of the app to land on, a path on its origin such as `/Other_page`.
     pub next: Option<String>,

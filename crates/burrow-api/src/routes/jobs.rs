@@ -169,9 +169,11 @@ pub struct NewJobRequest {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct JobsQuery {
     /// Only jobs in this status.
     #[serde(default)]
+    #[param(pattern = "^(pending|running|succeeded|failed|cancelled)?$")]
     pub status: Option<String>,
     /// Only jobs that read or write this table.
     #[serde(default)]
@@ -428,7 +430,7 @@ pub async fn cancel_job(
 #[utoipa::path(get, path = "/api/v1/projects/{project}/jobs/{job}/log", tag = "jobs",
     params(("project" = String, Path, description = "Project id"), ("job" = String, Path, description = "Job id")),
     responses(
-        (status = 200, description = "The log as an event stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "The log as an event stream", content_type = "text/event-stream", body = crate::routes::apps::LogEventDto),
         (status = 404, description = "No such job", body = ErrorBody),
     ))]
 pub async fn job_log(

@@ -265,8 +265,10 @@ pub async fn workspace_submissions(
 
 /// Which submissions to list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SubmissionQuery {
     /// Only those of this status.
+    #[param(pattern = "^(submitted|changes_requested|approved|superseded|withdrawn)?$")]
     pub status: Option<String>,
     /// Only those of this learner (a user id).
     pub learner: Option<String>,

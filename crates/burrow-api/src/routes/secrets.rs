@@ -37,7 +37,7 @@ impl From<use_case::SecretInfo> for SecretDto {
 #[serde(deny_unknown_fields)]
 pub struct PutSecretRequest {
     /// Up to 32 KiB of text, without NUL.
-    #[schema(min_length = 1, max_length = 32768)]
+    #[schema(min_length = 1, max_length = 32768, pattern = r"^[^\x00]+$")]
     pub value: String,
 }
 
@@ -63,7 +63,7 @@ pub async fn list_secrets(
 /// gap. The value is sealed at rest and never returned.
 #[utoipa::path(put, path = "/api/v1/projects/{project}/apps/{app}/secrets/{name}", tag = "apps",
     params(("project" = String, Path, description = "Project id"), ("app" = String, Path, description = "App id"),
-        ("name" = String, Path, description = "Letters, digits and `_`, not a digit first, at most 64")),
+        ("name" = String, Path, description = "Letters, digits and `_`, not a digit first, at most 64", pattern = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")),
     request_body = PutSecretRequest,
     responses(
         (status = 201, description = "Created"),
@@ -91,7 +91,7 @@ pub async fn put_secret(
 /// Delete a secret; a running app is switched to a sandbox without it.
 #[utoipa::path(delete, path = "/api/v1/projects/{project}/apps/{app}/secrets/{name}", tag = "apps",
     params(("project" = String, Path, description = "Project id"), ("app" = String, Path, description = "App id"),
-        ("name" = String, Path, description = "The secret's name")),
+        ("name" = String, Path, description = "The secret's name", pattern = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Viewers cannot delete secrets", body = ErrorBody),

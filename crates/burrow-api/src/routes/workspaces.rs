@@ -86,12 +86,22 @@ fn workspace_dto(state: &AppState, w: burrow_store::Workspace) -> WorkspaceDto {
 /// A workspace's name.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct WorkspaceName {
+    /// 1 to 80 characters, without control characters.
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        max_length = 80
+    )]
     pub name: String,
 }
 
 /// A new workspace: its name, and the template it starts from, if any.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewWorkspace {
+    /// 1 to 80 characters, without control characters.
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        max_length = 80
+    )]
     pub name: String,
     /// Start with this template's files.
     #[serde(default)]
@@ -130,15 +140,18 @@ pub struct FilePage {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// The last path of the previous page.
     #[serde(default)]
+    #[param(required = false)]
     pub after: String,
-    /// At most this many files (1 to 1000; 500 by default).
+    /// At most this many files, 500 by default; read as 1 to 1000 (a larger number as 1000).
     pub limit: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PathQuery {
     /// The file's path in the workspace, such as `src/app.py`; a folder's to delete it.
     pub path: String,
@@ -721,6 +734,7 @@ pub async fn close_terminal(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TerminalQuery {
     /// The offset after the last output byte the page has shown; output from there on
     /// is sent (replayed, then live). Absent: everything still kept.
