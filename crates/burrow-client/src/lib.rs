@@ -605,6 +605,21 @@ async fn secrets(api: &Api, command: SecretsCommand) -> anyhow::Result<()> {
     }
 }
 
+/// What a sandbox printed, made safe for a terminal: its control characters but newline
+/// and tab shown as `\x1b` and the like, so an app's output cannot drive the terminal
+/// (set its title, write the clipboard, hide text). The app's code is untrusted.
+pub fn shown_on_a_terminal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.push_str(&format!("\\x{:02x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// "5 min ago" from milliseconds since the epoch.
 fn seconds_ago(ms: i64) -> String {
     let now = std::time::SystemTime::now()
@@ -700,11 +715,17 @@ async fn logs(api: &Api, id: &str, follow: bool) -> anyhow::Result<()> {
     let mut events = api.events(&path).await?;
     let mut printed = false;
     let mut stdout = std::io::stdout();
+    let to_terminal = std::io::IsTerminal::is_terminal(&stdout);
     while let Some(event) = events.next().await? {
         match event.kind.as_str() {
             "log" => {
                 printed = true;
-                stdout.write_all(event.data.as_bytes())?;
+                let text = if to_terminal {
+                    shown_on_a_terminal(&event.data)
+                } else {
+                    event.data
+                };
+                stdout.write_all(text.as_bytes())?;
                 stdout.flush()?;
             }
             "end" => {
@@ -993,5 +1014,16 @@ fn size(bytes: usize) -> String {
         b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / f64::from(1 << 20)),
         b if b >= 1 << 10 => format!("{:.1} KB", b as f64 / f64::from(1 << 10)),
         b => format!("{b} bytes"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_apps_output_cannot_drive_the_terminal() {
+        assert_eq!(
+            super::shown_on_a_terminal("ok\tdone\n\x1b]52;c;ZXZpbA==\x07\u{9b}2J"),
+            "ok\tdone\n\\x1b]52;c;ZXZpbA==\\x07\\x9b2J"
+        );
     }
 }

@@ -28,9 +28,15 @@ impl Progress {
         self.bar.set_message(step);
     }
 
-    /// Prints `line` above the spinner.
+    /// Prints `line` (of a build's log: the packages' output, untrusted) above the spinner,
+    /// its control characters shown rather than obeyed on a terminal.
     pub fn line(&self, line: &str) {
-        self.bar.suspend(|| eprintln!("{line}"));
+        let shown = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            crate::shown_on_a_terminal(line)
+        } else {
+            line.to_owned()
+        };
+        self.bar.suspend(|| eprintln!("{shown}"));
     }
 
     /// Clears the spinner.
