@@ -274,7 +274,12 @@ async fn deploy_list_rollback_open_and_follow_logs_from_a_terminal() {
     assert!(err.contains("`burrow apps list`"), "{err}");
 
     let (out, _) = ok(shell.run(&["apps", "versions", &id]));
-    let rows: Vec<&str> = out.lines().skip(1).collect();
+    let mut lines = out.lines();
+    assert!(
+        lines.next().is_some_and(|h| h.starts_with("VERSION")),
+        "a header first: {out}"
+    );
+    let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 2, "{out}");
     assert!(
         rows[0].starts_with("2 ") && rows[0].contains("succeeded") && !rows[0].contains("yes"),
