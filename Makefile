@@ -9,7 +9,7 @@ ifdef CI
 export CARGO_INCREMENTAL ?= 0
 endif
 
-.PHONY: up deps test-deps web build test web-test api-conformance e2e lint fmt bench base-lock
+.PHONY: up deps test-deps web build test web-test web-types api-conformance e2e lint fmt bench base-lock
 
 deps:
 	@bash scripts/install-deps.sh
@@ -45,8 +45,19 @@ api-conformance:
 	$(CARGO) build --bin burrow
 	bash scripts/api-conformance.sh
 
-# ESLint (React's rules of hooks and effect dependencies) first, then the unit tests.
-web-test: web/node_modules/.package-lock.json
+# openapi-typescript, in a folder of its own: it needs TypeScript 5's compiler API.
+web/openapi/node_modules/.package-lock.json: web/openapi/package-lock.json
+	cd web/openapi && npm ci --no-audit --no-fund
+	@touch $@
+
+# The UI's API types (web/src/api/schema.ts), generated from the OpenAPI document.
+web-types: web/openapi/node_modules/.package-lock.json
+	bash scripts/web-types.sh
+
+# The UI's API types are what the OpenAPI document gives; then ESLint (React's rules of
+# hooks and effect dependencies); then the unit tests.
+web-test: web/node_modules/.package-lock.json web/openapi/node_modules/.package-lock.json
+	bash scripts/web-types.sh --check
 	cd web && npm run lint && npm test
 
 # Chromium drives the dashboard of a real `burrow serve`; screenshots land in test-artifacts/web.

@@ -6,8 +6,10 @@
 //! (`make bench` does all of it). `BURROW_BIN` names the burrow executable.
 //!
 //! 1. Cold start: a stopped app, from the first request through its origin until
-//!    its health check answers there; against bare `streamlit run` of the same app on
-//!    the same environment until its health check answers. Medians of 5.
+//!    its health check answers there, with a warm sandbox ready in the pool (the
+//!    default, `apps.warm_pool`); against bare `streamlit run` of the same app on
+//!    the same environment until its health check answers. Medians of 7. Then the
+//!    memory the pool's idle sandboxes hold.
 //! 2. Throughput and latency of a static Streamlit asset (`favicon.png`) with 16
 //!    keep-alive connections for SECONDS each: through Burrow, directly to a bare
 //!    Streamlit, and through nginx configured as a reverse proxy to that Streamlit.
@@ -34,6 +36,50 @@ use tokio_tungstenite::tungstenite::Message;
 
 const APP: &str = "import streamlit as st\nst.title('Bench')\n";
 const CONNECTIONS: usize = 16;
+/// Cold starts timed of each kind.
+const RUNS: usize = 7;
+
+/// Waits until the warm pool has a sandbox ready, as `/metrics` says; returns how many
+/// warm sandboxes are idle and the memory their cgroups hold.
+async fn pool_ready(client: &reqwest::Client, base: &str, runtime: &LocalRuntime) -> (usize, u64) {
+    let start = Instant::now();
+    loop {
+        let metrics = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let ready = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("burrow_apps_warm_sandboxes "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if ready >= 1.0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no warm sandbox became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let idle: Vec<String> = runtime
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.labels.contains_key("burrow.warm") && !s.labels.contains_key("burrow.app"))
+        .map(|s| s.id)
+        .collect();
+    let memory = idle
+        .iter()
+        .filter_map(|id| burrow_sandbox::cgroup::current_memory(&format!("/burrow/{id}")))
+        .sum();
+    (idle.len(), memory)
+}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -331,9 +377,24 @@ async fn main() {
         .unwrap()
         .to_owned();
 
-    // 1. Cold start, through Burrow.
+    let runtime = Arc::new(
+        LocalRuntime::new(LocalOptions {
+            state_dir: dir.path().join("sandboxes"),
+            runtime_bin: "runc".into(),
+            shim_exe: burrow.clone().into(),
+            init: "/usr/bin/tini".into(),
+            log_policy: LogPolicy::default(),
+            volumes: std::sync::Arc::new(burrow_sandbox::HostPathsOnly),
+        })
+        .unwrap(),
+    );
+
+    // 1. Cold start, through Burrow, each once the pool has a warm sandbox ready.
     let mut burrow_cold = Vec::new();
-    for _ in 0..5 {
+    let mut pool_memory = 0;
+    let mut pool_size = 0;
+    for _ in 0..RUNS {
+        (pool_size, pool_memory) = pool_ready(&plain, &base, &runtime).await;
         client
             .post(format!("{path}/stop"))
             .bearer_auth(&token)
@@ -387,7 +448,7 @@ async fn main() {
         )
     };
     let mut bare_cold = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..RUNS {
         let port = free_port();
         let t = Instant::now();
         let process = bare(port);
@@ -402,7 +463,7 @@ async fn main() {
         drop(process);
     }
     let (burrow_cold, bare_cold) = (Stats::of(&mut burrow_cold), Stats::of(&mut bare_cold));
-    println!("cold start, median of 5:");
+    println!("cold start, median of {RUNS}:");
     println!(
         "  bare streamlit run            {:>10}  1.00x",
         ms(bare_cold.median)
@@ -411,6 +472,10 @@ async fn main() {
         "  through Burrow (sandboxed)    {:>10}  {:.2}x",
         ms(burrow_cold.median),
         burrow_cold.median.as_secs_f64() / bare_cold.median.as_secs_f64()
+    );
+    println!(
+        "  warm pool: {pool_size} idle sandbox(es) before the last start, holding {:.0} MiB",
+        pool_memory as f64 / f64::from(1 << 20)
     );
 
     // 2. Proxy throughput: Burrow, direct, nginx.
@@ -445,17 +510,6 @@ async fn main() {
     )
     .await;
 
-    let runtime = Arc::new(
-        LocalRuntime::new(LocalOptions {
-            state_dir: dir.path().join("sandboxes"),
-            runtime_bin: "runc".into(),
-            shim_exe: burrow.clone().into(),
-            init: "/usr/bin/tini".into(),
-            log_policy: LogPolicy::default(),
-            volumes: std::sync::Arc::new(burrow_sandbox::HostPathsOnly),
-        })
-        .unwrap(),
-    );
     let sandbox = runtime
         .list(&[("burrow.app".to_owned(), id.clone())].into())
         .await

@@ -263,8 +263,10 @@ pub struct AppDto {
     pub description: String,
     pub status: AppStatusDto,
     /// The version that runs; null until a version's build has succeeded.
+    #[schema(required = true)]
     pub active_version: Option<i64>,
     /// The version the app's sandbox runs now, while it runs; it follows `active_version`.
+    #[schema(required = true)]
     pub running_version: Option<i64>,
     /// CPU limit in cores.
     pub cpus: f64,
@@ -278,9 +280,11 @@ pub struct AppDto {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network_enforced: Option<NetworkDto>,
     pub restart_count: i64,
+    #[schema(required = true)]
     pub last_error: Option<String>,
     /// The app's own origin, where members open it.
     pub url: String,
+    #[schema(required = true)]
     pub created_by: Option<PersonDto>,
     pub created_at: String,
     pub updated_at: String,
@@ -356,6 +360,7 @@ pub struct EgressDecisionDto {
     pub host: String,
     pub port: u16,
     /// The address it resolved to and that was checked.
+    #[schema(required = true)]
     pub address: Option<String>,
     /// `allowed`, `denied` (the policy), `limited` (a limit) or `failed` (unreachable).
     pub verdict: String,
@@ -406,11 +411,15 @@ pub struct BuildDto {
     pub id: String,
     pub status: BuildStatusDto,
     /// Why it failed, naming the package.
+    #[schema(required = true)]
     pub error: Option<String>,
     /// The environment it produced.
+    #[schema(required = true)]
     pub environment: Option<String>,
     pub created_at: String,
+    #[schema(required = true)]
     pub started_at: Option<String>,
+    #[schema(required = true)]
     pub finished_at: Option<String>,
 }
 
@@ -448,6 +457,7 @@ pub struct VersionDto {
     /// This version is the one that runs.
     pub active: bool,
     pub build: BuildDto,
+    #[schema(required = true)]
     pub created_by: Option<PersonDto>,
     pub created_at: String,
 }

@@ -7,9 +7,11 @@
 //! code, read-only, and Streamlit's command line), the readiness probe (Streamlit's
 //! health check through `connect()`), and the statuses people see
 //! (`stopped | starting | running | stopping | error`), which it records in the store.
+//! A start takes a warm sandbox from the pool (`pool.rs`) when one fits.
 
 mod bundle;
 pub mod data;
+pub mod pool;
 pub mod secrets;
 
 pub use bundle::code_dir;
@@ -86,6 +88,10 @@ pub struct Options {
     pub data: burrow_data::Engine,
     /// Opens the passwords of the data sources apps query.
     pub keyring: burrow_data::Keyring,
+    /// Where warm sandboxes' folders are: `{data_dir}/assigned`.
+    pub assigned_dir: PathBuf,
+    /// The most warm sandboxes kept ready; 0 keeps none.
+    pub warm_pool: usize,
 }
 
 /// An app's egress policy as stored; what cannot be read back is `none`.
@@ -170,6 +176,7 @@ pub struct Apps {
     data: Arc<data::DataService>,
     /// Apps whose secrets folders were written since upkeep last pruned them.
     secrets_written: parking_lot::Mutex<std::collections::HashSet<String>>,
+    pool: Arc<pool::Pool>,
 }
 
 impl std::fmt::Debug for AppEgress {
@@ -225,26 +232,26 @@ impl burrow_sessions::Workload for Apps {
         )
         .await
         .map_err(AppError::StartFailed)?;
-        let mut spec = SandboxSpec::new(vec![
-            env.python(),
-            "-m".into(),
-            "streamlit".into(),
-            "run".into(),
-            "/app/app.py".into(),
-            "--server.headless=true".into(),
-            format!("--server.port={APP_PORT}"),
-            "--server.address=127.0.0.1".into(),
-            "--browser.gatherUsageStats=false".into(),
-            // Viewers get the viewer's menu, without "Deploy" and the developer options.
-            "--client.toolbarMode=viewer".into(),
-            "--server.websocketPingInterval=25".into(),
-            "--server.fileWatcherType=none".into(),
-            "--server.runOnSave=false".into(),
-            format!("--server.maxUploadSize={}", self.options.max_upload_mb),
-        ]);
-        spec.cwd = "/app".into();
-        spec.env.extend(env.vars());
-        spec.mounts = env.mounts();
+        let mut spec = app_sandbox(
+            &env,
+            vec![
+                env.python(),
+                "-m".into(),
+                "streamlit".into(),
+                "run".into(),
+                "/app/app.py".into(),
+                "--server.headless=true".into(),
+                format!("--server.port={APP_PORT}"),
+                "--server.address=127.0.0.1".into(),
+                "--browser.gatherUsageStats=false".into(),
+                // Viewers get the viewer's menu, without "Deploy" and the developer options.
+                "--client.toolbarMode=viewer".into(),
+                "--server.websocketPingInterval=25".into(),
+                "--server.fileWatcherType=none".into(),
+                "--server.runOnSave=false".into(),
+                format!("--server.maxUploadSize={}", self.options.max_upload_mb),
+            ],
+        );
         spec.mounts.push(Mount {
             volume: Volume::Code {
                 owner: app_id.to_owned(),
@@ -256,18 +263,8 @@ impl burrow_sessions::Workload for Apps {
         if let Some(mount) = self.secrets_mount(&app.id).await? {
             spec.mounts.push(mount);
         }
-        spec.limits = Limits {
-            memory_bytes: app.memory_bytes as u64,
-            cpus: app.cpu_millis as f64 / 1000.0,
-            pids: 256,
-            disk_bytes: 256 << 20,
-            ..Limits::default()
-        };
-        spec.labels = BTreeMap::from([(burrow_envs::SANDBOX_LABEL.to_owned(), env.key.clone())]);
-        // Always through the proxy, whatever the policy: a policy changed later holds
-        // for the next connection without a restart, and under `none` a request is
-        // refused with its reason rather than failing to resolve.
-        spec.network = Network::EgressProxy { port: PROXY_PORT };
+        spec.limits.memory_bytes = app.memory_bytes as u64;
+        spec.limits.cpus = app.cpu_millis as f64 / 1000.0;
         Ok(spec)
     }
 
@@ -354,6 +351,19 @@ impl burrow_sessions::Workload for Apps {
         Ok(())
     }
 
+    /// A warm sandbox from the pool when one fits, else a new one.
+    async fn create(
+        &self,
+        runtime: &dyn Runtime,
+        _app_id: &str,
+        spec: SandboxSpec,
+    ) -> burrow_sandbox::Result<burrow_sandbox::Created> {
+        match self.pool.take(&spec).await {
+            Some(created) => Ok(created),
+            None => runtime.create(spec).await,
+        }
+    }
+
     async fn active_at(&self, app_id: &str, at_ms: i64) -> Result<(), AppError> {
         Ok(self.store.record_app_activity(app_id, at_ms).await?)
     }
@@ -367,6 +377,29 @@ impl burrow_sessions::Workload for Apps {
             .map(|a| a.id.into())
             .collect())
     }
+}
+
+/// An app sandbox on `env` running `command`, before its code, secrets and own limits:
+/// the environment read-only, Streamlit's working folder, the default app limits, and
+/// the egress proxy. A cold start and a warm sandbox are both made from it.
+fn app_sandbox(env: &burrow_envs::EnvRef, command: Vec<String>) -> SandboxSpec {
+    let mut spec = SandboxSpec::new(command);
+    spec.cwd = "/app".into();
+    spec.env.extend(env.vars());
+    spec.mounts = env.mounts();
+    spec.limits = Limits {
+        memory_bytes: 1 << 30,
+        cpus: 1.0,
+        pids: 256,
+        disk_bytes: 256 << 20,
+        ..Limits::default()
+    };
+    spec.labels = BTreeMap::from([(burrow_envs::SANDBOX_LABEL.to_owned(), env.key.clone())]);
+    // Always through the proxy, whatever the policy: a policy changed later holds
+    // for the next connection without a restart, and under `none` a request is
+    // refused with its reason rather than failing to resolve.
+    spec.network = Network::EgressProxy { port: PROXY_PORT };
+    spec
 }
 
 impl Apps {
@@ -429,6 +462,18 @@ impl Supervisor {
             options.data.clone(),
             options.keyring.clone(),
         ));
+        let pool = Arc::new(pool::Pool::new(
+            Arc::clone(&runtime),
+            envs.clone(),
+            app_sandbox,
+            pool::PoolOptions {
+                max: options.warm_pool,
+                dir: options.assigned_dir.clone(),
+                apps_dir: options.dir.clone(),
+                secrets_dir: options.secrets_dir.clone(),
+                ports: vec![PROXY_PORT, burrow_data::BRIDGE_PORT],
+            },
+        ));
         let apps = Apps {
             store,
             envs,
@@ -437,6 +482,7 @@ impl Supervisor {
             egress,
             data,
             secrets_written: parking_lot::Mutex::new(std::collections::HashSet::new()),
+            pool,
         };
         Self {
             sessions: burrow_sessions::Supervisor::new(apps, runtime, session_options),
@@ -603,12 +649,35 @@ impl Supervisor {
         }
     }
 
-    /// Runs [`tick`](Self::tick) forever, every `options.tick`.
+    /// How many warm sandboxes are ready now.
+    pub fn warm_ready(&self) -> usize {
+        self.apps().pool.ready()
+    }
+
+    /// Removes the warm sandboxes not yet assigned and starts no more: before the
+    /// process ends.
+    pub async fn clear_pool(&self) {
+        self.apps().pool.clear().await;
+    }
+
+    /// Runs [`tick`](Self::tick) forever, every `options.tick`, and keeps the warm
+    /// pool filled.
     pub async fn run_upkeep(self) {
+        let pool = tokio::spawn(Arc::clone(&self.apps().pool).run());
+        let _pool = AbortOnDrop(pool);
         let mut every = tokio::time::interval(self.options().tick);
         loop {
             every.tick().await;
             self.tick().await;
         }
+    }
+}
+
+/// Aborts the task when dropped, so a background loop ends with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

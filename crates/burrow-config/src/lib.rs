@@ -247,6 +247,12 @@ pub struct AppsConfig {
     /// An open WebSocket to an app is checked again this often: a viewer removed from
     /// the project, or whose view session ended, is cut off within this many seconds.
     pub recheck_secs: u64,
+    /// The most sandboxes kept started ahead for apps of the base environment, each
+    /// with Python up and Streamlit, pandas and numpy imported: an app's first view takes
+    /// one and answers in a fraction of a second instead of about one. Each serves one
+    /// app once and is then thrown away. The pool keeps one ready, and more while apps
+    /// start often. Each costs one idle Python's memory (about 150 MB); 0 turns it off.
+    pub warm_pool: u32,
 }
 
 impl Default for AppsConfig {
@@ -256,6 +262,7 @@ impl Default for AppsConfig {
             max_upload_mb: 200,
             keep_versions_days: 30,
             recheck_secs: 15,
+            warm_pool: 2,
         }
     }
 }
@@ -746,6 +753,12 @@ impl Config {
     /// Where app sandboxes' `secrets.toml` files are written, `{data_dir}/secrets/<app>/r<n>`.
     pub fn secrets_dir(&self) -> PathBuf {
         self.data_dir.join("secrets")
+    }
+
+    /// The folders warm app sandboxes mount empty and are handed their app's code and
+    /// secrets in, `{data_dir}/assigned/<id>`.
+    pub fn assigned_dir(&self) -> PathBuf {
+        self.data_dir.join("assigned")
     }
 
     /// Where workspaces keep their files, `{data_dir}/workspaces/<id>`.

@@ -58,6 +58,20 @@ pub fn peak_memory(cgroups_path: &str) -> Option<u64> {
     std::fs::read_to_string(file).ok()?.trim().parse().ok()
 }
 
+/// The memory the cgroup uses now: `memory.current` on cgroup v2,
+/// `memory.usage_in_bytes` on v1; `None` when neither can be read.
+pub fn current_memory(cgroups_path: &str) -> Option<u64> {
+    let rel = cgroups_path.trim_start_matches('/');
+    let file = match detect() {
+        CgroupVersion::V2 => Path::new(ROOT).join(rel).join("memory.current"),
+        CgroupVersion::V1 { .. } => Path::new(ROOT)
+            .join("memory")
+            .join(rel)
+            .join("memory.usage_in_bytes"),
+    };
+    std::fs::read_to_string(file).ok()?.trim().parse().ok()
+}
+
 fn parse_oom_kill(text: &str) -> Option<u64> {
     text.lines()
         .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())

@@ -247,6 +247,19 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     async fn gc(&self) -> Result<GcReport>;
     /// Takes a new lease, for sandboxes that should not outlive their holder.
     async fn lease(&self) -> Result<Lease>;
+    /// Gives a running sandbox `labels` in place of its own, and the memory, CPU and
+    /// process limits of `limits`: for a sandbox started ahead of the work it is then
+    /// handed. Its other limits stay as they were.
+    async fn update(
+        &self,
+        id: &str,
+        _labels: BTreeMap<String, String>,
+        _limits: &Limits,
+    ) -> Result<()> {
+        Err(SandboxError::Host(format!(
+            "this runtime cannot change the labels and limits of sandbox {id}"
+        )))
+    }
 }
 
 /// The label naming the lease a sandbox belongs to; `gc` reaps it once the lease ends.

@@ -84,6 +84,12 @@ const SYSTEM_DIRS: &[&str] = &[
     "/etc/localtime",
 ];
 
+/// The CFS quota and period, in microseconds, that give `cpus` cores.
+pub fn cpu_quota(cpus: f64) -> (i64, u64) {
+    let period: u64 = 100_000;
+    ((cpus * period as f64).round().max(1000.0) as i64, period)
+}
+
 /// The full OCI configuration for `spec`.
 pub fn config(
     spec: &SandboxSpec,
@@ -154,8 +160,7 @@ pub fn config(
         "--".to_owned(),
     ];
     args.extend(spec.command.iter().cloned());
-    let cpu_period: u64 = 100_000;
-    let cpu_quota = (limits.cpus * cpu_period as f64).round().max(1000.0) as i64;
+    let (cpu_quota, cpu_period) = cpu_quota(limits.cpus);
     let id_map = json!([{"containerID": 0, "hostID": placement.host_id_base, "size": ID_RANGE}]);
 
     // The network's variables replace any of the same name: a program sees one value.

@@ -93,6 +93,10 @@ pub enum Volume {
     /// The files that hold a workload's secrets at one revision, such as an app's
     /// `secrets.toml`; `owner` is whose they are. Mounted read-only.
     Secrets { owner: String, revision: i64 },
+    /// A folder that is empty when the sandbox starts and is filled once it is handed
+    /// its work, such as a warm app sandbox's code and secrets; `id` names it. Mounted
+    /// read-only.
+    Assigned { id: String },
     /// An empty tmpfs of `size_bytes`, owned by the sandbox's user, counted against the
     /// memory limit and gone with the sandbox.
     Scratch { size_bytes: u64 },
@@ -110,6 +114,7 @@ impl std::fmt::Display for Volume {
             Volume::Secrets { owner, revision } => {
                 write!(f, "the secrets of {owner} at revision {revision}")
             }
+            Volume::Assigned { id } => write!(f, "the assigned folder {id}"),
             Volume::Scratch { size_bytes } => {
                 write!(f, "a {} scratch space", format_size(*size_bytes))
             }
@@ -246,6 +251,13 @@ impl SandboxSpec {
                     m.destination
                 ));
             }
+            if m.writable && matches!(m.volume, Volume::Assigned { .. }) {
+                return bad(format!(
+                    "the assigned folder at {:?} is mounted read-only: it holds what the \
+                     sandbox is handed, such as code and secrets",
+                    m.destination
+                ));
+            }
         }
         for (i, port) in self.host_services.iter().enumerate() {
             if *port == 0 || self.host_services[..i].contains(port) {
@@ -319,6 +331,7 @@ fn check_volume(volume: &Volume) -> Result<(), SandboxError> {
         Volume::Code { owner, .. } if !name_ok(owner) => bad_name("code owner", owner),
         Volume::Workspace { id } if !name_ok(id) => bad_name("workspace", id),
         Volume::Secrets { owner, .. } if !name_ok(owner) => bad_name("secrets owner", owner),
+        Volume::Assigned { id } if !name_ok(id) => bad_name("assigned folder", id),
         Volume::Scratch { size_bytes } if *size_bytes < 1024 * 1024 => {
             Err(SandboxError::InvalidSpec(format!(
                 "a scratch volume of {size_bytes} bytes is too small: give it at least 1M"

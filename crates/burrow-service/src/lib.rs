@@ -124,6 +124,8 @@ impl Services {
                 egress_max: config.egress.max_policy(),
                 data: data.clone(),
                 keyring: keyring.clone(),
+                assigned_dir: config.assigned_dir(),
+                warm_pool: config.apps.warm_pool as usize,
             },
         );
         Self(Arc::new(Core {

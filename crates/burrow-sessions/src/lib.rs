@@ -210,6 +210,16 @@ pub trait Workload: Send + Sync + 'static {
     fn host_services(&self, _key: &str) -> Vec<(u16, Arc<dyn HostService>)> {
         Vec::new()
     }
+    /// Makes `key`'s sandbox from `spec`, labels and host services included: a new one
+    /// by default; a workload may hand over one it started ahead that `spec` fits.
+    async fn create(
+        &self,
+        runtime: &dyn Runtime,
+        _key: &str,
+        spec: SandboxSpec,
+    ) -> burrow_sandbox::Result<burrow_sandbox::Created> {
+        runtime.create(spec).await
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -659,8 +669,8 @@ impl<W: Workload> Supervisor<W> {
         }
         let created = self
             .inner
-            .runtime
-            .create(spec)
+            .workload
+            .create(self.inner.runtime.as_ref(), key, spec)
             .await
             .map_err(|e| e.to_string())?;
         let sandbox = created.id;

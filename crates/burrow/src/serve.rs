@@ -74,10 +74,13 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
         tokio::spawn(prepare_base(builds)),
     ];
     let result = app.run_until(shutdown_signal()).await;
+    // The warm app sandboxes serve no one now: the pool stops before its task is
+    // aborted, so a sandbox it is making goes too.
+    supervisor.clear_pool().await;
     for task in background {
         task.abort();
     }
-    // The job sandbox started ahead serves no one now.
+    // Nor does the job sandbox started ahead.
     runners.clear().await;
     if stop_sandboxes {
         // Sandboxes under a lease (a `burrow sandbox run`'s) are their holder's to end.

@@ -7,13 +7,14 @@ use burrow_envs::Environments;
 use burrow_sandbox::{Volume, VolumeResolver};
 
 /// Environments under `envs/`, apps' code under `apps/<app>/v<n>`, their secrets under
-/// `secrets/<app>/r<n>`, workspaces under
-/// `workspaces/<id>`.
+/// `secrets/<app>/r<n>`, warm sandboxes' assigned folders under `assigned/<id>`,
+/// workspaces under `workspaces/<id>`.
 #[derive(Debug)]
 pub struct DataDirVolumes {
     envs: Environments,
     apps_dir: PathBuf,
     secrets_dir: PathBuf,
+    assigned_dir: PathBuf,
     workspaces_dir: PathBuf,
 }
 
@@ -23,6 +24,7 @@ impl DataDirVolumes {
             envs: Environments::from_config(config),
             apps_dir: config.apps_dir(),
             secrets_dir: config.secrets_dir(),
+            assigned_dir: config.assigned_dir(),
             workspaces_dir: config.workspaces_dir(),
         }
     }
@@ -57,6 +59,21 @@ impl VolumeResolver for DataDirVolumes {
                     self.secrets_dir.display()
                 )
                     })
+            }
+            Volume::Assigned { id } => {
+                if id.is_empty() || id.starts_with('.') || id.contains(['/', '\\', '\0']) {
+                    return Err(format!("{id:?} is not an assigned folder's name"));
+                }
+                let dir = self.assigned_dir.join(id);
+                if dir.is_dir() {
+                    Ok(dir)
+                } else {
+                    Err(format!(
+                        "{volume} is not under {}: the warm pool makes it before it starts \
+                         a sandbox",
+                        self.assigned_dir.display()
+                    ))
+                }
             }
             Volume::Workspace { id } => {
                 // The spec's validation refuses such names too; this resolver does not

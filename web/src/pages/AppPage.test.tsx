@@ -29,6 +29,7 @@ const detail: AppDetail = {
   description: 'Explore CSVs',
   status: 'stopped',
   active_version: 2,
+  running_version: null,
   cpus: 1,
   memory_mb: 512,
   idle_timeout_secs: 900,

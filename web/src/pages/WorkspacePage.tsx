@@ -47,20 +47,23 @@ const isPython = (path: string) => path.toLowerCase().endsWith('.py');
 const REBUILD_PACKAGES = 'cd ~/work && rm -rf ~/packages && pip install -r requirements.txt\r';
 
 /** Warnings that the workspace stops soon: for idleness, or at the end of its lifetime. */
-function stopWarnings(w: Workspace, now: number): string[] {
+export function stopWarnings(w: Workspace, now: number): string[] {
   if (w.status !== 'running') return [];
+  // The API gives times as RFC 3339 text.
+  const ms = (at: string | null) => (at === null ? null : Date.parse(at));
+  const [idleStops, stops, started] = [ms(w.idle_stops_at), ms(w.stops_at), ms(w.started_at)];
   const minutes = (at: number) => `${Math.max(1, Math.ceil((at - now) / 60_000))} min`;
   const out: string[] = [];
-  const idleFirst = w.idle_stops_at !== null && (w.stops_at === null || w.idle_stops_at <= w.stops_at);
-  if (w.idle_stops_at !== null && idleFirst && w.idle_stops_at - now < WARN_MS) {
+  const idleFirst = idleStops !== null && (stops === null || idleStops <= stops);
+  if (idleStops !== null && idleFirst && idleStops - now < WARN_MS) {
     out.push(
-      `This workspace stops in ${minutes(w.idle_stops_at)}: nobody has used it for a while. Type anything in a terminal, or save a file, to keep it.`,
+      `This workspace stops in ${minutes(idleStops)}: nobody has used it for a while. Type anything in a terminal, or save a file, to keep it.`,
     );
   }
-  if (w.stops_at !== null && w.stops_at - now < WARN_MS) {
-    const hours = w.started_at !== null ? Math.round((w.stops_at - w.started_at) / 3_600_000) : 0;
+  if (stops !== null && stops - now < WARN_MS) {
+    const hours = started !== null ? Math.round((stops - started) / 3_600_000) : 0;
     const limit = hours > 0 ? ` (${hours}-hour limit)` : '';
-    out.push(`This workspace stops in ${minutes(w.stops_at)}${limit}; your files are kept.`);
+    out.push(`This workspace stops in ${minutes(stops)}${limit}; your files are kept.`);
   }
   return out;
 }

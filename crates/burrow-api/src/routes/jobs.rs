@@ -47,6 +47,7 @@ fn script_dto(s: burrow_store::JobScript) -> ScriptDto {
 pub struct ScriptVersionDto {
     pub version: i64,
     pub source: String,
+    #[schema(required = true)]
     pub created_by: Option<String>,
     pub created_at: String,
 }
@@ -83,10 +84,12 @@ pub struct JobDto {
     /// The table read: a project table, or `schema.table` on `source_database`.
     pub source: String,
     /// The data source the source table is on; absent for a project table.
+    #[schema(required = true)]
     pub source_database: Option<String>,
     /// The table written: a project table, or `schema.table` on `destination_database`.
     pub destination: String,
     /// The data source written to; absent for a project table.
+    #[schema(required = true)]
     pub destination_database: Option<String>,
     /// `create`, `replace` or `append`.
     pub mode: String,
@@ -96,20 +99,29 @@ pub struct JobDto {
     pub rows_written: i64,
     pub chunks: i64,
     /// Why it failed or who cancelled it.
+    #[schema(required = true)]
     pub error: Option<String>,
     /// The script's traceback, when it raised.
+    #[schema(required = true)]
     pub traceback: Option<String>,
+    #[schema(required = true)]
     pub created_by: Option<String>,
     pub created_at: String,
+    #[schema(required = true)]
     pub started_at: Option<String>,
+    #[schema(required = true)]
     pub finished_at: Option<String>,
     /// From start to end, or until now while it runs.
+    #[schema(required = true)]
     pub duration_ms: Option<i64>,
     /// The most memory its sandbox used, from the sandbox's cgroup, once it ended.
+    #[schema(required = true)]
     pub peak_memory_bytes: Option<i64>,
     /// The schedule that made it.
+    #[schema(required = true)]
     pub schedule_id: Option<String>,
     /// The schedule's tick it ran for.
+    #[schema(required = true)]
     pub scheduled_for: Option<String>,
 }
 
@@ -277,12 +289,15 @@ pub struct TryRequest {
 pub struct TryDto {
     pub before: RowsDto,
     /// The result; absent when the script failed.
+    #[schema(required = true)]
     pub after: Option<RowsDto>,
     /// What the script printed.
     pub output: String,
     /// Why it failed.
+    #[schema(required = true)]
     pub error: Option<String>,
     /// The script's traceback, when it raised.
+    #[schema(required = true)]
     pub traceback: Option<String>,
 }
 
@@ -483,8 +498,10 @@ pub struct ScheduleDto {
     /// The script; each tick runs its newest version.
     pub script: String,
     pub source: String,
+    #[schema(required = true)]
     pub source_database: Option<String>,
     pub destination: String,
+    #[schema(required = true)]
     pub destination_database: Option<String>,
     /// `replace` or `append`.
     #[schema(pattern = "^(replace|append)$")]
@@ -493,7 +510,9 @@ pub struct ScheduleDto {
     pub cron: String,
     pub next_run: String,
     /// The job of its latest tick.
+    #[schema(required = true)]
     pub last_job_id: Option<String>,
+    #[schema(required = true)]
     pub created_by: Option<String>,
     pub created_at: String,
 }

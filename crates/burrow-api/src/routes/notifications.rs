@@ -18,10 +18,13 @@ pub struct NotificationDto {
     /// `app_crashed`, `submission_made` or `submission_reviewed`.
     pub kind: String,
     /// The project it is about, if any.
+    #[schema(required = true)]
     pub project_id: Option<String>,
     /// The app it is about, if any.
+    #[schema(required = true)]
     pub app_id: Option<String>,
     /// Where in the dashboard it leads, such as `/projects/{p}/submissions/{s}`.
+    #[schema(required = true)]
     pub link: Option<String>,
     pub message: String,
     pub created_at: String,

@@ -18,7 +18,9 @@ pub struct PackageDto {
     /// Normalised per PEP 503.
     pub name: String,
     /// Inclusive upper bound on the version bundles may install.
+    #[schema(required = true)]
     pub max_version: Option<String>,
+    #[schema(required = true)]
     pub added_by: Option<String>,
     pub added_at: String,
 }

@@ -24,6 +24,7 @@ pub struct TemplateDto {
     pub files: i64,
     pub bytes: i64,
     /// Who made it.
+    #[schema(required = true)]
     pub created_by: Option<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -144,6 +145,7 @@ pub struct BaseDto {
     /// `template`, `submission` or `empty`.
     pub kind: String,
     /// The submission's number, for `submission`.
+    #[schema(required = true)]
     pub seq: Option<i64>,
 }
 
@@ -174,22 +176,28 @@ pub struct SubmissionDto {
     pub workspace: String,
     pub learner_id: String,
     /// The learner's name.
+    #[schema(required = true)]
     pub learner: Option<String>,
     /// Its number in its workspace, from 1.
     pub seq: i64,
     pub message: String,
     /// `submitted`, `changes_requested`, `approved`, `superseded` or `withdrawn`.
     pub status: String,
+    #[schema(required = true)]
     pub template_id: Option<String>,
+    #[schema(required = true)]
     pub template: Option<String>,
     pub base: BaseDto,
     pub files: i64,
     pub bytes: i64,
     pub created_at: String,
     /// Who reviewed it last.
+    #[schema(required = true)]
     pub reviewed_by: Option<String>,
+    #[schema(required = true)]
     pub reviewed_at: Option<String>,
     /// The last review's summary.
+    #[schema(required = true)]
     pub summary: Option<String>,
     /// Whether it may take a verdict: not superseded or withdrawn, and the newest of its
     /// workspace's that is not withdrawn.
@@ -381,8 +389,10 @@ pub struct DiffLineDto {
     /// `context`, `added` or `removed`.
     pub kind: String,
     /// Its number in the base, from 1.
+    #[schema(required = true)]
     pub old: Option<usize>,
     /// Its number in the submission, from 1.
+    #[schema(required = true)]
     pub new: Option<usize>,
     pub text: String,
 }
@@ -393,16 +403,20 @@ pub struct FileDiffDto {
     /// Its path in the submission; a removed file's path in the base.
     pub path: String,
     /// Its path in the base, for renamed and removed files.
+    #[schema(required = true)]
     pub old_path: Option<String>,
     /// `added`, `removed`, `modified`, `renamed` or `unchanged`.
     pub status: String,
     /// Binary or too large to show: sizes only.
     pub binary: bool,
+    #[schema(required = true)]
     pub old_size: Option<i64>,
+    #[schema(required = true)]
     pub new_size: Option<i64>,
     pub additions: usize,
     pub deletions: usize,
     /// The whole file with its changes marked; none when binary.
+    #[schema(required = true)]
     pub lines: Option<Vec<DiffLineDto>>,
 }
 
@@ -461,8 +475,10 @@ pub async fn submission_diff(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CommentDto {
     pub id: String,
+    #[schema(required = true)]
     pub author_id: Option<String>,
     /// Its author's name.
+    #[schema(required = true)]
     pub author: Option<String>,
     pub body: String,
     pub created_at: String,
@@ -629,6 +645,7 @@ pub struct PlacedThreadDto {
     #[serde(flatten)]
     pub thread: ThreadDto,
     /// None when its lines changed since, or the file is gone.
+    #[schema(required = true)]
     pub current_line: Option<i64>,
 }
 
@@ -636,6 +653,7 @@ pub struct PlacedThreadDto {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WorkspaceReviewDto {
     /// Its newest submission not withdrawn.
+    #[schema(required = true)]
     pub submission: Option<SubmissionDto>,
     pub threads: Vec<PlacedThreadDto>,
 }

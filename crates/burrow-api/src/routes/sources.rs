@@ -114,6 +114,7 @@ pub struct SourceTableDto {
     /// `table`, `view`, `materialized view`, `foreign table` or `partitioned table`.
     pub kind: String,
     /// PostgreSQL's estimate; absent before the table was analyzed.
+    #[schema(required = true)]
     pub rows_estimate: Option<i64>,
 }
 

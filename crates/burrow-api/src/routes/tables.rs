@@ -46,7 +46,9 @@ pub struct TableDto {
     pub version: String,
     /// `upload`, `sample` or `job`.
     pub origin: String,
+    #[schema(required = true)]
     pub created_by: Option<String>,
+    #[schema(required = true)]
     pub creator_name: Option<String>,
     pub created_at: String,
     pub updated_at: String,

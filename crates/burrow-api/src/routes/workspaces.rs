@@ -24,6 +24,7 @@ pub struct WorkspaceDto {
     pub id: String,
     pub name: String,
     /// Who made it, and alone opens and changes it.
+    #[schema(required = true)]
     pub owner: Option<String>,
     pub files: i64,
     /// All its files' bytes.
@@ -34,19 +35,26 @@ pub struct WorkspaceDto {
     /// Its sandbox: `stopped`, `starting`, `running`, `stopping` or `error`.
     pub status: String,
     /// Why its sandbox last failed to start.
+    #[schema(required = true)]
     pub error: Option<String>,
     /// When its sandbox started, while it runs.
+    #[schema(required = true)]
     pub started_at: Option<String>,
     /// When its person last gave it input: keys, saves, runs, file changes.
+    #[schema(required = true)]
     pub last_active_at: Option<String>,
     /// When it stops unless its person gives it input, while it runs.
+    #[schema(required = true)]
     pub idle_stops_at: Option<String>,
     /// When it stops however busy (its maximum lifetime), while it runs.
+    #[schema(required = true)]
     pub stops_at: Option<String>,
     /// Files made in its sandbox that were not kept, each with why.
     pub sync_problems: Vec<String>,
     /// The template it started from, while that exists, and its name.
+    #[schema(required = true)]
     pub template_id: Option<String>,
+    #[schema(required = true)]
     pub template: Option<String>,
 }
 
@@ -116,6 +124,7 @@ pub struct FileDto {
     pub sha256: String,
     /// 1 when made, one more at each change: name it in `If-Match` to change the file.
     pub version: i64,
+    #[schema(required = true)]
     pub updated_by: Option<String>,
     pub updated_at: String,
 }
@@ -136,6 +145,7 @@ fn file_dto(f: burrow_store::FileEntry) -> FileDto {
 pub struct FilePage {
     pub files: Vec<FileDto>,
     /// Pass as `after` for the next page; absent on the last.
+    #[schema(required = true)]
     pub next: Option<String>,
 }
 
@@ -171,7 +181,9 @@ pub struct CurrentFile {
     pub sha256: String,
     pub size: i64,
     /// Its content, when it is UTF-8 text.
+    #[schema(required = true)]
     pub content: Option<String>,
+    #[schema(required = true)]
     pub updated_by: Option<String>,
     pub updated_at: String,
 }

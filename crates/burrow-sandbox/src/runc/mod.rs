@@ -8,7 +8,7 @@
 //! - `runtime/`: the OCI runtime's own state (`runc --root`).
 //!
 //! One file per operation: `create.rs`, `exec.rs` (`exec`, `exec_pty`), `stop.rs`
-//! (`wait`, `stop`, `kill`) and `gc.rs` (`list`, `remove`, `gc`). Every file system
+//! (`wait`, `stop`, `kill`), `update.rs` and `gc.rs` (`list`, `remove`, `gc`). Every file system
 //! call runs on tokio's blocking pool, through [`LocalRuntime::blocking`].
 
 mod create;
@@ -16,6 +16,7 @@ mod exec;
 mod gc;
 mod lease;
 mod stop;
+mod update;
 mod volumes;
 
 use std::collections::BTreeMap;
@@ -343,5 +344,14 @@ impl Runtime for LocalRuntime {
 
     async fn lease(&self) -> Result<Lease> {
         self.blocking(|local| lease::take(&local.leases())).await
+    }
+
+    async fn update(
+        &self,
+        id: &str,
+        labels: BTreeMap<String, String>,
+        limits: &crate::Limits,
+    ) -> Result<()> {
+        update::update(self, id, labels, limits).await
     }
 }

@@ -87,6 +87,9 @@ pub struct Server {
     env: Vec<(String, String)>,
 }
 
+/// For tests that count every sandbox of the server: no app sandboxes kept warm.
+pub const NO_WARM_APPS: (&str, &str) = ("BURROW_APPS__WARM_POOL", "0");
+
 impl Server {
     pub async fn start() -> Self {
         Self::start_with(false, Vec::new()).await

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::Server;
+use crate::harness::{Server, NO_WARM_APPS};
 
 /// The sample's data lines, after its header line.
 fn sample_rows() -> std::str::Lines<'static> {
@@ -163,7 +163,7 @@ def transform(df):
 
 #[tokio::test]
 async fn a_job_transforms_a_table_in_chunks_into_a_new_table() {
-    let server = Server::start_with_env(&[("BURROW_JOBS__CHUNK_ROWS", "50")]).await;
+    let server = Server::start_with_env(&[NO_WARM_APPS, ("BURROW_JOBS__CHUNK_ROWS", "50")]).await;
     let (owner, project) = {
         let owner = server.account("owner@example.com").await;
         let project = server.project(&owner, "Sales").await;
@@ -410,7 +410,7 @@ async fn a_job_transforms_a_table_in_chunks_into_a_new_table() {
 
 #[tokio::test]
 async fn jobs_are_checked_before_they_are_queued() {
-    let server = Server::start().await;
+    let server = Server::start_with_env(&[NO_WARM_APPS]).await;
     let owner = server.account("owner@example.com").await;
     let project = server.project(&owner, "Sales").await;
     let other = server.project(&owner, "Other").await;
@@ -562,6 +562,7 @@ async fn jobs_are_checked_before_they_are_queued() {
 #[tokio::test]
 async fn failing_jobs_say_why_and_leave_the_destination_as_it_was() {
     let server = Server::start_with_env(&[
+        NO_WARM_APPS,
         ("BURROW_JOBS__CHUNK_ROWS", "50"),
         ("BURROW_JOBS__TIMEOUT_SECS", "8"),
         ("BURROW_JOBS__MEMORY_MB", "256"),
@@ -712,6 +713,7 @@ async fn failing_jobs_say_why_and_leave_the_destination_as_it_was() {
 #[tokio::test]
 async fn a_cancelled_or_orphaned_job_leaves_nothing_behind() {
     let mut server = Server::start_with_env(&[
+        NO_WARM_APPS,
         ("BURROW_JOBS__TIMEOUT_SECS", "300"),
         ("BURROW_QUEUE__LEASE_SECS", "2"),
         ("BURROW_JOBS__MAX_ATTEMPTS", "2"),
@@ -833,7 +835,7 @@ async fn a_job_reads_and_writes_tables_of_a_postgresql_source() {
         ))
         .await;
     let big = (1..=130).filter(|i| i % 100 > 60).count() as i64;
-    let server = Server::start_with_env(&[("BURROW_JOBS__CHUNK_ROWS", "50")]).await;
+    let server = Server::start_with_env(&[NO_WARM_APPS, ("BURROW_JOBS__CHUNK_ROWS", "50")]).await;
     let owner = server.account("owner@example.com").await;
     let project = server.project(&owner, "Sales").await;
     let sources = format!("/api/v1/projects/{project}/sources");

@@ -8,6 +8,7 @@ mod data;
 mod harness;
 mod jobs;
 mod lifecycle;
+mod pool;
 mod readme;
 mod secrets;
 mod viewing;

@@ -41,7 +41,7 @@ const APP: &str = "import streamlit as st\n\
     st.title(st.secrets.get('GREETING', 'no greeting'))\n";
 
 /// Runs the app's script once through the proxy, as a browser does; returns what came back.
-async fn view(server: &Server, app_id: &str, viewer: &crate::harness::Viewer) -> String {
+pub async fn view(server: &Server, app_id: &str, viewer: &crate::harness::Viewer) -> String {
     use futures::{SinkExt, StreamExt};
     let mut ws = crate::harness::websocket(
         server,

@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::harness::Server;
+use crate::harness::{Server, NO_WARM_APPS};
 
 /// A workspace of a new owner, with `hello.py` in it; returns the token, the
 /// workspace's API path and its project.
@@ -243,6 +243,7 @@ impl Term {
 async fn files_sync_both_ways_and_what_the_sandbox_makes_is_not_trusted() {
     // At most 40 files: the walk looks at no more than 1,040 entries.
     let server = Server::start_with_env(&[
+        NO_WARM_APPS,
         ("BURROW_WORKSPACES__MAX_FILES", "40"),
         ("BURROW_WORKSPACES__MAX_PACKAGES_MB", "1"),
     ])
@@ -428,7 +429,7 @@ async fn files_sync_both_ways_and_what_the_sandbox_makes_is_not_trusted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminal_outlives_its_websocket_and_a_flood_cannot_grow_memory() {
-    let server = Server::start().await;
+    let server = Server::start_with_env(&[NO_WARM_APPS]).await;
     let (owner, path) = workspace(&server).await;
 
     // Not running: a terminal is refused with why.
@@ -605,6 +606,7 @@ async fn a_terminal_outlives_its_websocket_and_a_flood_cannot_grow_memory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn input_keeps_a_workspace_running_until_its_lifetime_and_serve_restarts_adopt_it() {
     let mut server = Server::start_with_env(&[
+        NO_WARM_APPS,
         ("BURROW_WORKSPACES__IDLE_TIMEOUT_SECS", "6"),
         ("BURROW_WORKSPACES__MAX_LIFETIME_SECS", "24"),
     ])

@@ -2,7 +2,7 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { api } from '../../api/endpoints';
 import { ApiError, errorMessage } from '../../api/client';
-import type { App, EgressDecision, EgressPolicy } from '../../api/types';
+import type { App, EgressDecision, EgressPolicy, Network } from '../../api/types';
 import { useApi } from '../../hooks/useApi';
 import { FormError, TextAreaField } from '../../components/Field';
 import { Button } from '../../components/Button';
@@ -32,7 +32,7 @@ export function describeDecision(d: EgressDecision): string {
 
 export function NetworkSection({ app, editor, onSaved }: { app: App; editor: boolean; onSaved: (a: App) => void }) {
   const [policy, setPolicy] = useState<EgressPolicy>(app.network.policy);
-  const [domains, setDomains] = useState(app.network.domains.join('\n'));
+  const [domains, setDomains] = useState((app.network.domains ?? []).join('\n'));
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const toast = useToast();
@@ -44,7 +44,7 @@ export function NetworkSection({ app, editor, onSaved }: { app: App; editor: boo
   useEffect(() => {
     const { network } = appRef.current;
     setPolicy(network.policy);
-    setDomains(network.domains.join('\n'));
+    setDomains((network.domains ?? []).join('\n'));
     setError(null);
   }, [app.id]);
 
@@ -60,7 +60,7 @@ export function NetworkSection({ app, editor, onSaved }: { app: App; editor: boo
     try {
       const saved = await api.updateApp(app.project_id, app.id, { network: { policy, domains: list } });
       setPolicy(saved.network.policy);
-      setDomains(saved.network.domains.join('\n'));
+      setDomains((saved.network.domains ?? []).join('\n'));
       onSaved(saved);
       toast.success('Network saved');
     } catch (err) {
@@ -72,8 +72,8 @@ export function NetworkSection({ app, editor, onSaved }: { app: App; editor: boo
 
   const current = POLICIES.find((p) => p.value === app.network.policy);
   const enforced = app.network_enforced;
-  const describe = (n: { policy: EgressPolicy; domains: string[] }) =>
-    `${POLICIES.find((p) => p.value === n.policy)?.label ?? n.policy}${n.policy === 'allowlist' ? ` (${n.domains.join(', ')})` : ''}`;
+  const describe = (n: Network) =>
+    `${POLICIES.find((p) => p.value === n.policy)?.label ?? n.policy}${n.policy === 'allowlist' ? ` (${(n.domains ?? []).join(', ')})` : ''}`;
   return (
     <section className="panel" aria-labelledby="network-heading">
       <div className="panel-header">
@@ -121,7 +121,7 @@ export function NetworkSection({ app, editor, onSaved }: { app: App; editor: boo
       ) : (
         <p className="muted small">
           {current?.label}
-          {app.network.policy === 'allowlist' ? `: ${app.network.domains.join(', ')}` : ''}
+          {app.network.policy === 'allowlist' ? `: ${(app.network.domains ?? []).join(', ')}` : ''}
         </p>
       )}
       <h3 className="subheading">Recent requests</h3>

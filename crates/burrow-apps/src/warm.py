@@ -1,0 +1,67 @@
+"""A warm app sandbox: Python with Streamlit, pandas and numpy imported, waiting for the one app it will serve.
+
+Burrow runs this as `python -c <this file> PORT` in a sandbox started ahead. Once the
+imports are done it listens on 127.0.0.1:PORT of its own network; Burrow connects, which
+says it is ready, and later sends one line, {"argv": [...]}: the arguments of
+`python -m streamlit ...` for the app it has mounted at /app by then. The listener is
+closed before the app's code runs, so nothing can hand this process a second app.
+"""
+
+import json
+import os
+import socket
+import sys
+
+# Streamlit resolves `.streamlit/` paths against the working folder as it is imported.
+os.chdir("/app")
+
+import numpy  # noqa: E402,F401
+import pandas  # noqa: E402,F401
+import streamlit  # noqa: E402,F401
+import streamlit.web.bootstrap  # noqa: E402,F401
+import streamlit.web.cli  # noqa: E402
+
+
+def shadowed():
+    """Modules already loaded here that the app's own files would replace in a cold
+    start, where its folder comes first on the path: such an app starts cold."""
+    loaded = {name.partition(".")[0] for name in sys.modules}
+    own = set()
+    for entry in os.listdir("/app"):
+        stem, _, ext = entry.partition(".")
+        if os.path.isfile(os.path.join("/app", entry, "__init__.py")):
+            own.add(entry)
+        elif ext == "py" or ext == "pyc" or entry.endswith(".so"):
+            own.add(stem)
+    return sorted(own & loaded)
+
+
+with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+    server.bind(("127.0.0.1", int(sys.argv[1])))
+    server.listen(1)
+    connection, _ = server.accept()
+
+with connection:
+    line = connection.makefile("rb").readline(1 << 16)
+    try:
+        argv = json.loads(line)["argv"]
+        ok = (
+            isinstance(argv, list)
+            and all(isinstance(a, str) for a in argv)
+            and argv[:2] == ["-m", "streamlit"]
+        )
+    except (ValueError, KeyError, TypeError):
+        ok = False
+    if not ok:
+        connection.sendall(b"refused: expected {\"argv\": [\"-m\", \"streamlit\", ...]}\n")
+        sys.exit(2)
+    clash = shadowed()
+    if clash:
+        connection.sendall(
+            f"refused: the app's own {', '.join(clash)} would replace what is loaded\n".encode()
+        )
+        sys.exit(2)
+    connection.sendall(b"ok\n")
+
+sys.argv = ["streamlit", *argv[2:]]
+streamlit.web.cli.main(prog_name="streamlit")
