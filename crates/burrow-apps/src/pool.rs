@@ -1,9 +1,10 @@
 //! Warm app sandboxes: started ahead with Python up and Streamlit, pandas and numpy imported, each handed one app once on its first view, then thrown away with it.
 //!
 //! A warm sandbox is made like an app's (the base environment, the egress proxy and data
-//! bridge ports, the same scratch space and variables), but runs `warm.py` and mounts two
-//! empty folders of its own, `assigned/<w>-code` at `/app` and `assigned/<w>-secrets` at
-//! Streamlit's secrets folder, both read-only. It is held under the pool's lease, so a
+//! bridge ports, the same scratch space and variables), but runs `warm.py` (from its own
+//! `assigned/<w>-warm`, at `/opt/burrow/warm`) and mounts two empty folders of its own,
+//! `assigned/<w>-code` at `/app` and `assigned/<w>-secrets` at Streamlit's secrets
+//! folder, all read-only. It is held under the pool's lease, so a
 //! `kill -9` of `serve` leaves none behind (`gc` reaps them). Taking one for an app:
 //! its code and secrets are linked into those folders, the sandbox is relabelled as the
 //! app's and given the app's limits (its lease label goes, so it lives on as any app
@@ -32,6 +33,8 @@ pub const WARM_LABEL: &str = "burrow.warm";
 /// Where `warm.py` listens for its assignment, on the sandbox's own loopback.
 const CONTROL_PORT: u16 = 8499;
 const WARM_PY: &str = include_str!("warm.py");
+/// Where a warm sandbox finds `warm.py`.
+const WARM_AT: &str = "/opt/burrow/warm";
 /// Starts this long ago count towards how many sandboxes are kept ready.
 const RATE_WINDOW: Duration = Duration::from_secs(60);
 /// After a take, refilling waits this long, so a new warm sandbox's imports do not
@@ -329,12 +332,15 @@ impl Pool {
             env,
             vec![
                 env.python(),
-                "-c".into(),
-                WARM_PY.into(),
+                format!("{WARM_AT}/warm.py"),
                 CONTROL_PORT.to_string(),
             ],
         );
-        for (part, destination) in [("code", "/app"), ("secrets", secrets::MOUNT_AT)] {
+        for (part, destination) in [
+            ("code", "/app"),
+            ("secrets", secrets::MOUNT_AT),
+            ("warm", WARM_AT),
+        ] {
             spec.mounts.push(Mount {
                 volume: Volume::Assigned {
                     id: format!("{folders}-{part}"),
@@ -400,9 +406,9 @@ impl Pool {
         let _ = tokio::task::spawn_blocking(move || {
             for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                let owner = name
-                    .strip_suffix("-code")
-                    .or_else(|| name.strip_suffix("-secrets"))
+                let owner = ["-code", "-secrets", "-warm"]
+                    .iter()
+                    .find_map(|part| name.strip_suffix(part))
                     .unwrap_or(&name);
                 if !keep.contains(owner) {
                     let _ = std::fs::remove_dir_all(entry.path());
@@ -472,8 +478,9 @@ pub fn fits(warm: &SandboxSpec, spec: &SandboxSpec) -> bool {
             == warm.labels.get(burrow_envs::SANDBOX_LABEL)
 }
 
-/// `{dir}/{name}-code` and `{dir}/{name}-secrets`, empty, readable by the sandbox's user
-/// through its mounts; `dir` itself is Burrow's alone.
+/// `{dir}/{name}-code` and `{dir}/{name}-secrets`, empty, and `{dir}/{name}-warm` with
+/// `warm.py`, readable by the sandbox's user through its mounts; `dir` itself is
+/// Burrow's alone.
 fn make_folders(dir: &Path, name: &str) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()
@@ -481,12 +488,14 @@ fn make_folders(dir: &Path, name: &str) -> std::io::Result<()> {
         .mode(0o700)
         .create(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    for part in ["code", "secrets"] {
+    for part in ["code", "secrets", "warm"] {
         std::fs::DirBuilder::new()
             .mode(0o755)
             .create(dir.join(format!("{name}-{part}")))?;
     }
-    Ok(())
+    let script = dir.join(format!("{name}-warm/warm.py"));
+    std::fs::write(&script, WARM_PY)?;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o444))
 }
 
 /// Hard-links every file of `from` into `to` (copies one that cannot be linked, across

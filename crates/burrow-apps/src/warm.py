@@ -1,6 +1,6 @@
 """A warm app sandbox: Python with Streamlit, pandas and numpy imported, waiting for the one app it will serve.
 
-Burrow runs this as `python -c <this file> PORT` in a sandbox started ahead. Once the
+Burrow runs this as `python /opt/burrow/warm/warm.py PORT` in a sandbox started ahead. Once the
 imports are done it listens on 127.0.0.1:PORT of its own network; Burrow connects, which
 says it is ready, and later sends one line, {"argv": [...]}: the arguments of
 `python -m streamlit ...` for the app it has mounted at /app by then. The listener is
@@ -12,8 +12,10 @@ import os
 import socket
 import sys
 
-# Streamlit resolves `.streamlit/` paths against the working folder as it is imported.
+# Streamlit resolves `.streamlit/` paths against the working folder as it is imported,
+# and the app's folder comes first on the path, as under `python -m streamlit` in /app.
 os.chdir("/app")
+sys.path[0] = "/app"
 
 import numpy  # noqa: E402,F401
 import pandas  # noqa: E402,F401

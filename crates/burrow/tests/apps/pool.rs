@@ -179,7 +179,7 @@ async fn a_first_view_takes_a_warm_sandbox_once_and_the_pool_refills() {
             .collect()
     };
     let gone = sandboxes(&server)[&second]["burrow.warm"].clone();
-    while sandboxes(&server).contains_key(&first) || folders(&server).len() != 2 {
+    while sandboxes(&server).contains_key(&first) || folders(&server).len() != 3 {
         assert!(
             Instant::now() < deadline,
             "the used sandbox or its folders stayed: {:?}",
