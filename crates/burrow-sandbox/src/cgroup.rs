@@ -47,27 +47,21 @@ pub fn oom_kills(cgroups_path: &str) -> u64 {
 /// (Linux 5.19 and later), `memory.max_usage_in_bytes` on v1. Read before the cgroup
 /// goes; `None` when neither can be read.
 pub fn peak_memory(cgroups_path: &str) -> Option<u64> {
-    let rel = cgroups_path.trim_start_matches('/');
-    let file = match detect() {
-        CgroupVersion::V2 => Path::new(ROOT).join(rel).join("memory.peak"),
-        CgroupVersion::V1 { .. } => Path::new(ROOT)
-            .join("memory")
-            .join(rel)
-            .join("memory.max_usage_in_bytes"),
-    };
-    std::fs::read_to_string(file).ok()?.trim().parse().ok()
+    read_memory(cgroups_path, "memory.peak", "memory.max_usage_in_bytes")
 }
 
 /// The memory the cgroup uses now: `memory.current` on cgroup v2,
 /// `memory.usage_in_bytes` on v1; `None` when neither can be read.
 pub fn current_memory(cgroups_path: &str) -> Option<u64> {
+    read_memory(cgroups_path, "memory.current", "memory.usage_in_bytes")
+}
+
+/// A number from the cgroup's memory controller, by its file's name on v2 and on v1.
+fn read_memory(cgroups_path: &str, v2: &str, v1: &str) -> Option<u64> {
     let rel = cgroups_path.trim_start_matches('/');
     let file = match detect() {
-        CgroupVersion::V2 => Path::new(ROOT).join(rel).join("memory.current"),
-        CgroupVersion::V1 { .. } => Path::new(ROOT)
-            .join("memory")
-            .join(rel)
-            .join("memory.usage_in_bytes"),
+        CgroupVersion::V2 => Path::new(ROOT).join(rel).join(v2),
+        CgroupVersion::V1 { .. } => Path::new(ROOT).join("memory").join(rel).join(v1),
     };
     std::fs::read_to_string(file).ok()?.trim().parse().ok()
 }
