@@ -430,47 +430,59 @@ fn clean_request_headers(
     keep_upgrade: bool,
 ) {
     let upgrade = headers.get(header::UPGRADE).cloned();
-    for name in STRIPPED {
-        headers.remove(*name);
-    }
-    let ours: Vec<HeaderName> = headers
+    // One pass over the request's own headers (a dozen or so), not a lookup per name.
+    let doomed: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| name.as_str().starts_with("x-burrow-"))
+        .filter(|name| STRIPPED.contains(&name.as_str()) || name.as_str().starts_with("x-burrow-"))
         .cloned()
         .collect();
-    for name in ours {
+    for name in doomed {
         headers.remove(name);
     }
     // None of Burrow's cookies (the view session, or the platform's session should the
     // platform share a parent domain) reaches the destination; its own cookies do.
-    let cookies: Vec<String> = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .filter(|c| {
-            let name = c.split('=').next().unwrap_or_default().trim();
-            !c.is_empty() && !is_burrows(name)
-        })
-        .map(str::to_owned)
-        .collect();
-    headers.remove(header::COOKIE);
-    if !cookies.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&cookies.join("; ")) {
-            headers.insert(header::COOKIE, v);
+    let mut kept = String::new();
+    let mut dropped = false;
+    // A value that is not text is dropped whole: it could hide one of Burrow's.
+    let mut texts = Vec::new();
+    for value in headers.get_all(header::COOKIE) {
+        match value.to_str() {
+            Ok(text) => texts.push(text),
+            Err(_) => dropped = true,
         }
     }
+    for cookie in texts
+        .iter()
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        if is_burrows(cookie.split('=').next().unwrap_or_default().trim()) {
+            dropped = true;
+        } else {
+            if !kept.is_empty() {
+                kept.push_str("; ");
+            }
+            kept.push_str(cookie);
+        }
+    }
+    let several = texts.len() > 1;
+    if dropped || several {
+        headers.remove(header::COOKIE);
+        if let Ok(v) = HeaderValue::try_from(kept) {
+            if !v.is_empty() {
+                headers.insert(header::COOKIE, v);
+            }
+        }
+    }
+    let ip = client.ip().to_string();
     let forwarded = [
-        ("x-forwarded-for", client.ip().to_string()),
-        ("x-forwarded-proto", origin.scheme().to_owned()),
-        (
-            "x-forwarded-host",
-            origin.host_str().unwrap_or_default().to_owned(),
-        ),
+        ("x-forwarded-for", ip.as_str()),
+        ("x-forwarded-proto", origin.scheme()),
+        ("x-forwarded-host", origin.host_str().unwrap_or_default()),
     ];
     for (name, value) in forwarded {
-        if let Ok(v) = HeaderValue::from_str(&value) {
+        if let Ok(v) = HeaderValue::from_str(value) {
             headers.insert(HeaderName::from_static(name), v);
         }
     }
@@ -544,6 +556,57 @@ mod tests {
         assert!(!headers.contains_key("service-worker-allowed"));
         assert!(!headers.contains_key("clear-site-data"));
         assert!(!headers.contains_key(header::CONNECTION));
+    }
+
+    #[test]
+    fn burrows_cookies_and_claims_never_reach_the_destination() {
+        let origin = Url::parse("http://abc.apps.localhost:8081/").unwrap();
+        let client: SocketAddr = "10.1.2.3:5000".parse().unwrap();
+        let clean = |pairs: &[(&str, &[u8])]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.append(
+                    HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    HeaderValue::from_bytes(value).unwrap(),
+                );
+            }
+            clean_request_headers(&origin, &mut headers, client, false);
+            headers
+        };
+        let cookies = |h: &HeaderMap| -> Vec<String> {
+            h.get_all(header::COOKIE)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect()
+        };
+
+        let h = clean(&[
+            ("cookie", b"burrow_view=secret; theirs=1"),
+            ("cookie", b"BURROW_session=s2;other=2"),
+            ("x-burrow-user", b"admin"),
+            ("x-forwarded-for", b"1.1.1.1"),
+            ("authorization", b"Bearer t"),
+            ("connection", b"keep-alive"),
+            ("accept", b"*/*"),
+        ]);
+        assert_eq!(cookies(&h), vec!["theirs=1; other=2"]);
+        for gone in ["x-burrow-user", "authorization", "connection"] {
+            assert!(!h.contains_key(gone), "{gone}");
+        }
+        assert_eq!(h["x-forwarded-for"], "10.1.2.3");
+        assert_eq!(h["x-forwarded-host"], "abc.apps.localhost");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["accept"], "*/*");
+
+        // A value that is not text is dropped whole, whatever it hides.
+        let h = clean(&[("cookie", b"burrow_view=secret; x=\xff")]);
+        assert!(cookies(&h).is_empty());
+        // Only Burrow's: no cookie header is left at all.
+        let h = clean(&[("cookie", b"burrow_view=secret")]);
+        assert!(!h.contains_key(header::COOKIE));
+        // Only the destination's own: passed on as sent.
+        let h = clean(&[("cookie", b"a=1;b=2")]);
+        assert_eq!(cookies(&h), vec!["a=1;b=2"]);
     }
 
     #[test]

@@ -31,15 +31,25 @@ type Sender = hyper::client::conn::http1::SendRequest<Body>;
 const MAX_IDLE: usize = 64;
 
 impl Upstreams {
+    /// An idle connection to the sandbox that can take a request now. Only connections
+    /// whose last answer has ended come back, and one still sending its last request's
+    /// body (answered early) is left for later.
     fn take(&self, sandbox: &str) -> Option<Sender> {
         let mut idle = self.idle.lock();
         let senders = idle.get_mut(sandbox)?;
+        let mut busy = Vec::new();
+        let mut found = None;
         while let Some(sender) = senders.pop() {
             if sender.is_ready() {
-                return Some(sender);
+                found = Some(sender);
+                break;
+            }
+            if !sender.is_closed() {
+                busy.push(sender);
             }
         }
-        None
+        senders.extend(busy);
+        found
     }
 
     fn put(&self, sandbox: String, sender: Sender) {
@@ -120,18 +130,67 @@ pub(crate) async fn forward<D: Destinations>(
             },
         }
     };
-    let gateway = Arc::clone(gateway);
-    tokio::spawn(async move {
-        if sender.ready().await.is_ok() {
-            gateway.upstreams.put(key, sender);
-        }
-    });
     let (mut parts, body) = response.into_parts();
     clean_response_headers(&mut parts.headers, false);
+    let body = Returning {
+        body,
+        back: Some((Arc::clone(gateway), key, sender)),
+    };
     Ok(Response::from_parts(
         parts,
         Body::new(body.map_err(axum::Error::new)),
     ))
+}
+
+/// An answer's body on its way to the viewer, holding the connection it came on: once
+/// the body has ended, the connection goes back to the pool. One dropped before its end
+/// (the viewer left) is closed with it, as it may still be sending.
+struct Returning<D: Destinations> {
+    body: hyper::body::Incoming,
+    back: Option<(Arc<Gateway<D>>, String, Sender)>,
+}
+
+impl<D: Destinations> Returning<D> {
+    fn give_back(&mut self) {
+        if let Some((gateway, key, sender)) = self.back.take() {
+            gateway.upstreams.put(key, sender);
+        }
+    }
+}
+
+impl<D: Destinations> hyper::body::Body for Returning<D> {
+    type Data = hyper::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let frame = std::task::ready!(std::pin::Pin::new(&mut this.body).poll_frame(cx));
+        if frame.is_none() {
+            this.give_back();
+        }
+        std::task::Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl<D: Destinations> Drop for Returning<D> {
+    fn drop(&mut self) {
+        use hyper::body::Body as _;
+        // An answer without a body (a 304, a HEAD) is never polled to its end.
+        if self.body.is_end_stream() {
+            self.give_back();
+        }
+    }
 }
 
 /// Whether an upstream error came from the request body passing its limit.

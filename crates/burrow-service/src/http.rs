@@ -195,27 +195,37 @@ pub async fn observe(request: Request, next: Next) -> Response {
     let matched = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
-    let path = request.uri().path().to_owned();
+        .map(|p| metrics::SharedString::from(p.as_str().to_owned()));
+    // Shares the request's buffer: read only when a request fails.
+    let uri = request.uri().clone();
     let response = next.run(request).await;
     let route = matched
         .or_else(|| {
             let named = response.extensions().get::<RouteName>();
-            named.map(|n| n.0.to_owned())
+            named.map(|n| metrics::SharedString::const_str(n.0))
         })
-        .unwrap_or_else(|| "unmatched".to_owned());
+        .unwrap_or(metrics::SharedString::const_str("unmatched"));
     let elapsed = started.elapsed();
     let status = response.status();
     // A fixed set: any other token a client sends is `other`, so no request can mint
     // new series.
     let method_label = match method.as_str() {
-        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m,
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
         _ => "other",
     };
     let labels = [
-        ("method", method_label.to_owned()),
+        ("method", metrics::SharedString::const_str(method_label)),
         ("route", route.clone()),
-        ("status", status.as_u16().to_string()),
+        (
+            "status",
+            metrics::SharedString::from(status.as_u16().to_string()),
+        ),
     ];
     metrics::counter!(REQUESTS, &labels).increment(1);
     metrics::histogram!(DURATION, &labels).record(elapsed.as_secs_f64());
@@ -228,7 +238,7 @@ pub async fn observe(request: Request, next: Next) -> Response {
     if status == StatusCode::SERVICE_UNAVAILABLE {
         tracing::warn!(http.method = %method, http.route = %route, http.status = status.as_u16(), elapsed_ms = ms, error.detail = detail, "Request not served yet");
     } else if status.is_server_error() {
-        tracing::error!(http.method = %method, http.route = %route, http.path = %path, http.status = status.as_u16(), elapsed_ms = ms, error.detail = detail, "Request failed");
+        tracing::error!(http.method = %method, http.route = %route, http.path = %uri.path(), http.status = status.as_u16(), elapsed_ms = ms, error.detail = detail, "Request failed");
     } else {
         tracing::info!(http.method = %method, http.route = %route, http.status = status.as_u16(), elapsed_ms = ms, error.detail = detail, "Request");
     }

@@ -315,6 +315,7 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         tx.commit().await?;
+        self.grants.revoke();
         Ok(blobs.into_iter().map(|(b,)| b).collect())
     }
 

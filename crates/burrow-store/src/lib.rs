@@ -83,6 +83,8 @@ pub struct Store {
     backend: Backend,
     /// For SQLite, the database file, whose disappearance makes the store unready.
     sqlite_file: Option<PathBuf>,
+    /// View grants remembered by this process: see [`viewing::Grants`].
+    grants: std::sync::Arc<viewing::Grants>,
 }
 
 impl Store {
@@ -134,6 +136,7 @@ impl Store {
             pool,
             backend,
             sqlite_file,
+            grants: Default::default(),
         })
     }
 

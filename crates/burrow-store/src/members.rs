@@ -151,6 +151,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.grants.revoke();
         Ok(())
     }
 }

@@ -136,6 +136,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        self.grants.revoke();
         Ok(())
     }
 }

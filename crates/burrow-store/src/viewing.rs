@@ -1,5 +1,9 @@
 //! Viewing apps: one-time view tickets, per-app view sessions, and notifications.
 
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
 use crate::{now_ms, Result, Store, StoreError};
 
 /// A notification for a user, such as an app that stopped after crashing.
@@ -75,7 +79,12 @@ impl Store {
 
     /// For a view session and an app, in one query: `None` if the session is unknown,
     /// expired or for another app, else whether its user is a member of the app's project.
+    /// A grant is remembered for [`GRANT_TTL`] (see [`Grants`]).
     pub async fn view_access(&self, token_hash: &str, app_id: &str) -> Result<Option<bool>> {
+        let generation = match self.grants.lookup(token_hash, app_id) {
+            Lookup::Granted => return Ok(Some(true)),
+            Lookup::Ask(generation) => generation,
+        };
         let row: Option<(i64,)> = sqlx::query_as(
             "SELECT COUNT(m.user_id) FROM view_sessions s \
              LEFT JOIN apps a ON a.id = s.app_id \
@@ -87,7 +96,11 @@ impl Store {
         .bind(now_ms())
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.map(|(n,)| n > 0))
+        let access = row.map(|(n,)| n > 0);
+        if access == Some(true) {
+            self.grants.remember(token_hash, app_id, generation);
+        }
+        Ok(access)
     }
 
     /// Whether a user is a member of the project an app belongs to.
@@ -175,5 +188,119 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(())
+    }
+}
+
+/// How long a view grant is remembered. It bounds how late a revocation this process did
+/// not make itself is seen (a view session expiring, a write by another replica); this
+/// process's own revocations are seen at once.
+pub const GRANT_TTL: Duration = Duration::from_secs(1);
+
+/// Grants remembered at most; past it they are all forgotten.
+const MAX_GRANTS: usize = 16_384;
+
+/// Recent answers "granted" of [`Store::view_access`], so the app origins' check on every
+/// request is a lookup rather than a query (the query through the connection pool cost
+/// more CPU than the rest of a proxied request). Every write that can take a view away (a
+/// member removed, a project or an app deleted) calls [`Grants::revoke`] once committed,
+/// which forgets them all and moves the generation on; a query that raced such a write
+/// stores its answer only if the generation it started under is still current, so a
+/// stale grant is never remembered. Refusals are never remembered.
+#[derive(Debug, Default)]
+pub(crate) struct Grants {
+    inner: Mutex<GrantsInner>,
+}
+
+#[derive(Debug, Default)]
+struct GrantsInner {
+    generation: u64,
+    /// (session hash, app) → when it was granted.
+    granted: HashMap<(String, String), Instant>,
+}
+
+pub(crate) enum Lookup {
+    Granted,
+    /// Ask the database, then remember a grant under this generation.
+    Ask(u64),
+}
+
+impl Grants {
+    fn lookup(&self, token_hash: &str, app_id: &str) -> Lookup {
+        let inner = self.inner.lock();
+        let key = (token_hash.to_owned(), app_id.to_owned());
+        match inner.granted.get(&key) {
+            Some(at) if at.elapsed() < GRANT_TTL => Lookup::Granted,
+            _ => Lookup::Ask(inner.generation),
+        }
+    }
+
+    fn remember(&self, token_hash: &str, app_id: &str, generation: u64) {
+        let mut inner = self.inner.lock();
+        if inner.generation != generation {
+            return;
+        }
+        if inner.granted.len() >= MAX_GRANTS {
+            inner.granted.retain(|_, at| at.elapsed() < GRANT_TTL);
+            if inner.granted.len() >= MAX_GRANTS {
+                inner.granted.clear();
+            }
+        }
+        inner
+            .granted
+            .insert((token_hash.to_owned(), app_id.to_owned()), Instant::now());
+    }
+
+    /// Forgets every grant: called after a write that can take a view away commits.
+    pub(crate) fn revoke(&self) {
+        let mut inner = self.inner.lock();
+        inner.generation += 1;
+        inner.granted.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grant_is_remembered_until_revoked_or_old() {
+        let grants = Grants::default();
+        let Lookup::Ask(generation) = grants.lookup("s", "a") else {
+            panic!("nothing is remembered yet");
+        };
+        grants.remember("s", "a", generation);
+        assert!(matches!(grants.lookup("s", "a"), Lookup::Granted));
+        assert!(matches!(grants.lookup("s", "b"), Lookup::Ask(_)));
+        assert!(matches!(grants.lookup("t", "a"), Lookup::Ask(_)));
+        grants.revoke();
+        assert!(matches!(grants.lookup("s", "a"), Lookup::Ask(_)));
+        // Old grants are asked again.
+        grants
+            .inner
+            .lock()
+            .granted
+            .insert(("s".into(), "a".into()), Instant::now() - GRANT_TTL);
+        assert!(matches!(grants.lookup("s", "a"), Lookup::Ask(_)));
+    }
+
+    #[test]
+    fn a_query_that_raced_a_revocation_is_not_remembered() {
+        let grants = Grants::default();
+        let Lookup::Ask(generation) = grants.lookup("s", "a") else {
+            panic!("nothing is remembered yet");
+        };
+        // The member is removed while the query runs; its answer came from before.
+        grants.revoke();
+        grants.remember("s", "a", generation);
+        assert!(matches!(grants.lookup("s", "a"), Lookup::Ask(_)));
+    }
+
+    #[test]
+    fn the_cap_keeps_memory_bounded() {
+        let grants = Grants::default();
+        for i in 0..MAX_GRANTS + 10 {
+            grants.remember(&i.to_string(), "a", 0);
+        }
+        assert!(grants.inner.lock().granted.len() <= MAX_GRANTS);
     }
 }

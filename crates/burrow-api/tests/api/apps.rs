@@ -785,7 +785,134 @@ both_backends!(
     versions_roll_back_and_download,
     settings_are_checked_and_roles_enforced,
     secrets_are_write_only_and_for_editors,
+    a_view_ends_at_once_when_access_is_taken_away,
 );
+
+/// The app origins remember a grant for a moment; taking access away (a member removed,
+/// the app or its project deleted) must still end a view that was just granted.
+async fn a_view_ends_at_once_when_access_is_taken_away(db: Db) {
+    let app = spawn_app(db).await;
+    let owner = app.account("owner@example.com").await;
+    let member = app.account("member@example.com").await;
+    let project = app.project(&owner, "Sales").await;
+    app.add_member(&owner, &project, &member.email, "viewer")
+        .await;
+    let browser = app.viewer_client();
+    let deploy = |name: &'static str| {
+        let (app, owner, project) = (&app, &owner, &project);
+        async move {
+            let made: Value = app
+                .deploy(owner, project, json!({"name": name, "code": HELLO}))
+                .await
+                .json()
+                .await
+                .unwrap();
+            made["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let cookie = |id: String, token: String| {
+        let (app, browser, project) = (&app, browser.clone(), &project);
+        async move {
+            let ticket: Value = app
+                .post(
+                    &format!("/api/v1/projects/{project}/apps/{id}/view-ticket"),
+                    Some(&token),
+                    json!({}),
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            let resp = browser
+                .get(ticket["url"].as_str().unwrap())
+                .send()
+                .await
+                .unwrap();
+            let set = resp.headers()["set-cookie"].to_str().unwrap();
+            set.split(';').next().unwrap().to_owned()
+        }
+    };
+    let status = |id: &str, cookie: &str| {
+        browser
+            .get(app.app_url(id, "/_burrow/status"))
+            .header("cookie", cookie)
+            .send()
+    };
+    let first = deploy("First").await;
+    let second = deploy("Second").await;
+    let members = cookie(first.clone(), member.token.clone()).await;
+    let owners = cookie(first.clone(), owner.token.clone()).await;
+    let owners_second = cookie(second.clone(), owner.token.clone()).await;
+    for (id, c) in [
+        (&first, &members),
+        (&first, &owners),
+        (&second, &owners_second),
+    ] {
+        // Twice: the second answer is the remembered one.
+        for _ in 0..2 {
+            assert_eq!(status(id, c).await.unwrap().status(), StatusCode::OK);
+        }
+    }
+
+    // The member is removed: their very next request is refused; the owner's is not.
+    let resp = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/projects/{project}/members/{}", member.id),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    expect_error(
+        status(&first, &members).await.unwrap(),
+        StatusCode::NOT_FOUND,
+        "app_not_found",
+    )
+    .await;
+    assert_eq!(
+        status(&first, &owners).await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    // The app is deleted: its view session goes with it.
+    let resp = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/projects/{project}/apps/{first}"),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let resp = status(&first, &owners).await.unwrap();
+    assert!(
+        resp.status().is_redirection(),
+        "no view session is left: {}",
+        resp.status()
+    );
+    assert_eq!(
+        status(&second, &owners_second).await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    // The project is deleted: no view of its apps is left.
+    let resp = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/projects/{project}"),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let resp = status(&second, &owners_second).await.unwrap();
+    assert!(
+        resp.status().is_redirection(),
+        "no view session is left: {}",
+        resp.status()
+    );
+}
 
 async fn secrets_are_write_only_and_for_editors(db: Db) {
     let app = spawn_app(db).await;
