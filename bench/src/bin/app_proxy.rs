@@ -271,20 +271,22 @@ async fn ws_rtt(addr: &str, url: &str, cookie: Option<&str>, origin: &str, n: us
     Stats::of(&mut times)
 }
 
-/// The CPU time (user and system) processes have used so far.
-fn cpu_time(pids: &[u32]) -> Duration {
+/// The CPU time processes have used so far: in user space, and in the kernel.
+fn cpu_time(pids: &[u32]) -> (Duration, Duration) {
     let ticks = rustix::param::clock_ticks_per_second() as f64;
-    let total: u64 = pids
+    let (user, system) = pids
         .iter()
         .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
         .map(|stat| {
             // Fields after the command, which may hold spaces, from its closing paren.
             let rest = &stat[stat.rfind(')').unwrap() + 2..];
             let fields: Vec<&str> = rest.split(' ').collect();
-            fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+            let field = |i: usize| fields[i].parse::<u64>().unwrap();
+            (field(11), field(12))
         })
-        .sum();
-    Duration::from_secs_f64(total as f64 / ticks)
+        .fold((0, 0), |(u, s), (du, ds)| (u + du, s + ds));
+    let secs = |t: u64| Duration::from_secs_f64(t as f64 / ticks);
+    (secs(user), secs(system))
 }
 
 /// A process and its children (nginx's master and workers).
@@ -310,6 +312,8 @@ struct Proxied {
     rps: f64,
     latency: Stats,
     cpu_per_request: Duration,
+    /// The part of it spent in the kernel.
+    system_per_request: Duration,
 }
 
 /// [`load`] through a proxy whose processes are `pids`.
@@ -321,13 +325,16 @@ async fn load_proxy(
     cookie: Option<&str>,
     secs: u64,
 ) -> Proxied {
-    let before = cpu_time(pids);
+    let (user_before, system_before) = cpu_time(pids);
     let (rps, latency) = load(target, host, path, cookie, secs).await;
-    let spent = cpu_time(pids).saturating_sub(before);
+    let (user, system) = cpu_time(pids);
+    let requests = (rps * secs as f64).max(1.0);
+    let system = system.saturating_sub(system_before);
     Proxied {
         rps,
         latency,
-        cpu_per_request: spent.div_f64((rps * secs as f64).max(1.0)),
+        cpu_per_request: (user.saturating_sub(user_before) + system).div_f64(requests),
+        system_per_request: system.div_f64(requests),
     }
 }
 
@@ -340,7 +347,13 @@ fn report(
     (inside_rps, inside): (f64, Stats),
     burrow: Proxied,
 ) {
-    let us = |d: Duration| format!("{:.0} µs CPU/req", d.as_secs_f64() * 1e6);
+    let us = |p: &Proxied| {
+        format!(
+            "{:.0} µs CPU/req ({:.0} in the kernel)",
+            p.cpu_per_request.as_secs_f64() * 1e6,
+            p.system_per_request.as_secs_f64() * 1e6
+        )
+    };
     println!("{title}, {CONNECTIONS} keep-alive connections:");
     println!(
         "  on the host, direct                 {direct_rps:>6.0} req/s  1.00x   {}",
@@ -351,7 +364,7 @@ fn report(
         nginx.rps,
         nginx.rps / direct_rps,
         p99(nginx.latency),
-        us(nginx.cpu_per_request)
+        us(&nginx)
     );
     println!(
         "  in a sandbox, direct                {inside_rps:>6.0} req/s  1.00x   {}",
@@ -362,7 +375,7 @@ fn report(
         burrow.rps,
         burrow.rps / inside_rps,
         p99(burrow.latency),
-        us(burrow.cpu_per_request)
+        us(&burrow)
     );
     println!(
         "  proxy cost: nginx keeps {:.1}% of direct throughput, Burrow {:.1}%; p99 {} against nginx's {}",

@@ -21,6 +21,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use burrow_blobs::ObjectStore;
 use burrow_config::Config;
@@ -388,23 +389,14 @@ impl Application {
         let grace = Duration::from_secs(self.state.config.http.shutdown_grace_secs);
         // The gateway serves beside the platform, in this same future: the API crate
         // starts no tasks. It stops with the platform.
-        let gateway = burrow_gateway::router(burrow_gateway::Gateway::new(
-            burrow_gateway::apps::Apps::new(self.state.clone()),
-        ));
-        let apps_server = axum::serve(
+        let apps_server = burrow_gateway::serve(
+            burrow_gateway::Gateway::new(burrow_gateway::apps::Apps::new(self.state.clone())),
             self.apps_listener,
-            gateway.into_make_service_with_connect_info::<SocketAddr>(),
         );
-        let apps_server = async move {
-            if let Err(e) = apps_server.await {
-                tracing::error!(error = %e, "The apps origin stopped");
-            }
-            std::future::pending::<()>().await;
-        };
         let app = router(self.state.clone());
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let server = axum::serve(
-            self.listener,
+            self.listener.tap_io(no_delay),
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move {
@@ -426,5 +418,13 @@ impl Application {
                 Ok(())
             }
         }
+    }
+}
+
+/// Answers go out as soon as they are written: small requests and answers on kept-alive
+/// connections would otherwise wait for the peer's delayed acknowledgement (Nagle).
+fn no_delay(stream: &mut tokio::net::TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "Could not set TCP_NODELAY on a connection");
     }
 }

@@ -110,15 +110,95 @@ impl<D: Destinations> Gateway<D> {
 
 type State_<D> = State<Arc<Gateway<D>>>;
 
-/// The router of the destinations' origins, with the request-observing layer.
-pub fn router<D: Destinations>(gateway: Arc<Gateway<D>>) -> Router {
+/// Burrow's own routes on the destinations' origins (under [`RESERVED`]), with the
+/// request-observing layer. Everything else on those origins is the destination's.
+fn reserved_routes<D: Destinations>(gateway: Arc<Gateway<D>>) -> Router {
     Router::new()
         .route("/_burrow/ticket", get(redeem_ticket::<D>))
         .route("/_burrow/status", get(status::<D>))
-        .fallback(proxy::<D>)
+        .fallback(|| async {
+            Error::not_found(
+                "route_not_found",
+                format!("{RESERVED} is Burrow's: apps cannot serve paths under it"),
+            )
+        })
         .layer(axum::middleware::from_fn(limit_headers))
         .layer(axum::middleware::from_fn(burrow_service::http::observe))
         .with_state(gateway)
+}
+
+/// Serves the destinations' origins on `listener` until dropped: HTTP/1.1 with
+/// upgrades, each request observed like the platform's. Burrow's few routes go through
+/// a router; every other request goes straight to [`proxy`], the path nearly every
+/// request takes, with nothing between it and the connection.
+pub async fn serve<D: Destinations>(gateway: Arc<Gateway<D>>, listener: tokio::net::TcpListener) {
+    let routes = reserved_routes(Arc::clone(&gateway));
+    loop {
+        let (stream, client) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors and the like: wait rather than spin. A
+                // connection reset before it was accepted is nothing.
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
+                ) {
+                    tracing::error!(error = %e, "The apps origin could not accept a connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                continue;
+            }
+        };
+        // Requests and answers are small: each goes out when written, not after the
+        // peer's delayed acknowledgement.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "Could not set TCP_NODELAY on a viewer's connection");
+        }
+        let (gateway, routes) = (Arc::clone(&gateway), routes.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(
+                move |request: hyper::Request<hyper::body::Incoming>| {
+                    let (gateway, routes) = (Arc::clone(&gateway), routes.clone());
+                    async move {
+                        Ok::<_, std::convert::Infallible>(
+                            handle(gateway, routes, client, request.map(axum::body::Body::new))
+                                .await,
+                        )
+                    }
+                },
+            );
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .with_upgrades();
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "A viewer's connection ended with an error");
+            }
+        });
+    }
+}
+
+/// One request on a destination's origin.
+async fn handle<D: Destinations>(
+    gateway: Arc<Gateway<D>>,
+    routes: Router,
+    client: SocketAddr,
+    mut request: Request,
+) -> Response {
+    if request.uri().path().starts_with(RESERVED) {
+        request.extensions_mut().insert(ConnectInfo(client));
+        return match tower::ServiceExt::oneshot(routes, request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+    }
+    burrow_service::http::observed(request, |request| async move {
+        if let Some(refusal) = too_many_header_bytes(request.headers()) {
+            return refusal.into_response();
+        }
+        proxy(&gateway, client, request).await
+    })
+    .await
 }
 
 /// The destination whose origin a request was sent to, from its `Host`.
@@ -136,22 +216,27 @@ fn requested<D: Destinations>(gateway: &Gateway<D>, headers: &HeaderMap) -> Resu
 /// `Content-Length` and `Transfer-Encoding` as chunked, drops the length, and
 /// closes the connection after answering, so nothing can ride along behind it.
 async fn limit_headers(request: Request, next: axum::middleware::Next) -> Response {
-    let size: usize = request
-        .headers()
+    match too_many_header_bytes(request.headers()) {
+        Some(refusal) => refusal.into_response(),
+        None => next.run(request).await,
+    }
+}
+
+/// The refusal of headers larger than [`MAX_HEADER_BYTES`], if they are.
+fn too_many_header_bytes(headers: &HeaderMap) -> Option<Error> {
+    let size: usize = headers
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum();
-    if size > MAX_HEADER_BYTES {
-        return Error::new(
+    (size > MAX_HEADER_BYTES).then(|| {
+        Error::new(
             Kind::HeadersTooLarge,
             "headers_too_large",
             format!(
                 "the request's headers total {size} bytes, more than {MAX_HEADER_BYTES}: clear this site's cookies"
             ),
         )
-        .into_response();
-    }
-    next.run(request).await
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -273,11 +358,11 @@ fn from_another_origin(method: &Method, headers: &HeaderMap) -> bool {
 /// Everything else on a destination's origin: checked, then forwarded, or the
 /// destination woken.
 async fn proxy<D: Destinations>(
-    State(gateway): State_<D>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    gateway: &Arc<Gateway<D>>,
+    client: SocketAddr,
     request: Request,
 ) -> Response {
-    let mut response = checked_proxy(&gateway, client, request)
+    let mut response = checked_proxy(gateway, client, request)
         .await
         .unwrap_or_else(IntoResponse::into_response);
     response.extensions_mut().insert(RouteName("destination"));
@@ -291,12 +376,6 @@ async fn checked_proxy<D: Destinations>(
 ) -> Result<Response, Error> {
     let id = requested(gateway, request.headers())?;
     let path = request.uri().path();
-    if path.starts_with(RESERVED) {
-        return Err(Error::not_found(
-            "route_not_found",
-            format!("{RESERVED} is Burrow's: apps cannot serve paths under it"),
-        ));
-    }
     if suspicious_path(path) {
         return Err(Error::bad_request(
             "invalid_path",

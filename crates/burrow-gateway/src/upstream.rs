@@ -54,11 +54,16 @@ impl Upstreams {
 
     fn put(&self, sandbox: String, sender: Sender) {
         let mut idle = self.idle.lock();
-        idle.retain(|_, senders| {
-            senders.retain(|s| !s.is_closed());
-            !senders.is_empty()
-        });
+        // Closed connections go when their sandbox's list is touched; lists of
+        // sandboxes that are gone, whenever a new sandbox's list starts.
+        if !idle.contains_key(&sandbox) {
+            idle.retain(|_, senders| {
+                senders.retain(|s| !s.is_closed());
+                !senders.is_empty()
+            });
+        }
         let senders = idle.entry(sandbox).or_default();
+        senders.retain(|s| !s.is_closed());
         if senders.len() < MAX_IDLE {
             senders.push(sender);
         }

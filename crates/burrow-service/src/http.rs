@@ -185,11 +185,46 @@ pub fn prometheus() -> &'static PrometheusHandle {
 #[derive(Debug, Clone, Copy)]
 pub struct RouteName(pub &'static str);
 
+/// A status as a metric label, without allocating for the common ones.
+fn status_label(status: StatusCode) -> metrics::SharedString {
+    let fixed = match status.as_u16() {
+        200 => "200",
+        204 => "204",
+        206 => "206",
+        301 => "301",
+        302 => "302",
+        303 => "303",
+        304 => "304",
+        307 => "307",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        _ => return metrics::SharedString::from(status.as_u16().to_string()),
+    };
+    metrics::SharedString::const_str(fixed)
+}
+
 /// Logs the request with its route template and status, and counts it.
 ///
 /// The route label is the matched template (`/api/v1/projects/{project}`), never
 /// the raw path, so ids do not explode the metric's cardinality.
 pub async fn observe(request: Request, next: Next) -> Response {
+    observed(request, |request| next.run(request)).await
+}
+
+/// [`observe`] around any handler: what the apps gateway's own server runs each
+/// request in, without a router.
+pub async fn observed<B, F>(
+    request: axum::http::Request<B>,
+    handle: impl FnOnce(axum::http::Request<B>) -> F,
+) -> Response
+where
+    F: std::future::Future<Output = Response>,
+{
     let started = Instant::now();
     let method = request.method().clone();
     let matched = request
@@ -198,7 +233,7 @@ pub async fn observe(request: Request, next: Next) -> Response {
         .map(|p| metrics::SharedString::from(p.as_str().to_owned()));
     // Shares the request's buffer: read only when a request fails.
     let uri = request.uri().clone();
-    let response = next.run(request).await;
+    let response = handle(request).await;
     let route = matched
         .or_else(|| {
             let named = response.extensions().get::<RouteName>();
@@ -222,10 +257,7 @@ pub async fn observe(request: Request, next: Next) -> Response {
     let labels = [
         ("method", metrics::SharedString::const_str(method_label)),
         ("route", route.clone()),
-        (
-            "status",
-            metrics::SharedString::from(status.as_u16().to_string()),
-        ),
+        ("status", status_label(status)),
     ];
     metrics::counter!(REQUESTS, &labels).increment(1);
     metrics::histogram!(DURATION, &labels).record(elapsed.as_secs_f64());
