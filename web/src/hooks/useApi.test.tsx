@@ -1,4 +1,4 @@
-// Tests for useApi's polling: a failed poll keeps the data, a vanished resource stops it.
+// Tests for useApi: a key's data is never shown under another key; a failed poll keeps the data, a vanished resource stops it.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { act, renderHook } from '@testing-library/react';
 import { ApiError } from '../api/client';
@@ -9,6 +9,28 @@ afterEach(() => {
 });
 
 const gone = () => new ApiError(404, { code: 'app_not_found', message: 'there is no such app' });
+
+describe('useApi keys', () => {
+  it('never renders the previous key\'s data under a new key', async () => {
+    const seen: [string, string | undefined][] = [];
+    const fetcher = (key: string) => (key === 'a' ? Promise.resolve('rows of a') : new Promise<string>(() => {}));
+    const { rerender } = renderHook(
+      ({ k }) => {
+        const { data } = useApi(k, () => fetcher(k));
+        seen.push([k, data]);
+        return data;
+      },
+      { initialProps: { k: 'a' } },
+    );
+    await act(async () => {});
+    expect(seen.at(-1)).toEqual(['a', 'rows of a']);
+    rerender({ k: 'b' });
+    await act(async () => {});
+    const underB = seen.filter(([k]) => k === 'b').map(([, data]) => data);
+    expect(underB.length).toBeGreaterThan(0);
+    expect(underB.every((data) => data === undefined)).toBe(true);
+  });
+});
 
 describe('useApi polling', () => {
   it('keeps the last good data through a failed poll', async () => {

@@ -16,7 +16,12 @@ export interface ApiState<T> {
  * thing is gone (404, 403, or signed out): then the error shows and polling stops.
  */
 export function useApi<T>(key: string | null, fetcher: () => Promise<T>, pollMs?: number): ApiState<T> {
-  const [data, setDataState] = useState<T | undefined>(undefined);
+  // The data with the key it was loaded for: the first render after the key changes must
+  // not show the previous key's data under the new one (rows of one sort order under the
+  // other's header).
+  const [loaded, setLoaded] = useState<{ key: string | null; data: T | undefined }>({ key: null, data: undefined });
+  const keyRef = useRef(key);
+  keyRef.current = key;
   const [error, setError] = useState<unknown>(undefined);
   const [loading, setLoading] = useState<boolean>(key !== null);
   const fetcherRef = useRef(fetcher);
@@ -26,18 +31,19 @@ export function useApi<T>(key: string | null, fetcher: () => Promise<T>, pollMs?
 
   const load = useCallback(async (silent: boolean) => {
     const gen = generation.current;
+    const loadedKey = keyRef.current;
     if (!silent) setLoading(true);
     try {
       const value = await fetcherRef.current();
       if (gen !== generation.current) return;
-      setDataState(value);
+      setLoaded({ key: loadedKey, data: value });
       setError(undefined);
     } catch (e) {
       if (gen !== generation.current) return;
       const gone = e instanceof ApiError && [401, 403, 404].includes(e.status);
       if (gone) {
         stopped.current = true;
-        setDataState(undefined);
+        setLoaded({ key: loadedKey, data: undefined });
       }
       if (!silent || gone) setError(e);
     } finally {
@@ -48,7 +54,7 @@ export function useApi<T>(key: string | null, fetcher: () => Promise<T>, pollMs?
   useEffect(() => {
     generation.current += 1;
     stopped.current = false;
-    setDataState(undefined);
+    setLoaded({ key, data: undefined });
     setError(undefined);
     if (key === null) {
       setLoading(false);
@@ -68,8 +74,14 @@ export function useApi<T>(key: string | null, fetcher: () => Promise<T>, pollMs?
   const reload = useCallback(() => load(false), [load]);
   const refresh = useCallback(() => load(true), [load]);
   const setData = useCallback((update: T | ((prev: T | undefined) => T)) => {
-    setDataState((prev) => (typeof update === 'function' ? (update as (p: T | undefined) => T)(prev) : update));
+    setLoaded((prev) => {
+      const current = prev.key === keyRef.current ? prev.data : undefined;
+      const data = typeof update === 'function' ? (update as (p: T | undefined) => T)(current) : update;
+      return { key: keyRef.current, data };
+    });
   }, []);
+
+  const data = loaded.key === key ? loaded.data : undefined;
 
   return { data, error, loading, reload: data === undefined ? reload : refresh, setData };
 }
