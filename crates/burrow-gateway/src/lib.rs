@@ -116,15 +116,28 @@ fn reserved_routes<D: Destinations>(gateway: Arc<Gateway<D>>) -> Router {
     Router::new()
         .route("/_burrow/ticket", get(redeem_ticket::<D>))
         .route("/_burrow/status", get(status::<D>))
-        .fallback(|| async {
-            Error::not_found(
-                "route_not_found",
-                format!("{RESERVED} is Burrow's: apps cannot serve paths under it"),
-            )
-        })
+        .fallback(reserved_elsewhere::<D>)
         .layer(axum::middleware::from_fn(limit_headers))
         .layer(axum::middleware::from_fn(burrow_service::http::observe))
         .with_state(gateway)
+}
+
+/// Any other path under [`RESERVED`]: a host that names no destination says so first,
+/// as for any request; counted as the destination's, as proxied requests are.
+async fn reserved_elsewhere<D: Destinations>(
+    State(gateway): State_<D>,
+    headers: HeaderMap,
+) -> Response {
+    let mut response = match requested(&gateway, &headers) {
+        Ok(_) => Error::not_found(
+            "route_not_found",
+            format!("{RESERVED} is Burrow's: apps cannot serve paths under it"),
+        )
+        .into_response(),
+        Err(e) => e.into_response(),
+    };
+    response.extensions_mut().insert(RouteName("destination"));
+    response
 }
 
 /// Serves the destinations' origins on `listener` until dropped: HTTP/1.1 with
@@ -144,7 +157,7 @@ pub async fn serve<D: Destinations>(gateway: Arc<Gateway<D>>, listener: tokio::n
                     std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
                 ) {
                     tracing::error!(error = %e, "The apps origin could not accept a connection");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 }
                 continue;
             }

@@ -734,6 +734,7 @@ async fn each_app_origin_admits_members_with_its_own_session(db: Db) {
     for url in [
         format!("http://127.0.0.1:{}/", app.apps_port),
         format!("http://a.b.apps.localhost:{}/", app.apps_port),
+        format!("http://127.0.0.1:{}/_burrow/anything", app.apps_port),
     ] {
         let resp = browser.get(url).send().await.unwrap();
         expect_error(resp, StatusCode::NOT_FOUND, "app_not_found").await;
