@@ -1,4 +1,4 @@
-// Tests for useApi: a key's data is never shown under another key; a failed poll keeps the data, a vanished resource stops it.
+// Tests for useApi: a key's data is never shown under another key, an answer older than a local change does not undo it, a failed poll keeps the data, a vanished resource stops it.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { act, renderHook } from '@testing-library/react';
 import { ApiError } from '../api/client';
@@ -29,6 +29,22 @@ describe('useApi keys', () => {
     const underB = seen.filter(([k]) => k === 'b').map(([, data]) => data);
     expect(underB.length).toBeGreaterThan(0);
     expect(underB.every((data) => data === undefined)).toBe(true);
+  });
+});
+
+describe('useApi local changes', () => {
+  it('does not let an answer sent before a local change undo it', async () => {
+    const answers: ((v: string[]) => void)[] = [];
+    const fetcher = vi.fn(() => new Promise<string[]>((resolve) => answers.push(resolve)));
+    const { result } = renderHook(() => useApi('members', fetcher));
+    // A member is added while the list is still loading; the list was read before.
+    act(() => result.current.setData((prev) => [...(prev ?? []), 'vera']));
+    await act(async () => answers[0](['olive']));
+    expect(result.current.data).toEqual(['vera']);
+    // So the list is asked for again, and that answer is shown.
+    expect(fetcher).toHaveBeenCalledTimes(2);
+    await act(async () => answers[1](['olive', 'vera']));
+    expect(result.current.data).toEqual(['olive', 'vera']);
   });
 });
 

@@ -1,4 +1,4 @@
-// Loads data from the API with loading/error state, manual reload and optional silent polling.
+// Loads data from the API with loading/error state, manual reload, local changes and optional silent polling.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { ApiError } from '../api/client';
 
@@ -28,14 +28,22 @@ export function useApi<T>(key: string | null, fetcher: () => Promise<T>, pollMs?
   fetcherRef.current = fetcher;
   const generation = useRef(0);
   const stopped = useRef(false);
+  // Local changes (`setData`) so far: an answer to a request sent before one of them may
+  // not include it, so it is not shown; the data is asked for again instead.
+  const edits = useRef(0);
 
-  const load = useCallback(async (silent: boolean) => {
+  const load = useCallback(async function run(silent: boolean): Promise<void> {
     const gen = generation.current;
     const loadedKey = keyRef.current;
+    const editsBefore = edits.current;
     if (!silent) setLoading(true);
     try {
       const value = await fetcherRef.current();
       if (gen !== generation.current) return;
+      if (edits.current !== editsBefore) {
+        void run(true);
+        return;
+      }
       setLoaded({ key: loadedKey, data: value });
       setError(undefined);
     } catch (e) {
@@ -74,6 +82,7 @@ export function useApi<T>(key: string | null, fetcher: () => Promise<T>, pollMs?
   const reload = useCallback(() => load(false), [load]);
   const refresh = useCallback(() => load(true), [load]);
   const setData = useCallback((update: T | ((prev: T | undefined) => T)) => {
+    edits.current += 1;
     setLoaded((prev) => {
       const current = prev.key === keyRef.current ? prev.data : undefined;
       const data = typeof update === 'function' ? (update as (p: T | undefined) => T)(current) : update;
