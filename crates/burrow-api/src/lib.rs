@@ -396,7 +396,7 @@ impl Application {
         let app = router(self.state.clone());
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let server = axum::serve(
-            self.listener.tap_io(no_delay),
+            self.listener.tap_io(|stream| observe::no_delay(stream)),
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move {
@@ -418,13 +418,5 @@ impl Application {
                 Ok(())
             }
         }
-    }
-}
-
-/// Answers go out as soon as they are written: small requests and answers on kept-alive
-/// connections would otherwise wait for the peer's delayed acknowledgement (Nagle).
-fn no_delay(stream: &mut tokio::net::TcpStream) {
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!(error = %e, "Could not set TCP_NODELAY on a connection");
     }
 }

@@ -162,11 +162,7 @@ pub async fn serve<D: Destinations>(gateway: Arc<Gateway<D>>, listener: tokio::n
                 continue;
             }
         };
-        // Requests and answers are small: each goes out when written, not after the
-        // peer's delayed acknowledgement.
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(error = %e, "Could not set TCP_NODELAY on a viewer's connection");
-        }
+        burrow_service::http::no_delay(&stream);
         let (gateway, routes) = (Arc::clone(&gateway), routes.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(

@@ -185,6 +185,15 @@ pub fn prometheus() -> &'static PrometheusHandle {
 #[derive(Debug, Clone, Copy)]
 pub struct RouteName(pub &'static str);
 
+/// Sets TCP_NODELAY on a connection either edge accepted: small requests and answers
+/// on kept-alive connections would otherwise wait for the peer's delayed
+/// acknowledgement (Nagle).
+pub fn no_delay(stream: &tokio::net::TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "Could not set TCP_NODELAY on a connection");
+    }
+}
+
 /// A status as a metric label, without allocating for the common ones.
 fn status_label(status: StatusCode) -> metrics::SharedString {
     let fixed = match status.as_u16() {
