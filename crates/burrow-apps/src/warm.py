@@ -1,4 +1,5 @@
-"""A warm app sandbox: Python with Streamlit, pandas and numpy imported, waiting for the one app it will serve.
+"""A warm app sandbox: Python with Streamlit, pandas and numpy imported, and what Streamlit's
+server imports and scans as it starts done ahead, waiting for the one app it will serve.
 
 Burrow runs this as `python /opt/burrow/warm/warm.py PORT` in a sandbox started ahead. Once the
 imports are done it listens on 127.0.0.1:PORT of its own network; Burrow connects, which
@@ -17,11 +18,65 @@ import sys
 os.chdir("/app")
 sys.path[0] = "/app"
 
+import importlib  # noqa: E402
+import importlib.metadata  # noqa: E402
+
 import numpy  # noqa: E402,F401
 import pandas  # noqa: E402,F401
 import streamlit  # noqa: E402,F401
 import streamlit.web.bootstrap  # noqa: E402,F401
 import streamlit.web.cli  # noqa: E402
+
+# What `streamlit run` imports only once it starts its server (the base environment's
+# Streamlit 1.67): about 130 modules, most of a start's time. A name another version
+# lacks is skipped; that start is only slower.
+for _name in (
+    "anyio._backends._asyncio",
+    "starlette.applications",
+    "starlette.middleware.sessions",
+    "starlette.staticfiles",
+    "starlette.websockets",
+    "streamlit.components.v2.manifest_scanner",
+    "streamlit.runtime.agent.mcp",
+    "streamlit.watcher.polling_path_watcher",
+    "streamlit.web.server.app_discovery",
+    "streamlit.web.server.starlette.starlette_agent_routes",
+    "uvicorn.main",
+    "uvicorn.lifespan.on",
+    "uvicorn.middleware.proxy_headers",
+    "uvicorn.protocols.http.auto",
+    "uvicorn.protocols.http.h11_impl",
+    "uvicorn.protocols.websockets.websockets_sansio_impl",
+):
+    try:
+        importlib.import_module(_name)
+    except ImportError:
+        pass
+
+
+def scan_ahead():
+    """Streamlit's runtime looks through every installed package's metadata for
+    components as it starts, the rest of a start's time. The environment's packages
+    are read-only and known now, so they are looked through now; the start then only
+    looks through the app's own folder, which is empty until the app is assigned.
+    Without the scanner this Streamlit version has, nothing changes."""
+    try:
+        from streamlit.components.v2 import manifest_scanner as scanner
+
+        likely = scanner._is_likely_streamlit_component_package
+        one = scanner._process_single_package
+        found = scanner.scan_component_manifests()
+    except (ImportError, AttributeError):
+        return
+
+    def scan(max_workers=None):
+        own = importlib.metadata.distributions(path=[sys.path[0]])
+        return found + [r for r in (one(d) for d in own if likely(d)) if r]
+
+    scanner.scan_component_manifests = scan
+
+
+scan_ahead()
 
 
 def shadowed():

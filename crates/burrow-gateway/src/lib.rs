@@ -36,7 +36,7 @@ use burrow_service::{Error, Kind};
 use serde::Deserialize;
 use url::Url;
 
-use crate::upstream::Upstreams;
+use crate::upstream::Affinity;
 
 /// The view session cookie: host-only, on one destination's origin.
 pub const VIEW_COOKIE: &str = "burrow_view";
@@ -92,19 +92,16 @@ pub trait Destinations: Send + Sync + 'static {
     fn recheck_every(&self) -> std::time::Duration;
 }
 
-/// The gateway's state: its destinations and its pool of upstream connections.
+/// The gateway's state: its destinations. Upstream connections belong to the viewer
+/// connections that opened them ([`Affinity`]).
 #[derive(Debug)]
 pub struct Gateway<D: Destinations> {
     destinations: D,
-    upstreams: Upstreams,
 }
 
 impl<D: Destinations> Gateway<D> {
     pub fn new(destinations: D) -> Arc<Self> {
-        Arc::new(Self {
-            destinations,
-            upstreams: Upstreams::default(),
-        })
+        Arc::new(Self { destinations })
     }
 }
 
@@ -165,22 +162,26 @@ pub async fn serve<D: Destinations>(gateway: Arc<Gateway<D>>, listener: tokio::n
         burrow_service::http::no_delay(&stream);
         let (gateway, routes) = (Arc::clone(&gateway), routes.clone());
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(
-                move |request: hyper::Request<hyper::body::Incoming>| {
-                    let (gateway, routes) = (Arc::clone(&gateway), routes.clone());
-                    async move {
-                        Ok::<_, std::convert::Infallible>(
-                            handle(gateway, routes, client, request.map(axum::body::Body::new))
-                                .await,
-                        )
-                    }
-                },
-            );
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .with_upgrades();
-            if let Err(e) = connection.await {
+            let served = upstream::drive(|affinity| {
+                let service = hyper::service::service_fn(
+                    move |request: hyper::Request<hyper::body::Incoming>| {
+                        let (gateway, routes) = (Arc::clone(&gateway), routes.clone());
+                        let affinity = Arc::clone(&affinity);
+                        async move {
+                            let request = request.map(axum::body::Body::new);
+                            Ok::<_, std::convert::Infallible>(
+                                handle(gateway, routes, client, &affinity, request).await,
+                            )
+                        }
+                    },
+                );
+                hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .with_upgrades()
+            })
+            .await;
+            if let Err(e) = served {
                 tracing::debug!(error = %e, "A viewer's connection ended with an error");
             }
         });
@@ -192,6 +193,7 @@ async fn handle<D: Destinations>(
     gateway: Arc<Gateway<D>>,
     routes: Router,
     client: SocketAddr,
+    affinity: &Arc<Affinity>,
     mut request: Request,
 ) -> Response {
     if request.uri().path().starts_with(RESERVED) {
@@ -205,7 +207,7 @@ async fn handle<D: Destinations>(
         if let Some(refusal) = too_many_header_bytes(request.headers()) {
             return refusal.into_response();
         }
-        proxy(&gateway, client, request).await
+        proxy(&gateway, client, affinity, request).await
     })
     .await
 }
@@ -369,9 +371,10 @@ fn from_another_origin(method: &Method, headers: &HeaderMap) -> bool {
 async fn proxy<D: Destinations>(
     gateway: &Arc<Gateway<D>>,
     client: SocketAddr,
+    affinity: &Arc<Affinity>,
     request: Request,
 ) -> Response {
-    let mut response = checked_proxy(gateway, client, request)
+    let mut response = checked_proxy(gateway, client, affinity, request)
         .await
         .unwrap_or_else(IntoResponse::into_response);
     response.extensions_mut().insert(RouteName("destination"));
@@ -381,6 +384,7 @@ async fn proxy<D: Destinations>(
 async fn checked_proxy<D: Destinations>(
     gateway: &Arc<Gateway<D>>,
     client: SocketAddr,
+    affinity: &Arc<Affinity>,
     request: Request,
 ) -> Result<Response, Error> {
     let id = requested(gateway, request.headers())?;
@@ -432,6 +436,7 @@ async fn checked_proxy<D: Destinations>(
         id: &id,
         origin: &origin,
         client,
+        affinity,
     };
     if upgrade {
         match destinations.connect(&target).await {

@@ -18,56 +18,65 @@ use burrow_service::access::ViewAccess;
 
 use crate::{clean_request_headers, clean_response_headers, Destinations, Gateway};
 
-/// Kept-alive HTTP connections to app sandboxes, by sandbox: a request takes an idle
-/// one or opens a new one, and a connection goes back once it can take another request.
-#[derive(Debug, Default)]
-pub struct Upstreams {
-    idle: parking_lot::Mutex<std::collections::HashMap<String, Vec<Sender>>>,
+/// The kept-alive connections to sandboxes that one viewer connection has opened. Its
+/// requests reuse the idle one to their sandbox, and the connections are driven on the
+/// viewer connection's own task ([`drive`]), so a request and its answer never change
+/// threads on their way through. They close with the viewer's connection; a request to
+/// another sandbox (another `Host` on the same connection) closes the idle one.
+#[derive(Debug)]
+pub(crate) struct Affinity {
+    idle: parking_lot::Mutex<Option<(String, Sender)>>,
+    drivers: tokio::sync::mpsc::UnboundedSender<Driver>,
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Body>;
+/// An upstream connection's I/O, run by [`drive`] beside the viewer's connection.
+type Driver = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
-/// Idle connections kept per sandbox.
-const MAX_IDLE: usize = 64;
-
-impl Upstreams {
-    /// An idle connection to the sandbox that can take a request now. Only connections
-    /// whose last answer has ended come back, and one still sending its last request's
-    /// body (answered early) is left for later.
+impl Affinity {
+    /// An idle connection to `sandbox` that can take a request now. A connection still
+    /// sending its last request's body (answered early) is not one.
     fn take(&self, sandbox: &str) -> Option<Sender> {
         let mut idle = self.idle.lock();
-        let senders = idle.get_mut(sandbox)?;
-        let mut busy = Vec::new();
-        let mut found = None;
-        while let Some(sender) = senders.pop() {
-            if sender.is_ready() {
-                found = Some(sender);
-                break;
+        match idle.take() {
+            Some((key, sender)) if key == sandbox && sender.is_ready() => Some(sender),
+            Some(other) if other.0 == sandbox && !other.1.is_closed() => {
+                *idle = Some(other);
+                None
             }
-            if !sender.is_closed() {
-                busy.push(sender);
-            }
+            _ => None,
         }
-        senders.extend(busy);
-        found
     }
 
     fn put(&self, sandbox: String, sender: Sender) {
-        let mut idle = self.idle.lock();
-        // Closed connections go when their sandbox's list is touched; lists of
-        // sandboxes that are gone, whenever a new sandbox's list starts.
-        if !idle.contains_key(&sandbox) {
-            idle.retain(|_, senders| {
-                senders.retain(|s| !s.is_closed());
-                !senders.is_empty()
-            });
-        }
-        let senders = idle.entry(sandbox).or_default();
-        senders.retain(|s| !s.is_closed());
-        if senders.len() < MAX_IDLE {
-            senders.push(sender);
-        }
+        *self.idle.lock() = Some((sandbox, sender));
     }
+}
+
+/// Serves one viewer connection (`connection`, hyper's) and, on the same task, every
+/// upstream connection its requests open; returns what `connection` returns. The
+/// upstream connections end with it.
+pub(crate) async fn drive<F: std::future::Future>(
+    connection: impl FnOnce(Arc<Affinity>) -> F,
+) -> F::Output {
+    let (drivers, mut opened) = tokio::sync::mpsc::unbounded_channel();
+    let affinity = Arc::new(Affinity {
+        idle: parking_lot::Mutex::new(None),
+        drivers,
+    });
+    let mut connection = std::pin::pin!(connection(affinity));
+    let mut running: Vec<Driver> = Vec::new();
+    std::future::poll_fn(|cx| {
+        let output = connection.as_mut().poll(cx);
+        // Connections opened while the viewer's was polled start now, and every one
+        // runs until its I/O waits; each registers this task's waker.
+        while let std::task::Poll::Ready(Some(driver)) = opened.poll_recv(cx) {
+            running.push(driver);
+        }
+        running.retain_mut(|driver| driver.as_mut().poll(cx).is_pending());
+        output
+    })
+    .await
 }
 
 /// Who is asking for which destination: what the headers sent on say.
@@ -76,19 +85,24 @@ pub(crate) struct Call<'a> {
     pub id: &'a str,
     pub origin: &'a Url,
     pub client: SocketAddr,
+    /// The viewer connection's own upstream connections.
+    pub affinity: &'a Arc<Affinity>,
 }
 
 async fn open_upstream<D: Destinations>(
     destinations: &D,
     target: &D::Target,
+    affinity: &Affinity,
 ) -> Result<Sender, Error> {
     let stream = destinations.connect(target).await?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| bad_gateway(e.to_string()))?;
-    tokio::spawn(async move {
+    let driver = Box::pin(async move {
         let _ = connection.await;
     });
+    // The viewer's connection has ended if no one receives: so does this one.
+    let _ = affinity.drivers.send(driver);
     Ok(sender)
 }
 
@@ -108,9 +122,9 @@ pub(crate) async fn forward<D: Destinations>(
     let key = D::pool_key(target);
     // An idle connection the destination has meanwhile closed hands the request back;
     // then a fresh connection takes it.
-    let mut sender = match gateway.upstreams.take(&key) {
+    let mut sender = match call.affinity.take(&key) {
         Some(sender) => sender,
-        None => open_upstream(&gateway.destinations, target).await?,
+        None => open_upstream(&gateway.destinations, target, call.affinity).await?,
     };
     let response = loop {
         match sender.try_send_request(request).await {
@@ -118,7 +132,7 @@ pub(crate) async fn forward<D: Destinations>(
             Err(mut e) => match e.take_message() {
                 Some(back) => {
                     request = back;
-                    sender = open_upstream(&gateway.destinations, target).await?;
+                    sender = open_upstream(&gateway.destinations, target, call.affinity).await?;
                 }
                 None => {
                     let error = e.into_error();
@@ -139,7 +153,7 @@ pub(crate) async fn forward<D: Destinations>(
     clean_response_headers(&mut parts.headers, false);
     let body = Returning {
         body,
-        back: Some((Arc::clone(gateway), key, sender)),
+        back: Some((Arc::clone(call.affinity), key, sender)),
     };
     Ok(Response::from_parts(
         parts,
@@ -148,22 +162,22 @@ pub(crate) async fn forward<D: Destinations>(
 }
 
 /// An answer's body on its way to the viewer, holding the connection it came on: once
-/// the body has ended, the connection goes back to the pool. One dropped before its end
-/// (the viewer left) is closed with it, as it may still be sending.
-struct Returning<D: Destinations> {
+/// the body has ended, the connection is the viewer connection's idle one again. One
+/// dropped before its end (the viewer left) is closed with it, as it may still be sending.
+struct Returning {
     body: hyper::body::Incoming,
-    back: Option<(Arc<Gateway<D>>, String, Sender)>,
+    back: Option<(Arc<Affinity>, String, Sender)>,
 }
 
-impl<D: Destinations> Returning<D> {
+impl Returning {
     fn give_back(&mut self) {
-        if let Some((gateway, key, sender)) = self.back.take() {
-            gateway.upstreams.put(key, sender);
+        if let Some((affinity, key, sender)) = self.back.take() {
+            affinity.put(key, sender);
         }
     }
 }
 
-impl<D: Destinations> hyper::body::Body for Returning<D> {
+impl hyper::body::Body for Returning {
     type Data = hyper::body::Bytes;
     type Error = hyper::Error;
 
@@ -188,7 +202,7 @@ impl<D: Destinations> hyper::body::Body for Returning<D> {
     }
 }
 
-impl<D: Destinations> Drop for Returning<D> {
+impl Drop for Returning {
     fn drop(&mut self) {
         use hyper::body::Body as _;
         // An answer without a body (a 304, a HEAD) is never polled to its end.
@@ -302,4 +316,49 @@ pub(crate) async fn tunnel<D: Destinations>(
     let (mut parts, _) = response.into_parts();
     clean_response_headers(&mut parts.headers, true);
     Ok(Response::from_parts(parts, Body::empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection to a peer that never answers, driven by `drive`'s task.
+    async fn opened(affinity: &Affinity) -> Sender {
+        let (ours, theirs) = tokio::io::duplex(1024);
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(ours))
+            .await
+            .unwrap();
+        affinity
+            .drivers
+            .send(Box::pin(async move {
+                let _ = connection.await;
+            }))
+            .unwrap();
+        // The peer stays open and silent for the test's length.
+        std::mem::forget(theirs);
+        sender
+    }
+
+    #[tokio::test]
+    async fn a_viewer_connection_reuses_its_upstream_only_for_the_same_sandbox() {
+        drive(|affinity| async move {
+            let mut sender = opened(&affinity).await;
+            sender.ready().await.unwrap();
+            affinity.put("sandbox-a".into(), sender);
+            assert!(
+                affinity.take("sandbox-b").is_none(),
+                "another sandbox never gets this connection"
+            );
+            assert!(
+                affinity.take("sandbox-a").is_none(),
+                "asking for another sandbox let the idle one go"
+            );
+            let mut sender = opened(&affinity).await;
+            sender.ready().await.unwrap();
+            affinity.put("sandbox-a".into(), sender);
+            assert!(affinity.take("sandbox-a").is_some());
+            assert!(affinity.take("sandbox-a").is_none(), "taken once");
+        })
+        .await;
+    }
 }
