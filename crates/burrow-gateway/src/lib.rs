@@ -80,7 +80,8 @@ pub trait Destinations: Send + Sync + 'static {
     /// Starts the destination if it may start (once, however many ask), and returns the
     /// name the loading page shows; an error if it cannot start.
     async fn wake(&self, id: &str) -> Result<String, Error>;
-    /// Kept-alive connections are pooled by this key (the sandbox).
+    /// A viewer connection reuses its kept-alive upstream connection only for the same
+    /// key (the sandbox).
     fn pool_key(target: &Self::Target) -> String;
     /// A new connection to the running destination.
     async fn connect(&self, target: &Self::Target) -> Result<Connection, Error>;
