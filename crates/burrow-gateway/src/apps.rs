@@ -104,7 +104,7 @@ impl Destinations for Apps {
         Ok(app.name)
     }
 
-    fn pool_key(target: &Running) -> String {
+    fn upstream_key(target: &Running) -> String {
         target.sandbox.clone()
     }
 

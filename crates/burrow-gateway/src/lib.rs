@@ -82,7 +82,7 @@ pub trait Destinations: Send + Sync + 'static {
     async fn wake(&self, id: &str) -> Result<String, Error>;
     /// A viewer connection reuses its kept-alive upstream connection only for the same
     /// key (the sandbox).
-    fn pool_key(target: &Self::Target) -> String;
+    fn upstream_key(target: &Self::Target) -> String;
     /// A new connection to the running destination.
     async fn connect(&self, target: &Self::Target) -> Result<Connection, Error>;
     /// A viewer did something: the destination is in use.

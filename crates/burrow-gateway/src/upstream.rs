@@ -119,7 +119,7 @@ pub(crate) async fn forward<D: Destinations>(
     let limit = gateway.destinations.max_body_bytes();
     let body = Body::new(http_body_util::Limited::new(body, limit));
     let mut request = hyper::Request::from_parts(parts, body);
-    let key = D::pool_key(target);
+    let key = D::upstream_key(target);
     // An idle connection the destination has meanwhile closed hands the request back;
     // then a fresh connection takes it.
     let mut sender = match call.affinity.take(&key) {
