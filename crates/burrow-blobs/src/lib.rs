@@ -19,6 +19,49 @@ pub enum BlobError {
     Config(#[from] object_store::Error),
 }
 
+/// What a failed blob operation means for whoever asked for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// No space is left where blobs are kept (a full disk or quota): nothing was kept.
+    Full,
+    /// The blob storage did not answer, or answered with its own fault: try again later.
+    Unavailable,
+    /// The blob is not there.
+    NotFound,
+    /// Anything else: a fault of Burrow's or of its configuration.
+    Other,
+}
+
+/// Classifies a blob store error by what it means, not by where it came from.
+pub fn failure(e: &StoreError) -> Failure {
+    if matches!(e, StoreError::NotFound { .. }) {
+        return Failure::NotFound;
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            // ENOSPC and EDQUOT.
+            use std::io::ErrorKind::{QuotaExceeded, StorageFull};
+            if matches!(io.kind(), StorageFull | QuotaExceeded) {
+                return Failure::Full;
+            }
+        }
+        cause = c.source();
+    }
+    match e {
+        // A remote store's request failed: refused connections, timeouts and 5xx answers
+        // after object_store's retries, and refusals of its credentials, which an
+        // operator must fix; either way the caller can only try again later.
+        StoreError::Generic { store, .. } if !matches!(*store, "LocalFileSystem" | "InMemory") => {
+            Failure::Unavailable
+        }
+        StoreError::PermissionDenied { .. } | StoreError::Unauthenticated { .. } => {
+            Failure::Unavailable
+        }
+        _ => Failure::Other,
+    }
+}
+
 /// Opens the blob store the configuration names.
 pub fn open(config: &Config) -> Result<Arc<dyn ObjectStore>, BlobError> {
     match &config.blobs {
@@ -37,10 +80,23 @@ pub fn open(config: &Config) -> Result<Arc<dyn ObjectStore>, BlobError> {
             access_key_id,
             secret_access_key,
             allow_http,
+            timeout_secs,
+            retry_secs,
         } => {
+            let retry = object_store::RetryConfig {
+                max_retries: 10,
+                retry_timeout: std::time::Duration::from_secs((*retry_secs).max(1)),
+                ..Default::default()
+            };
+            // The client options carry `allow_http` too: set them whole, once.
+            let client = object_store::ClientOptions::new()
+                .with_allow_http(*allow_http)
+                .with_timeout(std::time::Duration::from_secs((*timeout_secs).max(1)))
+                .with_connect_timeout(std::time::Duration::from_secs((*timeout_secs).clamp(1, 5)));
             let mut builder = AmazonS3Builder::from_env()
                 .with_bucket_name(bucket)
-                .with_allow_http(*allow_http);
+                .with_client_options(client)
+                .with_retry(retry);
             if let Some(region) = region {
                 builder = builder.with_region(region);
             }
@@ -91,6 +147,8 @@ mod tests {
                 access_key_id: Some(burrow_config::Secret::new("key")),
                 secret_access_key: Some(burrow_config::Secret::new("secret")),
                 allow_http: true,
+                timeout_secs: 60,
+                retry_secs: 15,
             },
             ..Config::default()
         };

@@ -115,9 +115,24 @@ pub enum BlobConfig {
         /// Allow a plain-HTTP endpoint.
         #[serde(default)]
         allow_http: bool,
+        /// How long one request to the bucket may take before it is abandoned.
+        #[serde(default = "default_blob_timeout_secs")]
+        timeout_secs: u64,
+        /// How long failed requests are retried before the operation fails (a 503 to
+        /// whoever uploaded): a bucket that is down never holds a request longer.
+        #[serde(default = "default_blob_retry_secs")]
+        retry_secs: u64,
     },
     /// Process memory; lost on exit. For tests.
     Memory,
+}
+
+fn default_blob_timeout_secs() -> u64 {
+    60
+}
+
+fn default_blob_retry_secs() -> u64 {
+    15
 }
 
 impl Default for BlobConfig {

@@ -9,6 +9,7 @@
 //! is stored as the blob `builds/<id>.log` and the file removed. Builds left
 //! unfinished without a task (say, by an older release) are queued by [`Builds::resume`].
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -235,7 +236,7 @@ impl Builds {
         }
         let path = self.log_path(&build.id);
         let outcome = match BuildLog::open(&path) {
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(explained(&e, self.inner.envs.root())),
             Ok(mut log) => {
                 log.line(format!(
                     "Build {} of {}",
@@ -258,7 +259,7 @@ impl Builds {
                     .await
                     {
                         Ok(Ok(env)) => Ok(env.key),
-                        Ok(Err(e)) => Err(e.to_string()),
+                        Ok(Err(e)) => Err(explained(&e, self.inner.envs.root())),
                         Err(_) => Err(format!(
                             "the build took longer than {} s and was stopped; raise envs.build_timeout_secs if the index is slow",
                             self.inner.timeout.as_secs()
@@ -361,4 +362,47 @@ fn read_from(path: &std::path::Path, offset: u64) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     file.take(1 << 20).read_to_end(&mut bytes)?;
     Ok(bytes)
+}
+
+/// Why a build failed, in words that say what to do: a full disk (which uv reports as
+/// the OS's "No space left on device") says where space must be freed.
+fn explained(e: &crate::EnvError, envs: &Path) -> String {
+    let full = match e {
+        crate::EnvError::Io { source, .. } => source.kind() == std::io::ErrorKind::StorageFull,
+        other => other.to_string().contains("No space left on device"),
+    };
+    if full {
+        format!(
+            "no space is left on the disk of {}, so the environment could not be built ({e}): free space there, then upload the version again",
+            envs.display()
+        )
+    } else {
+        e.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_says_where_to_free_space() {
+        let envs = Path::new("/srv/burrow/envs");
+        let uv = crate::EnvError::Failed(
+            "uv could not install pandas: No space left on device (os error 28)".into(),
+        );
+        let said = explained(&uv, envs);
+        assert!(
+            said.starts_with("no space is left on the disk of /srv/burrow/envs"),
+            "{said}"
+        );
+        assert!(said.contains("uv could not install pandas"), "{said}");
+        let io = crate::EnvError::Io {
+            context: "writing the lock".into(),
+            source: std::io::Error::from(std::io::ErrorKind::StorageFull),
+        };
+        assert!(explained(&io, envs).starts_with("no space is left"));
+        let other = crate::EnvError::Failed("no matching distribution for pandaz".into());
+        assert_eq!(explained(&other, envs), other.to_string());
+    }
 }

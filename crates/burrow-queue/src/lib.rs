@@ -242,7 +242,19 @@ pub async fn enqueue(
     payload: &str,
     max_attempts: i64,
 ) -> Result<Task, StoreError> {
-    let now = now();
+    enqueue_at(store, kind, dedupe_key, payload, max_attempts, now()).await
+}
+
+/// Queues a task as [`enqueue`] does, not to be claimed before `run_after` (ms since the
+/// epoch).
+pub async fn enqueue_at(
+    store: &Store,
+    kind: &str,
+    dedupe_key: &str,
+    payload: &str,
+    max_attempts: i64,
+    run_after: i64,
+) -> Result<Task, StoreError> {
     let (task, _) = store
         .enqueue_task(
             NewTask {
@@ -250,9 +262,9 @@ pub async fn enqueue(
                 dedupe_key,
                 payload,
                 max_attempts,
-                run_after: now,
+                run_after,
             },
-            now,
+            now(),
         )
         .await?;
     Ok(task)

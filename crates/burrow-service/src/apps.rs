@@ -132,14 +132,14 @@ async fn accept_bundle(
         },
     )?;
     let blob = format!("bundles/{}.zip", burrow_core::ids::new_id("bnd"));
-    services
-        .blobs
-        .put(
-            &BlobPath::from(blob.as_str()),
-            PutPayload::from(bundle.archive.clone()),
-        )
-        .await
-        .map_err(|e| Error::internal(format!("storing the bundle: {e}")))?;
+    crate::blobs::put_new(
+        &services.store,
+        services.blobs.as_ref(),
+        &blob,
+        PutPayload::from(bundle.archive.clone()),
+    )
+    .await
+    .map_err(|e| Error::blob("storing the bundle", e))?;
     Ok((bundle, blob))
 }
 

@@ -204,18 +204,17 @@ impl StoredObject {
         project: &str,
         table_id: &str,
         prepared: burrow_data::Prepared,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, burrow_blobs::StoreError> {
         let id = burrow_core::ids::new_id("tv");
         let blob = format!("tables/{project}/{table_id}/{id}.parquet");
         let size = prepared.parquet.len() as i64;
-        services
-            .blobs
-            .put(
-                &BlobPath::from(blob.as_str()),
-                PutPayload::from(prepared.parquet),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+        crate::blobs::put_new(
+            &services.store,
+            services.blobs.as_ref(),
+            &blob,
+            PutPayload::from(prepared.parquet),
+        )
+        .await?;
         Ok(Self {
             id,
             blob,
@@ -278,7 +277,7 @@ async fn store_version(
         .unwrap_or_else(|| burrow_core::ids::new_id("tbl"));
     let object = StoredObject::put(services, project, &table_id, prepared)
         .await
-        .map_err(|e| Error::internal(format!("storing table {name}'s Parquet object: {e}")))?;
+        .map_err(|e| Error::blob(&format!("storing table {name}'s Parquet object"), e))?;
     let version = object.version(origin, user);
     let saved = if replace {
         services.store.replace_table(project, name, &version).await

@@ -38,6 +38,8 @@ pub enum Kind {
     Unreachable,
     /// Busy or not ready: try again shortly.
     Unavailable,
+    /// No space is left to keep what was sent: someone must free some first.
+    InsufficientStorage,
     /// A fault of Burrow's; the detail is logged.
     Internal,
 }
@@ -142,6 +144,35 @@ impl Error {
         self
     }
 
+    /// A blob store error while doing `what` (such as "storing the bundle"): a full disk
+    /// is 507 and storage that does not answer 503, each saying so; nothing was kept.
+    pub fn blob(what: &str, e: burrow_blobs::StoreError) -> Error {
+        match burrow_blobs::failure(&e) {
+            burrow_blobs::Failure::Full => Error::new(
+                Kind::InsufficientStorage,
+                "storage_full",
+                format!(
+                    "no space is left for {what}, and nothing was kept: free space in Burrow's data folder (or raise its blob storage quota) and try again"
+                ),
+            ),
+            burrow_blobs::Failure::Unavailable => {
+                let mut unavailable = Error::new(
+                    Kind::Unavailable,
+                    "storage_unavailable",
+                    format!(
+                        "the blob storage did not answer while {what}, and nothing was kept: try again shortly"
+                    ),
+                );
+                unavailable.retry_after_secs = Some(5);
+                unavailable
+            }
+            burrow_blobs::Failure::NotFound | burrow_blobs::Failure::Other => {
+                return Error::internal(format!("{what}: {e}"));
+            }
+        }
+        .with_detail(format!("{what}: {e}"))
+    }
+
     /// A store error, with `not_found` standing for a missing row.
     pub fn or_not_found(e: StoreError, not_found: fn() -> Error) -> Error {
         match e {
@@ -182,6 +213,12 @@ impl From<StoreError> for Error {
                 Kind::Unavailable,
                 "database_unavailable",
                 "the database is unavailable; try again shortly",
+            )
+            .with_detail(detail),
+            StoreError::Full(detail) => Error::new(
+                Kind::InsufficientStorage,
+                "database_full",
+                "the database's disk is full, and nothing of this change was kept: free space there and try again",
             )
             .with_detail(detail),
             other => Error::internal(other.to_string()),

@@ -33,6 +33,7 @@ impl Kind {
             Kind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Kind::Unreachable => StatusCode::BAD_GATEWAY,
             Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

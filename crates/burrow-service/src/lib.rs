@@ -6,6 +6,7 @@
 pub mod access;
 pub mod accounts;
 pub mod apps;
+pub mod blobs;
 pub mod data;
 pub mod error;
 #[cfg(feature = "http")]

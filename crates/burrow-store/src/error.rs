@@ -17,6 +17,9 @@ pub enum StoreError {
     /// The database cannot be reached now; retrying later may work.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// The disk the database writes to is full; nothing of the change was kept.
+    #[error("the database's disk is full: {0}")]
+    Full(String),
     #[error("database configuration: {0}")]
     Config(String),
     #[error("database migration failed: {0}")]
@@ -29,6 +32,14 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::RowNotFound => StoreError::NotFound,
+            // SQLite's SQLITE_FULL, PostgreSQL's disk_full: the transaction rolled back.
+            sqlx::Error::Database(ref db)
+                if db
+                    .code()
+                    .is_some_and(|c| matches!(c.as_ref(), "13" | "53100")) =>
+            {
+                StoreError::Full(e.to_string())
+            }
             sqlx::Error::Database(ref db) if db.is_unique_violation() => StoreError::Conflict,
             // The row it points at went away concurrently, such as a deleted project.
             sqlx::Error::Database(ref db) if db.is_foreign_key_violation() => StoreError::NotFound,

@@ -1,6 +1,8 @@
-//! Test support shared by Burrow's test suites: fresh SQLite and PostgreSQL databases, a client that reaches app origins on loopback, and a test internet for egress tests.
+//! Test support shared by Burrow's test suites: fresh SQLite and PostgreSQL databases, a client that reaches app origins on loopback, a test internet for egress tests, a real S3-compatible server, and a disk that fills up.
 
+pub mod disk;
 pub mod internet;
+pub mod s3;
 pub mod warehouse;
 
 use std::path::Path;

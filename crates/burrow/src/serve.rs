@@ -131,6 +131,14 @@ fn background_work(
             burrow_envs::BUILD_ATTEMPTS,
             builds.handler(),
         )
+        // Keys whose put failed for want of an answer from the storage: deleted when it
+        // answers, in case the write landed after all.
+        .handle(
+            burrow_service::blobs::BLOB_FORGET,
+            2,
+            burrow_service::blobs::FORGET_ATTEMPTS,
+            burrow_service::blobs::ForgetBlob(std::sync::Arc::clone(&services.blobs)),
+        )
         // A job whose worker died ends failed, or runs again while it has attempts left.
         .handle(
             burrow_service::jobs::JOB_RUN,

@@ -336,10 +336,10 @@ pub async fn download_version(
         .blobs
         .get(&BlobPath::from(version.bundle_blob.as_str()))
         .await
-        .map_err(|e| ApiError::internal(format!("reading bundle {}: {e}", version.bundle_blob)))?
+        .map_err(|e| ApiError::blob(&format!("reading bundle {}", version.bundle_blob), e))?
         .bytes()
         .await
-        .map_err(|e| ApiError::internal(format!("reading bundle {}: {e}", version.bundle_blob)))?;
+        .map_err(|e| ApiError::blob(&format!("reading bundle {}", version.bundle_blob), e))?;
     Ok(super::zip_download(
         &format!("{}-v{number}", app.name),
         bytes,

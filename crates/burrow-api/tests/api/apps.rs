@@ -14,7 +14,12 @@ use crate::helpers::{
 const HELLO: &str = "import streamlit as st\nst.title('Hello')\n";
 
 impl TestApp {
-    async fn deploy(&self, who: &Account, project: &str, body: Value) -> reqwest::Response {
+    pub(crate) async fn deploy(
+        &self,
+        who: &Account,
+        project: &str,
+        body: Value,
+    ) -> reqwest::Response {
         self.post(
             &format!("/api/v1/projects/{project}/apps"),
             Some(&who.token),
@@ -23,7 +28,7 @@ impl TestApp {
         .await
     }
 
-    async fn upload(
+    pub(crate) async fn upload(
         &self,
         who: &Account,
         path: &str,
@@ -48,7 +53,7 @@ impl TestApp {
     }
 
     /// Polls the app until version `number`'s build has ended; returns the app.
-    async fn built(&self, who: &Account, app_path: &str, number: i64) -> Value {
+    pub(crate) async fn built(&self, who: &Account, app_path: &str, number: i64) -> Value {
         let deadline = Instant::now() + Duration::from_secs(300);
         loop {
             let app: Value = self.get(app_path, &who.token).await.json().await.unwrap();

@@ -101,8 +101,16 @@ pub async fn spawn_app(db: Db) -> TestApp {
 
 /// Starts a server on 127.0.0.1:0 over a fresh database, after `configure` adjusts its config.
 pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_in(db, tempfile::tempdir().unwrap(), configure).await
+}
+
+/// Starts a server as [`spawn_app_with`] does, with `dir` as its data folder.
+pub async fn spawn_app_in(
+    db: Db,
+    dir: tempfile::TempDir,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
     init_test_log();
-    let dir = tempfile::tempdir().unwrap();
     let (store, database_url, pg) = burrow_testkit::fresh_store(db, dir.path()).await;
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -147,8 +155,13 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Config)) -> Test
         volumes: Arc::new(burrow_sandbox::HostPathsOnly),
     })
     .unwrap();
-    // Builds run on the durable queue, as in `serve`, with its queue running here.
-    let queue = burrow_queue::Queue::builder(store.clone());
+    // Builds run on the durable queue, as in `serve`, with its queue running here; its
+    // retries come quickly.
+    let queue = burrow_queue::Queue::builder(store.clone()).options(burrow_queue::Options {
+        poll: std::time::Duration::from_millis(100),
+        backoff: std::time::Duration::from_millis(200),
+        ..Default::default()
+    });
     let builds =
         burrow_envs::Builds::from_config(&config, store.clone(), Arc::clone(&blobs), queue.waker());
     let queue = queue
@@ -157,6 +170,12 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Config)) -> Test
             config.envs.max_concurrent_builds,
             burrow_envs::BUILD_ATTEMPTS,
             builds.handler(),
+        )
+        .handle(
+            burrow_service::blobs::BLOB_FORGET,
+            2,
+            burrow_service::blobs::FORGET_ATTEMPTS,
+            burrow_service::blobs::ForgetBlob(Arc::clone(&blobs)),
         )
         .build();
     let app = Application::build(

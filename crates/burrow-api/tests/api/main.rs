@@ -12,5 +12,6 @@ mod packages;
 mod projects;
 mod review;
 mod sources;
+mod storage;
 mod tables;
 mod workspaces;

@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use burrow_blobs::{BlobPath, PutPayload};
+use burrow_blobs::PutPayload;
 use burrow_core::Role;
 use burrow_store::{
     Anchor, Comment, NewNotification, NewSnapshot, SnapshotFile, StoreError, Submission,
@@ -140,13 +140,16 @@ async fn snapshot(
                     Some(text) => (Some(text), None),
                     None => {
                         let key = content_key(project_id);
-                        let put = services
-                            .blobs
-                            .put(&BlobPath::from(key.as_str()), PutPayload::from(bytes))
-                            .await;
+                        let put = crate::blobs::put_new(
+                            &services.store,
+                            services.blobs.as_ref(),
+                            &key,
+                            PutPayload::from(bytes),
+                        )
+                        .await;
                         if let Err(e) = put {
                             workspaces::delete_blobs(services.blobs.as_ref(), written).await;
-                            return Err(Error::internal(format!("storing {path}'s content: {e}")));
+                            return Err(Error::blob(&format!("storing {path}'s content"), e));
                         }
                         written.push(key.clone());
                         (None, Some(key))
@@ -154,13 +157,13 @@ async fn snapshot(
                 },
                 Source::Blob(from) => {
                     let key = content_key(project_id);
-                    let copied = services
-                        .blobs
-                        .copy(
-                            &BlobPath::from(from.as_str()),
-                            &BlobPath::from(key.as_str()),
-                        )
-                        .await;
+                    let copied = crate::blobs::copy_new(
+                        &services.store,
+                        services.blobs.as_ref(),
+                        from.as_str(),
+                        &key,
+                    )
+                    .await;
                     match copied {
                         Ok(()) => {}
                         // The file was changed since it was listed, and its old blob went.
@@ -170,7 +173,7 @@ async fn snapshot(
                         }
                         Err(e) => {
                             workspaces::delete_blobs(services.blobs.as_ref(), written).await;
-                            return Err(Error::internal(format!("keeping {path}'s content: {e}")));
+                            return Err(Error::blob(&format!("keeping {path}'s content"), e));
                         }
                     }
                     written.push(key.clone());

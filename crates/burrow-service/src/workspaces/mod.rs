@@ -174,6 +174,7 @@ async fn make_workspace(
         let sha256 = hex::encode(Sha256::digest(&content));
         let size = content.len() as i64;
         let stored = keep(
+            &services.store,
             services.blobs.as_ref(),
             (&member.project.id, &id),
             &path,
@@ -576,10 +577,10 @@ pub(crate) async fn stored_content(
     let bytes = blobs
         .get(&BlobPath::from(blob))
         .await
-        .map_err(|e| Error::internal(format!("reading {path}'s blob {blob}: {e}")))?
+        .map_err(|e| Error::blob(&format!("reading {path}'s blob {blob}"), e))?
         .bytes()
         .await
-        .map_err(|e| Error::internal(format!("reading {path}'s blob {blob}: {e}")))?;
+        .map_err(|e| Error::blob(&format!("reading {path}'s blob {blob}"), e))?;
     Ok(bytes.to_vec())
 }
 
@@ -678,7 +679,7 @@ pub(crate) async fn put_content(
     }
     let sha256 = hex::encode(Sha256::digest(&content));
     let size = content.len() as i64;
-    let (text, blob) = keep(blobs, (project_id, id), path, content).await?;
+    let (text, blob) = keep(store, blobs, (project_id, id), path, content).await?;
     let folded = path.to_lowercase();
     let change = store
         .put_file(
@@ -710,6 +711,7 @@ pub(crate) async fn put_content(
 /// Where a file's `content` is kept: small text in its row (the first), anything else in
 /// a new blob (the second, its key), written here.
 async fn keep(
+    store: &burrow_store::Store,
     blobs: &dyn ObjectStore,
     (project_id, id): (&str, &str),
     path: &str,
@@ -723,10 +725,9 @@ async fn keep(
         "workspaces/{project_id}/{id}/{}",
         burrow_core::ids::new_id("wf")
     );
-    blobs
-        .put(&BlobPath::from(key.as_str()), PutPayload::from(content))
+    crate::blobs::put_new(store, blobs, &key, PutPayload::from(content))
         .await
-        .map_err(|e| Error::internal(format!("storing {path}'s content: {e}")))?;
+        .map_err(|e| Error::blob(&format!("storing {path}'s content"), e))?;
     Ok((None, Some(key)))
 }
 
