@@ -1,4 +1,4 @@
-//! Burrow's pure domain layer: validated values, roles, credentials and rate limiting, with no I/O.
+//! Burrow's pure domain layer: validated values, roles and credentials, with no I/O.
 //!
 //! Everything here is deterministic given its inputs (time is passed in), so it
 //! is unit tested directly and reused by the store, the API and the CLI.
@@ -7,7 +7,6 @@ pub mod email;
 pub mod ids;
 pub mod name;
 pub mod password;
-pub mod rate_limit;
 pub mod role;
 pub mod token;
 

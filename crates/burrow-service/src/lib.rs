@@ -20,13 +20,12 @@ pub mod workspaces;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use burrow_blobs::ObjectStore;
 use burrow_config::Config;
-use burrow_core::rate_limit::FailureLimiter;
-use burrow_store::Store;
-use tokio::sync::{Mutex, Semaphore};
+use burrow_store::{LoginKey, Store};
+use tokio::sync::Semaphore;
 
 pub use crate::error::{Error, Finding, Kind};
 
@@ -62,7 +61,6 @@ pub struct Core {
     pub keyring: burrow_data::Keyring,
     /// Caps concurrent password hashing: each hash holds 19 MiB and a core.
     pub hashing: Semaphore,
-    pub login_limits: Mutex<LoginLimits>,
 }
 
 impl std::fmt::Debug for Core {
@@ -72,13 +70,6 @@ impl std::fmt::Debug for Core {
             .field("store", &self.store)
             .finish_non_exhaustive()
     }
-}
-
-/// Failed-login counters, per account and per client address.
-#[derive(Debug)]
-pub struct LoginLimits {
-    pub per_account: FailureLimiter,
-    pub per_address: FailureLimiter,
 }
 
 impl Services {
@@ -92,11 +83,6 @@ impl Services {
         let permits = match config.auth.max_concurrent_hashes {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
-        };
-        let window = Duration::from_secs(config.auth.failure_window_secs);
-        let login_limits = LoginLimits {
-            per_account: FailureLimiter::new(config.auth.max_failures_per_account, window),
-            per_address: FailureLimiter::new(config.auth.max_failures_per_address, window),
         };
         let egress = burrow_egress::Egress::new(config.egress.proxy_options());
         let data = burrow_data::Engine::new(Arc::clone(&blobs), data::limits(&config));
@@ -141,7 +127,6 @@ impl Services {
             data,
             keyring,
             hashing: Semaphore::new(permits),
-            login_limits: Mutex::new(login_limits),
         }))
     }
 }
@@ -172,42 +157,51 @@ impl Core {
     }
 
     /// 429 if either the account or the address has run out of failed logins;
-    /// otherwise counts this attempt as a failure in advance, under the same
-    /// lock, so concurrent guesses cannot all slip past the check. A success
-    /// takes it back with [`Core::record_login_success`].
+    /// otherwise counts this attempt as a failure in advance, in the same transaction,
+    /// so concurrent guesses cannot all slip past the check, whichever replica each
+    /// reaches. A success takes it back with [`Core::record_login_success`].
     pub async fn begin_login_attempt(
         &self,
         account: Option<&str>,
         address: IpAddr,
     ) -> Result<(), Error> {
-        let now = Instant::now();
-        let address = address_key(address);
-        let mut limits = self.login_limits.lock().await;
-        let by_account = account.map_or(Ok(()), |a| limits.per_account.check(a, now));
-        let by_address = limits.per_address.check(&address, now);
-        let retry = match (by_account, by_address) {
-            (Ok(()), Ok(())) => {
-                if let Some(a) = account {
-                    limits.per_account.record_failure(a, now);
-                }
-                limits.per_address.record_failure(&address, now);
-                return Ok(());
+        let auth = &self.config.auth;
+        let account = account.map(|a| format!("account:{a}"));
+        let address = format!("address:{}", address_key(address));
+        let mut keys = vec![LoginKey {
+            key: &address,
+            max_failures: auth.max_failures_per_address as i64,
+        }];
+        if let Some(account) = &account {
+            keys.push(LoginKey {
+                key: account,
+                max_failures: auth.max_failures_per_account as i64,
+            });
+        }
+        let window_ms = (auth.failure_window_secs as i64).saturating_mul(1000);
+        match self
+            .store
+            .begin_login_attempt(&keys, burrow_store::now_ms(), window_ms)
+            .await?
+        {
+            Ok(()) => Ok(()),
+            Err(ms) => {
+                let secs = (ms as u64).div_ceil(1000).max(1);
+                Err(Error::too_many_requests(
+                    secs,
+                    format!("too many failed logins: wait {secs} seconds and try again"),
+                ))
             }
-            (Err(a), Ok(())) | (Ok(()), Err(a)) => a,
-            (Err(a), Err(b)) => a.max(b),
-        };
-        let secs = retry.as_secs().max(1);
-        Err(Error::too_many_requests(
-            secs,
-            format!("too many failed logins: wait {secs} seconds and try again"),
-        ))
+        }
     }
 
     /// Clears the account's failures and takes back the address's advance count.
     pub async fn record_login_success(&self, account: &str, address: IpAddr) {
-        let mut limits = self.login_limits.lock().await;
-        limits.per_account.clear(account);
-        limits.per_address.forgive_one(&address_key(address));
+        let cleared = format!("account:{account}");
+        let forgiven = format!("address:{}", address_key(address));
+        if let Err(e) = self.store.end_login_attempt(&cleared, &forgiven).await {
+            tracing::warn!(error = %e, "Could not clear the failed logins of a successful one");
+        }
     }
 }
 

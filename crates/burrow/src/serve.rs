@@ -174,6 +174,19 @@ fn background_work(
                 }
             }
         })
+        .every("logins.sweep", HOURLY, {
+            let (store, window) = (store.clone(), config.auth.failure_window_secs);
+            move || {
+                let store = store.clone();
+                let before = burrow_store::now_ms()
+                    .saturating_sub((window as i64).saturating_mul(1000));
+                async move {
+                    if let Err(e) = store.delete_old_login_failures(before).await {
+                        tracing::warn!(error = %e, "Could not remove old failed logins");
+                    }
+                }
+            }
+        })
         .every("views.sweep", HOURLY, move || {
             let store = s2.clone();
             async move {

@@ -4,7 +4,7 @@ use reqwest::{header, Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::Connection;
 
-use crate::helpers::{expect_error, spawn_app, spawn_app_with, Db, PASSWORD};
+use crate::helpers::{expect_error, spawn_app, spawn_app_with, spawn_replica, Db, PASSWORD};
 
 async fn register_login_me_logout(db: Db) {
     let app = spawn_app(db).await;
@@ -229,6 +229,56 @@ async fn failed_logins_are_rate_limited(db: Db) {
     expect_error(resp, StatusCode::TOO_MANY_REQUESTS, "too_many_requests").await;
 }
 
+/// Guesses sent at once are checked one after another: exactly as many as the limit
+/// are answered, the rest refused, on one server or spread over two on one database.
+async fn concurrent_guesses_on_two_replicas_share_one_limit(db: Db) {
+    let limits = |c: &mut burrow_config::Config| {
+        c.auth.max_failures_per_account = 3;
+        c.auth.max_failures_per_address = 100;
+    };
+    let first = spawn_app_with(db, limits).await;
+    let second = spawn_replica(&first, limits).await;
+    first.account("ada@example.com").await;
+    let guesses = (0..20).map(|i| {
+        let server = if i % 2 == 0 { &first } else { &second };
+        server.login("ada@example.com", "wrong password")
+    });
+    let statuses: Vec<StatusCode> = futures::future::join_all(guesses)
+        .await
+        .iter()
+        .map(|r| r.status())
+        .collect();
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, refused), (3, 17), "{statuses:?}");
+    // Locked on both, even with the right password.
+    for server in [&first, &second] {
+        let resp = server.login("ada@example.com", PASSWORD).await;
+        expect_error(resp, StatusCode::TOO_MANY_REQUESTS, "too_many_requests").await;
+    }
+
+    // A success on one replica clears the account's failures for every replica.
+    second.account("bob@example.com").await;
+    for server in [&first, &second] {
+        let resp = server.login("bob@example.com", "wrong password").await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        first.login("bob@example.com", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    for _ in 0..2 {
+        let resp = second.login("bob@example.com", "wrong password").await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+}
+
 async fn closed_registration_leaves_account_creation_to_admins(db: Db) {
     let app = spawn_app_with(db, |c| c.registration_open = false).await;
     let msg = expect_error(
@@ -407,5 +457,6 @@ crate::both_backends!(
     registration_validates_input,
     the_first_user_is_the_admin,
     failed_logins_are_rate_limited,
+    concurrent_guesses_on_two_replicas_share_one_limit,
     closed_registration_leaves_account_creation_to_admins,
 );

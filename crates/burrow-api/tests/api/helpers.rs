@@ -112,6 +112,30 @@ pub async fn spawn_app_in(
 ) -> TestApp {
     init_test_log();
     let (store, database_url, pg) = burrow_testkit::fresh_store(db, dir.path()).await;
+    serve(store, database_url, pg, dir, configure).await
+}
+
+/// Starts another server on `app`'s database, as a second replica is: its own data
+/// folder and blobs, the same database.
+pub async fn spawn_replica(app: &TestApp, configure: impl FnOnce(&mut Config)) -> TestApp {
+    let store = Store::connect(&app.database_url).await.unwrap();
+    serve(
+        store,
+        app.database_url.clone(),
+        None,
+        tempfile::tempdir().unwrap(),
+        configure,
+    )
+    .await
+}
+
+async fn serve(
+    store: Store,
+    database_url: String,
+    pg: Option<PgDatabase>,
+    dir: tempfile::TempDir,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_path_buf(),
