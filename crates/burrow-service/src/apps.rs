@@ -134,7 +134,7 @@ async fn accept_bundle(
     let blob = format!("bundles/{}.zip", burrow_core::ids::new_id("bnd"));
     crate::blobs::put_new(
         &services.store,
-        services.blobs.as_ref(),
+        &services.blobs,
         &blob,
         PutPayload::from(bundle.archive.clone()),
     )

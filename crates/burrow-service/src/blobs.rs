@@ -22,42 +22,77 @@ pub const FORGET_ATTEMPTS: i64 = 12;
 const LATE: Duration = Duration::from_secs(15 * 60);
 
 /// Puts a new object under `key`, which no row names yet. On failure nothing is kept:
-/// a failure of the storage itself queues the key's deletion.
+/// a failure of the storage itself queues the key's deletion. The put runs to its end
+/// even if the caller goes away meanwhile (a viewer who closed the page), and then the
+/// key is forgotten too, as no row will ever name it.
 pub async fn put_new(
     store: &Store,
-    blobs: &dyn ObjectStore,
+    blobs: &Arc<dyn ObjectStore>,
     key: &str,
     payload: PutPayload,
 ) -> Result<(), StoreError> {
-    let put = blobs.put(&BlobPath::from(key), payload).await;
-    forget_if_unanswered(store, key, put.map(drop)).await
+    let (blobs, path) = (Arc::clone(blobs), BlobPath::from(key));
+    settled(store, key, async move {
+        blobs.put(&path, payload).await.map(drop)
+    })
+    .await
 }
 
 /// Copies `from` to a new key as [`put_new`] puts one.
 pub async fn copy_new(
     store: &Store,
-    blobs: &dyn ObjectStore,
+    blobs: &Arc<dyn ObjectStore>,
     from: &str,
     key: &str,
 ) -> Result<(), StoreError> {
-    let copied = blobs
-        .copy(&BlobPath::from(from), &BlobPath::from(key))
-        .await;
-    forget_if_unanswered(store, key, copied).await
+    let (blobs, from, to) = (Arc::clone(blobs), BlobPath::from(from), BlobPath::from(key));
+    settled(store, key, async move { blobs.copy(&from, &to).await }).await
 }
 
-/// Passes `outcome` on, after queuing the deletion of `key` if the storage did not answer.
-async fn forget_if_unanswered(
+/// Runs `write` of the fresh `key` on a task of its own and returns its outcome; the key
+/// is queued for deletion if the storage did not answer, or if no one is left to hear
+/// the outcome.
+async fn settled(
     store: &Store,
     key: &str,
-    outcome: Result<(), StoreError>,
+    write: impl std::future::Future<Output = Result<(), StoreError>> + Send + 'static,
 ) -> Result<(), StoreError> {
-    if let Err(e) = &outcome {
-        if burrow_blobs::failure(e) == Failure::Unavailable {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (store, key) = (store.clone(), key.to_owned());
+    tokio::spawn(async move {
+        let outcome = write.await;
+        let unanswered =
+            matches!(&outcome, Err(e) if burrow_blobs::failure(e) == Failure::Unavailable);
+        if unanswered {
+            forget_later(&store, &key).await;
+        }
+        if tx.send(outcome).is_err() && !unanswered {
+            forget_later(&store, &key).await;
+        }
+    });
+    rx.await.unwrap_or_else(|_| {
+        Err(StoreError::Generic {
+            store: "Burrow",
+            source: "the task writing a blob ended before it did".into(),
+        })
+    })
+}
+
+/// Lets go of new keys that no row will name: deletes them now, or, when the storage did
+/// not answer (`unanswered`), queues their deletion rather than wait on it for each.
+pub async fn discard_new(
+    store: &Store,
+    blobs: &dyn ObjectStore,
+    keys: Vec<String>,
+    unanswered: bool,
+) {
+    if unanswered {
+        for key in &keys {
             forget_later(store, key).await;
         }
+    } else {
+        crate::workspaces::delete_blobs(blobs, keys).await;
     }
-    outcome
 }
 
 /// Queues the deletion of `key`: now, and again [`LATE`] from now.

@@ -210,7 +210,7 @@ impl StoredObject {
         let size = prepared.parquet.len() as i64;
         crate::blobs::put_new(
             &services.store,
-            services.blobs.as_ref(),
+            &services.blobs,
             &blob,
             PutPayload::from(prepared.parquet),
         )

@@ -35,6 +35,19 @@ impl Seaweed {
     /// Starts a server with a bucket named `bucket` and waits until its S3 endpoint
     /// answers signed requests.
     pub async fn start(bucket: &str) -> Self {
+        for _ in 0..3 {
+            let mut server = Self::launch(bucket);
+            if server.wait_ready().await {
+                return server;
+            }
+            // It exited: most likely one of its ports was taken between being found free
+            // and being bound. Again, on fresh ports.
+            eprintln!("SeaweedFS exited while starting:\n{}", server.log());
+        }
+        panic!("SeaweedFS exited while starting, three times: see the logs above");
+    }
+
+    fn launch(bucket: &str) -> Self {
         let dir = tempfile::tempdir().expect("a folder for SeaweedFS");
         let identities = dir.path().join("identities.json");
         std::fs::write(
@@ -86,14 +99,12 @@ impl Seaweed {
         let child = command
             .spawn()
             .expect("weed runs: `make test` installs SeaweedFS into .tools/bin");
-        let server = Self {
+        Self {
             endpoint: format!("http://127.0.0.1:{s3}"),
             bucket: bucket.to_owned(),
             child,
             dir,
-        };
-        server.wait_ready().await;
-        server
+        }
     }
 
     /// Burrow's configuration for this server's bucket; requests time out after
@@ -137,8 +148,8 @@ impl Seaweed {
     }
 
     /// Waits until a signed listing of the bucket succeeds: every component is up and
-    /// the bucket exists.
-    async fn wait_ready(&self) {
+    /// the bucket exists. False if the server exited first.
+    async fn wait_ready(&mut self) -> bool {
         use object_store::ObjectStore;
         let store = burrow_blobs::open(&burrow_config::Config {
             blobs: self.config(2, 1),
@@ -147,9 +158,12 @@ impl Seaweed {
         .expect("an S3 client for SeaweedFS");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
             let listed = store.list_with_delimiter(None).await;
             match listed {
-                Ok(_) => return,
+                Ok(_) => return true,
                 Err(e) if Instant::now() > deadline => panic!(
                     "SeaweedFS did not serve its bucket within 60 s: {e:?}\n{}",
                     self.log()
@@ -162,7 +176,7 @@ impl Seaweed {
 
 impl Drop for Seaweed {
     fn drop(&mut self) {
-        // A frozen server must run to die of SIGKILL's cleanup; SIGKILL works either way.
+        // SIGKILL ends a frozen server as well.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

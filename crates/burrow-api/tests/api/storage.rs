@@ -91,6 +91,22 @@ async fn table_names(app: &TestApp, owner: &Account, project: &str) -> Vec<Strin
         .collect()
 }
 
+/// The `blobs.forget` tasks that run at once (not the later pass): how many, and how
+/// many have succeeded.
+async fn forget_tasks(app: &TestApp) -> (i64, i64) {
+    use sqlx::Connection;
+    let mut conn = sqlx::AnyConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    sqlx::query_as(
+        "SELECT COUNT(*), COUNT(CASE WHEN status = 'succeeded' THEN 1 END) \
+         FROM queue_tasks WHERE kind = 'blobs.forget' AND dedupe_key LIKE 'now:%'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap()
+}
+
 /// A version's bundle, downloaded, holds its `app.py`.
 async fn downloaded_app_py(app: &TestApp, owner: &Account, path: &str, number: i64) -> String {
     let resp = app
@@ -109,9 +125,9 @@ async fn downloaded_app_py(app: &TestApp, owner: &Account, path: &str, number: i
 async fn blobs_on_s3_survive_a_hung_server(db: Db) {
     base_environment_built();
     let seaweed = burrow_testkit::s3::Seaweed::start("burrow").await;
-    // Requests are abandoned after 2 s and retried for 2 s: a hung server fails an upload
+    // Requests are abandoned after 4 s and retried for 2 s: a hung server fails an upload
     // in seconds, not minutes.
-    let app = spawn_app_with(db, |config| config.blobs = seaweed.config(2, 2)).await;
+    let app = spawn_app_with(db, |config| config.blobs = seaweed.config(4, 2)).await;
     let owner = app.account("owner@example.com").await;
     let project = app.project(&owner, "Sales").await;
 
@@ -206,22 +222,34 @@ async fn blobs_on_s3_survive_a_hung_server(db: Db) {
     assert_eq!(version_numbers(&app, &owner, &path).await, [1]);
     assert_eq!(table_names(&app, &owner, &project).await, ["daily_sales"]);
     // The hung server may still store what it had received before the requests were
-    // abandoned; those keys were queued for deletion, and go once it answers.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // abandoned; those keys were queued for deletion (the bundle's and the table's), and
+    // go once it answers.
+    let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let now = (
-            blob_objects(&app, "bundles").await,
-            blob_objects(&app, "tables").await,
+        let (queued, done) = forget_tasks(&app).await;
+        assert!(
+            queued >= 2,
+            "the failed puts' keys are queued for deletion: {queued}"
         );
-        if now == (bundles.clone(), parquet.clone()) {
+        if queued == done {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "objects of failed uploads are left: {now:?}"
+            "{done} of {queued} deletions done"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    assert_eq!(
+        blob_objects(&app, "bundles").await,
+        bundles,
+        "no bundle was kept"
+    );
+    assert_eq!(
+        blob_objects(&app, "tables").await,
+        parquet,
+        "no table object was kept"
+    );
 
     // It answers again: the same uploads work.
     json_of(

@@ -142,13 +142,13 @@ async fn snapshot(
                         let key = content_key(project_id);
                         let put = crate::blobs::put_new(
                             &services.store,
-                            services.blobs.as_ref(),
+                            &services.blobs,
                             &key,
                             PutPayload::from(bytes),
                         )
                         .await;
                         if let Err(e) = put {
-                            workspaces::delete_blobs(services.blobs.as_ref(), written).await;
+                            discard(services, written, &e).await;
                             return Err(Error::blob(&format!("storing {path}'s content"), e));
                         }
                         written.push(key.clone());
@@ -159,7 +159,7 @@ async fn snapshot(
                     let key = content_key(project_id);
                     let copied = crate::blobs::copy_new(
                         &services.store,
-                        services.blobs.as_ref(),
+                        &services.blobs,
                         from.as_str(),
                         &key,
                     )
@@ -172,7 +172,7 @@ async fn snapshot(
                             return Err(StoreError::Stale.into());
                         }
                         Err(e) => {
-                            workspaces::delete_blobs(services.blobs.as_ref(), written).await;
+                            discard(services, written, &e).await;
                             return Err(Error::blob(&format!("keeping {path}'s content"), e));
                         }
                     }
@@ -192,6 +192,18 @@ async fn snapshot(
         });
     }
     Ok((snapshot, written))
+}
+
+/// Lets go of a snapshot's new blobs after `e` ended its making.
+async fn discard(services: &Services, written: Vec<String>, e: &burrow_blobs::StoreError) {
+    let unanswered = burrow_blobs::failure(e) == burrow_blobs::Failure::Unavailable;
+    crate::blobs::discard_new(
+        &services.store,
+        services.blobs.as_ref(),
+        written,
+        unanswered,
+    )
+    .await;
 }
 
 /// Where a file of a snapshot being made has its content.

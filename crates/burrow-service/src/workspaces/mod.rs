@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
+use std::sync::Arc;
 
 use burrow_blobs::{BlobPath, ObjectStore, PutPayload};
 use burrow_config::WorkspacesConfig;
@@ -175,7 +176,7 @@ async fn make_workspace(
         let size = content.len() as i64;
         let stored = keep(
             &services.store,
-            services.blobs.as_ref(),
+            &services.blobs,
             (&member.project.id, &id),
             &path,
             content,
@@ -184,7 +185,14 @@ async fn make_workspace(
         let (text, blob) = match stored {
             Ok(stored) => stored,
             Err(e) => {
-                delete_blobs(services.blobs.as_ref(), blobs).await;
+                let unanswered = e.code == "storage_unavailable";
+                crate::blobs::discard_new(
+                    &services.store,
+                    services.blobs.as_ref(),
+                    blobs,
+                    unanswered,
+                )
+                .await;
                 return Err(e);
             }
         };
@@ -617,7 +625,7 @@ pub async fn write_file(
     let copy = content.clone();
     let change = put_content(
         &services.store,
-        services.blobs.as_ref(),
+        &services.blobs,
         &services.config.workspaces,
         (&member.project.id, id),
         &path,
@@ -656,7 +664,7 @@ pub async fn write_file(
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn put_content(
     store: &burrow_store::Store,
-    blobs: &dyn ObjectStore,
+    blobs: &Arc<dyn ObjectStore>,
     config: &WorkspacesConfig,
     (project_id, id): (&str, &str),
     path: &str,
@@ -699,11 +707,11 @@ pub(crate) async fn put_content(
         .await;
     // Refused, or failed: the blob written for it goes again.
     if !matches!(change, Ok(FileChange::Done { .. })) {
-        delete_blobs(blobs, blob.into_iter().collect()).await;
+        delete_blobs(blobs.as_ref(), blob.into_iter().collect()).await;
     }
     let change = change.map_err(|e| Error::or_not_found(e, not_found))?;
     if let FileChange::Done { unused, .. } = &change {
-        delete_blobs(blobs, unused.clone()).await;
+        delete_blobs(blobs.as_ref(), unused.clone()).await;
     }
     Ok(change)
 }
@@ -712,7 +720,7 @@ pub(crate) async fn put_content(
 /// a new blob (the second, its key), written here.
 async fn keep(
     store: &burrow_store::Store,
-    blobs: &dyn ObjectStore,
+    blobs: &Arc<dyn ObjectStore>,
     (project_id, id): (&str, &str),
     path: &str,
     content: Vec<u8>,

@@ -562,7 +562,7 @@ impl Runs {
             let expect = stored_now.map_or(FileExpect::Absent, |(v, _)| FileExpect::Version(*v));
             let change = super::put_content(
                 &self.store,
-                self.blobs.as_ref(),
+                &self.blobs,
                 &self.config,
                 (&workspace.project_id, key),
                 &path,
