@@ -2415,7 +2415,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2502,7 +2502,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2547,7 +2547,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2643,7 +2643,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2690,7 +2690,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2728,7 +2728,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2785,7 +2785,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2830,7 +2830,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2877,7 +2877,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2964,7 +2964,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3039,7 +3039,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3086,7 +3086,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3164,7 +3164,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3232,7 +3232,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3298,7 +3298,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3406,7 +3406,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3474,7 +3474,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3583,7 +3583,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3653,7 +3653,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3721,7 +3721,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3840,7 +3840,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3912,7 +3912,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3973,7 +3973,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4040,7 +4040,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4210,7 +4210,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4327,7 +4327,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4406,7 +4406,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4576,7 +4576,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4646,7 +4646,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4716,7 +4716,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4818,7 +4818,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4908,7 +4908,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4980,7 +4980,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5041,7 +5041,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5142,7 +5142,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5243,7 +5243,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5316,7 +5316,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5424,7 +5424,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5494,7 +5494,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5573,7 +5573,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5643,7 +5643,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5702,7 +5702,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5810,7 +5810,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5896,7 +5896,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6015,7 +6015,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6083,7 +6083,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6182,7 +6182,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6259,7 +6259,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6327,7 +6327,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6435,7 +6435,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6505,7 +6505,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6606,7 +6606,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6714,7 +6714,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6782,7 +6782,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6890,7 +6890,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6960,7 +6960,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7061,7 +7061,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7138,7 +7138,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7217,7 +7217,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7291,7 +7291,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7374,7 +7374,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7473,7 +7473,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7590,7 +7590,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7665,7 +7665,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7726,7 +7726,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7787,7 +7787,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7879,7 +7879,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7949,7 +7949,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8059,7 +8059,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8147,7 +8147,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8215,7 +8215,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8305,7 +8305,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8375,7 +8375,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8458,7 +8458,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8535,7 +8535,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8614,7 +8614,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8686,7 +8686,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8772,7 +8772,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8840,7 +8840,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8949,7 +8949,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9026,7 +9026,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9094,7 +9094,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9203,7 +9203,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9273,7 +9273,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9332,7 +9332,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9442,7 +9442,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9512,7 +9512,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9576,7 +9576,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9662,7 +9662,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9744,7 +9744,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9819,7 +9819,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9920,7 +9920,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9990,7 +9990,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10060,7 +10060,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10130,7 +10130,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10200,7 +10200,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10292,7 +10292,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10362,7 +10362,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10450,7 +10450,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10511,7 +10511,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10567,7 +10567,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10663,7 +10663,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10701,7 +10701,7 @@ export interface operations {
                     "application/json": components["schemas"]["HealthDto"];
                 };
             };
-            /** @description The database or the blob storage did not answer: try again after `Retry-After` */
+            /** @description The database or the blob storage did not answer: try again shortly (after `Retry-After`, when it is sent) */
             503: {
                 headers: {
                     [name: string]: unknown;
