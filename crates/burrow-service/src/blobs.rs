@@ -7,9 +7,8 @@
 //! durable queue deletes it as soon as the storage answers, retrying with backoff, and a
 //! second one does so again [`LATE`] later for a write that landed after the first.
 
-use std::time::Duration;
-
 use std::sync::Arc;
+use std::time::Duration;
 
 use burrow_blobs::{BlobPath, Failure, ObjectStore, PutPayload, StoreError};
 use burrow_store::{Store, Task};
@@ -78,15 +77,16 @@ async fn settled(
     })
 }
 
-/// Lets go of new keys that no row will name: deletes them now, or, when the storage did
-/// not answer (`unanswered`), queues their deletion rather than wait on it for each.
+/// Lets go of new keys that no row will name, after `cause` ended what wrote them:
+/// deletes them now, or, when the storage did not answer, queues their deletion rather
+/// than wait on it for each.
 pub async fn discard_new(
     store: &Store,
     blobs: &dyn ObjectStore,
     keys: Vec<String>,
-    unanswered: bool,
+    cause: &crate::Error,
 ) {
-    if unanswered {
+    if cause.code == crate::error::STORAGE_UNAVAILABLE {
         for key in &keys {
             forget_later(store, key).await;
         }

@@ -9,6 +9,9 @@ use burrow_core::Invalid;
 use burrow_store::StoreError;
 use serde::{Deserialize, Serialize};
 
+/// The code of a blob storage that did not answer ([`Error::blob`]).
+pub const STORAGE_UNAVAILABLE: &str = "storage_unavailable";
+
 /// What sort of refusal an [`Error`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -158,7 +161,7 @@ impl Error {
             burrow_blobs::Failure::Unavailable => {
                 let mut unavailable = Error::new(
                     Kind::Unavailable,
-                    "storage_unavailable",
+                    STORAGE_UNAVAILABLE,
                     format!(
                         "the blob storage did not answer while {what}, and nothing was kept: try again shortly"
                     ),

@@ -51,19 +51,16 @@ async fn upload_table(
     tables: &str,
     name: &str,
 ) -> reqwest::Response {
-    let form = reqwest::multipart::Form::new()
-        .text("name", name.to_owned())
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(b"a,b\n1,x\n2,y\n".to_vec()).file_name("t.csv"),
-        );
-    app.client
-        .post(format!("{}{tables}", app.base))
-        .bearer_auth(&owner.token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
+    let csv = b"a,b\n1,x\n2,y\n".to_vec();
+    crate::tables::upload(
+        app,
+        owner,
+        Method::POST,
+        tables,
+        &[("name", name)],
+        ("t.csv", csv),
+    )
+    .await
 }
 
 /// The numbers of an app's versions.
@@ -164,35 +161,27 @@ async fn blobs_on_s3_survive_a_hung_server(db: Db) {
         StatusCode::CREATED,
     )
     .await;
-    let files = format!(
-        "{}/api/v1/projects/{project}/workspaces/{}/file",
-        app.base,
+    let ws = format!(
+        "/api/v1/projects/{project}/workspaces/{}",
         made["id"].as_str().unwrap()
     );
     let binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
-    let put = app
-        .client
-        .put(&files)
-        .query(&[("path", "data/blob.bin")])
-        .bearer_auth(&owner.token)
-        .body(binary.clone())
-        .send()
-        .await
-        .unwrap();
+    let put = crate::workspaces::put(
+        &app,
+        &owner.token,
+        &ws,
+        "data/blob.bin",
+        binary.clone(),
+        None,
+    )
+    .await;
     assert_eq!(
         put.status(),
         StatusCode::OK,
         "{}",
         put.text().await.unwrap()
     );
-    let read = app
-        .client
-        .get(&files)
-        .query(&[("path", "data/blob.bin")])
-        .bearer_auth(&owner.token)
-        .send()
-        .await
-        .unwrap();
+    let read = crate::workspaces::read(&app, &owner.token, &ws, "data/blob.bin").await;
     assert_eq!(read.bytes().await.unwrap().to_vec(), binary);
     for folder in ["bundles", "builds", "tables", "workspaces"] {
         assert!(

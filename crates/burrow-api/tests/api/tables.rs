@@ -9,7 +9,7 @@ use crate::helpers::{expect_error, json_of, spawn_app, Account, Db, TestApp};
 
 const SALES: &str = burrow_data::SAMPLE_CSV;
 
-async fn upload(
+pub(crate) async fn upload(
     app: &TestApp,
     who: &Account,
     method: Method,

@@ -13,7 +13,7 @@ async fn workspace_objects(app: &TestApp) -> Vec<String> {
 }
 
 /// PUT of a file's bytes, with `If-Match` when given.
-async fn put(
+pub(crate) async fn put(
     app: &TestApp,
     token: &str,
     files: &str,
@@ -33,7 +33,7 @@ async fn put(
     request.send().await.unwrap()
 }
 
-async fn read(app: &TestApp, token: &str, files: &str, path: &str) -> reqwest::Response {
+pub(crate) async fn read(app: &TestApp, token: &str, files: &str, path: &str) -> reqwest::Response {
     app.client
         .get(format!("{}{files}/file", app.base))
         .query(&[("path", path)])

@@ -148,8 +148,9 @@ async fn snapshot(
                         )
                         .await;
                         if let Err(e) = put {
+                            let e = Error::blob(&format!("storing {path}'s content"), e);
                             discard(services, written, &e).await;
-                            return Err(Error::blob(&format!("storing {path}'s content"), e));
+                            return Err(e);
                         }
                         written.push(key.clone());
                         (None, Some(key))
@@ -172,8 +173,9 @@ async fn snapshot(
                             return Err(StoreError::Stale.into());
                         }
                         Err(e) => {
+                            let e = Error::blob(&format!("keeping {path}'s content"), e);
                             discard(services, written, &e).await;
-                            return Err(Error::blob(&format!("keeping {path}'s content"), e));
+                            return Err(e);
                         }
                     }
                     written.push(key.clone());
@@ -195,15 +197,8 @@ async fn snapshot(
 }
 
 /// Lets go of a snapshot's new blobs after `e` ended its making.
-async fn discard(services: &Services, written: Vec<String>, e: &burrow_blobs::StoreError) {
-    let unanswered = burrow_blobs::failure(e) == burrow_blobs::Failure::Unavailable;
-    crate::blobs::discard_new(
-        &services.store,
-        services.blobs.as_ref(),
-        written,
-        unanswered,
-    )
-    .await;
+async fn discard(services: &Services, written: Vec<String>, e: &Error) {
+    crate::blobs::discard_new(&services.store, services.blobs.as_ref(), written, e).await;
 }
 
 /// Where a file of a snapshot being made has its content.

@@ -185,14 +185,8 @@ async fn make_workspace(
         let (text, blob) = match stored {
             Ok(stored) => stored,
             Err(e) => {
-                let unanswered = e.code == "storage_unavailable";
-                crate::blobs::discard_new(
-                    &services.store,
-                    services.blobs.as_ref(),
-                    blobs,
-                    unanswered,
-                )
-                .await;
+                crate::blobs::discard_new(&services.store, services.blobs.as_ref(), blobs, &e)
+                    .await;
                 return Err(e);
             }
         };
