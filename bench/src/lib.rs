@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+pub mod apps;
+
 /// Median and 95th percentile of a set of timings.
 #[derive(Debug, Clone, Copy)]
 pub struct Stats {

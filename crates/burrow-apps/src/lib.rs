@@ -11,6 +11,7 @@
 
 mod bundle;
 pub mod data;
+pub mod forward;
 pub mod pool;
 pub mod secrets;
 
@@ -26,8 +27,10 @@ use burrow_egress::{Egress, Mode, Policy, PolicySource, PROXY_PORT};
 use burrow_envs::Environments;
 use burrow_sandbox::Network;
 use burrow_sandbox::{Limits, Mount, Runtime, SandboxSpec, Volume};
-use burrow_sessions::{Change, HostService, Note, Phase, Readiness, SessionError, Target, Want};
-use burrow_store::{AppStatus, Store, StoreError};
+use burrow_sessions::{
+    AbortOnDrop, Change, HostService, Note, Phase, Readiness, SessionError, Target, Want,
+};
+use burrow_store::{AppStatus, Fence, Store, StoreError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub use burrow_sessions::Running;
@@ -61,6 +64,9 @@ impl From<SessionError<AppError>> for AppError {
             e @ SessionError::GaveUp(_) => AppError::StartFailed(e.to_string()),
             SessionError::Workload(e) => e,
             SessionError::Sandbox(e) => AppError::Sandbox(e),
+            e @ (SessionError::LeaseLost | SessionError::Leases(_)) => {
+                AppError::StartFailed(e.to_string())
+            }
         }
     }
 }
@@ -92,6 +98,10 @@ pub struct Options {
     pub assigned_dir: PathBuf,
     /// The most warm sandboxes kept ready; 0 keeps none.
     pub warm_pool: usize,
+    /// Which replica serves each app, shared by every replica.
+    pub leases: Arc<dyn burrow_sessions::Leases>,
+    /// How long a replica's lease on an app lasts unrenewed.
+    pub lease: Duration,
 }
 
 /// An app's egress policy as stored; what cannot be read back is `none`.
@@ -206,6 +216,7 @@ impl burrow_sessions::Workload for Apps {
                 revision: app.secrets_revision,
                 idle_timeout: Some(Duration::from_secs(app.idle_timeout_secs.max(0) as u64)),
                 max_lifetime: None,
+                active_at_ms: app.last_activity_at.unwrap_or(0),
             }),
             None => Want::Unavailable(AppError::NotBuilt.to_string()),
         })
@@ -317,26 +328,28 @@ impl burrow_sessions::Workload for Apps {
             Phase::Stopping => AppStatus::Stopping,
             Phase::Error => AppStatus::Error,
         };
+        let fence = change.fence.as_ref().map(|f| Fence {
+            workload: APP_LABEL,
+            holder: &f.holder,
+            epoch: f.epoch,
+        });
         let restarts = change.restarts.map(i64::from);
-        match change.error {
+        let error = match &change.error {
             Note::Clear => {
-                self.store.clear_app_error(app_id).await?;
-                self.store
-                    .set_app_status(app_id, status, None, restarts)
-                    .await?;
+                self.store.clear_app_error(app_id, fence).await?;
+                None
             }
-            Note::Set(error) => {
-                self.store
-                    .set_app_status(app_id, status, Some(&error), restarts)
-                    .await?;
-            }
-            Note::Keep => {
-                self.store
-                    .set_app_status(app_id, status, None, restarts)
-                    .await?
-            }
-        }
+            Note::Set(error) => Some(error.as_str()),
+            Note::Keep => None,
+        };
+        self.store
+            .set_app_status(app_id, status, error, restarts, fence)
+            .await?;
         Ok(())
+    }
+
+    fn fenced(error: &AppError) -> bool {
+        matches!(error, AppError::Store(StoreError::Fenced))
     }
 
     /// Tells the app's creator.
@@ -449,6 +462,7 @@ impl Supervisor {
         let session_options = burrow_sessions::Options {
             start_timeout: options.start_timeout,
             tick: options.tick,
+            lease: options.lease,
             ..burrow_sessions::Options::default()
         };
         let egress = Arc::new(AppEgress {
@@ -474,6 +488,7 @@ impl Supervisor {
                 ports: vec![PROXY_PORT, burrow_data::BRIDGE_PORT],
             },
         ));
+        let leases = Arc::clone(&options.leases);
         let apps = Apps {
             store,
             envs,
@@ -485,7 +500,7 @@ impl Supervisor {
             pool,
         };
         Self {
-            sessions: burrow_sessions::Supervisor::new(apps, runtime, session_options),
+            sessions: burrow_sessions::Supervisor::new(apps, runtime, leases, session_options),
         }
     }
 
@@ -509,6 +524,11 @@ impl Supervisor {
     /// The running sandbox of an app, if it has one now; never waits for a start.
     pub fn running(&self, app_id: &str) -> Option<Running> {
         self.sessions.running(app_id)
+    }
+
+    /// The app's running sandbox, here or, as its lease last said, on another replica.
+    pub fn reach(&self, app_id: &str) -> Option<Running> {
+        self.sessions.reach(app_id)
     }
 
     /// Starts the app unless it runs; returns its sandbox once Streamlit answers its
@@ -577,9 +597,30 @@ impl Supervisor {
         Ok(pruned.len())
     }
 
-    /// A connection to Streamlit in the app's running sandbox.
-    pub async fn connect(&self, running: &Running) -> Result<burrow_sandbox::Connection, AppError> {
-        Ok(self.runtime().connect(&running.sandbox, APP_PORT).await?)
+    /// A connection to Streamlit in the app's running sandbox, wherever it runs: one
+    /// that another replica runs is reached directly when it is on this host (as a pod
+    /// is by its address), else through that replica ([`forward`]). One that does not
+    /// answer is forgotten, so the next view asks its lease again.
+    pub async fn connect(
+        &self,
+        app_id: &str,
+        running: &Running,
+    ) -> Result<burrow_sandbox::Connection, AppError> {
+        let local = self.runtime().connect(&running.sandbox, APP_PORT).await;
+        let Some(holder) = &running.holder else {
+            return Ok(local?);
+        };
+        // Another replica's sandbox: on this host, reached directly; else through it.
+        let reached = match local {
+            Ok(connection) => Ok(connection),
+            Err(_) => forward::dial(&self.apps().store, holder, app_id)
+                .await
+                .map_err(|e| AppError::StartFailed(e.to_string())),
+        };
+        if reached.is_err() {
+            self.sessions.unreachable(app_id, &running.sandbox);
+        }
+        reached
     }
 
     /// After a restart of `serve`: re-adopts app sandboxes that still run and marks
@@ -665,19 +706,13 @@ impl Supervisor {
     pub async fn run_upkeep(self) {
         let pool = tokio::spawn(Arc::clone(&self.apps().pool).run());
         let _pool = AbortOnDrop(pool);
+        // Leases are renewed on a timer of their own, whatever upkeep is busy with.
+        let _leases = AbortOnDrop(tokio::spawn(self.sessions.clone().run_leases()));
         let mut every = tokio::time::interval(self.options().tick);
         loop {
             every.tick().await;
-            self.tick().await;
+            self.sessions.upkeep_pass().await;
+            self.prune_secrets().await;
         }
-    }
-}
-
-/// Aborts the task when dropped, so a background loop ends with its owner.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }

@@ -51,6 +51,14 @@ pub struct Config {
     pub database_url: Option<Secret>,
     /// Whether anyone may register. When false, only admins create users.
     pub registration_open: bool,
+    /// This replica's name among all that share the database, stable across its
+    /// restarts (so a restarted replica keeps its sandboxes); the host name and
+    /// `listen` when unset.
+    pub replica: Option<String>,
+    /// Where other replicas reach this one for the app sandboxes it runs, when they run
+    /// on other hosts (an address of this host they can reach, such as
+    /// `10.0.0.5:8090`); unset, replicas must share a host and its data folder.
+    pub internal_listen: Option<SocketAddr>,
     pub blobs: BlobConfig,
     pub auth: AuthConfig,
     pub http: HttpConfig,
@@ -75,6 +83,8 @@ impl Default for Config {
             data_dir: PathBuf::from("./burrow-data"),
             database_url: None,
             registration_open: true,
+            replica: None,
+            internal_listen: None,
             blobs: BlobConfig::default(),
             auth: AuthConfig::default(),
             http: HttpConfig::default(),
@@ -201,6 +211,10 @@ pub struct SandboxConfig {
     pub log_max_bytes: u64,
     /// Output accepted per second per sandbox; the rest is dropped and counted.
     pub log_rate_bytes_per_sec: u64,
+    /// How long a replica's claim to serve an app or a workspace lasts without renewal
+    /// (its upkeep renews it every 2 s): another replica takes over a dead or cut-off
+    /// one's sandboxes this long after its last renewal. At least 6.
+    pub lease_secs: u64,
 }
 
 impl Default for SandboxConfig {
@@ -210,6 +224,7 @@ impl Default for SandboxConfig {
             init: PathBuf::from("/usr/bin/tini"),
             log_max_bytes: 8 << 20,
             log_rate_bytes_per_sec: 256 << 10,
+            lease_secs: 15,
         }
     }
 }
@@ -735,6 +750,24 @@ impl Config {
                 self.data_dir.join("burrow.db").display()
             ))
         })
+    }
+
+    /// This replica's name: `replica`, or the host name and `listen`.
+    pub fn replica_name(&self) -> String {
+        match &self.replica {
+            Some(name) if !name.trim().is_empty() => name.trim().to_owned(),
+            _ => {
+                let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|h| h.trim().to_owned())
+                    .unwrap_or_default();
+                let host = if host.is_empty() {
+                    "burrow".into()
+                } else {
+                    host
+                };
+                format!("{host}/{}", self.listen)
+            }
+        }
     }
 
     /// The platform's public URL: the configured one, or `http://{listen}`.

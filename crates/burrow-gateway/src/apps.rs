@@ -27,7 +27,8 @@ impl Apps {
 
 #[async_trait::async_trait]
 impl Destinations for Apps {
-    type Target = Running;
+    /// The app, and its sandbox here or on another replica.
+    type Target = (String, Running);
 
     fn find(&self, host: &str) -> Option<String> {
         // Only a label with an app id's shape names an app: anything else is answered
@@ -78,8 +79,9 @@ impl Destinations for Apps {
         }))
     }
 
-    fn running(&self, id: &str) -> Option<Running> {
-        self.services.supervisor.running(id)
+    fn running(&self, id: &str) -> Option<(String, Running)> {
+        let running = self.services.supervisor.reach(id)?;
+        Some((id.to_owned(), running))
     }
 
     async fn wake(&self, id: &str) -> Result<String, Error> {
@@ -104,19 +106,23 @@ impl Destinations for Apps {
         Ok(app.name)
     }
 
-    fn upstream_key(target: &Running) -> String {
-        target.sandbox.clone()
+    fn upstream_key((_, running): &(String, Running)) -> String {
+        running.sandbox.clone()
     }
 
-    async fn connect(&self, target: &Running) -> Result<Connection, Error> {
-        self.services.supervisor.connect(target).await.map_err(|e| {
-            Error::new(
-                burrow_service::Kind::Unreachable,
-                "app_unreachable",
-                "the app did not answer: it may be restarting, so try again in a moment",
-            )
-            .with_detail(e.to_string())
-        })
+    async fn connect(&self, (app, running): &(String, Running)) -> Result<Connection, Error> {
+        self.services
+            .supervisor
+            .connect(app, running)
+            .await
+            .map_err(|e| {
+                Error::new(
+                    burrow_service::Kind::Unreachable,
+                    "app_unreachable",
+                    "the app did not answer: it may be restarting, so try again in a moment",
+                )
+                .with_detail(e.to_string())
+            })
     }
 
     fn touch(&self, id: &str) {

@@ -12,6 +12,7 @@ pub mod error;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod jobs;
+pub mod leases;
 pub mod packages;
 pub mod review;
 pub mod schedules;
@@ -88,6 +89,12 @@ impl Services {
         let data = burrow_data::Engine::new(Arc::clone(&blobs), data::limits(&config));
         let keyring = data::keyring(&config);
         let runners = burrow_jobs::Runners::new(Arc::clone(&runtime), config.jobs.keep_warm);
+        let leases: Arc<dyn burrow_sessions::Leases> = Arc::new(leases::StoreLeases::new(
+            store.clone(),
+            config.replica_name(),
+        ));
+        // At least three of upkeep's 2 s renewals fit in a lease.
+        let lease = Duration::from_secs(config.sandbox.lease_secs.max(6));
         let workspaces = workspaces::sandbox::Runs::new(
             store.clone(),
             Arc::clone(&blobs),
@@ -95,7 +102,11 @@ impl Services {
             config.workspaces.clone(),
             Arc::clone(&runtime),
         )
-        .supervisor(Duration::from_secs(config.apps.start_timeout_secs));
+        .supervisor(
+            Duration::from_secs(config.apps.start_timeout_secs),
+            Arc::clone(&leases),
+            lease,
+        );
         let supervisor = burrow_apps::Supervisor::new(
             store.clone(),
             runtime,
@@ -113,6 +124,8 @@ impl Services {
                 keyring: keyring.clone(),
                 assigned_dir: config.assigned_dir(),
                 warm_pool: config.apps.warm_pool as usize,
+                leases,
+                lease,
             },
         );
         Self(Arc::new(Core {

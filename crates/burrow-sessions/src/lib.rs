@@ -23,10 +23,19 @@
 //! runtime opens them before the sandbox's process starts; they open again when a sandbox
 //! is re-adopted, and close with it.
 //!
+//! Replicas share one record of [`Leases`]: a replica starts, stops or adopts a key's
+//! sandbox only while it holds the key's lease, so 20 first viewers spread over three
+//! replicas start one sandbox; the others reach the sandbox the lease names
+//! ([`Supervisor::reach`]). Upkeep renews the leases held; a lease not renewed in time
+//! (a dead or frozen replica) is taken over by the next replica that needs the key,
+//! which adopts the sandbox if it can reach it. Every recorded change carries the
+//! holder's epoch ([`Fence`]), so a replica that lost its lease cannot write late.
+//!
 //! All time is read through one [`Clock`], built on tokio's clock, so tests run the whole
 //! state machine under paused time in milliseconds.
 
 mod clock;
+mod leases;
 #[cfg(test)]
 mod tests;
 
@@ -39,6 +48,7 @@ use burrow_sandbox::{HostListener, Runtime, SandboxError, SandboxSpec, Status};
 
 pub use burrow_sandbox::Connection;
 pub use clock::Clock;
+pub use leases::{Claimed, Fence, KeyLease, Leases, MemoryLeases};
 
 /// A service Burrow runs for a workload's sandboxes on a port of each sandbox's own
 /// loopback. The listener a connection arrives on says which key's sandbox made it.
@@ -65,6 +75,8 @@ pub struct Options {
     pub stop_grace: Duration,
     /// How often readiness is probed while a sandbox starts.
     pub probe_every: Duration,
+    /// How long a key's lease lasts without renewal; upkeep renews it every `tick`.
+    pub lease: Duration,
 }
 
 impl Default for Options {
@@ -77,6 +89,7 @@ impl Default for Options {
             forgive_after: Duration::from_secs(300),
             stop_grace: Duration::from_secs(5),
             probe_every: Duration::from_millis(25),
+            lease: Duration::from_secs(15),
         }
     }
 }
@@ -123,6 +136,9 @@ pub struct Target {
     pub idle_timeout: Option<Duration>,
     /// Stop this long after the sandbox started, however busy; never when `None`.
     pub max_lifetime: Option<Duration>,
+    /// The last activity any replica recorded (ms since the epoch; 0 if none), which
+    /// keeps the key from being stopped as idle as local activity does.
+    pub active_at_ms: i64,
 }
 
 /// Where a key is in its life, as people see it.
@@ -150,6 +166,9 @@ pub struct Change {
     pub error: Note,
     /// The restart count, when it changes.
     pub restarts: Option<u32>,
+    /// The lease the change was made under, set by the supervisor: the workload keeps
+    /// the change only while it is still held (`None`: no lease, always kept).
+    pub fence: Option<Fence>,
 }
 
 impl Change {
@@ -158,6 +177,7 @@ impl Change {
             phase,
             error: Note::Keep,
             restarts: None,
+            fence: None,
         }
     }
 }
@@ -166,8 +186,11 @@ impl Change {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Running {
     pub sandbox: String,
+    /// The version and revision it runs; 0 when another replica runs it.
     pub version: i64,
     pub revision: i64,
+    /// The replica that runs it, when it is not this one.
+    pub holder: Option<String>,
 }
 
 /// The sandbox label that holds the target's revision.
@@ -192,8 +215,13 @@ pub trait Workload: Send + Sync + 'static {
     /// while it answers [`Readiness::NotYet`], until the sandbox ends or the start
     /// times out.
     async fn ready(&self, runtime: &dyn Runtime, key: &str, sandbox: &str) -> Readiness;
-    /// Records a transition people see.
+    /// Records a transition people see; with a fence, only while the lease is held at
+    /// its epoch, else an error that [`fenced`](Self::fenced) recognises.
     async fn record(&self, key: &str, change: Change) -> Result<(), Self::Error>;
+    /// The error says a fenced change was refused: another replica serves the key now.
+    fn fenced(_error: &Self::Error) -> bool {
+        false
+    }
     /// The restarts are used up and the key is left in `error`: tell someone.
     async fn gave_up(&self, key: &str, message: &str) -> Result<(), Self::Error>;
     /// The last activity, when it changed since the last tick.
@@ -237,6 +265,12 @@ pub enum SessionError<E: std::error::Error + 'static> {
     Workload(E),
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    /// Another replica took the key over meanwhile.
+    #[error("another replica serves it now; try again")]
+    LeaseLost,
+    /// The shared record of leases could not be read or written.
+    #[error("could not tell which replica serves it: {0}")]
+    Leases(String),
 }
 
 /// What the supervisor's operations return for workload `W`.
@@ -256,6 +290,13 @@ struct Slot {
     gave_up: AtomicBool,
     /// The key is being forgotten: a start still waiting on this slot must not go ahead.
     deleted: AtomicBool,
+    /// The epoch of the key's lease this replica holds; 0 when it holds none.
+    epoch: AtomicI64,
+    /// Until when (ms, this replica's clock) the held lease was last known to run: past
+    /// it without a renewal, upkeep leaves the key alone, as another replica may hold it.
+    held_until: AtomicI64,
+    /// What another replica runs for the key, as its lease last said.
+    remote: parking_lot::RwLock<Option<Running>>,
 }
 
 #[derive(Debug, Default)]
@@ -294,6 +335,7 @@ impl<W: Workload> Clone for Supervisor<W> {
 struct Inner<W> {
     workload: W,
     runtime: Arc<dyn Runtime>,
+    leases: Arc<dyn Leases>,
     options: Options,
     clock: Clock,
     slots: parking_lot::RwLock<HashMap<String, Arc<Slot>>>,
@@ -312,11 +354,17 @@ impl<W: Workload> std::fmt::Debug for Supervisor<W> {
 
 impl<W: Workload> Supervisor<W> {
     /// A supervisor whose time is tokio's (see [`Clock`]): real in `serve`, paused in tests.
-    pub fn new(workload: W, runtime: Arc<dyn Runtime>, options: Options) -> Self {
+    pub fn new(
+        workload: W,
+        runtime: Arc<dyn Runtime>,
+        leases: Arc<dyn Leases>,
+        options: Options,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 workload,
                 runtime,
+                leases,
                 options,
                 clock: Clock::new(),
                 slots: Default::default(),
@@ -337,6 +385,25 @@ impl<W: Workload> Supervisor<W> {
         &self.inner.options
     }
 
+    /// This replica's name in the leases.
+    pub fn replica(&self) -> &str {
+        self.inner.leases.holder()
+    }
+
+    /// The replica that holds the key's lease now, when it is another live one.
+    pub async fn held_by_other(&self, key: &str) -> SessionResult<Option<String>, W> {
+        let now = self.inner.clock.now_ms();
+        let lease = self
+            .inner
+            .leases
+            .get(W::KEY_LABEL, key)
+            .await
+            .map_err(SessionError::Leases)?;
+        Ok(lease
+            .filter(|l| l.live(now) && l.holder != self.replica())
+            .map(|l| l.holder))
+    }
+
     fn slot(&self, key: &str) -> Arc<Slot> {
         if let Some(slot) = self.inner.slots.read().get(key) {
             return Arc::clone(slot);
@@ -345,12 +412,246 @@ impl<W: Workload> Supervisor<W> {
         Arc::clone(slots.entry(key.to_owned()).or_default())
     }
 
-    async fn record(&self, key: &str, change: Change) -> SessionResult<(), W> {
-        self.inner
-            .workload
-            .record(key, change)
+    /// Records a change under the key's lease, when this replica holds one.
+    async fn record(&self, key: &str, mut change: Change) -> SessionResult<(), W> {
+        let epoch = self.slot(key).epoch.load(Ordering::Relaxed);
+        if epoch > 0 {
+            change.fence = Some(Fence {
+                holder: self.inner.leases.holder().to_owned(),
+                epoch,
+            });
+        }
+        self.inner.workload.record(key, change).await.map_err(|e| {
+            if W::fenced(&e) {
+                SessionError::LeaseLost
+            } else {
+                SessionError::Workload(e)
+            }
+        })
+    }
+
+    fn lease_ms(&self) -> i64 {
+        self.inner.options.lease.as_millis() as i64
+    }
+
+    /// Makes the key this replica's to start, unless another replica holds it: then
+    /// what that one runs, once it is ready (waiting while it starts, and taking the
+    /// key over if its lease ends meanwhile). `force` takes the key from whoever holds
+    /// it, for a deliberate restart or stop; a sandbox of the old holder's that this
+    /// replica can reach is stopped. Taking over an ended lease adopts the sandbox it
+    /// names when this replica can reach it and its host services open.
+    async fn take(
+        &self,
+        slot: &Slot,
+        state: &mut SlotState,
+        key: &str,
+        force: bool,
+        waiting: &mut Option<tokio::sync::oneshot::Sender<()>>,
+    ) -> SessionResult<Option<Running>, W> {
+        let me = self.inner.leases.holder().to_owned();
+        let clock = &self.inner.clock;
+        let deadline = clock.now_ms() + self.inner.options.start_timeout.as_millis() as i64;
+        loop {
+            let now = clock.now_ms();
+            let claimed = self
+                .inner
+                .leases
+                .claim(W::KEY_LABEL, key, force, now, self.lease_ms())
+                .await
+                .map_err(SessionError::Leases)?;
+            let lease = claimed.lease;
+            if lease.holder == me {
+                slot.epoch.store(lease.epoch, Ordering::Relaxed);
+                slot.held_until
+                    .store(lease.expires_at_ms, Ordering::Relaxed);
+                *slot.remote.write() = None;
+                let ours = state.running.as_ref().map(|r| r.sandbox.clone());
+                let previous = claimed
+                    .previous_sandbox
+                    .filter(|p| ours.as_deref() != Some(p.as_str()));
+                let Some(previous) = previous else {
+                    return Ok(None);
+                };
+                if force {
+                    if self.inner.runtime.status(&previous).await.is_ok() {
+                        tracing::info!(key, sandbox = %previous, "Stopping the sandbox of the replica this key was taken from");
+                        self.stop_sandbox(&previous).await;
+                    }
+                } else if ours.is_none() {
+                    self.adopt(slot, state, key, &previous).await;
+                    if state.running.is_some() {
+                        if let Err(e) = self.settle(slot, key, &previous).await {
+                            slot.set_running(state, None);
+                            return Err(e);
+                        }
+                    }
+                }
+                return Ok(None);
+            }
+            slot.epoch.store(0, Ordering::Relaxed);
+            if let Some(sandbox) = lease.sandbox {
+                let running = Running {
+                    sandbox,
+                    version: 0,
+                    revision: 0,
+                    holder: Some(lease.holder),
+                };
+                *slot.remote.write() = Some(running.clone());
+                return Ok(Some(running));
+            }
+            // Another replica is starting it: wait for it, or for its lease to end. A
+            // deliberate start waiting here has begun, as far as its caller is concerned.
+            waiting.take().map(|w| w.send(()));
+            if now > deadline {
+                return Err(SessionError::StartFailed(format!(
+                    "replica {} did not finish starting it within {} s",
+                    lease.holder,
+                    self.inner.options.start_timeout.as_secs()
+                )));
+            }
+            clock.sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Adopts `sandbox`, which the lease this replica just took names, if it runs here
+    /// and its host services open (they do not while the replica it was taken from
+    /// still holds them); otherwise removes what is left of it here.
+    async fn adopt(&self, slot: &Slot, state: &mut SlotState, key: &str, sandbox: &str) {
+        let labels = BTreeMap::from([(W::KEY_LABEL.to_owned(), key.to_owned())]);
+        let Some(found) = self
+            .inner
+            .runtime
+            .list(&labels)
             .await
-            .map_err(SessionError::Workload)
+            .ok()
+            .and_then(|all| all.into_iter().find(|s| s.id == sandbox))
+        else {
+            return;
+        };
+        if found.status != Status::Running {
+            self.remove_sandbox(sandbox).await;
+            return;
+        }
+        if let Err(e) = self.open_services(key, sandbox).await {
+            tracing::warn!(key, sandbox, error = %e, "Could not adopt the sandbox of the replica this key was taken from; starting another");
+            self.remove_sandbox(sandbox).await;
+            return;
+        }
+        let now = self.inner.clock.now_ms();
+        let label = |name: &str| {
+            found
+                .labels
+                .get(name)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        state.healthy_since = Some(now);
+        state.started_at = Some(found.created_at_ms.min(now));
+        slot.last_activity.store(now, Ordering::Relaxed);
+        slot.set_running(
+            state,
+            Some(Running {
+                sandbox: sandbox.to_owned(),
+                version: label(W::VERSION_LABEL),
+                revision: label(REVISION_LABEL),
+                holder: None,
+            }),
+        );
+        tracing::info!(
+            key,
+            sandbox,
+            "Took over a sandbox whose replica's lease ended"
+        );
+    }
+
+    /// Names the key's new sandbox in the lease this replica holds; a lease lost
+    /// meanwhile stops it.
+    async fn settle(&self, slot: &Slot, key: &str, sandbox: &str) -> SessionResult<(), W> {
+        let epoch = slot.epoch.load(Ordering::Relaxed);
+        let expires = self.inner.clock.now_ms() + self.lease_ms();
+        match self
+            .inner
+            .leases
+            .renew(W::KEY_LABEL, key, epoch, expires, Some(sandbox))
+            .await
+        {
+            Ok(true) => {
+                slot.held_until.store(expires, Ordering::Relaxed);
+                Ok(())
+            }
+            Ok(false) => {
+                self.stop_sandbox(sandbox).await;
+                Err(SessionError::LeaseLost)
+            }
+            Err(e) => {
+                self.stop_sandbox(sandbox).await;
+                Err(SessionError::Leases(e))
+            }
+        }
+    }
+
+    /// Names no sandbox in the lease this replica holds, its sandbox being gone.
+    async fn unname(&self, slot: &Slot, key: &str) {
+        let epoch = slot.epoch.load(Ordering::Relaxed);
+        if epoch > 0 {
+            let expires = self.inner.clock.now_ms() + self.lease_ms();
+            let renewed = self
+                .inner
+                .leases
+                .renew(W::KEY_LABEL, key, epoch, expires, Some(""))
+                .await;
+            if let Err(e) = renewed {
+                tracing::warn!(key, error = %e, "Could not clear a crashed sandbox from its lease");
+            }
+        }
+    }
+
+    /// Gives up the key's lease: it has no sandbox here now.
+    async fn release(&self, slot: &Slot, key: &str) {
+        let epoch = slot.epoch.swap(0, Ordering::Relaxed);
+        if epoch > 0 {
+            if let Err(e) = self.inner.leases.release(W::KEY_LABEL, key, epoch).await {
+                tracing::warn!(key, error = %e, "Could not release a key's lease; it ends on its own");
+            }
+        }
+    }
+
+    /// The lease held at `epoch` was not renewed: another replica serves the key now.
+    /// Its sandbox is left to the new holder if it adopted it, stopped otherwise;
+    /// nothing is recorded, as the new holder records.
+    async fn lost(&self, key: &str, slot: &Slot, epoch: i64) {
+        let mut state = slot.state.lock().await;
+        if slot.epoch.load(Ordering::Relaxed) != epoch {
+            return;
+        }
+        slot.epoch.store(0, Ordering::Relaxed);
+        tracing::warn!(key, epoch, "Lost this key's lease to another replica");
+        let lease = self
+            .inner
+            .leases
+            .get(W::KEY_LABEL, key)
+            .await
+            .ok()
+            .flatten();
+        if let Some(running) = state.running.clone() {
+            slot.set_running(&mut state, None);
+            self.close_services(&running.sandbox);
+            let adopted = lease
+                .as_ref()
+                .is_some_and(|l| l.sandbox.as_deref() == Some(running.sandbox.as_str()));
+            if !adopted {
+                self.stop_sandbox(&running.sandbox).await;
+            }
+        }
+        // Viewers here reach what the new holder runs from now on.
+        if let Some(lease) = lease.filter(|l| !l.holder.is_empty()) {
+            *slot.remote.write() = lease.sandbox.map(|sandbox| Running {
+                sandbox,
+                version: 0,
+                revision: 0,
+                holder: Some(lease.holder),
+            });
+        }
     }
 
     /// Notes activity, which keeps the key from being stopped as idle.
@@ -370,17 +671,43 @@ impl<W: Workload> Supervisor<W> {
             .collect()
     }
 
-    /// Every key that has a running sandbox now, with it.
+    /// Every key that has a running sandbox here now, with it; not those whose lease
+    /// has run out unrenewed, which another replica may hold by now.
     pub fn running_keys(&self) -> Vec<(String, Running)> {
         self.slots()
             .into_iter()
+            .filter(|(_, slot)| !self.lapsed(slot))
             .filter_map(|(key, slot)| slot.current.read().clone().map(|r| (key, r)))
             .collect()
     }
 
-    /// The key's running sandbox, if it has one now; never waits for a start.
+    /// The lease this replica holds for the slot ran out without a renewal.
+    fn lapsed(&self, slot: &Slot) -> bool {
+        slot.epoch.load(Ordering::Relaxed) > 0
+            && self.inner.clock.now_ms() > slot.held_until.load(Ordering::Relaxed)
+    }
+
+    /// The key's running sandbox on this replica, if it has one now; never waits for a start.
     pub fn running(&self, key: &str) -> Option<Running> {
         self.slot(key).current.read().clone()
+    }
+
+    /// The key's running sandbox, on this replica or, as its lease last said, on
+    /// another; never waits.
+    pub fn reach(&self, key: &str) -> Option<Running> {
+        let slot = self.slot(key);
+        let here = slot.current.read().clone();
+        here.or_else(|| slot.remote.read().clone())
+    }
+
+    /// Forgets what another replica was last known to run for the key, after it did
+    /// not answer: the next [`ensure_running`](Self::ensure_running) reads the lease again.
+    pub fn unreachable(&self, key: &str, sandbox: &str) {
+        let slot = self.slot(key);
+        let mut remote = slot.remote.write();
+        if remote.as_ref().is_some_and(|r| r.sandbox == sandbox) {
+            *remote = None;
+        }
     }
 
     /// Starts the key unless it runs; returns its sandbox once ready. Concurrent callers
@@ -413,29 +740,43 @@ impl<W: Workload> Supervisor<W> {
                     slot.state.lock().await
                 }
             };
-            if restart {
-                this.stop_locked(&slot, &mut state, &key).await?;
+            let started = async {
+                // A restart takes the key from whichever replica runs it; a start of a
+                // key another replica runs is answered with what runs there.
+                if restart || state.running.is_none() {
+                    let taken = this.take(&slot, &mut state, &key, restart, &mut begun);
+                    if let Some(remote) = taken.await? {
+                        return Ok(remote);
+                    }
+                }
+                if restart {
+                    this.stop_locked(&slot, &mut state, &key).await?;
+                }
+                slot.gave_up.store(false, Ordering::Relaxed);
+                state.restarts = 0;
+                let phase = if state.running.is_some() {
+                    Phase::Running
+                } else {
+                    Phase::Starting
+                };
+                let recorded = this
+                    .record(
+                        &key,
+                        Change {
+                            phase,
+                            error: Note::Clear,
+                            restarts: Some(0),
+                            fence: None,
+                        },
+                    )
+                    .await;
+                begun.take().map(|b| b.send(()));
+                recorded?;
+                this.ensure_locked(&slot, &mut state, &key).await
             }
-            slot.gave_up.store(false, Ordering::Relaxed);
-            state.restarts = 0;
-            let phase = if state.running.is_some() {
-                Phase::Running
-            } else {
-                Phase::Starting
-            };
-            let recorded = this
-                .record(
-                    &key,
-                    Change {
-                        phase,
-                        error: Note::Clear,
-                        restarts: Some(0),
-                    },
-                )
-                .await;
-            begun.take().map(|b| b.send(()));
-            recorded?;
-            this.ensure_locked(&slot, &mut state, &key).await
+            .await;
+            this.release_if_idle(&slot, &state, &key, &started).await;
+            started
         });
         // The sender is dropped, unsent, when the task ends early: that ends the wait too.
         let _ = begun_rx.await;
@@ -452,11 +793,23 @@ impl<W: Workload> Supervisor<W> {
         join(self.launch(key, true).await).await
     }
 
-    /// Stops the key's sandbox, if any, and records it stopped.
+    /// Stops the key's sandbox, if any, and records it stopped. The key is taken from
+    /// whichever replica runs it, so the stop holds everywhere.
     pub async fn stop(&self, key: &str) -> SessionResult<(), W> {
-        let slot = self.slot(key);
-        let mut state = slot.state.lock().await;
-        self.stop_locked(&slot, &mut state, key).await
+        // In a task of its own, so a caller going away cannot leave the key taken and
+        // half stopped.
+        let (this, key) = (self.clone(), key.to_owned());
+        let task = tokio::spawn(async move {
+            let slot = this.slot(&key);
+            let mut state = slot.state.lock().await;
+            this.take(&slot, &mut state, &key, true, &mut None).await?;
+            let stopped = this.stop_locked(&slot, &mut state, &key).await;
+            if !matches!(stopped, Err(SessionError::LeaseLost)) {
+                this.release(&slot, &key).await;
+            }
+            stopped
+        });
+        join(task).await
     }
 
     async fn stop_locked(
@@ -468,10 +821,15 @@ impl<W: Workload> Supervisor<W> {
         state.restarts = 0;
         slot.gave_up.store(false, Ordering::Relaxed);
         if let Some(running) = state.running.clone() {
-            slot.set_running(state, None);
-            // The sandbox goes whatever the store says: a failed write must not leave
-            // it running untracked.
             let recorded = self.record(key, Change::to(Phase::Stopping)).await;
+            // Another replica holds the key now and may have adopted the sandbox:
+            // `lost` decides what becomes of it.
+            if matches!(recorded, Err(SessionError::LeaseLost)) {
+                return recorded;
+            }
+            slot.set_running(state, None);
+            // Otherwise the sandbox goes whatever the store says: a failed write must
+            // not leave it running untracked.
             self.stop_sandbox(&running.sandbox).await;
             recorded?;
         }
@@ -488,6 +846,7 @@ impl<W: Workload> Supervisor<W> {
             slot.set_running(&mut state, None);
             self.stop_sandbox(&running.sandbox).await;
         }
+        self.release(&slot, key).await;
         drop(state);
         self.inner.slots.write().remove(key);
     }
@@ -515,12 +874,40 @@ impl<W: Workload> Supervisor<W> {
             let running = running.clone();
             self.crashed(slot, state, key, &running).await?;
         }
-        if slot.gave_up.load(Ordering::Relaxed) {
-            return Err(SessionError::GaveUp(self.inner.options.max_restarts));
-        }
         slot.last_activity
             .store(self.inner.clock.now_ms(), Ordering::Relaxed);
-        self.start_locked(slot, state, key).await
+        if let Some(remote) = self.take(slot, state, key, false, &mut None).await? {
+            return Ok(remote);
+        }
+        let started = if let Some(adopted) = state.running.clone() {
+            self.record(key, Change::to(Phase::Running))
+                .await
+                .map(|()| adopted)
+        } else if slot.gave_up.load(Ordering::Relaxed) {
+            // Only the replica that would start it again remembers giving up.
+            Err(SessionError::GaveUp(self.inner.options.max_restarts))
+        } else {
+            self.start_locked(slot, state, key).await
+        };
+        self.release_if_idle(slot, state, key, &started).await;
+        started
+    }
+
+    /// After a failed transition that left the key with no sandbox here: its lease goes,
+    /// so another replica can start it (a lease lost meanwhile is not this one's).
+    async fn release_if_idle<T>(
+        &self,
+        slot: &Slot,
+        state: &SlotState,
+        key: &str,
+        outcome: &SessionResult<T, W>,
+    ) {
+        if outcome.is_err()
+            && state.running.is_none()
+            && !matches!(outcome, Err(SessionError::LeaseLost))
+        {
+            self.release(slot, key).await;
+        }
     }
 
     /// Starts the target version, retrying a failed start with backoff until the
@@ -552,11 +939,13 @@ impl<W: Workload> Supervisor<W> {
                     phase: Phase::Starting,
                     error: Note::Keep,
                     restarts: Some(state.restarts),
+                    fence: None,
                 },
             )
             .await?;
             let message = match self.start_sandbox(key, &target).await {
                 Ok(running) => {
+                    self.settle(slot, key, &running.sandbox).await?;
                     // Tracked before it is recorded, so a failed write leaves no
                     // sandbox nobody stops.
                     let now = self.inner.clock.now_ms();
@@ -591,6 +980,7 @@ impl<W: Workload> Supervisor<W> {
                 phase: Phase::Starting,
                 error: Note::Set(message.to_owned()),
                 restarts: Some(state.restarts),
+                fence: None,
             },
         )
         .await?;
@@ -618,6 +1008,8 @@ impl<W: Workload> Supervisor<W> {
         self.remove_sandbox(&running.sandbox).await;
         slot.set_running(state, None);
         state.healthy_since = None;
+        // Other replicas wait for the restart rather than reach a sandbox that is gone.
+        self.unname(slot, key).await;
         let message = format!("{why}; its last output:\n{tail}");
         tracing::warn!(key, error = %message, "Sandbox crashed");
         if state.restarts >= self.inner.options.max_restarts {
@@ -630,15 +1022,19 @@ impl<W: Workload> Supervisor<W> {
     async fn give_up(&self, slot: &Slot, key: &str, message: &str) -> SessionResult<(), W> {
         tracing::warn!(key, error = %message, "Sandbox failed too often; leaving it in error");
         slot.gave_up.store(true, Ordering::Relaxed);
-        self.record(
-            key,
-            Change {
-                phase: Phase::Error,
-                error: Note::Set(message.to_owned()),
-                restarts: Some(self.inner.options.max_restarts),
-            },
-        )
-        .await?;
+        let recorded = self
+            .record(
+                key,
+                Change {
+                    phase: Phase::Error,
+                    error: Note::Set(message.to_owned()),
+                    restarts: Some(self.inner.options.max_restarts),
+                    fence: None,
+                },
+            )
+            .await;
+        self.release(slot, key).await;
+        recorded?;
         self.inner
             .workload
             .gave_up(key, message)
@@ -685,6 +1081,7 @@ impl<W: Workload> Supervisor<W> {
                     sandbox,
                     version,
                     revision,
+                    holder: None,
                 })
             }
             Err(why) => {
@@ -837,10 +1234,29 @@ impl<W: Workload> Supervisor<W> {
     pub async fn reconcile(&self) -> SessionResult<(), W> {
         let sandboxes = self.inner.runtime.list(&BTreeMap::new()).await?;
         let mut adopted: HashMap<String, (Running, i64)> = HashMap::new();
+        let me = self.inner.leases.holder().to_owned();
+        let now = self.inner.clock.now_ms();
+        // Keys another live replica holds are its to run: their sandboxes here are left
+        // alone, unless its lease names another one and this one is older than any
+        // start or switch takes (it is left over then).
+        let mut elsewhere: HashMap<String, KeyLease> = HashMap::new();
+        let left_over = now - 2 * self.inner.options.start_timeout.as_millis() as i64;
         for sandbox in sandboxes {
             let Some(key) = sandbox.labels.get(W::KEY_LABEL) else {
                 continue;
             };
+            if !elsewhere.contains_key(key) {
+                if let Some(lease) = self.held_elsewhere(key, now).await {
+                    elsewhere.insert(key.clone(), lease);
+                }
+            }
+            if let Some(theirs) = elsewhere.get(key) {
+                let named = theirs.sandbox.as_ref().is_some_and(|id| *id == sandbox.id);
+                if !named && theirs.sandbox.is_some() && sandbox.created_at_ms < left_over {
+                    let _ = self.inner.runtime.remove(&sandbox.id).await;
+                }
+                continue;
+            }
             let version = sandbox
                 .labels
                 .get(W::VERSION_LABEL)
@@ -867,6 +1283,7 @@ impl<W: Workload> Supervisor<W> {
                     sandbox: sandbox.id.clone(),
                     version,
                     revision,
+                    holder: None,
                 };
                 adopted.insert(key.clone(), (running, sandbox.created_at_ms));
             } else {
@@ -880,19 +1297,55 @@ impl<W: Workload> Supervisor<W> {
             .await
             .map_err(SessionError::Workload)?
         {
-            if !adopted.contains_key(&key) {
+            if !adopted.contains_key(&key) && !elsewhere.contains_key(&key) {
+                if let Some(lease) = self.held_elsewhere(&key, now).await {
+                    elsewhere.insert(key, lease);
+                    continue;
+                }
                 if let Err(e) = self.record(&key, Change::to(Phase::Stopped)).await {
                     tracing::warn!(key, error = %e, "Could not record a key stopped");
                 }
             }
         }
-        let now = self.inner.clock.now_ms();
+        // Keys other replicas run are followed, so one whose replica dies is taken over.
+        for (key, lease) in elsewhere {
+            if let Some(sandbox) = lease.sandbox {
+                *self.slot(&key).remote.write() = Some(Running {
+                    sandbox,
+                    version: 0,
+                    revision: 0,
+                    holder: Some(lease.holder),
+                });
+            }
+        }
         for (key, (running, created_at)) in adopted {
+            let slot = self.slot(&key);
+            // Held by this replica from now on, unless another took the key meanwhile.
+            match self
+                .inner
+                .leases
+                .claim(W::KEY_LABEL, &key, false, now, self.lease_ms())
+                .await
+            {
+                Ok(claimed) if claimed.lease.holder == me => {
+                    slot.epoch.store(claimed.lease.epoch, Ordering::Relaxed);
+                    slot.held_until
+                        .store(claimed.lease.expires_at_ms, Ordering::Relaxed);
+                    if let Err(e) = self.settle(&slot, &key, &running.sandbox).await {
+                        tracing::warn!(key, error = %e, "Could not re-adopt a running sandbox");
+                        continue;
+                    }
+                }
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!(key, error = %e, "Could not claim a running sandbox's key; leaving it");
+                    continue;
+                }
+            }
             tracing::info!(key, sandbox = %running.sandbox, "Re-adopted a running sandbox");
             if let Err(e) = self.open_services(&key, &running.sandbox).await {
                 tracing::warn!(key, error = %e, "A re-adopted sandbox's host services did not open");
             }
-            let slot = self.slot(&key);
             slot.last_activity.store(now, Ordering::Relaxed);
             let mut state = slot.state.lock().await;
             state.healthy_since = Some(now);
@@ -906,10 +1359,38 @@ impl<W: Workload> Supervisor<W> {
         Ok(())
     }
 
+    /// The key's lease when another live replica holds it (or it cannot be read: then
+    /// the key is left alone as if it did).
+    async fn held_elsewhere(&self, key: &str, now: i64) -> Option<KeyLease> {
+        match self.inner.leases.get(W::KEY_LABEL, key).await {
+            Ok(Some(lease)) if lease.live(now) && lease.holder != self.inner.leases.holder() => {
+                Some(lease)
+            }
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(key, error = %e, "Could not read a key's lease; leaving the key alone");
+                Some(KeyLease {
+                    holder: String::new(),
+                    epoch: 0,
+                    expires_at_ms: 0,
+                    sandbox: None,
+                })
+            }
+        }
+    }
+
     /// One pass of upkeep over every key with a sandbox, concurrently, so that one
     /// key's slow restart holds up no other: stop the idle and the too old, restart the
     /// crashed, switch to a new target version; then hand on changed activity.
     pub async fn tick(&self) {
+        self.follow_leases().await;
+        self.upkeep_pass().await;
+    }
+
+    /// [`tick`](Self::tick) without the leases, which [`run_leases`](Self::run_leases)
+    /// follows on a timer of its own: a slow upkeep (a restart's backoff, a workspace's
+    /// last sync) must not let this replica's leases run out.
+    pub async fn upkeep_pass(&self) {
         let slots = self.slots();
         let work = slots.iter().map(|(key, slot)| async move {
             if let Err(e) = self.upkeep(key, slot).await {
@@ -925,6 +1406,60 @@ impl<W: Workload> Supervisor<W> {
         futures::future::join_all(work).await;
     }
 
+    /// Renews every lease this replica holds (one lost is handed to
+    /// [`lost`](Self::lost)), and follows the leases of keys other replicas run: a
+    /// new sandbox there is reached next, a released lease forgotten, and an ended one
+    /// taken over, adopting its sandbox when it can.
+    async fn follow_leases(&self) {
+        let now = self.inner.clock.now_ms();
+        let expires = now + self.lease_ms();
+        let leases = &self.inner.leases;
+        let work = self.slots().into_iter().map(|(key, slot)| async move {
+            let epoch = slot.epoch.load(Ordering::Relaxed);
+            if epoch > 0 {
+                match leases.renew(W::KEY_LABEL, &key, epoch, expires, None).await {
+                    Ok(true) => slot.held_until.store(expires, Ordering::Relaxed),
+                    Ok(false) => {
+                        let this = self.clone();
+                        tokio::spawn(async move { this.lost(&key, &slot, epoch).await });
+                    }
+                    Err(e) => {
+                        tracing::warn!(key, error = %e, "Could not renew a key's lease");
+                    }
+                }
+                return;
+            }
+            let Some(remote) = slot.remote.read().clone() else {
+                return;
+            };
+            match leases.get(W::KEY_LABEL, &key).await {
+                Ok(Some(lease)) if lease.live(now) => {
+                    if lease.sandbox.as_deref() != Some(remote.sandbox.as_str()) {
+                        *slot.remote.write() = lease.sandbox.map(|sandbox| Running {
+                            sandbox,
+                            version: 0,
+                            revision: 0,
+                            holder: Some(lease.holder),
+                        });
+                    }
+                }
+                Ok(Some(lease)) if !lease.holder.is_empty() => {
+                    // Its holder stopped renewing: viewers here still reach the
+                    // sandbox meanwhile, if they can, while this replica takes over.
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = this.ensure_running(&key).await {
+                            tracing::warn!(key, error = %e, "Could not take over a key whose replica's lease ended");
+                        }
+                    });
+                }
+                Ok(_) => *slot.remote.write() = None,
+                Err(e) => tracing::warn!(key, error = %e, "Could not read a key's lease"),
+            }
+        });
+        futures::future::join_all(work).await;
+    }
+
     async fn upkeep(&self, key: &str, slot: &Slot) -> SessionResult<(), W> {
         // A key busy with a start or stop is looked at next tick: one slow start must
         // not hold up every other key's upkeep.
@@ -934,6 +1469,10 @@ impl<W: Workload> Supervisor<W> {
         let Some(running) = state.running.clone() else {
             return Ok(());
         };
+        if self.lapsed(slot) {
+            // Another replica may hold it by now: renewal decides.
+            return Ok(());
+        }
         let want = self
             .inner
             .workload
@@ -945,13 +1484,19 @@ impl<W: Workload> Supervisor<W> {
             Want::Gone => {
                 slot.set_running(&mut state, None);
                 self.stop_sandbox(&running.sandbox).await;
+                self.release(slot, key).await;
                 return Ok(());
             }
             // What runs keeps running; there is just nothing newer to switch to.
             Want::Unavailable(_) => None,
         };
         let now = self.inner.clock.now_ms();
-        let idle_for = now - slot.last_activity.load(Ordering::Relaxed);
+        // Viewers on other replicas count too: they record their activity.
+        let active_at = slot
+            .last_activity
+            .load(Ordering::Relaxed)
+            .max(target.as_ref().map_or(0, |t| t.active_at_ms));
+        let idle_for = now - active_at;
         let lived = now - state.started_at.unwrap_or(now);
         let idle = target
             .as_ref()
@@ -971,7 +1516,9 @@ impl<W: Workload> Supervisor<W> {
                     "Stopping a sandbox at its maximum lifetime"
                 );
             }
-            return self.stop_locked(slot, &mut state, key).await;
+            let stopped = self.stop_locked(slot, &mut state, key).await;
+            self.release(slot, key).await;
+            return stopped;
         }
         if !matches!(
             self.inner.runtime.status(&running.sandbox).await,
@@ -999,6 +1546,7 @@ impl<W: Workload> Supervisor<W> {
             // Start the new version beside the old; switch once it is ready.
             match self.start_sandbox(key, &target).await {
                 Ok(next) => {
+                    self.settle(slot, key, &next.sandbox).await?;
                     state.failed_switch = None;
                     state.started_at = Some(self.inner.clock.now_ms());
                     slot.set_running(&mut state, Some(next));
@@ -1020,6 +1568,7 @@ impl<W: Workload> Supervisor<W> {
                             phase: Phase::Running,
                             error: Note::Set(message),
                             restarts: None,
+                            fence: None,
                         },
                     )
                     .await?;
@@ -1029,13 +1578,39 @@ impl<W: Workload> Supervisor<W> {
         Ok(())
     }
 
-    /// Runs [`tick`](Self::tick) forever, every `options.tick`.
-    pub async fn run_upkeep(self) {
+    /// Renews the leases held and follows the others' forever, every `options.tick`.
+    pub async fn run_leases(self) {
         let mut every = tokio::time::interval(self.inner.options.tick);
         loop {
             every.tick().await;
-            self.tick().await;
+            self.follow_leases().await;
         }
+    }
+
+    /// Runs [`run_leases`](Self::run_leases) beside an upkeep pass every
+    /// `options.tick`, forever.
+    pub async fn run_upkeep(self) {
+        let _leases = AbortOnDrop(tokio::spawn(self.clone().run_leases()));
+        let mut every = tokio::time::interval(self.inner.options.tick);
+        loop {
+            every.tick().await;
+            self.upkeep_pass().await;
+        }
+    }
+}
+
+/// Aborts the task when dropped, so a background loop ends with its owner.
+pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl std::fmt::Debug for AbortOnDrop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AbortOnDrop")
     }
 }
 

@@ -207,8 +207,9 @@ impl Runtime for FakeRuntime {
     }
 }
 
+/// The one way the fake workload fails: a change made under a lease no longer held.
 #[derive(Debug, thiserror::Error)]
-#[error("the fake workload failed")]
+#[error("the lease this change was made under is no longer held")]
 struct FakeError;
 
 /// Wants per key, and what the supervisor told it. Versions in `broken` exit at once;
@@ -222,7 +223,10 @@ struct Fake {
     failing: Mutex<HashSet<i64>>,
     changes: Mutex<Vec<(String, Change)>>,
     gave_up: Mutex<Vec<String>>,
-    activity: Mutex<Vec<(String, i64)>>,
+    /// Activity recorded, by every replica sharing it (as the database is shared).
+    activity: Arc<Mutex<Vec<(String, i64)>>>,
+    /// The leases a recorded change's fence is checked against, as the store does.
+    leases: Option<MemoryLeases>,
     /// Whether sandboxes get the greeting host service on port 3128.
     services: std::sync::atomic::AtomicBool,
 }
@@ -265,6 +269,7 @@ impl Fake {
                 revision,
                 idle_timeout: idle.map(Duration::from_secs),
                 max_lifetime: lifetime.map(Duration::from_secs),
+                active_at_ms: 0,
             }),
         );
     }
@@ -296,7 +301,13 @@ impl Workload for Fake {
     const VERSION_LABEL: &'static str = "test.version";
 
     async fn want(&self, key: &str) -> Result<Want, FakeError> {
-        Ok(self.wants.lock().get(key).cloned().unwrap_or(Want::Gone))
+        let mut want = self.wants.lock().get(key).cloned().unwrap_or(Want::Gone);
+        if let Want::Run(target) = &mut want {
+            let activity = self.activity.lock();
+            let last = activity.iter().filter(|(k, _)| k == key).map(|(_, at)| *at);
+            target.active_at_ms = last.max().unwrap_or(0);
+        }
+        Ok(want)
     }
     async fn spec(&self, _: &str, target: &Target) -> Result<SandboxSpec, FakeError> {
         let version = target.version;
@@ -315,8 +326,17 @@ impl Workload for Fake {
         (!self.slow.lock().contains(&version)).into()
     }
     async fn record(&self, key: &str, change: Change) -> Result<(), FakeError> {
+        if let (Some(fence), Some(leases)) = (&change.fence, &self.leases) {
+            let lease = leases.get(Self::KEY_LABEL, key).await.unwrap().unwrap();
+            if (&lease.holder, lease.epoch) != (&fence.holder, fence.epoch) {
+                return Err(FakeError);
+            }
+        }
         self.changes.lock().push((key.into(), change));
         Ok(())
+    }
+    fn fenced(_: &FakeError) -> bool {
+        true
     }
     async fn gave_up(&self, key: &str, _: &str) -> Result<(), FakeError> {
         self.gave_up.lock().push(key.into());
@@ -354,7 +374,27 @@ fn supervisor_over(
         ..Fake::default()
     };
     let runtime_dyn: Arc<dyn Runtime> = runtime.clone();
-    (Supervisor::new(fake, runtime_dyn, options), runtime)
+    let leases = Arc::new(MemoryLeases::new("only"));
+    (Supervisor::new(fake, runtime_dyn, leases, options), runtime)
+}
+
+/// One replica of several over one runtime (one host), one record of leases and one
+/// record of activity, as replicas sharing a database are.
+fn replica(
+    name: &str,
+    runtime: &Arc<FakeRuntime>,
+    leases: &MemoryLeases,
+    activity: &Arc<Mutex<Vec<(String, i64)>>>,
+) -> Supervisor<Fake> {
+    let leases = leases.replica(name);
+    let fake = Fake {
+        runtime: Arc::clone(runtime),
+        leases: Some(leases.clone()),
+        activity: Arc::clone(activity),
+        ..Fake::default()
+    };
+    let runtime_dyn: Arc<dyn Runtime> = runtime.clone();
+    Supervisor::new(fake, runtime_dyn, Arc::new(leases), Options::default())
 }
 
 /// Lets time pass in the paused clock.
@@ -652,6 +692,7 @@ async fn reconcile_adopts_what_runs_and_reaps_the_rest() {
             sandbox: adopt.clone(),
             version: 1,
             revision: 0,
+            holder: None,
         })
     );
     let left: Vec<String> = runtime.sandboxes.lock().keys().cloned().collect();
@@ -809,7 +850,12 @@ async fn host_services_open_with_the_sandbox_know_its_key_and_close_with_it() {
         fake.services.store(true, Ordering::Relaxed);
         fake.want("a", 1, None, None);
         let runtime_dyn: Arc<dyn Runtime> = runtime.clone();
-        Supervisor::new(fake, runtime_dyn, Options::default())
+        Supervisor::new(
+            fake,
+            runtime_dyn,
+            Arc::new(MemoryLeases::new("only")),
+            Options::default(),
+        )
     };
     fresh.reconcile().await.unwrap();
     assert_eq!(fresh.running("a").unwrap().sandbox, adopted);
@@ -818,4 +864,152 @@ async fn host_services_open_with_the_sandbox_know_its_key_and_close_with_it() {
         .expect("open again after re-adoption");
     inside.read_exact(&mut greeting).await.unwrap();
     assert_eq!(&greeting, b"hello a\n");
+}
+
+/// Three replicas over one host's sandboxes and one record of leases.
+fn replicas() -> (Vec<Supervisor<Fake>>, Arc<FakeRuntime>, MemoryLeases) {
+    let runtime = Arc::new(FakeRuntime::default());
+    let leases = MemoryLeases::new("none");
+    let activity = Arc::default();
+    let all: Vec<_> = ["r1", "r2", "r3"]
+        .iter()
+        .map(|name| replica(name, &runtime, &leases, &activity))
+        .collect();
+    for sup in &all {
+        sup.workload().want("a", 1, Some(60), None);
+    }
+    (all, runtime, leases)
+}
+
+#[tokio::test(start_paused = true)]
+async fn first_views_spread_over_replicas_start_one_sandbox() {
+    let (all, runtime, leases) = replicas();
+    let views = (0..20).map(|i| all[i % 3].ensure_running("a"));
+    let answers = futures::future::join_all(views).await;
+    assert_eq!(runtime.created(), 1, "one start for 20 first views");
+    let lease = leases.get("test.key", "a").await.unwrap().unwrap();
+    let sandbox = lease.sandbox.clone().unwrap();
+    for answer in &answers {
+        let running = answer.as_ref().unwrap();
+        assert_eq!(running.sandbox, sandbox);
+        let holder = running.holder.as_deref().unwrap_or(lease.holder.as_str());
+        assert_eq!(holder, lease.holder);
+    }
+    // The holder runs it; the others reach it through the lease, and record nothing.
+    for sup in &all {
+        let mine = sup.workload().leases.as_ref().unwrap().holder() == lease.holder;
+        assert_eq!(sup.running("a").is_some(), mine);
+        assert_eq!(sup.reach("a").unwrap().sandbox, sandbox);
+        assert_eq!(sup.workload().phases("a").is_empty(), !mine);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replica_past_its_lease_loses_the_key_and_cannot_write_late() {
+    let (all, runtime, leases) = replicas();
+    let first = all[0].ensure_running("a").await.unwrap();
+    assert!(all[1].ensure_running("a").await.unwrap().holder.is_some());
+    // r1 stops renewing (frozen); past its lease, r2's upkeep takes the key over and
+    // adopts the same sandbox, which it can reach.
+    pass(16).await;
+    all[1].tick().await;
+    pass(1).await;
+    let lease = leases.get("test.key", "a").await.unwrap().unwrap();
+    assert_eq!((lease.holder.as_str(), lease.epoch), ("r2", 2));
+    assert_eq!(all[1].running("a").unwrap().sandbox, first.sandbox);
+    assert_eq!(runtime.created(), 1, "adopted, not started again");
+    assert_eq!(all[1].workload().last("a").phase, Phase::Running);
+
+    // r1 wakes: its late change is refused, its renewal fails, and it lets the key go
+    // without stopping the sandbox r2 now runs.
+    let late = all[0].record("a", Change::to(Phase::Stopped)).await;
+    assert!(matches!(late, Err(SessionError::LeaseLost)), "{late:?}");
+    assert_eq!(all[0].workload().last("a").phase, Phase::Running);
+    all[0].tick().await;
+    pass(1).await;
+    assert_eq!(all[0].running("a"), None);
+    assert_eq!(runtime.live(), vec![first.sandbox.clone()]);
+    assert_eq!(
+        all[0].reach("a").and_then(|r| r.holder),
+        Some("r2".to_owned()),
+        "its viewers reach r2's sandbox at once"
+    );
+    // Its next view reaches r2's sandbox.
+    let again = all[0].ensure_running("a").await.unwrap();
+    assert_eq!(
+        (again.sandbox, again.holder),
+        (first.sandbox, Some("r2".to_owned()))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_on_another_replica_takes_the_key_and_stops_its_sandbox() {
+    let (all, runtime, leases) = replicas();
+    let first = all[0].ensure_running("a").await.unwrap();
+    all[2].stop("a").await.unwrap();
+    assert!(runtime.live().is_empty(), "stopped where it ran");
+    assert_eq!(all[2].workload().last("a").phase, Phase::Stopped);
+    let lease = leases.get("test.key", "a").await.unwrap().unwrap();
+    assert!(!lease.live(0) && lease.sandbox.is_none(), "{lease:?}");
+    all[0].tick().await;
+    pass(1).await;
+    assert_eq!(all[0].running("a"), None, "its holder let it go");
+    // A deliberate restart elsewhere then starts it there.
+    let restarted = all[1].restart("a").await.unwrap();
+    assert_ne!(restarted.sandbox, first.sandbox);
+    assert_eq!(all[1].running("a").unwrap(), restarted);
+}
+
+#[tokio::test(start_paused = true)]
+async fn viewers_on_another_replica_keep_a_key_from_going_idle() {
+    let (all, runtime, _) = replicas();
+    all[0].ensure_running("a").await.unwrap();
+    all[1].ensure_running("a").await.unwrap();
+    // Viewers reach it through r2 only, for longer than the idle timeout.
+    for _ in 0..40 {
+        all[1].touch("a");
+        all[1].tick().await;
+        all[0].tick().await;
+        pass(2).await;
+    }
+    assert_eq!(runtime.live().len(), 1, "still running after 80 s of use");
+    pass(62).await;
+    all[0].tick().await;
+    assert!(runtime.live().is_empty(), "stopped once nobody used it");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_start_lets_the_key_go_for_another_replica() {
+    let (all, runtime, leases) = replicas();
+    // r1 cannot run it (nothing is built, as it sees it); r2 can, at once.
+    all[0]
+        .workload()
+        .wants
+        .lock()
+        .insert("a".into(), Want::Unavailable("not built".into()));
+    let err = all[0].ensure_running("a").await.unwrap_err();
+    assert!(matches!(err, SessionError::Unavailable(_)), "{err}");
+    let lease = leases.get("test.key", "a").await.unwrap().unwrap();
+    assert!(!lease.live(0), "released: {lease:?}");
+    let began = Instant::now();
+    let running = all[1].ensure_running("a").await.unwrap();
+    assert_eq!(began.elapsed(), Duration::ZERO, "no wait for r1's lease");
+    assert_eq!(running.holder, None);
+    assert_eq!(runtime.created(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn giving_up_is_the_business_of_the_replica_that_would_start_it() {
+    let (all, _runtime, _) = replicas();
+    all[0].workload().broken.lock().insert(1);
+    assert!(all[0].ensure_running("a").await.is_err());
+    assert!(matches!(
+        all[0].ensure_running("a").await,
+        Err(SessionError::GaveUp(3))
+    ));
+    // Started deliberately on r2, which can run it: r1's viewers reach it there.
+    let started = all[1].start("a").await.unwrap();
+    let reached = all[0].ensure_running("a").await.unwrap();
+    assert_eq!(reached.sandbox, started.sandbox);
+    assert_eq!(reached.holder.as_deref(), Some("r2"));
 }

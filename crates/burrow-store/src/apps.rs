@@ -4,7 +4,8 @@ use burrow_core::{AppId, ProjectId};
 use sqlx::AnyConnection;
 
 use crate::builds::{BuildRow, BuildStatus, COLUMNS as BUILD_COLUMNS};
-use crate::{now_ms, Build, Result, Store, StoreError};
+use crate::leases::{fence_condition, fenced, hold_fence};
+use crate::{now_ms, Build, Fence, Result, Store, StoreError};
 
 /// An app as stored, with its creator's display name.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -436,46 +437,72 @@ impl Store {
 
     /// Records a runtime transition. `error` replaces the last error when given;
     /// `restarts` replaces the restart count when given. Running also sets `started_at`.
+    /// With a fence, only while its holder still holds the app's lease at that epoch,
+    /// else [`StoreError::Fenced`].
     pub async fn set_app_status(
         &self,
         app_id: &str,
         status: AppStatus,
         error: Option<&str>,
         restarts: Option<i64>,
+        fence: Option<Fence<'_>>,
     ) -> Result<()> {
         let now = now_ms();
-        sqlx::query(
+        let mut tx = self.pool().begin().await?;
+        hold_fence(self, &mut tx, app_id, fence).await?;
+        let done = sqlx::query(&format!(
             "UPDATE apps SET status = $2, last_error = COALESCE($3, last_error), \
              restart_count = COALESCE($4, restart_count), \
              started_at = CASE WHEN $2 = 'running' THEN $5 ELSE started_at END \
-             WHERE id = $1",
-        )
+             WHERE id = $1 AND {}",
+            fence_condition("apps.id", 6)
+        ))
         .bind(app_id)
         .bind(status.as_str())
         .bind(error)
         .bind(restarts)
         .bind(now)
-        .execute(self.pool())
+        .bind(fence.map_or("", |f| f.workload))
+        .bind(fence.map_or("", |f| f.holder))
+        .bind(fence.map_or(0, |f| f.epoch))
+        .execute(&mut *tx)
         .await?;
+        fenced(done.rows_affected(), fence)?;
+        tx.commit().await?;
         Ok(())
     }
 
-    /// Clears the last error and restart count, as a deliberate start does.
-    pub async fn clear_app_error(&self, app_id: &str) -> Result<()> {
-        sqlx::query("UPDATE apps SET last_error = NULL, restart_count = 0 WHERE id = $1")
-            .bind(app_id)
-            .execute(self.pool())
-            .await?;
+    /// Clears the last error and restart count, as a deliberate start does; fenced as
+    /// [`set_app_status`](Self::set_app_status).
+    pub async fn clear_app_error(&self, app_id: &str, fence: Option<Fence<'_>>) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        hold_fence(self, &mut tx, app_id, fence).await?;
+        let done = sqlx::query(&format!(
+            "UPDATE apps SET last_error = NULL, restart_count = 0 WHERE id = $1 AND {}",
+            fence_condition("apps.id", 2)
+        ))
+        .bind(app_id)
+        .bind(fence.map_or("", |f| f.workload))
+        .bind(fence.map_or("", |f| f.holder))
+        .bind(fence.map_or(0, |f| f.epoch))
+        .execute(&mut *tx)
+        .await?;
+        fenced(done.rows_affected(), fence)?;
+        tx.commit().await?;
         Ok(())
     }
 
     /// Notes when a viewer last used the app.
     pub async fn record_app_activity(&self, app_id: &str, at_ms: i64) -> Result<()> {
-        sqlx::query("UPDATE apps SET last_activity_at = $2 WHERE id = $1")
-            .bind(app_id)
-            .bind(at_ms)
-            .execute(self.pool())
-            .await?;
+        // Replicas record their viewers' activity each: the latest wins.
+        sqlx::query(
+            "UPDATE apps SET last_activity_at = $2 \
+             WHERE id = $1 AND (last_activity_at IS NULL OR last_activity_at < $2)",
+        )
+        .bind(app_id)
+        .bind(at_ms)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 

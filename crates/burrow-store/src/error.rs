@@ -14,6 +14,10 @@ pub enum StoreError {
     /// The change would leave a project without an owner.
     #[error("a project must keep at least one owner")]
     LastOwner,
+    /// A fenced write found its lease held by another holder (or its row gone): the
+    /// writer no longer serves that key and must not act on it.
+    #[error("the lease this change was made under is held by another replica now")]
+    Fenced,
     /// The database cannot be reached now; retrying later may work.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),

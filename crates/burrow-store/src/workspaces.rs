@@ -239,32 +239,45 @@ impl Store {
         id: &str,
         status: crate::AppStatus,
         error: Option<&str>,
+        fence: Option<crate::Fence<'_>>,
     ) -> Result<()> {
-        sqlx::query(
+        let mut tx = self.pool().begin().await?;
+        crate::leases::hold_fence(self, &mut tx, id, fence).await?;
+        let done = sqlx::query(&format!(
             "UPDATE workspaces SET \
              started_at = CASE WHEN $2 = 'running' AND status <> 'running' THEN $4 \
                                ELSE started_at END, \
              status = $2, \
              last_error = CASE WHEN $3 IS NULL THEN last_error WHEN $3 = '' THEN NULL \
                                ELSE $3 END \
-             WHERE id = $1",
-        )
+             WHERE id = $1 AND {}",
+            crate::leases::fence_condition("workspaces.id", 5)
+        ))
         .bind(id)
         .bind(status.as_str())
         .bind(error)
         .bind(crate::now_ms())
-        .execute(self.pool())
+        .bind(fence.map_or("", |f| f.workload))
+        .bind(fence.map_or("", |f| f.holder))
+        .bind(fence.map_or(0, |f| f.epoch))
+        .execute(&mut *tx)
         .await?;
+        crate::leases::fenced(done.rows_affected(), fence)?;
+        tx.commit().await?;
         Ok(())
     }
 
     /// Notes when a workspace's person last gave it input.
     pub async fn record_workspace_activity(&self, id: &str, at_ms: i64) -> Result<()> {
-        sqlx::query("UPDATE workspaces SET last_active_at = $2 WHERE id = $1")
-            .bind(id)
-            .bind(at_ms)
-            .execute(self.pool())
-            .await?;
+        // Replicas record activity each: the latest wins.
+        sqlx::query(
+            "UPDATE workspaces SET last_active_at = $2 \
+             WHERE id = $1 AND (last_active_at IS NULL OR last_active_at < $2)",
+        )
+        .bind(id)
+        .bind(at_ms)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 

@@ -12,6 +12,15 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
     let apps_listener = tokio::net::TcpListener::bind(config.apps_listen)
         .await
         .with_context(|| format!("Failed to listen on {} for the app origins: is another server using it? Set BURROW_APPS_LISTEN to change it", config.apps_listen))?;
+    let internal = match config.internal_listen {
+        Some(address) if address.ip().is_unspecified() => anyhow::bail!(
+            "internal_listen {address} is no address other replicas can dial: set it to one of this host's addresses they reach"
+        ),
+        Some(address) => Some(tokio::net::TcpListener::bind(address).await.with_context(|| {
+            format!("Failed to listen on {address} for other replicas: is another server using it? Set BURROW_INTERNAL_LISTEN to change it")
+        })?),
+        None => None,
+    };
     let runtime = crate::sandbox::runtime(&config)?;
     let url = config.public_url();
     tracing::info!(
@@ -63,6 +72,25 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "Could not collect sandboxes whose holder is gone"),
     }
+    // Other replicas reach the app sandboxes this one runs through its internal
+    // listener, with the token it records for them.
+    let forwarding = match internal {
+        Some(listener) => {
+            let token = burrow_core::SessionToken::generate();
+            let address = listener.local_addr()?.to_string();
+            store
+                .register_replica(&config.replica_name(), &address, token.expose())
+                .await
+                .context("Failed to record this replica's internal address")?;
+            tracing::info!(replica = %config.replica_name(), %address, "Other replicas reach this one's sandboxes here");
+            Some(tokio::spawn(burrow_apps::forward::serve(
+                listener,
+                supervisor.clone(),
+                token,
+            )))
+        }
+        None => None,
+    };
     let background = [
         tokio::spawn(background_work(queue, &config, &store, &builds, app.state()).run()),
         tokio::spawn(supervisor.clone().run_upkeep()),
@@ -77,7 +105,7 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
     // The warm app sandboxes serve no one now: the pool stops before its task is
     // aborted, so a sandbox it is making goes too.
     supervisor.clear_pool().await;
-    for task in background {
+    for task in background.into_iter().chain(forwarding) {
         task.abort();
     }
     // Nor does the job sandbox started ahead.

@@ -564,7 +564,7 @@ pub async fn app_logs(
     ApiQuery(q): ApiQuery<LogsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let app = app_in_project(&state, &access, &path.1).await?;
-    let sandbox = state.supervisor.running(&app.id).map(|r| r.sandbox);
+    let sandbox = state.supervisor.reach(&app.id).map(|r| r.sandbox);
     let source = SandboxLog {
         runtime: state.supervisor.runtime().clone(),
         store: state.store.clone(),

@@ -412,16 +412,36 @@ pub async fn running_sandbox(
     id: &str,
 ) -> Result<String, Error> {
     workspace(services, member, id, Use::Change).await?;
-    services
-        .workspaces
-        .running(id)
-        .map(|r| r.sandbox)
-        .ok_or_else(|| {
-            Error::conflict(
-                "workspace_not_running",
-                "the workspace is not running: start it first",
-            )
-        })
+    if let Some(running) = services.workspaces.running(id) {
+        return Ok(running.sandbox);
+    }
+    not_elsewhere(services, id).await?;
+    Err(Error::conflict(
+        "workspace_not_running",
+        "the workspace is not running: start it first",
+    ))
+}
+
+/// Refuses what must reach a workspace's sandbox while another replica runs it: its
+/// terminals and its files' changes do not cross replicas yet.
+async fn not_elsewhere(services: &Services, id: &str) -> Result<(), Error> {
+    match services.workspaces.held_by_other(id).await {
+        Ok(None) => Ok(()),
+        Ok(Some(replica)) => Err(Error::conflict(
+            "workspace_elsewhere",
+            format!(
+                "the workspace runs on Burrow replica {replica}, and its terminals and file \
+                 changes do not reach across replicas yet: use it through that replica, or \
+                 stop it and start it again here"
+            ),
+        )),
+        Err(e) => Err(Error::new(
+            Kind::Unavailable,
+            "database_unavailable",
+            "could not tell which replica runs the workspace; try again shortly",
+        )
+        .with_detail(e.to_string())),
+    }
 }
 
 /// Whether the session `token_hash` still signs in `user_id`, who may still use
@@ -614,6 +634,7 @@ pub async fn write_file(
 ) -> Result<Written, Error> {
     workspace(services, member, id, Use::Change).await?;
     let path = check_path(path)?;
+    not_elsewhere(services, id).await?;
     services.workspaces.touch(id);
     // What goes into the sandbox's folder, if it has one, once the database has it.
     let copy = content.clone();
@@ -799,6 +820,7 @@ pub async fn move_path(
     workspace(services, member, id, Use::Change).await?;
     let from = check_path(from)?;
     let to = check_path(to).map_err(|e| e.with_field("to"))?;
+    not_elsewhere(services, id).await?;
     if to == from || to.starts_with(&format!("{from}/")) {
         return Err(Error::new(
             Kind::Invalid,
@@ -839,6 +861,7 @@ pub async fn delete_path(
 ) -> Result<i64, Error> {
     workspace(services, member, id, Use::Change).await?;
     let path = check_path(path)?;
+    not_elsewhere(services, id).await?;
     match services
         .store
         .delete_files(id, &path, expect)

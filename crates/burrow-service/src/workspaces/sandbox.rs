@@ -91,6 +91,11 @@ impl From<StoreError> for RunError {
     }
 }
 
+/// What a change refused by its lease's fence says, by which it is known again.
+fn fenced_message() -> String {
+    StoreError::Fenced.to_string()
+}
+
 /// The workspaces workload: what runs for a workspace, and its files' sync.
 pub struct Runs {
     store: Store,
@@ -188,13 +193,20 @@ impl Runs {
     }
 
     /// A supervisor over this workload.
-    pub fn supervisor(self, start_timeout: Duration) -> Supervisor {
+    pub fn supervisor(
+        self,
+        start_timeout: Duration,
+        leases: Arc<dyn burrow_sessions::Leases>,
+        lease: Duration,
+    ) -> Supervisor {
         let runtime = Arc::clone(&self.runtime);
         burrow_sessions::Supervisor::new(
             self,
             runtime,
+            leases,
             burrow_sessions::Options {
                 start_timeout,
+                lease,
                 ..burrow_sessions::Options::default()
             },
         )
@@ -799,11 +811,12 @@ impl burrow_sessions::Workload for Runs {
     /// Always the one version; stopped when idle and when too old.
     async fn want(&self, key: &str) -> Result<Want, RunError> {
         match self.store.find_workspace(key).await {
-            Ok(_) => Ok(Want::Run(Target {
+            Ok(workspace) => Ok(Want::Run(Target {
                 version: 1,
                 revision: 0,
                 idle_timeout: Some(Duration::from_secs(self.config.idle_timeout_secs.max(1))),
                 max_lifetime: Some(Duration::from_secs(self.config.max_lifetime_secs.max(1))),
+                active_at_ms: workspace.last_active_at.unwrap_or(0),
             })),
             Err(StoreError::NotFound) => Ok(Want::Gone),
             Err(e) => Err(e.into()),
@@ -894,7 +907,28 @@ impl burrow_sessions::Workload for Runs {
         }
     }
 
+    /// The status first: a change refused by its fence (another replica runs the
+    /// workspace now) touches neither the folder nor the terminals.
     async fn record(&self, key: &str, change: Change) -> Result<(), RunError> {
+        let error = match &change.error {
+            Note::Keep => None,
+            Note::Set(message) => Some(message.as_str()),
+            Note::Clear => Some(""),
+        };
+        let fence = change.fence.as_ref().map(|f| burrow_store::Fence {
+            workload: KEY_LABEL,
+            holder: &f.holder,
+            epoch: f.epoch,
+        });
+        let recorded = match self
+            .store
+            .set_workspace_status(key, status_of(change.phase), error, fence)
+            .await
+        {
+            Ok(()) | Err(StoreError::NotFound) => Ok(()),
+            Err(StoreError::Fenced) => return Err(StoreError::Fenced.into()),
+            Err(e) => Err(e.into()),
+        };
         match change.phase {
             // The shells end first, so nothing changes during the last sync and while the
             // packages are packed; then both are kept, while the sandbox is still there.
@@ -918,19 +952,11 @@ impl burrow_sessions::Workload for Runs {
             }
             Phase::Starting | Phase::Running => {}
         }
-        let error = match &change.error {
-            Note::Keep => None,
-            Note::Set(message) => Some(message.as_str()),
-            Note::Clear => Some(""),
-        };
-        match self
-            .store
-            .set_workspace_status(key, status_of(change.phase), error)
-            .await
-        {
-            Ok(()) | Err(StoreError::NotFound) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        recorded
+    }
+
+    fn fenced(error: &RunError) -> bool {
+        error.0 == fenced_message()
     }
 
     async fn gave_up(&self, key: &str, message: &str) -> Result<(), RunError> {

@@ -85,6 +85,8 @@ pub struct Server {
     log: Option<PathBuf>,
     /// Settings given to `serve` as `BURROW_*` variables.
     env: Vec<(String, String)>,
+    /// Another replica's data folder, shared as replicas on one host share it.
+    shared_data: Option<PathBuf>,
 }
 
 /// For tests that count every sandbox of the server: no app sandboxes kept warm.
@@ -139,7 +141,9 @@ impl Server {
 
     /// Where the server keeps its state.
     pub fn data_dir(&self) -> PathBuf {
-        if self.as_readme {
+        if let Some(shared) = &self.shared_data {
+            shared.clone()
+        } else if self.as_readme {
             self.dir.path().join("burrow-data")
         } else {
             self.dir.path().to_path_buf()
@@ -189,6 +193,7 @@ impl Server {
             child: None,
             log: None,
             env,
+            shared_data: None,
             client: burrow_testkit::localhost_client()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -201,6 +206,58 @@ impl Server {
         server
     }
 
+    /// Another replica of `first` on the same host: its data folder, database and
+    /// settings, with ports of its own and the replica name `name`.
+    pub async fn start_replica(first: &Server, name: &str) -> Self {
+        Self::start_beside(first, name, &[], true).await
+    }
+
+    /// Another replica of `first` as if on another host: its database and settings
+    /// with `env` over them, and a data folder (so sandboxes) of its own.
+    pub async fn start_on_another_host(first: &Server, name: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_beside(first, name, env, false).await
+    }
+
+    async fn start_beside(first: &Server, name: &str, extra: &[(&str, &str)], share: bool) -> Self {
+        let replaced = |k: &str| k == "BURROW_REPLICA" || extra.iter().any(|(e, _)| *e == k);
+        let mut env: Vec<(String, String)> = first
+            .env
+            .iter()
+            .filter(|(k, _)| !replaced(k))
+            .cloned()
+            .collect();
+        env.push(("BURROW_REPLICA".into(), name.into()));
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let ports = (free_port(), free_port());
+        let mut server = Self {
+            base: format!("http://127.0.0.1:{}", ports.0),
+            dir: tempfile::Builder::new()
+                .prefix("burrow-apps-replica")
+                .tempdir()
+                .unwrap(),
+            as_readme: false,
+            serve_args: first.serve_args.clone(),
+            ports,
+            child: None,
+            log: None,
+            env,
+            shared_data: share.then(|| first.data_dir()),
+            client: first.client.clone(),
+        };
+        server.spawn().await;
+        server
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`, …) to the running process.
+    pub fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("the server runs");
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
     /// Starts the process (again) on the same ports and data.
     pub async fn spawn(&mut self) {
         let mut command = Command::new(BURROW);
@@ -210,7 +267,7 @@ impl Server {
                 .env("PATH", std::env::var_os("PATH").unwrap_or_default())
                 .current_dir(self.dir.path());
         } else {
-            command.env("BURROW_DATA_DIR", self.dir.path());
+            command.env("BURROW_DATA_DIR", self.data_dir());
         }
         if let Some(log) = &self.log {
             let file = std::fs::OpenOptions::new()

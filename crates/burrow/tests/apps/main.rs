@@ -10,6 +10,7 @@ mod jobs;
 mod lifecycle;
 mod pool;
 mod readme;
+mod replicas;
 mod secrets;
 mod viewing;
 mod web;

@@ -1,0 +1,275 @@
+//! Replicas: three `burrow serve` on one host, one PostgreSQL database and one data
+//! folder. First views spread over them start one sandbox; a replica killed with
+//! `kill -9` is taken over with its sandbox kept; a replica frozen past its lease loses
+//! the app, and what it would write when it wakes is refused.
+
+use std::time::{Duration, Instant};
+
+use burrow_store::{SandboxLease, Store};
+use reqwest::StatusCode;
+
+use crate::harness::{Server, Viewer, NO_WARM_APPS};
+
+const HELLO: &str = "import streamlit as st\nst.title('Hello from every replica')\n";
+
+/// The app's running sandboxes on the host all replicas share.
+fn app_sandboxes(server: &Server, app_id: &str) -> Vec<String> {
+    let out = server.cli(&["sandbox", "ps"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&format!("burrow.app={app_id}")) && l.contains("running"))
+        .map(|l| l.split_whitespace().next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Waits until the app's lease satisfies `done`.
+async fn lease_until(
+    store: &Store,
+    app: &str,
+    done: impl Fn(&SandboxLease) -> bool,
+) -> SandboxLease {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let lease = store.sandbox_lease("burrow.app", app).await.unwrap();
+        if let Some(lease) = lease.filter(|l| done(l)) {
+            return lease;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the lease never moved as expected"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Streamlit answers its health check through this viewer's replica.
+async fn healthy(viewer: &Viewer) -> bool {
+    viewer.get("/_stcore/health", "*/*").await.status() == StatusCode::OK
+}
+
+#[tokio::test]
+async fn replicas_start_one_sandbox_take_over_a_dead_one_and_fence_a_frozen_one() {
+    let pg = burrow_testkit::PgDatabase::create().await;
+    let first = Server::start_with_env(&[
+        ("BURROW_DATABASE_URL", pg.url.as_str()),
+        ("BURROW_REPLICA", "r0"),
+        ("BURROW_SANDBOX__LEASE_SECS", "6"),
+        NO_WARM_APPS,
+    ])
+    .await;
+    let second = Server::start_replica(&first, "r1").await;
+    let third = Server::start_replica(&first, "r2").await;
+    let mut replicas = [first, second, third];
+    let store = Store::connect(&pg.url).await.unwrap();
+
+    let owner = replicas[0].account("owner@example.com").await;
+    let project = replicas[0].project(&owner, "Sales").await;
+    let (id, path) = replicas[0].deploy(&owner, &project, "Hello", HELLO).await;
+    let viewer = replicas[0].viewer(&owner, &path, &id).await;
+    // One browser, its requests spread by a load balancer: the view session is in the
+    // database, so every replica knows it.
+    let origins: Vec<String> = replicas.iter().map(|r| r.app_origin(&id)).collect();
+    let through = |i: usize| Viewer {
+        origin: origins[i].clone(),
+        ..viewer.clone()
+    };
+
+    // 20 first views at once, over the three replicas: one sandbox starts.
+    let views: Vec<Viewer> = (0..20).map(|i| through(i % 3)).collect();
+    let pages = futures::future::join_all(views.iter().map(|v| v.get("/", "text/html"))).await;
+    for page in pages {
+        assert_eq!(page.status(), StatusCode::OK);
+    }
+    for i in 0..3 {
+        let page = through(i).open_until_running().await;
+        assert!(page.contains("<div id=\"root\">"), "replica {i}: {page}");
+        assert!(healthy(&through(i)).await, "replica {i}");
+    }
+    let sandboxes = app_sandboxes(&replicas[0], &id);
+    assert_eq!(
+        sandboxes.len(),
+        1,
+        "one start for 20 first views: {sandboxes:?}"
+    );
+    let lease = store
+        .sandbox_lease("burrow.app", &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lease.epoch, 1, "{lease:?}");
+    assert_eq!(lease.sandbox.as_deref(), Some(sandboxes[0].as_str()));
+    let index = |name: &str| name.trim_start_matches('r').parse::<usize>().unwrap();
+    let holder = index(&lease.holder);
+
+    // `kill -9` of the replica that started it: the others reach the same sandbox at
+    // once, and one of them takes the app over, adopting that sandbox.
+    replicas[holder].kill_hard();
+    let others: Vec<usize> = (0..3).filter(|i| *i != holder).collect();
+    for &i in &others {
+        assert!(
+            healthy(&through(i)).await,
+            "replica {i} reaches the sandbox"
+        );
+    }
+    // Taking the lease names no sandbox until the new holder has adopted (or started) one.
+    let taken = lease_until(&store, &id, |l| {
+        l.holder != lease.holder && l.epoch > 1 && l.sandbox.is_some()
+    })
+    .await;
+    assert_eq!(taken.sandbox, lease.sandbox, "adopted, not started again");
+    assert_eq!(app_sandboxes(&replicas[others[0]], &id), sandboxes);
+    let app = replicas[others[0]].get_json(&path, &owner).await;
+    assert_eq!(app["status"], "running", "{app}");
+    for &i in &others {
+        assert!(healthy(&through(i)).await, "replica {i} after the takeover");
+    }
+
+    // The new holder frozen past its lease: the last replica takes the app; as the
+    // frozen one still holds the sandbox's host services, it starts another sandbox.
+    let frozen = index(&taken.holder);
+    let last = others.iter().copied().find(|i| *i != frozen).unwrap();
+    replicas[frozen].signal("STOP");
+    let moved = lease_until(&store, &id, |l| l.holder == format!("r{last}")).await;
+    assert!(moved.epoch > taken.epoch, "{moved:?}");
+    through(last).open_until_running().await;
+    let moved = lease_until(&store, &id, |l| {
+        l.sandbox.is_some() && l.sandbox != taken.sandbox
+    })
+    .await;
+
+    // Thawed, the frozen replica finds its sandbox gone and its lease lost: the crash
+    // and restart it would record are refused, and it lets the app go.
+    replicas[frozen].signal("CONT");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let now = store
+        .sandbox_lease("burrow.app", &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (now.holder.as_str(), now.epoch),
+        (moved.holder.as_str(), moved.epoch)
+    );
+    assert_eq!(
+        app_sandboxes(&replicas[last], &id),
+        vec![now.sandbox.clone().unwrap()]
+    );
+    let app = replicas[last].get_json(&path, &owner).await;
+    assert_eq!(app["status"], "running", "{app}");
+    assert_eq!(app["restart_count"], 0, "{app}");
+    assert!(app["last_error"].is_null(), "{app}");
+    for i in [frozen, last] {
+        assert!(
+            healthy(&through(i)).await,
+            "replica {i} reaches the new sandbox"
+        );
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// What a replica's internal listener answers to `preface`.
+async fn internal_answer(port: u16, preface: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream.write_all(preface.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    answer
+}
+
+#[tokio::test]
+async fn a_replica_on_another_host_forwards_viewers_to_the_one_running_the_app() {
+    let pg = burrow_testkit::PgDatabase::create().await;
+    let blobs = tempfile::tempdir().unwrap();
+    let internal = [free_port(), free_port()];
+    let (first_internal, second_internal) = (
+        format!("127.0.0.1:{}", internal[0]),
+        format!("127.0.0.1:{}", internal[1]),
+    );
+    let first = Server::start_with_env(&[
+        ("BURROW_DATABASE_URL", pg.url.as_str()),
+        ("BURROW_REPLICA", "h0"),
+        ("BURROW_SANDBOX__LEASE_SECS", "6"),
+        ("BURROW_BLOBS__KIND", "local"),
+        ("BURROW_BLOBS__PATH", blobs.path().to_str().unwrap()),
+        ("BURROW_INTERNAL_LISTEN", first_internal.as_str()),
+        NO_WARM_APPS,
+    ])
+    .await;
+    let mut second = Server::start_on_another_host(
+        &first,
+        "h1",
+        &[("BURROW_INTERNAL_LISTEN", second_internal.as_str())],
+    )
+    .await;
+    let store = Store::connect(&pg.url).await.unwrap();
+
+    let owner = first.account("owner@example.com").await;
+    let project = first.project(&owner, "Sales").await;
+    let (id, path) = first.deploy(&owner, &project, "Hello", HELLO).await;
+    let viewer = first.viewer(&owner, &path, &id).await;
+    viewer.open_until_running().await;
+    let lease = store
+        .sandbox_lease("burrow.app", &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lease.holder, "h0");
+    assert_eq!(app_sandboxes(&first, &id).len(), 1);
+
+    // The other host cannot see that sandbox: it goes through h0's internal listener.
+    let there = Viewer {
+        origin: second.app_origin(&id),
+        ..viewer.clone()
+    };
+    let page = there.open_until_running().await;
+    assert!(page.contains("<div id=\"root\">"), "{page}");
+    assert!(healthy(&there).await);
+    assert!(
+        app_sandboxes(&second, &id).is_empty(),
+        "nothing started on h1"
+    );
+    let ws = crate::harness::websocket(
+        &second,
+        &id,
+        "/_stcore/stream",
+        &[("cookie", &viewer.cookie), ("origin", &there.origin)],
+    )
+    .await;
+    assert!(
+        ws.is_ok(),
+        "Streamlit's WebSocket through h1: {:?}",
+        ws.err()
+    );
+
+    // The listener asks for h0's own token, and forwards only to what h0 runs.
+    let (_, token) = store.replica_address("h0").await.unwrap();
+    let wrong = internal_answer(internal[0], &format!("BURROW-FORWARD/1 {token}x {id}\n")).await;
+    assert_eq!(wrong, "NO wrong token\n");
+    let garbage = internal_answer(internal[0], "GET / HTTP/1.1\r\n\r\n").await;
+    assert_eq!(garbage, "NO not a forwarding preface\n");
+    let not_here = internal_answer(internal[1], &format!("BURROW-FORWARD/1 {token} {id}\n")).await;
+    assert_eq!(not_here, "NO wrong token\n", "h1 has a token of its own");
+    let (_, h1_token) = store.replica_address("h1").await.unwrap();
+    assert_ne!(h1_token, token);
+    let not_run =
+        internal_answer(internal[1], &format!("BURROW-FORWARD/1 {h1_token} {id}\n")).await;
+    assert_eq!(not_run, "NO this replica does not run it\n");
+
+    // h0 dies with its host: h1 takes the app over once the lease runs out, and, as it
+    // cannot reach h0's sandbox, starts one of its own.
+    drop(first);
+    let taken = lease_until(&store, &id, |l| l.holder == "h1" && l.sandbox.is_some()).await;
+    assert_eq!(app_sandboxes(&second, &id), vec![taken.sandbox.unwrap()]);
+    assert!(healthy(&there).await);
+    second.kill_hard();
+}
