@@ -6,7 +6,7 @@
 #![allow(clippy::disallowed_methods)]
 
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,24 +37,6 @@ getattr(os, "execv")("/usr/sbin/nginx", ["nginx", "-e", "stderr", "-p", prefix, 
 pub const STATIC_ASSET: &str = "/asset.txt";
 
 pub const CONNECTIONS: usize = 16;
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-#[derive(Debug)]
-pub struct Killed(pub Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Runs `burrow sandbox stop --all` on a data folder when dropped.
 #[derive(Debug)]
@@ -301,10 +283,71 @@ pub async fn static_app(
         .unwrap_or_else(|| panic!("the static app was refused: {app}"))
         .to_owned();
     let path = format!("{base}/api/v1/projects/{project}/apps/{id}");
+    wait_built(client, &path, token).await;
+    let cookie = view_cookie(&path, token, &id, apps_addr).await;
+    let client = reqwest::Client::builder()
+        .resolve(&format!("{id}.apps.localhost"), apps_addr.parse().unwrap())
+        .build()
+        .unwrap();
+    let origin = format!(
+        "http://{id}.apps.localhost:{}",
+        apps_addr.rsplit(':').next().unwrap()
+    );
+    wake(&client, &origin, &cookie, STATIC_ASSET).await;
+    (id, cookie)
+}
+
+/// Opens the app at `origin` as a viewer with `cookie`, which wakes it, then waits
+/// until `asset` answers there.
+pub async fn wake(client: &reqwest::Client, origin: &str, cookie: &str, asset: &str) {
+    client
+        .get(format!("{origin}/"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    wait_ok(
+        client,
+        &format!("{origin}{asset}"),
+        Some(cookie),
+        Duration::from_secs(120),
+    )
+    .await;
+}
+
+/// Registers the benchmark's account on the platform at `base` and makes it a project;
+/// returns the account's token and the project's id.
+pub async fn account_and_project(client: &reqwest::Client, base: &str) -> (String, String) {
+    let account: Value = client
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(&serde_json::json!({"email": "bench@example.com", "password": "a long enough passphrase", "name": "Bench"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = account["token"].as_str().unwrap().to_owned();
+    let project: Value = client
+        .post(format!("{base}/api/v1/projects"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "Bench"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (token, project["id"].as_str().unwrap().to_owned())
+}
+
+/// Waits until the app at API `path` has its first version built and active (the base
+/// environment may be built first).
+pub async fn wait_built(client: &reqwest::Client, path: &str, token: &str) {
     let started = Instant::now();
     loop {
-        let a: Value = client
-            .get(&path)
+        let app: Value = client
+            .get(path)
             .bearer_auth(token)
             .send()
             .await
@@ -312,15 +355,25 @@ pub async fn static_app(
             .json()
             .await
             .unwrap();
-        if a["active_version"] == 1 {
-            break;
+        if app["active_version"] == 1 {
+            return;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "the static app's build did not finish: {a}"
+            started.elapsed() < Duration::from_secs(900),
+            "the app's build did not finish: {app}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// A view cookie (`name=value`) for app `id` at API `path`, redeemed on its origin,
+/// which `apps_addr` serves.
+pub async fn view_cookie(path: &str, token: &str, id: &str, apps_addr: &str) -> String {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve(&format!("{id}.apps.localhost"), apps_addr.parse().unwrap())
+        .build()
+        .unwrap();
     let ticket: Value = client
         .post(format!("{path}/view-ticket"))
         .bearer_auth(token)
@@ -330,39 +383,16 @@ pub async fn static_app(
         .json()
         .await
         .unwrap();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .resolve(&format!("{id}.apps.localhost"), apps_addr.parse().unwrap())
-        .build()
-        .unwrap();
     let resp = client
         .get(ticket["url"].as_str().unwrap())
         .send()
         .await
         .unwrap();
-    let cookie = resp.headers()["set-cookie"]
+    resp.headers()["set-cookie"]
         .to_str()
         .unwrap()
         .split(';')
         .next()
         .unwrap()
-        .to_owned();
-    let origin = format!(
-        "http://{id}.apps.localhost:{}",
-        apps_addr.rsplit(':').next().unwrap()
-    );
-    client
-        .get(format!("{origin}/"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    wait_ok(
-        &client,
-        &format!("{origin}{STATIC_ASSET}"),
-        Some(&cookie),
-        Duration::from_secs(120),
-    )
-    .await;
-    (id, cookie)
+        .to_owned()
 }

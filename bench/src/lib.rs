@@ -24,6 +24,42 @@ impl Stats {
     }
 }
 
+/// A free port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed when this drops.
+#[derive(Debug)]
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A folder of its own under `target/` (sandboxes need a real file system, not a
+/// tmpfs), readable by the sandboxes' user.
+pub fn bench_dir(prefix: &str) -> tempfile::TempDir {
+    let target = std::env::current_dir().unwrap().join("target");
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(&target)
+        .unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    dir
+}
+
 pub fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
@@ -32,7 +68,7 @@ pub fn ms(d: Duration) -> String {
 #[allow(clippy::disallowed_methods)]
 pub mod data {
     use std::path::{Path, PathBuf};
-    use std::process::{Child, Command, Stdio};
+    use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
     use serde_json::{json, Value};
@@ -99,24 +135,7 @@ def best(fn, rounds):
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
-    pub fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
-
-    /// A child process killed when this drops.
-    #[derive(Debug)]
-    pub struct Killed(pub Child);
-
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
+    pub use crate::{free_port, Killed};
 
     /// A private data folder, the base environment built, and the data made as Parquet.
     #[derive(Debug)]
@@ -161,15 +180,7 @@ def best(fn, rounds):
             let burrow =
                 std::env::var("BURROW_BIN").unwrap_or_else(|_| "target/release/burrow".into());
             let target = std::env::current_dir().unwrap().join("target");
-            let dir = tempfile::Builder::new()
-                .prefix("burrow-bench-data")
-                .tempdir_in(&target)
-                .unwrap();
-            std::fs::set_permissions(
-                dir.path(),
-                std::os::unix::fs::PermissionsExt::from_mode(0o755),
-            )
-            .unwrap();
+            let dir = crate::bench_dir("burrow-bench-data");
             let mut setup = Self {
                 dir,
                 burrow,

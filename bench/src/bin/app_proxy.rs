@@ -31,10 +31,10 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 use burrow_bench::apps::{
-    family, free_port, load, load_proxy, static_app, wait_ok, Killed, Proxied, StopAll, Target,
-    APP, CONNECTIONS, STATIC_ASSET, STATIC_CONF,
+    account_and_project, family, load, load_proxy, static_app, view_cookie, wait_built, wait_ok,
+    wake, Proxied, StopAll, Target, APP, CONNECTIONS, STATIC_ASSET, STATIC_CONF,
 };
-use burrow_bench::{ms, Stats};
+use burrow_bench::{bench_dir, free_port, ms, Killed, Stats};
 use burrow_sandbox::{LocalOptions, LocalRuntime, LogPolicy, Runtime};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -176,15 +176,7 @@ async fn main() {
         .unwrap_or(5);
     let burrow = std::env::var("BURROW_BIN").unwrap_or_else(|_| "target/release/burrow".into());
     let target = std::env::current_dir().unwrap().join("target");
-    let dir = tempfile::Builder::new()
-        .prefix("burrow-bench-apps")
-        .tempdir_in(&target)
-        .unwrap();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    let dir = bench_dir("burrow-bench-apps");
     let envs = target.join("bench-envs");
     // Dropped after serve is killed and before the data folder goes: ends the app's
     // sandbox, which outlives serve by design.
@@ -220,23 +212,7 @@ async fn main() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let token = client
-        .post(format!("{base}/api/v1/auth/register"))
-        .json(&json!({"email": "bench@example.com", "password": "a long enough passphrase", "name": "Bench"}))
-        .send().await.unwrap().json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
-    let project = client
-        .post(format!("{base}/api/v1/projects"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "Bench"}))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (token, project) = account_and_project(&client, &base).await;
     let app: Value = client
         .post(format!("{base}/api/v1/projects/{project}/apps"))
         .bearer_auth(&token)
@@ -258,47 +234,8 @@ async fn main() {
         .build()
         .unwrap();
     eprintln!("waiting for the base environment and the app's build…");
-    let started = Instant::now();
-    loop {
-        let a: Value = client
-            .get(&path)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if a["active_version"] == 1 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(900),
-            "the build did not finish: {a}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let ticket: Value = client
-        .post(format!("{path}/view-ticket"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let resp = client
-        .get(ticket["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let cookie = resp.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    wait_built(&client, &path, &token).await;
+    let cookie = view_cookie(&path, &token, &id, &apps_addr).await;
 
     let runtime = Arc::new(
         LocalRuntime::new(LocalOptions {
@@ -419,19 +356,7 @@ async fn main() {
         Duration::from_secs(10),
     )
     .await;
-    client
-        .get(format!("{apps}/"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    wait_ok(
-        &client,
-        &format!("{apps}/favicon.png"),
-        Some(&cookie),
-        Duration::from_secs(120),
-    )
-    .await;
+    wake(&client, &apps, &cookie, "/favicon.png").await;
 
     let sandbox = runtime
         .list(&[("burrow.app".to_owned(), id.clone())].into())

@@ -21,11 +21,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use burrow_bench::apps::{
-    cpu_time, family, free_port, load, static_app, wait_ok, Killed, StopAll, Target, CONNECTIONS,
+    account_and_project, cpu_time, family, load, static_app, wait_ok, StopAll, Target, CONNECTIONS,
     STATIC_ASSET,
 };
-use burrow_bench::{ms, Stats};
-use serde_json::{json, Value};
+use burrow_bench::{bench_dir, free_port, ms, Killed, Stats};
 
 /// How long a replica's lease on an app lasts unrenewed: the default.
 const LEASE_SECS: u64 = 15;
@@ -161,15 +160,7 @@ async fn main() {
         .unwrap_or(5);
     let burrow = std::env::var("BURROW_BIN").unwrap_or_else(|_| "target/release/burrow".into());
     let target = std::env::current_dir().unwrap().join("target");
-    let dir = tempfile::Builder::new()
-        .prefix("burrow-bench-replicas")
-        .tempdir_in(&target)
-        .unwrap();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    let dir = bench_dir("burrow-bench-replicas");
     let envs = target.join("bench-envs");
     let pg = burrow_testkit::PgDatabase::create().await;
     let _sandboxes = StopAll {
@@ -191,21 +182,7 @@ async fn main() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let token = client
-        .post(format!("{base}/api/v1/auth/register"))
-        .json(&json!({"email": "bench@example.com", "password": "a long enough passphrase", "name": "Bench"}))
-        .send().await.unwrap().json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
-    let project: Value = client
-        .post(format!("{base}/api/v1/projects"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "Bench"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let project = project["id"].as_str().unwrap().to_owned();
+    let (token, project) = account_and_project(&client, &base).await;
     eprintln!("waiting for the base environment and the app's build…");
     let (id, cookie) = static_app(&client, &base, &token, &project, &replicas[0].apps_addr()).await;
     let host = format!("{id}.apps.localhost:{}", replicas[0].apps);

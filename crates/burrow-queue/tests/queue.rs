@@ -7,25 +7,8 @@ use std::time::Duration;
 
 use burrow_queue::{Handler, Options, Queue};
 use burrow_store::{NewTask, Store, Task, TaskOutcome, TaskStatus};
-use burrow_testkit::{Db, PgDatabase};
+use burrow_testkit::{both_backends, Db, PgDatabase};
 use parking_lot::Mutex;
-
-macro_rules! both_backends {
-    ($($story:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $story() {
-                super::$story(burrow_testkit::Db::Sqlite).await
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $story() {
-                super::$story(burrow_testkit::Db::Postgres).await
-            })*
-        }
-    };
-}
 
 struct Database {
     store: Store,

@@ -193,6 +193,18 @@ pub struct Running {
     pub holder: Option<String>,
 }
 
+impl Running {
+    /// What the replica holding `lease` runs, once the lease names its sandbox.
+    fn elsewhere(lease: &KeyLease) -> Option<Running> {
+        Some(Running {
+            sandbox: lease.sandbox.clone()?,
+            version: 0,
+            revision: 0,
+            holder: Some(lease.holder.clone()),
+        })
+    }
+}
+
 /// The sandbox label that holds the target's revision.
 pub const REVISION_LABEL: &str = "burrow.revision";
 
@@ -393,15 +405,14 @@ impl<W: Workload> Supervisor<W> {
     /// The replica that holds the key's lease now, when it is another live one.
     pub async fn held_by_other(&self, key: &str) -> SessionResult<Option<String>, W> {
         let now = self.inner.clock.now_ms();
-        let lease = self
-            .inner
-            .leases
-            .get(W::KEY_LABEL, key)
-            .await
-            .map_err(SessionError::Leases)?;
-        Ok(lease
-            .filter(|l| l.live(now) && l.holder != self.replica())
-            .map(|l| l.holder))
+        let lease = self.other_lease(key, now).await;
+        Ok(lease.map_err(SessionError::Leases)?.map(|l| l.holder))
+    }
+
+    /// The key's lease when another live replica holds it.
+    async fn other_lease(&self, key: &str, now: i64) -> Result<Option<KeyLease>, String> {
+        let lease = self.inner.leases.get(W::KEY_LABEL, key).await?;
+        Ok(lease.filter(|l| l.live(now) && l.holder != self.replica()))
     }
 
     fn slot(&self, key: &str) -> Arc<Slot> {
@@ -489,13 +500,7 @@ impl<W: Workload> Supervisor<W> {
                 return Ok(None);
             }
             slot.epoch.store(0, Ordering::Relaxed);
-            if let Some(sandbox) = lease.sandbox {
-                let running = Running {
-                    sandbox,
-                    version: 0,
-                    revision: 0,
-                    holder: Some(lease.holder),
-                };
+            if let Some(running) = Running::elsewhere(&lease) {
                 *slot.remote.write() = Some(running.clone());
                 return Ok(Some(running));
             }
@@ -645,12 +650,7 @@ impl<W: Workload> Supervisor<W> {
         }
         // Viewers here reach what the new holder runs from now on.
         if let Some(lease) = lease.filter(|l| !l.holder.is_empty()) {
-            *slot.remote.write() = lease.sandbox.map(|sandbox| Running {
-                sandbox,
-                version: 0,
-                revision: 0,
-                holder: Some(lease.holder),
-            });
+            *slot.remote.write() = Running::elsewhere(&lease);
         }
     }
 
@@ -1309,13 +1309,8 @@ impl<W: Workload> Supervisor<W> {
         }
         // Keys other replicas run are followed, so one whose replica dies is taken over.
         for (key, lease) in elsewhere {
-            if let Some(sandbox) = lease.sandbox {
-                *self.slot(&key).remote.write() = Some(Running {
-                    sandbox,
-                    version: 0,
-                    revision: 0,
-                    holder: Some(lease.holder),
-                });
+            if let Some(running) = Running::elsewhere(&lease) {
+                *self.slot(&key).remote.write() = Some(running);
             }
         }
         for (key, (running, created_at)) in adopted {
@@ -1362,11 +1357,8 @@ impl<W: Workload> Supervisor<W> {
     /// The key's lease when another live replica holds it (or it cannot be read: then
     /// the key is left alone as if it did).
     async fn held_elsewhere(&self, key: &str, now: i64) -> Option<KeyLease> {
-        match self.inner.leases.get(W::KEY_LABEL, key).await {
-            Ok(Some(lease)) if lease.live(now) && lease.holder != self.inner.leases.holder() => {
-                Some(lease)
-            }
-            Ok(_) => None,
+        match self.other_lease(key, now).await {
+            Ok(lease) => lease,
             Err(e) => {
                 tracing::warn!(key, error = %e, "Could not read a key's lease; leaving the key alone");
                 Some(KeyLease {
@@ -1435,12 +1427,7 @@ impl<W: Workload> Supervisor<W> {
             match leases.get(W::KEY_LABEL, &key).await {
                 Ok(Some(lease)) if lease.live(now) => {
                     if lease.sandbox.as_deref() != Some(remote.sandbox.as_str()) {
-                        *slot.remote.write() = lease.sandbox.map(|sandbox| Running {
-                            sandbox,
-                            version: 0,
-                            revision: 0,
-                            holder: Some(lease.holder),
-                        });
+                        *slot.remote.write() = Running::elsewhere(&lease);
                     }
                 }
                 Ok(Some(lease)) if !lease.holder.is_empty() => {

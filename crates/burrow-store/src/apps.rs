@@ -4,7 +4,7 @@ use burrow_core::{AppId, ProjectId};
 use sqlx::AnyConnection;
 
 use crate::builds::{BuildRow, BuildStatus, COLUMNS as BUILD_COLUMNS};
-use crate::leases::{fence_condition, fenced, hold_fence};
+use crate::leases::{fence_condition, fenced_update};
 use crate::{now_ms, Build, Fence, Result, Store, StoreError};
 
 /// An app as stored, with its creator's display name.
@@ -447,49 +447,30 @@ impl Store {
         restarts: Option<i64>,
         fence: Option<Fence<'_>>,
     ) -> Result<()> {
-        let now = now_ms();
-        let mut tx = self.pool().begin().await?;
-        hold_fence(self, &mut tx, app_id, fence).await?;
-        let done = sqlx::query(&format!(
+        let sql = format!(
             "UPDATE apps SET status = $2, last_error = COALESCE($3, last_error), \
              restart_count = COALESCE($4, restart_count), \
              started_at = CASE WHEN $2 = 'running' THEN $5 ELSE started_at END \
              WHERE id = $1 AND {}",
             fence_condition("apps.id", 6)
-        ))
-        .bind(app_id)
-        .bind(status.as_str())
-        .bind(error)
-        .bind(restarts)
-        .bind(now)
-        .bind(fence.map_or("", |f| f.workload))
-        .bind(fence.map_or("", |f| f.holder))
-        .bind(fence.map_or(0, |f| f.epoch))
-        .execute(&mut *tx)
-        .await?;
-        fenced(done.rows_affected(), fence)?;
-        tx.commit().await?;
-        Ok(())
+        );
+        let update = sqlx::query(&sql)
+            .bind(app_id)
+            .bind(status.as_str())
+            .bind(error)
+            .bind(restarts)
+            .bind(now_ms());
+        fenced_update(self, app_id, fence, update).await
     }
 
     /// Clears the last error and restart count, as a deliberate start does; fenced as
     /// [`set_app_status`](Self::set_app_status).
     pub async fn clear_app_error(&self, app_id: &str, fence: Option<Fence<'_>>) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
-        hold_fence(self, &mut tx, app_id, fence).await?;
-        let done = sqlx::query(&format!(
+        let sql = format!(
             "UPDATE apps SET last_error = NULL, restart_count = 0 WHERE id = $1 AND {}",
             fence_condition("apps.id", 2)
-        ))
-        .bind(app_id)
-        .bind(fence.map_or("", |f| f.workload))
-        .bind(fence.map_or("", |f| f.holder))
-        .bind(fence.map_or(0, |f| f.epoch))
-        .execute(&mut *tx)
-        .await?;
-        fenced(done.rows_affected(), fence)?;
-        tx.commit().await?;
-        Ok(())
+        );
+        fenced_update(self, app_id, fence, sqlx::query(&sql).bind(app_id)).await
     }
 
     /// Notes when a viewer last used the app.

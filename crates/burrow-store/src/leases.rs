@@ -170,45 +170,47 @@ pub(crate) fn fence_condition(id_column: &str, first: usize) -> String {
     )
 }
 
-/// Before a fenced write in `conn`'s transaction, on PostgreSQL: takes the fence's lease
-/// row for share, so a claim of the key waits until the write commits, and a write
-/// after a claim sees it (the write's own condition, read under its statement's
-/// snapshot, could pass after waiting on its row). `Fenced` when the lease moved on.
-/// SQLite runs one writer at a time, so there the write's own condition is enough.
-pub(crate) async fn hold_fence(
+/// Runs `update`, whose last three parameters are left for the fence's workload,
+/// holder and epoch (its `WHERE` adds [`fence_condition`]), and answers `Fenced` when a
+/// fence was given and nothing changed (the lease moved on, or the row is gone).
+///
+/// On PostgreSQL its transaction first takes the fence's lease row for share, so a
+/// claim of the key waits until the write commits and a write after a claim sees it
+/// (the condition alone, read under its statement's snapshot, could pass after waiting
+/// on its row). SQLite runs one writer at a time, so there the condition is enough.
+pub(crate) async fn fenced_update<'q>(
     store: &Store,
-    conn: &mut sqlx::AnyConnection,
-    key: &str,
-    fence: Option<Fence<'_>>,
+    key: &'q str,
+    fence: Option<Fence<'q>>,
+    update: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
 ) -> Result<()> {
-    let Some(fence) = fence else {
-        return Ok(());
-    };
-    if store.backend() != Backend::Postgres {
-        return Ok(());
+    let mut tx = store.pool().begin().await?;
+    if let (Some(fence), Backend::Postgres) = (fence, store.backend()) {
+        let held: Option<i64> = sqlx::query_scalar(
+            "SELECT epoch FROM sandbox_leases WHERE workload = $1 AND key = $2 \
+             AND holder = $3 AND epoch = $4 FOR SHARE",
+        )
+        .bind(fence.workload)
+        .bind(key)
+        .bind(fence.holder)
+        .bind(fence.epoch)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if held.is_none() {
+            return Err(crate::StoreError::Fenced);
+        }
     }
-    let held: Option<i64> = sqlx::query_scalar(
-        "SELECT epoch FROM sandbox_leases WHERE workload = $1 AND key = $2 AND holder = $3 \
-         AND epoch = $4 FOR SHARE",
-    )
-    .bind(fence.workload)
-    .bind(key)
-    .bind(fence.holder)
-    .bind(fence.epoch)
-    .fetch_optional(&mut *conn)
-    .await?;
-    match held {
-        Some(_) => Ok(()),
-        None => Err(crate::StoreError::Fenced),
+    let done = update
+        .bind(fence.map_or("", |f| f.workload))
+        .bind(fence.map_or("", |f| f.holder))
+        .bind(fence.map_or(0, |f| f.epoch))
+        .execute(&mut *tx)
+        .await?;
+    if fence.is_some() && done.rows_affected() == 0 {
+        return Err(crate::StoreError::Fenced);
     }
-}
-
-/// A fenced write that changed nothing lost its lease (or its row is gone).
-pub(crate) fn fenced(rows: u64, fence: Option<Fence<'_>>) -> Result<()> {
-    match (rows, fence) {
-        (0, Some(_)) => Err(crate::StoreError::Fenced),
-        _ => Ok(()),
-    }
+    tx.commit().await?;
+    Ok(())
 }
 
 impl Store {

@@ -241,9 +241,7 @@ impl Store {
         error: Option<&str>,
         fence: Option<crate::Fence<'_>>,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
-        crate::leases::hold_fence(self, &mut tx, id, fence).await?;
-        let done = sqlx::query(&format!(
+        let sql = format!(
             "UPDATE workspaces SET \
              started_at = CASE WHEN $2 = 'running' AND status <> 'running' THEN $4 \
                                ELSE started_at END, \
@@ -252,19 +250,13 @@ impl Store {
                                ELSE $3 END \
              WHERE id = $1 AND {}",
             crate::leases::fence_condition("workspaces.id", 5)
-        ))
-        .bind(id)
-        .bind(status.as_str())
-        .bind(error)
-        .bind(crate::now_ms())
-        .bind(fence.map_or("", |f| f.workload))
-        .bind(fence.map_or("", |f| f.holder))
-        .bind(fence.map_or(0, |f| f.epoch))
-        .execute(&mut *tx)
-        .await?;
-        crate::leases::fenced(done.rows_affected(), fence)?;
-        tx.commit().await?;
-        Ok(())
+        );
+        let update = sqlx::query(&sql)
+            .bind(id)
+            .bind(status.as_str())
+            .bind(error)
+            .bind(crate::now_ms());
+        crate::leases::fenced_update(self, id, fence, update).await
     }
 
     /// Notes when a workspace's person last gave it input.

@@ -3,24 +3,7 @@
 //! fenced by the epoch they were made under.
 
 use burrow_store::{AppStatus, Fence, NewApp, NewUser, NewVersion, Store, StoreError};
-use burrow_testkit::Db;
-
-macro_rules! both_backends {
-    ($($story:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $story() {
-                super::$story(burrow_testkit::Db::Sqlite).await
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $story() {
-                super::$story(burrow_testkit::Db::Postgres).await
-            })*
-        }
-    };
-}
+use burrow_testkit::{both_backends, Db};
 
 both_backends!(
     racing_claims_from_three_replicas_make_one_holder,

@@ -7,6 +7,26 @@ pub mod warehouse;
 
 use std::path::Path;
 
+/// Runs each named story, an `async fn(Db)`, once against SQLite and once against
+/// PostgreSQL, each on a runtime of two worker threads (so racing tasks really race).
+#[macro_export]
+macro_rules! both_backends {
+    ($($story:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $story() {
+                super::$story($crate::Db::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $story() {
+                super::$story($crate::Db::Postgres).await
+            })*
+        }
+    };
+}
+
 use burrow_store::Store;
 use sqlx::Connection;
 

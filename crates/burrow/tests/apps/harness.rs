@@ -61,7 +61,8 @@ pub fn base_python() -> PathBuf {
     base.join("bin/python")
 }
 
-fn free_port() -> u16 {
+/// A free port on loopback.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

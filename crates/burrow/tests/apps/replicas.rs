@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use burrow_store::{SandboxLease, Store};
 use reqwest::StatusCode;
 
-use crate::harness::{Server, Viewer, NO_WARM_APPS};
+use crate::harness::{free_port, Server, Viewer, NO_WARM_APPS};
 
 const HELLO: &str = "import streamlit as st\nst.title('Hello from every replica')\n";
 
@@ -164,14 +164,6 @@ async fn replicas_start_one_sandbox_take_over_a_dead_one_and_fence_a_frozen_one(
             "replica {i} reaches the new sandbox"
         );
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// What a replica's internal listener answers to `preface`.
