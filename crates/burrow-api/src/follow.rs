@@ -1,8 +1,9 @@
 //! Following a log as Server-Sent Events: one loop for every log a client can follow.
 //!
 //! A [`LogSource`] reads what follows a cursor; [`sse`] turns it into `log` events with
-//! the text as it comes, polling while the source is idle, and one `end` event (with
-//! the outcome) or `error` event when it is over.
+//! the text as it comes, waiting while the source is idle (for a `log` event from the
+//! replica that writes it, where the source has one, else a pause), and one `end` event
+//! (with the outcome) or `error` event when it is over.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -30,10 +31,16 @@ pub trait LogSource: Send + Sync + 'static {
         &self,
         cursor: Self::Cursor,
     ) -> impl std::future::Future<Output = Piece<Self::Cursor>> + Send;
+
+    /// Waits until more may have come, or `idle` passes: by default, `idle`.
+    fn changed(&self, idle: Duration) -> impl std::future::Future<Output = ()> + Send {
+        tokio::time::sleep(idle)
+    }
 }
 
 /// Follows `source` from `start` (nothing at all when `None`: the stream ends at once
-/// with `end`/`stopped`), polling every `idle` while it has nothing new; or, when `idle`
+/// with `end`/`stopped`), waiting on [`LogSource::changed`] (at most `idle`) while it
+/// has nothing new; or, when `idle`
 /// is `None`, ending at the first pause with `end`/`live`: what is there so far, unfollowed.
 pub fn sse<S: LogSource>(
     source: S,
@@ -73,7 +80,7 @@ pub fn sse<S: LogSource>(
                             return Some((Ok(Event::default().event("end").data("live")), None));
                         };
                         cursor = same;
-                        tokio::time::sleep(idle).await;
+                        source.changed(idle).await;
                     }
                     Piece::End(outcome) => {
                         return Some((Ok(Event::default().event("end").data(outcome)), None))

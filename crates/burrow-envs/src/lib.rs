@@ -24,6 +24,7 @@
 
 mod queue;
 pub mod resolve;
+mod segments;
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -38,6 +39,7 @@ use serde::{Deserialize, Serialize};
 
 pub use queue::{BuildHandler, Builds, BuildsError, LogChunk, BUILD_ATTEMPTS, ENV_BUILD};
 use resolve::{beyond, parse_pins, parse_requirements, render_pins, satisfied_by, Pins};
+pub use segments::name as log_name;
 
 /// The base environment's direct requirements.
 pub const BASE_IN: &str = include_str!("../base/requirements.in");

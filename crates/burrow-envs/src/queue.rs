@@ -5,8 +5,9 @@
 //! (`burrow-queue`), which bounds how many run at once, holds the claim under a lease
 //! and gives a build whose process died to another; one that needs no uv (met by the
 //! base, or asked for before) finishes at once, in the caller's process. While a build
-//! runs, its log is a local file that readers follow by offset; when it ends, the log
-//! is stored as the blob `builds/<id>.log` and the file removed. Builds left
+//! runs, its log is a local file copied to the blob store in segments that any replica
+//! reads by offset (see [`crate::segments`]); when it ends, the log is stored as the
+//! blob `builds/<id>.log`, and the file and segments removed. Builds left
 //! unfinished without a task (say, by an older release) are queued by [`Builds::resume`].
 
 use std::path::Path;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use burrow_blobs::{BlobPath, ObjectStore, PutPayload};
 use burrow_store::{Build, Store, StoreError};
 
-use crate::{BuildLog, Environments};
+use crate::{segments, BuildLog, Environments};
 
 /// The queue's task kind for a build that needs uv; the payload is the build's id.
 pub const ENV_BUILD: &str = "env.build";
@@ -235,9 +236,31 @@ impl Builds {
             return Ok(());
         }
         let path = self.log_path(&build.id);
-        let outcome = match BuildLog::open(&path) {
+        let blobs = &self.inner.blobs;
+        // A build taken over goes on with what its last runner stored.
+        let before = segments::stored(store, blobs, &build.id)
+            .await
+            .map_err(BuildsError::Log)?;
+        let opened = std::fs::write(&path, &before)
+            .or_else(|_| {
+                std::fs::create_dir_all(path.parent().unwrap_or(&path))?;
+                std::fs::write(&path, &before)
+            })
+            .map_err(|e| crate::EnvError::Io {
+                context: format!("writing the build log {}", path.display()),
+                source: e,
+            })
+            .and_then(|()| BuildLog::open(&path));
+        let outcome = match opened {
             Err(e) => Err(explained(&e, self.inner.envs.root())),
             Ok(mut log) => {
+                let shipper = segments::Shipper::start(
+                    store.clone(),
+                    Arc::clone(blobs),
+                    &build.id,
+                    path.clone(),
+                    before.len() as u64,
+                );
                 log.line(format!(
                     "Build {} of {}",
                     build.id,
@@ -270,6 +293,7 @@ impl Builds {
                     Ok(key) => log.line(format!("Succeeded: environment {key}.")),
                     Err(why) => log.line(format!("Failed: {why}")),
                 }
+                shipper.stop().await;
                 outcome
             }
         };
@@ -294,15 +318,23 @@ impl Builds {
             .await;
         if stored && finished.is_ok() {
             let _ = std::fs::remove_file(&path);
+            segments::discard(store, blobs, &build.id).await;
         }
+        store
+            .announce(segments::LOG_EVENT, &segments::name(&build.id))
+            .await;
         finished.map(drop).map_err(BuildsError::from)
     }
 
-    /// The log from `offset`: from the live file while the build runs, from its blob after.
+    /// The log from `offset`: its stored segments while the build runs (on whichever
+    /// replica runs it), its whole blob after.
     pub async fn read_log(&self, id: &str, offset: u64) -> Result<LogChunk, BuildsError> {
         let build = self.inner.store.get_build(id).await?;
         if !build.status.is_finished() {
-            if let Ok(bytes) = read_from(&self.log_path(id), offset) {
+            let bytes = segments::read(&self.inner.store, &self.inner.blobs, id, offset)
+                .await
+                .map_err(BuildsError::Log)?;
+            if !bytes.is_empty() {
                 return Ok(LogChunk {
                     next: offset + bytes.len() as u64,
                     bytes,
@@ -325,7 +357,11 @@ impl Builds {
                     .map_err(|e| BuildsError::Log(e.to_string()))?;
                 all.get(offset as usize..).unwrap_or_default().to_vec()
             }
-            None => read_from(&self.log_path(id), offset).unwrap_or_default(),
+            // Not stored (the blob store failed): the runner's file, if this is it.
+            None if build.status.is_finished() => {
+                segments::read_from(&self.log_path(id), offset).unwrap_or_default()
+            }
+            None => Vec::new(),
         };
         Ok(LogChunk {
             next: offset + bytes.len() as u64,
@@ -334,12 +370,26 @@ impl Builds {
         })
     }
 
+    /// Waits until the build's log may have grown or the build ended (a `log` event
+    /// from whichever replica runs it), or `within` passes.
+    pub async fn log_changed(
+        &self,
+        events: &mut burrow_store::Subscription,
+        id: &str,
+        within: Duration,
+    ) {
+        events
+            .wait_for(segments::LOG_EVENT, &segments::name(id), within)
+            .await;
+    }
+
     /// Follows a build's log until it ends, handing each new piece to `sink`; returns the ended build.
     pub async fn follow(
         &self,
         id: &str,
         mut sink: impl FnMut(&[u8]),
     ) -> Result<Build, BuildsError> {
+        let mut events = self.inner.store.subscribe().await?;
         let mut offset = 0;
         loop {
             let chunk = self.read_log(id, offset).await?;
@@ -350,18 +400,12 @@ impl Builds {
             if chunk.finished {
                 return Ok(self.inner.store.get_build(id).await?);
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            if chunk.bytes.is_empty() {
+                self.log_changed(&mut events, id, Duration::from_secs(5))
+                    .await;
+            }
         }
     }
-}
-
-fn read_from(path: &std::path::Path, offset: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = std::fs::File::open(path)?;
-    file.seek(SeekFrom::Start(offset))?;
-    let mut bytes = Vec::new();
-    file.take(1 << 20).read_to_end(&mut bytes)?;
-    Ok(bytes)
 }
 
 /// Why a build failed, in words that say what to do: a full disk (which uv reports as

@@ -32,6 +32,8 @@ fn fresh_envs() -> (tempfile::TempDir, Environments) {
 struct Harness {
     builds: Builds,
     store: Store,
+    url: String,
+    blobs: std::sync::Arc<dyn burrow_blobs::ObjectStore>,
     _queue: Aborted,
     _dir: tempfile::TempDir,
     _pg: Option<PgDatabase>,
@@ -48,7 +50,7 @@ impl Drop for Aborted {
 
 async fn harness(db: Db, max_concurrent: usize) -> Harness {
     let (dir, envs) = fresh_envs();
-    let (store, _, pg) = burrow_testkit::fresh_store(db, dir.path()).await;
+    let (store, url, pg) = burrow_testkit::fresh_store(db, dir.path()).await;
     let config = Config {
         blobs: BlobConfig::Memory,
         ..Config::default()
@@ -58,7 +60,7 @@ async fn harness(db: Db, max_concurrent: usize) -> Harness {
     let queue = burrow_queue::Queue::builder(store.clone());
     let builds = Builds::new(
         store.clone(),
-        blobs,
+        blobs.clone(),
         envs,
         Duration::from_secs(600),
         queue.waker(),
@@ -74,6 +76,8 @@ async fn harness(db: Db, max_concurrent: usize) -> Harness {
     Harness {
         builds,
         store,
+        url,
+        blobs,
         _queue: Aborted(tokio::spawn(queue.run())),
         _dir: dir,
         _pg: pg,
@@ -217,6 +221,109 @@ async fn lifecycle_sqlite() {
 #[tokio::test]
 async fn lifecycle_postgres() {
     lifecycle(Db::Postgres).await
+}
+
+/// A second replica's builds, on the harness's database and blobs, with a folder of its
+/// own: it runs no build, and sees none of the harness's local files.
+async fn replica(h: &Harness) -> (Builds, tempfile::TempDir) {
+    let (dir, envs) = fresh_envs();
+    let store = Store::connect(&h.url).await.unwrap();
+    // SQLite has no doorbell between processes (here, between the two stores).
+    store.set_event_poll(Duration::from_millis(100));
+    let waker = burrow_queue::Queue::builder(store.clone()).waker();
+    let builds = Builds::new(
+        store,
+        h.blobs.clone(),
+        envs,
+        Duration::from_secs(600),
+        waker,
+    );
+    (builds, dir)
+}
+
+/// Terminates every PostgreSQL connection that listens for events; how many.
+async fn terminate_listeners(url: &str) -> i64 {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    n
+}
+
+/// A build followed from a replica that does not run it: the log arrives live, from
+/// the segments in the blob store, and whole, with every listening connection cut
+/// while it runs.
+async fn a_build_log_is_followed_live_from_another_replica(db: Db) {
+    let h = harness(db, 2).await;
+    h.store
+        .add_packages(&[("tabulate".into(), None)], None)
+        .await
+        .unwrap();
+    let wanted = bundle_requirements(&h.store, "tabulate\nstreamlit\n").await;
+    let (other, _dir) = replica(&h).await;
+    let build = h.builds.submit(&wanted, None).await.unwrap();
+    let follower = tokio::spawn({
+        let (other, id) = (other.clone(), build.id.clone());
+        async move {
+            let mut chunks = Vec::new();
+            let done = other
+                .follow(&id, |b| chunks.push(b.to_vec()))
+                .await
+                .unwrap();
+            (done, chunks)
+        }
+    });
+    let mut cut = 0;
+    if db == Db::Postgres {
+        while !follower.is_finished() {
+            cut += terminate_listeners(&h.url).await;
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+    let (done, chunks) = follower.await.unwrap();
+    assert_eq!(done.status, BuildStatus::Succeeded, "{:?}", done.error);
+    let whole = h.builds.read_log(&build.id, 0).await.unwrap();
+    assert!(whole.finished);
+    let followed = chunks.concat();
+    assert_eq!(
+        String::from_utf8_lossy(&followed),
+        String::from_utf8_lossy(&whole.bytes),
+        "no gap, no duplicate"
+    );
+    assert!(
+        chunks.len() >= 2,
+        "some arrived while the build ran, not all at the end: {} pieces",
+        chunks.len()
+    );
+    if db == Db::Postgres {
+        assert!(cut > 0, "the listeners were cut while the build ran");
+    }
+    // The segments went once the whole log was stored.
+    assert!(h
+        .store
+        .log_segments_from(&burrow_envs::log_name(&build.id), 0, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    use futures::TryStreamExt;
+    let parts = burrow_blobs::BlobPath::from(format!("builds/{}.parts", build.id));
+    let left: Vec<_> = h.blobs.list(Some(&parts)).try_collect().await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
+async fn a_build_log_is_followed_live_from_another_replica_sqlite() {
+    a_build_log_is_followed_live_from_another_replica(Db::Sqlite).await
+}
+
+#[tokio::test]
+async fn a_build_log_is_followed_live_from_another_replica_postgres() {
+    a_build_log_is_followed_live_from_another_replica(Db::Postgres).await
 }
 
 #[tokio::test]

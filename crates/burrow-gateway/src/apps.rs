@@ -133,6 +133,15 @@ impl Destinations for Apps {
         std::time::Duration::from_secs(self.services.config.apps.recheck_secs.max(1))
     }
 
+    async fn events(&self) -> Option<burrow_store::Subscription> {
+        self.services
+            .store
+            .subscribe()
+            .await
+            .map_err(|e| tracing::warn!(error = %e, "Cannot follow events; WebSockets are checked on a timer only"))
+            .ok()
+    }
+
     fn max_body_bytes(&self) -> usize {
         self.services.supervisor.options().max_upload_mb as usize * 1024 * 1024 + (1 << 20)
     }

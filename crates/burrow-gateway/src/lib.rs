@@ -89,8 +89,11 @@ pub trait Destinations: Send + Sync + 'static {
     fn touch(&self, id: &str);
     /// The largest request body the destination accepts.
     fn max_body_bytes(&self) -> usize;
-    /// How often an open WebSocket's access is checked again.
+    /// How often an open WebSocket's access is checked again, at the latest.
     fn recheck_every(&self) -> std::time::Duration;
+    /// Events from now on, whose `access` events (a view taken away, on any replica)
+    /// make open WebSockets check their access at once; `None` if they cannot be read.
+    async fn events(&self) -> Option<burrow_store::Subscription>;
 }
 
 /// The gateway's state: its destinations. Upstream connections belong to the viewer

@@ -296,11 +296,18 @@ pub(crate) async fn tunnel<D: Destinations>(
             let _ = client_write.shutdown().await;
         };
         // The session and membership are checked again while the socket is open: a
-        // viewer removed from the project, or whose session ended, is cut off.
+        // viewer removed from the project (on any replica: an `access` event), or whose
+        // session ended (the timer), is cut off.
         let revalidate = async {
             let every = gateway.destinations.recheck_every();
+            let mut events = gateway.destinations.events().await;
             loop {
-                tokio::time::sleep(every).await;
+                match events.as_mut() {
+                    Some(events) => {
+                        events.wait_for(burrow_store::ACCESS_EVENT, "", every).await;
+                    }
+                    None => tokio::time::sleep(every).await,
+                }
                 let allowed = gateway.destinations.access(&id, &session).await;
                 if !matches!(allowed, Ok(ViewAccess::Granted)) {
                     tracing::info!(destination = %id, "Closed a WebSocket whose viewer lost access");

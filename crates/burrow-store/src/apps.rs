@@ -316,7 +316,7 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         tx.commit().await?;
-        self.grants.revoke();
+        self.views_taken_away().await;
         Ok(blobs.into_iter().map(|(b,)| b).collect())
     }
 

@@ -171,6 +171,11 @@ const RECONCILED: &str = "CASE WHEN j.status IN ('pending', 'running') \
      WHEN j.status = 'running' AND t.status = 'queued' THEN 'pending' \
      ELSE j.status END";
 
+/// The name of a job's log in `log` events.
+pub fn job_log_name(id: &str) -> String {
+    format!("job:{id}")
+}
+
 impl Store {
     /// Makes a script whose first version is `source`; a taken name is a conflict.
     pub async fn create_script(
@@ -342,7 +347,7 @@ impl Store {
         .bind(id)
         .execute(self.pool())
         .await?;
-        Ok(done.rows_affected() == 1)
+        self.job_log_written(id, done.rows_affected()).await
     }
 
     /// Records what a running job has counted; `false` when it has ended meanwhile.
@@ -358,7 +363,7 @@ impl Store {
         .bind(id)
         .execute(self.pool())
         .await?;
-        Ok(done.rows_affected() == 1)
+        self.job_log_written(id, done.rows_affected()).await
     }
 
     /// Ends an open job with `status`; `false` when it had ended already (a cancel won).
@@ -387,7 +392,7 @@ impl Store {
         .bind(id)
         .execute(self.pool())
         .await?;
-        Ok(done.rows_affected() == 1)
+        self.job_log_written(id, done.rows_affected()).await
     }
 
     /// Cancels an open job, saying by whom; `false` when it had ended already.
@@ -402,7 +407,7 @@ impl Store {
         .bind(id)
         .execute(self.pool())
         .await?;
-        Ok(done.rows_affected() == 1)
+        self.job_log_written(id, done.rows_affected()).await
     }
 
     /// Swaps a job's result in as its destination's current version and marks the job
@@ -460,7 +465,17 @@ impl Store {
             return Ok(JobCommit::JobClosed);
         }
         tx.commit().await?;
+        self.job_log_written(job_id, 1).await?;
         Ok(JobCommit::Committed)
+    }
+
+    /// After a write of a job's status or output that changed `changed` rows: whether it
+    /// did, announcing it to the log's followers on every replica when it did.
+    async fn job_log_written(&self, id: &str, changed: u64) -> Result<bool> {
+        if changed == 1 {
+            self.announce(crate::LOG_EVENT, &job_log_name(id)).await;
+        }
+        Ok(changed == 1)
     }
 
     /// Whether a job is still open in the database (not ended by a cancel).

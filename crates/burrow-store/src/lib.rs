@@ -8,6 +8,7 @@
 mod apps;
 mod builds;
 mod error;
+mod events;
 mod jobs;
 mod leases;
 mod logins;
@@ -35,7 +36,10 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 pub use apps::{App, AppChanges, AppStatus, AppVersion, NewApp, NewVersion};
 pub use builds::{Build, BuildStatus};
 pub use error::StoreError;
-pub use jobs::{Destination, Job, JobCommit, JobProgress, JobScript, NewJob, ScriptVersion};
+pub use events::{Event, LogSegment, Subscription, ACCESS as ACCESS_EVENT, LOG_EVENT};
+pub use jobs::{
+    job_log_name, Destination, Job, JobCommit, JobProgress, JobScript, NewJob, ScriptVersion,
+};
 pub use leases::{Claim, Fence, SandboxLease};
 pub use logins::LoginKey;
 pub use members::Member;
@@ -89,6 +93,8 @@ pub struct Store {
     sqlite_file: Option<PathBuf>,
     /// View grants remembered by this process: see [`viewing::Grants`].
     grants: std::sync::Arc<viewing::Grants>,
+    /// This process's reader of events: see [`events`].
+    events: std::sync::Arc<events::Hub>,
 }
 
 impl Store {
@@ -141,6 +147,9 @@ impl Store {
             backend,
             sqlite_file,
             grants: Default::default(),
+            events: std::sync::Arc::new(events::Hub::new(
+                (backend == Backend::Postgres).then(|| url.to_owned()),
+            )),
         })
     }
 

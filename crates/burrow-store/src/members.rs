@@ -134,6 +134,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.views_taken_away().await;
         self.member(project_id, user_id).await
     }
 
@@ -151,7 +152,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.grants.revoke();
+        self.views_taken_away().await;
         Ok(())
     }
 }

@@ -136,7 +136,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        self.grants.revoke();
+        self.views_taken_away().await;
         Ok(())
     }
 }

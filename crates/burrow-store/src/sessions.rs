@@ -39,6 +39,8 @@ impl Store {
             .bind(token_hash)
             .execute(self.pool())
             .await?;
+        // Its open terminals close at once, on every replica.
+        self.announce(crate::events::ACCESS, "").await;
         Ok(())
     }
 

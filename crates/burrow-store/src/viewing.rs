@@ -103,6 +103,13 @@ impl Store {
         Ok(access)
     }
 
+    /// After a write that can take a view away commits: forgets this process's grants
+    /// at once, and tells the other replicas to forget theirs (an `access` event).
+    pub(crate) async fn views_taken_away(&self) {
+        self.grants.revoke();
+        self.announce(crate::events::ACCESS, "").await;
+    }
+
     /// Whether a user is a member of the project an app belongs to.
     pub async fn can_view_app(&self, user_id: &str, app_id: &str) -> Result<bool> {
         let row: Option<(i64,)> = sqlx::query_as(

@@ -5,6 +5,12 @@ use burrow_config::Config;
 
 pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
     let store = crate::cli::open_store(&config).await?;
+    // Start reading events now, so that other replicas' `access` events reach this
+    // process's view grants before any request.
+    store
+        .subscribe()
+        .await
+        .context("Failed to read events from the database")?;
     let blobs = burrow_blobs::open(&config).context("Failed to open blob storage")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -211,6 +217,19 @@ fn background_work(
                 async move {
                     if let Err(e) = store.delete_old_login_failures(before).await {
                         tracing::warn!(error = %e, "Could not remove old failed logins");
+                    }
+                }
+            }
+        })
+        .every("events.sweep", HOURLY, {
+            let store = store.clone();
+            move || {
+                let store = store.clone();
+                // Subscribers are seconds behind at most; an hour is plenty.
+                let before = burrow_store::now_ms() - 3_600_000;
+                async move {
+                    if let Err(e) = store.delete_events_before(before).await {
+                        tracing::warn!(error = %e, "Could not remove old events");
                     }
                 }
             }

@@ -392,19 +392,21 @@ pub async fn build_log(
     let source = BuildLog {
         builds: state.builds.clone(),
         store: state.store.clone(),
+        events: tokio::sync::Mutex::new(state.store.subscribe().await?),
         build_id,
     };
-    Ok(crate::follow::sse(
-        source,
-        Some(0),
-        Some(Duration::from_millis(250)),
-    ))
+    Ok(crate::follow::sse(source, Some(0), Some(LOG_WAIT)))
 }
 
-/// A build's log: the live file while it runs, its blob after.
+/// The longest a follow waits for a `log` event before reading again anyway.
+const LOG_WAIT: Duration = Duration::from_secs(5);
+
+/// A build's log: its segments while it runs (on any replica), its blob after.
 struct BuildLog {
     builds: burrow_envs::Builds,
     store: burrow_store::Store,
+    /// Subscribed before the first read, so no `log` event after it is missed.
+    events: tokio::sync::Mutex<burrow_store::Subscription>,
     build_id: String,
 }
 
@@ -424,6 +426,13 @@ impl crate::follow::LogSource for BuildLog {
             Ok(_) => Piece::Idle(offset),
             Err(e) => Piece::Failed(e.to_string()),
         }
+    }
+
+    async fn changed(&self, idle: Duration) {
+        let mut events = self.events.lock().await;
+        self.builds
+            .log_changed(&mut events, &self.build_id, idle)
+            .await;
     }
 }
 

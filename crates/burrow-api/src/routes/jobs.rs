@@ -456,19 +456,23 @@ pub async fn job_log(
     let job = use_case::get_job(&state, &access, &path.1).await?;
     let source = JobLog {
         store: state.store.clone(),
+        events: tokio::sync::Mutex::new(state.store.subscribe().await?),
         project: job.project_id,
         job: job.id,
     };
     Ok(crate::follow::sse(
         source,
         Some(0),
-        Some(Duration::from_millis(500)),
+        Some(Duration::from_secs(5)),
     ))
 }
 
-/// A job's log: its recorded output, which grows every second while it runs.
+/// A job's log: its recorded output, which grows every second while it runs; each
+/// write of it is announced with a `log` event, whichever replica runs the job.
 struct JobLog {
     store: burrow_store::Store,
+    /// Subscribed before the first read, so no `log` event after it is missed.
+    events: tokio::sync::Mutex<burrow_store::Subscription>,
     project: String,
     job: String,
 }
@@ -488,6 +492,14 @@ impl crate::follow::LogSource for JobLog {
             Ok(_) => Piece::Idle(offset),
             Err(e) => Piece::Failed(e.to_string()),
         }
+    }
+
+    async fn changed(&self, idle: Duration) {
+        let subject = burrow_store::job_log_name(&self.job);
+        let mut events = self.events.lock().await;
+        events
+            .wait_for(burrow_store::LOG_EVENT, &subject, idle)
+            .await;
     }
 }
 

@@ -827,6 +827,20 @@ struct Holder {
 /// How often an open terminal checks that its holder may still use it.
 const RECHECK: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Waits for an `access` event (a member removed or their role changed, a session
+/// ended, on any replica); never, without events.
+async fn access_taken(events: &mut Option<burrow_store::Subscription>) {
+    let Some(events) = events else {
+        return std::future::pending().await;
+    };
+    while let Ok(event) = events.next().await {
+        if event.topic == burrow_store::ACCESS_EVENT {
+            return;
+        }
+    }
+    std::future::pending().await
+}
+
 /// Sends the terminal's output as the page acknowledges it, and hands on its keys.
 async fn pump(
     mut socket: axum::extract::ws::WebSocket,
@@ -842,6 +856,8 @@ async fn pump(
     // shell stays, for its holder's next sign-in).
     let mut rechecks = tokio::time::interval(RECHECK);
     rechecks.tick().await;
+    // And at once on an `access` event, from whichever replica took access away.
+    let mut events = state.store.subscribe().await.ok();
     let mut changes = terminal.subscribe();
     let mut at = attached.from;
     // A page is pinged; one silent for a minute (asleep, gone half-open) is dropped, so it
@@ -880,7 +896,12 @@ async fn pump(
             break;
         }
         tokio::select! {
-            _ = rechecks.tick() => {
+            _ = async {
+                tokio::select! {
+                    _ = rechecks.tick() => {}
+                    () = access_taken(&mut events) => {}
+                }
+            } => {
                 let allowed = use_case::still_allowed(
                     &state,
                     &holder.token_hash,
