@@ -1,7 +1,9 @@
 //! Replicas: three `burrow serve` on one host, one PostgreSQL database and one data
 //! folder. First views spread over them start one sandbox; a replica killed with
 //! `kill -9` is taken over with its sandbox kept; a replica frozen past its lease loses
-//! the app, and what it would write when it wakes is refused.
+//! the app, and what it would write when it wakes is refused. A replica on another host
+//! forwards viewers to the one running the app, and closes a WebSocket at once when
+//! another replica takes its viewer's access away.
 
 use std::time::{Duration, Instant};
 
@@ -194,6 +196,8 @@ async fn a_replica_on_another_host_forwards_viewers_to_the_one_running_the_app()
         ("BURROW_BLOBS__KIND", "local"),
         ("BURROW_BLOBS__PATH", blobs.path().to_str().unwrap()),
         ("BURROW_INTERNAL_LISTEN", first_internal.as_str()),
+        // Open WebSockets lose access by event alone: see below.
+        ("BURROW_APPS__RECHECK_SECS", "3600"),
         NO_WARM_APPS,
     ])
     .await;
@@ -242,6 +246,49 @@ async fn a_replica_on_another_host_forwards_viewers_to_the_one_running_the_app()
         "Streamlit's WebSocket through h1: {:?}",
         ws.err()
     );
+
+    // A member removed on h0 loses the WebSocket they hold open through h1 at once:
+    // open sockets are checked on a timer of an hour here, so only the `access` event
+    // h0 publishes can close it.
+    let (member, member_id) = first.account_with_id("member@example.com").await;
+    let resp = first
+        .post_json(
+            &format!("/api/v1/projects/{project}/members"),
+            &owner,
+            serde_json::json!({"email": "member@example.com", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let member_view = first.viewer(&member, &path, &id).await;
+    let mut held = crate::harness::websocket(
+        &second,
+        &id,
+        "/_stcore/stream",
+        &[("cookie", &member_view.cookie), ("origin", &there.origin)],
+    )
+    .await
+    .expect("a member may open it through h1");
+    let resp = first
+        .api(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/projects/{project}/members/{member_id}"),
+            &owner,
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let closed = tokio::time::timeout(Duration::from_secs(30), async {
+        use futures::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            match held.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "h1 closed the removed member's WebSocket");
 
     // The listener asks for h0's own token, and forwards only to what h0 runs.
     let (_, token) = store.replica_address("h0").await.unwrap();
