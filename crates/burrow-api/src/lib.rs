@@ -8,6 +8,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 mod follow;
+pub mod forwarded;
 pub mod routes;
 mod spec;
 mod web;
@@ -328,6 +329,10 @@ pub fn router(state: AppState) -> Router {
     .fallback(no_route)
     .method_not_allowed_fallback(method_not_allowed)
     .layer(DefaultBodyLimit::max(max_body))
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        forwarded::to_holder,
+    ))
     .layer(axum::middleware::from_fn_with_state(
         state.clone(),
         extract::refuse_foreign_upgrades,

@@ -1,12 +1,15 @@
-//! Reaching an app's sandbox that runs on another host: a connection to the replica that
-//! runs it, on that replica's internal listener, which asks for its own token.
+//! Reaching a sandbox that runs on another host: a connection to the replica that runs
+//! it, on that replica's internal listener, which asks for its own token.
 //!
 //! The dialling replica reads the holder's address and token from the database and
-//! sends one line, `BURROW-FORWARD/1 <token> <app>`. The holder checks the token, that
-//! it runs the app's sandbox itself, and connects to Streamlit's port in it; it answers
+//! sends one line, `BURROW-FORWARD/1 <token> app <app>` for Streamlit in an app's
+//! sandbox, or `BURROW-FORWARD/1 <token> api` for the holder's own API (requests about
+//! a sandbox it runs: a workspace's files and terminals, an app's output). The holder
+//! checks the token and, for an app, that it runs the app's sandbox itself; it answers
 //! `OK` and from then on copies bytes both ways, or `NO <why>` and closes. Sandboxes
 //! never reach the listener: their network has only their own loopback.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use burrow_core::SessionToken;
@@ -42,11 +45,29 @@ async fn line<R: tokio::io::AsyncRead + Unpin>(
     Ok(text.trim_end().to_owned())
 }
 
-/// A connection to Streamlit in `app`'s sandbox, which replica `holder` runs.
-pub async fn dial(store: &Store, holder: &str, app: &str) -> std::io::Result<Connection> {
+/// What a forwarded connection reaches on the replica it is made to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// Streamlit in this app's sandbox, which that replica runs.
+    App(&'a str),
+    /// That replica's own API.
+    Api,
+}
+
+impl Target<'_> {
+    fn preface(&self, token: &str) -> String {
+        match self {
+            Target::App(app) => format!("{PREFACE} {token} app {app}\n"),
+            Target::Api => format!("{PREFACE} {token} api\n"),
+        }
+    }
+}
+
+/// A connection to `target` on replica `holder`.
+pub async fn dial(store: &Store, holder: &str, target: Target<'_>) -> std::io::Result<Connection> {
     let (address, token) = store.replica_address(holder).await.map_err(|e| {
         io(format!(
-            "replica {holder} runs the app on another host, and it takes no forwarded \
+            "replica {holder} runs this sandbox on another host, and it takes no forwarded \
              connections ({e}): set `internal_listen` on every replica"
         ))
     })?;
@@ -57,7 +78,7 @@ pub async fn dial(store: &Store, holder: &str, app: &str) -> std::io::Result<Con
     let mut stream = BufReader::new(stream);
     stream
         .get_mut()
-        .write_all(format!("{PREFACE} {token} {app}\n").as_bytes())
+        .write_all(target.preface(&token).as_bytes())
         .await?;
     let answer = line(&mut stream).await?;
     if answer != "OK" {
@@ -68,8 +89,13 @@ pub async fn dial(store: &Store, holder: &str, app: &str) -> std::io::Result<Con
 }
 
 /// Serves forwarded connections on `listener` for as long as it runs, to the apps this
-/// replica runs, to those who present `token`.
-pub async fn serve(listener: TcpListener, supervisor: Supervisor, token: SessionToken) {
+/// replica runs and to its API at `api`, to those who present `token`.
+pub async fn serve(
+    listener: TcpListener,
+    supervisor: Supervisor,
+    token: SessionToken,
+    api: SocketAddr,
+) {
     let expected = token.hash();
     loop {
         let stream = match listener.accept().await {
@@ -82,32 +108,43 @@ pub async fn serve(listener: TcpListener, supervisor: Supervisor, token: Session
         };
         let (supervisor, expected) = (supervisor.clone(), expected.clone());
         tokio::spawn(async move {
-            if let Err(e) = forward(stream, &supervisor, &expected).await {
+            if let Err(e) = forward(stream, &supervisor, &expected, api).await {
                 tracing::debug!(error = %e, "A forwarded connection ended");
             }
         });
     }
 }
 
-/// One forwarded connection: the preface checked, then Streamlit's port spliced in.
+/// One forwarded connection: the preface checked, then Streamlit's port, or the API,
+/// spliced in.
 async fn forward(
     stream: TcpStream,
     supervisor: &Supervisor,
     expected: &str,
+    api: SocketAddr,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let mut stream = BufReader::new(stream);
     let preface = line(&mut stream).await?;
     let refuse = |why: &str| format!("NO {why}\n");
     let mut parts = preface.split(' ');
-    let (Some(PREFACE), Some(token), Some(app), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(PREFACE), Some(token)) = (parts.next(), parts.next()) else {
         stream
             .get_mut()
             .write_all(refuse("not a forwarding preface").as_bytes())
             .await?;
         return Ok(());
+    };
+    let target = match (parts.next(), parts.next(), parts.next()) {
+        (Some("app"), Some(app), None) => Target::App(app),
+        (Some("api"), None, None) => Target::Api,
+        _ => {
+            stream
+                .get_mut()
+                .write_all(refuse("not a forwarding preface").as_bytes())
+                .await?;
+            return Ok(());
+        }
     };
     // Hashes compared: their inputs are secret, so the time taken tells nothing.
     if SessionToken::from_client(token).hash() != expected {
@@ -118,28 +155,26 @@ async fn forward(
             .await?;
         return Ok(());
     }
-    let Some(running) = supervisor.running(app) else {
-        stream
-            .get_mut()
-            .write_all(refuse("this replica does not run it").as_bytes())
-            .await?;
-        return Ok(());
+    let mut upstream: Connection = match target {
+        Target::Api => match TcpStream::connect(api).await {
+            Ok(upstream) => {
+                upstream.set_nodelay(true)?;
+                Box::new(upstream)
+            }
+            Err(e) => {
+                let why = refuse(&format!("its API did not answer: {e}"));
+                stream.get_mut().write_all(why.as_bytes()).await?;
+                return Ok(());
+            }
+        },
+        Target::App(app) => match app_upstream(supervisor, app).await {
+            Ok(upstream) => upstream,
+            Err(why) => {
+                stream.get_mut().write_all(refuse(&why).as_bytes()).await?;
+                return Ok(());
+            }
+        },
     };
-    let mut upstream = match supervisor
-        .runtime()
-        .connect(&running.sandbox, APP_PORT)
-        .await
-    {
-        Ok(upstream) => upstream,
-        Err(e) => {
-            stream
-                .get_mut()
-                .write_all(refuse(&format!("its sandbox did not answer: {e}")).as_bytes())
-                .await?;
-            return Ok(());
-        }
-    };
-    supervisor.touch(app);
     stream.get_mut().write_all(b"OK\n").await?;
     // Whatever the dialler sent after its preface was read ahead: send it on first.
     let ahead = stream.buffer().to_vec();
@@ -149,4 +184,18 @@ async fn forward(
     let mut stream = stream.into_inner();
     tokio::io::copy_bidirectional(&mut stream, &mut upstream).await?;
     Ok(())
+}
+
+/// Streamlit in `app`'s sandbox, if this replica runs it; else why not.
+async fn app_upstream(supervisor: &Supervisor, app: &str) -> Result<Connection, String> {
+    let Some(running) = supervisor.running(app) else {
+        return Err("this replica does not run it".into());
+    };
+    let upstream = supervisor
+        .runtime()
+        .connect(&running.sandbox, APP_PORT)
+        .await
+        .map_err(|e| format!("its sandbox did not answer: {e}"))?;
+    supervisor.touch(app);
+    Ok(upstream)
 }

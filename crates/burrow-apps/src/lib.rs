@@ -526,6 +526,11 @@ impl Supervisor {
         self.sessions.running(app_id)
     }
 
+    /// The replica that runs the app now, when it is another live one.
+    pub async fn held_by_other(&self, app_id: &str) -> Result<Option<String>, AppError> {
+        Ok(self.sessions.held_by_other(app_id).await?)
+    }
+
     /// The app's running sandbox, here or, as its lease last said, on another replica.
     pub fn reach(&self, app_id: &str) -> Option<Running> {
         self.sessions.reach(app_id)
@@ -613,7 +618,7 @@ impl Supervisor {
         // Another replica's sandbox: on this host, reached directly; else through it.
         let reached = match local {
             Ok(connection) => Ok(connection),
-            Err(_) => forward::dial(&self.apps().store, holder, app_id)
+            Err(_) => forward::dial(&self.apps().store, holder, forward::Target::App(app_id))
                 .await
                 .map_err(|e| AppError::StartFailed(e.to_string())),
         };

@@ -93,6 +93,7 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
                 listener,
                 supervisor.clone(),
                 token,
+                api_address(config.listen),
             )))
         }
         None => None,
@@ -339,4 +340,18 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("Shutting down: finishing in-flight requests");
+}
+
+/// Where this replica's own API is reached from this host: `listen`, with a wildcard
+/// address made loopback.
+fn api_address(listen: std::net::SocketAddr) -> std::net::SocketAddr {
+    match listen.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            (std::net::Ipv4Addr::LOCALHOST, listen.port()).into()
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            (std::net::Ipv6Addr::LOCALHOST, listen.port()).into()
+        }
+        _ => listen,
+    }
 }

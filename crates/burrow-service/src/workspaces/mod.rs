@@ -422,17 +422,18 @@ pub async fn running_sandbox(
     ))
 }
 
-/// Refuses what must reach a workspace's sandbox while another replica runs it: its
-/// terminals and its files' changes do not cross replicas yet.
+/// Refuses what must reach a workspace's sandbox while another replica runs it. Such
+/// requests are sent on to that replica (`burrow_api::forwarded`); this answers those
+/// that could not be, when it takes no forwarded connections or did not answer.
 async fn not_elsewhere(services: &Services, id: &str) -> Result<(), Error> {
     match services.workspaces.held_by_other(id).await {
         Ok(None) => Ok(()),
         Ok(Some(replica)) => Err(Error::conflict(
             "workspace_elsewhere",
             format!(
-                "the workspace runs on Burrow replica {replica}, and its terminals and file \
-                 changes do not reach across replicas yet: use it through that replica, or \
-                 stop it and start it again here"
+                "the workspace runs on Burrow replica {replica}, which this replica could not \
+                 reach (every replica needs `internal_listen` for that): use it through that \
+                 replica, or stop it and start it again here"
             ),
         )),
         Err(e) => Err(Error::new(

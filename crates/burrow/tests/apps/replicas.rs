@@ -292,16 +292,28 @@ async fn a_replica_on_another_host_forwards_viewers_to_the_one_running_the_app()
 
     // The listener asks for h0's own token, and forwards only to what h0 runs.
     let (_, token) = store.replica_address("h0").await.unwrap();
-    let wrong = internal_answer(internal[0], &format!("BURROW-FORWARD/1 {token}x {id}\n")).await;
+    let wrong = internal_answer(
+        internal[0],
+        &format!("BURROW-FORWARD/1 {token}x app {id}\n"),
+    )
+    .await;
     assert_eq!(wrong, "NO wrong token\n");
     let garbage = internal_answer(internal[0], "GET / HTTP/1.1\r\n\r\n").await;
     assert_eq!(garbage, "NO not a forwarding preface\n");
-    let not_here = internal_answer(internal[1], &format!("BURROW-FORWARD/1 {token} {id}\n")).await;
+    let unknown = internal_answer(internal[0], &format!("BURROW-FORWARD/1 {token} db\n")).await;
+    assert_eq!(unknown, "NO not a forwarding preface\n");
+    let wrong_api = internal_answer(internal[0], &format!("BURROW-FORWARD/1 {token}x api\n")).await;
+    assert_eq!(wrong_api, "NO wrong token\n");
+    let not_here =
+        internal_answer(internal[1], &format!("BURROW-FORWARD/1 {token} app {id}\n")).await;
     assert_eq!(not_here, "NO wrong token\n", "h1 has a token of its own");
     let (_, h1_token) = store.replica_address("h1").await.unwrap();
     assert_ne!(h1_token, token);
-    let not_run =
-        internal_answer(internal[1], &format!("BURROW-FORWARD/1 {h1_token} {id}\n")).await;
+    let not_run = internal_answer(
+        internal[1],
+        &format!("BURROW-FORWARD/1 {h1_token} app {id}\n"),
+    )
+    .await;
     assert_eq!(not_run, "NO this replica does not run it\n");
 
     // h0 dies with its host: h1 takes the app over once the lease runs out, and, as it
@@ -311,4 +323,95 @@ async fn a_replica_on_another_host_forwards_viewers_to_the_one_running_the_app()
     assert_eq!(app_sandboxes(&second, &id), vec![taken.sandbox.unwrap()]);
     assert!(healthy(&there).await);
     second.kill_hard();
+}
+
+/// Two hosts, each with a data folder of its own. A workspace and an app run on h0;
+/// through h1, the workspace's files are written and read, its terminal is used, and
+/// the app's output is read: h1 sends those requests on to h0's API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workspace_and_app_output_on_another_host_are_reached_through_the_replica_running_them() {
+    use crate::workspaces::{put, read, start, workspace, Term};
+    let pg = burrow_testkit::PgDatabase::create().await;
+    let blobs = tempfile::tempdir().unwrap();
+    let internal = [free_port(), free_port()];
+    let first = Server::start_with_env(&[
+        ("BURROW_DATABASE_URL", pg.url.as_str()),
+        ("BURROW_REPLICA", "h0"),
+        ("BURROW_BLOBS__KIND", "local"),
+        ("BURROW_BLOBS__PATH", blobs.path().to_str().unwrap()),
+        (
+            "BURROW_INTERNAL_LISTEN",
+            format!("127.0.0.1:{}", internal[0]).as_str(),
+        ),
+        NO_WARM_APPS,
+    ])
+    .await;
+    let second = Server::start_on_another_host(
+        &first,
+        "h1",
+        &[(
+            "BURROW_INTERNAL_LISTEN",
+            format!("127.0.0.1:{}", internal[1]).as_str(),
+        )],
+    )
+    .await;
+    let store = Store::connect(&pg.url).await.unwrap();
+
+    let (owner, path) = workspace(&first).await;
+    start(&first, &owner, &path).await;
+    let workspace_id = path.rsplit('/').next().unwrap().to_owned();
+    let lease = store
+        .sandbox_lease("burrow.workspace", &workspace_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lease.holder, "h0");
+
+    // A file written through h1 reaches the sandbox h0 runs; h1's terminal sees it.
+    put(
+        &second,
+        &owner,
+        &path,
+        "from_h1.txt",
+        "written through h1\n",
+    )
+    .await;
+    assert_eq!(
+        read(&second, &owner, &path, "from_h1.txt").await,
+        "written through h1\n"
+    );
+    let mut term = Term::open(&second, &owner, &path, 1, None).await;
+    assert_eq!(term.run("cat from_h1.txt").await, "written through h1");
+    // The terminal is h0's: listed through either replica.
+    for server in [&first, &second] {
+        let listed = server.get_json(&format!("{path}/terminals"), &owner).await;
+        assert_eq!(
+            listed,
+            serde_json::json!([{"id": 1, "running": true}]),
+            "{}",
+            server.base
+        );
+    }
+    drop(term);
+
+    // An app h0 runs: its output, read through h1.
+    let project = path.split('/').nth(4).unwrap().to_owned();
+    let (id, app_path) = first.deploy(&owner, &project, "Hello", HELLO).await;
+    let viewer = first.viewer(&owner, &app_path, &id).await;
+    viewer.open_until_running().await;
+    let output = second
+        .api(
+            reqwest::Method::GET,
+            &format!("{app_path}/logs?follow=false"),
+            &owner,
+            None,
+        )
+        .await;
+    assert_eq!(output.status(), StatusCode::OK);
+    let output = output.text().await.unwrap();
+    assert!(
+        output.contains("event: log") && output.contains("Streamlit"),
+        "{output}"
+    );
+    assert!(app_sandboxes(&second, &id).is_empty(), "nothing ran on h1");
 }

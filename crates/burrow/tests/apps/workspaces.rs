@@ -13,7 +13,7 @@ use crate::harness::{Server, NO_WARM_APPS};
 
 /// A workspace of a new owner, with `hello.py` in it; returns the token, the
 /// workspace's API path and its project.
-async fn workspace(server: &Server) -> (String, String) {
+pub(crate) async fn workspace(server: &Server) -> (String, String) {
     let owner = server.account("ada@example.com").await;
     let project = server.project(&owner, "Lab").await;
     let resp = server
@@ -40,7 +40,7 @@ async fn workspace(server: &Server) -> (String, String) {
     (owner, path)
 }
 
-async fn put(server: &Server, token: &str, path: &str, file: &str, content: &str) {
+pub(crate) async fn put(server: &Server, token: &str, path: &str, file: &str, content: &str) {
     let resp = server
         .client
         .put(format!("{}{path}/file?path={file}", server.base))
@@ -53,7 +53,7 @@ async fn put(server: &Server, token: &str, path: &str, file: &str, content: &str
     assert!(resp.status().is_success(), "PUT {file}: {}", resp.status());
 }
 
-async fn start(server: &Server, token: &str, path: &str) -> Value {
+pub(crate) async fn start(server: &Server, token: &str, path: &str) -> Value {
     let resp = server
         .api(Method::POST, &format!("{path}/start"), token, None)
         .await;
@@ -75,7 +75,7 @@ async fn files(server: &Server, token: &str, path: &str) -> Vec<String> {
         .collect()
 }
 
-async fn read(server: &Server, token: &str, path: &str, file: &str) -> String {
+pub(crate) async fn read(server: &Server, token: &str, path: &str, file: &str) -> String {
     let resp = server
         .api(
             Method::GET,
@@ -126,7 +126,7 @@ async fn until_files(
 }
 
 /// A terminal over its WebSocket, as the IDE speaks to it.
-struct Term {
+pub(crate) struct Term {
     ws: crate::harness::WebSocket,
     /// The offset after the last byte received.
     seen: u64,
@@ -162,7 +162,13 @@ async fn connect(
 }
 
 impl Term {
-    async fn open(server: &Server, token: &str, path: &str, n: u8, from: Option<u64>) -> Self {
+    pub(crate) async fn open(
+        server: &Server,
+        token: &str,
+        path: &str,
+        n: u8,
+        from: Option<u64>,
+    ) -> Self {
         let bearer = format!("Bearer {token}");
         let ws = connect(server, path, n, from, &[("authorization", &bearer)])
             .await
@@ -228,7 +234,7 @@ impl Term {
 
     /// Runs `command` and returns what it printed between two markers (typed quoted, so
     /// the echo of the typed line never matches).
-    async fn run(&mut self, command: &str) -> String {
+    pub(crate) async fn run(&mut self, command: &str) -> String {
         let mark = self.screen.len();
         self.keys(&format!("echo @@'B'; {command}; echo @@'E'\r"))
             .await;
