@@ -102,6 +102,8 @@ pub struct Options {
     pub leases: Arc<dyn burrow_sessions::Leases>,
     /// How long a replica's lease on an app lasts unrenewed.
     pub lease: Duration,
+    /// How long building an environment built on another host, here, may take.
+    pub build_timeout: Duration,
 }
 
 /// An app's egress policy as stored; what cannot be read back is `none`.
@@ -229,11 +231,13 @@ impl burrow_sessions::Workload for Apps {
         let app = self.store.find_app(app_id).await?;
         let v = self.store.get_version(app_id, version).await?;
         let env_key = v.build.environment.clone().ok_or(AppError::NotBuilt)?;
-        let env = self.envs.get(&env_key).ok_or_else(|| {
-            AppError::StartFailed(format!(
-                "its environment {env_key} is no longer on this host: upload the version again to rebuild it"
-            ))
-        })?;
+        let env = match self.envs.get(&env_key) {
+            Some(env) => env,
+            None => {
+                self.build_here(app_id, version, &v.build.requirements, &env_key)
+                    .await?
+            }
+        };
         bundle::unpack(
             &self.options.dir,
             &app.id,
@@ -416,6 +420,49 @@ fn app_sandbox(env: &burrow_envs::EnvRef, command: Vec<String>) -> SandboxSpec {
 }
 
 impl Apps {
+    /// Builds on this host the environment a version's build made on another (or that
+    /// was collected here since): from the same requirements, against the same index,
+    /// so the same packages. The build's log is kept in the environments' `logs` folder.
+    async fn build_here(
+        &self,
+        app_id: &str,
+        version: i64,
+        requirements: &str,
+        env_key: &str,
+    ) -> Result<burrow_envs::EnvRef, AppError> {
+        let path = self
+            .envs
+            .root()
+            .join("logs")
+            .join(format!("{app_id}-v{version}-here.log"));
+        let failed = |why: String| {
+            AppError::StartFailed(format!(
+                "its environment {env_key} is not on this host, and building it here failed: \
+                 {why} (see {}; uploading the version again builds it anew)",
+                path.display()
+            ))
+        };
+        let mut log = burrow_envs::BuildLog::open(&path).map_err(|e| failed(e.to_string()))?;
+        log.line(format!(
+            "Environment {env_key} of version {version} is not on this host: building it here."
+        ));
+        tracing::info!(app.id = %app_id, version, env = %env_key, "Building an app's environment on this host");
+        let built = tokio::time::timeout(
+            self.options.build_timeout,
+            self.envs.build(requirements, &mut log),
+        )
+        .await
+        .map_err(|_| {
+            failed(format!(
+                "it took longer than {} s",
+                self.options.build_timeout.as_secs()
+            ))
+        })?
+        .map_err(|e| failed(e.to_string()))?;
+        log.line(format!("Built: environment {}.", built.key));
+        Ok(built)
+    }
+
     /// The app's secrets folder at their latest revision, written if it is not there
     /// yet; `None` for an app whose secrets were never set.
     async fn secrets_mount(&self, app_id: &burrow_core::AppId) -> Result<Option<Mount>, AppError> {

@@ -123,6 +123,7 @@ impl Services {
                 data: data.clone(),
                 keyring: keyring.clone(),
                 assigned_dir: config.assigned_dir(),
+                build_timeout: Duration::from_secs(config.envs.build_timeout_secs),
                 warm_pool: config.apps.warm_pool as usize,
                 leases,
                 lease,

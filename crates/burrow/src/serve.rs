@@ -289,7 +289,8 @@ fn background_work(
 }
 
 /// Queues builds an older release left unfinished, then builds the base environment
-/// if this host lacks it, its log on the terminal.
+/// if this host lacks it, its log on the terminal: in this process, not through the
+/// queue, since another replica's host may have it already.
 async fn prepare_base(builds: burrow_envs::Builds) {
     match builds.resume().await {
         Ok(0) => {}
@@ -300,7 +301,7 @@ async fn prepare_base(builds: burrow_envs::Builds) {
         return;
     }
     eprintln!("burrow: building the base Python environment; apps start once it is ready");
-    let outcome = match builds.submit("", None).await {
+    let outcome = match builds.submit_here("").await {
         Ok(build) => {
             let mut partial = Vec::new();
             builds

@@ -141,6 +141,16 @@ impl Server {
     }
 
     /// Where the server keeps its state.
+    /// The environments folder the server uses: its own, if it was given one, else the
+    /// one every test server shares.
+    pub fn envs_dir(&self) -> PathBuf {
+        self.env
+            .iter()
+            .find(|(k, _)| k == "BURROW_ENVS__DIR")
+            .map(|(_, v)| PathBuf::from(v))
+            .unwrap_or_else(|| shared_envs().to_path_buf())
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         if let Some(shared) = &self.shared_data {
             shared.clone()

@@ -13,6 +13,9 @@ use reqwest::StatusCode;
 use crate::harness::{free_port, Server, Viewer, NO_WARM_APPS};
 
 const HELLO: &str = "import streamlit as st\nst.title('Hello from every replica')\n";
+/// An app that needs a package the base environment lacks.
+const TABULATED: &str =
+    "import streamlit as st\nimport tabulate\nst.text(tabulate.tabulate([[1, 2]]))\n";
 
 /// The app's running sandboxes on the host all replicas share.
 fn app_sandboxes(server: &Server, app_id: &str) -> Vec<String> {
@@ -201,17 +204,36 @@ async fn a_replica_on_another_host_forwards_viewers_to_the_one_running_the_app()
         NO_WARM_APPS,
     ])
     .await;
+    // h1's environments are its own: it builds what it lacks.
+    let h1_envs = tempfile::tempdir().unwrap();
     let mut second = Server::start_on_another_host(
         &first,
         "h1",
-        &[("BURROW_INTERNAL_LISTEN", second_internal.as_str())],
+        &[
+            ("BURROW_INTERNAL_LISTEN", second_internal.as_str()),
+            ("BURROW_ENVS__DIR", h1_envs.path().to_str().unwrap()),
+        ],
     )
     .await;
     let store = Store::connect(&pg.url).await.unwrap();
 
     let owner = first.account("owner@example.com").await;
     let project = first.project(&owner, "Sales").await;
-    let (id, path) = first.deploy(&owner, &project, "Hello", HELLO).await;
+    // An app with a package beyond the base: its build runs on whichever replica's
+    // queue takes it, so one of the two hosts lacks its environment when it starts it.
+    let resp = first
+        .post_json(
+            "/api/v1/packages",
+            &owner,
+            serde_json::json!({"name": "tabulate"}),
+        )
+        .await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::CREATED,
+        "the first user is the admin"
+    );
+    let (id, path) = first.deploy(&owner, &project, "Hello", TABULATED).await;
     let viewer = first.viewer(&owner, &path, &id).await;
     viewer.open_until_running().await;
     let lease = store
@@ -318,10 +340,19 @@ async fn a_replica_on_another_host_forwards_viewers_to_the_one_running_the_app()
 
     // h0 dies with its host: h1 takes the app over once the lease runs out, and, as it
     // cannot reach h0's sandbox, starts one of its own.
+    let h0_envs = first.envs_dir();
     drop(first);
     let taken = lease_until(&store, &id, |l| l.holder == "h1" && l.sandbox.is_some()).await;
     assert_eq!(app_sandboxes(&second, &id), vec![taken.sandbox.unwrap()]);
     assert!(healthy(&there).await);
+    let page = there.get("/", "text/html").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    // The host that did not build the version's environment built it when it started it.
+    let built_here = [h0_envs, h1_envs.path().to_path_buf()]
+        .iter()
+        .filter(|dir| dir.join(format!("logs/{id}-v1-here.log")).is_file())
+        .count();
+    assert_eq!(built_here, 1, "one host built the environment at start");
     second.kill_hard();
 }
 
