@@ -49,10 +49,14 @@ impl Drop for Aborted {
 }
 
 async fn harness(db: Db, max_concurrent: usize) -> Harness {
+    harness_with(db, max_concurrent, BlobConfig::Memory).await
+}
+
+async fn harness_with(db: Db, max_concurrent: usize, blobs: BlobConfig) -> Harness {
     let (dir, envs) = fresh_envs();
     let (store, url, pg) = burrow_testkit::fresh_store(db, dir.path()).await;
     let config = Config {
-        blobs: BlobConfig::Memory,
+        blobs,
         ..Config::default()
     };
     let blobs = burrow_blobs::open(&config).unwrap();
@@ -257,9 +261,16 @@ async fn terminate_listeners(url: &str) -> i64 {
 
 /// A build followed from a replica that does not run it: the log arrives live, from
 /// the segments in the blob store, and whole, with every listening connection cut
-/// while it runs.
+/// while it runs. On PostgreSQL the blobs are in a real S3-compatible bucket.
 async fn a_build_log_is_followed_live_from_another_replica(db: Db) {
-    let h = harness(db, 2).await;
+    let bucket = match db {
+        Db::Postgres => Some(burrow_testkit::s3::Seaweed::start("builds").await),
+        Db::Sqlite => None,
+    };
+    let blobs = bucket
+        .as_ref()
+        .map_or(BlobConfig::Memory, |b| b.config(30, 10));
+    let h = harness_with(db, 2, blobs).await;
     h.store
         .add_packages(&[("tabulate".into(), None)], None)
         .await
@@ -316,12 +327,12 @@ async fn a_build_log_is_followed_live_from_another_replica(db: Db) {
     assert!(left.is_empty(), "{left:?}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_build_log_is_followed_live_from_another_replica_sqlite() {
     a_build_log_is_followed_live_from_another_replica(Db::Sqlite).await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_build_log_is_followed_live_from_another_replica_postgres() {
     a_build_log_is_followed_live_from_another_replica(Db::Postgres).await
 }
