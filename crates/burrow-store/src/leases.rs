@@ -147,6 +147,24 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Deletes the ended leases (released, or run out before `now`) of apps and
+    /// workspaces that are gone; returns how many. A lease still held is left to its
+    /// holder, which lets the sandbox go when it finds its key gone. The workload names
+    /// are the sandbox labels the supervisors use (`burrow.app`, `burrow.workspace`).
+    pub async fn delete_orphaned_sandbox_leases(&self, now: i64) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM sandbox_leases WHERE expires_at < $1 AND ( \
+             (workload = 'burrow.app' AND NOT EXISTS \
+                (SELECT 1 FROM apps a WHERE a.id = sandbox_leases.key)) OR \
+             (workload = 'burrow.workspace' AND NOT EXISTS \
+                (SELECT 1 FROM workspaces w WHERE w.id = sandbox_leases.key)))",
+        )
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// `key`'s lease as it is now, if it was ever claimed.
     pub async fn sandbox_lease(&self, workload: &str, key: &str) -> Result<Option<SandboxLease>> {
         Ok(sqlx::query_as(&format!(

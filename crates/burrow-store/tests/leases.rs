@@ -8,6 +8,7 @@ use burrow_testkit::{both_backends, Db};
 both_backends!(
     racing_claims_from_three_replicas_make_one_holder,
     an_ended_lease_is_taken_over_and_the_old_holder_is_fenced,
+    leases_of_deleted_apps_go_once_they_end,
 );
 
 const APPS: &str = "burrow.app";
@@ -239,4 +240,50 @@ async fn an_ended_lease_is_taken_over_and_the_old_holder_is_fenced(db: Db) {
         store.find_app(&app).await.unwrap().status,
         AppStatus::Stopped
     );
+}
+
+async fn leases_of_deleted_apps_go_once_they_end(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _, _pg) = burrow_testkit::fresh_store(db, dir.path()).await;
+    let kept = app(&store).await;
+    let found = store.find_app(&kept).await.unwrap();
+    let now = 1_000_000;
+    for key in [kept.as_str(), "gone-released", "gone-held", "gone-run-out"] {
+        store
+            .claim_sandbox_lease(APPS, key, "r1", false, now, TTL)
+            .await
+            .unwrap();
+    }
+    store
+        .claim_sandbox_lease("burrow.workspace", "gone-workspace", "r1", false, now, TTL)
+        .await
+        .unwrap();
+    store
+        .release_sandbox_lease(fence("r1", 1), "gone-released")
+        .await
+        .unwrap();
+    store
+        .release_sandbox_lease(fence("r1", 1), &kept)
+        .await
+        .unwrap();
+    store
+        .renew_sandbox_lease(fence("r1", 1), "gone-held", now + 10 * TTL, None)
+        .await
+        .unwrap();
+    // Later: the leases not renewed ran out; the one renewed is held still.
+    let later = now + 2 * TTL;
+    let swept = store.delete_orphaned_sandbox_leases(later).await.unwrap();
+    assert_eq!(swept, 3, "released, run out, and the workspace's");
+    let left = |key: &'static str| {
+        let store = store.clone();
+        async move { store.sandbox_lease(APPS, key).await.unwrap().is_some() }
+    };
+    assert!(left("gone-held").await, "held: its holder lets it go");
+    assert!(!left("gone-released").await);
+    assert!(!left("gone-run-out").await);
+    assert!(
+        store.sandbox_lease(APPS, &kept).await.unwrap().is_some(),
+        "an app that exists keeps its lease row, and so its epoch"
+    );
+    assert_eq!(found.id.as_str(), kept);
 }

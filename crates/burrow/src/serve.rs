@@ -235,6 +235,19 @@ fn background_work(
                 }
             }
         })
+        .every("leases.sweep", HOURLY, {
+            let store = store.clone();
+            move || {
+                let store = store.clone();
+                async move {
+                    match store.delete_orphaned_sandbox_leases(burrow_store::now_ms()).await {
+                        Ok(n) if n > 0 => tracing::info!(leases = n, "Removed the leases of deleted apps and workspaces"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "Could not remove the leases of deleted apps and workspaces"),
+                    }
+                }
+            }
+        })
         .every("views.sweep", HOURLY, move || {
             let store = s2.clone();
             async move {
