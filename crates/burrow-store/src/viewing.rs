@@ -198,9 +198,10 @@ impl Store {
     }
 }
 
-/// How long a view grant is remembered. It bounds how late a revocation this process did
-/// not make itself is seen (a view session expiring, a write by another replica); this
-/// process's own revocations are seen at once.
+/// How long a view grant is remembered. It bounds how late a revocation nobody announced
+/// is seen (a view session expiring, or another replica's write while this process's
+/// event reader is cut off); this process's own revocations are seen at once, and other
+/// replicas' as soon as their `access` event is read.
 pub const GRANT_TTL: Duration = Duration::from_secs(1);
 
 /// Grants remembered at most; past it they are all forgotten.
