@@ -641,12 +641,39 @@ impl Supervisor {
                 .blobs
                 .delete(&burrow_blobs::BlobPath::from(blob.as_str()))
                 .await;
-            if self.running(app_id).map(|r| r.version) != Some(*number) {
+            let in_use = self
+                .runs_on_this_host(app_id)
+                .await
+                .is_none_or(|running| running.iter().any(|(v, _)| v == number));
+            if !in_use {
                 bundle::remove_version(&apps.options.dir, app_id, *number);
             }
             tracing::info!(app.id = %app_id, version = number, "Pruned an old version");
         }
         Ok(pruned.len())
+    }
+
+    /// The (version, secrets revision) of every sandbox of the app running on this host,
+    /// whichever replica runs it (replicas on one host share its folders); `None` when
+    /// the runtime cannot say, so the caller keeps what it would remove.
+    async fn runs_on_this_host(&self, app_id: &str) -> Option<Vec<(i64, i64)>> {
+        let labels = BTreeMap::from([(APP_LABEL.to_owned(), app_id.to_owned())]);
+        let found = self.runtime().list(&labels).await.ok()?;
+        let label = |s: &burrow_sandbox::SandboxInfo, name: &str| {
+            s.labels.get(name).and_then(|v| v.parse::<i64>().ok())
+        };
+        Some(
+            found
+                .iter()
+                .filter(|s| s.status == burrow_sandbox::Status::Running)
+                .map(|s| {
+                    (
+                        label(s, VERSION_LABEL).unwrap_or(-1),
+                        label(s, burrow_sessions::REVISION_LABEL).unwrap_or(0),
+                    )
+                })
+                .collect(),
+        )
     }
 
     /// A connection to Streamlit in the app's running sandbox, wherever it runs: one
@@ -713,7 +740,12 @@ impl Supervisor {
             let Some(id) = burrow_core::AppId::parse(&app_id) else {
                 continue;
             };
-            let running = self.running(&app_id).map(|r| r.revision);
+            // The oldest revision a sandbox on this host runs with, whichever replica's.
+            let Some(here) = self.runs_on_this_host(&app_id).await else {
+                apps.secrets_written.lock().insert(app_id);
+                continue;
+            };
+            let running = here.iter().map(|(_, revision)| *revision).min();
             let keep: Vec<i64> = match apps.store.find_app(&app_id).await {
                 // A start in flight may be about to mount any revision: look again later.
                 Ok(app) if running.is_none() && app.status == burrow_store::AppStatus::Starting => {

@@ -165,6 +165,22 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// The (workload, key) of every lease another replica than `me` holds at `now`.
+    pub async fn sandbox_leases_held_by_others(
+        &self,
+        me: &str,
+        now: i64,
+    ) -> Result<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT workload, key FROM sandbox_leases \
+             WHERE holder <> $1 AND holder <> '' AND expires_at > $2",
+        )
+        .bind(me)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// `key`'s lease as it is now, if it was ever claimed.
     pub async fn sandbox_lease(&self, workload: &str, key: &str) -> Result<Option<SandboxLease>> {
         Ok(sqlx::query_as(&format!(

@@ -118,17 +118,33 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
     // Nor does the job sandbox started ahead.
     runners.clear().await;
     if stop_sandboxes {
-        // Sandboxes under a lease (a `burrow sandbox run`'s) are their holder's to end.
+        // Sandboxes under a lease (a `burrow sandbox run`'s) are their holder's to end,
+        // and those of keys another live replica holds (on a data folder replicas
+        // share) are that replica's.
         let runtime = crate::sandbox::runtime(&config)?;
         let grace = std::time::Duration::from_secs(config.http.shutdown_grace_secs);
-        match crate::sandbox::stop_sandboxes(&runtime, grace, |s| {
-            !s.labels.contains_key(burrow_sandbox::LEASE_LABEL)
-                && !s
-                    .labels
-                    .contains_key(burrow_sandbox::LEGACY_OWNER_PID_LABEL)
-        })
-        .await
-        {
+        let others = store
+            .sandbox_leases_held_by_others(&config.replica_name(), burrow_store::now_ms())
+            .await;
+        let stopped = match others {
+            Ok(others) => {
+                let ours = |s: &burrow_sandbox::SandboxInfo| {
+                    !s.labels.contains_key(burrow_sandbox::LEASE_LABEL)
+                        && !s
+                            .labels
+                            .contains_key(burrow_sandbox::LEGACY_OWNER_PID_LABEL)
+                        && !others
+                            .iter()
+                            .any(|(workload, key)| s.labels.get(workload) == Some(key))
+                };
+                crate::sandbox::stop_sandboxes(&runtime, grace, ours).await
+            }
+            Err(e) => Err(anyhow::anyhow!(
+                "the database did not say which sandboxes other replicas run ({e}), so none \
+                 was stopped: stop them with `burrow sandbox stop`"
+            )),
+        };
+        match stopped {
             Ok(n) => tracing::info!(sandboxes = n, "Stopped the sandboxes on shutdown"),
             Err(e) => tracing::warn!(error = %e, "Could not stop every sandbox on shutdown"),
         }

@@ -223,6 +223,14 @@ impl Server {
         Self::start_beside(first, name, &[], true).await
     }
 
+    /// [`Server::start_replica`], its `serve` given `args` too.
+    pub async fn start_replica_with(first: &Server, name: &str, args: &[&'static str]) -> Self {
+        let mut server = Self::start_beside_unspawned(first, name, &[], true);
+        server.serve_args.extend_from_slice(args);
+        server.spawn().await;
+        server
+    }
+
     /// Another replica of `first` as if on another host: its database and settings
     /// with `env` over them, and a data folder (so sandboxes) of its own.
     pub async fn start_on_another_host(first: &Server, name: &str, env: &[(&str, &str)]) -> Self {
@@ -230,6 +238,17 @@ impl Server {
     }
 
     async fn start_beside(first: &Server, name: &str, extra: &[(&str, &str)], share: bool) -> Self {
+        let mut server = Self::start_beside_unspawned(first, name, extra, share);
+        server.spawn().await;
+        server
+    }
+
+    fn start_beside_unspawned(
+        first: &Server,
+        name: &str,
+        extra: &[(&str, &str)],
+        share: bool,
+    ) -> Self {
         let replaced = |k: &str| k == "BURROW_REPLICA" || extra.iter().any(|(e, _)| *e == k);
         let mut env: Vec<(String, String)> = first
             .env
@@ -240,7 +259,7 @@ impl Server {
         env.push(("BURROW_REPLICA".into(), name.into()));
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let ports = (free_port(), free_port());
-        let mut server = Self {
+        Self {
             base: format!("http://127.0.0.1:{}", ports.0),
             dir: tempfile::Builder::new()
                 .prefix("burrow-apps-replica")
@@ -254,9 +273,7 @@ impl Server {
             env,
             shared_data: share.then(|| first.data_dir()),
             client: first.client.clone(),
-        };
-        server.spawn().await;
-        server
+        }
     }
 
     /// Sends `signal` (`STOP`, `CONT`, …) to the running process.

@@ -169,6 +169,16 @@ async fn replicas_start_one_sandbox_take_over_a_dead_one_and_fence_a_frozen_one(
             "replica {i} reaches the new sandbox"
         );
     }
+
+    // A replica on the same data folder stopped with `--stop-sandboxes` stops only its
+    // own: the app another replica runs goes on.
+    let mut fourth = Server::start_replica_with(&replicas[0], "r3", &["--stop-sandboxes"]).await;
+    assert!(fourth.stop_gracefully().success());
+    assert_eq!(
+        app_sandboxes(&replicas[last], &id),
+        vec![now.sandbox.clone().unwrap()]
+    );
+    assert!(healthy(&through(last)).await);
 }
 
 /// What a replica's internal listener answers to `preface`.
