@@ -74,6 +74,20 @@ pub trait Leases: Send + Sync + std::fmt::Debug + 'static {
     async fn release(&self, workload: &str, key: &str, epoch: i64) -> Result<(), String>;
     /// The key's lease, if it was ever claimed.
     async fn get(&self, workload: &str, key: &str) -> Result<Option<KeyLease>, String>;
+    /// Changes to leases from now on, where the record tells of them, so a replica
+    /// waiting for another's start hears when it ends; `None` (the default) has waiters
+    /// look again every 100 ms.
+    async fn watch(&self) -> Option<Box<dyn LeaseWatch>> {
+        None
+    }
+}
+
+/// The changes to leases a waiter hears of: see [`Leases::watch`].
+#[async_trait::async_trait]
+pub trait LeaseWatch: Send {
+    /// Waits for a change to `key`'s lease a waiter looks again for: a sandbox named or
+    /// cleared, or the lease released.
+    async fn changed(&mut self, workload: &str, key: &str);
 }
 
 /// Leases in one process's memory, shared by the supervisors given clones of it: for

@@ -48,7 +48,7 @@ use burrow_sandbox::{HostListener, Runtime, SandboxError, SandboxSpec, Status};
 
 pub use burrow_sandbox::Connection;
 pub use clock::Clock;
-pub use leases::{Claimed, Fence, KeyLease, Leases, MemoryLeases};
+pub use leases::{Claimed, Fence, KeyLease, LeaseWatch, Leases, MemoryLeases};
 
 /// A service Burrow runs for a workload's sandboxes on a port of each sandbox's own
 /// loopback. The listener a connection arrives on says which key's sandbox made it.
@@ -462,6 +462,8 @@ impl<W: Workload> Supervisor<W> {
         let me = self.inner.leases.holder().to_owned();
         let clock = &self.inner.clock;
         let deadline = clock.now_ms() + self.inner.options.start_timeout.as_millis() as i64;
+        // Asked for once this replica must wait for another's start.
+        let mut watch: Option<Option<Box<dyn LeaseWatch>>> = None;
         loop {
             let now = clock.now_ms();
             let claimed = self
@@ -514,7 +516,19 @@ impl<W: Workload> Supervisor<W> {
                     self.inner.options.start_timeout.as_secs()
                 )));
             }
-            clock.sleep(Duration::from_millis(100)).await;
+            match &mut watch {
+                // Listen first, then look again: a change in between is seen either way.
+                None => watch = Some(self.inner.leases.watch().await),
+                // Woken when the start ends; looked at every second anyway, for a
+                // lease that runs out (nobody tells of that).
+                Some(Some(changes)) => {
+                    tokio::select! {
+                        () = changes.changed(W::KEY_LABEL, key) => {}
+                        () = clock.sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+                Some(None) => clock.sleep(Duration::from_millis(100)).await,
+            }
         }
     }
 
