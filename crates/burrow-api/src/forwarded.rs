@@ -2,14 +2,16 @@
 //! workspace's files and terminals, and an app's output, live only where the sandbox is.
 //!
 //! [`to_holder`] looks at the path. When it names such a resource of a workspace or an
-//! app whose lease another live replica holds, the request goes, unchanged (its
+//! app whose lease another live replica holds, and the caller is signed in as a member
+//! of the project the workspace or app belongs to, the request goes, unchanged (its
 //! credentials are checked again there), over a forwarded connection to that replica's
 //! own API ([`burrow_apps::forward`]), WebSocket upgrades included, marked with
-//! [`FORWARDED`] so that it is never sent on twice. When that replica cannot be reached
-//! the request is answered here, as if it ran nowhere else.
+//! [`FORWARDED`] so that it is never sent on twice. Anyone else, and every request when
+//! that replica cannot be reached, is answered here, as if it ran nowhere else: nothing
+//! tells a stranger where a sandbox runs.
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -30,18 +32,59 @@ enum About<'a> {
     App(&'a str),
 }
 
-fn about(path: &str) -> Option<About<'_>> {
+/// The project and the sandbox a path is about; see [`About`].
+fn about(path: &str) -> Option<(&str, About<'_>)> {
     let rest = path.strip_prefix("/api/v1/projects/")?;
     let mut parts = rest.split('/');
-    let (_project, kind, id, what) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let (project, kind, id, what) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     let more = parts.next();
-    match (kind, what, more) {
+    let about = match (kind, what, more) {
         ("workspaces", "file" | "files" | "move", None) | ("workspaces", "terminals", _) => {
-            Some(About::Workspace(id))
+            About::Workspace(id)
         }
-        ("apps", "logs", None) => Some(About::App(id)),
-        _ => None,
+        ("apps", "logs", None) => About::App(id),
+        _ => return None,
+    };
+    Some((project, about))
+}
+
+/// Whether the request's caller is signed in as a member of `project`, and the
+/// sandbox's workspace or app belongs to it.
+async fn member_of(
+    state: &AppState,
+    request: Request,
+    project: &str,
+    about: &About<'_>,
+) -> (Request, bool) {
+    let (mut parts, body) = request.into_parts();
+    let session = crate::extract::Session::from_request_parts(&mut parts, state).await;
+    let request = Request::from_parts(parts, body);
+    let Ok(session) = session else {
+        return (request, false);
+    };
+    let member = burrow_service::access::project_access(
+        state,
+        session.user,
+        project,
+        burrow_core::Role::Viewer,
+    )
+    .await;
+    if member.is_err() {
+        return (request, false);
     }
+    let belongs = match about {
+        About::Workspace(id) => state
+            .store
+            .find_workspace(id)
+            .await
+            .is_ok_and(|w| w.project_id == project),
+        About::App(id) => state
+            .store
+            .find_app(id)
+            .await
+            .is_ok_and(|a| a.project_id.as_str() == project),
+    };
+    (request, belongs)
 }
 
 /// Sends a request about a sandbox another replica runs on to it; see the module
@@ -50,15 +93,24 @@ pub async fn to_holder(State(state): State<AppState>, request: Request, next: Ne
     if request.headers().contains_key(FORWARDED) {
         return next.run(request).await;
     }
-    let holder = match about(request.uri().path()) {
-        None => None,
-        Some(About::Workspace(id)) if state.workspaces.running(id).is_none() => {
-            state.workspaces.held_by_other(id).await.ok().flatten()
-        }
-        Some(About::App(id)) if state.supervisor.running(id).is_none() => {
-            state.supervisor.held_by_other(id).await.ok().flatten()
-        }
-        Some(_) => None,
+    let path = request.uri().path().to_owned();
+    let Some((project, about)) = about(&path) else {
+        return next.run(request).await;
+    };
+    let here = match about {
+        About::Workspace(id) => state.workspaces.running(id).is_some(),
+        About::App(id) => state.supervisor.running(id).is_some(),
+    };
+    if here {
+        return next.run(request).await;
+    }
+    let (request, member) = member_of(&state, request, project, &about).await;
+    if !member {
+        return next.run(request).await;
+    }
+    let holder = match about {
+        About::Workspace(id) => state.workspaces.held_by_other(id).await.ok().flatten(),
+        About::App(id) => state.supervisor.held_by_other(id).await.ok().flatten(),
     };
     let Some(holder) = holder else {
         return next.run(request).await;
@@ -124,7 +176,15 @@ async fn send(
 
 #[cfg(test)]
 mod tests {
-    use super::{about, About};
+    use super::About;
+
+    /// What `path` is about, in project `p1`.
+    fn about(path: &str) -> Option<About<'_>> {
+        super::about(path).map(|(project, about)| {
+            assert_eq!(project, "p1");
+            about
+        })
+    }
 
     #[test]
     fn only_what_lives_with_a_sandbox_is_sent_on() {
@@ -164,5 +224,6 @@ mod tests {
             assert_eq!(about(&format!("{p}{other}")), None, "{other}");
         }
         assert_eq!(about("/api/v1/apps/a1/logs"), None);
+        assert_eq!(about("/api/v1/projects/p1/workspaces/w1"), None);
     }
 }

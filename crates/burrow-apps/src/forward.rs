@@ -6,8 +6,9 @@
 //! sandbox, or `BURROW-FORWARD/1 <token> api` for the holder's own API (requests about
 //! a sandbox it runs: a workspace's files and terminals, an app's output). The holder
 //! checks the token and, for an app, that it runs the app's sandbox itself; it answers
-//! `OK` and from then on copies bytes both ways, or `NO <why>` and closes. Sandboxes
-//! never reach the listener: their network has only their own loopback.
+//! `OK` and from then on copies bytes both ways, or `NO <why>` and closes. The form of
+//! the release before, `BURROW-FORWARD/1 <token> <app>`, is still taken as `app`.
+//! Sandboxes never reach the listener: their network has only their own loopback.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -138,6 +139,8 @@ async fn forward(
     let target = match (parts.next(), parts.next(), parts.next()) {
         (Some("app"), Some(app), None) => Target::App(app),
         (Some("api"), None, None) => Target::Api,
+        // As replicas of the release before dial, during a rolling upgrade.
+        (Some(app), None, None) => Target::App(app),
         _ => {
             stream
                 .get_mut()

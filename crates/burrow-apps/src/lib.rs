@@ -460,6 +460,15 @@ impl Apps {
         })?
         .map_err(|e| failed(e.to_string()))?;
         log.line(format!("Built: environment {}.", built.key));
+        if built.key != env_key {
+            // The index answered otherwise than when the version was built.
+            let why = format!(
+                "the requirements resolved to other packages here ({}) than where the version was built ({env_key}): the package index changed since; upload the version again to build it anew everywhere",
+                built.key
+            );
+            log.line(&why);
+            tracing::warn!(app.id = %app_id, version, "{why}");
+        }
         Ok(built)
     }
 

@@ -217,12 +217,30 @@ impl Builds {
         });
     }
 
-    fn log_path(&self, id: &str) -> std::path::PathBuf {
+    /// The local file of `runner`'s run of build `id`: each run writes its own, so a run
+    /// taken over on the same host leaves the new one's alone.
+    fn log_path(&self, id: &str, runner: &str) -> std::path::PathBuf {
         self.inner
             .envs
             .root()
             .join("logs")
-            .join(format!("{id}.log"))
+            .join(format!("{id}-{runner}.log"))
+    }
+
+    /// Deletes the segments builds left over (see
+    /// [`Store::builds_with_stale_log_segments`]): those of builds unfinished for a day
+    /// or more, and those a deletion missed; returns for how many builds.
+    pub async fn sweep_log_segments(&self) -> Result<usize, BuildsError> {
+        let day_ago = burrow_store::now_ms() - 24 * 3_600_000;
+        let stale = self
+            .inner
+            .store
+            .builds_with_stale_log_segments(day_ago)
+            .await?;
+        for id in &stale {
+            segments::discard(&self.inner.store, &self.inner.blobs, id).await;
+        }
+        Ok(stale.len())
     }
 
     /// Runs a build as `runner`. The caller holds the only claim on it (the queue's, or
@@ -235,7 +253,7 @@ impl Builds {
             // It finished meanwhile.
             return Ok(());
         }
-        let path = self.log_path(&build.id);
+        let path = self.log_path(&build.id, runner);
         let blobs = &self.inner.blobs;
         // A build taken over goes on with what its last runner stored.
         let before = segments::stored(store, blobs, &build.id)
@@ -257,7 +275,7 @@ impl Builds {
                 let shipper = segments::Shipper::start(
                     store.clone(),
                     Arc::clone(blobs),
-                    &build.id,
+                    (&build.id, runner),
                     path.clone(),
                     before.len() as u64,
                 );
@@ -357,11 +375,10 @@ impl Builds {
                     .map_err(|e| BuildsError::Log(e.to_string()))?;
                 all.get(offset as usize..).unwrap_or_default().to_vec()
             }
-            // Not stored (the blob store failed): the runner's file, if this is it.
-            None if build.status.is_finished() => {
-                segments::read_from(&self.log_path(id), offset).unwrap_or_default()
-            }
-            None => Vec::new(),
+            // Not stored (the blob store failed): its segments are kept as its log.
+            None => segments::read(&self.inner.store, &self.inner.blobs, id, offset)
+                .await
+                .map_err(BuildsError::Log)?,
         };
         Ok(LogChunk {
             next: offset + bytes.len() as u64,

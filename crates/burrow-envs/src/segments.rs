@@ -4,10 +4,13 @@
 //!
 //! The file only grows, and each segment holds the bytes after the one before, so any
 //! reader that reads by byte offset (segments while the build runs, the whole log's
-//! blob once it ended) sees every byte once. A build taken over by another runner
-//! first copies the segments already stored into its own file, so its log goes on
-//! where the last copy ended. When the build ends its whole log is stored and the
-//! segments are deleted.
+//! blob once it ended) sees every byte once. Only the runner holding the build's claim
+//! records segments, each under a blob name of its own. A build taken over by another
+//! runner first copies the segments already stored into its own file, so its log goes
+//! on where the last copy ended (what the old runner recorded after that is dropped);
+//! the old runner stops shipping at its next segment. When the build ends its whole log
+//! is stored and the segments are deleted; if it could not be stored, the segments
+//! stay as the log.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,14 +41,22 @@ struct Log {
     store: Store,
     blobs: Arc<dyn ObjectStore>,
     build_id: String,
+    runner: String,
+}
+
+/// Why a copy was not recorded.
+enum Unshipped {
+    /// The build was taken over: this runner ships no more.
+    ClaimLost,
+    Failed(String),
 }
 
 impl Shipper {
-    /// Copies `path` from byte `from` on, every [`EVERY`], starting now.
+    /// Copies `path` from byte `from` on, every [`EVERY`], starting now, for `runner`.
     pub(crate) fn start(
         store: Store,
         blobs: Arc<dyn ObjectStore>,
-        build_id: &str,
+        (build_id, runner): (&str, &str),
         path: PathBuf,
         from: u64,
     ) -> Self {
@@ -53,6 +64,7 @@ impl Shipper {
             store,
             blobs,
             build_id: build_id.to_owned(),
+            runner: runner.to_owned(),
         };
         let (stop, mut stopped) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
@@ -64,8 +76,15 @@ impl Shipper {
                     _ = tick.tick() => {}
                     _ = &mut stopped => return,
                 }
-                if let Err(e) = log.ship(&path, &mut shipped).await {
-                    tracing::warn!(build = %log.build_id, error = %e, "A piece of the build log was not stored; trying again");
+                match log.ship(&path, &mut shipped).await {
+                    Ok(()) => {}
+                    Err(Unshipped::ClaimLost) => {
+                        tracing::info!(build = %log.build_id, "The build was taken over; its log is shipped by its new runner");
+                        return;
+                    }
+                    Err(Unshipped::Failed(e)) => {
+                        tracing::warn!(build = %log.build_id, error = %e, "A piece of the build log was not stored; trying again");
+                    }
                 }
             }
         });
@@ -81,30 +100,44 @@ impl Shipper {
 
 impl Log {
     /// Stores what the file gained since `shipped` as one segment, and announces it.
-    async fn ship(&self, path: &std::path::Path, shipped: &mut u64) -> Result<(), String> {
-        let bytes = read_from(path, *shipped).map_err(|e| e.to_string())?;
+    async fn ship(&self, path: &std::path::Path, shipped: &mut u64) -> Result<(), Unshipped> {
+        let failed = |e: &dyn std::fmt::Display| Unshipped::Failed(e.to_string());
+        let bytes = read_from(path, *shipped).map_err(|e| failed(&e))?;
         if bytes.is_empty() {
             return Ok(());
         }
         let length = bytes.len() as u64;
-        let blob = format!("builds/{}.parts/{:012}", self.build_id, *shipped);
+        let blob = format!(
+            "builds/{}.parts/{}-{:012}",
+            self.build_id, self.runner, *shipped
+        );
         let at = BlobPath::from(blob.as_str());
         self.blobs
             .put(&at, PutPayload::from(bytes))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| failed(&e))?;
         let segment = LogSegment {
             start: *shipped as i64,
             length: length as i64,
             blob,
         };
-        if let Err(e) = self
+        let recorded = self
             .store
-            .add_log_segment(&name(&self.build_id), &segment)
-            .await
-        {
-            let _ = self.blobs.delete(&at).await;
-            return Err(e.to_string());
+            .record_build_log_segment(&self.build_id, &self.runner, &segment)
+            .await;
+        let replaced = match recorded {
+            Ok(Some(replaced)) => replaced,
+            Ok(None) => {
+                let _ = self.blobs.delete(&at).await;
+                return Err(Unshipped::ClaimLost);
+            }
+            Err(e) => {
+                let _ = self.blobs.delete(&at).await;
+                return Err(failed(&e));
+            }
+        };
+        for old in replaced {
+            let _ = self.blobs.delete(&BlobPath::from(old.as_str())).await;
         }
         *shipped += length;
         self.store.announce(LOG_EVENT, &name(&self.build_id)).await;
@@ -128,8 +161,9 @@ pub(crate) async fn stored(
     }
 }
 
-/// The stored bytes of a running build's log from `offset` (at most about 1 MiB);
-/// empty when nothing after it is stored yet, or the segments are gone (the build ended).
+/// The stored bytes of a build's log from `offset` (at most about 1 MiB), from its
+/// segments; empty when nothing after it is stored yet, or the segments are gone (the
+/// build ended, with its whole log stored).
 pub(crate) async fn read(
     store: &Store,
     blobs: &Arc<dyn ObjectStore>,

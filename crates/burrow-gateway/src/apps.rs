@@ -133,10 +133,10 @@ impl Destinations for Apps {
         std::time::Duration::from_secs(self.services.config.apps.recheck_secs.max(1))
     }
 
-    async fn events(&self) -> Option<burrow_store::Subscription> {
+    async fn access_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         self.services
             .store
-            .subscribe()
+            .access_changes()
             .await
             .map_err(|e| tracing::warn!(error = %e, "Cannot follow events; WebSockets are checked on a timer only"))
             .ok()

@@ -91,9 +91,10 @@ pub trait Destinations: Send + Sync + 'static {
     fn max_body_bytes(&self) -> usize;
     /// How often an open WebSocket's access is checked again, at the latest.
     fn recheck_every(&self) -> std::time::Duration;
-    /// Events from now on, whose `access` events (a view taken away, on any replica)
-    /// make open WebSockets check their access at once; `None` if they cannot be read.
-    async fn events(&self) -> Option<burrow_store::Subscription>;
+    /// What changes when a view may have been taken away, on any replica (an `access`
+    /// event): open WebSockets check their access again at once; `None` if it cannot
+    /// be followed.
+    async fn access_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>>;
 }
 
 /// The gateway's state: its destinations. Upstream connections belong to the viewer

@@ -300,16 +300,17 @@ pub(crate) async fn tunnel<D: Destinations>(
         // session ended (the timer), is cut off.
         let revalidate = async {
             let every = gateway.destinations.recheck_every();
-            let mut events = gateway.destinations.events().await;
+            let mut changes = gateway.destinations.access_changes().await;
             loop {
-                match events.as_mut() {
-                    Some(events) => {
-                        events.wait_for(burrow_store::ACCESS_EVENT, "", every).await;
+                match changes.as_mut() {
+                    Some(changes) => {
+                        let _ = tokio::time::timeout(every, changes.changed()).await;
                     }
                     None => tokio::time::sleep(every).await,
                 }
+                // A database that did not answer closes nothing: asked again next time.
                 let allowed = gateway.destinations.access(&id, &session).await;
-                if !matches!(allowed, Ok(ViewAccess::Granted)) {
+                if matches!(allowed, Ok(ref access) if *access != ViewAccess::Granted) {
                     tracing::info!(destination = %id, "Closed a WebSocket whose viewer lost access");
                     return;
                 }

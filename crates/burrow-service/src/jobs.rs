@@ -630,9 +630,10 @@ async fn base_environment(services: &Services) -> Result<burrow_envs::EnvRef, St
     if let Some(env) = ready().await {
         return Ok(env);
     }
+    // Built on this host, where the job runs, not through the queue.
     let build = services
         .builds
-        .submit("", None)
+        .submit_here("")
         .await
         .map_err(|e| format!("the base Python environment could not be built: {e}"))?;
     let done = services

@@ -121,10 +121,13 @@ impl Store {
             .try_into()
     }
 
-    /// Builds that were queued or running, oldest first: after a restart, they start again.
+    /// The builds of app versions that were queued or running, oldest first: after a
+    /// restart, they start again. A build no version names is the host's own (a base
+    /// built where it is needed) and is never started again on another.
     pub async fn unfinished_builds(&self) -> Result<Vec<Build>> {
         sqlx::query_as::<_, BuildRow>(&format!(
             "SELECT {COLUMNS} FROM builds WHERE status IN ('queued', 'running') \
+             AND EXISTS (SELECT 1 FROM app_versions v WHERE v.build_id = builds.id) \
              ORDER BY created_at, id"
         ))
         .fetch_all(self.pool())

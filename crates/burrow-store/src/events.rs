@@ -58,6 +58,8 @@ pub(crate) struct Hub {
     head: watch::Sender<i64>,
     /// Rung by a publish in this process.
     rung: Notify,
+    /// How many `access` events were read: what open sockets wait on.
+    access: watch::Sender<u64>,
     started: tokio::sync::OnceCell<()>,
     poll: Mutex<Duration>,
 }
@@ -85,6 +87,7 @@ impl Hub {
             recent: Mutex::default(),
             head: watch::channel(0).0,
             rung: Notify::new(),
+            access: watch::channel(0).0,
             started: tokio::sync::OnceCell::new(),
             poll: Mutex::new(Duration::from_secs(5)),
         }
@@ -96,22 +99,20 @@ impl Hub {
         if last < recent.floor {
             return None;
         }
-        Some(
-            recent
-                .events
-                .iter()
-                .filter(|e| e.seq > last)
-                .cloned()
-                .collect(),
-        )
+        let from = recent.events.partition_point(|e| e.seq <= last);
+        Some(recent.events.range(from..).cloned().collect())
     }
 
     fn keep(&self, read: Vec<Event>) {
-        let Some(newest) = read.last().map(|e| e.seq) else {
+        let head = *self.head.borrow();
+        let Some(newest) = read.last().map(|e| e.seq).filter(|n| *n > head) else {
             return;
         };
         let mut recent = self.recent.lock();
-        recent.events.extend(read.into_iter().map(Arc::new));
+        // Rows read again (after a read that failed midway) are kept once.
+        recent
+            .events
+            .extend(read.into_iter().filter(|e| e.seq > head).map(Arc::new));
         while recent.events.len() > KEPT {
             if let Some(gone) = recent.events.pop_front() {
                 recent.floor = gone.seq;
@@ -262,9 +263,29 @@ impl Store {
         *self.events.poll.lock() = every;
     }
 
+    /// A count of the `access` events read, which changes once this process's view
+    /// grants were forgotten for one: open sockets check their access again when it
+    /// does. Starts the reader as [`Store::subscribe`] does.
+    pub async fn access_changes(&self) -> Result<watch::Receiver<u64>> {
+        self.start_events().await?;
+        Ok(self.events.access.subscribe())
+    }
+
     /// Events from now on, in order. The first call starts this process's reader, which
     /// also applies every replica's `access` events to this process's view grants.
     pub async fn subscribe(&self) -> Result<Subscription> {
+        self.start_events().await?;
+        let mut head = self.events.head.subscribe();
+        let last = *head.borrow_and_update();
+        Ok(Subscription {
+            store: self.clone(),
+            last,
+            head,
+            backlog: VecDeque::new(),
+        })
+    }
+
+    async fn start_events(&self) -> Result<()> {
         self.events
             .started
             .get_or_try_init(|| async {
@@ -282,26 +303,69 @@ impl Store {
                 Ok::<_, StoreError>(())
             })
             .await?;
-        let mut head = self.events.head.subscribe();
-        let last = *head.borrow_and_update();
-        Ok(Subscription {
-            store: self.clone(),
-            last,
-            head,
-            backlog: VecDeque::new(),
-        })
+        Ok(())
     }
 
-    /// Records a piece of a live log, stored already as `blob`.
-    pub async fn add_log_segment(&self, log: &str, segment: &LogSegment) -> Result<()> {
+    /// Records a piece of build `build_id`'s live log, stored already as its blob, for
+    /// `runner` while it holds the build's claim; pieces recorded at or after its start
+    /// (by a runner the build was taken from) are dropped. Returns their blobs, for the
+    /// caller to delete, or `None` when `runner` no longer holds the claim (nothing is
+    /// recorded: its blob is the caller's to delete, and its shipping to end).
+    pub async fn record_build_log_segment(
+        &self,
+        build_id: &str,
+        runner: &str,
+        segment: &LogSegment,
+    ) -> Result<Option<Vec<String>>> {
+        let log = format!("build:{build_id}");
+        let mut tx = self.pool().begin().await?;
+        let lock = match self.backend() {
+            // Waits for a claim in flight, and holds the next one off until this commits.
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let held: Option<(i64,)> = sqlx::query_as(&format!(
+            "SELECT 1 FROM builds WHERE id = $1 AND runner = $2 AND status = 'running'{lock}"
+        ))
+        .bind(build_id)
+        .bind(runner)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if held.is_none() {
+            return Ok(None);
+        }
+        let replaced: Vec<(String,)> = sqlx::query_as(
+            "DELETE FROM log_segments WHERE log = $1 AND start >= $2 RETURNING blob",
+        )
+        .bind(&log)
+        .bind(segment.start)
+        .fetch_all(&mut *tx)
+        .await?;
         sqlx::query("INSERT INTO log_segments (log, start, length, blob) VALUES ($1, $2, $3, $4)")
-            .bind(log)
+            .bind(&log)
             .bind(segment.start)
             .bind(segment.length)
             .bind(&segment.blob)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(Some(replaced.into_iter().map(|(b,)| b).collect()))
+    }
+
+    /// Builds whose live log's segments are left over: ended with their whole log stored
+    /// (a deletion that failed), or unfinished since before `created_before` (their
+    /// runner died and nobody took them over). An ended build whose whole log could not
+    /// be stored keeps its segments: they are its log.
+    pub async fn builds_with_stale_log_segments(&self, created_before: i64) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT b.id FROM builds b JOIN log_segments s ON s.log = 'build:' || b.id \
+             WHERE (b.status IN ('succeeded', 'failed') AND b.log_blob IS NOT NULL) \
+             OR (b.status IN ('queued', 'running') AND b.created_at < $1)",
+        )
+        .bind(created_before)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(|(b,)| b).collect())
     }
 
     /// A live log's pieces that hold bytes at or after `offset`, in order, at most `limit`.
@@ -364,7 +428,7 @@ impl Reader {
                 if let Some(url) = &hub.listen_url {
                     self.listener = listen(url)
                         .await
-                        .map_err(|e| tracing::warn!(error = %e, "Cannot listen for events; reading them every {} s", poll.as_secs()))
+                        .map_err(|e| tracing::warn!(error = %e, every_ms = poll.as_millis() as u64, "Cannot listen for events, so other replicas' are read on a timer: check that the database takes another connection (LISTEN needs a session, which a pooler in transaction mode does not give)"))
                         .ok();
                 }
             }
@@ -379,7 +443,8 @@ impl Reader {
             let rang = async {
                 match self.listener.as_mut() {
                     Some(l) => match l.try_recv().await {
-                        Ok(Some(_)) => {}
+                        // One read serves every ring that came meanwhile.
+                        Ok(Some(_)) => while l.next_buffered().is_some() {},
                         // The connection dropped: listen again, then read.
                         Ok(None) | Err(_) => self.listener = None,
                     },
@@ -401,8 +466,9 @@ impl Reader {
 
 async fn listen(url: &str) -> Result<sqlx::postgres::PgListener> {
     let mut listener = sqlx::postgres::PgListener::connect(url).await?;
-    // Reconnecting is ours to do, reading what was missed.
+    // Reconnecting is ours to do, listening and then reading what was missed.
     listener.ignore_pool_close_event(true);
+    listener.eager_reconnect(false);
     listener.listen(CHANNEL).await?;
     Ok(listener)
 }
@@ -415,11 +481,15 @@ async fn read_from(store: &Store, mut head: i64) -> Result<i64> {
         let Some(last) = read.last().map(|e| e.seq) else {
             return Ok(head);
         };
-        if read.iter().any(|e| e.topic == ACCESS) {
+        let access = read.iter().any(|e| e.topic == ACCESS);
+        if access {
             store.grants.revoke();
         }
         let full = read.len() as i64 == BATCH;
         store.events.keep(read);
+        if access {
+            store.events.access.send_modify(|n| *n += 1);
+        }
         head = last;
         if !full {
             return Ok(head);

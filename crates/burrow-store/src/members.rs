@@ -134,7 +134,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.views_taken_away().await;
+        if role < current {
+            // A lower role may no longer use what is open (a workspace's terminals).
+            self.views_taken_away().await;
+        }
         self.member(project_id, user_id).await
     }
 

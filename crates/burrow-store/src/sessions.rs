@@ -35,12 +35,14 @@ impl Store {
 
     /// Revokes one session. Revoking an unknown session is not an error.
     pub async fn delete_session(&self, token_hash: &str) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
             .execute(self.pool())
             .await?;
-        // Its open terminals close at once, on every replica.
-        self.announce(crate::events::ACCESS, "").await;
+        if done.rows_affected() > 0 {
+            // Its open terminals close at once, on every replica.
+            self.announce(crate::events::ACCESS, "").await;
+        }
         Ok(())
     }
 

@@ -213,19 +213,24 @@ async fn a_view_taken_away_on_one_replica_is_forgotten_by_the_others(db: Db) {
 async fn live_log_segments_are_read_from_an_offset(db: Db) {
     let dir = tempfile::tempdir().unwrap();
     let (store, _, _pg) = burrow_testkit::fresh_store(db, dir.path()).await;
+    store.insert_build("b1", "tabulate", None).await.unwrap();
+    assert!(store.claim_build("b1", "run-1", i64::MAX).await.unwrap());
     let log = "build:b1";
+    let segment = |start: i64, length: i64, blob: &str| LogSegment {
+        start,
+        length,
+        blob: blob.to_owned(),
+    };
     for (start, length) in [(0, 10), (10, 5), (15, 20)] {
-        store
-            .add_log_segment(
-                log,
-                &LogSegment {
-                    start,
-                    length,
-                    blob: format!("logs/b1/{start}"),
-                },
+        let replaced = store
+            .record_build_log_segment(
+                "b1",
+                "run-1",
+                &segment(start, length, &format!("r1/{start}")),
             )
             .await
             .unwrap();
+        assert_eq!(replaced, Some(vec![]));
     }
     let starts = |segments: Vec<LogSegment>| segments.iter().map(|s| s.start).collect::<Vec<_>>();
     assert_eq!(
@@ -250,21 +255,46 @@ async fn live_log_segments_are_read_from_an_offset(db: Db) {
         .await
         .unwrap()
         .is_empty());
-    // A segment recorded twice is refused, not doubled.
-    assert!(store
-        .add_log_segment(
-            log,
-            &LogSegment {
-                start: 10,
-                length: 5,
-                blob: "again".into()
-            }
-        )
+
+    // Taken over by another runner, which goes on from what it found stored (up to 15):
+    // what the first recorded from there on is dropped, and the first records no more.
+    assert!(store.claim_build("b1", "run-2", i64::MAX).await.unwrap());
+    let replaced = store
+        .record_build_log_segment("b1", "run-2", &segment(15, 7, "r2/15"))
         .await
-        .is_err());
+        .unwrap();
+    assert_eq!(replaced, Some(vec!["r1/15".to_owned()]));
+    let late = store
+        .record_build_log_segment("b1", "run-1", &segment(35, 5, "r1/35"))
+        .await
+        .unwrap();
+    assert_eq!(late, None, "the claim is lost");
+    let now: Vec<String> = store
+        .log_segments_from(log, 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.blob)
+        .collect();
+    assert_eq!(now, ["r1/0", "r1/10", "r2/15"]);
+
+    // Left over once the build ended with its whole log stored; then removed.
+    assert!(store
+        .builds_with_stale_log_segments(0)
+        .await
+        .unwrap()
+        .is_empty());
+    store
+        .finish_build("b1", "run-2", Ok("env-1"), Some("builds/b1.log"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.builds_with_stale_log_segments(0).await.unwrap(),
+        ["b1"]
+    );
     let mut gone = store.remove_log_segments(log).await.unwrap();
     gone.sort();
-    assert_eq!(gone, ["logs/b1/0", "logs/b1/10", "logs/b1/15"]);
+    assert_eq!(gone, ["r1/0", "r1/10", "r2/15"]);
     assert!(store
         .log_segments_from(log, 0, 10)
         .await

@@ -251,6 +251,19 @@ fn background_work(
                 }
             }
         })
+        .every("logs.sweep", HOURLY, {
+            let builds = builds.clone();
+            move || {
+                let builds = builds.clone();
+                async move {
+                    match builds.sweep_log_segments().await {
+                        Ok(n) if n > 0 => tracing::info!(builds = n, "Removed left-over pieces of build logs"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "Could not remove left-over pieces of build logs"),
+                    }
+                }
+            }
+        })
         .every("leases.sweep", HOURLY, {
             let store = store.clone();
             move || {

@@ -827,14 +827,11 @@ struct Holder {
 /// How often an open terminal checks that its holder may still use it.
 const RECHECK: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Waits for an `access` event (a member removed or their role changed, a session
+/// Waits for an `access` event (a member removed or their role lowered, a session
 /// ended, on any replica); never, without events.
-async fn access_taken(events: &mut Option<burrow_store::Subscription>) {
-    let Some(events) = events else {
-        return std::future::pending().await;
-    };
-    while let Ok(event) = events.next().await {
-        if event.topic == burrow_store::ACCESS_EVENT {
+async fn access_taken(access: &mut Option<tokio::sync::watch::Receiver<u64>>) {
+    if let Some(changes) = access {
+        if changes.changed().await.is_ok() {
             return;
         }
     }
@@ -857,7 +854,7 @@ async fn pump(
     let mut rechecks = tokio::time::interval(RECHECK);
     rechecks.tick().await;
     // And at once on an `access` event, from whichever replica took access away.
-    let mut events = state.store.subscribe().await.ok();
+    let mut access = state.store.access_changes().await.ok();
     let mut changes = terminal.subscribe();
     let mut at = attached.from;
     // A page is pinged; one silent for a minute (asleep, gone half-open) is dropped, so it
@@ -899,7 +896,7 @@ async fn pump(
             _ = async {
                 tokio::select! {
                     _ = rechecks.tick() => {}
-                    () = access_taken(&mut events) => {}
+                    () = access_taken(&mut access) => {}
                 }
             } => {
                 let allowed = use_case::still_allowed(

@@ -332,8 +332,15 @@ async fn a_replica_on_another_host_forwards_viewers_to_the_one_running_the_app()
     assert_eq!(wrong, "NO wrong token\n");
     let garbage = internal_answer(internal[0], "GET / HTTP/1.1\r\n\r\n").await;
     assert_eq!(garbage, "NO not a forwarding preface\n");
-    let unknown = internal_answer(internal[0], &format!("BURROW-FORWARD/1 {token} db\n")).await;
+    let unknown = internal_answer(internal[0], &format!("BURROW-FORWARD/1 {token} db x y\n")).await;
     assert_eq!(unknown, "NO not a forwarding preface\n");
+    // The form of the release before is still understood.
+    let legacy = internal_answer(internal[0], &format!("BURROW-FORWARD/1 {token}x {id}\n")).await;
+    assert_eq!(legacy, "NO wrong token\n");
+    let (_, h1_own) = store.replica_address("h1").await.unwrap();
+    let legacy_elsewhere =
+        internal_answer(internal[1], &format!("BURROW-FORWARD/1 {h1_own} {id}\n")).await;
+    assert_eq!(legacy_elsewhere, "NO this replica does not run it\n");
     let wrong_api = internal_answer(internal[0], &format!("BURROW-FORWARD/1 {token}x api\n")).await;
     assert_eq!(wrong_api, "NO wrong token\n");
     let not_here =
