@@ -83,6 +83,7 @@ bench: web
 	PATH="$$PATH:/usr/sbin" ./target/release/app_proxy 5
 	PATH="$$PATH:/usr/sbin" ./target/release/egress_proxy 5
 	PATH="$$PATH:/usr/sbin" bash scripts/with-postgres.sh ./target/release/replicas 5
+	bash scripts/with-postgres.sh ./target/release/events 1000
 	bash scripts/with-postgres.sh ./target/release/data_bridge 5
 	bash scripts/with-postgres.sh ./target/release/transform_job 3
 	./target/release/workspace_terminal 500
