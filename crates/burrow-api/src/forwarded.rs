@@ -10,14 +10,11 @@
 //! that replica cannot be reached, is answered here, as if it ran nowhere else: nothing
 //! tells a stranger where a sandbox runs.
 
-use axum::body::Body;
 use axum::extract::{FromRequestParts, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use burrow_apps::forward::{self, Target};
-use http_body_util::BodyExt;
-use hyper_util::rt::TokioIo;
 
 use crate::error::{ApiError, Kind};
 use crate::AppState;
@@ -122,7 +119,11 @@ pub async fn to_holder(State(state): State<AppState>, request: Request, next: Ne
             return next.run(request).await;
         }
     };
-    match send(&state, upstream, request).await {
+    let (mut parts, body) = request.into_parts();
+    let by = HeaderValue::from_str(&state.config.replica_name())
+        .unwrap_or_else(|_| HeaderValue::from_static("replica"));
+    parts.headers.insert(FORWARDED, by);
+    match burrow_gateway::upstream::relay(upstream, Request::from_parts(parts, body)).await {
         Ok(response) => response,
         Err(e) => ApiError::new(
             Kind::Unreachable,
@@ -132,46 +133,6 @@ pub async fn to_holder(State(state): State<AppState>, request: Request, next: Ne
         .with_detail(e)
         .into_response(),
     }
-}
-
-/// Sends `request` over `upstream` and hands back the answer; an upgrade the other
-/// replica agrees to is then tunnelled both ways.
-async fn send(
-    state: &AppState,
-    upstream: burrow_sandbox::Connection,
-    mut request: Request,
-) -> Result<Response, String> {
-    let client_upgrade = hyper::upgrade::on(&mut request);
-    let (mut parts, body) = request.into_parts();
-    let by = HeaderValue::from_str(&state.config.replica_name())
-        .unwrap_or_else(|_| HeaderValue::from_static("replica"));
-    parts.headers.insert(FORWARDED, by);
-    let request = hyper::Request::from_parts(parts, body);
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(upstream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        let _ = connection.with_upgrades().await;
-    });
-    let mut response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string())?;
-    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-        let upstream_upgrade = hyper::upgrade::on(&mut response);
-        tokio::spawn(async move {
-            let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await) else {
-                return;
-            };
-            let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
-            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-        });
-    }
-    let (parts, body) = response.into_parts();
-    Ok(Response::from_parts(
-        parts,
-        Body::new(body.map_err(axum::Error::new)),
-    ))
 }
 
 #[cfg(test)]

@@ -326,6 +326,41 @@ pub(crate) async fn tunnel<D: Destinations>(
     Ok(Response::from_parts(parts, Body::empty()))
 }
 
+/// Sends `request` as it is over `upstream` (a connection to another replica's API, see
+/// `burrow_api::forwarded`) and hands back the answer; an upgrade the other side agrees
+/// to is then tunnelled both ways, on a task of its own.
+pub async fn relay(
+    upstream: burrow_sandbox::Connection,
+    mut request: Request,
+) -> Result<Response, String> {
+    let client_upgrade = hyper::upgrade::on(&mut request);
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(upstream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = connection.with_upgrades().await;
+    });
+    let mut response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let upstream_upgrade = hyper::upgrade::on(&mut response);
+        tokio::spawn(async move {
+            let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await) else {
+                return;
+            };
+            let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        });
+    }
+    let (parts, body) = response.into_parts();
+    Ok(Response::from_parts(
+        parts,
+        Body::new(body.map_err(axum::Error::new)),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
