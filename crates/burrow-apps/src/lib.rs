@@ -104,6 +104,9 @@ pub struct Options {
     pub lease: Duration,
     /// How long building an environment built on another host, here, may take.
     pub build_timeout: Duration,
+    /// How many such builds run at once on this host (`envs.max_concurrent_builds`):
+    /// a host taking many apps over builds their environments a few at a time.
+    pub max_builds: usize,
 }
 
 /// An app's egress policy as stored; what cannot be read back is `none`.
@@ -189,6 +192,8 @@ pub struct Apps {
     /// Apps whose secrets folders were written since upkeep last pruned them.
     secrets_written: parking_lot::Mutex<std::collections::HashSet<String>>,
     pool: Arc<pool::Pool>,
+    /// Bounds [`Apps::build_here`]'s builds.
+    builds_here: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for AppEgress {
@@ -446,6 +451,15 @@ impl Apps {
         log.line(format!(
             "Environment {env_key} of version {version} is not on this host: building it here."
         ));
+        let _turn = self
+            .builds_here
+            .acquire()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        // Another start may have built it while this one waited its turn.
+        if let Some(env) = self.envs.get(env_key) {
+            return Ok(env);
+        }
         tracing::info!(app.id = %app_id, version, env = %env_key, "Building an app's environment on this host");
         let built = tokio::time::timeout(
             self.options.build_timeout,
@@ -545,6 +559,7 @@ impl Supervisor {
             },
         ));
         let leases = Arc::clone(&options.leases);
+        let builds_here = tokio::sync::Semaphore::new(options.max_builds.max(1));
         let apps = Apps {
             store,
             envs,
@@ -554,6 +569,7 @@ impl Supervisor {
             data,
             secrets_written: parking_lot::Mutex::new(std::collections::HashSet::new()),
             pool,
+            builds_here,
         };
         Self {
             sessions: burrow_sessions::Supervisor::new(apps, runtime, leases, session_options),

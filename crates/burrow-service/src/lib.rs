@@ -124,6 +124,7 @@ impl Services {
                 keyring: keyring.clone(),
                 assigned_dir: config.assigned_dir(),
                 build_timeout: Duration::from_secs(config.envs.build_timeout_secs),
+                max_builds: config.envs.max_concurrent_builds,
                 warm_pool: config.apps.warm_pool as usize,
                 leases,
                 lease,
