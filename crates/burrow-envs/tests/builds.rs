@@ -207,7 +207,8 @@ async fn lifecycle(db: Db) {
 
     // A version's build a restart left queued starts again; a build no version names
     // (a host's own base) is left to its host.
-    version_of(&h.store, "bld_stranded").await;
+    burrow_testkit::app_in_new_project(&h.store, "ada@example.com", "bld_stranded", "streamlit\n")
+        .await;
     let stranded = h.store.get_build("bld_stranded").await.unwrap();
     assert_eq!(stranded.status, BuildStatus::Queued);
     h.store.insert_build("bld_local", "", None).await.unwrap();
@@ -217,46 +218,6 @@ async fn lifecycle(db: Db) {
     assert!(h.store.unfinished_builds().await.unwrap().is_empty());
     let local = h.store.get_build("bld_local").await.unwrap();
     assert_eq!(local.status, BuildStatus::Queued);
-}
-
-/// An app whose first version is built by `build_id`, queued with it.
-async fn version_of(store: &Store, build_id: &str) {
-    let user = store
-        .create_user(burrow_store::NewUser {
-            email: "ada@example.com".into(),
-            name: "Ada".into(),
-            password_hash: "x".into(),
-            admin: false,
-        })
-        .await
-        .unwrap();
-    let project = store.create_project("Builds", &user.id).await.unwrap();
-    let id = burrow_core::AppId::new();
-    store
-        .create_app(
-            &burrow_store::NewApp {
-                id: id.as_str(),
-                project_id: &project.id,
-                name: "App",
-                description: "",
-                cpu_millis: 1000,
-                memory_bytes: 1 << 30,
-                idle_timeout_secs: 900,
-                egress_mode: "none",
-                egress_domains: "",
-            },
-            &burrow_store::NewVersion {
-                bundle_blob: "bundles/x",
-                sha256: "x",
-                requirements: "streamlit\n",
-                inferred: false,
-                warnings_json: "[]",
-                build_id,
-                created_by: &user.id,
-            },
-        )
-        .await
-        .unwrap();
 }
 
 #[tokio::test]

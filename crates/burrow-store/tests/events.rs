@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use burrow_core::Role;
-use burrow_store::{LogSegment, NewApp, NewUser, Store, Subscription};
+use burrow_store::{LogSegment, NewUser, Store, Subscription};
 use burrow_testkit::{both_backends, Db};
 use sqlx::Connection;
 
@@ -145,45 +145,21 @@ async fn a_view_taken_away_on_one_replica_is_forgotten_by_the_others(db: Db) {
     let dir = tempfile::tempdir().unwrap();
     let (first, url, _pg) = burrow_testkit::fresh_store(db, dir.path()).await;
     let second = replica(&url, db).await;
-    let user = |email: &str| NewUser {
-        email: email.into(),
-        name: "x".into(),
-        password_hash: "x".into(),
-        admin: false,
-    };
-    let owner = first.create_user(user("owner@example.com")).await.unwrap();
-    let viewer = first.create_user(user("viewer@example.com")).await.unwrap();
-    let project = first.create_project("Views", &owner.id).await.unwrap();
-    first
-        .add_member(&project.id, &viewer.id, Role::Viewer)
+    let made = burrow_testkit::app_in_new_project(&first, "owner@example.com", "b1", "").await;
+    let viewer = first
+        .create_user(NewUser {
+            email: "viewer@example.com".into(),
+            name: "x".into(),
+            password_hash: "x".into(),
+            admin: false,
+        })
         .await
         .unwrap();
-    let app = burrow_core::AppId::new();
     first
-        .create_app(
-            &NewApp {
-                id: app.as_str(),
-                project_id: &project.id,
-                name: "App",
-                description: "",
-                cpu_millis: 1000,
-                memory_bytes: 1 << 30,
-                idle_timeout_secs: 900,
-                egress_mode: "none",
-                egress_domains: "",
-            },
-            &burrow_store::NewVersion {
-                bundle_blob: "bundles/x",
-                sha256: "x",
-                requirements: "",
-                inferred: false,
-                warnings_json: "[]",
-                build_id: "b1",
-                created_by: &owner.id,
-            },
-        )
+        .add_member(&made.project, &viewer.id, Role::Viewer)
         .await
         .unwrap();
+    let app = made.app.clone();
     first
         .insert_view_session(
             "h",
@@ -199,7 +175,10 @@ async fn a_view_taken_away_on_one_replica_is_forgotten_by_the_others(db: Db) {
         second.view_access("h", app.as_str()).await.unwrap(),
         Some(true)
     );
-    first.remove_member(&project.id, &viewer.id).await.unwrap();
+    first
+        .remove_member(&made.project, &viewer.id)
+        .await
+        .unwrap();
     let event = next(&mut sub).await;
     assert_eq!(event.topic, "access");
     // Its reader forgot the grant before handing the event out: asked again, within

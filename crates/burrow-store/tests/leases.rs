@@ -2,7 +2,7 @@
 //! replicas, ended leases taken over with a new epoch, forced claims, and status writes
 //! fenced by the epoch they were made under.
 
-use burrow_store::{AppStatus, Fence, NewApp, NewUser, NewVersion, Store, StoreError};
+use burrow_store::{AppStatus, Fence, Store, StoreError};
 use burrow_testkit::{both_backends, Db};
 
 both_backends!(
@@ -15,43 +15,9 @@ const APPS: &str = "burrow.app";
 const TTL: i64 = 15_000;
 
 async fn app(store: &Store) -> String {
-    let user = store
-        .create_user(NewUser {
-            email: "ada@example.com".into(),
-            name: "Ada".into(),
-            password_hash: "x".into(),
-            admin: false,
-        })
+    burrow_testkit::app_in_new_project(store, "ada@example.com", "b1", "")
         .await
-        .unwrap();
-    let project = store.create_project("Leases", &user.id).await.unwrap();
-    let id = burrow_core::AppId::new();
-    store
-        .create_app(
-            &NewApp {
-                id: id.as_str(),
-                project_id: &project.id,
-                name: "App",
-                description: "",
-                cpu_millis: 1000,
-                memory_bytes: 1 << 30,
-                idle_timeout_secs: 900,
-                egress_mode: "none",
-                egress_domains: "",
-            },
-            &NewVersion {
-                bundle_blob: "bundles/x",
-                sha256: "x",
-                requirements: "",
-                inferred: false,
-                warnings_json: "[]",
-                build_id: "b1",
-                created_by: &user.id,
-            },
-        )
-        .await
-        .unwrap();
-    id.to_string()
+        .app
 }
 
 fn fence(holder: &str, epoch: i64) -> Fence<'_> {

@@ -125,6 +125,65 @@ pub async fn fresh_store(db: Db, dir: &Path) -> (Store, String, Option<PgDatabas
     (store, url, pg)
 }
 
+/// The ids of what [`app_in_new_project`] made.
+#[derive(Debug, Clone)]
+pub struct MadeApp {
+    pub user: String,
+    pub project: String,
+    pub app: String,
+}
+
+/// A new user `email`, their project, and in it an app whose first version is queued
+/// for build `build_id` (made with it), with `requirements`.
+pub async fn app_in_new_project(
+    store: &Store,
+    email: &str,
+    build_id: &str,
+    requirements: &str,
+) -> MadeApp {
+    let user = store
+        .create_user(burrow_store::NewUser {
+            email: email.into(),
+            name: "Ada".into(),
+            password_hash: "x".into(),
+            admin: false,
+        })
+        .await
+        .unwrap();
+    let project = store.create_project("Project", &user.id).await.unwrap();
+    let id = burrow_core::AppId::new();
+    store
+        .create_app(
+            &burrow_store::NewApp {
+                id: id.as_str(),
+                project_id: &project.id,
+                name: "App",
+                description: "",
+                cpu_millis: 1000,
+                memory_bytes: 1 << 30,
+                idle_timeout_secs: 900,
+                egress_mode: "none",
+                egress_domains: "",
+            },
+            &burrow_store::NewVersion {
+                bundle_blob: "bundles/x",
+                sha256: "x",
+                requirements,
+                inferred: false,
+                warnings_json: "[]",
+                build_id,
+                created_by: &user.id,
+            },
+        )
+        .await
+        .unwrap();
+    MadeApp {
+        user: user.id,
+        project: project.id.to_string(),
+        app: id.to_string(),
+    }
+}
+
 /// A client builder that resolves `localhost` and every `*.localhost` name to
 /// 127.0.0.1, as browsers do (each app has an origin such as
 /// `http://{app}.apps.localhost:PORT`), and refuses every other name: tests reach
