@@ -111,6 +111,15 @@ if $for_tests; then
     "$TOOLS/bin/uv" venv --quiet --allow-existing --python /usr/bin/python3 "$TOOLS/schemathesis"
     "$TOOLS/bin/uv" pip install --quiet --python "$TOOLS/schemathesis/bin/python" "schemathesis==$ST_VERSION"
   fi
+  # kubernetes-validate, which checks the manifests and pods Burrow makes against
+  # Kubernetes' schemas offline (crates/burrow-kube/tests), in a virtualenv of its own.
+  KV_VERSION=1.37.0
+  if ! "$TOOLS/kubernetes-validate/bin/pip" show kubernetes-validate 2>/dev/null | grep -qx "Version: $KV_VERSION"; then
+    echo "burrow: installing kubernetes-validate $KV_VERSION into $TOOLS/kubernetes-validate"
+    "$TOOLS/bin/uv" venv --quiet --allow-existing --seed --python /usr/bin/python3 "$TOOLS/kubernetes-validate"
+    "$TOOLS/bin/uv" pip install --quiet --python "$TOOLS/kubernetes-validate/bin/python" "kubernetes-validate==$KV_VERSION"
+  fi
+  ln -sf "$TOOLS/kubernetes-validate/bin/kubernetes-validate" "$TOOLS/bin/kubernetes-validate"
   # SeaweedFS, the S3-compatible server the blob storage tests run against
   # (burrow-testkit's s3 module): one Go program, `weed`.
   WEED_VERSION=4.48

@@ -172,6 +172,19 @@ pub struct Cursor {
     offset: u64,
 }
 
+impl Cursor {
+    /// A position `offset` bytes into output that a runtime keeps as one stream, such as
+    /// a pod's log.
+    pub fn at_byte(offset: u64) -> Self {
+        Self { seq: 0, offset }
+    }
+
+    /// How many bytes into such output the position is.
+    pub fn byte(&self) -> u64 {
+        self.offset
+    }
+}
+
 /// Reads chunks after `cursor`; returns them and the cursor to continue from.
 /// Starting from `Cursor::default()` reads everything still kept (the tail).
 pub fn read_after(dir: &Path, cursor: Cursor) -> std::io::Result<(Vec<Chunk>, Cursor)> {
