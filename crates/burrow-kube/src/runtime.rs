@@ -555,19 +555,15 @@ impl Runtime for KubeRuntime {
     }
 
     async fn list(&self, labels: &BTreeMap<String, String>) -> Result<Vec<SandboxInfo>> {
-        let mut selector = format!("{INSTALL_LABEL}={}", self.options.pod.install);
+        let mut selector = String::new();
         for (key, value) in labels {
             if pod::is_label_key(key) && pod::is_label_value(value) {
                 selector.push_str(&format!(",{key}={value}"));
             }
         }
-        let pods = self
-            .pods
-            .list(&ListParams::default().labels(&selector))
-            .await
-            .map_err(|e| self.error("", e))?;
-        Ok(pods
-            .items
+        Ok(self
+            .pods_of_this_install(&selector)
+            .await?
             .iter()
             .map(info_of)
             .filter(|info| labels.iter().all(|(k, v)| info.labels.get(k) == Some(v)))
@@ -580,7 +576,12 @@ impl Runtime for KubeRuntime {
 
     async fn gc(&self) -> Result<GcReport> {
         let mut report = GcReport::default();
-        for info in self.list(&BTreeMap::new()).await? {
+        for pod in self.pods_of_this_install("").await? {
+            // A pod already being deleted is on its way out.
+            if pod.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let info = info_of(&pod);
             let reap = match (&info.status, info.labels.get(LEASE_LABEL)) {
                 (Status::Exited(_), _) => Some(false),
                 (_, Some(lease)) if !self.lease_alive(lease).await? => Some(true),
@@ -643,6 +644,17 @@ impl Runtime for KubeRuntime {
 }
 
 impl KubeRuntime {
+    /// This installation's pods, narrowed by `more` (`,key=value…`) when given.
+    async fn pods_of_this_install(&self, more: &str) -> Result<Vec<Pod>> {
+        let selector = format!("{INSTALL_LABEL}={}{more}", self.options.pod.install);
+        let pods = self
+            .pods
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(|e| self.error("", e))?;
+        Ok(pods.items)
+    }
+
     /// Whether the lease named `name` is still renewed by its holder.
     async fn lease_alive(&self, name: &str) -> Result<bool> {
         let Some(lease) = self

@@ -2,6 +2,9 @@
 //! Kubernetes' own schema (checked offline by `kubernetes-validate`), and refused with a
 //! reason when the spec asks for what a pod cannot have.
 
+// The schema check runs `kubernetes-validate`.
+#![allow(clippy::disallowed_methods)]
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -220,7 +223,8 @@ fn what_a_pod_cannot_have_is_refused_with_why() {
 #[test]
 fn the_checks_catch_each_way_a_pod_escapes_its_confinement() {
     let base = made(&app_spec()).spec.unwrap();
-    let cases: Vec<(&str, Box<dyn Fn(&mut k8s_openapi::api::core::v1::PodSpec)>)> = vec![
+    type Change = Box<dyn Fn(&mut k8s_openapi::api::core::v1::PodSpec)>;
+    let cases: Vec<(&str, Change)> = vec![
         ("hostNetwork", Box::new(|s| s.host_network = Some(true))),
         (
             "privileged",
