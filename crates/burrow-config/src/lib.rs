@@ -199,10 +199,68 @@ impl Default for HttpConfig {
     }
 }
 
-/// The local sandbox runtime.
+/// Where sandboxes run: this host (runc), or pods of a Kubernetes cluster.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxKind {
+    #[default]
+    Local,
+    Kubernetes,
+}
+
+/// Sandboxes as pods (`sandbox.kind = "kubernetes"`). Burrow finds the cluster as its
+/// clients do: the pod's service account in a cluster, else `KUBECONFIG`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KubernetesConfig {
+    /// The namespace sandbox pods run in.
+    pub namespace: String,
+    /// Names this installation in its pods' labels, so two in one namespace keep apart.
+    pub install: String,
+    /// The image sandboxes run: the system and Python environments are built against
+    /// (the same as `data_dir`'s builds), with tini.
+    pub image: String,
+    /// The image of each pod's agent, which serves the host services: one with the
+    /// `burrow` binary; Burrow's own image.
+    pub agent_image: String,
+    /// The ReadWriteMany claim mounted at `data_dir` in Burrow's pods; sandboxes see
+    /// their environments, code and workspaces as folders of it.
+    pub data_claim: String,
+    /// A RuntimeClass for sandbox pods, such as gVisor's; empty for the cluster's default.
+    pub runtime_class: String,
+    /// The user sandboxes run as; not 0.
+    pub uid: i64,
+    /// Shared by every replica: a pod's agent takes connections only from those who
+    /// know it (at least 16 characters; keep it in a Kubernetes Secret).
+    pub agent_secret: Option<Secret>,
+    /// How long a pod may take to start, its image pull included.
+    pub start_timeout_secs: u64,
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        Self {
+            namespace: "burrow-sandboxes".into(),
+            install: "burrow".into(),
+            image: String::new(),
+            agent_image: String::new(),
+            data_claim: "burrow-data".into(),
+            runtime_class: String::new(),
+            uid: 1000,
+            agent_secret: None,
+            start_timeout_secs: 300,
+        }
+    }
+}
+
+/// The sandbox runtime.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SandboxConfig {
+    /// `local` (runc on this host, the default) or `kubernetes`.
+    pub kind: SandboxKind,
+    /// The Kubernetes runtime's settings.
+    pub kubernetes: KubernetesConfig,
     /// The OCI runtime binary: `runc` (default), `crun` or `youki`, by name or path.
     pub runtime: PathBuf,
     /// The init process run as PID 1 in every sandbox; it reaps zombies.
@@ -220,6 +278,8 @@ pub struct SandboxConfig {
 impl Default for SandboxConfig {
     fn default() -> Self {
         Self {
+            kind: SandboxKind::Local,
+            kubernetes: KubernetesConfig::default(),
             runtime: PathBuf::from("runc"),
             init: PathBuf::from("/usr/bin/tini"),
             log_max_bytes: 8 << 20,
@@ -698,6 +758,44 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.egress.validate().map_err(ConfigError::Invalid)?;
+        if self.sandbox.kind == SandboxKind::Kubernetes {
+            let k = &self.sandbox.kubernetes;
+            let missing = |what: &str, env: &str| {
+                Err(ConfigError::Invalid(format!(
+                    "sandbox.kind is kubernetes but sandbox.kubernetes.{what} is not set: set it ({env})"
+                )))
+            };
+            if k.image.trim().is_empty() {
+                return missing("image", "BURROW_SANDBOX__KUBERNETES__IMAGE");
+            }
+            if k.agent_image.trim().is_empty() {
+                return missing("agent_image", "BURROW_SANDBOX__KUBERNETES__AGENT_IMAGE");
+            }
+            if k.namespace.trim().is_empty() {
+                return missing("namespace", "BURROW_SANDBOX__KUBERNETES__NAMESPACE");
+            }
+            if k.agent_secret
+                .as_ref()
+                .is_none_or(|s| s.expose().len() < 16)
+            {
+                return Err(ConfigError::Invalid(
+                    "sandbox.kubernetes.agent_secret must be at least 16 characters, the same on every replica: set BURROW_SANDBOX__KUBERNETES__AGENT_SECRET from a Kubernetes Secret".into(),
+                ));
+            }
+            if k.uid <= 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "sandbox.kubernetes.uid is {}: sandboxes must not run as root; use 1000",
+                    k.uid
+                )));
+            }
+            if !self.data_dir.is_absolute() {
+                return Err(ConfigError::Invalid(format!(
+                    "data_dir is {}: with Kubernetes sandboxes it is where the claim {} is mounted, an absolute path such as /var/lib/burrow",
+                    self.data_dir.display(),
+                    k.data_claim
+                )));
+            }
+        }
         if let Some(url) = &self.database_url {
             let scheme = url.expose().split(':').next().unwrap_or_default();
             if !matches!(scheme, "sqlite" | "postgres" | "postgresql") {

@@ -89,6 +89,13 @@ impl KubeRuntime {
         }
     }
 
+    /// The runtime on the cluster Burrow runs in (its pod's service account), or the one
+    /// `KUBECONFIG` names.
+    pub async fn from_environment(options: KubeOptions) -> Result<Self, kube::Error> {
+        let client = Client::try_default().await?;
+        Ok(Self::new(client, options))
+    }
+
     /// The token sandbox `id`'s agent expects: derived from the shared secret, so it is
     /// never stored and any replica can work it out.
     pub fn agent_token(&self, id: &str) -> String {

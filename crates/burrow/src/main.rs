@@ -40,6 +40,22 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    // The agent runs in a sandbox pod, which has no configuration or data folder.
+    if let cli::Command::Sandbox {
+        command: sandbox::SandboxCommand::Agent { listen, ports },
+    } = &cli.command
+    {
+        let token = std::env::var(burrow_kube::pod::AGENT_TOKEN_ENV).unwrap_or_default();
+        let ended = runtime.block_on(burrow_kube::agent::run(*listen, ports.clone(), token));
+        eprintln!(
+            "burrow: the agent stopped: {}",
+            match ended {
+                Ok(()) => "its listeners closed".to_owned(),
+                Err(e) => e.to_string(),
+            }
+        );
+        return std::process::ExitCode::FAILURE;
+    }
     match runtime.block_on(cli::run(cli)) {
         Ok(code) => std::process::ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {

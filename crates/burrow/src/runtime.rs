@@ -8,7 +8,6 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use burrow_config::Config;
 use burrow_envs::{Builds, Environments};
-use burrow_sandbox::Runtime;
 use burrow_store::BuildStatus;
 use clap::Subcommand;
 
@@ -128,7 +127,7 @@ pub async fn collect(
     store: &burrow_store::Store,
     unused_for: Duration,
 ) -> anyhow::Result<Vec<String>> {
-    let runtime = crate::sandbox::runtime(config)?;
+    let runtime = crate::sandbox::runtime(config).await?;
     let mut in_use: HashSet<String> = runtime
         .list(&BTreeMap::new())
         .await

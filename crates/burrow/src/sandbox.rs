@@ -46,6 +46,18 @@ pub enum SandboxCommand {
     },
     /// Check that this host can run sandboxes, and say how to fix what is missing.
     Doctor,
+    /// The agent in a Kubernetes sandbox pod, which serves the host services on the pod's
+    /// loopback over connections Burrow dials; the pod starts it, with its token in
+    /// BURROW_AGENT_TOKEN.
+    #[command(hide = true)]
+    Agent {
+        /// Where Burrow dials it.
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// The host services' ports on the pod's loopback.
+        #[arg(long, value_delimiter = ',', required = true)]
+        ports: Vec<u16>,
+    },
     /// The per-sandbox supervisor; started by Burrow itself.
     #[command(hide = true)]
     Shim {
@@ -132,7 +144,44 @@ fn parse_mount(s: &str) -> Result<Mount, String> {
     })
 }
 
-pub fn runtime(config: &Config) -> anyhow::Result<LocalRuntime> {
+pub async fn runtime(config: &Config) -> anyhow::Result<std::sync::Arc<dyn Runtime>> {
+    let volumes = std::sync::Arc::new(crate::volumes::DataDirVolumes::new(config));
+    if config.sandbox.kind == burrow_config::SandboxKind::Kubernetes {
+        let k = &config.sandbox.kubernetes;
+        let options = burrow_kube::KubeOptions {
+            namespace: k.namespace.clone(),
+            pod: burrow_kube::PodOptions {
+                install: k.install.clone(),
+                image: k.image.clone(),
+                agent_image: k.agent_image.clone(),
+                data_claim: k.data_claim.clone(),
+                data_mount: config.data_dir.clone(),
+                volumes,
+                runtime_class: Some(k.runtime_class.clone()).filter(|c| !c.is_empty()),
+                uid: k.uid,
+                agent_port: burrow_kube::pod::AGENT_PORT,
+            },
+            agent_secret: k
+                .agent_secret
+                .as_ref()
+                .map(|s| s.expose().to_owned())
+                .unwrap_or_default(),
+            start_timeout: Duration::from_secs(k.start_timeout_secs.max(1)),
+            poll: Duration::from_millis(500),
+        };
+        let runtime = burrow_kube::KubeRuntime::from_environment(options)
+            .await
+            .context("Failed to reach the Kubernetes API for sandbox pods")?;
+        return Ok(std::sync::Arc::new(runtime));
+    }
+    Ok(std::sync::Arc::new(local_runtime(config, volumes)?))
+}
+
+/// The runtime of sandboxes on this host.
+fn local_runtime(
+    config: &Config,
+    volumes: std::sync::Arc<crate::volumes::DataDirVolumes>,
+) -> anyhow::Result<LocalRuntime> {
     let exe = std::env::current_exe()
         .context("Failed to find the burrow executable for the sandbox shim")?;
     let runtime = LocalRuntime::new(LocalOptions {
@@ -145,17 +194,19 @@ pub fn runtime(config: &Config) -> anyhow::Result<LocalRuntime> {
             rate_bytes_per_sec: config.sandbox.log_rate_bytes_per_sec,
             ..LogPolicy::default()
         },
-        volumes: std::sync::Arc::new(crate::volumes::DataDirVolumes::new(config)),
+        volumes,
     })?;
     Ok(runtime)
 }
 
 pub async fn run(config: &Config, command: SandboxCommand) -> anyhow::Result<i32> {
     match command {
-        SandboxCommand::Shim { .. } => unreachable!("main runs the shim before anything else"),
+        SandboxCommand::Shim { .. } | SandboxCommand::Agent { .. } => {
+            unreachable!("main runs the shim and the agent before anything else")
+        }
         SandboxCommand::Doctor => Ok(doctor(config)),
         SandboxCommand::Ps => {
-            let runtime = runtime(config)?;
+            let runtime = runtime(config).await?;
             println!("{:<16} {:<24} {:<26} COMMAND", "ID", "STATUS", "LABELS");
             for s in runtime.list(&BTreeMap::new()).await? {
                 let status = match &s.status {
@@ -178,7 +229,7 @@ pub async fn run(config: &Config, command: SandboxCommand) -> anyhow::Result<i32
             Ok(0)
         }
         SandboxCommand::Gc => {
-            let report = runtime(config)?.gc().await?;
+            let report = runtime(config).await?.gc().await?;
             println!(
                 "Removed {} ended sandboxes, reaped {} unowned ones, deleted {} orphaned containers.",
                 report.removed.len(),
@@ -196,7 +247,7 @@ pub async fn run(config: &Config, command: SandboxCommand) -> anyhow::Result<i32
                     "name the sandboxes to stop (see `burrow sandbox ps`), or pass --all"
                 );
             }
-            let runtime = runtime(config)?;
+            let runtime = runtime(config).await?;
             let known: Vec<String> = runtime
                 .list(&BTreeMap::new())
                 .await?
@@ -206,9 +257,12 @@ pub async fn run(config: &Config, command: SandboxCommand) -> anyhow::Result<i32
             if let Some(unknown) = ids.iter().find(|id| !known.contains(id)) {
                 anyhow::bail!("there is no sandbox {unknown}: `burrow sandbox ps` lists them");
             }
-            let stopped = stop_sandboxes(&runtime, grace, |s| all || ids.contains(&s.id)).await?;
+            let stopped = stop_sandboxes(&*runtime, grace, |s| all || ids.contains(&s.id)).await?;
             let orphans = if all {
-                runtime.remove_cut_short().await?;
+                if config.sandbox.kind == burrow_config::SandboxKind::Local {
+                    let volumes = std::sync::Arc::new(crate::volumes::DataDirVolumes::new(config));
+                    local_runtime(config, volumes)?.remove_cut_short().await?;
+                }
                 runtime.gc().await?.orphans.len()
             } else {
                 0
@@ -227,7 +281,7 @@ pub async fn run(config: &Config, command: SandboxCommand) -> anyhow::Result<i32
         SandboxCommand::Run(args) => run_command(config, args).await,
         SandboxCommand::Exec { id, command } => {
             use std::io::Write;
-            let runtime = runtime(config)?;
+            let runtime = runtime(config).await?;
             let out = runtime
                 .exec(
                     &id,
@@ -250,7 +304,7 @@ pub async fn run(config: &Config, command: SandboxCommand) -> anyhow::Result<i32
 /// chooses, all at once; returns how many. Fails naming each one that could not be
 /// removed, after trying them all.
 pub async fn stop_sandboxes(
-    runtime: &LocalRuntime,
+    runtime: &dyn Runtime,
     grace: Duration,
     pick: impl Fn(&burrow_sandbox::SandboxInfo) -> bool,
 ) -> anyhow::Result<usize> {
@@ -323,7 +377,7 @@ pub fn verdict(exit: &ExitStatus, spec: &SandboxSpec) -> Option<String> {
 }
 
 async fn run_command(config: &Config, args: RunArgs) -> anyhow::Result<i32> {
-    let runtime = runtime(config)?;
+    let runtime = runtime(config).await?;
     let mut spec = SandboxSpec::new(if args.tty {
         vec!["sleep".into(), "infinity".into()]
     } else {
@@ -404,9 +458,9 @@ async fn run_command(config: &Config, args: RunArgs) -> anyhow::Result<i32> {
     let id = created.id;
     let _services = services.serve(&id, created.listeners);
     let outcome = if args.tty {
-        run_on_terminal(&runtime, &id, args.command).await
+        run_on_terminal(&*runtime, &id, args.command).await
     } else {
-        stream_until_exit(&runtime, &id).await
+        stream_until_exit(&*runtime, &id).await
     };
     let exit = match outcome {
         Ok(exit) => exit,
@@ -515,7 +569,7 @@ fn print_chunks(chunks: Vec<burrow_sandbox::Chunk>) {
     let _ = err.flush();
 }
 
-async fn stream_until_exit(runtime: &LocalRuntime, id: &str) -> anyhow::Result<ExitStatus> {
+async fn stream_until_exit(runtime: &dyn Runtime, id: &str) -> anyhow::Result<ExitStatus> {
     let mut cursor = Cursor::default();
     let mut interrupt = std::pin::pin!(shutdown_signal());
     let mut poll = Duration::from_millis(1);
@@ -556,7 +610,7 @@ async fn shutdown_signal() {
 
 /// Runs `command` on a pseudo-terminal in the sandbox, wired to this terminal.
 async fn run_on_terminal(
-    runtime: &LocalRuntime,
+    runtime: &dyn Runtime,
     id: &str,
     command: Vec<String>,
 ) -> anyhow::Result<ExitStatus> {

@@ -27,7 +27,7 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
         })?),
         None => None,
     };
-    let runtime = crate::sandbox::runtime(&config)?;
+    let runtime = crate::sandbox::runtime(&config).await?;
     let url = config.public_url();
     tracing::info!(
         listen = %config.listen,
@@ -55,7 +55,7 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
         config.clone(),
         store.clone(),
         blobs,
-        std::sync::Arc::new(runtime),
+        runtime,
         builds.clone(),
         listener,
         apps_listener,
@@ -121,7 +121,7 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
         // Sandboxes under a lease (a `burrow sandbox run`'s) are their holder's to end,
         // and those of keys another live replica holds (on a data folder replicas
         // share) are that replica's.
-        let runtime = crate::sandbox::runtime(&config)?;
+        let runtime = crate::sandbox::runtime(&config).await?;
         let grace = std::time::Duration::from_secs(config.http.shutdown_grace_secs);
         let others = store
             .sandbox_leases_held_by_others(&config.replica_name(), burrow_store::now_ms())
@@ -137,7 +137,7 @@ pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
                             .iter()
                             .any(|(workload, key)| s.labels.get(workload) == Some(key))
                 };
-                crate::sandbox::stop_sandboxes(&runtime, grace, ours).await
+                crate::sandbox::stop_sandboxes(&*runtime, grace, ours).await
             }
             Err(e) => Err(anyhow::anyhow!(
                 "the database did not say which sandboxes other replicas run ({e}), so none \

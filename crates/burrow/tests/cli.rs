@@ -101,6 +101,118 @@ fn a_bad_setting_is_named_on_startup() {
     assert!(stderr.contains("LISTEN"), "{stderr}");
 }
 
+#[test]
+fn kubernetes_sandboxes_without_their_settings_are_refused_naming_what_to_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |extra: &[(&str, &str)]| {
+        let mut cmd = burrow(dir.path());
+        cmd.env("BURROW_SANDBOX__KIND", "kubernetes");
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let out = cmd.arg("serve").output().unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = serve(&[]);
+    assert!(
+        stderr.contains("BURROW_SANDBOX__KUBERNETES__IMAGE"),
+        "{stderr}"
+    );
+    let images = [
+        (
+            "BURROW_SANDBOX__KUBERNETES__IMAGE",
+            "registry.example/burrow:1",
+        ),
+        (
+            "BURROW_SANDBOX__KUBERNETES__AGENT_IMAGE",
+            "registry.example/burrow:1",
+        ),
+    ];
+    let stderr = serve(&images);
+    assert!(
+        stderr.contains("agent_secret must be at least 16 characters"),
+        "{stderr}"
+    );
+    // Complete settings, but no cluster to reach: said so, nothing started.
+    let stderr = serve(&[
+        images[0],
+        images[1],
+        (
+            "BURROW_SANDBOX__KUBERNETES__AGENT_SECRET",
+            "0123456789abcdef0123",
+        ),
+        ("KUBECONFIG", "/nonexistent/kubeconfig"),
+    ]);
+    assert!(
+        stderr.contains("Failed to reach the Kubernetes API for sandbox pods"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_pod_agent_serves_host_services_to_whoever_knows_its_token() {
+    use burrow_sandbox::HostListener;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (agent_port, service) = (free(), free());
+    let token = "0123456789abcdef0123456789abcdef";
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_burrow"));
+    agent
+        .env_clear()
+        .env("BURROW_AGENT_TOKEN", token)
+        .args([
+            "sandbox",
+            "agent",
+            "--listen",
+            &format!("127.0.0.1:{agent_port}"),
+        ])
+        .args(["--ports", &service.to_string()]);
+    let _agent = KillOnDrop(Some(agent.spawn().unwrap()));
+    let listener = burrow_kube::agent::AgentListener::new(
+        ([127, 0, 0, 1], agent_port).into(),
+        token.into(),
+        service,
+    );
+    let mut inside = loop {
+        match tokio::net::TcpStream::connect(("127.0.0.1", service)).await {
+            Ok(s) => break s,
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    inside.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    let mut served = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+        .await
+        .expect("the sandbox's connection reached Burrow")
+        .unwrap();
+    let mut got = [0; 18];
+    served.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"GET / HTTP/1.1\r\n\r\n");
+
+    // Without the token in its environment, the agent does not start.
+    let out = Command::new(env!("CARGO_BIN_EXE_burrow"))
+        .env_clear()
+        .args([
+            "sandbox",
+            "agent",
+            "--listen",
+            "127.0.0.1:0",
+            "--ports",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("BURROW_AGENT_TOKEN"), "{stderr}");
+}
+
 /// Kills and reaps the server if the test fails before stopping it.
 struct KillOnDrop(Option<std::process::Child>);
 
