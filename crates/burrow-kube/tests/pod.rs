@@ -2,9 +2,6 @@
 //! Kubernetes' own schema (checked offline by `kubernetes-validate`), and refused with a
 //! reason when the spec asks for what a pod cannot have.
 
-// The schema check runs `kubernetes-validate`.
-#![allow(clippy::disallowed_methods)]
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,6 +10,7 @@ use std::time::Duration;
 use burrow_kube::pod::{self, PodOptions, AGENT, AGENT_PORT, MAIN};
 use burrow_kube::restricted::violations;
 use burrow_sandbox::{Mount, Network, SandboxError, SandboxSpec, Volume, VolumeResolver};
+use burrow_testkit::chart::kubernetes_validate;
 use k8s_openapi::api::core::v1::Pod;
 
 #[derive(Debug)]
@@ -343,37 +341,17 @@ fn the_checks_catch_each_way_a_pod_escapes_its_confinement() {
     }
 }
 
-/// Runs `kubernetes-validate` (which `make test` installs into `.tools/bin`) on `objects`.
-pub fn kubernetes_validate(objects: &[serde_json::Value]) -> std::process::Output {
-    let dir = tempfile::tempdir().unwrap();
-    let mut files = Vec::new();
-    for (i, object) in objects.iter().enumerate() {
-        let file = dir.path().join(format!("{i}.yaml"));
-        std::fs::write(&file, serde_json::to_vec_pretty(object).unwrap()).unwrap();
-        files.push(file);
-    }
-    std::process::Command::new("kubernetes-validate")
-        .args(["--strict", "--kubernetes-version", "1.33", "--quiet"])
-        .args(&files)
-        .output()
-        .expect("kubernetes-validate runs: `make test` installs it into .tools/bin")
-}
-
 #[test]
 fn kubernetes_schema_accepts_the_pod_and_refuses_a_broken_one() {
     let mut pod = serde_json::to_value(made(&app_spec())).unwrap();
     pod["apiVersion"] = "v1".into();
     pod["kind"] = "Pod".into();
-    let out = kubernetes_validate(std::slice::from_ref(&pod));
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    kubernetes_validate(std::slice::from_ref(&pod), "1.33").unwrap();
 
     // The validator can fail: a capability list written as a string is refused.
     pod["spec"]["containers"][0]["securityContext"]["capabilities"]["drop"] = "ALL".into();
-    let out = kubernetes_validate(&[pod]);
-    assert!(!out.status.success(), "a broken pod passed");
+    assert!(
+        kubernetes_validate(&[pod], "1.33").is_err(),
+        "a broken pod passed"
+    );
 }

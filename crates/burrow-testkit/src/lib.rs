@@ -1,5 +1,6 @@
 //! Test support shared by Burrow's test suites: fresh SQLite and PostgreSQL databases, a client that reaches app origins on loopback, a test internet for egress tests, a real S3-compatible server, and a disk that fills up.
 
+pub mod chart;
 pub mod disk;
 pub mod internet;
 pub mod s3;

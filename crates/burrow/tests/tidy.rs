@@ -88,6 +88,24 @@ fn crates_depend_only_downwards() {
         "burrow-queue",
     ];
     refuse("burrow-sandbox", &above_runtime);
+    // The Kubernetes runtime is a runtime like the local one: only the binary picks it.
+    refuse("burrow-kube", &above_runtime);
+    let picks_kube: Vec<String> = [
+        "burrow-apps",
+        "burrow-api",
+        "burrow-gateway",
+        "burrow-service",
+        "burrow-sessions",
+        "burrow-jobs",
+    ]
+    .iter()
+    .filter(|k| burrow_dependencies(k).iter().any(|d| d == "burrow-kube"))
+    .map(|k| k.to_string())
+    .collect();
+    assert!(
+        picks_kube.is_empty(),
+        "{picks_kube:?} must reach sandboxes through the Runtime trait"
+    );
     refuse(
         "burrow-sessions",
         &[
