@@ -3,11 +3,21 @@
 //!
 //! On the local runtime Burrow listens inside the sandbox's network itself. A pod's
 //! network is on another node, so a sidecar does it: Burrow dials the agent at the pod's
-//! address and parks the connection (`BURROW-AGENT/1 <token> <port>`, answered `OK`);
-//! when the sandbox connects to `127.0.0.1:<port>`, the agent sends one byte (`+`) down a
-//! parked connection and splices the two. Burrow stays the one that dials, so a pod needs
-//! no route to Burrow and the network policy lets nothing out of it; whichever replica
-//! holds the sandbox's lease dials, so a replica that takes a sandbox over serves it.
+//! address and parks the connection; when the sandbox connects to `127.0.0.1:<port>`,
+//! the agent sends one byte (`+`) down a parked connection and splices the two. Burrow
+//! stays the one that dials, so a pod needs no route to Burrow and the network policy
+//! lets nothing out of it; whichever replica holds the sandbox's lease dials, so a
+//! replica that takes a sandbox over serves it.
+//!
+//! Each side proves it knows the sandbox's token without sending it, so neither a pod
+//! that took over a dead pod's address nor anything else listening there is served as
+//! the sandbox, and nothing that dials the agent is handed its connections:
+//!
+//! ```text
+//! Burrow: BURROW-AGENT/2 <port> <nonce-b>
+//! agent:  OK <nonce-a> <hmac(token, "agent", port, nonce-b, nonce-a)>
+//! Burrow: <hmac(token, "burrow", port, nonce-b, nonce-a)>
+//! ```
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,21 +25,54 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use burrow_sandbox::{Connection, HostListener};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::{mpsc, Mutex, Semaphore};
 use tokio::task::JoinSet;
 
-const PREFACE: &str = "BURROW-AGENT/1";
+const PREFACE: &str = "BURROW-AGENT/2";
 /// Connections Burrow keeps parked per port: the sandbox's next connections find one
 /// waiting, and a new one is dialled as each is used.
 const PARKED: usize = 2;
 /// The longest a sandbox's connection waits for a parked one before it is closed.
 const WAIT_FOR_BURROW: Duration = Duration::from_secs(10);
+/// The most connections of the sandbox's that wait for a parked one, per port; more
+/// are closed at once.
+const MAX_WAITING: usize = 256;
+/// The most connections to the agent's own port that are being checked at once.
+const MAX_HANDSHAKES: usize = 64;
 
-/// Whether two tokens are equal, in time that does not depend on where they differ.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+fn nonce() -> String {
+    use rand::Rng;
+    let bytes: [u8; 16] = rand::thread_rng().gen();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The proof that `side` knows `token`, for this port and these two nonces.
+fn proof(token: &str, side: &str, port: u16, burrow: &str, agent: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(token.as_bytes()).expect("any key length");
+    mac.update(format!("{side}\0{port}\0{burrow}\0{agent}").as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether `given` is the proof expected, compared in constant time.
+fn proven(token: &str, side: &str, port: u16, burrow: &str, agent: &str, given: &str) -> bool {
+    let mut mac = Hmac::<Sha256>::new_from_slice(token.as_bytes()).expect("any key length");
+    mac.update(format!("{side}\0{port}\0{burrow}\0{agent}").as_bytes());
+    let Ok(bytes) = (0..given.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(given.get(i..i + 2).unwrap_or("zz"), 16))
+        .collect::<Result<Vec<u8>, _>>()
+    else {
+        return false;
+    };
+    mac.verify_slice(&bytes).is_ok()
 }
 
 /// Runs the agent: listens for Burrow on `listen` and for the sandbox on
@@ -50,12 +93,23 @@ pub async fn run(listen: SocketAddr, ports: Vec<u16>, token: String) -> std::io:
         tasks.spawn(serve_port(local, rx));
     }
     let parked = Arc::new(parked);
+    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     loop {
         tokio::select! {
             accepted = burrow.accept() => {
-                let (stream, _) = accepted?;
+                // Out of descriptors, say: it passes; the agent goes on.
+                let Ok((stream, _)) = accepted else {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                };
+                let Ok(permit) = Arc::clone(&handshakes).try_acquire_owned() else {
+                    continue;
+                };
                 let (parked, token) = (Arc::clone(&parked), token.clone());
-                tokio::spawn(async move { let _ = park(stream, &parked, &token).await; });
+                tokio::spawn(async move {
+                    let _ = park(stream, &parked, &token).await;
+                    drop(permit);
+                });
             }
             Some(ended) = tasks.join_next() => {
                 return ended.map_err(std::io::Error::other)?;
@@ -64,32 +118,43 @@ pub async fn run(listen: SocketAddr, ports: Vec<u16>, token: String) -> std::io:
     }
 }
 
-/// Reads Burrow's preface and parks the connection for its port.
+/// Checks that the dialler knows the token, proving the agent does too, and parks the
+/// connection for its port.
 async fn park(
     mut stream: TcpStream,
     parked: &HashMap<u16, mpsc::Sender<TcpStream>>,
     token: &str,
 ) -> std::io::Result<()> {
-    let line = tokio::time::timeout(Duration::from_secs(10), read_line(&mut stream))
+    let within = Duration::from_secs(10);
+    let line = tokio::time::timeout(within, read_line(&mut stream))
         .await
         .map_err(|_| std::io::Error::other("no preface"))??;
     let fields: Vec<&str> = line.split(' ').collect();
-    let answer = match fields.as_slice() {
-        [PREFACE, given, port] if same(given, token) => match port.parse::<u16>() {
-            Ok(port) => match parked.get(&port) {
-                Some(tx) => {
-                    stream.write_all(b"OK\n").await?;
-                    let _ = tx.send(stream).await;
-                    return Ok(());
-                }
-                None => format!("NO port {port} is not a host service of this pod\n"),
-            },
-            Err(_) => "NO the port is not a number\n".to_owned(),
-        },
-        [PREFACE, _, _] => "NO wrong token\n".to_owned(),
-        _ => format!("NO expected `{PREFACE} <token> <port>`\n"),
+    let [PREFACE, port, burrow_nonce] = fields.as_slice() else {
+        let answer = format!("NO expected `{PREFACE} <port> <nonce>`\n");
+        return stream.write_all(answer.as_bytes()).await;
     };
-    stream.write_all(answer.as_bytes()).await
+    let Some((port, tx)) = port
+        .parse::<u16>()
+        .ok()
+        .and_then(|port| Some((port, parked.get(&port)?)))
+    else {
+        let answer = format!("NO port {port} is not a host service of this pod\n");
+        return stream.write_all(answer.as_bytes()).await;
+    };
+    let agent_nonce = nonce();
+    let mine = proof(token, "agent", port, burrow_nonce, &agent_nonce);
+    stream
+        .write_all(format!("OK {agent_nonce} {mine}\n").as_bytes())
+        .await?;
+    let theirs = tokio::time::timeout(within, read_line(&mut stream))
+        .await
+        .map_err(|_| std::io::Error::other("no proof"))??;
+    if !proven(token, "burrow", port, burrow_nonce, &agent_nonce, &theirs) {
+        return Err(std::io::Error::other("the dialler does not know the token"));
+    }
+    let _ = tx.send(stream).await;
+    Ok(())
 }
 
 /// Reads one line of at most 256 bytes, without reading past it.
@@ -108,12 +173,19 @@ async fn read_line(stream: &mut TcpStream) -> std::io::Result<String> {
     String::from_utf8(line).map_err(std::io::Error::other)
 }
 
-/// Hands each connection the sandbox makes to a parked one, skipping parked ones that
-/// have gone.
+/// Hands each connection the sandbox makes to a parked one, skipping parked ones whose
+/// Burrow end has gone.
 async fn serve_port(local: TcpListener, rx: mpsc::Receiver<TcpStream>) -> std::io::Result<()> {
     let rx = Arc::new(Mutex::new(rx));
+    let waiting = Arc::new(Semaphore::new(MAX_WAITING));
     loop {
-        let (mut inner, _) = local.accept().await?;
+        let Ok((mut inner, _)) = local.accept().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let Ok(permit) = Arc::clone(&waiting).try_acquire_owned() else {
+            continue;
+        };
         let rx = Arc::clone(&rx);
         tokio::spawn(async move {
             let deadline = tokio::time::Instant::now() + WAIT_FOR_BURROW;
@@ -123,7 +195,15 @@ async fn serve_port(local: TcpListener, rx: mpsc::Receiver<TcpStream>) -> std::i
                 let Ok(Some(mut outer)) = next.await else {
                     return;
                 };
+                // Burrow sends nothing on a parked connection: anything readable is its
+                // end closing (a restart, a rollout), so that one is passed over.
+                let mut probe = [0u8; 1];
+                match outer.try_read(&mut probe) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    _ => continue,
+                }
                 if outer.write_all(b"+").await.is_ok() {
+                    drop(permit);
                     let _ = tokio::io::copy_bidirectional(&mut inner, &mut outer).await;
                     return;
                 }
@@ -197,21 +277,40 @@ async fn park_with(
 ) -> std::io::Result<Option<TcpStream>> {
     let mut stream = TcpStream::connect(agent).await?;
     stream.set_nodelay(true)?;
+    let burrow_nonce = nonce();
     stream
-        .write_all(format!("{PREFACE} {token} {port}\n").as_bytes())
+        .write_all(format!("{PREFACE} {port} {burrow_nonce}\n").as_bytes())
         .await?;
     let answer = read_line(&mut stream).await?;
-    if answer != "OK" {
-        return Err(std::io::Error::new(
+    let refused = |why: String| {
+        std::io::Error::new(
             std::io::ErrorKind::PermissionDenied,
-            format!(
-                "the agent at {agent} refused port {port}: {}",
-                answer
-                    .strip_prefix("NO ")
-                    .unwrap_or("it closed the connection")
-            ),
+            format!("the agent at {agent} refused port {port}: {why}"),
+        )
+    };
+    let fields: Vec<&str> = answer.split(' ').collect();
+    let ["OK", agent_nonce, their_proof] = fields.as_slice() else {
+        return Err(refused(
+            answer
+                .strip_prefix("NO ")
+                .unwrap_or("it closed the connection")
+                .to_owned(),
         ));
+    };
+    // Whatever answers at the pod's address must show it knows this sandbox's token: a
+    // pod that took a gone one's address, or a program of the sandbox's own, cannot.
+    if !proven(
+        token,
+        "agent",
+        port,
+        &burrow_nonce,
+        agent_nonce,
+        their_proof,
+    ) {
+        return Err(refused("it does not know this sandbox's token".into()));
     }
+    let mine = proof(token, "burrow", port, &burrow_nonce, agent_nonce);
+    stream.write_all(format!("{mine}\n").as_bytes()).await?;
     // The line was read byte by byte, so the `+` that follows is still unread.
     match stream.read_u8().await {
         Ok(b'+') => Ok(Some(stream)),

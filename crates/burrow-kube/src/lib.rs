@@ -8,4 +8,4 @@ pub mod restricted;
 mod runtime;
 
 pub use pod::PodOptions;
-pub use runtime::{status_of, KubeOptions, KubeRuntime};
+pub use runtime::{status_of, KubeOptions, KubeRuntime, STOPPED_ANNOTATION};

@@ -142,17 +142,16 @@ pub fn pod_for(
         });
     }
 
-    let mut env: Vec<EnvVar> = spec
-        .env
-        .iter()
-        .chain(spec.network.env().iter())
-        .map(|(name, value)| EnvVar {
+    // The network's variables win over the spec's, as on the local runtime.
+    let mut env: Vec<EnvVar> = Vec::new();
+    for (name, value) in spec.env.iter().chain(spec.network.env().iter()) {
+        env.retain(|e| &e.name != name);
+        env.push(EnvVar {
             name: name.clone(),
             value: Some(value.clone()),
             value_from: None,
-        })
-        .collect();
-    env.dedup_by(|a, b| a.name == b.name);
+        });
+    }
 
     let memory = limits.memory_bytes.to_string();
     // Both scratch folders live in memory and count against it; ephemeral storage is for

@@ -42,6 +42,8 @@ const HOPELESS: &[&str] = &[
     "CreateContainerError",
     "RunContainerError",
 ];
+/// Set on a pod Burrow stopped, to the signal it asked for (15, or 9 for `kill`).
+pub const STOPPED_ANNOTATION: &str = "burrow.dev/stopped";
 /// How long a lease of short-lived sandboxes lasts without renewal.
 const LEASE_SECONDS: i32 = 30;
 /// Output of a captured `exec`, per stream.
@@ -126,10 +128,11 @@ impl KubeRuntime {
         self.pods.get_opt(id).await.map_err(|e| self.error(id, e))
     }
 
-    /// Deletes the pod, if it is there.
+    /// Deletes the pod, if it is there. The grace is at least a second: with none, the
+    /// API forgets the pod at once while its containers may still run.
     async fn delete(&self, id: &str, grace: Duration) -> Result<()> {
         let params = DeleteParams {
-            grace_period_seconds: Some(grace.as_secs_f64().ceil() as u32),
+            grace_period_seconds: Some((grace.as_secs_f64().ceil() as u32).max(1)),
             ..Default::default()
         };
         match self.pods.delete(id, &params).await {
@@ -157,10 +160,11 @@ impl KubeRuntime {
                 return Ok(pod);
             }
             if tokio::time::Instant::now() >= deadline {
-                let why = self
-                    .warning(id)
-                    .await
-                    .unwrap_or_else(|| "no event says why".into());
+                let why = match (unschedulable(&pod), self.warning(id).await) {
+                    (Some(condition), _) => condition,
+                    (None, Some(event)) => event,
+                    (None, None) => "no event says why".into(),
+                };
                 return Err(SandboxError::StartFailed(format!(
                     "pod {id} did not start within {:?}: {why}",
                     self.options.start_timeout
@@ -204,6 +208,15 @@ impl KubeRuntime {
     }
 }
 
+/// Reads `stream` into `into`, keeping the first [`EXEC_CAP`] bytes and reading the
+/// rest to nowhere, so the process never blocks on a full pipe.
+async fn capped(stream: Option<impl tokio::io::AsyncRead + Unpin>, into: &mut Vec<u8>) {
+    let Some(stream) = stream else { return };
+    let mut stream = stream;
+    let _ = (&mut stream).take(EXEC_CAP).read_to_end(into).await;
+    let _ = tokio::io::copy(&mut stream, &mut tokio::io::sink()).await;
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -243,18 +256,21 @@ fn hopeless(pod: &Pod) -> Option<String> {
             }
         }
     }
-    for condition in status.conditions.iter().flatten() {
-        if condition.type_ == "PodScheduled"
-            && condition.status == "False"
-            && condition.reason.as_deref() == Some("Unschedulable")
-        {
-            return Some(format!(
-                "no node can run the pod: {}",
-                condition.message.as_deref().unwrap_or("no detail")
-            ));
-        }
-    }
     None
+}
+
+/// Why no node runs the pod yet. Not hopeless: on a cluster that adds nodes, this is
+/// what makes it add one, so a start waits its timeout for it.
+fn unschedulable(pod: &Pod) -> Option<String> {
+    let condition = pod.status.as_ref()?.conditions.iter().flatten().find(|c| {
+        c.type_ == "PodScheduled"
+            && c.status == "False"
+            && c.reason.as_deref() == Some("Unschedulable")
+    })?;
+    Some(format!(
+        "no node can run the pod: {}",
+        condition.message.as_deref().unwrap_or("no detail")
+    ))
 }
 
 fn exit_of(t: &ContainerStateTerminated) -> ExitStatus {
@@ -274,20 +290,28 @@ fn exit_of(t: &ContainerStateTerminated) -> ExitStatus {
 
 /// Where the sandbox a pod runs is in its life.
 pub fn status_of(pod: &Pod) -> Status {
-    if let Some(t) = main_state(pod).and_then(|s| s.terminated) {
-        return Status::Exited(exit_of(&t));
-    }
     let status = pod.status.clone().unwrap_or_default();
-    match status.phase.as_deref() {
-        Some("Failed") if status.reason.as_deref() == Some("DeadlineExceeded") => {
-            Status::Exited(ExitStatus {
+    // The kubelet ends a pod past its deadline, and the container's own state then
+    // says only that it was signalled: the deadline is why. Burrow stops a pod the
+    // same way, and marks it so.
+    if status.phase.as_deref() == Some("Failed")
+        && status.reason.as_deref() == Some("DeadlineExceeded")
+    {
+        return Status::Exited(match stopped_by_burrow(pod) {
+            Some(signal) => signalled(signal),
+            None => ExitStatus {
                 reason: ExitReason::Timeout,
                 code: None,
                 signal: None,
                 message: None,
                 peak_memory_bytes: None,
-            })
-        }
+            },
+        });
+    }
+    if let Some(t) = main_state(pod).and_then(|s| s.terminated) {
+        return Status::Exited(exit_of(&t));
+    }
+    match status.phase.as_deref() {
         Some("Failed") | Some("Succeeded") => Status::Exited(ExitStatus {
             reason: ExitReason::Error,
             code: None,
@@ -297,6 +321,16 @@ pub fn status_of(pod: &Pod) -> Status {
         }),
         _ => Status::Running,
     }
+}
+
+/// The signal Burrow asked for when it stopped the pod ([`STOPPED_ANNOTATION`]).
+fn stopped_by_burrow(pod: &Pod) -> Option<i32> {
+    pod.metadata
+        .annotations
+        .as_ref()?
+        .get(STOPPED_ANNOTATION)?
+        .parse()
+        .ok()
 }
 
 fn signalled(signal: i32) -> ExitStatus {
@@ -407,46 +441,39 @@ impl Runtime for KubeRuntime {
     }
 
     async fn wait(&self, id: &str) -> Result<ExitStatus> {
+        let mut seen = false;
+        let mut failures = 0;
         loop {
-            match self.get_opt(id).await? {
-                Some(pod) => {
+            match self.get_opt(id).await {
+                Ok(Some(pod)) => {
+                    seen = true;
+                    failures = 0;
                     if let Status::Exited(exit) = status_of(&pod) {
                         return Ok(exit);
                     }
                 }
-                None => return Ok(signalled(9)),
+                // Deleted while it ran (by someone else): its processes were killed.
+                Ok(None) if seen => return Ok(signalled(9)),
+                Ok(None) => return Err(SandboxError::NotFound(id.into())),
+                // The API not answering for a moment does not end the sandbox.
+                Err(e) => {
+                    failures += 1;
+                    if failures >= 10 {
+                        return Err(e);
+                    }
+                    tracing::debug!(sandbox = id, error = %e, "Waiting on a pod: the API did not answer");
+                }
             }
-            tokio::time::sleep(self.options.poll).await;
+            tokio::time::sleep(self.options.poll.max(Duration::from_millis(100))).await;
         }
     }
 
     async fn stop(&self, id: &str, grace: Duration) -> Result<ExitStatus> {
-        let Some(pod) = self.get_opt(id).await? else {
-            return Err(SandboxError::NotFound(id.into()));
-        };
-        if let Status::Exited(exit) = status_of(&pod) {
-            return Ok(exit);
-        }
-        self.delete(id, grace).await?;
-        // Kubernetes sends SIGTERM, then SIGKILL after the grace; the last state seen
-        // before the pod is gone says which ended it.
-        let deadline = tokio::time::Instant::now() + grace + Duration::from_secs(30);
-        while tokio::time::Instant::now() < deadline {
-            match self.get_opt(id).await? {
-                Some(pod) => {
-                    if let Status::Exited(exit) = status_of(&pod) {
-                        return Ok(exit);
-                    }
-                }
-                None => break,
-            }
-            tokio::time::sleep(self.options.poll).await;
-        }
-        Ok(signalled(if grace.is_zero() { 9 } else { 15 }))
+        self.end(id, grace, 15).await
     }
 
     async fn kill(&self, id: &str) -> Result<ExitStatus> {
-        self.stop(id, Duration::ZERO).await
+        self.end(id, Duration::ZERO, 9).await
     }
 
     async fn exec(&self, id: &str, exec: ExecSpec) -> Result<ExecOutput> {
@@ -462,22 +489,28 @@ impl Runtime for KubeRuntime {
             .map_err(|e| self.error(id, e))?;
         let status = process.take_status();
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let stdout = process.stdout().map(|s| s.take(EXEC_CAP));
-        let stderr = process.stderr().map(|s| s.take(EXEC_CAP));
-        let read_out = async {
-            if let Some(mut s) = stdout {
-                let _ = s.read_to_end(&mut out).await;
-            }
+        let (stdout, stderr) = (process.stdout(), process.stderr());
+        let reading = async {
+            tokio::join!(capped(stdout, &mut out), capped(stderr, &mut err));
         };
-        let read_err = async {
-            if let Some(mut s) = stderr {
-                let _ = s.read_to_end(&mut err).await;
-            }
-        };
-        tokio::join!(read_out, read_err);
         let code = match status {
-            Some(status) => exit_code(status.await),
-            None => -1,
+            Some(status) => {
+                let mut status = std::pin::pin!(status);
+                let mut reading = std::pin::pin!(reading);
+                tokio::select! {
+                    ended = &mut status => {
+                        // A process left in the background may hold the streams open:
+                        // what they have sent within two seconds is kept.
+                        let _ = tokio::time::timeout(Duration::from_secs(2), &mut reading).await;
+                        exit_code(ended)
+                    }
+                    () = &mut reading => exit_code(status.await),
+                }
+            }
+            None => {
+                reading.await;
+                -1
+            }
         };
         Ok(ExecOutput {
             code,
@@ -537,12 +570,14 @@ impl Runtime for KubeRuntime {
             container: Some(MAIN.into()),
             ..Default::default()
         };
-        let text = self
+        // Bytes, not text: a program's output need not be UTF-8.
+        let mut stream = self
             .pods
-            .logs(id, &params)
+            .log_stream(id, &params)
             .await
             .map_err(|e| self.error(id, e))?;
-        let bytes = text.into_bytes();
+        let mut bytes = Vec::new();
+        futures::AsyncReadExt::read_to_end(&mut stream, &mut bytes).await?;
         // The kubelet rotates logs: a shorter log than the cursor starts again.
         let from = match cursor.byte() {
             at if at as usize <= bytes.len() => at as usize,
@@ -601,6 +636,21 @@ impl Runtime for KubeRuntime {
                 Err(e) => report.failed.push(format!("{}: {e}", info.id)),
             }
         }
+        // Leases whose holder died without deleting them.
+        let selector = format!("{INSTALL_LABEL}={}", self.options.pod.install);
+        let leases = self
+            .leases
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(|e| self.error("", e))?;
+        for lease in leases.items {
+            let name = lease.metadata.name.clone().unwrap_or_default();
+            if !lease_renewed(&lease) {
+                if let Err(e) = self.leases.delete(&name, &DeleteParams::default()).await {
+                    report.failed.push(format!("lease {name}: {e}"));
+                }
+            }
+        }
         Ok(report)
     }
 
@@ -651,6 +701,42 @@ impl Runtime for KubeRuntime {
 }
 
 impl KubeRuntime {
+    /// Ends the pod's processes and keeps the pod, so its status and log stay readable
+    /// until `remove`: its deadline is brought to now, which makes the kubelet stop its
+    /// containers (SIGTERM, then SIGKILL after the pod's grace), marked with `signal`.
+    /// A pod that has not ended `grace` plus half a minute later is deleted.
+    async fn end(&self, id: &str, grace: Duration, signal: i32) -> Result<ExitStatus> {
+        let Some(pod) = self.get_opt(id).await? else {
+            return Err(SandboxError::NotFound(id.into()));
+        };
+        if let Status::Exited(exit) = status_of(&pod) {
+            return Ok(exit);
+        }
+        let patch = serde_json::json!({
+            "metadata": {"annotations": {STOPPED_ANNOTATION: signal.to_string()}},
+            "spec": {"activeDeadlineSeconds": 1},
+        });
+        self.pods
+            .patch(id, &PatchParams::default(), &Patch::Strategic(&patch))
+            .await
+            .map_err(|e| self.error(id, e))?;
+        let deadline = tokio::time::Instant::now() + grace + Duration::from_secs(30);
+        while tokio::time::Instant::now() < deadline {
+            match self.get_opt(id).await? {
+                Some(pod) => {
+                    if let Status::Exited(exit) = status_of(&pod) {
+                        return Ok(exit);
+                    }
+                }
+                None => return Ok(signalled(signal)),
+            }
+            tokio::time::sleep(self.options.poll).await;
+        }
+        tracing::warn!(sandbox = id, "A pod did not end when told to: deleting it");
+        self.delete(id, grace).await?;
+        Ok(signalled(9))
+    }
+
     /// This installation's pods, narrowed by `more` (`,key=value…`) when given.
     async fn pods_of_this_install(&self, more: &str) -> Result<Vec<Pod>> {
         let selector = format!("{INSTALL_LABEL}={}{more}", self.options.pod.install);
@@ -679,6 +765,16 @@ impl KubeRuntime {
         let age = k8s_openapi::jiff::Timestamp::now().duration_since(renewed.0);
         Ok(age.as_secs() < i64::from(seconds))
     }
+}
+
+/// Whether a lease's holder renewed it within its duration.
+fn lease_renewed(lease: &KubeLease) -> bool {
+    let spec = lease.spec.clone().unwrap_or_default();
+    let (Some(renewed), Some(seconds)) = (spec.renew_time, spec.lease_duration_seconds) else {
+        return false;
+    };
+    let age = k8s_openapi::jiff::Timestamp::now().duration_since(renewed.0);
+    age.as_secs() < i64::from(seconds)
 }
 
 /// A lease while its holder lives: renewed, and deleted when dropped.

@@ -36,12 +36,20 @@ async fn a_wrong_token_or_port_is_refused_and_says_why() {
     let running = tokio::spawn(run(agent, vec![service], TOKEN.into()));
     connect(agent_port).await;
 
-    let wrong = AgentListener::new(agent, "not-the-token-at-all-0000000000".into(), service);
+    // A token of the same length that differs in its last character.
+    let mut wrong_token = TOKEN.to_owned();
+    wrong_token.pop();
+    wrong_token.push('0');
+    let wrong = AgentListener::new(agent, wrong_token, service);
     let err = tokio::time::timeout(Duration::from_secs(5), wrong.accept())
         .await
         .unwrap()
         .unwrap_err();
-    assert!(err.to_string().contains("wrong token"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("does not know this sandbox's token"),
+        "{err}"
+    );
 
     let other_port = AgentListener::new(agent, TOKEN.into(), service + 1);
     let err = tokio::time::timeout(Duration::from_secs(5), other_port.accept())
@@ -63,6 +71,107 @@ async fn a_wrong_token_or_port_is_refused_and_says_why() {
     .await
     .unwrap_err();
     assert!(err.to_string().contains("BURROW_AGENT_TOKEN"), "{err}");
+    running.abort();
+}
+
+#[tokio::test]
+async fn neither_an_impostor_at_the_pods_address_nor_a_dialler_without_the_token_is_served() {
+    // Something else answers where the pod was (a new pod on its address, or the
+    // sandbox's own program): it says OK, but cannot prove it knows the token, and
+    // Burrow never sends the token itself.
+    let impostor = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = impostor.local_addr().unwrap();
+    let heard = tokio::spawn(async move {
+        let (mut s, _) = impostor.accept().await.unwrap();
+        let mut line = Vec::new();
+        while let Ok(b) = s.read_u8().await {
+            if b == b'\n' {
+                break;
+            }
+            line.push(b);
+        }
+        s.write_all(b"OK 00 00\n").await.unwrap();
+        String::from_utf8(line).unwrap()
+    });
+    let listener = AgentListener::new(at, TOKEN.into(), 3128);
+    let err = tokio::time::timeout(Duration::from_secs(5), listener.accept())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("does not know this sandbox's token"),
+        "{err}"
+    );
+    let preface = heard.await.unwrap();
+    assert!(preface.starts_with("BURROW-AGENT/2 3128 "), "{preface}");
+    assert!(!preface.contains(TOKEN), "the token never leaves Burrow");
+
+    // Something that dials the real agent without the token is never handed the
+    // sandbox's connections: they go to Burrow.
+    let (agent_port, service) = (free_port(), free_port());
+    let agent = SocketAddr::from(([127, 0, 0, 1], agent_port));
+    let running = tokio::spawn(run(agent, vec![service], TOKEN.into()));
+    let mut thief = connect(agent_port).await;
+    thief
+        .write_all(format!("BURROW-AGENT/2 {service} 0123\n").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    while let Ok(b) = thief.read_u8().await {
+        if b == b'\n' {
+            break;
+        }
+        answer.push(b);
+    }
+    assert!(
+        answer.starts_with(b"OK "),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    thief.write_all(b"not-a-proof\n").await.unwrap();
+    let burrow = AgentListener::new(agent, TOKEN.into(), service);
+    let mut inside = connect(service).await;
+    inside.write_all(b"secret").await.unwrap();
+    let mut served = tokio::time::timeout(Duration::from_secs(5), burrow.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut got = [0; 6];
+    served.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"secret");
+    let mut stolen = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_millis(300), thief.read(&mut stolen)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the thief was closed, never served: {read:?}"
+    );
+    running.abort();
+}
+
+#[tokio::test]
+async fn a_parked_connection_whose_burrow_end_closed_is_passed_over() {
+    let (agent_port, service) = (free_port(), free_port());
+    let agent = SocketAddr::from(([127, 0, 0, 1], agent_port));
+    let running = tokio::spawn(run(agent, vec![service], TOKEN.into()));
+    connect(agent_port).await;
+    // A replica parks connections, then goes (a restart): its listener is dropped.
+    let gone = AgentListener::new(agent, TOKEN.into(), service);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(gone);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The next replica's listener gets the sandbox's very first connection.
+    let next = AgentListener::new(agent, TOKEN.into(), service);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut inside = connect(service).await;
+    inside.write_all(b"first").await.unwrap();
+    let mut served = tokio::time::timeout(Duration::from_secs(5), next.accept())
+        .await
+        .expect("the first connection reached the live replica")
+        .unwrap();
+    let mut got = [0; 5];
+    served.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"first");
     running.abort();
 }
 

@@ -49,7 +49,9 @@ struct Fake {
     /// Pods being deleted: shown once more as ended, then gone.
     deleting: BTreeMap<String, i32>,
     events: Vec<Value>,
-    log: String,
+    log: Vec<u8>,
+    /// The body of the answer being made, when it is not JSON (a log).
+    raw: Option<Vec<u8>>,
     /// Answer the next create with 409, as when an earlier try already made the pod;
     /// `Some(labels)` makes it with those labels.
     conflict: Option<Value>,
@@ -142,7 +144,33 @@ impl Fake {
                         json!({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}),
                     )
                 }
-                ("GET", name) if name.ends_with("/log") => (200, Value::String(self.log.clone())),
+                ("GET", name) if name.ends_with("/log") => {
+                    self.raw = Some(self.log.clone());
+                    (200, Value::Null)
+                }
+                ("PATCH", name) => {
+                    let Some(pod) = self.pods.get_mut(name) else {
+                        return status(404, "NotFound", &format!("pods \"{name}\" not found"));
+                    };
+                    for (k, v) in body["metadata"]["annotations"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                    {
+                        pod["metadata"]["annotations"][k] = v.clone();
+                    }
+                    if let Some(deadline) = body["spec"]["activeDeadlineSeconds"].as_i64() {
+                        pod["spec"]["activeDeadlineSeconds"] = deadline.into();
+                        // Past its deadline, the kubelet ends the pod: SIGTERM, and the
+                        // container's state says only that it was signalled.
+                        pod["status"] = json!({"phase": "Failed", "reason": "DeadlineExceeded",
+                            "message": "Pod was active on the node longer than the specified deadline",
+                            "containerStatuses": [{"name": "sandbox", "ready": false,
+                            "restartCount": 0, "image": "i", "imageID": "",
+                            "state": {"terminated": {"exitCode": 143, "reason": "Error"}}}]});
+                    }
+                    (200, pod.clone())
+                }
                 ("GET", name) => {
                     if let Some(code) = self.deleting.get(name).copied() {
                         if code < 0 {
@@ -200,6 +228,19 @@ impl Fake {
         if let Some(rest) = path.strip_prefix(LEASES) {
             let name = rest.trim_start_matches('/');
             return match (method, name) {
+                ("GET", "") => {
+                    let selector = query_value(query, "labelSelector").unwrap_or_default();
+                    let items: Vec<Value> = self
+                        .leases
+                        .values()
+                        .filter(|l| selected(l, &selector))
+                        .cloned()
+                        .collect();
+                    (
+                        200,
+                        json!({"kind": "LeaseList", "apiVersion": "coordination.k8s.io/v1", "metadata": {}, "items": items}),
+                    )
+                }
                 ("POST", "") => {
                     let name = body["metadata"]["name"].as_str().unwrap().to_owned();
                     self.leases.insert(name, body.clone());
@@ -234,16 +275,18 @@ fn serve(fake: Arc<Mutex<Fake>>) -> Client {
         while let Some((request, send)) = handle.next_request().await {
             let (parts, body) = request.into_parts();
             let body = body.collect_bytes().await.unwrap();
-            let (code, answer) = fake.lock().handle(
+            let mut fake = fake.lock();
+            let (code, answer) = fake.handle(
                 parts.method.as_str(),
                 parts.uri.path(),
                 parts.uri.query().unwrap_or_default(),
                 &body,
             );
-            let bytes = match answer {
-                Value::String(text) => text.into_bytes(),
-                other => serde_json::to_vec(&other).unwrap(),
-            };
+            let bytes = fake
+                .raw
+                .take()
+                .unwrap_or_else(|| serde_json::to_vec(&answer).unwrap());
+            drop(fake);
             send.send_response(
                 Response::builder()
                     .status(code)
@@ -495,33 +538,36 @@ async fn a_pod_that_cannot_start_fails_at_once_with_kubernetes_own_words_and_is_
         "{requests:?}"
     );
     assert!(
-        requests[3].ends_with(" grace=0"),
-        "deleted at once: {requests:?}"
+        requests[3].ends_with(" grace=1"),
+        "deleted, never forced: {requests:?}"
     );
 
-    // Nowhere to schedule it, with the warning event's text.
+    // Nowhere to schedule it. Not hopeless at once: a cluster that adds nodes adds one
+    // for such a pod. The start waits its timeout, then says why.
     let fake = Arc::new(Mutex::new(Fake {
         kubelet: Some(Box::new(|pod| {
-            let name = pod["metadata"]["name"].clone();
             pod["status"] = json!({"phase": "Pending", "conditions": [{"type": "PodScheduled",
                 "status": "False", "reason": "Unschedulable",
                 "message": "0/3 nodes are available: 3 Insufficient memory."}]});
-            pod["metadata"]["uid"] = name;
         })),
-        events: vec![],
         ..Default::default()
     }));
-    let runtime = self::runtime(&fake, free_port());
+    let mut options = options(free_port());
+    options.start_timeout = Duration::from_millis(300);
+    let runtime = KubeRuntime::new(serve(Arc::clone(&fake)), options);
     let err = runtime
         .create(spec_with_services(vec![]))
         .await
         .unwrap_err();
     assert!(
-        err.to_string()
-            .contains("no node can run the pod: 0/3 nodes are available: 3 Insufficient memory."),
+        err.to_string().contains(
+            "did not start within 300ms: no node can run the pod: 0/3 nodes are available: 3 Insufficient memory."
+        ),
         "{err}"
     );
     let requests = fake.lock().take();
+    let reads = requests.iter().filter(|r| r.starts_with("GET")).count();
+    assert!(reads > 3, "it waited, reading the pod again: {requests:?}");
     assert!(
         requests
             .last()
@@ -580,7 +626,11 @@ async fn status_logs_list_stop_and_gc_read_and_change_only_this_installations_po
             "sb-late",
             &[("burrow.app", "b")],
             "test-install",
-            json!({"phase": "Failed", "reason": "DeadlineExceeded", "message": "Pod was active too long"}),
+            // As the kubelet leaves it: the container's state says only "signalled".
+            json!({"phase": "Failed", "reason": "DeadlineExceeded", "message": "Pod was active too long",
+                "containerStatuses": [{"name": "sandbox", "ready": false, "restartCount": 0,
+                "image": "i", "imageID": "",
+                "state": {"terminated": {"exitCode": 137, "reason": "Error"}}}]}),
         );
         add(
             "sb-orphan",
@@ -637,9 +687,10 @@ async fn status_logs_list_stop_and_gc_read_and_change_only_this_installations_po
     fake.lock().log = "one\n".into();
     let (chunks, cursor) = runtime.logs("sb-running", Cursor::default()).await.unwrap();
     assert_eq!(chunks[0].data, b"one\n");
-    fake.lock().log = "one\ntwo\n".into();
+    // Output need not be text.
+    fake.lock().log = b"one\ntwo \xff\xfe\n".to_vec();
     let (chunks, cursor) = runtime.logs("sb-running", cursor).await.unwrap();
-    assert_eq!(chunks[0].data, b"two\n");
+    assert_eq!(chunks[0].data, b"two \xff\xfe\n");
     assert!(runtime
         .logs("sb-running", cursor)
         .await
@@ -647,20 +698,70 @@ async fn status_logs_list_stop_and_gc_read_and_change_only_this_installations_po
         .0
         .is_empty());
 
-    // Stop: deleted with the grace asked for; the last state seen says how it ended.
+    // Stop: the pod's deadline is brought to now, so the kubelet ends it and the pod
+    // stays, its status and log readable, until it is removed.
     fake.lock().take();
     let exit = runtime
         .stop("sb-running", Duration::from_secs(5))
         .await
         .unwrap();
-    assert_eq!((exit.reason, exit.code), (ExitReason::Exited, Some(143)));
+    assert_eq!((exit.reason, exit.signal), (ExitReason::Signal, Some(15)));
     let requests = fake.lock().take();
-    assert_eq!(requests[1], format!("DELETE {PODS}/sb-running grace=5"));
+    assert_eq!(requests[1], format!("PATCH {PODS}/sb-running"));
+    let pod = fake.lock().pods["sb-running"].clone();
+    assert_eq!(pod["spec"]["activeDeadlineSeconds"], 1);
+    assert_eq!(
+        pod["metadata"]["annotations"][burrow_kube::STOPPED_ANNOTATION],
+        "15"
+    );
+    let Status::Exited(after) = runtime.status("sb-running").await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(after.signal, Some(15), "a stop, not a timeout: {after:?}");
+    assert_eq!(runtime.wait("sb-running").await.unwrap().signal, Some(15));
+    assert!(!runtime
+        .logs("sb-running", Cursor::default())
+        .await
+        .unwrap()
+        .0
+        .is_empty());
+    // Waiting on a pod that never was is an error, not an exit.
+    assert!(matches!(
+        runtime.wait("sb-never").await,
+        Err(SandboxError::NotFound(_))
+    ));
 
     // gc: ended pods go, a pod whose lease is gone is reaped, a held one stays, another
     // installation's are never looked at.
+    // A lease whose holder died an hour ago without deleting it, and another
+    // installation's.
+    for (name, install) in [
+        ("burrow-lease-dead", "test-install"),
+        ("burrow-lease-theirs", "another-install"),
+    ] {
+        fake.lock().leases.insert(
+            name.into(),
+            json!({"metadata": {"name": name, "labels": {"burrow.dev/install": install}},
+                   "spec": {"holderIdentity": name, "leaseDurationSeconds": 30,
+                            "renewTime": "2026-12-04T09:00:00.000000Z"}}),
+        );
+    }
+    fake.lock().take();
     let report = runtime.gc().await.unwrap();
-    assert_eq!(report.removed, vec!["sb-late", "sb-oom"]);
+    let leases: Vec<String> = fake.lock().leases.keys().cloned().collect();
+    assert!(
+        !leases.contains(&"burrow-lease-dead".to_owned()),
+        "{leases:?}"
+    );
+    assert!(
+        leases.contains(&"burrow-lease-theirs".to_owned()),
+        "{leases:?}"
+    );
+    assert!(
+        leases.contains(&lease.id().to_owned()),
+        "a renewed lease stays: {leases:?}"
+    );
+    assert_eq!(report.removed, vec!["sb-late", "sb-oom", "sb-running"]);
     assert_eq!(report.reaped, vec!["sb-orphan"]);
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     let left: Vec<String> = fake.lock().pods.keys().cloned().collect();

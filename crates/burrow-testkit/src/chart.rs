@@ -1,8 +1,11 @@
 //! Helm charts rendered and checked offline: no `helm` binary can be installed on our
 //! machines, so charts are rendered with a Go-template engine given the functions of
 //! Helm's that Burrow's chart uses (`quote`, `default`, `required`, `toYaml`,
-//! `nindent`), then checked against Kubernetes' schemas by `kubernetes-validate`, which
-//! `make test` installs into `.tools/bin`.
+//! `nindent`, `int64`), then checked against Kubernetes' schemas by
+//! `kubernetes-validate`, which `make test` installs into `.tools/bin`.
+//!
+//! As in Helm, every number of the values is a float, printed as Go prints one
+//! (`1000000` as `1e+06`), so a template that prints a number without `int64` is caught.
 //!
 //! A chart that uses a function outside that set fails to render here, so the chart
 //! stays within what this renders the way Helm does.
@@ -55,6 +58,7 @@ pub fn render(dir: &Path, release: &Release) -> Result<Vec<Json>, String> {
             ("required", required),
             ("toYaml", to_yaml),
             ("nindent", nindent),
+            ("int64", int64),
         ]);
         template
             .parse(read(&path)?)
@@ -133,10 +137,9 @@ fn to_value(json: &Json) -> Value {
     match json {
         Json::Null => Value::Nil,
         Json::Bool(b) => Value::Bool(*b),
-        Json::Number(n) => match n.as_i64() {
-            Some(i) => Value::from(i),
-            None => Value::from(n.as_f64().unwrap_or_default()),
-        },
+        // Helm reads every number of the values as a float64; a Go float is printed
+        // as `%v` prints it.
+        Json::Number(n) => Value::String(go_float(n.as_f64().unwrap_or_default())),
         Json::String(s) => Value::String(s.clone()),
         Json::Array(items) => Value::Array(items.iter().map(to_value).collect()),
         Json::Object(map) => Value::Object(
@@ -211,6 +214,46 @@ fn to_yaml(given: &[Value]) -> Result<Value, FuncError> {
     let text =
         serde_saphyr::to_string(&to_json(&v)).map_err(|e| FuncError::Generic(e.to_string()))?;
     Ok(Value::String(text.trim_end().to_owned()))
+}
+
+/// `f` as Go's `%v` prints a float64: the shortest digits, with an exponent from the
+/// seventh digit before the point (`1e+06`, `1.5e+07`).
+///
+/// ```
+/// # use burrow_testkit::chart::go_float;
+/// assert_eq!(go_float(1000.0), "1000");
+/// assert_eq!(go_float(1000000.0), "1e+06");
+/// assert_eq!(go_float(1234567.0), "1.234567e+06");
+/// ```
+pub fn go_float(f: f64) -> String {
+    if f.fract() != 0.0 || f.abs() >= 1e21 {
+        return f.to_string();
+    }
+    let whole = format!("{}", f.abs() as u128);
+    let digits = whole.trim_end_matches('0');
+    let digits = if digits.is_empty() { "0" } else { digits };
+    let exponent = whole.len() - 1;
+    let sign = if f < 0.0 { "-" } else { "" };
+    if f != 0.0 && exponent >= 6 {
+        let (first, rest) = digits.split_at(1);
+        let point = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
+        format!("{sign}{first}{point}e+{exponent:02}")
+    } else {
+        format!("{sign}{whole}")
+    }
+}
+
+fn int64(given: &[Value]) -> Result<Value, FuncError> {
+    let [v] = args::<1>("int64", given)?;
+    let n = match &v {
+        Value::Number(n) => n.as_f64().unwrap_or_default(),
+        other => text(other).parse::<f64>().unwrap_or_default(),
+    };
+    Ok(Value::from(n as i64))
 }
 
 fn nindent(given: &[Value]) -> Result<Value, FuncError> {

@@ -3,7 +3,16 @@
 use anyhow::Context;
 use burrow_config::Config;
 
-pub async fn serve(config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
+pub async fn serve(mut config: Config, stop_sandboxes: bool) -> anyhow::Result<()> {
+    // A warm sandbox is handed its app by changing its labels and limits in place,
+    // which pods cannot do: on Kubernetes apps start cold.
+    if config.sandbox.kind == burrow_config::SandboxKind::Kubernetes && config.apps.warm_pool > 0 {
+        tracing::info!(
+            warm_pool = config.apps.warm_pool,
+            "apps.warm_pool does not apply to sandboxes on Kubernetes: apps start cold"
+        );
+        config.apps.warm_pool = 0;
+    }
     let store = crate::cli::open_store(&config).await?;
     // Start reading events now, so that other replicas' `access` events reach this
     // process's view grants before any request.

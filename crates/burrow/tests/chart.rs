@@ -44,7 +44,6 @@ fn the_chart_renders_to_objects_kubernetes_accepts() {
         "Service",
         "PodDisruptionBudget",
         "PersistentVolumeClaim",
-        "Namespace",
         "ServiceAccount",
         "Role",
         "RoleBinding",
@@ -54,14 +53,58 @@ fn the_chart_renders_to_objects_kubernetes_accepts() {
     }
     kubernetes_validate(&docs, "1.33").unwrap();
 
-    // The check can fail: a replica count that is not a number is refused.
+    // The check can fail: limits that are not a map are refused.
     let mut broken = release();
-    broken.values["replicas"] = json!("three");
+    broken.values["resources"] = json!({"limits": "lots"});
     let docs = render(&chart(), &broken).unwrap();
     assert!(
         kubernetes_validate(&docs, "1.33").is_err(),
         "a broken chart passed"
     );
+}
+
+#[test]
+fn numbers_render_as_numbers_however_large_and_the_claim_is_where_the_pods_are() {
+    // Helm reads values as floats; printed without `int64`, 1000000 would be `1e+06`.
+    let mut big = release();
+    big.values["sandboxes"] = json!({"uid": 1000000});
+    let docs = render(&chart(), &big).unwrap();
+    let deployment = find(&docs, "Deployment")[0];
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["securityContext"]["runAsUser"],
+        1000000
+    );
+    kubernetes_validate(&docs, "1.33").unwrap();
+
+    // Sandbox pods mount the data claim, which a namespace's pods see only in their own.
+    let docs = render(&chart(), &release()).unwrap();
+    let claim = find(&docs, "PersistentVolumeClaim")[0];
+    let role = find(&docs, "Role")[0];
+    assert_eq!(
+        claim["metadata"]["namespace"],
+        role["metadata"]["namespace"]
+    );
+    // Pods elsewhere need a claim of their own there, which the chart asks for.
+    let mut apart = release();
+    apart.values["sandboxes"] = json!({"namespace": "burrow-sandboxes"});
+    let err = render(&chart(), &apart).unwrap_err();
+    assert!(
+        err.contains("create a claim of the same name there"),
+        "{err}"
+    );
+    apart.values["sandboxes"]["claimExists"] = json!(true);
+    let docs = render(&chart(), &apart).unwrap();
+    let namespace = find(&docs, "Namespace")[0];
+    assert_eq!(namespace["metadata"]["name"], "burrow-sandboxes");
+    assert_eq!(
+        namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "restricted"
+    );
+    assert_eq!(
+        find(&docs, "Role")[0]["metadata"]["namespace"],
+        "burrow-sandboxes"
+    );
+    kubernetes_validate(&docs, "1.33").unwrap();
 }
 
 #[test]
@@ -87,12 +130,6 @@ fn burrows_pods_are_restricted_and_sandboxes_are_reached_only_by_them() {
     let probes = &template["spec"]["containers"][0];
     assert_eq!(probes["readinessProbe"]["httpGet"]["path"], "/readyz");
     assert_eq!(probes["livenessProbe"]["httpGet"]["path"], "/healthz");
-
-    let namespace = find(&docs, "Namespace")[0];
-    assert_eq!(
-        namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
-        "restricted"
-    );
 
     // The policy selects the pods the runtime makes (its labels) and lets in only
     // Burrow's own pods (the Deployment's labels); it lets nothing out.
@@ -137,7 +174,10 @@ fn burrows_pods_are_restricted_and_sandboxes_are_reached_only_by_them() {
 fn the_role_grants_what_the_runtime_calls_and_nothing_more() {
     let docs = render(&chart(), &release()).unwrap();
     let role = find(&docs, "Role")[0];
-    assert_eq!(role["metadata"]["namespace"], "burrow-sandboxes");
+    assert_eq!(
+        role["metadata"]["namespace"], "burrow",
+        "the release's, by default"
+    );
     let mut granted: Vec<String> = Vec::new();
     for rule in role["rules"].as_array().unwrap() {
         for resource in rule["resources"].as_array().unwrap() {
