@@ -87,6 +87,7 @@ bench: web
 	bash scripts/with-postgres.sh ./target/release/data_bridge 5
 	bash scripts/with-postgres.sh ./target/release/transform_job 3
 	./target/release/workspace_terminal 500
+	./target/release/pod_agent 2000
 	./target/release/review 10
 
 # Re-pins the base environment after crates/burrow-envs/base/requirements.in changes.

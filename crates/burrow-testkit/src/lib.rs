@@ -3,6 +3,7 @@
 pub mod chart;
 pub mod disk;
 pub mod internet;
+pub mod netns;
 pub mod s3;
 pub mod warehouse;
 
@@ -195,16 +196,37 @@ pub fn localhost_client() -> reqwest::ClientBuilder {
 
 struct Loopback;
 
+/// Names under `<label>.localhost` that resolve to another address than loopback: a
+/// server in a network namespace of its own ([`netns`]).
+static ROUTES: parking_lot::Mutex<Vec<(String, std::net::IpAddr)>> =
+    parking_lot::const_mutex(Vec::new());
+
+/// Makes [`localhost_client`]s resolve `<label>.localhost` and every name under it to
+/// `address`, such as `{app}.r1.localhost` to a replica in a namespace of its own.
+pub fn route_localhost(label: &str, address: std::net::IpAddr) {
+    let mut routes = ROUTES.lock();
+    routes.retain(|(l, _)| l != label);
+    routes.push((label.to_ascii_lowercase(), address));
+}
+
 impl reqwest::dns::Resolve for Loopback {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let name = name.as_str().trim_end_matches('.').to_ascii_lowercase();
         let local = name == "localhost" || name.ends_with(".localhost");
+        let routed = ROUTES
+            .lock()
+            .iter()
+            .find(|(label, _)| {
+                let under = format!(".{label}.localhost");
+                name.ends_with(&under) || name == under[1..]
+            })
+            .map(|(_, address)| *address);
         Box::pin(async move {
             if local {
                 // The port is the URL's; reqwest replaces this one.
-                let addrs: reqwest::dns::Addrs = Box::new(std::iter::once(
-                    std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-                ));
+                let address = routed.unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+                let addrs: reqwest::dns::Addrs =
+                    Box::new(std::iter::once(std::net::SocketAddr::new(address, 0)));
                 Ok(addrs)
             } else {
                 Err(format!("{name} is not a *.localhost name: tests reach only loopback").into())

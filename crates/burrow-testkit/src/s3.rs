@@ -122,6 +122,23 @@ impl Seaweed {
         }
     }
 
+    /// `burrow serve`'s settings for this server's bucket, reached at `endpoint` (this
+    /// server's own, or a relay to it).
+    pub fn env(&self, endpoint: &str) -> Vec<(String, String)> {
+        [
+            ("BURROW_BLOBS__KIND", "s3"),
+            ("BURROW_BLOBS__BUCKET", self.bucket.as_str()),
+            ("BURROW_BLOBS__REGION", "us-east-1"),
+            ("BURROW_BLOBS__ENDPOINT", endpoint),
+            ("BURROW_BLOBS__ACCESS_KEY_ID", ACCESS_KEY),
+            ("BURROW_BLOBS__SECRET_ACCESS_KEY", SECRET_KEY),
+            ("BURROW_BLOBS__ALLOW_HTTP", "true"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
     /// Freezes the server (SIGSTOP): connections are accepted by the kernel and never
     /// answered, as when a storage service hangs.
     pub fn freeze(&self) {

@@ -88,6 +88,9 @@ pub struct Server {
     env: Vec<(String, String)>,
     /// Another replica's data folder, shared as replicas on one host share it.
     shared_data: Option<PathBuf>,
+    /// The network namespace it runs in, when it has one of its own: its address there,
+    /// and the label its app origins carry (`{app}.<label>.localhost`).
+    netns: Option<(burrow_testkit::netns::Host, String)>,
 }
 
 /// For tests that count every sandbox of the server: no app sandboxes kept warm.
@@ -132,12 +135,20 @@ impl Server {
 
     /// One app's own origin, as browsers see it: `http://{app}.apps.localhost:PORT`.
     pub fn app_origin(&self, app: &str) -> String {
-        format!("http://{app}.apps.localhost:{}", self.ports.1)
+        match &self.netns {
+            Some((_, label)) => format!("http://{app}.{label}.localhost:{}", self.ports.1),
+            None => format!("http://{app}.apps.localhost:{}", self.ports.1),
+        }
     }
 
     /// The address the app origins are served on.
     pub fn apps_addr(&self) -> String {
-        format!("127.0.0.1:{}", self.ports.1)
+        format!("{}:{}", self.address(), self.ports.1)
+    }
+
+    /// The port the API listens on.
+    pub fn api_port(&self) -> u16 {
+        self.ports.0
     }
 
     /// Where the server keeps its state.
@@ -205,6 +216,7 @@ impl Server {
             log: None,
             env,
             shared_data: None,
+            netns: None,
             client: burrow_testkit::localhost_client()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -218,12 +230,8 @@ impl Server {
     }
 
     /// Another replica of `first` on the same host: its data folder, database and
-    /// settings, with ports of its own and the replica name `name`.
-    pub async fn start_replica(first: &Server, name: &str) -> Self {
-        Self::start_beside(first, name, &[], true).await
-    }
-
-    /// [`Server::start_replica`], its `serve` given `args` too.
+    /// settings, with ports of its own, the replica name `name`, and `serve` given
+    /// `args` too.
     pub async fn start_replica_with(first: &Server, name: &str, args: &[&'static str]) -> Self {
         let mut server = Self::start_beside_unspawned(first, name, &[], true);
         server.serve_args.extend_from_slice(args);
@@ -272,7 +280,69 @@ impl Server {
             log: None,
             env,
             shared_data: share.then(|| first.data_dir()),
+            netns: None,
             client: first.client.clone(),
+        }
+    }
+
+    /// [`Server::start_with_env`], in the network namespace of `host`, as on a machine
+    /// of its own: it listens on `host`'s address, and its app origins are
+    /// `{app}.<label>.localhost`, which the tests' clients resolve to that address.
+    pub async fn start_in(
+        host: &burrow_testkit::netns::Host,
+        label: &str,
+        env: &[(String, String)],
+    ) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("burrow-apps-test")
+            .tempdir()
+            .unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut server = Self {
+            base: String::new(),
+            dir,
+            as_readme: false,
+            serve_args: Vec::new(),
+            ports: (free_port(), free_port()),
+            child: None,
+            log: None,
+            env: env.to_vec(),
+            shared_data: None,
+            netns: None,
+            client: burrow_testkit::localhost_client()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        };
+        server.place(host, label);
+        server.spawn().await;
+        server
+    }
+
+    /// [`Server::start_replica_with`], in the network namespace of `host`: the same data
+    /// folder (one machine's disk), but a network of its own.
+    pub async fn start_replica_in(
+        first: &Server,
+        name: &str,
+        host: &burrow_testkit::netns::Host,
+    ) -> Self {
+        let mut server = Self::start_beside_unspawned(first, name, &[], true);
+        server.place(host, name);
+        server.spawn().await;
+        server
+    }
+
+    fn place(&mut self, host: &burrow_testkit::netns::Host, label: &str) {
+        burrow_testkit::route_localhost(label, host.address.into());
+        self.base = format!("http://{}:{}", host.address, self.ports.0);
+        self.netns = Some((host.clone(), label.to_owned()));
+    }
+
+    /// The address it listens on: its namespace's, else loopback.
+    fn address(&self) -> std::net::IpAddr {
+        match &self.netns {
+            Some((host, _)) => host.address.into(),
+            None => [127, 0, 0, 1].into(),
         }
     }
 
@@ -288,7 +358,18 @@ impl Server {
 
     /// Starts the process (again) on the same ports and data.
     pub async fn spawn(&mut self) {
-        let mut command = Command::new(BURROW);
+        let mut command = match &self.netns {
+            // The child's pid is `burrow`'s: `nsenter` becomes it.
+            Some((host, label)) => {
+                let mut command = host.command(BURROW);
+                command.env(
+                    "BURROW_APPS_URL",
+                    format!("http://{{app}}.{label}.localhost:{}", self.ports.1),
+                );
+                command
+            }
+            None => Command::new(BURROW),
+        };
         if self.as_readme {
             command
                 .env_clear()
@@ -314,8 +395,14 @@ impl Server {
             .arg("serve")
             .args(&self.serve_args)
             .envs(envs_vars(shared_envs()))
-            .env("BURROW_LISTEN", format!("127.0.0.1:{}", self.ports.0))
-            .env("BURROW_APPS_LISTEN", format!("127.0.0.1:{}", self.ports.1))
+            .env(
+                "BURROW_LISTEN",
+                format!("{}:{}", self.address(), self.ports.0),
+            )
+            .env(
+                "BURROW_APPS_LISTEN",
+                format!("{}:{}", self.address(), self.ports.1),
+            )
             // Open WebSockets are checked again every second, so a test of a viewer
             // losing access waits a second, not the default quarter-minute.
             .env("BURROW_APPS__RECHECK_SECS", "1")

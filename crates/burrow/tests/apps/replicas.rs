@@ -1,5 +1,6 @@
-//! Replicas: three `burrow serve` on one host, one PostgreSQL database and one data
-//! folder. First views spread over them start one sandbox; a replica killed with
+//! Replicas: three `burrow serve`, each in a network namespace of its own, on one
+//! PostgreSQL database, one SeaweedFS bucket and one data folder. First views spread
+//! over them start one sandbox; a replica killed with
 //! `kill -9` is taken over with its sandbox kept; a replica frozen past its lease loses
 //! the app, and what it would write when it wakes is refused. A replica on another host
 //! forwards viewers to the one running the app, and closes a WebSocket at once when
@@ -54,18 +55,36 @@ async fn healthy(viewer: &Viewer) -> bool {
 
 #[tokio::test]
 async fn replicas_start_one_sandbox_take_over_a_dead_one_and_fence_a_frozen_one() {
+    // Three replicas, each in a network namespace of its own, as on machines of their
+    // own (sharing one disk, as on one host), on one PostgreSQL and one SeaweedFS that
+    // they reach only over the bridge.
+    let hosts = burrow_testkit::netns::Hosts::new(3);
     let pg = burrow_testkit::PgDatabase::create().await;
-    let first = Server::start_with_env(&[
-        ("BURROW_DATABASE_URL", pg.url.as_str()),
-        ("BURROW_REPLICA", "r0"),
-        ("BURROW_SANDBOX__LEASE_SECS", "6"),
-        NO_WARM_APPS,
-    ])
-    .await;
-    let second = Server::start_replica(&first, "r1").await;
-    let third = Server::start_replica(&first, "r2").await;
+    let seaweed = burrow_testkit::s3::Seaweed::start("burrow").await;
+    let mut env: Vec<(String, String)> = [
+        ("BURROW_DATABASE_URL", hosts.relay_url(&pg.url)),
+        ("BURROW_REPLICA", "r0".into()),
+        ("BURROW_SANDBOX__LEASE_SECS", "6".into()),
+        (NO_WARM_APPS.0, NO_WARM_APPS.1.into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    env.extend(seaweed.env(&hosts.relay_url(&seaweed.endpoint)));
+    let first = Server::start_in(&hosts.hosts[0], "r0", &env).await;
+    let second = Server::start_replica_in(&first, "r1", &hosts.hosts[1]).await;
+    let third = Server::start_replica_in(&first, "r2", &hosts.hosts[2]).await;
     let mut replicas = [first, second, third];
     let store = Store::connect(&pg.url).await.unwrap();
+    // Nothing of theirs is on this host's loopback.
+    for r in &replicas {
+        assert!(
+            tokio::net::TcpStream::connect(("127.0.0.1", r.api_port()))
+                .await
+                .is_err(),
+            "a replica listens in its own namespace only"
+        );
+    }
 
     let owner = replicas[0].account("owner@example.com").await;
     let project = replicas[0].project(&owner, "Sales").await;
