@@ -102,6 +102,9 @@ pub async fn run(listen: SocketAddr, ports: Vec<u16>, token: String) -> std::io:
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 };
+                // Small writes (the `+`, a request's first bytes) go at once: with
+                // Nagle's algorithm each would wait for the last one's acknowledgement.
+                let _ = stream.set_nodelay(true);
                 let Ok(permit) = Arc::clone(&handshakes).try_acquire_owned() else {
                     continue;
                 };
@@ -183,6 +186,7 @@ async fn serve_port(local: TcpListener, rx: mpsc::Receiver<TcpStream>) -> std::i
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
+        let _ = inner.set_nodelay(true);
         let Ok(permit) = Arc::clone(&waiting).try_acquire_owned() else {
             continue;
         };
@@ -204,7 +208,13 @@ async fn serve_port(local: TcpListener, rx: mpsc::Receiver<TcpStream>) -> std::i
                 }
                 if outer.write_all(b"+").await.is_ok() {
                     drop(permit);
-                    let _ = tokio::io::copy_bidirectional(&mut inner, &mut outer).await;
+                    let _ = tokio::io::copy_bidirectional_with_sizes(
+                        &mut inner,
+                        &mut outer,
+                        64 << 10,
+                        64 << 10,
+                    )
+                    .await;
                     return;
                 }
             }
