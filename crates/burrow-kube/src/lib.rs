@@ -6,6 +6,7 @@ pub mod agent;
 pub mod pod;
 pub mod restricted;
 mod runtime;
+mod shared;
 
 pub use pod::PodOptions;
 pub use runtime::{status_of, KubeOptions, KubeRuntime, STOPPED_ANNOTATION};

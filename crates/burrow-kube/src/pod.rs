@@ -1,5 +1,6 @@
 //! The pod a sandbox spec becomes: Kubernetes' "restricted" profile, size-capped scratch
-//! space, the named volumes as folders of one shared claim, and the host-services agent.
+//! space, the named volumes and the folders shared with Burrow as folders of one claim,
+//! and the host-services agent.
 //!
 //! Everything a sandbox asks for has a counterpart here, or the spec is refused with
 //! why: a host path never reaches a pod, and the limits Kubernetes cannot set per pod
@@ -41,6 +42,16 @@ pub const AGENT: &str = "agent";
 pub const AGENT_PORT: u16 = 7390;
 /// The agent's token, in its own container's environment only.
 pub const AGENT_TOKEN_ENV: &str = "BURROW_AGENT_TOKEN";
+/// The folder of the data claim that holds each sandbox's shared folders
+/// ([`Volume::Shared`]): a folder per installation, and in it one per sandbox, named
+/// by its id.
+pub const SHARED_DIR: &str = "sandbox-files";
+
+/// Where the shared folder of sandbox `id`'s mount number `index` is, relative to the
+/// data claim.
+pub fn shared_sub_path(install: &str, id: &str, index: usize) -> String {
+    format!("{SHARED_DIR}/{install}/{id}/m{index}")
+}
 
 /// How pods are made.
 #[derive(Clone)]
@@ -115,6 +126,16 @@ pub fn pod_for(
             Volume::Scratch { size_bytes } => {
                 volumes.push(scratch(&name, *size_bytes));
                 mounts.push(mount(&name, &m.destination, true, None));
+            }
+            // Burrow reaches it on the claim, which has no size per folder: the
+            // runtime makes it before the pod, and removes it with the pod.
+            Volume::Shared { .. } => {
+                mounts.push(mount(
+                    "data",
+                    &m.destination,
+                    true,
+                    Some(shared_sub_path(&options.install, id, i)),
+                ));
             }
             Volume::HostPath { path } => {
                 return Err(invalid(format!(

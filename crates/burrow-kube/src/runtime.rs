@@ -10,13 +10,14 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use burrow_sandbox::{
     Chunk, Connection, Created, Cursor, ExecOutput, ExecSpec, ExitReason, ExitStatus, GcReport,
     Lease, PtyControl, PtySession, Result, Runtime, SandboxError, SandboxInfo, SandboxSpec, Status,
-    Stream, LEASE_LABEL,
+    Stream, Volume, LEASE_LABEL,
 };
 use k8s_openapi::api::coordination::v1::{Lease as KubeLease, LeaseSpec};
 use k8s_openapi::api::core::v1::{ContainerStateTerminated, Event, Pod};
@@ -30,7 +31,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::agent::AgentListener;
 use crate::pod::{self, PodOptions, AGENT, INSTALL_LABEL, MAIN, SANDBOX_LABEL};
-use crate::restricted;
+use crate::{restricted, shared};
 
 /// Waiting reasons after which a container will not start without a change by someone.
 const HOPELESS: &[&str] = &[
@@ -391,28 +392,21 @@ impl Runtime for KubeRuntime {
                 wrong.join("; ")
             )));
         }
-        match self.pods.create(&PostParams::default(), &pod).await {
-            Ok(_) => {}
-            // A retried request whose first try was made: the pod is this sandbox's own.
-            Err(kube::Error::Api(status)) if status.code == 409 => {
-                let existing = self.get(&id).await?;
-                let labels = existing.metadata.labels.unwrap_or_default();
-                if labels.get(SANDBOX_LABEL) != Some(&id)
-                    || labels.get(INSTALL_LABEL) != Some(&self.options.pod.install)
-                {
-                    return Err(SandboxError::Host(format!(
-                        "a pod named {id} that Burrow did not make is in namespace {}",
-                        self.options.namespace
-                    )));
-                }
-            }
-            Err(e) => return Err(self.error(&id, e)),
+        self.make_shared(&id, &spec).await?;
+        if let Err(e) = self.create_pod(&id, &pod).await {
+            self.remove_shared(&id).await;
+            return Err(e);
         }
         let pod = match self.started(&id).await {
             Ok(pod) => pod,
             Err(e) => {
-                if let Err(gone) = self.delete(&id, Duration::ZERO).await {
-                    tracing::warn!(sandbox = id, error = %gone, "A pod that did not start could not be deleted");
+                match self.delete(&id, Duration::ZERO).await {
+                    Ok(()) => self.remove_shared(&id).await,
+                    // Its folders stay for the pod, should it start after all; `gc`
+                    // removes them once it is gone.
+                    Err(gone) => {
+                        tracing::warn!(sandbox = id, error = %gone, "A pod that did not start could not be deleted");
+                    }
                 }
                 return Err(e);
             }
@@ -613,12 +607,41 @@ impl Runtime for KubeRuntime {
     }
 
     async fn remove(&self, id: &str) -> Result<()> {
-        self.delete(id, Duration::ZERO).await
+        self.delete(id, Duration::ZERO).await?;
+        self.remove_shared(id).await;
+        Ok(())
+    }
+
+    /// The folder the runtime made on the claim for the shared mount at `dir`, which
+    /// this host sees where it mounts the claim; it stays until the pod is removed.
+    async fn shared_folder(&self, id: &str, dir: &str) -> Result<(PathBuf, String)> {
+        let pod = self.get(id).await?;
+        let prefix = format!("{}/{}/{id}/", pod::SHARED_DIR, self.options.pod.install);
+        let sub_path = pod
+            .spec
+            .iter()
+            .flat_map(|spec| &spec.containers)
+            .filter(|c| c.name == MAIN)
+            .flat_map(|c| c.volume_mounts.iter().flatten())
+            .find(|m| m.mount_path == dir && m.name == "data")
+            .and_then(|m| m.sub_path.clone())
+            .filter(|sub| sub.starts_with(&prefix) && !sub.split('/').any(|p| p == ".."))
+            .ok_or_else(|| {
+                SandboxError::Host(format!(
+                    "sandbox {id} has no folder shared with Burrow at {dir}"
+                ))
+            })?;
+        Ok((self.options.pod.data_mount.join(sub_path), ".".into()))
     }
 
     async fn gc(&self) -> Result<GcReport> {
         let mut report = GcReport::default();
-        for pod in self.pods_of_this_install("").await? {
+        let pods = self.pods_of_this_install("").await?;
+        let names: std::collections::HashSet<String> = pods
+            .iter()
+            .filter_map(|pod| pod.metadata.name.clone())
+            .collect();
+        for pod in pods {
             // A pod already being deleted is on its way out.
             if pod.metadata.deletion_timestamp.is_some() {
                 continue;
@@ -630,12 +653,23 @@ impl Runtime for KubeRuntime {
                 _ => None,
             };
             let Some(reaped) = reap else { continue };
+            // Its folders stay until a later pass finds the pod gone: a replica may
+            // still be reading them through a folder it opened.
             match self.delete(&info.id, Duration::ZERO).await {
                 Ok(()) if reaped => report.reaped.push(info.id),
                 Ok(()) => report.removed.push(info.id),
                 Err(e) => report.failed.push(format!("{}: {e}", info.id)),
             }
         }
+        // Shared folders whose pod is gone (once no create can be between making them
+        // and asking for its pod) go to the trash; what was put there long enough ago
+        // to be read by no one, by any replica's pass, is removed.
+        let (root, settled) = (self.shared_root(), self.options.start_timeout * 2);
+        let swept = tokio::task::spawn_blocking(move || shared::sweep(&root, &names, settled))
+            .await
+            .map_err(|e| SandboxError::Internal(e.to_string()))?;
+        report.orphans.extend(swept.trashed);
+        report.failed.extend(swept.failed);
         // Leases whose holder died without deleting them.
         let selector = format!("{INSTALL_LABEL}={}", self.options.pod.install);
         let leases = self
@@ -701,6 +735,78 @@ impl Runtime for KubeRuntime {
 }
 
 impl KubeRuntime {
+    /// Asks for the pod; one already there is taken only if this installation made it
+    /// for this sandbox (a retried request whose first try was made).
+    async fn create_pod(&self, id: &str, pod: &Pod) -> Result<()> {
+        match self.pods.create(&PostParams::default(), pod).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                let existing = self.get(id).await?;
+                let labels = existing.metadata.labels.unwrap_or_default();
+                if labels.get(SANDBOX_LABEL).map(String::as_str) != Some(id)
+                    || labels.get(INSTALL_LABEL) != Some(&self.options.pod.install)
+                {
+                    return Err(SandboxError::Host(format!(
+                        "a pod named {id} that Burrow did not make is in namespace {}",
+                        self.options.namespace
+                    )));
+                }
+                Ok(())
+            }
+            Err(e) => Err(self.error(id, e)),
+        }
+    }
+
+    /// Makes the folders of the spec's shared mounts on the claim, owned by the
+    /// sandboxes' user, before the pod that mounts them is asked for.
+    async fn make_shared(&self, id: &str, spec: &SandboxSpec) -> Result<()> {
+        let shared: Vec<PathBuf> = spec
+            .mounts
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| matches!(m.volume, Volume::Shared { .. }))
+            .map(|(i, _)| {
+                let sub = pod::shared_sub_path(&self.options.pod.install, id, i);
+                self.options.pod.data_mount.join(sub)
+            })
+            .collect();
+        if shared.is_empty() {
+            return Ok(());
+        }
+        let uid = self.options.pod.uid;
+        let made = tokio::task::spawn_blocking(move || {
+            shared
+                .iter()
+                .try_for_each(|dir| shared::make_owned(dir, uid))
+        })
+        .await
+        .map_err(|e| SandboxError::Internal(e.to_string()))?;
+        if let Err(e) = made {
+            self.remove_shared(id).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Removes sandbox `id`'s shared folders, if it has any; a failure is logged, and
+    /// `gc` tries again.
+    async fn remove_shared(&self, id: &str) {
+        let dir = self.shared_root().join(id);
+        let removed = tokio::task::spawn_blocking(move || shared::remove_all(&dir)).await;
+        if let Ok(Err(e)) = removed {
+            tracing::warn!(sandbox = id, error = %e, "A sandbox's shared folders could not be removed");
+        }
+    }
+
+    /// This installation's folder of sandboxes' shared folders.
+    fn shared_root(&self) -> PathBuf {
+        self.options
+            .pod
+            .data_mount
+            .join(pod::SHARED_DIR)
+            .join(&self.options.pod.install)
+    }
+
     /// Ends the pod's processes and keeps the pod, so its status and log stay readable
     /// until `remove`: its deadline is brought to now, which makes the kubelet stop its
     /// containers (SIGTERM, then SIGKILL after the pod's grace), marked with `signal`.

@@ -341,8 +341,84 @@ fn the_checks_catch_each_way_a_pod_escapes_its_confinement() {
     }
 }
 
+/// What a workspace's sandbox asks for: its files' folder and the packages' passage,
+/// both shared with Burrow, beside a scratch folder.
+fn workspace_spec() -> SandboxSpec {
+    let mut spec = SandboxSpec::new(vec!["/bin/sh".into(), "-c".into(), "sleep 1d".into()]);
+    let shared = |destination: &str| Mount {
+        volume: Volume::Shared {
+            size_bytes: 64 << 20,
+        },
+        destination: destination.into(),
+        writable: true,
+    };
+    spec.mounts = vec![
+        Mount {
+            volume: Volume::Scratch {
+                size_bytes: 8 << 20,
+            },
+            destination: "/home/sandbox/.cache".into(),
+            writable: true,
+        },
+        shared("/home/sandbox/work"),
+        shared("/home/sandbox/.burrow"),
+    ];
+    spec
+}
+
+#[test]
+fn a_workspaces_shared_folders_are_its_own_folders_of_the_claim() {
+    let pod = made(&workspace_spec());
+    let spec = pod.spec.clone().unwrap();
+    assert_eq!(violations(&spec, true), Vec::<String>::new());
+    let main = spec.containers.iter().find(|c| c.name == MAIN).unwrap();
+    let mounts: BTreeMap<_, _> = main
+        .volume_mounts
+        .iter()
+        .flatten()
+        .map(|m| {
+            (
+                m.mount_path.as_str(),
+                (m.name.as_str(), m.sub_path.as_deref(), m.read_only),
+            )
+        })
+        .collect();
+    assert_eq!(
+        mounts["/home/sandbox/work"],
+        (
+            "data",
+            Some("sandbox-files/test-install/sb-0123456789ab/m1"),
+            Some(false)
+        )
+    );
+    assert_eq!(
+        mounts["/home/sandbox/.burrow"],
+        (
+            "data",
+            Some("sandbox-files/test-install/sb-0123456789ab/m2"),
+            Some(false)
+        )
+    );
+    assert_eq!(
+        mounts["/home/sandbox/.cache"].0, "m0",
+        "scratch stays in memory"
+    );
+    let claims: Vec<_> = spec
+        .volumes
+        .iter()
+        .flatten()
+        .filter_map(|v| v.persistent_volume_claim.as_ref())
+        .map(|c| c.claim_name.as_str())
+        .collect();
+    assert_eq!(claims, vec!["burrow-data"]);
+}
+
 #[test]
 fn kubernetes_schema_accepts_the_pod_and_refuses_a_broken_one() {
+    let mut workspace = serde_json::to_value(made(&workspace_spec())).unwrap();
+    workspace["apiVersion"] = "v1".into();
+    workspace["kind"] = "Pod".into();
+    kubernetes_validate(&[workspace], "1.33").unwrap();
     let mut pod = serde_json::to_value(made(&app_spec())).unwrap();
     pod["apiVersion"] = "v1".into();
     pod["kind"] = "Pod".into();

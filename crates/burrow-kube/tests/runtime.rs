@@ -57,6 +57,8 @@ struct Fake {
     conflict: Option<Value>,
     /// What the kubelet does to a pod each time it is read.
     kubelet: Option<Kubelet>,
+    /// Looks at each pod as it is created.
+    on_create: Option<Kubelet>,
     requests: Vec<String>,
 }
 
@@ -115,6 +117,9 @@ impl Fake {
             return match (method, name) {
                 ("POST", "") => {
                     let mut pod = body;
+                    if let Some(look) = self.on_create.as_mut() {
+                        look(&mut pod);
+                    }
                     let name = pod["metadata"]["name"].as_str().unwrap().to_owned();
                     pod["metadata"]["creationTimestamp"] = "2026-12-04T10:00:00Z".into();
                     if let Some(labels) = self.conflict.take() {
@@ -792,4 +797,181 @@ async fn status_logs_list_stop_and_gc_read_and_change_only_this_installations_po
         "the lease was deleted"
     );
     assert_eq!(runtime.gc().await.unwrap().reaped, vec!["sb-held"]);
+}
+
+#[tokio::test]
+async fn a_shared_folder_is_made_on_the_claim_before_its_pod_reached_by_burrow_and_removed_with_it()
+{
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let claim = tempfile::tempdir().unwrap();
+    let fake = Arc::new(Mutex::new(Fake {
+        kubelet: Some(starts_on_loopback()),
+        ..Default::default()
+    }));
+    let mut options = options(free_port());
+    options.pod.data_mount = claim.path().to_owned();
+    let runtime = KubeRuntime::new(serve(Arc::clone(&fake)), options.clone());
+    let mut spec = spec_with_services(vec![]);
+    spec.mounts = vec![
+        burrow_sandbox::Mount {
+            volume: Volume::Scratch {
+                size_bytes: 16 << 20,
+            },
+            destination: "/home/sandbox/.cache".into(),
+            writable: true,
+        },
+        burrow_sandbox::Mount {
+            volume: Volume::Shared {
+                size_bytes: 16 << 20,
+            },
+            destination: "/home/sandbox/work".into(),
+            writable: true,
+        },
+    ];
+    // The folder is there, the sandbox's, when the pod is asked for.
+    let files = claim.path().join("sandbox-files/test-install");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    fake.lock().on_create = Some(Box::new({
+        let (files, seen) = (files.clone(), Arc::clone(&seen));
+        move |pod| {
+            let id = pod["metadata"]["name"].as_str().unwrap();
+            seen.lock().push(
+                std::fs::metadata(files.join(id).join("m1"))
+                    .map(|m| m.uid())
+                    .ok(),
+            );
+        }
+    }));
+
+    let id = runtime.create(spec.clone()).await.unwrap().id;
+    assert_eq!(*seen.lock(), vec![Some(1000)]);
+    let folder = files.join(&id).join("m1");
+    let meta = std::fs::metadata(&folder).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (1000, 1000),
+        "the sandbox's user's"
+    );
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+    let made: k8s_openapi::api::core::v1::Pod =
+        serde_json::from_value(fake.lock().pods[&id].clone()).unwrap();
+    let mount = made.spec.unwrap().containers[0]
+        .volume_mounts
+        .clone()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.mount_path == "/home/sandbox/work")
+        .unwrap();
+    assert_eq!(
+        mount.sub_path.as_deref(),
+        Some(format!("sandbox-files/test-install/{id}/m1").as_str())
+    );
+
+    // Burrow finds it where it mounts the claim; nothing else of the pod is shared.
+    let (root, beneath) = runtime
+        .shared_folder(&id, "/home/sandbox/work")
+        .await
+        .unwrap();
+    assert_eq!((root.as_path(), beneath.as_str()), (folder.as_path(), "."));
+    let err = runtime.shared_folder(&id, "/tmp").await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("has no folder shared with Burrow at /tmp"),
+        "{err}"
+    );
+    // A pod whose mount was changed to point elsewhere on the claim is not followed.
+    fake.lock().pods.get_mut(&id).unwrap()["spec"]["containers"][0]["volumeMounts"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|m| m["mountPath"] == "/home/sandbox/work")
+        .unwrap()["subPath"] = "apps/app-1/v3".into();
+    assert!(runtime
+        .shared_folder(&id, "/home/sandbox/work")
+        .await
+        .is_err());
+
+    // Removed with the pod, with what the sandbox wrote.
+    std::fs::write(folder.join("notes.py"), "print(1)").unwrap();
+    runtime.remove(&id).await.unwrap();
+    assert!(!files.join(&id).exists());
+
+    // A pod that cannot start leaves no folder behind.
+    fake.lock().kubelet = Some(Box::new(|pod| {
+        pod["status"] = json!({"phase": "Pending", "containerStatuses": [{"name": "sandbox",
+            "ready": false, "restartCount": 0, "image": "i", "imageID": "",
+            "state": {"waiting": {"reason": "ErrImagePull", "message": "not found"}}}]});
+    }));
+    runtime.create(spec).await.unwrap_err();
+    let left: Vec<_> = std::fs::read_dir(&files).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // gc moves to the trash the folders of pods that are gone (a replica that died
+    // between making them and removing its pod), once no create can be under way, and
+    // removes them from there on a later pass; the folders of pods that are there, and
+    // new ones, stay.
+    fake.lock().kubelet = None;
+    {
+        let mut f = fake.lock();
+        f.pods.insert(
+            "sb-alive".into(),
+            pod_json("sb-alive", &[], "test-install", running()),
+        );
+    }
+    for name in ["sb-alive", "sb-gone", "sb-new"] {
+        std::fs::create_dir_all(files.join(name).join("m0")).unwrap();
+    }
+    // What the sandbox left: folders nested deeper than a recursive walk has stack for.
+    {
+        use rustix::fs::{Mode, OFlags};
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let mut here = rustix::fs::open(files.join("sb-gone/m0"), flags, Mode::empty()).unwrap();
+        for _ in 0..30000 {
+            rustix::fs::mkdirat(&here, "d", Mode::from_raw_mode(0o755)).unwrap();
+            here = rustix::fs::openat(&here, "d", flags, Mode::empty()).unwrap();
+        }
+        rustix::fs::symlinkat("/etc", &here, "etc").unwrap();
+        rustix::fs::symlinkat("/etc/passwd", &here, "passwd").unwrap();
+    }
+    let long_ago = std::time::SystemTime::now() - options.start_timeout * 3;
+    for name in ["sb-alive", "sb-gone"] {
+        std::fs::File::open(files.join(name))
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+    }
+    let report = runtime.gc().await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(report.orphans.len(), 1, "{report:?}");
+    assert!(
+        report.orphans[0].ends_with("sandbox-files/test-install/sb-gone"),
+        "{report:?}"
+    );
+    let names = |dir: &std::path::Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&files), vec![".trash", "sb-alive", "sb-new"]);
+    let trashed = names(&files.join(".trash"));
+    assert_eq!(trashed.len(), 1);
+    assert!(trashed[0].ends_with("-sb-gone"), "{trashed:?}");
+    // Another pass soon after, by this replica or another, leaves it there.
+    runtime.gc().await.unwrap();
+    assert_eq!(names(&files.join(".trash")), trashed);
+    // Once it has been there long enough, it goes, however deep, and nothing a link
+    // leads to goes with it.
+    std::fs::rename(
+        files.join(".trash").join(&trashed[0]),
+        files.join(".trash/1000-sb-gone"),
+    )
+    .unwrap();
+    let report = runtime.gc().await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert!(names(&files.join(".trash")).is_empty());
+    assert!(std::path::Path::new("/etc/passwd").exists());
+    assert_eq!(names(&files), vec![".trash", "sb-alive", "sb-new"]);
 }

@@ -203,8 +203,8 @@ pub struct Created {
     pub listeners: Vec<(u16, Box<dyn HostListener>)>,
 }
 
-/// Runs sandboxes. `LocalRuntime` is the one implementation today; a
-/// Kubernetes one fits behind the same calls.
+/// Runs sandboxes: `LocalRuntime` on this host with runc, and the Kubernetes runtime
+/// (`burrow-kube`) as pods.
 #[async_trait::async_trait]
 pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// Creates and starts a sandbox; returns once its main process runs, with a listener
@@ -228,13 +228,15 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// `host_services` instead, so it listens before the process starts; this opens it
     /// again after re-adopting a sandbox.
     async fn listen(&self, id: &str, port: u16) -> Result<Box<dyn HostListener>>;
-    /// A folder on this host through which the running sandbox's own file system is
-    /// seen, for a runtime whose sandboxes run on this host (the local one gives
-    /// `/proc/<init>/root`). What is beneath it is the sandbox's: open it only beneath
-    /// this folder, never following a link.
-    async fn root_path(&self, id: &str) -> Result<std::path::PathBuf> {
+    /// Where this host sees the folder at `dir` in the sandbox, the mount of a
+    /// [`Volume::Shared`]: a folder of this host, and the path beneath it to open
+    /// without following a link. The local runtime gives `/proc/<init>/root` and `dir`
+    /// while the sandbox runs; one whose sandboxes run on other machines gives the
+    /// folder it keeps for the mount, and `.`. What is beneath it is the sandbox's: open
+    /// it only beneath the folder, never following a link.
+    async fn shared_folder(&self, id: &str, dir: &str) -> Result<(std::path::PathBuf, String)> {
         Err(SandboxError::Host(format!(
-            "the files of sandbox {id} cannot be reached from this host"
+            "the folder {dir} of sandbox {id} cannot be reached from this host"
         )))
     }
     /// Output after `cursor`; start from `Cursor::default()` for the kept tail.

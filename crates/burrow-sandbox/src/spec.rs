@@ -100,6 +100,12 @@ pub enum Volume {
     /// An empty tmpfs of `size_bytes`, owned by the sandbox's user, counted against the
     /// memory limit and gone with the sandbox.
     Scratch { size_bytes: u64 },
+    /// An empty folder of at most `size_bytes`, owned by the sandbox's user, that Burrow
+    /// reads and writes while the sandbox runs (a workspace's files), gone with the
+    /// sandbox; [`Runtime::shared_folder`](crate::Runtime::shared_folder) says where
+    /// Burrow finds it. The local runtime makes it a tmpfs, as a scratch space; a runtime
+    /// whose sandboxes run on other machines keeps it where Burrow can reach it.
+    Shared { size_bytes: u64 },
     /// A folder of this host, by absolute path, for `burrow sandbox run --mount` only:
     /// a debugging aid of the local runtime. A runtime on other machines refuses it.
     HostPath { path: PathBuf },
@@ -117,6 +123,13 @@ impl std::fmt::Display for Volume {
             Volume::Assigned { id } => write!(f, "the assigned folder {id}"),
             Volume::Scratch { size_bytes } => {
                 write!(f, "a {} scratch space", format_size(*size_bytes))
+            }
+            Volume::Shared { size_bytes } => {
+                write!(
+                    f,
+                    "a {} folder shared with Burrow",
+                    format_size(*size_bytes)
+                )
             }
             Volume::HostPath { path } => write!(f, "host folder {}", path.display()),
         }
@@ -332,9 +345,15 @@ fn check_volume(volume: &Volume) -> Result<(), SandboxError> {
         Volume::Workspace { id } if !name_ok(id) => bad_name("workspace", id),
         Volume::Secrets { owner, .. } if !name_ok(owner) => bad_name("secrets owner", owner),
         Volume::Assigned { id } if !name_ok(id) => bad_name("assigned folder", id),
-        Volume::Scratch { size_bytes } if *size_bytes < 1024 * 1024 => {
+        Volume::Scratch { size_bytes } | Volume::Shared { size_bytes }
+            if *size_bytes < 1024 * 1024 =>
+        {
+            let what = match volume {
+                Volume::Shared { .. } => "folder shared with Burrow",
+                _ => "scratch volume",
+            };
             Err(SandboxError::InvalidSpec(format!(
-                "a scratch volume of {size_bytes} bytes is too small: give it at least 1M"
+                "a {what} of {size_bytes} bytes is too small: give it at least 1M"
             )))
         }
         Volume::HostPath { path } if !path.is_absolute() => Err(SandboxError::InvalidSpec(

@@ -91,9 +91,11 @@ impl VolumeResolver for DataDirVolumes {
                     ))
                 }
             }
-            Volume::Scratch { .. } | Volume::HostPath { .. } => Err(format!(
-                "{volume} is the runtime's own to mount, not a folder under the data directory"
-            )),
+            Volume::Scratch { .. } | Volume::Shared { .. } | Volume::HostPath { .. } => {
+                Err(format!(
+                    "{volume} is the runtime's own to mount, not a folder under the data directory"
+                ))
+            }
         }
     }
 }

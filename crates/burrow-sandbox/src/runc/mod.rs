@@ -296,9 +296,9 @@ impl Runtime for LocalRuntime {
         exec::exec(self, id, exec).await
     }
 
-    async fn root_path(&self, id: &str) -> Result<PathBuf> {
+    async fn shared_folder(&self, id: &str, dir: &str) -> Result<(PathBuf, String)> {
         let pid = self.running_pid(id).await?;
-        Ok(PathBuf::from(format!("/proc/{pid}/root")))
+        Ok((PathBuf::from(format!("/proc/{pid}/root")), dir.to_owned()))
     }
 
     async fn exec_pty(&self, id: &str, exec: ExecSpec, cols: u16, rows: u16) -> Result<PtySession> {

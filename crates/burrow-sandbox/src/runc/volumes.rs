@@ -12,8 +12,8 @@ use crate::{Result, SandboxError};
 /// implements this over it.
 pub trait VolumeResolver: Send + Sync + std::fmt::Debug {
     /// The folder holding `volume`; the error says what is missing and how to get it.
-    /// Called on a blocking thread, never with `Scratch` or `HostPath`, which the runtime
-    /// handles itself.
+    /// Called on a blocking thread, never with `Scratch`, `Shared` or `HostPath`, which the
+    /// runtime handles itself.
     fn folder(&self, volume: &Volume) -> std::result::Result<PathBuf, String>;
 }
 
@@ -42,9 +42,11 @@ impl Local {
                     SandboxError::InvalidSpec(format!("the mount at {}: {why}", m.destination))
                 };
                 let source = match &m.volume {
-                    Volume::Scratch { size_bytes } => HostSource::Tmpfs {
+                    Volume::Scratch { size_bytes } | Volume::Shared { size_bytes } => {
+                        HostSource::Tmpfs {
                         size_bytes: *size_bytes,
-                    },
+                        }
+                    }
                     Volume::HostPath { path } => {
                         HostSource::Folder(exact_folder(path).map_err(invalid)?)
                     }

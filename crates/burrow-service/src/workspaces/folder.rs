@@ -85,14 +85,14 @@ fn io(e: Errno) -> std::io::Error {
 }
 
 impl Folder {
-    /// The workspace folder of the sandbox whose root this host sees at `root` (see
-    /// `Runtime::root_path`).
-    pub fn open(root: &Path) -> std::io::Result<Self> {
+    /// The workspace folder of the sandbox whose root this host sees at `root`.
+    #[cfg(test)]
+    fn open(root: &Path) -> std::io::Result<Self> {
         Self::open_in(root, WORK_DIR)
     }
 
-    /// The folder at the absolute path `dir` in the sandbox whose root this host sees at
-    /// `root`, reached without following a link.
+    /// The folder at the path `dir` beneath `root`, reached without following a link:
+    /// what `Runtime::shared_folder` gives.
     pub fn open_in(root: &Path, dir: &str) -> std::io::Result<Self> {
         let root = rustix::fs::open(
             root,

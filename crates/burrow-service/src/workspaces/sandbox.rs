@@ -40,10 +40,12 @@ pub const VERSION_LABEL: &str = "burrow.workspace.version";
 pub const PACKAGES_DIR: &str = "/home/sandbox/packages";
 /// What the sandbox's main process does: wait, and end at once on SIGTERM.
 const KEEPER: &str = "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done";
-/// The sandbox user's home, where the packages archive passes through.
+/// The sandbox user's home, where the packages scripts run.
 const HOME_DIR: &str = "/home/sandbox";
-/// The packages archive's name in [`HOME_DIR`] while it is put back or made.
-const PACKAGES_ARCHIVE: &str = ".burrow-packages.tgz";
+/// The folder, shared with Burrow, through which the packages archive passes.
+const TRANSFER_DIR: &str = "/home/sandbox/.burrow";
+/// The packages archive's name in [`TRANSFER_DIR`] while it is put back or made.
+const PACKAGES_ARCHIVE: &str = "packages.tgz";
 /// Defines `fingerprint`, which prints one of the packages folder (every entry's path,
 /// size, time, mode and type), run in it. Programs are named by absolute path: `PATH`
 /// starts with what `pip` installed.
@@ -51,16 +53,16 @@ const FINGERPRINT: &str = "fingerprint() { /usr/bin/find . -printf '%P %s %T@ %m
     | LC_ALL=C /usr/bin/sort | /usr/bin/sha256sum | /usr/bin/cut -c1-64; }; ";
 /// Unpacks the archive into the packages folder and prints the folder's fingerprint.
 const RESTORE: &str = "set -euo pipefail; cd /home/sandbox; /bin/mkdir -p packages; \
-    /bin/gzip -dc .burrow-packages.tgz | /bin/tar -xf - -C packages; \
-    /bin/rm -f .burrow-packages.tgz; cd packages; fingerprint";
+    /bin/gzip -dc /home/sandbox/.burrow/packages.tgz | /bin/tar -xf - -C packages; \
+    /bin/rm -f /home/sandbox/.burrow/packages.tgz; cd packages; fingerprint";
 /// Prints `empty` for an empty packages folder, `same` when its fingerprint is `$1`,
 /// and otherwise packs it into the archive and prints its fingerprint.
 const SAVE: &str =
     "set -euo pipefail; cd /home/sandbox/packages 2>/dev/null || { echo empty; exit 0; }; \
     if [ -z \"$(/bin/ls -A)\" ]; then echo empty; exit 0; fi; fp=$(fingerprint); \
     if [ \"$fp\" = \"$1\" ]; then echo same; exit 0; fi; \
-    /bin/rm -f ../.burrow-packages.tgz; \
-    /bin/tar -cf - . | /bin/gzip -1 > ../.burrow-packages.tgz; echo \"$fp\"";
+    /bin/rm -f /home/sandbox/.burrow/packages.tgz; \
+    /bin/tar -cf - . | /bin/gzip -1 > /home/sandbox/.burrow/packages.tgz; echo \"$fp\"";
 /// The longest a packing or unpacking script may take: a sandbox that makes it hang
 /// (a FIFO where the archive goes) holds up its stop no longer.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -229,12 +231,12 @@ impl Runs {
     }
 
     async fn open_folder(&self, sandbox: &str) -> Result<Arc<Folder>, String> {
-        let root = self
+        let (root, dir) = self
             .runtime
-            .root_path(sandbox)
+            .shared_folder(sandbox, WORK_DIR)
             .await
             .map_err(|e| e.to_string())?;
-        let folder = tokio::task::spawn_blocking(move || Folder::open(&root))
+        let folder = tokio::task::spawn_blocking(move || Folder::open_in(&root, &dir))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("cannot open the workspace's folder in its sandbox: {e}"))?;
@@ -310,13 +312,13 @@ impl Runs {
             Err(burrow_blobs::StoreError::NotFound { .. }) => return Ok(String::new()),
             Err(e) => return Err(format!("cannot read the kept packages: {e}")),
         };
-        let root = self
+        let (root, dir) = self
             .runtime
-            .root_path(sandbox)
+            .shared_folder(sandbox, TRANSFER_DIR)
             .await
             .map_err(|e| e.to_string())?;
         tokio::task::spawn_blocking(move || {
-            Folder::open_in(&root, HOME_DIR)?.write(PACKAGES_ARCHIVE, &archive)
+            Folder::open_in(&root, &dir)?.write(PACKAGES_ARCHIVE, &archive)
         })
         .await
         .map_err(|e| e.to_string())?
@@ -353,13 +355,13 @@ impl Runs {
                 _ => {}
             }
             let max = self.config.max_packages_mb << 20;
-            let root = self
+            let (root, dir) = self
                 .runtime
-                .root_path(sandbox)
+                .shared_folder(sandbox, TRANSFER_DIR)
                 .await
                 .map_err(|e| e.to_string())?;
             let read = tokio::task::spawn_blocking(move || {
-                Folder::open_in(&root, HOME_DIR)?.read(PACKAGES_ARCHIVE, max)
+                Folder::open_in(&root, &dir)?.read(PACKAGES_ARCHIVE, max)
             })
             .await
             .map_err(|e| e.to_string())?;
@@ -838,12 +840,22 @@ impl burrow_sessions::Workload for Runs {
         let mut spec = SandboxSpec::new(vec!["/bin/sh".into(), "-c".into(), KEEPER.into()]);
         spec.cwd = WORK_DIR.into();
         spec.mounts = env.mounts();
-        // The files' folder: what a workspace may hold, and room for one file more.
+        // The files' folder: what a workspace may hold, and room for one file more; and
+        // the folder the packages archive passes through. Burrow writes both.
         spec.mounts.push(Mount {
-            volume: Volume::Scratch {
+            volume: Volume::Shared {
                 size_bytes: (self.config.max_total_mb + self.config.max_file_mb) << 20,
             },
             destination: WORK_DIR.into(),
+            writable: true,
+        });
+        spec.mounts.push(Mount {
+            // Room for an archive somewhat over the most kept, so one too big is
+            // refused with its size rather than a full disk.
+            volume: Volume::Shared {
+                size_bytes: ((self.config.max_packages_mb + 64) << 20).max(512 << 20),
+            },
+            destination: TRANSFER_DIR.into(),
             writable: true,
         });
         let mut python_path = vec![PACKAGES_DIR.to_owned()];

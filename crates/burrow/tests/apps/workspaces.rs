@@ -349,7 +349,7 @@ async fn files_sync_both_ways_and_what_the_sandbox_makes_is_not_trusted() {
     term.run(
         "mkdir -p ~/packages/burrowpkg ~/packages/bin && echo 'X = 42' > ~/packages/burrowpkg/__init__.py \
          && printf '#!/bin/sh\\necho tool ran\\n' > ~/packages/bin/mytool && chmod +x ~/packages/bin/mytool \
-         && ln -s /etc/passwd ~/packages/link && mkfifo ~/.burrow-packages.tgz",
+         && ln -s /etc/passwd ~/packages/link && mkfifo ~/.burrow/packages.tgz",
     )
     .await;
     let resp = server
@@ -369,7 +369,7 @@ async fn files_sync_both_ways_and_what_the_sandbox_makes_is_not_trusted() {
         "hello.py last.txt made.txt"
     );
     assert_eq!(
-        term.run("python -c 'import burrowpkg; print(burrowpkg.X)'; mytool; readlink ~/packages/link; ls -A ~ | grep -c burrow-packages")
+        term.run("python -c 'import burrowpkg; print(burrowpkg.X)'; mytool; readlink ~/packages/link; ls -A ~/.burrow | grep -c packages")
             .await,
         "42\r\ntool ran\r\n/etc/passwd\r\n0",
         "the module, the script and the link are back, and the archive is gone"
