@@ -107,7 +107,7 @@ pub fn pod_for(
     spec.validate()?;
     if options.uid <= 0 {
         return Err(invalid(format!(
-            "sandboxes must run as a user other than root, not uid {}: set runtime.kubernetes.uid",
+            "sandboxes must run as a user other than root, not uid {}: set sandbox.kubernetes.uid",
             options.uid
         )));
     }

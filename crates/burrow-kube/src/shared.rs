@@ -37,7 +37,7 @@ pub fn make_owned(dir: &Path, uid: i64) -> Result<()> {
             SandboxError::Host(format!(
                 "sandboxes run as uid {uid} but Burrow as uid {owner}, so the folders it shares \
                  with them would not be theirs ({e}): run both as one user \
-                 (runtime.kubernetes.uid, and the chart's sandboxes.uid)"
+                 (sandbox.kubernetes.uid, and the chart's sandboxes.uid)"
             ))
         })?;
     }
