@@ -24,14 +24,7 @@ impl Stats {
     }
 }
 
-/// A free port on loopback.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use burrow_testkit::free_port;
 
 /// A child process killed when this drops.
 #[derive(Debug)]

@@ -10,7 +10,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use burrow_bench::{ms, Stats};
+use burrow_bench::{free_port, ms, Stats};
 use burrow_kube::agent::{run, AgentListener};
 use burrow_sandbox::HostListener;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,14 +18,6 @@ use tokio::net::{TcpListener, TcpStream};
 
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 const BULK: usize = 64 << 20;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Burrow's side: answers each connection's first byte with one, then reads to the end.
 async fn serve(mut connection: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin) {

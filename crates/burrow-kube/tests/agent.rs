@@ -7,17 +7,19 @@ use std::time::Duration;
 
 use burrow_kube::agent::{run, AgentListener};
 use burrow_sandbox::HostListener;
+use burrow_testkit::free_port;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+/// Waits for `listener`'s dial to be refused, and checks that the error says `why`.
+async fn refused(listener: &AgentListener, why: &str) {
+    let err = tokio::time::timeout(Duration::from_secs(5), listener.accept())
+        .await
+        .expect("the dial ended")
+        .unwrap_err();
+    assert!(err.to_string().contains(why), "{err}");
+}
 
 async fn connect(port: u16) -> tokio::net::TcpStream {
     for _ in 0..200 {
@@ -41,26 +43,10 @@ async fn a_wrong_token_or_port_is_refused_and_says_why() {
     wrong_token.pop();
     wrong_token.push('0');
     let wrong = AgentListener::new(agent, wrong_token, service);
-    let err = tokio::time::timeout(Duration::from_secs(5), wrong.accept())
-        .await
-        .unwrap()
-        .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("does not know this sandbox's token"),
-        "{err}"
-    );
+    refused(&wrong, "does not know this sandbox's token").await;
 
     let other_port = AgentListener::new(agent, TOKEN.into(), service + 1);
-    let err = tokio::time::timeout(Duration::from_secs(5), other_port.accept())
-        .await
-        .unwrap()
-        .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("is not a host service of this pod"),
-        "{err}"
-    );
+    refused(&other_port, "is not a host service of this pod").await;
 
     // An agent without a proper token does not start.
     let err = run(
@@ -94,15 +80,7 @@ async fn neither_an_impostor_at_the_pods_address_nor_a_dialler_without_the_token
         String::from_utf8(line).unwrap()
     });
     let listener = AgentListener::new(at, TOKEN.into(), 3128);
-    let err = tokio::time::timeout(Duration::from_secs(5), listener.accept())
-        .await
-        .unwrap()
-        .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("does not know this sandbox's token"),
-        "{err}"
-    );
+    refused(&listener, "does not know this sandbox's token").await;
     let preface = heard.await.unwrap();
     assert!(preface.starts_with("BURROW-AGENT/2 3128 "), "{preface}");
     assert!(!preface.contains(TOKEN), "the token never leaves Burrow");

@@ -105,6 +105,23 @@ fn made(spec: &SandboxSpec) -> Pod {
     .unwrap()
 }
 
+/// A container's mounts by where they are: the volume, its sub-path, and read-only.
+fn mounts_of(
+    container: &k8s_openapi::api::core::v1::Container,
+) -> BTreeMap<&str, (&str, Option<&str>, Option<bool>)> {
+    container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .map(|m| {
+            (
+                m.mount_path.as_str(),
+                (m.name.as_str(), m.sub_path.as_deref(), m.read_only),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn an_apps_pod_meets_the_restricted_profile_and_carries_what_the_spec_asks() {
     let pod = made(&app_spec());
@@ -125,29 +142,13 @@ fn an_apps_pod_meets_the_restricted_profile_and_carries_what_the_spec_asks() {
         "the token is the agent's alone"
     );
 
-    let mounts: BTreeMap<_, _> = main
-        .volume_mounts
-        .iter()
-        .flatten()
-        .map(|m| {
-            (
-                m.mount_path.clone(),
-                (m.name.clone(), m.sub_path.clone(), m.read_only),
-            )
-        })
-        .collect();
+    let mounts = mounts_of(main);
     assert_eq!(
         mounts["/opt/env"],
-        ("data".into(), Some("envs/base-1a2b".into()), Some(true))
+        ("data", Some("envs/base-1a2b"), Some(true))
     );
-    assert_eq!(
-        mounts["/app"],
-        ("data".into(), Some("apps/app-1/v3".into()), Some(true))
-    );
-    assert_eq!(
-        mounts["/run/secrets"].1.as_deref(),
-        Some("secrets/app-1/r2")
-    );
+    assert_eq!(mounts["/app"], ("data", Some("apps/app-1/v3"), Some(true)));
+    assert_eq!(mounts["/run/secrets"].1, Some("secrets/app-1/r2"));
     assert_eq!(mounts["/tmp"].2, Some(false));
 
     let limits = main.resources.as_ref().unwrap().limits.clone().unwrap();
@@ -372,17 +373,7 @@ fn a_workspaces_shared_folders_are_its_own_folders_of_the_claim() {
     let spec = pod.spec.clone().unwrap();
     assert_eq!(violations(&spec, true), Vec::<String>::new());
     let main = spec.containers.iter().find(|c| c.name == MAIN).unwrap();
-    let mounts: BTreeMap<_, _> = main
-        .volume_mounts
-        .iter()
-        .flatten()
-        .map(|m| {
-            (
-                m.mount_path.as_str(),
-                (m.name.as_str(), m.sub_path.as_deref(), m.read_only),
-            )
-        })
-        .collect();
+    let mounts = mounts_of(main);
     assert_eq!(
         mounts["/home/sandbox/work"],
         (

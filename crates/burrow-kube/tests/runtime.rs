@@ -19,6 +19,7 @@ use burrow_sandbox::{
     Cursor, ExitReason, Runtime, SandboxError, SandboxSpec, Status, Volume, VolumeResolver,
     LEASE_LABEL,
 };
+use burrow_testkit::free_port;
 use http::{Request, Response};
 use kube::client::Body;
 use kube::Client;
@@ -344,14 +345,6 @@ fn starts_on_loopback() -> Kubelet {
                 "state": {"running": {"startedAt": "2026-12-04T10:00:01Z"}}}]})
         };
     })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn spec_with_services(ports: Vec<u16>) -> SandboxSpec {

@@ -186,6 +186,15 @@ pub async fn app_in_new_project(
     }
 }
 
+/// A free port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A client builder that resolves `localhost` and every `*.localhost` name to
 /// 127.0.0.1, as browsers do (each app has an origin such as
 /// `http://{app}.apps.localhost:PORT`), and refuses every other name: tests reach

@@ -61,14 +61,7 @@ pub fn base_python() -> PathBuf {
     base.join("bin/python")
 }
 
-/// A free port on loopback.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use burrow_testkit::free_port;
 
 /// A running `burrow serve`; killed (and its sandboxes removed) on drop.
 pub struct Server {
