@@ -205,8 +205,12 @@ impl Term {
                 self.screen.extend_from_slice(&bytes[9..]);
                 self.seen = offset + (bytes.len() - 9) as u64;
                 if self.ack {
-                    let seen = self.seen.to_be_bytes();
-                    self.send(2, &seen).await;
+                    // The sandbox may have ended, and the server closed the socket,
+                    // since this output was sent: an acknowledgement then has nowhere
+                    // to go, and the exit frame or the end of the stream says so.
+                    let mut frame = vec![2];
+                    frame.extend_from_slice(&self.seen.to_be_bytes());
+                    let _ = self.ws.send(Message::Binary(frame.into())).await;
                 }
             }
             3 => self.exit = Some(i32::from_be_bytes(bytes[1..5].try_into().unwrap())),
