@@ -5,19 +5,61 @@
 //! first answer (a request and a 1-byte reply, as a proxy's first exchange), and the
 //! throughput of a 64 MiB transfer.
 //!
+//! Then a workspace's folder shared with Burrow, through the agent (its files channel)
+//! against the same folder opened in this process (the local runtime's way): writing
+//! 1,000 files of 2 KiB (a workspace's start), a scan, reading them all back (a sync
+//! after a large change), and one 32 MiB file each way.
+//!
 //! Usage: `./target/release/pod_agent [CONNECTIONS]` (`make bench` runs it).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use burrow_bench::{free_port, ms, Stats};
+use std::sync::Arc;
+
 use burrow_kube::agent::{run, AgentListener};
-use burrow_sandbox::HostListener;
+use burrow_kube::files::AgentFolder;
+use burrow_sandbox::{Folder, HostListener, LocalFolder, SharedFolder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 const BULK: usize = 64 << 20;
+const FILES: usize = 1000;
+const BIG: usize = 32 << 20;
+
+/// Seconds for each step on `folder`: write the files, scan, read them, write and read
+/// the big one.
+async fn folder_steps(folder: &dyn SharedFolder) -> [f64; 5] {
+    let small = Arc::new(vec![b'x'; 2048]);
+    let big = Arc::new(vec![7u8; BIG]);
+    let mut took = [0f64; 5];
+    let start = Instant::now();
+    for i in 0..FILES {
+        let path = format!("pkg{}/file{i}.py", i % 20);
+        folder.write(&path, Arc::clone(&small)).await.unwrap();
+    }
+    took[0] = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let scan = folder.scan(FILES * 2).await.unwrap();
+    assert_eq!(scan.found.len(), FILES);
+    took[1] = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    for i in 0..FILES {
+        let path = format!("pkg{}/file{i}.py", i % 20);
+        folder.read(&path, 1 << 20).await.unwrap().unwrap();
+    }
+    took[2] = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    folder.write("big.bin", big).await.unwrap();
+    took[3] = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let (_, content) = folder.read("big.bin", BIG as u64).await.unwrap().unwrap();
+    assert_eq!(content.len(), BIG);
+    took[4] = start.elapsed().as_secs_f64();
+    took
+}
 
 /// Burrow's side: answers each connection's first byte with one, then reads to the end.
 async fn serve(mut connection: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin) {
@@ -75,7 +117,7 @@ async fn main() {
     // Through the agent, as in a pod.
     let (agent_port, service) = (free_port(), free_port());
     let agent = SocketAddr::from(([127, 0, 0, 1], agent_port));
-    tokio::spawn(run(agent, vec![service], TOKEN.into()));
+    tokio::spawn(run(agent, vec![service], TOKEN.into(), None));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let listener = AgentListener::new(agent, TOKEN.into(), service);
     tokio::spawn(async move {
@@ -106,4 +148,41 @@ async fn main() {
         through.median.as_secs_f64() / baseline.median.as_secs_f64(),
         through_mib / baseline_mib
     );
+
+    // A shared folder: opened here, and through the agent.
+    let here = tempfile::tempdir().unwrap();
+    let local = LocalFolder::new(Folder::open_in(here.path(), ".").unwrap());
+    let local_took = folder_steps(&local).await;
+    let mounted = tempfile::tempdir().unwrap();
+    std::fs::create_dir(mounted.path().join("m0")).unwrap();
+    let files_port = free_port();
+    let files_agent = SocketAddr::from(([127, 0, 0, 1], files_port));
+    tokio::spawn(run(
+        files_agent,
+        vec![],
+        TOKEN.into(),
+        Some(mounted.path().to_owned()),
+    ));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let remote = AgentFolder::new(files_agent, TOKEN.into(), 0);
+    let remote_took = folder_steps(&remote).await;
+    println!();
+    println!("a shared folder: opened by Burrow, and through the agent");
+    println!("| step | opened here | through the agent | ratio |");
+    println!("|---|---|---|---|");
+    let steps = [
+        format!("write {FILES} files of 2 KiB"),
+        format!("scan {FILES} files"),
+        format!("read {FILES} files"),
+        format!("write {} MiB", BIG >> 20),
+        format!("read {} MiB", BIG >> 20),
+    ];
+    for (i, step) in steps.iter().enumerate() {
+        println!(
+            "| {step} | {:.1} ms | {:.1} ms | {:.1}x |",
+            local_took[i] * 1000.0,
+            remote_took[i] * 1000.0,
+            remote_took[i] / local_took[i]
+        );
+    }
 }

@@ -21,6 +21,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +32,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Mutex, Semaphore};
 use tokio::task::JoinSet;
+
+use crate::files::FILES;
 
 const PREFACE: &str = "BURROW-AGENT/2";
 /// Connections Burrow keeps parked per port: the sandbox's next connections find one
@@ -76,8 +79,14 @@ fn proven(token: &str, side: &str, port: u16, burrow: &str, agent: &str, given: 
 }
 
 /// Runs the agent: listens for Burrow on `listen` and for the sandbox on
-/// `127.0.0.1:<port>` for each of `ports`, until an error.
-pub async fn run(listen: SocketAddr, ports: Vec<u16>, token: String) -> std::io::Result<()> {
+/// `127.0.0.1:<port>` for each of `ports`, until an error; serves the pod's shared
+/// folders under `shared`, if it has any ([`crate::files`]).
+pub async fn run(
+    listen: SocketAddr,
+    ports: Vec<u16>,
+    token: String,
+    shared: Option<PathBuf>,
+) -> std::io::Result<()> {
     if token.len() < 16 {
         return Err(std::io::Error::other(
             "the agent's token is missing or short: Burrow sets BURROW_AGENT_TOKEN in the pod",
@@ -87,6 +96,11 @@ pub async fn run(listen: SocketAddr, ports: Vec<u16>, token: String) -> std::io:
     let mut parked: HashMap<u16, mpsc::Sender<TcpStream>> = HashMap::new();
     let mut tasks = JoinSet::new();
     for port in ports {
+        if port == FILES {
+            return Err(std::io::Error::other(format!(
+                "port {FILES} names the shared folders, not a host service"
+            )));
+        }
         let local = TcpListener::bind(("127.0.0.1", port)).await?;
         let (tx, rx) = mpsc::channel::<TcpStream>(64);
         parked.insert(port, tx);
@@ -108,10 +122,15 @@ pub async fn run(listen: SocketAddr, ports: Vec<u16>, token: String) -> std::io:
                 let Ok(permit) = Arc::clone(&handshakes).try_acquire_owned() else {
                     continue;
                 };
-                let (parked, token) = (Arc::clone(&parked), token.clone());
+                let (parked, token, shared) = (Arc::clone(&parked), token.clone(), shared.clone());
                 tokio::spawn(async move {
-                    let _ = park(stream, &parked, &token).await;
+                    let files = park(stream, &parked, &token, shared.is_some()).await;
                     drop(permit);
+                    if let (Ok(Some(stream)), Some(root)) = (files, shared) {
+                        if let Err(e) = crate::files::serve(stream, root).await {
+                            tracing::debug!(error = %e, "Burrow's files channel ended");
+                        }
+                    }
                 });
             }
             Some(ended) = tasks.join_next() => {
@@ -122,12 +141,13 @@ pub async fn run(listen: SocketAddr, ports: Vec<u16>, token: String) -> std::io:
 }
 
 /// Checks that the dialler knows the token, proving the agent does too, and parks the
-/// connection for its port.
+/// connection for its port; returns it instead when it is for the shared folders.
 async fn park(
     mut stream: TcpStream,
     parked: &HashMap<u16, mpsc::Sender<TcpStream>>,
     token: &str,
-) -> std::io::Result<()> {
+    files: bool,
+) -> std::io::Result<Option<TcpStream>> {
     let within = Duration::from_secs(10);
     let line = tokio::time::timeout(within, read_line(&mut stream))
         .await
@@ -135,15 +155,14 @@ async fn park(
     let fields: Vec<&str> = line.split(' ').collect();
     let [PREFACE, port, burrow_nonce] = fields.as_slice() else {
         let answer = format!("NO expected `{PREFACE} <port> <nonce>`\n");
-        return stream.write_all(answer.as_bytes()).await;
+        return stream.write_all(answer.as_bytes()).await.map(|()| None);
     };
-    let Some((port, tx)) = port
-        .parse::<u16>()
-        .ok()
-        .and_then(|port| Some((port, parked.get(&port)?)))
-    else {
+    let Some((port, tx)) = port.parse::<u16>().ok().and_then(|port| match port {
+        FILES if files => Some((port, None)),
+        _ => Some((port, Some(parked.get(&port)?))),
+    }) else {
         let answer = format!("NO port {port} is not a host service of this pod\n");
-        return stream.write_all(answer.as_bytes()).await;
+        return stream.write_all(answer.as_bytes()).await.map(|()| None);
     };
     let agent_nonce = nonce();
     let mine = proof(token, "agent", port, burrow_nonce, &agent_nonce);
@@ -156,8 +175,16 @@ async fn park(
     if !proven(token, "burrow", port, burrow_nonce, &agent_nonce, &theirs) {
         return Err(std::io::Error::other("the dialler does not know the token"));
     }
-    let _ = tx.send(stream).await;
-    Ok(())
+    match tx {
+        Some(tx) => {
+            let _ = tx.send(stream).await;
+            Ok(None)
+        }
+        None => {
+            stream.write_all(b"+").await?;
+            Ok(Some(stream))
+        }
+    }
 }
 
 /// Reads one line of at most 256 bytes, without reading past it.
@@ -280,7 +307,7 @@ async fn dial(agent: SocketAddr, token: String, port: u16) -> std::io::Result<Tc
 }
 
 /// Parks one connection and waits for its use; `None` when it ended unused.
-async fn park_with(
+pub(crate) async fn park_with(
     agent: SocketAddr,
     token: &str,
     port: u16,

@@ -1,6 +1,6 @@
 //! The pod a sandbox spec becomes: Kubernetes' "restricted" profile, size-capped scratch
-//! space, the named volumes and the folders shared with Burrow as folders of one claim,
-//! and the host-services agent.
+//! space, the named volumes as folders of one claim, and the agent, which serves the host
+//! services and the folders shared with Burrow (size-capped in memory too).
 //!
 //! Everything a sandbox asks for has a counterpart here, or the spec is refused with
 //! why: a host path never reaches a pod, and the limits Kubernetes cannot set per pod
@@ -42,16 +42,12 @@ pub const AGENT: &str = "agent";
 pub const AGENT_PORT: u16 = 7390;
 /// The agent's token, in its own container's environment only.
 pub const AGENT_TOKEN_ENV: &str = "BURROW_AGENT_TOKEN";
-/// The folder of the data claim that holds each sandbox's shared folders
-/// ([`Volume::Shared`]): a folder per installation, and in it one per sandbox, named
-/// by its id.
-pub const SHARED_DIR: &str = "sandbox-files";
-
-/// Where the shared folder of sandbox `id`'s mount number `index` is, relative to the
-/// data claim.
-pub fn shared_sub_path(install: &str, id: &str, index: usize) -> String {
-    format!("{SHARED_DIR}/{install}/{id}/m{index}")
-}
+/// Where the agent mounts the pod's shared folders ([`Volume::Shared`]), each as
+/// `m<n>` for the spec's mount number `n` (the volume's name too), to serve them to
+/// Burrow ([`crate::files`]).
+pub const AGENT_SHARED: &str = "/burrow/shared";
+/// The agent's own memory, beside what it writes into the shared folders.
+const AGENT_MEMORY: u64 = 32 << 20;
 
 /// How pods are made.
 #[derive(Clone)]
@@ -120,6 +116,8 @@ pub fn pod_for(
         mount("tmp", "/tmp", true, None),
         mount("home", HOME, true, None),
     ];
+    // The agent's mounts of the shared folders, and how much memory they may hold.
+    let (mut agent_mounts, mut shared_bytes) = (Vec::new(), 0u64);
     for (i, m) in spec.mounts.iter().enumerate() {
         let name = format!("m{i}");
         match &m.volume {
@@ -127,15 +125,14 @@ pub fn pod_for(
                 volumes.push(scratch(&name, *size_bytes));
                 mounts.push(mount(&name, &m.destination, true, None));
             }
-            // Burrow reaches it on the claim, which has no size per folder: the
-            // runtime makes it before the pod, and removes it with the pod.
-            Volume::Shared { .. } => {
-                mounts.push(mount(
-                    "data",
-                    &m.destination,
-                    true,
-                    Some(shared_sub_path(&options.install, id, i)),
-                ));
+            // In memory, capped like a tmpfs, and reached by Burrow through the agent,
+            // which mounts it too: what the agent writes there counts against its own
+            // memory, so that grows by the folder's size.
+            Volume::Shared { size_bytes } => {
+                volumes.push(scratch(&name, *size_bytes));
+                mounts.push(mount(&name, &m.destination, true, None));
+                agent_mounts.push(mount(&name, &format!("{AGENT_SHARED}/{name}"), true, None));
+                shared_bytes = shared_bytes.saturating_add(*size_bytes);
             }
             Volume::HostPath { path } => {
                 return Err(invalid(format!(
@@ -197,22 +194,28 @@ pub fn pod_for(
     };
 
     let mut init = Vec::new();
-    if !spec.host_services.is_empty() {
-        let ports: Vec<String> = spec.host_services.iter().map(u16::to_string).collect();
+    if !spec.host_services.is_empty() || !agent_mounts.is_empty() {
+        let mut command: Vec<String> = vec![
+            "burrow".into(),
+            "sandbox".into(),
+            "agent".into(),
+            "--listen".into(),
+            format!("0.0.0.0:{}", options.agent_port),
+        ];
+        if !spec.host_services.is_empty() {
+            let ports: Vec<String> = spec.host_services.iter().map(u16::to_string).collect();
+            command.extend(["--ports".into(), ports.join(",")]);
+        }
+        if !agent_mounts.is_empty() {
+            command.extend(["--shared".into(), AGENT_SHARED.into()]);
+        }
+        let agent_memory = AGENT_MEMORY.saturating_add(shared_bytes).to_string();
         // A sidecar (an init container that keeps running) is listening before the
         // sandbox's command starts, as the local runtime's listeners are.
         init.push(Container {
             name: AGENT.into(),
             image: Some(options.agent_image.clone()),
-            command: Some(vec![
-                "burrow".into(),
-                "sandbox".into(),
-                "agent".into(),
-                "--listen".into(),
-                format!("0.0.0.0:{}", options.agent_port),
-                "--ports".into(),
-                ports.join(","),
-            ]),
+            command: Some(command),
             env: Some(vec![EnvVar {
                 name: AGENT_TOKEN_ENV.into(),
                 value: Some(agent_token.to_owned()),
@@ -224,7 +227,8 @@ pub fn pod_for(
                 ..Default::default()
             }]),
             restart_policy: Some("Always".into()),
-            resources: Some(resources_of("50m", "32Mi", "16Mi")),
+            resources: Some(resources_of("50m", &agent_memory, "16Mi")),
+            volume_mounts: (!agent_mounts.is_empty()).then_some(agent_mounts),
             security_context: Some(restricted_container()),
             startup_probe: Some(k8s_openapi::api::core::v1::Probe {
                 tcp_socket: Some(k8s_openapi::api::core::v1::TCPSocketAction {

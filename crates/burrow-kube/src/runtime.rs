@@ -10,14 +10,13 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use burrow_sandbox::{
     Chunk, Connection, Created, Cursor, ExecOutput, ExecSpec, ExitReason, ExitStatus, GcReport,
-    Lease, PtyControl, PtySession, Result, Runtime, SandboxError, SandboxInfo, SandboxSpec, Status,
-    Stream, Volume, LEASE_LABEL,
+    Lease, PtyControl, PtySession, Result, Runtime, SandboxError, SandboxInfo, SandboxSpec,
+    SharedFolder, Status, Stream, LEASE_LABEL,
 };
 use k8s_openapi::api::coordination::v1::{Lease as KubeLease, LeaseSpec};
 use k8s_openapi::api::core::v1::{ContainerStateTerminated, Event, Pod};
@@ -30,8 +29,9 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
 use crate::agent::AgentListener;
+use crate::files::{self, AgentFolder};
 use crate::pod::{self, PodOptions, AGENT, INSTALL_LABEL, MAIN, SANDBOX_LABEL};
-use crate::{restricted, shared};
+use crate::restricted;
 
 /// Waiting reasons after which a container will not start without a change by someone.
 const HOPELESS: &[&str] = &[
@@ -392,21 +392,12 @@ impl Runtime for KubeRuntime {
                 wrong.join("; ")
             )));
         }
-        self.make_shared(&id, &spec).await?;
-        if let Err(e) = self.create_pod(&id, &pod).await {
-            self.remove_shared(&id).await;
-            return Err(e);
-        }
+        self.create_pod(&id, &pod).await?;
         let pod = match self.started(&id).await {
             Ok(pod) => pod,
             Err(e) => {
-                match self.delete(&id, Duration::ZERO).await {
-                    Ok(()) => self.remove_shared(&id).await,
-                    // Its folders stay for the pod, should it start after all; `gc`
-                    // removes them once it is gone.
-                    Err(gone) => {
-                        tracing::warn!(sandbox = id, error = %gone, "A pod that did not start could not be deleted");
-                    }
+                if let Err(gone) = self.delete(&id, Duration::ZERO).await {
+                    tracing::warn!(sandbox = id, error = %gone, "A pod that did not start could not be deleted");
                 }
                 return Err(e);
             }
@@ -607,41 +598,51 @@ impl Runtime for KubeRuntime {
     }
 
     async fn remove(&self, id: &str) -> Result<()> {
-        self.delete(id, Duration::ZERO).await?;
-        self.remove_shared(id).await;
-        Ok(())
+        self.delete(id, Duration::ZERO).await
     }
 
-    /// The folder the runtime made on the claim for the shared mount at `dir`, which
-    /// this host sees where it mounts the claim; it stays until the pod is removed.
-    async fn shared_folder(&self, id: &str, dir: &str) -> Result<(PathBuf, String)> {
+    /// The shared folder mounted at `dir` in the pod's sandbox container, through the
+    /// pod's agent, which mounts it too (see [`pod::AGENT_SHARED`]).
+    async fn shared_folder(&self, id: &str, dir: &str) -> Result<Arc<dyn SharedFolder>> {
         let pod = self.get(id).await?;
-        let prefix = format!("{}/{}/{id}/", pod::SHARED_DIR, self.options.pod.install);
-        let sub_path = pod
-            .spec
-            .iter()
-            .flat_map(|spec| &spec.containers)
-            .filter(|c| c.name == MAIN)
-            .flat_map(|c| c.volume_mounts.iter().flatten())
-            .find(|m| m.mount_path == dir && m.name == "data")
-            .and_then(|m| m.sub_path.clone())
-            .filter(|sub| sub.starts_with(&prefix) && !sub.split('/').any(|p| p == ".."))
+        let spec = pod.spec.as_ref();
+        let mounted = |container: &str| {
+            spec.into_iter()
+                .flat_map(|s| {
+                    s.containers
+                        .iter()
+                        .chain(s.init_containers.iter().flatten())
+                })
+                .filter(|c| c.name == container)
+                .flat_map(|c| c.volume_mounts.iter().flatten())
+                .map(|m| (m.name.clone(), m.mount_path.clone()))
+                .collect::<Vec<_>>()
+        };
+        let folder = mounted(MAIN)
+            .into_iter()
+            .find(|(_, at)| at == dir)
+            .and_then(|(name, _)| {
+                let n: u32 = name.strip_prefix('m')?.parse().ok()?;
+                let agent_path = format!("{}/{}", pod::AGENT_SHARED, files::folder_name(n));
+                (files::folder_name(n) == name && mounted(pod::AGENT).contains(&(name, agent_path)))
+                    .then_some(n)
+            })
             .ok_or_else(|| {
                 SandboxError::Host(format!(
                     "sandbox {id} has no folder shared with Burrow at {dir}"
                 ))
             })?;
-        Ok((self.options.pod.data_mount.join(sub_path), ".".into()))
+        let agent = self.address(id, self.options.pod.agent_port).await?;
+        Ok(Arc::new(AgentFolder::new(
+            agent,
+            self.agent_token(id),
+            folder,
+        )))
     }
 
     async fn gc(&self) -> Result<GcReport> {
         let mut report = GcReport::default();
-        let pods = self.pods_of_this_install("").await?;
-        let names: std::collections::HashSet<String> = pods
-            .iter()
-            .filter_map(|pod| pod.metadata.name.clone())
-            .collect();
-        for pod in pods {
+        for pod in self.pods_of_this_install("").await? {
             // A pod already being deleted is on its way out.
             if pod.metadata.deletion_timestamp.is_some() {
                 continue;
@@ -653,23 +654,12 @@ impl Runtime for KubeRuntime {
                 _ => None,
             };
             let Some(reaped) = reap else { continue };
-            // Its folders stay until a later pass finds the pod gone: a replica may
-            // still be reading them through a folder it opened.
             match self.delete(&info.id, Duration::ZERO).await {
                 Ok(()) if reaped => report.reaped.push(info.id),
                 Ok(()) => report.removed.push(info.id),
                 Err(e) => report.failed.push(format!("{}: {e}", info.id)),
             }
         }
-        // Shared folders whose pod is gone (once no create can be between making them
-        // and asking for its pod) go to the trash; what was put there long enough ago
-        // to be read by no one, by any replica's pass, is removed.
-        let (root, settled) = (self.shared_root(), self.options.start_timeout * 2);
-        let swept = tokio::task::spawn_blocking(move || shared::sweep(&root, &names, settled))
-            .await
-            .map_err(|e| SandboxError::Internal(e.to_string()))?;
-        report.orphans.extend(swept.trashed);
-        report.failed.extend(swept.failed);
         // Leases whose holder died without deleting them.
         let selector = format!("{INSTALL_LABEL}={}", self.options.pod.install);
         let leases = self
@@ -755,56 +745,6 @@ impl KubeRuntime {
             }
             Err(e) => Err(self.error(id, e)),
         }
-    }
-
-    /// Makes the folders of the spec's shared mounts on the claim, owned by the
-    /// sandboxes' user, before the pod that mounts them is asked for.
-    async fn make_shared(&self, id: &str, spec: &SandboxSpec) -> Result<()> {
-        let shared: Vec<PathBuf> = spec
-            .mounts
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| matches!(m.volume, Volume::Shared { .. }))
-            .map(|(i, _)| {
-                let sub = pod::shared_sub_path(&self.options.pod.install, id, i);
-                self.options.pod.data_mount.join(sub)
-            })
-            .collect();
-        if shared.is_empty() {
-            return Ok(());
-        }
-        let uid = self.options.pod.uid;
-        let made = tokio::task::spawn_blocking(move || {
-            shared
-                .iter()
-                .try_for_each(|dir| shared::make_owned(dir, uid))
-        })
-        .await
-        .map_err(|e| SandboxError::Internal(e.to_string()))?;
-        if let Err(e) = made {
-            self.remove_shared(id).await;
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    /// Removes sandbox `id`'s shared folders, if it has any; a failure is logged, and
-    /// `gc` tries again.
-    async fn remove_shared(&self, id: &str) {
-        let dir = self.shared_root().join(id);
-        let removed = tokio::task::spawn_blocking(move || shared::remove_all(&dir)).await;
-        if let Ok(Err(e)) = removed {
-            tracing::warn!(sandbox = id, error = %e, "A sandbox's shared folders could not be removed");
-        }
-    }
-
-    /// This installation's folder of sandboxes' shared folders.
-    fn shared_root(&self) -> PathBuf {
-        self.options
-            .pod
-            .data_mount
-            .join(pod::SHARED_DIR)
-            .join(&self.options.pod.install)
     }
 
     /// Ends the pod's processes and keeps the pod, so its status and log stay readable

@@ -35,7 +35,7 @@ async fn connect(port: u16) -> tokio::net::TcpStream {
 async fn a_wrong_token_or_port_is_refused_and_says_why() {
     let (agent_port, service) = (free_port(), free_port());
     let agent = SocketAddr::from(([127, 0, 0, 1], agent_port));
-    let running = tokio::spawn(run(agent, vec![service], TOKEN.into()));
+    let running = tokio::spawn(run(agent, vec![service], TOKEN.into(), None));
     connect(agent_port).await;
 
     // A token of the same length that differs in its last character.
@@ -53,6 +53,7 @@ async fn a_wrong_token_or_port_is_refused_and_says_why() {
         SocketAddr::from(([127, 0, 0, 1], 0)),
         vec![],
         "short".into(),
+        None,
     )
     .await
     .unwrap_err();
@@ -89,7 +90,7 @@ async fn neither_an_impostor_at_the_pods_address_nor_a_dialler_without_the_token
     // sandbox's connections: they go to Burrow.
     let (agent_port, service) = (free_port(), free_port());
     let agent = SocketAddr::from(([127, 0, 0, 1], agent_port));
-    let running = tokio::spawn(run(agent, vec![service], TOKEN.into()));
+    let running = tokio::spawn(run(agent, vec![service], TOKEN.into(), None));
     let mut thief = connect(agent_port).await;
     thief
         .write_all(format!("BURROW-AGENT/2 {service} 0123\n").as_bytes())
@@ -131,7 +132,7 @@ async fn neither_an_impostor_at_the_pods_address_nor_a_dialler_without_the_token
 async fn a_parked_connection_whose_burrow_end_closed_is_passed_over() {
     let (agent_port, service) = (free_port(), free_port());
     let agent = SocketAddr::from(([127, 0, 0, 1], agent_port));
-    let running = tokio::spawn(run(agent, vec![service], TOKEN.into()));
+    let running = tokio::spawn(run(agent, vec![service], TOKEN.into(), None));
     connect(agent_port).await;
     // A replica parks connections, then goes (a restart): its listener is dropped.
     let gone = AgentListener::new(agent, TOKEN.into(), service);
@@ -157,7 +158,7 @@ async fn a_parked_connection_whose_burrow_end_closed_is_passed_over() {
 async fn connections_made_before_and_while_burrow_dials_all_reach_it() {
     let (agent_port, service) = (free_port(), free_port());
     let agent = SocketAddr::from(([127, 0, 0, 1], agent_port));
-    let running = tokio::spawn(run(agent, vec![service], TOKEN.into()));
+    let running = tokio::spawn(run(agent, vec![service], TOKEN.into(), None));
 
     // The sandbox connects first; Burrow dials a moment later.
     let mut early = connect(service).await;

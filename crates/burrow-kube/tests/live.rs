@@ -12,8 +12,8 @@
 //! (with Pod Security admission enforcing `restricted`), runs it, streams its log,
 //! runs commands and terminals through `exec`, and fails a start on an image that does
 //! not exist with the kubelet's words. The host services need Burrow's replica to reach
-//! pod addresses, so `connect` and the agent are checked only when the tests run inside
-//! the cluster (BURROW_TEST_IN_CLUSTER=1).
+//! pod addresses, so `connect`, the agent and the shared folder it serves (capped at its
+//! size) are checked only when the tests run inside the cluster (BURROW_TEST_IN_CLUSTER=1).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -70,6 +70,13 @@ async fn a_sandbox_pod_runs_logs_execs_and_stops_on_a_real_cluster() {
         "import time; print('started', flush=True); time.sleep(600)".into(),
     ]);
     spec.host_services = vec![3128];
+    spec.mounts = vec![burrow_sandbox::Mount {
+        volume: Volume::Shared {
+            size_bytes: 16 << 20,
+        },
+        destination: "/home/sandbox/work".into(),
+        writable: true,
+    }];
     let created = runtime.create(spec).await.unwrap();
     let id = created.id.clone();
     assert_eq!(runtime.status(&id).await.unwrap(), Status::Running);
@@ -124,6 +131,33 @@ async fn a_sandbox_pod_runs_logs_execs_and_stops_on_a_real_cluster() {
         let (out, got) = tokio::join!(exec, serve);
         assert_eq!(&got, b"ping");
         assert_eq!(String::from_utf8_lossy(&out.unwrap().stdout), "pong\n");
+
+        // The shared folder, through the agent both ways, and capped at its size.
+        let folder = runtime
+            .shared_folder(&id, "/home/sandbox/work")
+            .await
+            .unwrap();
+        folder
+            .write("from-burrow.txt", Arc::new(b"hello".to_vec()))
+            .await
+            .unwrap();
+        let sh = |script: &str| ExecSpec {
+            command: vec!["sh".into(), "-c".into(), script.into()],
+            env: vec![],
+            cwd: Some("/home/sandbox/work".into()),
+        };
+        let out = runtime
+            .exec(&id, sh("cat from-burrow.txt; echo made > mine.txt"))
+            .await
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "hello");
+        let (_, mine) = folder.read("mine.txt", 100).await.unwrap().unwrap();
+        assert_eq!(mine, b"made\n");
+        let out = runtime
+            .exec(&id, sh("head -c 32000000 /dev/zero > big"))
+            .await
+            .unwrap();
+        assert_ne!(out.code, 0, "a write past the folder's size fails");
     }
 
     runtime.stop(&id, Duration::from_secs(5)).await.unwrap();

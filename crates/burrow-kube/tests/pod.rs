@@ -368,40 +368,60 @@ fn workspace_spec() -> SandboxSpec {
 }
 
 #[test]
-fn a_workspaces_shared_folders_are_its_own_folders_of_the_claim() {
+fn a_workspaces_shared_folders_are_capped_memory_folders_the_agent_mounts_too() {
     let pod = made(&workspace_spec());
     let spec = pod.spec.clone().unwrap();
     assert_eq!(violations(&spec, true), Vec::<String>::new());
     let main = spec.containers.iter().find(|c| c.name == MAIN).unwrap();
     let mounts = mounts_of(main);
-    assert_eq!(
-        mounts["/home/sandbox/work"],
-        (
-            "data",
-            Some("sandbox-files/test-install/sb-0123456789ab/m1"),
-            Some(false)
-        )
-    );
-    assert_eq!(
-        mounts["/home/sandbox/.burrow"],
-        (
-            "data",
-            Some("sandbox-files/test-install/sb-0123456789ab/m2"),
-            Some(false)
-        )
-    );
+    assert_eq!(mounts["/home/sandbox/work"], ("m1", None, Some(false)));
+    assert_eq!(mounts["/home/sandbox/.burrow"], ("m2", None, Some(false)));
     assert_eq!(
         mounts["/home/sandbox/.cache"].0, "m0",
         "scratch stays in memory"
     );
-    let claims: Vec<_> = spec
+    for name in ["m1", "m2"] {
+        let volume = spec
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == name)
+            .unwrap();
+        let empty_dir = volume.empty_dir.as_ref().expect("a memory folder");
+        assert_eq!(empty_dir.medium.as_deref(), Some("Memory"));
+        assert_eq!(
+            empty_dir.size_limit.as_ref().unwrap().0,
+            (64u64 << 20).to_string()
+        );
+    }
+    // The agent serves them from its own mounts; no host service is asked for.
+    let agent = &spec.init_containers.as_ref().unwrap()[0];
+    assert_eq!(agent.name, AGENT);
+    let at_agent = mounts_of(agent);
+    assert_eq!(
+        at_agent.into_iter().collect::<Vec<_>>(),
+        vec![
+            ("/burrow/shared/m1", ("m1", None, Some(false))),
+            ("/burrow/shared/m2", ("m2", None, Some(false))),
+        ]
+    );
+    let command = agent.command.clone().unwrap();
+    assert!(
+        command.ends_with(&["--shared".into(), "/burrow/shared".into()]),
+        "{command:?}"
+    );
+    assert!(!command.iter().any(|a| a == "--ports"), "{command:?}");
+    let limits = agent.resources.as_ref().unwrap().limits.clone().unwrap();
+    assert_eq!(
+        limits["memory"].0,
+        ((32u64 << 20) + (128 << 20)).to_string()
+    );
+    // Nothing of the sandbox's is on the claim.
+    assert!(!spec
         .volumes
         .iter()
         .flatten()
-        .filter_map(|v| v.persistent_volume_claim.as_ref())
-        .map(|c| c.claim_name.as_str())
-        .collect();
-    assert_eq!(claims, vec!["burrow-data"]);
+        .any(|v| v.persistent_volume_claim.is_some()));
 }
 
 #[test]

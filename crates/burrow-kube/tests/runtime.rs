@@ -421,6 +421,7 @@ async fn a_pod_is_made_reached_and_served_its_host_services_through_the_agent() 
         SocketAddr::from(([127, 0, 0, 1], agent_port)),
         vec![proxy, bridge],
         token,
+        None,
     ));
     // The sandbox connects to a host service on its loopback; Burrow's listener is
     // handed the connection, and bytes go both ways.
@@ -793,17 +794,13 @@ async fn status_logs_list_stop_and_gc_read_and_change_only_this_installations_po
 }
 
 #[tokio::test]
-async fn a_shared_folder_is_made_on_the_claim_before_its_pod_reached_by_burrow_and_removed_with_it()
-{
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let claim = tempfile::tempdir().unwrap();
+async fn a_shared_folder_is_capped_in_memory_and_reached_through_the_pods_agent() {
+    let agent_port = free_port();
     let fake = Arc::new(Mutex::new(Fake {
         kubelet: Some(starts_on_loopback()),
         ..Default::default()
     }));
-    let mut options = options(free_port());
-    options.pod.data_mount = claim.path().to_owned();
-    let runtime = KubeRuntime::new(serve(Arc::clone(&fake)), options.clone());
+    let runtime = runtime(&fake, agent_port);
     let mut spec = spec_with_services(vec![]);
     spec.mounts = vec![
         burrow_sandbox::Mount {
@@ -821,150 +818,171 @@ async fn a_shared_folder_is_made_on_the_claim_before_its_pod_reached_by_burrow_a
             writable: true,
         },
     ];
-    // The folder is there, the sandbox's, when the pod is asked for.
-    let files = claim.path().join("sandbox-files/test-install");
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    fake.lock().on_create = Some(Box::new({
-        let (files, seen) = (files.clone(), Arc::clone(&seen));
-        move |pod| {
-            let id = pod["metadata"]["name"].as_str().unwrap();
-            seen.lock().push(
-                std::fs::metadata(files.join(id).join("m1"))
-                    .map(|m| m.uid())
-                    .ok(),
-            );
-        }
-    }));
+    let id = runtime.create(spec).await.unwrap().id;
 
-    let id = runtime.create(spec.clone()).await.unwrap().id;
-    assert_eq!(*seen.lock(), vec![Some(1000)]);
-    let folder = files.join(&id).join("m1");
-    let meta = std::fs::metadata(&folder).unwrap();
-    assert_eq!(
-        (meta.uid(), meta.gid()),
-        (1000, 1000),
-        "the sandbox's user's"
-    );
-    assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+    // A memory folder with the size asked for, which the sandbox and the agent mount;
+    // the agent's memory grows by that size, as what it writes there is its own.
     let made: k8s_openapi::api::core::v1::Pod =
         serde_json::from_value(fake.lock().pods[&id].clone()).unwrap();
-    let mount = made.spec.unwrap().containers[0]
-        .volume_mounts
-        .clone()
-        .unwrap()
-        .into_iter()
-        .find(|m| m.mount_path == "/home/sandbox/work")
+    let pod_spec = made.spec.unwrap();
+    let volume = pod_spec
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == "m1")
         .unwrap();
+    let empty_dir = volume.empty_dir.as_ref().expect("an emptyDir");
+    assert_eq!(empty_dir.medium.as_deref(), Some("Memory"));
     assert_eq!(
-        mount.sub_path.as_deref(),
-        Some(format!("sandbox-files/test-install/{id}/m1").as_str())
+        empty_dir.size_limit.as_ref().map(|q| q.0.as_str()),
+        Some((16u64 << 20).to_string().as_str())
+    );
+    let mounts = |c: &k8s_openapi::api::core::v1::Container| {
+        c.volume_mounts
+            .iter()
+            .flatten()
+            .map(|m| (m.name.clone(), m.mount_path.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert!(mounts(&pod_spec.containers[0]).contains(&("m1".into(), "/home/sandbox/work".into())));
+    let agent = &pod_spec.init_containers.as_ref().unwrap()[0];
+    assert_eq!(
+        mounts(agent),
+        vec![("m1".to_owned(), "/burrow/shared/m1".to_owned())]
+    );
+    let command = agent.command.clone().unwrap();
+    assert!(
+        command.ends_with(&["--shared".into(), "/burrow/shared".into()]),
+        "{command:?}"
+    );
+    assert!(!command.contains(&"--ports".to_owned()), "{command:?}");
+    assert_eq!(
+        agent.resources.as_ref().unwrap().limits.as_ref().unwrap()["memory"].0,
+        ((32u64 << 20) + (16 << 20)).to_string()
     );
 
-    // Burrow finds it where it mounts the claim; nothing else of the pod is shared.
-    let (root, beneath) = runtime
-        .shared_folder(&id, "/home/sandbox/work")
+    // The real agent, where the fake says the pod is, with its mount of the folder.
+    let mounted = tempfile::tempdir().unwrap();
+    let work = mounted.path().join("m1");
+    std::fs::create_dir(&work).unwrap();
+    let serving = tokio::spawn(burrow_kube::agent::run(
+        SocketAddr::from(([127, 0, 0, 1], agent_port)),
+        vec![],
+        runtime.agent_token(&id),
+        Some(mounted.path().to_owned()),
+    ));
+    let folder = loop {
+        let folder = runtime
+            .shared_folder(&id, "/home/sandbox/work")
+            .await
+            .unwrap();
+        if folder.scan(10).await.is_ok() {
+            break folder;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+
+    // Burrow writes, the sandbox sees; a file larger than a chunk goes whole.
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    folder
+        .write("pkg/big.bin", Arc::new(big.clone()))
         .await
         .unwrap();
-    assert_eq!((root.as_path(), beneath.as_str()), (folder.as_path(), "."));
+    assert_eq!(std::fs::read(work.join("pkg/big.bin")).unwrap(), big);
+    let stamp = folder
+        .write("notes.py", Arc::new(b"print(1)".to_vec()))
+        .await
+        .unwrap();
+    let (read_stamp, content) = folder.read("notes.py", 100).await.unwrap().unwrap();
+    assert_eq!((read_stamp, content.as_slice()), (stamp, &b"print(1)"[..]));
+    let (_, content) = folder.read("pkg/big.bin", 1 << 20).await.unwrap().unwrap();
+    assert_eq!(content, big);
+
+    // What the sandbox made is the sandbox's: links are not followed, FIFOs not opened,
+    // files over the limit not read, and paths stay beneath the folder.
+    std::os::unix::fs::symlink("/etc/passwd", work.join("passwd")).unwrap();
+    make_fifo(&work.join("pipe"));
+    assert!(folder.read("passwd", 1 << 20).await.unwrap().is_none());
+    assert!(folder.read("pipe", 1 << 20).await.unwrap().is_none());
+    let err = folder.read("pkg/big.bin", 1000).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::FileTooLarge, "{err}");
+    let err = folder
+        .write("../outside.py", Arc::new(b"x".to_vec()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+    assert!(!mounted.path().join("outside.py").exists());
+    assert!(folder
+        .write("passwd/x", Arc::new(b"x".to_vec()))
+        .await
+        .is_err());
+    let scan = folder.scan(100).await.unwrap();
+    assert!(scan.complete);
+    let skipped: Vec<_> = scan
+        .found
+        .iter()
+        .filter_map(|f| match f {
+            burrow_sandbox::folder::Found::Skipped { path, .. } => Some(path.as_str()),
+            burrow_sandbox::folder::Found::File { .. } => None,
+        })
+        .collect();
+    assert_eq!(skipped, vec!["passwd", "pipe"]);
+    assert_eq!(scan.found.len(), 4, "{scan:?}");
+
+    // Renames and removals, over the same connection after the refusals above.
+    folder.rename("pkg", "lib/pkg").await.unwrap();
+    assert!(work.join("lib/pkg/big.bin").exists());
+    folder.remove("lib").await.unwrap();
+    assert!(!work.join("lib").exists());
+    assert!(std::path::Path::new("/etc/passwd").exists());
+
+    // Nothing else of the pod is shared, and a mount changed to point elsewhere is not
+    // followed.
     let err = runtime.shared_folder(&id, "/tmp").await.unwrap_err();
     assert!(
         err.to_string()
             .contains("has no folder shared with Burrow at /tmp"),
         "{err}"
     );
-    // A pod whose mount was changed to point elsewhere on the claim is not followed.
-    fake.lock().pods.get_mut(&id).unwrap()["spec"]["containers"][0]["volumeMounts"]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .find(|m| m["mountPath"] == "/home/sandbox/work")
-        .unwrap()["subPath"] = "apps/app-1/v3".into();
+    fake.lock().pods.get_mut(&id).unwrap()["spec"]["initContainers"][0]["volumeMounts"][0]
+        ["mountPath"] = "/elsewhere".into();
     assert!(runtime
         .shared_folder(&id, "/home/sandbox/work")
         .await
         .is_err());
+    serving.abort();
 
-    // Removed with the pod, with what the sandbox wrote.
-    std::fs::write(folder.join("notes.py"), "print(1)").unwrap();
-    runtime.remove(&id).await.unwrap();
-    assert!(!files.join(&id).exists());
-
-    // A pod that cannot start leaves no folder behind.
-    fake.lock().kubelet = Some(Box::new(|pod| {
-        pod["status"] = json!({"phase": "Pending", "containerStatuses": [{"name": "sandbox",
-            "ready": false, "restartCount": 0, "image": "i", "imageID": "",
-            "state": {"waiting": {"reason": "ErrImagePull", "message": "not found"}}}]});
-    }));
-    runtime.create(spec).await.unwrap_err();
-    let left: Vec<_> = std::fs::read_dir(&files).unwrap().collect();
-    assert!(left.is_empty(), "{left:?}");
-
-    // gc moves to the trash the folders of pods that are gone (a replica that died
-    // between making them and removing its pod), once no create can be under way, and
-    // removes them from there on a later pass; the folders of pods that are there, and
-    // new ones, stay.
-    fake.lock().kubelet = None;
-    {
-        let mut f = fake.lock();
-        f.pods.insert(
-            "sb-alive".into(),
-            pod_json("sb-alive", &[], "test-install", running()),
-        );
-    }
-    for name in ["sb-alive", "sb-gone", "sb-new"] {
-        std::fs::create_dir_all(files.join(name).join("m0")).unwrap();
-    }
-    // What the sandbox left: folders nested deeper than a recursive walk has stack for.
-    {
-        use rustix::fs::{Mode, OFlags};
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        let mut here = rustix::fs::open(files.join("sb-gone/m0"), flags, Mode::empty()).unwrap();
-        for _ in 0..30000 {
-            rustix::fs::mkdirat(&here, "d", Mode::from_raw_mode(0o755)).unwrap();
-            here = rustix::fs::openat(&here, "d", flags, Mode::empty()).unwrap();
-        }
-        rustix::fs::symlinkat("/etc", &here, "etc").unwrap();
-        rustix::fs::symlinkat("/etc/passwd", &here, "passwd").unwrap();
-    }
-    let long_ago = std::time::SystemTime::now() - options.start_timeout * 3;
-    for name in ["sb-alive", "sb-gone"] {
-        std::fs::File::open(files.join(name))
-            .unwrap()
-            .set_modified(long_ago)
-            .unwrap();
-    }
-    let report = runtime.gc().await.unwrap();
-    assert!(report.failed.is_empty(), "{report:?}");
-    assert_eq!(report.orphans.len(), 1, "{report:?}");
-    assert!(
-        report.orphans[0].ends_with("sandbox-files/test-install/sb-gone"),
-        "{report:?}"
+    // An agent that does not know this sandbox's token is not asked.
+    let impostor_port = free_port();
+    let impostor = tokio::spawn(burrow_kube::agent::run(
+        SocketAddr::from(([127, 0, 0, 1], impostor_port)),
+        vec![],
+        "another-sandbox-token-0123456789".into(),
+        Some(mounted.path().to_owned()),
+    ));
+    let other = burrow_kube::files::AgentFolder::new(
+        SocketAddr::from(([127, 0, 0, 1], impostor_port)),
+        runtime.agent_token(&id),
+        1,
     );
-    let names = |dir: &std::path::Path| {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
+    let err = loop {
+        match burrow_sandbox::SharedFolder::scan(&other, 10).await {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            other => break other.unwrap_err(),
+        }
     };
-    assert_eq!(names(&files), vec![".trash", "sb-alive", "sb-new"]);
-    let trashed = names(&files.join(".trash"));
-    assert_eq!(trashed.len(), 1);
-    assert!(trashed[0].ends_with("-sb-gone"), "{trashed:?}");
-    // Another pass soon after, by this replica or another, leaves it there.
-    runtime.gc().await.unwrap();
-    assert_eq!(names(&files.join(".trash")), trashed);
-    // Once it has been there long enough, it goes, however deep, and nothing a link
-    // leads to goes with it.
-    std::fs::rename(
-        files.join(".trash").join(&trashed[0]),
-        files.join(".trash/1000-sb-gone"),
-    )
-    .unwrap();
-    let report = runtime.gc().await.unwrap();
-    assert!(report.failed.is_empty(), "{report:?}");
-    assert!(names(&files.join(".trash")).is_empty());
-    assert!(std::path::Path::new("/etc/passwd").exists());
-    assert_eq!(names(&files), vec![".trash", "sb-alive", "sb-new"]);
+    assert!(
+        err.to_string()
+            .contains("does not know this sandbox's token"),
+        "{err}"
+    );
+    impostor.abort();
+}
+
+/// Makes a FIFO at `path`.
+fn make_fifo(path: &std::path::Path) {
+    use rustix::fs::{FileType, Mode, CWD};
+    rustix::fs::mknodat(CWD, path, FileType::Fifo, Mode::from_raw_mode(0o644), 0).unwrap();
 }

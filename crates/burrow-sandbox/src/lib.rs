@@ -15,6 +15,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod cgroup;
+pub mod folder;
 pub mod host;
 pub mod logs;
 mod netns;
@@ -30,6 +31,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use folder::{Folder, LocalFolder, SharedFolder};
 pub use logs::{Chunk, Cursor, LogPolicy, Stream};
 pub use pty::{PtyControl, PtySession};
 pub use runc::{HostPathsOnly, LocalOptions, LocalRuntime, VolumeResolver, LEGACY_OWNER_PID_LABEL};
@@ -228,13 +230,11 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// `host_services` instead, so it listens before the process starts; this opens it
     /// again after re-adopting a sandbox.
     async fn listen(&self, id: &str, port: u16) -> Result<Box<dyn HostListener>>;
-    /// Where this host sees the folder at `dir` in the sandbox, the mount of a
-    /// [`Volume::Shared`]: a folder of this host, and the path beneath it to open
-    /// without following a link. The local runtime gives `/proc/<init>/root` and `dir`
-    /// while the sandbox runs; one whose sandboxes run on other machines gives the
-    /// folder it keeps for the mount, and `.`. What is beneath it is the sandbox's: open
-    /// it only beneath the folder, never following a link.
-    async fn shared_folder(&self, id: &str, dir: &str) -> Result<(std::path::PathBuf, String)> {
+    /// The folder at `dir` in the running sandbox, the mount of a [`Volume::Shared`], to
+    /// read and write from outside it. The local runtime opens it through
+    /// `/proc/<init>/root`; one whose sandboxes run on other machines reaches it through
+    /// the sandbox's agent. What is in it is the sandbox's: untrusted, and bounded.
+    async fn shared_folder(&self, id: &str, dir: &str) -> Result<std::sync::Arc<dyn SharedFolder>> {
         Err(SandboxError::Host(format!(
             "the folder {dir} of sandbox {id} cannot be reached from this host"
         )))

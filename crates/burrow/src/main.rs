@@ -42,11 +42,21 @@ fn main() -> std::process::ExitCode {
     };
     // The agent runs in a sandbox pod, which has no configuration or data folder.
     if let cli::Command::Sandbox {
-        command: sandbox::SandboxCommand::Agent { listen, ports },
+        command:
+            sandbox::SandboxCommand::Agent {
+                listen,
+                ports,
+                shared,
+            },
     } = &cli.command
     {
         let token = std::env::var(burrow_kube::pod::AGENT_TOKEN_ENV).unwrap_or_default();
-        let ended = runtime.block_on(burrow_kube::agent::run(*listen, ports.clone(), token));
+        let ended = runtime.block_on(burrow_kube::agent::run(
+            *listen,
+            ports.clone(),
+            token,
+            shared.clone(),
+        ));
         eprintln!(
             "burrow: the agent stopped: {}",
             match ended {

@@ -55,8 +55,12 @@ pub enum SandboxCommand {
         #[arg(long)]
         listen: std::net::SocketAddr,
         /// The host services' ports on the pod's loopback.
-        #[arg(long, value_delimiter = ',', required = true)]
+        #[arg(long, value_delimiter = ',')]
         ports: Vec<u16>,
+        /// The folder where the agent mounts the pod's shared folders (`m<n>` for each),
+        /// which it serves to Burrow.
+        #[arg(long)]
+        shared: Option<PathBuf>,
     },
     /// The per-sandbox supervisor; started by Burrow itself.
     #[command(hide = true)]

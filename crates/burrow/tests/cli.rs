@@ -151,8 +151,8 @@ fn kubernetes_sandboxes_without_their_settings_are_refused_naming_what_to_set() 
 }
 
 #[tokio::test]
-async fn the_pod_agent_serves_host_services_to_whoever_knows_its_token() {
-    use burrow_sandbox::HostListener;
+async fn the_pod_agent_serves_host_services_and_shared_folders_to_whoever_knows_its_token() {
+    use burrow_sandbox::{HostListener, SharedFolder};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let free = || {
         std::net::TcpListener::bind("127.0.0.1:0")
@@ -163,6 +163,8 @@ async fn the_pod_agent_serves_host_services_to_whoever_knows_its_token() {
     };
     let (agent_port, service) = (free(), free());
     let token = "0123456789abcdef0123456789abcdef";
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::create_dir(shared.path().join("m0")).unwrap();
     let mut agent = Command::new(env!("CARGO_BIN_EXE_burrow"));
     agent
         .env_clear()
@@ -173,7 +175,8 @@ async fn the_pod_agent_serves_host_services_to_whoever_knows_its_token() {
             "--listen",
             &format!("127.0.0.1:{agent_port}"),
         ])
-        .args(["--ports", &service.to_string()]);
+        .args(["--ports", &service.to_string()])
+        .args(["--shared".as_ref(), shared.path().as_os_str()]);
     let _agent = KillOnDrop(Some(agent.spawn().unwrap()));
     let listener = burrow_kube::agent::AgentListener::new(
         ([127, 0, 0, 1], agent_port).into(),
@@ -194,6 +197,27 @@ async fn the_pod_agent_serves_host_services_to_whoever_knows_its_token() {
     let mut got = [0; 18];
     served.read_exact(&mut got).await.unwrap();
     assert_eq!(&got, b"GET / HTTP/1.1\r\n\r\n");
+
+    // Its shared folder, `m0` under `--shared`, read and written through it.
+    let folder =
+        burrow_kube::files::AgentFolder::new(([127, 0, 0, 1], agent_port).into(), token.into(), 0);
+    folder
+        .write("app/hello.py", std::sync::Arc::new(b"print('hi')".to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(shared.path().join("m0/app/hello.py")).unwrap(),
+        b"print('hi')"
+    );
+    let (_, content) = folder.read("app/hello.py", 100).await.unwrap().unwrap();
+    assert_eq!(content, b"print('hi')");
+    // A folder the pod does not mount is not there.
+    let missing =
+        burrow_kube::files::AgentFolder::new(([127, 0, 0, 1], agent_port).into(), token.into(), 7);
+    assert_eq!(
+        missing.scan(10).await.unwrap_err().kind(),
+        std::io::ErrorKind::NotFound
+    );
 
     // Without the token in its environment, the agent does not start.
     let out = Command::new(env!("CARGO_BIN_EXE_burrow"))

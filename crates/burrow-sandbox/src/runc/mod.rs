@@ -32,8 +32,8 @@ pub use gc::LEGACY_OWNER_PID_LABEL;
 pub use volumes::{HostPathsOnly, VolumeResolver};
 
 use crate::{
-    Connection, Created, ExecOutput, ExecSpec, ExitStatus, GcReport, HostListener, Lease,
-    PtySession, Result, Runtime, SandboxError, SandboxInfo, Status,
+    Connection, Created, ExecOutput, ExecSpec, ExitStatus, Folder, GcReport, HostListener, Lease,
+    LocalFolder, PtySession, Result, Runtime, SandboxError, SandboxInfo, SharedFolder, Status,
 };
 
 /// A host service's listener inside one sandbox's network namespace.
@@ -296,9 +296,18 @@ impl Runtime for LocalRuntime {
         exec::exec(self, id, exec).await
     }
 
-    async fn shared_folder(&self, id: &str, dir: &str) -> Result<(PathBuf, String)> {
+    async fn shared_folder(&self, id: &str, dir: &str) -> Result<Arc<dyn SharedFolder>> {
         let pid = self.running_pid(id).await?;
-        Ok((PathBuf::from(format!("/proc/{pid}/root")), dir.to_owned()))
+        let (root, dir) = (PathBuf::from(format!("/proc/{pid}/root")), dir.to_owned());
+        let folder = tokio::task::spawn_blocking(move || Folder::open_in(&root, &dir))
+            .await
+            .map_err(|e| SandboxError::Internal(e.to_string()))?
+            .map_err(|e| {
+                SandboxError::Host(format!(
+                    "cannot open the folder shared with sandbox {id}: {e}"
+                ))
+            })?;
+        Ok(Arc::new(LocalFolder::new(folder)))
     }
 
     async fn exec_pty(&self, id: &str, exec: ExecSpec, cols: u16, rows: u16) -> Result<PtySession> {

@@ -27,7 +27,6 @@ use crate::access::{require, Membership};
 use crate::error::{Error, Finding, Kind};
 use crate::Services;
 
-pub mod folder;
 pub mod sandbox;
 pub mod terminals;
 

@@ -30,8 +30,8 @@ use burrow_sessions::{Change, HostService, Note, Phase, Readiness, Target, Want}
 use burrow_store::{AppStatus, FileChange, FileExpect, Store, StoreError};
 use sha2::{Digest, Sha256};
 
-use super::folder::{Folder, Found, Stamp, WORK_DIR};
 use super::terminals::Terminals;
+use burrow_sandbox::folder::{Found, SharedFolder, Stamp};
 
 /// Sandbox labels that tie a sandbox to its workspace.
 pub const KEY_LABEL: &str = "burrow.workspace";
@@ -42,6 +42,8 @@ pub const PACKAGES_DIR: &str = "/home/sandbox/packages";
 const KEEPER: &str = "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done";
 /// The sandbox user's home, where the packages scripts run.
 const HOME_DIR: &str = "/home/sandbox";
+/// The workspace's files inside its sandbox.
+pub const WORK_DIR: &str = "/home/sandbox/work";
 /// The folder, shared with Burrow, through which the packages archive passes.
 const TRANSFER_DIR: &str = "/home/sandbox/.burrow";
 /// The packages archive's name in [`TRANSFER_DIR`] while it is put back or made.
@@ -230,17 +232,11 @@ impl Runs {
         self.config.max_file_mb << 20
     }
 
-    async fn open_folder(&self, sandbox: &str) -> Result<Arc<Folder>, String> {
-        let (root, dir) = self
-            .runtime
+    async fn open_folder(&self, sandbox: &str) -> Result<Arc<dyn SharedFolder>, String> {
+        self.runtime
             .shared_folder(sandbox, WORK_DIR)
             .await
-            .map_err(|e| e.to_string())?;
-        let folder = tokio::task::spawn_blocking(move || Folder::open_in(&root, &dir))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("cannot open the workspace's folder in its sandbox: {e}"))?;
-        Ok(Arc::new(folder))
+            .map_err(|e| format!("cannot open the workspace's folder in its sandbox: {e}"))
     }
 
     /// Writes every file of `key` into the new sandbox's folder. Its record is taken
@@ -258,11 +254,9 @@ impl Runs {
             let content = super::content_of(self.blobs.as_ref(), &file)
                 .await
                 .map_err(|e| e.message)?;
-            let f = Arc::clone(&folder);
-            let path = file.path.clone();
-            let stamp = tokio::task::spawn_blocking(move || f.write(&path, &content))
+            let stamp = folder
+                .write(&file.path, Arc::new(content))
                 .await
-                .map_err(|e| e.to_string())?
                 .map_err(|e| format!("cannot write {} into the sandbox: {e}", file.path))?;
             synced.known.insert(
                 file.path,
@@ -312,17 +306,13 @@ impl Runs {
             Err(burrow_blobs::StoreError::NotFound { .. }) => return Ok(String::new()),
             Err(e) => return Err(format!("cannot read the kept packages: {e}")),
         };
-        let (root, dir) = self
-            .runtime
+        self.runtime
             .shared_folder(sandbox, TRANSFER_DIR)
             .await
-            .map_err(|e| e.to_string())?;
-        tokio::task::spawn_blocking(move || {
-            Folder::open_in(&root, &dir)?.write(PACKAGES_ARCHIVE, &archive)
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("cannot write the kept packages into the sandbox: {e}"))?;
+            .map_err(|e| e.to_string())?
+            .write(PACKAGES_ARCHIVE, Arc::new(archive.to_vec()))
+            .await
+            .map_err(|e| format!("cannot write the kept packages into the sandbox: {e}"))?;
         self.in_sandbox(sandbox, RESTORE, "").await
     }
 
@@ -355,16 +345,13 @@ impl Runs {
                 _ => {}
             }
             let max = self.config.max_packages_mb << 20;
-            let (root, dir) = self
+            let read = self
                 .runtime
                 .shared_folder(sandbox, TRANSFER_DIR)
                 .await
-                .map_err(|e| e.to_string())?;
-            let read = tokio::task::spawn_blocking(move || {
-                Folder::open_in(&root, &dir)?.read(PACKAGES_ARCHIVE, max)
-            })
-            .await
-            .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
+                .read(PACKAGES_ARCHIVE, max)
+                .await;
             let archive = match read {
                 Ok(Some((_, archive))) => archive,
                 Ok(None) => return Err("their archive was not made".into()),
@@ -459,10 +446,9 @@ impl Runs {
         }
         let folder = self.open_folder(sandbox).await?;
         let max_entries = self.config.max_files as usize + 1000;
-        let f = Arc::clone(&folder);
-        let scan = tokio::task::spawn_blocking(move || f.scan(max_entries))
+        let scan = folder
+            .scan(max_entries)
             .await
-            .map_err(|e| e.to_string())?
             .map_err(|e| format!("cannot read the workspace's folder: {e}"))?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -530,17 +516,12 @@ impl Runs {
             .map(|f| (f.path, (f.version, f.sha256)))
             .collect();
         for (path, scanned) in changed {
-            let (f, p, max) = (Arc::clone(&folder), path.clone(), self.max_file());
-            let read = tokio::task::spawn_blocking(move || {
-                f.read(&p, max).map(|found| {
-                    found.map(|(stamp, content)| {
-                        let sha256 = hex::encode(Sha256::digest(&content));
-                        (stamp, content, sha256)
-                    })
+            let read = folder.read(&path, self.max_file()).await.map(|found| {
+                found.map(|(stamp, content)| {
+                    let sha256 = hex::encode(Sha256::digest(&content));
+                    (stamp, content, sha256)
                 })
-            })
-            .await
-            .map_err(|e| e.to_string())?;
+            });
             let (stamp, content, sha256) = match read {
                 Ok(Some(found)) => found,
                 Ok(None) => continue,
@@ -630,9 +611,8 @@ impl Runs {
                 let content = super::content_of(self.blobs.as_ref(), &file)
                     .await
                     .map_err(|e| e.message)?;
-                let (f, p) = (Arc::clone(&folder), file.path.clone());
-                match tokio::task::spawn_blocking(move || f.write(&p, &content)).await {
-                    Ok(Ok(stamp)) => {
+                match folder.write(&file.path, Arc::new(content)).await {
+                    Ok(stamp) => {
                         synced.known.insert(
                             file.path,
                             Known {
@@ -677,13 +657,11 @@ impl Runs {
 
     /// Runs `change` on the folder of `key`'s sandbox, if it has one, between syncs;
     /// `change` updates what is known of the folder only once the folder changed.
-    async fn in_folder(
-        &self,
-        key: &str,
-        change: impl FnOnce(&Folder, &mut HashMap<String, Known>) -> std::io::Result<()>
-            + Send
-            + 'static,
-    ) {
+    async fn in_folder<F, C>(&self, key: &str, change: C)
+    where
+        C: FnOnce(Arc<dyn SharedFolder>, HashMap<String, Known>) -> F,
+        F: std::future::Future<Output = (HashMap<String, Known>, std::io::Result<()>)>,
+    {
         let Some(entry) = self.synced.lock().get(key).cloned() else {
             return;
         };
@@ -698,19 +676,10 @@ impl Runs {
         };
         // A copy: a caller that goes away meanwhile leaves the record as it was, and the
         // next sync sees what changed.
-        let mut known = synced.known.clone();
-        let done = tokio::task::spawn_blocking(move || {
-            let result = change(&folder, &mut known);
-            (known, result)
-        })
-        .await;
-        match done {
-            Ok((known, Ok(()))) => synced.known = known,
-            Ok((_, Err(e))) => {
+        match change(folder, synced.known.clone()).await {
+            (known, Ok(())) => synced.known = known,
+            (_, Err(e)) => {
                 tracing::warn!(workspace = key, error = %e, "Could not change a running workspace's folder")
-            }
-            Err(e) => {
-                tracing::warn!(workspace = key, error = %e, "Changing a workspace's folder failed")
             }
         }
     }
@@ -718,26 +687,30 @@ impl Runs {
     /// A file written through the API at `version`, into the sandbox, unless a later
     /// version is there already.
     pub async fn wrote(&self, key: &str, path: &str, content: Vec<u8>, version: i64) {
-        let path = path.to_owned();
-        self.in_folder(key, move |folder, known| {
-            if known.get(&path).is_some_and(|k| k.version >= version) {
-                return Ok(());
+        self.in_folder(key, |folder, mut known| async move {
+            if known.get(path).is_some_and(|k| k.version >= version) {
+                return (known, Ok(()));
             }
-            let stamp = folder.write(&path, &content)?;
-            known.insert(path, Known { stamp, version });
-            Ok(())
+            match folder.write(path, Arc::new(content)).await {
+                Ok(stamp) => {
+                    known.insert(path.to_owned(), Known { stamp, version });
+                    (known, Ok(()))
+                }
+                Err(e) => (known, Err(e)),
+            }
         })
         .await;
     }
 
     /// A file or folder deleted through the API, out of the running sandbox.
     pub async fn removed(&self, key: &str, path: &str) {
-        let path = path.to_owned();
-        self.in_folder(key, move |folder, known| {
-            folder.remove(&path)?;
-            let inside = format!("{path}/");
-            known.retain(|p, _| *p != path && !p.starts_with(&inside));
-            Ok(())
+        self.in_folder(key, |folder, mut known| async move {
+            let removed = folder.remove(path).await;
+            if removed.is_ok() {
+                let inside = format!("{path}/");
+                known.retain(|p, _| p != path && !p.starts_with(&inside));
+            }
+            (known, removed)
         })
         .await;
     }
@@ -746,12 +719,13 @@ impl Runs {
     /// sync finds the moved files and, their content being the database's, only notes
     /// them.
     pub async fn moved(&self, key: &str, from: &str, to: &str) {
-        let (from, to) = (from.to_owned(), to.to_owned());
-        self.in_folder(key, move |folder, known| {
-            folder.rename(&from, &to)?;
-            let inside = format!("{from}/");
-            known.retain(|p, _| *p != from && !p.starts_with(&inside));
-            Ok(())
+        self.in_folder(key, |folder, mut known| async move {
+            let moved = folder.rename(from, to).await;
+            if moved.is_ok() {
+                let inside = format!("{from}/");
+                known.retain(|p, _| p != from && !p.starts_with(&inside));
+            }
+            (known, moved)
         })
         .await;
     }

@@ -1,4 +1,8 @@
-//! A running workspace's folder inside its sandbox, read and written from the host without trusting it.
+//! A folder shared with a running sandbox ([`Volume::Shared`](crate::Volume::Shared)), read and written from outside it without trusting it.
+//!
+//! [`SharedFolder`] is how Burrow reaches one, whichever runtime runs the sandbox:
+//! [`LocalFolder`] opens it on this host (the local runtime's `/proc/<init>/root`), and
+//! the Kubernetes runtime asks the pod's agent, which opens it with the same [`Folder`].
 //!
 //! The sandbox owns what is in the folder, and may have made anything there: symbolic
 //! links to `/etc/passwd` or to Burrow's data folder, FIFOs that block a reader, sockets,
@@ -13,23 +17,24 @@
 //! renamed, and never replace a folder.
 
 use std::ffi::OsStr;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use std::sync::Arc;
+
 use rustix::fs::{AtFlags, Dir, FileType, Gid, Mode, OFlags, ResolveFlags, Stat, Uid};
 use rustix::io::Errno;
+use serde::{Deserialize, Serialize};
 
-/// The workspace's files inside its sandbox.
-pub const WORK_DIR: &str = "/home/sandbox/work";
 /// How deep folders are walked.
 const MAX_DEPTH: usize = 32;
 /// A name Burrow writes under before renaming; never kept as a file.
 const TEMP_PREFIX: &str = ".burrow-write-";
 
 /// What a walk of the folder found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Scan {
     pub found: Vec<Found>,
     /// False when the folder holds more entries than the walk looks at: what it did not
@@ -38,7 +43,7 @@ pub struct Scan {
 }
 
 /// What a walk of the folder found at one path.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Found {
     /// A regular file, as `stat` saw it.
     File { path: String, stamp: Stamp },
@@ -47,7 +52,7 @@ pub enum Found {
 }
 
 /// What says a file changed without reading it: size, modification time and inode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stamp {
     pub size: u64,
     pub mtime: (i64, i64),
@@ -64,7 +69,70 @@ impl Stamp {
     }
 }
 
-/// An open handle on a running sandbox's workspace folder.
+/// A folder shared with a running sandbox, as Burrow reaches it. Every path is relative
+/// to the folder, in `/`-separated parts; what comes back is the sandbox's, and bounded.
+#[async_trait::async_trait]
+pub trait SharedFolder: Send + Sync + std::fmt::Debug {
+    /// [`Folder::scan`].
+    async fn scan(&self, max_entries: usize) -> std::io::Result<Scan>;
+    /// [`Folder::read`].
+    async fn read(&self, path: &str, max: u64) -> std::io::Result<Option<(Stamp, Vec<u8>)>>;
+    /// [`Folder::write`].
+    async fn write(&self, path: &str, content: Arc<Vec<u8>>) -> std::io::Result<Stamp>;
+    /// [`Folder::remove`].
+    async fn remove(&self, path: &str) -> std::io::Result<()>;
+    /// [`Folder::rename`].
+    async fn rename(&self, from: &str, to: &str) -> std::io::Result<()>;
+}
+
+/// A shared folder this host opens itself: each call runs on a blocking thread.
+#[derive(Debug, Clone)]
+pub struct LocalFolder(Arc<Folder>);
+
+impl LocalFolder {
+    pub fn new(folder: Folder) -> Self {
+        Self(Arc::new(folder))
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&Folder) -> std::io::Result<T> + Send + 'static,
+    ) -> std::io::Result<T> {
+        let folder = Arc::clone(&self.0);
+        tokio::task::spawn_blocking(move || call(&folder))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+}
+
+#[async_trait::async_trait]
+impl SharedFolder for LocalFolder {
+    async fn scan(&self, max_entries: usize) -> std::io::Result<Scan> {
+        self.run(move |f| f.scan(max_entries)).await
+    }
+
+    async fn read(&self, path: &str, max: u64) -> std::io::Result<Option<(Stamp, Vec<u8>)>> {
+        let path = path.to_owned();
+        self.run(move |f| f.read(&path, max)).await
+    }
+
+    async fn write(&self, path: &str, content: Arc<Vec<u8>>) -> std::io::Result<Stamp> {
+        let path = path.to_owned();
+        self.run(move |f| f.write(&path, &content)).await
+    }
+
+    async fn remove(&self, path: &str) -> std::io::Result<()> {
+        let path = path.to_owned();
+        self.run(move |f| f.remove(&path)).await
+    }
+
+    async fn rename(&self, from: &str, to: &str) -> std::io::Result<()> {
+        let (from, to) = (from.to_owned(), to.to_owned());
+        self.run(move |f| f.rename(&from, &to)).await
+    }
+}
+
+/// An open handle on a folder shared with a running sandbox.
 #[derive(Debug)]
 pub struct Folder {
     dir: OwnedFd,
@@ -84,15 +152,15 @@ fn io(e: Errno) -> std::io::Error {
     e.into()
 }
 
-impl Folder {
-    /// The workspace folder of the sandbox whose root this host sees at `root`.
-    #[cfg(test)]
-    fn open(root: &Path) -> std::io::Result<Self> {
-        Self::open_in(root, WORK_DIR)
-    }
+fn too_large(max: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::FileTooLarge,
+        format!("over {max} bytes"),
+    )
+}
 
-    /// The folder at the path `dir` beneath `root`, reached without following a link:
-    /// what `Runtime::shared_folder` gives.
+impl Folder {
+    /// The folder at the path `dir` beneath `root`, reached without following a link.
     pub fn open_in(root: &Path, dir: &str) -> std::io::Result<Self> {
         let root = rustix::fs::open(
             root,
@@ -138,6 +206,24 @@ impl Folder {
     /// content. `Ok(None)` when it is gone or is no longer a regular file; an error
     /// naming its size when it is larger.
     pub fn read(&self, path: &str, max: u64) -> std::io::Result<Option<(Stamp, Vec<u8>)>> {
+        let Some((stamp, file)) = self.open_file(path, max)? else {
+            return Ok(None);
+        };
+        let mut content = Vec::with_capacity(stamp.size as usize);
+        file.take(max + 1).read_to_end(&mut content)?;
+        if content.len() as u64 > max {
+            return Err(too_large(max));
+        }
+        Ok(Some((stamp, content)))
+    }
+
+    /// The file at `path` opened for reading, as [`Folder::read`] checks it; who reads
+    /// it stops at `max` bytes, as it may still grow.
+    pub fn open_file(
+        &self,
+        path: &str,
+        max: u64,
+    ) -> std::io::Result<Option<(Stamp, std::fs::File)>> {
         let file = match rustix::fs::openat2(
             &self.dir,
             path,
@@ -159,21 +245,17 @@ impl Folder {
                 format!("{} bytes", stat.st_size),
             ));
         }
-        let mut content = Vec::with_capacity(stat.st_size as usize);
-        std::fs::File::from(file)
-            .take(max + 1)
-            .read_to_end(&mut content)?;
-        if content.len() as u64 > max {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::FileTooLarge,
-                format!("over {max} bytes"),
-            ));
-        }
-        Ok(Some((Stamp::of(&stat), content)))
+        Ok(Some((Stamp::of(&stat), std::fs::File::from(file))))
     }
 
     /// Writes `content` at `path`, making its folders; returns the new file's stamp.
     pub fn write(&self, path: &str, content: &[u8]) -> std::io::Result<Stamp> {
+        self.write_from(path, &mut { content })
+    }
+
+    /// Writes what `content` reads, to its end, at `path`, making its folders; returns
+    /// the new file's stamp. The file appears whole or not at all.
+    pub fn write_from(&self, path: &str, content: &mut impl Read) -> std::io::Result<Stamp> {
         let _owner = AsOwner::new(self.uid, self.gid);
         let (parent, name) = self.parent_of(path, true)?;
         let temp = format!("{TEMP_PREFIX}{:016x}", rand_u64());
@@ -187,7 +269,7 @@ impl Folder {
         .map_err(io)?;
         let written = (|| {
             let mut file = std::fs::File::from(fd);
-            file.write_all(content)?;
+            std::io::copy(content, &mut file)?;
             let stat = rustix::fs::fstat(&file).map_err(io)?;
             // A folder of that name stays: renaming a file over it fails.
             rustix::fs::renameat(&parent, temp.as_str(), &parent, name.as_str()).map_err(io)?;
@@ -428,6 +510,14 @@ fn rand_u64() -> u64 {
 mod tests {
     use super::*;
     use rustix::fs::CWD;
+
+    const WORK_DIR: &str = "/home/sandbox/work";
+
+    impl Folder {
+        fn open(root: &Path) -> std::io::Result<Self> {
+            Self::open_in(root, WORK_DIR)
+        }
+    }
 
     /// A folder laid out as a sandbox's root, with the workspace folder inside.
     fn sandbox_root() -> (tempfile::TempDir, std::path::PathBuf) {
