@@ -34,6 +34,9 @@ const MAX_REQUEST: usize = 1 << 20;
 const MAX_ANSWER: usize = 64 << 20;
 /// How long Burrow waits to reach the agent.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest a request may take, beside a second per MiB it moves: a pod whose node
+/// went away, or an agent that answers a byte at a time, fails the call.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -124,10 +127,9 @@ impl Answer {
 
 async fn send_frame<T: Serialize>(stream: &mut TcpStream, value: &T) -> std::io::Result<()> {
     let json = serde_json::to_vec(value).map_err(std::io::Error::other)?;
-    let mut frame = Vec::with_capacity(json.len() + 4);
-    frame.extend_from_slice(&(json.len() as u32).to_be_bytes());
-    frame.extend_from_slice(&json);
-    stream.write_all(&frame).await
+    let len = u32::try_from(json.len()).map_err(std::io::Error::other)?;
+    stream.write_all(&len.to_be_bytes()).await?;
+    stream.write_all(&json).await
 }
 
 async fn read_frame<T: for<'de> Deserialize<'de>>(
@@ -191,25 +193,27 @@ pub async fn serve(mut stream: TcpStream, root: PathBuf) -> std::io::Result<()> 
             Request::Write { folder, path } => {
                 let (tx, rx) = mpsc::channel::<Vec<u8>>(4);
                 let written = blocking(&root, folder, move |f| {
-                    f.write_from(
-                        &path,
-                        &mut Chunks {
-                            rx,
-                            current: Vec::new(),
-                            at: 0,
-                        },
-                    )
+                    let mut chunks = Chunks {
+                        rx,
+                        current: Vec::new(),
+                        at: 0,
+                        ended: false,
+                    };
+                    f.write_from(&path, &mut chunks)
                 });
                 // The content is read to its end whatever becomes of it, so the next
-                // request starts where it should.
-                let reading = async {
+                // request starts where it should. Only its empty last chunk ends the
+                // file: content cut off on the way fails the write, and nothing of it
+                // is kept.
+                let stream = &mut stream;
+                let reading = async move {
                     loop {
-                        let chunk = read_chunk(&mut stream).await?;
-                        if chunk.is_empty() {
-                            drop(tx);
+                        let chunk = read_chunk(stream).await?;
+                        let end = chunk.is_empty();
+                        let _ = tx.send(chunk).await;
+                        if end {
                             return Ok::<_, std::io::Error>(());
                         }
-                        let _ = tx.send(chunk).await;
                     }
                 };
                 let (written, read) = tokio::join!(written, reading);
@@ -290,19 +294,30 @@ pub fn folder_name(n: u32) -> String {
     format!("m{n}")
 }
 
-/// A file's content as it arrives, read by the blocking writer.
+/// A file's content as it arrives, read by the blocking writer: it ends at an empty
+/// chunk, and content whose sender went before that is an error.
 struct Chunks {
     rx: mpsc::Receiver<Vec<u8>>,
     current: Vec<u8>,
     at: usize,
+    ended: bool,
 }
 
 impl Read for Chunks {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.at == self.current.len() {
+            if self.ended {
+                return Ok(0);
+            }
             match self.rx.blocking_recv() {
+                Some(chunk) if chunk.is_empty() => self.ended = true,
                 Some(chunk) => (self.current, self.at) = (chunk, 0),
-                None => return Ok(0),
+                None => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the content was cut off on its way",
+                    ))
+                }
             }
         }
         let n = buf.len().min(self.current.len() - self.at);
@@ -334,9 +349,32 @@ impl AgentFolder {
     }
 
     /// Sends `request` (and `content`, for a write) and reads the answer, over the
-    /// kept connection or a new one. A connection that failed is not kept: it may be
-    /// half-way through a frame.
+    /// kept connection or a new one, within [`CALL_TIMEOUT`] and a second per MiB. A
+    /// connection that failed or timed out is not kept: it may be half-way through a
+    /// frame.
     async fn ask(
+        &self,
+        request: Request,
+        content: Option<&[u8]>,
+        read_max: Option<u64>,
+    ) -> std::io::Result<(Answer, Option<Vec<u8>>)> {
+        let moved = content.map_or(0, <[u8]>::len) as u64 + read_max.unwrap_or(0);
+        let within = CALL_TIMEOUT + Duration::from_secs(moved >> 20);
+        tokio::time::timeout(within, self.ask_now(request, content, read_max))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "the pod's agent at {} did not answer within {} s",
+                        self.agent,
+                        within.as_secs()
+                    ),
+                )
+            })?
+    }
+
+    async fn ask_now(
         &self,
         request: Request,
         content: Option<&[u8]>,
@@ -356,6 +394,10 @@ impl AgentFolder {
         }
         let mut answer: Answer = read_frame(&mut stream, MAX_ANSWER).await?;
         let mut read = None;
+        if matches!(answer, Answer::Found(_)) && read_max.is_none() {
+            // Content follows that nothing asked for: the channel is not to be trusted.
+            return Err(answer.into_error());
+        }
         if let (Answer::Found(stamp), Some(max)) = (&answer, read_max) {
             let mut body = Vec::new();
             loop {
@@ -459,6 +501,85 @@ impl SharedFolder for AgentFolder {
         match self.ask(request, None, None).await? {
             (Answer::Done, _) => Ok(()),
             (other, _) => Err(other.into_error()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The agent's side on one end of a loopback connection, over `root`; the other end.
+    async fn agent_on(root: PathBuf) -> (TcpStream, tokio::task::JoinHandle<std::io::Result<()>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            serve(stream, root).await
+        });
+        (TcpStream::connect(addr).await.unwrap(), served)
+    }
+
+    #[tokio::test]
+    async fn a_write_cut_off_on_its_way_keeps_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("m0")).unwrap();
+        std::fs::write(root.path().join("m0/notes.py"), "the old content").unwrap();
+        let (mut burrow, served) = agent_on(root.path().to_owned()).await;
+        let request = Request::Write {
+            folder: 0,
+            path: "notes.py".into(),
+        };
+        send_frame(&mut burrow, &request).await.unwrap();
+        send_chunk(&mut burrow, b"the first half of the new")
+            .await
+            .unwrap();
+        // Burrow goes before the last chunk.
+        drop(burrow);
+        assert!(served.await.unwrap().is_err());
+        assert_eq!(
+            std::fs::read_to_string(root.path().join("m0/notes.py")).unwrap(),
+            "the old content"
+        );
+        let names: Vec<_> = std::fs::read_dir(root.path().join("m0"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec!["notes.py"], "no temporary file is left");
+    }
+
+    #[tokio::test]
+    async fn a_whole_write_then_a_read_over_one_connection() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("m0")).unwrap();
+        let (mut burrow, _served) = agent_on(root.path().to_owned()).await;
+        let content: Vec<u8> = (0..(CHUNK * 2 + 5)).map(|i| i as u8).collect();
+        let request = Request::Write {
+            folder: 0,
+            path: "a/b.bin".into(),
+        };
+        send_frame(&mut burrow, &request).await.unwrap();
+        for chunk in content.chunks(CHUNK) {
+            send_chunk(&mut burrow, chunk).await.unwrap();
+        }
+        send_chunk(&mut burrow, &[]).await.unwrap();
+        let answer: Answer = read_frame(&mut burrow, MAX_ANSWER).await.unwrap();
+        assert!(matches!(answer, Answer::Written(_)), "{answer:?}");
+        assert_eq!(
+            std::fs::read(root.path().join("m0/a/b.bin")).unwrap(),
+            content
+        );
+        // A read asked for less than the file holds fails after what fits, and says so.
+        let request = Request::Read {
+            folder: 0,
+            path: "a/b.bin".into(),
+            max: 10,
+        };
+        send_frame(&mut burrow, &request).await.unwrap();
+        let answer: Answer = read_frame(&mut burrow, MAX_ANSWER).await.unwrap();
+        match answer {
+            Answer::Failed { kind, .. } => assert!(matches!(kind, Kind::TooLarge)),
+            other => panic!("{other:?}"),
         }
     }
 }

@@ -8,7 +8,7 @@
 //! the app's port directly, the host services through the pod's agent
 //! ([`crate::agent`]); commands and terminals go through the API's `exec`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,6 +64,9 @@ pub struct KubeOptions {
     pub poll: Duration,
 }
 
+/// Shared folders by sandbox and path.
+type Folders = HashMap<(String, String), Arc<AgentFolder>>;
+
 /// Sandboxes as pods.
 #[derive(Clone)]
 pub struct KubeRuntime {
@@ -71,6 +74,9 @@ pub struct KubeRuntime {
     events: Api<Event>,
     leases: Api<KubeLease>,
     options: Arc<KubeOptions>,
+    /// The shared folders reached so far, by sandbox and path, each with its kept
+    /// connection to the pod's agent; forgotten when the pod is removed.
+    folders: Arc<parking_lot::Mutex<Folders>>,
 }
 
 impl std::fmt::Debug for KubeRuntime {
@@ -89,6 +95,7 @@ impl KubeRuntime {
             events: Api::namespaced(client.clone(), ns),
             leases: Api::namespaced(client, ns),
             options: Arc::new(options),
+            folders: Arc::default(),
         }
     }
 
@@ -185,6 +192,11 @@ impl KubeRuntime {
             .into_iter()
             .max_by_key(|e| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
             .and_then(|e| Some(format!("{}: {}", e.reason?, e.message?)))
+    }
+
+    /// Forgets the shared folders of sandbox `id`, whose pod goes.
+    fn forget_folders(&self, id: &str) {
+        self.folders.lock().retain(|(sandbox, _), _| sandbox != id);
     }
 
     async fn address(&self, id: &str, port: u16) -> Result<SocketAddr> {
@@ -598,13 +610,23 @@ impl Runtime for KubeRuntime {
     }
 
     async fn remove(&self, id: &str) -> Result<()> {
+        self.forget_folders(id);
         self.delete(id, Duration::ZERO).await
     }
 
     /// The shared folder mounted at `dir` in the pod's sandbox container, through the
-    /// pod's agent, which mounts it too (see [`pod::AGENT_SHARED`]).
+    /// pod's agent, which mounts it too (see [`pod::AGENT_SHARED`]). Found once from the
+    /// pod's spec; later calls reuse it, and its connection.
     async fn shared_folder(&self, id: &str, dir: &str) -> Result<Arc<dyn SharedFolder>> {
+        let key = (id.to_owned(), dir.to_owned());
+        if let Some(folder) = self.folders.lock().get(&key) {
+            return Ok(Arc::clone(folder) as Arc<dyn SharedFolder>);
+        }
         let pod = self.get(id).await?;
+        if let Status::Exited(_) = status_of(&pod) {
+            return Err(SandboxError::NotRunning(id.into()));
+        }
+        let ip = pod_ip(&pod).ok_or_else(|| SandboxError::NotRunning(id.into()))?;
         let spec = pod.spec.as_ref();
         let mounted = |container: &str| {
             spec.into_iter()
@@ -632,12 +654,10 @@ impl Runtime for KubeRuntime {
                     "sandbox {id} has no folder shared with Burrow at {dir}"
                 ))
             })?;
-        let agent = self.address(id, self.options.pod.agent_port).await?;
-        Ok(Arc::new(AgentFolder::new(
-            agent,
-            self.agent_token(id),
-            folder,
-        )))
+        let agent = SocketAddr::new(ip, self.options.pod.agent_port);
+        let folder = Arc::new(AgentFolder::new(agent, self.agent_token(id), folder));
+        self.folders.lock().insert(key, Arc::clone(&folder));
+        Ok(folder)
     }
 
     async fn gc(&self) -> Result<GcReport> {
@@ -654,6 +674,7 @@ impl Runtime for KubeRuntime {
                 _ => None,
             };
             let Some(reaped) = reap else { continue };
+            self.forget_folders(&info.id);
             match self.delete(&info.id, Duration::ZERO).await {
                 Ok(()) if reaped => report.reaped.push(info.id),
                 Ok(()) => report.removed.push(info.id),

@@ -946,10 +946,12 @@ async fn a_shared_folder_is_capped_in_memory_and_reached_through_the_pods_agent(
     );
     fake.lock().pods.get_mut(&id).unwrap()["spec"]["initContainers"][0]["volumeMounts"][0]
         ["mountPath"] = "/elsewhere".into();
-    assert!(runtime
+    let another_replica = KubeRuntime::new(serve(Arc::clone(&fake)), options(agent_port));
+    let err = another_replica
         .shared_folder(&id, "/home/sandbox/work")
         .await
-        .is_err());
+        .unwrap_err();
+    assert!(err.to_string().contains("has no folder shared"), "{err}");
     serving.abort();
 
     // An agent that does not know this sandbox's token is not asked.

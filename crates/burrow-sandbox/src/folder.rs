@@ -30,6 +30,9 @@ use serde::{Deserialize, Serialize};
 
 /// How deep folders are walked.
 const MAX_DEPTH: usize = 32;
+/// The longest path a walk reports as it is: what a sandbox names beyond it is reported
+/// as skipped, so a walk's answer stays small whatever the names.
+pub const MAX_PATH_BYTES: usize = 1024;
 /// A name Burrow writes under before renaming; never kept as a file.
 const TEMP_PREFIX: &str = ".burrow-write-";
 
@@ -447,6 +450,15 @@ impl Walk {
             if is_temp(name) {
                 continue;
             }
+            if prefix.len() + name.len() > MAX_PATH_BYTES {
+                let mut shown = format!("{prefix}{name}");
+                shown.truncate(shown.floor_char_boundary(MAX_PATH_BYTES));
+                self.found.push(Found::Skipped {
+                    path: shown,
+                    why: format!("its path is longer than {MAX_PATH_BYTES} bytes"),
+                });
+                continue;
+            }
             let path = format!("{prefix}{name}");
             let stat = match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(stat) => stat,
@@ -582,6 +594,32 @@ mod tests {
         // Over the limit: an error that says how big it is.
         let err = folder.read("a.py", 3).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::FileTooLarge);
+    }
+
+    #[test]
+    fn a_path_too_long_to_keep_is_skipped_and_not_walked() {
+        let (root, work) = sandbox_root();
+        let long = "d".repeat(200);
+        let deep = (0..6).fold(work.clone(), |at, _| at.join(&long));
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::write(deep.join("x.py"), "1").unwrap();
+        std::fs::write(work.join("short.py"), "1").unwrap();
+        let scan = Folder::open(root.path()).unwrap().scan(100).unwrap();
+        assert!(scan.complete);
+        let paths: Vec<(&str, bool)> = scan
+            .found
+            .iter()
+            .map(|f| match f {
+                Found::File { path, .. } => (path.as_str(), true),
+                Found::Skipped { path, .. } => (path.as_str(), false),
+            })
+            .collect();
+        assert_eq!(paths.len(), 2, "{paths:?}");
+        assert!(
+            paths[0].0.len() <= MAX_PATH_BYTES && !paths[0].1,
+            "{paths:?}"
+        );
+        assert_eq!(paths[1], ("short.py", true));
     }
 
     #[test]

@@ -660,7 +660,9 @@ impl Runs {
     async fn in_folder<F, C>(&self, key: &str, change: C)
     where
         C: FnOnce(Arc<dyn SharedFolder>, HashMap<String, Known>) -> F,
-        F: std::future::Future<Output = (HashMap<String, Known>, std::io::Result<()>)>,
+        F: std::future::Future<Output = (HashMap<String, Known>, std::io::Result<()>)>
+            + Send
+            + 'static,
     {
         let Some(entry) = self.synced.lock().get(key).cloned() else {
             return;
@@ -674,12 +676,15 @@ impl Runs {
                 return;
             }
         };
-        // A copy: a caller that goes away meanwhile leaves the record as it was, and the
-        // next sync sees what changed.
-        match change(folder, synced.known.clone()).await {
-            (known, Ok(())) => synced.known = known,
-            (_, Err(e)) => {
+        // A copy, and a task of its own: a caller that goes away meanwhile leaves the
+        // change to finish and the record as it was, and the next sync sees what changed.
+        match tokio::spawn(change(folder, synced.known.clone())).await {
+            Ok((known, Ok(()))) => synced.known = known,
+            Ok((_, Err(e))) => {
                 tracing::warn!(workspace = key, error = %e, "Could not change a running workspace's folder")
+            }
+            Err(e) => {
+                tracing::warn!(workspace = key, error = %e, "Changing a workspace's folder failed")
             }
         }
     }
@@ -687,13 +692,14 @@ impl Runs {
     /// A file written through the API at `version`, into the sandbox, unless a later
     /// version is there already.
     pub async fn wrote(&self, key: &str, path: &str, content: Vec<u8>, version: i64) {
+        let path = path.to_owned();
         self.in_folder(key, |folder, mut known| async move {
-            if known.get(path).is_some_and(|k| k.version >= version) {
+            if known.get(&path).is_some_and(|k| k.version >= version) {
                 return (known, Ok(()));
             }
-            match folder.write(path, Arc::new(content)).await {
+            match folder.write(&path, Arc::new(content)).await {
                 Ok(stamp) => {
-                    known.insert(path.to_owned(), Known { stamp, version });
+                    known.insert(path, Known { stamp, version });
                     (known, Ok(()))
                 }
                 Err(e) => (known, Err(e)),
@@ -704,11 +710,12 @@ impl Runs {
 
     /// A file or folder deleted through the API, out of the running sandbox.
     pub async fn removed(&self, key: &str, path: &str) {
+        let path = path.to_owned();
         self.in_folder(key, |folder, mut known| async move {
-            let removed = folder.remove(path).await;
+            let removed = folder.remove(&path).await;
             if removed.is_ok() {
                 let inside = format!("{path}/");
-                known.retain(|p, _| p != path && !p.starts_with(&inside));
+                known.retain(|p, _| *p != path && !p.starts_with(&inside));
             }
             (known, removed)
         })
@@ -719,11 +726,12 @@ impl Runs {
     /// sync finds the moved files and, their content being the database's, only notes
     /// them.
     pub async fn moved(&self, key: &str, from: &str, to: &str) {
+        let (from, to) = (from.to_owned(), to.to_owned());
         self.in_folder(key, |folder, mut known| async move {
-            let moved = folder.rename(from, to).await;
+            let moved = folder.rename(&from, &to).await;
             if moved.is_ok() {
                 let inside = format!("{from}/");
-                known.retain(|p, _| p != from && !p.starts_with(&inside));
+                known.retain(|p, _| *p != from && !p.starts_with(&inside));
             }
             (known, moved)
         })
