@@ -125,44 +125,46 @@ impl Answer {
     }
 }
 
+/// Sends `bytes` after their length: a frame's JSON, or a chunk of content.
+async fn send_sized(stream: &mut TcpStream, bytes: &[u8]) -> std::io::Result<()> {
+    let len = u32::try_from(bytes.len()).map_err(std::io::Error::other)?;
+    stream.write_all(&len.to_be_bytes()).await?;
+    stream.write_all(bytes).await
+}
+
+/// Reads what [`send_sized`] sent, refusing more than `max` bytes (`what` says what).
+async fn read_sized(stream: &mut TcpStream, max: usize, what: &str) -> std::io::Result<Vec<u8>> {
+    let len = stream.read_u32().await? as usize;
+    if len > max {
+        return Err(std::io::Error::other(format!(
+            "{what} of {len} bytes, over the {max} accepted"
+        )));
+    }
+    let mut bytes = vec![0u8; len];
+    stream.read_exact(&mut bytes).await?;
+    Ok(bytes)
+}
+
 async fn send_frame<T: Serialize>(stream: &mut TcpStream, value: &T) -> std::io::Result<()> {
     let json = serde_json::to_vec(value).map_err(std::io::Error::other)?;
-    let len = u32::try_from(json.len()).map_err(std::io::Error::other)?;
-    stream.write_all(&len.to_be_bytes()).await?;
-    stream.write_all(&json).await
+    send_sized(stream, &json).await
 }
 
 async fn read_frame<T: for<'de> Deserialize<'de>>(
     stream: &mut TcpStream,
     max: usize,
 ) -> std::io::Result<T> {
-    let len = stream.read_u32().await? as usize;
-    if len > max {
-        return Err(std::io::Error::other(format!(
-            "a frame of {len} bytes, over the {max} accepted"
-        )));
-    }
-    let mut json = vec![0u8; len];
-    stream.read_exact(&mut json).await?;
+    let json = read_sized(stream, max, "a frame").await?;
     serde_json::from_slice(&json).map_err(std::io::Error::other)
 }
 
 async fn send_chunk(stream: &mut TcpStream, chunk: &[u8]) -> std::io::Result<()> {
-    stream.write_u32(chunk.len() as u32).await?;
-    stream.write_all(chunk).await
+    send_sized(stream, chunk).await
 }
 
 /// The next chunk of content; empty at its end.
 async fn read_chunk(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
-    let len = stream.read_u32().await? as usize;
-    if len > CHUNK {
-        return Err(std::io::Error::other(format!(
-            "a chunk of {len} bytes, over {CHUNK}"
-        )));
-    }
-    let mut chunk = vec![0u8; len];
-    stream.read_exact(&mut chunk).await?;
-    Ok(chunk)
+    read_sized(stream, CHUNK, "a chunk").await
 }
 
 /// The agent's side: answers Burrow's requests on `stream` about the folders under
@@ -263,11 +265,7 @@ fn send_file(file: std::fs::File, max: u64, tx: &mpsc::Sender<std::io::Result<Ve
         };
         sent += n as u64;
         if sent > max {
-            let too_large = std::io::Error::new(
-                std::io::ErrorKind::FileTooLarge,
-                format!("over {max} bytes"),
-            );
-            let _ = tx.blocking_send(Err(too_large));
+            let _ = tx.blocking_send(Err(burrow_sandbox::folder::too_large(max)));
             return;
         }
         chunk.truncate(n);

@@ -155,7 +155,8 @@ fn io(e: Errno) -> std::io::Error {
     e.into()
 }
 
-fn too_large(max: u64) -> std::io::Error {
+/// The error of a file larger than the `max` bytes a reader takes.
+pub fn too_large(max: u64) -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::FileTooLarge,
         format!("over {max} bytes"),
