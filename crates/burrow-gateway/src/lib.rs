@@ -16,14 +16,16 @@
 //! byte for byte, their access checked again while they stay open.
 
 pub mod apps;
+mod h1;
 mod loading;
 pub mod upstream;
+mod viewer;
 mod wsframes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -35,8 +37,6 @@ use burrow_service::http::{cookie_values, RouteName};
 use burrow_service::{Error, Kind};
 use serde::Deserialize;
 use url::Url;
-
-use crate::upstream::Affinity;
 
 /// The view session cookie: host-only, on one destination's origin.
 pub const VIEW_COOKIE: &str = "burrow_view";
@@ -143,9 +143,8 @@ async fn reserved_elsewhere<D: Destinations>(
 }
 
 /// Serves the destinations' origins on `listener` until dropped: HTTP/1.1 with
-/// upgrades, each request observed like the platform's. Burrow's few routes go through
-/// a router; every other request goes straight to [`proxy`], the path nearly every
-/// request takes, with nothing between it and the connection.
+/// WebSocket upgrades, each connection served by hand ([`viewer`]). Burrow's few routes
+/// go through a router; every other request is checked and forwarded.
 pub async fn serve<D: Destinations>(gateway: Arc<Gateway<D>>, listener: tokio::net::TcpListener) {
     let routes = reserved_routes(Arc::clone(&gateway));
     loop {
@@ -165,56 +164,13 @@ pub async fn serve<D: Destinations>(gateway: Arc<Gateway<D>>, listener: tokio::n
             }
         };
         burrow_service::http::no_delay(&stream);
-        let (gateway, routes) = (Arc::clone(&gateway), routes.clone());
-        tokio::spawn(async move {
-            let served = upstream::drive(|affinity| {
-                let service = hyper::service::service_fn(
-                    move |request: hyper::Request<hyper::body::Incoming>| {
-                        let (gateway, routes) = (Arc::clone(&gateway), routes.clone());
-                        let affinity = Arc::clone(&affinity);
-                        async move {
-                            let request = request.map(axum::body::Body::new);
-                            Ok::<_, std::convert::Infallible>(
-                                handle(gateway, routes, client, &affinity, request).await,
-                            )
-                        }
-                    },
-                );
-                hyper::server::conn::http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .with_upgrades()
-            })
-            .await;
-            if let Err(e) = served {
-                tracing::debug!(error = %e, "A viewer's connection ended with an error");
-            }
-        });
+        tokio::spawn(viewer::serve(
+            Arc::clone(&gateway),
+            routes.clone(),
+            stream,
+            client,
+        ));
     }
-}
-
-/// One request on a destination's origin.
-async fn handle<D: Destinations>(
-    gateway: Arc<Gateway<D>>,
-    routes: Router,
-    client: SocketAddr,
-    affinity: &Arc<Affinity>,
-    mut request: Request,
-) -> Response {
-    if request.uri().path().starts_with(RESERVED) {
-        request.extensions_mut().insert(ConnectInfo(client));
-        return match tower::ServiceExt::oneshot(routes, request).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        };
-    }
-    burrow_service::http::observed(request, |request| async move {
-        if let Some(refusal) = too_many_header_bytes(request.headers()) {
-            return refusal.into_response();
-        }
-        proxy(&gateway, client, affinity, request).await
-    })
-    .await
 }
 
 /// The destination whose origin a request was sent to, from its `Host`.
@@ -227,10 +183,6 @@ fn requested<D: Destinations>(gateway: &Gateway<D>, headers: &HeaderMap) -> Resu
 }
 
 /// 431 when the request's headers are larger than [`MAX_HEADER_BYTES`].
-///
-/// Request smuggling needs no check here: hyper reads a request with both
-/// `Content-Length` and `Transfer-Encoding` as chunked, drops the length, and
-/// closes the connection after answering, so nothing can ride along behind it.
 async fn limit_headers(request: Request, next: axum::middleware::Next) -> Response {
     match too_many_header_bytes(request.headers()) {
         Some(refusal) => refusal.into_response(),
@@ -244,15 +196,18 @@ fn too_many_header_bytes(headers: &HeaderMap) -> Option<Error> {
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum();
-    (size > MAX_HEADER_BYTES).then(|| {
-        Error::new(
-            Kind::HeadersTooLarge,
-            "headers_too_large",
-            format!(
-                "the request's headers total {size} bytes, more than {MAX_HEADER_BYTES}: clear this site's cookies"
-            ),
-        )
-    })
+    (size > MAX_HEADER_BYTES).then(|| too_many_header_bytes_error(size))
+}
+
+/// The refusal of `size` bytes of headers.
+fn too_many_header_bytes_error(size: usize) -> Error {
+    Error::new(
+        Kind::HeadersTooLarge,
+        "headers_too_large",
+        format!(
+            "the request's headers total {size} bytes or more, more than {MAX_HEADER_BYTES}: clear this site's cookies"
+        ),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -371,40 +326,42 @@ fn from_another_origin(method: &Method, headers: &HeaderMap) -> bool {
         && matches!(*method, Method::GET | Method::HEAD);
     value("sec-fetch-site") == Some("same-site") && !navigation
 }
-/// Everything else on a destination's origin: checked, then forwarded, or the
-/// destination woken.
-async fn proxy<D: Destinations>(
-    gateway: &Arc<Gateway<D>>,
-    client: SocketAddr,
-    affinity: &Arc<Affinity>,
-    request: Request,
-) -> Response {
-    let mut response = checked_proxy(gateway, client, affinity, request)
-        .await
-        .unwrap_or_else(IntoResponse::into_response);
-    response.extensions_mut().insert(RouteName("destination"));
-    response
+/// A request the checks let through: to destination `id`, by the view session
+/// `session` (its token's hash).
+#[derive(Debug)]
+pub(crate) struct Admitted {
+    pub id: String,
+    pub session: String,
 }
 
-async fn checked_proxy<D: Destinations>(
-    gateway: &Arc<Gateway<D>>,
-    client: SocketAddr,
-    affinity: &Arc<Affinity>,
-    request: Request,
-) -> Result<Response, Error> {
-    let id = requested(gateway, request.headers())?;
-    let path = request.uri().path();
-    if suspicious_path(path) {
+/// What the checks every request on a destination's origin passes made of one.
+#[derive(Debug)]
+pub(crate) enum Admission {
+    Admitted(Admitted),
+    /// Answered without the destination: a sign-in redirect, or a refusal.
+    Answered(Response),
+}
+
+/// Checks a request to a destination's origin: the destination its `Host` names, its
+/// path, the viewer's session and access, and where it came from.
+pub(crate) async fn admit<D: Destinations>(
+    gateway: &Gateway<D>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Admission, Error> {
+    let id = requested(gateway, headers)?;
+    if suspicious_path(uri.path()) {
         return Err(Error::bad_request(
             "invalid_path",
             "the path has . or .. segments or encoded separators",
         ));
     }
-    let session = match authorize(gateway, &id, request.headers(), request.uri()).await {
+    let session = match authorize(gateway, &id, headers, uri).await {
         Ok(session) => session,
-        Err(response) => return Ok(response),
+        Err(response) => return Ok(Admission::Answered(response)),
     };
-    if from_another_origin(request.method(), request.headers()) {
+    if from_another_origin(method, headers) {
         return Err(Error::forbidden(
             "cross_app_request",
             "this request came from another app's page: apps cannot use each other",
@@ -412,45 +369,13 @@ async fn checked_proxy<D: Destinations>(
     }
     // Defence in depth: a destination's origin is its own, but a service worker would
     // outlive its versions and keep serving what a viewer once saw.
-    if request.headers().contains_key("service-worker") {
+    if headers.contains_key("service-worker") {
         return Err(Error::forbidden(
             "service_worker",
             "service workers are not allowed on app origins",
         ));
     }
-    let upgrade = is_websocket(request.headers());
-    let origin = gateway.destinations.origin(&id);
-    if upgrade && !same_origin(&origin, request.headers()) {
-        return Err(Error::forbidden(
-            "foreign_origin",
-            "WebSocket connections are accepted only from the app's own origin",
-        ));
-    }
-    let wants_page = request.method() == Method::GET
-        && request
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|a| a.contains("text/html"));
-    let destinations = &gateway.destinations;
-    let Some(target) = destinations.running(&id) else {
-        return waking(destinations, &id, wants_page).await;
-    };
-    destinations.touch(&id);
-    let call = upstream::Call {
-        id: &id,
-        origin: &origin,
-        client,
-        affinity,
-    };
-    if upgrade {
-        match destinations.connect(&target).await {
-            Ok(connection) => upstream::tunnel(gateway, call, session, connection, request).await,
-            Err(_) => waking(destinations, &id, wants_page).await,
-        }
-    } else {
-        upstream::forward(gateway, call, &target, request).await
-    }
+    Ok(Admission::Admitted(Admitted { id, session }))
 }
 
 /// The destination is not running: wake it and show the loading page to a browser, or

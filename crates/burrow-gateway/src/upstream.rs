@@ -1,227 +1,619 @@
-//! Reaching a running destination: kept-alive HTTP connections to its sandbox, one
-//! request forwarded and streamed back, and WebSockets tunnelled byte for byte.
+//! Reaching a running destination from a viewer's connection: its own kept-alive
+//! connection to the sandbox, each request written there and its answer relayed back
+//! as it arrives, and WebSockets tunnelled byte for byte. What the sandbox answers is
+//! untrusted: read strictly ([`crate::h1`]), bounded, and written back out afresh.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use burrow_sandbox::Connection;
 use burrow_service::{Error, Kind};
+use bytes::{Buf, BytesMut};
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use url::Url;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use burrow_service::access::ViewAccess;
 
-use crate::{clean_request_headers, clean_response_headers, Destinations, Gateway};
+use crate::h1::{self, Framing, Parsed};
+use crate::viewer::{close_after, Answered, Next, Viewer, READ_SIZE};
+use crate::{Admitted, Destinations, Gateway};
 
-/// The kept-alive connections to sandboxes that one viewer connection has opened. Its
-/// requests reuse the idle one to their sandbox, and the connections are driven on the
-/// viewer connection's own task ([`drive`]), so a request and its answer never change
-/// threads on their way through. They close with the viewer's connection; a request to
-/// another sandbox (another `Host` on the same connection) closes the idle one.
-#[derive(Debug)]
-pub(crate) struct Affinity {
-    idle: parking_lot::Mutex<Option<(String, Sender)>>,
-    drivers: tokio::sync::mpsc::UnboundedSender<Driver>,
+/// An answer's head from a sandbox may be this large.
+const MAX_ANSWER_HEAD: usize = 64 * 1024;
+/// Relayed body bytes are written to the viewer once this many have gathered.
+const WRITE_SIZE: usize = 16 * 1024;
+
+/// A connection to a sandbox, and what was read from it and not used yet. A viewer
+/// connection keeps one idle ([`Viewer::idle`]) for its next request to the same
+/// sandbox; it closes with the viewer's connection.
+pub(crate) struct Upstream {
+    /// The sandbox it reaches ([`Destinations::upstream_key`]).
+    key: String,
+    conn: Connection,
+    buf: BytesMut,
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<Body>;
-/// An upstream connection's I/O, run by [`drive`] beside the viewer's connection.
-type Driver = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+/// A WebSocket the sandbox agreed to, waiting to be tunnelled once its 101 is recorded.
+pub(crate) struct Tunnel {
+    upstream: Upstream,
+    id: String,
+    session: String,
+}
 
-impl Affinity {
-    /// An idle connection to `sandbox` that can take a request now. A connection still
-    /// sending its last request's body (answered early) is not one.
-    fn take(&self, sandbox: &str) -> Option<Sender> {
-        let mut idle = self.idle.lock();
-        match idle.take() {
-            Some((key, sender)) if key == sandbox && sender.is_ready() => Some(sender),
-            Some(other) if other.0 == sandbox && !other.1.is_closed() => {
-                *idle = Some(other);
-                None
-            }
-            _ => None,
+impl Upstream {
+    fn new(key: String, conn: Connection) -> Self {
+        Self {
+            key,
+            conn,
+            buf: BytesMut::new(),
         }
     }
 
-    fn put(&self, sandbox: String, sender: Sender) {
-        *self.idle.lock() = Some((sandbox, sender));
-    }
-}
-
-/// Serves one viewer connection (`connection`, hyper's) and, on the same task, every
-/// upstream connection its requests open; returns what `connection` returns. The
-/// upstream connections end with it.
-pub(crate) async fn drive<F: std::future::Future>(
-    connection: impl FnOnce(Arc<Affinity>) -> F,
-) -> F::Output {
-    let (drivers, mut opened) = tokio::sync::mpsc::unbounded_channel();
-    let affinity = Arc::new(Affinity {
-        idle: parking_lot::Mutex::new(None),
-        drivers,
-    });
-    let mut connection = std::pin::pin!(connection(affinity));
-    let mut running: Vec<Driver> = Vec::new();
-    std::future::poll_fn(|cx| {
-        let output = connection.as_mut().poll(cx);
-        // Connections opened while the viewer's was polled start now, and every one
-        // runs until its I/O waits; each registers this task's waker.
-        while let std::task::Poll::Ready(Some(driver)) = opened.poll_recv(cx) {
-            running.push(driver);
+    /// Reads more into `buf`; false at the connection's end.
+    async fn fill(&mut self) -> std::io::Result<bool> {
+        if self.buf.capacity() - self.buf.len() < 4096 {
+            self.buf.reserve(READ_SIZE);
         }
-        running.retain_mut(|driver| driver.as_mut().poll(cx).is_pending());
-        output
-    })
-    .await
-}
+        Ok(self.conn.read_buf(&mut self.buf).await? > 0)
+    }
 
-/// Who is asking for which destination: what the headers sent on say.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Call<'a> {
-    pub id: &'a str,
-    pub origin: &'a Url,
-    pub client: SocketAddr,
-    /// The viewer connection's own upstream connections.
-    pub affinity: &'a Arc<Affinity>,
-}
-
-async fn open_upstream<D: Destinations>(
-    destinations: &D,
-    target: &D::Target,
-    affinity: &Affinity,
-) -> Result<Sender, Error> {
-    let stream = destinations.connect(target).await?;
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    /// Whether an idle connection still looks open: it has neither closed nor sent
+    /// anything unasked since its last answer.
+    async fn alive(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        std::future::poll_fn(|cx| {
+            let mut read = tokio::io::ReadBuf::new(&mut byte);
+            std::task::Poll::Ready(
+                std::pin::Pin::new(&mut self.conn)
+                    .poll_read(cx, &mut read)
+                    .is_pending(),
+            )
+        })
         .await
-        .map_err(|e| bad_gateway(e.to_string()))?;
-    let driver = Box::pin(async move {
-        let _ = connection.await;
-    });
-    // The viewer's connection has ended if no one receives: so does this one.
-    let _ = affinity.drivers.send(driver);
-    Ok(sender)
+    }
+
+    /// The next answer's head, skipping interim (1xx) ones; `None` when the connection
+    /// ended before any of it. A 101 is an answer only to an upgrade.
+    async fn head(&mut self, upgrade: bool) -> Result<Option<h1::Response>, Error> {
+        let mut started = false;
+        loop {
+            if !self.buf.is_empty() {
+                started = true;
+                match h1::response(&self.buf) {
+                    Parsed::Complete(head)
+                        if head.status.is_informational()
+                            && !(upgrade && head.status == StatusCode::SWITCHING_PROTOCOLS) =>
+                    {
+                        if head.status == StatusCode::SWITCHING_PROTOCOLS {
+                            return Err(bad_gateway("the app switched protocols unasked".into()));
+                        }
+                        self.buf.advance(head.len);
+                        continue;
+                    }
+                    Parsed::Complete(head) => return Ok(Some(head)),
+                    Parsed::Partial if self.buf.len() > MAX_ANSWER_HEAD => {
+                        return Err(bad_gateway("the app's answer head is too large".into()));
+                    }
+                    Parsed::Partial => {}
+                    Parsed::Invalid(reason) => return Err(bad_gateway(reason.into())),
+                }
+            }
+            match self.fill().await {
+                Ok(true) => {}
+                Ok(false) if !started => return Ok(None),
+                Ok(false) => {
+                    return Err(bad_gateway(
+                        "the app closed the connection mid-answer".into(),
+                    ))
+                }
+                Err(e) if !started => {
+                    tracing::debug!(error = %e, "An upstream connection failed before answering");
+                    return Ok(None);
+                }
+                Err(e) => return Err(bad_gateway(e.to_string())),
+            }
+        }
+    }
 }
 
-/// Sends one HTTP request to the destination over a kept-alive connection and streams
-/// the answer back.
-pub(crate) async fn forward<D: Destinations>(
-    gateway: &Arc<Gateway<D>>,
-    call: Call<'_>,
-    target: &D::Target,
-    request: Request,
-) -> Result<Response, Error> {
-    let (mut parts, body) = request.into_parts();
-    clean_request_headers(call.origin, &mut parts.headers, call.client, false);
-    let limit = gateway.destinations.max_body_bytes();
-    let body = Body::new(http_body_util::Limited::new(body, limit));
-    let mut request = hyper::Request::from_parts(parts, body);
-    let key = D::upstream_key(target);
-    // An idle connection the destination has meanwhile closed hands the request back;
-    // then a fresh connection takes it.
-    let mut sender = match call.affinity.take(&key) {
-        Some(sender) => sender,
-        None => open_upstream(&gateway.destinations, target, call.affinity).await?,
+/// How sending a request's body ended, when it did not end well.
+enum Unsent {
+    /// The viewer's connection ended or failed.
+    Viewer(std::io::Error),
+    /// The sandbox stopped taking it: it may have answered early.
+    Upstream,
+    /// The body is not what its framing says, or larger than the destination takes.
+    Refused(Error),
+}
+
+/// Sends the request's body after `out` (its head), from what the viewer sent and sends.
+async fn send_body(
+    viewer: &mut Viewer,
+    up: &mut Upstream,
+    mut out: Vec<u8>,
+    framing: Framing,
+    limit: u64,
+) -> Result<(), Unsent> {
+    let to_upstream = |e: std::io::Error| {
+        tracing::debug!(error = %e, "An app stopped reading a request");
+        Unsent::Upstream
     };
-    let response = loop {
-        match sender.try_send_request(request).await {
-            Ok(response) => break response,
-            Err(mut e) => match e.take_message() {
-                Some(back) => {
-                    request = back;
-                    sender = open_upstream(&gateway.destinations, target, call.affinity).await?;
+    match framing {
+        Framing::Empty | Framing::UntilClose => {
+            up.conn.write_all(&out).await.map_err(to_upstream)?;
+        }
+        Framing::Length(n) => {
+            let mut left = n;
+            let first = left.min(viewer.buf.len() as u64) as usize;
+            out.extend_from_slice(&viewer.buf[..first]);
+            viewer.buf.advance(first);
+            left -= first as u64;
+            up.conn.write_all(&out).await.map_err(to_upstream)?;
+            while left > 0 {
+                match viewer.fill().await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return Err(Unsent::Viewer(std::io::ErrorKind::UnexpectedEof.into()))
+                    }
+                    Err(e) => return Err(Unsent::Viewer(e)),
+                }
+                let take = left.min(viewer.buf.len() as u64) as usize;
+                up.conn
+                    .write_all(&viewer.buf[..take])
+                    .await
+                    .map_err(to_upstream)?;
+                viewer.buf.advance(take);
+                left -= take as u64;
+            }
+        }
+        Framing::Chunked => {
+            let mut chunked = h1::Chunked::new(true);
+            loop {
+                let done = chunked.step(&mut viewer.buf, &mut out).map_err(|reason| {
+                    Unsent::Refused(Error::bad_request("invalid_request", reason))
+                })?;
+                if chunked.decoded > limit {
+                    return Err(Unsent::Refused(too_large()));
+                }
+                if !out.is_empty() && (done || out.len() >= WRITE_SIZE || viewer.buf.is_empty()) {
+                    up.conn.write_all(&out).await.map_err(to_upstream)?;
+                    out.clear();
+                }
+                if done {
+                    break;
+                }
+                match viewer.fill().await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return Err(Unsent::Viewer(std::io::ErrorKind::UnexpectedEof.into()))
+                    }
+                    Err(e) => return Err(Unsent::Viewer(e)),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sends one request to the destination over the viewer connection's kept-alive
+/// connection (or a new one) and relays the answer as it arrives.
+pub(crate) async fn forward<D: Destinations>(
+    viewer: &mut Viewer,
+    gateway: &Arc<Gateway<D>>,
+    id: &str,
+    target: &D::Target,
+    request: h1::Request,
+    framing: Framing,
+) -> std::io::Result<Answered> {
+    let destinations = &gateway.destinations;
+    let limit = destinations.max_body_bytes() as u64;
+    if matches!(framing, Framing::Length(n) if n > limit) {
+        return viewer.refuse(&request, too_large().into_response()).await;
+    }
+    let key = D::upstream_key(target);
+    let mut idle = viewer.idle.take().filter(|up| up.key == key);
+    if let Some(up) = idle.as_mut() {
+        // A body is read once: sent only where it will be taken.
+        if framing != Framing::Empty && !up.alive().await {
+            idle = None;
+        }
+    }
+    let mut fresh = idle.is_none();
+    let mut up = match idle {
+        Some(up) => up,
+        None => match destinations.connect(target).await {
+            Ok(conn) => Upstream::new(key.clone(), conn),
+            Err(e) => return viewer.refuse(&request, e.into_response()).await,
+        },
+    };
+    let mut next = close_after(&request);
+    let h1::Request {
+        method,
+        uri,
+        mut headers,
+        len,
+        http11,
+    } = request;
+    let expects = h1::has_token(&headers, header::EXPECT, "100-continue");
+    let had_length = headers.contains_key(header::CONTENT_LENGTH);
+    let client = viewer.client;
+    crate::clean_request_headers(viewer.origin(destinations, id), &mut headers, client, false);
+    headers.remove(header::EXPECT);
+    headers.remove(header::CONTENT_LENGTH);
+    match framing {
+        Framing::Length(n) => {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
+        Framing::Chunked => {
+            headers.insert(
+                header::TRANSFER_ENCODING,
+                HeaderValue::from_static("chunked"),
+            );
+        }
+        Framing::Empty if had_length => {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        }
+        Framing::Empty | Framing::UntilClose => {}
+    }
+    viewer.buf.advance(len);
+    let mut out = Vec::with_capacity(1024);
+    h1::write_request(&mut out, &method, &uri, &headers);
+    if expects && http11 && framing != Framing::Empty && viewer.buf.is_empty() {
+        viewer
+            .stream
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .await?;
+    }
+    // Only a request read whole, that may be sent twice, is sent again when a kept-alive
+    // connection the app had meanwhile closed takes it and answers nothing.
+    let again = (framing == Framing::Empty
+        && matches!(method, Method::GET | Method::HEAD | Method::OPTIONS))
+    .then(|| out.clone());
+    match send_body(viewer, &mut up, out, framing, limit).await {
+        Ok(()) => {}
+        Err(Unsent::Viewer(e)) => return Err(e),
+        // The rest of the viewer's body is not read: the connection closes after the
+        // answer the app gave early, if it gave one.
+        Err(Unsent::Upstream) => next = Next::Close,
+        Err(Unsent::Refused(e)) => {
+            let status = e.kind.status();
+            viewer
+                .reply(&method, e.into_response(), Next::Close)
+                .await?;
+            return Ok(Answered {
+                status,
+                detail: None,
+                next: Next::Close,
+            });
+        }
+    }
+    let head = loop {
+        match up.head(false).await {
+            Ok(Some(head)) => break head,
+            Ok(None) => match again.as_ref().filter(|_| !fresh) {
+                Some(request) => {
+                    fresh = true;
+                    up = match destinations.connect(target).await {
+                        Ok(conn) => Upstream::new(key.clone(), conn),
+                        Err(e) => return give(viewer, &method, e, next).await,
+                    };
+                    if let Err(e) = up.conn.write_all(request).await {
+                        return give(viewer, &method, bad_gateway(e.to_string()), next).await;
+                    }
                 }
                 None => {
-                    let error = e.into_error();
-                    return Err(if caused_by_length_limit(&error) {
-                        Error::new(
-                            Kind::TooLarge,
-                            "body_too_large",
-                            "the request body is larger than the app accepts",
-                        )
-                    } else {
-                        bad_gateway(error.to_string())
-                    });
+                    let e = bad_gateway("the app closed the connection without answering".into());
+                    return give(viewer, &method, e, next).await;
                 }
             },
+            Err(e) => return give(viewer, &method, e, next).await,
         }
     };
-    let (mut parts, body) = response.into_parts();
-    clean_response_headers(&mut parts.headers, false);
-    let body = Returning {
-        body,
-        back: Some((Arc::clone(call.affinity), key, sender)),
+    let status = head.status;
+    let next = relay_answer(viewer, &mut up, &method, http11, head, next).await?;
+    if next.keep_upstream {
+        viewer.idle = Some(up);
+    }
+    Ok(Answered {
+        status,
+        detail: None,
+        next: next.viewer,
+    })
+}
+
+/// Answers with a failure made here, before any of the app's answer was written.
+async fn give(
+    viewer: &mut Viewer,
+    method: &Method,
+    e: Error,
+    next: Next,
+) -> std::io::Result<Answered> {
+    let status = e.kind.status();
+    let detail = e.detail.clone();
+    let next = viewer.reply(method, e.into_response(), next).await?;
+    Ok(Answered {
+        status,
+        detail,
+        next,
+    })
+}
+
+/// What follows a relayed answer, on both sides.
+struct Relayed {
+    viewer: Next,
+    /// Whether the upstream connection can take another request.
+    keep_upstream: bool,
+}
+
+/// Relays an answer whose head was read from `up`: its head cleaned, its body as it
+/// arrives, re-framed for the viewer.
+async fn relay_answer(
+    viewer: &mut Viewer,
+    up: &mut Upstream,
+    method: &Method,
+    http11: bool,
+    head: h1::Response,
+    mut next: Next,
+) -> std::io::Result<Relayed> {
+    let framing = match h1::response_framing(method, head.status, &head.headers) {
+        Ok(framing) => framing,
+        Err(reason) => {
+            give(viewer, method, bad_gateway(reason.into()), Next::Close).await?;
+            return Ok(Relayed {
+                viewer: Next::Close,
+                keep_upstream: false,
+            });
+        }
     };
-    Ok(Response::from_parts(
-        parts,
-        Body::new(body.map_err(axum::Error::new)),
-    ))
-}
-
-/// An answer's body on its way to the viewer, holding the connection it came on: once
-/// the body has ended, the connection is the viewer connection's idle one again. One
-/// dropped before its end (the viewer left) is closed with it, as it may still be sending.
-struct Returning {
-    body: hyper::body::Incoming,
-    back: Option<(Arc<Affinity>, String, Sender)>,
-}
-
-impl Returning {
-    fn give_back(&mut self) {
-        if let Some((affinity, key, sender)) = self.back.take() {
-            affinity.put(key, sender);
+    let keep_upstream = head.http11
+        && framing != Framing::UntilClose
+        && !h1::has_token(&head.headers, header::CONNECTION, "close");
+    let h1::Response {
+        status,
+        mut headers,
+        len,
+        ..
+    } = head;
+    up.buf.advance(len);
+    crate::clean_response_headers(&mut headers, false);
+    match framing {
+        Framing::Chunked => {
+            headers.remove(header::CONTENT_LENGTH);
+            if http11 {
+                headers.insert(
+                    header::TRANSFER_ENCODING,
+                    HeaderValue::from_static("chunked"),
+                );
+            } else {
+                next = Next::Close;
+            }
+        }
+        Framing::UntilClose => next = Next::Close,
+        Framing::Empty | Framing::Length(_) => {}
+    }
+    if next == Next::Close {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    let mut out = Vec::with_capacity(512 + up.buf.len().min(READ_SIZE));
+    h1::write_response(&mut out, status, &headers);
+    let cut = || std::io::Error::other("the app's answer ended before its body did");
+    match framing {
+        Framing::Empty => viewer.stream.write_all(&out).await?,
+        Framing::Length(n) => {
+            let mut left = n;
+            loop {
+                let take = left.min(up.buf.len() as u64) as usize;
+                out.extend_from_slice(&up.buf[..take]);
+                up.buf.advance(take);
+                left -= take as u64;
+                viewer.stream.write_all(&out).await?;
+                out.clear();
+                if left == 0 {
+                    break;
+                }
+                if !up.fill().await? {
+                    return Err(cut());
+                }
+            }
+        }
+        Framing::Chunked => {
+            let mut chunked = h1::Chunked::new(http11);
+            loop {
+                let done = chunked
+                    .step(&mut up.buf, &mut out)
+                    .map_err(std::io::Error::other)?;
+                if done || out.len() >= WRITE_SIZE || up.buf.is_empty() {
+                    viewer.stream.write_all(&out).await?;
+                    out.clear();
+                }
+                if done {
+                    break;
+                }
+                if !up.fill().await? {
+                    return Err(cut());
+                }
+            }
+        }
+        Framing::UntilClose => {
+            out.extend_from_slice(&up.buf);
+            up.buf.clear();
+            viewer.stream.write_all(&out).await?;
+            while up.fill().await? {
+                viewer.stream.write_all(&up.buf).await?;
+                up.buf.clear();
+            }
         }
     }
+    Ok(Relayed {
+        viewer: next,
+        // Bytes past the answer's end are not an answer to anything: not kept.
+        keep_upstream: keep_upstream && up.buf.is_empty(),
+    })
 }
 
-impl hyper::body::Body for Returning {
-    type Data = hyper::body::Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
-        let this = self.get_mut();
-        let frame = std::task::ready!(std::pin::Pin::new(&mut this.body).poll_frame(cx));
-        if frame.is_none() {
-            this.give_back();
+/// Passes a WebSocket upgrade to the destination over a connection of its own. An
+/// upgrade the app agrees to is answered and left in [`Viewer::tunnel`]; any other
+/// answer is relayed as usual.
+pub(crate) async fn upgrade<D: Destinations>(
+    viewer: &mut Viewer,
+    gateway: &Arc<Gateway<D>>,
+    admitted: Admitted,
+    target: &D::Target,
+    request: h1::Request,
+    wants_page: bool,
+) -> std::io::Result<Answered> {
+    let destinations = &gateway.destinations;
+    let conn = match destinations.connect(target).await {
+        Ok(conn) => conn,
+        Err(_) => {
+            let response = crate::waking(destinations, &admitted.id, wants_page)
+                .await
+                .unwrap_or_else(IntoResponse::into_response);
+            return viewer.refuse(&request, response).await;
         }
-        std::task::Poll::Ready(frame)
+    };
+    let mut up = Upstream::new(String::new(), conn);
+    let next = close_after(&request);
+    let h1::Request {
+        method,
+        uri,
+        mut headers,
+        len,
+        http11,
+    } = request;
+    let client = viewer.client;
+    crate::clean_request_headers(
+        viewer.origin(destinations, &admitted.id),
+        &mut headers,
+        client,
+        true,
+    );
+    viewer.buf.advance(len);
+    let mut out = Vec::with_capacity(1024);
+    h1::write_request(&mut out, &method, &uri, &headers);
+    if let Err(e) = up.conn.write_all(&out).await {
+        return give(viewer, &method, bad_gateway(e.to_string()), next).await;
     }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+    let head = match up.head(true).await {
+        Ok(Some(head)) => head,
+        Ok(None) => {
+            let e = bad_gateway("the app closed the connection without answering".into());
+            return give(viewer, &method, e, next).await;
+        }
+        Err(e) => return give(viewer, &method, e, next).await,
+    };
+    let status = head.status;
+    if status != StatusCode::SWITCHING_PROTOCOLS {
+        let relayed = relay_answer(viewer, &mut up, &method, http11, head, next).await?;
+        return Ok(Answered {
+            status,
+            detail: None,
+            next: relayed.viewer,
+        });
     }
+    let mut headers = head.headers;
+    up.buf.advance(head.len);
+    crate::clean_response_headers(&mut headers, true);
+    let mut out = Vec::with_capacity(512);
+    h1::write_response(&mut out, status, &headers);
+    viewer.stream.write_all(&out).await?;
+    viewer.tunnel = Some(Tunnel {
+        upstream: up,
+        id: admitted.id,
+        session: admitted.session,
+    });
+    Ok(Answered {
+        status,
+        detail: None,
+        next: Next::Close,
+    })
+}
 
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        self.body.size_hint()
+/// Tunnels an upgraded connection byte for byte until either side closes, or the viewer
+/// loses access. Messages from the viewer (not pings) count as activity.
+pub(crate) async fn tunnel<D: Destinations>(
+    viewer: &mut Viewer,
+    gateway: &Arc<Gateway<D>>,
+    tunnel: Tunnel,
+) {
+    let Tunnel {
+        upstream,
+        id,
+        session,
+    } = tunnel;
+    let early_in = viewer.buf.split();
+    let early_out = upstream.buf;
+    let (mut client_read, mut client_write) = viewer.stream.split();
+    let (mut upstream_read, mut upstream_write) = tokio::io::split(upstream.conn);
+    let inbound = async {
+        let mut frames = crate::wsframes::Scanner::default();
+        // What arrived with the upgrade request first, then what follows it.
+        if !early_in.is_empty() {
+            if frames.feed(&early_in) {
+                gateway.destinations.touch(&id);
+            }
+            if upstream_write.write_all(&early_in).await.is_err() {
+                return;
+            }
+        }
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match client_read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if frames.feed(&buf[..n]) {
+                gateway.destinations.touch(&id);
+            }
+            if upstream_write.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = upstream_write.shutdown().await;
+    };
+    let outbound = async {
+        if client_write.write_all(&early_out).await.is_ok() {
+            let _ = tokio::io::copy(&mut upstream_read, &mut client_write).await;
+        }
+        let _ = client_write.shutdown().await;
+    };
+    // The session and membership are checked again while the socket is open: a viewer
+    // removed from the project (on any replica: an `access` event), or whose session
+    // ended (the timer), is cut off.
+    let revalidate = async {
+        let every = gateway.destinations.recheck_every();
+        let mut changes = gateway.destinations.access_changes().await;
+        loop {
+            match changes.as_mut() {
+                Some(changes) => {
+                    let _ = tokio::time::timeout(every, changes.changed()).await;
+                }
+                None => tokio::time::sleep(every).await,
+            }
+            // A database that did not answer closes nothing: asked again next time.
+            let allowed = gateway.destinations.access(&id, &session).await;
+            if matches!(allowed, Ok(ref access) if *access != ViewAccess::Granted) {
+                tracing::info!(destination = %id, "Closed a WebSocket whose viewer lost access");
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = async { tokio::join!(inbound, outbound) } => {}
+        () = revalidate => {}
     }
 }
 
-impl Drop for Returning {
-    fn drop(&mut self) {
-        use hyper::body::Body as _;
-        // An answer without a body (a 304, a HEAD) is never polled to its end.
-        if self.body.is_end_stream() {
-            self.give_back();
-        }
-    }
-}
-
-/// Whether an upstream error came from the request body passing its limit.
-fn caused_by_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(error);
-    while let Some(e) = cause {
-        if e.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        cause = e.source();
-    }
-    false
+fn too_large() -> Error {
+    Error::new(
+        Kind::TooLarge,
+        "body_too_large",
+        "the request body is larger than the app accepts",
+    )
 }
 
 fn bad_gateway(detail: String) -> Error {
@@ -231,99 +623,6 @@ fn bad_gateway(detail: String) -> Error {
         "the app did not answer: it may be restarting, so try again in a moment",
     )
     .with_detail(detail)
-}
-
-/// Passes a WebSocket upgrade to the destination and, once it agrees, tunnels bytes
-/// both ways. Messages from the viewer (not pings) count as activity.
-pub(crate) async fn tunnel<D: Destinations>(
-    gateway: &Arc<Gateway<D>>,
-    call: Call<'_>,
-    session: String,
-    upstream: burrow_sandbox::Connection,
-    mut request: Request,
-) -> Result<Response, Error> {
-    let client_upgrade = hyper::upgrade::on(&mut request);
-    let (mut parts, _) = request.into_parts();
-    clean_request_headers(call.origin, &mut parts.headers, call.client, true);
-    let request = hyper::Request::from_parts(parts, Body::empty());
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(upstream))
-        .await
-        .map_err(|e| bad_gateway(e.to_string()))?;
-    tokio::spawn(async move {
-        let _ = connection.with_upgrades().await;
-    });
-    let mut response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| bad_gateway(e.to_string()))?;
-    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-        let (mut parts, body) = response.into_parts();
-        clean_response_headers(&mut parts.headers, false);
-        return Ok(Response::from_parts(
-            parts,
-            Body::new(body.map_err(axum::Error::new)),
-        ));
-    }
-    let upstream_upgrade = hyper::upgrade::on(&mut response);
-    let gateway = Arc::clone(gateway);
-    let id = call.id.to_owned();
-    tokio::spawn(async move {
-        let (Ok(client_io), Ok(upstream_io)) = (client_upgrade.await, upstream_upgrade.await)
-        else {
-            return;
-        };
-        let (mut client_read, mut client_write) = tokio::io::split(TokioIo::new(client_io));
-        let (mut upstream_read, mut upstream_write) = tokio::io::split(TokioIo::new(upstream_io));
-        let inbound = async {
-            let mut frames = crate::wsframes::Scanner::default();
-            let mut buf = vec![0u8; 16 * 1024];
-            loop {
-                let n = match client_read.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                if frames.feed(&buf[..n]) {
-                    gateway.destinations.touch(&id);
-                }
-                if upstream_write.write_all(&buf[..n]).await.is_err() {
-                    break;
-                }
-            }
-            let _ = upstream_write.shutdown().await;
-        };
-        let outbound = async {
-            let _ = tokio::io::copy(&mut upstream_read, &mut client_write).await;
-            let _ = client_write.shutdown().await;
-        };
-        // The session and membership are checked again while the socket is open: a
-        // viewer removed from the project (on any replica: an `access` event), or whose
-        // session ended (the timer), is cut off.
-        let revalidate = async {
-            let every = gateway.destinations.recheck_every();
-            let mut changes = gateway.destinations.access_changes().await;
-            loop {
-                match changes.as_mut() {
-                    Some(changes) => {
-                        let _ = tokio::time::timeout(every, changes.changed()).await;
-                    }
-                    None => tokio::time::sleep(every).await,
-                }
-                // A database that did not answer closes nothing: asked again next time.
-                let allowed = gateway.destinations.access(&id, &session).await;
-                if matches!(allowed, Ok(ref access) if *access != ViewAccess::Granted) {
-                    tracing::info!(destination = %id, "Closed a WebSocket whose viewer lost access");
-                    return;
-                }
-            }
-        };
-        tokio::select! {
-            _ = async { tokio::join!(inbound, outbound) } => {}
-            () = revalidate => {}
-        }
-    });
-    let (mut parts, _) = response.into_parts();
-    clean_response_headers(&mut parts.headers, true);
-    Ok(Response::from_parts(parts, Body::empty()))
 }
 
 /// Sends `request` as it is over `upstream` (a connection to another replica's API, see
@@ -359,49 +658,4 @@ pub async fn relay(
         parts,
         Body::new(body.map_err(axum::Error::new)),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A connection to a peer that never answers, driven by `drive`'s task.
-    async fn opened(affinity: &Affinity) -> Sender {
-        let (ours, theirs) = tokio::io::duplex(1024);
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(ours))
-            .await
-            .unwrap();
-        affinity
-            .drivers
-            .send(Box::pin(async move {
-                let _ = connection.await;
-            }))
-            .unwrap();
-        // The peer stays open and silent for the test's length.
-        std::mem::forget(theirs);
-        sender
-    }
-
-    #[tokio::test]
-    async fn a_viewer_connection_reuses_its_upstream_only_for_the_same_sandbox() {
-        drive(|affinity| async move {
-            let mut sender = opened(&affinity).await;
-            sender.ready().await.unwrap();
-            affinity.put("sandbox-a".into(), sender);
-            assert!(
-                affinity.take("sandbox-b").is_none(),
-                "another sandbox never gets this connection"
-            );
-            assert!(
-                affinity.take("sandbox-a").is_none(),
-                "asking for another sandbox let the idle one go"
-            );
-            let mut sender = opened(&affinity).await;
-            sender.ready().await.unwrap();
-            affinity.put("sandbox-a".into(), sender);
-            assert!(affinity.take("sandbox-a").is_some());
-            assert!(affinity.take("sandbox-a").is_none(), "taken once");
-        })
-        .await;
-    }
 }

@@ -226,6 +226,48 @@ pub async fn observe(request: Request, next: Next) -> Response {
     observed(request, |request| next.run(request)).await
 }
 
+/// Counts one request that `started` and was answered with `status`, and logs it: the
+/// record [`observed`] keeps, for servers that answer requests without a router (the
+/// apps gateway). `path` is logged only when the request failed.
+pub fn record(
+    method: &axum::http::Method,
+    route: metrics::SharedString,
+    status: StatusCode,
+    started: Instant,
+    detail: Option<&str>,
+    path: &str,
+) {
+    let elapsed = started.elapsed();
+    // A fixed set: any other token a client sends is `other`, so no request can mint
+    // new series.
+    let method_label = match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    };
+    let labels = [
+        ("method", metrics::SharedString::const_str(method_label)),
+        ("route", route.clone()),
+        ("status", status_label(status)),
+    ];
+    metrics::counter!(REQUESTS, &labels).increment(1);
+    metrics::histogram!(DURATION, &labels).record(elapsed.as_secs_f64());
+    let ms = elapsed.as_secs_f64() * 1000.0;
+    // 503 is an answer (an app starting, the database away for a moment), not a fault.
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        tracing::warn!(http.method = %method, http.route = %route, http.status = status.as_u16(), elapsed_ms = ms, error.detail = detail, "Request not served yet");
+    } else if status.is_server_error() {
+        tracing::error!(http.method = %method, http.route = %route, http.path = %path, http.status = status.as_u16(), elapsed_ms = ms, error.detail = detail, "Request failed");
+    } else {
+        tracing::info!(http.method = %method, http.route = %route, http.status = status.as_u16(), elapsed_ms = ms, error.detail = detail, "Request");
+    }
+}
+
 /// [`observe`] around any handler: what the apps gateway's own server runs each
 /// request in, without a router.
 pub async fn observed<B, F>(
@@ -250,39 +292,17 @@ where
             named.map(|n| metrics::SharedString::const_str(n.0))
         })
         .unwrap_or(metrics::SharedString::const_str("unmatched"));
-    let elapsed = started.elapsed();
-    let status = response.status();
-    // A fixed set: any other token a client sends is `other`, so no request can mint
-    // new series.
-    let method_label = match method.as_str() {
-        "GET" => "GET",
-        "HEAD" => "HEAD",
-        "POST" => "POST",
-        "PUT" => "PUT",
-        "PATCH" => "PATCH",
-        "DELETE" => "DELETE",
-        "OPTIONS" => "OPTIONS",
-        _ => "other",
-    };
-    let labels = [
-        ("method", metrics::SharedString::const_str(method_label)),
-        ("route", route.clone()),
-        ("status", status_label(status)),
-    ];
-    metrics::counter!(REQUESTS, &labels).increment(1);
-    metrics::histogram!(DURATION, &labels).record(elapsed.as_secs_f64());
     let detail = response
         .extensions()
         .get::<ErrorDetail>()
         .map(|d| d.0.as_str());
-    let ms = elapsed.as_secs_f64() * 1000.0;
-    // 503 is an answer (an app starting, the database away for a moment), not a fault.
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        tracing::warn!(http.method = %method, http.route = %route, http.status = status.as_u16(), elapsed_ms = ms, error.detail = detail, "Request not served yet");
-    } else if status.is_server_error() {
-        tracing::error!(http.method = %method, http.route = %route, http.path = %uri.path(), http.status = status.as_u16(), elapsed_ms = ms, error.detail = detail, "Request failed");
-    } else {
-        tracing::info!(http.method = %method, http.route = %route, http.status = status.as_u16(), elapsed_ms = ms, error.detail = detail, "Request");
-    }
+    record(
+        &method,
+        route,
+        response.status(),
+        started,
+        detail,
+        uri.path(),
+    );
     response
 }
