@@ -3,7 +3,7 @@
 //! body's decoder, and heads written back out. Nothing here does I/O.
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 /// Headers a head may have, as hyper allows.
 pub const MAX_HEADERS: usize = 100;
@@ -12,7 +12,7 @@ const MAX_LINE: usize = 4096;
 /// A chunked body's trailers may total this many bytes.
 const MAX_TRAILERS: usize = 16 * 1024;
 
-/// A viewer's request head.
+/// A viewer's request head. Its values share the bytes it was read from.
 #[derive(Debug)]
 pub struct Request {
     pub method: Method,
@@ -20,11 +20,9 @@ pub struct Request {
     /// HTTP/1.1 (or, when false, HTTP/1.0).
     pub http11: bool,
     pub headers: HeaderMap,
-    /// Bytes the head took.
-    pub len: usize,
 }
 
-/// What a viewer's bytes hold so far.
+/// What a peer's bytes hold so far.
 #[derive(Debug)]
 pub enum Parsed<T> {
     Complete(T),
@@ -33,11 +31,39 @@ pub enum Parsed<T> {
     Invalid(&'static str),
 }
 
-/// Reads a request head from the start of `bytes`.
-pub fn request(bytes: &[u8]) -> Parsed<Request> {
+/// Where each header's name and value lie in the bytes parsed.
+type Spans = Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>;
+
+fn span(base: &[u8], part: &[u8]) -> std::ops::Range<usize> {
+    let start = part.as_ptr() as usize - base.as_ptr() as usize;
+    start..start + part.len()
+}
+
+fn spans(base: &[u8], headers: &[httparse::Header<'_>]) -> Spans {
+    headers
+        .iter()
+        .map(|h| (span(base, h.name.as_bytes()), span(base, h.value)))
+        .collect()
+}
+
+/// The headers, their values sharing `head`'s bytes.
+fn header_map(head: &Bytes, spans: Spans) -> Option<HeaderMap> {
+    let mut headers = HeaderMap::with_capacity(spans.len());
+    for (name, value) in spans {
+        let name = HeaderName::from_bytes(&head[name]).ok()?;
+        headers.append(
+            name,
+            HeaderValue::from_maybe_shared(head.slice(value)).ok()?,
+        );
+    }
+    Some(headers)
+}
+
+/// Reads a request head from the start of `buf`, and takes it off `buf` when whole.
+pub fn request(buf: &mut BytesMut) -> Parsed<Request> {
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut slots);
-    let len = match parsed.parse(bytes) {
+    let len = match parsed.parse(buf) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Parsed::Partial,
         Err(httparse::Error::TooManyHeaders) => return Parsed::Invalid("too many headers"),
@@ -51,10 +77,15 @@ pub fn request(bytes: &[u8]) -> Parsed<Request> {
     if !path.starts_with('/') {
         return Parsed::Invalid("the request target must be a path");
     }
-    let (Ok(method), Ok(uri)) = (Method::from_bytes(method.as_bytes()), path.parse::<Uri>()) else {
+    let Ok(method) = Method::from_bytes(method.as_bytes()) else {
         return Parsed::Invalid("the request line is not valid");
     };
-    let Some(headers) = header_map(parsed.headers) else {
+    let (path, spans) = (span(buf, path.as_bytes()), spans(buf, parsed.headers));
+    let head = buf.split_to(len).freeze();
+    let Ok(uri) = Uri::from_maybe_shared(head.slice(path)) else {
+        return Parsed::Invalid("the request line is not valid");
+    };
+    let Some(headers) = header_map(&head, spans) else {
         return Parsed::Invalid("a header is not valid");
     };
     Parsed::Complete(Request {
@@ -62,7 +93,6 @@ pub fn request(bytes: &[u8]) -> Parsed<Request> {
         uri,
         http11: version == 1,
         headers,
-        len,
     })
 }
 
@@ -72,14 +102,13 @@ pub struct Response {
     pub status: StatusCode,
     pub http11: bool,
     pub headers: HeaderMap,
-    pub len: usize,
 }
 
-/// Reads an answer's head from the start of `bytes`.
-pub fn response(bytes: &[u8]) -> Parsed<Response> {
+/// Reads an answer's head from the start of `buf`, and takes it off `buf` when whole.
+pub fn response(buf: &mut BytesMut) -> Parsed<Response> {
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Response::new(&mut slots);
-    let len = match parsed.parse(bytes) {
+    let len = match parsed.parse(buf) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Parsed::Partial,
         Err(_) => return Parsed::Invalid("the app's answer is not valid HTTP/1.1"),
@@ -90,24 +119,16 @@ pub fn response(bytes: &[u8]) -> Parsed<Response> {
     let Ok(status) = StatusCode::from_u16(code) else {
         return Parsed::Invalid("the app's answer has no valid status");
     };
-    let Some(headers) = header_map(parsed.headers) else {
+    let spans = spans(buf, parsed.headers);
+    let head = buf.split_to(len).freeze();
+    let Some(headers) = header_map(&head, spans) else {
         return Parsed::Invalid("a header of the app's answer is not valid");
     };
     Parsed::Complete(Response {
         status,
         http11: version == 1,
         headers,
-        len,
     })
-}
-
-fn header_map(parsed: &[httparse::Header<'_>]) -> Option<HeaderMap> {
-    let mut headers = HeaderMap::with_capacity(parsed.len());
-    for h in parsed {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
-        headers.append(name, HeaderValue::from_bytes(h.value).ok()?);
-    }
-    Some(headers)
 }
 
 /// How a message's body ends.
@@ -519,20 +540,20 @@ mod tests {
 
     #[test]
     fn heads_are_read_strictly() {
-        let Parsed::Complete(r) =
-            request(b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nA: 1\r\nA: 2\r\n\r\nrest")
-        else {
+        let mut buf =
+            BytesMut::from(&b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nA: 1\r\nA: 2\r\n\r\nrest"[..]);
+        let Parsed::Complete(r) = request(&mut buf) else {
             panic!("a plain request");
         };
         assert_eq!(
-            (r.method, r.uri.to_string(), r.http11, r.len),
-            (Method::GET, "/a?b=1".into(), true, 44)
+            (r.method, r.uri.to_string(), r.http11),
+            (Method::GET, "/a?b=1".into(), true)
         );
         assert_eq!(r.headers.get_all("a").iter().count(), 2);
-        assert!(matches!(
-            request(b"GET / HTTP/1.1\r\nHost: x\r\n"),
-            Parsed::Partial
-        ));
+        assert_eq!(&buf[..], b"rest", "the head is taken, the rest left");
+        let mut partial = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: x\r\n"[..]);
+        assert!(matches!(request(&mut partial), Parsed::Partial));
+        assert_eq!(partial.len(), 25, "nothing taken");
         for bad in [
             &b"GET http://other/ HTTP/1.1\r\n\r\n"[..],
             b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
@@ -540,15 +561,16 @@ mod tests {
             b"GET / HTTP/2.0\r\n\r\n",
         ] {
             assert!(
-                matches!(request(bad), Parsed::Invalid(_)),
+                matches!(request(&mut BytesMut::from(bad)), Parsed::Invalid(_)),
                 "{}",
                 String::from_utf8_lossy(bad)
             );
         }
-        let Parsed::Complete(a) = response(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi")
-        else {
+        let mut buf = BytesMut::from(&b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi"[..]);
+        let Parsed::Complete(a) = response(&mut buf) else {
             panic!("an answer");
         };
-        assert_eq!((a.status, a.http11, a.len), (StatusCode::OK, false, 38));
+        assert_eq!((a.status, a.http11), (StatusCode::OK, false));
+        assert_eq!(&buf[..], b"hi");
     }
 }

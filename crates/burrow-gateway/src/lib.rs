@@ -446,12 +446,32 @@ const STRIPPED: &[&str] = &[
     "authorization",
 ];
 
-fn clean_request_headers(
-    origin: &Url,
-    headers: &mut HeaderMap,
-    client: SocketAddr,
-    keep_upgrade: bool,
-) {
+/// The `X-Forwarded-*` values a destination is sent: the viewer's address, and the
+/// destination origin's scheme and host. Made once per viewer connection and destination.
+#[derive(Debug, Clone)]
+pub(crate) struct Forwarded([(HeaderName, Option<HeaderValue>); 3]);
+
+impl Forwarded {
+    pub(crate) fn new(origin: &Url, client: SocketAddr) -> Self {
+        let value = |v: &str| HeaderValue::from_str(v).ok();
+        Self([
+            (
+                HeaderName::from_static("x-forwarded-for"),
+                value(&client.ip().to_string()),
+            ),
+            (
+                HeaderName::from_static("x-forwarded-proto"),
+                value(origin.scheme()),
+            ),
+            (
+                HeaderName::from_static("x-forwarded-host"),
+                value(origin.host_str().unwrap_or_default()),
+            ),
+        ])
+    }
+}
+
+fn clean_request_headers(headers: &mut HeaderMap, forwarded: &Forwarded, keep_upgrade: bool) {
     let upgrade = headers.get(header::UPGRADE).cloned();
     // One pass over the request's own headers (a dozen or so), not a lookup per name.
     let doomed: Vec<HeaderName> = headers
@@ -498,15 +518,9 @@ fn clean_request_headers(
             }
         }
     }
-    let ip = client.ip().to_string();
-    let forwarded = [
-        ("x-forwarded-for", ip.as_str()),
-        ("x-forwarded-proto", origin.scheme()),
-        ("x-forwarded-host", origin.host_str().unwrap_or_default()),
-    ];
-    for (name, value) in forwarded {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            headers.insert(HeaderName::from_static(name), v);
+    for (name, value) in &forwarded.0 {
+        if let Some(value) = value {
+            headers.insert(name.clone(), value.clone());
         }
     }
     if keep_upgrade {
@@ -593,7 +607,7 @@ mod tests {
                     HeaderValue::from_bytes(value).unwrap(),
                 );
             }
-            clean_request_headers(&origin, &mut headers, client, false);
+            clean_request_headers(&mut headers, &Forwarded::new(&origin, client), false);
             headers
         };
         let cookies = |h: &HeaderMap| -> Vec<String> {

@@ -83,7 +83,7 @@ impl Upstream {
         loop {
             if !self.buf.is_empty() {
                 started = true;
-                match h1::response(&self.buf) {
+                match h1::response(&mut self.buf) {
                     Parsed::Complete(head)
                         if head.status.is_informational()
                             && !(upgrade && head.status == StatusCode::SWITCHING_PROTOCOLS) =>
@@ -91,7 +91,6 @@ impl Upstream {
                         if head.status == StatusCode::SWITCHING_PROTOCOLS {
                             return Err(bad_gateway("the app switched protocols unasked".into()));
                         }
-                        self.buf.advance(head.len);
                         continue;
                     }
                     Parsed::Complete(head) => return Ok(Some(head)),
@@ -235,13 +234,11 @@ pub(crate) async fn forward<D: Destinations>(
         method,
         uri,
         mut headers,
-        len,
         http11,
     } = request;
     let expects = h1::has_token(&headers, header::EXPECT, "100-continue");
     let had_length = headers.contains_key(header::CONTENT_LENGTH);
-    let client = viewer.client;
-    crate::clean_request_headers(viewer.origin(destinations, id), &mut headers, client, false);
+    crate::clean_request_headers(&mut headers, viewer.forwarded(destinations, id), false);
     headers.remove(header::EXPECT);
     headers.remove(header::CONTENT_LENGTH);
     match framing {
@@ -259,7 +256,6 @@ pub(crate) async fn forward<D: Destinations>(
         }
         Framing::Empty | Framing::UntilClose => {}
     }
-    viewer.buf.advance(len);
     let mut out = Vec::with_capacity(1024);
     h1::write_request(&mut out, &method, &uri, &headers);
     if expects && http11 && framing != Framing::Empty && viewer.buf.is_empty() {
@@ -375,10 +371,8 @@ async fn relay_answer(
     let h1::Response {
         status,
         mut headers,
-        len,
         ..
     } = head;
-    up.buf.advance(len);
     crate::clean_response_headers(&mut headers, false);
     match framing {
         Framing::Chunked => {
@@ -482,17 +476,13 @@ pub(crate) async fn upgrade<D: Destinations>(
         method,
         uri,
         mut headers,
-        len,
         http11,
     } = request;
-    let client = viewer.client;
     crate::clean_request_headers(
-        viewer.origin(destinations, &admitted.id),
         &mut headers,
-        client,
+        viewer.forwarded(destinations, &admitted.id),
         true,
     );
-    viewer.buf.advance(len);
     let mut out = Vec::with_capacity(1024);
     h1::write_request(&mut out, &method, &uri, &headers);
     if let Err(e) = up.conn.write_all(&out).await {
@@ -516,7 +506,6 @@ pub(crate) async fn upgrade<D: Destinations>(
         });
     }
     let mut headers = head.headers;
-    up.buf.advance(head.len);
     crate::clean_response_headers(&mut headers, true);
     let mut out = Vec::with_capacity(512);
     h1::write_response(&mut out, status, &headers);

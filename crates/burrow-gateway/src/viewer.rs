@@ -14,14 +14,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use burrow_service::http::ErrorDetail;
 use burrow_service::{Error, Kind};
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use url::Url;
 
 use crate::h1::{self, Framing, Parsed};
 use crate::upstream::{self, Upstream};
-use crate::{Admission, Destinations, Gateway, MAX_HEADER_BYTES, RESERVED};
+use crate::{Admission, Destinations, Forwarded, Gateway, MAX_HEADER_BYTES, RESERVED};
 
 /// How long a viewer may take to send a request's head, idle time between requests
 /// included; then the connection closes (hyper's default, which served this before).
@@ -43,8 +43,9 @@ pub(crate) struct Viewer {
     pub(crate) client: SocketAddr,
     /// The kept-alive connection to the sandbox the last request went to.
     pub(crate) idle: Option<Upstream>,
-    /// The last destination's origin, parsed once per connection.
-    origin: Option<(String, Url)>,
+    /// The last destination's origin and the `X-Forwarded-*` values it is sent, made
+    /// once per connection and destination.
+    origin: Option<(String, Url, Forwarded)>,
     /// A WebSocket the app agreed to, tunnelled once its answer is recorded.
     pub(crate) tunnel: Option<upstream::Tunnel>,
 }
@@ -168,7 +169,7 @@ impl Viewer {
     async fn read_head(&mut self) -> Result<Option<h1::Request>, Error> {
         loop {
             if !self.buf.is_empty() {
-                match h1::request(&self.buf) {
+                match h1::request(&mut self.buf) {
                     Parsed::Complete(request) => {
                         if let Some(refusal) = crate::too_many_header_bytes(&request.headers) {
                             return Err(refusal);
@@ -193,10 +194,25 @@ impl Viewer {
 
     /// The destination's origin, parsed once for the connection's destination.
     pub(crate) fn origin<D: Destinations>(&mut self, destinations: &D, id: &str) -> &Url {
-        if self.origin.as_ref().is_none_or(|(known, _)| known != id) {
-            self.origin = Some((id.to_owned(), destinations.origin(id)));
+        &self.destination(destinations, id).1
+    }
+
+    /// The `X-Forwarded-*` values for the destination `id`.
+    pub(crate) fn forwarded<D: Destinations>(&mut self, destinations: &D, id: &str) -> &Forwarded {
+        &self.destination(destinations, id).2
+    }
+
+    fn destination<D: Destinations>(
+        &mut self,
+        destinations: &D,
+        id: &str,
+    ) -> &(String, Url, Forwarded) {
+        if self.origin.as_ref().is_none_or(|(known, ..)| known != id) {
+            let origin = destinations.origin(id);
+            let forwarded = Forwarded::new(&origin, self.client);
+            self.origin = Some((id.to_owned(), origin, forwarded));
         }
-        &self.origin.as_ref().expect("just set").1
+        self.origin.as_ref().expect("just set")
     }
 
     /// A request to Burrow's own routes, read whole and passed to the router.
@@ -221,7 +237,6 @@ impl Viewer {
                     .await;
             }
         };
-        self.buf.advance(request.len);
         while self.buf.len() < length {
             if !self.fill().await? {
                 return Ok(Next::Close);
@@ -315,11 +330,8 @@ impl Viewer {
         response: Response,
     ) -> std::io::Result<Answered> {
         let mut next = close_after(request);
-        let has_body = !matches!(h1::request_framing(&request.headers), Ok(Framing::Empty));
-        if has_body {
+        if !matches!(h1::request_framing(&request.headers), Ok(Framing::Empty)) {
             next = Next::Close;
-        } else {
-            self.buf.advance(request.len);
         }
         let status = response.status();
         let detail = response

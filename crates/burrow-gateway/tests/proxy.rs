@@ -5,7 +5,9 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use burrow_gateway::{Destinations, Gateway};
@@ -49,7 +51,7 @@ async fn upstream(answer: Answer) -> Upstream {
                         Ok(n) => n,
                     };
                     let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                    log.lock().unwrap().push_str(&text);
+                    log.lock().push_str(&text);
                     let reply = answer(&text);
                     if reply.is_empty() {
                         continue;
@@ -200,7 +202,7 @@ async fn requests_on_one_connection_share_one_upstream_connection_in_order() {
         1,
         "one upstream connection"
     );
-    let seen = up.seen.lock().unwrap().clone();
+    let seen = up.seen.lock().clone();
     assert!(
         !seen.contains("burrow_view"),
         "Burrow's cookie reached the app: {seen}"
@@ -336,7 +338,7 @@ async fn smuggling_and_other_app_requests_behind_a_request_are_refused() {
         answer.contains("HTTP/1.1 303 ") || answer.contains("HTTP/1.1 307 "),
         "{answer}"
     );
-    let seen = up.seen.lock().unwrap().clone();
+    let seen = up.seen.lock().clone();
     assert!(
         seen.contains("hello") && !seen.contains("/secret"),
         "{seen}"
@@ -363,7 +365,7 @@ async fn request_bodies_are_bounded_and_chunked_ones_rechunked() {
     )
     .await;
     assert!(answer.ends_with("taken"), "{answer}");
-    let seen = up.seen.lock().unwrap().clone();
+    let seen = up.seen.lock().clone();
     assert!(
         seen.contains("transfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
         "{seen}"
