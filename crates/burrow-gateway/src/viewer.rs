@@ -71,6 +71,7 @@ pub(crate) async fn serve<D: Destinations>(
     stream: TcpStream,
     client: SocketAddr,
 ) {
+    let mut series = burrow_service::http::Series::default();
     let mut viewer = Viewer {
         stream,
         buf: BytesMut::with_capacity(8 * 1024),
@@ -102,10 +103,9 @@ pub(crate) async fn serve<D: Destinations>(
             match viewer.proxy(&gateway, request).await {
                 Ok(answered) => {
                     let detail = answered.detail.as_deref();
-                    let route = "destination".into();
-                    burrow_service::http::record(
+                    series.record(
                         &method,
-                        route,
+                        "destination",
                         answered.status,
                         started,
                         detail,

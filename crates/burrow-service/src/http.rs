@@ -227,8 +227,7 @@ pub async fn observe(request: Request, next: Next) -> Response {
 }
 
 /// Counts one request that `started` and was answered with `status`, and logs it: the
-/// record [`observed`] keeps, for servers that answer requests without a router (the
-/// apps gateway). `path` is logged only when the request failed.
+/// record [`observed`] keeps. `path` is logged only when the request failed.
 pub fn record(
     method: &axum::http::Method,
     route: metrics::SharedString,
@@ -238,9 +237,60 @@ pub fn record(
     path: &str,
 ) {
     let elapsed = started.elapsed();
-    // A fixed set: any other token a client sends is `other`, so no request can mint
-    // new series.
-    let method_label = match method.as_str() {
+    let (counter, histogram) = series(method_label(method), route.clone(), status);
+    counter.increment(1);
+    histogram.record(elapsed.as_secs_f64());
+    log(method, &route, status, elapsed, detail, path);
+}
+
+/// The series one connection counted its last request in, so that requests alike (a
+/// kept-alive connection's) are counted without looking their series up again: [`record`]
+/// for servers that answer requests without a router (the apps gateway).
+#[derive(Default)]
+pub struct Series(Option<(SeriesKey, metrics::Counter, metrics::Histogram)>);
+
+impl std::fmt::Debug for Series {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Series")
+            .field(&self.0.as_ref().map(|(key, ..)| key))
+            .finish()
+    }
+}
+
+/// Method label, route and status.
+type SeriesKey = (&'static str, &'static str, u16);
+
+impl Series {
+    /// [`record`], for a request to `route`.
+    pub fn record(
+        &mut self,
+        method: &axum::http::Method,
+        route: &'static str,
+        status: StatusCode,
+        started: Instant,
+        detail: Option<&str>,
+        path: &str,
+    ) {
+        let elapsed = started.elapsed();
+        let key = (method_label(method), route, status.as_u16());
+        let (_, counter, histogram) = match &mut self.0 {
+            Some(known) if known.0 == key => known,
+            slot => {
+                let (counter, histogram) =
+                    series(key.0, metrics::SharedString::const_str(route), status);
+                slot.insert((key, counter, histogram))
+            }
+        };
+        counter.increment(1);
+        histogram.record(elapsed.as_secs_f64());
+        log(method, route, status, elapsed, detail, path);
+    }
+}
+
+/// A fixed set: any other token a client sends is `other`, so no request can mint new
+/// series.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    match method.as_str() {
         "GET" => "GET",
         "HEAD" => "HEAD",
         "POST" => "POST",
@@ -249,14 +299,34 @@ pub fn record(
         "DELETE" => "DELETE",
         "OPTIONS" => "OPTIONS",
         _ => "other",
-    };
+    }
+}
+
+/// The request counter and duration histogram for these labels.
+fn series(
+    method: &'static str,
+    route: metrics::SharedString,
+    status: StatusCode,
+) -> (metrics::Counter, metrics::Histogram) {
     let labels = [
-        ("method", metrics::SharedString::const_str(method_label)),
-        ("route", route.clone()),
+        ("method", metrics::SharedString::const_str(method)),
+        ("route", route),
         ("status", status_label(status)),
     ];
-    metrics::counter!(REQUESTS, &labels).increment(1);
-    metrics::histogram!(DURATION, &labels).record(elapsed.as_secs_f64());
+    (
+        metrics::counter!(REQUESTS, &labels),
+        metrics::histogram!(DURATION, &labels),
+    )
+}
+
+fn log(
+    method: &axum::http::Method,
+    route: &str,
+    status: StatusCode,
+    elapsed: std::time::Duration,
+    detail: Option<&str>,
+    path: &str,
+) {
     let ms = elapsed.as_secs_f64() * 1000.0;
     // 503 is an answer (an app starting, the database away for a moment), not a fault.
     if status == StatusCode::SERVICE_UNAVAILABLE {
