@@ -17,7 +17,8 @@
 //!    file, on the host (direct, and behind nginx as a reverse proxy) and inside an app's
 //!    sandbox (direct, and through Burrow). The app ships its own `streamlit` module,
 //!    whose `python -m streamlit run` starts that nginx on the app's port, so Burrow's
-//!    path is the product's: origin, view cookie, membership check, pooled connection.
+//!    path is the product's: origin, view cookie, membership check, and the viewer
+//!    connection's kept-alive upstream connection.
 //!    For both upstreams, the CPU time each proxy's processes spent per request.
 //! 4. WebSocket ping round trips, through Burrow and directly.
 

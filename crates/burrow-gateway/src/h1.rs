@@ -88,6 +88,10 @@ pub fn request(buf: &mut BytesMut) -> Parsed<Request> {
     let Some(headers) = header_map(&head, spans) else {
         return Parsed::Invalid("a header is not valid");
     };
+    // Two would let the checks and the destination read different ones.
+    if headers.get_all(header::HOST).iter().nth(1).is_some() {
+        return Parsed::Invalid("the request has more than one Host header");
+    }
     Parsed::Complete(Request {
         method,
         uri,
@@ -559,6 +563,7 @@ mod tests {
             b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
             b"GET / HTTP/1.1\r\nA: x\r\n folded\r\n\r\n",
             b"GET / HTTP/2.0\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
         ] {
             assert!(
                 matches!(request(&mut BytesMut::from(bad)), Parsed::Invalid(_)),

@@ -387,7 +387,11 @@ async fn relay_answer(
             }
         }
         Framing::UntilClose => next = Next::Close,
-        Framing::Empty | Framing::Length(_) => {}
+        // One value, however the app spelled it.
+        Framing::Length(n) => {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
+        Framing::Empty => {}
     }
     if next == Next::Close {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
