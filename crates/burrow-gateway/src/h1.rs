@@ -160,7 +160,7 @@ pub fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
 
 /// `Content-Length`: every value (and list item) must be the same number, or the body's
 /// end is ambiguous. `None` when absent.
-fn content_length(headers: &HeaderMap) -> Result<Option<u64>, &'static str> {
+pub fn content_length(headers: &HeaderMap) -> Result<Option<u64>, &'static str> {
     let mut length = None;
     for value in headers.get_all(header::CONTENT_LENGTH) {
         for item in value.as_bytes().split(|b| *b == b',') {

@@ -558,13 +558,17 @@ fn clean_response_headers(headers: &mut HeaderMap, keep_upgrade: bool) {
         .get_all(header::SET_COOKIE)
         .iter()
         .filter(|v| {
+            // Read as bytes: a value that is not text (obs-text, which browsers store) is
+            // judged by its name all the same.
             let name = v
-                .to_str()
-                .ok()
-                .and_then(|c| c.split('=').next())
-                .map(|n| n.trim().to_ascii_lowercase())
+                .as_bytes()
+                .split(|b| *b == b'=')
+                .next()
                 .unwrap_or_default();
-            !is_burrows(&name)
+            !name
+                .trim_ascii()
+                .get(..7)
+                .is_some_and(|prefix| prefix.eq_ignore_ascii_case(b"burrow_"))
         })
         .cloned()
         .collect();
@@ -590,6 +594,10 @@ mod tests {
             HeaderValue::from_static("Burrow_Session=y"),
         );
         headers.append(header::SET_COOKIE, HeaderValue::from_static("theirs=1"));
+        headers.append(
+            header::SET_COOKIE,
+            HeaderValue::from_bytes(b"burrow_view=fixed; Path=/; x=\xe9").unwrap(),
+        );
         headers.insert("service-worker-allowed", HeaderValue::from_static("/"));
         headers.insert("clear-site-data", HeaderValue::from_static("\"*\""));
         headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));

@@ -119,6 +119,35 @@ impl Upstream {
     }
 }
 
+/// How long a write to the app may wait for it to take bytes before the request fails.
+const STALL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Resolves when the viewer has closed its connection (or it failed), which is how the
+/// wait for an app's answer ends when the viewer leaves first. A viewer that sends more
+/// (its next request) is not gone: then it never resolves.
+async fn gone(viewer: &tokio::net::TcpStream) {
+    let mut byte = [0u8; 1];
+    match viewer.peek(&mut byte).await {
+        Ok(0) | Err(_) => {}
+        Ok(_) => std::future::pending().await,
+    }
+}
+
+/// The viewer left while its request waited on the app.
+fn left() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::ConnectionAborted,
+        "the viewer closed its connection before the app answered",
+    )
+}
+
+/// Writes all of `bytes` to the app, failing when it takes none for [`STALL`].
+async fn send(up: &mut Upstream, bytes: &[u8]) -> std::io::Result<()> {
+    tokio::time::timeout(STALL, up.conn.write_all(bytes))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the app stopped reading"))?
+}
+
 /// How sending a request's body ended, when it did not end well.
 enum Unsent {
     /// The viewer's connection ended or failed.
@@ -143,7 +172,7 @@ async fn send_body(
     };
     match framing {
         Framing::Empty | Framing::UntilClose => {
-            up.conn.write_all(&out).await.map_err(to_upstream)?;
+            send(up, &out).await.map_err(to_upstream)?;
         }
         Framing::Length(n) => {
             let mut left = n;
@@ -151,7 +180,7 @@ async fn send_body(
             out.extend_from_slice(&viewer.buf[..first]);
             viewer.buf.advance(first);
             left -= first as u64;
-            up.conn.write_all(&out).await.map_err(to_upstream)?;
+            send(up, &out).await.map_err(to_upstream)?;
             while left > 0 {
                 match viewer.fill().await {
                     Ok(true) => {}
@@ -161,10 +190,7 @@ async fn send_body(
                     Err(e) => return Err(Unsent::Viewer(e)),
                 }
                 let take = left.min(viewer.buf.len() as u64) as usize;
-                up.conn
-                    .write_all(&viewer.buf[..take])
-                    .await
-                    .map_err(to_upstream)?;
+                send(up, &viewer.buf[..take]).await.map_err(to_upstream)?;
                 viewer.buf.advance(take);
                 left -= take as u64;
             }
@@ -179,7 +205,7 @@ async fn send_body(
                     return Err(Unsent::Refused(too_large()));
                 }
                 if !out.is_empty() && (done || out.len() >= WRITE_SIZE || viewer.buf.is_empty()) {
-                    up.conn.write_all(&out).await.map_err(to_upstream)?;
+                    send(up, &out).await.map_err(to_upstream)?;
                     out.clear();
                 }
                 if done {
@@ -214,10 +240,14 @@ pub(crate) async fn forward<D: Destinations>(
         return viewer.refuse(&request, too_large().into_response()).await;
     }
     let key = D::upstream_key(target);
+    // Only a request read whole, that may be sent twice, is sent again when a kept-alive
+    // connection the app had meanwhile closed takes it and answers nothing. Any other
+    // goes to an idle connection only if it still looks open.
+    let repeatable = framing == Framing::Empty
+        && matches!(request.method, Method::GET | Method::HEAD | Method::OPTIONS);
     let mut idle = viewer.idle.take().filter(|up| up.key == key);
     if let Some(up) = idle.as_mut() {
-        // A body is read once: sent only where it will be taken.
-        if framing != Framing::Empty && !up.alive().await {
+        if !repeatable && !up.alive().await {
             idle = None;
         }
     }
@@ -264,17 +294,20 @@ pub(crate) async fn forward<D: Destinations>(
             .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
             .await?;
     }
-    // Only a request read whole, that may be sent twice, is sent again when a kept-alive
-    // connection the app had meanwhile closed takes it and answers nothing.
-    let again = (framing == Framing::Empty
-        && matches!(method, Method::GET | Method::HEAD | Method::OPTIONS))
-    .then(|| out.clone());
+    let again = repeatable.then(|| out.clone());
+    // An answer that came before the whole body went is the connection's last.
+    let mut early = false;
     match send_body(viewer, &mut up, out, framing, limit).await {
         Ok(()) => {}
         Err(Unsent::Viewer(e)) => return Err(e),
         // The rest of the viewer's body is not read: the connection closes after the
         // answer the app gave early, if it gave one.
-        Err(Unsent::Upstream) => next = Next::Close,
+        Err(Unsent::Upstream) => {
+            early = true;
+            if framing != Framing::Empty {
+                next = Next::Close;
+            }
+        }
         Err(Unsent::Refused(e)) => {
             let status = e.kind.status();
             viewer
@@ -288,7 +321,11 @@ pub(crate) async fn forward<D: Destinations>(
         }
     }
     let head = loop {
-        match up.head(false).await {
+        let head = tokio::select! {
+            head = up.head(false) => head,
+            () = gone(&viewer.stream) => return Err(left()),
+        };
+        match head {
             Ok(Some(head)) => break head,
             Ok(None) => match again.as_ref().filter(|_| !fresh) {
                 Some(request) => {
@@ -297,7 +334,8 @@ pub(crate) async fn forward<D: Destinations>(
                         Ok(conn) => Upstream::new(key.clone(), conn),
                         Err(e) => return give(viewer, &method, e, next).await,
                     };
-                    if let Err(e) = up.conn.write_all(request).await {
+                    early = false;
+                    if let Err(e) = send(&mut up, request).await {
                         return give(viewer, &method, bad_gateway(e.to_string()), next).await;
                     }
                 }
@@ -311,7 +349,7 @@ pub(crate) async fn forward<D: Destinations>(
     };
     let status = head.status;
     let next = relay_answer(viewer, &mut up, &method, http11, head, next).await?;
-    if next.keep_upstream {
+    if next.keep_upstream && !early {
         viewer.idle = Some(up);
     }
     Ok(Answered {
@@ -343,6 +381,14 @@ struct Relayed {
     viewer: Next,
     /// Whether the upstream connection can take another request.
     keep_upstream: bool,
+}
+
+/// Reads more of an answer for `viewer`, until it leaves.
+async fn fill_for(up: &mut Upstream, viewer: &tokio::net::TcpStream) -> std::io::Result<bool> {
+    tokio::select! {
+        more = up.fill() => more,
+        () = gone(viewer) => Err(left()),
+    }
 }
 
 /// Relays an answer whose head was read from `up`: its head cleaned, its body as it
@@ -386,12 +432,21 @@ async fn relay_answer(
                 next = Next::Close;
             }
         }
-        Framing::UntilClose => next = Next::Close,
-        // One value, however the app spelled it.
-        Framing::Length(n) => {
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        Framing::UntilClose => {
+            headers.remove(header::CONTENT_LENGTH);
+            next = Next::Close;
         }
-        Framing::Empty => {}
+        // One value, however the app spelled it (a HEAD's or a 304's describes what a
+        // GET would get).
+        Framing::Length(_) | Framing::Empty => match h1::content_length(&headers) {
+            Ok(Some(n)) => {
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+            }
+            Ok(None) => {}
+            Err(_) => {
+                headers.remove(header::CONTENT_LENGTH);
+            }
+        },
     }
     if next == Next::Close {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -413,7 +468,7 @@ async fn relay_answer(
                 if left == 0 {
                     break;
                 }
-                if !up.fill().await? {
+                if !fill_for(up, &viewer.stream).await? {
                     return Err(cut());
                 }
             }
@@ -431,7 +486,7 @@ async fn relay_answer(
                 if done {
                     break;
                 }
-                if !up.fill().await? {
+                if !fill_for(up, &viewer.stream).await? {
                     return Err(cut());
                 }
             }
@@ -440,7 +495,7 @@ async fn relay_answer(
             out.extend_from_slice(&up.buf);
             up.buf.clear();
             viewer.stream.write_all(&out).await?;
-            while up.fill().await? {
+            while fill_for(up, &viewer.stream).await? {
                 viewer.stream.write_all(&up.buf).await?;
                 up.buf.clear();
             }
@@ -487,6 +542,8 @@ pub(crate) async fn upgrade<D: Destinations>(
         viewer.forwarded(destinations, &admitted.id),
         true,
     );
+    // An upgrade carries no body (checked before): no length however spelled.
+    headers.remove(header::CONTENT_LENGTH);
     let mut out = Vec::with_capacity(1024);
     h1::write_request(&mut out, &method, &uri, &headers);
     if let Err(e) = up.conn.write_all(&out).await {

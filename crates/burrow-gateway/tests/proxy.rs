@@ -29,6 +29,8 @@ type Answer = Arc<dyn Fn(&str) -> Vec<u8> + Send + Sync>;
 struct Upstream {
     addr: SocketAddr,
     accepted: Arc<AtomicUsize>,
+    /// Connections the gateway closed.
+    closed: Arc<AtomicUsize>,
     seen: Arc<Mutex<String>>,
 }
 
@@ -37,17 +39,25 @@ async fn upstream(answer: Answer) -> Upstream {
     let addr = listener.local_addr().unwrap();
     let accepted = Arc::new(AtomicUsize::new(0));
     let seen = Arc::new(Mutex::new(String::new()));
-    let (count, log) = (Arc::clone(&accepted), Arc::clone(&seen));
+    let closed = Arc::new(AtomicUsize::new(0));
+    let (count, log, ends) = (
+        Arc::clone(&accepted),
+        Arc::clone(&seen),
+        Arc::clone(&closed),
+    );
     tokio::spawn(async move {
         loop {
             let (mut stream, _) = listener.accept().await.unwrap();
             count.fetch_add(1, Ordering::SeqCst);
-            let (answer, log) = (Arc::clone(&answer), Arc::clone(&log));
+            let (answer, log, ends) = (Arc::clone(&answer), Arc::clone(&log), Arc::clone(&ends));
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 64 * 1024];
                 loop {
                     let n = match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
+                        Ok(0) | Err(_) => {
+                            ends.fetch_add(1, Ordering::SeqCst);
+                            return;
+                        }
                         Ok(n) => n,
                     };
                     let text = String::from_utf8_lossy(&buf[..n]).into_owned();
@@ -69,6 +79,7 @@ async fn upstream(answer: Answer) -> Upstream {
     Upstream {
         addr,
         accepted,
+        closed,
         seen,
     }
 }
@@ -465,4 +476,59 @@ async fn a_websocket_is_tunnelled_with_the_bytes_that_came_with_it() {
     let answer = exchange(gw, &foreign).await;
     assert!(answer.starts_with("HTTP/1.1 403 "), "{answer}");
     assert_eq!(up.accepted.load(Ordering::SeqCst), before);
+}
+
+#[tokio::test]
+async fn a_viewer_that_leaves_an_app_that_never_answers_frees_its_connection() {
+    let up = upstream(Arc::new(|req: &str| {
+        if req.starts_with("GET /hang") {
+            Vec::new()
+        } else {
+            ok("fine")
+        }
+    }))
+    .await;
+    let gw = gateway(&up, true).await;
+    let mut viewer = TcpStream::connect(gw).await.unwrap();
+    viewer.write_all(get("/hang", "").as_bytes()).await.unwrap();
+    while up.accepted.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(viewer);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while up.closed.load(Ordering::SeqCst) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the gateway kept waiting on the app for a viewer that left"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_request_that_may_not_be_sent_twice_never_goes_to_a_closed_connection() {
+    // Each connection answers once, then closes without saying so.
+    let once = upstream(Arc::new(|_: &str| {
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-Note: close\r\n\r\nonce".to_vec()
+    }))
+    .await;
+    let gw = gateway(&once, true).await;
+    let mut viewer = TcpStream::connect(gw).await.unwrap();
+    for _ in 0..2 {
+        let delete = format!("DELETE /file HTTP/1.1\r\nHost: {HOST}\r\nCookie: {COOKIE}\r\n\r\n");
+        viewer.write_all(delete.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut got = String::new();
+        while !got.ends_with("once") {
+            let n = tokio::time::timeout(Duration::from_secs(10), viewer.read(&mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(n > 0, "the viewer's connection closed: {got}");
+            got.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(once.accepted.load(Ordering::SeqCst), 2);
 }
