@@ -169,6 +169,21 @@ async fn exchange(gateway: SocketAddr, bytes: &str) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+/// Reads from a viewer connection that stays open until `done` says what came is enough.
+async fn read_until(viewer: &mut TcpStream, done: impl Fn(&str) -> bool) -> String {
+    let mut buf = vec![0u8; 4096];
+    let mut got = String::new();
+    while !done(&got) {
+        let n = tokio::time::timeout(Duration::from_secs(10), viewer.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "the viewer's connection closed: {got}");
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    got
+}
+
 fn get(path: &str, extra: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: {HOST}\r\nCookie: {COOKIE}\r\n{extra}\r\n")
 }
@@ -271,16 +286,7 @@ async fn an_upstream_that_closed_its_kept_alive_connection_is_asked_again() {
     let mut viewer = TcpStream::connect(gw).await.unwrap();
     for _ in 0..3 {
         viewer.write_all(get("/", "").as_bytes()).await.unwrap();
-        let mut buf = vec![0u8; 4096];
-        let mut got = String::new();
-        while !got.ends_with("once") {
-            let n = tokio::time::timeout(Duration::from_secs(10), viewer.read(&mut buf))
-                .await
-                .unwrap()
-                .unwrap();
-            assert!(n > 0, "the viewer's connection closed: {got}");
-            got.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
+        let got = read_until(&mut viewer, |got| got.ends_with("once")).await;
         assert!(got.starts_with("HTTP/1.1 200"), "{got}");
         // Let the upstream's close arrive before the next request.
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -517,16 +523,7 @@ async fn a_request_that_may_not_be_sent_twice_never_goes_to_a_closed_connection(
     for _ in 0..2 {
         let delete = format!("DELETE /file HTTP/1.1\r\nHost: {HOST}\r\nCookie: {COOKIE}\r\n\r\n");
         viewer.write_all(delete.as_bytes()).await.unwrap();
-        let mut buf = vec![0u8; 4096];
-        let mut got = String::new();
-        while !got.ends_with("once") {
-            let n = tokio::time::timeout(Duration::from_secs(10), viewer.read(&mut buf))
-                .await
-                .unwrap()
-                .unwrap();
-            assert!(n > 0, "the viewer's connection closed: {got}");
-            got.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
+        let got = read_until(&mut viewer, |got| got.ends_with("once")).await;
         assert!(got.starts_with("HTTP/1.1 200"), "{got}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
