@@ -100,12 +100,23 @@ pub fn request(buf: &mut BytesMut) -> Parsed<Request> {
     })
 }
 
-/// An answer's head from upstream.
+/// An answer's head from upstream, kept as it came: it is read once and written out
+/// again, so its headers are never made into a map.
 #[derive(Debug)]
 pub struct Response {
     pub status: StatusCode,
     pub http11: bool,
-    pub headers: HeaderMap,
+    head: Bytes,
+    spans: Spans,
+}
+
+impl Response {
+    /// Each header's name and value, in order, as the app sent them.
+    pub fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.spans
+            .iter()
+            .map(|(name, value)| (&self.head[name.clone()], &self.head[value.clone()]))
+    }
 }
 
 /// Reads an answer's head from the start of `buf`, and takes it off `buf` when whole.
@@ -123,16 +134,37 @@ pub fn response(buf: &mut BytesMut) -> Parsed<Response> {
     let Ok(status) = StatusCode::from_u16(code) else {
         return Parsed::Invalid("the app's answer has no valid status");
     };
+    // httparse has checked each name is a token and each value holds no control byte
+    // but tab, as `http`'s types would.
     let spans = spans(buf, parsed.headers);
     let head = buf.split_to(len).freeze();
-    let Some(headers) = header_map(&head, spans) else {
-        return Parsed::Invalid("a header of the app's answer is not valid");
-    };
     Parsed::Complete(Response {
         status,
         http11: version == 1,
-        headers,
+        head,
+        spans,
     })
+}
+
+/// Headers as the framing rules read them: a map, or an answer's head as it came.
+pub trait Fields {
+    /// Every value of the header `name`, in order.
+    fn values<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> + 'a;
+}
+
+impl Fields for HeaderMap {
+    fn values<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.get_all(name).into_iter().map(HeaderValue::as_bytes)
+    }
+}
+
+impl Fields for Response {
+    fn values<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let wanted = name.as_str().as_bytes();
+        self.fields()
+            .filter(move |(name, _)| name.eq_ignore_ascii_case(wanted))
+            .map(|(_, value)| value)
+    }
 }
 
 /// How a message's body ends.
@@ -149,21 +181,19 @@ pub enum Framing {
 }
 
 /// Whether a comma-separated header has `token`, in any case.
-pub fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
+pub fn has_token(headers: &impl Fields, name: &HeaderName, token: &str) -> bool {
     headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+        .values(name)
+        .flat_map(|v| v.split(|b| *b == b','))
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
 
 /// `Content-Length`: every value (and list item) must be the same number, or the body's
 /// end is ambiguous. `None` when absent.
-pub fn content_length(headers: &HeaderMap) -> Result<Option<u64>, &'static str> {
+pub fn content_length(headers: &impl Fields) -> Result<Option<u64>, &'static str> {
     let mut length = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
-        for item in value.as_bytes().split(|b| *b == b',') {
+    for value in headers.values(&header::CONTENT_LENGTH) {
+        for item in value.split(|b| *b == b',') {
             let item = item.trim_ascii();
             if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
                 return Err("Content-Length is not a number");
@@ -184,25 +214,17 @@ pub fn content_length(headers: &HeaderMap) -> Result<Option<u64>, &'static str> 
 /// A request's body: `Content-Length`, `Transfer-Encoding: chunked`, or none. Both at
 /// once, or any other coding, is refused: a request whose end two readers could see in
 /// different places is how requests are smuggled.
-pub fn request_framing(headers: &HeaderMap) -> Result<Framing, &'static str> {
+pub fn request_framing(headers: &impl Fields) -> Result<Framing, &'static str> {
     let length = content_length(headers)?;
-    if headers.contains_key(header::TRANSFER_ENCODING) {
+    let mut codings = headers.values(&header::TRANSFER_ENCODING);
+    if let Some(first) = codings.next() {
         if length.is_some() {
             return Err("the request has both Content-Length and Transfer-Encoding");
         }
-        let codings: Vec<&HeaderValue> =
-            headers.get_all(header::TRANSFER_ENCODING).iter().collect();
-        return match codings.as_slice() {
-            [only]
-                if only
-                    .as_bytes()
-                    .trim_ascii()
-                    .eq_ignore_ascii_case(b"chunked") =>
-            {
-                Ok(Framing::Chunked)
-            }
-            _ => Err("the request's Transfer-Encoding is not chunked alone"),
-        };
+        if codings.next().is_none() && first.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+            return Ok(Framing::Chunked);
+        }
+        return Err("the request's Transfer-Encoding is not chunked alone");
     }
     Ok(match length {
         None | Some(0) => Framing::Empty,
@@ -214,7 +236,7 @@ pub fn request_framing(headers: &HeaderMap) -> Result<Framing, &'static str> {
 pub fn response_framing(
     method: &Method,
     status: StatusCode,
-    headers: &HeaderMap,
+    headers: &impl Fields,
 ) -> Result<Framing, &'static str> {
     if *method == Method::HEAD
         || status.is_informational()
@@ -223,16 +245,17 @@ pub fn response_framing(
     {
         return Ok(Framing::Empty);
     }
-    if headers.contains_key(header::TRANSFER_ENCODING) {
-        let last = headers
-            .get_all(header::TRANSFER_ENCODING)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .rfind(|t| !t.is_empty());
+    let mut codings = headers.values(&header::TRANSFER_ENCODING).peekable();
+    if codings.peek().is_some() {
+        let last = codings
+            // As `HeaderValue::to_str` reads: visible ASCII and tabs, or not read.
+            .filter(|v| v.iter().all(|b| *b == b'\t' || (0x20..0x7f).contains(b)))
+            .flat_map(|v| v.split(|b| *b == b','))
+            .map(<[u8]>::trim_ascii)
+            .filter(|t| !t.is_empty())
+            .last();
         return Ok(match last {
-            Some(t) if t.eq_ignore_ascii_case("chunked") => Framing::Chunked,
+            Some(t) if t.eq_ignore_ascii_case(b"chunked") => Framing::Chunked,
             _ => Framing::UntilClose,
         });
     }
@@ -243,34 +266,45 @@ pub fn response_framing(
     })
 }
 
-/// Writes a request head: `method target HTTP/1.1`, then the headers.
-pub fn write_request(out: &mut Vec<u8>, method: &Method, uri: &Uri, headers: &HeaderMap) {
+/// Writes a request line: `method target HTTP/1.1`; its headers follow ([`write_field`],
+/// [`end_head`]).
+pub fn write_request_line(out: &mut Vec<u8>, method: &Method, uri: &Uri) {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     let target = uri.path_and_query().map_or("/", |p| p.as_str());
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    write_headers(out, headers);
 }
 
-/// Writes an answer's head: the status line, then the headers.
-pub fn write_response(out: &mut Vec<u8>, status: StatusCode, headers: &HeaderMap) {
+/// Writes an answer's status line; its headers follow.
+pub fn write_status_line(out: &mut Vec<u8>, status: StatusCode) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
     out.extend_from_slice(b"\r\n");
-    write_headers(out, headers);
 }
 
-fn write_headers(out: &mut Vec<u8>, headers: &HeaderMap) {
-    for (name, value) in headers {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
+/// Writes one header line, its name in lower case as `http`'s maps keep names.
+pub fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend(name.iter().map(u8::to_ascii_lowercase));
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
+}
+
+/// Ends a head.
+pub fn end_head(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes an answer's head: the status line, then the headers.
+pub fn write_response(out: &mut Vec<u8>, status: StatusCode, headers: &HeaderMap) {
+    write_status_line(out, status);
+    for (name, value) in headers {
+        write_field(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    end_head(out);
 }
 
 /// Decodes a chunked body as its bytes arrive and writes it out again, chunked or

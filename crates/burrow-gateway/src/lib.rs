@@ -477,64 +477,74 @@ fn stripped(name: &str) -> bool {
     STRIPPED.iter().any(|s| s.len() == name.len() && *s == name) || name.starts_with("x-burrow-")
 }
 
-fn clean_request_headers(headers: &mut HeaderMap, forwarded: &Forwarded, keep_upgrade: bool) {
-    let upgrade = headers.get(header::UPGRADE).cloned();
-    // One pass over the request's own headers (a dozen or so), not a lookup per name.
-    let doomed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| stripped(name.as_str()))
-        .cloned()
-        .collect();
-    for name in doomed {
-        headers.remove(name);
+/// Writes the request head a destination is sent, in one pass over the viewer's: without
+/// hop-by-hop headers, claims of identity or path, or Burrow's cookies; with Burrow's
+/// `X-Forwarded-*` values; and with the body's length as `framing` says it, in one value.
+/// An upgrade (`upgrade`) keeps its `Upgrade`.
+fn write_forwarded_request(
+    out: &mut Vec<u8>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    forwarded: &Forwarded,
+    upgrade: bool,
+    framing: h1::Framing,
+) {
+    h1::write_request_line(out, method, uri);
+    for (name, value) in headers {
+        let skipped = stripped(name.as_str())
+            || name == header::COOKIE
+            || name == header::EXPECT
+            || name == header::CONTENT_LENGTH;
+        if !skipped {
+            h1::write_field(out, name.as_str().as_bytes(), value.as_bytes());
+        }
     }
     // None of Burrow's cookies (the view session, or the platform's session should the
-    // platform share a parent domain) reaches the destination; its own cookies do.
-    let mut kept = String::new();
-    let mut dropped = false;
-    // A value that is not text is dropped whole: it could hide one of Burrow's.
-    let mut texts = Vec::new();
-    for value in headers.get_all(header::COOKIE) {
-        match value.to_str() {
-            Ok(text) => texts.push(text),
-            Err(_) => dropped = true,
-        }
-    }
-    for cookie in texts
+    // platform share a parent domain) reaches the destination; its own cookies do, in
+    // one header. A value that is not text is dropped whole: it could hide one of
+    // Burrow's.
+    let mut cookies = headers
+        .get_all(header::COOKIE)
         .iter()
+        .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .map(str::trim)
-        .filter(|c| !c.is_empty())
-    {
-        if is_burrows(cookie.split('=').next().unwrap_or_default().trim()) {
-            dropped = true;
-        } else {
-            if !kept.is_empty() {
-                kept.push_str("; ");
+        .filter(|c| !c.is_empty() && !is_burrows(c.split('=').next().unwrap_or_default().trim()))
+        .peekable();
+    if cookies.peek().is_some() {
+        out.extend_from_slice(b"cookie: ");
+        for (i, cookie) in cookies.enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b"; ");
             }
-            kept.push_str(cookie);
+            out.extend_from_slice(cookie.as_bytes());
         }
-    }
-    let several = texts.len() > 1;
-    if dropped || several {
-        headers.remove(header::COOKIE);
-        if let Ok(v) = HeaderValue::try_from(kept) {
-            if !v.is_empty() {
-                headers.insert(header::COOKIE, v);
-            }
-        }
+        out.extend_from_slice(b"\r\n");
     }
     for (name, value) in &forwarded.0 {
         if let Some(value) = value {
-            headers.insert(name.clone(), value.clone());
+            h1::write_field(out, name.as_str().as_bytes(), value.as_bytes());
         }
     }
-    if keep_upgrade {
-        if let Some(upgrade) = upgrade {
-            headers.insert(header::UPGRADE, upgrade);
-            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    if upgrade {
+        if let Some(value) = headers.get(header::UPGRADE) {
+            h1::write_field(out, b"upgrade", value.as_bytes());
+            h1::write_field(out, b"connection", b"upgrade");
         }
     }
+    match framing {
+        h1::Framing::Length(n) => {
+            h1::write_field(out, b"content-length", n.to_string().as_bytes());
+        }
+        h1::Framing::Chunked => h1::write_field(out, b"transfer-encoding", b"chunked"),
+        // A length the viewer gave as 0 stays said; an upgrade has none.
+        h1::Framing::Empty if !upgrade && headers.contains_key(header::CONTENT_LENGTH) => {
+            h1::write_field(out, b"content-length", b"0");
+        }
+        h1::Framing::Empty | h1::Framing::UntilClose => {}
+    }
+    h1::end_head(out);
 }
 
 /// Whether a cookie name is Burrow's own (`burrow_…`, in any case).
@@ -543,39 +553,28 @@ fn is_burrows(name: &str) -> bool {
         .is_some_and(|prefix| prefix.eq_ignore_ascii_case("burrow_"))
 }
 
-/// An app's response may not set or clear Burrow's cookies (its view session), nor
-/// allow service workers or wipe the origin's data, where Burrow's state lives too.
-fn clean_response_headers(headers: &mut HeaderMap, keep_upgrade: bool) {
-    for name in &STRIPPED[..9] {
-        if keep_upgrade && (*name == "upgrade" || *name == "connection") {
-            continue;
-        }
-        headers.remove(*name);
+/// Whether a header of an app's answer reaches the viewer. An app may not set or clear
+/// Burrow's cookies (its view session), nor allow service workers or wipe the origin's
+/// data, where Burrow's state lives too; hop-by-hop headers are the gateway's own
+/// (`Upgrade` and `Connection` pass in a 101 that `upgrade` accepts).
+fn answer_field_kept(name: &[u8], value: &[u8], upgrade: bool) -> bool {
+    let is = |s: &str| name.eq_ignore_ascii_case(s.as_bytes());
+    if STRIPPED[..9].iter().any(|s| s.len() == name.len() && is(s)) {
+        return upgrade && (is("upgrade") || is("connection"));
     }
-    headers.remove("service-worker-allowed");
-    headers.remove("clear-site-data");
-    let cookies: Vec<HeaderValue> = headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter(|v| {
-            // Read as bytes: a value that is not text (obs-text, which browsers store) is
-            // judged by its name all the same.
-            let name = v
-                .as_bytes()
-                .split(|b| *b == b'=')
-                .next()
-                .unwrap_or_default();
-            !name
-                .trim_ascii()
-                .get(..7)
-                .is_some_and(|prefix| prefix.eq_ignore_ascii_case(b"burrow_"))
-        })
-        .cloned()
-        .collect();
-    headers.remove(header::SET_COOKIE);
-    for cookie in cookies {
-        headers.append(header::SET_COOKIE, cookie);
+    if is("service-worker-allowed") || is("clear-site-data") {
+        return false;
     }
+    // Read as bytes: a value that is not text (obs-text, which browsers store) is judged
+    // by its name all the same.
+    !(is("set-cookie")
+        && value
+            .split(|b| *b == b'=')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii()
+            .get(..7)
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case(b"burrow_")))
 }
 
 #[cfg(test)]
@@ -584,35 +583,27 @@ mod tests {
 
     #[test]
     fn apps_cannot_set_burrow_cookies_or_widen_workers() {
-        let mut headers = HeaderMap::new();
-        headers.append(
-            header::SET_COOKIE,
-            HeaderValue::from_static("burrow_view=x; Path=/"),
-        );
-        headers.append(
-            header::SET_COOKIE,
-            HeaderValue::from_static("Burrow_Session=y"),
-        );
-        headers.append(header::SET_COOKIE, HeaderValue::from_static("theirs=1"));
-        headers.append(
-            header::SET_COOKIE,
-            HeaderValue::from_bytes(b"burrow_view=fixed; Path=/; x=\xe9").unwrap(),
-        );
-        headers.insert("service-worker-allowed", HeaderValue::from_static("/"));
-        headers.insert("clear-site-data", HeaderValue::from_static("\"*\""));
-        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
-        clean_response_headers(&mut headers, false);
-        let cookies: Vec<_> = headers.get_all(header::SET_COOKIE).iter().collect();
-        assert_eq!(cookies, vec!["theirs=1"]);
-        assert!(!headers.contains_key("service-worker-allowed"));
-        assert!(!headers.contains_key("clear-site-data"));
-        assert!(!headers.contains_key(header::CONNECTION));
+        let kept = |name: &str, value: &[u8]| answer_field_kept(name.as_bytes(), value, false);
+        assert!(!kept("set-cookie", b"burrow_view=x; Path=/"));
+        assert!(!kept("Set-Cookie", b"Burrow_Session=y"));
+        assert!(kept("set-cookie", b"theirs=1"));
+        assert!(!kept("set-cookie", b"burrow_view=fixed; Path=/; x=\xe9"));
+        assert!(!kept("service-worker-allowed", b"/"));
+        assert!(!kept("Clear-Site-Data", b"\"*\""));
+        assert!(!kept("connection", b"keep-alive"));
+        assert!(!kept("transfer-encoding", b"chunked"));
+        assert!(kept("content-type", b"text/html"));
+        // A 101 keeps what says what it switched to.
+        assert!(answer_field_kept(b"Upgrade", b"websocket", true));
+        assert!(answer_field_kept(b"connection", b"upgrade", true));
+        assert!(!answer_field_kept(b"keep-alive", b"timeout=5", true));
     }
 
     #[test]
     fn burrows_cookies_and_claims_never_reach_the_destination() {
         let origin = Url::parse("http://abc.apps.localhost:8081/").unwrap();
         let client: SocketAddr = "10.1.2.3:5000".parse().unwrap();
+        // The head written for the destination, read back.
         let clean = |pairs: &[(&str, &[u8])]| {
             let mut headers = HeaderMap::new();
             for (name, value) in pairs {
@@ -621,8 +612,23 @@ mod tests {
                     HeaderValue::from_bytes(value).unwrap(),
                 );
             }
-            clean_request_headers(&mut headers, &Forwarded::new(&origin, client), false);
-            headers
+            let mut out = Vec::new();
+            write_forwarded_request(
+                &mut out,
+                &Method::GET,
+                &Uri::from_static("/x?y=1"),
+                &headers,
+                &Forwarded::new(&origin, client),
+                false,
+                h1::Framing::Empty,
+            );
+            match h1::request(&mut bytes::BytesMut::from(&out[..])) {
+                h1::Parsed::Complete(request) => {
+                    assert_eq!(request.uri, "/x?y=1");
+                    request.headers
+                }
+                _ => panic!("not a request: {}", String::from_utf8_lossy(&out)),
+            }
         };
         let cookies = |h: &HeaderMap| -> Vec<String> {
             h.get_all(header::COOKIE)
@@ -655,9 +661,13 @@ mod tests {
         // Only Burrow's: no cookie header is left at all.
         let h = clean(&[("cookie", b"burrow_view=secret")]);
         assert!(!h.contains_key(header::COOKIE));
-        // Only the destination's own: passed on as sent.
+        // Only the destination's own: passed on, in one header.
         let h = clean(&[("cookie", b"a=1;b=2")]);
-        assert_eq!(cookies(&h), vec!["a=1;b=2"]);
+        assert_eq!(cookies(&h), vec!["a=1; b=2"]);
+        // The length is given once, as the framing says; an expectation is Burrow's.
+        let h = clean(&[("content-length", b"0"), ("expect", b"100-continue")]);
+        assert_eq!(h[header::CONTENT_LENGTH], "0");
+        assert!(!h.contains_key(header::EXPECT));
     }
 
     #[test]

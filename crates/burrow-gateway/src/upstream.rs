@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use burrow_sandbox::Connection;
 use burrow_service::{Error, Kind};
@@ -158,11 +158,12 @@ enum Unsent {
     Refused(Error),
 }
 
-/// Sends the request's body after `out` (its head), from what the viewer sent and sends.
+/// Sends `out` (the request's head) and its body after it, from what the viewer sent and
+/// sends; `out` is left holding the head when there is no body.
 async fn send_body(
     viewer: &mut Viewer,
     up: &mut Upstream,
-    mut out: Vec<u8>,
+    out: &mut Vec<u8>,
     framing: Framing,
     limit: u64,
 ) -> Result<(), Unsent> {
@@ -172,7 +173,7 @@ async fn send_body(
     };
     match framing {
         Framing::Empty | Framing::UntilClose => {
-            send(up, &out).await.map_err(to_upstream)?;
+            send(up, out).await.map_err(to_upstream)?;
         }
         Framing::Length(n) => {
             let mut left = n;
@@ -180,7 +181,7 @@ async fn send_body(
             out.extend_from_slice(&viewer.buf[..first]);
             viewer.buf.advance(first);
             left -= first as u64;
-            send(up, &out).await.map_err(to_upstream)?;
+            send(up, out).await.map_err(to_upstream)?;
             while left > 0 {
                 match viewer.fill().await {
                     Ok(true) => {}
@@ -198,14 +199,14 @@ async fn send_body(
         Framing::Chunked => {
             let mut chunked = h1::Chunked::new(true);
             loop {
-                let done = chunked.step(&mut viewer.buf, &mut out).map_err(|reason| {
+                let done = chunked.step(&mut viewer.buf, out).map_err(|reason| {
                     Unsent::Refused(Error::bad_request("invalid_request", reason))
                 })?;
                 if chunked.decoded > limit {
                     return Err(Unsent::Refused(too_large()));
                 }
                 if !out.is_empty() && (done || out.len() >= WRITE_SIZE || viewer.buf.is_empty()) {
-                    send(up, &out).await.map_err(to_upstream)?;
+                    send(up, out).await.map_err(to_upstream)?;
                     out.clear();
                 }
                 if done {
@@ -263,41 +264,23 @@ pub(crate) async fn forward<D: Destinations>(
     let h1::Request {
         method,
         uri,
-        mut headers,
+        headers,
         http11,
     } = request;
-    let expects = h1::has_token(&headers, header::EXPECT, "100-continue");
-    let had_length = headers.contains_key(header::CONTENT_LENGTH);
-    crate::clean_request_headers(&mut headers, viewer.forwarded(destinations, id), false);
-    headers.remove(header::EXPECT);
-    headers.remove(header::CONTENT_LENGTH);
-    match framing {
-        Framing::Length(n) => {
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
-        }
-        Framing::Chunked => {
-            headers.insert(
-                header::TRANSFER_ENCODING,
-                HeaderValue::from_static("chunked"),
-            );
-        }
-        Framing::Empty if had_length => {
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
-        }
-        Framing::Empty | Framing::UntilClose => {}
-    }
+    let expects = h1::has_token(&headers, &header::EXPECT, "100-continue");
     let mut out = Vec::with_capacity(1024);
-    h1::write_request(&mut out, &method, &uri, &headers);
+    let forwarded = viewer.forwarded(destinations, id);
+    crate::write_forwarded_request(&mut out, &method, &uri, &headers, forwarded, false, framing);
+    drop(headers);
     if expects && http11 && framing != Framing::Empty && viewer.buf.is_empty() {
         viewer
             .stream
             .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
             .await?;
     }
-    let again = repeatable.then(|| out.clone());
     // An answer that came before the whole body went is the connection's last.
     let mut early = false;
-    match send_body(viewer, &mut up, out, framing, limit).await {
+    match send_body(viewer, &mut up, &mut out, framing, limit).await {
         Ok(()) => {}
         Err(Unsent::Viewer(e)) => return Err(e),
         // The rest of the viewer's body is not read: the connection closes after the
@@ -320,6 +303,8 @@ pub(crate) async fn forward<D: Destinations>(
             });
         }
     }
+    // A repeatable request has no body: what was sent is its head, whole.
+    let again = repeatable.then_some(out);
     let head = loop {
         let head = tokio::select! {
             head = up.head(false) => head,
@@ -401,7 +386,7 @@ async fn relay_answer(
     head: h1::Response,
     mut next: Next,
 ) -> std::io::Result<Relayed> {
-    let framing = match h1::response_framing(method, head.status, &head.headers) {
+    let framing = match h1::response_framing(method, head.status, &head) {
         Ok(framing) => framing,
         Err(reason) => {
             give(viewer, method, bad_gateway(reason.into()), Next::Close).await?;
@@ -413,46 +398,24 @@ async fn relay_answer(
     };
     let keep_upstream = head.http11
         && framing != Framing::UntilClose
-        && !h1::has_token(&head.headers, header::CONNECTION, "close");
-    let h1::Response {
-        status,
-        mut headers,
-        ..
-    } = head;
-    crate::clean_response_headers(&mut headers, false);
+        && !h1::has_token(&head, &header::CONNECTION, "close");
+    let mut out = Vec::with_capacity(512 + up.buf.len().min(READ_SIZE));
+    answer_head(&mut out, &head, false);
     match framing {
-        Framing::Chunked => {
-            headers.remove(header::CONTENT_LENGTH);
-            if http11 {
-                headers.insert(
-                    header::TRANSFER_ENCODING,
-                    HeaderValue::from_static("chunked"),
-                );
-            } else {
-                next = Next::Close;
-            }
-        }
-        Framing::UntilClose => {
-            headers.remove(header::CONTENT_LENGTH);
-            next = Next::Close;
-        }
+        Framing::Chunked if http11 => h1::write_field(&mut out, b"transfer-encoding", b"chunked"),
+        Framing::Chunked | Framing::UntilClose => next = Next::Close,
         // One value, however the app spelled it (a HEAD's or a 304's describes what a
         // GET would get).
-        Framing::Length(_) | Framing::Empty => match h1::content_length(&headers) {
-            Ok(Some(n)) => {
-                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        Framing::Length(_) | Framing::Empty => {
+            if let Ok(Some(n)) = h1::content_length(&head) {
+                h1::write_field(&mut out, b"content-length", n.to_string().as_bytes());
             }
-            Ok(None) => {}
-            Err(_) => {
-                headers.remove(header::CONTENT_LENGTH);
-            }
-        },
+        }
     }
     if next == Next::Close {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        h1::write_field(&mut out, b"connection", b"close");
     }
-    let mut out = Vec::with_capacity(512 + up.buf.len().min(READ_SIZE));
-    h1::write_response(&mut out, status, &headers);
+    h1::end_head(&mut out);
     let cut = || std::io::Error::other("the app's answer ended before its body did");
     match framing {
         Framing::Empty => viewer.stream.write_all(&out).await?,
@@ -508,6 +471,19 @@ async fn relay_answer(
     })
 }
 
+/// Writes the status line of an app's answer and the headers it may pass on
+/// ([`crate::answer_field_kept`]); its length only in a 101 (`upgrade`), else the caller
+/// writes the framing afresh, then ends the head.
+fn answer_head(out: &mut Vec<u8>, head: &h1::Response, upgrade: bool) {
+    h1::write_status_line(out, head.status);
+    for (name, value) in head.fields() {
+        let framing = !upgrade && name.eq_ignore_ascii_case(b"content-length");
+        if !framing && crate::answer_field_kept(name, value, upgrade) {
+            h1::write_field(out, name, value);
+        }
+    }
+}
+
 /// Passes a WebSocket upgrade to the destination over a connection of its own. An
 /// upgrade the app agrees to is answered and left in [`Viewer::tunnel`]; any other
 /// answer is relayed as usual.
@@ -534,18 +510,22 @@ pub(crate) async fn upgrade<D: Destinations>(
     let h1::Request {
         method,
         uri,
-        mut headers,
+        headers,
         http11,
     } = request;
-    crate::clean_request_headers(
-        &mut headers,
-        viewer.forwarded(destinations, &admitted.id),
-        true,
-    );
-    // An upgrade carries no body (checked before): no length however spelled.
-    headers.remove(header::CONTENT_LENGTH);
     let mut out = Vec::with_capacity(1024);
-    h1::write_request(&mut out, &method, &uri, &headers);
+    let forwarded = viewer.forwarded(destinations, &admitted.id);
+    // An upgrade carries no body (checked before): no length however spelled.
+    crate::write_forwarded_request(
+        &mut out,
+        &method,
+        &uri,
+        &headers,
+        forwarded,
+        true,
+        Framing::Empty,
+    );
+    drop(headers);
     if let Err(e) = up.conn.write_all(&out).await {
         return give(viewer, &method, bad_gateway(e.to_string()), next).await;
     }
@@ -566,10 +546,9 @@ pub(crate) async fn upgrade<D: Destinations>(
             next: relayed.viewer,
         });
     }
-    let mut headers = head.headers;
-    crate::clean_response_headers(&mut headers, true);
     let mut out = Vec::with_capacity(512);
-    h1::write_response(&mut out, status, &headers);
+    answer_head(&mut out, &head, true);
+    h1::end_head(&mut out);
     viewer.stream.write_all(&out).await?;
     viewer.tunnel = Some(Tunnel {
         upstream: up,

@@ -26,6 +26,9 @@ use crate::{Admission, Destinations, Forwarded, Gateway, MAX_HEADER_BYTES, RESER
 /// How long a viewer may take to send a request's head, idle time between requests
 /// included; then the connection closes (hyper's default, which served this before).
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// The head timer is moved on this often at most: a viewer waits between
+/// `HEAD_TIMEOUT` less this and `HEAD_TIMEOUT`.
+const HEAD_TIMER_STEP: Duration = Duration::from_secs(1);
 /// A request to Burrow's own routes, or one answered without forwarding, may carry this
 /// much body; they take none.
 const SMALL_BODY: u64 = 64 * 1024;
@@ -80,11 +83,25 @@ pub(crate) async fn serve<D: Destinations>(
         origin: None,
         tunnel: None,
     };
+    // One timer for the connection, moved on at most once a [`HEAD_TIMER_STEP`] rather
+    // than set anew for every request.
+    let mut armed = Instant::now();
+    let idle = tokio::time::sleep_until((armed + HEAD_TIMEOUT).into());
+    tokio::pin!(idle);
     loop {
-        let request = match tokio::time::timeout(HEAD_TIMEOUT, viewer.read_head()).await {
-            Err(_) | Ok(Ok(None)) => break,
-            Ok(Ok(Some(request))) => request,
-            Ok(Err(refusal)) => {
+        let now = Instant::now();
+        if now.duration_since(armed) >= HEAD_TIMER_STEP {
+            armed = now;
+            idle.as_mut().reset((armed + HEAD_TIMEOUT).into());
+        }
+        let head = tokio::select! {
+            head = viewer.read_head() => head,
+            () = &mut idle => break,
+        };
+        let request = match head {
+            Ok(None) => break,
+            Ok(Some(request)) => request,
+            Err(refusal) => {
                 if viewer
                     .reply(&Method::GET, refusal.into_response(), Next::Close)
                     .await
@@ -379,7 +396,7 @@ impl Viewer {
 /// Whether the viewer asked to close after this request: HTTP/1.0, or `Connection:
 /// close`.
 pub(crate) fn close_after(request: &h1::Request) -> Next {
-    if !request.http11 || h1::has_token(&request.headers, header::CONNECTION, "close") {
+    if !request.http11 || h1::has_token(&request.headers, &header::CONNECTION, "close") {
         Next::Close
     } else {
         Next::KeepAlive
