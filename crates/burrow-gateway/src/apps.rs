@@ -16,12 +16,20 @@ use crate::Destinations;
 pub struct Apps {
     services: Services,
     apps_url: burrow_config::AppsUrl,
+    /// The platform's runtime, where what outlives a request runs (an app's start, the
+    /// event reader): not on the threads that serve viewers ([`crate::workers`]).
+    runtime: tokio::runtime::Handle,
 }
 
 impl Apps {
+    /// Made on the platform's runtime, which it keeps.
     pub fn new(services: Services) -> Self {
         let apps_url = services.config.apps_url();
-        Self { services, apps_url }
+        Self {
+            services,
+            apps_url,
+            runtime: tokio::runtime::Handle::current(),
+        }
     }
 }
 
@@ -97,7 +105,7 @@ impl Destinations for Apps {
         if app.status != burrow_store::AppStatus::Error {
             let supervisor = self.services.supervisor.clone();
             let id = id.to_owned();
-            tokio::spawn(async move {
+            self.runtime.spawn(async move {
                 if let Err(e) = supervisor.ensure_running(&id).await {
                     tracing::warn!(app.id = %id, error = %e, "App did not start");
                 }
@@ -134,10 +142,14 @@ impl Destinations for Apps {
     }
 
     async fn access_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
-        self.services
-            .store
-            .access_changes()
+        // The first call starts the store's event reader, which is to run on the
+        // platform's runtime.
+        let store = self.services.store.clone();
+        self.runtime
+            .spawn(async move { store.access_changes().await })
             .await
+            .map_err(|e| e.to_string())
+            .and_then(|changes| changes.map_err(|e| e.to_string()))
             .map_err(|e| tracing::warn!(error = %e, "Cannot follow events; WebSockets are checked on a timer only"))
             .ok()
     }

@@ -287,7 +287,9 @@ pub fn write_status_line(out: &mut Vec<u8>, status: StatusCode) {
 
 /// Writes one header line, its name in lower case as `http`'s maps keep names.
 pub fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend(name.iter().map(u8::to_ascii_lowercase));
+    let start = out.len();
+    out.extend_from_slice(name);
+    out[start..].make_ascii_lowercase();
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");

@@ -20,6 +20,7 @@ mod h1;
 mod loading;
 pub mod upstream;
 mod viewer;
+mod workers;
 mod wsframes;
 
 use std::net::SocketAddr;
@@ -164,12 +165,11 @@ pub async fn serve<D: Destinations>(gateway: Arc<Gateway<D>>, listener: tokio::n
             }
         };
         burrow_service::http::no_delay(&stream);
-        tokio::spawn(viewer::serve(
-            Arc::clone(&gateway),
-            routes.clone(),
+        let (gateway, routes) = (Arc::clone(&gateway), routes.clone());
+        workers::hand(
             stream,
-            client,
-        ));
+            Box::new(move |stream| Box::pin(viewer::serve(gateway, routes, stream, client))),
+        );
     }
 }
 
@@ -262,12 +262,13 @@ async fn authorize<D: Destinations>(
     id: &str,
     headers: &HeaderMap,
     uri: &Uri,
+    sessions: &mut Sessions,
 ) -> Result<String, Response> {
     let mut refused = false;
     // A few values at most: each costs a query, and a browser sends this origin's own
     // cookie among the first.
     for token in cookie_values(headers, VIEW_COOKIE).take(MAX_VIEW_COOKIES) {
-        let hash = burrow_core::SessionToken::from_client(token).hash();
+        let hash = sessions.hash(token);
         match gateway.destinations.access(id, &hash).await {
             Ok(ViewAccess::Granted) => return Ok(hash),
             Ok(ViewAccess::Refused) => refused = true,
@@ -282,6 +283,24 @@ async fn authorize<D: Destinations>(
     Err(Redirect::to(gateway.destinations.sign_in(id, next).as_str()).into_response())
 }
 
+/// The view session token a connection sent last, with its hash: a kept-alive
+/// connection sends the same one with every request, and it is hashed once.
+#[derive(Debug, Default)]
+pub(crate) struct Sessions(Option<(String, String)>);
+
+impl Sessions {
+    fn hash(&mut self, token: &str) -> String {
+        match &self.0 {
+            Some((known, hash)) if known == token => hash.clone(),
+            _ => {
+                let hash = burrow_core::SessionToken::from_client(token).hash();
+                self.0 = Some((token.to_owned(), hash.clone()));
+                hash
+            }
+        }
+    }
+}
+
 /// The status the loading page polls.
 async fn status<D: Destinations>(
     State(gateway): State_<D>,
@@ -292,7 +311,8 @@ async fn status<D: Destinations>(
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
-    if let Err(response) = authorize(&gateway, &id, &headers, &uri).await {
+    if let Err(response) = authorize(&gateway, &id, &headers, &uri, &mut Sessions::default()).await
+    {
         return response;
     }
     match gateway.destinations.status(&id).await {
@@ -343,12 +363,14 @@ pub(crate) enum Admission {
 }
 
 /// Checks a request to a destination's origin: the destination its `Host` names, its
-/// path, the viewer's session and access, and where it came from.
+/// path, the viewer's session (hashed once per connection, `sessions`) and access, and
+/// where it came from.
 pub(crate) async fn admit<D: Destinations>(
     gateway: &Gateway<D>,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
+    sessions: &mut Sessions,
 ) -> Result<Admission, Error> {
     let id = requested(gateway, headers)?;
     if suspicious_path(uri.path()) {
@@ -357,7 +379,7 @@ pub(crate) async fn admit<D: Destinations>(
             "the path has . or .. segments or encoded separators",
         ));
     }
-    let session = match authorize(gateway, &id, headers, uri).await {
+    let session = match authorize(gateway, &id, headers, uri, sessions).await {
         Ok(session) => session,
         Err(response) => return Ok(Admission::Answered(response)),
     };

@@ -42,6 +42,8 @@ pub(crate) struct Tunnel {
     upstream: Upstream,
     id: String,
     session: String,
+    /// Access changes, followed from before the upgrade was answered.
+    changes: Option<tokio::sync::watch::Receiver<u64>>,
 }
 
 impl Upstream {
@@ -496,6 +498,13 @@ pub(crate) async fn upgrade<D: Destinations>(
     wants_page: bool,
 ) -> std::io::Result<Answered> {
     let destinations = &gateway.destinations;
+    // Followed before the viewer learns the socket is open, so no access change after
+    // that is missed; one since the request was admitted is caught by the check the
+    // tunnel makes at once (the receiver starts marked changed).
+    let mut changes = destinations.access_changes().await;
+    if let Some(changes) = changes.as_mut() {
+        changes.mark_changed();
+    }
     let conn = match destinations.connect(target).await {
         Ok(conn) => conn,
         Err(_) => {
@@ -554,6 +563,7 @@ pub(crate) async fn upgrade<D: Destinations>(
         upstream: up,
         id: admitted.id,
         session: admitted.session,
+        changes,
     });
     Ok(Answered {
         status,
@@ -573,6 +583,7 @@ pub(crate) async fn tunnel<D: Destinations>(
         upstream,
         id,
         session,
+        mut changes,
     } = tunnel;
     let early_in = viewer.buf.split();
     let early_out = upstream.buf;
@@ -615,7 +626,6 @@ pub(crate) async fn tunnel<D: Destinations>(
     // ended (the timer), is cut off.
     let revalidate = async {
         let every = gateway.destinations.recheck_every();
-        let mut changes = gateway.destinations.access_changes().await;
         loop {
             match changes.as_mut() {
                 Some(changes) => {

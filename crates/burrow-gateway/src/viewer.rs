@@ -21,7 +21,7 @@ use url::Url;
 
 use crate::h1::{self, Framing, Parsed};
 use crate::upstream::{self, Upstream};
-use crate::{Admission, Destinations, Forwarded, Gateway, MAX_HEADER_BYTES, RESERVED};
+use crate::{Admission, Destinations, Forwarded, Gateway, Sessions, MAX_HEADER_BYTES, RESERVED};
 
 /// How long a viewer may take to send a request's head, idle time between requests
 /// included; then the connection closes (hyper's default, which served this before).
@@ -51,6 +51,7 @@ pub(crate) struct Viewer {
     origin: Option<(String, Url, Forwarded)>,
     /// A WebSocket the app agreed to, tunnelled once its answer is recorded.
     pub(crate) tunnel: Option<upstream::Tunnel>,
+    sessions: Sessions,
 }
 
 /// What follows an answer.
@@ -82,6 +83,7 @@ pub(crate) async fn serve<D: Destinations>(
         idle: None,
         origin: None,
         tunnel: None,
+        sessions: Sessions::default(),
     };
     // One timer for the connection, moved on at most once a [`HEAD_TIMER_STEP`] rather
     // than set anew for every request.
@@ -297,12 +299,19 @@ impl Viewer {
                 return self.refuse(&request, e.into_response()).await;
             }
         };
-        let admitted =
-            match crate::admit(gateway, &request.method, &request.uri, &request.headers).await {
-                Ok(Admission::Admitted(admitted)) => admitted,
-                Ok(Admission::Answered(response)) => return self.refuse(&request, response).await,
-                Err(e) => return self.refuse(&request, e.into_response()).await,
-            };
+        let admitted = match crate::admit(
+            gateway,
+            &request.method,
+            &request.uri,
+            &request.headers,
+            &mut self.sessions,
+        )
+        .await
+        {
+            Ok(Admission::Admitted(admitted)) => admitted,
+            Ok(Admission::Answered(response)) => return self.refuse(&request, response).await,
+            Err(e) => return self.refuse(&request, e.into_response()).await,
+        };
         let destinations = &gateway.destinations;
         let upgrade = crate::is_websocket(&request.headers);
         if upgrade {
