@@ -295,6 +295,12 @@ pub fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Writes a `Content-Length` line.
+pub fn write_length(out: &mut Vec<u8>, n: u64) {
+    use std::io::Write;
+    let _ = write!(out, "content-length: {n}\r\n");
+}
+
 /// Ends a head.
 pub fn end_head(out: &mut Vec<u8>) {
     out.extend_from_slice(b"\r\n");

@@ -557,7 +557,7 @@ fn write_forwarded_request(
     }
     match framing {
         h1::Framing::Length(n) => {
-            h1::write_field(out, b"content-length", n.to_string().as_bytes());
+            h1::write_length(out, n);
         }
         h1::Framing::Chunked => h1::write_field(out, b"transfer-encoding", b"chunked"),
         // A length the viewer gave as 0 stays said; an upgrade has none.

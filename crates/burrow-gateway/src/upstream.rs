@@ -273,6 +273,7 @@ pub(crate) async fn forward<D: Destinations>(
     let mut out = Vec::with_capacity(1024);
     let forwarded = viewer.forwarded(destinations, id);
     crate::write_forwarded_request(&mut out, &method, &uri, &headers, forwarded, false, framing);
+    // Its values share the viewer's buffer, which can then take the body in place.
     drop(headers);
     if expects && http11 && framing != Framing::Empty && viewer.buf.is_empty() {
         viewer
@@ -408,9 +409,10 @@ async fn relay_answer(
         Framing::Chunked | Framing::UntilClose => next = Next::Close,
         // One value, however the app spelled it (a HEAD's or a 304's describes what a
         // GET would get).
-        Framing::Length(_) | Framing::Empty => {
+        Framing::Length(n) => h1::write_length(&mut out, n),
+        Framing::Empty => {
             if let Ok(Some(n)) = h1::content_length(&head) {
-                h1::write_field(&mut out, b"content-length", n.to_string().as_bytes());
+                h1::write_length(&mut out, n);
             }
         }
     }
