@@ -17,6 +17,20 @@ async fn metrics(app: &helpers::TestApp) -> String {
         .unwrap()
 }
 
+/// The text of `/metrics` once `settled` holds of it, or after ten seconds. The gateway
+/// counts an answer once it is written, on a thread of its own, so a viewer can hold the
+/// answer a moment before it is counted.
+async fn metrics_when(app: &helpers::TestApp, settled: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = metrics(app).await;
+        if settled(&text) || std::time::Instant::now() > deadline {
+            return text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// The count of GET requests on `route` with `status` in a `/metrics` text.
 fn count(text: &str, route: &str, status: u16) -> u64 {
     text.lines()
@@ -89,7 +103,12 @@ async fn the_gateway_counts_its_requests_too() {
         .send()
         .await
         .unwrap();
-    let text = metrics(&app).await;
+    let text = metrics_when(&app, |text| {
+        count(text, "destination", 303) >= before_proxy + 2
+            && count(text, "/_burrow/ticket", 401) > before_ticket
+            && text.contains("method=\"other\"")
+    })
+    .await;
     assert_eq!(count(&text, "destination", 303) - before_proxy, 2, "{text}");
     assert_eq!(count(&text, "/_burrow/ticket", 401) - before_ticket, 1);
     assert!(
