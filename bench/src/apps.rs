@@ -95,18 +95,47 @@ pub enum Target {
 impl Target {
     /// A connection with Nagle's algorithm off, as the runtime's own are.
     async fn connect(&self) -> burrow_sandbox::Connection {
+        self.try_connect().await.unwrap()
+    }
+
+    async fn try_connect(&self) -> Result<burrow_sandbox::Connection, String> {
         match self {
             Target::Tcp(addr) => {
-                let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-                stream.set_nodelay(true).unwrap();
-                Box::new(stream)
+                let stream = tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                stream.set_nodelay(true).map_err(|e| e.to_string())?;
+                Ok(Box::new(stream))
             }
-            Target::Sandbox(runtime, id, port) => runtime.connect(id, *port).await.unwrap(),
+            Target::Sandbox(runtime, id, port) => {
+                runtime.connect(id, *port).await.map_err(|e| e.to_string())
+            }
         }
     }
 }
 
-/// Requests per second and latencies for GET `path`, over keep-alive connections.
+/// The status of one GET of `path` at `target`, on a connection of its own.
+pub async fn status_of(target: &Target, path: &str) -> Result<u16, String> {
+    let stream = target.try_connect().await?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let request = hyper::Request::get(path)
+        .header("host", "127.0.0.1")
+        .body(Empty::new())
+        .map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(response.status().as_u16())
+}
+
+/// Requests per second and latencies for GET `path`, over keep-alive connections, each
+/// sending its next request as soon as its last is answered: a closed load, which finds
+/// how much the path serves at most.
 pub async fn load(
     target: Target,
     host: &str,
@@ -117,29 +146,14 @@ pub async fn load(
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut workers = Vec::new();
     for _ in 0..CONNECTIONS {
-        let (target, path, cookie) = (target.clone(), path.to_owned(), cookie.map(str::to_owned));
-        let addr = host.to_owned();
+        let request = Get::new(&target, host, path, cookie);
         workers.push(tokio::spawn(async move {
-            // A server may close a keep-alive connection after so many requests
-            // (nginx's keepalive_requests); a new one is opened then, as a browser does.
-            let mut sender = open(&target).await;
+            let mut sender = open(&request.target).await;
             let mut times = Vec::new();
             while Instant::now() < deadline {
-                let mut req = hyper::Request::get(&path).header("host", &addr);
-                if let Some(c) = &cookie {
-                    req = req.header("cookie", c);
-                }
                 let t = Instant::now();
-                let resp = sender
-                    .send_request(req.body(Empty::new()).unwrap())
-                    .await
-                    .unwrap();
-                assert_eq!(resp.status(), 200, "{path}");
-                resp.into_body().collect().await.unwrap();
+                request.send(&mut sender).await;
                 times.push(t.elapsed());
-                if sender.ready().await.is_err() {
-                    sender = open(&target).await;
-                }
             }
             times
         }));
@@ -150,6 +164,162 @@ pub async fn load(
     }
     let rps = all.len() as f64 / secs as f64;
     (rps, Stats::of(&mut all))
+}
+
+/// Latencies for GET `path` at a fixed pace: each of [`CONNECTIONS`] keep-alive
+/// connections sends a request every `every`, however fast the answers come (an open
+/// load, as wrk2 makes). Two proxies are compared so at the same load, where a closed
+/// load puts each at its own saturation and the faster one queues more.
+///
+/// A request whose turn comes while the last one on its connection is still out is
+/// sent once that is answered, and timed from its turn, so a slow answer is not hidden
+/// (coordinated omission); a request the load generator's own timer sends late is
+/// timed from when it went.
+pub async fn load_paced(
+    target: Target,
+    host: &str,
+    path: &str,
+    cookie: Option<&str>,
+    every: Duration,
+    secs: u64,
+) -> Stats {
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(secs);
+    let mut workers = Vec::new();
+    for n in 0..CONNECTIONS {
+        let request = Get::new(&target, host, path, cookie);
+        // The connections' turns are spread evenly over each period.
+        let first = every.mul_f64(n as f64 / CONNECTIONS as f64);
+        workers.push(tokio::spawn(async move {
+            let mut sender = open(&request.target).await;
+            let mut pace = Pace::new(first, every);
+            let mut turn = Instant::now() + first;
+            let mut times = Vec::new();
+            while turn < deadline {
+                let from = if pace.due() {
+                    turn
+                } else {
+                    pace.wait().await;
+                    Instant::now()
+                };
+                request.send(&mut sender).await;
+                times.push(from.elapsed());
+                turn += every;
+                pace.taken += 1;
+            }
+            times
+        }));
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    Stats::of(&mut all)
+}
+
+/// A connection's turns, from a periodic timerfd: precise to microseconds where the
+/// runtime's timer rounds to milliseconds and would send every connection's request
+/// at once on each millisecond.
+struct Pace {
+    timer: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
+    /// Turns that have come, and turns taken.
+    come: u64,
+    taken: u64,
+}
+
+impl Pace {
+    fn new(first: Duration, every: Duration) -> Self {
+        use rustix::time::{
+            timerfd_create, timerfd_settime, Itimerspec, TimerfdClockId, TimerfdFlags,
+            TimerfdTimerFlags, Timespec,
+        };
+        let spec = |d: Duration| Timespec {
+            tv_sec: d.as_secs() as i64,
+            tv_nsec: i64::from(d.subsec_nanos()),
+        };
+        let fd = timerfd_create(
+            TimerfdClockId::Monotonic,
+            TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+        )
+        .unwrap();
+        timerfd_settime(
+            &fd,
+            TimerfdTimerFlags::empty(),
+            &Itimerspec {
+                it_interval: spec(every),
+                // Zero would disarm the timer.
+                it_value: spec(first.max(Duration::from_nanos(1))),
+            },
+        )
+        .unwrap();
+        // SAFETY: the OwnedFd is a valid descriptor, owned by the AsyncFd, and nothing
+        // replaces or closes it while it is registered.
+        #[allow(unsafe_code)]
+        let timer = unsafe { tokio::io::unix::AsyncFd::register(fd) }.unwrap();
+        Self {
+            timer,
+            come: 0,
+            taken: 0,
+        }
+    }
+
+    /// Whether the next turn has already come (while the last request was out).
+    fn due(&mut self) -> bool {
+        self.count();
+        self.come > self.taken
+    }
+
+    /// Until the next turn comes.
+    async fn wait(&mut self) {
+        while !self.due() {
+            self.timer.readable().await.unwrap().clear_ready();
+        }
+    }
+
+    fn count(&mut self) {
+        let mut buf = [0u8; 8];
+        if let Ok(8) = rustix::io::read(self.timer.get_ref(), &mut buf) {
+            self.come += u64::from_ne_bytes(buf);
+        }
+    }
+}
+
+/// One GET the load generator sends over and over on a connection of its own.
+struct Get {
+    target: Target,
+    host: String,
+    path: String,
+    cookie: Option<String>,
+}
+
+impl Get {
+    fn new(target: &Target, host: &str, path: &str, cookie: Option<&str>) -> Self {
+        Self {
+            target: target.clone(),
+            host: host.to_owned(),
+            path: path.to_owned(),
+            cookie: cookie.map(str::to_owned),
+        }
+    }
+
+    /// Sends it on `sender` and reads the whole answer, which must be a 200. A server may
+    /// close a keep-alive connection after so many requests (nginx's
+    /// keepalive_requests); a new one is opened then, as a browser does.
+    async fn send(&self, sender: &mut hyper::client::conn::http1::SendRequest<Empty<Bytes>>) {
+        let mut req = hyper::Request::get(&self.path).header("host", &self.host);
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let resp = sender
+            .send_request(req.body(Empty::new()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{}", self.path);
+        resp.into_body().collect().await.unwrap();
+        if sender.ready().await.is_err() {
+            *sender = open(&self.target).await;
+        }
+    }
 }
 
 /// An HTTP/1.1 connection to `target`.

@@ -26,12 +26,29 @@ impl Stats {
 
 pub use burrow_testkit::free_port;
 
-/// A child process killed when this drops.
+/// A child process stopped when this drops: asked first (SIGTERM), so that a server
+/// with children of its own (nginx's master and its workers) stops them too, and
+/// killed if it has not ended within two seconds.
 #[derive(Debug)]
 pub struct Killed(pub std::process::Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
+        let asked = i32::try_from(self.0.id())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+            .is_some_and(|pid| {
+                rustix::process::kill_process(pid, rustix::process::Signal::TERM).is_ok()
+            });
+        if asked {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = self.0.try_wait() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }

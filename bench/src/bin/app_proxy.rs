@@ -11,16 +11,18 @@
 //!    the same environment until its health check answers. Medians of 7. Then the
 //!    memory the pool's idle sandboxes hold.
 //! 2. Throughput and latency of a static Streamlit asset (`favicon.png`) with 16
-//!    keep-alive connections for SECONDS each: through Burrow, directly to a bare
-//!    Streamlit, and through nginx configured as a reverse proxy to that Streamlit.
+//!    keep-alive connections for SECONDS each, from the app's running sandbox: directly
+//!    (a loopback connection in the sandbox's network), through nginx configured as a
+//!    reverse proxy to it, and through Burrow's apps origin (origin, view cookie,
+//!    membership check, the viewer connection's kept-alive upstream connection). nginx
+//!    runs on the host as Burrow does, in the sandbox's network only, so both proxies
+//!    forward to the same server, scheduled the same way (the sandbox's cgroup weighs
+//!    on the kernel's scheduler, so an upstream on the host would not compare).
 //! 3. The same against an upstream that is not the bottleneck: nginx serving a 2 KiB
-//!    file, on the host (direct, and behind nginx as a reverse proxy) and inside an app's
-//!    sandbox (direct, and through Burrow). The app ships its own `streamlit` module,
-//!    whose `python -m streamlit run` starts that nginx on the app's port, so Burrow's
-//!    path is the product's: origin, view cookie, membership check, and the viewer
-//!    connection's kept-alive upstream connection.
+//!    file inside an app's sandbox. The app ships its own `streamlit` module, whose
+//!    `python -m streamlit run` starts that nginx on the app's port.
 //!    For both upstreams, the CPU time each proxy's processes spent per request.
-//! 4. WebSocket ping round trips, through Burrow and directly.
+//! 4. WebSocket ping round trips, through Burrow and directly to a bare Streamlit.
 
 // A benchmark starts processes to time them.
 #![allow(clippy::disallowed_methods)]
@@ -32,8 +34,8 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 use burrow_bench::apps::{
-    account_and_project, family, load, load_proxy, static_app, view_cookie, wait_built, wait_ok,
-    wake, Proxied, StopAll, Target, APP, CONNECTIONS, STATIC_ASSET, STATIC_CONF,
+    account_and_project, family, load, load_paced, load_proxy, static_app, status_of, view_cookie,
+    wait_built, wait_ok, wake, Proxied, StopAll, Target, APP, CONNECTIONS, STATIC_ASSET,
 };
 use burrow_bench::{bench_dir, free_port, ms, Killed, Stats};
 use burrow_sandbox::{LocalOptions, LocalRuntime, LogPolicy, Runtime};
@@ -117,14 +119,14 @@ async fn ws_rtt(addr: &str, url: &str, cookie: Option<&str>, origin: &str, n: us
     Stats::of(&mut times)
 }
 
-/// Prints an upstream's four runs: direct and behind nginx on the host, direct and
-/// through Burrow in a sandbox.
+/// Prints one upstream's three runs: direct into its sandbox, through nginx, and through
+/// Burrow, then what each proxy keeps of the direct throughput.
 fn report(
     title: &str,
     (direct_rps, direct): (f64, Stats),
     nginx: Proxied,
-    (inside_rps, inside): (f64, Stats),
     burrow: Proxied,
+    (rate, paced): (f64, [Stats; 3]),
 ) {
     let us = |p: &Proxied| {
         format!(
@@ -135,34 +137,144 @@ fn report(
     };
     println!("{title}, {CONNECTIONS} keep-alive connections:");
     println!(
-        "  on the host, direct                 {direct_rps:>6.0} req/s  1.00x   {}",
+        "  direct, in the sandbox      {direct_rps:>6.0} req/s  1.00x   {}",
         p99(direct)
     );
-    println!(
-        "  on the host, via nginx              {:>6.0} req/s  {:.2}x   {}   nginx {}",
-        nginx.rps,
-        nginx.rps / direct_rps,
-        p99(nginx.latency),
-        us(&nginx)
-    );
-    println!(
-        "  in a sandbox, direct                {inside_rps:>6.0} req/s  1.00x   {}",
-        p99(inside)
-    );
-    println!(
-        "  in a sandbox, via Burrow            {:>6.0} req/s  {:.2}x   {}   Burrow {}",
-        burrow.rps,
-        burrow.rps / inside_rps,
-        p99(burrow.latency),
-        us(&burrow)
-    );
+    for (name, proxied) in [("nginx", &nginx), ("Burrow", &burrow)] {
+        println!(
+            "  via {name:<23} {:>6.0} req/s  {:.2}x   {}   {name} {}",
+            proxied.rps,
+            proxied.rps / direct_rps,
+            p99(proxied.latency),
+            us(proxied)
+        );
+    }
     println!(
         "  proxy cost: nginx keeps {:.1}% of direct throughput, Burrow {:.1}%; p99 {} against nginx's {}",
         100.0 * nginx.rps / direct_rps,
-        100.0 * burrow.rps / inside_rps,
+        100.0 * burrow.rps / direct_rps,
         ms(burrow.latency.p99),
         ms(nginx.latency.p99)
     );
+    println!("  at one pace for all three, half nginx's most ({rate:.0} req/s):");
+    for (name, paced) in ["direct", "via nginx", "via Burrow"].iter().zip(paced) {
+        println!("  {name:<27} {rate:>6.0} req/s          {}", p99(paced));
+    }
+}
+
+/// Runs the load against one sandboxed upstream three ways, in one order: directly into
+/// the sandbox, through nginx as a reverse proxy to it (in its network, see
+/// [`start_nginx`]), and through Burrow's apps origin.
+#[allow(clippy::too_many_arguments)]
+async fn compare(
+    title: &str,
+    dir: &Path,
+    runtime: &Arc<LocalRuntime>,
+    sandbox: &str,
+    serve_pid: &[u32],
+    (apps_addr, app_host, cookie): (&str, &str, &str),
+    asset: &str,
+    secs: u64,
+) {
+    let init = std::fs::read_to_string(
+        dir.join("sandboxes/sandboxes")
+            .join(sandbox)
+            .join(burrow_sandbox::shim::INIT_PID),
+    )
+    .expect("the sandbox records its init process");
+    let nginx = start_nginx(dir, &format!("nginx-{sandbox}"), init.trim(), 8501);
+    let to_nginx = Target::Sandbox(runtime.clone(), sandbox.to_owned(), NGINX_PORT);
+    wait_in(&to_nginx, asset).await;
+    let direct = load(
+        Target::Sandbox(runtime.clone(), sandbox.to_owned(), 8501),
+        "127.0.0.1",
+        asset,
+        None,
+        secs,
+    )
+    .await;
+    let via_nginx = load_proxy(
+        &family(nginx.0.id()),
+        to_nginx.clone(),
+        "127.0.0.1",
+        asset,
+        None,
+        secs,
+    )
+    .await;
+    let via_burrow = load_proxy(
+        serve_pid,
+        Target::Tcp(apps_addr.to_owned()),
+        app_host,
+        asset,
+        Some(cookie),
+        secs,
+    )
+    .await;
+    // Then all three at one pace: half the load nginx carries at most.
+    let every = Duration::from_secs_f64(CONNECTIONS as f64 * 2.0 / via_nginx.rps);
+    let rate = CONNECTIONS as f64 / every.as_secs_f64();
+    let direct_paced = load_paced(
+        Target::Sandbox(runtime.clone(), sandbox.to_owned(), 8501),
+        "127.0.0.1",
+        asset,
+        None,
+        every,
+        secs,
+    )
+    .await;
+    let nginx_paced = load_paced(to_nginx, "127.0.0.1", asset, None, every, secs).await;
+    let burrow_paced = load_paced(
+        Target::Tcp(apps_addr.to_owned()),
+        app_host,
+        asset,
+        Some(cookie),
+        every,
+        secs,
+    )
+    .await;
+    report(
+        title,
+        direct,
+        via_nginx,
+        via_burrow,
+        (rate, [direct_paced, nginx_paced, burrow_paced]),
+    );
+}
+
+/// The sandbox app `app` runs in.
+async fn running(runtime: &LocalRuntime, app: &str) -> String {
+    runtime
+        .list(&[("burrow.app".to_owned(), app.to_owned())].into())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.status == burrow_sandbox::Status::Running)
+        .expect("the app runs")
+        .id
+}
+
+/// Where the comparison's nginx listens in the sandbox's network: a port the app and
+/// Burrow's host services leave free.
+const NGINX_PORT: u16 = 18080;
+
+/// Waits until `asset` answers 200 at `target`.
+async fn wait_in(target: &Target, asset: &str) {
+    let start = Instant::now();
+    loop {
+        if let Ok(Ok(status)) =
+            tokio::time::timeout(Duration::from_secs(2), status_of(target, asset)).await
+        {
+            if status == 200 {
+                return;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "nginx never answered {asset}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn p99(samples: Stats) -> String {
@@ -339,7 +451,39 @@ async fn main() {
         pool_memory as f64 / f64::from(1 << 20)
     );
 
-    // 2. Proxy throughput: Burrow, direct, nginx.
+    // 2. Proxy throughput and latency: direct, nginx, Burrow.
+    wake(&client, &apps, &cookie, "/favicon.png").await;
+    let sandbox = running(&runtime, &id).await;
+    let serve_pid = [serve.0.id()];
+    compare(
+        &format!("Streamlit's favicon.png, {secs} s each"),
+        dir.path(),
+        &runtime,
+        &sandbox,
+        &serve_pid,
+        (&apps_addr, &app_host, &cookie),
+        "/favicon.png",
+        secs,
+    )
+    .await;
+
+    // 3. The same against nginx serving a file, an upstream that is not the bottleneck.
+    let (static_id, static_cookie) = static_app(&client, &base, &token, &project, &apps_addr).await;
+    let static_host = format!("{static_id}.apps.localhost:{apps_port}");
+    let static_sandbox = running(&runtime, &static_id).await;
+    compare(
+        &format!("nginx serving a 2 KiB file, {secs} s each"),
+        dir.path(),
+        &runtime,
+        &static_sandbox,
+        &serve_pid,
+        (&apps_addr, &static_host, &static_cookie),
+        STATIC_ASSET,
+        secs,
+    )
+    .await;
+
+    // 4. WebSocket round trips, against the bare Streamlit of the cold starts.
     let _bare = bare(bare_port);
     wait_ok(
         &plain,
@@ -348,140 +492,7 @@ async fn main() {
         Duration::from_secs(120),
     )
     .await;
-    let nginx_port = free_port();
-    let nginx = start_nginx(dir.path(), "nginx", nginx_port, bare_port);
-    wait_ok(
-        &plain,
-        &format!("http://127.0.0.1:{nginx_port}/favicon.png"),
-        None,
-        Duration::from_secs(10),
-    )
-    .await;
-    wake(&client, &apps, &cookie, "/favicon.png").await;
-
-    let sandbox = runtime
-        .list(&[("burrow.app".to_owned(), id.clone())].into())
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|s| s.status == burrow_sandbox::Status::Running)
-        .expect("the app runs")
-        .id;
-    let asset = "/favicon.png";
     let bare_host = format!("127.0.0.1:{bare_port}");
-    let serve_pid = [serve.0.id()];
-    let nginx_pids = family(nginx.0.id());
-    let direct = load(
-        Target::Tcp(bare_host.clone()),
-        &bare_host,
-        asset,
-        None,
-        secs,
-    )
-    .await;
-    let via_nginx = load_proxy(
-        &nginx_pids,
-        Target::Tcp(format!("127.0.0.1:{nginx_port}")),
-        &bare_host,
-        asset,
-        None,
-        secs,
-    )
-    .await;
-    let inside = load(
-        Target::Sandbox(runtime.clone(), sandbox, 8501),
-        "127.0.0.1",
-        asset,
-        None,
-        secs,
-    )
-    .await;
-    let via_burrow = load_proxy(
-        &serve_pid,
-        Target::Tcp(apps_addr.clone()),
-        &app_host,
-        asset,
-        Some(&cookie),
-        secs,
-    )
-    .await;
-    report(
-        &format!("Streamlit's favicon.png, {secs} s each"),
-        direct,
-        via_nginx,
-        inside,
-        via_burrow,
-    );
-
-    // 3. The same against nginx serving a file, an upstream that is not the bottleneck.
-    let (static_id, static_cookie) = static_app(&client, &base, &token, &project, &apps_addr).await;
-    let static_host = format!("{static_id}.apps.localhost:{apps_port}");
-    let static_sandbox = runtime
-        .list(&[("burrow.app".to_owned(), static_id.clone())].into())
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|s| s.status == burrow_sandbox::Status::Running)
-        .expect("the static app runs")
-        .id;
-    let static_port = free_port();
-    let _static = start_static(dir.path(), static_port);
-    let static_host_addr = format!("127.0.0.1:{static_port}");
-    let front_port = free_port();
-    let front = start_nginx(dir.path(), "nginx-static", front_port, static_port);
-    for port in [static_port, front_port] {
-        wait_ok(
-            &plain,
-            &format!("http://127.0.0.1:{port}{STATIC_ASSET}"),
-            None,
-            Duration::from_secs(10),
-        )
-        .await;
-    }
-    let front_pids = family(front.0.id());
-    let direct = load(
-        Target::Tcp(static_host_addr.clone()),
-        &static_host_addr,
-        STATIC_ASSET,
-        None,
-        secs,
-    )
-    .await;
-    let via_nginx = load_proxy(
-        &front_pids,
-        Target::Tcp(format!("127.0.0.1:{front_port}")),
-        &static_host_addr,
-        STATIC_ASSET,
-        None,
-        secs,
-    )
-    .await;
-    let inside = load(
-        Target::Sandbox(runtime.clone(), static_sandbox, 8501),
-        "127.0.0.1",
-        STATIC_ASSET,
-        None,
-        secs,
-    )
-    .await;
-    let via_burrow = load_proxy(
-        &serve_pid,
-        Target::Tcp(apps_addr.clone()),
-        &static_host,
-        STATIC_ASSET,
-        Some(&static_cookie),
-        secs,
-    )
-    .await;
-    report(
-        &format!("nginx serving a 2 KiB file, {secs} s each"),
-        direct,
-        via_nginx,
-        inside,
-        via_burrow,
-    );
-
-    // 4. WebSocket round trips.
     let direct_ws = ws_rtt(
         &bare_host,
         &format!("ws://{bare_host}/_stcore/stream"),
@@ -517,46 +528,27 @@ fn find_python(envs: &Path) -> PathBuf {
         .join("bin/python")
 }
 
-fn start_nginx(dir: &Path, name: &str, port: u16, upstream: u16) -> Killed {
+/// nginx as a reverse proxy, listening on [`NGINX_PORT`] in the network of the process
+/// `init` (a sandbox's) and forwarding to its port `upstream` over kept-alive
+/// connections, as Burrow keeps its own to the app. It runs on the host, outside the
+/// sandbox's cgroup, as Burrow does; only its network is the sandbox's, so that both
+/// proxies forward to the same server, reached the same way (loopback in that network).
+fn start_nginx(dir: &Path, name: &str, init: &str, upstream: u16) -> Killed {
     let prefix = dir.join(name);
     std::fs::create_dir_all(prefix.join("logs")).unwrap();
     let conf = prefix.join("nginx.conf");
     std::fs::write(&conf, format!(
         "worker_processes 1;\npid {pid};\nerror_log {err} warn;\nevents {{ worker_connections 1024; }}\n\
          http {{\n  access_log off;\n  upstream st {{ server 127.0.0.1:{upstream}; keepalive 64; }}\n\
-         server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      proxy_pass http://st;\n\
+         server {{\n    listen 127.0.0.1:{NGINX_PORT};\n    location / {{\n      proxy_pass http://st;\n\
          proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_set_header Host $host;\n    }}\n  }}\n}}\n",
         pid = prefix.join("nginx.pid").display(), err = prefix.join("logs/error.log").display(),
     )).unwrap();
+    // nsenter enters the network only, then becomes nginx: the child is nginx's master.
     Killed(
-        Command::new("nginx")
-            .args(["-p"])
-            .arg(&prefix)
-            .args(["-c"])
-            .arg(&conf)
-            .args(["-g", "daemon off;"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx runs: `make bench` installs it"),
-    )
-}
-
-/// The static server on the host, configured as the sandboxed one.
-fn start_static(dir: &Path, port: u16) -> Killed {
-    let prefix = dir.join("static");
-    std::fs::create_dir_all(prefix.join("www")).unwrap();
-    std::fs::write(prefix.join("www/asset.txt"), "x".repeat(2048)).unwrap();
-    let conf = prefix.join("nginx.conf");
-    std::fs::write(
-        &conf,
-        STATIC_CONF
-            .replace("{PREFIX}", &prefix.display().to_string())
-            .replace("{PORT}", &port.to_string()),
-    )
-    .unwrap();
-    Killed(
-        Command::new("nginx")
+        Command::new("nsenter")
+            .arg(format!("--net=/proc/{init}/ns/net"))
+            .arg("nginx")
             .args(["-e", "stderr", "-p"])
             .arg(&prefix)
             .args(["-c"])
