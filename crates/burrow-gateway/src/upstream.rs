@@ -430,8 +430,14 @@ async fn relay_answer(
                 out.extend_from_slice(&up.buf[..take]);
                 up.buf.advance(take);
                 left -= take as u64;
-                viewer.stream.write_all(&out).await?;
-                out.clear();
+                // The head waits for the body's first bytes (as nginx's postpone_output
+                // holds it back), so that an answer the app wrote in two parts, such as a
+                // head and then a file sent with sendfile, leaves in one write: one packet
+                // and one wake-up for the viewer instead of two.
+                if take > 0 || left == 0 {
+                    viewer.stream.write_all(&out).await?;
+                    out.clear();
+                }
                 if left == 0 {
                     break;
                 }

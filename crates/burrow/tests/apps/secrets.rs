@@ -8,17 +8,23 @@ use serde_json::json;
 use crate::harness::Server;
 
 /// The one running sandbox of an app, once there is exactly one other than `not`.
-async fn sole_sandbox(server: &Server, app_id: &str, not: Option<&str>) -> String {
+async fn sole_sandbox(server: &Server, app_id: &str, revision: i64) -> String {
+    let app = format!("burrow.app={app_id}");
+    let wanted = format!("burrow.revision={revision}");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let out = server.cli(&["sandbox", "ps"]);
-        let running: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        let running: Vec<(String, bool)> = String::from_utf8_lossy(&out.stdout)
             .lines()
-            .filter(|l| l.contains(&format!("burrow.app={app_id}")) && l.contains("running"))
-            .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+            .filter(|l| l.contains(&app) && l.contains("running"))
+            .filter_map(|l| {
+                let id = l.split_whitespace().next()?.to_owned();
+                let current = l.split([' ', ',']).any(|label| label == wanted);
+                Some((id, current))
+            })
             .collect();
-        if running.len() == 1 && Some(running[0].as_str()) != not {
-            return running[0].clone();
+        if let [(id, true)] = running.as_slice() {
+            return id.clone();
         }
         assert!(Instant::now() < deadline, "sandboxes: {running:?}");
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -74,7 +80,7 @@ const READ: &str = "import streamlit as st; print(st.secrets['TOKEN'], st.secret
 async fn secrets_reach_the_app_read_only_and_nowhere_else() {
     let server = Server::start_logged().await;
     let (owner, id, path, viewer) = server.running_app("Secretive", APP).await;
-    let before = sole_sandbox(&server, &id, None).await;
+    sole_sandbox(&server, &id, 0).await;
     let (token, greeting) = ("sk-live-4f1c9e2b7a", "hello from a secret");
     for (name, value) in [("TOKEN", token), ("GREETING", greeting)] {
         let resp = server
@@ -89,7 +95,9 @@ async fn secrets_reach_the_app_read_only_and_nowhere_else() {
     }
 
     // The running app is switched to a sandbox with the secrets, and the old one goes.
-    let sandbox = sole_sandbox(&server, &id, Some(&before)).await;
+    // A sandbox started between the two changes may already hold both, yet it is
+    // labelled with the first and replaced again: wait for the one made for the second.
+    let sandbox = sole_sandbox(&server, &id, 2).await;
     let (ok, out) = exec(
         &server,
         &sandbox,
@@ -149,7 +157,7 @@ async fn secrets_reach_the_app_read_only_and_nowhere_else() {
         )
         .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    let rotated = sole_sandbox(&server, &id, Some(&sandbox)).await;
+    let rotated = sole_sandbox(&server, &id, 3).await;
     let (ok, out) = exec(
         &server,
         &rotated,
