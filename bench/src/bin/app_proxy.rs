@@ -17,7 +17,8 @@
 //!    membership check, the viewer connection's kept-alive upstream connection). nginx
 //!    runs on the host as Burrow does, in the sandbox's network only, so both proxies
 //!    forward to the same server, scheduled the same way (the sandbox's cgroup weighs
-//!    on the kernel's scheduler, so an upstream on the host would not compare).
+//!    on the kernel's scheduler, so an upstream on the host would not compare), and
+//!    with a worker per core (`worker_processes auto`), as Burrow has a thread per core.
 //! 3. The same against an upstream that is not the bottleneck: nginx serving a 2 KiB
 //!    file inside an app's sandbox. The app ships its own `streamlit` module, whose
 //!    `python -m streamlit run` starts that nginx on the app's port.
@@ -533,12 +534,13 @@ fn find_python(envs: &Path) -> PathBuf {
 /// connections, as Burrow keeps its own to the app. It runs on the host, outside the
 /// sandbox's cgroup, as Burrow does; only its network is the sandbox's, so that both
 /// proxies forward to the same server, reached the same way (loopback in that network).
+/// It has a worker process per core, as Burrow's apps origin has a thread per core.
 fn start_nginx(dir: &Path, name: &str, init: &str, upstream: u16) -> Killed {
     let prefix = dir.join(name);
     std::fs::create_dir_all(prefix.join("logs")).unwrap();
     let conf = prefix.join("nginx.conf");
     std::fs::write(&conf, format!(
-        "worker_processes 1;\npid {pid};\nerror_log {err} warn;\nevents {{ worker_connections 1024; }}\n\
+        "worker_processes auto;\npid {pid};\nerror_log {err} warn;\nevents {{ worker_connections 1024; }}\n\
          http {{\n  access_log off;\n  upstream st {{ server 127.0.0.1:{upstream}; keepalive 64; }}\n\
          server {{\n    listen 127.0.0.1:{NGINX_PORT};\n    location / {{\n      proxy_pass http://st;\n\
          proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_set_header Host $host;\n    }}\n  }}\n}}\n",

@@ -99,6 +99,8 @@ impl Store {
         let access = row.map(|(n,)| n > 0);
         if access == Some(true) {
             self.grants.remember(token_hash, app_id, generation);
+        } else {
+            self.grants.forget(token_hash, app_id);
         }
         Ok(access)
     }
@@ -213,7 +215,13 @@ const MAX_GRANTS: usize = 16_384;
 /// member removed, a project or an app deleted) calls [`Grants::revoke`] once committed,
 /// which forgets them all and moves the generation on; a query that raced such a write
 /// stores its answer only if the generation it started under is still current, so a
-/// stale grant is never remembered. Refusals are never remembered.
+/// stale grant is never remembered. Refusals are never remembered, and a refusal forgets
+/// the grant it was asked to renew.
+///
+/// A grant is renewed before it is too old, by one request: past half its life, the
+/// first request that finds it asks the database while the others that come meanwhile
+/// are still let through on it. The viewers of a busy app so never all wait on the
+/// database at once when their grant runs out.
 #[derive(Debug, Default)]
 pub(crate) struct Grants {
     inner: Mutex<GrantsInner>,
@@ -222,8 +230,16 @@ pub(crate) struct Grants {
 #[derive(Debug, Default)]
 struct GrantsInner {
     generation: u64,
-    /// (session hash, app) → when it was granted.
-    granted: HashMap<(String, String), Instant>,
+    /// (session hash, app) → its grant.
+    granted: HashMap<(String, String), Grant>,
+}
+
+#[derive(Debug)]
+struct Grant {
+    /// When the database last said so.
+    at: Instant,
+    /// Whether a request is asking the database to renew it.
+    renewing: bool,
 }
 
 pub(crate) enum Lookup {
@@ -234,12 +250,27 @@ pub(crate) enum Lookup {
 
 impl Grants {
     fn lookup(&self, token_hash: &str, app_id: &str) -> Lookup {
-        let inner = self.inner.lock();
+        let mut inner = self.inner.lock();
+        let generation = inner.generation;
         let key = (token_hash.to_owned(), app_id.to_owned());
-        match inner.granted.get(&key) {
-            Some(at) if at.elapsed() < GRANT_TTL => Lookup::Granted,
-            _ => Lookup::Ask(inner.generation),
+        let Some(grant) = inner.granted.get_mut(&key) else {
+            return Lookup::Ask(generation);
+        };
+        let age = grant.at.elapsed();
+        if age >= GRANT_TTL {
+            Lookup::Ask(generation)
+        } else if age >= GRANT_TTL / 2 && !grant.renewing {
+            grant.renewing = true;
+            Lookup::Ask(generation)
+        } else {
+            Lookup::Granted
         }
+    }
+
+    /// Forgets one grant: the database no longer gives it.
+    fn forget(&self, token_hash: &str, app_id: &str) {
+        let key = (token_hash.to_owned(), app_id.to_owned());
+        self.inner.lock().granted.remove(&key);
     }
 
     fn remember(&self, token_hash: &str, app_id: &str, generation: u64) {
@@ -248,14 +279,20 @@ impl Grants {
             return;
         }
         if inner.granted.len() >= MAX_GRANTS {
-            inner.granted.retain(|_, at| at.elapsed() < GRANT_TTL);
+            inner
+                .granted
+                .retain(|_, grant| grant.at.elapsed() < GRANT_TTL);
             if inner.granted.len() >= MAX_GRANTS {
                 inner.granted.clear();
             }
         }
+        let grant = Grant {
+            at: Instant::now(),
+            renewing: false,
+        };
         inner
             .granted
-            .insert((token_hash.to_owned(), app_id.to_owned()), Instant::now());
+            .insert((token_hash.to_owned(), app_id.to_owned()), grant);
     }
 
     /// Forgets every grant: called after a write that can take a view away commits.
@@ -283,11 +320,44 @@ mod tests {
         grants.revoke();
         assert!(matches!(grants.lookup("s", "a"), Lookup::Ask(_)));
         // Old grants are asked again.
-        grants
-            .inner
-            .lock()
-            .granted
-            .insert(("s".into(), "a".into()), Instant::now() - GRANT_TTL);
+        grants.inner.lock().granted.insert(
+            ("s".into(), "a".into()),
+            Grant {
+                at: Instant::now() - GRANT_TTL,
+                renewing: true,
+            },
+        );
+        assert!(matches!(grants.lookup("s", "a"), Lookup::Ask(_)));
+        assert!(matches!(grants.lookup("s", "a"), Lookup::Ask(_)));
+    }
+
+    #[test]
+    fn one_request_renews_a_grant_past_half_its_life_while_the_others_pass() {
+        let grants = Grants::default();
+        let aged = |grants: &Grants| {
+            grants.inner.lock().granted.insert(
+                ("s".into(), "a".into()),
+                Grant {
+                    at: Instant::now() - GRANT_TTL / 2,
+                    renewing: false,
+                },
+            );
+        };
+        aged(&grants);
+        let Lookup::Ask(generation) = grants.lookup("s", "a") else {
+            panic!("the first request past half the grant's life renews it");
+        };
+        assert!(matches!(grants.lookup("s", "a"), Lookup::Granted));
+        assert!(matches!(grants.lookup("s", "a"), Lookup::Granted));
+        // Renewed: young again, and the next renewal is one request's again.
+        grants.remember("s", "a", generation);
+        assert!(!grants.inner.lock().granted[&("s".into(), "a".into())].renewing);
+        assert!(matches!(grants.lookup("s", "a"), Lookup::Granted));
+        // Refused on renewal: the grant is gone for every request.
+        aged(&grants);
+        assert!(matches!(grants.lookup("s", "a"), Lookup::Ask(_)));
+        grants.forget("s", "a");
+        assert!(matches!(grants.lookup("s", "a"), Lookup::Ask(_)));
         assert!(matches!(grants.lookup("s", "a"), Lookup::Ask(_)));
     }
 
