@@ -564,7 +564,7 @@ async fn failing_jobs_say_why_and_leave_the_destination_as_it_was() {
     let server = Server::start_with_env(&[
         NO_WARM_APPS,
         ("BURROW_JOBS__CHUNK_ROWS", "50"),
-        ("BURROW_JOBS__TIMEOUT_SECS", "8"),
+        ("BURROW_JOBS__TIMEOUT_SECS", "20"),
         ("BURROW_JOBS__MEMORY_MB", "256"),
         ("BURROW_JOBS__MAX_OUTPUT_ROWS", "100"),
         ("BURROW_JOBS__MAX_CONCURRENT", "2"),
@@ -598,7 +598,7 @@ async fn failing_jobs_say_why_and_leave_the_destination_as_it_was() {
         (
             "loops",
             "def transform(df):\n    while True:\n        pass\n",
-            "killed: timeout after 8 s",
+            "killed: timeout after 20 s",
         ),
         (
             "hungry",
