@@ -248,12 +248,16 @@ pub(crate) enum Lookup {
     Ask(u64),
 }
 
+/// A grant's key: the view session's hash and the app.
+fn key(token_hash: &str, app_id: &str) -> (String, String) {
+    (token_hash.to_owned(), app_id.to_owned())
+}
+
 impl Grants {
     fn lookup(&self, token_hash: &str, app_id: &str) -> Lookup {
         let mut inner = self.inner.lock();
         let generation = inner.generation;
-        let key = (token_hash.to_owned(), app_id.to_owned());
-        let Some(grant) = inner.granted.get_mut(&key) else {
+        let Some(grant) = inner.granted.get_mut(&key(token_hash, app_id)) else {
             return Lookup::Ask(generation);
         };
         let age = grant.at.elapsed();
@@ -269,8 +273,7 @@ impl Grants {
 
     /// Forgets one grant: the database no longer gives it.
     fn forget(&self, token_hash: &str, app_id: &str) {
-        let key = (token_hash.to_owned(), app_id.to_owned());
-        self.inner.lock().granted.remove(&key);
+        self.inner.lock().granted.remove(&key(token_hash, app_id));
     }
 
     fn remember(&self, token_hash: &str, app_id: &str, generation: u64) {
@@ -290,9 +293,7 @@ impl Grants {
             at: Instant::now(),
             renewing: false,
         };
-        inner
-            .granted
-            .insert((token_hash.to_owned(), app_id.to_owned()), grant);
+        inner.granted.insert(key(token_hash, app_id), grant);
     }
 
     /// Forgets every grant: called after a write that can take a view away commits.

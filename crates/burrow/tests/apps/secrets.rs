@@ -7,7 +7,8 @@ use serde_json::json;
 
 use crate::harness::Server;
 
-/// The one running sandbox of an app, once there is exactly one other than `not`.
+/// The one running sandbox of an app, once it is the only one and is labelled with
+/// the secrets `revision` it was made for.
 async fn sole_sandbox(server: &Server, app_id: &str, revision: i64) -> String {
     let app = format!("burrow.app={app_id}");
     let wanted = format!("burrow.revision={revision}");
