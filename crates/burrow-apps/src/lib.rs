@@ -603,6 +603,12 @@ impl Supervisor {
         Ok(self.sessions.held_by_other(app_id).await?)
     }
 
+    /// [`reach`](Self::reach), for a viewer's request: the app's sandbox, with the
+    /// activity noted ([`touch`](Self::touch)) when there is one.
+    pub fn visit(&self, app_id: &str) -> Option<Running> {
+        self.sessions.visit(app_id)
+    }
+
     /// The app's running sandbox, here or, as its lease last said, on another replica.
     pub fn reach(&self, app_id: &str) -> Option<Running> {
         self.sessions.reach(app_id)

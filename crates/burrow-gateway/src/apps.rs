@@ -74,8 +74,12 @@ impl Destinations for Apps {
         access::redeem_view_ticket(&self.services, id, ticket).await
     }
 
-    async fn access(&self, id: &str, session_hash: &str) -> Result<ViewAccess, Error> {
-        access::view_access(&self.services, session_hash, id).await
+    fn access(
+        &self,
+        id: &str,
+        session_hash: &str,
+    ) -> impl std::future::Future<Output = Result<ViewAccess, Error>> + Send {
+        access::view_access(&self.services, session_hash, id)
     }
 
     async fn status(&self, id: &str) -> Result<serde_json::Value, Error> {
@@ -87,8 +91,8 @@ impl Destinations for Apps {
         }))
     }
 
-    fn running(&self, id: &str) -> Option<(String, Running)> {
-        let running = self.services.supervisor.reach(id)?;
+    fn visit(&self, id: &str) -> Option<(String, Running)> {
+        let running = self.services.supervisor.visit(id)?;
         Some((id.to_owned(), running))
     }
 
@@ -114,8 +118,8 @@ impl Destinations for Apps {
         Ok(app.name)
     }
 
-    fn upstream_key((_, running): &(String, Running)) -> String {
-        running.sandbox.clone()
+    fn upstream_key((_, running): &(String, Running)) -> &str {
+        &running.sandbox
     }
 
     async fn connect(&self, (app, running): &(String, Running)) -> Result<Connection, Error> {

@@ -5,6 +5,8 @@
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use bytes::{Buf, Bytes, BytesMut};
 
+pub use burrow_service::http::header_text as text;
+
 /// Headers a head may have, as hyper allows.
 pub const MAX_HEADERS: usize = 100;
 /// A chunk's size line, or a trailer line, may be this long.
@@ -12,14 +14,14 @@ const MAX_LINE: usize = 4096;
 /// A chunked body's trailers may total this many bytes.
 const MAX_TRAILERS: usize = 16 * 1024;
 
-/// A viewer's request head. Its values share the bytes it was read from.
+/// A viewer's request head. Its headers share the bytes it was read from.
 #[derive(Debug)]
 pub struct Request {
     pub method: Method,
     pub uri: Uri,
     /// HTTP/1.1 (or, when false, HTTP/1.0).
     pub http11: bool,
-    pub headers: HeaderMap,
+    pub headers: Head,
 }
 
 /// What a peer's bytes hold so far.
@@ -46,17 +48,42 @@ fn spans(base: &[u8], headers: &[httparse::Header<'_>]) -> Spans {
         .collect()
 }
 
-/// The headers, their values sharing `head`'s bytes.
-fn header_map(head: &Bytes, spans: Spans) -> Option<HeaderMap> {
-    let mut headers = HeaderMap::with_capacity(spans.len());
-    for (name, value) in spans {
-        let name = HeaderName::from_bytes(&head[name]).ok()?;
-        headers.append(
-            name,
-            HeaderValue::from_maybe_shared(head.slice(value)).ok()?,
-        );
+/// A message's headers as they came, in order: read once and written out again, so
+/// they are never made into a map on the way through. httparse has checked each name
+/// is a token and each value holds no control byte but tab, as `http`'s types would.
+#[derive(Debug, Clone, Default)]
+pub struct Head {
+    bytes: Bytes,
+    spans: Spans,
+}
+
+impl Head {
+    /// Each header's name and value, in order, as the peer sent them.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.spans
+            .iter()
+            .map(|(name, value)| (&self.bytes[name.clone()], &self.bytes[value.clone()]))
     }
-    Some(headers)
+
+    /// The headers' size as `http` counts it: each name and value, and 4 bytes more.
+    pub fn size(&self) -> usize {
+        self.spans
+            .iter()
+            .map(|(name, value)| name.len() + value.len() + 4)
+            .sum()
+    }
+
+    /// The headers as a map, their values sharing these bytes; `None` when a name or
+    /// value is not valid there.
+    pub fn to_map(&self) -> Option<HeaderMap> {
+        let mut headers = HeaderMap::with_capacity(self.spans.len());
+        for (name, value) in &self.spans {
+            let name = HeaderName::from_bytes(&self.bytes[name.clone()]).ok()?;
+            let value = HeaderValue::from_maybe_shared(self.bytes.slice(value.clone())).ok()?;
+            headers.append(name, value);
+        }
+        Some(headers)
+    }
 }
 
 /// Reads a request head from the start of `buf`, and takes it off `buf` when whole.
@@ -81,15 +108,13 @@ pub fn request(buf: &mut BytesMut) -> Parsed<Request> {
         return Parsed::Invalid("the request line is not valid");
     };
     let (path, spans) = (span(buf, path.as_bytes()), spans(buf, parsed.headers));
-    let head = buf.split_to(len).freeze();
-    let Ok(uri) = Uri::from_maybe_shared(head.slice(path)) else {
+    let bytes = buf.split_to(len).freeze();
+    let Ok(uri) = Uri::from_maybe_shared(bytes.slice(path)) else {
         return Parsed::Invalid("the request line is not valid");
     };
-    let Some(headers) = header_map(&head, spans) else {
-        return Parsed::Invalid("a header is not valid");
-    };
+    let headers = Head { bytes, spans };
     // Two would let the checks and the destination read different ones.
-    if headers.get_all(header::HOST).iter().nth(1).is_some() {
+    if headers.values("host").nth(1).is_some() {
         return Parsed::Invalid("the request has more than one Host header");
     }
     Parsed::Complete(Request {
@@ -100,23 +125,12 @@ pub fn request(buf: &mut BytesMut) -> Parsed<Request> {
     })
 }
 
-/// An answer's head from upstream, kept as it came: it is read once and written out
-/// again, so its headers are never made into a map.
+/// An answer's head from upstream, kept as it came ([`Head`]).
 #[derive(Debug)]
 pub struct Response {
     pub status: StatusCode,
     pub http11: bool,
-    head: Bytes,
-    spans: Spans,
-}
-
-impl Response {
-    /// Each header's name and value, in order, as the app sent them.
-    pub fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.spans
-            .iter()
-            .map(|(name, value)| (&self.head[name.clone()], &self.head[value.clone()]))
-    }
+    pub headers: Head,
 }
 
 /// Reads an answer's head from the start of `buf`, and takes it off `buf` when whole.
@@ -134,35 +148,45 @@ pub fn response(buf: &mut BytesMut) -> Parsed<Response> {
     let Ok(status) = StatusCode::from_u16(code) else {
         return Parsed::Invalid("the app's answer has no valid status");
     };
-    // httparse has checked each name is a token and each value holds no control byte
-    // but tab, as `http`'s types would.
     let spans = spans(buf, parsed.headers);
-    let head = buf.split_to(len).freeze();
+    let bytes = buf.split_to(len).freeze();
     Parsed::Complete(Response {
         status,
         http11: version == 1,
-        head,
-        spans,
+        headers: Head { bytes, spans },
     })
 }
 
-/// Headers as the framing rules read them: a map, or an answer's head as it came.
+/// Headers as the checks and the framing rules read them: a map (a request to Burrow's
+/// own routes), or a head as it came.
 pub trait Fields {
-    /// Every value of the header `name`, in order.
-    fn values<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> + 'a;
+    /// Every value of the header `name` (in lower case), in order.
+    fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a;
+
+    /// The first value of the header `name`.
+    fn first<'a>(&'a self, name: &'a str) -> Option<&'a [u8]> {
+        self.values(name).next()
+    }
+
+    /// The first value of the header `name`, when it is text ([`text`]).
+    fn first_text<'a>(&'a self, name: &'a str) -> Option<&'a str> {
+        self.first(name).and_then(text)
+    }
 }
 
 impl Fields for HeaderMap {
-    fn values<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> + 'a {
+    fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.get_all(name).into_iter().map(HeaderValue::as_bytes)
     }
 }
 
-impl Fields for Response {
-    fn values<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> + 'a {
-        let wanted = name.as_str().as_bytes();
-        self.fields()
-            .filter(move |(name, _)| name.eq_ignore_ascii_case(wanted))
+impl Fields for Head {
+    fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let wanted = name.as_bytes();
+        self.iter()
+            .filter(move |(name, _)| {
+                name.len() == wanted.len() && name.eq_ignore_ascii_case(wanted)
+            })
             .map(|(_, value)| value)
     }
 }
@@ -181,7 +205,7 @@ pub enum Framing {
 }
 
 /// Whether a comma-separated header has `token`, in any case.
-pub fn has_token(headers: &impl Fields, name: &HeaderName, token: &str) -> bool {
+pub fn has_token(headers: &impl Fields, name: &str, token: &str) -> bool {
     headers
         .values(name)
         .flat_map(|v| v.split(|b| *b == b','))
@@ -192,7 +216,7 @@ pub fn has_token(headers: &impl Fields, name: &HeaderName, token: &str) -> bool 
 /// end is ambiguous. `None` when absent.
 pub fn content_length(headers: &impl Fields) -> Result<Option<u64>, &'static str> {
     let mut length = None;
-    for value in headers.values(&header::CONTENT_LENGTH) {
+    for value in headers.values(header::CONTENT_LENGTH.as_str()) {
         for item in value.split(|b| *b == b',') {
             let item = item.trim_ascii();
             if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
@@ -216,7 +240,7 @@ pub fn content_length(headers: &impl Fields) -> Result<Option<u64>, &'static str
 /// different places is how requests are smuggled.
 pub fn request_framing(headers: &impl Fields) -> Result<Framing, &'static str> {
     let length = content_length(headers)?;
-    let mut codings = headers.values(&header::TRANSFER_ENCODING);
+    let mut codings = headers.values(header::TRANSFER_ENCODING.as_str());
     if let Some(first) = codings.next() {
         if length.is_some() {
             return Err("the request has both Content-Length and Transfer-Encoding");
@@ -245,11 +269,13 @@ pub fn response_framing(
     {
         return Ok(Framing::Empty);
     }
-    let mut codings = headers.values(&header::TRANSFER_ENCODING).peekable();
+    let mut codings = headers
+        .values(header::TRANSFER_ENCODING.as_str())
+        .peekable();
     if codings.peek().is_some() {
         let last = codings
-            // As `HeaderValue::to_str` reads: visible ASCII and tabs, or not read.
-            .filter(|v| v.iter().all(|b| *b == b'\t' || (0x20..0x7f).contains(b)))
+            // As `HeaderValue::to_str` reads, or not read.
+            .filter(|v| text(v).is_some())
             .flat_map(|v| v.split(|b| *b == b','))
             .map(<[u8]>::trim_ascii)
             .filter(|t| !t.is_empty())
@@ -595,7 +621,9 @@ mod tests {
             (r.method, r.uri.to_string(), r.http11),
             (Method::GET, "/a?b=1".into(), true)
         );
-        assert_eq!(r.headers.get_all("a").iter().count(), 2);
+        assert_eq!(r.headers.values("a").collect::<Vec<_>>(), [b"1", b"2"]);
+        assert_eq!(r.headers.first_text("host"), Some("x"));
+        assert_eq!(r.headers.size(), (4 + 1 + 4) + 2 * (1 + 1 + 4));
         assert_eq!(&buf[..], b"rest", "the head is taken, the rest left");
         let mut partial = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: x\r\n"[..]);
         assert!(matches!(request(&mut partial), Parsed::Partial));
@@ -606,6 +634,7 @@ mod tests {
             b"GET / HTTP/1.1\r\nA: x\r\n folded\r\n\r\n",
             b"GET / HTTP/2.0\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHOST: a\r\nhost: b\r\n\r\n",
         ] {
             assert!(
                 matches!(request(&mut BytesMut::from(bad)), Parsed::Invalid(_)),

@@ -34,8 +34,9 @@ use axum::Json;
 use axum::Router;
 use burrow_sandbox::Connection;
 use burrow_service::access::{is_local_path, ViewAccess, VIEW_SESSION_SECS};
-use burrow_service::http::{cookie_values, RouteName};
+use burrow_service::http::{cookies_named, RouteName};
 use burrow_service::{Error, Kind};
+use h1::Fields;
 use serde::Deserialize;
 use url::Url;
 
@@ -72,18 +73,24 @@ pub trait Destinations: Send + Sync + 'static {
         id: &str,
         ticket: &str,
     ) -> Result<Option<burrow_core::SessionToken>, Error>;
-    /// What a view session (by its token's hash) may do with `id`.
-    async fn access(&self, id: &str, session_hash: &str) -> Result<ViewAccess, Error>;
+    /// What a view session (by its token's hash) may do with `id`. Asked on every
+    /// request, so its future is not boxed.
+    fn access(
+        &self,
+        id: &str,
+        session_hash: &str,
+    ) -> impl std::future::Future<Output = Result<ViewAccess, Error>> + Send;
     /// The destination's state, which the loading page polls.
     async fn status(&self, id: &str) -> Result<serde_json::Value, Error>;
-    /// The destination if it runs now.
-    fn running(&self, id: &str) -> Option<Self::Target>;
+    /// The destination if it runs now. A viewer's request is what asks, so this counts
+    /// as activity, as [`touch`](Self::touch) does.
+    fn visit(&self, id: &str) -> Option<Self::Target>;
     /// Starts the destination if it may start (once, however many ask), and returns the
     /// name the loading page shows; an error if it cannot start.
     async fn wake(&self, id: &str) -> Result<String, Error>;
     /// A viewer connection reuses its kept-alive upstream connection only for the same
     /// key (the sandbox).
-    fn upstream_key(target: &Self::Target) -> String;
+    fn upstream_key(target: &Self::Target) -> &str;
     /// A new connection to the running destination.
     async fn connect(&self, target: &Self::Target) -> Result<Connection, Error>;
     /// A viewer did something: the destination is in use.
@@ -174,28 +181,32 @@ pub async fn serve<D: Destinations>(gateway: Arc<Gateway<D>>, listener: tokio::n
 }
 
 /// The destination whose origin a request was sent to, from its `Host`.
-fn requested<D: Destinations>(gateway: &Gateway<D>, headers: &HeaderMap) -> Result<String, Error> {
+fn requested<D: Destinations>(
+    gateway: &Gateway<D>,
+    headers: &impl Fields,
+) -> Result<String, Error> {
     headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
+        .first_text("host")
         .and_then(|host| gateway.destinations.find(host))
         .ok_or_else(|| gateway.destinations.nowhere())
 }
 
 /// 431 when the request's headers are larger than [`MAX_HEADER_BYTES`].
 async fn limit_headers(request: Request, next: axum::middleware::Next) -> Response {
-    match too_many_header_bytes(request.headers()) {
+    let size = request
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    match too_many_header_bytes(size) {
         Some(refusal) => refusal.into_response(),
         None => next.run(request).await,
     }
 }
 
-/// The refusal of headers larger than [`MAX_HEADER_BYTES`], if they are.
-fn too_many_header_bytes(headers: &HeaderMap) -> Option<Error> {
-    let size: usize = headers
-        .iter()
-        .map(|(k, v)| k.as_str().len() + v.len() + 4)
-        .sum();
+/// The refusal of `size` bytes of headers (each name and value, and 4 bytes more), if
+/// they are more than [`MAX_HEADER_BYTES`].
+fn too_many_header_bytes(size: usize) -> Option<Error> {
     (size > MAX_HEADER_BYTES).then(|| too_many_header_bytes_error(size))
 }
 
@@ -260,14 +271,15 @@ async fn redeem_ticket<D: Destinations>(
 async fn authorize<D: Destinations>(
     gateway: &Gateway<D>,
     id: &str,
-    headers: &HeaderMap,
+    headers: &impl Fields,
     uri: &Uri,
     sessions: &mut Sessions,
 ) -> Result<String, Response> {
     let mut refused = false;
     // A few values at most: each costs a query, and a browser sends this origin's own
     // cookie among the first.
-    for token in cookie_values(headers, VIEW_COOKIE).take(MAX_VIEW_COOKIES) {
+    let cookies = cookies_named(headers.values("cookie"), VIEW_COOKIE);
+    for token in cookies.take(MAX_VIEW_COOKIES) {
         let hash = sessions.hash(token);
         match gateway.destinations.access(id, &hash).await {
             Ok(ViewAccess::Granted) => return Ok(hash),
@@ -325,13 +337,14 @@ async fn status<D: Destinations>(
 /// encoding: such paths are refused rather than normalised differently here and in
 /// the app.
 fn suspicious_path(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    lower.contains("%2f")
-        || lower.contains("%5c")
-        || lower.contains("%2e")
-        || lower.contains("%25")
-        || path.contains('\\')
-        || path.split('/').any(|seg| seg == "." || seg == "..")
+    let encoded = path.as_bytes().windows(3).any(|w| {
+        w[0] == b'%'
+            && matches!(
+                [w[1], w[2].to_ascii_lowercase()],
+                [b'2', b'f'] | [b'5', b'c'] | [b'2', b'e'] | [b'2', b'5']
+            )
+    });
+    encoded || path.contains('\\') || path.split('/').any(|seg| seg == "." || seg == "..")
 }
 
 /// A request that another page of the same site (another app's origin) made from
@@ -339,8 +352,8 @@ fn suspicious_path(path: &str) -> bool {
 /// Top-level GET navigations (a link from elsewhere) are allowed; everything else from
 /// another app, form POSTs included, is refused, so no app can act on another with its
 /// viewer's cookie.
-fn from_another_origin(method: &Method, headers: &HeaderMap) -> bool {
-    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+fn from_another_origin(method: &Method, headers: &impl Fields) -> bool {
+    let value = |name| headers.first_text(name);
     let navigation = value("sec-fetch-mode") == Some("navigate")
         && value("sec-fetch-dest") == Some("document")
         && matches!(*method, Method::GET | Method::HEAD);
@@ -369,7 +382,7 @@ pub(crate) async fn admit<D: Destinations>(
     gateway: &Gateway<D>,
     method: &Method,
     uri: &Uri,
-    headers: &HeaderMap,
+    headers: &h1::Head,
     sessions: &mut Sessions,
 ) -> Result<Admission, Error> {
     let id = requested(gateway, headers)?;
@@ -391,7 +404,7 @@ pub(crate) async fn admit<D: Destinations>(
     }
     // Defence in depth: a destination's origin is its own, but a service worker would
     // outlive its versions and keep serving what a viewer once saw.
-    if headers.contains_key("service-worker") {
+    if headers.first("service-worker").is_some() {
         return Err(Error::forbidden(
             "service_worker",
             "service workers are not allowed on app origins",
@@ -425,19 +438,17 @@ async fn waking<D: Destinations>(
     Err(e)
 }
 
-fn is_websocket(headers: &HeaderMap) -> bool {
+fn is_websocket(headers: &h1::Head) -> bool {
     headers
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
+        .first_text("upgrade")
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
 /// Whether the request's `Origin` is exactly the destination's origin.
-fn same_origin(origin: &Url, headers: &HeaderMap) -> bool {
+fn same_origin(origin: &Url, headers: &h1::Head) -> bool {
     let expected = origin.origin().ascii_serialization();
     headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
+        .first_text("origin")
         .is_some_and(|origin| origin == expected)
 }
 
@@ -493,10 +504,18 @@ impl Forwarded {
     }
 }
 
-/// Whether a request header is never passed on: [`STRIPPED`], or claims to be Burrow's.
-fn stripped(name: &str) -> bool {
+/// Whether a request header (its name in any case) is never passed on: [`STRIPPED`],
+/// ours to set, or one that claims to be Burrow's.
+fn stripped(name: &[u8]) -> bool {
+    let is = |s: &str| s.len() == name.len() && name.eq_ignore_ascii_case(s.as_bytes());
     // Most headers are none of these: told apart by length first, without a search.
-    STRIPPED.iter().any(|s| s.len() == name.len() && *s == name) || name.starts_with("x-burrow-")
+    STRIPPED.iter().any(|s| is(s))
+        || is("cookie")
+        || is("expect")
+        || is("content-length")
+        || name
+            .get(..9)
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case(b"x-burrow-"))
 }
 
 /// Writes the request head a destination is sent, in one pass over the viewer's: without
@@ -507,19 +526,15 @@ fn write_forwarded_request(
     out: &mut Vec<u8>,
     method: &Method,
     uri: &Uri,
-    headers: &HeaderMap,
+    headers: &h1::Head,
     forwarded: &Forwarded,
     upgrade: bool,
     framing: h1::Framing,
 ) {
     h1::write_request_line(out, method, uri);
-    for (name, value) in headers {
-        let skipped = stripped(name.as_str())
-            || name == header::COOKIE
-            || name == header::EXPECT
-            || name == header::CONTENT_LENGTH;
-        if !skipped {
-            h1::write_field(out, name.as_str().as_bytes(), value.as_bytes());
+    for (name, value) in headers.iter() {
+        if !stripped(name) {
+            h1::write_field(out, name, value);
         }
     }
     // None of Burrow's cookies (the view session, or the platform's session should the
@@ -527,9 +542,8 @@ fn write_forwarded_request(
     // one header. A value that is not text is dropped whole: it could hide one of
     // Burrow's.
     let mut cookies = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+        .values("cookie")
+        .filter_map(h1::text)
         .flat_map(|v| v.split(';'))
         .map(str::trim)
         .filter(|c| !c.is_empty() && !is_burrows(c.split('=').next().unwrap_or_default().trim()))
@@ -550,8 +564,8 @@ fn write_forwarded_request(
         }
     }
     if upgrade {
-        if let Some(value) = headers.get(header::UPGRADE) {
-            h1::write_field(out, b"upgrade", value.as_bytes());
+        if let Some(value) = headers.first("upgrade") {
+            h1::write_field(out, b"upgrade", value);
             h1::write_field(out, b"connection", b"upgrade");
         }
     }
@@ -561,7 +575,7 @@ fn write_forwarded_request(
         }
         h1::Framing::Chunked => h1::write_field(out, b"transfer-encoding", b"chunked"),
         // A length the viewer gave as 0 stays said; an upgrade has none.
-        h1::Framing::Empty if !upgrade && headers.contains_key(header::CONTENT_LENGTH) => {
+        h1::Framing::Empty if !upgrade && headers.first("content-length").is_some() => {
             h1::write_field(out, b"content-length", b"0");
         }
         h1::Framing::Empty | h1::Framing::UntilClose => {}
@@ -627,13 +641,19 @@ mod tests {
         let client: SocketAddr = "10.1.2.3:5000".parse().unwrap();
         // The head written for the destination, read back.
         let clean = |pairs: &[(&str, &[u8])]| {
-            let mut headers = HeaderMap::new();
+            let mut viewer = b"GET /x?y=1 HTTP/1.1\r\n".to_vec();
             for (name, value) in pairs {
-                headers.append(
-                    HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                    HeaderValue::from_bytes(value).unwrap(),
-                );
+                viewer.extend_from_slice(name.as_bytes());
+                viewer.extend_from_slice(b": ");
+                viewer.extend_from_slice(value);
+                viewer.extend_from_slice(b"\r\n");
             }
+            viewer.extend_from_slice(b"\r\n");
+            let h1::Parsed::Complete(sent) = h1::request(&mut bytes::BytesMut::from(&viewer[..]))
+            else {
+                panic!("not a request: {}", String::from_utf8_lossy(&viewer));
+            };
+            let headers = sent.headers;
             let mut out = Vec::new();
             write_forwarded_request(
                 &mut out,
@@ -647,7 +667,7 @@ mod tests {
             match h1::request(&mut bytes::BytesMut::from(&out[..])) {
                 h1::Parsed::Complete(request) => {
                     assert_eq!(request.uri, "/x?y=1");
-                    request.headers
+                    request.headers.to_map().unwrap()
                 }
                 _ => panic!("not a request: {}", String::from_utf8_lossy(&out)),
             }
@@ -672,6 +692,26 @@ mod tests {
         for gone in ["x-burrow-user", "authorization", "connection"] {
             assert!(!h.contains_key(gone), "{gone}");
         }
+        // Names are read in any case, as a viewer may send them.
+        let h = clean(&[
+            ("Cookie", b"Burrow_View=secret; theirs=1"),
+            ("X-Burrow-User", b"admin"),
+            ("X-Forwarded-For", b"1.1.1.1"),
+            ("AUTHORIZATION", b"Bearer t"),
+            ("Content-Length", b"5"),
+            ("Expect", b"100-continue"),
+            ("Accept", b"*/*"),
+        ]);
+        assert_eq!(cookies(&h), vec!["theirs=1"]);
+        for gone in ["x-burrow-user", "authorization", "expect"] {
+            assert!(!h.contains_key(gone), "{gone}");
+        }
+        // The length is the framing's (here, none), not the viewer's.
+        assert_eq!(h.get_all(header::CONTENT_LENGTH).iter().count(), 1);
+        assert_eq!(h[header::CONTENT_LENGTH], "0");
+        assert_eq!(h["x-forwarded-for"], "10.1.2.3");
+        assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
+        assert_eq!(h["accept"], "*/*");
         assert_eq!(h["x-forwarded-for"], "10.1.2.3");
         assert_eq!(h["x-forwarded-host"], "abc.apps.localhost");
         assert_eq!(h["x-forwarded-proto"], "http");
@@ -694,10 +734,33 @@ mod tests {
 
     #[test]
     fn suspicious_paths_are_caught() {
-        for bad in ["/a/../b", "/%2e%2e/b", "/a/%2F", "/%252e", "/a\\b", "/./b"] {
+        for bad in [
+            "/a/../b",
+            "/%2e%2e/b",
+            "/%2E./b",
+            "/a/%2F",
+            "/a/%2f",
+            "/a%5Cb",
+            "/a%5cb",
+            "/%252e",
+            "/a\\b",
+            "/./b",
+            "/a/..",
+            "%2e",
+        ] {
             assert!(suspicious_path(bad), "{bad}");
         }
-        assert!(!suspicious_path("/static/js/index.js"));
+        for fine in [
+            "/static/js/index.js",
+            "/a%20b/c",
+            "/a/%3Fx",
+            "/%",
+            "/a%2",
+            "/...",
+            "/a.b/",
+        ] {
+            assert!(!suspicious_path(fine), "{fine}");
+        }
     }
 
     #[test]

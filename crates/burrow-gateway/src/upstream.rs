@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{header, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use burrow_sandbox::Connection;
 use burrow_service::{Error, Kind};
@@ -258,7 +258,7 @@ pub(crate) async fn forward<D: Destinations>(
     let mut up = match idle {
         Some(up) => up,
         None => match destinations.connect(target).await {
-            Ok(conn) => Upstream::new(key.clone(), conn),
+            Ok(conn) => Upstream::new(key.to_owned(), conn),
             Err(e) => return viewer.refuse(&request, e.into_response()).await,
         },
     };
@@ -269,7 +269,7 @@ pub(crate) async fn forward<D: Destinations>(
         headers,
         http11,
     } = request;
-    let expects = h1::has_token(&headers, &header::EXPECT, "100-continue");
+    let expects = h1::has_token(&headers, "expect", "100-continue");
     let mut out = Vec::with_capacity(1024);
     let forwarded = viewer.forwarded(destinations, id);
     crate::write_forwarded_request(&mut out, &method, &uri, &headers, forwarded, false, framing);
@@ -319,7 +319,7 @@ pub(crate) async fn forward<D: Destinations>(
                 Some(request) => {
                     fresh = true;
                     up = match destinations.connect(target).await {
-                        Ok(conn) => Upstream::new(key.clone(), conn),
+                        Ok(conn) => Upstream::new(key.to_owned(), conn),
                         Err(e) => return give(viewer, &method, e, next).await,
                     };
                     early = false;
@@ -389,7 +389,7 @@ async fn relay_answer(
     head: h1::Response,
     mut next: Next,
 ) -> std::io::Result<Relayed> {
-    let framing = match h1::response_framing(method, head.status, &head) {
+    let framing = match h1::response_framing(method, head.status, &head.headers) {
         Ok(framing) => framing,
         Err(reason) => {
             give(viewer, method, bad_gateway(reason.into()), Next::Close).await?;
@@ -401,7 +401,7 @@ async fn relay_answer(
     };
     let keep_upstream = head.http11
         && framing != Framing::UntilClose
-        && !h1::has_token(&head, &header::CONNECTION, "close");
+        && !h1::has_token(&head.headers, "connection", "close");
     let mut out = Vec::with_capacity(512 + up.buf.len().min(READ_SIZE));
     answer_head(&mut out, &head, false);
     match framing {
@@ -411,7 +411,7 @@ async fn relay_answer(
         // GET would get).
         Framing::Length(n) => h1::write_length(&mut out, n),
         Framing::Empty => {
-            if let Ok(Some(n)) = h1::content_length(&head) {
+            if let Ok(Some(n)) = h1::content_length(&head.headers) {
                 h1::write_length(&mut out, n);
             }
         }
@@ -486,7 +486,7 @@ async fn relay_answer(
 /// writes the framing afresh, then ends the head.
 fn answer_head(out: &mut Vec<u8>, head: &h1::Response, upgrade: bool) {
     h1::write_status_line(out, head.status);
-    for (name, value) in head.fields() {
+    for (name, value) in head.headers.iter() {
         let framing = !upgrade && name.eq_ignore_ascii_case(b"content-length");
         if !framing && crate::answer_field_kept(name, value, upgrade) {
             h1::write_field(out, name, value);

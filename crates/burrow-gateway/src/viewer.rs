@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use url::Url;
 
-use crate::h1::{self, Framing, Parsed};
+use crate::h1::{self, Fields, Framing, Parsed};
 use crate::upstream::{self, Upstream};
 use crate::{Admission, Destinations, Forwarded, Gateway, Sessions, MAX_HEADER_BYTES, RESERVED};
 
@@ -190,7 +190,8 @@ impl Viewer {
             if !self.buf.is_empty() {
                 match h1::request(&mut self.buf) {
                     Parsed::Complete(request) => {
-                        if let Some(refusal) = crate::too_many_header_bytes(&request.headers) {
+                        if let Some(refusal) = crate::too_many_header_bytes(request.headers.size())
+                        {
                             return Err(refusal);
                         }
                         return Ok(Some(request));
@@ -274,10 +275,14 @@ impl Viewer {
         next: Next,
     ) -> std::io::Result<Next> {
         let method = request.method.clone();
+        let Some(headers) = request.headers.to_map() else {
+            let e = Error::bad_request("invalid_request", "a header is not valid");
+            return self.reply(&method, e.into_response(), Next::Close).await;
+        };
         let mut http = axum::http::Request::new(Body::from(body));
         *http.method_mut() = request.method;
         *http.uri_mut() = request.uri;
-        *http.headers_mut() = request.headers;
+        *http.headers_mut() = headers;
         http.extensions_mut().insert(ConnectInfo(self.client));
         let response = match tower::ServiceExt::oneshot(routes.clone(), http).await {
             Ok(response) => response,
@@ -327,16 +332,14 @@ impl Viewer {
         let wants_page = request.method == Method::GET
             && request
                 .headers
-                .get(header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
+                .first_text("accept")
                 .is_some_and(|a| a.contains("text/html"));
-        let Some(target) = destinations.running(&admitted.id) else {
+        let Some(target) = destinations.visit(&admitted.id) else {
             let response = crate::waking(destinations, &admitted.id, wants_page)
                 .await
                 .unwrap_or_else(IntoResponse::into_response);
             return self.refuse(&request, response).await;
         };
-        destinations.touch(&admitted.id);
         if upgrade {
             if framing != Framing::Empty {
                 let e =
@@ -405,7 +408,7 @@ impl Viewer {
 /// Whether the viewer asked to close after this request: HTTP/1.0, or `Connection:
 /// close`.
 pub(crate) fn close_after(request: &h1::Request) -> Next {
-    if !request.http11 || h1::has_token(&request.headers, &header::CONNECTION, "close") {
+    if !request.http11 || h1::has_token(&request.headers, "connection", "close") {
         Next::Close
     } else {
         Next::KeepAlive

@@ -92,7 +92,8 @@ struct Fake {
 
 #[async_trait::async_trait]
 impl Destinations for Fake {
-    type Target = SocketAddr;
+    /// The upstream's address.
+    type Target = String;
 
     fn find(&self, host: &str) -> Option<String> {
         host.strip_suffix(".apps.test").map(str::to_owned)
@@ -112,28 +113,33 @@ impl Destinations for Fake {
     async fn redeem(&self, _: &str, _: &str) -> Result<Option<burrow_core::SessionToken>, Error> {
         Ok(None)
     }
-    async fn access(&self, id: &str, hash: &str) -> Result<ViewAccess, Error> {
+    fn access(
+        &self,
+        id: &str,
+        hash: &str,
+    ) -> impl std::future::Future<Output = Result<ViewAccess, Error>> + Send {
         let good = burrow_core::SessionToken::from_client("good").hash();
-        Ok(if id == "app" && hash == good {
+        let granted = id == "app" && hash == good;
+        std::future::ready(Ok(if granted {
             ViewAccess::Granted
         } else {
             ViewAccess::Unknown
-        })
+        }))
     }
     async fn status(&self, _: &str) -> Result<serde_json::Value, Error> {
         Ok(serde_json::json!({"status": "running"}))
     }
-    fn running(&self, id: &str) -> Option<SocketAddr> {
-        (self.running && id == "app").then_some(self.upstream)
+    fn visit(&self, id: &str) -> Option<String> {
+        (self.running && id == "app").then(|| self.upstream.to_string())
     }
     async fn wake(&self, _: &str) -> Result<String, Error> {
         Ok("The app".into())
     }
-    fn upstream_key(target: &SocketAddr) -> String {
-        target.to_string()
+    fn upstream_key(target: &String) -> &str {
+        target
     }
-    async fn connect(&self, target: &SocketAddr) -> Result<Connection, Error> {
-        let stream = TcpStream::connect(target).await.unwrap();
+    async fn connect(&self, target: &String) -> Result<Connection, Error> {
+        let stream = TcpStream::connect(target.as_str()).await.unwrap();
         Ok(Box::new(stream))
     }
     fn touch(&self, _: &str) {}

@@ -146,14 +146,40 @@ impl From<QueryRejection> for Error {
 /// Every value of the cookie `name`, in the order sent. Another origin of the same site
 /// may have planted more than one under a name, so none is trusted for being first.
 pub fn cookie_values<'h>(headers: &'h HeaderMap, name: &'h str) -> impl Iterator<Item = &'h str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+    cookies_named(
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .map(HeaderValue::as_bytes),
+        name,
+    )
+}
+
+/// [`cookie_values`], from the `Cookie` headers' values as they came. A value that is
+/// not text ([`header_text`]) is skipped whole.
+pub fn cookies_named<'h>(
+    values: impl Iterator<Item = &'h [u8]> + 'h,
+    name: &'h str,
+) -> impl Iterator<Item = &'h str> + 'h {
+    values
+        .filter_map(header_text)
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .filter(move |(k, _)| *k == name)
         .map(|(_, v)| v)
+}
+
+/// A header value as text, as `HeaderValue::to_str` reads it: visible ASCII, spaces and
+/// tabs only, or `None`.
+pub fn header_text(value: &[u8]) -> Option<&str> {
+    if value
+        .iter()
+        .all(|b| *b == b'\t' || (0x20..0x7f).contains(b))
+    {
+        std::str::from_utf8(value).ok()
+    } else {
+        None
+    }
 }
 
 const REQUESTS: &str = "burrow_http_requests_total";

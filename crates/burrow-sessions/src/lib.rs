@@ -675,6 +675,23 @@ impl<W: Workload> Supervisor<W> {
             .store(self.inner.clock.now_ms(), Ordering::Relaxed);
     }
 
+    /// The key's running sandbox, as [`reach`](Self::reach) finds it, with the activity
+    /// noted ([`touch`](Self::touch)) when there is one: what a viewer's request does,
+    /// in one lookup.
+    pub fn visit(&self, key: &str) -> Option<Running> {
+        let slots = self.inner.slots.read();
+        let slot = slots.get(key)?;
+        let running = slot.current.read().clone();
+        let running = running.or_else(|| slot.remote.read().clone())?;
+        let now = self.inner.clock.now_ms();
+        // Written only when it moves on: the threads serving viewers would otherwise
+        // all write the same memory on every request.
+        if slot.last_activity.load(Ordering::Relaxed) != now {
+            slot.last_activity.store(now, Ordering::Relaxed);
+        }
+        Some(running)
+    }
+
     /// Every key's slot, as they are now.
     fn slots(&self) -> Vec<(String, Arc<Slot>)> {
         self.inner

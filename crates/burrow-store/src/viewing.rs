@@ -1,7 +1,8 @@
 //! Viewing apps: one-time view tickets, per-app view sessions, and notifications.
 
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::{now_ms, Result, Store, StoreError};
@@ -224,22 +225,25 @@ const MAX_GRANTS: usize = 16_384;
 /// database at once when their grant runs out.
 #[derive(Debug, Default)]
 pub(crate) struct Grants {
-    inner: Mutex<GrantsInner>,
+    /// Read on every request, from every thread that serves viewers; written when a
+    /// grant is renewed or revoked.
+    inner: RwLock<GrantsInner>,
 }
 
 #[derive(Debug, Default)]
 struct GrantsInner {
     generation: u64,
-    /// (session hash, app) → its grant.
-    granted: HashMap<(String, String), Grant>,
+    /// Session hash → its grant. A view session is for one app: a grant is too.
+    granted: HashMap<String, Grant>,
 }
 
 #[derive(Debug)]
 struct Grant {
+    app: String,
     /// When the database last said so.
     at: Instant,
     /// Whether a request is asking the database to renew it.
-    renewing: bool,
+    renewing: AtomicBool,
 }
 
 pub(crate) enum Lookup {
@@ -248,23 +252,18 @@ pub(crate) enum Lookup {
     Ask(u64),
 }
 
-/// A grant's key: the view session's hash and the app.
-fn key(token_hash: &str, app_id: &str) -> (String, String) {
-    (token_hash.to_owned(), app_id.to_owned())
-}
-
 impl Grants {
     fn lookup(&self, token_hash: &str, app_id: &str) -> Lookup {
-        let mut inner = self.inner.lock();
+        let inner = self.inner.read();
         let generation = inner.generation;
-        let Some(grant) = inner.granted.get_mut(&key(token_hash, app_id)) else {
+        let Some(grant) = inner.granted.get(token_hash).filter(|g| g.app == app_id) else {
             return Lookup::Ask(generation);
         };
         let age = grant.at.elapsed();
-        if age >= GRANT_TTL {
-            Lookup::Ask(generation)
-        } else if age >= GRANT_TTL / 2 && !grant.renewing {
-            grant.renewing = true;
+        let renew = || {
+            !grant.renewing.load(Ordering::Relaxed) && !grant.renewing.swap(true, Ordering::Relaxed)
+        };
+        if age >= GRANT_TTL || (age >= GRANT_TTL / 2 && renew()) {
             Lookup::Ask(generation)
         } else {
             Lookup::Granted
@@ -273,11 +272,18 @@ impl Grants {
 
     /// Forgets one grant: the database no longer gives it.
     fn forget(&self, token_hash: &str, app_id: &str) {
-        self.inner.lock().granted.remove(&key(token_hash, app_id));
+        let mut inner = self.inner.write();
+        if inner
+            .granted
+            .get(token_hash)
+            .is_some_and(|g| g.app == app_id)
+        {
+            inner.granted.remove(token_hash);
+        }
     }
 
     fn remember(&self, token_hash: &str, app_id: &str, generation: u64) {
-        let mut inner = self.inner.lock();
+        let mut inner = self.inner.write();
         if inner.generation != generation {
             return;
         }
@@ -290,15 +296,16 @@ impl Grants {
             }
         }
         let grant = Grant {
+            app: app_id.to_owned(),
             at: Instant::now(),
-            renewing: false,
+            renewing: AtomicBool::new(false),
         };
-        inner.granted.insert(key(token_hash, app_id), grant);
+        inner.granted.insert(token_hash.to_owned(), grant);
     }
 
     /// Forgets every grant: called after a write that can take a view away commits.
     pub(crate) fn revoke(&self) {
-        let mut inner = self.inner.lock();
+        let mut inner = self.inner.write();
         inner.generation += 1;
         inner.granted.clear();
     }
@@ -321,11 +328,12 @@ mod tests {
         grants.revoke();
         assert!(matches!(grants.lookup("s", "a"), Lookup::Ask(_)));
         // Old grants are asked again.
-        grants.inner.lock().granted.insert(
-            ("s".into(), "a".into()),
+        grants.inner.write().granted.insert(
+            "s".into(),
             Grant {
+                app: "a".into(),
                 at: Instant::now() - GRANT_TTL,
-                renewing: true,
+                renewing: AtomicBool::new(true),
             },
         );
         assert!(matches!(grants.lookup("s", "a"), Lookup::Ask(_)));
@@ -336,11 +344,12 @@ mod tests {
     fn one_request_renews_a_grant_past_half_its_life_while_the_others_pass() {
         let grants = Grants::default();
         let aged = |grants: &Grants| {
-            grants.inner.lock().granted.insert(
-                ("s".into(), "a".into()),
+            grants.inner.write().granted.insert(
+                "s".into(),
                 Grant {
+                    app: "a".into(),
                     at: Instant::now() - GRANT_TTL / 2,
-                    renewing: false,
+                    renewing: AtomicBool::new(false),
                 },
             );
         };
@@ -352,7 +361,9 @@ mod tests {
         assert!(matches!(grants.lookup("s", "a"), Lookup::Granted));
         // Renewed: young again, and the next renewal is one request's again.
         grants.remember("s", "a", generation);
-        assert!(!grants.inner.lock().granted[&("s".into(), "a".into())].renewing);
+        assert!(!grants.inner.read().granted["s"]
+            .renewing
+            .load(Ordering::Relaxed));
         assert!(matches!(grants.lookup("s", "a"), Lookup::Granted));
         // Refused on renewal: the grant is gone for every request.
         aged(&grants);
@@ -380,6 +391,6 @@ mod tests {
         for i in 0..MAX_GRANTS + 10 {
             grants.remember(&i.to_string(), "a", 0);
         }
-        assert!(grants.inner.lock().granted.len() <= MAX_GRANTS);
+        assert!(grants.inner.read().granted.len() <= MAX_GRANTS);
     }
 }
