@@ -19,6 +19,10 @@
 //!    forward to the same server, scheduled the same way (the sandbox's cgroup weighs
 //!    on the kernel's scheduler, so an upstream on the host would not compare), and
 //!    with a worker per core (`worker_processes auto`), as Burrow has a thread per core.
+//!    The two proxies run in 3 alternating rounds each (nginx first, then Burrow first),
+//!    so that neither gets the machine's better moments; each one's round of middle
+//!    throughput is reported, with the ratio of every pair. Then all three once more at
+//!    one pace, half of nginx's most.
 //! 3. The same against an upstream that is not the bottleneck: nginx serving a 2 KiB
 //!    file inside an app's sandbox. The app ships its own `streamlit` module, whose
 //!    `python -m streamlit run` starts that nginx on the app's port.
@@ -125,8 +129,7 @@ async fn ws_rtt(addr: &str, url: &str, cookie: Option<&str>, origin: &str, n: us
 fn report(
     title: &str,
     (direct_rps, direct): (f64, Stats),
-    nginx: Proxied,
-    burrow: Proxied,
+    (nginx, burrow, ratios): (Proxied, Proxied, &[f64]),
     (rate, paced): (f64, [Stats; 3]),
 ) {
     let us = |p: &Proxied| {
@@ -136,7 +139,9 @@ fn report(
             p.system_per_request.as_secs_f64() * 1e6
         )
     };
-    println!("{title}, {CONNECTIONS} keep-alive connections:");
+    println!(
+        "{title}, {CONNECTIONS} keep-alive connections (each proxy's middle of {ROUNDS} rounds):"
+    );
     println!(
         "  direct, in the sandbox      {direct_rps:>6.0} req/s  1.00x   {}",
         p99(direct)
@@ -157,15 +162,26 @@ fn report(
         ms(burrow.latency.p99),
         ms(nginx.latency.p99)
     );
+    let mut sorted = ratios.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    println!(
+        "  Burrow's throughput against nginx's, round by round: {}; median {:.2}x",
+        ratios
+            .iter()
+            .map(|r| format!("{r:.2}x"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        sorted[sorted.len() / 2]
+    );
     println!("  at one pace for all three, half nginx's most ({rate:.0} req/s):");
     for (name, paced) in ["direct", "via nginx", "via Burrow"].iter().zip(paced) {
         println!("  {name:<27} {rate:>6.0} req/s          {}", p99(paced));
     }
 }
 
-/// Runs the load against one sandboxed upstream three ways, in one order: directly into
-/// the sandbox, through nginx as a reverse proxy to it (in its network, see
-/// [`start_nginx`]), and through Burrow's apps origin.
+/// Runs the load against one sandboxed upstream three ways: directly into the sandbox,
+/// then through nginx as a reverse proxy to it (in its network, see [`start_nginx`]) and
+/// through Burrow's apps origin in alternating rounds; then all three at one pace.
 #[allow(clippy::too_many_arguments)]
 async fn compare(
     title: &str,
@@ -194,24 +210,44 @@ async fn compare(
         secs,
     )
     .await;
-    let via_nginx = load_proxy(
-        &family(nginx.0.id()),
-        to_nginx.clone(),
-        "127.0.0.1",
-        asset,
-        None,
-        secs,
-    )
-    .await;
-    let via_burrow = load_proxy(
-        serve_pid,
-        Target::Tcp(apps_addr.to_owned()),
-        app_host,
-        asset,
-        Some(cookie),
-        secs,
-    )
-    .await;
+    // The two proxies in alternating rounds, nginx first then Burrow first, so that
+    // neither gets the machine's better moments: each one's middle round is reported,
+    // with every round's ratio.
+    let nginx_pids = family(nginx.0.id());
+    let (mut nginx_rounds, mut burrow_rounds) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        for burrow_now in [round % 2 == 1, round % 2 == 0] {
+            if burrow_now {
+                let proxied = load_proxy(
+                    serve_pid,
+                    Target::Tcp(apps_addr.to_owned()),
+                    app_host,
+                    asset,
+                    Some(cookie),
+                    secs,
+                )
+                .await;
+                burrow_rounds.push(proxied);
+            } else {
+                let proxied = load_proxy(
+                    &nginx_pids,
+                    to_nginx.clone(),
+                    "127.0.0.1",
+                    asset,
+                    None,
+                    secs,
+                )
+                .await;
+                nginx_rounds.push(proxied);
+            }
+        }
+    }
+    let ratios: Vec<f64> = burrow_rounds
+        .iter()
+        .zip(&nginx_rounds)
+        .map(|(b, n)| b.rps / n.rps)
+        .collect();
+    let (via_nginx, via_burrow) = (middle(nginx_rounds), middle(burrow_rounds));
     // Then all three at one pace: half the load nginx carries at most.
     let every = Duration::from_secs_f64(CONNECTIONS as f64 * 2.0 / via_nginx.rps);
     let rate = CONNECTIONS as f64 / every.as_secs_f64();
@@ -237,10 +273,18 @@ async fn compare(
     report(
         title,
         direct,
-        via_nginx,
-        via_burrow,
+        (via_nginx, via_burrow, &ratios),
         (rate, [direct_paced, nginx_paced, burrow_paced]),
     );
+}
+
+/// Closed-load rounds each proxy runs, alternating with the other's.
+const ROUNDS: usize = 3;
+
+/// The round of middle throughput.
+fn middle(mut rounds: Vec<Proxied>) -> Proxied {
+    rounds.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    rounds.swap_remove(rounds.len() / 2)
 }
 
 /// The sandbox app `app` runs in.
@@ -534,7 +578,9 @@ fn find_python(envs: &Path) -> PathBuf {
 /// connections, as Burrow keeps its own to the app. It runs on the host, outside the
 /// sandbox's cgroup, as Burrow does; only its network is the sandbox's, so that both
 /// proxies forward to the same server, reached the same way (loopback in that network).
-/// It has a worker process per core, as Burrow's apps origin has a thread per core.
+/// It has a worker process per core, as Burrow's apps origin has a thread per core, and
+/// sends the app the `X-Forwarded-For`, `-Proto` and `-Host` Burrow sends, as the
+/// usual configuration for Streamlit behind nginx does.
 fn start_nginx(dir: &Path, name: &str, init: &str, upstream: u16) -> Killed {
     let prefix = dir.join(name);
     std::fs::create_dir_all(prefix.join("logs")).unwrap();
@@ -543,7 +589,9 @@ fn start_nginx(dir: &Path, name: &str, init: &str, upstream: u16) -> Killed {
         "worker_processes auto;\npid {pid};\nerror_log {err} warn;\nevents {{ worker_connections 1024; }}\n\
          http {{\n  access_log off;\n  upstream st {{ server 127.0.0.1:{upstream}; keepalive 64; }}\n\
          server {{\n    listen 127.0.0.1:{NGINX_PORT};\n    location / {{\n      proxy_pass http://st;\n\
-         proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_set_header Host $host;\n    }}\n  }}\n}}\n",
+         proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_set_header Host $host;\n\
+      proxy_set_header X-Forwarded-For $remote_addr;\n      proxy_set_header X-Forwarded-Proto $scheme;\n\
+      proxy_set_header X-Forwarded-Host $host;\n    }}\n  }}\n}}\n",
         pid = prefix.join("nginx.pid").display(), err = prefix.join("logs/error.log").display(),
     )).unwrap();
     // nsenter enters the network only, then becomes nginx: the child is nginx's master.

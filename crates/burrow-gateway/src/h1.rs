@@ -311,11 +311,10 @@ pub fn write_status_line(out: &mut Vec<u8>, status: StatusCode) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Writes one header line, its name in lower case as `http`'s maps keep names.
+/// Writes one header line, its name as the peer spelled it (names are read in any case),
+/// as nginx passes them on.
 pub fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    let start = out.len();
     out.extend_from_slice(name);
-    out[start..].make_ascii_lowercase();
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
@@ -323,8 +322,11 @@ pub fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 
 /// Writes a `Content-Length` line.
 pub fn write_length(out: &mut Vec<u8>, n: u64) {
-    use std::io::Write;
-    let _ = write!(out, "content-length: {n}\r\n");
+    write_field(
+        out,
+        b"content-length",
+        itoa::Buffer::new().format(n).as_bytes(),
+    );
 }
 
 /// Ends a head.

@@ -309,7 +309,9 @@ pub(crate) async fn forward<D: Destinations>(
     // A repeatable request has no body: what was sent is its head, whole.
     let again = repeatable.then_some(out);
     let head = loop {
+        // Biased: the answer is looked at first, and no random draw is made each time.
         let head = tokio::select! {
+            biased;
             head = up.head(false) => head,
             () = gone(&viewer.stream) => return Err(left()),
         };
@@ -374,6 +376,7 @@ struct Relayed {
 /// Reads more of an answer for `viewer`, until it leaves.
 async fn fill_for(up: &mut Upstream, viewer: &tokio::net::TcpStream) -> std::io::Result<bool> {
     tokio::select! {
+        biased;
         more = up.fill() => more,
         () = gone(viewer) => Err(left()),
     }

@@ -96,7 +96,10 @@ pub(crate) async fn serve<D: Destinations>(
             armed = now;
             idle.as_mut().reset((armed + HEAD_TIMEOUT).into());
         }
+        // Biased: a request that came is served first, and no random draw is made each
+        // time.
         let head = tokio::select! {
+            biased;
             head = viewer.read_head() => head,
             () = &mut idle => break,
         };

@@ -172,10 +172,11 @@ pub fn cookies_named<'h>(
 /// A header value as text, as `HeaderValue::to_str` reads it: visible ASCII, spaces and
 /// tabs only, or `None`.
 pub fn header_text(value: &[u8]) -> Option<&str> {
-    if value
+    // A fold rather than `all`: no early exit, so it is done many bytes at a time.
+    let visible = value
         .iter()
-        .all(|b| *b == b'\t' || (0x20..0x7f).contains(b))
-    {
+        .fold(true, |ok, b| ok & (*b == b'\t' || (0x20..0x7f).contains(b)));
+    if visible {
         std::str::from_utf8(value).ok()
     } else {
         None
