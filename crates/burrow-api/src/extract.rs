@@ -359,3 +359,74 @@ mod tests {
         assert!(v["version"].is_i64());
     }
 }
+
+/// A page asked for at another loopback spelling of a loopback public URL (such as
+/// `localhost:8080` for the default `http://127.0.0.1:8080`) is sent to the public URL,
+/// the one origin the session cookie and the change check ([`refuse_cross_site`]) know:
+/// a person who types `localhost` would otherwise sign in there and have every change
+/// refused as another origin's. Only reads are sent on, and only between loopback
+/// names of one port, so no proxy's own `Host` is ever redirected.
+pub async fn to_public_url(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let reads = matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    if reads {
+        let public = state.config.public_url();
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok());
+        if host.is_some_and(|host| other_loopback_spelling(host, &public)) {
+            let mut to = public;
+            to.set_path(request.uri().path());
+            to.set_query(request.uri().query());
+            return axum::response::Redirect::temporary(to.as_str()).into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Whether `host` (a `Host` header) names the loopback public URL `public` another way:
+/// both loopback, the same port, not the same name.
+fn other_loopback_spelling(host: &str, public: &url::Url) -> bool {
+    let Ok(asked) = url::Url::parse(&format!("http://{host}/")) else {
+        return false;
+    };
+    let loopback = |url: &url::Url| match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    loopback(public)
+        && loopback(&asked)
+        && asked.port_or_known_default() == public.port_or_known_default()
+        && asked.host() != public.host()
+}
+
+#[cfg(test)]
+mod loopback_tests {
+    use super::other_loopback_spelling;
+
+    #[test]
+    fn only_other_loopback_names_of_the_same_port_are_sent_on() {
+        let public = url::Url::parse("http://127.0.0.1:8080/").unwrap();
+        assert!(other_loopback_spelling("localhost:8080", &public));
+        assert!(other_loopback_spelling("LOCALHOST:8080", &public));
+        assert!(other_loopback_spelling("[::1]:8080", &public));
+        assert!(!other_loopback_spelling("127.0.0.1:8080", &public));
+        assert!(!other_loopback_spelling("localhost:8081", &public));
+        assert!(!other_loopback_spelling("abc.apps.localhost:8080", &public));
+        assert!(!other_loopback_spelling("burrow.example.com", &public));
+        assert!(!other_loopback_spelling("bad host", &public));
+        let behind_a_proxy = url::Url::parse("https://burrow.example.com/").unwrap();
+        assert!(!other_loopback_spelling("localhost:443", &behind_a_proxy));
+        assert!(!other_loopback_spelling("127.0.0.1", &behind_a_proxy));
+    }
+}

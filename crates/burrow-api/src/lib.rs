@@ -337,6 +337,10 @@ pub fn router(state: AppState) -> Router {
         state.clone(),
         extract::refuse_foreign_upgrades,
     ))
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        extract::to_public_url,
+    ))
     .layer(axum::middleware::from_fn(observe::observe))
     .with_state(state)
 }

@@ -396,6 +396,41 @@ async fn cookie_changes_from_other_origins_are_refused(db: Db) {
     assert_eq!(resp.status(), StatusCode::OK);
 }
 
+/// A person who opens the platform at `localhost` when it printed `127.0.0.1` is sent
+/// to the printed address, where the session cookie and the change check agree; with
+/// no redirect they could sign in but never change anything.
+async fn other_loopback_names_are_sent_to_the_public_url(db: Db) {
+    let app = spawn_app(db).await;
+    let port = app.base.rsplit(':').next().unwrap().trim_end_matches('/');
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let ask = |method: reqwest::Method, host: String| {
+        client
+            .request(method, format!("{}/projects/p1?tab=apps", app.base))
+            .header("host", host)
+            .send()
+    };
+    let resp = ask(reqwest::Method::GET, format!("localhost:{port}"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(
+        resp.headers()["location"],
+        format!("{}/projects/p1?tab=apps", app.base.trim_end_matches('/'))
+    );
+    // The printed address itself, and changes, are served as they come.
+    let resp = ask(reqwest::Method::GET, format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = ask(reqwest::Method::POST, format!("localhost:{port}"))
+        .await
+        .unwrap();
+    assert_ne!(resp.status(), StatusCode::TEMPORARY_REDIRECT);
+}
+
 /// WebSocket upgrades are GETs, but every one on the platform (terminals) must come
 /// from the platform's own pages, or carry a bearer token that no page can attach.
 async fn platform_websockets_need_our_origin(db: Db) {
@@ -451,6 +486,7 @@ async fn platform_websockets_need_our_origin(db: Db) {
 crate::both_backends!(
     platform_websockets_need_our_origin,
     cookie_changes_from_other_origins_are_refused,
+    other_loopback_names_are_sent_to_the_public_url,
     register_login_me_logout,
     tokens_are_stored_hashed_and_expire,
     login_failures_do_not_tell_accounts_apart,
